@@ -1,0 +1,25 @@
+# The two commands of the README:
+#   make run   - the main job (today: validate and explain the example config)
+#   make test  - install test dependencies, then lint and run every test
+.PHONY: run test deps lint build nextest
+
+CARGO ?= cargo
+
+run:
+	$(CARGO) run --quiet --release -p orbitd -- check-config examples/orbit.toml
+
+test: deps lint nextest
+
+deps:
+	./scripts/install-deps.sh
+	@command -v cargo-nextest >/dev/null || $(CARGO) install --locked cargo-nextest
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+nextest:
+	$(CARGO) nextest run --workspace --locked --no-fail-fast
+
+build:
+	$(CARGO) build --workspace --release --locked

@@ -1,0 +1,458 @@
+//! The configuration schema of `orbitd`, one struct per TOML table.
+//!
+//! Every struct denies unknown fields so a typo is an error, not a silently
+//! ignored setting. Semantic checks live in `validate.rs`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::duration::HumanDuration;
+use crate::ids::{ServiceId, SiteId};
+
+/// The whole `orbit.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: Node,
+    #[serde(rename = "site")]
+    pub sites: Vec<Site>,
+    #[serde(default)]
+    pub detect: Detect,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(rename = "service", default)]
+    pub services: Vec<Service>,
+    pub bgp: Option<Bgp>,
+    pub haproxy: Option<Haproxy>,
+    pub sdn: Option<Sdn>,
+    pub hook: Option<Hook>,
+}
+
+/// `[node]`: who this daemon is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// The `[[site]]` this daemon runs at.
+    pub site: SiteId,
+    #[serde(default)]
+    pub role: NodeRole,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default = "default_api_socket")]
+    pub api_socket: PathBuf,
+    /// Optional TCP listener for the API; requires `api_token_file`.
+    pub api_tcp: Option<SocketAddr>,
+    pub api_token_file: Option<PathBuf>,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/orbit")
+}
+
+fn default_api_socket() -> PathBuf {
+    PathBuf::from("/run/orbit/api.sock")
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// A site's border-router sidecar: votes and steers.
+    #[default]
+    Site,
+    /// Votes in the quorum only; has no backends.
+    Witness,
+}
+
+/// `[[site]]`: a member of the quorum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub id: SiteId,
+    /// Where this site's orbitd gossips.
+    pub gossip: SocketAddr,
+    /// A witness votes but carries no services.
+    #[serde(default)]
+    pub witness: bool,
+}
+
+/// `[detect]`: how site liveness is detected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detect {
+    #[serde(default)]
+    pub profile: DetectProfile,
+    /// Shared key that authenticates every gossip packet.
+    pub key_file: Option<PathBuf>,
+    pub probe_interval: Option<HumanDuration>,
+    pub probe_timeout: Option<HumanDuration>,
+    pub indirect_probes: Option<u32>,
+    pub suspect_after: Option<HumanDuration>,
+}
+
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DetectProfile {
+    /// Conservative timers for a LAN-like metro network.
+    Lan,
+    /// Sub-second detection: 100 ms probes, 200 ms suspicion.
+    #[default]
+    MetroFast,
+}
+
+/// Gossip timers after applying a profile and the overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectTimers {
+    pub probe_interval: HumanDuration,
+    pub probe_timeout: HumanDuration,
+    pub indirect_probes: u32,
+    pub suspect_after: HumanDuration,
+}
+
+impl Detect {
+    pub fn timers(&self) -> DetectTimers {
+        let base = match self.profile {
+            DetectProfile::Lan => DetectTimers {
+                probe_interval: HumanDuration::from_secs(1),
+                probe_timeout: HumanDuration::from_millis(500),
+                indirect_probes: 3,
+                suspect_after: HumanDuration::from_secs(3),
+            },
+            DetectProfile::MetroFast => DetectTimers {
+                probe_interval: HumanDuration::from_millis(100),
+                probe_timeout: HumanDuration::from_millis(30),
+                indirect_probes: 5,
+                suspect_after: HumanDuration::from_millis(200),
+            },
+        };
+        DetectTimers {
+            probe_interval: self.probe_interval.unwrap_or(base.probe_interval),
+            probe_timeout: self.probe_timeout.unwrap_or(base.probe_timeout),
+            indirect_probes: self.indirect_probes.unwrap_or(base.indirect_probes),
+            suspect_after: self.suspect_after.unwrap_or(base.suspect_after),
+        }
+    }
+}
+
+/// `[policy]`: when traffic moves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// How long a quorum must agree that a site is dead (or a service must
+    /// stay unhealthy) before its services move.
+    #[serde(default = "default_failover_hold")]
+    pub failover_hold: HumanDuration,
+    #[serde(default)]
+    pub failback: Failback,
+    /// With `failback = "after"`: how long a recovered site must stay
+    /// healthy before its services return.
+    #[serde(default = "default_failback_after")]
+    pub failback_after: HumanDuration,
+    /// How long a site keeps carrying a service at the lowest preference
+    /// after a planned move away from it (make before break).
+    #[serde(default = "default_drain_grace")]
+    pub drain_grace: HumanDuration,
+    /// Members that must agree; default: a majority of all `[[site]]`s.
+    pub quorum: Option<usize>,
+    /// Start in observer mode: decide and report, apply nothing.
+    #[serde(default)]
+    pub observer: bool,
+    /// Steering applied on SIGTERM before exit.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: HumanDuration,
+}
+
+fn default_failover_hold() -> HumanDuration {
+    HumanDuration::from_millis(0)
+}
+fn default_failback_after() -> HumanDuration {
+    HumanDuration::from_secs(300)
+}
+fn default_drain_grace() -> HumanDuration {
+    HumanDuration::from_secs(5)
+}
+fn default_shutdown_grace() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            failover_hold: default_failover_hold(),
+            failback: Failback::default(),
+            failback_after: default_failback_after(),
+            drain_grace: default_drain_grace(),
+            quorum: None,
+            observer: false,
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failback {
+    /// Return after the recovered site stayed healthy for `failback_after`.
+    #[default]
+    After,
+    /// Only on `orbitctl failback`.
+    Manual,
+}
+
+/// `[[service]]`: something steered between sites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub id: ServiceId,
+    /// Service addresses: /32 and /128 for anycast, wider prefixes allowed.
+    pub prefixes: Vec<IpNet>,
+    /// The sites that can carry it, most preferred first.
+    pub sites: Vec<SiteId>,
+    pub health: Option<HealthCheck>,
+}
+
+/// A health check of a service at the local site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// `host:port` that must accept a TCP connection.
+    pub tcp: Option<SocketAddr>,
+    /// `http://...` URL that must answer 2xx.
+    pub http: Option<String>,
+    /// Command (argv) that must exit 0.
+    pub exec: Option<Vec<String>>,
+    #[serde(default = "default_health_interval")]
+    pub interval: HumanDuration,
+    /// Default: the interval.
+    pub timeout: Option<HumanDuration>,
+    /// Consecutive passes before healthy.
+    #[serde(default = "default_rise_fall")]
+    pub rise: u32,
+    /// Consecutive failures before unhealthy.
+    #[serde(default = "default_rise_fall")]
+    pub fall: u32,
+}
+
+fn default_health_interval() -> HumanDuration {
+    HumanDuration::from_secs(1)
+}
+fn default_rise_fall() -> u32 {
+    3
+}
+
+/// `[bgp]`: the BGP anycast backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bgp {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// Also accept incoming sessions on TCP 179.
+    #[serde(default)]
+    pub listen: bool,
+    /// Next hop announced for IPv4 prefixes (default: the session's local address).
+    pub next_hop_v4: Option<IpAddr>,
+    pub next_hop_v6: Option<IpAddr>,
+    #[serde(default)]
+    pub active: BgpActive,
+    #[serde(default)]
+    pub standby: BgpStandby,
+    #[serde(default)]
+    pub takeover: BgpMarks,
+    #[serde(default)]
+    pub drain: BgpDrain,
+    #[serde(rename = "peer", default)]
+    pub peers: Vec<BgpPeer>,
+}
+
+/// Attributes of announcements from the active site.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpActive {
+    pub med: Option<u32>,
+    #[serde(default)]
+    pub communities: Vec<String>,
+    #[serde(default)]
+    pub large_communities: Vec<String>,
+}
+
+/// What the standby site announces: `"withdraw"` or a lower preference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BgpStandby {
+    Withdraw(StandbyWithdraw),
+    Announce(BgpStandbyAnnounce),
+}
+
+impl Default for BgpStandby {
+    fn default() -> Self {
+        BgpStandby::Announce(BgpStandbyAnnounce {
+            prepend: 3,
+            med: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StandbyWithdraw {
+    Withdraw,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpStandbyAnnounce {
+    /// Prepend the local AS this many extra times.
+    #[serde(default)]
+    pub prepend: u8,
+    pub med: Option<u32>,
+    #[serde(default)]
+    pub communities: Vec<String>,
+    #[serde(default)]
+    pub large_communities: Vec<String>,
+}
+
+/// Extra marks on an announcement (takeover).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpMarks {
+    #[serde(default)]
+    pub communities: Vec<String>,
+    #[serde(default)]
+    pub large_communities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpDrain {
+    /// Tag draining routes with GRACEFUL_SHUTDOWN 65535:0 (RFC 8326).
+    #[serde(default = "yes")]
+    pub graceful_shutdown: bool,
+}
+
+impl Default for BgpDrain {
+    fn default() -> Self {
+        BgpDrain {
+            graceful_shutdown: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[bgp.peer]]`: an upstream router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpPeer {
+    pub address: IpAddr,
+    pub asn: u32,
+    #[serde(default = "default_hold")]
+    pub hold: HumanDuration,
+    /// Only wait for the peer to connect.
+    #[serde(default)]
+    pub passive: bool,
+    pub port: Option<u16>,
+    pub local_address: Option<IpAddr>,
+    #[serde(default)]
+    pub bfd: bool,
+    pub md5_password_file: Option<PathBuf>,
+    /// GTSM (RFC 5082): only accept packets with TTL 255.
+    #[serde(default)]
+    pub ttl_security: bool,
+    #[serde(default = "default_families")]
+    pub families: Vec<AddressFamily>,
+    /// Tear the session down if the peer sends more prefixes than this.
+    #[serde(default = "default_max_prefixes")]
+    pub max_prefixes: u32,
+}
+
+fn default_hold() -> HumanDuration {
+    HumanDuration::from_secs(9)
+}
+fn default_families() -> Vec<AddressFamily> {
+    vec![AddressFamily::Ipv4, AddressFamily::Ipv6]
+}
+fn default_max_prefixes() -> u32 {
+    1000
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressFamily {
+    Ipv4,
+    Ipv6,
+}
+
+/// `[haproxy]`: the HAProxy map backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Haproxy {
+    /// Runtime API: a unix socket path, or `tcp:HOST:PORT`.
+    pub socket: String,
+    /// The map file HAProxy loads; written before every runtime change.
+    pub map: PathBuf,
+    #[serde(default = "default_haproxy_timeout")]
+    pub timeout: HumanDuration,
+    /// On a move, close sessions on the old site's servers (TCP services).
+    #[serde(default)]
+    pub shutdown_sessions: bool,
+    /// service -> site -> HAProxy backend name.
+    pub backends: BTreeMap<ServiceId, BTreeMap<SiteId, String>>,
+    /// service -> map key (default: the service id).
+    #[serde(default)]
+    pub keys: BTreeMap<ServiceId, String>,
+}
+
+fn default_haproxy_timeout() -> HumanDuration {
+    HumanDuration::from_secs(2)
+}
+
+/// `[sdn]`: the Open vSwitch backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sdn {
+    /// OpenFlow endpoint: `unix:PATH` (the bridge's .mgmt socket) or `tcp:HOST:PORT`.
+    pub switch: String,
+    /// OVSDB endpoint: `unix:PATH` or `tcp:HOST:PORT`.
+    pub ovsdb: String,
+    pub bridge: String,
+    /// Cookie that marks orbit's flows.
+    #[serde(default = "default_cookie")]
+    pub cookie: u64,
+    /// site -> the port toward it and the next hop's MAC there.
+    pub ports: BTreeMap<SiteId, SdnPort>,
+}
+
+fn default_cookie() -> u64 {
+    0x0b17_0000_0000_0001
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdnPort {
+    pub port: u32,
+    pub mac: String,
+}
+
+/// `[hook]`: run a command / POST a URL on every steering change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hook {
+    /// argv; receives the steering as JSON on stdin.
+    pub command: Option<Vec<String>>,
+    /// `http://` URL that receives the steering JSON as a POST body.
+    pub url: Option<String>,
+    #[serde(default = "default_hook_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_hook_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}

@@ -1,0 +1,139 @@
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../examples/orbit.toml");
+
+fn problems(text: &str) -> Vec<String> {
+    let config = Config::parse(text, "test.toml").expect("parses");
+    config
+        .validate()
+        .into_iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
+#[test]
+fn example_config_is_valid() {
+    let config = Config::parse_valid(EXAMPLE, "examples/orbit.toml").unwrap();
+    assert_eq!(config.sites.len(), 3);
+    assert_eq!(config.services.len(), 2);
+    assert_eq!(config.quorum(), 2);
+    assert!(config.is_witness(&"w".parse().unwrap()));
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    let text = EXAMPLE.replace("failover_hold", "failover_hodl");
+    let err = Config::parse(&text, "x.toml").unwrap_err().to_string();
+    assert!(err.contains("failover_hodl"), "{err}");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let text = r#"
+[node]
+site = "c"
+
+[[site]]
+id = "a"
+gossip = "10.0.0.1:7946"
+[[site]]
+id = "a"
+gossip = "10.0.0.1:7946"
+
+[policy]
+failback_after = "0s"
+
+[detect]
+probe_interval = "5ms"
+
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/24"]
+sites = ["a", "x"]
+
+[[service]]
+id = "web"
+prefixes = ["198.51.100.0/25"]
+sites = []
+health = { tcp = "127.0.0.1:1", http = "http://x", rise = 0 }
+
+[bgp]
+asn = 0
+router_id = "0.0.0.0"
+standby = { prepend = 20, communities = ["65536:1"] }
+[[bgp.peer]]
+address = "10.0.0.254"
+asn = 65000
+hold = "2s"
+"#;
+    let got = problems(text);
+    let expect = [
+        "site[1].id: duplicate site id \"a\"",
+        "site[1].gossip: 10.0.0.1:7946 is already the gossip address of site[0]",
+        "node.site: unknown site \"c\"",
+        "policy.quorum: two members without a witness",
+        "policy.failback_after: must be above 0",
+        "detect.probe_interval: 5ms is below the minimum of 10ms",
+        "detect.probe_timeout: 30ms must be shorter than probe_interval (5ms)",
+        "service[0].prefixes[0]: 198.51.100.10/24 has host bits set; did you mean 198.51.100.0/24?",
+        "service[0].sites[1]: unknown site \"x\"",
+        "service[1].id: duplicate service id \"web\"",
+        "service[1].prefixes[0]: 198.51.100.0/25 overlaps 198.51.100.10/24 at service[0].prefixes[0]",
+        "service[1].sites: at least one site is required",
+        "service[1].health: exactly one of tcp, http or exec is required",
+        "service[1].health.rise: 0 must be between 1 and 100",
+        "bgp.asn: 0 is reserved",
+        "bgp.router_id: 0.0.0.0 is not a valid BGP identifier",
+        "bgp.standby.prepend: 20 is more than 10",
+        "bgp.standby.communities[0]: \"65536:1\" is not a community",
+        "bgp.peer[0].hold: hold time 2s must be 0 or at least 3s (RFC 4271 §4.2)",
+    ];
+    for e in expect {
+        assert!(
+            got.iter().any(|g| g.starts_with(e)),
+            "missing problem {e:?}\ngot:\n{}",
+            got.join("\n")
+        );
+    }
+    assert_eq!(
+        got.len(),
+        expect.len(),
+        "unexpected extra problems:\n{}",
+        got.join("\n")
+    );
+}
+
+#[test]
+fn quorum_must_be_reachable_and_a_majority() {
+    let high = EXAMPLE.replace("[policy]", "[policy]\nquorum = 4");
+    assert!(problems(&high)
+        .iter()
+        .any(|p| p.starts_with("policy.quorum: 4 can never be reached")));
+    let low = EXAMPLE.replace("[policy]", "[policy]\nquorum = 1");
+    assert!(problems(&low).iter().any(|p| p.contains("split brain")));
+}
+
+#[test]
+fn witness_cannot_carry_services_or_backends() {
+    let text: String = EXAMPLE
+        .replace("sites = [\"a\", \"b\"]", "sites = [\"a\", \"w\"]")
+        .lines()
+        .map(|l| match l {
+            l if l.starts_with("site = \"a\"") => "site = \"w\"",
+            l if l.starts_with("role = \"site\"") => "role = \"witness\"",
+            l => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let got = problems(&text);
+    assert!(
+        got.iter()
+            .any(|p| p.contains("is a witness and cannot carry services")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|p| p.starts_with("hook: a witness has no backends")),
+        "{got:?}"
+    );
+}

@@ -1,0 +1,45 @@
+//! What the engine decided and why.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Command, Event};
+use crate::ids::{ServiceId, SiteId};
+use crate::steering::Role;
+use crate::time::Millis;
+
+/// One decision of the engine, with its reason and the events behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub at: Millis,
+    pub change: Change,
+    /// A sentence for the operator: what happened and why.
+    pub reason: String,
+    /// The events that caused it (the triggering event first).
+    pub causes: Vec<Event>,
+    /// The steering generation after this decision.
+    pub generation: u64,
+}
+
+/// The kinds of change a decision makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// The site that carries `service` changed.
+    ServiceMoved {
+        service: ServiceId,
+        from: Option<SiteId>,
+        to: Option<SiteId>,
+    },
+    /// The local site's role for `service` changed.
+    LocalRole {
+        service: ServiceId,
+        from: Role,
+        to: Role,
+    },
+    /// A quorum of observers declared `site` dead, or no longer does.
+    SiteLiveness { site: SiteId, dead: bool },
+    /// The local site lost (or regained) a quorum of reachable members.
+    Fenced { fenced: bool },
+    /// An operator command was accepted.
+    CommandAccepted { command: Command },
+}

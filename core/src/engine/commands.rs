@@ -1,0 +1,207 @@
+//! Operator commands. Each is checked completely before anything changes;
+//! `Engine::command` runs this on a copy so a refusal leaves no trace.
+
+use super::{Engine, ForcedMove, ServicePlan};
+use crate::error::CommandError;
+use crate::event::Command;
+use crate::ids::{ServiceId, SiteId};
+
+impl Engine {
+    /// Applies `command` to the engine's intent (pins, drains, forced moves)
+    /// and returns the sentence that explains it.
+    pub(super) fn apply_command(&mut self, command: &Command) -> Result<String, CommandError> {
+        match command {
+            Command::Switchover { service, to } => self.switchover(service.as_ref(), to),
+            Command::Drain { site } => {
+                self.known_carrier(site)?;
+                self.drained.insert(site.clone());
+                Ok(format!(
+                    "operator drained site {site}: its services move away now and stay away until failback"
+                ))
+            }
+            Command::Failback { site } => self.failback(site.as_ref()),
+            Command::Pin { service, site } => {
+                let svc = self.known_service(service)?.clone();
+                self.serving(site, &svc)?;
+                self.pins.insert(svc.id.clone(), site.clone());
+                self.placed.remove(&svc.id);
+                let reason = format!("operator pinned {} to site {site}", svc.id);
+                match self.ineligible_reason(site, &svc) {
+                    None => {
+                        self.force(&svc.id, site, reason.clone());
+                        Ok(reason)
+                    }
+                    Some(why) => Ok(format!(
+                        "{reason}; {} now, so it moves there once eligible (failback policy applies)",
+                        why.text()
+                    )),
+                }
+            }
+            Command::Unpin { service } => {
+                let svc = self.known_service(service)?.clone();
+                let Some(site) = self.pins.remove(&svc.id) else {
+                    return Err(CommandError::NotPinned(svc.id.clone()));
+                };
+                // "Stays where it is": remember the current carrier so that
+                // automatic failback does not move it right after an unpin.
+                if let Some(active) = self
+                    .steering
+                    .services
+                    .get(&svc.id)
+                    .and_then(|s| s.active.clone())
+                {
+                    self.placed.insert(svc.id.clone(), active);
+                }
+                Ok(format!(
+                    "operator unpinned {} from site {site}; it stays where it is",
+                    svc.id
+                ))
+            }
+            Command::ObserverMode { on } => {
+                self.observer_mode = *on;
+                Ok(if *on {
+                    "observer mode on: decisions are reported, nothing is applied".to_owned()
+                } else {
+                    "observer mode off: decisions are applied again".to_owned()
+                })
+            }
+        }
+    }
+
+    fn switchover(
+        &mut self,
+        service: Option<&ServiceId>,
+        to: &SiteId,
+    ) -> Result<String, CommandError> {
+        self.known_carrier(to)?;
+        let targets: Vec<ServicePlan> = match service {
+            Some(id) => {
+                let svc = self.known_service(id)?.clone();
+                self.serving(to, &svc)?;
+                if let Some(pin) = self.pins.get(&svc.id) {
+                    if pin != to {
+                        return Err(CommandError::Pinned {
+                            service: svc.id.clone(),
+                            site: pin.clone(),
+                        });
+                    }
+                }
+                vec![svc]
+            }
+            None => self
+                .services
+                .iter()
+                .filter(|s| s.sites.contains(to))
+                .filter(|s| self.pins.get(&s.id).is_none_or(|p| p == to))
+                .cloned()
+                .collect(),
+        };
+        if targets.is_empty() {
+            return Err(CommandError::NothingToMove(to.clone()));
+        }
+        for svc in &targets {
+            if let Some(why) = self.ineligible_reason(to, svc) {
+                return Err(CommandError::NotEligible {
+                    site: to.clone(),
+                    service: svc.id.clone(),
+                    why: why.text().to_owned(),
+                });
+            }
+        }
+        let reason = format!("operator switchover to site {to}");
+        for svc in &targets {
+            self.placed.insert(svc.id.clone(), to.clone());
+            self.force(&svc.id, to, reason.clone());
+        }
+        let names: Vec<&str> = targets.iter().map(|s| s.id.as_str()).collect();
+        Ok(format!("{reason} of {}", names.join(", ")))
+    }
+
+    fn failback(&mut self, site: Option<&SiteId>) -> Result<String, CommandError> {
+        if let Some(site) = site {
+            self.known_carrier(site)?;
+            self.drained.remove(site);
+        } else {
+            self.drained.clear();
+        }
+        let mut moved = Vec::new();
+        for svc in self.services.clone() {
+            if site.is_some_and(|s| !svc.sites.contains(s)) {
+                continue;
+            }
+            let placed = self.placed.remove(&svc.id);
+            let best = self.best(&svc);
+            let wanted = match site {
+                Some(site) => best.as_ref() == Some(site),
+                None => best.is_some(),
+            };
+            if !wanted {
+                // Not this site's service to take back: keep the operator's placement.
+                if let Some(p) = placed {
+                    self.placed.insert(svc.id.clone(), p);
+                }
+                continue;
+            }
+            if let Some(best) = best {
+                self.force(
+                    &svc.id,
+                    &best,
+                    format!("operator failback of {} to site {best}", svc.id),
+                );
+                moved.push(svc.id.to_string());
+            }
+        }
+        let scope = site.map_or("every site".to_owned(), |s| format!("site {s}"));
+        Ok(format!(
+            "operator failback of {scope}: undrained; preferred placement restored for {}",
+            if moved.is_empty() {
+                "no service".to_owned()
+            } else {
+                moved.join(", ")
+            }
+        ))
+    }
+
+    fn force(&mut self, service: &ServiceId, to: &SiteId, reason: String) {
+        self.forced.insert(
+            service.clone(),
+            ForcedMove {
+                to: to.clone(),
+                reason,
+            },
+        );
+    }
+
+    fn known_service(&self, id: &ServiceId) -> Result<&ServicePlan, CommandError> {
+        self.service(id)
+            .ok_or_else(|| CommandError::UnknownService(id.to_string()))
+    }
+
+    /// A configured site that is not a witness.
+    fn known_carrier(&self, site: &SiteId) -> Result<(), CommandError> {
+        if !self.view.is_member(site) {
+            return Err(CommandError::UnknownSite(site.to_string()));
+        }
+        if self.is_witness(site) {
+            return Err(CommandError::Witness(site.clone()));
+        }
+        Ok(())
+    }
+
+    fn serving(&self, site: &SiteId, svc: &ServicePlan) -> Result<(), CommandError> {
+        self.known_carrier(site)?;
+        if !svc.sites.contains(site) {
+            return Err(CommandError::SiteNotServing {
+                site: site.clone(),
+                service: svc.id.clone(),
+                sites: svc
+                    .sites
+                    .iter()
+                    .map(SiteId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(())
+    }
+}

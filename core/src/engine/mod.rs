@@ -1,0 +1,682 @@
+//! The decision engine: events in, decisions and steering out.
+//!
+//! Pure and deterministic. [`Engine::handle`] folds one [`Event`] into the
+//! engine's view of the world at time `now` and returns the decisions it led
+//! to; [`Engine::steering`] is the resulting desired state for the backends;
+//! [`Engine::next_deadline`] tells the caller when to send the next
+//! [`Event::Tick`] so that hold-down timers can expire.
+//!
+//! Rules, in the order they are applied on every event:
+//! 1. Site liveness: a site is declared dead when a quorum of the other
+//!    members reports it dead for `failover_hold` (see `quorum.rs`).
+//! 2. Self-fencing: a local site that cannot reach a quorum withdraws
+//!    everything it carries.
+//! 3. Placement per service, over the preference order
+//!    *pin, switchover target, configured priority*:
+//!    - nobody carries it: the first eligible site takes it at once;
+//!    - the carrier became ineligible (declared dead, unhealthy for
+//!      `failover_hold`, drained): the first eligible site takes it;
+//!    - a better site is eligible: it takes over only after staying eligible
+//!      for `failback_after` (never automatically with `failback = "manual"`);
+//!    - operator commands move at once.
+//! 4. Local role: Active / Standby / Draining (for `drain_grace` after a
+//!    planned move away) / Withdrawn.
+
+mod commands;
+mod quorum;
+mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use status::{BackendStatus, EngineStatus, ServiceStatus, SiteStatus};
+
+use self::quorum::QuorumView;
+use crate::config::{Config, Failback};
+use crate::decision::{Change, Decision};
+use crate::error::CommandError;
+use crate::event::{BackendOutcome, Command, Event};
+use crate::ids::{ServiceId, SiteId};
+use crate::steering::{Role, ServiceSteering, Steering};
+use crate::time::Millis;
+
+/// A service as the engine needs it.
+#[derive(Debug, Clone)]
+struct ServicePlan {
+    id: ServiceId,
+    prefixes: Vec<IpNet>,
+    /// Priority order.
+    sites: Vec<SiteId>,
+    /// Without a health check the service counts as healthy wherever its
+    /// site is alive.
+    health_checked: bool,
+}
+
+#[derive(Debug, Clone)]
+struct HealthRecord {
+    healthy: bool,
+    since: Millis,
+    event: Event,
+}
+
+/// An operator-ordered move, executed by the next evaluation.
+#[derive(Debug, Clone)]
+struct ForcedMove {
+    to: SiteId,
+    reason: String,
+}
+
+/// The decision engine of one orbitd (one local site or witness).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    local: SiteId,
+    witnesses: BTreeSet<SiteId>,
+    services: Vec<ServicePlan>,
+    failover_hold: Duration,
+    /// `None`: manual failback only.
+    failback_after: Option<Duration>,
+    drain_grace: Duration,
+
+    view: QuorumView,
+    fenced: bool,
+    health: BTreeMap<(SiteId, ServiceId), HealthRecord>,
+    drained: BTreeSet<SiteId>,
+    pins: BTreeMap<ServiceId, SiteId>,
+    /// Where an operator put a service (switchover, unpin); cleared when that
+    /// site fails or on failback.
+    placed: BTreeMap<ServiceId, SiteId>,
+    eligible_since: BTreeMap<(SiteId, ServiceId), Millis>,
+    draining_until: BTreeMap<ServiceId, Millis>,
+    forced: BTreeMap<ServiceId, ForcedMove>,
+    observer_mode: bool,
+    backends: BTreeMap<String, BackendStatus>,
+    steering: Steering,
+    now: Millis,
+}
+
+impl Engine {
+    /// Builds the engine for the node `config.node.site`. The config must have
+    /// passed [`Config::validate`].
+    pub fn new(config: &Config) -> Engine {
+        let local = config.node.site.clone();
+        let members: Vec<SiteId> = config.members().cloned().collect();
+        let services: Vec<ServicePlan> = config
+            .services
+            .iter()
+            .map(|s| ServicePlan {
+                id: s.id.clone(),
+                prefixes: s.prefixes.clone(),
+                sites: s.sites.clone(),
+                health_checked: s.health.is_some(),
+            })
+            .collect();
+        let view = QuorumView::new(members, config.quorum());
+        let fenced = view.fenced(&local);
+        let steering = Steering {
+            generation: 0,
+            local_site: local.clone(),
+            fenced,
+            observe_only: config.policy.observer,
+            services: services
+                .iter()
+                .map(|s| {
+                    (
+                        s.id.clone(),
+                        ServiceSteering {
+                            prefixes: s.prefixes.clone(),
+                            active: None,
+                            local_role: Role::Withdrawn,
+                            takeover: false,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        Engine {
+            local,
+            witnesses: config
+                .sites
+                .iter()
+                .filter(|s| s.witness)
+                .map(|s| s.id.clone())
+                .collect(),
+            services,
+            failover_hold: config.policy.failover_hold.get(),
+            failback_after: match config.policy.failback {
+                Failback::After => Some(config.policy.failback_after.get()),
+                Failback::Manual => None,
+            },
+            drain_grace: config.policy.drain_grace.get(),
+            view,
+            fenced,
+            health: BTreeMap::new(),
+            drained: BTreeSet::new(),
+            pins: BTreeMap::new(),
+            placed: BTreeMap::new(),
+            eligible_since: BTreeMap::new(),
+            draining_until: BTreeMap::new(),
+            forced: BTreeMap::new(),
+            observer_mode: config.policy.observer,
+            backends: BTreeMap::new(),
+            steering,
+            now: Millis::ZERO,
+        }
+    }
+
+    /// The desired state after the last event.
+    pub fn steering(&self) -> &Steering {
+        &self.steering
+    }
+
+    pub fn local_site(&self) -> &SiteId {
+        &self.local
+    }
+
+    /// When the caller should send the next [`Event::Tick`], if any timer is
+    /// running.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let mut deadlines: Vec<Millis> = Vec::new();
+        deadlines.extend(self.view.next_deadline(self.failover_hold));
+        for record in self.health.values().filter(|r| !r.healthy) {
+            deadlines.push(record.since.after(self.failover_hold));
+        }
+        if let Some(after) = self.failback_after {
+            deadlines.extend(self.eligible_since.values().map(|s| s.after(after)));
+        }
+        deadlines.extend(self.draining_until.values().copied());
+        deadlines.into_iter().filter(|d| *d > self.now).min()
+    }
+
+    /// Folds `event` in at time `now` and returns the decisions it caused.
+    /// An operator command the engine refuses changes nothing; use
+    /// [`Engine::command`] to learn why.
+    pub fn handle(&mut self, now: Millis, event: Event) -> Vec<Decision> {
+        if let Event::Command { command } = &event {
+            let command = command.clone();
+            return match self.command(now, command) {
+                Ok(decisions) => decisions,
+                Err(error) => {
+                    tracing::warn!(%error, "operator command refused");
+                    Vec::new()
+                }
+            };
+        }
+        self.advance(now);
+        match &event {
+            Event::Verdict {
+                observer,
+                subject,
+                liveness,
+            } => {
+                if self.view.is_member(observer) && self.view.is_member(subject) {
+                    self.view
+                        .record(observer.clone(), subject.clone(), *liveness, event.clone());
+                } else {
+                    tracing::warn!(%observer, %subject, "verdict about or from an unknown site ignored");
+                }
+            }
+            Event::Health {
+                site,
+                service,
+                healthy,
+            } => {
+                if self.service(service).is_some() && self.view.is_member(site) {
+                    let key = (site.clone(), service.clone());
+                    let changed = self.health.get(&key).is_none_or(|r| r.healthy != *healthy);
+                    if changed {
+                        self.health.insert(
+                            key,
+                            HealthRecord {
+                                healthy: *healthy,
+                                since: now,
+                                event: event.clone(),
+                            },
+                        );
+                    }
+                } else {
+                    tracing::warn!(%site, %service, "health of an unknown site or service ignored");
+                }
+            }
+            Event::Backend {
+                backend,
+                generation,
+                outcome,
+            } => {
+                let status = self.backends.entry(backend.clone()).or_default();
+                status.last_generation = *generation;
+                status.last_at = now;
+                match outcome {
+                    BackendOutcome::Applied => {
+                        status.applied_generation = Some(*generation);
+                        status.error = None;
+                        status.consecutive_failures = 0;
+                    }
+                    BackendOutcome::Failed { error } => {
+                        status.error = Some(error.clone());
+                        status.consecutive_failures += 1;
+                    }
+                }
+            }
+            Event::Tick | Event::Command { .. } => {}
+        }
+        self.evaluate(&event)
+    }
+
+    /// Applies an operator command at `now`. On refusal nothing changes and
+    /// the error says why.
+    pub fn command(
+        &mut self,
+        now: Millis,
+        command: Command,
+    ) -> Result<Vec<Decision>, CommandError> {
+        self.advance(now);
+        let mut next = self.clone();
+        let note = next.apply_command(&command)?;
+        *self = next;
+        let event = Event::Command {
+            command: command.clone(),
+        };
+        let accepted = Decision {
+            at: now,
+            change: Change::CommandAccepted { command },
+            reason: note,
+            causes: vec![event.clone()],
+            generation: self.steering.generation,
+        };
+        let mut decisions = vec![accepted];
+        decisions.extend(self.evaluate(&event));
+        if let Some(last) = decisions.last() {
+            let generation = last.generation;
+            decisions[0].generation = generation;
+        }
+        Ok(decisions)
+    }
+
+    /// Checks whether a command would be accepted, without applying it.
+    pub fn check_command(&self, command: &Command) -> Result<(), CommandError> {
+        self.clone().apply_command(command).map(|_| ())
+    }
+
+    fn advance(&mut self, now: Millis) {
+        // A caller's clock that steps back must not rewind timers.
+        self.now = self.now.max(now);
+    }
+
+    fn service(&self, id: &ServiceId) -> Option<&ServicePlan> {
+        self.services.iter().find(|s| &s.id == id)
+    }
+
+    /// Why `site` cannot carry `service` now, or `None` if it can.
+    fn ineligible_reason(&self, site: &SiteId, svc: &ServicePlan) -> Option<Ineligible> {
+        if self.view.is_dead(site) {
+            let voters = self.view.dead_voters(site);
+            return Some(Ineligible::Dead(format!(
+                "site {site} is declared dead by a quorum ({})",
+                join(&voters)
+            )));
+        }
+        if self.drained.contains(site) {
+            return Some(Ineligible::Drained(format!(
+                "site {site} is drained by an operator"
+            )));
+        }
+        if !svc.health_checked {
+            return None;
+        }
+        match self.health.get(&(site.clone(), svc.id.clone())) {
+            Some(r) if r.healthy => None,
+            Some(r) => Some(Ineligible::Unhealthy(
+                r.since,
+                format!("{} is unhealthy at site {site}", svc.id),
+            )),
+            None => Some(Ineligible::Unhealthy(
+                Millis::ZERO,
+                format!("the health of {} at site {site} is not known yet", svc.id),
+            )),
+        }
+    }
+
+    fn eligible(&self, site: &SiteId, svc: &ServicePlan) -> bool {
+        self.ineligible_reason(site, svc).is_none()
+    }
+
+    /// Pin, then switchover target, then configured priority; no repeats.
+    fn preference(&self, svc: &ServicePlan) -> Vec<SiteId> {
+        let mut order: Vec<SiteId> = Vec::new();
+        let first = [self.pins.get(&svc.id), self.placed.get(&svc.id)];
+        for site in first.into_iter().flatten().chain(svc.sites.iter()) {
+            if !order.contains(site) {
+                order.push(site.clone());
+            }
+        }
+        order
+    }
+
+    fn best(&self, svc: &ServicePlan) -> Option<SiteId> {
+        self.preference(svc)
+            .into_iter()
+            .find(|s| self.eligible(s, svc))
+    }
+
+    /// Re-derives everything after an event and reports what changed.
+    fn evaluate(&mut self, trigger: &Event) -> Vec<Decision> {
+        let now = self.now;
+        let mut out = Vec::new();
+        let decide = |change: Change, reason: String, causes: Vec<Event>| Decision {
+            at: now,
+            change,
+            reason,
+            causes,
+            generation: 0,
+        };
+
+        for change in self.view.settle(now, self.failover_hold) {
+            let mut causes = vec![trigger.clone()];
+            causes.extend(self.view.dead_vote_events(&change.site));
+            let reason = if change.dead {
+                format!(
+                    "{} of {} required members report site {} dead ({})",
+                    change.voters.len(),
+                    self.view.quorum(),
+                    change.site,
+                    join(&change.voters)
+                )
+            } else {
+                format!(
+                    "site {} is alive again: only {} member(s) still report it dead, {} needed",
+                    change.site,
+                    change.voters.len(),
+                    self.view.quorum()
+                )
+            };
+            out.push(decide(
+                Change::SiteLiveness {
+                    site: change.site,
+                    dead: change.dead,
+                },
+                reason,
+                causes,
+            ));
+        }
+
+        let fenced = self.view.fenced(&self.local);
+        if fenced != self.fenced {
+            self.fenced = fenced;
+            let reachable = self.view.reachable_from(&self.local);
+            let reason = if fenced {
+                format!(
+                    "site {} reaches only {reachable} of the {} members a quorum needs: \
+                     withdrawing everything (self-fencing)",
+                    self.local,
+                    self.view.quorum()
+                )
+            } else {
+                format!(
+                    "site {} reaches {reachable} members again (quorum {}): fencing lifted",
+                    self.local,
+                    self.view.quorum()
+                )
+            };
+            out.push(decide(
+                Change::Fenced { fenced },
+                reason,
+                vec![trigger.clone()],
+            ));
+        }
+
+        self.refresh_eligible_since();
+
+        let mut services = BTreeMap::new();
+        for svc in self.services.clone() {
+            let current = self.steering.services.get(&svc.id).cloned();
+            let old_active = current.as_ref().and_then(|c| c.active.clone());
+            let (active, planned, why) = self.place(&svc, old_active.clone());
+            if active != old_active {
+                let mut causes = vec![trigger.clone()];
+                causes.extend(self.causes_for(&svc, old_active.as_ref()));
+                out.push(decide(
+                    Change::ServiceMoved {
+                        service: svc.id.clone(),
+                        from: old_active.clone(),
+                        to: active.clone(),
+                    },
+                    why,
+                    causes,
+                ));
+                if planned && old_active.as_ref() == Some(&self.local) {
+                    self.draining_until
+                        .insert(svc.id.clone(), now.after(self.drain_grace));
+                }
+                if let Some(old) = &old_active {
+                    if self.placed.get(&svc.id) == Some(old) && !planned {
+                        self.placed.remove(&svc.id);
+                    }
+                }
+            }
+            let old_role = current.as_ref().map_or(Role::Withdrawn, |c| c.local_role);
+            let role = self.local_role(&svc, active.as_ref());
+            if role != old_role {
+                out.push(decide(
+                    Change::LocalRole {
+                        service: svc.id.clone(),
+                        from: old_role,
+                        to: role,
+                    },
+                    self.role_reason(&svc, role),
+                    vec![trigger.clone()],
+                ));
+            }
+            let takeover = role == Role::Active
+                && svc
+                    .sites
+                    .iter()
+                    .any(|s| s != &self.local && self.view.is_dead(s));
+            services.insert(
+                svc.id.clone(),
+                ServiceSteering {
+                    prefixes: svc.prefixes.clone(),
+                    active,
+                    local_role: role,
+                    takeover,
+                },
+            );
+        }
+        self.forced.clear();
+        self.draining_until.retain(|_, until| *until > now);
+
+        let next = Steering {
+            generation: self.steering.generation,
+            local_site: self.local.clone(),
+            fenced: self.fenced,
+            observe_only: self.observer_mode,
+            services,
+        };
+        if next != self.steering {
+            self.steering = Steering {
+                generation: self.steering.generation + 1,
+                ..next
+            };
+        }
+        for d in &mut out {
+            d.generation = self.steering.generation;
+        }
+        for d in &out {
+            tracing::info!(generation = d.generation, change = ?d.change, reason = %d.reason, "decision");
+        }
+        out
+    }
+
+    fn refresh_eligible_since(&mut self) {
+        let now = self.now;
+        for svc in &self.services {
+            for site in &svc.sites {
+                let key = (site.clone(), svc.id.clone());
+                if self.eligible(site, svc) {
+                    self.eligible_since.entry(key).or_insert(now);
+                } else {
+                    self.eligible_since.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Where `svc` goes now: (site, planned move?, reason if it moves).
+    fn place(&self, svc: &ServicePlan, current: Option<SiteId>) -> (Option<SiteId>, bool, String) {
+        let now = self.now;
+        if let Some(forced) = self.forced.get(&svc.id) {
+            if self.eligible(&forced.to, svc) {
+                return (Some(forced.to.clone()), true, forced.reason.clone());
+            }
+        }
+        let best = self.best(svc);
+        let Some(cur) = current else {
+            let why = match &best {
+                Some(site) => format!("site {site} is the first eligible site for {}", svc.id),
+                None => String::new(),
+            };
+            return (best, false, why);
+        };
+        match self.ineligible_reason(&cur, svc) {
+            Some(reason) => {
+                let (ready, planned) = match &reason {
+                    Ineligible::Dead(_) => (true, false),
+                    Ineligible::Drained(_) => (true, true),
+                    Ineligible::Unhealthy(since, _) => {
+                        (now.since(*since) >= self.failover_hold, false)
+                    }
+                };
+                if !ready {
+                    return (Some(cur), false, String::new());
+                }
+                let why = match &best {
+                    Some(site) => {
+                        format!("{}; failing over {} to site {site}", reason.text(), svc.id)
+                    }
+                    None => format!(
+                        "{}; no other site can carry {}: withdrawn everywhere",
+                        reason.text(),
+                        svc.id
+                    ),
+                };
+                (best, planned, why)
+            }
+            None => {
+                let Some(better) = best.filter(|b| b != &cur) else {
+                    return (Some(cur), false, String::new());
+                };
+                let Some(after) = self.failback_after else {
+                    return (Some(cur), false, String::new());
+                };
+                let since = self
+                    .eligible_since
+                    .get(&(better.clone(), svc.id.clone()))
+                    .copied()
+                    .unwrap_or(now);
+                if now.since(since) >= after {
+                    let why = format!(
+                        "site {better} is preferred for {} and has been eligible for {}: failing back from site {cur}",
+                        svc.id,
+                        humantime::format_duration(now.since(since))
+                    );
+                    (Some(better), true, why)
+                } else {
+                    (Some(cur), false, String::new())
+                }
+            }
+        }
+    }
+
+    fn local_role(&self, svc: &ServicePlan, active: Option<&SiteId>) -> Role {
+        if !svc.sites.contains(&self.local) || self.fenced {
+            return Role::Withdrawn;
+        }
+        if active == Some(&self.local) {
+            return Role::Active;
+        }
+        let local_ok = self.eligible(&self.local, svc);
+        let draining = self
+            .draining_until
+            .get(&svc.id)
+            .is_some_and(|until| *until > self.now);
+        let drained_but_serving = self.drained.contains(&self.local)
+            && !self.view.is_dead(&self.local)
+            && (!svc.health_checked
+                || self
+                    .health
+                    .get(&(self.local.clone(), svc.id.clone()))
+                    .is_some_and(|r| r.healthy));
+        if draining && (local_ok || drained_but_serving) {
+            Role::Draining
+        } else if local_ok {
+            Role::Standby
+        } else {
+            Role::Withdrawn
+        }
+    }
+
+    fn role_reason(&self, svc: &ServicePlan, role: Role) -> String {
+        let local = &self.local;
+        match role {
+            Role::Active => format!("site {local} carries {}", svc.id),
+            Role::Standby => format!("site {local} is healthy standby for {}", svc.id),
+            Role::Draining => format!(
+                "{} moved away from site {local} on purpose: carrying it at lowest preference for {}",
+                svc.id,
+                humantime::format_duration(self.drain_grace)
+            ),
+            Role::Withdrawn if !svc.sites.contains(local) => {
+                format!("site {local} does not serve {}", svc.id)
+            }
+            Role::Withdrawn if self.fenced => {
+                format!("site {local} has no quorum: {} withdrawn", svc.id)
+            }
+            Role::Withdrawn => match self.ineligible_reason(local, svc) {
+                Some(reason) => format!("{}: {} withdrawn", reason.text(), svc.id),
+                None => format!("{} withdrawn at site {local}", svc.id),
+            },
+        }
+    }
+
+    fn causes_for(&self, svc: &ServicePlan, old: Option<&SiteId>) -> Vec<Event> {
+        let Some(old) = old else { return Vec::new() };
+        let mut causes = self.view.dead_vote_events(old);
+        if let Some(r) = self.health.get(&(old.clone(), svc.id.clone())) {
+            if !r.healthy {
+                causes.push(r.event.clone());
+            }
+        }
+        causes
+    }
+
+    fn is_witness(&self, site: &SiteId) -> bool {
+        self.witnesses.contains(site)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Ineligible {
+    Dead(String),
+    Drained(String),
+    Unhealthy(Millis, String),
+}
+
+impl Ineligible {
+    fn text(&self) -> &str {
+        match self {
+            Ineligible::Dead(t) | Ineligible::Drained(t) | Ineligible::Unhealthy(_, t) => t,
+        }
+    }
+}
+
+fn join(sites: &[SiteId]) -> String {
+    if sites.is_empty() {
+        return "none".to_owned();
+    }
+    sites
+        .iter()
+        .map(SiteId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,164 @@
+//! Site liveness as a quorum of observers sees it.
+//!
+//! A site is declared dead only when at least `quorum` members other than the
+//! site itself report it dead, and have done so for the failover hold-down.
+//! Reports from a member that is itself declared dead are stale and ignored.
+//! The local site fences itself when it cannot reach a quorum of members
+//! (itself included): in a partition only the majority side keeps claiming.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::event::{Event, Liveness};
+use crate::ids::SiteId;
+use crate::time::Millis;
+
+#[derive(Debug, Clone)]
+struct Report {
+    liveness: Liveness,
+    event: Event,
+}
+
+/// A change of a site's declared liveness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LivenessChange {
+    pub site: SiteId,
+    pub dead: bool,
+    pub voters: Vec<SiteId>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct QuorumView {
+    members: Vec<SiteId>,
+    quorum: usize,
+    reports: BTreeMap<(SiteId, SiteId), Report>,
+    /// When a quorum started agreeing that the site is dead.
+    dead_pending: BTreeMap<SiteId, Millis>,
+    declared_dead: BTreeSet<SiteId>,
+}
+
+impl QuorumView {
+    pub fn new(members: Vec<SiteId>, quorum: usize) -> Self {
+        QuorumView {
+            members,
+            quorum,
+            reports: BTreeMap::new(),
+            dead_pending: BTreeMap::new(),
+            declared_dead: BTreeSet::new(),
+        }
+    }
+
+    pub fn members(&self) -> &[SiteId] {
+        &self.members
+    }
+
+    pub fn quorum(&self) -> usize {
+        self.quorum
+    }
+
+    pub fn is_member(&self, site: &SiteId) -> bool {
+        self.members.contains(site)
+    }
+
+    pub fn record(&mut self, observer: SiteId, subject: SiteId, liveness: Liveness, event: Event) {
+        self.reports
+            .insert((observer, subject), Report { liveness, event });
+    }
+
+    pub fn is_dead(&self, site: &SiteId) -> bool {
+        self.declared_dead.contains(site)
+    }
+
+    pub fn report(&self, observer: &SiteId, subject: &SiteId) -> Option<Liveness> {
+        self.reports
+            .get(&(observer.clone(), subject.clone()))
+            .map(|r| r.liveness)
+    }
+
+    /// Members (not declared dead, not `subject`) that report `subject` dead.
+    pub fn dead_voters(&self, subject: &SiteId) -> Vec<SiteId> {
+        self.members
+            .iter()
+            .filter(|o| *o != subject && !self.declared_dead.contains(*o))
+            .filter(|o| self.report(o, subject) == Some(Liveness::Dead))
+            .cloned()
+            .collect()
+    }
+
+    /// The report events behind the current dead votes against `subject`.
+    pub fn dead_vote_events(&self, subject: &SiteId) -> Vec<Event> {
+        self.dead_voters(subject)
+            .into_iter()
+            .filter_map(|o| self.reports.get(&(o, subject.clone())))
+            .map(|r| r.event.clone())
+            .collect()
+    }
+
+    /// Members the local site can reach by its own detectors, itself included.
+    /// A member it has no report about yet is not counted: a daemon that
+    /// starts alone must not claim anything.
+    pub fn reachable_from(&self, local: &SiteId) -> usize {
+        1 + self
+            .members
+            .iter()
+            .filter(|m| *m != local)
+            .filter(|m| {
+                matches!(
+                    self.report(local, m),
+                    Some(Liveness::Alive | Liveness::Suspect)
+                )
+            })
+            .count()
+    }
+
+    pub fn fenced(&self, local: &SiteId) -> bool {
+        self.reachable_from(local) < self.quorum
+    }
+
+    /// Re-derives declared liveness at `now`; returns what changed. Iterates
+    /// because declaring a site dead discounts its own votes.
+    pub fn settle(&mut self, now: Millis, hold: Duration) -> Vec<LivenessChange> {
+        let mut changes = Vec::new();
+        for _ in 0..=self.members.len() {
+            let mut changed = false;
+            for site in self.members.clone() {
+                let voters = self.dead_voters(&site);
+                if voters.len() >= self.quorum {
+                    let since = *self.dead_pending.entry(site.clone()).or_insert(now);
+                    if !self.declared_dead.contains(&site) && now.since(since) >= hold {
+                        self.declared_dead.insert(site.clone());
+                        changes.push(LivenessChange {
+                            site,
+                            dead: true,
+                            voters,
+                        });
+                        changed = true;
+                    }
+                } else {
+                    self.dead_pending.remove(&site);
+                    if self.declared_dead.remove(&site) {
+                        changes.push(LivenessChange {
+                            site,
+                            dead: false,
+                            voters,
+                        });
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        changes
+    }
+
+    /// When a pending dead declaration matures.
+    pub fn next_deadline(&self, hold: Duration) -> Option<Millis> {
+        self.dead_pending
+            .iter()
+            .filter(|(site, _)| !self.declared_dead.contains(*site))
+            .map(|(_, since)| since.after(hold))
+            .min()
+    }
+}

@@ -1,0 +1,124 @@
+//! A serializable snapshot of the engine for `orbitctl status` and the API.
+
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use crate::event::Liveness;
+use crate::ids::{ServiceId, SiteId};
+use crate::steering::Role;
+use crate::time::Millis;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStatus {
+    pub local_site: SiteId,
+    pub generation: u64,
+    pub quorum: usize,
+    pub fenced: bool,
+    pub observer_mode: bool,
+    pub sites: Vec<SiteStatus>,
+    pub services: Vec<ServiceStatus>,
+    pub backends: Vec<(String, BackendStatus)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteStatus {
+    pub id: SiteId,
+    pub witness: bool,
+    /// Declared dead by a quorum.
+    pub dead: bool,
+    /// Members currently reporting it dead.
+    pub dead_votes: Vec<SiteId>,
+    pub drained: bool,
+    /// What the local detectors say about it (`None` for the local site or
+    /// when nothing was heard yet).
+    pub local_view: Option<Liveness>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub id: ServiceId,
+    pub active: Option<SiteId>,
+    pub local_role: Role,
+    pub takeover: bool,
+    pub pinned: Option<SiteId>,
+    /// Where an operator switched it over to, if that still holds.
+    pub placed: Option<SiteId>,
+    /// Priority order.
+    pub sites: Vec<SiteId>,
+    /// Per site: healthy (`Some(true)`), unhealthy, or not known (`None`).
+    pub health: Vec<(SiteId, Option<bool>)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendStatus {
+    pub last_generation: u64,
+    pub applied_generation: Option<u64>,
+    pub error: Option<String>,
+    pub consecutive_failures: u32,
+    pub last_at: Millis,
+}
+
+impl Engine {
+    pub fn status(&self) -> EngineStatus {
+        let members = self.view_members();
+        EngineStatus {
+            local_site: self.local.clone(),
+            generation: self.steering.generation,
+            quorum: self.view.quorum(),
+            fenced: self.fenced,
+            observer_mode: self.observer_mode,
+            sites: members
+                .iter()
+                .map(|site| SiteStatus {
+                    id: site.clone(),
+                    witness: self.is_witness(site),
+                    dead: self.view.is_dead(site),
+                    dead_votes: self.view.dead_voters(site),
+                    drained: self.drained.contains(site),
+                    local_view: (site != &self.local)
+                        .then(|| self.view.report(&self.local, site))
+                        .flatten(),
+                })
+                .collect(),
+            services: self
+                .services
+                .iter()
+                .map(|svc| {
+                    let steering = self.steering.services.get(&svc.id);
+                    ServiceStatus {
+                        id: svc.id.clone(),
+                        active: steering.and_then(|s| s.active.clone()),
+                        local_role: steering.map_or(Role::Withdrawn, |s| s.local_role),
+                        takeover: steering.is_some_and(|s| s.takeover),
+                        pinned: self.pins.get(&svc.id).cloned(),
+                        placed: self.placed.get(&svc.id).cloned(),
+                        sites: svc.sites.clone(),
+                        health: svc
+                            .sites
+                            .iter()
+                            .map(|site| {
+                                let known = if svc.health_checked {
+                                    self.health
+                                        .get(&(site.clone(), svc.id.clone()))
+                                        .map(|r| r.healthy)
+                                } else {
+                                    Some(true)
+                                };
+                                (site.clone(), known)
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+            backends: self
+                .backends
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn view_members(&self) -> Vec<SiteId> {
+        self.view.members().to_vec()
+    }
+}

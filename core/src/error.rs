@@ -1,0 +1,61 @@
+//! The error type of orbit-core.
+
+use crate::config::Problem;
+use crate::ids::{ServiceId, SiteId};
+
+/// Errors of orbit-core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config {path}: {source}")]
+    ReadConfig {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {path} is not valid TOML for orbit: {message}")]
+    ParseConfig { path: String, message: String },
+    #[error("config {path} has {} problem(s):\n{}", problems.len(), render(problems))]
+    InvalidConfig {
+        path: String,
+        problems: Vec<Problem>,
+    },
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why the engine refuses an operator command. Nothing changes when it does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("unknown service {0:?}")]
+    UnknownService(String),
+    #[error("unknown site {0:?}")]
+    UnknownSite(String),
+    #[error("site {site} does not serve {service} (its sites are: {sites})")]
+    SiteNotServing {
+        site: SiteId,
+        service: ServiceId,
+        sites: String,
+    },
+    #[error("site {0} is a witness and carries no services")]
+    Witness(SiteId),
+    #[error("site {site} cannot take {service} now: {why}")]
+    NotEligible {
+        site: SiteId,
+        service: ServiceId,
+        why: String,
+    },
+    #[error("site {0} serves no service that could move (pinned services stay)")]
+    NothingToMove(SiteId),
+    #[error("{service} is pinned to site {site}; unpin it first")]
+    Pinned { service: ServiceId, site: SiteId },
+    #[error("{0} is not pinned")]
+    NotPinned(ServiceId),
+}

@@ -1,0 +1,135 @@
+//! Everything the decision engine reacts to.
+//!
+//! Events are plain serializable data: the daemon records them in its journal
+//! and the golden tests replay them from `events.jsonl`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ServiceId, SiteId};
+
+/// What one observer believes about one site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    Alive,
+    /// Not answering, not yet given up on. Counts as alive for every decision:
+    /// only `Dead` moves traffic.
+    Suspect,
+    Dead,
+}
+
+/// An input to [`crate::Engine::handle`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// `observer` reports what it believes about `subject` (from gossip, BFD,
+    /// a Serf agent or a data-plane probe). The local daemon's own detectors
+    /// report with the local site as observer; gossip relays the others.
+    Verdict {
+        observer: SiteId,
+        subject: SiteId,
+        liveness: Liveness,
+    },
+    /// Result of the health checks of `service` at `site` (after rise/fall).
+    Health {
+        site: SiteId,
+        service: ServiceId,
+        healthy: bool,
+    },
+    /// An operator command (from `orbitctl` through the HTTP API).
+    Command { command: Command },
+    /// What a backend reported after applying steering `generation`.
+    Backend {
+        backend: String,
+        generation: u64,
+        outcome: BackendOutcome,
+    },
+    /// Time passed; lets hold-down timers expire.
+    Tick,
+}
+
+/// The outcome of one `Redirector::apply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum BackendOutcome {
+    Applied,
+    Failed { error: String },
+}
+
+/// Operator commands. They are global intents: every daemon that receives
+/// one computes the same steering from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Move `service` (or every service `to` serves, if `None`) to site `to`
+    /// now, and keep it there until it fails or an operator fails it back.
+    Switchover {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<ServiceId>,
+        to: SiteId,
+    },
+    /// Move every service away from `site` now and keep them away until
+    /// `failback`.
+    Drain { site: SiteId },
+    /// Undrain `site` (or every site) and return services to their preferred
+    /// site now, without waiting for the failback hold-down.
+    Failback {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        site: Option<SiteId>,
+    },
+    /// Make `site` the preferred site of `service` until unpinned. A pin
+    /// never steers traffic to a site the quorum declared dead.
+    Pin { service: ServiceId, site: SiteId },
+    /// Remove the pin of `service`; the service stays where it is.
+    Unpin { service: ServiceId },
+    /// Observer mode: keep deciding and reporting, apply nothing.
+    ObserverMode { on: bool },
+}
+
+impl Command {
+    /// A short verb for logs and metrics labels.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Switchover { .. } => "switchover",
+            Command::Drain { .. } => "drain",
+            Command::Failback { .. } => "failback",
+            Command::Pin { .. } => "pin",
+            Command::Unpin { .. } => "unpin",
+            Command::ObserverMode { .. } => "observer_mode",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_have_a_stable_json_shape() {
+        let e: Event = serde_json::from_str(
+            r#"{"type":"verdict","observer":"b","subject":"a","liveness":"dead"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            e,
+            Event::Verdict {
+                observer: "b".parse().unwrap(),
+                subject: "a".parse().unwrap(),
+                liveness: Liveness::Dead
+            }
+        );
+        let c: Event =
+            serde_json::from_str(r#"{"type":"command","command":{"type":"switchover","to":"b"}}"#)
+                .unwrap();
+        assert_eq!(
+            c,
+            Event::Command {
+                command: Command::Switchover {
+                    service: None,
+                    to: "b".parse().unwrap()
+                }
+            }
+        );
+        assert!(serde_json::from_str::<Event>(r#"{"type":"reboot"}"#).is_err());
+    }
+}

@@ -1,0 +1,33 @@
+//! orbit-core: the pure heart of orbit.
+//!
+//! Everything here is plain data and plain functions: no sockets, no tokio, no
+//! clock reads. Time enters as [`Millis`] in every call that needs it, which is
+//! what lets the decision engine be replayed from a recorded event log and
+//! checked with property tests.
+//!
+//! - [`SiteId`], [`ServiceId`]: validated identifiers.
+//! - [`Event`]: everything the engine reacts to (liveness verdicts, health,
+//!   operator commands, backend results, timer ticks).
+//! - [`Engine`]: turns events into [`Decision`]s and keeps the desired
+//!   [`Steering`].
+//! - [`Redirector`]: the one trait every data-plane backend implements.
+//! - [`config`]: the typed, validated configuration of `orbitd`.
+
+pub mod config;
+mod decision;
+mod engine;
+mod error;
+mod event;
+mod ids;
+mod redirect;
+mod steering;
+mod time;
+
+pub use decision::{Change, Decision};
+pub use engine::{BackendStatus, Engine, EngineStatus, ServiceStatus, SiteStatus};
+pub use error::{CommandError, Error};
+pub use event::{BackendOutcome, Command, Event, Liveness};
+pub use ids::{IdError, ServiceId, SiteId};
+pub use redirect::{Applied, BackendKind, Observed, RedirectError, Redirector};
+pub use steering::{Role, ServiceSteering, Steering};
+pub use time::Millis;

@@ -1,0 +1,74 @@
+//! The desired state every backend converges to.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ServiceId, SiteId};
+
+/// What the local site does for one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The local site carries the service.
+    Active,
+    /// Another site carries it; the local site is healthy and ready (BGP:
+    /// pre-announced at lower preference).
+    Standby,
+    /// The service is being moved away from the local site on purpose; keep
+    /// carrying it at the lowest preference (BGP: graceful-shutdown community,
+    /// RFC 8326) until the new site has taken over.
+    Draining,
+    /// The local site must not attract the service's traffic at all.
+    Withdrawn,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Active => "active",
+            Role::Standby => "standby",
+            Role::Draining => "draining",
+            Role::Withdrawn => "withdrawn",
+        })
+    }
+}
+
+/// The steering of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSteering {
+    pub prefixes: Vec<IpNet>,
+    /// The site that carries the service, or `None` if no site may.
+    pub active: Option<SiteId>,
+    pub local_role: Role,
+    /// The local site is active while another site of this service is
+    /// declared dead: its route may still be held upstream, so announce with
+    /// the takeover preference.
+    pub takeover: bool,
+}
+
+/// The whole desired state, as handed to `Redirector::apply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Steering {
+    /// Increases with every change; backends echo it in their results.
+    pub generation: u64,
+    pub local_site: SiteId,
+    /// The local site cannot reach a quorum: it claims nothing, and backends
+    /// that steer for everyone (HAProxy, SDN) must not write.
+    pub fenced: bool,
+    /// Observer mode: decisions are reported, nothing is applied.
+    pub observe_only: bool,
+    pub services: BTreeMap<ServiceId, ServiceSteering>,
+}
+
+impl Steering {
+    /// The steering with generation and observer flag ignored; two steerings
+    /// with the same placement compare equal here.
+    pub fn same_placement(&self, other: &Steering) -> bool {
+        self.local_site == other.local_site
+            && self.fenced == other.fenced
+            && self.services == other.services
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages orbit's tests and lab run for real.
+# Idempotent: does nothing when everything is already installed.
+set -euo pipefail
+
+PACKAGES=(
+    iproute2      # ip netns, veth: the lab and privileged tests
+    nftables      # packet-loss injection (no tc netem here)
+    ethtool       # turn off TX checksum offload for the OVS userspace datapath
+    bird2         # BGP peer for the BGP backend tests and the lab
+    gobgpd        # second, independent BGP peer and benchmark reference
+    haproxy       # HAProxy runtime API tests and the lab
+    openvswitch-switch  # ovsdb-server + ovs-vswitchd (userspace datapath)
+    openvswitch-common  # ovs-ofctl ofp-print: OpenFlow codec oracle
+    serf          # reference detector for the detection benchmark
+    curl
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d keeps package scripts from starting system daemons (bird,
+# haproxy, openvswitch): every test starts and stops its own instances.
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+chmod +x /usr/sbin/policy-rc.d
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

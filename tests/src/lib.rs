@@ -1,0 +1,1 @@
+//! Shared helpers for orbit's end-to-end tests against real peers.
