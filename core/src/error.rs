@@ -58,4 +58,6 @@ pub enum CommandError {
     Pinned { service: ServiceId, site: SiteId },
     #[error("{0} is not pinned")]
     NotPinned(ServiceId),
+    #[error("site {site} cannot steer traffic now: {why}")]
+    NotReady { site: SiteId, why: String },
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ServiceId, SiteId};
+use crate::shared::SharedState;
 
 /// What one observer believes about one site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,6 +37,10 @@ pub enum Event {
         service: ServiceId,
         healthy: bool,
     },
+    /// The shared state of member `from` (relayed by gossip): newer
+    /// placements and a newer operator intent are adopted; hearing from any
+    /// peer also ends the wait for a first sync after start or fencing.
+    Peer { from: SiteId, state: SharedState },
     /// An operator command (from `orbitctl` through the HTTP API).
     Command { command: Command },
     /// What a backend reported after applying steering `generation`.

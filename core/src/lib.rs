@@ -20,6 +20,7 @@ mod error;
 mod event;
 mod ids;
 mod redirect;
+mod shared;
 mod steering;
 mod time;
 
@@ -29,5 +30,6 @@ pub use error::{CommandError, Error};
 pub use event::{BackendOutcome, Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};
 pub use redirect::{Applied, BackendKind, Observed, RedirectError, Redirector};
+pub use shared::{Intent, Placement, SharedState};
 pub use steering::{Role, ServiceSteering, Steering};
 pub use time::Millis;

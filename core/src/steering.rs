@@ -42,6 +42,8 @@ pub struct ServiceSteering {
     pub prefixes: Vec<IpNet>,
     /// The site that carries the service, or `None` if no site may.
     pub active: Option<SiteId>,
+    /// Placement epoch of `active` (see [`crate::Placement`]).
+    pub epoch: u64,
     pub local_role: Role,
     /// The local site is active while another site of this service is
     /// declared dead: its route may still be held upstream, so announce with
@@ -55,8 +57,10 @@ pub struct Steering {
     /// Increases with every change; backends echo it in their results.
     pub generation: u64,
     pub local_site: SiteId,
-    /// The local site cannot reach a quorum: it claims nothing, and backends
-    /// that steer for everyone (HAProxy, SDN) must not write.
+    /// The local daemon has no authority: it cannot reach a quorum, or it has
+    /// not yet synced placements with its peers after starting or after being
+    /// fenced. It claims nothing, its placement is frozen (possibly stale),
+    /// and backends that steer for everyone (HAProxy, SDN) must not write.
     pub fenced: bool,
     /// Observer mode: decisions are reported, nothing is applied.
     pub observe_only: bool,

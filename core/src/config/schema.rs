@@ -93,7 +93,6 @@ pub struct Detect {
     pub suspect_after: Option<HumanDuration>,
 }
 
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DetectProfile {
@@ -156,6 +155,10 @@ pub struct Policy {
     /// after a planned move away from it (make before break).
     #[serde(default = "default_drain_grace")]
     pub drain_grace: HumanDuration,
+    /// After start or after fencing, how long to wait for a peer's placement
+    /// table before deciding alone. Until then the local site claims nothing.
+    #[serde(default = "default_sync_timeout")]
+    pub sync_timeout: HumanDuration,
     /// Members that must agree; default: a majority of all `[[site]]`s.
     pub quorum: Option<usize>,
     /// Start in observer mode: decide and report, apply nothing.
@@ -175,6 +178,9 @@ fn default_failback_after() -> HumanDuration {
 fn default_drain_grace() -> HumanDuration {
     HumanDuration::from_secs(5)
 }
+fn default_sync_timeout() -> HumanDuration {
+    HumanDuration::from_secs(2)
+}
 fn default_shutdown_grace() -> HumanDuration {
     HumanDuration::from_secs(10)
 }
@@ -186,6 +192,7 @@ impl Default for Policy {
             failback: Failback::default(),
             failback_after: default_failback_after(),
             drain_grace: default_drain_grace(),
+            sync_timeout: default_sync_timeout(),
             quorum: None,
             observer: false,
             shutdown_grace: default_shutdown_grace(),

@@ -187,6 +187,9 @@ impl Config {
         if p.failover_hold.get() > Duration::from_secs(3600) {
             r.add("policy.failover_hold", "at most 1h");
         }
+        if p.sync_timeout.get() > Duration::from_secs(600) {
+            r.add("policy.sync_timeout", "at most 10m");
+        }
         if p.shutdown_grace.get() > Duration::from_secs(600) {
             r.add("policy.shutdown_grace", "at most 10m");
         }

@@ -10,11 +10,14 @@ impl Engine {
     /// Applies `command` to the engine's intent (pins, drains, forced moves)
     /// and returns the sentence that explains it.
     pub(super) fn apply_command(&mut self, command: &Command) -> Result<String, CommandError> {
+        if !matches!(command, Command::ObserverMode { .. }) {
+            self.ready_to_steer()?;
+        }
         match command {
             Command::Switchover { service, to } => self.switchover(service.as_ref(), to),
             Command::Drain { site } => {
                 self.known_carrier(site)?;
-                self.drained.insert(site.clone());
+                self.intent.drained.insert(site.clone());
                 Ok(format!(
                     "operator drained site {site}: its services move away now and stay away until failback"
                 ))
@@ -23,8 +26,8 @@ impl Engine {
             Command::Pin { service, site } => {
                 let svc = self.known_service(service)?.clone();
                 self.serving(site, &svc)?;
-                self.pins.insert(svc.id.clone(), site.clone());
-                self.placed.remove(&svc.id);
+                self.intent.pins.insert(svc.id.clone(), site.clone());
+                self.intent.placed.remove(&svc.id);
                 let reason = format!("operator pinned {} to site {site}", svc.id);
                 match self.ineligible_reason(site, &svc) {
                     None => {
@@ -39,7 +42,7 @@ impl Engine {
             }
             Command::Unpin { service } => {
                 let svc = self.known_service(service)?.clone();
-                let Some(site) = self.pins.remove(&svc.id) else {
+                let Some(site) = self.intent.pins.remove(&svc.id) else {
                     return Err(CommandError::NotPinned(svc.id.clone()));
                 };
                 // "Stays where it is": remember the current carrier so that
@@ -50,7 +53,7 @@ impl Engine {
                     .get(&svc.id)
                     .and_then(|s| s.active.clone())
                 {
-                    self.placed.insert(svc.id.clone(), active);
+                    self.intent.placed.insert(svc.id.clone(), active);
                 }
                 Ok(format!(
                     "operator unpinned {} from site {site}; it stays where it is",
@@ -78,7 +81,7 @@ impl Engine {
             Some(id) => {
                 let svc = self.known_service(id)?.clone();
                 self.serving(to, &svc)?;
-                if let Some(pin) = self.pins.get(&svc.id) {
+                if let Some(pin) = self.intent.pins.get(&svc.id) {
                     if pin != to {
                         return Err(CommandError::Pinned {
                             service: svc.id.clone(),
@@ -92,7 +95,7 @@ impl Engine {
                 .services
                 .iter()
                 .filter(|s| s.sites.contains(to))
-                .filter(|s| self.pins.get(&s.id).is_none_or(|p| p == to))
+                .filter(|s| self.intent.pins.get(&s.id).is_none_or(|p| p == to))
                 .cloned()
                 .collect(),
         };
@@ -110,7 +113,7 @@ impl Engine {
         }
         let reason = format!("operator switchover to site {to}");
         for svc in &targets {
-            self.placed.insert(svc.id.clone(), to.clone());
+            self.intent.placed.insert(svc.id.clone(), to.clone());
             self.force(&svc.id, to, reason.clone());
         }
         let names: Vec<&str> = targets.iter().map(|s| s.id.as_str()).collect();
@@ -120,16 +123,16 @@ impl Engine {
     fn failback(&mut self, site: Option<&SiteId>) -> Result<String, CommandError> {
         if let Some(site) = site {
             self.known_carrier(site)?;
-            self.drained.remove(site);
+            self.intent.drained.remove(site);
         } else {
-            self.drained.clear();
+            self.intent.drained.clear();
         }
         let mut moved = Vec::new();
         for svc in self.services.clone() {
             if site.is_some_and(|s| !svc.sites.contains(s)) {
                 continue;
             }
-            let placed = self.placed.remove(&svc.id);
+            let placed = self.intent.placed.remove(&svc.id);
             let best = self.best(&svc);
             let wanted = match site {
                 Some(site) => best.as_ref() == Some(site),
@@ -138,7 +141,7 @@ impl Engine {
             if !wanted {
                 // Not this site's service to take back: keep the operator's placement.
                 if let Some(p) = placed {
-                    self.placed.insert(svc.id.clone(), p);
+                    self.intent.placed.insert(svc.id.clone(), p);
                 }
                 continue;
             }
@@ -160,6 +163,25 @@ impl Engine {
                 moved.join(", ")
             }
         ))
+    }
+
+    /// A fenced or not yet synced engine cannot move anything, so it must not
+    /// accept a command that promises to.
+    fn ready_to_steer(&self) -> Result<(), CommandError> {
+        let why = if self.fenced {
+            format!(
+                "it reaches fewer than the {} members a quorum needs (fenced)",
+                self.view.quorum()
+            )
+        } else if !self.synced {
+            "it has not yet heard the other sites' placements; retry in a moment".to_owned()
+        } else {
+            return Ok(());
+        };
+        Err(CommandError::NotReady {
+            site: self.local.clone(),
+            why,
+        })
     }
 
     fn force(&mut self, service: &ServiceId, to: &SiteId, reason: String) {

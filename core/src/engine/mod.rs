@@ -39,6 +39,7 @@ use crate::decision::{Change, Decision};
 use crate::error::CommandError;
 use crate::event::{BackendOutcome, Command, Event};
 use crate::ids::{ServiceId, SiteId};
+use crate::shared::{Intent, Placement, SharedState};
 use crate::steering::{Role, ServiceSteering, Steering};
 use crate::time::Millis;
 
@@ -78,15 +79,22 @@ pub struct Engine {
     /// `None`: manual failback only.
     failback_after: Option<Duration>,
     drain_grace: Duration,
+    sync_timeout: Duration,
 
     view: QuorumView,
     fenced: bool,
+    /// Placement may change, and the local site may be Active, only once the
+    /// engine has heard a peer's placement table (or waited `sync_timeout`)
+    /// since it started or stopped being fenced.
+    synced: bool,
+    unsynced_since: Millis,
+    /// Newer placements heard from peers, applied by the next evaluation.
+    adopted: BTreeMap<ServiceId, (Placement, SiteId)>,
     health: BTreeMap<(SiteId, ServiceId), HealthRecord>,
-    drained: BTreeSet<SiteId>,
-    pins: BTreeMap<ServiceId, SiteId>,
-    /// Where an operator put a service (switchover, unpin); cleared when that
-    /// site fails or on failback.
-    placed: BTreeMap<ServiceId, SiteId>,
+    /// Drains, pins and switchover targets, shared with the peers.
+    intent: Intent,
+    /// Whether the last placement change of each service was planned.
+    planned: BTreeMap<ServiceId, bool>,
     eligible_since: BTreeMap<(SiteId, ServiceId), Millis>,
     draining_until: BTreeMap<ServiceId, Millis>,
     forced: BTreeMap<ServiceId, ForcedMove>,
@@ -112,6 +120,7 @@ impl Engine {
                 health_checked: s.health.is_some(),
             })
             .collect();
+        let lone = members.len() == 1;
         let view = QuorumView::new(members, config.quorum());
         let fenced = view.fenced(&local);
         let steering = Steering {
@@ -127,6 +136,7 @@ impl Engine {
                         ServiceSteering {
                             prefixes: s.prefixes.clone(),
                             active: None,
+                            epoch: 0,
                             local_role: Role::Withdrawn,
                             takeover: false,
                         },
@@ -149,12 +159,15 @@ impl Engine {
                 Failback::Manual => None,
             },
             drain_grace: config.policy.drain_grace.get(),
+            sync_timeout: config.policy.sync_timeout.get(),
             view,
             fenced,
+            synced: lone,
+            unsynced_since: Millis::ZERO,
+            adopted: BTreeMap::new(),
             health: BTreeMap::new(),
-            drained: BTreeSet::new(),
-            pins: BTreeMap::new(),
-            placed: BTreeMap::new(),
+            intent: Intent::default(),
+            planned: BTreeMap::new(),
             eligible_since: BTreeMap::new(),
             draining_until: BTreeMap::new(),
             forced: BTreeMap::new(),
@@ -186,6 +199,9 @@ impl Engine {
             deadlines.extend(self.eligible_since.values().map(|s| s.after(after)));
         }
         deadlines.extend(self.draining_until.values().copied());
+        if !self.synced && !self.fenced {
+            deadlines.push(self.unsynced_since.after(self.sync_timeout));
+        }
         deadlines.into_iter().filter(|d| *d > self.now).min()
     }
 
@@ -239,6 +255,13 @@ impl Engine {
                     tracing::warn!(%site, %service, "health of an unknown site or service ignored");
                 }
             }
+            Event::Peer { from, state } => {
+                if self.view.is_member(from) && from != &self.local {
+                    self.merge_peer(from, state);
+                } else {
+                    tracing::warn!(%from, "shared state from an unknown site (or from ourselves) ignored");
+                }
+            }
             Event::Backend {
                 backend,
                 generation,
@@ -274,6 +297,11 @@ impl Engine {
         self.advance(now);
         let mut next = self.clone();
         let note = next.apply_command(&command)?;
+        if !matches!(command, Command::ObserverMode { .. }) {
+            // Observer mode is this daemon's own; everything else is shared.
+            next.intent.epoch += 1;
+            next.intent.origin = Some(next.local.clone());
+        }
         *self = next;
         let event = Event::Command {
             command: command.clone(),
@@ -317,7 +345,7 @@ impl Engine {
                 join(&voters)
             )));
         }
-        if self.drained.contains(site) {
+        if self.intent.drained.contains(site) {
             return Some(Ineligible::Drained(format!(
                 "site {site} is drained by an operator"
             )));
@@ -345,7 +373,10 @@ impl Engine {
     /// Pin, then switchover target, then configured priority; no repeats.
     fn preference(&self, svc: &ServicePlan) -> Vec<SiteId> {
         let mut order: Vec<SiteId> = Vec::new();
-        let first = [self.pins.get(&svc.id), self.placed.get(&svc.id)];
+        let first = [
+            self.intent.pins.get(&svc.id),
+            self.intent.placed.get(&svc.id),
+        ];
         for site in first.into_iter().flatten().chain(svc.sites.iter()) {
             if !order.contains(site) {
                 order.push(site.clone());
@@ -424,6 +455,16 @@ impl Engine {
                 reason,
                 vec![trigger.clone()],
             ));
+            // Whatever happened while fenced, the majority may have moved on:
+            // listen before claiming anything again.
+            self.synced = false;
+            self.unsynced_since = now;
+        }
+        if !self.synced && !self.fenced && now.since(self.unsynced_since) >= self.sync_timeout {
+            tracing::info!(
+                "no placement table from a peer within the sync timeout: deciding alone"
+            );
+            self.synced = true;
         }
 
         self.refresh_eligible_since();
@@ -431,9 +472,42 @@ impl Engine {
         let mut services = BTreeMap::new();
         for svc in self.services.clone() {
             let current = self.steering.services.get(&svc.id).cloned();
-            let old_active = current.as_ref().and_then(|c| c.active.clone());
-            let (active, planned, why) = self.place(&svc, old_active.clone());
+            let mut old_active = current.as_ref().and_then(|c| c.active.clone());
+            let mut epoch = current.as_ref().map_or(0, |c| c.epoch);
+            if let Some((placement, from)) = self.adopted.remove(&svc.id) {
+                if placement.active != old_active {
+                    out.push(decide(
+                        Change::ServiceMoved {
+                            service: svc.id.clone(),
+                            from: old_active.clone(),
+                            to: placement.active.clone(),
+                        },
+                        format!(
+                            "adopted the newer placement of {} from site {from} (epoch {} over {epoch})",
+                            svc.id, placement.epoch
+                        ),
+                        vec![trigger.clone()],
+                    ));
+                }
+                if placement.planned
+                    && old_active.as_ref() == Some(&self.local)
+                    && placement.active.as_ref() != Some(&self.local)
+                {
+                    self.draining_until
+                        .insert(svc.id.clone(), now.after(self.drain_grace));
+                }
+                self.planned.insert(svc.id.clone(), placement.planned);
+                old_active = placement.active;
+                epoch = placement.epoch;
+            }
+            let (active, planned, why) = if self.fenced || !self.synced {
+                (old_active.clone(), false, String::new())
+            } else {
+                self.place(&svc, old_active.clone())
+            };
             if active != old_active {
+                epoch += 1;
+                self.planned.insert(svc.id.clone(), planned);
                 let mut causes = vec![trigger.clone()];
                 causes.extend(self.causes_for(&svc, old_active.as_ref()));
                 out.push(decide(
@@ -450,8 +524,8 @@ impl Engine {
                         .insert(svc.id.clone(), now.after(self.drain_grace));
                 }
                 if let Some(old) = &old_active {
-                    if self.placed.get(&svc.id) == Some(old) && !planned {
-                        self.placed.remove(&svc.id);
+                    if self.intent.placed.get(&svc.id) == Some(old) && !planned {
+                        self.intent.placed.remove(&svc.id);
                     }
                 }
             }
@@ -478,6 +552,7 @@ impl Engine {
                 ServiceSteering {
                     prefixes: svc.prefixes.clone(),
                     active,
+                    epoch,
                     local_role: role,
                     takeover,
                 },
@@ -489,7 +564,7 @@ impl Engine {
         let next = Steering {
             generation: self.steering.generation,
             local_site: self.local.clone(),
-            fenced: self.fenced,
+            fenced: self.fenced || !self.synced,
             observe_only: self.observer_mode,
             services,
         };
@@ -532,6 +607,10 @@ impl Engine {
         }
         let best = self.best(svc);
         let Some(cur) = current else {
+            if let Some(waiting) = self.better_site_unknown(svc, best.as_ref()) {
+                tracing::debug!(service = %svc.id, %waiting, "initial placement waits for health");
+                return (None, false, String::new());
+            }
             let why = match &best {
                 Some(site) => format!("site {site} is the first eligible site for {}", svc.id),
                 None => String::new(),
@@ -550,10 +629,9 @@ impl Engine {
                 if !ready {
                     return (Some(cur), false, String::new());
                 }
+                let verb = if planned { "moving" } else { "failing over" };
                 let why = match &best {
-                    Some(site) => {
-                        format!("{}; failing over {} to site {site}", reason.text(), svc.id)
-                    }
+                    Some(site) => format!("{}; {verb} {} to site {site}", reason.text(), svc.id),
                     None => format!(
                         "{}; no other site can carry {}: withdrawn everywhere",
                         reason.text(),
@@ -588,11 +666,81 @@ impl Engine {
         }
     }
 
+    /// A site preferred over `best` whose health is not known yet (and that
+    /// is not dead or drained). Placing a service before hearing from it
+    /// would put it on a worse site and keep it there for `failback_after`.
+    fn better_site_unknown(&self, svc: &ServicePlan, best: Option<&SiteId>) -> Option<SiteId> {
+        self.preference(svc)
+            .into_iter()
+            .take_while(|s| Some(s) != best)
+            .find(|s| {
+                matches!(
+                    self.ineligible_reason(s, svc),
+                    Some(Ineligible::Unhealthy(_, _))
+                ) && !self.health.contains_key(&(s.clone(), svc.id.clone()))
+            })
+    }
+
+    /// What this daemon gossips to its peers.
+    pub fn shared_state(&self) -> SharedState {
+        SharedState {
+            placements: self
+                .steering
+                .services
+                .iter()
+                .map(|(id, s)| {
+                    let placement = Placement {
+                        active: s.active.clone(),
+                        epoch: s.epoch,
+                        planned: self.planned.get(id).copied().unwrap_or(false),
+                    };
+                    (id.clone(), placement)
+                })
+                .collect(),
+            intent: self.intent.clone(),
+        }
+    }
+
+    /// Adopts a newer intent at once, and remembers placements from `from`
+    /// that are newer than ours for the next evaluation.
+    fn merge_peer(&mut self, from: &SiteId, theirs: &SharedState) {
+        self.synced = true;
+        if theirs.intent.newer_than(&self.intent) {
+            tracing::info!(%from, epoch = theirs.intent.epoch, "adopting newer operator intent");
+            self.intent = theirs.intent.clone();
+        }
+        for svc in self.services.clone() {
+            let Some(their) = theirs.placements.get(&svc.id) else {
+                continue;
+            };
+            let mine = self
+                .adopted
+                .get(&svc.id)
+                .map(|(p, _)| p.clone())
+                .or_else(|| {
+                    self.steering.services.get(&svc.id).map(|s| Placement {
+                        active: s.active.clone(),
+                        epoch: s.epoch,
+                        planned: false,
+                    })
+                })
+                .unwrap_or(Placement {
+                    active: None,
+                    epoch: 0,
+                    planned: false,
+                });
+            if newer(&svc, their, &mine) {
+                self.adopted
+                    .insert(svc.id.clone(), (their.clone(), from.clone()));
+            }
+        }
+    }
+
     fn local_role(&self, svc: &ServicePlan, active: Option<&SiteId>) -> Role {
         if !svc.sites.contains(&self.local) || self.fenced {
             return Role::Withdrawn;
         }
-        if active == Some(&self.local) {
+        if active == Some(&self.local) && self.synced {
             return Role::Active;
         }
         let local_ok = self.eligible(&self.local, svc);
@@ -600,7 +748,7 @@ impl Engine {
             .draining_until
             .get(&svc.id)
             .is_some_and(|until| *until > self.now);
-        let drained_but_serving = self.drained.contains(&self.local)
+        let drained_but_serving = self.intent.drained.contains(&self.local)
             && !self.view.is_dead(&self.local)
             && (!svc.health_checked
                 || self
@@ -668,6 +816,21 @@ impl Ineligible {
             Ineligible::Dead(t) | Ineligible::Drained(t) | Ineligible::Unhealthy(_, t) => t,
         }
     }
+}
+
+/// Total order on placements, the same in every engine: higher epoch wins;
+/// on a tie the site earlier in the configured priority wins, and any site
+/// wins over none.
+fn newer(svc: &ServicePlan, theirs: &Placement, mine: &Placement) -> bool {
+    let rank = |p: &Placement| match &p.active {
+        None => usize::MAX,
+        Some(site) => svc
+            .sites
+            .iter()
+            .position(|s| s == site)
+            .unwrap_or(usize::MAX - 1),
+    };
+    (theirs.epoch, std::cmp::Reverse(rank(theirs))) > (mine.epoch, std::cmp::Reverse(rank(mine)))
 }
 
 fn join(sites: &[SiteId]) -> String {

@@ -14,6 +14,8 @@ pub struct EngineStatus {
     pub generation: u64,
     pub quorum: usize,
     pub fenced: bool,
+    /// Heard the peers' placements since start / since the last fencing.
+    pub synced: bool,
     pub observer_mode: bool,
     pub sites: Vec<SiteStatus>,
     pub services: Vec<ServiceStatus>,
@@ -66,6 +68,7 @@ impl Engine {
             generation: self.steering.generation,
             quorum: self.view.quorum(),
             fenced: self.fenced,
+            synced: self.synced,
             observer_mode: self.observer_mode,
             sites: members
                 .iter()
@@ -74,7 +77,7 @@ impl Engine {
                     witness: self.is_witness(site),
                     dead: self.view.is_dead(site),
                     dead_votes: self.view.dead_voters(site),
-                    drained: self.drained.contains(site),
+                    drained: self.intent.drained.contains(site),
                     local_view: (site != &self.local)
                         .then(|| self.view.report(&self.local, site))
                         .flatten(),
@@ -90,8 +93,8 @@ impl Engine {
                         active: steering.and_then(|s| s.active.clone()),
                         local_role: steering.map_or(Role::Withdrawn, |s| s.local_role),
                         takeover: steering.is_some_and(|s| s.takeover),
-                        pinned: self.pins.get(&svc.id).cloned(),
-                        placed: self.placed.get(&svc.id).cloned(),
+                        pinned: self.intent.pins.get(&svc.id).cloned(),
+                        placed: self.intent.placed.get(&svc.id).cloned(),
                         sites: svc.sites.clone(),
                         health: svc
                             .sites

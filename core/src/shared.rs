@@ -1,0 +1,58 @@
+//! State the daemons share by gossip so that their engines converge.
+//!
+//! Each engine decides alone from its own view, and views differ for a
+//! while: one side of a healed partition, a restarted daemon, an operator
+//! command accepted by one daemon. Two things travel between daemons so that
+//! they end up with the same answer:
+//! - the placement of every service with an epoch that every change bumps
+//!   (a newer placement is adopted);
+//! - the operator intent (drains, pins, switchover targets) with its own
+//!   epoch (a newer intent replaces the older one wholesale).
+//!
+//! Ties are broken the same way everywhere, so every engine picks the same
+//! winner.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ServiceId, SiteId};
+
+/// Which site carries a service, and how recent that decision is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub active: Option<SiteId>,
+    pub epoch: u64,
+    /// The change was planned (operator command, failback): the old site
+    /// drains (make before break) instead of dropping the service at once.
+    #[serde(default)]
+    pub planned: bool,
+}
+
+/// What operators asked for, cluster-wide.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// Bumped by every accepted operator command.
+    pub epoch: u64,
+    /// The daemon that accepted the latest command (tie-break).
+    pub origin: Option<SiteId>,
+    pub drained: BTreeSet<SiteId>,
+    pub pins: BTreeMap<ServiceId, SiteId>,
+    /// Where a switchover (or an unpin) put a service; cleared when that
+    /// site fails or on failback.
+    pub placed: BTreeMap<ServiceId, SiteId>,
+}
+
+impl Intent {
+    /// Whether `self` supersedes `other`.
+    pub fn newer_than(&self, other: &Intent) -> bool {
+        (self.epoch, &self.origin) > (other.epoch, &other.origin)
+    }
+}
+
+/// What a daemon gossips to its peers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedState {
+    pub placements: BTreeMap<ServiceId, Placement>,
+    pub intent: Intent,
+}

@@ -1,0 +1,470 @@
+//! Property tests: many engines (one per member) driven by random failures,
+//! partitions, health changes, operator commands and time, with gossip
+//! modelled as relaying verdicts, health and placement tables within each
+//! connected group of live members.
+//!
+//! Invariants:
+//! 1. No engine with authority (not fenced, synced) ever steers a service to a
+//!    site it has declared dead; an engine without authority claims nothing.
+//! 2. Once the view has settled (a quiet period with the world unchanged), at
+//!    most one live site holds the Active role for each service.
+//! 3. After everything heals and the hold-downs pass, every engine agrees and
+//!    the highest-priority healthy site carries each service.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use orbit_core::config::Config;
+use orbit_core::{Command, Engine, Event, Liveness, Millis, Role, ServiceId, SiteId};
+use proptest::prelude::*;
+
+const STEP_MS: u64 = 250;
+const FAILBACK_AFTER_MS: u64 = 10_000;
+const SYNC_MS: u64 = 2_000;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Kill(usize),
+    Revive(usize),
+    Cut(usize, usize),
+    Heal(usize, usize),
+    Health(usize, usize, bool),
+    Wait(u64),
+    Command { at: usize, command: CommandSpec },
+}
+
+#[derive(Debug, Clone)]
+enum CommandSpec {
+    Switchover(Option<usize>, usize),
+    Drain(usize),
+    Failback(Option<usize>),
+    Pin(usize, usize),
+    Unpin(usize),
+}
+
+struct World {
+    members: Vec<SiteId>,
+    /// Indices of members that carry services (not the witness).
+    sites: Vec<usize>,
+    services: Vec<(ServiceId, Vec<usize>)>,
+    config_text: Vec<String>,
+    engines: Vec<Option<Engine>>,
+    cut: BTreeSet<(usize, usize)>,
+    healthy: BTreeMap<(usize, usize), bool>,
+    hold_ms: u64,
+    now: u64,
+    /// What each engine last heard, so gossip only carries changes (as the
+    /// real gossip does); cleared when the engine restarts.
+    heard: Vec<BTreeMap<String, Event>>,
+}
+
+fn config_for(
+    local: &str,
+    members: &[SiteId],
+    witness: &str,
+    hold_ms: u64,
+    services: &str,
+) -> String {
+    let mut text = format!(
+        "[node]\nsite = \"{local}\"\nrole = \"{}\"\n",
+        if local == witness { "witness" } else { "site" }
+    );
+    for (i, m) in members.iter().enumerate() {
+        text.push_str(&format!(
+            "[[site]]\nid = \"{m}\"\ngossip = \"10.0.{i}.1:7946\"\nwitness = {}\n",
+            m.as_str() == witness
+        ));
+    }
+    text.push_str(&format!(
+        "[policy]\nfailover_hold = \"{hold_ms}ms\"\nfailback = \"after\"\nfailback_after = \"{FAILBACK_AFTER_MS}ms\"\n\
+         drain_grace = \"1s\"\nsync_timeout = \"{SYNC_MS}ms\"\n"
+    ));
+    text.push_str(services);
+    text
+}
+
+impl World {
+    fn new(three_sites: bool, hold_ms: u64) -> World {
+        let names: &[&str] = if three_sites {
+            &["a", "b", "c", "w"]
+        } else {
+            &["a", "b", "w"]
+        };
+        let members: Vec<SiteId> = names.iter().map(|n| n.parse().expect("id")).collect();
+        let sites: Vec<usize> = (0..members.len() - 1).collect();
+        let web: Vec<usize> = sites.clone();
+        let db: Vec<usize> = sites.iter().rev().copied().collect();
+        let list = |idx: &[usize]| {
+            idx.iter()
+                .map(|i| format!("\"{}\"", members[*i]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let services_toml = format!(
+            "[[service]]\nid = \"web\"\nprefixes = [\"198.51.100.10/32\"]\nsites = [{}]\nhealth = {{ tcp = \"198.51.100.10:80\" }}\n\
+             [[service]]\nid = \"db\"\nprefixes = [\"198.51.100.20/32\"]\nsites = [{}]\nhealth = {{ tcp = \"198.51.100.20:80\" }}\n",
+            list(&web),
+            list(&db)
+        );
+        let config_text: Vec<String> = members
+            .iter()
+            .map(|m| config_for(m.as_str(), &members, "w", hold_ms, &services_toml))
+            .collect();
+        let mut world = World {
+            services: vec![
+                ("web".parse().expect("id"), web),
+                ("db".parse().expect("id"), db),
+            ],
+            engines: vec![None; members.len()],
+            members,
+            sites,
+            config_text,
+            cut: BTreeSet::new(),
+            healthy: BTreeMap::new(),
+            hold_ms,
+            now: 0,
+            heard: Vec::new(),
+        };
+        world.heard = vec![BTreeMap::new(); world.members.len()];
+        for i in 0..world.members.len() {
+            world.start(i);
+        }
+        for &s in &world.sites {
+            for svc in 0..world.services.len() {
+                world.healthy.insert((s, svc), true);
+            }
+        }
+        world
+    }
+
+    fn start(&mut self, i: usize) {
+        let config = Config::parse_valid(&self.config_text[i], "prop.toml").expect("valid config");
+        self.engines[i] = Some(Engine::new(&config));
+        if let Some(heard) = self.heard.get_mut(i) {
+            heard.clear();
+        }
+    }
+
+    fn alive(&self, i: usize) -> bool {
+        self.engines[i].is_some()
+    }
+
+    fn linked(&self, x: usize, y: usize) -> bool {
+        x == y || (self.alive(x) && self.alive(y) && !self.cut.contains(&(x.min(y), x.max(y))))
+    }
+
+    /// Members reachable from `x` over live, uncut links (gossip relays).
+    fn component(&self, x: usize) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::from([x]);
+        let mut todo = vec![x];
+        while let Some(n) = todo.pop() {
+            for m in 0..self.members.len() {
+                if !seen.contains(&m) && self.linked(n, m) {
+                    seen.insert(m);
+                    todo.push(m);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Delivers `event` unless `to` already heard exactly this under `key`.
+    fn gossip_to(&mut self, to: usize, key: String, event: Event) {
+        if self.heard[to].get(&key) == Some(&event) {
+            return;
+        }
+        self.heard[to].insert(key, event.clone());
+        self.deliver(to, event);
+    }
+
+    fn deliver(&mut self, to: usize, event: Event) {
+        let now = Millis(self.now);
+        if let Some(engine) = self.engines[to].as_mut() {
+            engine.handle(now, event);
+        }
+    }
+
+    /// One gossip round at the current time.
+    fn gossip(&mut self) {
+        let n = self.members.len();
+        for to in 0..n {
+            if !self.alive(to) {
+                continue;
+            }
+            let group = self.component(to);
+            for &observer in &group {
+                for subject in 0..n {
+                    if subject == observer {
+                        continue;
+                    }
+                    let liveness = if self.linked(observer, subject) && self.alive(subject) {
+                        Liveness::Alive
+                    } else {
+                        Liveness::Dead
+                    };
+                    let event = Event::Verdict {
+                        observer: self.members[observer].clone(),
+                        subject: self.members[subject].clone(),
+                        liveness,
+                    };
+                    self.gossip_to(to, format!("v{observer}-{subject}"), event);
+                }
+                if self.sites.contains(&observer) {
+                    for svc in 0..self.services.len() {
+                        let event = Event::Health {
+                            site: self.members[observer].clone(),
+                            service: self.services[svc].0.clone(),
+                            healthy: self.healthy[&(observer, svc)],
+                        };
+                        self.gossip_to(to, format!("h{observer}-{svc}"), event);
+                    }
+                }
+            }
+            for &from in &group {
+                if from == to {
+                    continue;
+                }
+                let Some(sender) = self.engines[from].as_ref() else {
+                    continue;
+                };
+                let event = Event::Peer {
+                    from: self.members[from].clone(),
+                    state: sender.shared_state(),
+                };
+                self.gossip_to(to, format!("p{from}"), event);
+            }
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while self.now < end {
+            let next = (self.now + STEP_MS).min(end);
+            for i in 0..self.members.len() {
+                while let Some(engine) = self.engines[i].as_mut() {
+                    match engine.next_deadline() {
+                        Some(d) if d.0 <= next => {
+                            engine.handle(d, Event::Tick);
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            self.now = next;
+            self.gossip();
+            self.check_local_safety();
+        }
+    }
+
+    fn command(&mut self, at: usize, spec: &CommandSpec) {
+        let site = |w: &World, i: usize| w.members[w.sites[i % w.sites.len()]].clone();
+        let service = |w: &World, i: usize| w.services[i % w.services.len()].0.clone();
+        let command = match spec {
+            CommandSpec::Switchover(svc, to) => Command::Switchover {
+                service: svc.map(|s| service(self, s)),
+                to: site(self, *to),
+            },
+            CommandSpec::Drain(s) => Command::Drain {
+                site: site(self, *s),
+            },
+            CommandSpec::Failback(s) => Command::Failback {
+                site: s.map(|s| site(self, s)),
+            },
+            CommandSpec::Pin(svc, s) => Command::Pin {
+                service: service(self, *svc),
+                site: site(self, *s),
+            },
+            CommandSpec::Unpin(svc) => Command::Unpin {
+                service: service(self, *svc),
+            },
+        };
+        let at = at % self.members.len();
+        if !self.alive(at) {
+            return;
+        }
+        // The operator talks to one daemon; gossip spreads the outcome.
+        self.deliver(at, Event::Command { command });
+    }
+
+    fn apply(&mut self, op: &Op) {
+        let n = self.members.len();
+        match op {
+            Op::Kill(i) => self.engines[i % n] = None,
+            Op::Revive(i) => {
+                if !self.alive(i % n) {
+                    self.start(i % n);
+                }
+            }
+            Op::Cut(x, y) | Op::Heal(x, y) => {
+                let (x, y) = (x % n, y % n);
+                if x != y {
+                    let key = (x.min(y), x.max(y));
+                    if matches!(op, Op::Cut(..)) {
+                        self.cut.insert(key);
+                    } else {
+                        self.cut.remove(&key);
+                    }
+                }
+            }
+            Op::Health(s, svc, h) => {
+                let key = (self.sites[s % self.sites.len()], svc % self.services.len());
+                self.healthy.insert(key, *h);
+            }
+            Op::Wait(_) => {}
+            Op::Command { at, command } => self.command(*at, command),
+        }
+        let wait = if let Op::Wait(ms) = op { *ms } else { 0 };
+        self.advance(wait.max(1));
+    }
+
+    fn check_local_safety(&self) {
+        for (i, engine) in self.engines.iter().enumerate() {
+            let Some(engine) = engine else { continue };
+            let status = engine.status();
+            if engine.steering().fenced {
+                // No authority: placement frozen; it must claim nothing.
+                assert!(
+                    status.services.iter().all(|s| s.local_role != Role::Active),
+                    "t={} engine {} claims a service without authority",
+                    self.now,
+                    self.members[i]
+                );
+                continue;
+            }
+            let dead: BTreeSet<&SiteId> = status
+                .sites
+                .iter()
+                .filter(|s| s.dead)
+                .map(|s| &s.id)
+                .collect();
+            for svc in &status.services {
+                if let Some(active) = &svc.active {
+                    assert!(
+                        !dead.contains(active),
+                        "t={} engine {}: {} steered to {active}, which it declared dead",
+                        self.now,
+                        self.members[i],
+                        svc.id
+                    );
+                }
+                if svc.local_role == Role::Active {
+                    assert!(
+                        !status.fenced,
+                        "engine {} active while fenced",
+                        self.members[i]
+                    );
+                    assert_eq!(svc.active.as_ref(), Some(&self.members[i]));
+                }
+            }
+        }
+    }
+
+    /// Sites holding the Active role per service.
+    fn active_holders(&self) -> BTreeMap<ServiceId, Vec<SiteId>> {
+        let mut out: BTreeMap<ServiceId, Vec<SiteId>> = BTreeMap::new();
+        for (i, engine) in self.engines.iter().enumerate() {
+            let Some(engine) = engine else { continue };
+            for (svc, s) in &engine.steering().services {
+                let entry = out.entry(svc.clone()).or_default();
+                if s.local_role == Role::Active {
+                    entry.push(self.members[i].clone());
+                }
+            }
+        }
+        out
+    }
+
+    fn settle_time(&self) -> u64 {
+        self.hold_ms + SYNC_MS + 4 * STEP_MS
+    }
+
+    fn check_single_active(&self, context: &str) {
+        for (svc, holders) in self.active_holders() {
+            assert!(
+                holders.len() <= 1,
+                "{context}: t={} {svc} is active at {holders:?} at once (cut {:?})",
+                self.now,
+                self.cut
+            );
+        }
+    }
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let idx = 0usize..4;
+    prop_oneof![
+        2 => idx.clone().prop_map(Op::Kill),
+        2 => idx.clone().prop_map(Op::Revive),
+        2 => (idx.clone(), idx.clone()).prop_map(|(a, b)| Op::Cut(a, b)),
+        2 => (idx.clone(), idx.clone()).prop_map(|(a, b)| Op::Heal(a, b)),
+        2 => (idx.clone(), 0usize..2, any::<bool>()).prop_map(|(s, v, h)| Op::Health(s, v, h)),
+        4 => (0u64..8_000).prop_map(Op::Wait),
+        2 => (idx.clone(), command()).prop_map(|(at, command)| Op::Command { at, command }),
+    ]
+}
+
+fn command() -> impl Strategy<Value = CommandSpec> {
+    let idx = 0usize..3;
+    prop_oneof![
+        (proptest::option::of(0usize..2), idx.clone())
+            .prop_map(|(s, t)| CommandSpec::Switchover(s, t)),
+        idx.clone().prop_map(CommandSpec::Drain),
+        proptest::option::of(idx.clone()).prop_map(CommandSpec::Failback),
+        (0usize..2, idx.clone()).prop_map(|(s, t)| CommandSpec::Pin(s, t)),
+        (0usize..2).prop_map(CommandSpec::Unpin),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engines_never_split_brain_and_converge(
+        three_sites in any::<bool>(),
+        hold_ms in prop_oneof![Just(0u64), Just(500), Just(1500)],
+        ops in proptest::collection::vec(op(), 1..30),
+    ) {
+        let mut world = World::new(three_sites, hold_ms);
+        world.advance(world.settle_time());
+        world.check_single_active("after start");
+        for op in &ops {
+            world.apply(op);
+            if let Op::Wait(ms) = op {
+                if *ms >= world.settle_time() {
+                    world.check_single_active(&format!("after {op:?}"));
+                }
+            }
+        }
+        world.advance(world.settle_time());
+        world.check_single_active("after the last op settled");
+
+        // Heal everything and check that the priority order wins again.
+        world.cut.clear();
+        for i in 0..world.members.len() {
+            world.apply(&Op::Revive(i));
+        }
+        for key in world.healthy.clone().keys() {
+            world.healthy.insert(*key, true);
+        }
+        world.advance(world.settle_time());
+        for svc in 0..world.services.len() {
+            world.apply(&Op::Command { at: 0, command: CommandSpec::Unpin(svc) });
+        }
+        world.apply(&Op::Command { at: 0, command: CommandSpec::Failback(None) });
+        world.advance(FAILBACK_AFTER_MS + world.settle_time());
+        world.check_single_active("after healing");
+        for (svc, order) in world.services.clone() {
+            let want = world.members[order[0]].clone();
+            for (i, engine) in world.engines.iter().enumerate() {
+                let engine = engine.as_ref().expect("all revived");
+                let s = &engine.steering().services[&svc];
+                prop_assert_eq!(
+                    s.active.as_ref(), Some(&want),
+                    "engine {} places {} at {:?}, not at its first priority {}",
+                    world.members[i], svc, s.active, want
+                );
+                let role = if world.members[i] == want { Role::Active } else if world.sites.contains(&i) { Role::Standby } else { Role::Withdrawn };
+                prop_assert_eq!(s.local_role, role, "engine {} role for {}", world.members[i], svc);
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `orbitd check-config`: exit 0 with a summary on a good config, exit 64
+//! with every problem listed by TOML path on a bad one.
+
+use std::path::Path;
+use std::process::Command;
+
+fn check_config(path: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_orbitd"))
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .expect("run orbitd");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn example() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/orbit.toml")
+}
+
+#[test]
+fn accepts_the_example_with_a_summary() {
+    let (code, stdout, stderr) = check_config(&example());
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.contains("quorum 2 of 3 members: a, b, w (witness)"), "{stdout}");
+    assert!(stdout.contains("service web: 198.51.100.10/32 2001:db8:100::10/128 -> sites a > b"), "{stdout}");
+    assert!(stdout.contains("service db: 198.51.100.20/32 -> sites b > a"), "{stdout}");
+}
+
+#[test]
+fn rejects_a_broken_config_listing_every_problem() {
+    let dir = std::env::temp_dir().join(format!("orbit-check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let text = std::fs::read_to_string(example())
+        .expect("example")
+        .replace("sites = [\"a\", \"b\"]", "sites = [\"a\", \"c\"]")
+        .replace("198.51.100.20/32", "198.51.100.10/32")
+        .replace("failback_after = \"5m\"", "failback_after = \"0s\"");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, text).expect("write");
+    let (code, stdout, stderr) = check_config(&bad);
+    assert_eq!(code, 64, "stdout: {stdout}");
+    for expected in [
+        "3 problem(s)",
+        "service[0].sites[1]: unknown site \"c\"",
+        "service[1].prefixes[0]: 198.51.100.10/32 overlaps 198.51.100.10/32 at service[0].prefixes[0]",
+        "policy.failback_after: must be above 0",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn rejects_unparsable_and_missing_files() {
+    let dir = std::env::temp_dir().join(format!("orbit-check-config-b-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let typo = dir.join("typo.toml");
+    let text = std::fs::read_to_string(example())
+        .expect("example")
+        .replace("[policy]", "[policy]\nfailover_hodl = \"1s\"");
+    std::fs::write(&typo, text).expect("write");
+    let (code, _, stderr) = check_config(&typo);
+    assert_eq!(code, 64);
+    assert!(stderr.contains("failover_hodl"), "{stderr}");
+    let (code, _, stderr) = check_config(&dir.join("missing.toml"));
+    assert_eq!(code, 64);
+    assert!(stderr.contains("cannot read config"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
