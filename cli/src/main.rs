@@ -1,5 +1,294 @@
 //! orbitctl: operator commands for orbitd over its HTTP API.
+//!
+//! Exit codes: 0 done; 1 orbitd refused the request (unknown service or
+//! site, not eligible, ...); 2 bad usage; 69 orbitd unreachable; 77 wrong or
+//! missing token.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("orbitctl: the operator API arrives with orbitd's daemon mode (issue 3)")
+mod client;
+mod render;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use client::{ClientError, Endpoint};
+use hyper::{Method, StatusCode};
+use orbit_core::api::{ApiError, CommandResponse, JournalResponse, StatusResponse};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+const EX_REFUSED: u8 = 1;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_NOPERM: u8 = 77;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orbitctl",
+    version,
+    about = "Operate orbitd: status, switchover, drain, failback, pin"
+)]
+struct Cli {
+    /// orbitd's API unix socket.
+    #[arg(
+        long,
+        global = true,
+        env = "ORBIT_SOCKET",
+        default_value = "/run/orbit/api.sock"
+    )]
+    socket: PathBuf,
+    /// orbitd's TCP API instead of the socket, e.g. http://127.0.0.1:7443.
+    #[arg(long, global = true, env = "ORBIT_URL", requires = "token")]
+    url: Option<String>,
+    /// Bearer token for --url.
+    #[arg(long, global = true, env = "ORBIT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON (stable for scripts) instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Sites, services, roles and backends as this orbitd sees them.
+    Status,
+    /// Move a service (or all services) to a site now, and keep it there.
+    Switchover {
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        service: Option<String>,
+        /// Every service the target site serves.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        to: String,
+    },
+    /// Move every service away from a site until failback.
+    Drain { site: String },
+    /// Undrain a site (or every site) and return services to their preferred site now.
+    Failback { site: Option<String> },
+    /// Make a site the preferred site of a service until unpinned.
+    Pin {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        to: String,
+    },
+    /// Remove a service's pin; the service stays where it is.
+    Unpin {
+        #[arg(long)]
+        service: String,
+    },
+    /// Observer mode: decide and report, apply nothing.
+    Observer {
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
+    /// The decision journal.
+    Journal {
+        /// Keep printing new entries.
+        #[arg(long, short)]
+        follow: bool,
+        /// How many recent entries to show first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// An error with the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("orbitctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("orbitctl: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn endpoint(cli: &Cli) -> Result<Endpoint, Failure> {
+    match (&cli.url, &cli.token) {
+        (Some(url), Some(token)) => {
+            let authority = url
+                .strip_prefix("http://")
+                .ok_or_else(|| Failure {
+                    code: 2,
+                    message: format!("--url {url:?} must start with http://"),
+                })?
+                .trim_end_matches('/')
+                .to_owned();
+            Ok(Endpoint::Tcp {
+                authority,
+                token: token.clone(),
+            })
+        }
+        _ => Ok(Endpoint::Unix(cli.socket.clone())),
+    }
+}
+
+async fn call<T: DeserializeOwned>(
+    endpoint: &Endpoint,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<T, Failure> {
+    let (status, bytes) = endpoint
+        .request(method, path, body)
+        .await
+        .map_err(|e| match e {
+            ClientError::Unreachable { .. } => Failure {
+                code: EX_UNAVAILABLE,
+                message: e.to_string(),
+            },
+        })?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map_err(|e| Failure {
+            code: EX_UNAVAILABLE,
+            message: format!("orbitd answered something unexpected: {e}"),
+        });
+    }
+    let message = serde_json::from_slice::<ApiError>(&bytes)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+    let code = match status {
+        StatusCode::UNAUTHORIZED => EX_NOPERM,
+        StatusCode::SERVICE_UNAVAILABLE => EX_UNAVAILABLE,
+        _ => EX_REFUSED,
+    };
+    Err(Failure { code, message })
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let endpoint = endpoint(&cli)?;
+    let command_path =
+        |method: Method, path: &'static str, body: serde_json::Value| (method, path, body);
+    let (method, path, body) = match &cli.command {
+        Cmd::Status => {
+            let status: StatusResponse = call(&endpoint, Method::GET, "/v1/status", None).await?;
+            if cli.json {
+                print_json(&status);
+            } else {
+                print!("{}", render::status(&status));
+            }
+            return Ok(());
+        }
+        Cmd::Journal { follow, limit } => {
+            return journal(&endpoint, *follow, *limit, cli.json).await
+        }
+        Cmd::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "orbitctl",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        Cmd::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| Failure {
+                    code: 1,
+                    message: e.to_string(),
+                })?;
+            let _ = std::io::stdout().write_all(&out);
+            return Ok(());
+        }
+        Cmd::Switchover {
+            service,
+            all: _,
+            to,
+        } => command_path(
+            Method::POST,
+            "/v1/switchover",
+            match service {
+                Some(s) => json!({"service": s, "to": to}),
+                None => json!({"to": to}),
+            },
+        ),
+        Cmd::Drain { site } => command_path(Method::POST, "/v1/drain", json!({"site": site})),
+        Cmd::Failback { site } => command_path(
+            Method::POST,
+            "/v1/failback",
+            match site {
+                Some(s) => json!({"site": s}),
+                None => json!({}),
+            },
+        ),
+        Cmd::Pin { service, to } => command_path(
+            Method::POST,
+            "/v1/pin",
+            json!({"service": service, "site": to}),
+        ),
+        Cmd::Unpin { service } => {
+            command_path(Method::DELETE, "/v1/pin", json!({"service": service}))
+        }
+        Cmd::Observer { mode } => {
+            command_path(Method::POST, "/v1/observer", json!({"on": mode == "on"}))
+        }
+    };
+    let response: CommandResponse = call(&endpoint, method, path, Some(body)).await?;
+    if cli.json {
+        print_json(&response);
+    } else {
+        print!("{}", render::command(&response));
+    }
+    Ok(())
+}
+
+async fn journal(
+    endpoint: &Endpoint,
+    follow: bool,
+    limit: usize,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let limit = limit.clamp(1, 10_000);
+    let mut path = format!("/v1/journal?limit={limit}");
+    loop {
+        let page: JournalResponse = call(endpoint, Method::GET, &path, None).await?;
+        for entry in &page.entries {
+            if as_json {
+                println!("{}", serde_json::to_string(entry).unwrap_or_default());
+            } else {
+                println!("{}", render::journal_entry(entry));
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if !follow {
+            return Ok(());
+        }
+        let since = page.entries.last().map_or(page.last_seq, |e| e.seq);
+        path = format!("/v1/journal?since={since}&limit=1000");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }

@@ -13,6 +13,7 @@
 //! - [`Redirector`]: the one trait every data-plane backend implements.
 //! - [`config`]: the typed, validated configuration of `orbitd`.
 
+pub mod api;
 pub mod config;
 mod decision;
 mod engine;
@@ -25,7 +26,7 @@ mod steering;
 mod time;
 
 pub use decision::{Change, Decision};
-pub use engine::{BackendStatus, Engine, EngineStatus, ServiceStatus, SiteStatus};
+pub use engine::{BackendStatus, Departure, Engine, EngineStatus, ServiceStatus, SiteStatus};
 pub use error::{CommandError, Error};
 pub use event::{BackendOutcome, Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};

@@ -9,6 +9,8 @@
 //! Regenerate the expectations after an intended behaviour change with
 //! `ORBIT_BLESS=1 cargo test -p orbit-core --test golden`, then review the diff.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

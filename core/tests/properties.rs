@@ -11,6 +11,8 @@
 //! 3. After everything heals and the hold-downs pass, every engine agrees and
 //!    the highest-priority healthy site carries each service.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use orbit_core::config::Config;

@@ -1,10 +1,28 @@
 //! orbitd: the orbit daemon that runs beside each site's border router.
+//!
+//! `orbitd --config FILE` runs the daemon; `orbitd check-config FILE`
+//! validates a config. A bad config stops orbitd with exit code 64 before it
+//! opens any socket or touches any data plane.
 
-use std::path::PathBuf;
+mod api;
+mod backends;
+mod daemon;
+mod hook;
+mod journal;
+mod metrics;
+mod state;
+mod summary;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
 use orbit_core::config::Config;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::daemon::{Daemon, Input};
 
 /// sysexits.h EX_USAGE: the config is wrong.
 const EX_USAGE: u8 = 64;
@@ -12,8 +30,20 @@ const EX_USAGE: u8 = 64;
 #[derive(Debug, Parser)]
 #[command(name = "orbitd", version, about = "orbit traffic-redirection daemon")]
 struct Cli {
+    /// Config file (orbit.toml).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
-    command: Commands,
+    command: Option<Commands>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,14 +58,21 @@ enum Commands {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Commands::CheckConfig { file } => check_config(&file),
+        Some(Commands::CheckConfig { file }) => check_config(&file),
+        None => {
+            let Some(path) = cli.config else {
+                eprintln!("orbitd: --config FILE is required (or: orbitd check-config FILE)");
+                return ExitCode::from(EX_USAGE);
+            };
+            run(&path, cli.log_format)
+        }
     }
 }
 
-fn check_config(file: &std::path::Path) -> ExitCode {
+fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
-            println!("{}", summary(&config));
+            println!("{}", summary::summary(&config));
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -45,69 +82,104 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn summary(config: &Config) -> String {
-    let mut out = String::new();
-    let node = &config.node;
-    let observers: Vec<String> = config
-        .sites
-        .iter()
-        .map(|s| {
-            if s.witness {
-                format!("{} (witness)", s.id)
-            } else {
-                s.id.to_string()
-            }
-        })
-        .collect();
-    out.push_str(&format!(
-        "config ok: node {} ({:?}), quorum {} of {} members: {}\n",
-        node.site,
-        node.role,
-        config.quorum(),
-        config.sites.len(),
-        observers.join(", ")
-    ));
-    for svc in &config.services {
-        let prefixes: Vec<String> = svc.prefixes.iter().map(|p| p.to_string()).collect();
-        let sites: Vec<&str> = svc.sites.iter().map(|s| s.as_str()).collect();
-        let health = match &svc.health {
-            Some(h) if h.tcp.is_some() => "tcp check",
-            Some(h) if h.http.is_some() => "http check",
-            Some(_) => "exec check",
-            None => "no health check",
-        };
-        out.push_str(&format!(
-            "service {}: {} -> sites {} (priority order), {health}\n",
-            svc.id,
-            prefixes.join(" "),
-            sites.join(" > ")
-        ));
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORBIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
     }
-    let p = &config.policy;
-    out.push_str(&format!(
-        "policy: failover after {}, failback {}\n",
-        p.failover_hold,
-        match p.failback {
-            orbit_core::config::Failback::After => format!("after {} stable", p.failback_after),
-            orbit_core::config::Failback::Manual => "manual only".to_owned(),
+}
+
+fn run(path: &Path, log_format: LogFormat) -> ExitCode {
+    // The config is checked before logging, sockets or anything else.
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("orbitd: {error}");
+            return ExitCode::from(EX_USAGE);
         }
-    ));
-    let backends: Vec<&str> = [
-        (config.bgp.is_some(), "bgp"),
-        (config.sdn.is_some(), "sdn"),
-        (config.haproxy.is_some(), "haproxy"),
-        (config.hook.is_some(), "hook"),
-    ]
-    .into_iter()
-    .filter_map(|(on, name)| on.then_some(name))
-    .collect();
-    out.push_str(&format!(
-        "backends: {}",
-        if backends.is_empty() {
-            "none".to_owned()
-        } else {
-            backends.join(", ")
+    };
+    init_logging(log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(error) => {
+            eprintln!("orbitd: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
         }
-    ));
-    out
+    };
+    match runtime.block_on(serve(path.to_owned(), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("orbitd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
+    let span = tracing::info_span!("orbitd", site = %config.node.site);
+    let _guard = span.enter();
+    let metrics = Arc::new(metrics::Metrics::new());
+    let known = Arc::new(api::Known {
+        sites: config.members().cloned().collect(),
+        services: config.services.iter().map(|s| s.id.clone()).collect(),
+    });
+    let unix = api::bind_unix(&config.node.api_socket)?;
+    let tcp = match (config.node.api_tcp, &config.node.api_token_file) {
+        (Some(addr), Some(token_file)) => {
+            let token = std::fs::read_to_string(token_file)
+                .with_context(|| format!("reading api_token_file {}", token_file.display()))?
+                .trim()
+                .to_owned();
+            if token.len() < 16 {
+                anyhow::bail!(
+                    "api_token_file {}: the token must be at least 16 characters",
+                    token_file.display()
+                );
+            }
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding API listener {addr}"))?;
+            Some((listener, token))
+        }
+        _ => None,
+    };
+    let daemon = Daemon::new(path, config.clone(), metrics.clone())?;
+    let tx = daemon.sender();
+    api::serve_unix(unix, tx.clone(), metrics.clone(), known.clone());
+    if let Some((listener, token)) = tcp {
+        api::serve_tcp(listener, token, tx.clone(), metrics.clone(), known);
+    }
+    spawn_signals(tx)?;
+    tracing::info!(socket = %config.node.api_socket.display(), "orbitd running");
+    let result = daemon.run().await;
+    let _ = std::fs::remove_file(&config.node.api_socket);
+    result
+}
+
+fn spawn_signals(tx: tokio::sync::mpsc::Sender<Input>) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            let input = tokio::select! {
+                _ = term.recv() => Input::Terminate,
+                _ = int.recv() => Input::Terminate,
+                _ = hup.recv() => Input::Reload,
+            };
+            if tx.send(input).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! `orbitd check-config`: exit 0 with a summary on a good config, exit 64
 //! with every problem listed by TOML path on a bad one.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::path::Path;
 use std::process::Command;
 
@@ -25,9 +27,18 @@ fn example() -> std::path::PathBuf {
 fn accepts_the_example_with_a_summary() {
     let (code, stdout, stderr) = check_config(&example());
     assert_eq!(code, 0, "stderr: {stderr}");
-    assert!(stdout.contains("quorum 2 of 3 members: a, b, w (witness)"), "{stdout}");
-    assert!(stdout.contains("service web: 198.51.100.10/32 2001:db8:100::10/128 -> sites a > b"), "{stdout}");
-    assert!(stdout.contains("service db: 198.51.100.20/32 -> sites b > a"), "{stdout}");
+    assert!(
+        stdout.contains("quorum 2 of 3 members: a, b, w (witness)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("service web: 198.51.100.10/32 2001:db8:100::10/128 -> sites a > b"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("service db: 198.51.100.20/32 -> sites b > a"),
+        "{stdout}"
+    );
 }
 
 #[test]

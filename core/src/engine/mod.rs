@@ -23,6 +23,7 @@
 //!    planned move away) / Withdrawn.
 
 mod commands;
+mod lifecycle;
 mod quorum;
 mod status;
 
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use lifecycle::Departure;
 pub use status::{BackendStatus, EngineStatus, ServiceStatus, SiteStatus};
 
 use self::quorum::QuorumView;

@@ -60,6 +60,31 @@ impl QuorumView {
         self.members.contains(site)
     }
 
+    /// Takes over the reports, pending and declared deaths of `old` that
+    /// concern members of this view (config reload).
+    pub fn carry_over(&mut self, old: &QuorumView) {
+        let members = self.members.clone();
+        let known = |s: &SiteId| members.contains(s);
+        self.reports = old
+            .reports
+            .iter()
+            .filter(|((o, s), _)| known(o) && known(s))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.dead_pending = old
+            .dead_pending
+            .iter()
+            .filter(|(s, _)| known(s))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        self.declared_dead = old
+            .declared_dead
+            .iter()
+            .filter(|s| known(s))
+            .cloned()
+            .collect();
+    }
+
     pub fn record(&mut self, observer: SiteId, subject: SiteId, liveness: Liveness, event: Event) {
         self.reports
             .insert((observer, subject), Report { liveness, event });

@@ -1,0 +1,96 @@
+//! A minimal HTTP/1 client for orbitd's API over its unix socket or TCP.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Where orbitd listens.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    Tcp { authority: String, token: String },
+}
+
+/// Why a request did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("orbitd is unreachable at {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+}
+
+impl Endpoint {
+    fn describe(&self) -> String {
+        match self {
+            Endpoint::Unix(p) => p.display().to_string(),
+            Endpoint::Tcp { authority, .. } => format!("http://{authority}"),
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let unreachable = |detail: String| ClientError::Unreachable {
+            endpoint: self.describe(),
+            detail,
+        };
+        let payload = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "orbitd")
+            .header("content-type", "application/json");
+        if let Endpoint::Tcp { token, .. } = self {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(payload)))
+            .map_err(|e| unreachable(e.to_string()))?;
+        match self {
+            Endpoint::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+                exchange(stream, request).await.map_err(unreachable)
+            }
+            Endpoint::Tcp { authority, .. } => {
+                let stream = tokio::net::TcpStream::connect(authority)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+                exchange(stream, request).await.map_err(unreachable)
+            }
+        }
+    }
+}
+
+async fn exchange<S>(
+    stream: S,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}

@@ -1,0 +1,61 @@
+//! orbitctl without a daemon: generated docs, usage errors, unreachable
+//! daemon. (The end-to-end tests against a running orbitd live in the daemon
+//! package.)
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::process::Command;
+
+fn orbitctl(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_orbitctl"))
+        .args(args)
+        .env_remove("ORBIT_SOCKET")
+        .env_remove("ORBIT_URL")
+        .env_remove("ORBIT_TOKEN")
+        .output()
+        .expect("run orbitctl");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn generates_completions_and_a_man_page() {
+    let (code, stdout, _) = orbitctl(&["completions", "bash"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("switchover") && stdout.contains("failback"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = orbitctl(&["man"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with(".ie") || stdout.contains(".TH orbitctl"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn unreachable_daemon_is_one_line_and_exit_69() {
+    let socket = std::env::temp_dir().join(format!("orbit-no-daemon-{}.sock", std::process::id()));
+    let (code, stdout, stderr) = orbitctl(&["--socket", socket.to_str().unwrap(), "status"]);
+    assert_eq!(code, 69, "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("orbitctl: orbitd is unreachable at "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, stderr) = orbitctl(&["switchover", "--to", "b"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = orbitctl(&["switchover", "--all", "--service", "web", "--to", "b"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = orbitctl(&["--url", "ftp://x", "--token", "t", "status"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("must start with http://"), "{stderr}");
+}

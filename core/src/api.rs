@@ -1,0 +1,127 @@
+//! Data types of orbitd's HTTP API, shared by the daemon and `orbitctl`.
+//!
+//! Every body is JSON. Errors come back as [`ApiError`] with a 4xx/5xx
+//! status; the `error` sentence says what is wrong.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::Decision;
+use crate::engine::EngineStatus;
+use crate::ids::{ServiceId, SiteId};
+use crate::steering::Steering;
+
+/// `POST /v1/switchover`: `service` absent means every service `to` serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchoverRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceId>,
+    pub to: SiteId,
+}
+
+/// `POST /v1/drain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    pub site: SiteId,
+}
+
+/// `POST /v1/failback`: `site` absent means every site.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailbackRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteId>,
+}
+
+/// `POST /v1/pin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinRequest {
+    pub service: ServiceId,
+    pub site: SiteId,
+}
+
+/// `DELETE /v1/pin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnpinRequest {
+    pub service: ServiceId,
+}
+
+/// The answer to an accepted command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandResponse {
+    /// The steering generation after the command.
+    pub generation: u64,
+    pub decisions: Vec<Decision>,
+}
+
+/// One backend as `GET /v1/status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendReport {
+    pub name: String,
+    pub kind: String,
+    /// The generation the data plane confirmed last.
+    pub applied_generation: Option<u64>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    /// Still applying (or retrying) the current generation.
+    pub pending: bool,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub version: String,
+    pub engine: EngineStatus,
+    pub steering: Steering,
+    pub backends: Vec<BackendReport>,
+}
+
+/// One line of the decision journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Increases by one per entry, across restarts.
+    pub seq: u64,
+    /// Wall-clock time, RFC 3339.
+    pub time: String,
+    #[serde(flatten)]
+    pub record: JournalRecord,
+}
+
+/// What a journal entry records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JournalRecord {
+    Decision {
+        decision: Decision,
+    },
+    CommandRefused {
+        command: crate::event::Command,
+        error: String,
+    },
+    Backend {
+        backend: String,
+        generation: u64,
+        ok: bool,
+        detail: String,
+    },
+    Lifecycle {
+        message: String,
+    },
+}
+
+/// `GET /v1/journal?since=SEQ&limit=N`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalResponse {
+    pub entries: Vec<JournalEntry>,
+    /// Pass as `since` to get only newer entries.
+    pub last_seq: u64,
+}
+
+/// Every API error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}

@@ -1,0 +1,123 @@
+//! Backend runners: one task per configured backend.
+//!
+//! The event loop publishes each new steering on a watch channel; the runner
+//! applies the newest one, reports the outcome back to the loop, and retries
+//! failures with exponential backoff until it succeeds or a newer steering
+//! supersedes it. A slow backend therefore never blocks the loop or the
+//! other backends, and intermediate steerings are skipped, never queued.
+
+use std::time::{Duration, Instant};
+
+use orbit_core::config::Config;
+use orbit_core::{Applied, RedirectError, Redirector, Steering};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::daemon::Input;
+use crate::hook::HookBackend;
+
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// What a runner reports after each attempt.
+#[derive(Debug)]
+pub struct BackendResult {
+    pub backend: String,
+    pub generation: u64,
+    pub result: Result<Applied, RedirectError>,
+    pub took: Duration,
+}
+
+#[derive(Debug)]
+pub struct BackendHandle {
+    pub name: String,
+    pub kind: String,
+    steering: watch::Sender<Option<Steering>>,
+    task: JoinHandle<()>,
+}
+
+impl BackendHandle {
+    pub fn publish(&self, steering: &Steering) {
+        self.steering.send_replace(Some(steering.clone()));
+    }
+}
+
+impl Drop for BackendHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Builds every backend the config names. A backend that cannot be built is
+/// a startup error (before anything is applied).
+pub fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, RedirectError> {
+    let mut out: Vec<Box<dyn Redirector>> = Vec::new();
+    if let Some(hook) = &config.hook {
+        out.push(Box::new(HookBackend::new(hook)?));
+    }
+    Ok(out)
+}
+
+pub fn spawn(redirector: Box<dyn Redirector>, results: mpsc::Sender<Input>) -> BackendHandle {
+    let name = redirector.kind().to_string();
+    let (tx, rx) = watch::channel(None);
+    let span = tracing::info_span!("backend", backend = %name);
+    let task = tokio::spawn(run(name.clone(), redirector, rx, results).instrument(span));
+    BackendHandle {
+        kind: name.clone(),
+        name,
+        steering: tx,
+        task,
+    }
+}
+
+async fn run(
+    name: String,
+    mut redirector: Box<dyn Redirector>,
+    mut rx: watch::Receiver<Option<Steering>>,
+    results: mpsc::Sender<Input>,
+) {
+    loop {
+        if rx.changed().await.is_err() {
+            return;
+        }
+        let mut retry = FIRST_RETRY;
+        loop {
+            let Some(steering) = rx.borrow_and_update().clone() else {
+                break;
+            };
+            if steering.observe_only {
+                tracing::info!(
+                    generation = steering.generation,
+                    "observer mode: not applying"
+                );
+                break;
+            }
+            let started = Instant::now();
+            let result = redirector.apply(&steering).await;
+            let failed = result.is_err();
+            if let Err(error) = &result {
+                tracing::warn!(generation = steering.generation, %error, retry_in = ?retry, "apply failed");
+            }
+            let report = BackendResult {
+                backend: name.clone(),
+                generation: steering.generation,
+                result,
+                took: started.elapsed(),
+            };
+            if results.send(Input::Backend(report)).await.is_err() {
+                return;
+            }
+            if !failed {
+                break;
+            }
+            // Retry the same (or a newer) steering after the backoff.
+            tokio::select! {
+                _ = tokio::time::sleep(retry) => {}
+                changed = rx.changed() => if changed.is_err() { return },
+            }
+            retry = (retry * 2).min(MAX_RETRY);
+        }
+    }
+}

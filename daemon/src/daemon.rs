@@ -1,0 +1,546 @@
+//! The orbitd event loop.
+//!
+//! ```text
+//!  API server ----\                          /--> backend runner (hook) --\
+//!  detectors -----+--> mpsc<Input> --> loop --> backend runner (bgp) ...  |
+//!  signals -------/        ^          |  Engine, journal, state, metrics  |
+//!                          \----------+-----------------------------------/
+//!                              Input::Backend (apply results)
+//! ```
+//!
+//! Everything that changes state goes through the one channel and is handled
+//! by this loop, in order; spawned tasks only do I/O.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use orbit_core::api::{
+    BackendReport, CommandResponse, JournalRecord, JournalResponse, StatusResponse,
+};
+use orbit_core::config::Config;
+use orbit_core::{
+    BackendOutcome, Command, CommandError, Decision, Departure, Engine, Event, Millis, Steering,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backends::{self, BackendHandle, BackendResult};
+use crate::journal::Journal;
+use crate::metrics::Metrics;
+use crate::state::StateFile;
+
+/// Everything the loop reacts to.
+#[derive(Debug)]
+pub enum Input {
+    /// From a detector (or an external feed through the API).
+    Event(Event),
+    Api(ApiCall),
+    Backend(BackendResult),
+    Terminate,
+    Reload,
+}
+
+/// A request from the API server, answered on its oneshot.
+#[derive(Debug)]
+pub enum ApiCall {
+    Status(oneshot::Sender<StatusResponse>),
+    Command(
+        Command,
+        oneshot::Sender<Result<CommandResponse, CommandError>>,
+    ),
+    Journal {
+        since: Option<u64>,
+        limit: usize,
+        reply: oneshot::Sender<JournalResponse>,
+    },
+    /// `Ok` when the daemon has authority and every backend confirmed the
+    /// current steering; otherwise why not.
+    Ready(oneshot::Sender<Result<(), String>>),
+    Ping(oneshot::Sender<()>),
+}
+
+#[derive(Debug, Default)]
+struct BackendState {
+    applied_generation: Option<u64>,
+    last_error: Option<String>,
+    consecutive_failures: u32,
+}
+
+pub struct Daemon {
+    config_path: PathBuf,
+    config: Config,
+    engine: Engine,
+    journal: Journal,
+    state: StateFile,
+    metrics: std::sync::Arc<Metrics>,
+    backends: Vec<(BackendHandle, BackendState)>,
+    tx: mpsc::Sender<Input>,
+    rx: mpsc::Receiver<Input>,
+    started: Instant,
+    /// When the current steering generation was published.
+    published_at: Instant,
+    published_generation: u64,
+    /// SIGTERM in progress: the departure steerings own the backends.
+    departing: bool,
+    /// What the state file holds.
+    saved: Option<(u64, bool, orbit_core::SharedState)>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("config_path", &self.config_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Builds the daemon from a validated config: state dir, journal, saved
+    /// state, backends. Nothing is applied yet.
+    pub fn new(
+        config_path: PathBuf,
+        config: Config,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Result<Daemon> {
+        let state_dir = &config.node.state_dir;
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("creating state_dir {}", state_dir.display()))?;
+        let mut journal = Journal::open(state_dir)?;
+        let state = StateFile::new(state_dir);
+        let mut engine = Engine::new(&config);
+        match state.load()? {
+            Some(saved) => {
+                engine.restore(
+                    &saved.shared,
+                    saved.generation,
+                    saved.observer_mode || config.policy.observer,
+                );
+                journal.append(JournalRecord::Lifecycle {
+                    message: format!(
+                        "orbitd {} started at site {}; restored generation {} (intent epoch {})",
+                        env!("CARGO_PKG_VERSION"),
+                        config.node.site,
+                        saved.generation,
+                        saved.shared.intent.epoch
+                    ),
+                });
+            }
+            None => journal.append(JournalRecord::Lifecycle {
+                message: format!(
+                    "orbitd {} started at site {} with no saved state",
+                    env!("CARGO_PKG_VERSION"),
+                    config.node.site
+                ),
+            }),
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        let redirectors = backends::build(&config).map_err(|e| anyhow::anyhow!("backend: {e}"))?;
+        let backends = redirectors
+            .into_iter()
+            .map(|r| (backends::spawn(r, tx.clone()), BackendState::default()))
+            .collect();
+        let published_generation = engine.steering().generation;
+        Ok(Daemon {
+            config_path,
+            config,
+            engine,
+            journal,
+            state,
+            metrics,
+            backends,
+            tx,
+            rx,
+            started: Instant::now(),
+            published_at: Instant::now(),
+            published_generation,
+            departing: false,
+            saved: None,
+        })
+    }
+
+    /// A sender for detectors, the API server and signal handlers.
+    pub fn sender(&self) -> mpsc::Sender<Input> {
+        self.tx.clone()
+    }
+
+    fn now(&self) -> Millis {
+        Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.engine.next_deadline().map(|d| {
+            let at = self.started + Duration::from_millis(d.0);
+            tokio::time::Instant::from_std(at)
+        })
+    }
+
+    /// Runs until SIGTERM has drained the site.
+    pub async fn run(mut self) -> Result<()> {
+        // Apply the restored (or initial, all-withdrawn) steering right away so
+        // backends reconcile whatever the data plane holds.
+        self.publish(true);
+        loop {
+            let deadline = self.deadline();
+            let input = tokio::select! {
+                input = self.rx.recv() => match input {
+                    Some(i) => i,
+                    None => return Ok(()),
+                },
+                _ = sleep_until(deadline) => Input::Event(Event::Tick),
+            };
+            match input {
+                Input::Event(event) => self.handle_event(event),
+                Input::Api(call) => self.handle_api(call),
+                Input::Backend(result) => self.handle_backend(result),
+                Input::Reload => self.reload(),
+                Input::Terminate => return self.shutdown().await,
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        let kind = event_kind(&event);
+        self.metrics.event(kind);
+        let now = self.now();
+        let decisions = self.engine.handle(now, event);
+        self.record(&decisions);
+    }
+
+    fn record(&mut self, decisions: &[Decision]) {
+        self.metrics.decisions(decisions);
+        for d in decisions {
+            self.journal.append(JournalRecord::Decision {
+                decision: d.clone(),
+            });
+        }
+        if self.engine.steering().generation != self.published_generation {
+            self.publish(false);
+        }
+        self.persist();
+    }
+
+    /// Saves the state file when anything a restart needs has changed
+    /// (placement, operator intent, observer mode), not only the steering.
+    fn persist(&mut self) {
+        let snapshot = (
+            self.engine.steering().generation,
+            self.engine.observer_mode(),
+            self.engine.shared_state(),
+        );
+        if self.saved.as_ref() == Some(&snapshot) {
+            return;
+        }
+        match self.state.save(snapshot.0, snapshot.1, &snapshot.2) {
+            Ok(()) => self.saved = Some(snapshot),
+            Err(error) => tracing::error!(%error, "saving the state file failed"),
+        }
+    }
+
+    /// Hands the current steering to every backend and saves the state.
+    fn publish(&mut self, always: bool) {
+        if self.departing {
+            return;
+        }
+        let steering = self.engine.steering().clone();
+        let changed = steering.generation != self.published_generation;
+        self.published_generation = steering.generation;
+        self.published_at = Instant::now();
+        if changed || always {
+            for (handle, _) in &self.backends {
+                handle.publish(&steering);
+            }
+        }
+        self.persist();
+        self.metrics.state(&self.engine.status(), &steering);
+    }
+
+    fn handle_api(&mut self, call: ApiCall) {
+        match call {
+            ApiCall::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            ApiCall::Command(command, reply) => {
+                let verb = command.verb();
+                let now = self.now();
+                let result = self.engine.command(now, command.clone());
+                match &result {
+                    Ok(decisions) => {
+                        self.metrics.command(verb, "accepted");
+                        self.record(decisions);
+                    }
+                    Err(error) => {
+                        self.metrics.command(verb, "refused");
+                        self.journal.append(JournalRecord::CommandRefused {
+                            command,
+                            error: error.to_string(),
+                        });
+                    }
+                }
+                let generation = self.engine.steering().generation;
+                let _ = reply.send(result.map(|decisions| CommandResponse {
+                    generation,
+                    decisions,
+                }));
+            }
+            ApiCall::Journal {
+                since,
+                limit,
+                reply,
+            } => {
+                let entries = match since {
+                    Some(since) => self.journal.since(since, limit),
+                    None => self.journal.tail(limit),
+                };
+                let _ = reply.send(JournalResponse {
+                    entries,
+                    last_seq: self.journal.last_seq(),
+                });
+            }
+            ApiCall::Ready(reply) => {
+                let _ = reply.send(self.readiness());
+            }
+            ApiCall::Ping(reply) => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn readiness(&self) -> Result<(), String> {
+        let steering = self.engine.steering();
+        if steering.fenced {
+            let status = self.engine.status();
+            return Err(if status.fenced {
+                "fenced: this site reaches no quorum".to_owned()
+            } else {
+                "not yet synced with the other sites".to_owned()
+            });
+        }
+        if steering.observe_only {
+            return Ok(());
+        }
+        for (handle, state) in &self.backends {
+            if state.applied_generation != Some(steering.generation) {
+                return Err(format!(
+                    "backend {} has not confirmed generation {} yet{}",
+                    handle.name,
+                    steering.generation,
+                    state
+                        .last_error
+                        .as_ref()
+                        .map(|e| format!(" (last error: {e})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> StatusResponse {
+        let generation = self.engine.steering().generation;
+        StatusResponse {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            engine: self.engine.status(),
+            steering: self.engine.steering().clone(),
+            backends: self
+                .backends
+                .iter()
+                .map(|(handle, state)| BackendReport {
+                    name: handle.name.clone(),
+                    kind: handle.kind.clone(),
+                    applied_generation: state.applied_generation,
+                    last_error: state.last_error.clone(),
+                    consecutive_failures: state.consecutive_failures,
+                    pending: !self.engine.observer_mode()
+                        && state.applied_generation != Some(generation),
+                })
+                .collect(),
+        }
+    }
+
+    fn handle_backend(&mut self, report: BackendResult) {
+        let since_change = self.published_at.elapsed().as_secs_f64();
+        let ok = report.result.is_ok();
+        self.metrics.backend_result(
+            &report.backend,
+            ok,
+            report.took.as_secs_f64(),
+            report.generation,
+            since_change,
+        );
+        if let Some((_, state)) = self
+            .backends
+            .iter_mut()
+            .find(|(h, _)| h.name == report.backend)
+        {
+            match &report.result {
+                Ok(_) => {
+                    state.applied_generation = Some(report.generation);
+                    state.last_error = None;
+                    state.consecutive_failures = 0;
+                }
+                Err(e) => {
+                    state.last_error = Some(e.to_string());
+                    state.consecutive_failures += 1;
+                }
+            }
+        }
+        let (outcome, detail) = match &report.result {
+            Ok(applied) => (BackendOutcome::Applied, applied.detail.clone()),
+            Err(e) => (
+                BackendOutcome::Failed {
+                    error: e.to_string(),
+                },
+                e.to_string(),
+            ),
+        };
+        // Only changes and failures go to the journal; a no-op re-apply does not.
+        let worth_recording = match &report.result {
+            Ok(applied) => applied.changes > 0,
+            Err(_) => true,
+        };
+        if worth_recording {
+            self.journal.append(JournalRecord::Backend {
+                backend: report.backend.clone(),
+                generation: report.generation,
+                ok,
+                detail,
+            });
+        }
+        let now = self.now();
+        let decisions = self.engine.handle(
+            now,
+            Event::Backend {
+                backend: report.backend,
+                generation: report.generation,
+                outcome,
+            },
+        );
+        self.record(&decisions);
+    }
+
+    /// SIGHUP: a bad new config is refused and the old one keeps running.
+    fn reload(&mut self) {
+        let config = match Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::error!(%error, "reload refused; the running config stays in force");
+                self.journal.append(JournalRecord::Lifecycle {
+                    message: format!("reload refused, running config kept: {error}"),
+                });
+                return;
+            }
+        };
+        if config.node != self.config.node {
+            tracing::warn!("[node] changed: takes effect only after a restart");
+        }
+        let backends_changed = config.hook != self.config.hook
+            || config.bgp != self.config.bgp
+            || config.sdn != self.config.sdn
+            || config.haproxy != self.config.haproxy;
+        if backends_changed {
+            match backends::build(&config) {
+                Ok(redirectors) => {
+                    self.backends = redirectors
+                        .into_iter()
+                        .map(|r| (backends::spawn(r, self.tx.clone()), BackendState::default()))
+                        .collect();
+                }
+                Err(error) => {
+                    tracing::error!(%error, "reload refused: a backend cannot be built");
+                    self.journal.append(JournalRecord::Lifecycle {
+                        message: format!("reload refused, running config kept: backend: {error}"),
+                    });
+                    return;
+                }
+            }
+        }
+        let now = self.now();
+        let decisions = self.engine.reload(now, &config);
+        self.config = config;
+        self.journal.append(JournalRecord::Lifecycle {
+            message: format!("config reloaded from {}", self.config_path.display()),
+        });
+        self.record(&decisions);
+        self.publish(true);
+    }
+
+    /// SIGTERM: lowest preference first, then withdraw, each confirmed or
+    /// bounded by half the grace time; then exit.
+    async fn shutdown(mut self) -> Result<()> {
+        self.departing = true;
+        let grace = self.config.policy.shutdown_grace.get();
+        self.journal.append(JournalRecord::Lifecycle {
+            message: format!(
+                "SIGTERM: draining, then withdrawing (grace {})",
+                humantime::format_duration(grace)
+            ),
+        });
+        for step in [Departure::Draining, Departure::Withdrawn] {
+            let steering = self.engine.departing_steering(step);
+            self.apply_and_wait(&steering, grace / 2).await;
+        }
+        self.journal.append(JournalRecord::Lifecycle {
+            message: "orbitd stopped".to_owned(),
+        });
+        Ok(())
+    }
+
+    async fn apply_and_wait(&mut self, steering: &Steering, limit: Duration) {
+        if steering.observe_only || self.backends.is_empty() {
+            return;
+        }
+        for (handle, _) in &self.backends {
+            handle.publish(steering);
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut waiting: Vec<String> = self.backends.iter().map(|(h, _)| h.name.clone()).collect();
+        while !waiting.is_empty() {
+            let input = tokio::time::timeout_at(deadline, self.rx.recv()).await;
+            match input {
+                Ok(Some(Input::Backend(report))) => {
+                    let confirmed =
+                        report.generation == steering.generation && report.result.is_ok();
+                    let name = report.backend.clone();
+                    self.handle_backend(report);
+                    if confirmed {
+                        waiting.retain(|w| w != &name);
+                    }
+                }
+                Ok(Some(Input::Api(call))) => self.handle_api(call),
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::warn!(
+                        ?waiting,
+                        "shutdown grace elapsed before every backend confirmed"
+                    );
+                    self.journal.append(JournalRecord::Lifecycle {
+                        message: format!(
+                            "shutdown: no confirmation in time from {}",
+                            waiting.join(", ")
+                        ),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn event_kind(event: &Event) -> &'static str {
+    match event {
+        Event::Verdict { .. } => "verdict",
+        Event::Health { .. } => "health",
+        Event::Peer { .. } => "peer",
+        Event::Command { .. } => "command",
+        Event::Backend { .. } => "backend",
+        Event::Tick => "tick",
+    }
+}

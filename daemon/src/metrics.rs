@@ -1,0 +1,221 @@
+//! Prometheus metrics of orbitd (`GET /metrics`).
+
+use orbit_core::{Decision, EngineStatus, Role, Steering};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    events: Family<Labels, Counter>,
+    decisions: Family<Labels, Counter>,
+    commands: Family<Labels, Counter>,
+    api_requests: Family<Labels, Counter>,
+    generation: Gauge,
+    fenced: Gauge,
+    site_dead: Family<Labels, Gauge>,
+    service_active: Family<Labels, Gauge>,
+    local_role: Family<Labels, Gauge>,
+    backend_applies: Family<Labels, Counter>,
+    backend_apply_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    backend_applied_generation: Family<Labels, Gauge>,
+    decision_to_confirmed_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("orbit");
+        let m = Metrics {
+            events: Family::default(),
+            decisions: Family::default(),
+            commands: Family::default(),
+            api_requests: Family::default(),
+            generation: Gauge::default(),
+            fenced: Gauge::default(),
+            site_dead: Family::default(),
+            service_active: Family::default(),
+            local_role: Family::default(),
+            backend_applies: Family::default(),
+            backend_apply_seconds: Family::new_with_constructor(latency_histogram),
+            backend_applied_generation: Family::default(),
+            decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "events",
+            "Events handled by the engine, by type",
+            m.events.clone(),
+        );
+        registry.register("decisions", "Decisions made, by kind", m.decisions.clone());
+        registry.register(
+            "commands",
+            "Operator commands, by verb and result",
+            m.commands.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "API requests, by endpoint and status",
+            m.api_requests.clone(),
+        );
+        registry.register(
+            "steering_generation",
+            "Current steering generation",
+            m.generation.clone(),
+        );
+        registry.register(
+            "fenced",
+            "1 while this daemon has no authority (no quorum or not synced)",
+            m.fenced.clone(),
+        );
+        registry.register(
+            "site_dead",
+            "1 while a quorum declares the site dead",
+            m.site_dead.clone(),
+        );
+        registry.register(
+            "service_active",
+            "1 for the site that carries the service",
+            m.service_active.clone(),
+        );
+        registry.register(
+            "local_role",
+            "1 for the local site's current role per service",
+            m.local_role.clone(),
+        );
+        registry.register(
+            "backend_applies",
+            "Backend apply attempts, by backend and result",
+            m.backend_applies.clone(),
+        );
+        registry.register(
+            "backend_apply_seconds",
+            "Time a backend took to apply and confirm",
+            m.backend_apply_seconds.clone(),
+        );
+        registry.register(
+            "backend_applied_generation",
+            "Last steering generation a backend confirmed",
+            m.backend_applied_generation.clone(),
+        );
+        registry.register(
+            "decision_to_confirmed_seconds",
+            "Time from a steering change to its confirmation by the data plane, per backend",
+            m.decision_to_confirmed_seconds.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn event(&self, kind: &str) {
+        self.events.get_or_create(&labels(&[("type", kind)])).inc();
+    }
+
+    pub fn decisions(&self, decisions: &[Decision]) {
+        for d in decisions {
+            let kind = match &d.change {
+                orbit_core::Change::ServiceMoved { .. } => "service_moved",
+                orbit_core::Change::LocalRole { .. } => "local_role",
+                orbit_core::Change::SiteLiveness { .. } => "site_liveness",
+                orbit_core::Change::Fenced { .. } => "fenced",
+                orbit_core::Change::CommandAccepted { .. } => "command_accepted",
+            };
+            self.decisions
+                .get_or_create(&labels(&[("kind", kind)]))
+                .inc();
+        }
+    }
+
+    pub fn command(&self, verb: &str, result: &str) {
+        self.commands
+            .get_or_create(&labels(&[("verb", verb), ("result", result)]))
+            .inc();
+    }
+
+    pub fn api_request(&self, endpoint: &str, status: u16) {
+        self.api_requests
+            .get_or_create(&labels(&[
+                ("endpoint", endpoint),
+                ("status", &status.to_string()),
+            ]))
+            .inc();
+    }
+
+    pub fn state(&self, status: &EngineStatus, steering: &Steering) {
+        self.generation
+            .set(i64::try_from(steering.generation).unwrap_or(i64::MAX));
+        self.fenced.set(i64::from(steering.fenced));
+        for site in &status.sites {
+            self.site_dead
+                .get_or_create(&labels(&[("site", site.id.as_str())]))
+                .set(i64::from(site.dead));
+        }
+        for svc in &status.services {
+            for site in &svc.sites {
+                let on = svc.active.as_ref() == Some(site);
+                self.service_active
+                    .get_or_create(&labels(&[
+                        ("service", svc.id.as_str()),
+                        ("site", site.as_str()),
+                    ]))
+                    .set(i64::from(on));
+            }
+            for role in [Role::Active, Role::Standby, Role::Draining, Role::Withdrawn] {
+                let name = role.to_string();
+                self.local_role
+                    .get_or_create(&labels(&[("service", svc.id.as_str()), ("role", &name)]))
+                    .set(i64::from(svc.local_role == role));
+            }
+        }
+    }
+
+    pub fn backend_result(
+        &self,
+        backend: &str,
+        ok: bool,
+        seconds: f64,
+        generation: u64,
+        since_change: f64,
+    ) {
+        let result = if ok { "ok" } else { "error" };
+        self.backend_applies
+            .get_or_create(&labels(&[("backend", backend), ("result", result)]))
+            .inc();
+        self.backend_apply_seconds
+            .get_or_create(&labels(&[("backend", backend)]))
+            .observe(seconds);
+        if ok {
+            self.backend_applied_generation
+                .get_or_create(&labels(&[("backend", backend)]))
+                .set(i64::try_from(generation).unwrap_or(i64::MAX));
+            self.decision_to_confirmed_seconds
+                .get_or_create(&labels(&[("backend", backend)]))
+                .observe(since_change);
+        }
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(error) = encode(&mut out, &self.registry) {
+            tracing::error!(%error, "metrics encoding failed");
+        }
+        out
+    }
+}
