@@ -285,9 +285,25 @@ impl Runtime {
                 .iter()
                 .map(|e| (e.key.clone(), e.backend.clone()))
                 .collect();
-            let (result, commit_sent) = self.replace_runtime(&pairs).await;
+            let (mut result, commit_sent) = self.replace_runtime(&pairs).await;
+            let mut committed = commit_sent && result.is_ok();
+            if let (Err(e), true) = (&result, commit_sent) {
+                // The commit went out but its reply did not come back: ask
+                // HAProxy (on a new connection if needed) what it holds.
+                match self.client.show_map(&self.map, None).await {
+                    Ok(now) if differences(entries, &now).is_empty() => {
+                        warn!(error = %e, "commit reply lost, but the map holds the new steering");
+                        result = Ok(());
+                        committed = true;
+                    }
+                    Ok(_) => {}
+                    // Unknown outcome: keep the file (it holds the steering
+                    // the engine will retry).
+                    Err(_) => committed = true,
+                }
+            }
             if let Err(e) = result {
-                if !commit_sent && file_written {
+                if !committed && file_written {
                     // Nothing was committed: put the file back so that it
                     // still describes the map in force.
                     let restore = old_file.clone();
