@@ -231,3 +231,38 @@ fn garbled_replies_are_errors_for_every_parser() {
     assert!(parse_backends("show backend", garbage).is_err());
     assert!(expect_empty("commit map @1 /m", garbage).is_err());
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    const RECORDED: [&[u8]; 6] = [
+        include_bytes!("../tests/replies/show_info.txt"),
+        include_bytes!("../tests/replies/show_map_list.txt"),
+        include_bytes!("../tests/replies/show_map_version.txt"),
+        include_bytes!("../tests/replies/show_servers_state.txt"),
+        include_bytes!("../tests/replies/add_map_payload_version_in_future.txt"),
+        include_bytes!("../tests/replies/show_backend.txt"),
+    ];
+
+    proptest! {
+        #[test]
+        fn on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            crate::fuzz_reply(&bytes);
+            let mut framed = bytes.clone();
+            framed.extend_from_slice(b"\n\n> ");
+            crate::fuzz_reply(&framed);
+        }
+
+        #[test]
+        fn on_mutated_recorded_replies(which in 0..RECORDED.len(), at in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
+            let mut r = RECORDED[which].to_vec();
+            let i = at % r.len();
+            r[i] = byte;
+            crate::fuzz_reply(&r);
+            let body_end = r.len().saturating_sub(4).max(1);
+            let mut truncated = r[..cut % body_end].to_vec();
+            truncated.extend_from_slice(b"\n\n> ");
+            crate::fuzz_reply(&truncated);
+        }
+    }
+}
