@@ -179,6 +179,8 @@ fn main() {
                 .next()
                 .unwrap_or("")
         );
+        let dir = std::env::var("ORBIT_LAB_TMP").unwrap_or_else(|_| "/tmp".to_owned());
+        println!("map file directory: {dir}");
         apply_latency(1, if quick { 50 } else { 1000 }).await;
         apply_latency(1_000, if quick { 10 } else { 200 }).await;
         apply_latency(100_000, if quick { 3 } else { 10 }).await;

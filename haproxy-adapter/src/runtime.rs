@@ -176,9 +176,7 @@ impl Runtime {
             {
                 Ok(())
             }
-            Err(e @ Error::PermissionDenied { .. }) => Err(e),
-            Err(e) => Err(e),
-            Ok(()) => Ok(()),
+            other => other,
         }
     }
 
@@ -254,7 +252,7 @@ impl Runtime {
         self.ensure_checked().await?;
         self.check_backends(entries).await?;
 
-        let runtime = self.client.show_map(&self.map, None).await?;
+        let runtime = self.read_runtime_map().await?;
         let old_file = mapfile::read(&self.map_path)?;
         let file_entries = old_file.as_deref().map(mapfile::parse).unwrap_or_default();
         let runtime_diff = differences(entries, &runtime);
@@ -286,6 +284,7 @@ impl Runtime {
                 .map(|e| (e.key.clone(), e.backend.clone()))
                 .collect();
             let (mut result, commit_sent) = self.replace_runtime(&pairs).await;
+            // Whether HAProxy may hold the new map: then the file must stay.
             let mut committed = commit_sent && result.is_ok();
             if let (Err(e), true) = (&result, commit_sent) {
                 // The commit went out but its reply did not come back: ask
@@ -354,6 +353,24 @@ impl Runtime {
         Ok(applied)
     }
 
+    /// `show map`, retried once on a new connection: HAProxy may close an
+    /// idle CLI connection just as the command goes out. Reading is safe to
+    /// repeat; writes never are retried.
+    async fn read_runtime_map(&mut self) -> Result<Vec<(String, String)>, Error> {
+        let epoch = self.client.epoch();
+        match self.client.show_map(&self.map, None).await {
+            Err(e) if e.breaks_connection() && !self.client.is_connected() => {
+                debug!(error = %e, "runtime API connection lost; reconnecting once");
+                self.ensure_checked().await?;
+                if self.client.epoch() == epoch {
+                    return Err(e);
+                }
+                self.client.show_map(&self.map, None).await
+            }
+            other => other,
+        }
+    }
+
     fn move_verb(&self) -> &'static str {
         match (self.drain, self.shutdown_sessions) {
             (true, true) => "drained, sessions shut down",
@@ -419,6 +436,8 @@ impl Runtime {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        let services: BTreeMap<_, _> = self.layout.services.iter().map(|s| (&s.id, s)).collect();
+        let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for e in entries {
             let Some(old) = before.get(e.key.as_str()) else {
@@ -427,13 +446,11 @@ impl Runtime {
             if *old == e.backend {
                 continue;
             }
-            let was_a_site = self
-                .layout
-                .services
-                .iter()
-                .any(|s| s.id == e.service && s.backends.values().any(|b| b == old));
+            let was_a_site = services
+                .get(&e.service)
+                .is_some_and(|s| s.backends.values().any(|b| b == old));
             let pair = ((*old).to_owned(), e.backend.clone());
-            if was_a_site && !out.contains(&pair) {
+            if was_a_site && seen.insert(pair.clone()) {
                 out.push(pair);
             }
         }

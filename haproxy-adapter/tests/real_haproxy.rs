@@ -148,6 +148,14 @@ async fn runtime_drift_is_reconciled() {
     let fixed = rt.reconcile().await.unwrap().unwrap();
     assert_eq!(fixed.changes, 1, "{fixed:?}");
     assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
+
+    // The file alone drifts (restored from a backup): rewritten, runtime untouched.
+    std::fs::write(&lab.map_path, format!("{HOST} be_site_a\n")).unwrap();
+    let versions_before = lab.cli("show map").await;
+    let fixed = rt.reconcile().await.unwrap().unwrap();
+    assert_eq!(fixed.changes, 1, "{fixed:?}");
+    assert!(lab.file().contains(&format!("{HOST} be_site_b")), "{}", lab.file());
+    assert_eq!(lab.cli("show map").await, versions_before, "runtime map was replaced needlessly");
 }
 
 #[tokio::test]
