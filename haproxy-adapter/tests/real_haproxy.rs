@@ -154,8 +154,16 @@ async fn runtime_drift_is_reconciled() {
     let versions_before = lab.cli("show map").await;
     let fixed = rt.reconcile().await.unwrap().unwrap();
     assert_eq!(fixed.changes, 1, "{fixed:?}");
-    assert!(lab.file().contains(&format!("{HOST} be_site_b")), "{}", lab.file());
-    assert_eq!(lab.cli("show map").await, versions_before, "runtime map was replaced needlessly");
+    assert!(
+        lab.file().contains(&format!("{HOST} be_site_b")),
+        "{}",
+        lab.file()
+    );
+    assert_eq!(
+        lab.cli("show map").await,
+        versions_before,
+        "runtime map was replaced needlessly"
+    );
 }
 
 #[tokio::test]
@@ -216,7 +224,7 @@ async fn many_services_are_replaced_in_several_payloads_over_tcp() {
     })
     .await;
     let mut cfg = lab.config();
-    cfg.socket = format!("tcp:127.0.0.1:{}", lab.tcp_cli_port);
+    cfg.socket = format!("tcp:{}:{}", lab_ip(), lab.tcp_cli_port);
     let mut rt = Runtime::start(&cfg).await.unwrap();
     let r = rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
     assert_eq!(r.changes, 3001 + 1, "{r:?}");
@@ -323,7 +331,7 @@ async fn connection_lost_before_commit_leaves_the_old_map_in_force() {
     let lab = Lab::start(LabOptions::default()).await;
     let file_before = lab.file();
     let proxy = FaultProxy::start(
-        ([127, 0, 0, 1], lab.tcp_cli_port).into(),
+        (lab_ip(), lab.tcp_cli_port).into(),
         Fault::CutBefore("commit map"),
     )
     .await;
@@ -347,7 +355,7 @@ async fn garbled_reply_is_an_error_quoting_it_and_nothing_is_half_applied() {
     let file_before = lab.file();
     for command in ["prepare map", "add map", "show backend"] {
         let proxy = FaultProxy::start(
-            ([127, 0, 0, 1], lab.tcp_cli_port).into(),
+            (lab_ip(), lab.tcp_cli_port).into(),
             Fault::GarbleReplyTo(command),
         )
         .await;

@@ -19,8 +19,23 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub const HOST: &str = "web.example";
 
+/// A loopback address of this process alone. HAProxy binds its listeners
+/// with SO_REUSEPORT, so two labs that happened to pick the same free port on
+/// 127.0.0.1 would silently share it; nextest runs every test in its own
+/// process, so an address derived from the pid cannot collide.
+pub fn lab_ip() -> std::net::Ipv4Addr {
+    let pid = std::process::id();
+    std::net::Ipv4Addr::new(
+        127,
+        64 + ((pid >> 16) & 63) as u8,
+        ((pid >> 8) & 255) as u8,
+        (pid & 255) as u8,
+    )
+}
+
+/// A free port on [`lab_ip`].
 pub fn free_port() -> u16 {
-    StdTcpListener::bind("127.0.0.1:0")
+    StdTcpListener::bind((lab_ip(), 0))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -222,7 +237,7 @@ impl Lab {
             admin_sock: dir.path().join("admin.sock"),
             user_sock: dir.path().join("user.sock"),
             tcp_cli_port: free_port(),
-            frontend: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            frontend: SocketAddr::from((lab_ip(), free_port())),
             dir,
             site_a,
             site_b,
@@ -259,7 +274,7 @@ impl Lab {
             "global\n\
              \x20   stats socket {d}/admin.sock level admin\n\
              \x20   stats socket {d}/user.sock level user\n\
-             \x20   stats socket ipv4@127.0.0.1:{cli} level admin\n\
+             \x20   stats socket ipv4@{ip}:{cli} level admin\n\
              \x20   stats timeout 1m\n\
              \x20   pidfile {d}/haproxy.pid\n\
              defaults\n\
@@ -276,6 +291,7 @@ impl Lab {
              backend be_site_b\n\
              \x20   server b1 {b}\n\
              backend be_none\n{none}",
+            ip = lab_ip(),
             cli = self.tcp_cli_port,
             fe = self.frontend,
             map = self.map_path.display(),
