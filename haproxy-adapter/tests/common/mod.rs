@@ -323,9 +323,16 @@ impl Lab {
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            // Every listener: HAProxy binds them one after the other.
             let cli = tokio::net::UnixStream::connect(&self.admin_sock)
                 .await
-                .is_ok();
+                .is_ok()
+                && tokio::net::UnixStream::connect(&self.user_sock)
+                    .await
+                    .is_ok()
+                && TcpStream::connect((lab_ip(), self.tcp_cli_port))
+                    .await
+                    .is_ok();
             let fe = TcpStream::connect(self.frontend).await.is_ok();
             if cli && fe {
                 return;
