@@ -257,10 +257,18 @@ impl Client {
         reply::expect_empty(&cmd.label(), &r)
     }
 
+    /// `show info`; also refreshes [`Client::info`].
     pub async fn show_info(&mut self) -> Result<Info, Error> {
         let cmd = Command::ShowInfo;
         let r = self.call(&cmd).await?;
-        reply::parse_info(&cmd.label(), &r)
+        let info = reply::parse_info(&cmd.label(), &r)?;
+        self.info = Some(info.clone());
+        Ok(info)
+    }
+
+    /// Closes the connection; the next command reconnects.
+    pub fn disconnect(&mut self) {
+        self.conn = None;
     }
 
     pub async fn show_maps(&mut self) -> Result<Vec<MapInfo>, Error> {

@@ -110,6 +110,18 @@ fn show_info_gives_version_and_pid() {
 }
 
 #[test]
+fn show_info_tells_a_stopping_process() {
+    assert!(
+        !parse_info("show info", &recorded!("show_info"))
+            .unwrap()
+            .stopping
+    );
+    // Recorded on a connection kept open across a master-worker reload.
+    let old = parse_info("show info", &recorded!("show_info_stopping")).unwrap();
+    assert!(old.stopping);
+}
+
+#[test]
 fn versions_before_2_4_are_refused() {
     let text = recorded!("show_info").replace("Version: 2.6.12-1+deb12u4", "Version: 2.2.33");
     let info = parse_info("show info", &text).unwrap();

@@ -43,6 +43,9 @@ pub struct Info {
     pub pid: u32,
     /// Process start, seconds since the epoch (absent before 2.5 or so).
     pub start_time: Option<u64>,
+    /// The process is soft-stopping after a reload: it still answers on
+    /// connections it had, but a new process now carries the traffic.
+    pub stopping: bool,
 }
 
 pub fn parse_info(command: &str, reply: &str) -> Result<Info, Error> {
@@ -64,12 +67,14 @@ pub fn parse_info(command: &str, reply: &str) -> Result<Info, Error> {
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| unexpected(command, reply))?;
     let start_time = field("Start_time_sec").and_then(|p| p.parse().ok());
+    let stopping = field("Stopping").is_some_and(|s| s != "0");
     Ok(Info {
         version: version.to_owned(),
         major,
         minor,
         pid,
         start_time,
+        stopping,
     })
 }
 

@@ -135,6 +135,24 @@ impl Runtime {
 
     async fn ensure_checked(&mut self) -> Result<(), Error> {
         self.client.drop_if_closed();
+        if self.client.is_connected() {
+            // After a reload the old process keeps answering on this
+            // connection while it soft-stops; the new one has the traffic.
+            match self.client.show_info().await {
+                Ok(info) if info.stopping => {
+                    info!(
+                        pid = info.pid,
+                        "haproxy process is stopping (reload); reconnecting"
+                    );
+                    self.client.disconnect();
+                }
+                Ok(_) => {}
+                Err(e) if !self.client.is_connected() => {
+                    debug!(error = %e, "runtime API connection lost; reconnecting");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.client.connect().await?;
         if self.client.epoch() == self.checked_epoch {
             return Ok(());
@@ -246,8 +264,34 @@ impl Runtime {
         Ok(Observed { services, detail })
     }
 
-    /// Brings file and runtime map to `entries`.
+    /// Brings file and runtime map to `entries`, on the process that stays.
     async fn sync(&mut self, generation: u64, entries: &[Entry]) -> Result<Applied, Error> {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let applied = self.sync_once(generation, entries).await?;
+            if applied.changes == 0 {
+                return Ok(applied);
+            }
+            // A reload during the apply leaves the commit on the old,
+            // stopping process, while the new one may have loaded the file
+            // before it was rewritten: confirm on a process that stays.
+            let info = self.client.show_info().await?;
+            if !info.stopping {
+                return Ok(applied);
+            }
+            warn!(
+                attempt,
+                pid = info.pid,
+                "haproxy reloaded during the apply; applying again"
+            );
+            self.client.disconnect();
+        }
+        Err(Error::Invalid(format!(
+            "haproxy reloaded during each of {ATTEMPTS} attempts to apply the map; try again"
+        )))
+    }
+
+    async fn sync_once(&mut self, generation: u64, entries: &[Entry]) -> Result<Applied, Error> {
         let started = Instant::now();
         self.ensure_checked().await?;
         self.check_backends(entries).await?;

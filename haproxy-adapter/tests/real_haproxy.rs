@@ -83,7 +83,8 @@ async fn reload_keeps_the_new_steering() {
     let before = lab.worker_pid().await;
 
     lab.reload().await;
-    assert_ne!(lab.worker_pid().await, before);
+    let after = lab.worker_pid().await;
+    assert_ne!(after, before);
 
     // The new worker loaded the persisted file.
     assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
@@ -96,6 +97,15 @@ async fn reload_keeps_the_new_steering() {
     // The backend follows the new process and finds nothing to fix.
     let observed = rt.observe().await.unwrap();
     assert_eq!(observed.services[&service("web")], Some(site("b")));
+    assert_eq!(
+        rt.client().info().map(|i| i.pid),
+        after,
+        "still talking to the old worker"
+    );
+
+    // And a switch after the reload reaches the new worker.
+    rt.apply(&lab.steering(2, Some("a"))).await.unwrap();
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
     let r = rt.reconcile().await.unwrap().unwrap();
     assert_eq!(r.changes, 0, "{r:?}");
 }
