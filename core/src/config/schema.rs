@@ -407,9 +407,20 @@ pub struct Haproxy {
     pub map: PathBuf,
     #[serde(default = "default_haproxy_timeout")]
     pub timeout: HumanDuration,
-    /// On a move, close sessions on the old site's servers (TCP services).
+    /// On a move, close sessions on the old site's servers (TCP services), so
+    /// long-lived connections reconnect to the new site.
     #[serde(default)]
     pub shutdown_sessions: bool,
+    /// On a move, put the old site's servers in `drain` (and the new site's
+    /// in `ready`): existing sessions finish on their own, nothing new
+    /// reaches the old servers, not even by cookie persistence.
+    #[serde(default)]
+    pub drain: bool,
+    /// Backend a service is sent to while no site may carry it; without it
+    /// the service's key is removed from the map and the frontend's default
+    /// (`map(FILE,DEFAULT)`, `default_backend`) applies.
+    #[serde(default)]
+    pub no_site_backend: Option<String>,
     /// service -> site -> HAProxy backend name.
     pub backends: BTreeMap<ServiceId, BTreeMap<SiteId, String>>,
     /// service -> map key (default: the service id).

@@ -137,3 +137,60 @@ fn witness_cannot_carry_services_or_backends() {
         "{got:?}"
     );
 }
+
+/// The example's commented-out `[haproxy]` block, uncommented.
+fn example_with_haproxy() -> String {
+    let mut out = String::new();
+    let mut in_block = false;
+    for line in EXAMPLE.lines() {
+        if line.starts_with("# [haproxy]") {
+            in_block = true;
+        }
+        if in_block && line.starts_with("# ") {
+            out.push_str(&line[2..]);
+        } else {
+            in_block = in_block && line.starts_with('#');
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn example_haproxy_block_is_valid() {
+    let text = example_with_haproxy();
+    let config = Config::parse_valid(&text, "example+haproxy").unwrap();
+    let h = config.haproxy.expect("haproxy block uncommented");
+    assert_eq!(h.no_site_backend.as_deref(), Some("be_no_site"));
+    assert_eq!(h.backends.len(), 2);
+}
+
+#[test]
+fn haproxy_problems_name_their_path() {
+    let text = example_with_haproxy()
+        .replace(
+            "web = \"www.example.com\"",
+            "web = \"a;clear\"\ndb = \"a;clear\"",
+        )
+        .replace(
+            "no_site_backend = \"be_no_site\"",
+            "no_site_backend = \"be no site\"",
+        )
+        .replace(
+            "timeout = \"2s\"                        # per",
+            "timeout = \"0s\" # per",
+        );
+    let p = problems(&text);
+    for want in [
+        "haproxy.keys.web: a map key must be non-empty",
+        "haproxy.keys.web: map key \"a;clear\" is already used by service \"db\"",
+        "haproxy.no_site_backend: \"be no site\" is not a valid HAProxy backend name",
+        "haproxy.timeout: must be above 0",
+    ] {
+        assert!(
+            p.iter().any(|x| x.starts_with(want)),
+            "{want:?} not in {p:?}"
+        );
+    }
+}

@@ -348,12 +348,46 @@ impl Config {
                     "service has no haproxy.backends entry",
                 );
             }
-            if key.is_empty() || key.chars().any(char::is_whitespace) {
+            // The runtime API splits commands on ';' and reads a leading '#'
+            // as an entry reference; the map file reads it as a comment.
+            if key.is_empty()
+                || key.starts_with('#')
+                || key
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | '\\'))
+            {
                 r.add(
                     format!("haproxy.keys.{svc_id}"),
-                    "a map key must be non-empty without spaces",
+                    "a map key must be non-empty, not start with '#', and hold no spaces, ';' or '\\'",
                 );
             }
+        }
+        let mut seen_keys = BTreeMap::new();
+        for svc_id in h.backends.keys() {
+            let key = h.keys.get(svc_id).map_or(svc_id.as_str(), String::as_str);
+            if let Some(other) = seen_keys.insert(key, svc_id) {
+                r.add(
+                    format!("haproxy.keys.{svc_id}"),
+                    format!(
+                        "map key {key:?} is already used by service {:?}",
+                        other.as_str()
+                    ),
+                );
+            }
+        }
+        if let Some(backend) = &h.no_site_backend {
+            if !is_haproxy_name(backend) {
+                r.add(
+                    "haproxy.no_site_backend",
+                    format!("{backend:?} is not a valid HAProxy backend name"),
+                );
+            }
+        }
+        if h.timeout.get().is_zero() {
+            r.add("haproxy.timeout", "must be above 0");
+        }
+        if h.map.as_os_str().is_empty() || h.map.file_name().is_none() {
+            r.add("haproxy.map", "must name the map file HAProxy loads");
         }
     }
 

@@ -1,0 +1,623 @@
+//! [`Runtime`]: the HAProxy backend, `impl Redirector`.
+//!
+//! ```text
+//!  apply(&Steering) ──> Layout::desired (pure) ──> sync
+//!                                                   │ show map MAP + read file   (diff)
+//!                                                   │ write file (temp+fsync+rename)
+//!                                                   │ prepare map -> @V
+//!                                                   │ add map @V MAP << chunk ... (payloads)
+//!                                                   │ commit map @V MAP          (atomic switch)
+//!                                                   │ show map MAP               (read back, compare)
+//!                                                   └ old site's servers: drain / shutdown sessions
+//! ```
+//!
+//! All I/O goes through one [`Client`] owned by the `Runtime`: `Redirector`
+//! takes `&mut self`, so there is no task to coordinate with. A new
+//! connection (HAProxy restarted or reloaded, or closed an idle CLI) makes
+//! the next `observe`/`reconcile` re-check the map and re-apply the last
+//! steering if the runtime map or the file drifted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use orbit_core::config::Haproxy;
+use orbit_core::{Applied, BackendKind, Observed, RedirectError, Redirector, Steering};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::client::Client;
+use crate::command::ServerState;
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use crate::mapfile;
+use crate::plan::{differences, Entry, Layout};
+
+/// Bytes of entries per `add map` payload: the whole command must fit
+/// HAProxy's `tune.bufsize` (16 kB by default) or it drops the connection.
+const PAYLOAD_BYTES: usize = 8 * 1024;
+
+/// `srv_admin_state` bit of a drain forced from the runtime API.
+const SRV_ADMF_FDRAIN: u32 = 0x08;
+
+#[derive(Debug, Clone)]
+struct Desired {
+    generation: u64,
+    entries: Vec<Entry>,
+}
+
+/// The HAProxy backend. Build it with [`Runtime::start`] (connects and
+/// checks) or [`Runtime::new`] (connects on first use).
+#[derive(Debug)]
+pub struct Runtime {
+    client: Client,
+    /// The map as HAProxy names it in `show map` (its file path as written
+    /// in HAProxy's config).
+    map: String,
+    map_path: PathBuf,
+    layout: Layout,
+    shutdown_sessions: bool,
+    drain: bool,
+    /// The last steering to hold; `None` until the first apply and while
+    /// fenced or observing.
+    desired: Option<Desired>,
+    /// Connection epoch whose map and backends were checked.
+    checked_epoch: u64,
+    /// Connection epoch on which the runtime map was last brought to `desired`.
+    synced_epoch: u64,
+    backends: BTreeSet<String>,
+}
+
+impl Runtime {
+    /// Builds the backend without any I/O.
+    pub fn new(cfg: &Haproxy) -> Result<Runtime, Error> {
+        let endpoint = Endpoint::parse(&cfg.socket)?;
+        let map = cfg
+            .map
+            .to_str()
+            .ok_or_else(|| Error::Invalid(format!("map path {:?} is not UTF-8", cfg.map)))?
+            .to_owned();
+        Ok(Runtime {
+            client: Client::new(endpoint, cfg.timeout.get()),
+            map,
+            map_path: cfg.map.clone(),
+            layout: Layout::from_config(cfg),
+            shutdown_sessions: cfg.shutdown_sessions,
+            drain: cfg.drain,
+            desired: None,
+            checked_epoch: 0,
+            synced_epoch: 0,
+            backends: BTreeSet::new(),
+        })
+    }
+
+    /// Builds the backend, connects and checks that HAProxy is recent
+    /// enough, has the map loaded and has every configured backend.
+    pub async fn start(cfg: &Haproxy) -> Result<Runtime, Error> {
+        let mut rt = Runtime::new(cfg)?;
+        rt.check().await?;
+        Ok(rt)
+    }
+
+    /// Connects if needed and checks version, map, backends and (when
+    /// sessions are handled) the socket's admin level.
+    pub async fn check(&mut self) -> Result<(), Error> {
+        self.ensure_checked().await?;
+        let missing: Vec<(&str, String, Option<String>)> = self
+            .layout
+            .backends()
+            .into_iter()
+            .filter(|(b, _)| !self.backends.contains(*b))
+            .map(|(b, (svc, site))| (b, svc.to_string(), site.map(ToString::to_string)))
+            .collect();
+        if let Some((backend, service, site)) = missing.into_iter().next() {
+            return Err(Error::UnknownBackend {
+                service: Some(service),
+                site,
+                backend: backend.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The map name used on the runtime API.
+    pub fn map(&self) -> &str {
+        &self.map
+    }
+
+    pub fn map_path(&self) -> &Path {
+        &self.map_path
+    }
+
+    /// The client, for status pages and tests.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    async fn ensure_checked(&mut self) -> Result<(), Error> {
+        self.client.drop_if_closed();
+        if self.client.is_connected() {
+            // After a reload the old process keeps answering on this
+            // connection while it soft-stops; the new one has the traffic.
+            match self.client.show_info().await {
+                Ok(info) if info.stopping => {
+                    info!(
+                        pid = info.pid,
+                        "haproxy process is stopping (reload); reconnecting"
+                    );
+                    self.client.disconnect();
+                }
+                Ok(_) => {}
+                Err(e) if !self.client.is_connected() => {
+                    debug!(error = %e, "runtime API connection lost; reconnecting");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.client.connect().await?;
+        if self.client.epoch() == self.checked_epoch {
+            return Ok(());
+        }
+        let maps = self.client.show_maps().await?;
+        let ours = maps.iter().find(|m| m.file == self.map).or_else(|| {
+            // HAProxy prints the path as its config spells it.
+            let want = std::fs::canonicalize(&self.map_path).ok()?;
+            maps.iter()
+                .find(|m| std::fs::canonicalize(&m.file).ok().as_ref() == Some(&want))
+        });
+        let Some(ours) = ours else {
+            return Err(Error::UnknownMap {
+                map: self.map.clone(),
+                known: maps.iter().map(|m| m.file.clone()).collect(),
+            });
+        };
+        self.map = ours.file.clone();
+        self.backends = self.client.show_backends().await?.into_iter().collect();
+        if self.shutdown_sessions || self.drain {
+            self.probe_admin_level().await?;
+        }
+        self.checked_epoch = self.client.epoch();
+        Ok(())
+    }
+
+    /// `shutdown sessions` and `set server` need `level admin`; find out now
+    /// rather than after a map commit. Addressing a server that cannot exist
+    /// is harmless: an admin socket answers "No such server.", a lower level
+    /// "Permission denied".
+    async fn probe_admin_level(&mut self) -> Result<(), Error> {
+        match self
+            .client
+            .shutdown_sessions("orbit-level-probe.invalid", "none")
+            .await
+        {
+            Err(Error::UnexpectedReply { reply, .. })
+                if reply.starts_with("No such server") || reply.starts_with("No such backend") =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Re-applies the last steering if the runtime map or the file drifted
+    /// from it (HAProxy restarted with an old file, someone ran `set map`).
+    /// `None` when there is nothing to hold (no apply yet, or fenced).
+    pub async fn reconcile(&mut self) -> Result<Option<Applied>, Error> {
+        let Some(desired) = self.desired.clone() else {
+            return Ok(None);
+        };
+        let span = info_span!("haproxy_reconcile", map = %self.map);
+        let applied = self
+            .sync(desired.generation, &desired.entries)
+            .instrument(span)
+            .await?;
+        if applied.changes > 0 {
+            info!(map = %self.map, changes = applied.changes, detail = %applied.detail,
+                "haproxy map drifted; reconciled");
+        }
+        Ok(Some(applied))
+    }
+
+    /// [`Redirector::apply`] with this crate's error.
+    pub async fn apply_steering(&mut self, steering: &Steering) -> Result<Applied, Error> {
+        if steering.fenced || steering.observe_only {
+            // A fenced daemon must not override the majority's choice, and
+            // an observer applies nothing: drop the steering to hold too.
+            self.desired = None;
+            let why = if steering.fenced {
+                "fenced (no quorum)"
+            } else {
+                "observer mode"
+            };
+            return Ok(Applied {
+                generation: steering.generation,
+                changes: 0,
+                detail: format!("{why}: haproxy map left as it is"),
+            });
+        }
+        let entries = self.layout.desired(steering)?;
+        self.desired = Some(Desired {
+            generation: steering.generation,
+            entries: entries.clone(),
+        });
+        let span = info_span!("haproxy_apply", map = %self.map, generation = steering.generation);
+        self.sync(steering.generation, &entries)
+            .instrument(span)
+            .await
+    }
+
+    /// [`Redirector::observe`] with this crate's error.
+    pub async fn observe_map(&mut self) -> Result<Observed, Error> {
+        self.ensure_checked().await?;
+        if self.client.epoch() != self.synced_epoch && self.desired.is_some() {
+            self.reconcile().await?;
+        }
+        let entries = self.client.show_map(&self.map, None).await?;
+        let (services, notes) = self.layout.observe(&entries);
+        let mut detail = format!("map {}: {} entries", self.map, entries.len());
+        if let Some(info) = self.client.info() {
+            detail.push_str(&format!(", haproxy {} pid {}", info.version, info.pid));
+        }
+        for n in notes {
+            detail.push_str("; ");
+            detail.push_str(&n);
+        }
+        Ok(Observed { services, detail })
+    }
+
+    /// Brings file and runtime map to `entries`, on the process that stays.
+    async fn sync(&mut self, generation: u64, entries: &[Entry]) -> Result<Applied, Error> {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let applied = self.sync_once(generation, entries).await?;
+            if applied.changes == 0 {
+                return Ok(applied);
+            }
+            // A reload during the apply leaves the commit on the old,
+            // stopping process, while the new one may have loaded the file
+            // before it was rewritten: confirm on a process that stays.
+            let info = self.client.show_info().await?;
+            if !info.stopping {
+                return Ok(applied);
+            }
+            warn!(
+                attempt,
+                pid = info.pid,
+                "haproxy reloaded during the apply; applying again"
+            );
+            self.client.disconnect();
+        }
+        Err(Error::Invalid(format!(
+            "haproxy reloaded during each of {ATTEMPTS} attempts to apply the map; try again"
+        )))
+    }
+
+    async fn sync_once(&mut self, generation: u64, entries: &[Entry]) -> Result<Applied, Error> {
+        let started = Instant::now();
+        self.ensure_checked().await?;
+        self.check_backends(entries).await?;
+
+        let runtime = self.read_runtime_map().await?;
+        let old_file = mapfile::read(&self.map_path)?;
+        let file_entries = old_file.as_deref().map(mapfile::parse).unwrap_or_default();
+        let runtime_diff = differences(entries, &runtime);
+        let file_diff = differences(entries, &file_entries);
+        if runtime_diff.is_empty() && file_diff.is_empty() && old_file.is_some() {
+            self.synced_epoch = self.client.epoch();
+            return Ok(Applied {
+                generation,
+                changes: 0,
+                detail: format!("map {} already holds {} entries", self.map, entries.len()),
+            });
+        }
+
+        let mut detail = Vec::new();
+        let file_written = !file_diff.is_empty() || old_file.is_none();
+        if file_written {
+            let text = mapfile::render(
+                entries.iter().map(|e| (e.key.as_str(), e.backend.as_str())),
+                generation,
+            );
+            write_file(self.map_path.clone(), text).await?;
+            detail.push(format!("file rewritten ({} differences)", file_diff.len()));
+        }
+
+        if !runtime_diff.is_empty() {
+            debug!(differences = ?runtime_diff, "replacing runtime map");
+            let pairs: Vec<(String, String)> = entries
+                .iter()
+                .map(|e| (e.key.clone(), e.backend.clone()))
+                .collect();
+            let (mut result, commit_sent) = self.replace_runtime(&pairs).await;
+            // Whether HAProxy may hold the new map: then the file must stay.
+            let mut committed = commit_sent && result.is_ok();
+            if let (Err(e), true) = (&result, commit_sent) {
+                // The commit went out but its reply did not come back: ask
+                // HAProxy (on a new connection if needed) what it holds.
+                match self.client.show_map(&self.map, None).await {
+                    Ok(now) if differences(entries, &now).is_empty() => {
+                        warn!(error = %e, "commit reply lost, but the map holds the new steering");
+                        result = Ok(());
+                        committed = true;
+                    }
+                    Ok(_) => {}
+                    // Unknown outcome: keep the file (it holds the steering
+                    // the engine will retry).
+                    Err(_) => committed = true,
+                }
+            }
+            if let Err(e) = result {
+                if !committed && file_written {
+                    // Nothing was committed: put the file back so that it
+                    // still describes the map in force.
+                    let restore = old_file.clone();
+                    let path = self.map_path.clone();
+                    let restored = match restore {
+                        Some(text) => write_file(path, text).await,
+                        None => remove_file(path).await,
+                    };
+                    if let Err(r) = restored {
+                        warn!(error = %r, "could not restore the map file after a failed apply");
+                    }
+                }
+                return Err(e);
+            }
+            let readback = self.client.show_map(&self.map, None).await?;
+            let d = differences(entries, &readback);
+            if !d.is_empty() {
+                return Err(Error::ReadBack {
+                    map: self.map.clone(),
+                    difference: d.join(", "),
+                });
+            }
+            detail.push(format!(
+                "runtime map replaced ({} entries, {} changed)",
+                entries.len(),
+                runtime_diff.len()
+            ));
+            let moved = self.moves(entries, &runtime);
+            for (old_backend, new_backend) in moved {
+                self.handle_move(&old_backend, &new_backend).await?;
+                if self.shutdown_sessions || self.drain {
+                    detail.push(format!("servers of {old_backend} {}", self.move_verb()));
+                }
+            }
+        }
+        self.synced_epoch = self.client.epoch();
+        let changes = runtime_diff.len() + usize::from(file_written);
+        let applied = Applied {
+            generation,
+            changes,
+            detail: format!(
+                "{} in {} us",
+                detail.join("; "),
+                started.elapsed().as_micros()
+            ),
+        };
+        info!(map = %self.map, generation, changes, detail = %applied.detail, "haproxy map applied");
+        Ok(applied)
+    }
+
+    /// `show map`, retried once on a new connection: HAProxy may close an
+    /// idle CLI connection just as the command goes out. Reading is safe to
+    /// repeat; writes never are retried.
+    async fn read_runtime_map(&mut self) -> Result<Vec<(String, String)>, Error> {
+        let epoch = self.client.epoch();
+        match self.client.show_map(&self.map, None).await {
+            Err(e) if e.breaks_connection() && !self.client.is_connected() => {
+                debug!(error = %e, "runtime API connection lost; reconnecting once");
+                self.ensure_checked().await?;
+                if self.client.epoch() == epoch {
+                    return Err(e);
+                }
+                self.client.show_map(&self.map, None).await
+            }
+            other => other,
+        }
+    }
+
+    fn move_verb(&self) -> &'static str {
+        match (self.drain, self.shutdown_sessions) {
+            (true, true) => "drained, sessions shut down",
+            (true, false) => "drained",
+            _ => "sessions shut down",
+        }
+    }
+
+    async fn check_backends(&mut self, entries: &[Entry]) -> Result<(), Error> {
+        let missing = |known: &BTreeSet<String>| {
+            entries
+                .iter()
+                .find(|e| !known.contains(&e.backend))
+                .cloned()
+        };
+        if missing(&self.backends).is_none() {
+            return Ok(());
+        }
+        // A reload may have added it since the list was read.
+        self.backends = self.client.show_backends().await?.into_iter().collect();
+        match missing(&self.backends) {
+            None => Ok(()),
+            Some(e) => Err(Error::UnknownBackend {
+                service: Some(e.service.to_string()),
+                site: e.site.map(|s| s.to_string()),
+                backend: e.backend,
+            }),
+        }
+    }
+
+    /// prepare / add (payload chunks) / commit. Returns whether the commit
+    /// was sent: before it, nothing has changed in HAProxy.
+    async fn replace_runtime(&mut self, pairs: &[(String, String)]) -> (Result<(), Error>, bool) {
+        let map = self.map.clone();
+        let version = match self.client.prepare_map(&map).await {
+            Ok(v) => v,
+            Err(e) => return (Err(e), false),
+        };
+        for chunk in chunks(pairs, PAYLOAD_BYTES) {
+            if let Err(e) = self.client.add_map_payload(version, &map, chunk).await {
+                return (Err(e), false);
+            }
+        }
+        match self.client.commit_map(version, &map).await {
+            Ok(()) => (Ok(()), true),
+            // Another orbitd committed a newer version in between; if it
+            // holds the same steering there is nothing left to do (the
+            // read back decides).
+            Err(Error::UnexpectedReply { reply, .. })
+                if reply.starts_with("Version number out of range") =>
+            {
+                warn!(map = %map, version, "commit superseded by a newer version");
+                (Ok(()), true)
+            }
+            Err(e) => (Err(e), true),
+        }
+    }
+
+    /// (old backend, new backend) for every service that moved from one
+    /// site to another.
+    fn moves(&self, entries: &[Entry], before: &[(String, String)]) -> Vec<(String, String)> {
+        let before: BTreeMap<&str, &str> = before
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let services: BTreeMap<_, _> = self.layout.services.iter().map(|s| (&s.id, s)).collect();
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for e in entries {
+            let Some(old) = before.get(e.key.as_str()) else {
+                continue;
+            };
+            if *old == e.backend {
+                continue;
+            }
+            let was_a_site = services
+                .get(&e.service)
+                .is_some_and(|s| s.backends.values().any(|b| b == old));
+            let pair = ((*old).to_owned(), e.backend.clone());
+            if was_a_site && seen.insert(pair.clone()) {
+                out.push(pair);
+            }
+        }
+        out
+    }
+
+    async fn handle_move(&mut self, old_backend: &str, new_backend: &str) -> Result<(), Error> {
+        if !self.shutdown_sessions && !self.drain {
+            return Ok(());
+        }
+        let context = |e: Error| {
+            Error::Invalid(format!(
+                "the map was committed, but moving sessions off {old_backend} failed: {e}"
+            ))
+        };
+        let old_servers = self
+            .client
+            .show_servers_state(Some(old_backend))
+            .await
+            .map_err(context)?;
+        for s in &old_servers {
+            if self.drain {
+                self.client
+                    .set_server_state(&s.backend, &s.server, ServerState::Drain)
+                    .await
+                    .map_err(context)?;
+            }
+            if self.shutdown_sessions {
+                self.client
+                    .shutdown_sessions(&s.backend, &s.server)
+                    .await
+                    .map_err(context)?;
+            }
+        }
+        if self.drain {
+            // Undo an earlier drain of the new site's servers (failback),
+            // leaving any other admin state (maint) to the operator.
+            let new_servers = self
+                .client
+                .show_servers_state(Some(new_backend))
+                .await
+                .map_err(context)?;
+            for s in new_servers
+                .iter()
+                .filter(|s| s.admin_state & SRV_ADMF_FDRAIN != 0)
+            {
+                self.client
+                    .set_server_state(&s.backend, &s.server, ServerState::Ready)
+                    .await
+                    .map_err(context)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits entries into payloads of at most `max` bytes (at least one entry each).
+fn chunks(pairs: &[(String, String)], max: usize) -> Vec<&[(String, String)]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = 0;
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        let len = k.len() + v.len() + 2;
+        if i > start && size + len > max {
+            out.push(&pairs[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += len;
+    }
+    if start < pairs.len() {
+        out.push(&pairs[start..]);
+    }
+    out
+}
+
+async fn write_file(path: PathBuf, text: String) -> Result<(), Error> {
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || mapfile::write_atomic(&path, &text))
+        .await
+        .map_err(|e| Error::Invalid(format!("writing map file {}: {e}", p.display())))?
+}
+
+async fn remove_file(path: PathBuf) -> Result<(), Error> {
+    tokio::fs::remove_file(&path)
+        .await
+        .map_err(|source| Error::MapFile {
+            path,
+            action: "remove it",
+            source,
+        })
+}
+
+#[async_trait::async_trait]
+impl Redirector for Runtime {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Haproxy
+    }
+
+    async fn apply(&mut self, steering: &Steering) -> Result<Applied, RedirectError> {
+        self.apply_steering(steering).await.map_err(Into::into)
+    }
+
+    async fn observe(&mut self) -> Result<Observed, RedirectError> {
+        self.observe_map().await.map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_payload_limit() {
+        let pairs: Vec<(String, String)> = (0..1000)
+            .map(|i| (format!("svc-{i}"), "be_site_a".to_owned()))
+            .collect();
+        let parts = chunks(&pairs, 1024);
+        assert_eq!(parts.iter().map(|c| c.len()).sum::<usize>(), 1000);
+        for c in &parts {
+            let bytes: usize = c.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+            assert!(bytes <= 1024, "{bytes}");
+        }
+        assert!(chunks(&[], 1024).is_empty());
+    }
+}

@@ -1,0 +1,517 @@
+//! The HAProxy backend against a real `haproxy` (2.6) started by each test
+//! in its own temp dir, with its own ports and sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use orbit_core::{RedirectError, Redirector};
+use orbit_haproxy::{Error, Runtime};
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_under_keep_alive_load_loses_nothing_and_old_site_gets_nothing_after() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+
+    let load = LoadClient::start(lab.frontend, Duration::ZERO);
+    load.wait_ok(200).await;
+    assert!(
+        lab.site_b.seen().is_empty(),
+        "site b got traffic before the switch"
+    );
+
+    let applied = rt.apply(&lab.steering(2, Some("b"))).await.unwrap();
+    // Every request numbered from here on was sent after apply returned.
+    let first_after = load.next_seq.load(Ordering::SeqCst);
+    assert_eq!(applied.generation, 2);
+    assert!(applied.changes >= 1, "{applied:?}");
+
+    let done = load.ok.load(Ordering::SeqCst);
+    load.wait_ok(done + 200).await;
+    let load = load.stop().await;
+
+    assert_eq!(load.failed(), Vec::<String>::new(), "failed requests");
+    let late_at_a: Vec<u64> = lab
+        .site_a
+        .seen()
+        .into_iter()
+        .filter(|s| *s >= first_after)
+        .collect();
+    assert!(
+        late_at_a.is_empty(),
+        "site a got requests sent after apply returned: {late_at_a:?}"
+    );
+    assert!(lab.site_b.seen().iter().any(|s| *s >= first_after));
+    let bodies = load.bodies.lock().unwrap().clone();
+    assert!(bodies
+        .iter()
+        .filter(|(s, _)| *s >= first_after)
+        .all(|(_, b)| b == "b"));
+
+    // Runtime map, file and observe all say b.
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
+    assert!(
+        lab.file().contains(&format!("{HOST} be_site_b")),
+        "{}",
+        lab.file()
+    );
+    let observed = rt.observe().await.unwrap();
+    assert_eq!(observed.services[&service("web")], Some(site("b")));
+
+    // Idempotent: the same steering again changes nothing.
+    let again = rt.apply(&lab.steering(3, Some("b"))).await.unwrap();
+    assert_eq!(again.changes, 0, "{again:?}");
+}
+
+#[tokio::test]
+async fn reload_keeps_the_new_steering() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
+    let before = lab.worker_pid().await;
+
+    lab.reload().await;
+    let after = lab.worker_pid().await;
+    assert_ne!(after, before);
+
+    // The new worker loaded the persisted file.
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
+    let load = LoadClient::start(lab.frontend, Duration::ZERO);
+    load.wait_ok(20).await;
+    let load = load.stop().await;
+    assert!(load.failed().is_empty(), "{:?}", load.failed());
+    assert!(load.bodies.lock().unwrap().iter().all(|(_, b)| b == "b"));
+
+    // The backend follows the new process and finds nothing to fix.
+    let observed = rt.observe().await.unwrap();
+    assert_eq!(observed.services[&service("web")], Some(site("b")));
+    assert_eq!(
+        rt.client().info().map(|i| i.pid),
+        after,
+        "still talking to the old worker"
+    );
+
+    // And a switch after the reload reaches the new worker.
+    rt.apply(&lab.steering(2, Some("a"))).await.unwrap();
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
+    let r = rt.reconcile().await.unwrap().unwrap();
+    assert_eq!(r.changes, 0, "{r:?}");
+}
+
+#[tokio::test]
+async fn killed_haproxy_restarted_with_a_stale_file_is_reconciled() {
+    init_tracing();
+    let mut lab = Lab::start(LabOptions::default()).await;
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
+
+    lab.kill();
+    // The file is lost or restored from an old backup while haproxy is down.
+    std::fs::write(&lab.map_path, format!("{HOST} be_site_a\n")).unwrap();
+    lab.restart().await;
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
+
+    // The next call notices the new process and re-applies the last steering.
+    let observed = rt.observe().await.unwrap();
+    assert_eq!(observed.services[&service("web")], Some(site("b")));
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
+    assert!(
+        lab.file().contains(&format!("{HOST} be_site_b")),
+        "{}",
+        lab.file()
+    );
+}
+
+#[tokio::test]
+async fn runtime_drift_is_reconciled() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
+
+    // Someone changes the runtime map behind orbit's back.
+    let r = lab
+        .cli(&format!(
+            "set map {} {HOST} be_site_a",
+            lab.map_path.display()
+        ))
+        .await;
+    assert_eq!(r.trim(), "", "{r}");
+    let observed = rt.observe().await.unwrap();
+    assert_eq!(
+        observed.services[&service("web")],
+        Some(site("a")),
+        "observe reports what haproxy applies"
+    );
+    let fixed = rt.reconcile().await.unwrap().unwrap();
+    assert_eq!(fixed.changes, 1, "{fixed:?}");
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
+
+    // The file alone drifts (restored from a backup): rewritten, runtime untouched.
+    std::fs::write(&lab.map_path, format!("{HOST} be_site_a\n")).unwrap();
+    let versions_before = lab.cli("show map").await;
+    let fixed = rt.reconcile().await.unwrap().unwrap();
+    assert_eq!(fixed.changes, 1, "{fixed:?}");
+    assert!(
+        lab.file().contains(&format!("{HOST} be_site_b")),
+        "{}",
+        lab.file()
+    );
+    assert_eq!(
+        lab.cli("show map").await,
+        versions_before,
+        "runtime map was replaced needlessly"
+    );
+}
+
+#[tokio::test]
+async fn fenced_or_observer_steering_writes_nothing() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    let file_before = lab.file();
+
+    let mut s = lab.steering(1, Some("b"));
+    s.fenced = true;
+    let r = rt.apply(&s).await.unwrap();
+    assert_eq!(r.changes, 0);
+    assert!(r.detail.contains("fenced"), "{r:?}");
+    let mut s = lab.steering(2, Some("b"));
+    s.observe_only = true;
+    rt.apply(&s).await.unwrap();
+
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
+    assert_eq!(lab.file(), file_before);
+    // Nothing to hold, so reconcile does nothing either.
+    assert!(rt.reconcile().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn no_site_uses_the_configured_backend_or_removes_the_key() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut cfg = lab.config();
+    cfg.no_site_backend = Some("be_none".to_owned());
+    let mut rt = Runtime::start(&cfg).await.unwrap();
+    rt.apply(&lab.steering(1, None)).await.unwrap();
+    assert_eq!(lab.runtime_map().await[HOST], "be_none");
+    let load = LoadClient::start(lab.frontend, Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let load = load.stop().await;
+    assert!(
+        load.failed().iter().all(|f| f.contains("status 503")),
+        "{:?}",
+        load.failed()
+    );
+    assert_eq!(rt.observe().await.unwrap().services[&service("web")], None);
+
+    // Without a no-site backend the key goes away.
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    rt.apply(&lab.steering(2, None)).await.unwrap();
+    assert!(lab.runtime_map().await.is_empty());
+    assert!(!lab.file().contains(HOST), "{}", lab.file());
+    assert_eq!(rt.observe().await.unwrap().services[&service("web")], None);
+}
+
+#[tokio::test]
+async fn many_services_are_replaced_in_several_payloads_over_tcp() {
+    init_tracing();
+    let lab = Lab::start(LabOptions {
+        extra_services: 3000,
+        ..LabOptions::default()
+    })
+    .await;
+    let mut cfg = lab.config();
+    cfg.socket = format!("tcp:{}:{}", lab_ip(), lab.tcp_cli_port);
+    let mut rt = Runtime::start(&cfg).await.unwrap();
+    let r = rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
+    assert_eq!(r.changes, 3001 + 1, "{r:?}");
+    let map = lab.runtime_map().await;
+    assert_eq!(map.len(), 3001);
+    assert!(map.values().all(|v| v == "be_site_b"));
+    let observed = rt.observe().await.unwrap();
+    assert!(observed.services.values().all(|s| s == &Some(site("b"))));
+}
+
+// ---- bad input: a clear error naming the thing, the previous map in force --
+
+async fn assert_unchanged(lab: &Lab, file_before: &str) {
+    assert_eq!(
+        lab.runtime_map().await[HOST],
+        "be_site_a",
+        "runtime map changed"
+    );
+    assert_eq!(lab.file(), file_before, "map file changed");
+    let maps = lab.cli("show map").await;
+    assert!(
+        maps.contains("curr_ver=0"),
+        "a version was committed: {maps}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_backend_is_refused_before_anything_is_written() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let file_before = lab.file();
+    let mut cfg = lab.config();
+    cfg.backends
+        .get_mut(&service("web"))
+        .unwrap()
+        .insert(site("b"), "be_site_typo".to_owned());
+
+    let e = Runtime::start(&cfg).await.unwrap_err();
+    assert!(matches!(e, Error::UnknownBackend { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("be_site_typo") && msg.contains("\"web\"") && msg.contains("\"b\""),
+        "{msg}"
+    );
+
+    let mut rt = Runtime::new(&cfg).unwrap();
+    let e = rt.apply(&lab.steering(1, Some("b"))).await.unwrap_err();
+    assert!(
+        matches!(e, RedirectError::Config(ref m) if m.contains("be_site_typo")),
+        "{e:?}"
+    );
+    assert_unchanged(&lab, &file_before).await;
+}
+
+#[tokio::test]
+async fn unknown_map_is_named_with_the_maps_haproxy_has() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut cfg = lab.config();
+    cfg.map = lab.dir.path().join("other.map");
+    let e = Runtime::start(&cfg).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::UnknownMap { .. }), "{e:?}");
+    assert!(
+        msg.contains("other.map") && msg.contains(&lab.map_path.display().to_string()),
+        "{msg}"
+    );
+    assert!(
+        !cfg.map.exists(),
+        "nothing may be written for an unknown map"
+    );
+}
+
+#[tokio::test]
+async fn lower_level_socket_is_refused_when_sessions_are_handled() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut cfg = lab.config();
+    cfg.socket = lab.user_sock.display().to_string();
+    cfg.shutdown_sessions = true;
+    let e = Runtime::start(&cfg).await.unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    assert!(e.to_string().contains("level admin"), "{e}");
+}
+
+#[tokio::test]
+async fn unreachable_socket_is_named() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let file_before = lab.file();
+    let mut cfg = lab.config();
+    cfg.socket = dead_socket(lab.dir.path()).display().to_string();
+    let e = Runtime::start(&cfg).await.unwrap_err();
+    assert!(e.to_string().contains("nobody-here.sock"), "{e}");
+    let mut rt = Runtime::new(&cfg).unwrap();
+    let e = rt.apply(&lab.steering(1, Some("b"))).await.unwrap_err();
+    assert!(matches!(e, RedirectError::Unreachable { .. }), "{e:?}");
+    assert_unchanged(&lab, &file_before).await;
+}
+
+#[tokio::test]
+async fn connection_lost_before_commit_leaves_the_old_map_in_force() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let file_before = lab.file();
+    let proxy = FaultProxy::start(
+        (lab_ip(), lab.tcp_cli_port).into(),
+        Fault::CutBefore("commit map"),
+    )
+    .await;
+    let mut cfg = lab.config();
+    cfg.socket = format!("tcp:{}", proxy.addr);
+    let mut rt = Runtime::start(&cfg).await.unwrap();
+    let e = rt.apply(&lab.steering(1, Some("b"))).await.unwrap_err();
+    assert!(e.to_string().contains("commit map"), "{e}");
+    assert_unchanged(&lab, &file_before).await;
+
+    // Through a healthy path, the same steering applies.
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    rt.apply(&lab.steering(2, Some("b"))).await.unwrap();
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
+}
+
+#[tokio::test]
+async fn garbled_reply_is_an_error_quoting_it_and_nothing_is_half_applied() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let file_before = lab.file();
+    for command in ["prepare map", "add map", "show backend"] {
+        let proxy = FaultProxy::start(
+            (lab_ip(), lab.tcp_cli_port).into(),
+            Fault::GarbleReplyTo(command),
+        )
+        .await;
+        let mut cfg = lab.config();
+        cfg.socket = format!("tcp:{}", proxy.addr);
+        let mut rt = Runtime::new(&cfg).unwrap();
+        let e = rt.apply(&lab.steering(1, Some("b"))).await.unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(command) && msg.contains("502 Bad Gateway"),
+            "{msg}"
+        );
+        assert_unchanged(&lab, &file_before).await;
+    }
+}
+
+#[tokio::test]
+async fn too_old_haproxy_is_refused() {
+    init_tracing();
+    // A fake runtime API that claims to be HAProxy 2.2 (no prepare/commit map).
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("old.sock");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut c, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 1024];
+        let mut got = String::new();
+        loop {
+            let n = c.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return got;
+            }
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            got.push_str(&text);
+            let reply: &[u8] = if text.starts_with("prompt") {
+                b"\n> "
+            } else if text.starts_with("show info") {
+                b"Name: HAProxy\nVersion: 2.2.33\nPid: 42\n\n> "
+            } else {
+                b"Unknown command.\n\n> "
+            };
+            c.write_all(reply).await.unwrap();
+        }
+    });
+    let lab_cfg = {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(site("a"), "be_site_a".to_owned());
+        orbit_core::config::Haproxy {
+            socket: sock.display().to_string(),
+            map: dir.path().join("orbit.map"),
+            timeout: orbit_core::config::HumanDuration::from_secs(2),
+            shutdown_sessions: false,
+            drain: false,
+            no_site_backend: None,
+            backends: [(service("web"), m)].into(),
+            keys: Default::default(),
+        }
+    };
+    let e = Runtime::start(&lab_cfg).await.unwrap_err();
+    assert!(matches!(e, Error::TooOld { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("2.2.33") && e.to_string().contains("2.4"),
+        "{e}"
+    );
+    let got = server.await.unwrap();
+    assert!(
+        !got.contains("map"),
+        "a map command reached the old haproxy: {got}"
+    );
+}
+
+// ---- TCP services: long-lived connections ----------------------------------
+
+async fn line(c: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    c.write_all(b"hello\n").await.ok()?;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).trim().to_owned())
+}
+
+fn admin_state(servers_state: &str, backend: &str) -> u32 {
+    // Columns: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+    servers_state
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|w| w.len() > 6 && w[1] == backend)
+        .map(|w| w[6].parse().unwrap())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tcp_sessions_stay_on_the_old_site_unless_shut_down() {
+    init_tracing();
+    let lab = Lab::start(LabOptions {
+        mode: "tcp",
+        ..LabOptions::default()
+    })
+    .await;
+
+    // Without shutdown_sessions an established connection keeps its site.
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    let mut old = tokio::net::TcpStream::connect(lab.frontend).await.unwrap();
+    assert_eq!(line(&mut old).await.as_deref(), Some("a"));
+    rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
+    assert_eq!(line(&mut old).await.as_deref(), Some("a"));
+    let mut new = tokio::net::TcpStream::connect(lab.frontend).await.unwrap();
+    assert_eq!(line(&mut new).await.as_deref(), Some("b"));
+
+    // With it, moving back closes the sessions on the old site (b) so that
+    // clients reconnect to the new one (a).
+    let mut cfg = lab.config();
+    cfg.shutdown_sessions = true;
+    let mut rt = Runtime::start(&cfg).await.unwrap();
+    let r = rt.apply(&lab.steering(2, Some("a"))).await.unwrap();
+    assert!(r.detail.contains("sessions shut down"), "{r:?}");
+    assert_eq!(
+        line(&mut new).await,
+        None,
+        "session on the old site survived"
+    );
+    let mut again = tokio::net::TcpStream::connect(lab.frontend).await.unwrap();
+    assert_eq!(line(&mut again).await.as_deref(), Some("a"));
+    // The first connection was on a, the new site: untouched.
+    assert_eq!(line(&mut old).await.as_deref(), Some("a"));
+}
+
+#[tokio::test]
+async fn drain_puts_the_old_sites_servers_in_drain_and_failback_readies_them() {
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut cfg = lab.config();
+    cfg.drain = true;
+    let mut rt = Runtime::start(&cfg).await.unwrap();
+
+    rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
+    let state = lab.cli("show servers state").await;
+    assert_ne!(admin_state(&state, "be_site_a") & 0x08, 0, "{state}");
+    assert_eq!(admin_state(&state, "be_site_b") & 0x08, 0, "{state}");
+
+    rt.apply(&lab.steering(2, Some("a"))).await.unwrap();
+    let state = lab.cli("show servers state").await;
+    assert_eq!(admin_state(&state, "be_site_a") & 0x08, 0, "{state}");
+    assert_ne!(admin_state(&state, "be_site_b") & 0x08, 0, "{state}");
+}
