@@ -53,6 +53,13 @@ impl Drop for BackendHandle {
 /// a startup error (before anything is applied).
 pub fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, RedirectError> {
     let mut out: Vec<Box<dyn Redirector>> = Vec::new();
+    if let Some(haproxy) = &config.haproxy {
+        // No I/O here: a HAProxy that is down at start is reconciled by the
+        // runner's retries once it is up.
+        let runtime = orbit_haproxy::Runtime::new(haproxy)
+            .map_err(|e| RedirectError::Config(format!("haproxy: {e}")))?;
+        out.push(Box::new(runtime));
+    }
     if let Some(hook) = &config.hook {
         out.push(Box::new(HookBackend::new(hook)?));
     }
