@@ -1,6 +1,431 @@
 //! orbit-lab: builds two sites and a witness in network namespaces, breaks
-//! things and measures failover from the client's point of view.
+//! things and measures failover from the client's point of view, with each
+//! of orbit's data-plane backends (HAProxy, BGP, SDN) at the metro edge.
+//!
+//! `orbit-lab run` is the comparison (docs/lab.md); `up` / `down` / `exec`
+//! leave a topology running for exploration; `serve`, `probe` and `ask` are
+//! the lab's own service, client and one-shot check, run inside the
+//! namespaces.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("orbit-lab: the lab testbed is not built yet (see issue 8)")
+mod analysis;
+mod cleanup;
+mod edge;
+mod lab;
+mod orbitd;
+mod plan;
+mod probe;
+mod report;
+mod scenario;
+mod serve;
+mod sys;
+
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::plan::Mode;
+use crate::scenario::Scenario;
+
+#[derive(Parser, Debug)]
+#[command(name = "orbit-lab", version, about = "orbit's namespace testbed: failover measured from the client")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the scenarios in every mode and print the comparison (default).
+    Run(RunArgs),
+    /// Build one lab and keep it running until Ctrl-C (or `orbit-lab down`).
+    Up {
+        #[arg(long, default_value = "haproxy")]
+        mode: String,
+    },
+    /// Stop the lab started by `orbit-lab up`.
+    Down,
+    /// Run a command in a namespace of the running lab: client, edge, a, b, w, ctl.
+    Exec {
+        node: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// The service at one site (run inside the site's namespace).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long)]
+        site: String,
+        #[arg(long, default_value_t = plan::UDP_PORT)]
+        udp_port: u16,
+        #[arg(long, default_value_t = plan::HTTP_PORT)]
+        http_port: u16,
+    },
+    /// The probe client (run inside the client's namespace) until stdin closes.
+    #[command(hide = true)]
+    Probe {
+        #[arg(long, default_value = plan::SERVICE_ADDR)]
+        target: Ipv4Addr,
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long)]
+        out: String,
+    },
+    /// One request: prints the site that answered.
+    #[command(hide = true)]
+    Ask {
+        #[arg(long, default_value = "http")]
+        kind: String,
+        #[arg(long, default_value = plan::SERVICE_ADDR)]
+        target: Ipv4Addr,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct RunArgs {
+    /// Modes, comma separated.
+    #[arg(long, default_value = "haproxy,bgp,sdn", value_delimiter = ',')]
+    modes: Vec<String>,
+    /// Scenarios (1-7), comma separated.
+    #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
+    scenarios: Vec<u8>,
+    /// Runs per mode and scenario.
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
+    /// Where the JSON, Markdown and SVG go.
+    #[arg(long, default_value = "lab-results")]
+    out: PathBuf,
+    /// UDP probes per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Keep every run's directory (logs, journals, probe log).
+    #[arg(long)]
+    keep: bool,
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        RunArgs {
+            modes: vec!["haproxy".into(), "bgp".into(), "sdn".into()],
+            scenarios: (1..=7).collect(),
+            runs: 1,
+            out: PathBuf::from("lab-results"),
+            rate: 1000,
+            keep: false,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd.unwrap_or(Cmd::Run(RunArgs::default())) {
+        Cmd::Serve {
+            site,
+            udp_port,
+            http_port,
+        } => serve::serve(&site, udp_port, http_port).map(|()| ExitCode::SUCCESS),
+        Cmd::Probe { target, rate, out } => {
+            probe::probe(target, plan::UDP_PORT, plan::HTTP_PORT, rate, &out).map(|()| ExitCode::SUCCESS)
+        }
+        Cmd::Ask { kind, target } => ask(&kind, target),
+        Cmd::Run(args) => with_cleanup(|| run(&args)),
+        Cmd::Up { mode } => with_cleanup(|| up(&mode)),
+        Cmd::Down => down(),
+        Cmd::Exec { node, cmd } => exec(&node, &cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("orbit-lab: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn with_cleanup(f: impl FnOnce() -> Result<ExitCode>) -> Result<ExitCode> {
+    if !is_root() {
+        bail!("orbit-lab needs root (network namespaces, nftables): run it with sudo");
+    }
+    cleanup::install_signal_handlers()?;
+    let result = f();
+    cleanup::cleanup_all();
+    result
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                == Some("0")
+        })
+        .unwrap_or(false)
+}
+
+fn ask(kind: &str, target: Ipv4Addr) -> Result<ExitCode> {
+    use std::io::{Read, Write};
+    let site = match kind {
+        "udp" => {
+            let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+            s.connect((target, plan::UDP_PORT))?;
+            s.send(&u64::MAX.to_be_bytes())?;
+            let mut buf = [0u8; 64];
+            let n = s.recv(&mut buf).context("no UDP reply")?;
+            String::from_utf8_lossy(&buf[8.min(n)..n]).trim().to_owned()
+        }
+        _ => {
+            let addr = std::net::SocketAddr::from((target, plan::HTTP_PORT));
+            let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300))?;
+            c.set_read_timeout(Some(Duration::from_millis(500)))?;
+            c.write_all(b"GET /ask HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")?;
+            let mut text = String::new();
+            c.read_to_string(&mut text)?;
+            if !text.starts_with("HTTP/1.1 200") {
+                bail!("HTTP answer: {}", text.lines().next().unwrap_or(""));
+            }
+            text.rsplit("\r\n\r\n").next().unwrap_or("").trim().to_owned()
+        }
+    };
+    println!("{site}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown cpu".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = sys::run("uname", &["-sr"]).unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "{} cores ({cpu}), {}, load average at the end {}",
+        cores,
+        kernel.trim(),
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    )
+}
+
+fn run(args: &RunArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let mut modes = Vec::new();
+    for m in &args.modes {
+        modes.push(Mode::parse(m).with_context(|| format!("unknown mode {m:?} (haproxy, bgp, sdn)"))?);
+    }
+    let scenarios: Vec<Scenario> = args
+        .scenarios
+        .iter()
+        .map(|s| {
+            if (1..=7).contains(s) {
+                Ok(Scenario(*s))
+            } else {
+                bail!("unknown scenario {s} (1-7)")
+            }
+        })
+        .collect::<Result<_>>()?;
+    std::fs::create_dir_all(&args.out)?;
+    let root = std::fs::canonicalize(&args.out)?.join("runs");
+    std::fs::create_dir_all(&root)?;
+    let caps = orbitd::detect_caps(&root)?;
+    if !caps.dataplane_probe {
+        eprintln!("orbit-lab: this orbitd has no [detect] probe (data-plane probes); running without them");
+    }
+    let opts = scenario::RunOptions {
+        prefix: format!("olab{}", std::process::id()),
+        root: root.clone(),
+        caps,
+        keep: args.keep,
+        rate: args.rate,
+    };
+    let total = modes.len() * scenarios.len() * args.runs as usize;
+    let mut results = Vec::new();
+    let mut unavailable = Vec::new();
+    let mut n = 0;
+    for mode in &modes {
+        if let Err(e) = mode_available(*mode, &root, caps) {
+            eprintln!("orbit-lab: mode {mode} is not available: {e:#}");
+            unavailable.push(format!("{mode}: {e:#}"));
+            n += scenarios.len() * args.runs as usize;
+            continue;
+        }
+        for sc in &scenarios {
+            for run in 1..=args.runs {
+                n += 1;
+                eprint!("[{n}/{total}] {mode} scenario {} ({}) run {run}: ", sc.0, sc.name());
+                let _ = std::io::stderr().flush();
+                let r = scenario::run(*mode, *sc, run, &opts);
+                eprintln!("{}", progress(&r));
+                results.push(r);
+            }
+        }
+    }
+    let rows = report::rows(&results);
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let machine = machine();
+    let table = report::table(&rows);
+    println!("{table}");
+    for u in &unavailable {
+        println!("not run: {u}");
+    }
+    let json = serde_json::json!({
+        "command": command,
+        "machine": machine,
+        "seconds": started.elapsed().as_secs(),
+        "unavailable": unavailable,
+        "summary": rows,
+        "runs": results,
+    });
+    let out = &args.out;
+    std::fs::write(out.join("lab.json"), serde_json::to_string_pretty(&json)?)?;
+    let mut md = report::markdown(&rows, &results, &command, &machine);
+    for u in &unavailable {
+        md.push_str(&format!("\nNot run: {u}\n"));
+    }
+    std::fs::write(out.join("lab.md"), md)?;
+    if let Err(e) = report::plot(&results, &out.join("outage.svg")) {
+        eprintln!("orbit-lab: plot failed: {e:#}");
+    }
+    println!(
+        "results: {0}/lab.json, {0}/lab.md, {0}/outage.svg ({1} s)",
+        out.display(),
+        started.elapsed().as_secs()
+    );
+    let failed = results.iter().filter(|r| !r.violations.is_empty()).count();
+    if failed > 0 || !unavailable.is_empty() {
+        println!("{failed} run(s) did not pass, {} mode(s) not available", unavailable.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress(r: &scenario::RunResult) -> String {
+    let o = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.0} ms"));
+    let mut s = format!(
+        "{}, outage {}, lost {}/{}, detection {}, decision->confirmed {}",
+        if r.failover { "moved" } else { "stayed" },
+        o(r.outage_ms),
+        r.lost,
+        r.requests,
+        o(r.detection_ms),
+        o(r.decision_to_confirmed_ms)
+    );
+    if let Some(d) = r.failback_delay_ms {
+        s.push_str(&format!(", failback after {d:.0} ms"));
+    }
+    if r.violations.is_empty() {
+        s.push_str(" -- ok");
+    } else {
+        s.push_str(&format!(" -- FAILED: {}", r.violations.join("; ")));
+    }
+    s
+}
+
+/// A mode runs only if the orbitd binary accepts its backend section.
+fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
+    let dir = root.join(format!("check-{mode}"));
+    std::fs::create_dir_all(&dir)?;
+    let setup = orbitd::Setup {
+        mode,
+        root: &dir,
+        caps,
+        haproxy_socket: &dir.join("h.sock"),
+        haproxy_map: &dir.join("h.map"),
+        ovs_dir: &dir,
+    };
+    let path = dir.join("a.toml");
+    std::fs::write(&path, orbitd::config(&setup, "a"))?;
+    let out = std::process::Command::new(orbitd::bin("orbitd")?)
+        .arg("check-config")
+        .arg(&path)
+        .output()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        bail!(
+            "orbitd check-config refuses its [{mode}] section: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+const UP_STATE: &str = "/run/orbit-lab/up.json";
+
+fn up(mode: &str) -> Result<ExitCode> {
+    let mode = Mode::parse(mode).with_context(|| format!("unknown mode {mode:?}"))?;
+    let dir = std::env::temp_dir().join(format!("orbit-lab-up-{}", std::process::id()));
+    let caps = orbitd::detect_caps(&dir)?;
+    let prefix = format!("olab{}", std::process::id());
+    eprintln!("orbit-lab: building the {mode} lab in {} ...", dir.display());
+    let mut lab = lab::Lab::up(mode, &prefix, &dir, caps, true, false)?;
+    if let Err(e) = lab.wait_steady("a", Duration::from_secs(30)) {
+        eprintln!("orbit-lab: warning: {e:#}");
+    }
+    std::fs::create_dir_all("/run/orbit-lab")?;
+    std::fs::write(
+        UP_STATE,
+        serde_json::json!({"pid": std::process::id(), "prefix": prefix, "dir": dir, "mode": mode}).to_string(),
+    )?;
+    println!(
+        "lab up ({mode}), namespaces {prefix}-{{client,edge,a,b,w,ctl}}, files in {}\n\
+         try:  orbit-lab exec a -- {} --socket {} status\n      orbit-lab exec client -- curl -s http://{}/\n\
+         stop: Ctrl-C here, or orbit-lab down",
+        dir.display(),
+        orbitd::bin("orbitctl")?.display(),
+        orbitd::member_paths(&dir, "a").socket.display(),
+        plan::SERVICE_ADDR
+    );
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+        let _ = &lab;
+    }
+}
+
+fn up_state() -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(UP_STATE).context("no lab is up (orbit-lab up)")?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn down() -> Result<ExitCode> {
+    let st = up_state()?;
+    let pid = st["pid"].as_u64().context("up.json: pid")?;
+    let prefix = st["prefix"].as_str().context("up.json: prefix")?.to_owned();
+    let _ = sys::run("kill", &["-TERM", &pid.to_string()]);
+    let _ = sys::wait_for("orbit-lab up to exit", Duration::from_secs(10), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    // Anything a killed `up` could not remove.
+    for ns in sys::run("ip", &["netns", "list"])?.lines() {
+        let name = ns.split_whitespace().next().unwrap_or("");
+        if name.starts_with(&format!("{prefix}-")) {
+            let _ = sys::run("ip", &["netns", "del", name]);
+        }
+    }
+    let _ = std::fs::remove_file(UP_STATE);
+    println!("lab {prefix} is down");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exec(node: &str, cmd: &[String]) -> Result<ExitCode> {
+    let st = up_state()?;
+    let prefix = st["prefix"].as_str().context("up.json: prefix")?;
+    let status = std::process::Command::new("ip")
+        .args(["netns", "exec", &format!("{prefix}-{node}")])
+        .args(cmd)
+        .status()?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

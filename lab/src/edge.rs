@@ -1,0 +1,206 @@
+//! The metro edge of each mode: haproxy, bird2 or Open vSwitch, started in
+//! the edge namespace. The orbitd of each site drives it as its backend
+//! (unix sockets in the lab dir are reachable from every namespace).
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::lab::Lab;
+use crate::orbitd::SDN_BRIDGE;
+use crate::plan::{self, Mode};
+use crate::sys::{self, ip, Proc};
+
+pub fn start(lab: &mut Lab) -> Result<()> {
+    match lab.mode {
+        Mode::Haproxy => haproxy(lab),
+        Mode::Bgp => bird(lab),
+        Mode::Sdn => ovs(lab),
+    }
+}
+
+fn haproxy(lab: &mut Lab) -> Result<()> {
+    let dir = lab.dir.join("haproxy");
+    std::fs::create_dir_all(&dir)?;
+    let edge = lab.ns("edge");
+    ip(&edge, &format!("addr add {}/32 dev lo", plan::SERVICE_ADDR))?;
+    std::fs::write(&lab.haproxy_map, "")?;
+    let cfg = format!(
+        "global
+    stats socket {sock} mode 600 level admin
+    stats timeout 1m
+
+defaults
+    mode http
+    timeout connect 300ms
+    timeout client 30s
+    timeout server 2s
+
+frontend web
+    bind {svc}:{port}
+    use_backend %[str(web),map({map},be_no_site)]
+    default_backend be_no_site
+
+backend be_web_a
+    server a {a}:{port}
+
+backend be_web_b
+    server b {b}:{port}
+
+backend be_no_site
+    http-request return status 503 content-type text/plain string \"no site\"
+",
+        sock = lab.haproxy_socket.display(),
+        map = lab.haproxy_map.display(),
+        svc = plan::SERVICE_ADDR,
+        port = plan::HTTP_PORT,
+        a = plan::site_addr(Mode::Haproxy, "a"),
+        b = plan::site_addr(Mode::Haproxy, "b"),
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, cfg)?;
+    let argv = vec!["haproxy".into(), "-f".into(), path.display().to_string(), "-db".into()];
+    let p = Proc::spawn("haproxy", Some(&edge), &argv, &[], &dir.join("haproxy.log"), false)?;
+    lab.procs.insert("haproxy".into(), p);
+    let sock = lab.haproxy_socket.clone();
+    sys::wait_for("haproxy's admin socket", Duration::from_secs(10), || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    })
+}
+
+fn bird(lab: &mut Lab) -> Result<()> {
+    let dir = lab.dir.join("bird");
+    std::fs::create_dir_all(&dir)?;
+    let edge = lab.ns("edge");
+    let mut cfg = format!(
+        "router id {edge_id};
+protocol device {{ scan time 1; }}
+protocol kernel {{ ipv4 {{ import none; export all; }}; }}
+
+# RFC 8326: a draining site's route goes to the bottom at once; orbit's
+# takeover community: the surviving site wins even while the dead site's
+# route is still held.
+filter orbit_in {{
+  if (65535,0) ~ bgp_community then bgp_local_pref = 0;
+  else if ({asn},666) ~ bgp_community then bgp_local_pref = 300;
+  accept;
+}}
+",
+        edge_id = plan::EDGE_CLIENT_ADDR,
+        asn = plan::EDGE_ASN
+    );
+    for site in plan::SITES {
+        cfg.push_str(&format!(
+            "protocol bgp site_{site} {{
+  local {local} as {asn};
+  neighbor {peer} as {peer_asn};
+  hold time 3;
+  connect retry time 1;
+  error wait time 1, 2;
+  ipv4 {{ import filter orbit_in; export none; }};
+}}
+",
+            local = plan::edge_site_addr(site),
+            asn = plan::EDGE_ASN,
+            peer = plan::site_addr(Mode::Bgp, site),
+            peer_asn = plan::site_asn(site),
+        ));
+    }
+    let path = dir.join("bird.conf");
+    std::fs::write(&path, cfg)?;
+    let ctl = dir.join("bird.ctl");
+    let argv = vec![
+        "bird".into(),
+        "-f".into(),
+        "-c".into(),
+        path.display().to_string(),
+        "-s".into(),
+        ctl.display().to_string(),
+        "-P".into(),
+        dir.join("bird.pid").display().to_string(),
+    ];
+    let p = Proc::spawn("bird", Some(&edge), &argv, &[], &dir.join("bird.log"), false)?;
+    lab.procs.insert("bird".into(), p);
+    sys::wait_for("bird's control socket", Duration::from_secs(10), || {
+        std::os::unix::net::UnixStream::connect(&ctl).is_ok()
+    })
+}
+
+fn ovs(lab: &mut Lab) -> Result<()> {
+    let d = lab.ovs_dir.clone();
+    std::fs::create_dir_all(&d)?;
+    let edge = lab.ns("edge");
+    let ds = d.display().to_string();
+    let env: Vec<(&str, &str)> = vec![
+        ("OVS_RUNDIR", &ds),
+        ("OVS_DBDIR", &ds),
+        ("OVS_LOGDIR", &ds),
+        ("OVS_SYSCONFDIR", &ds),
+    ];
+    let db = d.join("conf.db");
+    sys::run(
+        "ovsdb-tool",
+        &["create", &db.display().to_string(), "/usr/share/openvswitch/vswitch.ovsschema"],
+    )?;
+    let sock = d.join("db.sock");
+    let argv = vec![
+        "ovsdb-server".into(),
+        db.display().to_string(),
+        format!("--remote=punix:{}", sock.display()),
+        format!("--pidfile={}", d.join("ovsdb-server.pid").display()),
+        format!("--unixctl={}", d.join("ovsdb-server.ctl").display()),
+    ];
+    let p = Proc::spawn("ovsdb-server", Some(&edge), &argv, &env, &d.join("ovsdb-server.log"), false)?;
+    lab.procs.insert("ovsdb-server".into(), p);
+    sys::wait_for("ovsdb-server", Duration::from_secs(10), || sock.exists())?;
+    let argv = vec![
+        "ovs-vswitchd".into(),
+        format!("unix:{}", sock.display()),
+        format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()),
+    ];
+    let p = Proc::spawn("ovs-vswitchd", Some(&edge), &argv, &env, &d.join("ovs-vswitchd.log"), false)?;
+    let pid = p.pid();
+    lab.procs.insert("ovs-vswitchd".into(), p);
+    let ctl = d.join(format!("ovs-vswitchd.{pid}.ctl"));
+    sys::wait_for("ovs-vswitchd", Duration::from_secs(10), || ctl.exists())?;
+    let dbarg = format!("--db=unix:{}", sock.display());
+    sys::run("ovs-vsctl", &[&dbarg, "--no-wait", "init"])?;
+    let mut args: Vec<String> = vec![
+        dbarg.clone(),
+        "add-br".into(),
+        SDN_BRIDGE.into(),
+        "--".into(),
+        "set".into(),
+        "bridge".into(),
+        SDN_BRIDGE.into(),
+        "datapath_type=netdev".into(),
+        "fail_mode=secure".into(),
+        "protocols=OpenFlow13".into(),
+    ];
+    for iface in ["ea", "eb", plan::EDGE_CLIENT_IF] {
+        args.extend(
+            [
+                "--", "add-port", SDN_BRIDGE, iface, "--", "set", "Interface", iface,
+            ]
+            .map(String::from),
+        );
+        args.push(format!("ofport_request={}", plan::sdn_port(iface)));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    sys::run_in(&edge, "ovs-vsctl", &refs)?;
+    let mgmt = d.join(format!("{SDN_BRIDGE}.mgmt"));
+    sys::wait_for("the bridge's OpenFlow socket", Duration::from_secs(10), || mgmt.exists())?;
+    // The return path and ARP replies are not orbit's business: one NORMAL
+    // flow at priority 0 with another cookie (orbit never touches it).
+    sys::run(
+        "ovs-ofctl",
+        &[
+            "-O",
+            "OpenFlow13",
+            "add-flow",
+            &format!("unix:{}", mgmt.display()),
+            "cookie=0x1,priority=0,actions=NORMAL",
+        ],
+    )?;
+    Ok(())
+}

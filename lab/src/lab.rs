@@ -1,0 +1,368 @@
+//! One running lab: namespaces, links, the service at both sites, the
+//! metro edge of the chosen mode, and an orbitd per member.
+//!
+//! ```text
+//!   client ── edge ──┬── a (orbitd, service)   data plane: routed (haproxy,
+//!                    └── b (orbitd, service)   bgp) or one L2 segment (sdn)
+//!   a ── ctl ── b    control network: a bridge in its own namespace;
+//!          └── w     the witness only has this one
+//! ```
+//!
+//! Field order matters: processes are dropped (killed) before the
+//! namespaces they live in are deleted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::edge;
+use crate::orbitd::{self, Caps};
+use crate::plan::{self, Mode};
+use crate::sys::{self, ip, Netns, Proc};
+
+#[derive(Debug)]
+pub struct Lab {
+    pub mode: Mode,
+    pub prefix: String,
+    pub dir: PathBuf,
+    pub caps: Caps,
+    pub haproxy_socket: PathBuf,
+    pub haproxy_map: PathBuf,
+    pub ovs_dir: PathBuf,
+    pub procs: BTreeMap<String, Proc>,
+    netns: Vec<Netns>,
+    keep_dir: bool,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Processes first (their Drop kills them), then namespaces.
+        self.procs.clear();
+        while let Some(ns) = self.netns.pop() {
+            drop(ns);
+        }
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Lab {
+    pub fn ns(&self, node: &str) -> String {
+        format!("{}-{node}", self.prefix)
+    }
+
+    /// Builds the topology and starts everything; returns once the client
+    /// is served by site a.
+    pub fn up(mode: Mode, prefix: &str, dir: &Path, caps: Caps, keep_dir: bool, wait: bool) -> Result<Lab> {
+        std::fs::create_dir_all(dir)?;
+        let mut lab = Lab {
+            mode,
+            prefix: prefix.to_owned(),
+            dir: dir.to_owned(),
+            caps,
+            haproxy_socket: dir.join("haproxy").join("admin.sock"),
+            haproxy_map: dir.join("haproxy").join("orbit.map"),
+            ovs_dir: dir.join("ovs"),
+            procs: BTreeMap::new(),
+            netns: Vec::new(),
+            keep_dir,
+        };
+        for node in ["client", "edge", "a", "b", "w", "ctl"] {
+            let ns = Netns::create(&lab.ns(node))?;
+            lab.netns.push(ns);
+        }
+        lab.wire_data_plane()?;
+        lab.wire_control()?;
+        for site in plan::SITES {
+            lab.start_server(site)?;
+        }
+        edge::start(&mut lab)?;
+        for member in ["w", "a", "b"] {
+            lab.start_orbitd(member)?;
+        }
+        if wait {
+            lab.wait_steady("a", Duration::from_secs(30))?;
+        }
+        Ok(lab)
+    }
+
+    fn veth(&self, ns1: &str, if1: &str, ns2: &str, if2: &str) -> Result<()> {
+        sys::run(
+            "ip",
+            &[
+                "link",
+                "add",
+                if1,
+                "netns",
+                &self.ns(ns1),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                if2,
+                "netns",
+                &self.ns(ns2),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn wire_data_plane(&self) -> Result<()> {
+        let (client, edge) = (self.ns("client"), self.ns("edge"));
+        self.veth("client", plan::CLIENT_IF, "edge", plan::EDGE_CLIENT_IF)?;
+        for site in plan::SITES {
+            self.veth(site, plan::site_if(site), "edge", plan::edge_if(site))?;
+            let ns = self.ns(site);
+            ip(&ns, &format!("link set {} address {}", plan::site_if(site), plan::site_mac(site)))?;
+            ip(&ns, &format!("addr add {}/32 dev lo", plan::SERVICE_ADDR))?;
+        }
+        sys::sysctl(&edge, "net.ipv4.ip_forward", "1")?;
+        for ns in [&client, &edge, &self.ns("a"), &self.ns("b")] {
+            sys::sysctl(ns, "net.ipv4.conf.all.rp_filter", "0")?;
+            sys::sysctl(ns, "net.ipv4.conf.default.rp_filter", "0")?;
+        }
+        if self.mode.switched() {
+            // One L2 segment through the OVS bridge: no addresses at the edge.
+            ip(&client, &format!("addr add {}/24 dev {}", plan::CLIENT_ADDR, plan::CLIENT_IF))?;
+            ip(&client, &format!("link set {} up", plan::CLIENT_IF))?;
+            // The service address is on-link: the switch steers its ARP.
+            ip(&client, &format!("route add {} dev {}", plan::SERVICE_PREFIX, plan::CLIENT_IF))?;
+            for site in plan::SITES {
+                let ns = self.ns(site);
+                ip(&ns, &format!("addr add {}/24 dev {}", plan::site_addr(self.mode, site), plan::site_if(site)))?;
+                ip(&ns, &format!("link set {} up", plan::site_if(site)))?;
+                // The userspace datapath drops packets with offloaded checksums.
+                for (n, i) in [(&ns, plan::site_if(site))] {
+                    sys::run_in(n, "ethtool", &["-K", i, "tx", "off"])?;
+                }
+            }
+            sys::run_in(&client, "ethtool", &["-K", plan::CLIENT_IF, "tx", "off"])?;
+            for i in [plan::EDGE_CLIENT_IF, "ea", "eb"] {
+                ip(&edge, &format!("link set {i} up"))?;
+                sys::run_in(&edge, "ethtool", &["-K", i, "tx", "off"])?;
+            }
+        } else {
+            ip(&client, &format!("addr add {}/24 dev {}", plan::CLIENT_ADDR, plan::CLIENT_IF))?;
+            ip(&client, &format!("link set {} up", plan::CLIENT_IF))?;
+            ip(&client, &format!("route add default via {}", plan::EDGE_CLIENT_ADDR))?;
+            ip(&edge, &format!("addr add {}/24 dev {}", plan::EDGE_CLIENT_ADDR, plan::EDGE_CLIENT_IF))?;
+            ip(&edge, &format!("link set {} up", plan::EDGE_CLIENT_IF))?;
+            for site in plan::SITES {
+                let ns = self.ns(site);
+                ip(&edge, &format!("addr add {}/24 dev {}", plan::edge_site_addr(site), plan::edge_if(site)))?;
+                ip(&edge, &format!("link set {} up", plan::edge_if(site)))?;
+                ip(&ns, &format!("addr add {}/24 dev {}", plan::site_addr(self.mode, site), plan::site_if(site)))?;
+                ip(&ns, &format!("link set {} up", plan::site_if(site)))?;
+                self.site_routes(site)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A site's routes toward the client (re-added after a link comes back).
+    fn site_routes(&self, site: &str) -> Result<()> {
+        if !self.mode.switched() {
+            ip(&self.ns(site), &format!("route replace default via {}", plan::edge_site_addr(site)))?;
+        }
+        Ok(())
+    }
+
+    fn wire_control(&self) -> Result<()> {
+        let ctl = self.ns("ctl");
+        ip(&ctl, "link add br0 type bridge")?;
+        ip(&ctl, "link set br0 up")?;
+        for member in ["a", "b", "w"] {
+            let port = format!("p{member}");
+            self.veth(member, plan::CTL_IF, "ctl", &port)?;
+            ip(&ctl, &format!("link set {port} master br0"))?;
+            ip(&ctl, &format!("link set {port} up"))?;
+            let ns = self.ns(member);
+            ip(&ns, &format!("addr add {}/24 dev {}", plan::ctl_addr(member), plan::CTL_IF))?;
+            ip(&ns, &format!("link set {} up", plan::CTL_IF))?;
+        }
+        Ok(())
+    }
+
+    pub fn self_exe() -> Result<String> {
+        Ok(std::env::current_exe()?.display().to_string())
+    }
+
+    pub fn start_server(&mut self, site: &str) -> Result<()> {
+        let argv = vec![
+            Self::self_exe()?,
+            "serve".into(),
+            "--site".into(),
+            site.into(),
+        ];
+        let name = format!("serve-{site}");
+        let proc = Proc::spawn(&name, Some(&self.ns(site)), &argv, &[], &self.dir.join(format!("{name}.log")), false)?;
+        self.procs.insert(name, proc);
+        let ns = self.ns(site);
+        let exe = Self::self_exe()?;
+        sys::wait_for(&format!("the service at site {site}"), Duration::from_secs(10), || {
+            sys::run_in(&ns, &exe, &["ask", "--kind", "http", "--target", "127.0.0.1"]).is_ok()
+        })
+    }
+
+    pub fn start_orbitd(&mut self, member: &str) -> Result<()> {
+        let paths = orbitd::member_paths(&self.dir, member);
+        std::fs::create_dir_all(&paths.dir)?;
+        let setup = self.setup();
+        std::fs::write(&paths.config, orbitd::config(&setup, member))?;
+        let argv = vec![
+            orbitd::bin("orbitd")?.display().to_string(),
+            "--config".into(),
+            paths.config.display().to_string(),
+        ];
+        let name = format!("orbitd-{member}");
+        let proc = Proc::spawn(
+            &name,
+            Some(&self.ns(member)),
+            &argv,
+            &[("ORBIT_LOG", "info")],
+            &paths.dir.join("orbitd.log"),
+            false,
+        )?;
+        self.procs.insert(name.clone(), proc);
+        let socket = paths.socket.clone();
+        let result = sys::wait_for(&format!("{name}'s API socket"), Duration::from_secs(15), || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+        if let Err(e) = result {
+            if let Some(p) = self.procs.get_mut(&name) {
+                p.check_alive()?;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub fn setup(&self) -> orbitd::Setup<'_> {
+        orbitd::Setup {
+            mode: self.mode,
+            root: &self.dir,
+            caps: self.caps,
+            haproxy_socket: &self.haproxy_socket,
+            haproxy_map: &self.haproxy_map,
+            ovs_dir: &self.ovs_dir,
+        }
+    }
+
+    /// Runs `orbitctl` against a member's socket (inside its namespace, as
+    /// an operator on that router would).
+    pub fn orbitctl(&self, member: &str, args: &[&str]) -> Result<String> {
+        let paths = orbitd::member_paths(&self.dir, member);
+        let ctl = orbitd::bin("orbitctl")?.display().to_string();
+        let socket = paths.socket.display().to_string();
+        let mut all = vec!["--socket", &socket];
+        all.extend_from_slice(args);
+        sys::run_in(&self.ns(member), &ctl, &all)
+    }
+
+    /// One request from the client, as `orbit-lab ask` does it: which site
+    /// serves the stream the mode steers.
+    pub fn ask(&self) -> Option<String> {
+        let exe = Self::self_exe().ok()?;
+        let kind = if self.mode == Mode::Haproxy { "http" } else { "udp" };
+        sys::run_in(&self.ns("client"), &exe, &["ask", "--kind", kind])
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+
+    /// Waits until the client is served by `site` three times in a row and
+    /// every orbitd is alive.
+    pub fn wait_steady(&mut self, site: &str, timeout: Duration) -> Result<()> {
+        let mut streak = 0;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            for p in self.procs.values_mut() {
+                p.check_alive()?;
+            }
+            if self.ask().as_deref() == Some(site) {
+                streak += 1;
+                if streak >= 3 {
+                    return Ok(());
+                }
+            } else {
+                streak = 0;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "the client is not served by site {site} after {timeout:?} (last answer: {:?}); orbitd a log:\n{}",
+                    self.ask(),
+                    sys::tail(&orbitd::member_paths(&self.dir, "a").dir.join("orbitd.log"), 10)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn proc(&self, name: &str) -> Result<&Proc> {
+        self.procs.get(name).with_context(|| format!("no process {name}"))
+    }
+
+    // ---- faults --------------------------------------------------------
+
+    /// All of a site's links down at once (data plane and control network).
+    pub fn cut_site(&self, site: &str) -> Result<()> {
+        let batch = format!("link set {} down\nlink set {} down\n", plan::site_if(site), plan::CTL_IF);
+        ip_batch(&self.ns(site), &batch)
+    }
+
+    pub fn restore_site(&self, site: &str) -> Result<()> {
+        let batch = format!("link set {} up\nlink set {} up\n", plan::site_if(site), plan::CTL_IF);
+        ip_batch(&self.ns(site), &batch)?;
+        self.site_routes(site)
+    }
+
+    /// Drops everything between a and b on the control network (both
+    /// directions, at both ends); the witness still reaches both.
+    pub fn partition_ab(&self, on: bool) -> Result<()> {
+        for (site, peer) in [("a", "b"), ("b", "a")] {
+            let peer_addr = plan::ctl_addr(peer);
+            let rules = if on {
+                format!(
+                    "table inet olab_part {{\n chain in {{ type filter hook input priority 0; ip saddr {peer_addr} drop; }}\n chain out {{ type filter hook output priority 0; ip daddr {peer_addr} drop; }}\n}}\n"
+                )
+            } else {
+                "delete table inet olab_part\n".to_owned()
+            };
+            sys::nft(&self.ns(site), &rules)?;
+        }
+        Ok(())
+    }
+
+    /// `percent`% random loss on every packet a site receives over the
+    /// control network (both sites): a–b, b–a, w–a and w–b all lose.
+    pub fn control_loss(&self, percent: u32) -> Result<()> {
+        for site in plan::SITES {
+            let rules = if percent > 0 {
+                format!(
+                    "table inet olab_loss {{\n chain in {{ type filter hook input priority 0; iifname \"{}\" numgen random mod 100 < {percent} drop; }}\n}}\n",
+                    plan::CTL_IF
+                )
+            } else {
+                "delete table inet olab_loss\n".to_owned()
+            };
+            sys::nft(&self.ns(site), &rules)?;
+        }
+        Ok(())
+    }
+}
+
+fn ip_batch(ns: &str, batch: &str) -> Result<()> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("ip")
+        .args(["-n", ns, "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    child.stdin.take().context("ip stdin")?.write_all(batch.as_bytes())?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("ip -batch in {ns} failed: {batch}");
+    }
+    Ok(())
+}

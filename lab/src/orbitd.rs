@@ -1,0 +1,183 @@
+//! orbitd configs for the three members (sites a, b and the witness w),
+//! and the paths of the orbitd / orbitctl binaries.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use crate::plan::{self, Mode};
+
+/// Timers of the lab's policy (short, so a run takes seconds).
+pub const FAILBACK_AFTER_MS: u64 = 3000;
+
+/// Where orbitd and orbitctl are: `ORBIT_LAB_BIN_DIR`, else next to this
+/// binary (cargo puts every workspace binary in the same target dir).
+pub fn bin(name: &str) -> Result<PathBuf> {
+    let dir = match std::env::var_os("ORBIT_LAB_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => std::env::current_exe()?
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!(
+            "{} not found: build it first (cargo build -p {}) or set ORBIT_LAB_BIN_DIR",
+            path.display(),
+            if name == "orbitctl" { "orbitctl" } else { "orbitd" }
+        );
+    }
+    Ok(path)
+}
+
+/// What the orbitd binary in use accepts (detected once with check-config),
+/// so the lab runs on daemons with and without the newer detect options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caps {
+    /// `[detect] probe = { site = "addr:port" }`: data-plane probes.
+    pub dataplane_probe: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberPaths {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub journal: PathBuf,
+}
+
+pub fn member_paths(root: &Path, member: &str) -> MemberPaths {
+    let dir = root.join(member);
+    MemberPaths {
+        config: dir.join("orbit.toml"),
+        socket: dir.join("api.sock"),
+        journal: dir.join("state").join("journal.jsonl"),
+        dir,
+    }
+}
+
+/// Everything a member's config depends on besides its name.
+#[derive(Debug, Clone)]
+pub struct Setup<'a> {
+    pub mode: Mode,
+    pub root: &'a Path,
+    pub caps: Caps,
+    /// HAProxy: the admin socket and the map file.
+    pub haproxy_socket: &'a Path,
+    pub haproxy_map: &'a Path,
+    /// SDN: OVS run dir (db.sock, BRIDGE.mgmt).
+    pub ovs_dir: &'a Path,
+}
+
+pub const SDN_BRIDGE: &str = "brmetro";
+
+pub fn config(setup: &Setup<'_>, member: &str) -> String {
+    let p = member_paths(setup.root, member);
+    let witness = member == "w";
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "[node]\nsite = \"{member}\"\nrole = \"{}\"\nstate_dir = \"{}\"\napi_socket = \"{}\"\n",
+        if witness { "witness" } else { "site" },
+        p.dir.join("state").display(),
+        p.socket.display()
+    );
+    for m in ["a", "b", "w"] {
+        let _ = writeln!(
+            s,
+            "[[site]]\nid = \"{m}\"\ngossip = \"{}:{}\"{}\n",
+            plan::ctl_addr(m),
+            plan::GOSSIP_PORT,
+            if m == "w" { "\nwitness = true" } else { "" }
+        );
+    }
+    let _ = writeln!(s, "[detect]\nprofile = \"metro-fast\"");
+    if setup.caps.dataplane_probe {
+        // A silent daemon is not a dead site: every member also probes each
+        // site's service over the control network.
+        let _ = writeln!(
+            s,
+            "probe = {{ a = \"{}:{}\", b = \"{}:{}\" }}",
+            plan::ctl_addr("a"),
+            plan::HTTP_PORT,
+            plan::ctl_addr("b"),
+            plan::HTTP_PORT
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n[policy]\nfailover_hold = \"0s\"\nfailback = \"after\"\nfailback_after = \"{FAILBACK_AFTER_MS}ms\"\ndrain_grace = \"1s\"\nsync_timeout = \"1s\"\nshutdown_grace = \"2s\"\n"
+    );
+    let _ = writeln!(
+        s,
+        "[[service]]\nid = \"web\"\nprefixes = [\"{}\"]\nsites = [\"a\", \"b\"]\nhealth = {{ http = \"http://127.0.0.1:{}/healthz\", interval = \"100ms\", rise = 2, fall = 2 }}\n",
+        plan::SERVICE_PREFIX,
+        plan::HTTP_PORT
+    );
+    if witness {
+        return s;
+    }
+    match setup.mode {
+        Mode::Haproxy => {
+            let _ = writeln!(
+                s,
+                "[haproxy]\nsocket = \"{}\"\nmap = \"{}\"\ntimeout = \"1s\"\nno_site_backend = \"be_no_site\"\n[haproxy.backends]\nweb = {{ a = \"be_web_a\", b = \"be_web_b\" }}",
+                setup.haproxy_socket.display(),
+                setup.haproxy_map.display()
+            );
+        }
+        Mode::Bgp => {
+            let _ = writeln!(
+                s,
+                "[bgp]\nasn = {}\nrouter_id = \"{}\"\n[bgp.standby]\nprepend = 3\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"3s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",
+                plan::site_asn(member),
+                plan::site_addr(setup.mode, member),
+                plan::EDGE_ASN,
+                plan::edge_site_addr(member),
+                plan::EDGE_ASN,
+                plan::site_addr(setup.mode, member),
+            );
+        }
+        Mode::Sdn => {
+            let _ = writeln!(
+                s,
+                "[sdn]\nswitch = \"unix:{}\"\novsdb = \"unix:{}\"\nbridge = \"{SDN_BRIDGE}\"\n[sdn.ports.a]\nport = {}\nmac = \"{}\"\n[sdn.ports.b]\nport = {}\nmac = \"{}\"",
+                setup.ovs_dir.join(format!("{SDN_BRIDGE}.mgmt")).display(),
+                setup.ovs_dir.join("db.sock").display(),
+                plan::sdn_port("ea"),
+                plan::site_mac("a"),
+                plan::sdn_port("eb"),
+                plan::site_mac("b"),
+            );
+        }
+    }
+    s
+}
+
+/// Asks the orbitd binary whether it accepts `[detect] probe`.
+pub fn detect_caps(root: &Path) -> Result<Caps> {
+    let orbitd = bin("orbitd")?;
+    let dir = root.join("caps");
+    std::fs::create_dir_all(&dir)?;
+    let setup = Setup {
+        mode: Mode::Haproxy,
+        root: &dir,
+        caps: Caps {
+            dataplane_probe: true,
+        },
+        haproxy_socket: &dir.join("h.sock"),
+        haproxy_map: &dir.join("h.map"),
+        ovs_dir: &dir,
+    };
+    let path = dir.join("probe.toml");
+    std::fs::write(&path, config(&setup, "w"))?;
+    let out = std::process::Command::new(&orbitd)
+        .arg("check-config")
+        .arg(&path)
+        .output()?;
+    Ok(Caps {
+        dataplane_probe: out.status.success(),
+    })
+}

@@ -1,0 +1,130 @@
+//! The address plan and names of one lab. Every namespace is its own
+//! network stack, so these addresses never collide between parallel labs;
+//! only namespace names (prefixed per run) and file paths must differ.
+
+use std::fmt;
+
+/// Which backend the orbitd daemons drive at the metro edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Haproxy,
+    Bgp,
+    Sdn,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "haproxy" => Some(Mode::Haproxy),
+            "bgp" => Some(Mode::Bgp),
+            "sdn" => Some(Mode::Sdn),
+            _ => None,
+        }
+    }
+
+    /// SDN mode is one L2 segment through the OVS bridge; the others route
+    /// at the edge.
+    pub fn switched(self) -> bool {
+        self == Mode::Sdn
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Haproxy => "haproxy",
+            Mode::Bgp => "bgp",
+            Mode::Sdn => "sdn",
+        })
+    }
+}
+
+/// The service address every site binds on `lo`.
+pub const SERVICE_ADDR: &str = "198.51.100.10";
+pub const SERVICE_PREFIX: &str = "198.51.100.10/32";
+pub const UDP_PORT: u16 = 7000;
+pub const HTTP_PORT: u16 = 80;
+pub const GOSSIP_PORT: u16 = 7946;
+
+pub const CLIENT_ADDR: &str = "10.90.0.2";
+/// Routed modes: the edge's address toward the client.
+pub const EDGE_CLIENT_ADDR: &str = "10.90.0.1";
+
+/// The two sites that carry the service.
+pub const SITES: [&str; 2] = ["a", "b"];
+
+/// A site's data-plane address (toward the edge) in `mode`.
+pub fn site_addr(mode: Mode, site: &str) -> &'static str {
+    match (mode.switched(), site) {
+        (true, "a") => "10.90.0.11",
+        (true, _) => "10.90.0.12",
+        (false, "a") => "10.90.1.2",
+        (false, _) => "10.90.2.2",
+    }
+}
+
+/// Routed modes: the edge's address on the link toward a site.
+pub fn edge_site_addr(site: &str) -> &'static str {
+    if site == "a" {
+        "10.90.1.1"
+    } else {
+        "10.90.2.1"
+    }
+}
+
+/// The MAC of a site's data-plane interface (fixed, for the SDN next hop).
+pub fn site_mac(site: &str) -> &'static str {
+    if site == "a" {
+        "02:00:00:00:0a:01"
+    } else {
+        "02:00:00:00:0b:01"
+    }
+}
+
+/// Control-network (gossip) address of a member: a, b or the witness w.
+pub fn ctl_addr(member: &str) -> &'static str {
+    match member {
+        "a" => "10.91.0.1",
+        "b" => "10.91.0.2",
+        _ => "10.91.0.3",
+    }
+}
+
+/// BGP: the edge router's AS and each site's.
+pub const EDGE_ASN: u32 = 64500;
+pub fn site_asn(site: &str) -> u32 {
+    if site == "a" {
+        65001
+    } else {
+        65002
+    }
+}
+
+/// OVS port numbers in SDN mode.
+pub fn sdn_port(iface: &str) -> u32 {
+    match iface {
+        "ea" => 1,
+        "eb" => 2,
+        _ => 3,
+    }
+}
+
+/// Interface names inside the namespaces.
+pub const CLIENT_IF: &str = "c0";
+pub fn site_if(site: &str) -> &'static str {
+    if site == "a" {
+        "ae"
+    } else {
+        "be"
+    }
+}
+pub fn edge_if(site: &str) -> &'static str {
+    if site == "a" {
+        "ea"
+    } else {
+        "eb"
+    }
+}
+pub const EDGE_CLIENT_IF: &str = "ec";
+pub const CTL_IF: &str = "ctl";
