@@ -10,21 +10,12 @@ use serde::Serialize;
 use crate::analysis::{self, ProbeLog, StreamStats};
 use crate::lab::Lab;
 use crate::orbitd::{self, Caps, FAILBACK_AFTER_MS};
-use crate::plan::{self, Mode};
+use crate::plan::Mode;
 use crate::sys::{self, now_us, Proc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Scenario(pub u8);
 
-pub const ALL: [Scenario; 7] = [
-    Scenario(1),
-    Scenario(2),
-    Scenario(3),
-    Scenario(4),
-    Scenario(5),
-    Scenario(6),
-    Scenario(7),
-];
 
 impl Scenario {
     pub fn name(self) -> &'static str {
@@ -309,6 +300,5 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
     } else {
         r.dir = Some(dir.display().to_string());
     }
-    let _ = plan::SITES;
     r
 }

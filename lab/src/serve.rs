@@ -9,7 +9,11 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use anyhow::{Context, Result};
 
 pub fn serve(site: &str, udp_port: u16, http_port: u16) -> Result<()> {
-    let udp = UdpSocket::bind(("0.0.0.0", udp_port)).context("binding the UDP port")?;
+    // Bound to the service address, not the wildcard: a wildcard socket
+    // would answer from the interface's own address and the client's
+    // connected socket would drop the reply.
+    let udp = UdpSocket::bind((crate::plan::SERVICE_ADDR, udp_port))
+        .context("binding the UDP port on the service address")?;
     let tag = site.to_owned();
     std::thread::spawn(move || {
         let mut buf = [0u8; 64];

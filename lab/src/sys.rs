@@ -158,10 +158,6 @@ impl Proc {
         self.child.id()
     }
 
-    pub fn signal(&self, sig: &str) -> Result<()> {
-        run("kill", &[&format!("-{sig}"), &self.pid().to_string()]).map(|_| ())
-    }
-
     /// Fails if the process has exited, with the tail of its log.
     pub fn check_alive(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
