@@ -39,6 +39,26 @@ const PAYLOAD_BYTES: usize = 8 * 1024;
 /// `srv_admin_state` bit of a drain forced from the runtime API.
 const SRV_ADMF_FDRAIN: u32 = 0x08;
 
+/// Counters of one HAProxy backend, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `apply` calls that wrote nothing because the steering was fenced or
+    /// observe-only.
+    pub skipped: u64,
+    /// Syncs (apply or reconcile) that succeeded, and those that changed
+    /// something.
+    pub synced: u64,
+    pub synced_with_changes: u64,
+    /// Syncs that failed (the previous map stayed in force).
+    pub failed: u64,
+    /// Reconciles that found drift and fixed it.
+    pub drift_fixed: u64,
+    /// Runtime API connections opened.
+    pub connections: u64,
+    /// Duration of the last successful sync that changed something.
+    pub last_change_us: u64,
+}
+
 #[derive(Debug, Clone)]
 struct Desired {
     generation: u64,
@@ -65,6 +85,7 @@ pub struct Runtime {
     /// Connection epoch on which the runtime map was last brought to `desired`.
     synced_epoch: u64,
     backends: BTreeSet<String>,
+    stats: Stats,
 }
 
 impl Runtime {
@@ -87,6 +108,7 @@ impl Runtime {
             checked_epoch: 0,
             synced_epoch: 0,
             backends: BTreeSet::new(),
+            stats: Stats::default(),
         })
     }
 
@@ -126,6 +148,13 @@ impl Runtime {
 
     pub fn map_path(&self) -> &Path {
         &self.map_path
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.connections = self.client.epoch();
+        s
     }
 
     /// The client, for status pages and tests.
@@ -211,6 +240,7 @@ impl Runtime {
             .instrument(span)
             .await?;
         if applied.changes > 0 {
+            self.stats.drift_fixed += 1;
             info!(map = %self.map, changes = applied.changes, detail = %applied.detail,
                 "haproxy map drifted; reconciled");
         }
@@ -223,6 +253,7 @@ impl Runtime {
             // A fenced daemon must not override the majority's choice, and
             // an observer applies nothing: drop the steering to hold too.
             self.desired = None;
+            self.stats.skipped += 1;
             let why = if steering.fenced {
                 "fenced (no quorum)"
             } else {
@@ -266,6 +297,30 @@ impl Runtime {
 
     /// Brings file and runtime map to `entries`, on the process that stays.
     async fn sync(&mut self, generation: u64, entries: &[Entry]) -> Result<Applied, Error> {
+        let started = Instant::now();
+        let result = self.sync_confirmed(generation, entries).await;
+        match &result {
+            Ok(a) => {
+                self.stats.synced += 1;
+                if a.changes > 0 {
+                    self.stats.synced_with_changes += 1;
+                    self.stats.last_change_us =
+                        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                }
+            }
+            Err(e) => {
+                self.stats.failed += 1;
+                warn!(map = %self.map, generation, error = %e, "haproxy map not applied");
+            }
+        }
+        result
+    }
+
+    async fn sync_confirmed(
+        &mut self,
+        generation: u64,
+        entries: &[Entry],
+    ) -> Result<Applied, Error> {
         const ATTEMPTS: usize = 3;
         for attempt in 1..=ATTEMPTS {
             let applied = self.sync_once(generation, entries).await?;

@@ -174,6 +174,8 @@ async fn runtime_drift_is_reconciled() {
         versions_before,
         "runtime map was replaced needlessly"
     );
+    let stats = rt.stats();
+    assert_eq!((stats.drift_fixed, stats.failed), (2, 0), "{stats:?}");
 }
 
 #[tokio::test]
@@ -196,6 +198,8 @@ async fn fenced_or_observer_steering_writes_nothing() {
     assert_eq!(lab.file(), file_before);
     // Nothing to hold, so reconcile does nothing either.
     assert!(rt.reconcile().await.unwrap().is_none());
+    assert_eq!(rt.stats().skipped, 2);
+    assert_eq!(rt.stats().synced, 0);
 }
 
 #[tokio::test]
