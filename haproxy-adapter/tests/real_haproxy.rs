@@ -290,6 +290,7 @@ async fn unknown_backend_is_refused_before_anything_is_written() {
         matches!(e, RedirectError::Config(ref m) if m.contains("be_site_typo")),
         "{e:?}"
     );
+    assert_eq!(rt.stats().failed, 1);
     assert_unchanged(&lab, &file_before).await;
 }
 
