@@ -28,34 +28,32 @@ async fn fake(listener: UnixListener, script: Vec<Behaviour>) {
 }
 
 async fn serve(mut c: tokio::net::UnixStream, behaviour: Behaviour) {
-    {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let n = match c.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let cmd = String::from_utf8_lossy(&buf[..n]).to_string();
-            let reply: &[u8] = if cmd.starts_with("prompt") {
-                b"\n> "
-            } else if cmd.starts_with("show info") {
-                INFO
-            } else {
-                match behaviour {
-                    Behaviour::Hang => {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        break;
-                    }
-                    Behaviour::CloseMidReply => {
-                        c.write_all(b"0x55aeb283a150 svc be_a\n").await.unwrap();
-                        break;
-                    }
-                    Behaviour::Answer => b"0x55aeb283a150 svc be_b\n\n> ",
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = match c.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let cmd = String::from_utf8_lossy(&buf[..n]).to_string();
+        let reply: &[u8] = if cmd.starts_with("prompt") {
+            b"\n> "
+        } else if cmd.starts_with("show info") {
+            INFO
+        } else {
+            match behaviour {
+                Behaviour::Hang => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    break;
                 }
-            };
-            if c.write_all(reply).await.is_err() {
-                break;
+                Behaviour::CloseMidReply => {
+                    c.write_all(b"0x55aeb283a150 svc be_a\n").await.unwrap();
+                    break;
+                }
+                Behaviour::Answer => b"0x55aeb283a150 svc be_b\n\n> ",
             }
+        };
+        if c.write_all(reply).await.is_err() {
+            break;
         }
     }
 }
