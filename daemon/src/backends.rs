@@ -19,6 +19,10 @@ use crate::hook::HookBackend;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(30);
+/// How often an idle runner asks its backend what the data plane holds; the
+/// backends re-apply the last steering when they find it lost (a restarted
+/// HAProxy, router or switch).
+const RECONCILE_EVERY: Duration = Duration::from_secs(3);
 
 /// What a runner reports after each attempt.
 #[derive(Debug)]
@@ -85,9 +89,19 @@ async fn run(
     mut rx: watch::Receiver<Option<Steering>>,
     results: mpsc::Sender<Input>,
 ) {
+    let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if rx.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return },
+            _ = reconcile.tick() => {
+                if rx.borrow().is_some() {
+                    if let Err(error) = redirector.observe().await {
+                        tracing::warn!(%error, "reconcile: cannot read the data plane back");
+                    }
+                }
+                continue;
+            }
         }
         let mut retry = FIRST_RETRY;
         loop {

@@ -23,7 +23,7 @@ mod runtime;
 pub use client::Client;
 pub use endpoint::Endpoint;
 pub use error::Error;
-pub use runtime::Runtime;
+pub use runtime::{Runtime, Stats};
 
 /// For the fuzz target: frames one reply and runs every parser on it.
 #[doc(hidden)]

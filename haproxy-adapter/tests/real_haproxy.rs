@@ -174,6 +174,8 @@ async fn runtime_drift_is_reconciled() {
         versions_before,
         "runtime map was replaced needlessly"
     );
+    let stats = rt.stats();
+    assert_eq!((stats.drift_fixed, stats.failed), (2, 0), "{stats:?}");
 }
 
 #[tokio::test]
@@ -196,6 +198,8 @@ async fn fenced_or_observer_steering_writes_nothing() {
     assert_eq!(lab.file(), file_before);
     // Nothing to hold, so reconcile does nothing either.
     assert!(rt.reconcile().await.unwrap().is_none());
+    assert_eq!(rt.stats().skipped, 2);
+    assert_eq!(rt.stats().synced, 0);
 }
 
 #[tokio::test]
@@ -286,6 +290,7 @@ async fn unknown_backend_is_refused_before_anything_is_written() {
         matches!(e, RedirectError::Config(ref m) if m.contains("be_site_typo")),
         "{e:?}"
     );
+    assert_eq!(rt.stats().failed, 1);
     assert_unchanged(&lab, &file_before).await;
 }
 
@@ -514,4 +519,44 @@ async fn drain_puts_the_old_sites_servers_in_drain_and_failback_readies_them() {
     let state = lab.cli("show servers state").await;
     assert_eq!(admin_state(&state, "be_site_a") & 0x08, 0, "{state}");
     assert_ne!(admin_state(&state, "be_site_b") & 0x08, 0, "{state}");
+}
+
+#[tokio::test]
+async fn permission_denied_on_the_socket_file_is_named() {
+    init_tracing();
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::start(LabOptions::default()).await;
+    // The directory is open to all; the socket itself is `mode 600`, root's.
+    std::fs::set_permissions(lab.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let check = env!("CARGO_BIN_EXE_orbit-haproxy-check");
+    let sock = lab.admin_sock.display().to_string();
+
+    let as_root = std::process::Command::new(check)
+        .arg(&sock)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&as_root.stdout);
+    assert!(
+        as_root.status.success() && out.contains("haproxy 2."),
+        "{out}"
+    );
+
+    let as_nobody = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            check,
+            &sock,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&as_nobody.stderr);
+    assert_eq!(as_nobody.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&sock)
+            && err.contains("Permission denied")
+            && err.contains("mode/owner/group"),
+        "{err}"
+    );
 }

@@ -273,7 +273,7 @@ impl Lab {
         };
         let cfg = format!(
             "global\n\
-             \x20   stats socket {d}/admin.sock level admin\n\
+             \x20   stats socket {d}/admin.sock mode 600 level admin\n\
              \x20   stats socket {d}/user.sock level user\n\
              \x20   stats socket ipv4@{ip}:{cli} level admin\n\
              \x20   stats timeout 1m\n\

@@ -17,7 +17,7 @@
 //! the next `observe`/`reconcile` re-check the map and re-apply the last
 //! steering if the runtime map or the file drifted.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,18 +26,36 @@ use orbit_core::{Applied, BackendKind, Observed, RedirectError, Redirector, Stee
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::client::Client;
-use crate::command::ServerState;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::mapfile;
 use crate::plan::{differences, Entry, Layout};
 
+mod sessions;
+
 /// Bytes of entries per `add map` payload: the whole command must fit
 /// HAProxy's `tune.bufsize` (16 kB by default) or it drops the connection.
 const PAYLOAD_BYTES: usize = 8 * 1024;
 
-/// `srv_admin_state` bit of a drain forced from the runtime API.
-const SRV_ADMF_FDRAIN: u32 = 0x08;
+/// Counters of one HAProxy backend, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `apply` calls that wrote nothing because the steering was fenced or
+    /// observe-only.
+    pub skipped: u64,
+    /// Syncs (apply or reconcile) that succeeded, and those that changed
+    /// something.
+    pub synced: u64,
+    pub synced_with_changes: u64,
+    /// Syncs that failed (the previous map stayed in force).
+    pub failed: u64,
+    /// Reconciles that found drift and fixed it.
+    pub drift_fixed: u64,
+    /// Runtime API connections opened.
+    pub connections: u64,
+    /// Duration of the last successful sync that changed something.
+    pub last_change_us: u64,
+}
 
 #[derive(Debug, Clone)]
 struct Desired {
@@ -65,6 +83,7 @@ pub struct Runtime {
     /// Connection epoch on which the runtime map was last brought to `desired`.
     synced_epoch: u64,
     backends: BTreeSet<String>,
+    stats: Stats,
 }
 
 impl Runtime {
@@ -87,6 +106,7 @@ impl Runtime {
             checked_epoch: 0,
             synced_epoch: 0,
             backends: BTreeSet::new(),
+            stats: Stats::default(),
         })
     }
 
@@ -126,6 +146,13 @@ impl Runtime {
 
     pub fn map_path(&self) -> &Path {
         &self.map_path
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.connections = self.client.epoch();
+        s
     }
 
     /// The client, for status pages and tests.
@@ -211,6 +238,7 @@ impl Runtime {
             .instrument(span)
             .await?;
         if applied.changes > 0 {
+            self.stats.drift_fixed += 1;
             info!(map = %self.map, changes = applied.changes, detail = %applied.detail,
                 "haproxy map drifted; reconciled");
         }
@@ -223,6 +251,7 @@ impl Runtime {
             // A fenced daemon must not override the majority's choice, and
             // an observer applies nothing: drop the steering to hold too.
             self.desired = None;
+            self.stats.skipped += 1;
             let why = if steering.fenced {
                 "fenced (no quorum)"
             } else {
@@ -266,6 +295,30 @@ impl Runtime {
 
     /// Brings file and runtime map to `entries`, on the process that stays.
     async fn sync(&mut self, generation: u64, entries: &[Entry]) -> Result<Applied, Error> {
+        let started = Instant::now();
+        let result = self.sync_confirmed(generation, entries).await;
+        match &result {
+            Ok(a) => {
+                self.stats.synced += 1;
+                if a.changes > 0 {
+                    self.stats.synced_with_changes += 1;
+                    self.stats.last_change_us =
+                        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                }
+            }
+            Err(e) => {
+                self.stats.failed += 1;
+                warn!(map = %self.map, generation, error = %e, "haproxy map not applied");
+            }
+        }
+        result
+    }
+
+    async fn sync_confirmed(
+        &mut self,
+        generation: u64,
+        entries: &[Entry],
+    ) -> Result<Applied, Error> {
         const ATTEMPTS: usize = 3;
         for attempt in 1..=ATTEMPTS {
             let applied = self.sync_once(generation, entries).await?;
@@ -415,14 +468,6 @@ impl Runtime {
         }
     }
 
-    fn move_verb(&self) -> &'static str {
-        match (self.drain, self.shutdown_sessions) {
-            (true, true) => "drained, sessions shut down",
-            (true, false) => "drained",
-            _ => "sessions shut down",
-        }
-    }
-
     async fn check_backends(&mut self, entries: &[Entry]) -> Result<(), Error> {
         let missing = |known: &BTreeSet<String>| {
             entries
@@ -471,83 +516,6 @@ impl Runtime {
             }
             Err(e) => (Err(e), true),
         }
-    }
-
-    /// (old backend, new backend) for every service that moved from one
-    /// site to another.
-    fn moves(&self, entries: &[Entry], before: &[(String, String)]) -> Vec<(String, String)> {
-        let before: BTreeMap<&str, &str> = before
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let services: BTreeMap<_, _> = self.layout.services.iter().map(|s| (&s.id, s)).collect();
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        for e in entries {
-            let Some(old) = before.get(e.key.as_str()) else {
-                continue;
-            };
-            if *old == e.backend {
-                continue;
-            }
-            let was_a_site = services
-                .get(&e.service)
-                .is_some_and(|s| s.backends.values().any(|b| b == old));
-            let pair = ((*old).to_owned(), e.backend.clone());
-            if was_a_site && seen.insert(pair.clone()) {
-                out.push(pair);
-            }
-        }
-        out
-    }
-
-    async fn handle_move(&mut self, old_backend: &str, new_backend: &str) -> Result<(), Error> {
-        if !self.shutdown_sessions && !self.drain {
-            return Ok(());
-        }
-        let context = |e: Error| {
-            Error::Invalid(format!(
-                "the map was committed, but moving sessions off {old_backend} failed: {e}"
-            ))
-        };
-        let old_servers = self
-            .client
-            .show_servers_state(Some(old_backend))
-            .await
-            .map_err(context)?;
-        for s in &old_servers {
-            if self.drain {
-                self.client
-                    .set_server_state(&s.backend, &s.server, ServerState::Drain)
-                    .await
-                    .map_err(context)?;
-            }
-            if self.shutdown_sessions {
-                self.client
-                    .shutdown_sessions(&s.backend, &s.server)
-                    .await
-                    .map_err(context)?;
-            }
-        }
-        if self.drain {
-            // Undo an earlier drain of the new site's servers (failback),
-            // leaving any other admin state (maint) to the operator.
-            let new_servers = self
-                .client
-                .show_servers_state(Some(new_backend))
-                .await
-                .map_err(context)?;
-            for s in new_servers
-                .iter()
-                .filter(|s| s.admin_state & SRV_ADMF_FDRAIN != 0)
-            {
-                self.client
-                    .set_server_state(&s.backend, &s.server, ServerState::Ready)
-                    .await
-                    .map_err(context)?;
-            }
-        }
-        Ok(())
     }
 }
 
