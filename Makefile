@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make run   - the main job (today: validate and explain the example config)
 #   make test  - install test dependencies, then lint and run every test
-.PHONY: run test deps lint build nextest
+.PHONY: run test deps lint build nextest lab
 
 CARGO ?= cargo
 
@@ -23,3 +23,10 @@ nextest:
 
 build:
 	$(CARGO) build --workspace --release --locked
+
+# The lab (docs/lab.md): every scenario in every mode, the comparison table
+# on stdout, JSON / Markdown / SVG in lab-results/. Proposed as `make run`.
+LAB_ARGS ?=
+lab: deps
+	$(CARGO) build --quiet --release --locked -p orbitd -p orbitctl -p orbit-lab
+	./target/release/orbit-lab run --out lab-results $(LAB_ARGS)

@@ -80,7 +80,10 @@ impl ProbeLog {
                     t: *t,
                     site: Some(site.clone()),
                 },
-                None => Reply { t: *sent, site: None },
+                None => Reply {
+                    t: *sent,
+                    site: None,
+                },
             })
             .collect();
         out.sort_by_key(|r| r.t);
@@ -109,13 +112,26 @@ pub struct StreamStats {
 }
 
 /// Analyses `stream` in [t0, t1] for a move `from` -> `to` caused at `tf`.
-pub fn stream_stats(stream: &[Reply], t0: i64, tf: i64, t1: i64, from: &str, to: &str) -> StreamStats {
+pub fn stream_stats(
+    stream: &[Reply],
+    t0: i64,
+    tf: i64,
+    t1: i64,
+    from: &str,
+    to: &str,
+) -> StreamStats {
     let mut s = StreamStats::default();
     let window: Vec<&Reply> = stream.iter().filter(|r| r.t >= t0 && r.t <= t1).collect();
     s.requests = window.len() as u64;
     s.lost = window.iter().filter(|r| r.site.is_none()).count() as u64;
-    s.served_from = window.iter().filter(|r| r.site.as_deref() == Some(from)).count() as u64;
-    s.served_to = window.iter().filter(|r| r.site.as_deref() == Some(to)).count() as u64;
+    s.served_from = window
+        .iter()
+        .filter(|r| r.site.as_deref() == Some(from))
+        .count() as u64;
+    s.served_to = window
+        .iter()
+        .filter(|r| r.site.as_deref() == Some(to))
+        .count() as u64;
     let first_to = window
         .iter()
         .find(|r| r.t >= tf && r.site.as_deref() == Some(to))
@@ -134,10 +150,15 @@ pub fn stream_stats(stream: &[Reply], t0: i64, tf: i64, t1: i64, from: &str, to:
             .filter(|r| r.t > ft && r.site.as_deref() == Some(from))
             .count() as u64;
     } else {
-        let ok: Vec<i64> = window.iter().filter(|r| r.site.is_some()).map(|r| r.t).collect();
-        s.outage_ms = ok.windows(2).map(|w| ms(w[1] - w[0])).fold(None, |m, g| {
-            Some(m.map_or(g, |m: f64| m.max(g)))
-        });
+        let ok: Vec<i64> = window
+            .iter()
+            .filter(|r| r.site.is_some())
+            .map(|r| r.t)
+            .collect();
+        s.outage_ms = ok
+            .windows(2)
+            .map(|w| ms(w[1] - w[0]))
+            .fold(None, |m, g| Some(m.map_or(g, |m: f64| m.max(g))));
     }
     let mut slots: HashMap<i64, (bool, bool)> = HashMap::new();
     for r in window.iter().filter(|r| r.t >= tf) {
@@ -198,7 +219,9 @@ pub fn read_journal(member: &str, path: &Path) -> Vec<Entry> {
             dead: c["dead"].as_bool(),
             from: s(&c["from"]),
             to: s(&c["to"]),
-            generation: d["generation"].as_u64().or_else(|| v["generation"].as_u64()),
+            generation: d["generation"]
+                .as_u64()
+                .or_else(|| v["generation"].as_u64()),
             ok: v["ok"].as_bool(),
         });
     }
@@ -212,7 +235,9 @@ pub fn detection_ms(entries: &[Entry], tf: i64, failed: &str) -> Option<f64> {
         .iter()
         .filter(|e| e.t >= tf && e.kind == "decision")
         .filter(|e| {
-            (e.change == "site_liveness" && e.site.as_deref() == Some(failed) && e.dead == Some(true))
+            (e.change == "site_liveness"
+                && e.site.as_deref() == Some(failed)
+                && e.dead == Some(true))
                 || (e.change == "service_moved" && e.from.as_deref() == Some(failed))
         })
         .map(|e| ms(e.t - tf))
@@ -222,13 +247,21 @@ pub fn detection_ms(entries: &[Entry], tf: i64, failed: &str) -> Option<f64> {
 /// At `member`: its decision moving the service to `to`, to the first
 /// successful backend apply of that generation or a later one.
 pub fn decision_to_confirmed_ms(entries: &[Entry], tf: i64, member: &str, to: &str) -> Option<f64> {
-    let mine: Vec<&Entry> = entries.iter().filter(|e| e.member == member && e.t >= tf).collect();
-    let decision = mine
+    let mine: Vec<&Entry> = entries
         .iter()
-        .find(|e| e.kind == "decision" && e.change == "service_moved" && e.to.as_deref() == Some(to))?;
+        .filter(|e| e.member == member && e.t >= tf)
+        .collect();
+    let decision = mine.iter().find(|e| {
+        e.kind == "decision" && e.change == "service_moved" && e.to.as_deref() == Some(to)
+    })?;
     let gen = decision.generation?;
     mine.iter()
-        .find(|e| e.kind == "backend" && e.ok == Some(true) && e.generation.is_some_and(|g| g >= gen) && e.t >= decision.t)
+        .find(|e| {
+            e.kind == "backend"
+                && e.ok == Some(true)
+                && e.generation.is_some_and(|g| g >= gen)
+                && e.t >= decision.t
+        })
         .map(|e| ms(e.t - decision.t))
 }
 
@@ -256,7 +289,10 @@ mod tests {
     use super::*;
 
     fn r(t: i64, site: Option<&str>) -> Reply {
-        Reply { t, site: site.map(str::to_owned) }
+        Reply {
+            t,
+            site: site.map(str::to_owned),
+        }
     }
 
     #[test]
@@ -280,7 +316,12 @@ mod tests {
 
     #[test]
     fn no_switch_reports_the_longest_gap() {
-        let s = vec![r(0, Some("a")), r(10_000, Some("a")), r(50_000, Some("a")), r(51_000, None)];
+        let s = vec![
+            r(0, Some("a")),
+            r(10_000, Some("a")),
+            r(50_000, Some("a")),
+            r(51_000, None),
+        ];
         let st = stream_stats(&s, 0, 5_000, 60_000, "a", "b");
         assert!(!st.switched);
         assert_eq!(st.outage_ms, Some(40.0));
@@ -300,8 +341,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("olab-parse-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let p = dir.join("probe.log");
-        std::fs::write(&p, "10 us 0\n12 ur 0 a\n20 us 1\n30 ka a\n31 ke TimedOut\n40 nc b\ngarbage\n")
-            .expect("write");
+        std::fs::write(
+            &p,
+            "10 us 0\n12 ur 0 a\n20 us 1\n30 ka a\n31 ke TimedOut\n40 nc b\ngarbage\n",
+        )
+        .expect("write");
         let log = ProbeLog::read(&p).expect("read");
         let udp = log.udp_stream();
         assert_eq!(udp.len(), 2);

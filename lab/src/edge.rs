@@ -59,8 +59,20 @@ backend be_no_site
     );
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, cfg)?;
-    let argv = vec!["haproxy".into(), "-f".into(), path.display().to_string(), "-db".into()];
-    let p = Proc::spawn("haproxy", Some(&edge), &argv, &[], &dir.join("haproxy.log"), false)?;
+    let argv = vec![
+        "haproxy".into(),
+        "-f".into(),
+        path.display().to_string(),
+        "-db".into(),
+    ];
+    let p = Proc::spawn(
+        "haproxy",
+        Some(&edge),
+        &argv,
+        &[],
+        &dir.join("haproxy.log"),
+        false,
+    )?;
     lab.procs.insert("haproxy".into(), p);
     let sock = lab.haproxy_socket.clone();
     sys::wait_for("haproxy's admin socket", Duration::from_secs(10), || {
@@ -119,7 +131,14 @@ filter orbit_in {{
         "-P".into(),
         dir.join("bird.pid").display().to_string(),
     ];
-    let p = Proc::spawn("bird", Some(&edge), &argv, &[], &dir.join("bird.log"), false)?;
+    let p = Proc::spawn(
+        "bird",
+        Some(&edge),
+        &argv,
+        &[],
+        &dir.join("bird.log"),
+        false,
+    )?;
     lab.procs.insert("bird".into(), p);
     sys::wait_for("bird's control socket", Duration::from_secs(10), || {
         std::os::unix::net::UnixStream::connect(&ctl).is_ok()
@@ -140,7 +159,11 @@ fn ovs(lab: &mut Lab) -> Result<()> {
     let db = d.join("conf.db");
     sys::run(
         "ovsdb-tool",
-        &["create", &db.display().to_string(), "/usr/share/openvswitch/vswitch.ovsschema"],
+        &[
+            "create",
+            &db.display().to_string(),
+            "/usr/share/openvswitch/vswitch.ovsschema",
+        ],
     )?;
     let sock = d.join("db.sock");
     let argv = vec![
@@ -150,7 +173,14 @@ fn ovs(lab: &mut Lab) -> Result<()> {
         format!("--pidfile={}", d.join("ovsdb-server.pid").display()),
         format!("--unixctl={}", d.join("ovsdb-server.ctl").display()),
     ];
-    let p = Proc::spawn("ovsdb-server", Some(&edge), &argv, &env, &d.join("ovsdb-server.log"), false)?;
+    let p = Proc::spawn(
+        "ovsdb-server",
+        Some(&edge),
+        &argv,
+        &env,
+        &d.join("ovsdb-server.log"),
+        false,
+    )?;
     lab.procs.insert("ovsdb-server".into(), p);
     sys::wait_for("ovsdb-server", Duration::from_secs(10), || sock.exists())?;
     let argv = vec![
@@ -158,7 +188,14 @@ fn ovs(lab: &mut Lab) -> Result<()> {
         format!("unix:{}", sock.display()),
         format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()),
     ];
-    let p = Proc::spawn("ovs-vswitchd", Some(&edge), &argv, &env, &d.join("ovs-vswitchd.log"), false)?;
+    let p = Proc::spawn(
+        "ovs-vswitchd",
+        Some(&edge),
+        &argv,
+        &env,
+        &d.join("ovs-vswitchd.log"),
+        false,
+    )?;
     let pid = p.pid();
     lab.procs.insert("ovs-vswitchd".into(), p);
     let ctl = d.join(format!("ovs-vswitchd.{pid}.ctl"));
@@ -180,7 +217,14 @@ fn ovs(lab: &mut Lab) -> Result<()> {
     for iface in ["ea", "eb", plan::EDGE_CLIENT_IF] {
         args.extend(
             [
-                "--", "add-port", SDN_BRIDGE, iface, "--", "set", "Interface", iface,
+                "--",
+                "add-port",
+                SDN_BRIDGE,
+                iface,
+                "--",
+                "set",
+                "Interface",
+                iface,
             ]
             .map(String::from),
         );
@@ -189,7 +233,11 @@ fn ovs(lab: &mut Lab) -> Result<()> {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     sys::run_in(&edge, "ovs-vsctl", &refs)?;
     let mgmt = d.join(format!("{SDN_BRIDGE}.mgmt"));
-    sys::wait_for("the bridge's OpenFlow socket", Duration::from_secs(10), || mgmt.exists())?;
+    sys::wait_for(
+        "the bridge's OpenFlow socket",
+        Duration::from_secs(10),
+        || mgmt.exists(),
+    )?;
     // The return path and ARP replies are not orbit's business: one NORMAL
     // flow at priority 0 with another cookie (orbit never touches it).
     sys::run(

@@ -56,7 +56,14 @@ impl Lab {
 
     /// Builds the topology and starts everything; returns once the client
     /// is served by site a.
-    pub fn up(mode: Mode, prefix: &str, dir: &Path, caps: Caps, keep_dir: bool, wait: bool) -> Result<Lab> {
+    pub fn up(
+        mode: Mode,
+        prefix: &str,
+        dir: &Path,
+        caps: Caps,
+        keep_dir: bool,
+        wait: bool,
+    ) -> Result<Lab> {
         std::fs::create_dir_all(dir)?;
         let mut lab = Lab {
             mode,
@@ -116,7 +123,14 @@ impl Lab {
         for site in plan::SITES {
             self.veth(site, plan::site_if(site), "edge", plan::edge_if(site))?;
             let ns = self.ns(site);
-            ip(&ns, &format!("link set {} address {}", plan::site_if(site), plan::site_mac(site)))?;
+            ip(
+                &ns,
+                &format!(
+                    "link set {} address {}",
+                    plan::site_if(site),
+                    plan::site_mac(site)
+                ),
+            )?;
             ip(&ns, &format!("addr add {}/32 dev lo", plan::SERVICE_ADDR))?;
         }
         sys::sysctl(&edge, "net.ipv4.ip_forward", "1")?;
@@ -126,18 +140,29 @@ impl Lab {
         }
         if self.mode.switched() {
             // One L2 segment through the OVS bridge: no addresses at the edge.
-            ip(&client, &format!("addr add {}/24 dev {}", plan::CLIENT_ADDR, plan::CLIENT_IF))?;
+            ip(
+                &client,
+                &format!("addr add {}/24 dev {}", plan::CLIENT_ADDR, plan::CLIENT_IF),
+            )?;
             ip(&client, &format!("link set {} up", plan::CLIENT_IF))?;
             // The service address is on-link: the switch steers its ARP.
-            ip(&client, &format!("route add {} dev {}", plan::SERVICE_PREFIX, plan::CLIENT_IF))?;
+            ip(
+                &client,
+                &format!("route add {} dev {}", plan::SERVICE_PREFIX, plan::CLIENT_IF),
+            )?;
             for site in plan::SITES {
                 let ns = self.ns(site);
-                ip(&ns, &format!("addr add {}/24 dev {}", plan::site_addr(self.mode, site), plan::site_if(site)))?;
+                ip(
+                    &ns,
+                    &format!(
+                        "addr add {}/24 dev {}",
+                        plan::site_addr(self.mode, site),
+                        plan::site_if(site)
+                    ),
+                )?;
                 ip(&ns, &format!("link set {} up", plan::site_if(site)))?;
                 // The userspace datapath drops packets with offloaded checksums.
-                for (n, i) in [(&ns, plan::site_if(site))] {
-                    sys::run_in(n, "ethtool", &["-K", i, "tx", "off"])?;
-                }
+                sys::run_in(&ns, "ethtool", &["-K", plan::site_if(site), "tx", "off"])?;
             }
             sys::run_in(&client, "ethtool", &["-K", plan::CLIENT_IF, "tx", "off"])?;
             for i in [plan::EDGE_CLIENT_IF, "ea", "eb"] {
@@ -145,16 +170,43 @@ impl Lab {
                 sys::run_in(&edge, "ethtool", &["-K", i, "tx", "off"])?;
             }
         } else {
-            ip(&client, &format!("addr add {}/24 dev {}", plan::CLIENT_ADDR, plan::CLIENT_IF))?;
+            ip(
+                &client,
+                &format!("addr add {}/24 dev {}", plan::CLIENT_ADDR, plan::CLIENT_IF),
+            )?;
             ip(&client, &format!("link set {} up", plan::CLIENT_IF))?;
-            ip(&client, &format!("route add default via {}", plan::EDGE_CLIENT_ADDR))?;
-            ip(&edge, &format!("addr add {}/24 dev {}", plan::EDGE_CLIENT_ADDR, plan::EDGE_CLIENT_IF))?;
+            ip(
+                &client,
+                &format!("route add default via {}", plan::EDGE_CLIENT_ADDR),
+            )?;
+            ip(
+                &edge,
+                &format!(
+                    "addr add {}/24 dev {}",
+                    plan::EDGE_CLIENT_ADDR,
+                    plan::EDGE_CLIENT_IF
+                ),
+            )?;
             ip(&edge, &format!("link set {} up", plan::EDGE_CLIENT_IF))?;
             for site in plan::SITES {
                 let ns = self.ns(site);
-                ip(&edge, &format!("addr add {}/24 dev {}", plan::edge_site_addr(site), plan::edge_if(site)))?;
+                ip(
+                    &edge,
+                    &format!(
+                        "addr add {}/24 dev {}",
+                        plan::edge_site_addr(site),
+                        plan::edge_if(site)
+                    ),
+                )?;
                 ip(&edge, &format!("link set {} up", plan::edge_if(site)))?;
-                ip(&ns, &format!("addr add {}/24 dev {}", plan::site_addr(self.mode, site), plan::site_if(site)))?;
+                ip(
+                    &ns,
+                    &format!(
+                        "addr add {}/24 dev {}",
+                        plan::site_addr(self.mode, site),
+                        plan::site_if(site)
+                    ),
+                )?;
                 ip(&ns, &format!("link set {} up", plan::site_if(site)))?;
                 self.site_routes(site)?;
             }
@@ -165,7 +217,10 @@ impl Lab {
     /// A site's routes toward the client (re-added after a link comes back).
     fn site_routes(&self, site: &str) -> Result<()> {
         if !self.mode.switched() {
-            ip(&self.ns(site), &format!("route replace default via {}", plan::edge_site_addr(site)))?;
+            ip(
+                &self.ns(site),
+                &format!("route replace default via {}", plan::edge_site_addr(site)),
+            )?;
         }
         Ok(())
     }
@@ -180,7 +235,14 @@ impl Lab {
             ip(&ctl, &format!("link set {port} master br0"))?;
             ip(&ctl, &format!("link set {port} up"))?;
             let ns = self.ns(member);
-            ip(&ns, &format!("addr add {}/24 dev {}", plan::ctl_addr(member), plan::CTL_IF))?;
+            ip(
+                &ns,
+                &format!(
+                    "addr add {}/24 dev {}",
+                    plan::ctl_addr(member),
+                    plan::CTL_IF
+                ),
+            )?;
             ip(&ns, &format!("link set {} up", plan::CTL_IF))?;
         }
         Ok(())
@@ -198,13 +260,29 @@ impl Lab {
             site.into(),
         ];
         let name = format!("serve-{site}");
-        let proc = Proc::spawn(&name, Some(&self.ns(site)), &argv, &[], &self.dir.join(format!("{name}.log")), false)?;
+        let proc = Proc::spawn(
+            &name,
+            Some(&self.ns(site)),
+            &argv,
+            &[],
+            &self.dir.join(format!("{name}.log")),
+            false,
+        )?;
         self.procs.insert(name, proc);
         let ns = self.ns(site);
         let exe = Self::self_exe()?;
-        sys::wait_for(&format!("the service at site {site}"), Duration::from_secs(10), || {
-            sys::run_in(&ns, &exe, &["ask", "--kind", "http", "--target", "127.0.0.1"]).is_ok()
-        })
+        sys::wait_for(
+            &format!("the service at site {site}"),
+            Duration::from_secs(10),
+            || {
+                sys::run_in(
+                    &ns,
+                    &exe,
+                    &["ask", "--kind", "http", "--target", "127.0.0.1"],
+                )
+                .is_ok()
+            },
+        )
     }
 
     pub fn start_orbitd(&mut self, member: &str) -> Result<()> {
@@ -228,9 +306,11 @@ impl Lab {
         )?;
         self.procs.insert(name.clone(), proc);
         let socket = paths.socket.clone();
-        let result = sys::wait_for(&format!("{name}'s API socket"), Duration::from_secs(15), || {
-            std::os::unix::net::UnixStream::connect(&socket).is_ok()
-        });
+        let result = sys::wait_for(
+            &format!("{name}'s API socket"),
+            Duration::from_secs(15),
+            || std::os::unix::net::UnixStream::connect(&socket).is_ok(),
+        );
         if let Err(e) = result {
             if let Some(p) = self.procs.get_mut(&name) {
                 p.check_alive()?;
@@ -266,7 +346,11 @@ impl Lab {
     /// serves the stream the mode steers.
     pub fn ask(&self) -> Option<String> {
         let exe = Self::self_exe().ok()?;
-        let kind = if self.mode == Mode::Haproxy { "http" } else { "udp" };
+        let kind = if self.mode == Mode::Haproxy {
+            "http"
+        } else {
+            "udp"
+        };
         sys::run_in(&self.ns("client"), &exe, &["ask", "--kind", kind])
             .ok()
             .map(|s| s.trim().to_owned())
@@ -301,19 +385,29 @@ impl Lab {
     }
 
     pub fn proc(&self, name: &str) -> Result<&Proc> {
-        self.procs.get(name).with_context(|| format!("no process {name}"))
+        self.procs
+            .get(name)
+            .with_context(|| format!("no process {name}"))
     }
 
     // ---- faults --------------------------------------------------------
 
     /// All of a site's links down at once (data plane and control network).
     pub fn cut_site(&self, site: &str) -> Result<()> {
-        let batch = format!("link set {} down\nlink set {} down\n", plan::site_if(site), plan::CTL_IF);
+        let batch = format!(
+            "link set {} down\nlink set {} down\n",
+            plan::site_if(site),
+            plan::CTL_IF
+        );
         ip_batch(&self.ns(site), &batch)
     }
 
     pub fn restore_site(&self, site: &str) -> Result<()> {
-        let batch = format!("link set {} up\nlink set {} up\n", plan::site_if(site), plan::CTL_IF);
+        let batch = format!(
+            "link set {} up\nlink set {} up\n",
+            plan::site_if(site),
+            plan::CTL_IF
+        );
         ip_batch(&self.ns(site), &batch)?;
         self.site_routes(site)
     }
@@ -359,7 +453,11 @@ fn ip_batch(ns: &str, batch: &str) -> Result<()> {
         .args(["-n", ns, "-batch", "-"])
         .stdin(std::process::Stdio::piped())
         .spawn()?;
-    child.stdin.take().context("ip stdin")?.write_all(batch.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .context("ip stdin")?
+        .write_all(batch.as_bytes())?;
     let status = child.wait()?;
     if !status.success() {
         bail!("ip -batch in {ns} failed: {batch}");

@@ -32,7 +32,11 @@ use crate::plan::Mode;
 use crate::scenario::Scenario;
 
 #[derive(Parser, Debug)]
-#[command(name = "orbit-lab", version, about = "orbit's namespace testbed: failover measured from the client")]
+#[command(
+    name = "orbit-lab",
+    version,
+    about = "orbit's namespace testbed: failover measured from the client"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -129,7 +133,8 @@ fn main() -> ExitCode {
             http_port,
         } => serve::serve(&site, udp_port, http_port).map(|()| ExitCode::SUCCESS),
         Cmd::Probe { target, rate, out } => {
-            probe::probe(target, plan::UDP_PORT, plan::HTTP_PORT, rate, &out).map(|()| ExitCode::SUCCESS)
+            probe::probe(target, plan::UDP_PORT, plan::HTTP_PORT, rate, &out)
+                .map(|()| ExitCode::SUCCESS)
         }
         Cmd::Ask { kind, target } => ask(&kind, target),
         Cmd::Run(args) => with_cleanup(|| run(&args)),
@@ -189,7 +194,11 @@ fn ask(kind: &str, target: Ipv4Addr) -> Result<ExitCode> {
             if !text.starts_with("HTTP/1.1 200") {
                 bail!("HTTP answer: {}", text.lines().next().unwrap_or(""));
             }
-            text.rsplit("\r\n\r\n").next().unwrap_or("").trim().to_owned()
+            text.rsplit("\r\n\r\n")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
         }
     };
     println!("{site}");
@@ -213,7 +222,10 @@ fn machine() -> String {
         "{} cores ({cpu}), {}, load average at the end {}",
         cores,
         kernel.trim(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }
 
@@ -221,7 +233,9 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut modes = Vec::new();
     for m in &args.modes {
-        modes.push(Mode::parse(m).with_context(|| format!("unknown mode {m:?} (haproxy, bgp, sdn)"))?);
+        modes.push(
+            Mode::parse(m).with_context(|| format!("unknown mode {m:?} (haproxy, bgp, sdn)"))?,
+        );
     }
     let scenarios: Vec<Scenario> = args
         .scenarios
@@ -262,7 +276,11 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         for sc in &scenarios {
             for run in 1..=args.runs {
                 n += 1;
-                eprint!("[{n}/{total}] {mode} scenario {} ({}) run {run}: ", sc.0, sc.name());
+                eprint!(
+                    "[{n}/{total}] {mode} scenario {} ({}) run {run}: ",
+                    sc.0,
+                    sc.name()
+                );
                 let _ = std::io::stderr().flush();
                 let r = scenario::run(*mode, *sc, run, &opts);
                 eprintln!("{}", progress(&r));
@@ -303,7 +321,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     );
     let failed = results.iter().filter(|r| !r.violations.is_empty()).count();
     if failed > 0 || !unavailable.is_empty() {
-        println!("{failed} run(s) did not pass, {} mode(s) not available", unavailable.len());
+        println!(
+            "{failed} run(s) did not pass, {} mode(s) not available",
+            unavailable.len()
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -366,7 +387,10 @@ fn up(mode: &str) -> Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("orbit-lab-up-{}", std::process::id()));
     let caps = orbitd::detect_caps(&dir)?;
     let prefix = format!("olab{}", std::process::id());
-    eprintln!("orbit-lab: building the {mode} lab in {} ...", dir.display());
+    eprintln!(
+        "orbit-lab: building the {mode} lab in {} ...",
+        dir.display()
+    );
     let mut lab = lab::Lab::up(mode, &prefix, &dir, caps, true, false)?;
     if let Err(e) = lab.wait_steady("a", Duration::from_secs(30)) {
         eprintln!("orbit-lab: warning: {e:#}");
@@ -374,7 +398,8 @@ fn up(mode: &str) -> Result<ExitCode> {
     std::fs::create_dir_all("/run/orbit-lab")?;
     std::fs::write(
         UP_STATE,
-        serde_json::json!({"pid": std::process::id(), "prefix": prefix, "dir": dir, "mode": mode}).to_string(),
+        serde_json::json!({"pid": std::process::id(), "prefix": prefix, "dir": dir, "mode": mode})
+            .to_string(),
     )?;
     println!(
         "lab up ({mode}), namespaces {prefix}-{{client,edge,a,b,w,ctl}}, files in {}\n\

@@ -26,7 +26,11 @@ pub fn bin(name: &str) -> Result<PathBuf> {
         bail!(
             "{} not found: build it first (cargo build -p {}) or set ORBIT_LAB_BIN_DIR",
             path.display(),
-            if name == "orbitctl" { "orbitctl" } else { "orbitd" }
+            if name == "orbitctl" {
+                "orbitctl"
+            } else {
+                "orbitd"
+            }
         );
     }
     Ok(path)

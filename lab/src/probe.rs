@@ -104,7 +104,11 @@ fn udp_receiver(udp: &UdpSocket, tx: &mpsc::Sender<String>, stop: &AtomicBool) {
         let mut seq = [0u8; 8];
         seq.copy_from_slice(&buf[..8]);
         let site = String::from_utf8_lossy(&buf[8..n]).trim().to_owned();
-        let _ = tx.send(format!("{} ur {} {site}", now_us(), u64::from_be_bytes(seq)));
+        let _ = tx.send(format!(
+            "{} ur {} {site}",
+            now_us(),
+            u64::from_be_bytes(seq)
+        ));
     }
 }
 
@@ -175,7 +179,9 @@ fn keepalive(addr: SocketAddr, tx: &mpsc::Sender<String>, stop: &AtomicBool) {
                 }
             }
         }
-        let Some((w, r)) = conn.as_mut() else { continue };
+        let Some((w, r)) = conn.as_mut() else {
+            continue;
+        };
         let result = w
             .write_all(b"GET /ka HTTP/1.1\r\nHost: web\r\n\r\n")
             .and_then(|()| read_response(r));

@@ -140,7 +140,11 @@ pub fn table(rows: &[Row]) -> String {
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
         if n == 0 {
-            let _ = writeln!(out, "{}", "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+            let _ = writeln!(
+                out,
+                "{}",
+                "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
+            );
         }
     }
     out
@@ -158,12 +162,14 @@ pub fn markdown(rows: &[Row], results: &[RunResult], command: &str, machine: &st
     let _ = writeln!(
         s,
         "\n`ok`: runs that showed what the scenario must show; `moved`: runs where the client's \
-         {} stream moved (for scenario 6: back to a); `false`: failovers in scenarios that must \
+         primary stream moved (for scenario 6: back to a); `false`: failovers in scenarios that must \
          not fail over; `lost`: probes/requests without an answer in the run's window; `both ms`: \
-         10 ms slots in which both sites answered.\n",
-        "primary"
+         10 ms slots in which both sites answered.\n"
     );
-    let bad: Vec<&RunResult> = results.iter().filter(|r| !r.violations.is_empty()).collect();
+    let bad: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| !r.violations.is_empty())
+        .collect();
     if !bad.is_empty() {
         let _ = writeln!(s, "## Runs that did not pass\n");
         for r in bad {

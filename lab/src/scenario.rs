@@ -16,7 +16,6 @@ use crate::sys::{self, now_us, Proc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Scenario(pub u8);
 
-
 impl Scenario {
     pub fn name(self) -> &'static str {
         match self.0 {
@@ -130,7 +129,13 @@ struct Timeline {
     end: i64,
 }
 
-fn drive(mode: Mode, sc: Scenario, prefix: &str, dir: &Path, opts: &RunOptions) -> Result<Timeline> {
+fn drive(
+    mode: Mode,
+    sc: Scenario,
+    prefix: &str,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<Timeline> {
     let _ = std::fs::remove_dir_all(dir);
     let mut lab = Lab::up(mode, prefix, dir, opts.caps, true, true)?;
     let exe = Lab::self_exe()?;
@@ -143,7 +148,14 @@ fn drive(mode: Mode, sc: Scenario, prefix: &str, dir: &Path, opts: &RunOptions) 
         "--out".into(),
         probe_log.display().to_string(),
     ];
-    let probe = Proc::spawn("probe", Some(&lab.ns("client")), &argv, &[], &dir.join("probe.stderr"), true)?;
+    let probe = Proc::spawn(
+        "probe",
+        Some(&lab.ns("client")),
+        &argv,
+        &[],
+        &dir.join("probe.stderr"),
+        true,
+    )?;
     let start = now_us();
     sleep_ms(1500);
     let fault = now_us();
@@ -227,7 +239,10 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
     let log = ProbeLog::read(&dir.join("probe.log")).unwrap_or_default();
     let mut journal = Vec::new();
     for m in ["a", "b", "w"] {
-        journal.extend(analysis::read_journal(m, &orbitd::member_paths(dir, m).journal));
+        journal.extend(analysis::read_journal(
+            m,
+            &orbitd::member_paths(dir, m).journal,
+        ));
     }
     journal.sort_by_key(|e| e.t);
     // Scenario 6 measures the return b -> a after a came back.
@@ -240,7 +255,11 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
     let udp = analysis::stream_stats(&log.udp_stream(), t.start, tf, t1, from, to);
     let keepalive = analysis::stream_stats(&log.keepalive, t.start, tf, t1, from, to);
     let newconn = analysis::stream_stats(&log.newconn, t.start, tf, t1, from, to);
-    let main = if mode == Mode::Haproxy { &keepalive } else { &udp };
+    let main = if mode == Mode::Haproxy {
+        &keepalive
+    } else {
+        &udp
+    };
     let moves = analysis::moves_after(&journal, t.fault);
     let mut r = RunResult {
         mode,
@@ -254,8 +273,14 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         requests: main.requests,
         false_failover: sc.must_not_fail_over() && (main.served_to > 0 || moves > 0),
         both_active_ms: main.both_active_ms,
-        detection_ms: analysis::detection_ms(&journal, t.fault, "a"),
-        decision_to_confirmed_ms: analysis::decision_to_confirmed_ms(&journal, tf, to, to),
+        // Detection only means something where a failure is injected.
+        detection_ms: matches!(sc.0, 2 | 3 | 6)
+            .then(|| analysis::detection_ms(&journal, t.fault, "a"))
+            .flatten(),
+        // Measured at the site that takes the service over (it is the one
+        // that must announce / write / program the new path).
+        decision_to_confirmed_ms: analysis::decision_to_confirmed_ms(&journal, tf, to, to)
+            .or_else(|| analysis::decision_to_confirmed_ms(&journal, tf, from, to)),
         failback_delay_ms: t.restore.and(main.first_to_ms),
         udp: udp.clone(),
         keepalive: keepalive.clone(),
@@ -264,10 +289,12 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         dir: keep.then(|| dir.display().to_string()),
     };
     if main.requests == 0 {
-        r.violations.push(format!("the {} stream logged nothing", r.primary));
+        r.violations
+            .push(format!("the {} stream logged nothing", r.primary));
     }
     if sc.expects_failover() && !r.failover {
-        r.violations.push(format!("traffic did not move {from} -> {to}"));
+        r.violations
+            .push(format!("traffic did not move {from} -> {to}"));
     }
     if r.false_failover {
         r.violations.push(format!(

@@ -16,7 +16,9 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("running {program}: is it installed? (scripts/install-deps.sh)"))?;
+        .with_context(|| {
+            format!("running {program}: is it installed? (scripts/install-deps.sh)")
+        })?;
     if !out.status.success() {
         bail!(
             "{program} {}: {}{}",

@@ -1,0 +1,112 @@
+//! A small lab run inside `make test`: the real orbit-lab binary builds the
+//! namespaces, starts haproxy / bird / Open vSwitch, three real orbitd and
+//! drives scenario 1 with the real orbitctl; then the correctness parts of
+//! issue 8 are asserted on its JSON:
+//! - scenario 1 (planned switchover): the client loses nothing;
+//! - scenarios 2 and 3 (hard and gray failure): traffic moves to site b;
+//! - scenarios 4, 5 and 7 (partition, 10% loss, frozen daemon): no failover.
+//!
+//! Needs root (network namespaces), like every privileged test here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the report
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// orbitd and orbitctl next to orbit-lab (same target dir and profile).
+fn build_daemons() -> PathBuf {
+    let lab = PathBuf::from(env!("CARGO_BIN_EXE_orbit-lab"));
+    let dir = lab.parent().unwrap().to_path_buf();
+    let profile = dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "orbitd", "-p", "orbitctl"]);
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "building orbitd and orbitctl failed");
+    dir
+}
+
+fn lab_run(mode: &str, scenarios: &str) -> Value {
+    let bins = build_daemons();
+    let out = std::env::temp_dir().join(format!("orbit-lab-smoke-{mode}-{}", std::process::id()));
+    let result = Command::new(env!("CARGO_BIN_EXE_orbit-lab"))
+        .args([
+            "run",
+            "--runs",
+            "1",
+            "--modes",
+            mode,
+            "--scenarios",
+            scenarios,
+            "--out",
+        ])
+        .arg(&out)
+        .env("ORBIT_LAB_BIN_DIR", &bins)
+        .output()
+        .expect("run orbit-lab");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    println!("{stdout}\n{stderr}");
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("lab.json"))
+            .unwrap_or_else(|e| panic!("no lab.json ({e}); orbit-lab said:\n{stdout}\n{stderr}")),
+    )
+    .expect("lab.json parses");
+    check(&json, &out);
+    let _ = std::fs::remove_dir_all(&out);
+    json
+}
+
+fn check(json: &Value, out: &Path) {
+    assert!(
+        json["unavailable"].as_array().unwrap().is_empty(),
+        "mode not available: {}",
+        json["unavailable"]
+    );
+    let runs = json["runs"].as_array().unwrap();
+    assert!(!runs.is_empty(), "no runs in {}", out.display());
+    for r in runs {
+        let sc = r["scenario"].as_u64().unwrap();
+        let what = format!("{} scenario {sc}: {}", r["mode"], r["violations"]);
+        assert!(r["error"].is_null(), "{what}");
+        assert!(
+            r["requests"].as_u64().unwrap() > 100,
+            "{what}: probe stream too small"
+        );
+        match sc {
+            1 => {
+                assert!(
+                    r["failover"].as_bool().unwrap(),
+                    "{what}: switchover did not move traffic"
+                );
+                assert_eq!(
+                    r["lost"].as_u64(),
+                    Some(0),
+                    "{what}: planned switchover lost traffic"
+                );
+                assert_eq!(
+                    r["newconn"]["lost"].as_u64(),
+                    Some(0),
+                    "{what}: new connections lost"
+                );
+            }
+            2 | 3 => assert!(r["failover"].as_bool().unwrap(), "{what}: no failover"),
+            4 | 5 | 7 => assert!(
+                !r["false_failover"].as_bool().unwrap(),
+                "{what}: false failover"
+            ),
+            _ => {}
+        }
+        assert!(r["violations"].as_array().unwrap().is_empty(), "{what}");
+    }
+}
+
+#[test]
+fn haproxy_mode_scenarios() {
+    lab_run("haproxy", "1,2,3,4,5,7");
+}
