@@ -12,7 +12,8 @@ PACKAGES=(
     haproxy       # HAProxy runtime API tests and the lab
     openvswitch-switch  # ovsdb-server + ovs-vswitchd (userspace datapath)
     openvswitch-common  # ovs-ofctl ofp-print: OpenFlow codec oracle
-    serf          # reference detector for the detection benchmark
+    serf          # reference detector for the detection benchmark and the lab baseline
+    exabgp        # lab baseline: ExaBGP with its healthcheck (BGP mode)
     curl
 )
 

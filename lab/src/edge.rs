@@ -14,7 +14,7 @@ use crate::sys::{self, ip, Proc};
 pub fn start(lab: &mut Lab) -> Result<()> {
     match lab.mode {
         Mode::Haproxy => haproxy(lab),
-        Mode::Bgp => bird(lab),
+        Mode::Bgp | Mode::Exabgp => bird(lab),
         Mode::Sdn => ovs(lab),
     }
 }
@@ -108,14 +108,20 @@ filter orbit_in {{
   neighbor {peer} as {peer_asn};
   hold time 3;
   connect retry time 1;
-  error wait time 1, 2;
+  error wait time 1, 2;{med}
   ipv4 {{ import filter orbit_in; export none; }};
 }}
 ",
             local = plan::edge_site_addr(site),
             asn = plan::EDGE_ASN,
-            peer = plan::site_addr(Mode::Bgp, site),
+            peer = plan::site_addr(lab.mode, site),
             peer_asn = plan::site_asn(site),
+            // ExaBGP marks the standby by MED, across two neighbour ASes.
+            med = if lab.mode == Mode::Exabgp {
+                "\n  med metric yes;"
+            } else {
+                ""
+            },
         ));
     }
     let path = dir.join("bird.conf");
@@ -250,5 +256,55 @@ fn ovs(lab: &mut Lab) -> Result<()> {
             "cookie=0x1,priority=0,actions=NORMAL",
         ],
     )?;
+    Ok(())
+}
+
+/// The ExaBGP baseline at one site: exabgp with its healthcheck process
+/// announcing the service address while the local HTTP check passes
+/// (1 s interval, rise 2, fall 2), site b at a worse MED.
+pub fn exabgp(lab: &mut Lab, site: &str) -> Result<()> {
+    let dir = lab.dir.join(site);
+    std::fs::create_dir_all(&dir)?;
+    let cfg = format!(
+        "process healthcheck {{
+    run /usr/bin/exabgp-healthcheck --no-syslog --interval 1 --fast-interval 1 --timeout 1 --rise 2 --fall 2 --withdraw-on-down --no-ip-setup --ip {svc} --up-metric {med} --command \"curl -sf -m 1 http://127.0.0.1:{port}/healthz\";
+    encoder text;
+}}
+neighbor {edge} {{
+    router-id {me};
+    local-address {me};
+    local-as {asn};
+    peer-as {edge_asn};
+    hold-time 3;
+    api {{ processes [ healthcheck ]; }}
+}}
+",
+        svc = plan::SERVICE_ADDR,
+        med = if site == "a" { 100 } else { 200 },
+        port = plan::HTTP_PORT,
+        edge = plan::edge_site_addr(site),
+        me = plan::site_addr(lab.mode, site),
+        asn = plan::site_asn(site),
+        edge_asn = plan::EDGE_ASN,
+    );
+    let path = dir.join("exabgp.conf");
+    std::fs::write(&path, cfg)?;
+    let argv = vec!["exabgp".into(), path.display().to_string()];
+    let env = [
+        ("exabgp.daemon.user", "root"),
+        ("exabgp.daemon.daemonize", "false"),
+        ("exabgp.log.destination", "stdout"),
+        ("exabgp.api.cli", "false"),
+    ];
+    let name = format!("exabgp-{site}");
+    let p = Proc::spawn(
+        &name,
+        Some(&lab.ns(site)),
+        &argv,
+        &env,
+        &dir.join("exabgp.log"),
+        false,
+    )?;
+    lab.procs.insert(name, p);
     Ok(())
 }

@@ -87,8 +87,14 @@ impl Lab {
             lab.start_server(site)?;
         }
         edge::start(&mut lab)?;
-        for member in ["w", "a", "b"] {
-            lab.start_orbitd(member)?;
+        if mode.orbit() {
+            for member in ["w", "a", "b"] {
+                lab.start_orbitd(member)?;
+            }
+        } else {
+            for site in plan::SITES {
+                edge::exabgp(&mut lab, site)?;
+            }
         }
         if wait {
             lab.wait_steady("a", Duration::from_secs(30))?;

@@ -91,8 +91,8 @@ enum Cmd {
 
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
-    /// Modes, comma separated.
-    #[arg(long, default_value = "haproxy,bgp,sdn", value_delimiter = ',')]
+    /// Modes, comma separated: haproxy, bgp, sdn, and the baseline exabgp.
+    #[arg(long, default_value = "haproxy,bgp,sdn,exabgp", value_delimiter = ',')]
     modes: Vec<String>,
     /// Scenarios (1-7), comma separated.
     #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
@@ -114,7 +114,12 @@ struct RunArgs {
 impl Default for RunArgs {
     fn default() -> Self {
         RunArgs {
-            modes: vec!["haproxy".into(), "bgp".into(), "sdn".into()],
+            modes: vec![
+                "haproxy".into(),
+                "bgp".into(),
+                "sdn".into(),
+                "exabgp".into(),
+            ],
             scenarios: (1..=7).collect(),
             runs: 1,
             out: PathBuf::from("lab-results"),
@@ -234,7 +239,8 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let mut modes = Vec::new();
     for m in &args.modes {
         modes.push(
-            Mode::parse(m).with_context(|| format!("unknown mode {m:?} (haproxy, bgp, sdn)"))?,
+            Mode::parse(m)
+                .with_context(|| format!("unknown mode {m:?} (haproxy, bgp, sdn, exabgp)"))?,
         );
     }
     let scenarios: Vec<Scenario> = args
@@ -262,7 +268,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         keep: args.keep,
         rate: args.rate,
     };
-    let total = modes.len() * scenarios.len() * args.runs as usize;
+    let total: usize = modes
+        .iter()
+        .map(|m| scenarios.iter().filter(|s| m.runs_scenario(s.0)).count() * args.runs as usize)
+        .sum();
     let mut results = Vec::new();
     let mut unavailable = Vec::new();
     let mut n = 0;
@@ -270,10 +279,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         if let Err(e) = mode_available(*mode, &root, caps) {
             eprintln!("orbit-lab: mode {mode} is not available: {e:#}");
             unavailable.push(format!("{mode}: {e:#}"));
-            n += scenarios.len() * args.runs as usize;
+            n += scenarios.iter().filter(|s| mode.runs_scenario(s.0)).count() * args.runs as usize;
             continue;
         }
-        for sc in &scenarios {
+        for sc in scenarios.iter().filter(|s| mode.runs_scenario(s.0)) {
             for run in 1..=args.runs {
                 n += 1;
                 eprint!(
@@ -354,6 +363,17 @@ fn progress(r: &scenario::RunResult) -> String {
 
 /// A mode runs only if the orbitd binary accepts its backend section.
 fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
+    if !mode.orbit() {
+        sys::run(
+            "sh",
+            &[
+                "-c",
+                "command -v exabgp && command -v exabgp-healthcheck && command -v curl",
+            ],
+        )
+        .context("the ExaBGP baseline needs exabgp and curl (scripts/install-deps.sh)")?;
+        return Ok(());
+    }
     let dir = root.join(format!("check-{mode}"));
     std::fs::create_dir_all(&dir)?;
     let setup = orbitd::Setup {

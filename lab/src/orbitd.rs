@@ -132,6 +132,8 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
                 setup.haproxy_map.display()
             );
         }
+        // The baseline runs no orbitd; its config is never written.
+        Mode::Exabgp => {}
         Mode::Bgp => {
             let _ = writeln!(
                 s,

@@ -11,6 +11,9 @@ pub enum Mode {
     Haproxy,
     Bgp,
     Sdn,
+    /// Baseline: no orbitd; ExaBGP with its healthcheck at each site
+    /// announces the service to the same bird2 edge.
+    Exabgp,
 }
 
 impl Mode {
@@ -19,6 +22,7 @@ impl Mode {
             "haproxy" => Some(Mode::Haproxy),
             "bgp" => Some(Mode::Bgp),
             "sdn" => Some(Mode::Sdn),
+            "exabgp" => Some(Mode::Exabgp),
             _ => None,
         }
     }
@@ -28,6 +32,18 @@ impl Mode {
     pub fn switched(self) -> bool {
         self == Mode::Sdn
     }
+
+    /// Modes where orbitd runs (the baselines run other software).
+    pub fn orbit(self) -> bool {
+        self != Mode::Exabgp
+    }
+
+    /// The scenarios a mode can run: the ExaBGP baseline has no operator
+    /// command, no witness and no daemon to freeze, so it runs the hard and
+    /// the gray failure.
+    pub fn runs_scenario(self, scenario: u8) -> bool {
+        self.orbit() || matches!(scenario, 2 | 3)
+    }
 }
 
 impl fmt::Display for Mode {
@@ -36,6 +52,7 @@ impl fmt::Display for Mode {
             Mode::Haproxy => "haproxy",
             Mode::Bgp => "bgp",
             Mode::Sdn => "sdn",
+            Mode::Exabgp => "exabgp",
         })
     }
 }

@@ -210,9 +210,14 @@ pub fn plot(results: &[RunResult], path: &Path) -> Result<()> {
         .x_labels(8)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
-    let modes = [(Mode::Haproxy, RED), (Mode::Bgp, BLUE), (Mode::Sdn, GREEN)];
+    let modes = [
+        (Mode::Haproxy, RED),
+        (Mode::Bgp, BLUE),
+        (Mode::Sdn, GREEN),
+        (Mode::Exabgp, BLACK),
+    ];
     for (i, (mode, colour)) in modes.into_iter().enumerate() {
-        let offset = (i as f64 - 1.0) * 0.2;
+        let offset = (i as f64 - 1.5) * 0.15;
         let pts: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.0 == mode)
