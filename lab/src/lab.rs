@@ -88,6 +88,7 @@ impl Lab {
         }
         edge::start(&mut lab)?;
         if mode.orbit() {
+            orbitd::write_gossip_key(&lab.dir)?;
             for member in ["w", "a", "b"] {
                 lab.start_orbitd(member)?;
             }

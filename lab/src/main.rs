@@ -385,6 +385,7 @@ fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
         ovs_dir: &dir,
     };
     let path = dir.join("a.toml");
+    orbitd::write_gossip_key(&dir)?;
     std::fs::write(&path, orbitd::config(&setup, "a"))?;
     let out = std::process::Command::new(orbitd::bin("orbitd")?)
         .arg("check-config")

@@ -97,7 +97,11 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
             if m == "w" { "\nwitness = true" } else { "" }
         );
     }
-    let _ = writeln!(s, "[detect]\nprofile = \"metro-fast\"");
+    let _ = writeln!(
+        s,
+        "[detect]\nprofile = \"metro-fast\"\nkey_file = \"{}\"",
+        setup.root.join("gossip.key").display()
+    );
     if setup.caps.dataplane_probe {
         // A silent daemon is not a dead site: every member also probes each
         // site's service over the control network.
@@ -178,6 +182,7 @@ pub fn detect_caps(root: &Path) -> Result<Caps> {
         ovs_dir: &dir,
     };
     let path = dir.join("probe.toml");
+    write_gossip_key(&dir)?;
     std::fs::write(&path, config(&setup, "w"))?;
     let out = std::process::Command::new(&orbitd)
         .arg("check-config")
@@ -186,4 +191,29 @@ pub fn detect_caps(root: &Path) -> Result<Caps> {
     Ok(Caps {
         dataplane_probe: out.status.success(),
     })
+}
+
+/// The shared gossip key of one lab (64 hex characters, 0600).
+pub fn write_gossip_key(root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let seed = format!(
+        "{:?}{}{}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        root.display()
+    );
+    // Not a secret worth more than the lab it protects: a hash of time and pid.
+    let mut key = String::new();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for round in 0..4u64 {
+        for b in seed.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= round;
+        let _ = write!(key, "{h:016x}");
+    }
+    let path = root.join("gossip.key");
+    std::fs::write(&path, key)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
 }
