@@ -3,10 +3,13 @@
 //! implements [`orbit_core::Redirector`].
 //!
 //! - [`ofp`]: a pure OpenFlow 1.3 codec.
+//! - [`conn`]: the switch connection (handshake, echo, barrier, reconnect).
 //! - [`ovsdb`]: an RFC 7047 client to verify or create the bridge.
 
+pub mod conn;
 mod error;
 pub mod ofp;
 pub mod ovsdb;
+mod session;
 
 pub use error::Error;

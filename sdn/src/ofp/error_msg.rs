@@ -50,7 +50,8 @@ impl ErrorMsg {
         let code = match (self.typ, self.code) {
             (6, 0) => " GROUP_EXISTS",
             (6, 1) => " INVALID_GROUP",
-            (6, 6) => " OUT_OF_GROUPS",
+            (6, 3) => " OUT_OF_GROUPS",
+            (6, 6) => " WATCH_UNSUPPORTED",
             (6, 8) => " UNKNOWN_GROUP",
             (6, 9) => " CHAINED_GROUP",
             (5, 1) => " TABLE_FULL",
