@@ -153,7 +153,7 @@ fn record() {
     let mut s = UnixStream::connect(ovs.mgmt_path(&br)).expect("mgmt socket");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    let mut recv = |s: &mut UnixStream| -> Vec<u8> {
+    let recv = |s: &mut UnixStream| -> Vec<u8> {
         let mut h = [0u8; 8];
         s.read_exact(&mut h).expect("header");
         let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
