@@ -93,7 +93,6 @@ pub struct Detect {
     pub suspect_after: Option<HumanDuration>,
 }
 
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DetectProfile {
@@ -428,10 +427,36 @@ pub struct Sdn {
     pub cookie: u64,
     /// site -> the port toward it and the next hop's MAC there.
     pub ports: BTreeMap<SiteId, SdnPort>,
+    /// OpenFlow table orbit's flows live in.
+    #[serde(default)]
+    pub table: u8,
+    /// Priority of orbit's flows; traffic they do not match falls through
+    /// to whatever else the bridge holds.
+    #[serde(default = "default_sdn_priority")]
+    pub priority: u16,
+    /// Group ids `group_base .. group_base + number of services` belong to
+    /// orbit (one fast-failover group per service, in service id order).
+    #[serde(default = "default_group_base")]
+    pub group_base: u32,
+    /// How long `apply` waits for the switch's BARRIER_REPLY.
+    #[serde(default = "default_sdn_timeout")]
+    pub timeout: HumanDuration,
 }
 
 fn default_cookie() -> u64 {
     0x0b17_0000_0000_0001
+}
+
+fn default_sdn_priority() -> u16 {
+    1000
+}
+
+fn default_group_base() -> u32 {
+    0x0b17_0000
+}
+
+fn default_sdn_timeout() -> HumanDuration {
+    HumanDuration::from_secs(5)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
