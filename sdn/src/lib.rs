@@ -5,11 +5,16 @@
 //! - [`ofp`]: a pure OpenFlow 1.3 codec.
 //! - [`conn`]: the switch connection (handshake, echo, barrier, reconnect).
 //! - [`ovsdb`]: an RFC 7047 client to verify or create the bridge.
+//! - [`Switch`]: steering -> fast-failover groups and flows, diffed,
+//!   confirmed by BARRIER_REPLY, reconciled after reconnects.
 
 pub mod conn;
 mod error;
 pub mod ofp;
 pub mod ovsdb;
+mod plan;
 mod session;
+mod switch;
 
 pub use error::Error;
+pub use switch::{Switch, SwitchStats};

@@ -253,3 +253,251 @@ pub fn veth(ns: &Netns, host: &str, mac: &str, addrs: &[&str]) {
     ns.exec(&["ip", "link", "set", "eth0", "up"]);
     ns.exec(&["ethtool", "-K", "eth0", "tx", "off"]);
 }
+
+/// A service address and the stream the client sends to it.
+pub const SERVICE_V4: &str = "192.0.2.10";
+pub const UDP_PORT: u16 = 5000;
+
+/// A two-site testbed: a client and sites A and B, each in its own
+/// namespace on one veth port of a private OVS bridge.
+///
+/// - client: 10.9.0.1/24, reaches 192.0.2.10 on-link (so it ARPs for it)
+/// - site A: port 1, MAC 02:00:00:00:0a:01, 10.9.0.2/24, 192.0.2.10 on lo
+/// - site B: port 2, MAC 02:00:00:00:0b:01, 10.9.0.3/24, 192.0.2.10 on lo
+/// - client: port 3
+///
+/// The bridge also gets one priority-0 NORMAL flow with another cookie
+/// (the return path; and proof that orbit leaves foreign flows alone).
+pub struct Lab {
+    pub ovs: Ovs,
+    pub bridge: String,
+    pub client: Netns,
+    pub a: Netns,
+    pub b: Netns,
+    pub a_if: String,
+    pub b_if: String,
+    pub c_if: String,
+}
+
+pub const MAC_A: &str = "02:00:00:00:0a:01";
+pub const MAC_B: &str = "02:00:00:00:0b:01";
+
+impl Lab {
+    pub async fn new() -> Lab {
+        let ovs = Ovs::start();
+        let bridge = unique("br");
+        ovs.bridge(&bridge).await;
+        let (client, a, b) = (Netns::new(), Netns::new(), Netns::new());
+        let (a_if, b_if, c_if) = (unique("va"), unique("vb"), unique("vc"));
+        veth(&a, &a_if, MAC_A, &["10.9.0.2/24"]);
+        veth(&b, &b_if, MAC_B, &["10.9.0.3/24"]);
+        veth(&client, &c_if, "02:00:00:00:0c:01", &["10.9.0.1/24"]);
+        for site in [&a, &b] {
+            site.exec(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{SERVICE_V4}/32"),
+                "dev",
+                "lo",
+            ]);
+        }
+        client.exec(&[
+            "ip",
+            "route",
+            "add",
+            &format!("{SERVICE_V4}/32"),
+            "dev",
+            "eth0",
+        ]);
+        let mut db = Ovsdb::connect(&ovs.db_endpoint()).await.expect("ovsdb");
+        for (name, port) in [(&a_if, 1u16), (&b_if, 2), (&c_if, 3)] {
+            db.add_port(&bridge, name, Some(port))
+                .await
+                .expect("add port");
+        }
+        for (name, port) in [(&a_if, 1i64), (&b_if, 2), (&c_if, 3)] {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while db.ofport(name).await.expect("ofport") != Some(port) {
+                assert!(Instant::now() < deadline, "{name} never got ofport {port}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let lab = Lab {
+            ovs,
+            bridge,
+            client,
+            a,
+            b,
+            a_if,
+            b_if,
+            c_if,
+        };
+        lab.add_normal_flow();
+        lab
+    }
+
+    pub fn add_normal_flow(&self) {
+        self.ovs.ofctl(&[
+            "add-flow",
+            &self.mgmt(),
+            "cookie=0x42,priority=0,actions=NORMAL",
+        ]);
+    }
+
+    pub fn mgmt(&self) -> String {
+        self.ovs.mgmt_endpoint(&self.bridge)
+    }
+
+    /// The `[sdn]` section for this lab.
+    pub fn sdn_config(&self) -> orbit_core::config::Sdn {
+        toml::from_str(&format!(
+            r#"
+            switch = "{}"
+            ovsdb = "{}"
+            bridge = "{}"
+            [ports.a]
+            port = 1
+            mac = "{MAC_A}"
+            [ports.b]
+            port = 2
+            mac = "{MAC_B}"
+            "#,
+            self.mgmt(),
+            self.ovs.db_endpoint(),
+            self.bridge
+        ))
+        .expect("sdn config")
+    }
+
+    pub fn services(&self) -> Vec<orbit_core::config::Service> {
+        vec![orbit_core::config::Service {
+            id: "web".parse().expect("id"),
+            prefixes: vec![format!("{SERVICE_V4}/32").parse().expect("net")],
+            sites: vec!["a".parse().expect("site"), "b".parse().expect("site")],
+            health: None,
+        }]
+    }
+}
+
+/// The steering of the lab's one service.
+pub fn steering(generation: u64, active: Option<&str>) -> orbit_core::Steering {
+    let mut services = std::collections::BTreeMap::new();
+    services.insert(
+        "web".parse().expect("id"),
+        orbit_core::ServiceSteering {
+            prefixes: vec![format!("{SERVICE_V4}/32").parse().expect("net")],
+            active: active.map(|s| s.parse().expect("site")),
+            local_role: orbit_core::Role::Standby,
+            takeover: false,
+        },
+    );
+    orbit_core::Steering {
+        generation,
+        local_site: "a".parse().expect("site"),
+        fenced: false,
+        observe_only: false,
+        services,
+    }
+}
+
+/// Sequence numbers one site's UDP socket received.
+#[derive(Clone, Default)]
+pub struct Received(pub std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl Received {
+    pub fn snapshot(&self) -> Vec<u64> {
+        self.0.lock().expect("lock").clone()
+    }
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("lock").len()
+    }
+}
+
+/// Starts a receiver on UDP_PORT inside `ns`; it runs until `stop`.
+pub fn receiver(ns: &Netns, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Received {
+    let sock =
+        ns.enter(|| std::net::UdpSocket::bind(("0.0.0.0", UDP_PORT)).expect("bind receiver"));
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let got = Received::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if n >= 8 {
+                    let seq = u64::from_be_bytes(buf[..8].try_into().expect("8 bytes"));
+                    g.0.lock().expect("lock").push(seq);
+                }
+            }
+        }
+    });
+    got
+}
+
+/// A constant-rate UDP stream from the client to the service address;
+/// `sent` is the number of packets sent so far (sequence numbers 0..sent).
+pub struct Stream {
+    pub sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stream {
+    pub fn start(client: &Netns, pps: u32) -> Stream {
+        let sock = client.enter(|| std::net::UdpSocket::bind("0.0.0.0:0").expect("bind sender"));
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, st) = (sent.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let period = Duration::from_secs(1) / pps;
+            let start = Instant::now();
+            let mut seq: u64 = 0;
+            while !st.load(Ordering::Relaxed) {
+                let due = start + period * u32::try_from(seq).unwrap_or(u32::MAX);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                // Counted before it leaves: a reader that sees `sent == n`
+                // knows every seq >= n leaves after its read.
+                s.store(seq + 1, Ordering::SeqCst);
+                let _ = sock.send_to(&seq.to_be_bytes(), (SERVICE_V4, UDP_PORT));
+                seq += 1;
+            }
+        });
+        Stream {
+            sent,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    pub fn stop(&mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.sent()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits until `cond` holds (polling), or panics with `what`.
+pub async fn eventually(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
