@@ -441,6 +441,10 @@ pub struct Sdn {
     /// How long `apply` waits for the switch's BARRIER_REPLY.
     #[serde(default = "default_sdn_timeout")]
     pub timeout: HumanDuration,
+    /// ovs-vswitchd's control socket (`unix:PATH`), used after BARRIER_REPLY
+    /// to wait until the datapath flow cache follows the new rules. Default:
+    /// found from the pidfile next to a `unix:` switch socket.
+    pub vswitchd_ctl: Option<String>,
 }
 
 fn default_cookie() -> u64 {

@@ -389,6 +389,11 @@ impl Config {
                 ),
             );
         }
+        if let Some(ctl) = &s.vswitchd_ctl {
+            if !ctl.starts_with("unix:") {
+                r.add("sdn.vswitchd_ctl", format!("{ctl:?} must start with unix:"));
+            }
+        }
         if s.timeout.0.is_zero() {
             r.add("sdn.timeout", "must be above 0");
         }
