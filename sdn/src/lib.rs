@@ -9,7 +9,9 @@
 //!   confirmed by BARRIER_REPLY, reconciled after reconnects.
 
 pub mod conn;
+mod datapath;
 mod error;
+pub mod jsonrpc;
 pub mod ofp;
 pub mod ovsdb;
 mod plan;

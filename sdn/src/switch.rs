@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use crate::conn::Connection;
+use crate::datapath::CtlSocket;
 use crate::error::Error;
 use crate::ofp::{
     Action, Body, FlowStatsRequest, Instruction, MultipartReply, MultipartRequest, PortDesc,
@@ -44,6 +45,7 @@ struct Inner {
     layout: Layout,
     timeout: Duration,
     component: String,
+    ctl: CtlSocket,
     /// What the switch holds, valid for the given connection epoch.
     held: Option<(u64, State)>,
     /// The last steering handed to `apply`, re-applied on reconnect.
@@ -92,6 +94,7 @@ impl Switch {
             layout,
             timeout: cfg.timeout.0,
             component: format!("switch {} ({})", cfg.bridge, cfg.switch),
+            ctl: CtlSocket::new(cfg.vswitchd_ctl.as_deref(), &cfg.switch),
             held: None,
             last: None,
             stats: SwitchStats::default(),
@@ -251,11 +254,28 @@ impl Inner {
         // A reconnect during the batch would have failed it; still, only
         // trust the cache for the epoch it was confirmed on.
         self.held = Some((epoch, want));
+        // The tables are confirmed; now wait for the datapath cache too.
+        // Failing that is not an apply failure: the rules are in place and
+        // the revalidators converge within their interval anyway.
+        let datapath = match self
+            .with_timeout("revalidator/wait", self.ctl.wait_revalidated())
+            .await
+        {
+            Ok(true) => format!(
+                ", datapath revalidated after {} us",
+                started.elapsed().as_micros()
+            ),
+            Ok(false) => String::from(", datapath not awaited (no vswitchd control socket)"),
+            Err(e) => {
+                warn!(error = %e, "cannot wait for datapath revalidation");
+                format!(", datapath not awaited ({e})")
+            }
+        };
         Ok(Applied {
             generation: steering.generation,
             changes: n,
             detail: format!(
-                "{groups} GROUP_MOD, {flows} FLOW_MOD, BARRIER_REPLY after {} us",
+                "{groups} GROUP_MOD, {flows} FLOW_MOD, BARRIER_REPLY after {} us{datapath}",
                 took.as_micros()
             ),
         })

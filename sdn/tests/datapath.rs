@@ -45,6 +45,12 @@ async fn planned_switchover_loses_nothing_and_is_confirmed_by_barrier() {
         "a switchover is one GROUP_MOD: {applied:?}"
     );
     assert_eq!(applied.generation, 2);
+    assert!(
+        applied.detail.contains("datapath revalidated"),
+        "{}",
+        applied.detail
+    );
+    eprintln!("apply: {}", applied.detail);
     eventually("site B receives the stream", Duration::from_secs(2), || {
         got_b.len() > 200
     })

@@ -114,17 +114,15 @@ impl Ovs {
                 "--log-file={}",
                 d.join("ovs-vswitchd.log").display()
             ))
-            .arg(format!(
-                "--unixctl={}",
-                d.join("ovs-vswitchd.ctl").display()
-            ))
             .envs(Self::env(d))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("ovs-vswitchd starts");
+        let pid = child.id();
         self.vswitchd = Some(child);
-        wait_for(&d.join("ovs-vswitchd.ctl"), "ovs-vswitchd");
+        // The default control socket, where orbit finds it from the pidfile.
+        wait_for(&d.join(format!("ovs-vswitchd.{pid}.ctl")), "ovs-vswitchd");
     }
 
     /// Kills ovs-vswitchd hard (as a crash would): every flow and group is lost.
@@ -133,7 +131,7 @@ impl Ovs {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = std::fs::remove_file(self.dir.path().join("ovs-vswitchd.ctl"));
+        let _ = std::fs::remove_file(self.dir.path().join("ovs-vswitchd.pid"));
     }
 
     pub fn db_endpoint(&self) -> String {
