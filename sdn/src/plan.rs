@@ -41,6 +41,8 @@ pub(crate) struct ServiceLayout {
     pub(crate) group_id: u32,
     /// The sites that can carry it, most preferred first (fallback order).
     pub(crate) sites: Vec<SiteId>,
+    /// Its configured prefixes (to find its flows when reading back).
+    pub(crate) prefixes: Vec<IpNet>,
 }
 
 /// The static part: what the config says about the switch.
@@ -79,6 +81,7 @@ impl Layout {
                 ServiceLayout {
                     group_id,
                     sites: svc.sites.clone(),
+                    prefixes: svc.prefixes.clone(),
                 },
             );
         }

@@ -26,7 +26,7 @@ use crate::ofp::{
     PortStats, OFPG_ANY, OFPP_ANY,
 };
 use crate::ovsdb::Ovsdb;
-use crate::plan::{desired, diff, Layout, State};
+use crate::plan::{desired, diff, matches_for, Layout, State};
 
 /// Counters for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -322,22 +322,31 @@ impl Inner {
         let live = |port: u32| ports.iter().any(|p| p.port_no == port && p.is_live());
         let mut services = BTreeMap::new();
         for (id, lay) in &self.layout.services {
-            // The service's flows all share instructions; find any of them.
-            let steered = st.flows.values().find_map(|ins| match ins.as_slice() {
-                [Instruction::ApplyActions(a)] if a == &[Action::Group(lay.group_id)] => Some(true),
+            // Its flows, found by its configured prefixes.
+            let flows: Vec<&Vec<Instruction>> = lay
+                .prefixes
+                .iter()
+                .flat_map(|p| matches_for(p))
+                .filter_map(|m| st.flows.get(&(self.layout.priority, m)))
+                .collect();
+            let Some(ins) = flows.first() else {
+                continue; // not on the switch at all
+            };
+            let site = match ins.as_slice() {
+                // The first bucket whose watched port is live carries the
+                // traffic (fast failover, §5.6.1).
+                [Instruction::ApplyActions(a)] if a == &[Action::Group(lay.group_id)] => {
+                    st.groups.get(&lay.group_id).and_then(|(_, buckets)| {
+                        buckets
+                            .iter()
+                            .find(|b| live(b.watch_port))
+                            .and_then(|b| self.layout.site_of_port(b.watch_port).cloned())
+                    })
+                }
+                // An explicit drop (no active site) or something orbit did
+                // not write: nowhere orbit can name.
                 _ => None,
-            });
-            if steered.is_none() {
-                continue;
-            }
-            // The first bucket whose watched port is live carries traffic
-            // (fast failover, §5.6.1).
-            let site = st.groups.get(&lay.group_id).and_then(|(_, buckets)| {
-                buckets
-                    .iter()
-                    .find(|b| live(b.watch_port))
-                    .and_then(|b| self.layout.site_of_port(b.watch_port).cloned())
-            });
+            };
             services.insert(id.clone(), site);
         }
         let mut detail = format!(

@@ -120,7 +120,7 @@ async fn fast_failover_moves_traffic_before_orbit_acts() {
 
     // Site A's link dies. Nobody calls apply.
     let cut = Instant::now();
-    run("ip", &["link", "set", &lab.a_if, "down"]);
+    lab.ovs.ns.exec(&["ip", "link", "set", &lab.a_if, "down"]);
     eventually(
         "site B receives without orbit acting",
         Duration::from_secs(5),
@@ -192,4 +192,89 @@ async fn vswitchd_restart_is_reconciled_and_traffic_flows_again() {
     assert!(sw.stats().await.reconciles >= 1);
     stream.stop();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_neighbor_discovery_and_switchover() {
+    let lab = Lab::new().await;
+    let mut sw = Switch::start(&lab.sdn_config(), &lab.services())
+        .await
+        .expect("switch starts");
+    sw.apply(&steering(1, Some("a"))).await.expect("apply a");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (got_a, got_b) = (
+        receiver(&lab.a, stop.clone()),
+        receiver(&lab.b, stop.clone()),
+    );
+    // The client resolves 2001:db8::10 with a Neighbor Solicitation that
+    // orbit's ND flow hands to the active site only.
+    let mut stream = Stream::start_to(&lab.client, 1000, SERVICE_V6);
+    eventually("site A receives over IPv6", Duration::from_secs(5), || {
+        got_a.len() > 50
+    })
+    .await;
+    assert_eq!(got_b.len(), 0, "only the active site may answer ND");
+    let first = *got_a.snapshot().last().expect("some") + 1;
+    sw.apply(&steering(2, Some("b"))).await.expect("apply b");
+    let after = stream.sent();
+    eventually("site B receives over IPv6", Duration::from_secs(2), || {
+        got_b.len() > 100
+    })
+    .await;
+    let total = stream.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let a = got_a.snapshot();
+    assert!(
+        a.iter().all(|s| *s < after),
+        "IPv6 packets at A after apply"
+    );
+    let mut all: Vec<u64> = a
+        .into_iter()
+        .chain(got_b.snapshot())
+        .filter(|s| *s >= first)
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len() as u64, total - first, "IPv6 packets lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_requests_reach_the_active_site() {
+    let lab = Lab::new().await;
+    for (ns, name) in [(&lab.a, "site-a"), (&lab.b, "site-b")] {
+        let listener = ns.enter(|| std::net::TcpListener::bind(("0.0.0.0", 8080)).expect("listen"));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut c) = conn else { return };
+                let mut buf = [0u8; 512];
+                let _ = std::io::Read::read(&mut c, &mut buf);
+                let body = format!(
+                    "HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n{name}",
+                    name.len()
+                );
+                let _ = std::io::Write::write_all(&mut c, body.as_bytes());
+            }
+        });
+    }
+    let get = |ns: &Netns| {
+        ns.enter(|| {
+            let addr = (SERVICE_V4.parse::<std::net::IpAddr>().expect("ip"), 8080).into();
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+                .expect("connect to the service");
+            std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").expect("request");
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut s, &mut out).expect("response");
+            out
+        })
+    };
+    let mut sw = Switch::start(&lab.sdn_config(), &lab.services())
+        .await
+        .expect("switch starts");
+    sw.apply(&steering(1, Some("a"))).await.expect("apply a");
+    let r = get(&lab.client);
+    assert!(r.ends_with("site-a"), "{r}");
+    sw.apply(&steering(2, Some("b"))).await.expect("apply b");
+    let r = get(&lab.client);
+    assert!(r.ends_with("site-b"), "{r}");
 }

@@ -35,19 +35,10 @@ async fn creates_and_verifies_a_bridge_and_ports() {
 
     // A veth port with a requested OpenFlow port number.
     let host_if = unique("vo");
-    common::run(
-        "ip",
-        &[
-            "link",
-            "add",
-            &host_if,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &format!("{host_if}p"),
-        ],
-    );
+    let peer = format!("{host_if}p");
+    ovs.ns.exec(&[
+        "ip", "link", "add", &host_if, "type", "veth", "peer", "name", &peer,
+    ]);
     db.add_port(&br, &host_if, Some(7)).await.expect("add port");
     let mut ofport = None;
     for _ in 0..200 {
@@ -57,9 +48,6 @@ async fn creates_and_verifies_a_bridge_and_ports() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let _ = std::process::Command::new("ip")
-        .args(["link", "del", &host_if])
-        .status();
     assert_eq!(ofport, Some(7));
     let info = db.verify_bridge(&br).await.expect("verify");
     assert!(info.ports.contains(&host_if), "{info:?}");

@@ -40,7 +40,12 @@ impl PortDesc {
         out.extend_from_slice(&[0; 2]);
         let mut name = [0u8; 16];
         let bytes = self.name.as_bytes();
-        let n = bytes.len().min(15);
+        // At most 15 bytes plus NUL, cut on a character boundary so the
+        // name stays valid UTF-8 (found by the fuzzer).
+        let mut n = bytes.len().min(15);
+        while !self.name.is_char_boundary(n) {
+            n -= 1;
+        }
         name[..n].copy_from_slice(&bytes[..n]);
         out.extend_from_slice(&name);
         for v in [

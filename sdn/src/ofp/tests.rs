@@ -357,3 +357,25 @@ fn ovs_ofctl_decodes_every_encoded_message() {
         }
     }
 }
+
+/// Fuzzer find: a port name with invalid UTF-8 once re-encoded as a cut
+/// multi-byte character, so the encoding was not stable.
+#[test]
+fn port_names_encode_stably() {
+    let hex = concat!(
+        "041300500000000a000d07424242424242424242424242424242424242424242",
+        "4242424242424242424242424242c6bdbdbdbdfffffff7fffeff0001ffff0000",
+        "ce4816bfa54200008000000000000000",
+    );
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    let m = Message::decode(&bytes).expect("decodes");
+    let once = m.encode().expect("encodes");
+    let twice = Message::decode(&once)
+        .expect("decodes")
+        .encode()
+        .expect("encodes");
+    assert_eq!(once, twice);
+}

@@ -33,7 +33,8 @@ pub fn run(cmd: &str, args: &[&str]) {
 }
 
 fn wait_for(path: &Path, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Generous: parallel tests on a loaded CI machine start many daemons.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !path.exists() {
         assert!(Instant::now() < deadline, "{what} did not create {path:?}");
         std::thread::sleep(Duration::from_millis(10));
@@ -41,10 +42,18 @@ fn wait_for(path: &Path, what: &str) {
 }
 
 /// A private Open vSwitch.
+///
+/// ovs-vswitchd runs in a network namespace of its own: the userspace
+/// datapath creates tap devices (`ovs-netdev`, one per bridge) that would
+/// collide between parallel tests in one namespace and outlive a killed
+/// daemon; deleting the namespace removes them. Its sockets are files, so
+/// orbit reaches it from anywhere.
 pub struct Ovs {
     pub dir: tempfile::TempDir,
     db: Child,
     vswitchd: Option<Child>,
+    /// Where ovs-vswitchd and the switch ends of the veth pairs live.
+    pub ns: Netns,
 }
 
 impl Ovs {
@@ -88,6 +97,7 @@ impl Ovs {
             dir,
             db,
             vswitchd: None,
+            ns: Netns::new(),
         };
         ovs.start_vswitchd();
         ovs
@@ -104,7 +114,9 @@ impl Ovs {
 
     pub fn start_vswitchd(&mut self) {
         let d = self.dir.path();
-        let child = Command::new("ovs-vswitchd")
+        // `ip netns exec` execs ovs-vswitchd in place: same pid.
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns.name, "ovs-vswitchd"])
             .arg(format!("unix:{}", d.join("db.sock").display()))
             .arg(format!(
                 "--pidfile={}",
@@ -156,7 +168,19 @@ impl Ovs {
     }
 
     pub fn wait_mgmt(&self, name: &str) {
-        wait_for(&self.mgmt_path(name), "ovs-vswitchd bridge");
+        let path = self.mgmt_path(name);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() {
+            if Instant::now() > deadline {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!(
+                    "ovs-vswitchd did not create {path:?}; log tail:\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// `ovs-ofctl` against the bridge (used only to read state back as an
@@ -201,6 +225,14 @@ impl Netns {
         run("ip", &["netns", "add", &name]);
         let ns = Netns { name };
         ns.exec(&["ip", "link", "set", "lo", "up"]);
+        // No duplicate address detection: addresses are usable at once.
+        for conf in ["all", "default"] {
+            ns.exec(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{conf}.accept_dad=0"),
+            ]);
+        }
         ns
     }
 
@@ -232,18 +264,15 @@ impl Drop for Netns {
     }
 }
 
-/// A veth pair: `host` end stays in the root namespace (to become an OVS
+/// A veth pair: `host` end in the switch's namespace (to become an OVS
 /// port), the other end moves into `ns` with `mac` and `addrs`, TX
 /// checksum offload off (the userspace datapath drops packets with
 /// offloaded checksums).
-pub fn veth(ns: &Netns, host: &str, mac: &str, addrs: &[&str]) {
-    run(
-        "ip",
-        &[
-            "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
-        ],
-    );
-    run("ip", &["link", "set", host, "up"]);
+pub fn veth(ovs: &Ovs, ns: &Netns, host: &str, mac: &str, addrs: &[&str]) {
+    ovs.ns.exec(&[
+        "ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
+    ]);
+    ovs.ns.exec(&["ip", "link", "set", host, "up"]);
     ns.exec(&["ip", "link", "set", "eth0", "address", mac]);
     for a in addrs {
         ns.exec(&["ip", "addr", "add", a, "dev", "eth0"]);
@@ -254,6 +283,7 @@ pub fn veth(ns: &Netns, host: &str, mac: &str, addrs: &[&str]) {
 
 /// A service address and the stream the client sends to it.
 pub const SERVICE_V4: &str = "192.0.2.10";
+pub const SERVICE_V6: &str = "2001:db8::10";
 pub const UDP_PORT: u16 = 5000;
 
 /// A two-site testbed: a client and sites A and B, each in its own
@@ -287,9 +317,9 @@ impl Lab {
         ovs.bridge(&bridge).await;
         let (client, a, b) = (Netns::new(), Netns::new(), Netns::new());
         let (a_if, b_if, c_if) = (unique("va"), unique("vb"), unique("vc"));
-        veth(&a, &a_if, MAC_A, &["10.9.0.2/24"]);
-        veth(&b, &b_if, MAC_B, &["10.9.0.3/24"]);
-        veth(&client, &c_if, "02:00:00:00:0c:01", &["10.9.0.1/24"]);
+        veth(&ovs, &a, &a_if, MAC_A, &["10.9.0.2/24"]);
+        veth(&ovs, &b, &b_if, MAC_B, &["10.9.0.3/24"]);
+        veth(&ovs, &client, &c_if, "02:00:00:00:0c:01", &["10.9.0.1/24"]);
         for site in [&a, &b] {
             site.exec(&[
                 "ip",
@@ -308,6 +338,30 @@ impl Lab {
             "dev",
             "eth0",
         ]);
+        for site in [&a, &b] {
+            // Linux answers a Neighbor Solicitation only for an address on
+            // the receiving interface (unlike ARP), so the IPv6 service
+            // address sits on the site's link toward the switch.
+            site.exec(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{SERVICE_V6}/128"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
+        }
+        client.exec(&["ip", "addr", "add", "fd00:9::1/64", "dev", "eth0", "nodad"]);
+        client.exec(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            &format!("{SERVICE_V6}/128"),
+            "dev",
+            "eth0",
+        ]);
         let mut db = Ovsdb::connect(&ovs.db_endpoint()).await.expect("ovsdb");
         for (name, port) in [(&a_if, 1u16), (&b_if, 2), (&c_if, 3)] {
             db.add_port(&bridge, name, Some(port))
@@ -315,7 +369,7 @@ impl Lab {
                 .expect("add port");
         }
         for (name, port) in [(&a_if, 1i64), (&b_if, 2), (&c_if, 3)] {
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + Duration::from_secs(30);
             while db.ofport(name).await.expect("ofport") != Some(port) {
                 assert!(Instant::now() < deadline, "{name} never got ofport {port}");
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -371,11 +425,19 @@ impl Lab {
     pub fn services(&self) -> Vec<orbit_core::config::Service> {
         vec![orbit_core::config::Service {
             id: "web".parse().expect("id"),
-            prefixes: vec![format!("{SERVICE_V4}/32").parse().expect("net")],
+            prefixes: prefixes(),
             sites: vec!["a".parse().expect("site"), "b".parse().expect("site")],
             health: None,
         }]
     }
+}
+
+/// The lab service's prefixes: one IPv4 and one IPv6 address.
+pub fn prefixes() -> Vec<ipnet::IpNet> {
+    vec![
+        format!("{SERVICE_V4}/32").parse().expect("net"),
+        format!("{SERVICE_V6}/128").parse().expect("net"),
+    ]
 }
 
 /// The steering of the lab's one service.
@@ -384,7 +446,7 @@ pub fn steering(generation: u64, active: Option<&str>) -> orbit_core::Steering {
     services.insert(
         "web".parse().expect("id"),
         orbit_core::ServiceSteering {
-            prefixes: vec![format!("{SERVICE_V4}/32").parse().expect("net")],
+            prefixes: prefixes(),
             active: active.map(|s| s.parse().expect("site")),
             local_role: orbit_core::Role::Standby,
             takeover: false,
@@ -414,8 +476,7 @@ impl Received {
 
 /// Starts a receiver on UDP_PORT inside `ns`; it runs until `stop`.
 pub fn receiver(ns: &Netns, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Received {
-    let sock =
-        ns.enter(|| std::net::UdpSocket::bind(("0.0.0.0", UDP_PORT)).expect("bind receiver"));
+    let sock = ns.enter(|| std::net::UdpSocket::bind(("::", UDP_PORT)).expect("bind receiver"));
     sock.set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
     let got = Received::default();
@@ -444,7 +505,18 @@ pub struct Stream {
 
 impl Stream {
     pub fn start(client: &Netns, pps: u32) -> Stream {
-        let sock = client.enter(|| std::net::UdpSocket::bind("0.0.0.0:0").expect("bind sender"));
+        Self::start_to(client, pps, SERVICE_V4)
+    }
+
+    /// `[::]` receivers take IPv4 too (V6ONLY is off by default on Linux).
+    pub fn start_to(client: &Netns, pps: u32, service: &'static str) -> Stream {
+        let target: std::net::IpAddr = service.parse().expect("service address");
+        let bind = if target.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        };
+        let sock = client.enter(move || std::net::UdpSocket::bind(bind).expect("bind sender"));
         let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (s, st) = (sent.clone(), stop.clone());
@@ -461,7 +533,7 @@ impl Stream {
                 // Counted before it leaves: a reader that sees `sent == n`
                 // knows every seq >= n leaves after its read.
                 s.store(seq + 1, Ordering::SeqCst);
-                let _ = sock.send_to(&seq.to_be_bytes(), (SERVICE_V4, UDP_PORT));
+                let _ = sock.send_to(&seq.to_be_bytes(), (target, UDP_PORT));
                 seq += 1;
             }
         });
