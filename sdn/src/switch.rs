@@ -326,7 +326,7 @@ impl Inner {
             let flows: Vec<&Vec<Instruction>> = lay
                 .prefixes
                 .iter()
-                .flat_map(|p| matches_for(p))
+                .flat_map(matches_for)
                 .filter_map(|m| st.flows.get(&(self.layout.priority, m)))
                 .collect();
             let Some(ins) = flows.first() else {
