@@ -174,3 +174,25 @@ async fn a_missing_bridge_or_switch_is_a_clear_error() {
     let err = sw.apply(&bad).await.expect_err("unknown service");
     assert!(matches!(err, RedirectError::Config(_)), "{err:?}");
 }
+
+/// A bridge with OVS's default protocol set (1.0 .. 1.5): the HELLO comes
+/// with a higher header version and a bitmap; orbit settles on 1.3.
+#[tokio::test]
+async fn negotiates_13_with_a_bridge_that_offers_every_version() {
+    let ovs = Ovs::start();
+    let br = unique("br");
+    let mut db = orbit_sdn::ovsdb::Ovsdb::connect(&ovs.db_endpoint())
+        .await
+        .expect("ovsdb");
+    let mut spec = orbit_sdn::ovsdb::BridgeSpec::orbit_default(&br);
+    spec.protocols.clear();
+    db.create_bridge(&spec).await.expect("create");
+    ovs.wait_mgmt(&br);
+    let mut sw = Switch::start(&config(&ovs, &br), &services())
+        .await
+        .expect("start");
+    let applied = sw.apply(&steer(1, Some("b"))).await.expect("apply");
+    assert!(applied.changes > 0);
+    let groups = ovs.ofctl(&["dump-groups", &ovs.mgmt_endpoint(&br)]);
+    assert!(groups.contains("bucket=watch_port:2"), "{groups}");
+}
