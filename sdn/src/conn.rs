@@ -17,17 +17,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::error::Error;
 use crate::ofp::{frame_len, Body, ErrorMsg, Message, MultipartReply, MultipartRequest};
 use crate::session::{Input, Output, Session, State};
 
-/// Send an ECHO_REQUEST after this much silence from the switch.
-const ECHO_IDLE: Duration = Duration::from_secs(5);
-/// Give the connection up after this much silence.
-const DEAD_AFTER: Duration = Duration::from_secs(15);
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
@@ -279,27 +274,23 @@ async fn run_session(
     }
     let _guard = AbortOnDrop(read_task);
 
-    let mut session = Session::new();
+    let mut session = Session::new(std::time::Instant::now());
     let mut waiters = Waiters {
         batches: VecDeque::new(),
         multipart: HashMap::new(),
     };
     let mut queued: Vec<Command> = Vec::new();
-    let mut last_rx = Instant::now();
-    let mut echo_sent = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
 
     let result: Result<(), Error> = async {
-        let out = session.process(Input::Connected);
+        let out = session.process(std::time::Instant::now(), Input::Connected);
         handle(out, &mut w, state_tx, &mut waiters).await?;
         loop {
             tokio::select! {
                 f = frames.recv() => {
                     let msg = f.unwrap_or(Err(Error::Disconnected))?;
-                    last_rx = Instant::now();
-                    echo_sent = false;
                     let was_ready = matches!(session.state(), State::Ready { .. });
-                    let out = session.process(Input::Received(msg));
+                    let out = session.process(std::time::Instant::now(), Input::Received(msg));
                     handle(out, &mut w, state_tx, &mut waiters).await?;
                     if !was_ready && matches!(session.state(), State::Ready { .. }) {
                         for c in queued.drain(..) {
@@ -316,15 +307,8 @@ async fn run_session(
                     }
                 }
                 _ = tick.tick() => {
-                    let idle = last_rx.elapsed();
-                    if idle > DEAD_AFTER {
-                        return Err(Error::Timeout { what: "echo", ms: millis(idle) });
-                    }
-                    if idle > ECHO_IDLE && !echo_sent {
-                        let xid = session.next_xid();
-                        write(&mut w, &Message::new(xid, Body::EchoRequest(Vec::new())).encode()?).await?;
-                        echo_sent = true;
-                    }
+                    let out = session.process(std::time::Instant::now(), Input::Tick);
+                    handle(out, &mut w, state_tx, &mut waiters).await?;
                 }
             }
         }
@@ -454,7 +438,7 @@ async fn handle(
                     "port status"
                 );
             }
-            Output::Close(reason) => return Err(Error::Handshake(reason)),
+            Output::Close(reason) => return Err(Error::Session(reason)),
         }
     }
     Ok(())

@@ -34,8 +34,10 @@ pub enum Error {
     Decode(#[from] DecodeError),
     #[error("cannot encode OpenFlow message: {0}")]
     Encode(#[from] EncodeError),
-    #[error("switch refused the OpenFlow handshake: {0}")]
-    Handshake(String),
+    /// Version negotiation failed, the switch fell silent, or it sent
+    /// something out of place.
+    #[error("OpenFlow session closed: {0}")]
+    Session(String),
     #[error("switch rejected {count} message(s): {first}")]
     Rejected { count: usize, first: String },
     #[error("switch did not answer {what} within {ms} ms")]

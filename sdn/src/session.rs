@@ -1,9 +1,10 @@
-//! The sans-IO OpenFlow session: version negotiation, echo answers,
-//! multipart reassembly and reply routing by xid. No sockets, no clock:
-//! the driver in [`crate::conn`] feeds it [`Input`]s and carries out its
-//! [`Output`]s.
+//! The sans-IO OpenFlow session: version negotiation, echo answers and
+//! keepalive, multipart reassembly and reply routing by xid. No sockets, no
+//! clock reads: the driver in [`crate::conn`] feeds it [`Input`]s with the
+//! current time and carries out its [`Output`]s.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::ofp::{Body, ErrorMsg, Hello, Message, MultipartReply, PortStatus, OFPMPF_MORE};
 
@@ -20,11 +21,18 @@ pub(crate) enum State {
     Closed,
 }
 
+/// Send an ECHO_REQUEST after this much silence from the switch (§6.3.2).
+pub(crate) const ECHO_IDLE: Duration = Duration::from_secs(5);
+/// Give the connection up after this much silence.
+pub(crate) const DEAD_AFTER: Duration = Duration::from_secs(15);
+
 #[derive(Debug)]
 pub(crate) enum Input {
     /// The transport is up.
     Connected,
     Received(Message),
+    /// Time passed (the driver ticks about once a second).
+    Tick,
 }
 
 #[derive(Debug, PartialEq)]
@@ -55,14 +63,18 @@ pub(crate) struct Session {
     state: State,
     next_xid: u32,
     partial: HashMap<u32, Vec<MultipartReply>>,
+    last_rx: Instant,
+    echo_outstanding: bool,
 }
 
 impl Session {
-    pub(crate) fn new() -> Session {
+    pub(crate) fn new(now: Instant) -> Session {
         Session {
             state: State::AwaitHello,
             next_xid: 1,
             partial: HashMap::new(),
+            last_rx: now,
+            echo_outstanding: false,
         }
     }
 
@@ -82,14 +94,39 @@ impl Session {
         self.state = to;
     }
 
-    pub(crate) fn process(&mut self, input: Input) -> Vec<Output> {
+    pub(crate) fn process(&mut self, now: Instant, input: Input) -> Vec<Output> {
         match input {
             Input::Connected => {
+                self.last_rx = now;
                 let xid = self.next_xid();
                 self.transition(State::AwaitHello);
                 vec![Output::Send(Message::new(xid, Body::Hello(Hello::of13())))]
             }
-            Input::Received(m) => self.received(m),
+            Input::Received(m) => {
+                // Any message proves the switch alive, not only echo replies.
+                self.last_rx = now;
+                self.echo_outstanding = false;
+                self.received(m)
+            }
+            Input::Tick => {
+                let idle = now.saturating_duration_since(self.last_rx);
+                if idle > DEAD_AFTER && self.state != State::Closed {
+                    self.transition(State::Closed);
+                    return vec![Output::Close(format!(
+                        "nothing from the switch for {} s",
+                        idle.as_secs()
+                    ))];
+                }
+                if idle > ECHO_IDLE && !self.echo_outstanding {
+                    self.echo_outstanding = true;
+                    let xid = self.next_xid();
+                    return vec![Output::Send(Message::new(
+                        xid,
+                        Body::EchoRequest(Vec::new()),
+                    ))];
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -191,14 +228,22 @@ mod tests {
         )
     }
 
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
     fn ready() -> Session {
-        let mut s = Session::new();
-        s.process(Input::Connected);
-        let out = s.process(Input::Received(Message::new(9, Body::Hello(Hello::of13()))));
+        let now = t0();
+        let mut s = Session::new(now);
+        s.process(now, Input::Connected);
+        let out = s.process(
+            now,
+            Input::Received(Message::new(9, Body::Hello(Hello::of13()))),
+        );
         let Some(Output::Send(Message { xid, .. })) = out.first() else {
             panic!("{out:?}")
         };
-        let out = s.process(Input::Received(features(*xid)));
+        let out = s.process(now, Input::Received(features(*xid)));
         assert_eq!(out, vec![Output::Ready { datapath_id: 42 }]);
         s
     }
@@ -211,8 +256,9 @@ mod tests {
 
     #[test]
     fn a_switch_without_13_is_refused() {
-        let mut s = Session::new();
-        s.process(Input::Connected);
+        let now = t0();
+        let mut s = Session::new(now);
+        s.process(now, Input::Connected);
         let mut hello = Message::new(
             1,
             Body::Hello(Hello {
@@ -220,18 +266,19 @@ mod tests {
             }),
         );
         hello.version = 1;
-        let out = s.process(Input::Received(hello));
+        let out = s.process(now, Input::Received(hello));
         assert!(matches!(out.last(), Some(Output::Close(_))), "{out:?}");
         assert_eq!(s.state(), State::Closed);
     }
 
     #[test]
     fn echo_is_answered_with_the_same_xid_and_data() {
-        let mut s = Session::new();
-        let out = s.process(Input::Received(Message::new(
-            77,
-            Body::EchoRequest(vec![9]),
-        )));
+        let now = t0();
+        let mut s = Session::new(now);
+        let out = s.process(
+            now,
+            Input::Received(Message::new(77, Body::EchoRequest(vec![9]))),
+        );
         assert_eq!(
             out,
             vec![Output::Send(Message::new(77, Body::EchoReply(vec![9])))]
@@ -250,8 +297,10 @@ mod tests {
                 },
             )
         };
-        assert!(s.process(Input::Received(part(OFPMPF_MORE))).is_empty());
-        let out = s.process(Input::Received(part(0)));
+        assert!(s
+            .process(t0(), Input::Received(part(OFPMPF_MORE)))
+            .is_empty());
+        let out = s.process(t0(), Input::Received(part(0)));
         assert_eq!(
             out,
             vec![Output::Multipart {
@@ -267,7 +316,39 @@ mod tests {
     #[test]
     fn an_unexpected_message_closes_the_session() {
         let mut s = ready();
-        let out = s.process(Input::Received(features(3)));
+        let out = s.process(t0(), Input::Received(features(3)));
         assert!(matches!(out.as_slice(), [Output::Close(_)]), "{out:?}");
+    }
+
+    #[test]
+    fn silence_brings_an_echo_then_a_close() {
+        let start = t0();
+        let mut s = ready();
+        let at = |secs| start + Duration::from_secs(secs);
+        assert!(s.process(at(3), Input::Tick).is_empty());
+        let out = s.process(at(6), Input::Tick);
+        assert!(
+            matches!(
+                out.as_slice(),
+                [Output::Send(Message {
+                    body: Body::EchoRequest(_),
+                    ..
+                })]
+            ),
+            "{out:?}"
+        );
+        // Only one echo while waiting.
+        assert!(s.process(at(7), Input::Tick).is_empty());
+        // An answer resets the clock.
+        s.process(
+            at(8),
+            Input::Received(Message::new(1, Body::EchoReply(vec![]))),
+        );
+        assert!(s.process(at(12), Input::Tick).is_empty());
+        let out = s.process(at(14), Input::Tick);
+        assert_eq!(out.len(), 1, "a new echo after 5 s of silence: {out:?}");
+        let out = s.process(at(24), Input::Tick);
+        assert!(matches!(out.as_slice(), [Output::Close(_)]), "{out:?}");
+        assert_eq!(s.state(), State::Closed);
     }
 }
