@@ -401,8 +401,13 @@ impl Redirector for Switch {
             });
         }
         inner.stats.applies += 1;
-        match inner.converge(steering).await {
-            Ok(a) => Ok(a),
+        let span = tracing::info_span!("sdn_apply", generation = steering.generation);
+        let result = tracing::Instrument::instrument(inner.converge(steering), span).await;
+        match result {
+            Ok(a) => {
+                info!(generation = a.generation, changes = a.changes, detail = %a.detail, "applied");
+                Ok(a)
+            }
             Err(e) => {
                 inner.stats.failures += 1;
                 inner.held = None;
