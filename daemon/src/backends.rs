@@ -55,8 +55,16 @@ impl Drop for BackendHandle {
 
 /// Builds every backend the config names. A backend that cannot be built is
 /// a startup error (before anything is applied).
-pub fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, RedirectError> {
+pub async fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, RedirectError> {
     let mut out: Vec<Box<dyn Redirector>> = Vec::new();
+    if let Some(sdn) = &config.sdn {
+        // Checks over OVSDB that the configured bridge exists: a missing
+        // bridge stops orbitd at start with the bridges that do exist.
+        let switch = orbit_sdn::Switch::start(sdn, &config.services)
+            .await
+            .map_err(|e| RedirectError::Config(format!("sdn: {e}")))?;
+        out.push(Box::new(switch));
+    }
     if let Some(haproxy) = &config.haproxy {
         // No I/O here: a HAProxy that is down at start is reconciled by the
         // runner's retries once it is up.

@@ -400,6 +400,40 @@ impl Config {
         if s.bridge.is_empty() {
             r.add("sdn.bridge", "must name the bridge");
         }
+        if s.cookie == 0 {
+            r.add(
+                "sdn.cookie",
+                "must be non-zero: cookie 0 would claim every unmarked flow",
+            );
+        }
+        if s.table > 253 {
+            r.add(
+                "sdn.table",
+                format!("{} is not a flow table (0..=253)", s.table),
+            );
+        }
+        if s.priority == 0 {
+            r.add("sdn.priority", "must be above 0, the table-miss priority");
+        }
+        let last_group = u64::from(s.group_base) + self.services.len() as u64;
+        if s.group_base == 0 || last_group > 0xffff_ff00 {
+            r.add(
+                "sdn.group_base",
+                format!(
+                    "{:#x} + {} services leaves the group id range 1..=0xffffff00",
+                    s.group_base,
+                    self.services.len()
+                ),
+            );
+        }
+        if let Some(ctl) = &s.vswitchd_ctl {
+            if !ctl.starts_with("unix:") {
+                r.add("sdn.vswitchd_ctl", format!("{ctl:?} must start with unix:"));
+            }
+        }
+        if s.timeout.0.is_zero() {
+            r.add("sdn.timeout", "must be above 0");
+        }
         let mut ports = BTreeMap::new();
         for (site, port) in &s.ports {
             let base = format!("sdn.ports.{site}");
