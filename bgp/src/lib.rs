@@ -2,3 +2,5 @@
 //! of the active site, pre-announces them at lower preference from a standby
 //! site and withdraws them on failure. It implements
 //! [`orbit_core::Redirector`].
+
+pub mod wire;
