@@ -3,4 +3,5 @@
 //! site and withdraws them on failure. It implements
 //! [`orbit_core::Redirector`].
 
+pub mod fsm;
 pub mod wire;
