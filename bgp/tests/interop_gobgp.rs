@@ -44,7 +44,7 @@ fn rib_entry(g: &Gobgp, family: &str, prefix: &str) -> Option<serde_json::Value>
     v.get(prefix).cloned()
 }
 
-fn attr<'a>(entry: &'a serde_json::Value, ty: u64) -> Option<&'a serde_json::Value> {
+fn attr(entry: &serde_json::Value, ty: u64) -> Option<&serde_json::Value> {
     entry[0]["attrs"]
         .as_array()?
         .iter()
@@ -81,8 +81,7 @@ asn = 65002
         .await
         .expect("start");
     wait_for_async(20, "gobgpd session Established", || {
-        g.cli(&["neighbor"])
-            .is_some_and(|o| o.contains("Establ"))
+        g.cli(&["neighbor"]).is_some_and(|o| o.contains("Establ"))
     })
     .await;
     speaker
@@ -97,7 +96,10 @@ asn = 65002
     .await;
     let e = entry.expect("entry");
     let path = attr(&e, 2).expect("AS_PATH");
-    assert_eq!(path["as_paths"][0]["segment_type"], 2, "AS_SEQUENCE: {path}");
+    assert_eq!(
+        path["as_paths"][0]["segment_type"], 2,
+        "AS_SEQUENCE: {path}"
+    );
     assert_eq!(path["as_paths"][0]["asns"], serde_json::json!([65001]));
     assert_eq!(
         attr(&e, 3).expect("NEXT_HOP")["nexthop"],
