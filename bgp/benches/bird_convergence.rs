@@ -86,9 +86,9 @@ fn wait_count(bird: &Bird, proto: &str, n: usize, secs: u64) -> Duration {
 }
 
 fn speaker_toml(lab: &Lab, peers: usize) -> String {
-    let mut s = format!(
+    let mut s = String::from(
         "asn = 65001\nrouter_id = \"192.0.2.1\"\nconnect_retry = \"200ms\"\n\
-         graceful_restart_time = \"0s\"\n"
+         graceful_restart_time = \"0s\"\n",
     );
     for k in 1..=peers {
         s.push_str(&format!(
@@ -179,8 +179,11 @@ fn write_mrt(path: &std::path::Path, n: usize, next_hop: Ipv4Addr) {
     b.extend_from_slice(&next_hop.octets());
     b.extend_from_slice(&65003u32.to_be_bytes());
     record(&mut out, 1, &b);
-    // ORIGIN IGP, empty AS_PATH (gobgpd prepends its AS on eBGP), NEXT_HOP.
-    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4];
+    // ORIGIN IGP, AS_PATH [65003] (gobgp drops an empty one and then the
+    // path), NEXT_HOP.
+    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1];
+    attrs.extend_from_slice(&65003u32.to_be_bytes());
+    attrs.extend_from_slice(&[0x40, 3, 4]);
     attrs.extend_from_slice(&next_hop.octets());
     for i in 0..n {
         let a = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i as u32;
@@ -268,11 +271,7 @@ fn main() {
         .expect("ip route");
     assert!(st.success());
     // gobgpd speaks from the spare address on the root side.
-    let st = Command::new("ip")
-        .args(["addr", "add", &format!("{}/29", lab.v4_spare), "dev", &lab.root_if])
-        .status()
-        .expect("ip addr");
-    assert!(st.success());
+    lab.add_root_addr(lab.v4_spare);
     let bird = Bird::start(&lab, &bird_conf(&lab));
 
     // Part 1: time to RIB.

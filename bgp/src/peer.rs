@@ -115,8 +115,9 @@ struct Peer {
     skipped: Vec<String>,
 }
 
-/// Starts the task of one peer; returns its mailbox.
-pub(crate) fn spawn(setup: PeerSetup) -> mpsc::Sender<PeerMsg> {
+/// Starts the task of one peer; returns its mailbox and the task (abort it
+/// to drop the peer's connections without a NOTIFICATION).
+pub(crate) fn spawn(setup: PeerSetup) -> (mpsc::Sender<PeerMsg>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(256);
     let span = tracing::info_span!("bgp_peer", peer = %setup.address);
     let peer = Peer {
@@ -131,8 +132,8 @@ pub(crate) fn spawn(setup: PeerSetup) -> mpsc::Sender<PeerMsg> {
         eor_pending: false,
         skipped: Vec::new(),
     };
-    tokio::spawn(peer.run(rx).instrument(span));
-    tx
+    let task = tokio::spawn(peer.run(rx).instrument(span));
+    (tx, task)
 }
 
 impl Peer {

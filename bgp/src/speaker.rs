@@ -24,6 +24,7 @@ use crate::wire::Family;
 pub struct Speaker {
     policy: Policy,
     peers: Vec<(IpAddr, mpsc::Sender<PeerMsg>)>,
+    tasks: Vec<JoinHandle<()>>,
     listener: Option<JoinHandle<()>>,
     listen_addr: Option<SocketAddr>,
     last: Option<(Steering, Arc<DesiredRib>)>,
@@ -96,6 +97,7 @@ impl Speaker {
         let mut listener = None;
         let mut listen_addr = None;
         let mut peers = Vec::new();
+        let mut tasks = Vec::new();
         // The listener is bound before any session starts so that a
         // refused bind is a start-up error, not a silent passive peer.
         let bound = if cfg.listen {
@@ -104,7 +106,10 @@ impl Speaker {
             None
         };
         for s in setups {
-            peers.push((s.address, peer::spawn(s)));
+            let address = s.address;
+            let (tx, task) = peer::spawn(s);
+            peers.push((address, tx));
+            tasks.push(task);
         }
         if let Some(l) = bound {
             listen_addr = l.local_addr().ok();
@@ -130,6 +135,7 @@ impl Speaker {
         Ok(Speaker {
             policy,
             peers,
+            tasks,
             listener,
             listen_addr,
             last: None,
@@ -172,6 +178,9 @@ impl Speaker {
         }
         if let Some(l) = self.listener.take() {
             l.abort();
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
         }
     }
 
@@ -219,10 +228,15 @@ impl Speaker {
     }
 }
 
+/// Dropping the speaker without `shutdown` closes the sockets without a
+/// NOTIFICATION, like a crash: graceful-restart peers keep our routes.
 impl Drop for Speaker {
     fn drop(&mut self) {
         if let Some(l) = self.listener.take() {
             l.abort();
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
         }
     }
 }

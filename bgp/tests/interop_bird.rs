@@ -472,3 +472,97 @@ protocol bgp orbit {{
 fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
+
+/// Which protocol bird selected as best for `prefix`.
+fn best_protocol(bird: &Bird, prefix: &str) -> Option<String> {
+    let out = bird.cmd(&["show", "route", "for", prefix])?;
+    let line = out.lines().find(|l| l.contains(" * "))?;
+    let start = line.find('[')? + 1;
+    let end = start + line[start..].find(' ')?;
+    Some(line[start..end].to_string())
+}
+
+/// The BIRD import filter documented in docs/bgp.md does what it says with
+/// two real orbit speakers (sites a and b) announcing the same prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bird_filters_honour_takeover_and_graceful_shutdown() {
+    let lab = Lab::new();
+    // Site b speaks from the spare address.
+    lab.add_root_addr(lab.v4_spare);
+    let proto = format!(
+        r#"
+filter orbit_in {{
+  if (65535,0) ~ bgp_community then bgp_local_pref = 0;
+  else if (64500,666) ~ bgp_community then bgp_local_pref = 300;
+  accept;
+}}
+protocol bgp sitea {{
+  local {peer} as 65002; neighbor {a} as 65001; passive on;
+  ipv4 {{ import filter orbit_in; export none; }};
+}}
+protocol bgp siteb {{
+  local {peer} as 65002; neighbor {b} as 65011; passive on;
+  ipv4 {{ import filter orbit_in; export none; }};
+}}
+"#,
+        peer = lab.v4_peer,
+        a = lab.v4_root,
+        b = lab.v4_spare
+    );
+    let bird = Bird::start(&lab, &proto);
+    let cfg_a = bgp_config(&speaker_config(&lab, "").replace(
+        &format!("next_hop_v4 = \"{}\"", lab.v4_spare),
+        &format!("next_hop_v4 = \"{}\"", lab.v4_root),
+    ));
+    let cfg_b = bgp_config(
+        &speaker_config(&lab, &format!("local_address = \"{}\"", lab.v4_spare))
+            .replace("asn = 65001", "asn = 65011")
+            .replace("router_id = \"192.0.2.1\"", "router_id = \"192.0.2.2\""),
+    );
+    let mut a = Speaker::start(&cfg_a, &services(&[SVC])).await.expect("a");
+    let mut b = Speaker::start(&cfg_b, &services(&[SVC])).await.expect("b");
+    wait_for_async(15, "both sites Established", || {
+        bird.established("sitea") && bird.established("siteb")
+    })
+    .await;
+
+    // a active, b pre-announced standby: a wins.
+    a.apply(&steering(1, &[SVC], Role::Active, false))
+        .await
+        .expect("a");
+    b.apply(&steering(1, &[SVC], Role::Standby, false))
+        .await
+        .expect("b");
+    wait_for_async(5, "a preferred", || {
+        best_protocol(&bird, SVC).as_deref() == Some("sitea") && bird.route(SVC).contains("siteb")
+    })
+    .await;
+
+    // Planned switchover: a drains (65535:0) -> b wins before a withdraws.
+    a.apply(&steering(2, &[SVC], Role::Draining, false))
+        .await
+        .expect("a");
+    wait_for_async(5, "b preferred while a drains", || {
+        best_protocol(&bird, SVC).as_deref() == Some("siteb")
+    })
+    .await;
+
+    // Failover while a's active route is still held upstream: b announces
+    // active with the takeover community and wins at once.
+    a.apply(&steering(3, &[SVC], Role::Active, false))
+        .await
+        .expect("a");
+    wait_for_async(5, "a back", || {
+        best_protocol(&bird, SVC).as_deref() == Some("sitea")
+    })
+    .await;
+    b.apply(&steering(2, &[SVC], Role::Active, true))
+        .await
+        .expect("b");
+    wait_for_async(5, "b preferred by takeover", || {
+        best_protocol(&bird, SVC).as_deref() == Some("siteb")
+    })
+    .await;
+    let r = bird.route(SVC);
+    assert!(r.contains("BGP.local_pref: 300"), "{r}");
+}

@@ -153,6 +153,18 @@ impl Lab {
         lab
     }
 
+    /// Adds another address to the root side of the veth (removed with it).
+    pub fn add_root_addr(&self, a: Ipv4Addr) {
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{a}/29"),
+            "dev",
+            &self.root_if,
+        ]);
+    }
+
     /// Runs a command inside the namespace; panics on failure.
     pub fn exec(&self, args: &[&str]) -> String {
         let mut full = vec!["ip", "netns", "exec", &self.ns];
