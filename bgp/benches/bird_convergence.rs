@@ -4,18 +4,23 @@
 //! cargo bench -p orbit-bgp --bench bird_convergence
 //! ```
 //!
-//! 1. Time from `Speaker::apply` to all N routes in bird2's RIB, for N = 1,
-//!    1k, 10k, 100k host routes (198.18.0.0/15, the RFC 2544 benchmark
-//!    range), beside gobgpd announcing the same N routes into the same bird2
-//!    in the same run (`gobgp mrt inject global` of an MRT dump we write,
-//!    timed from the CLI call to the last route in bird's RIB). Prints the
-//!    ratio gobgpd / orbit.
+//! 1. For N = 1, 1k, 10k, 100k host routes (198.18.0.0/15, the RFC 2544
+//!    benchmark range):
+//!    - orbit: time from `Speaker::apply` to all N routes in bird2's RIB
+//!      (session already up);
+//!    - orbit vs gobgpd, same bird2, same run: time from `birdc enable` of
+//!      the session (bird connects) to all N routes in bird's RIB, each
+//!      speaker holding the same N routes beforehand. gobgpd's routes are
+//!      fed to it over BGP by a second orbit speaker (untimed), because
+//!      gobgp 3.10's `mrt inject` loses paths here (500-700 of 1,000 on the
+//!      first call, never all after 20 calls) and one CLI call per route is far slower than
+//!      either speaker. Ratio = gobgpd / orbit.
 //! 2. Resident memory with 1,000 prefixes announced to 8 peers: orbit's
 //!    speaker alone in a child process vs gobgpd doing the same.
 //!
 //! Layout: bird2 in a namespace; orbit (this process) and gobgpd in the
-//! root namespace on the root side of the veth. bird has 8 local addresses
-//! (10.250.I.1-8) so that each speaker can have 8 distinct peers.
+//! root namespace on the root side of the veth. bird has 9 local addresses
+//! (10.250.I.1-8 for the 8-peer memory run, .9 for the timing sessions).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -41,6 +46,12 @@ fn extra_addr(lab: &Lab, k: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 250, (lab.idx & 0xff) as u8, k as u8)
 }
 
+const TIMING: usize = 9;
+
+fn port(lab: &Lab, off: u32) -> u16 {
+    (20000 + (lab.idx * 2 + off) % 40000) as u16
+}
+
 fn bird_conf(lab: &Lab) -> String {
     let mut s = String::new();
     for k in 1..=PEERS {
@@ -54,6 +65,18 @@ fn bird_conf(lab: &Lab) -> String {
             g = lab.v4_spare,
         ));
     }
+    // Timing sessions: disabled until the clock starts; bird connects.
+    let local = extra_addr(lab, TIMING);
+    s.push_str(&format!(
+        "protocol bgp orbitT {{ local {local} as 65002; neighbor {root} port {op} as 65001; \
+         disabled; connect delay time 0; ipv4 {{ import all; export none; }}; }}\n\
+         protocol bgp gobgpT {{ local {local} as 65002; neighbor {g} port {gp} as 65003; \
+         disabled; connect delay time 0; ipv4 {{ import all; export none; }}; }}\n",
+        root = lab.v4_root,
+        g = lab.v4_spare,
+        op = port(lab, 0),
+        gp = port(lab, 1),
+    ));
     s
 }
 
@@ -85,7 +108,18 @@ fn wait_count(bird: &Bird, proto: &str, n: usize, secs: u64) -> Duration {
     }
 }
 
+/// `peers == 0`: the timing speaker, one passive peer (bird's .9) on our
+/// own listening port.
 fn speaker_toml(lab: &Lab, peers: usize) -> String {
+    if peers == 0 {
+        return format!(
+            "asn = 65001\nrouter_id = \"192.0.2.1\"\nconnect_retry = \"200ms\"\n\
+             graceful_restart_time = \"0s\"\nlisten = true\nlisten_port = {p}\n\
+             [[peer]]\naddress = \"{a}\"\nasn = 65002\npassive = true\nfamilies = [\"ipv4\"]\n",
+            p = port(lab, 0),
+            a = extra_addr(lab, TIMING)
+        );
+    }
     let mut s = String::from(
         "asn = 65001\nrouter_id = \"192.0.2.1\"\nconnect_retry = \"200ms\"\n\
          graceful_restart_time = \"0s\"\n",
@@ -99,21 +133,44 @@ fn speaker_toml(lab: &Lab, peers: usize) -> String {
     s
 }
 
+/// gobgpd for the memory run: 8 peers (bird connects nothing; gobgpd
+/// connects to bird's 10.250.I.1-8) plus the feeder. For the timing run
+/// (`peers == 0`) its only bird peer is 10.250.I.9, which connects to it.
 fn gobgp_toml(lab: &Lab, peers: usize) -> String {
     let mut s = format!(
-        "[global.config]\n  as = 65003\n  router-id = \"{g}\"\n  port = -1\n  local-address-list = [\"{g}\"]\n",
-        g = lab.v4_spare
+        "[global.config]\n  as = 65003\n  router-id = \"{g}\"\n  port = {p}\n  local-address-list = [\"{g}\"]\n",
+        g = lab.v4_spare,
+        p = port(lab, 1),
     );
-    for k in 1..=peers {
-        s.push_str(&format!(
-            "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{}\"\n    peer-as = 65002\n  \
-             [neighbors.transport.config]\n    local-address = \"{}\"\n  [[neighbors.afi-safis]]\n    \
-             [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n",
-            extra_addr(lab, k),
+    let neighbor = |addr: String, asn: u32, passive: bool| {
+        format!(
+            "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{addr}\"\n    peer-as = {asn}\n  \
+             [neighbors.transport.config]\n    local-address = \"{}\"\n    passive-mode = {passive}\n  \
+             [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n",
             lab.v4_spare
-        ));
+        )
+    };
+    if peers == 0 {
+        s.push_str(&neighbor(extra_addr(lab, TIMING).to_string(), 65002, true));
     }
+    for k in 1..=peers {
+        s.push_str(&neighbor(extra_addr(lab, k).to_string(), 65002, false));
+    }
+    // The feeder: an orbit speaker at the root address gives gobgpd its routes.
+    s.push_str(&neighbor(lab.v4_root.to_string(), 65001, true));
     s
+}
+
+/// The orbit speaker that feeds gobgpd its N routes over BGP.
+fn feeder_toml(lab: &Lab) -> String {
+    format!(
+        "asn = 65001\nrouter_id = \"192.0.2.7\"\nconnect_retry = \"200ms\"\n\
+         graceful_restart_time = \"0s\"\n[[peer]]\naddress = \"{g}\"\nport = {p}\nasn = 65003\n\
+         local_address = \"{root}\"\nfamilies = [\"ipv4\"]\n",
+        g = lab.v4_spare,
+        p = port(lab, 1),
+        root = lab.v4_root
+    )
 }
 
 struct RootGobgp {
@@ -151,54 +208,23 @@ impl RootGobgp {
     }
 }
 
+impl RootGobgp {
+    /// Routes in gobgpd's global RIB.
+    fn rib_count(&self) -> usize {
+        self.cli(&["global", "rib", "-a", "ipv4", "summary"])
+            .and_then(|o| {
+                let i = o.find("Path: ")? + 6;
+                o[i..].split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or(0)
+    }
+}
+
 impl Drop for RootGobgp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// An MRT TABLE_DUMP_V2 file (RFC 6396 §4.3) with `n` host routes, for
-/// `gobgp mrt inject global`.
-fn write_mrt(path: &std::path::Path, n: usize, next_hop: Ipv4Addr) {
-    fn record(out: &mut Vec<u8>, subtype: u16, body: &[u8]) {
-        out.extend_from_slice(&0u32.to_be_bytes());
-        out.extend_from_slice(&13u16.to_be_bytes()); // TABLE_DUMP_V2
-        out.extend_from_slice(&subtype.to_be_bytes());
-        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        out.extend_from_slice(body);
-    }
-    let mut out = Vec::new();
-    // PEER_INDEX_TABLE: collector id, empty view name, one AS4 IPv4 peer.
-    let mut b = Vec::new();
-    b.extend_from_slice(&next_hop.octets());
-    b.extend_from_slice(&0u16.to_be_bytes());
-    b.extend_from_slice(&1u16.to_be_bytes());
-    b.push(0x02);
-    b.extend_from_slice(&next_hop.octets());
-    b.extend_from_slice(&next_hop.octets());
-    b.extend_from_slice(&65003u32.to_be_bytes());
-    record(&mut out, 1, &b);
-    // ORIGIN IGP, AS_PATH [65003] (gobgp drops an empty one and then the
-    // path), NEXT_HOP.
-    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1];
-    attrs.extend_from_slice(&65003u32.to_be_bytes());
-    attrs.extend_from_slice(&[0x40, 3, 4]);
-    attrs.extend_from_slice(&next_hop.octets());
-    for i in 0..n {
-        let a = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i as u32;
-        let mut b = Vec::new();
-        b.extend_from_slice(&(i as u32).to_be_bytes());
-        b.push(32);
-        b.extend_from_slice(&a.to_be_bytes());
-        b.extend_from_slice(&1u16.to_be_bytes());
-        b.extend_from_slice(&0u16.to_be_bytes());
-        b.extend_from_slice(&0u32.to_be_bytes());
-        b.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-        b.extend_from_slice(&attrs);
-        record(&mut out, 2, &b); // RIB_IPV4_UNICAST
-    }
-    std::fs::write(path, out).expect("mrt");
 }
 
 fn vm_rss_kib(pid: u32) -> u64 {
@@ -246,13 +272,21 @@ fn rss_child(cfg_path: &str) {
     });
 }
 
+fn wait_rib(g: &RootGobgp, n: usize) {
+    wait_for(600, "gobgpd RIB", || g.rib_count() == n);
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
 fn main() {
     if let Ok(cfg) = std::env::var("ORBIT_BENCH_RSS_CHILD") {
         rss_child(&cfg);
         return;
     }
     let lab = Lab::new();
-    for k in 1..=PEERS {
+    for k in 1..=TIMING {
         let a = extra_addr(&lab, k);
         lab.exec(&[
             "ip",
@@ -279,54 +313,72 @@ fn main() {
     let all: Vec<String> = (0..max).map(prefix).collect();
     let all_refs: Vec<&str> = all.iter().map(String::as_str).collect();
     let rt = tokio::runtime::Runtime::new().expect("rt");
-    let cfg = bgp_config(&speaker_toml(&lab, 1));
+    let svcs = services(&all_refs);
     let mut speaker = rt
-        .block_on(Speaker::start(&cfg, &services(&all_refs)))
+        .block_on(Speaker::start(&bgp_config(&speaker_toml(&lab, 0)), &svcs))
         .expect("start");
-    let g = RootGobgp::start(&lab, 1, "time");
-    wait_for(20, "orbit1 Established", || bird.established("orbit1"));
-    wait_for(20, "gobgp1 Established", || bird.established("gobgp1"));
+    let mut feeder = rt
+        .block_on(Speaker::start(&bgp_config(&feeder_toml(&lab)), &svcs))
+        .expect("feeder");
+    let g = RootGobgp::start(&lab, 0, "time");
+    let enable = |p: &str| bird.cmd(&["enable", p]).expect("birdc enable");
+    let disable = |p: &str| bird.cmd(&["disable", p]).expect("birdc disable");
 
-    println!("| prefixes | orbit apply->bird RIB | gobgpd inject->bird RIB | gobgpd / orbit |");
-    println!("|---:|---:|---:|---:|");
+    println!(
+        "| prefixes | orbit apply -> bird RIB | orbit session up -> bird RIB | gobgpd session up -> bird RIB | gobgpd / orbit |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
     let mut gen = 1;
-    let mut rows = Vec::new();
     for &n in &SIZES {
         let refs = &all_refs[..n];
+        // orbit, session already up: apply -> RIB.
+        enable("orbitT");
+        wait_for(30, "orbitT Established", || bird.established("orbitT"));
         gen += 1;
         let t0 = Instant::now();
         rt.block_on(speaker.apply(&steering(gen, refs, Role::Active, false)))
             .expect("apply");
-        let applied = t0.elapsed();
-        wait_count(&bird, "orbit1", n, 300);
-        let orbit = t0.elapsed();
-        gen += 1;
-        rt.block_on(speaker.apply(&steering(gen, refs, Role::Withdrawn, false)))
-            .expect("withdraw");
-        wait_count(&bird, "orbit1", 0, 300);
-
-        let mrt = lab.dir.join(format!("routes-{n}.mrt"));
-        write_mrt(&mrt, n, lab.v4_spare);
+        let returned = t0.elapsed();
+        wait_count(&bird, "orbitT", n, 600);
+        let apply = t0.elapsed();
+        // orbit, session up -> RIB.
+        disable("orbitT");
+        wait_count(&bird, "orbitT", 0, 600);
         let t0 = Instant::now();
-        g.cli(&["mrt", "inject", "global", &mrt.display().to_string()])
-            .expect("gobgp mrt inject");
-        wait_count(&bird, "gobgp1", n, 600);
-        let gobgp = t0.elapsed();
-        g.cli(&["global", "rib", "-a", "ipv4", "del", "all"])
-            .expect("gobgp del all");
-        wait_count(&bird, "gobgp1", 0, 300);
-        let ratio = gobgp.as_secs_f64() / orbit.as_secs_f64();
+        enable("orbitT");
+        wait_count(&bird, "orbitT", n, 600);
+        let orbit_up = t0.elapsed();
+        disable("orbitT");
+        wait_count(&bird, "orbitT", 0, 600);
+
+        // gobgpd, fed N routes first (untimed), session up -> RIB.
+        gen += 1;
+        rt.block_on(feeder.apply(&steering(gen, refs, Role::Active, false)))
+            .expect("feed gobgpd");
+        wait_rib(&g, n);
+        let t0 = Instant::now();
+        enable("gobgpT");
+        wait_count(&bird, "gobgpT", n, 600);
+        let gobgp_up = t0.elapsed();
+        disable("gobgpT");
+        wait_count(&bird, "gobgpT", 0, 600);
+        gen += 1;
+        rt.block_on(feeder.apply(&steering(gen, refs, Role::Withdrawn, false)))
+            .expect("unfeed gobgpd");
+        wait_rib(&g, 0);
+
+        let ratio = gobgp_up.as_secs_f64() / orbit_up.as_secs_f64();
         println!(
-            "| {n} | {:.1} ms (apply returned after {:.1} ms) | {:.1} ms | {ratio:.2}x |",
-            orbit.as_secs_f64() * 1e3,
-            applied.as_secs_f64() * 1e3,
-            gobgp.as_secs_f64() * 1e3
+            "| {n} | {} (apply returned after {}) | {} | {} | {ratio:.2}x |",
+            ms(apply),
+            ms(returned),
+            ms(orbit_up),
+            ms(gobgp_up)
         );
-        rows.push((n, orbit, gobgp));
     }
     drop(g);
     rt.block_on(speaker.shutdown("bench part 1 done"));
-    drop(rt);
+    rt.block_on(feeder.shutdown("bench part 1 done"));
 
     // Part 2: resident memory, 1,000 prefixes to 8 peers.
     let cfg_path = lab.dir.join("rss-speaker.toml");
@@ -351,17 +403,13 @@ fn main() {
     let _ = child.wait();
 
     let g = RootGobgp::start(&lab, PEERS, "rss");
+    let mut feeder = rt
+        .block_on(Speaker::start(&bgp_config(&feeder_toml(&lab)), &svcs))
+        .expect("feeder");
+    rt.block_on(feeder.apply(&steering(1, &all_refs[..1000], Role::Active, false)))
+        .expect("feed");
     for k in 1..=PEERS {
-        wait_for(30, "gobgp peers Established", || {
-            bird.established(&format!("gobgp{k}"))
-        });
-    }
-    let mrt = lab.dir.join("routes-rss.mrt");
-    write_mrt(&mrt, 1000, lab.v4_spare);
-    g.cli(&["mrt", "inject", "global", &mrt.display().to_string()])
-        .expect("inject");
-    for k in 1..=PEERS {
-        wait_count(&bird, &format!("gobgp{k}"), 1000, 60);
+        wait_count(&bird, &format!("gobgp{k}"), 1000, 120);
     }
     std::thread::sleep(Duration::from_secs(1));
     let gobgp_rss = vm_rss_kib(g.child.id());
@@ -372,6 +420,11 @@ fn main() {
         "| orbit speaker (alone in a process) | {:.1} MiB |",
         orbit_rss as f64 / 1024.0
     );
-    println!("| gobgpd | {:.1} MiB |", gobgp_rss as f64 / 1024.0);
+    println!(
+        "| gobgpd (also holding the 1,000 fed routes in its Adj-RIB-In) | {:.1} MiB |",
+        gobgp_rss as f64 / 1024.0
+    );
+    rt.block_on(feeder.shutdown("bench done"));
+    drop(g);
     let _ = Command::new("ip").args(["route", "del", &net]).output();
 }

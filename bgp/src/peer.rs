@@ -33,6 +33,11 @@ use crate::policy::{Announce, DesiredRib};
 use crate::sockopt;
 use crate::wire::{self, Family, RouteAttrs};
 
+/// A peer that does not take our bytes for this long is dropped (the idea
+/// of RFC 9687's SendHoldTimer): one stuck peer must not hold `apply` for
+/// the others forever.
+const SEND_HOLD: Duration = Duration::from_secs(20);
+
 /// Everything one peer needs, resolved from the config.
 #[derive(Debug, Clone)]
 pub(crate) struct PeerSetup {
@@ -210,6 +215,12 @@ impl Peer {
             .map(|a| a.ip().to_canonical())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let _ = stream.set_nodelay(true);
+        if self.setup.gtsm {
+            // RFC 5082: applies from here on (the SYN was already taken).
+            if let Err(e) = sockopt::set_gtsm(&stream, self.setup.address.is_ipv6()) {
+                warn!(error = %e, "cannot set GTSM on the connection");
+            }
+        }
         let (mut read, writer) = stream.into_split();
         let tx = self.tx.clone();
         let reader = tokio::spawn(async move {
@@ -449,19 +460,35 @@ impl Peer {
         for m in msgs {
             batch.extend_from_slice(m);
             if batch.len() >= 60 * 1024 {
-                if c.writer.write_all(&batch).await.is_err() {
+                if !send(&mut c.writer, &batch).await {
                     return vec![Owned::Closed(conn)];
                 }
                 batch.clear();
             }
         }
-        if !batch.is_empty() && c.writer.write_all(&batch).await.is_err() {
-            return vec![Owned::Closed(conn)];
-        }
-        if c.writer.flush().await.is_err() {
+        if !batch.is_empty() && !send(&mut c.writer, &batch).await {
             return vec![Owned::Closed(conn)];
         }
         Vec::new()
+    }
+}
+
+/// Writes and flushes `bytes` within `SEND_HOLD`; false on error or timeout.
+async fn send(w: &mut OwnedWriteHalf, bytes: &[u8]) -> bool {
+    let write = async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    };
+    match tokio::time::timeout(SEND_HOLD, write).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            debug!(error = %e, "write failed");
+            false
+        }
+        Err(_) => {
+            warn!("peer did not take our data for {SEND_HOLD:?}: dropping the connection");
+            false
+        }
     }
 }
 

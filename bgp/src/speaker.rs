@@ -117,8 +117,14 @@ impl Speaker {
                 peers.iter().map(|(a, tx)| (*a, tx.clone())).collect();
             listener = Some(tokio::spawn(async move {
                 loop {
-                    let Ok((stream, from)) = l.accept().await else {
-                        continue;
+                    let (stream, from) = match l.accept().await {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // E.g. out of file descriptors: do not spin.
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
                     };
                     let ip = from.ip().to_canonical();
                     match routes.get(&ip) {
