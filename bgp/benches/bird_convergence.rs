@@ -8,9 +8,10 @@
 //!    benchmark range):
 //!    - orbit: time from `Speaker::apply` to all N routes in bird2's RIB
 //!      (session already up);
-//!    - orbit vs gobgpd, same bird2, same run: time from `birdc enable` of
-//!      the session (bird connects) to all N routes in bird's RIB, each
-//!      speaker holding the same N routes beforehand. gobgpd's routes are
+//!    - orbit vs gobgpd, same bird2, same run: time from the session going
+//!      up to the last of the N routes imported, read off bird's own
+//!      millisecond timestamps, each speaker holding the same N routes
+//!      beforehand (bird connects when the bench enables the protocol). gobgpd's routes are
 //!      fed to it over BGP by a second orbit speaker (untimed), because
 //!      gobgp 3.10's `mrt inject` loses paths here (500-700 of 1,000 on the
 //!      first call, never all after 20 calls) and one CLI call per route is far slower than
@@ -42,6 +43,11 @@ fn prefix(i: usize) -> String {
     format!("{}/32", Ipv4Addr::from(a))
 }
 
+/// Root-side source addresses for the memory run's sessions.
+fn side_addr(lab: &Lab, net: u8, k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, net, (lab.idx & 0xff) as u8, k as u8)
+}
+
 fn extra_addr(lab: &Lab, k: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 250, (lab.idx & 0xff) as u8, k as u8)
 }
@@ -53,16 +59,27 @@ fn port(lab: &Lab, off: u32) -> u16 {
 }
 
 fn bird_conf(lab: &Lab) -> String {
-    let mut s = String::new();
+    // Millisecond timestamps: session-up spans are read off bird's clock.
+    let mut s = String::from("timeformat protocol iso long ms;\ntimeformat route iso long ms;\n");
+    // Memory run: 8 sessions per speaker. bird allows one protocol per
+    // neighbor address, so each speaker session comes from its own address
+    // (orbit: 10.251.I.k, gobgpd: 10.252.I.k): not on bird's link, hence
+    // multihop, with static routes to resolve them as next hops.
+    s.push_str(&format!(
+        "protocol static side {{ ipv4; route 10.251.{i}.0/24 via \"ob{x}b\"; \
+         route 10.252.{i}.0/24 via \"ob{x}b\"; }}\n",
+        i = lab.idx & 0xff,
+        x = lab.idx
+    ));
     for k in 1..=PEERS {
         let local = extra_addr(lab, k);
         s.push_str(&format!(
-            "protocol bgp orbit{k} {{ local {local} as 65002; neighbor {root} as 65001; passive on; \
-             ipv4 {{ import all; export none; }}; }}\n\
+            "protocol bgp orbit{k} {{ local {local} as 65002; neighbor {o} as 65001; passive on; \
+             multihop; ipv4 {{ import all; export none; }}; }}\n\
              protocol bgp gobgp{k} {{ local {local} as 65002; neighbor {g} as 65003; passive on; \
-             ipv4 {{ import all; export none; }}; }}\n",
-            root = lab.v4_root,
-            g = lab.v4_spare,
+             multihop; ipv4 {{ import all; export none; }}; }}\n",
+            o = side_addr(lab, 251, k),
+            g = side_addr(lab, 252, k),
         ));
     }
     // Timing sessions: disabled until the clock starts; bird connects.
@@ -126,15 +143,16 @@ fn speaker_toml(lab: &Lab, peers: usize) -> String {
     );
     for k in 1..=peers {
         s.push_str(&format!(
-            "[[peer]]\naddress = \"{}\"\nasn = 65002\nfamilies = [\"ipv4\"]\nmax_prefixes = 10\n",
-            extra_addr(lab, k)
+            "[[peer]]\naddress = \"{}\"\nlocal_address = \"{}\"\nasn = 65002\nfamilies = [\"ipv4\"]\nmax_prefixes = 10\n",
+            extra_addr(lab, k),
+            side_addr(lab, 251, k)
         ));
     }
     s
 }
 
-/// gobgpd for the memory run: 8 peers (bird connects nothing; gobgpd
-/// connects to bird's 10.250.I.1-8) plus the feeder. For the timing run
+/// gobgpd for the memory run: 8 bird peers (10.250.I.1-8, bird connects)
+/// plus the feeder. For the timing run
 /// (`peers == 0`) its only bird peer is 10.250.I.9, which connects to it.
 fn gobgp_toml(lab: &Lab, peers: usize) -> String {
     let mut s = format!(
@@ -142,22 +160,36 @@ fn gobgp_toml(lab: &Lab, peers: usize) -> String {
         g = lab.v4_spare,
         p = port(lab, 1),
     );
-    let neighbor = |addr: String, asn: u32, passive: bool| {
+    let neighbor = |addr: String, asn: u32, local: Ipv4Addr, passive: bool| {
         format!(
             "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{addr}\"\n    peer-as = {asn}\n  \
-             [neighbors.transport.config]\n    local-address = \"{}\"\n    passive-mode = {passive}\n  \
-             [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n",
-            lab.v4_spare
+             [neighbors.transport.config]\n    local-address = \"{local}\"\n    passive-mode = {passive}\n  \
+             [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n"
         )
     };
     if peers == 0 {
-        s.push_str(&neighbor(extra_addr(lab, TIMING).to_string(), 65002, true));
+        s.push_str(&neighbor(
+            extra_addr(lab, TIMING).to_string(),
+            65002,
+            lab.v4_spare,
+            true,
+        ));
     }
     for k in 1..=peers {
-        s.push_str(&neighbor(extra_addr(lab, k).to_string(), 65002, false));
+        s.push_str(&neighbor(
+            extra_addr(lab, k).to_string(),
+            65002,
+            side_addr(lab, 252, k),
+            false,
+        ));
     }
     // The feeder: an orbit speaker at the root address gives gobgpd its routes.
-    s.push_str(&neighbor(lab.v4_root.to_string(), 65001, true));
+    s.push_str(&neighbor(
+        lab.v4_root.to_string(),
+        65001,
+        lab.v4_spare,
+        true,
+    ));
     s
 }
 
@@ -256,7 +288,14 @@ fn rss_child(cfg_path: &str) {
             {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "peers not up");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "peers not up: {:?}",
+                peers
+                    .iter()
+                    .map(|p| (p.address, p.state, p.last_error.clone()))
+                    .collect::<Vec<_>>()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         speaker
@@ -270,6 +309,45 @@ fn rss_child(cfg_path: &str) {
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line);
     });
+}
+
+/// "HH:MM:SS.mmm" -> milliseconds since midnight.
+fn clock_ms(t: &str) -> Option<u64> {
+    let t = t.trim_end_matches(']');
+    let (hms, frac) = t.split_once('.')?;
+    let mut it = hms.split(':').map(|x| x.parse::<u64>().ok());
+    let (h, m, s) = (it.next()??, it.next()??, it.next()??);
+    Some(((h * 60 + m) * 60 + s) * 1000 + frac.get(..3)?.parse::<u64>().ok()?)
+}
+
+/// By bird's own clock: from the session going up to the last route of
+/// `proto` imported.
+fn bird_span(bird: &Bird, proto: &str) -> Duration {
+    let p = bird.cmd(&["show", "protocols", proto]).unwrap_or_default();
+    let up = p
+        .lines()
+        .find(|l| l.starts_with(proto))
+        .and_then(|l| clock_ms(l.split_whitespace().nth(5)?))
+        .expect("protocol up time");
+    let routes = bird
+        .cmd(&["show", "route", "protocol", proto])
+        .unwrap_or_default();
+    let tag = format!("[{proto} ");
+    let last = routes
+        .lines()
+        .filter_map(|l| {
+            let i = l.find(&tag)? + tag.len();
+            clock_ms(l[i..].split_whitespace().nth(1)?)
+        })
+        .max()
+        .expect("route times");
+    // Midnight wrap.
+    let span = if last >= up {
+        last - up
+    } else {
+        last + 86_400_000 - up
+    };
+    Duration::from_millis(span)
 }
 
 fn wait_rib(g: &RootGobgp, n: usize) {
@@ -304,11 +382,32 @@ fn main() {
         .status()
         .expect("ip route");
     assert!(st.success());
-    // gobgpd speaks from the spare address on the root side.
+    // gobgpd speaks from the spare address on the root side; the memory
+    // run's sessions from 10.251.I.k (orbit) and 10.252.I.k (gobgpd).
     lab.add_root_addr(lab.v4_spare);
+    let ns_if = format!("ob{}b", lab.idx);
+    for net in [251u8, 252] {
+        for k in 1..=PEERS {
+            let a = side_addr(&lab, net, k);
+            let st = Command::new("ip")
+                .args(["addr", "add", &format!("{a}/32"), "dev", &lab.root_if])
+                .status()
+                .expect("ip addr");
+            assert!(st.success());
+        }
+        lab.exec(&[
+            "ip",
+            "route",
+            "add",
+            &format!("10.{net}.{}.0/24", lab.idx & 0xff),
+            "dev",
+            &ns_if,
+        ]);
+    }
     let bird = Bird::start(&lab, &bird_conf(&lab));
 
-    // Part 1: time to RIB.
+    // Part 1: time to RIB (ORBIT_BENCH_ONLY_RSS=1 skips it).
+    let only_rss = std::env::var("ORBIT_BENCH_ONLY_RSS").is_ok();
     let max = *SIZES.iter().max().expect("sizes");
     let all: Vec<String> = (0..max).map(prefix).collect();
     let all_refs: Vec<&str> = all.iter().map(String::as_str).collect();
@@ -325,11 +424,11 @@ fn main() {
     let disable = |p: &str| bird.cmd(&["disable", p]).expect("birdc disable");
 
     println!(
-        "| prefixes | orbit apply -> bird RIB | orbit session up -> bird RIB | gobgpd session up -> bird RIB | gobgpd / orbit |"
+        "| prefixes | orbit apply -> bird RIB | orbit session up -> last route in bird | gobgpd session up -> last route in bird | gobgpd / orbit |"
     );
     println!("|---:|---:|---:|---:|---:|");
     let mut gen = 1;
-    for &n in &SIZES {
+    for &n in SIZES.iter().filter(|_| !only_rss) {
         let refs = &all_refs[..n];
         // orbit, session already up: apply -> RIB.
         enable("orbitT");
@@ -344,10 +443,9 @@ fn main() {
         // orbit, session up -> RIB.
         disable("orbitT");
         wait_count(&bird, "orbitT", 0, 600);
-        let t0 = Instant::now();
         enable("orbitT");
         wait_count(&bird, "orbitT", n, 600);
-        let orbit_up = t0.elapsed();
+        let orbit_up = bird_span(&bird, "orbitT");
         disable("orbitT");
         wait_count(&bird, "orbitT", 0, 600);
 
@@ -356,10 +454,9 @@ fn main() {
         rt.block_on(feeder.apply(&steering(gen, refs, Role::Active, false)))
             .expect("feed gobgpd");
         wait_rib(&g, n);
-        let t0 = Instant::now();
         enable("gobgpT");
         wait_count(&bird, "gobgpT", n, 600);
-        let gobgp_up = t0.elapsed();
+        let gobgp_up = bird_span(&bird, "gobgpT");
         disable("gobgpT");
         wait_count(&bird, "gobgpT", 0, 600);
         gen += 1;
@@ -406,8 +503,14 @@ fn main() {
     let mut feeder = rt
         .block_on(Speaker::start(&bgp_config(&feeder_toml(&lab)), &svcs))
         .expect("feeder");
-    rt.block_on(feeder.apply(&steering(1, &all_refs[..1000], Role::Active, false)))
-        .expect("feed");
+    // gobgpd may not have taken the feeder's session yet: the routes go out
+    // when it does (apply keeps the desired state), so Unreachable is fine.
+    let _ = rt.block_on(feeder.apply(&steering(1, &all_refs[..1000], Role::Active, false)));
+    for k in 1..=PEERS {
+        bird.cmd(&["disable", &format!("orbit{k}")])
+            .expect("disable");
+        bird.cmd(&["enable", &format!("gobgp{k}")]).expect("enable");
+    }
     for k in 1..=PEERS {
         wait_count(&bird, &format!("gobgp{k}"), 1000, 120);
     }
