@@ -103,7 +103,7 @@ impl Policy {
         for (id, s) in &steering.services {
             let Some(allowed) = self.allowed.get(id) else {
                 return Err(Error::Steering(format!(
-                    "service {id} is not configured in [[services]]: refusing the whole steering"
+                    "service {id} is not configured in [[service]]: refusing the whole steering"
                 )));
             };
             for p in &s.prefixes {

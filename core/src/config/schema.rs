@@ -93,7 +93,6 @@ pub struct Detect {
     pub suspect_after: Option<HumanDuration>,
 }
 
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DetectProfile {
