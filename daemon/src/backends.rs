@@ -45,6 +45,18 @@ impl BackendHandle {
     pub fn publish(&self, steering: &Steering) {
         self.steering.send_replace(Some(steering.clone()));
     }
+
+    /// Lets the runner close its backend's connections gracefully (after the
+    /// departing steering), waiting at most `limit`.
+    pub async fn close(mut self, limit: Duration) {
+        // Dropping the sender ends the runner's loop, which then closes.
+        let (replacement, _) = watch::channel(None);
+        drop(std::mem::replace(&mut self.steering, replacement));
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        if tokio::time::timeout(limit, task).await.is_err() {
+            tracing::warn!(backend = %self.name, "did not close in time");
+        }
+    }
 }
 
 impl Drop for BackendHandle {
@@ -57,6 +69,12 @@ impl Drop for BackendHandle {
 /// a startup error (before anything is applied).
 pub async fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, RedirectError> {
     let mut out: Vec<Box<dyn Redirector>> = Vec::new();
+    if let Some(bgp) = &config.bgp {
+        let speaker = orbit_bgp::Speaker::start(bgp, &config.services)
+            .await
+            .map_err(|e| RedirectError::Config(format!("bgp: {e}")))?;
+        out.push(Box::new(speaker));
+    }
     if let Some(sdn) = &config.sdn {
         // Checks over OVSDB that the configured bridge exists: a missing
         // bridge stops orbitd at start with the bridges that do exist.
@@ -101,7 +119,10 @@ async fn run(
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            changed = rx.changed() => if changed.is_err() { return },
+            changed = rx.changed() => if changed.is_err() {
+                redirector.close("orbitd is shutting down").await;
+                return;
+            },
             _ = reconcile.tick() => {
                 if rx.borrow().is_some() {
                     if let Err(error) = redirector.observe().await {

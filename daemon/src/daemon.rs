@@ -481,6 +481,9 @@ impl Daemon {
             let steering = self.engine.departing_steering(step);
             self.apply_and_wait(&steering, grace / 2).await;
         }
+        for (handle, _) in std::mem::take(&mut self.backends) {
+            handle.close(Duration::from_secs(2)).await;
+        }
         self.journal.append(JournalRecord::Lifecycle {
             message: "orbitd stopped".to_owned(),
         });

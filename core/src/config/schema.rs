@@ -260,6 +260,16 @@ pub struct Bgp {
     /// Also accept incoming sessions on TCP 179.
     #[serde(default)]
     pub listen: bool,
+    /// Port for `listen` (default 179).
+    #[serde(default = "default_bgp_port")]
+    pub listen_port: u16,
+    /// RFC 4724 restart time advertised to peers: how long they keep our
+    /// routes while orbitd restarts. `"0s"` disables graceful restart.
+    #[serde(default = "default_gr_time")]
+    pub graceful_restart_time: HumanDuration,
+    /// First delay before reconnecting a failed session; doubles up to 60 s.
+    #[serde(default = "default_connect_retry")]
+    pub connect_retry: HumanDuration,
     /// Next hop announced for IPv4 prefixes (default: the session's local address).
     pub next_hop_v4: Option<IpAddr>,
     pub next_hop_v6: Option<IpAddr>,
@@ -273,6 +283,16 @@ pub struct Bgp {
     pub drain: BgpDrain,
     #[serde(rename = "peer", default)]
     pub peers: Vec<BgpPeer>,
+}
+
+fn default_bgp_port() -> u16 {
+    179
+}
+fn default_gr_time() -> HumanDuration {
+    HumanDuration::from_secs(120)
+}
+fn default_connect_retry() -> HumanDuration {
+    HumanDuration::from_secs(2)
 }
 
 /// Attributes of announcements from the active site.

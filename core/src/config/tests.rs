@@ -226,3 +226,59 @@ fn sdn_section_problems_name_their_paths() {
     let p = problems(&good);
     assert!(!p.iter().any(|x| x.contains("sdn")), "{p:?}");
 }
+
+#[test]
+fn bgp_session_knobs_are_checked_with_their_paths() {
+    let text = r#"
+[node]
+site = "a"
+
+[[site]]
+id = "a"
+gossip = "10.0.0.1:7946"
+[[site]]
+id = "b"
+gossip = "10.0.0.2:7946"
+[[site]]
+id = "w"
+gossip = "10.0.0.3:7946"
+witness = true
+
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/32"]
+sites = ["a", "b"]
+
+[bgp]
+asn = 65001
+router_id = "192.0.2.1"
+listen = true
+listen_port = 0
+graceful_restart_time = "2h"
+connect_retry = "10ms"
+next_hop_v4 = "2001:db8::1"
+[[bgp.peer]]
+address = "10.0.0.254"
+asn = 65000
+"#;
+    let got = problems(text);
+    let expect = [
+        "bgp.listen_port: 0 is not a port to listen on",
+        "bgp.graceful_restart_time: at most 4095s",
+        "bgp.connect_retry: 10ms must be between 100ms and 60s",
+        "bgp.next_hop_v4: 2001:db8::1 is not an IPv4 address",
+    ];
+    for e in expect {
+        assert!(
+            got.iter().any(|g| g.starts_with(e)),
+            "missing problem {e:?}\ngot:\n{}",
+            got.join("\n")
+        );
+    }
+    assert_eq!(
+        got.len(),
+        expect.len(),
+        "extra problems:\n{}",
+        got.join("\n")
+    );
+}

@@ -540,6 +540,27 @@ fn check_bgp(b: &Bgp, r: &mut Report) {
     if b.peers.is_empty() {
         r.add("bgp.peer", "at least one [[bgp.peer]] is required");
     }
+    if b.listen && b.listen_port == 0 {
+        r.add("bgp.listen_port", "0 is not a port to listen on");
+    }
+    if b.graceful_restart_time.get() > Duration::from_secs(4095) {
+        r.add(
+            "bgp.graceful_restart_time",
+            "at most 4095s (12-bit field, RFC 4724 §3)",
+        );
+    }
+    let retry = b.connect_retry.get();
+    if retry < Duration::from_millis(100) || retry > Duration::from_secs(60) {
+        r.add(
+            "bgp.connect_retry",
+            format!("{} must be between 100ms and 60s", b.connect_retry),
+        );
+    }
+    if let Some(nh) = b.next_hop_v4 {
+        if !nh.is_ipv4() {
+            r.add("bgp.next_hop_v4", format!("{nh} is not an IPv4 address"));
+        }
+    }
     check_communities(
         &b.active.communities,
         &b.active.large_communities,
