@@ -82,4 +82,10 @@ pub trait Redirector: Send {
 
     /// Reads back what the data plane holds now.
     async fn observe(&mut self) -> Result<Observed, RedirectError>;
+
+    /// Closes connections gracefully when orbitd stops, after the departing
+    /// steering was applied (BGP: Cease with an RFC 8203 message).
+    async fn close(&mut self, reason: &str) {
+        let _ = reason;
+    }
 }

@@ -45,6 +45,18 @@ impl BackendHandle {
     pub fn publish(&self, steering: &Steering) {
         self.steering.send_replace(Some(steering.clone()));
     }
+
+    /// Lets the runner close its backend's connections gracefully (after the
+    /// departing steering), waiting at most `limit`.
+    pub async fn close(mut self, limit: Duration) {
+        // Dropping the sender ends the runner's loop, which then closes.
+        let (replacement, _) = watch::channel(None);
+        drop(std::mem::replace(&mut self.steering, replacement));
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        if tokio::time::timeout(limit, task).await.is_err() {
+            tracing::warn!(backend = %self.name, "did not close in time");
+        }
+    }
 }
 
 impl Drop for BackendHandle {
@@ -55,8 +67,22 @@ impl Drop for BackendHandle {
 
 /// Builds every backend the config names. A backend that cannot be built is
 /// a startup error (before anything is applied).
-pub fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, RedirectError> {
+pub async fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, RedirectError> {
     let mut out: Vec<Box<dyn Redirector>> = Vec::new();
+    if let Some(bgp) = &config.bgp {
+        let speaker = orbit_bgp::Speaker::start(bgp, &config.services)
+            .await
+            .map_err(|e| RedirectError::Config(format!("bgp: {e}")))?;
+        out.push(Box::new(speaker));
+    }
+    if let Some(sdn) = &config.sdn {
+        // Checks over OVSDB that the configured bridge exists: a missing
+        // bridge stops orbitd at start with the bridges that do exist.
+        let switch = orbit_sdn::Switch::start(sdn, &config.services)
+            .await
+            .map_err(|e| RedirectError::Config(format!("sdn: {e}")))?;
+        out.push(Box::new(switch));
+    }
     if let Some(haproxy) = &config.haproxy {
         // No I/O here: a HAProxy that is down at start is reconciled by the
         // runner's retries once it is up.
@@ -93,7 +119,10 @@ async fn run(
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            changed = rx.changed() => if changed.is_err() { return },
+            changed = rx.changed() => if changed.is_err() {
+                redirector.close("orbitd is shutting down").await;
+                return;
+            },
             _ = reconcile.tick() => {
                 if rx.borrow().is_some() {
                     if let Err(error) = redirector.observe().await {

@@ -97,7 +97,7 @@ impl std::fmt::Debug for Daemon {
 impl Daemon {
     /// Builds the daemon from a validated config: state dir, journal, saved
     /// state, backends. Nothing is applied yet.
-    pub fn new(
+    pub async fn new(
         config_path: PathBuf,
         config: Config,
         metrics: std::sync::Arc<Metrics>,
@@ -134,7 +134,9 @@ impl Daemon {
             }),
         }
         let (tx, rx) = mpsc::channel(1024);
-        let redirectors = backends::build(&config).map_err(|e| anyhow::anyhow!("backend: {e}"))?;
+        let redirectors = backends::build(&config)
+            .await
+            .map_err(|e| anyhow::anyhow!("backend: {e}"))?;
         let backends = redirectors
             .into_iter()
             .map(|r| (backends::spawn(r, tx.clone()), BackendState::default()))
@@ -192,7 +194,7 @@ impl Daemon {
                 Input::Event(event) => self.handle_event(event),
                 Input::Api(call) => self.handle_api(call),
                 Input::Backend(result) => self.handle_backend(result),
-                Input::Reload => self.reload(),
+                Input::Reload => self.reload().await,
                 Input::Terminate => return self.shutdown().await,
             }
         }
@@ -419,7 +421,7 @@ impl Daemon {
     }
 
     /// SIGHUP: a bad new config is refused and the old one keeps running.
-    fn reload(&mut self) {
+    async fn reload(&mut self) {
         let config = match Config::load(&self.config_path) {
             Ok(c) => c,
             Err(error) => {
@@ -438,7 +440,7 @@ impl Daemon {
             || config.sdn != self.config.sdn
             || config.haproxy != self.config.haproxy;
         if backends_changed {
-            match backends::build(&config) {
+            match backends::build(&config).await {
                 Ok(redirectors) => {
                     self.backends = redirectors
                         .into_iter()
@@ -478,6 +480,9 @@ impl Daemon {
         for step in [Departure::Draining, Departure::Withdrawn] {
             let steering = self.engine.departing_steering(step);
             self.apply_and_wait(&steering, grace / 2).await;
+        }
+        for (handle, _) in std::mem::take(&mut self.backends) {
+            handle.close(Duration::from_secs(2)).await;
         }
         self.journal.append(JournalRecord::Lifecycle {
             message: "orbitd stopped".to_owned(),

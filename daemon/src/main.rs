@@ -152,7 +152,7 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let daemon = Daemon::new(path, config.clone(), metrics.clone())?;
+    let daemon = Daemon::new(path, config.clone(), metrics.clone()).await?;
     let tx = daemon.sender();
     api::serve_unix(unix, tx.clone(), metrics.clone(), known.clone());
     if let Some((listener, token)) = tcp {

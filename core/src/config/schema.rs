@@ -260,6 +260,16 @@ pub struct Bgp {
     /// Also accept incoming sessions on TCP 179.
     #[serde(default)]
     pub listen: bool,
+    /// Port for `listen` (default 179).
+    #[serde(default = "default_bgp_port")]
+    pub listen_port: u16,
+    /// RFC 4724 restart time advertised to peers: how long they keep our
+    /// routes while orbitd restarts. `"0s"` disables graceful restart.
+    #[serde(default = "default_gr_time")]
+    pub graceful_restart_time: HumanDuration,
+    /// First delay before reconnecting a failed session; doubles up to 60 s.
+    #[serde(default = "default_connect_retry")]
+    pub connect_retry: HumanDuration,
     /// Next hop announced for IPv4 prefixes (default: the session's local address).
     pub next_hop_v4: Option<IpAddr>,
     pub next_hop_v6: Option<IpAddr>,
@@ -273,6 +283,16 @@ pub struct Bgp {
     pub drain: BgpDrain,
     #[serde(rename = "peer", default)]
     pub peers: Vec<BgpPeer>,
+}
+
+fn default_bgp_port() -> u16 {
+    179
+}
+fn default_gr_time() -> HumanDuration {
+    HumanDuration::from_secs(120)
+}
+fn default_connect_retry() -> HumanDuration {
+    HumanDuration::from_secs(2)
 }
 
 /// Attributes of announcements from the active site.
@@ -446,10 +466,40 @@ pub struct Sdn {
     pub cookie: u64,
     /// site -> the port toward it and the next hop's MAC there.
     pub ports: BTreeMap<SiteId, SdnPort>,
+    /// OpenFlow table orbit's flows live in.
+    #[serde(default)]
+    pub table: u8,
+    /// Priority of orbit's flows; traffic they do not match falls through
+    /// to whatever else the bridge holds.
+    #[serde(default = "default_sdn_priority")]
+    pub priority: u16,
+    /// Group ids `group_base .. group_base + number of services` belong to
+    /// orbit (one fast-failover group per service, in service id order).
+    #[serde(default = "default_group_base")]
+    pub group_base: u32,
+    /// How long `apply` waits for the switch's BARRIER_REPLY.
+    #[serde(default = "default_sdn_timeout")]
+    pub timeout: HumanDuration,
+    /// ovs-vswitchd's control socket (`unix:PATH`), used after BARRIER_REPLY
+    /// to wait until the datapath flow cache follows the new rules. Default:
+    /// found from the pidfile next to a `unix:` switch socket.
+    pub vswitchd_ctl: Option<String>,
 }
 
 fn default_cookie() -> u64 {
     0x0b17_0000_0000_0001
+}
+
+fn default_sdn_priority() -> u16 {
+    1000
+}
+
+fn default_group_base() -> u32 {
+    0x0b17_0000
+}
+
+fn default_sdn_timeout() -> HumanDuration {
+    HumanDuration::from_secs(5)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -194,3 +194,91 @@ fn haproxy_problems_name_their_path() {
         );
     }
 }
+
+#[test]
+fn sdn_section_problems_name_their_paths() {
+    let text = format!(
+        "{EXAMPLE}\n[sdn]\nswitch = \"unix:/run/openvswitch/br0.mgmt\"\n\
+         ovsdb = \"unix:/run/openvswitch/db.sock\"\nbridge = \"br0\"\ncookie = 0\n\
+         table = 254\npriority = 0\ngroup_base = 0\ntimeout = \"0s\"\n\
+         [sdn.ports.a]\nport = 1\nmac = \"02:00:00:00:0a:01\"\n\
+         [sdn.ports.b]\nport = 2\nmac = \"02:00:00:00:0b:01\"\n"
+    );
+    let p = problems(&text);
+    for path in [
+        "sdn.cookie",
+        "sdn.table",
+        "sdn.priority",
+        "sdn.group_base",
+        "sdn.timeout",
+    ] {
+        assert!(
+            p.iter().any(|x| x.contains(path)),
+            "{path} missing in {p:?}"
+        );
+    }
+    let good = text
+        .replace("cookie = 0\n", "")
+        .replace("table = 254\n", "")
+        .replace("priority = 0\n", "")
+        .replace("group_base = 0\n", "")
+        .replace("timeout = \"0s\"\n", "");
+    let p = problems(&good);
+    assert!(!p.iter().any(|x| x.contains("sdn")), "{p:?}");
+}
+
+#[test]
+fn bgp_session_knobs_are_checked_with_their_paths() {
+    let text = r#"
+[node]
+site = "a"
+
+[[site]]
+id = "a"
+gossip = "10.0.0.1:7946"
+[[site]]
+id = "b"
+gossip = "10.0.0.2:7946"
+[[site]]
+id = "w"
+gossip = "10.0.0.3:7946"
+witness = true
+
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/32"]
+sites = ["a", "b"]
+
+[bgp]
+asn = 65001
+router_id = "192.0.2.1"
+listen = true
+listen_port = 0
+graceful_restart_time = "2h"
+connect_retry = "10ms"
+next_hop_v4 = "2001:db8::1"
+[[bgp.peer]]
+address = "10.0.0.254"
+asn = 65000
+"#;
+    let got = problems(text);
+    let expect = [
+        "bgp.listen_port: 0 is not a port to listen on",
+        "bgp.graceful_restart_time: at most 4095s",
+        "bgp.connect_retry: 10ms must be between 100ms and 60s",
+        "bgp.next_hop_v4: 2001:db8::1 is not an IPv4 address",
+    ];
+    for e in expect {
+        assert!(
+            got.iter().any(|g| g.starts_with(e)),
+            "missing problem {e:?}\ngot:\n{}",
+            got.join("\n")
+        );
+    }
+    assert_eq!(
+        got.len(),
+        expect.len(),
+        "extra problems:\n{}",
+        got.join("\n")
+    );
+}

@@ -400,6 +400,40 @@ impl Config {
         if s.bridge.is_empty() {
             r.add("sdn.bridge", "must name the bridge");
         }
+        if s.cookie == 0 {
+            r.add(
+                "sdn.cookie",
+                "must be non-zero: cookie 0 would claim every unmarked flow",
+            );
+        }
+        if s.table > 253 {
+            r.add(
+                "sdn.table",
+                format!("{} is not a flow table (0..=253)", s.table),
+            );
+        }
+        if s.priority == 0 {
+            r.add("sdn.priority", "must be above 0, the table-miss priority");
+        }
+        let last_group = u64::from(s.group_base) + self.services.len() as u64;
+        if s.group_base == 0 || last_group > 0xffff_ff00 {
+            r.add(
+                "sdn.group_base",
+                format!(
+                    "{:#x} + {} services leaves the group id range 1..=0xffffff00",
+                    s.group_base,
+                    self.services.len()
+                ),
+            );
+        }
+        if let Some(ctl) = &s.vswitchd_ctl {
+            if !ctl.starts_with("unix:") {
+                r.add("sdn.vswitchd_ctl", format!("{ctl:?} must start with unix:"));
+            }
+        }
+        if s.timeout.0.is_zero() {
+            r.add("sdn.timeout", "must be above 0");
+        }
         let mut ports = BTreeMap::new();
         for (site, port) in &s.ports {
             let base = format!("sdn.ports.{site}");
@@ -505,6 +539,27 @@ fn check_bgp(b: &Bgp, r: &mut Report) {
     }
     if b.peers.is_empty() {
         r.add("bgp.peer", "at least one [[bgp.peer]] is required");
+    }
+    if b.listen && b.listen_port == 0 {
+        r.add("bgp.listen_port", "0 is not a port to listen on");
+    }
+    if b.graceful_restart_time.get() > Duration::from_secs(4095) {
+        r.add(
+            "bgp.graceful_restart_time",
+            "at most 4095s (12-bit field, RFC 4724 §3)",
+        );
+    }
+    let retry = b.connect_retry.get();
+    if retry < Duration::from_millis(100) || retry > Duration::from_secs(60) {
+        r.add(
+            "bgp.connect_retry",
+            format!("{} must be between 100ms and 60s", b.connect_retry),
+        );
+    }
+    if let Some(nh) = b.next_hop_v4 {
+        if !nh.is_ipv4() {
+            r.add("bgp.next_hop_v4", format!("{nh} is not an IPv4 address"));
+        }
     }
     check_communities(
         &b.active.communities,

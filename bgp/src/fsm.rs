@@ -1,0 +1,697 @@
+//! The BGP session state machine of one peer (RFC 4271 §8), sans-IO.
+//!
+//! `Session::process(now, Input) -> Vec<Output>`: no sockets, no clock
+//! reads. The driver opens and accepts TCP connections, feeds their bytes in
+//! as [`Input::Data`], writes [`Output::Send`], and calls
+//! `process(now, Input::Tick)` once `next_deadline()` has passed.
+//!
+//! A session may hold two TCP connections at once while a connection
+//! collision is being resolved (RFC 4271 §6.8): each connection has its own
+//! OpenSent / OpenConfirm / Established progress, and the session's
+//! [`State`] is the most advanced of them (or Idle / Connect / Active when
+//! there is none).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ipnet::IpNet;
+
+use crate::wire::{self, code, DecodeContext, Family, Inbound, Notification, PeerOpen};
+
+/// RFC 4271 §8.2.2: the hold timer while waiting for the peer's OPEN
+/// ("a large value ... 4 minutes").
+const OPEN_HOLD: Duration = Duration::from_secs(240);
+
+/// Identifies one TCP connection of a session (chosen by the driver).
+pub type ConnId = u64;
+
+/// The RFC 4271 §8.2.2 states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+/// Static settings of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    pub local_asn: u32,
+    pub peer_asn: u32,
+    pub router_id: Ipv4Addr,
+    /// Our proposed hold time: zero or at least 3 s (RFC 4271 §4.2).
+    pub hold: Duration,
+    /// Only wait for the peer to connect (RFC 4271 §8.1.1 PassiveTcpEstablishment).
+    pub passive: bool,
+    pub families: Vec<Family>,
+    /// RFC 4724: advertise graceful restart with this restart time.
+    pub graceful_restart: Option<Duration>,
+    /// Received prefixes beyond this tear the session down (RFC 4486 §4).
+    pub max_prefixes: u32,
+    /// First ConnectRetryTimer / IdleHold value; doubles per failure.
+    pub connect_retry: Duration,
+    pub connect_retry_max: Duration,
+}
+
+/// An event from the driver (RFC 4271 §8.1 events, as the driver sees them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// ManualStart (Event 1) / ManualStart_with_PassiveTcpEstablishment (Event 4).
+    Start,
+    /// ManualStop (Event 2): say goodbye with Cease / Administrative
+    /// Shutdown carrying this text (RFC 8203 / RFC 9003).
+    Stop { reason: &'a str },
+    /// TcpConnectionConfirmed (Event 17, outbound) / Tcp_CR_Acked (Event 16, inbound).
+    Connected { conn: ConnId, outbound: bool },
+    /// TcpConnectionFails (Event 18) for the outbound attempt.
+    ConnectFailed,
+    /// The peer closed `conn` (Event 18).
+    Closed { conn: ConnId },
+    /// Bytes read from `conn`.
+    Data { conn: ConnId, bytes: &'a [u8] },
+    /// A deadline from `next_deadline()` passed (Events 9, 10, 11, 13).
+    Tick,
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Open an outbound TCP connection to the peer.
+    Connect,
+    Send {
+        conn: ConnId,
+        bytes: Bytes,
+    },
+    /// Close `conn` (after writing what was sent before).
+    Close {
+        conn: ConnId,
+    },
+    /// The session reached Established on `conn`: send the Adj-RIB-Out,
+    /// then End-of-RIB (RFC 4724 §4.1).
+    Established {
+        conn: ConnId,
+        peer: PeerOpen,
+        families: Vec<Family>,
+        four_octet_as: bool,
+    },
+    /// The session left Established.
+    Down {
+        reason: String,
+    },
+    /// The peer asked for our routes again (RFC 2918).
+    RouteRefresh {
+        conn: ConnId,
+    },
+}
+
+/// Per-peer counters, for `/metrics` and `observe`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub established: u64,
+    pub updates_received: u64,
+    pub notifications_sent: u64,
+    pub notifications_received: u64,
+    /// RFC 7606 treat-as-withdraw and attribute-discard occurrences.
+    pub malformed_updates: u64,
+    /// Prefixes the peer currently announces to us (counted, then dropped).
+    pub prefixes_received: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnState {
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    outbound: bool,
+    state: ConnState,
+    rx: Vec<u8>,
+    peer: Option<PeerOpen>,
+    hold: Duration,
+    hold_deadline: Option<Instant>,
+    keepalive_at: Option<Instant>,
+}
+
+/// One peer's session.
+#[derive(Debug)]
+pub struct Session {
+    cfg: SessionConfig,
+    state: State,
+    started: bool,
+    conns: Vec<Conn>,
+    /// ConnectRetryTimer (in Connect / Active) or the automatic restart
+    /// after an error (Idle, RFC 4271 §8.1.1 IdleHoldTimer).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// An outbound connect is in flight.
+    connecting: bool,
+    /// Set until the first session is Established: RFC 4724 §3 R-bit.
+    restarting: bool,
+    received: BTreeSet<IpNet>,
+    counters: Counters,
+    last_error: Option<String>,
+}
+
+impl Session {
+    pub fn new(cfg: SessionConfig) -> Session {
+        let backoff = cfg.connect_retry;
+        Session {
+            cfg,
+            state: State::Idle,
+            started: false,
+            conns: Vec::new(),
+            retry_at: None,
+            backoff,
+            connecting: false,
+            restarting: true,
+            received: BTreeSet::new(),
+            counters: Counters::default(),
+            last_error: None,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// The Established connection, if any.
+    pub fn established_conn(&self) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .find(|c| c.state == ConnState::Established)
+            .map(|c| c.id)
+    }
+
+    /// When the driver must call `process(_, Input::Tick)` next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let conn_deadlines = self
+            .conns
+            .iter()
+            .flat_map(|c| [c.hold_deadline, c.keepalive_at]);
+        self.retry_at
+            .into_iter()
+            .chain(conn_deadlines.flatten())
+            .min()
+    }
+
+    /// Notes that an UPDATE or KEEPALIVE went out (RFC 4271 §8: restart the
+    /// KeepaliveTimer on each one sent).
+    pub fn sent_update(&mut self, now: Instant, conn: ConnId) {
+        if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+            if c.keepalive_at.is_some() {
+                c.keepalive_at = Some(now + c.hold / 3);
+            }
+        }
+    }
+
+    pub fn process(&mut self, now: Instant, input: Input<'_>) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Start => self.start(now, &mut out),
+            Input::Stop { reason } => {
+                self.started = false;
+                self.retry_at = None;
+                self.connecting = false;
+                let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+                for id in ids {
+                    self.fail_conn(
+                        now,
+                        id,
+                        Some(Notification::shutdown(reason)),
+                        reason,
+                        &mut out,
+                    );
+                }
+            }
+            Input::Connected { conn, outbound } => self.connected(now, conn, outbound, &mut out),
+            Input::ConnectFailed => {
+                self.connecting = false;
+                if self.started && self.conns.is_empty() {
+                    // RFC 4271 §8.2.2 Connect state, Event 18: restart the
+                    // ConnectRetryTimer and wait in Active.
+                    self.last_error = Some("TCP connection failed".into());
+                    self.schedule_retry(now);
+                }
+            }
+            Input::Closed { conn } => {
+                if self.conns.iter().any(|c| c.id == conn) {
+                    self.fail_conn(now, conn, None, "peer closed the connection", &mut out);
+                }
+            }
+            Input::Data { conn, bytes } => self.data(now, conn, bytes, &mut out),
+            Input::Tick => self.tick(now, &mut out),
+        }
+        self.update_state();
+        out
+    }
+
+    fn start(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.backoff = self.cfg.connect_retry;
+        if self.cfg.passive {
+            // §8.2.2 Idle, Event 4/5: wait in Active for the peer.
+            self.retry_at = None;
+        } else {
+            self.connect(now, out);
+        }
+    }
+
+    fn connect(&mut self, now: Instant, out: &mut Vec<Output>) {
+        self.connecting = true;
+        // §8.2.2 Idle, Event 1: start the ConnectRetryTimer, initiate TCP.
+        self.retry_at = Some(now + self.backoff);
+        out.push(Output::Connect);
+    }
+
+    fn schedule_retry(&mut self, now: Instant) {
+        if self.cfg.passive {
+            self.retry_at = None;
+        } else {
+            self.retry_at = Some(now + self.backoff);
+            // Back off on repeated failures (RFC 4271 §8.1.1
+            // DampPeerOscillations spirit), capped.
+            self.backoff = (self.backoff * 2).min(self.cfg.connect_retry_max);
+        }
+    }
+
+    fn open_params(&self) -> wire::OpenParams {
+        wire::OpenParams {
+            asn: self.cfg.local_asn,
+            hold_secs: u16::try_from(self.cfg.hold.as_secs()).unwrap_or(u16::MAX),
+            router_id: self.cfg.router_id,
+            families: self.cfg.families.clone(),
+            graceful_restart: self
+                .cfg
+                .graceful_restart
+                .map(|t| wire::GracefulRestartParams {
+                    restart_time: u16::try_from(t.as_secs()).unwrap_or(4095).min(4095),
+                    restarting: self.restarting,
+                }),
+        }
+    }
+
+    fn connected(&mut self, now: Instant, conn: ConnId, outbound: bool, out: &mut Vec<Output>) {
+        if outbound {
+            self.connecting = false;
+        }
+        if !self.started || self.conns.len() >= 2 {
+            // §8.2.2 Idle: refuse connections; and never juggle more than
+            // the two connections of a collision.
+            out.push(Output::Close { conn });
+            return;
+        }
+        let open = match wire::encode_open(&self.open_params()) {
+            Ok(b) => b,
+            Err(e) => {
+                self.last_error = Some(e.detail);
+                out.push(Output::Close { conn });
+                return;
+            }
+        };
+        out.push(Output::Send { conn, bytes: open });
+        // §8.2.2 Connect, Event 16/17: stop ConnectRetryTimer, send OPEN,
+        // set the HoldTimer to a large value, go to OpenSent.
+        if self.established_conn().is_none() {
+            self.retry_at = None;
+        }
+        self.conns.push(Conn {
+            id: conn,
+            outbound,
+            state: ConnState::OpenSent,
+            rx: Vec::new(),
+            peer: None,
+            hold: OPEN_HOLD,
+            hold_deadline: Some(now + OPEN_HOLD),
+            keepalive_at: None,
+        });
+    }
+
+    fn data(&mut self, now: Instant, conn: ConnId, bytes: &[u8], out: &mut Vec<Output>) {
+        let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else {
+            return;
+        };
+        c.rx.extend_from_slice(bytes);
+        loop {
+            let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else {
+                return;
+            };
+            let len = match wire::frame_len(&c.rx) {
+                Ok(Some(len)) if c.rx.len() >= len => len,
+                Ok(_) => return,
+                Err(e) => {
+                    let n = e.notification.clone();
+                    self.fail_conn(now, conn, Some(n), &e.detail, out);
+                    return;
+                }
+            };
+            let frame: Vec<u8> = c.rx.drain(..len).collect();
+            let ctx = DecodeContext {
+                four_octet_as: c.peer.as_ref().is_none_or(|p| p.four_octet_as),
+            };
+            match wire::decode(&frame, ctx) {
+                Ok(msg) => self.message(now, conn, msg, out),
+                Err(e) => {
+                    let n = e.notification.clone();
+                    self.fail_conn(now, conn, Some(n), &e.detail, out);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn message(&mut self, now: Instant, conn: ConnId, msg: Inbound, out: &mut Vec<Output>) {
+        let Some(idx) = self.conns.iter().position(|c| c.id == conn) else {
+            return;
+        };
+        let state = self.conns[idx].state;
+        if let Inbound::Notification(n) = &msg {
+            // §8.2.2: a NOTIFICATION in any state closes the connection.
+            self.counters.notifications_received += 1;
+            let reason = format!("peer sent NOTIFICATION {}", n.describe());
+            self.fail_conn(now, conn, None, &reason, out);
+            return;
+        }
+        // Any KEEPALIVE or UPDATE restarts the HoldTimer (§8.2.2 Event 26/27).
+        if matches!(msg, Inbound::Keepalive | Inbound::Update(_)) && state != ConnState::OpenSent {
+            let c = &mut self.conns[idx];
+            if !c.hold.is_zero() {
+                c.hold_deadline = Some(now + c.hold);
+            }
+        }
+        match (state, msg) {
+            (ConnState::OpenSent, Inbound::Open(peer)) => self.open(now, conn, peer, out),
+            (ConnState::OpenConfirm, Inbound::Keepalive) => {
+                // §8.2.2 OpenConfirm, Event 26: Established.
+                self.conns[idx].state = ConnState::Established;
+                self.counters.established += 1;
+                self.backoff = self.cfg.connect_retry;
+                self.restarting = false;
+                self.retry_at = None;
+                self.received.clear();
+                self.counters.prefixes_received = 0;
+                let peer = self.conns[idx]
+                    .peer
+                    .clone()
+                    .unwrap_or_else(|| unreachable_peer(&self.cfg));
+                let families: Vec<Family> = self
+                    .cfg
+                    .families
+                    .iter()
+                    .copied()
+                    .filter(|f| peer.families.contains(f))
+                    .collect();
+                let four_octet_as = peer.four_octet_as;
+                out.push(Output::Established {
+                    conn,
+                    peer,
+                    families,
+                    four_octet_as,
+                });
+            }
+            (ConnState::Established, Inbound::Keepalive) => {}
+            (ConnState::Established, Inbound::Update(u)) => {
+                self.counters.updates_received += 1;
+                if u.treated_as_withdraw || u.discarded_attributes > 0 {
+                    self.counters.malformed_updates += 1;
+                }
+                // Nothing received is installed or re-advertised: count the
+                // prefixes for the max-prefix limit and drop them.
+                for p in &u.withdrawn {
+                    self.received.remove(p);
+                }
+                for p in u.announced {
+                    self.received.insert(p);
+                }
+                self.counters.prefixes_received = self.received.len();
+                if self.received.len() > self.cfg.max_prefixes as usize {
+                    // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached,
+                    // data AFI (2), SAFI (1), upper bound (4).
+                    let mut data = vec![0, 1, 1];
+                    data.extend_from_slice(&self.cfg.max_prefixes.to_be_bytes());
+                    let n =
+                        Notification::new(code::CEASE, code::CEASE_MAX_PREFIXES, Bytes::from(data));
+                    let reason = format!(
+                        "peer sent {} prefixes, more than max_prefixes {}",
+                        self.received.len(),
+                        self.cfg.max_prefixes
+                    );
+                    self.fail_conn(now, conn, Some(n), &reason, out);
+                }
+            }
+            (ConnState::Established, Inbound::RouteRefresh) => {
+                out.push(Output::RouteRefresh { conn });
+            }
+            (s, m) => {
+                // §8.2.2: any other message is an FSM error (RFC 6608 subcodes).
+                let sub = match s {
+                    ConnState::OpenSent => code::FSM_UNEXPECTED_IN_OPENSENT,
+                    ConnState::OpenConfirm => code::FSM_UNEXPECTED_IN_OPENCONFIRM,
+                    ConnState::Established => code::FSM_UNEXPECTED_IN_ESTABLISHED,
+                };
+                let reason = format!("unexpected {} in {s:?}", kind(&m));
+                self.fail_conn(
+                    now,
+                    conn,
+                    Some(Notification::new(code::FSM, sub, Bytes::new())),
+                    &reason,
+                    out,
+                );
+            }
+        }
+    }
+
+    fn open(&mut self, now: Instant, conn: ConnId, peer: PeerOpen, out: &mut Vec<Output>) {
+        // RFC 4271 §6.2 OPEN checks.
+        if peer.asn != self.cfg.peer_asn {
+            let reason = format!(
+                "peer AS {} is not the configured {}",
+                peer.asn, self.cfg.peer_asn
+            );
+            let n = Notification::new(code::OPEN, code::OPEN_BAD_PEER_AS, Bytes::new());
+            self.fail_conn(now, conn, Some(n), &reason, out);
+            return;
+        }
+        let internal = peer.asn == self.cfg.local_asn;
+        if peer.router_id.is_unspecified() || (internal && peer.router_id == self.cfg.router_id) {
+            let reason = format!("bad BGP identifier {}", peer.router_id);
+            let n = Notification::new(code::OPEN, code::OPEN_BAD_BGP_ID, Bytes::new());
+            self.fail_conn(now, conn, Some(n), &reason, out);
+            return;
+        }
+        if peer.hold_secs == 1 || peer.hold_secs == 2 {
+            let reason = format!("peer hold time {} s is below 3 s", peer.hold_secs);
+            let n = Notification::new(code::OPEN, code::OPEN_UNACCEPTABLE_HOLD, Bytes::new());
+            self.fail_conn(now, conn, Some(n), &reason, out);
+            return;
+        }
+        // §6.8 collision detection, before moving this connection on.
+        if let Some(other) = self.conns.iter().find(|c| c.id != conn) {
+            let other_id = other.id;
+            match other.state {
+                ConnState::Established => {
+                    if peer.graceful_restart.is_some() {
+                        // RFC 4724 §4.2: a new OPEN from a GR-capable peer
+                        // while Established means the peer restarted; the old
+                        // connection is dead, keep the new one.
+                        self.fail_conn(now, other_id, None, "peer restarted (RFC 4724)", out);
+                    } else {
+                        let n = Notification::new(code::CEASE, code::CEASE_COLLISION, Bytes::new());
+                        self.fail_conn(
+                            now,
+                            conn,
+                            Some(n),
+                            "connection collision (Established)",
+                            out,
+                        );
+                        return;
+                    }
+                }
+                // §6.8: only connections in OpenConfirm are examined; one
+                // still in OpenSent is resolved when its OPEN arrives.
+                ConnState::OpenSent => {}
+                ConnState::OpenConfirm => {
+                    // §6.8: keep the connection initiated by the speaker with
+                    // the higher BGP Identifier.
+                    let local_higher = u32::from(self.cfg.router_id) > u32::from(peer.router_id);
+                    let this_outbound = self
+                        .conns
+                        .iter()
+                        .find(|c| c.id == conn)
+                        .is_some_and(|c| c.outbound);
+                    let keep_this = this_outbound == local_higher;
+                    let n = Notification::new(code::CEASE, code::CEASE_COLLISION, Bytes::new());
+                    if keep_this {
+                        self.fail_conn(now, other_id, Some(n), "connection collision", out);
+                    } else {
+                        self.fail_conn(now, conn, Some(n), "connection collision", out);
+                        return;
+                    }
+                }
+            }
+        }
+        let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else {
+            return;
+        };
+        // §4.2: the hold time is the smaller of the two; 0 disables both timers.
+        let hold = Duration::from_secs(u64::from(peer.hold_secs)).min(self.cfg.hold);
+        c.hold = hold;
+        if hold.is_zero() {
+            c.hold_deadline = None;
+            c.keepalive_at = None;
+        } else {
+            c.hold_deadline = Some(now + hold);
+            c.keepalive_at = Some(now + hold / 3);
+        }
+        c.peer = Some(peer);
+        c.state = ConnState::OpenConfirm;
+        out.push(Output::Send {
+            conn,
+            bytes: wire::encode_keepalive(),
+        });
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let expired: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|c| c.hold_deadline.is_some_and(|d| d <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            // §8.2.2 Event 10: HoldTimer_Expires.
+            let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, Bytes::new());
+            self.fail_conn(now, id, Some(n), "hold timer expired", out);
+        }
+        for c in &mut self.conns {
+            if let Some(k) = c.keepalive_at {
+                if k <= now {
+                    // §8.2.2 Event 11: KeepaliveTimer_Expires.
+                    out.push(Output::Send {
+                        conn: c.id,
+                        bytes: wire::encode_keepalive(),
+                    });
+                    c.keepalive_at = Some(now + c.hold / 3);
+                }
+            }
+        }
+        if let Some(at) = self.retry_at {
+            if at <= now && self.started && self.conns.is_empty() {
+                // §8.2.2 Event 9: ConnectRetryTimer_Expires (or the automatic
+                // restart after IdleHold): try again.
+                if self.cfg.passive {
+                    self.retry_at = None;
+                } else {
+                    self.connect(now, out);
+                }
+            } else if at <= now {
+                self.retry_at = None;
+            }
+        }
+    }
+
+    /// Closes `conn`, sending `notification` first if given.
+    fn fail_conn(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        notification: Option<Notification>,
+        reason: &str,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(idx) = self.conns.iter().position(|c| c.id == conn) else {
+            return;
+        };
+        let c = self.conns.remove(idx);
+        if let Some(n) = notification {
+            self.counters.notifications_sent += 1;
+            out.push(Output::Send {
+                conn,
+                bytes: wire::encode_notification(&n),
+            });
+        }
+        out.push(Output::Close { conn });
+        tracing::info!(conn, state = ?c.state, reason, "BGP connection closed");
+        if c.state == ConnState::Established {
+            self.received.clear();
+            self.counters.prefixes_received = 0;
+            out.push(Output::Down {
+                reason: reason.to_string(),
+            });
+        }
+        self.last_error = Some(reason.to_string());
+        if self.conns.is_empty() && self.started {
+            // §8.2.2: back to Idle; restart automatically after a growing
+            // delay (IdleHoldTimer).
+            self.schedule_retry(now);
+        }
+    }
+
+    fn update_state(&mut self) {
+        let new = if let Some(s) = self.conns.iter().map(|c| c.state).max_by_key(|s| *s as u8) {
+            match s {
+                ConnState::OpenSent => State::OpenSent,
+                ConnState::OpenConfirm => State::OpenConfirm,
+                ConnState::Established => State::Established,
+            }
+        } else if !self.started {
+            State::Idle
+        } else if self.connecting {
+            State::Connect
+        } else if self.cfg.passive || self.retry_at.is_some() {
+            State::Active
+        } else {
+            State::Idle
+        };
+        if new != self.state {
+            tracing::debug!(from = ?self.state, to = ?new, peer_as = self.cfg.peer_asn, "BGP state");
+            self.state = new;
+        }
+    }
+}
+
+fn kind(m: &Inbound) -> &'static str {
+    match m {
+        Inbound::Open(_) => "OPEN",
+        Inbound::Update(_) => "UPDATE",
+        Inbound::Keepalive => "KEEPALIVE",
+        Inbound::Notification(_) => "NOTIFICATION",
+        Inbound::RouteRefresh => "ROUTE-REFRESH",
+    }
+}
+
+/// A placeholder never reached: a connection in OpenConfirm always holds
+/// the peer's OPEN. Kept total so that no input can panic the session.
+fn unreachable_peer(cfg: &SessionConfig) -> PeerOpen {
+    PeerOpen {
+        asn: cfg.peer_asn,
+        hold_secs: 0,
+        router_id: Ipv4Addr::UNSPECIFIED,
+        families: Vec::new(),
+        four_octet_as: true,
+        route_refresh: false,
+        graceful_restart: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,525 @@
+//! The tokio driver of one peer: one task owns the [`Session`], the TCP
+//! connections and this peer's Adj-RIB-Out.
+//!
+//! ```text
+//!  Speaker ──PeerMsg::Apply/Status/Stop──┐
+//!  listener ──PeerMsg::Accepted──────────┤
+//!  connect task ──PeerMsg::ConnectDone───┼──> peer task (one loop, one mpsc)
+//!  reader task per conn ──PeerMsg::Read──┘      │ Session::process(now, ..)
+//!                                               │ sleep_until(next_deadline)
+//!                                               └─> write half per conn
+//! ```
+//!
+//! Spawned tasks only do I/O; every decision happens in the loop.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ipnet::IpNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::error::Error;
+use crate::fsm::{ConnId, Counters, Input, Output, Session, SessionConfig, State};
+use crate::policy::{Announce, DesiredRib};
+use crate::sockopt;
+use crate::wire::{self, Family, RouteAttrs};
+
+/// A peer that does not take our bytes for this long is dropped (the idea
+/// of RFC 9687's SendHoldTimer): one stuck peer must not hold `apply` for
+/// the others forever.
+const SEND_HOLD: Duration = Duration::from_secs(20);
+
+/// Everything one peer needs, resolved from the config.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerSetup {
+    pub address: IpAddr,
+    pub port: u16,
+    pub local_address: Option<IpAddr>,
+    pub md5_key: Option<Vec<u8>>,
+    pub gtsm: bool,
+    pub session: SessionConfig,
+    pub next_hop_v4: Option<IpAddr>,
+    pub next_hop_v6: Option<IpAddr>,
+}
+
+/// A peer as `observe` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub address: IpAddr,
+    pub state: State,
+    pub counters: Counters,
+    /// What we announce to this peer now (empty unless Established).
+    pub adj_rib_out: BTreeMap<IpNet, RouteAttrs>,
+    pub last_error: Option<String>,
+}
+
+/// What one `apply` did on one peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PeerApplied {
+    pub established: bool,
+    pub messages: usize,
+    pub changes: usize,
+    pub skipped: Vec<String>,
+}
+
+pub(crate) enum PeerMsg {
+    Apply {
+        rib: Arc<DesiredRib>,
+        done: oneshot::Sender<Result<PeerApplied, Error>>,
+    },
+    Status(oneshot::Sender<PeerStatus>),
+    Stop {
+        reason: String,
+        done: oneshot::Sender<()>,
+    },
+    Accepted(TcpStream),
+    ConnectDone(io::Result<TcpStream>),
+    Read {
+        conn: ConnId,
+        data: Vec<u8>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+}
+
+struct Conn {
+    writer: OwnedWriteHalf,
+    reader: JoinHandle<()>,
+    local: IpAddr,
+}
+
+struct Established {
+    conn: ConnId,
+    families: Vec<Family>,
+    four_octet_as: bool,
+}
+
+struct Peer {
+    setup: PeerSetup,
+    session: Session,
+    tx: mpsc::Sender<PeerMsg>,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: ConnId,
+    established: Option<Established>,
+    adj_out: BTreeMap<IpNet, RouteAttrs>,
+    /// `None` until the first steering: nothing is announced before it,
+    /// and End-of-RIB is held back (RFC 4724 §4.1: after restart, send
+    /// everything, then End-of-RIB).
+    desired: Option<Arc<DesiredRib>>,
+    eor_pending: bool,
+    skipped: Vec<String>,
+}
+
+/// Starts the task of one peer; returns its mailbox and the task (abort it
+/// to drop the peer's connections without a NOTIFICATION).
+pub(crate) fn spawn(setup: PeerSetup) -> (mpsc::Sender<PeerMsg>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(256);
+    let span = tracing::info_span!("bgp_peer", peer = %setup.address);
+    let peer = Peer {
+        session: Session::new(setup.session.clone()),
+        setup,
+        tx: tx.clone(),
+        conns: HashMap::new(),
+        next_conn: 1,
+        established: None,
+        adj_out: BTreeMap::new(),
+        desired: None,
+        eor_pending: false,
+        skipped: Vec::new(),
+    };
+    let task = tokio::spawn(peer.run(rx).instrument(span));
+    (tx, task)
+}
+
+impl Peer {
+    async fn run(mut self, mut rx: mpsc::Receiver<PeerMsg>) {
+        self.step(Input::Start).await;
+        loop {
+            let deadline = self.session.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    if self.handle(msg).await {
+                        break;
+                    }
+                }
+                () = sleep => self.step(Input::Tick).await,
+            }
+        }
+        for (_, c) in self.conns.drain() {
+            c.reader.abort();
+        }
+    }
+
+    /// Returns true when the task must end.
+    async fn handle(&mut self, msg: PeerMsg) -> bool {
+        match msg {
+            PeerMsg::Apply { rib, done } => {
+                let first = self.desired.is_none();
+                self.desired = Some(rib);
+                let r = self.sync().await;
+                if first && self.eor_pending {
+                    self.send_eor().await;
+                }
+                let _ = done.send(r);
+            }
+            PeerMsg::Status(done) => {
+                let _ = done.send(PeerStatus {
+                    address: self.setup.address,
+                    state: self.session.state(),
+                    counters: self.session.counters().clone(),
+                    adj_rib_out: self.adj_out.clone(),
+                    last_error: self.session.last_error().map(str::to_string),
+                });
+            }
+            PeerMsg::Stop { reason, done } => {
+                self.step(Input::Stop { reason: &reason }).await;
+                let _ = done.send(());
+                return true;
+            }
+            PeerMsg::Accepted(stream) => self.attach(stream, false).await,
+            PeerMsg::ConnectDone(Ok(stream)) => self.attach(stream, true).await,
+            PeerMsg::ConnectDone(Err(e)) => {
+                debug!(error = %e, "connect failed");
+                self.step(Input::ConnectFailed).await;
+            }
+            PeerMsg::Read { conn, data } => {
+                self.step(Input::Data { conn, bytes: &data }).await;
+            }
+            PeerMsg::Closed { conn } => self.step(Input::Closed { conn }).await,
+        }
+        false
+    }
+
+    async fn attach(&mut self, stream: TcpStream, outbound: bool) {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let local = stream
+            .local_addr()
+            .map(|a| a.ip().to_canonical())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let _ = stream.set_nodelay(true);
+        if self.setup.gtsm {
+            // RFC 5082: applies from here on (the SYN was already taken).
+            if let Err(e) = sockopt::set_gtsm(&stream, self.setup.address.is_ipv6()) {
+                warn!(error = %e, "cannot set GTSM on the connection");
+            }
+        }
+        let (mut read, writer) = stream.into_split();
+        let tx = self.tx.clone();
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match read.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(PeerMsg::Closed { conn }).await;
+                        return;
+                    }
+                    Ok(n) => {
+                        let data = buf[..n].to_vec();
+                        if tx.send(PeerMsg::Read { conn, data }).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        self.conns.insert(
+            conn,
+            Conn {
+                writer,
+                reader,
+                local,
+            },
+        );
+        self.step(Input::Connected { conn, outbound }).await;
+    }
+
+    /// Feeds one input to the session and carries out what it asks, until
+    /// no more inputs follow (a failed write becomes `Closed`).
+    async fn step(&mut self, input: Input<'_>) {
+        let now = Instant::now();
+        let mut outputs: VecDeque<Output> = self.session.process(now, input).into();
+        while let Some(o) = outputs.pop_front() {
+            let more = self.output(o).await;
+            for i in more {
+                outputs.extend(self.session.process(Instant::now(), i.as_input()));
+            }
+        }
+    }
+
+    async fn output(&mut self, o: Output) -> Vec<Owned> {
+        match o {
+            Output::Connect => {
+                let setup = self.setup.clone();
+                let tx = self.tx.clone();
+                // The ConnectRetryTimer bounds the attempt (RFC 4271 §8.2.2).
+                let limit = setup.session.connect_retry.max(Duration::from_secs(1));
+                tokio::spawn(async move {
+                    let r = match tokio::time::timeout(limit, connect(&setup)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+                    };
+                    let _ = tx.send(PeerMsg::ConnectDone(r)).await;
+                });
+                Vec::new()
+            }
+            Output::Send { conn, bytes } => self.write(conn, &[bytes]).await,
+            Output::Close { conn } => {
+                if let Some(mut c) = self.conns.remove(&conn) {
+                    let _ = c.writer.shutdown().await;
+                    c.reader.abort();
+                }
+                if self.established.as_ref().is_some_and(|e| e.conn == conn) {
+                    self.established = None;
+                    self.adj_out.clear();
+                }
+                Vec::new()
+            }
+            Output::Established {
+                conn,
+                peer,
+                families,
+                four_octet_as,
+            } => {
+                info!(peer_as = peer.asn, router_id = %peer.router_id, ?families, "BGP session Established");
+                self.established = Some(Established {
+                    conn,
+                    families: families.clone(),
+                    four_octet_as,
+                });
+                self.adj_out.clear();
+                if self.desired.is_some() {
+                    // Reconcile: everything, then End-of-RIB (RFC 4724 §4.1).
+                    if let Err(e) = self.sync().await {
+                        warn!(error = %e, "initial announcement failed");
+                    }
+                    self.send_eor().await;
+                } else {
+                    self.eor_pending = true;
+                }
+                Vec::new()
+            }
+            Output::Down { reason } => {
+                warn!(%reason, "BGP session down");
+                self.established = None;
+                self.adj_out.clear();
+                self.eor_pending = false;
+                Vec::new()
+            }
+            Output::RouteRefresh { .. } => {
+                // RFC 2918 §4: re-advertise the Adj-RIB-Out.
+                self.adj_out.clear();
+                if let Err(e) = self.sync().await {
+                    warn!(error = %e, "route refresh failed");
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    async fn send_eor(&mut self) {
+        self.eor_pending = false;
+        let Some(est) = &self.established else { return };
+        let conn = est.conn;
+        let msgs: Vec<Bytes> = est
+            .families
+            .iter()
+            .filter_map(|f| wire::encode_end_of_rib(*f).ok())
+            .collect();
+        let more = self.write(conn, &msgs).await;
+        for i in more {
+            let outs = self.session.process(Instant::now(), i.as_input());
+            for o in outs {
+                Box::pin(self.output(o)).await;
+            }
+        }
+    }
+
+    /// Brings this peer's Adj-RIB-Out to the desired routes; returns once
+    /// the UPDATEs are written to the socket.
+    async fn sync(&mut self) -> Result<PeerApplied, Error> {
+        let Some(desired) = self.desired.clone() else {
+            return Ok(PeerApplied::default());
+        };
+        let Some(est) = &self.established else {
+            return Ok(PeerApplied::default());
+        };
+        let conn = est.conn;
+        let four = est.four_octet_as;
+        let families = est.families.clone();
+        let local = self.conns.get(&conn).map(|c| c.local);
+        let mut target: BTreeMap<IpNet, RouteAttrs> = BTreeMap::new();
+        self.skipped.clear();
+        for (prefix, a) in desired.iter() {
+            let family = Family::of(prefix);
+            if !families.contains(&family) {
+                continue;
+            }
+            match self.attrs(a, family, local) {
+                Some(attrs) => {
+                    target.insert(*prefix, attrs);
+                }
+                None => self.skipped.push(format!(
+                    "{prefix}: no {family:?} next hop (set bgp.next_hop_v4/next_hop_v6)"
+                )),
+            }
+        }
+        // Withdraw what is no longer wanted; announce what changed.
+        let mut withdraw: BTreeMap<Family, Vec<IpNet>> = BTreeMap::new();
+        for p in self.adj_out.keys() {
+            if !target.contains_key(p) {
+                withdraw.entry(Family::of(p)).or_default().push(*p);
+            }
+        }
+        let mut announce: BTreeMap<(Family, &RouteAttrs), Vec<IpNet>> = BTreeMap::new();
+        for (p, attrs) in &target {
+            if self.adj_out.get(p) != Some(attrs) {
+                announce.entry((Family::of(p), attrs)).or_default().push(*p);
+            }
+        }
+        let changes = withdraw.values().map(Vec::len).sum::<usize>()
+            + announce.values().map(Vec::len).sum::<usize>();
+        let mut msgs = Vec::new();
+        let peer = self.setup.address.to_string();
+        let enc = |e: wire::WireError| Error::Peer {
+            peer: peer.clone(),
+            detail: e.detail,
+        };
+        for (family, ps) in &withdraw {
+            msgs.extend(wire::encode_withdraw(*family, ps).map_err(enc)?);
+        }
+        for ((family, attrs), ps) in &announce {
+            msgs.extend(wire::encode_announce(attrs, *family, ps, four).map_err(enc)?);
+        }
+        let n = msgs.len();
+        if n > 0 {
+            let failed = self.write(conn, &msgs).await;
+            if !failed.is_empty() {
+                for i in failed {
+                    let outs = self.session.process(Instant::now(), i.as_input());
+                    for o in outs {
+                        Box::pin(self.output(o)).await;
+                    }
+                }
+                return Err(Error::Peer {
+                    peer: self.setup.address.to_string(),
+                    detail: "writing UPDATEs failed; the session is reset".into(),
+                });
+            }
+            self.session.sent_update(Instant::now(), conn);
+        }
+        self.adj_out = target;
+        debug!(messages = n, changes, "Adj-RIB-Out synced");
+        Ok(PeerApplied {
+            established: true,
+            messages: n,
+            changes,
+            skipped: self.skipped.clone(),
+        })
+    }
+
+    fn attrs(&self, a: &Announce, family: Family, local: Option<IpAddr>) -> Option<RouteAttrs> {
+        let next_hop = match family {
+            Family::Ipv4 => self.setup.next_hop_v4.or(local.filter(IpAddr::is_ipv4))?,
+            Family::Ipv6 => self.setup.next_hop_v6.or(local)?,
+        };
+        let asn = self.setup.session.local_asn;
+        Some(RouteAttrs {
+            as_path: vec![asn; 1 + usize::from(a.prepend)],
+            next_hop,
+            med: a.med,
+            communities: a.communities.clone(),
+            large_communities: a.large_communities.clone(),
+        })
+    }
+
+    /// Writes `msgs` to `conn` in large batches; a failure comes back as a
+    /// `Closed` input for the session.
+    async fn write(&mut self, conn: ConnId, msgs: &[Bytes]) -> Vec<Owned> {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Vec::new();
+        };
+        let mut batch = Vec::with_capacity(64 * 1024);
+        for m in msgs {
+            batch.extend_from_slice(m);
+            if batch.len() >= 60 * 1024 {
+                if !send(&mut c.writer, &batch).await {
+                    return vec![Owned::Closed(conn)];
+                }
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() && !send(&mut c.writer, &batch).await {
+            return vec![Owned::Closed(conn)];
+        }
+        Vec::new()
+    }
+}
+
+/// Writes and flushes `bytes` within `SEND_HOLD`; false on error or timeout.
+async fn send(w: &mut OwnedWriteHalf, bytes: &[u8]) -> bool {
+    let write = async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    };
+    match tokio::time::timeout(SEND_HOLD, write).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            debug!(error = %e, "write failed");
+            false
+        }
+        Err(_) => {
+            warn!("peer did not take our data for {SEND_HOLD:?}: dropping the connection");
+            false
+        }
+    }
+}
+
+/// An input produced inside the driver (owned, unlike `Input<'_>`).
+enum Owned {
+    Closed(ConnId),
+}
+
+impl Owned {
+    fn as_input(&self) -> Input<'_> {
+        match self {
+            Owned::Closed(conn) => Input::Closed { conn: *conn },
+        }
+    }
+}
+
+async fn connect(setup: &PeerSetup) -> io::Result<TcpStream> {
+    let remote = SocketAddr::new(setup.address, setup.port);
+    let sock = if setup.address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(key) = &setup.md5_key {
+        sockopt::set_md5(&sock, setup.address, key)?;
+    }
+    if setup.gtsm {
+        sockopt::set_gtsm(&sock, setup.address.is_ipv6())?;
+    }
+    if let Some(local) = setup.local_address {
+        sock.bind(SocketAddr::new(local, 0))?;
+    }
+    sock.connect(remote).await
+}
