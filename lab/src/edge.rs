@@ -106,7 +106,7 @@ filter orbit_in {{
             "protocol bgp site_{site} {{
   local {local} as {asn};
   neighbor {peer} as {peer_asn};
-  hold time 3;
+  hold time 9;
   connect retry time 1;
   error wait time 1, 2;{med}
   ipv4 {{ import filter orbit_in; export none; }};
@@ -275,7 +275,7 @@ neighbor {edge} {{
     local-address {me};
     local-as {asn};
     peer-as {edge_asn};
-    hold-time 3;
+    hold-time 9;
     api {{ processes [ healthcheck ]; }}
 }}
 ",

@@ -372,7 +372,7 @@ impl Lab {
             for p in self.procs.values_mut() {
                 p.check_alive()?;
             }
-            if self.ask().as_deref() == Some(site) {
+            if self.ask().as_deref() == Some(site) && self.orbit_steady(site) {
                 streak += 1;
                 if streak >= 3 {
                     return Ok(());
@@ -389,6 +389,44 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// GET on a member's API socket: status code and body.
+    pub fn api_get(&self, member: &str, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let socket = orbitd::member_paths(&self.dir, member).socket;
+        let mut s = std::os::unix::net::UnixStream::connect(socket).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: orbitd\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let code = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+        Some((code, body))
+    }
+
+    /// Both sites' orbitd have authority, their backends confirmed the
+    /// current steering, and `web` is steered to `site`. (In SDN mode the
+    /// bridge's NORMAL flow reaches a site before orbit steers anything,
+    /// so the client's answer alone proves nothing.)
+    fn orbit_steady(&self, site: &str) -> bool {
+        if !self.mode.orbit() {
+            return true;
+        }
+        let ready = |m: &str| self.api_get(m, "/ready").is_some_and(|(c, _)| c == 200);
+        let active = self
+            .api_get("a", "/v1/status")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| {
+                v["steering"]["services"]["web"]["active"]
+                    .as_str()
+                    .map(str::to_owned)
+            });
+        ready("a") && ready("b") && active.as_deref() == Some(site)
     }
 
     pub fn proc(&self, name: &str) -> Result<&Proc> {

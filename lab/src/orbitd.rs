@@ -141,7 +141,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
         Mode::Bgp => {
             let _ = writeln!(
                 s,
-                "[bgp]\nasn = {}\nrouter_id = \"{}\"\n[bgp.standby]\nprepend = 3\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"3s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",
+                "[bgp]\nasn = {}\nrouter_id = \"{}\"\n[bgp.standby]\nprepend = 3\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"9s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",
                 plan::site_asn(member),
                 plan::site_addr(setup.mode, member),
                 plan::EDGE_ASN,

@@ -106,7 +106,18 @@ fn check(json: &Value, out: &Path) {
     }
 }
 
+// One test per mode; .config/nextest.toml runs each alone.
 #[test]
 fn haproxy_mode_scenarios() {
     lab_run("haproxy", "1,2,3,4,5,7");
+}
+
+#[test]
+fn bgp_mode_scenarios() {
+    lab_run("bgp", "1,2,3,4,5,7");
+}
+
+#[test]
+fn sdn_mode_scenarios() {
+    lab_run("sdn", "1,2,3,4,5,7");
 }
