@@ -592,7 +592,9 @@ async fn gtsm_with_bird() {
         !bird.established("orbit"),
         "came up without GTSM against a GTSM peer"
     );
-    let peers = speaker.peers().await.expect("peers");
-    assert_ne!(peers[0].state, orbit_bgp::fsm::State::Established);
+    // Our own side may briefly believe it is Established: if our OPEN
+    // reaches bird before bird sets IP_MINTTL on the accepted socket, bird
+    // answers, but drops our KEEPALIVE; our hold timer then ends it. The
+    // GTSM peer's view is what the test is about.
     speaker.shutdown("no gtsm done").await;
 }
