@@ -566,3 +566,35 @@ protocol bgp siteb {{
     let r = bird.route(SVC);
     assert!(r.contains("BGP.local_pref: 300"), "{r}");
 }
+
+/// RFC 5082 GTSM: with bird's `ttl security on`, only a speaker sending
+/// with TTL 255 gets a session. (Positive case first: a speaker without
+/// GTSM leaves bird with a half-open connection whose TTL-64 packets,
+/// including our FIN, bird drops until its OpenSent hold timer expires.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gtsm_with_bird() {
+    let lab = Lab::new();
+    let bird = Bird::start(&lab, &bird_protocol(&lab, "ttl security on;"));
+    let cfg = bgp_config(&speaker_config(&lab, "ttl_security = true"));
+    let speaker = Speaker::start(&cfg, &services(&[SVC]))
+        .await
+        .expect("start");
+    wait_for_async(20, "GTSM session Established", || bird.established("orbit")).await;
+    speaker.shutdown("gtsm done").await;
+    wait_for_async(10, "session closed", || !bird.established("orbit")).await;
+
+    let cfg = bgp_config(&speaker_config(&lab, ""));
+    let speaker = Speaker::start(&cfg, &services(&[SVC]))
+        .await
+        .expect("start");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        !bird.established("orbit"),
+        "came up without GTSM against a GTSM peer"
+    );
+    // Our own side may briefly believe it is Established: if our OPEN
+    // reaches bird before bird sets IP_MINTTL on the accepted socket, bird
+    // answers, but drops our KEEPALIVE; our hold timer then ends it. The
+    // GTSM peer's view is what the test is about.
+    speaker.shutdown("no gtsm done").await;
+}
