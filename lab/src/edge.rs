@@ -14,8 +14,9 @@ use crate::sys::{self, ip, Proc};
 pub fn start(lab: &mut Lab) -> Result<()> {
     match lab.mode {
         Mode::Haproxy => haproxy(lab),
-        Mode::Bgp | Mode::Exabgp => bird(lab),
         Mode::Sdn => ovs(lab),
+        m if m.bgp_edge() => bird(lab),
+        m => anyhow::bail!("no edge for mode {m}"),
     }
 }
 
@@ -305,6 +306,32 @@ neighbor {edge} {{
         &dir.join("exabgp.log"),
         false,
     )?;
+    lab.procs.insert(name, p);
+    Ok(())
+}
+
+/// The Serf baseline: one `serf agent` (LAN profile) per member on the
+/// control network, tagged with its site; RPC on the namespace's loopback,
+/// where that member's orbitd reads it.
+pub fn serf(lab: &mut Lab, member: &str) -> Result<()> {
+    let dir = lab.dir.join(member);
+    std::fs::create_dir_all(&dir)?;
+    let mut argv: Vec<String> = vec![
+        "serf".into(),
+        "agent".into(),
+        format!("-node={member}"),
+        format!("-bind={}:{}", plan::ctl_addr(member), plan::SERF_PORT),
+        format!("-rpc-addr=127.0.0.1:{}", plan::SERF_RPC_PORT),
+        "-profile=lan".into(),
+        "-tag".into(),
+        format!("site={member}"),
+    ];
+    for peer in ["a", "b", "w"].iter().filter(|p| **p != member) {
+        argv.push(format!("-retry-join={}:{}", plan::ctl_addr(peer), plan::SERF_PORT));
+    }
+    argv.push("-retry-interval=1s".into());
+    let name = format!("serf-{member}");
+    let p = Proc::spawn(&name, Some(&lab.ns(member)), &argv, &[], &dir.join("serf.log"), false)?;
     lab.procs.insert(name, p);
     Ok(())
 }

@@ -87,6 +87,11 @@ impl Lab {
             lab.start_server(site)?;
         }
         edge::start(&mut lab)?;
+        if mode == Mode::Serf {
+            for member in ["w", "a", "b"] {
+                edge::serf(&mut lab, member)?;
+            }
+        }
         if mode.orbit() {
             orbitd::write_gossip_key(&lab.dir)?;
             for member in ["w", "a", "b"] {

@@ -91,8 +91,8 @@ enum Cmd {
 
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
-    /// Modes, comma separated: haproxy, bgp, sdn, and the baseline exabgp.
-    #[arg(long, default_value = "haproxy,bgp,sdn,exabgp", value_delimiter = ',')]
+    /// Modes, comma separated: haproxy, bgp, sdn, and the baselines exabgp and serf.
+    #[arg(long, default_value = "haproxy,bgp,sdn,exabgp,serf", value_delimiter = ',')]
     modes: Vec<String>,
     /// Scenarios (1-7), comma separated.
     #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
@@ -240,7 +240,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     for m in &args.modes {
         modes.push(
             Mode::parse(m)
-                .with_context(|| format!("unknown mode {m:?} (haproxy, bgp, sdn, exabgp)"))?,
+                .with_context(|| format!("unknown mode {m:?} (haproxy, bgp, sdn, exabgp, serf)"))?,
         );
     }
     let scenarios: Vec<Scenario> = args
@@ -373,6 +373,10 @@ fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
         )
         .context("the ExaBGP baseline needs exabgp and curl (scripts/install-deps.sh)")?;
         return Ok(());
+    }
+    if mode == Mode::Serf {
+        sys::run("sh", &["-c", "command -v serf"])
+            .context("the Serf baseline needs serf (scripts/install-deps.sh)")?;
     }
     let dir = root.join(format!("check-{mode}"));
     std::fs::create_dir_all(&dir)?;

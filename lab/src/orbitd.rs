@@ -99,9 +99,20 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "[detect]\nprofile = \"metro-fast\"\nkey_file = \"{}\"",
+        "[detect]\nprofile = \"{}\"\nkey_file = \"{}\"",
+        if setup.mode == Mode::Serf { "lan" } else { "metro-fast" },
         setup.root.join("gossip.key").display()
     );
+    if setup.mode == Mode::Serf {
+        // Serf decides liveness; orbit's gossip still carries health and
+        // shared state, with timers slow enough that it never declares a
+        // member dead within a run.
+        let _ = writeln!(
+            s,
+            "serf_rpc = \"127.0.0.1:{}\"\nprobe_interval = \"2s\"\nsuspect_after = \"60s\"",
+            plan::SERF_RPC_PORT
+        );
+    }
     if setup.caps.dataplane_probe {
         // A silent daemon is not a dead site: every member also probes each
         // site's service over the control network.
@@ -138,7 +149,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
         }
         // The baseline runs no orbitd; its config is never written.
         Mode::Exabgp => {}
-        Mode::Bgp => {
+        Mode::Bgp | Mode::Serf => {
             let _ = writeln!(
                 s,
                 "[bgp]\nasn = {}\nrouter_id = \"{}\"\n[bgp.standby]\nprepend = 3\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"9s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",

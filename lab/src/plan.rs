@@ -14,6 +14,10 @@ pub enum Mode {
     /// Baseline: no orbitd; ExaBGP with its healthcheck at each site
     /// announces the service to the same bird2 edge.
     Exabgp,
+    /// Baseline: the original design's detector. Serf agents (LAN profile)
+    /// on a, b and w drive orbitd through the Serf adapter (BGP edge);
+    /// orbit's own gossip is slowed down so that Serf decides liveness.
+    Serf,
 }
 
 impl Mode {
@@ -23,6 +27,7 @@ impl Mode {
             "bgp" => Some(Mode::Bgp),
             "sdn" => Some(Mode::Sdn),
             "exabgp" => Some(Mode::Exabgp),
+            "serf" => Some(Mode::Serf),
             _ => None,
         }
     }
@@ -30,6 +35,7 @@ impl Mode {
     /// SDN mode is one L2 segment through the OVS bridge; the others route
     /// at the edge.
     pub fn switched(self) -> bool {
+        // (every other mode routes at the edge)
         self == Mode::Sdn
     }
 
@@ -42,7 +48,18 @@ impl Mode {
     /// command, no witness and no daemon to freeze, so it runs the hard and
     /// the gray failure.
     pub fn runs_scenario(self, scenario: u8) -> bool {
-        self.orbit() || matches!(scenario, 2 | 3)
+        match self {
+            Mode::Exabgp => matches!(scenario, 2 | 3),
+            // Serf detects members, not services: the gray failure is the
+            // health checks' job in both designs.
+            Mode::Serf => matches!(scenario, 2 | 4 | 5 | 7),
+            _ => true,
+        }
+    }
+
+    /// Modes whose edge is the bird2 router.
+    pub fn bgp_edge(self) -> bool {
+        matches!(self, Mode::Bgp | Mode::Exabgp | Mode::Serf)
     }
 }
 
@@ -53,6 +70,7 @@ impl fmt::Display for Mode {
             Mode::Bgp => "bgp",
             Mode::Sdn => "sdn",
             Mode::Exabgp => "exabgp",
+            Mode::Serf => "serf",
         })
     }
 }
@@ -63,6 +81,8 @@ pub const SERVICE_PREFIX: &str = "198.51.100.10/32";
 pub const UDP_PORT: u16 = 7000;
 pub const HTTP_PORT: u16 = 80;
 pub const GOSSIP_PORT: u16 = 7946;
+pub const SERF_PORT: u16 = 7947;
+pub const SERF_RPC_PORT: u16 = 7373;
 
 pub const CLIENT_ADDR: &str = "10.90.0.2";
 /// Routed modes: the edge's address toward the client.

@@ -215,9 +215,10 @@ pub fn plot(results: &[RunResult], path: &Path) -> Result<()> {
         (Mode::Bgp, BLUE),
         (Mode::Sdn, GREEN),
         (Mode::Exabgp, BLACK),
+        (Mode::Serf, MAGENTA),
     ];
     for (i, (mode, colour)) in modes.into_iter().enumerate() {
-        let offset = (i as f64 - 1.5) * 0.15;
+        let offset = (i as f64 - 2.0) * 0.12;
         let pts: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.0 == mode)

@@ -167,7 +167,9 @@ fn drive(
         }
         2 => {
             lab.cut_site("a")?;
-            sleep_ms(4000);
+            // Serf's LAN profile needs several seconds to declare a member
+            // failed; watch long enough to measure its detection.
+            sleep_ms(if mode == Mode::Serf { 12_000 } else { 4000 });
         }
         3 => {
             // The service process dies; a's router and orbitd stay up.
