@@ -91,8 +91,13 @@ pub struct Detect {
     pub probe_timeout: Option<HumanDuration>,
     pub indirect_probes: Option<u32>,
     pub suspect_after: Option<HumanDuration>,
+    /// Data-plane probe target per site: `host:port` of a service address
+    /// (or a health endpoint) at that site that must accept a TCP connection.
+    /// A site whose daemon is silent is declared dead only when this probe
+    /// fails too; a site without an entry is judged by its daemon alone.
+    #[serde(default)]
+    pub probe: BTreeMap<SiteId, SocketAddr>,
 }
-
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

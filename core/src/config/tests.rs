@@ -137,3 +137,23 @@ fn witness_cannot_carry_services_or_backends() {
         "{got:?}"
     );
 }
+
+#[test]
+fn detect_probe_targets_must_name_sites_with_a_data_plane() {
+    let text = EXAMPLE.replace(
+        "[policy]",
+        "[detect.probe]\nb = \"198.51.100.10:80\"\nw = \"192.0.2.1:80\"\nzz = \"192.0.2.2:80\"\n\n[policy]",
+    );
+    let p = problems(&text);
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.probe.w") && m.contains("witness")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.probe.zz") && m.contains("no [[site]]")),
+        "{p:?}"
+    );
+    assert!(!p.iter().any(|m| m.contains("detect.probe.b")), "{p:?}");
+}

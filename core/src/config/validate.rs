@@ -227,6 +227,19 @@ impl Config {
         if t.indirect_probes > 16 {
             r.add("detect.indirect_probes", "at most 16");
         }
+        for site in self.detect.probe.keys() {
+            match self.site(site) {
+                None => r.add(
+                    format!("detect.probe.{site}"),
+                    format!("no [[site]] with id {site:?}"),
+                ),
+                Some(s) if s.witness => r.add(
+                    format!("detect.probe.{site}"),
+                    "a witness has no data plane to probe",
+                ),
+                Some(_) => {}
+            }
+        }
     }
 
     fn check_services(&self, r: &mut Report) {
