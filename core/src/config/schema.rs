@@ -226,8 +226,12 @@ pub struct Service {
 pub struct HealthCheck {
     /// `host:port` that must accept a TCP connection.
     pub tcp: Option<SocketAddr>,
-    /// `http://...` URL that must answer 2xx.
+    /// `http://...` URL that must answer 2xx (or `http_status`).
     pub http: Option<String>,
+    /// With `http`: the exact status expected instead of any 2xx.
+    pub http_status: Option<u16>,
+    /// With `http`: a string the response body must contain.
+    pub http_body: Option<String>,
     /// Command (argv) that must exit 0.
     pub exec: Option<Vec<String>>,
     #[serde(default = "default_health_interval")]

@@ -157,3 +157,14 @@ fn detect_probe_targets_must_name_sites_with_a_data_plane() {
     );
     assert!(!p.iter().any(|m| m.contains("detect.probe.b")), "{p:?}");
 }
+
+#[test]
+fn http_status_and_body_only_with_http_and_in_range() {
+    let text = EXAMPLE.replace(
+        "health = { tcp = \"198.51.100.20:5432\"",
+        "health = { http_status = 700, tcp = \"198.51.100.20:5432\"",
+    );
+    let p = problems(&text);
+    assert!(p.iter().any(|m| m.contains("only apply to an http check")), "{p:?}");
+    assert!(p.iter().any(|m| m.contains("http_status") && m.contains("700")), "{p:?}");
+}

@@ -434,6 +434,17 @@ fn check_health(h: &HealthCheck, base: &str, r: &mut Report) {
             );
         }
     }
+    if h.http.is_none() && (h.http_status.is_some() || h.http_body.is_some()) {
+        r.add(base, "http_status and http_body only apply to an http check");
+    }
+    if let Some(code) = h.http_status {
+        if !(100..=599).contains(&code) {
+            r.add(
+                format!("{base}.http_status"),
+                format!("{code} is not an HTTP status (100-599)"),
+            );
+        }
+    }
     if let Some(argv) = &h.exec {
         if argv.first().is_none_or(|a| a.is_empty()) {
             r.add(format!("{base}.exec"), "needs a program to run");
