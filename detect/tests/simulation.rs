@@ -71,3 +71,149 @@ fn three_members_detect_a_crashed_site_within_bounds() {
     assert!(pct(&t, 50) < ms(600), "{t:?}");
     assert!(pct(&t, 99) < ms(900), "{t:?}");
 }
+
+#[test]
+fn five_members_detect_a_crash() {
+    let t = crash_detection(5, false, 2, 0..10, 0);
+    eprintln!(
+        "5 members crash: p50 {:?} max {:?}",
+        pct(&t, 50),
+        pct(&t, 99)
+    );
+    assert!(pct(&t, 99) < ms(900), "{t:?}");
+}
+
+#[test]
+fn sixteen_members_detect_a_crash() {
+    let t = crash_detection(16, false, 5, 0..5, 0);
+    eprintln!(
+        "16 members crash: p50 {:?} max {:?}",
+        pct(&t, 50),
+        pct(&t, 99)
+    );
+    assert!(pct(&t, 99) < ms(1200), "{t:?}");
+}
+
+#[test]
+fn crash_is_detected_under_ten_percent_loss_without_false_dead() {
+    let t = crash_detection(3, true, 1, 0..10, 10);
+    eprintln!(
+        "3 members crash, 10% loss: p50 {:?} max {:?}",
+        pct(&t, 50),
+        pct(&t, 99)
+    );
+    assert!(pct(&t, 99) < ms(1500), "{t:?}");
+}
+
+/// Runs `n` members under `loss` percent loss for `secs` simulated seconds
+/// and returns every Dead declaration.
+fn soak(n: usize, witness: bool, loss: u32, secs: u64, seed: u64) -> Vec<String> {
+    let mut sim = Sim::new(n, witness, Profile::MetroFast, seed);
+    sim.run_until(SETTLE);
+    sim.loss = loss;
+    sim.run_for(Duration::from_secs(secs));
+    let mut bad: Vec<String> = sim
+        .dead_declarations(Duration::ZERO)
+        .into_iter()
+        .map(|(o, s, t)| format!("{o} declared {s} dead at {t:?}"))
+        .collect();
+    for i in 0..n {
+        if sim.fenced(i) {
+            bad.push(format!("s{i} is fenced at the end"));
+        }
+    }
+    bad
+}
+
+#[test]
+fn no_false_dead_at_ten_percent_loss() {
+    for seed in 0..3 {
+        let bad = soak(3, true, 10, 60, seed);
+        assert!(bad.is_empty(), "seed {seed}: {bad:?}");
+    }
+    let bad = soak(5, false, 10, 30, 7);
+    assert!(bad.is_empty(), "{bad:?}");
+}
+
+#[test]
+fn no_false_dead_at_thirty_percent_loss() {
+    for seed in 0..3 {
+        let bad = soak(3, true, 30, 30, seed);
+        assert!(bad.is_empty(), "seed {seed}: {bad:?}");
+    }
+    let bad = soak(16, false, 30, 10, 3);
+    assert!(bad.is_empty(), "{bad:?}");
+}
+
+#[test]
+fn a_two_second_pause_is_not_a_dead_site() {
+    for seed in 0..5 {
+        let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
+        sim.run_until(SETTLE);
+        sim.pause(0, Duration::from_secs(2));
+        sim.run_for(Duration::from_secs(6));
+        let dead = sim.dead_declarations(Duration::ZERO);
+        assert!(dead.is_empty(), "seed {seed}: {dead:?}");
+        // The others saw the daemon go silent while its site still answered.
+        assert!(
+            sim.nodes[1].decisions.is_empty() || !sim.fenced(1),
+            "seed {seed}: s1 fenced"
+        );
+        assert!(
+            !sim.fenced(0),
+            "seed {seed}: the paused member fenced itself"
+        );
+    }
+}
+
+#[test]
+fn isolated_site_is_declared_dead_and_fences_itself() {
+    let mut sim = Sim::new(3, true, Profile::MetroFast, 11);
+    sim.run_until(SETTLE);
+    let t0 = sim.now;
+    sim.isolate(0);
+    sim.run_for(Duration::from_secs(3));
+    let b = sim.declared_dead_at(1, 0, t0).expect("s1 declares s0 dead");
+    let w = sim.declared_dead_at(2, 0, t0).expect("w declares s0 dead");
+    eprintln!(
+        "isolation detected by s1 after {:?}, by w after {:?}",
+        b - t0,
+        w - t0
+    );
+    assert!(b - t0 < ms(1000) && w - t0 < ms(1000));
+    assert!(sim.fenced(0), "the isolated site fences itself");
+    assert!(!sim.fenced(1) && !sim.fenced(2));
+    // s1 now carries the service.
+    let web = &sim.nodes[1].engine.steering().services;
+    let (_, s) = web.iter().next().expect("one service");
+    assert_eq!(s.active.as_ref().map(|x| x.as_str()), Some("s1"));
+    // Heal: s0 comes back and is no longer dead anywhere.
+    sim.heal();
+    sim.run_for(Duration::from_secs(5));
+    assert!(!sim.fenced(0), "s0 unfences after the heal");
+    assert!(!sim.nodes[1].engine.status().sites.iter().any(|s| s.dead));
+}
+
+#[test]
+fn a_cut_between_the_two_sites_fails_nothing_over() {
+    for seed in 0..5 {
+        let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
+        sim.run_until(SETTLE);
+        sim.cut(0, 1);
+        sim.run_for(Duration::from_secs(5));
+        let dead = sim.dead_declarations(Duration::ZERO);
+        assert!(dead.is_empty(), "seed {seed}: {dead:?}");
+        assert!(
+            !sim.fenced(0) && !sim.fenced(1),
+            "seed {seed}: a site fenced itself"
+        );
+        let st = sim.nodes[0].core.status();
+        // SWIM still reaches s1 through the witness (indirect probes).
+        assert_ne!(
+            st.views.get(&"s1".parse().unwrap()).copied(),
+            Some(orbit_detect::gossip::SiteView::Dead),
+            "seed {seed}"
+        );
+        assert_eq!(st.partitioned, vec!["s1".parse().unwrap()], "seed {seed}");
+    }
+}

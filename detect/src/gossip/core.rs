@@ -284,7 +284,8 @@ pub struct GossipStatus {
     pub identity: Member,
     pub views: BTreeMap<SiteId, SiteView>,
     pub daemons: BTreeMap<SiteId, DaemonState>,
-    /// Sites we see dead while another live member sees them alive.
+    /// Sites we cannot reach (SWIM down or data-plane probe failing) while
+    /// another live member sees them alive.
     pub partitioned: Vec<SiteId>,
     /// We positively see fewer members than a quorum (ourselves included).
     pub isolated: bool,
@@ -360,6 +361,7 @@ pub struct GossipCore {
     self_aware: SelfAwareness,
     counters: Counters,
     dirty: bool,
+    relay: BTreeSet<SiteId>,
     push_cursor: usize,
 }
 
@@ -411,6 +413,7 @@ impl GossipCore {
             self_aware: SelfAwareness::new(8),
             counters: Counters::default(),
             dirty: false,
+            relay: BTreeSet::new(),
             push_cursor: 0,
         }
     }
@@ -438,7 +441,11 @@ impl GossipCore {
         let partitioned = self
             .views
             .iter()
-            .filter(|(_, v)| **v == SiteView::Dead)
+            .filter(|(site, v)| {
+                // SWIM hides a cut link behind indirect probes; the direct
+                // data-plane probe does not.
+                **v == SiteView::Dead || self.dataplane.get(*site) == Some(&false)
+            })
             .filter(|(site, _)| {
                 self.remote.values().any(|o| {
                     o.site != **site
@@ -520,8 +527,20 @@ impl GossipCore {
         self.handle_notes(notes);
         self.refresh_views(&mut out);
         if self.dirty {
+            // Our own view changed: tell every peer directly, at once.
             self.dirty = false;
-            self.push_state(&mut out);
+            let data = self.state_packet(std::slice::from_ref(&self.own));
+            self.send_to_peers(&data, self.settings.peers.len(), &mut out);
+        }
+        if !self.relay.is_empty() {
+            // Fresh news about other origins: pass it on to a few peers, so
+            // it reaches members that cannot hear the origin directly.
+            let fresh: Vec<OriginState> = std::mem::take(&mut self.relay)
+                .iter()
+                .filter_map(|site| self.remote.get(site).cloned())
+                .collect();
+            let data = self.state_packet(&fresh);
+            self.send_to_peers(&data, PUSH_FANOUT, &mut out);
         }
         out
     }
@@ -871,44 +890,49 @@ impl GossipCore {
         }
     }
 
-    fn state_packet(&self) -> Vec<u8> {
-        let mut origins = Vec::with_capacity(self.remote.len() + 1);
-        origins.push(self.own.clone());
-        origins.extend(self.remote.values().cloned());
+    fn state_packet(&self, origins: &[OriginState]) -> Vec<u8> {
         let msg = StateMsg {
             version: STATE_VERSION,
             sender: self.settings.local.clone(),
-            origins,
+            origins: origins.to_vec(),
         };
         self.key.seal(PacketKind::State, &msg.encode())
     }
 
-    fn push_round(&mut self, out: &mut Vec<Output>) {
+    /// Sends `data` to `count` peers, round robin (all of them if `count`
+    /// is at least the number of peers).
+    fn send_to_peers(&mut self, data: &[u8], count: usize, out: &mut Vec<Output>) {
         let peers = self.settings.peers.len();
         if peers == 0 {
             return;
         }
-        let data = self.state_packet();
-        for _ in 0..PUSH_FANOUT.min(peers) {
-            let (_, addr) = self.settings.peers[self.push_cursor % peers];
-            self.push_cursor = self.push_cursor.wrapping_add(1);
+        let targets: Vec<SocketAddr> = if count >= peers {
+            self.settings.peers.iter().map(|(_, a)| *a).collect()
+        } else {
+            (0..count)
+                .map(|_| {
+                    let (_, addr) = self.settings.peers[self.push_cursor % peers];
+                    self.push_cursor = self.push_cursor.wrapping_add(1);
+                    addr
+                })
+                .collect()
+        };
+        for to in targets {
             self.counters.packets_out += 1;
             out.push(Output::Send {
-                to: addr,
-                data: data.clone(),
+                to,
+                data: data.to_vec(),
             });
         }
     }
 
-    fn push_state(&mut self, out: &mut Vec<Output>) {
-        let data = self.state_packet();
-        for (_, addr) in &self.settings.peers {
-            self.counters.packets_out += 1;
-            out.push(Output::Send {
-                to: *addr,
-                data: data.clone(),
-            });
-        }
+    /// Anti-entropy: the whole table to a few peers.
+    fn push_round(&mut self, out: &mut Vec<Output>) {
+        let mut all = Vec::with_capacity(self.remote.len() + 1);
+        all.push(self.own.clone());
+        all.extend(self.remote.values().cloned());
+        let data = self.state_packet(&all);
+        self.send_to_peers(&data, PUSH_FANOUT, out);
     }
 
     fn merge_state(&mut self, msg: StateMsg, out: &mut Vec<Output>) {
@@ -926,10 +950,8 @@ impl GossipCore {
                 }
             }
             self.emit_origin(&origin, out);
+            self.relay.insert(origin.site.clone());
             self.remote.insert(origin.site.clone(), origin);
-            // Relay at once: a member that cannot hear the origin directly
-            // learns its view through us.
-            self.dirty = true;
         }
     }
 
