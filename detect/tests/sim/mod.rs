@@ -376,3 +376,13 @@ impl Sim {
         self.witness
     }
 }
+
+impl Sim {
+    /// Feeds an input to member `i` now (operator command, local health).
+    pub fn give(&mut self, i: usize, input: Input) -> Vec<Output> {
+        let now = self.now;
+        let out = self.nodes[i].core.process(now, input);
+        self.apply(i, out.clone());
+        out
+    }
+}
