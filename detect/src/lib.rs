@@ -11,6 +11,7 @@ pub mod auth;
 pub mod dataplane;
 mod error;
 pub mod gossip;
+pub mod health;
 pub mod identity;
 pub mod rise_fall;
 pub mod wire;

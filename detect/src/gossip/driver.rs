@@ -31,6 +31,7 @@ use crate::auth::AuthKey;
 use crate::dataplane::probe_site;
 use crate::error::DetectError;
 
+#[derive(Debug)]
 enum Control {
     Command(Command, oneshot::Sender<CommandId>),
     Health(ServiceId, bool),
@@ -155,6 +156,11 @@ impl Gossip {
             .map_err(|_| DetectError::Stopped)
     }
 
+    /// A cloneable handle for the health checks to publish local health.
+    pub fn health_reporter(&self) -> HealthReporter {
+        HealthReporter(self.control.clone())
+    }
+
     /// The latest snapshot (views, counters, self-health).
     pub fn status(&self) -> GossipStatus {
         self.status.borrow().clone()
@@ -163,6 +169,19 @@ impl Gossip {
     /// A receiver that changes with every processed input.
     pub fn watch(&self) -> watch::Receiver<GossipStatus> {
         self.status.clone()
+    }
+}
+
+/// Publishes local service health through a running [`Gossip`].
+#[derive(Debug, Clone)]
+pub struct HealthReporter(mpsc::Sender<Control>);
+
+impl HealthReporter {
+    pub async fn report(&self, service: ServiceId, healthy: bool) -> Result<(), DetectError> {
+        self.0
+            .send(Control::Health(service, healthy))
+            .await
+            .map_err(|_| DetectError::Stopped)
     }
 }
 
