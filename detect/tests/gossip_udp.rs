@@ -1,6 +1,8 @@
 //! Real gossip members over UDP on loopback, each with a real data-plane
 //! listener, feeding real engines.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! Health checks against real local listeners and commands that the tests
 //! start, stop and change.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! Deterministic simulations of the gossip layer feeding real engines.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod sim;
 
 use std::time::Duration;
