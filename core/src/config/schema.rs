@@ -97,6 +97,10 @@ pub struct Detect {
     /// fails too; a site without an entry is judged by its daemon alone.
     #[serde(default)]
     pub probe: BTreeMap<SiteId, SocketAddr>,
+    /// Optional extra source: a Serf agent's RPC address (`127.0.0.1:7373`).
+    /// Its members carry a `site` tag; their join/leave/failed events become
+    /// this site's verdicts.
+    pub serf_rpc: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

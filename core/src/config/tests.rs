@@ -165,6 +165,13 @@ fn http_status_and_body_only_with_http_and_in_range() {
         "health = { http_status = 700, tcp = \"198.51.100.20:5432\"",
     );
     let p = problems(&text);
-    assert!(p.iter().any(|m| m.contains("only apply to an http check")), "{p:?}");
-    assert!(p.iter().any(|m| m.contains("http_status") && m.contains("700")), "{p:?}");
+    assert!(
+        p.iter().any(|m| m.contains("only apply to an http check")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("http_status") && m.contains("700")),
+        "{p:?}"
+    );
 }

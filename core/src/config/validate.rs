@@ -435,7 +435,10 @@ fn check_health(h: &HealthCheck, base: &str, r: &mut Report) {
         }
     }
     if h.http.is_none() && (h.http_status.is_some() || h.http_body.is_some()) {
-        r.add(base, "http_status and http_body only apply to an http check");
+        r.add(
+            base,
+            "http_status and http_body only apply to an http check",
+        );
     }
     if let Some(code) = h.http_status {
         if !(100..=599).contains(&code) {
