@@ -267,6 +267,11 @@ impl Drop for HealthChecks {
 }
 
 impl HealthChecks {
+    /// No checks (a witness).
+    pub fn none() -> HealthChecks {
+        HealthChecks { tasks: Vec::new() }
+    }
+
     /// Starts a check task for every `[[service]]` with `health`. Each state
     /// change goes to `events` as `Event::Health` for the local site, and to
     /// `gossip` (if given) for the other members.

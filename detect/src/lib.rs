@@ -14,6 +14,42 @@ pub mod gossip;
 pub mod health;
 pub mod identity;
 pub mod rise_fall;
+pub mod serf;
 pub mod wire;
 
 pub use error::DetectError;
+
+use orbit_core::config::{Config, NodeRole};
+use orbit_core::Event;
+use tokio::sync::mpsc;
+
+/// Every detector of one orbitd, started together. Dropping it stops them.
+#[derive(Debug)]
+pub struct Detectors {
+    pub gossip: gossip::Gossip,
+    pub health: health::HealthChecks,
+    pub serf: Option<serf::SerfAdapter>,
+}
+
+impl Detectors {
+    /// Starts gossip (always), the local health checks (a witness has
+    /// none) and the Serf adapter (if `detect.serf_rpc` is set). Everything
+    /// they learn arrives on `events`.
+    pub async fn start(config: &Config, events: mpsc::Sender<Event>) -> Result<Self, DetectError> {
+        let gossip = gossip::Gossip::start(config, events.clone()).await?;
+        let health = if config.node.role == NodeRole::Witness {
+            health::HealthChecks::none()
+        } else {
+            health::HealthChecks::start(config, events.clone(), Some(gossip.health_reporter()))?
+        };
+        let serf = config
+            .detect
+            .serf_rpc
+            .map(|rpc| serf::SerfAdapter::start(rpc, config.node.site.clone(), events));
+        Ok(Detectors {
+            gossip,
+            health,
+            serf,
+        })
+    }
+}
