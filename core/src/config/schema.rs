@@ -101,6 +101,11 @@ pub struct Detect {
     /// Its members carry a `site` tag; their join/leave/failed events become
     /// this site's verdicts.
     pub serf_rpc: Option<SocketAddr>,
+    /// Link watch: local interface -> the sites reached through it. When
+    /// every interface toward a site has lost carrier, this site's own
+    /// verdict about it is Dead at once (without waiting for gossip).
+    #[serde(default)]
+    pub links: BTreeMap<String, Vec<SiteId>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

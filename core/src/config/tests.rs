@@ -175,3 +175,28 @@ fn http_status_and_body_only_with_http_and_in_range() {
         "{p:?}"
     );
 }
+
+#[test]
+fn detect_links_name_interfaces_and_remote_sites() {
+    let text = EXAMPLE.replace(
+        "[policy]",
+        "[detect.links]\neth1 = [\"b\", \"w\"]\nthis-name-is-far-too-long = [\"b\"]\neth2 = [\"a\", \"zz\"]\n\n[policy]",
+    );
+    let p = problems(&text);
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.links.this-name-is-far-too-long")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.links.eth2") && m.contains("local site")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.links.eth2") && m.contains("\"zz\"")),
+        "{p:?}"
+    );
+    assert!(!p.iter().any(|m| m.contains("detect.links.eth1")), "{p:?}");
+}

@@ -227,6 +227,26 @@ impl Config {
         if t.indirect_probes > 16 {
             r.add("detect.indirect_probes", "at most 16");
         }
+        for (iface, sites) in &self.detect.links {
+            let path = format!("detect.links.{iface}");
+            // IFNAMSIZ is 16 with the NUL.
+            if iface.is_empty() || iface.len() > 15 || iface.contains('/') {
+                r.add(
+                    path.clone(),
+                    "not a Linux interface name (1-15 characters, no '/')",
+                );
+            }
+            if sites.is_empty() {
+                r.add(path.clone(), "lists no site");
+            }
+            for site in sites {
+                if self.site(site).is_none() {
+                    r.add(path.clone(), format!("no [[site]] with id {site:?}"));
+                } else if *site == self.node.site {
+                    r.add(path.clone(), "lists the local site");
+                }
+            }
+        }
         for site in self.detect.probe.keys() {
             match self.site(site) {
                 None => r.add(
