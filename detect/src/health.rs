@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::error::DetectError;
-use crate::gossip::HealthReporter;
+use crate::gossip::LocalReporter;
 use crate::rise_fall::RiseFall;
 
 /// Largest http response read.
@@ -278,7 +278,7 @@ impl HealthChecks {
     pub fn start(
         config: &Config,
         events: mpsc::Sender<Event>,
-        gossip: Option<HealthReporter>,
+        gossip: Option<LocalReporter>,
     ) -> Result<HealthChecks, DetectError> {
         let mut specs = Vec::new();
         for s in &config.services {
@@ -304,7 +304,7 @@ async fn run_check(
     site: SiteId,
     spec: CheckSpec,
     events: mpsc::Sender<Event>,
-    gossip: Option<HealthReporter>,
+    gossip: Option<LocalReporter>,
 ) {
     let mut state = RiseFall::new(spec.rise, spec.fall);
     let mut tick = tokio::time::interval(spec.interval);

@@ -13,6 +13,7 @@ mod error;
 pub mod gossip;
 pub mod health;
 pub mod identity;
+pub mod linkwatch;
 pub mod rise_fall;
 pub mod serf;
 pub mod wire;
@@ -29,27 +30,38 @@ pub struct Detectors {
     pub gossip: gossip::Gossip,
     pub health: health::HealthChecks,
     pub serf: Option<serf::SerfAdapter>,
+    pub links: Option<linkwatch::LinkWatch>,
 }
 
 impl Detectors {
     /// Starts gossip (always), the local health checks (a witness has
-    /// none) and the Serf adapter (if `detect.serf_rpc` is set). Everything
+    /// none), the Serf adapter (if `detect.serf_rpc` is set) and the link
+    /// watch (if `detect.links` is set). Everything
     /// they learn arrives on `events`.
     pub async fn start(config: &Config, events: mpsc::Sender<Event>) -> Result<Self, DetectError> {
         let gossip = gossip::Gossip::start(config, events.clone()).await?;
         let health = if config.node.role == NodeRole::Witness {
             health::HealthChecks::none()
         } else {
-            health::HealthChecks::start(config, events.clone(), Some(gossip.health_reporter()))?
+            health::HealthChecks::start(config, events.clone(), Some(gossip.reporter()))?
         };
         let serf = config
             .detect
             .serf_rpc
             .map(|rpc| serf::SerfAdapter::start(rpc, config.node.site.clone(), events));
+        let links = if config.detect.links.is_empty() {
+            None
+        } else {
+            Some(linkwatch::LinkWatch::start(
+                config.detect.links.clone(),
+                gossip.reporter(),
+            )?)
+        };
         Ok(Detectors {
             gossip,
             health,
             serf,
+            links,
         })
     }
 }

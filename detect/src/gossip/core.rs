@@ -191,6 +191,12 @@ pub enum Input {
     },
     /// Disseminate an operator command to every other member, once each.
     Command(Command),
+    /// A local interface toward `sites` gained or lost carrier (link watch).
+    Link {
+        interface: String,
+        sites: Vec<SiteId>,
+        up: bool,
+    },
 }
 
 /// Outputs of [`GossipCore::process`].
@@ -241,6 +247,8 @@ pub enum SiteView {
     /// Both down, but we distrust our own view (Lifeguard): reported Suspect.
     DoubtedDead,
     Dead,
+    /// Every local interface toward the site lost carrier: Dead at once.
+    LinkDown,
 }
 
 impl SiteView {
@@ -251,7 +259,7 @@ impl SiteView {
             SiteView::Suspect | SiteView::DaemonUnresponsive | SiteView::DoubtedDead => {
                 Some(Liveness::Suspect)
             }
-            SiteView::Dead => Some(Liveness::Dead),
+            SiteView::Dead | SiteView::LinkDown => Some(Liveness::Dead),
         }
     }
 }
@@ -350,6 +358,7 @@ pub struct GossipCore {
     /// Sites whose daemon we have seen at least once.
     seen: BTreeSet<SiteId>,
     dataplane: BTreeMap<SiteId, bool>,
+    links: BTreeMap<String, (Vec<SiteId>, bool)>,
     views: BTreeMap<SiteId, SiteView>,
     own: OriginState,
     own_command_times: VecDeque<(u64, Duration)>,
@@ -402,6 +411,7 @@ impl GossipCore {
             announce_ticks: 0,
             seen: BTreeSet::new(),
             dataplane: BTreeMap::new(),
+            links: BTreeMap::new(),
             views: BTreeMap::new(),
             own,
             own_command_times: VecDeque::new(),
@@ -444,7 +454,8 @@ impl GossipCore {
             .filter(|(site, v)| {
                 // SWIM hides a cut link behind indirect probes; the direct
                 // data-plane probe does not.
-                **v == SiteView::Dead || self.dataplane.get(*site) == Some(&false)
+                matches!(**v, SiteView::Dead | SiteView::LinkDown)
+                    || self.dataplane.get(*site) == Some(&false)
             })
             .filter(|(site, _)| {
                 self.remote.values().any(|o| {
@@ -493,6 +504,13 @@ impl GossipCore {
             Input::Start => self.start(&mut out, &mut notes),
             Input::Packet { from, data } => self.packet(from, &data, &mut out, &mut notes),
             Input::Timer(timer) => self.timer(timer, &mut out, &mut notes),
+            Input::Link {
+                interface,
+                sites,
+                up,
+            } => {
+                self.links.insert(interface, (sites, up));
+            }
             Input::DataPlane { site, reachable } => {
                 self.dataplane.insert(site, reachable);
             }
@@ -801,6 +819,14 @@ impl GossipCore {
     }
 
     fn site_view(&self, site: &SiteId) -> SiteView {
+        let mut behind = self
+            .links
+            .values()
+            .filter(|(sites, _)| sites.contains(site))
+            .peekable();
+        if behind.peek().is_some() && behind.all(|(_, up)| !up) {
+            return SiteView::LinkDown;
+        }
         let daemon = match self.daemon_state(site) {
             DaemonState::Unknown => match self.started_at {
                 Some(at) if self.now.saturating_sub(at) >= self.startup_grace() => {

@@ -35,6 +35,7 @@ use crate::error::DetectError;
 enum Control {
     Command(Command, oneshot::Sender<CommandId>),
     Health(ServiceId, bool),
+    Link(String, Vec<SiteId>, bool),
 }
 
 /// A running gossip member. Dropping it stops the member.
@@ -156,9 +157,9 @@ impl Gossip {
             .map_err(|_| DetectError::Stopped)
     }
 
-    /// A cloneable handle for the health checks to publish local health.
-    pub fn health_reporter(&self) -> HealthReporter {
-        HealthReporter(self.control.clone())
+    /// A cloneable handle for the health checks and the link watch.
+    pub fn reporter(&self) -> LocalReporter {
+        LocalReporter(self.control.clone())
     }
 
     /// The latest snapshot (views, counters, self-health).
@@ -172,14 +173,30 @@ impl Gossip {
     }
 }
 
-/// Publishes local service health through a running [`Gossip`].
+/// Publishes local facts (service health, link carrier) through a running
+/// [`Gossip`].
 #[derive(Debug, Clone)]
-pub struct HealthReporter(mpsc::Sender<Control>);
+pub struct LocalReporter(mpsc::Sender<Control>);
 
-impl HealthReporter {
+impl LocalReporter {
     pub async fn report(&self, service: ServiceId, healthy: bool) -> Result<(), DetectError> {
         self.0
             .send(Control::Health(service, healthy))
+            .await
+            .map_err(|_| DetectError::Stopped)
+    }
+}
+
+impl LocalReporter {
+    /// Reports carrier on a local interface toward `sites` (link watch).
+    pub async fn link(
+        &self,
+        interface: String,
+        sites: Vec<SiteId>,
+        up: bool,
+    ) -> Result<(), DetectError> {
+        self.0
+            .send(Control::Link(interface, sites, up))
             .await
             .map_err(|_| DetectError::Stopped)
     }
@@ -230,6 +247,7 @@ impl Driver {
                         Input::Command(command)
                     }
                     Some(Control::Health(service, healthy)) => Input::LocalHealth { service, healthy },
+                    Some(Control::Link(interface, sites, up)) => Input::Link { interface, sites, up },
                     None => { control_open = false; continue; }
                 },
                 d = dataplane.recv(), if dataplane_open => match d {

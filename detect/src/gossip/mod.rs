@@ -13,5 +13,5 @@ pub use self::core::{
     CommandId, Counters, DaemonState, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input,
     Output, SiteView, Timers,
 };
-pub use self::driver::{Gossip, HealthReporter};
+pub use self::driver::{Gossip, LocalReporter};
 pub use self::selfaware::SelfAwareness;
