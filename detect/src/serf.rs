@@ -469,9 +469,15 @@ mod tests {
         let v = f.next_value().unwrap().unwrap();
         assert_eq!(field(&v, "Seq").and_then(Value::as_u64), Some(7));
         assert_eq!(f.next_value(), Ok(None));
+        // The never-used marker decodes as nil, which is no header.
         let mut g = Framer::default();
-        g.push(&[0xc1]); // never-used marker
-        assert!(g.next_value().is_err());
+        g.push(&[0xc1]);
+        let v = g.next_value().unwrap().unwrap();
+        assert!(parse_header(&v).is_err());
+        // A 4 GiB string header waits for data without allocating it.
+        let mut h = Framer::default();
+        h.push(&[0xdb, 0xff, 0xff, 0xff, 0xff, b'x']);
+        assert_eq!(h.next_value(), Ok(None));
     }
 
     #[test]
