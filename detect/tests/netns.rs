@@ -188,8 +188,7 @@ impl Lab {
     fn fenced_now(&self, node: usize) -> bool {
         self.decisions(node)
             .iter()
-            .filter(|d| d["change"]["kind"] == "fenced")
-            .last()
+            .rfind(|d| d["change"]["kind"] == "fenced")
             .is_some_and(|d| d["change"]["fenced"] == true)
     }
 
@@ -334,8 +333,8 @@ fn freezing_a_for_two_seconds_fails_nothing_over() {
     lab.signal(0, "-CONT");
     std::thread::sleep(Duration::from_secs(4));
     assert!(lab.dead().is_empty(), "{:?}", lab.dead());
-    for i in 0..3 {
-        assert!(!lab.fenced_now(i), "{} fenced", NODES[i]);
+    for (i, n) in NODES.iter().enumerate() {
+        assert!(!lab.fenced_now(i), "{n} fenced");
     }
     // b saw a's daemon go silent (a Suspect verdict), not a dead site.
     let saw = lab.nodes[1].lines.lock().unwrap().iter().any(|l| {
@@ -377,7 +376,7 @@ fn ten_percent_loss_fails_nothing_over() {
     }
     std::thread::sleep(Duration::from_secs(20));
     assert!(lab.dead().is_empty(), "{:?}", lab.dead());
-    for i in 0..3 {
-        assert!(!lab.fenced_now(i), "{} fenced", NODES[i]);
+    for (i, n) in NODES.iter().enumerate() {
+        assert!(!lab.fenced_now(i), "{n} fenced");
     }
 }
