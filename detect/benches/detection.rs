@@ -88,7 +88,8 @@ impl Agent {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(j) = join {
-            cmd.arg(format!("-join={}:7946", ip(run, j)));
+            cmd.arg(format!("-retry-join={}:7946", ip(run, j)))
+                .arg("-retry-interval=200ms");
         }
         Agent(cmd.spawn().expect("serf is installed"))
     }
@@ -154,7 +155,9 @@ async fn run_once(run: u32, key: &std::path::Path) -> (Duration, Duration) {
                     serf_alive = true;
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => panic!("run {run}: never settled"),
+            _ = tokio::time::sleep_until(deadline) => {
+                panic!("run {run}: never settled (gossip {gossip_alive}, serf {serf_alive})")
+            }
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -41,7 +41,8 @@ impl Agent {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(j) = join {
-            cmd.arg(format!("-join={j}:7946"));
+            cmd.arg(format!("-retry-join={j}:7946"))
+                .arg("-retry-interval=200ms");
         }
         Agent {
             child: cmd.spawn().expect("serf is installed"),

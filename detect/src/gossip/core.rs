@@ -302,6 +302,9 @@ pub struct GossipStatus {
     pub counters: Counters,
 }
 
+/// Most commands kept in our published state at once.
+const MAX_RETAINED_COMMANDS: usize = 64;
+
 /// Peers per periodic anti-entropy push.
 const PUSH_FANOUT: usize = 4;
 
@@ -533,6 +536,12 @@ impl GossipCore {
                 self.next_command += 1;
                 self.own.commands.push((number, command));
                 self.own_command_times.push_back((number, now));
+                // Keep the state message small (and under wire::MAX_ENTRIES)
+                // even if an operator script fires commands in a loop.
+                while self.own.commands.len() > MAX_RETAINED_COMMANDS {
+                    self.own.commands.remove(0);
+                    self.own_command_times.pop_front();
+                }
                 self.counters.commands_issued += 1;
                 self.bump_own();
                 out.push(Output::CommandQueued(CommandId {
