@@ -164,6 +164,17 @@ fn a_two_second_pause_is_not_a_dead_site() {
                 if observer.as_str() == "s1" && *subject == s0)
         });
         assert!(saw_silence, "seed {seed}: the pause went unnoticed");
+        // Lifeguard: the member that woke up distrusts its stale view and
+        // accuses nobody.
+        let accused: Vec<_> = sim.nodes[0]
+            .events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(e, orbit_core::Event::Verdict { observer, liveness: orbit_core::Liveness::Dead, .. }
+                    if observer.as_str() == "s0")
+            })
+            .collect();
+        assert!(accused.is_empty(), "seed {seed}: {accused:?}");
         assert!(!sim.fenced(1), "seed {seed}: s1 fenced");
         assert!(
             !sim.fenced(0),

@@ -9,7 +9,8 @@
 //!   plane alike);
 //! - a crashed member drops everything and its data plane is gone;
 //! - a paused member (SIGSTOP) keeps its data plane but processes nothing
-//!   until it resumes: its packets and timers are handled late, in order;
+//!   until it resumes; then all its expired timers fire before it reads the
+//!   packets that queued up (the worst order);
 //! - data-plane probes run every probe interval per (observer, site) and
 //!   fail on a cut or crash, or with the loss rate applied to both the SYN
 //!   and the SYN-ACK; rise/fall as in `dataplane.rs`.
@@ -253,8 +254,14 @@ impl Sim {
                 match self.nodes[t].state {
                     RunState::Crashed => continue,
                     RunState::Paused { until: resume } if resume > at => {
-                        // Frozen: handled on resume, in the same order.
-                        self.queue.push(Reverse((resume, seq)));
+                        // Frozen: handled on resume. Worst case for the
+                        // member: every expired timer fires before it reads
+                        // the packets that queued up meanwhile.
+                        let when = match job {
+                            Job::Deliver { .. } => resume + Duration::from_micros(1),
+                            _ => resume,
+                        };
+                        self.queue.push(Reverse((when, seq)));
                         self.jobs.insert(seq, job);
                         continue;
                     }
