@@ -352,3 +352,33 @@ fn packets_from_strangers_and_garbage_are_counted_and_dropped() {
     sim.run_for(Duration::from_secs(1));
     assert!(sim.dead_declarations(Duration::ZERO).is_empty());
 }
+
+#[test]
+fn a_cpu_starved_witness_does_not_accuse_healthy_sites() {
+    let mut total = 0;
+    for seed in 0..3 {
+        let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
+        sim.run_until(SETTLE);
+        sim.starve(2, ms(400));
+        sim.run_for(Duration::from_secs(20));
+        let accusations = sim.nodes[2]
+            .events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(e, orbit_core::Event::Verdict { observer, liveness: orbit_core::Liveness::Dead, .. }
+                    if observer.as_str() == "s2")
+            })
+            .count();
+        eprintln!("seed {seed}: starved witness accused {accusations} times");
+        total += accusations;
+        // The sites may give up on the starved witness itself (it has no
+        // data plane to vouch for it); no site is declared dead.
+        let dead: Vec<_> = sim
+            .dead_declarations(Duration::ZERO)
+            .into_iter()
+            .filter(|(_, site, _)| site.as_str() != "s2")
+            .collect();
+        assert!(dead.is_empty(), "seed {seed}: {dead:?}");
+    }
+    assert_eq!(total, 0);
+}

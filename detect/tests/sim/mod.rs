@@ -80,7 +80,14 @@ pub fn config(n: usize, local: usize, witness: bool, profile: Profile) -> Config
 enum RunState {
     Running,
     Crashed,
-    Paused { until: Duration },
+    Paused {
+        until: Duration,
+    },
+    /// CPU-starved: every input is handled up to `max_lag` late, in order.
+    Sluggish {
+        max_lag: Duration,
+        busy_until: Duration,
+    },
 }
 
 pub struct Node {
@@ -121,6 +128,7 @@ pub struct Sim {
     by_addr: BTreeMap<SocketAddr, usize>,
     probe_interval: Duration,
     witness: Option<usize>,
+    lagged: BTreeSet<u64>,
 }
 
 fn millis(d: Duration) -> Millis {
@@ -172,6 +180,7 @@ impl Sim {
             by_addr,
             probe_interval,
             witness: witness.then_some(n - 1),
+            lagged: BTreeSet::new(),
         };
         for i in 0..n {
             let out = sim.nodes[i].core.process(Duration::ZERO, Input::Start);
@@ -266,6 +275,25 @@ impl Sim {
                         continue;
                     }
                     RunState::Paused { .. } => self.nodes[t].state = RunState::Running,
+                    RunState::Sluggish {
+                        max_lag,
+                        busy_until,
+                    } => {
+                        if !self.lagged.remove(&seq) {
+                            let lag = Duration::from_micros(
+                                self.rng.random_range(0..max_lag.as_micros() as u64 + 1),
+                            );
+                            let when = (at + lag).max(busy_until);
+                            self.nodes[t].state = RunState::Sluggish {
+                                max_lag,
+                                busy_until: when,
+                            };
+                            self.lagged.insert(seq);
+                            self.queue.push(Reverse((when, seq)));
+                            self.jobs.insert(seq, job);
+                            continue;
+                        }
+                    }
                     RunState::Running => {}
                 }
             }
@@ -317,6 +345,14 @@ impl Sim {
     pub fn pause(&mut self, i: usize, d: Duration) {
         self.nodes[i].state = RunState::Paused {
             until: self.now + d,
+        };
+    }
+
+    /// Makes member `i` CPU-starved: each input handled up to `max_lag` late.
+    pub fn starve(&mut self, i: usize, max_lag: Duration) {
+        self.nodes[i].state = RunState::Sluggish {
+            max_lag,
+            busy_until: self.now,
         };
     }
 
