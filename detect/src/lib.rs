@@ -2,3 +2,66 @@
 //! witness as a voter), health checks with rise/fall, a Serf agent adapter and
 //! a netlink link watch. Every detector turns what it sees into
 //! [`orbit_core::Event`]s for the decision engine; none of them decides.
+//!
+//! Wiring (orbitd): create one `mpsc::channel::<orbit_core::Event>`, start
+//! [`gossip::Gossip::start`] with the config and the sender, and feed every
+//! received event to `Engine::handle`.
+
+pub mod auth;
+pub mod dataplane;
+mod error;
+pub mod gossip;
+pub mod health;
+pub mod identity;
+pub mod linkwatch;
+pub mod rise_fall;
+pub mod serf;
+pub mod wire;
+
+pub use error::DetectError;
+
+use orbit_core::config::{Config, NodeRole};
+use orbit_core::Event;
+use tokio::sync::mpsc;
+
+/// Every detector of one orbitd, started together. Dropping it stops them.
+#[derive(Debug)]
+pub struct Detectors {
+    pub gossip: gossip::Gossip,
+    pub health: health::HealthChecks,
+    pub serf: Option<serf::SerfAdapter>,
+    pub links: Option<linkwatch::LinkWatch>,
+}
+
+impl Detectors {
+    /// Starts gossip (always), the local health checks (a witness has
+    /// none), the Serf adapter (if `detect.serf_rpc` is set) and the link
+    /// watch (if `detect.links` is set). Everything
+    /// they learn arrives on `events`.
+    pub async fn start(config: &Config, events: mpsc::Sender<Event>) -> Result<Self, DetectError> {
+        let gossip = gossip::Gossip::start(config, events.clone()).await?;
+        let health = if config.node.role == NodeRole::Witness {
+            health::HealthChecks::none()
+        } else {
+            health::HealthChecks::start(config, events.clone(), Some(gossip.reporter()))?
+        };
+        let serf = config
+            .detect
+            .serf_rpc
+            .map(|rpc| serf::SerfAdapter::start(rpc, config.node.site.clone(), events));
+        let links = if config.detect.links.is_empty() {
+            None
+        } else {
+            Some(linkwatch::LinkWatch::start(
+                config.detect.links.clone(),
+                gossip.reporter(),
+            )?)
+        };
+        Ok(Detectors {
+            gossip,
+            health,
+            serf,
+            links,
+        })
+    }
+}

@@ -11,7 +11,8 @@ fn the_example_sdn_block_parses_and_validates() {
     if let Some(h) = uncommented.find("[hook_disabled]") {
         uncommented.truncate(h);
     }
-    for line in text[start..].lines() {
+    // The block ends at the first blank line (other backends' blocks follow).
+    for line in text[start..].lines().take_while(|l| !l.trim().is_empty()) {
         if let Some(l) = line.strip_prefix("# ") {
             if !l.starts_with('#') {
                 uncommented.push_str(l);

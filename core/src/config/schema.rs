@@ -91,6 +91,21 @@ pub struct Detect {
     pub probe_timeout: Option<HumanDuration>,
     pub indirect_probes: Option<u32>,
     pub suspect_after: Option<HumanDuration>,
+    /// Data-plane probe target per site: `host:port` of a service address
+    /// (or a health endpoint) at that site that must accept a TCP connection.
+    /// A site whose daemon is silent is declared dead only when this probe
+    /// fails too; a site without an entry is judged by its daemon alone.
+    #[serde(default)]
+    pub probe: BTreeMap<SiteId, SocketAddr>,
+    /// Optional extra source: a Serf agent's RPC address (`127.0.0.1:7373`).
+    /// Its members carry a `site` tag; their join/leave/failed events become
+    /// this site's verdicts.
+    pub serf_rpc: Option<SocketAddr>,
+    /// Link watch: local interface -> the sites reached through it. When
+    /// every interface toward a site has lost carrier, this site's own
+    /// verdict about it is Dead at once (without waiting for gossip).
+    #[serde(default)]
+    pub links: BTreeMap<String, Vec<SiteId>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,8 +243,12 @@ pub struct Service {
 pub struct HealthCheck {
     /// `host:port` that must accept a TCP connection.
     pub tcp: Option<SocketAddr>,
-    /// `http://...` URL that must answer 2xx.
+    /// `http://...` URL that must answer 2xx (or `http_status`).
     pub http: Option<String>,
+    /// With `http`: the exact status expected instead of any 2xx.
+    pub http_status: Option<u16>,
+    /// With `http`: a string the response body must contain.
+    pub http_body: Option<String>,
     /// Command (argv) that must exit 0.
     pub exec: Option<Vec<String>>,
     #[serde(default = "default_health_interval")]

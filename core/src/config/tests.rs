@@ -282,3 +282,65 @@ asn = 65000
         got.join("\n")
     );
 }
+#[test]
+fn detect_probe_targets_must_name_sites_with_a_data_plane() {
+    let text = EXAMPLE.replace(
+        "[policy]",
+        "[detect.probe]\nb = \"198.51.100.10:80\"\nw = \"192.0.2.1:80\"\nzz = \"192.0.2.2:80\"\n\n[policy]",
+    );
+    let p = problems(&text);
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.probe.w") && m.contains("witness")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.probe.zz") && m.contains("no [[site]]")),
+        "{p:?}"
+    );
+    assert!(!p.iter().any(|m| m.contains("detect.probe.b")), "{p:?}");
+}
+
+#[test]
+fn http_status_and_body_only_with_http_and_in_range() {
+    let text = EXAMPLE.replace(
+        "health = { tcp = \"198.51.100.20:5432\"",
+        "health = { http_status = 700, tcp = \"198.51.100.20:5432\"",
+    );
+    let p = problems(&text);
+    assert!(
+        p.iter().any(|m| m.contains("only apply to an http check")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("http_status") && m.contains("700")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn detect_links_name_interfaces_and_remote_sites() {
+    let text = EXAMPLE.replace(
+        "[policy]",
+        "[detect.links]\neth1 = [\"b\", \"w\"]\nthis-name-is-far-too-long = [\"b\"]\neth2 = [\"a\", \"zz\"]\n\n[policy]",
+    );
+    let p = problems(&text);
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.links.this-name-is-far-too-long")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.links.eth2") && m.contains("local site")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("detect.links.eth2") && m.contains("\"zz\"")),
+        "{p:?}"
+    );
+    assert!(!p.iter().any(|m| m.contains("detect.links.eth1")), "{p:?}");
+}

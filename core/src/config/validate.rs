@@ -230,6 +230,39 @@ impl Config {
         if t.indirect_probes > 16 {
             r.add("detect.indirect_probes", "at most 16");
         }
+        for (iface, sites) in &self.detect.links {
+            let path = format!("detect.links.{iface}");
+            // IFNAMSIZ is 16 with the NUL.
+            if iface.is_empty() || iface.len() > 15 || iface.contains('/') {
+                r.add(
+                    path.clone(),
+                    "not a Linux interface name (1-15 characters, no '/')",
+                );
+            }
+            if sites.is_empty() {
+                r.add(path.clone(), "lists no site");
+            }
+            for site in sites {
+                if self.site(site).is_none() {
+                    r.add(path.clone(), format!("no [[site]] with id {site:?}"));
+                } else if *site == self.node.site {
+                    r.add(path.clone(), "lists the local site");
+                }
+            }
+        }
+        for site in self.detect.probe.keys() {
+            match self.site(site) {
+                None => r.add(
+                    format!("detect.probe.{site}"),
+                    format!("no [[site]] with id {site:?}"),
+                ),
+                Some(s) if s.witness => r.add(
+                    format!("detect.probe.{site}"),
+                    "a witness has no data plane to probe",
+                ),
+                Some(_) => {}
+            }
+        }
     }
 
     fn check_services(&self, r: &mut Report) {
@@ -489,6 +522,20 @@ fn check_health(h: &HealthCheck, base: &str, r: &mut Report) {
             r.add(
                 format!("{base}.http"),
                 format!("{url:?} must be an http:// URL"),
+            );
+        }
+    }
+    if h.http.is_none() && (h.http_status.is_some() || h.http_body.is_some()) {
+        r.add(
+            base,
+            "http_status and http_body only apply to an http check",
+        );
+    }
+    if let Some(code) = h.http_status {
+        if !(100..=599).contains(&code) {
+            r.add(
+                format!("{base}.http_status"),
+                format!("{code} is not an HTTP status (100-599)"),
             );
         }
     }

@@ -1,0 +1,293 @@
+//! The tokio driver of one gossip member.
+//!
+//! ```text
+//!   UDP socket ──recv──┐
+//!   DelayQueue ─expire─┤                       ┌─> UDP send_to
+//!   control (API) ─────┼──> GossipCore::process ┼─> DelayQueue insert
+//!   data-plane probes ─┘    (one task, one loop) └─> mpsc<Event> to orbitd
+//!        ^ one small task per probed site (TCP connect)
+//! ```
+//!
+//! One task owns the socket, the core and a single timer queue; the probe
+//! tasks only do I/O and report changes. Dropping [`Gossip`] stops it all.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use orbit_core::config::Config;
+use orbit_core::{Command, Event, ServiceId, SiteId};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::time::DelayQueue;
+use tracing::Instrument;
+
+use super::core::{
+    CommandId, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input, Output,
+};
+use crate::auth::AuthKey;
+use crate::dataplane::probe_site;
+use crate::error::DetectError;
+
+#[derive(Debug)]
+enum Control {
+    Command(Command, oneshot::Sender<CommandId>),
+    Health(ServiceId, bool),
+    Link(String, Vec<SiteId>, bool),
+}
+
+/// A running gossip member. Dropping it stops the member.
+#[derive(Debug)]
+pub struct Gossip {
+    control: mpsc::Sender<Control>,
+    status: watch::Receiver<GossipStatus>,
+    local_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Gossip {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Gossip {
+    /// Starts the member for `config.node.site`: reads `detect.key_file`,
+    /// binds the site's `gossip` address, probes the data planes listed in
+    /// `[detect.probe]`, and sends every verdict, remote health change and
+    /// remote operator command into `events`.
+    pub async fn start(
+        config: &Config,
+        events: mpsc::Sender<Event>,
+    ) -> Result<Gossip, DetectError> {
+        let key_file = config.detect.key_file.as_ref().ok_or(DetectError::NoKey)?;
+        let key = AuthKey::from_file(key_file)?;
+        let generation = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(1);
+        let settings = GossipSettings::from_config(config, generation)?;
+        let probes = config
+            .detect
+            .probe
+            .iter()
+            .filter(|(site, _)| **site != config.node.site)
+            .map(|(s, a)| (s.clone(), *a))
+            .collect();
+        Self::start_with(settings, key, probes, events).await
+    }
+
+    /// Starts a member from explicit settings (tests, tools).
+    pub async fn start_with(
+        settings: GossipSettings,
+        key: AuthKey,
+        probes: BTreeMap<SiteId, SocketAddr>,
+        events: mpsc::Sender<Event>,
+    ) -> Result<Gossip, DetectError> {
+        let socket =
+            UdpSocket::bind(settings.listen)
+                .await
+                .map_err(|source| DetectError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let local_addr = socket.local_addr()?;
+        let interval = settings.timers.probe_interval;
+        let span = tracing::info_span!("gossip", site = %settings.local);
+        let core = GossipCore::new(settings, key);
+        let (status_tx, status) = watch::channel(core.status());
+        let (control, control_rx) = mpsc::channel(64);
+        let (dp_tx, dp_rx) = mpsc::channel(64);
+        let mut tasks = Vec::new();
+        for (site, target) in probes {
+            tasks.push(tokio::spawn(
+                probe_site(site, target, interval, interval, dp_tx.clone())
+                    .instrument(span.clone()),
+            ));
+        }
+        drop(dp_tx);
+        let driver = Driver {
+            core,
+            socket,
+            queue: DelayQueue::new(),
+            epoch: Instant::now(),
+            events,
+            status: status_tx,
+            pending_reply: None,
+        };
+        tasks.push(tokio::spawn(driver.run(control_rx, dp_rx).instrument(span)));
+        Ok(Gossip {
+            control,
+            status,
+            local_addr,
+            tasks,
+        })
+    }
+
+    /// The bound gossip address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Disseminates an operator command to every other member; each
+    /// delivers it once as `Event::Command`. The local daemon applies its
+    /// own command itself: it is not echoed back.
+    pub async fn broadcast_command(&self, command: Command) -> Result<CommandId, DetectError> {
+        let (tx, rx) = oneshot::channel();
+        self.control
+            .send(Control::Command(command, tx))
+            .await
+            .map_err(|_| DetectError::Stopped)?;
+        rx.await.map_err(|_| DetectError::Stopped)
+    }
+
+    /// Publishes the local health of `service` to the other members.
+    pub async fn set_local_health(
+        &self,
+        service: ServiceId,
+        healthy: bool,
+    ) -> Result<(), DetectError> {
+        self.control
+            .send(Control::Health(service, healthy))
+            .await
+            .map_err(|_| DetectError::Stopped)
+    }
+
+    /// A cloneable handle for the health checks and the link watch.
+    pub fn reporter(&self) -> LocalReporter {
+        LocalReporter(self.control.clone())
+    }
+
+    /// The latest snapshot (views, counters, self-health).
+    pub fn status(&self) -> GossipStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that changes with every processed input.
+    pub fn watch(&self) -> watch::Receiver<GossipStatus> {
+        self.status.clone()
+    }
+}
+
+/// Publishes local facts (service health, link carrier) through a running
+/// [`Gossip`].
+#[derive(Debug, Clone)]
+pub struct LocalReporter(mpsc::Sender<Control>);
+
+impl LocalReporter {
+    pub async fn report(&self, service: ServiceId, healthy: bool) -> Result<(), DetectError> {
+        self.0
+            .send(Control::Health(service, healthy))
+            .await
+            .map_err(|_| DetectError::Stopped)
+    }
+}
+
+impl LocalReporter {
+    /// Reports carrier on a local interface toward `sites` (link watch).
+    pub async fn link(
+        &self,
+        interface: String,
+        sites: Vec<SiteId>,
+        up: bool,
+    ) -> Result<(), DetectError> {
+        self.0
+            .send(Control::Link(interface, sites, up))
+            .await
+            .map_err(|_| DetectError::Stopped)
+    }
+}
+
+struct Driver {
+    core: GossipCore,
+    socket: UdpSocket,
+    queue: DelayQueue<GossipTimer>,
+    epoch: Instant,
+    events: mpsc::Sender<Event>,
+    status: watch::Sender<GossipStatus>,
+    pending_reply: Option<oneshot::Sender<CommandId>>,
+}
+
+impl Driver {
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    async fn run(
+        mut self,
+        mut control: mpsc::Receiver<Control>,
+        mut dataplane: mpsc::Receiver<(SiteId, bool)>,
+    ) {
+        let mut buf = vec![0u8; 65_536];
+        if !self.step(Input::Start).await {
+            return;
+        }
+        let mut control_open = true;
+        let mut dataplane_open = true;
+        loop {
+            let input = tokio::select! {
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => Input::Packet { from, data: buf[..n].to_vec() },
+                    Err(e) => {
+                        // ICMP errors surface here on Linux; not fatal.
+                        tracing::debug!(error = %e, "gossip recv");
+                        continue;
+                    }
+                },
+                Some(expired) = std::future::poll_fn(|cx| self.queue.poll_expired(cx)), if !self.queue.is_empty() => {
+                    Input::Timer(expired.into_inner())
+                }
+                c = control.recv(), if control_open => match c {
+                    Some(Control::Command(command, reply)) => {
+                        self.pending_reply = Some(reply);
+                        Input::Command(command)
+                    }
+                    Some(Control::Health(service, healthy)) => Input::LocalHealth { service, healthy },
+                    Some(Control::Link(interface, sites, up)) => Input::Link { interface, sites, up },
+                    None => { control_open = false; continue; }
+                },
+                d = dataplane.recv(), if dataplane_open => match d {
+                    Some((site, reachable)) => Input::DataPlane { site, reachable },
+                    None => { dataplane_open = false; continue; }
+                },
+            };
+            if !self.step(input).await {
+                return;
+            }
+        }
+    }
+
+    /// Runs one input through the core and carries out its outputs.
+    /// Returns false when the event receiver is gone.
+    async fn step(&mut self, input: Input) -> bool {
+        let now = self.now();
+        for output in self.core.process(now, input) {
+            match output {
+                Output::Send { to, data } => {
+                    if let Err(e) = self.socket.send_to(&data, to).await {
+                        tracing::debug!(%to, error = %e, "gossip send");
+                    }
+                }
+                Output::Schedule { after, timer } => {
+                    self.queue.insert(timer, after);
+                }
+                Output::Event(event) => {
+                    if self.events.send(event).await.is_err() {
+                        return false;
+                    }
+                }
+                Output::CommandQueued(id) => {
+                    if let Some(reply) = self.pending_reply.take() {
+                        let _ = reply.send(id);
+                    }
+                }
+            }
+        }
+        self.status.send_replace(self.core.status());
+        true
+    }
+}

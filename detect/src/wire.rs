@@ -1,0 +1,159 @@
+//! The orbit state message: what each member disseminates besides SWIM.
+//!
+//! SWIM (foca) tells every member who is alive *from its own point of view*.
+//! The engine's quorum rule needs more: every member's verdicts about every
+//! other member, each site's service health, and operator commands. Each
+//! member owns one [`OriginState`] (its verdicts, its local health, its
+//! recent commands), numbered by `(generation, seq)`; members push the
+//! freshest copy of every origin they know to every peer, so an origin's
+//! state also reaches members it cannot talk to directly (a cut A–B link with
+//! a witness that sees both).
+//!
+//! Encoding: MessagePack with named fields (`rmp-serde`), inside the
+//! authenticated envelope (`auth.rs`). `version` is checked on decode; unknown
+//! fields are ignored so a later minor version can add some.
+
+use orbit_core::{Command, Liveness, ServiceId, SiteId};
+use serde::{Deserialize, Serialize};
+
+/// Version of the state message body.
+pub const STATE_VERSION: u8 = 1;
+/// Upper bounds, far above any sane deployment, that keep a forged-but-
+/// authenticated or buggy message from costing much.
+pub const MAX_ORIGINS: usize = 64;
+pub const MAX_ENTRIES: usize = 256;
+
+/// One member's own view, as it published it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginState {
+    pub site: SiteId,
+    /// The origin's identity generation; a restarted origin starts over.
+    pub generation: u64,
+    /// Bumped on every change; higher replaces lower within a generation.
+    pub seq: u64,
+    /// What the origin believes about each other member.
+    pub verdicts: Vec<(SiteId, Liveness)>,
+    /// The origin's local service health (after rise/fall).
+    pub health: Vec<(ServiceId, bool)>,
+    /// Recent operator commands issued at the origin: `(number, command)`,
+    /// numbered from 1 within the generation, oldest first.
+    pub commands: Vec<(u64, Command)>,
+}
+
+impl OriginState {
+    /// Whether `self` is a newer publication than `other` of the same origin.
+    pub fn newer_than(&self, other: &OriginState) -> bool {
+        (self.generation, self.seq) > (other.generation, other.seq)
+    }
+}
+
+/// A state message: the sender's copy of every origin it knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateMsg {
+    pub version: u8,
+    pub sender: SiteId,
+    pub origins: Vec<OriginState>,
+}
+
+/// Why a state body was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("state message does not decode: {0}")]
+    Decode(String),
+    #[error("state message version {0} is not supported (this build speaks {STATE_VERSION})")]
+    Version(u8),
+    #[error("state message too large: {0}")]
+    TooLarge(&'static str),
+}
+
+impl StateMsg {
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain owned data into a Vec cannot fail.
+        rmp_serde::to_vec_named(self).expect("state message serializes")
+    }
+
+    pub fn decode(body: &[u8]) -> Result<StateMsg, WireError> {
+        let msg: StateMsg =
+            rmp_serde::from_slice(body).map_err(|e| WireError::Decode(e.to_string()))?;
+        if msg.version != STATE_VERSION {
+            return Err(WireError::Version(msg.version));
+        }
+        if msg.origins.len() > MAX_ORIGINS {
+            return Err(WireError::TooLarge("origins"));
+        }
+        for o in &msg.origins {
+            if o.verdicts.len() > MAX_ENTRIES
+                || o.health.len() > MAX_ENTRIES
+                || o.commands.len() > MAX_ENTRIES
+            {
+                return Err(WireError::TooLarge("origin entries"));
+            }
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StateMsg {
+        StateMsg {
+            version: STATE_VERSION,
+            sender: "a".parse().unwrap(),
+            origins: vec![OriginState {
+                site: "b".parse().unwrap(),
+                generation: 9,
+                seq: 3,
+                verdicts: vec![("a".parse().unwrap(), Liveness::Dead)],
+                health: vec![("web".parse().unwrap(), true)],
+                commands: vec![(
+                    1,
+                    Command::Switchover {
+                        service: None,
+                        to: "a".parse().unwrap(),
+                    },
+                )],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let m = sample();
+        assert_eq!(StateMsg::decode(&m.encode()).unwrap(), m);
+    }
+
+    #[test]
+    fn rejects_other_versions_and_garbage() {
+        let mut m = sample();
+        m.version = 2;
+        assert_eq!(StateMsg::decode(&m.encode()), Err(WireError::Version(2)));
+        assert!(matches!(
+            StateMsg::decode(b"\xff\x00garbage"),
+            Err(WireError::Decode(_))
+        ));
+        let enc = sample().encode();
+        for cut in 0..enc.len() {
+            assert!(StateMsg::decode(&enc[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_site_names() {
+        #[derive(Serialize)]
+        struct Loose {
+            version: u8,
+            sender: String,
+            origins: Vec<()>,
+        }
+        let enc = rmp_serde::to_vec_named(&Loose {
+            version: STATE_VERSION,
+            sender: "Not A Site!".into(),
+            origins: vec![],
+        })
+        .unwrap();
+        let err = StateMsg::decode(&enc).unwrap_err().to_string();
+        assert!(err.contains("lowercase"), "{err}");
+    }
+}

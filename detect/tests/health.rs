@@ -1,0 +1,178 @@
+//! Health checks against real local listeners and commands that the tests
+//! start, stop and change.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use orbit_core::config::Config;
+use orbit_core::Event;
+use orbit_detect::health::HealthChecks;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+fn config(health: &str) -> Config {
+    let text = format!(
+        r#"
+[node]
+site = "a"
+[[site]]
+id = "a"
+gossip = "127.0.0.1:1"
+[[site]]
+id = "b"
+gossip = "127.0.0.1:2"
+[[site]]
+id = "w"
+gossip = "127.0.0.1:3"
+witness = true
+[[service]]
+id = "web"
+prefixes = ["203.0.113.10/32"]
+sites = ["a", "b"]
+health = {{ {health}, interval = "50ms", rise = 2, fall = 2 }}
+"#
+    );
+    Config::parse_valid(&text, "test.toml").expect("valid test config")
+}
+
+/// Waits for the next health event and returns its verdict.
+async fn next_health(rx: &mut mpsc::Receiver<Event>) -> bool {
+    let e = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .expect("a health event within 3 s")
+        .expect("channel open");
+    match e {
+        Event::Health {
+            site,
+            service,
+            healthy,
+        } => {
+            assert_eq!((site.as_str(), service.as_str()), ("a", "web"));
+            healthy
+        }
+        other => panic!("unexpected event {other:?}"),
+    }
+}
+
+/// Asserts that no health event comes for `d`.
+async fn quiet_for(rx: &mut mpsc::Receiver<Event>, d: Duration) {
+    if let Ok(e) = tokio::time::timeout(d, rx.recv()).await {
+        panic!("unexpected event {e:?}");
+    }
+}
+
+#[tokio::test]
+async fn tcp_check_follows_a_listener_with_rise_and_fall() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let _checks = HealthChecks::start(&config(&format!("tcp = \"{addr}\"")), tx, None).unwrap();
+    assert!(next_health(&mut rx).await);
+    quiet_for(&mut rx, Duration::from_millis(300)).await;
+    drop(listener);
+    assert!(!next_health(&mut rx).await);
+    let _again = TcpListener::bind(addr).await.unwrap();
+    assert!(next_health(&mut rx).await);
+}
+
+/// A tiny HTTP server whose answer the test changes.
+async fn http_server(answer: Arc<Mutex<(u16, String)>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 2048];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                assert!(got.starts_with(b"GET /healthz HTTP/1.1\r\n"));
+                let (status, body) = answer.lock().unwrap().clone();
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn http_check_wants_the_status_and_the_body() {
+    let answer = Arc::new(Mutex::new((200u16, "status: ready".to_owned())));
+    let addr = http_server(answer.clone()).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let cfg = config(&format!(
+        "http = \"http://{addr}/healthz\", http_body = \"ready\""
+    ));
+    let _checks = HealthChecks::start(&cfg, tx, None).unwrap();
+    assert!(next_health(&mut rx).await);
+    *answer.lock().unwrap() = (200, "status: starting".into());
+    assert!(!next_health(&mut rx).await, "body lost its marker");
+    *answer.lock().unwrap() = (503, "status: ready".into());
+    quiet_for(&mut rx, Duration::from_millis(300)).await;
+    *answer.lock().unwrap() = (200, "status: ready".into());
+    assert!(next_health(&mut rx).await);
+}
+
+#[tokio::test]
+async fn http_check_with_an_expected_status() {
+    let answer = Arc::new(Mutex::new((204u16, String::new())));
+    let addr = http_server(answer.clone()).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let cfg = config(&format!(
+        "http = \"http://{addr}/healthz\", http_status = 204"
+    ));
+    let _checks = HealthChecks::start(&cfg, tx, None).unwrap();
+    assert!(next_health(&mut rx).await);
+    *answer.lock().unwrap() = (200, String::new());
+    assert!(!next_health(&mut rx).await, "200 is not the expected 204");
+}
+
+#[tokio::test]
+async fn exec_check_follows_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("up");
+    let (tx, mut rx) = mpsc::channel(16);
+    let cfg = config(&format!(
+        "exec = [\"sh\", \"-c\", \"test -e {}\"]",
+        flag.display()
+    ));
+    let _checks = HealthChecks::start(&cfg, tx, None).unwrap();
+    assert!(!next_health(&mut rx).await, "no flag file: unhealthy");
+    std::fs::write(&flag, "").unwrap();
+    assert!(next_health(&mut rx).await);
+    std::fs::remove_file(&flag).unwrap();
+    assert!(!next_health(&mut rx).await);
+}
+
+#[tokio::test]
+async fn a_hanging_check_times_out() {
+    // Accepts but never answers: the http check must give up after its timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let (tx, mut rx) = mpsc::channel(16);
+    let cfg = config(&format!("http = \"http://{addr}/healthz\""));
+    let _checks = HealthChecks::start(&cfg, tx, None).unwrap();
+    assert!(!next_health(&mut rx).await);
+}

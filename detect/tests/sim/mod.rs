@@ -1,0 +1,431 @@
+//! Deterministic simulation of gossip members: no sockets, a fake clock, a
+//! seeded lossy network. Every member is the real `GossipCore`, and its
+//! events feed a real `orbit_core::Engine`, so "detected" means the engine
+//! declared the site dead, exactly as in orbitd.
+//!
+//! Model:
+//! - one-way latency 1–2 ms, independent random loss per packet;
+//! - a cut pair drops everything between the two members (SWIM and data
+//!   plane alike);
+//! - a crashed member drops everything and its data plane is gone;
+//! - a paused member (SIGSTOP) keeps its data plane but processes nothing
+//!   until it resumes; then all its expired timers fire before it reads the
+//!   packets that queued up (the worst order);
+//! - data-plane probes run every probe interval per (observer, site) and
+//!   fail on a cut or crash, or with the loss rate applied to both the SYN
+//!   and the SYN-ACK; rise/fall as in `dataplane.rs`.
+
+#![allow(dead_code)]
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use orbit_core::config::Config;
+use orbit_core::{Change, Decision, Engine, Event, Millis, SiteId};
+use orbit_detect::auth::AuthKey;
+use orbit_detect::dataplane::DATAPLANE_FALL;
+use orbit_detect::gossip::{GossipCore, GossipSettings, GossipTimer, Input, Output};
+use orbit_detect::rise_fall::RiseFall;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Lan,
+    MetroFast,
+}
+
+/// The config of member `local` in a cluster of `n`; with `witness`, the
+/// last member is a witness. Service `web` prefers s0, then s1.
+pub fn config(n: usize, local: usize, witness: bool, profile: Profile) -> Config {
+    let mut t = format!(
+        "[node]\nsite = \"s{local}\"\nrole = \"{}\"\n\n",
+        if witness && local == n - 1 {
+            "witness"
+        } else {
+            "site"
+        }
+    );
+    for i in 0..n {
+        t += &format!(
+            "[[site]]\nid = \"s{i}\"\ngossip = \"10.0.{}.{}:7946\"\n",
+            i / 200,
+            i % 200 + 1
+        );
+        if witness && i == n - 1 {
+            t += "witness = true\n";
+        }
+    }
+    t += &format!(
+        "\n[detect]\nprofile = \"{}\"\nkey_file = \"/nonexistent\"\n\n[detect.probe]\n",
+        match profile {
+            Profile::Lan => "lan",
+            Profile::MetroFast => "metro-fast",
+        }
+    );
+    for i in 0..n {
+        if !(witness && i == n - 1) {
+            t += &format!("s{i} = \"198.51.100.{}:80\"\n", i + 1);
+        }
+    }
+    if !(witness && local == n - 1) {
+        t += "\n[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"s0\", \"s1\"]\n";
+    }
+    Config::parse_valid(&t, "sim.toml").expect("sim config is valid")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunState {
+    Running,
+    Crashed,
+    Paused {
+        until: Duration,
+    },
+    /// CPU-starved: every input is handled up to `max_lag` late, in order.
+    Sluggish {
+        max_lag: Duration,
+        busy_until: Duration,
+    },
+}
+
+pub struct Node {
+    pub site: SiteId,
+    pub addr: SocketAddr,
+    pub core: GossipCore,
+    pub engine: Engine,
+    state: RunState,
+    pub events: Vec<(Duration, Event)>,
+    pub decisions: Vec<(Duration, Decision)>,
+    probes: BTreeMap<usize, RiseFall>,
+}
+
+#[derive(Debug)]
+enum Job {
+    Deliver {
+        to: usize,
+        from: SocketAddr,
+        data: Vec<u8>,
+    },
+    Timer {
+        node: usize,
+        timer: GossipTimer,
+    },
+    ProbeTick,
+}
+
+pub struct Sim {
+    pub now: Duration,
+    pub nodes: Vec<Node>,
+    queue: BinaryHeap<Reverse<(Duration, u64)>>,
+    jobs: BTreeMap<u64, Job>,
+    seq: u64,
+    rng: SmallRng,
+    /// Percent of packets dropped.
+    pub loss: u32,
+    cut: BTreeSet<(usize, usize)>,
+    by_addr: BTreeMap<SocketAddr, usize>,
+    probe_interval: Duration,
+    witness: Option<usize>,
+    lagged: BTreeSet<u64>,
+}
+
+fn millis(d: Duration) -> Millis {
+    Millis(u64::try_from(d.as_millis()).expect("sim time fits"))
+}
+
+impl Sim {
+    pub fn new(n: usize, witness: bool, profile: Profile, seed: u64) -> Sim {
+        let key = AuthKey::new(b"simulation key, 32 bytes long!!".to_vec());
+        let mut nodes = Vec::new();
+        let mut by_addr = BTreeMap::new();
+        let mut probe_interval = Duration::ZERO;
+        for i in 0..n {
+            let cfg = config(n, i, witness, profile);
+            let mut settings =
+                GossipSettings::from_config(&cfg, 1_000 + i as u64).expect("settings");
+            settings.rng_seed = seed.wrapping_mul(1000).wrapping_add(i as u64);
+            probe_interval = settings.timers.probe_interval;
+            by_addr.insert(settings.listen, i);
+            let addr = settings.listen;
+            let probes = settings
+                .probed
+                .iter()
+                .map(|s| {
+                    let j: usize = s.as_str()[1..].parse().expect("sN");
+                    (j, RiseFall::new(1, DATAPLANE_FALL))
+                })
+                .collect();
+            nodes.push(Node {
+                site: cfg.node.site.clone(),
+                addr,
+                core: GossipCore::new(settings, key.clone()),
+                engine: Engine::new(&cfg),
+                state: RunState::Running,
+                events: Vec::new(),
+                decisions: Vec::new(),
+                probes,
+            });
+        }
+        let mut sim = Sim {
+            now: Duration::ZERO,
+            nodes,
+            queue: BinaryHeap::new(),
+            jobs: BTreeMap::new(),
+            seq: 0,
+            rng: SmallRng::seed_from_u64(seed),
+            loss: 0,
+            cut: BTreeSet::new(),
+            by_addr,
+            probe_interval,
+            witness: witness.then_some(n - 1),
+            lagged: BTreeSet::new(),
+        };
+        for i in 0..n {
+            let out = sim.nodes[i].core.process(Duration::ZERO, Input::Start);
+            sim.apply(i, out);
+        }
+        sim.schedule(probe_interval, Job::ProbeTick);
+        sim
+    }
+
+    fn schedule(&mut self, after: Duration, job: Job) {
+        self.seq += 1;
+        self.queue.push(Reverse((self.now + after, self.seq)));
+        self.jobs.insert(self.seq, job);
+    }
+
+    fn blocked(&self, a: usize, b: usize) -> bool {
+        self.cut.contains(&(a.min(b), a.max(b)))
+    }
+
+    fn apply(&mut self, node: usize, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::Send { to, data } => {
+                    let Some(&dst) = self.by_addr.get(&to) else {
+                        continue;
+                    };
+                    if self.blocked(node, dst) || self.rng.random_range(0..100u32) < self.loss {
+                        continue;
+                    }
+                    let latency = Duration::from_micros(1000 + self.rng.random_range(0..1000u64));
+                    let from = self.nodes[node].addr;
+                    self.schedule(
+                        latency,
+                        Job::Deliver {
+                            to: dst,
+                            from,
+                            data,
+                        },
+                    );
+                }
+                Output::Schedule { after, timer } => {
+                    self.schedule(after, Job::Timer { node, timer })
+                }
+                Output::Event(e) => self.feed(node, e),
+                Output::CommandQueued(_) => {}
+            }
+        }
+    }
+
+    fn feed(&mut self, node: usize, event: Event) {
+        let now = self.now;
+        let n = &mut self.nodes[node];
+        n.events.push((now, event.clone()));
+        for d in n.engine.handle(millis(now), event) {
+            n.decisions.push((now, d));
+        }
+    }
+
+    fn input(&mut self, node: usize, input: Input) {
+        let now = self.now;
+        let out = self.nodes[node].core.process(now, input);
+        self.apply(node, out);
+    }
+
+    /// Runs the simulation until `until`.
+    pub fn run_until(&mut self, until: Duration) {
+        while let Some(Reverse((at, seq))) = self.queue.peek().copied() {
+            if at > until {
+                break;
+            }
+            self.queue.pop();
+            let job = self.jobs.remove(&seq).expect("job for queued seq");
+            self.now = at;
+            let target = match &job {
+                Job::Deliver { to, .. } => Some(*to),
+                Job::Timer { node, .. } => Some(*node),
+                Job::ProbeTick => None,
+            };
+            if let Some(t) = target {
+                match self.nodes[t].state {
+                    RunState::Crashed => continue,
+                    RunState::Paused { until: resume } if resume > at => {
+                        // Frozen: handled on resume. Worst case for the
+                        // member: every expired timer fires before it reads
+                        // the packets that queued up meanwhile.
+                        let when = match job {
+                            Job::Deliver { .. } => resume + Duration::from_micros(1),
+                            _ => resume,
+                        };
+                        self.queue.push(Reverse((when, seq)));
+                        self.jobs.insert(seq, job);
+                        continue;
+                    }
+                    RunState::Paused { .. } => self.nodes[t].state = RunState::Running,
+                    RunState::Sluggish {
+                        max_lag,
+                        busy_until,
+                    } => {
+                        if !self.lagged.remove(&seq) {
+                            let lag = Duration::from_micros(
+                                self.rng.random_range(0..max_lag.as_micros() as u64 + 1),
+                            );
+                            let when = (at + lag).max(busy_until);
+                            self.nodes[t].state = RunState::Sluggish {
+                                max_lag,
+                                busy_until: when,
+                            };
+                            self.lagged.insert(seq);
+                            self.queue.push(Reverse((when, seq)));
+                            self.jobs.insert(seq, job);
+                            continue;
+                        }
+                    }
+                    RunState::Running => {}
+                }
+            }
+            match job {
+                Job::Deliver { to, from, data } => self.input(to, Input::Packet { from, data }),
+                Job::Timer { node, timer } => self.input(node, Input::Timer(timer)),
+                Job::ProbeTick => self.probe_tick(),
+            }
+        }
+        self.now = until;
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    fn probe_tick(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].state != RunState::Running {
+                continue;
+            }
+            let targets: Vec<usize> = self.nodes[i].probes.keys().copied().collect();
+            for j in targets {
+                let ok = self.nodes[j].state != RunState::Crashed
+                    && !self.blocked(i, j)
+                    && self.rng.random_range(0..100u32) >= self.loss
+                    && self.rng.random_range(0..100u32) >= self.loss;
+                let changed = self.nodes[i].probes.get_mut(&j).and_then(|p| p.observe(ok));
+                if let Some(reachable) = changed {
+                    let site = self.nodes[j].site.clone();
+                    self.input(i, Input::DataPlane { site, reachable });
+                }
+            }
+            let now = millis(self.now);
+            let n = &mut self.nodes[i];
+            for d in n.engine.handle(now, Event::Tick) {
+                n.decisions.push((self.now, d));
+            }
+        }
+        let p = self.probe_interval;
+        self.schedule(p, Job::ProbeTick);
+    }
+
+    pub fn crash(&mut self, i: usize) {
+        self.nodes[i].state = RunState::Crashed;
+    }
+
+    pub fn pause(&mut self, i: usize, d: Duration) {
+        self.nodes[i].state = RunState::Paused {
+            until: self.now + d,
+        };
+    }
+
+    /// Makes member `i` CPU-starved: each input handled up to `max_lag` late.
+    pub fn starve(&mut self, i: usize, max_lag: Duration) {
+        self.nodes[i].state = RunState::Sluggish {
+            max_lag,
+            busy_until: self.now,
+        };
+    }
+
+    pub fn cut(&mut self, a: usize, b: usize) {
+        self.cut.insert((a.min(b), a.max(b)));
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    /// Cuts `a` off from every other member.
+    pub fn isolate(&mut self, a: usize) {
+        for b in 0..self.nodes.len() {
+            if b != a {
+                self.cut(a, b);
+            }
+        }
+    }
+
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].state != RunState::Crashed
+    }
+
+    /// When node `observer`'s engine declared `site` dead at or after `since`.
+    pub fn declared_dead_at(
+        &self,
+        observer: usize,
+        site: usize,
+        since: Duration,
+    ) -> Option<Duration> {
+        let s = &self.nodes[site].site;
+        self.nodes[observer]
+            .decisions
+            .iter()
+            .find(|(t, d)| {
+                *t >= since
+                    && matches!(&d.change, Change::SiteLiveness { site: x, dead: true } if x == s)
+            })
+            .map(|(t, _)| *t)
+    }
+
+    /// Every Dead declaration any engine made at or after `since`, as
+    /// `(observer, dead site, time)`.
+    pub fn dead_declarations(&self, since: Duration) -> Vec<(SiteId, SiteId, Duration)> {
+        let mut v = Vec::new();
+        for n in &self.nodes {
+            for (t, d) in &n.decisions {
+                if let Change::SiteLiveness { site, dead: true } = &d.change {
+                    if *t >= since {
+                        v.push((n.site.clone(), site.clone(), *t));
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    pub fn fenced(&self, i: usize) -> bool {
+        self.nodes[i].engine.steering().fenced
+    }
+
+    pub fn witness(&self) -> Option<usize> {
+        self.witness
+    }
+}
+
+impl Sim {
+    /// Feeds an input to member `i` now (operator command, local health).
+    pub fn give(&mut self, i: usize, input: Input) -> Vec<Output> {
+        let now = self.now;
+        let out = self.nodes[i].core.process(now, input);
+        self.apply(i, out.clone());
+        out
+    }
+}

@@ -1,0 +1,384 @@
+//! Deterministic simulations of the gossip layer feeding real engines.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod sim;
+
+use std::time::Duration;
+
+use sim::{Profile, Sim};
+
+const SETTLE: Duration = Duration::from_secs(3);
+
+fn ms(x: u64) -> Duration {
+    Duration::from_millis(x)
+}
+
+/// Crashes `victim` after the cluster settled; returns, per seed, the time
+/// until every surviving engine declared it dead.
+fn crash_detection(
+    n: usize,
+    witness: bool,
+    victim: usize,
+    seeds: std::ops::Range<u64>,
+    loss: u32,
+) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for seed in seeds {
+        let mut sim = Sim::new(n, witness, Profile::MetroFast, seed);
+        sim.loss = loss;
+        sim.run_until(SETTLE);
+        assert!(
+            sim.dead_declarations(Duration::ZERO).is_empty(),
+            "seed {seed}: false dead before the crash: {:?}",
+            sim.dead_declarations(Duration::ZERO)
+        );
+        let t0 = sim.now;
+        sim.crash(victim);
+        sim.run_for(Duration::from_secs(5));
+        let mut worst = Duration::ZERO;
+        for o in 0..n {
+            if o == victim {
+                continue;
+            }
+            let at = sim
+                .declared_dead_at(o, victim, t0)
+                .unwrap_or_else(|| panic!("seed {seed}: s{o} never declared s{victim} dead"));
+            worst = worst.max(at - t0);
+        }
+        let others: Vec<_> = sim
+            .dead_declarations(Duration::ZERO)
+            .into_iter()
+            .filter(|(_, s, _)| s.as_str() != format!("s{victim}"))
+            .collect();
+        assert!(others.is_empty(), "seed {seed}: false dead: {others:?}");
+        times.push(worst);
+    }
+    times.sort();
+    times
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+#[test]
+fn three_members_detect_a_crashed_site_within_bounds() {
+    let t = crash_detection(3, true, 0, 0..20, 0);
+    eprintln!(
+        "3 members crash: p50 {:?} p99 {:?}",
+        pct(&t, 50),
+        pct(&t, 99)
+    );
+    assert!(pct(&t, 50) < ms(600), "{t:?}");
+    assert!(pct(&t, 99) < ms(900), "{t:?}");
+}
+
+#[test]
+fn five_members_detect_a_crash() {
+    let t = crash_detection(5, false, 2, 0..10, 0);
+    eprintln!(
+        "5 members crash: p50 {:?} max {:?}",
+        pct(&t, 50),
+        pct(&t, 99)
+    );
+    assert!(pct(&t, 99) < ms(900), "{t:?}");
+}
+
+#[test]
+fn sixteen_members_detect_a_crash() {
+    let t = crash_detection(16, false, 5, 0..5, 0);
+    eprintln!(
+        "16 members crash: p50 {:?} max {:?}",
+        pct(&t, 50),
+        pct(&t, 99)
+    );
+    assert!(pct(&t, 99) < ms(1200), "{t:?}");
+}
+
+#[test]
+fn crash_is_detected_under_ten_percent_loss_without_false_dead() {
+    let t = crash_detection(3, true, 1, 0..10, 10);
+    eprintln!(
+        "3 members crash, 10% loss: p50 {:?} max {:?}",
+        pct(&t, 50),
+        pct(&t, 99)
+    );
+    assert!(pct(&t, 99) < ms(1500), "{t:?}");
+}
+
+/// Runs `n` members under `loss` percent loss for `secs` simulated seconds
+/// and returns every Dead declaration.
+fn soak(n: usize, witness: bool, loss: u32, secs: u64, seed: u64) -> Vec<String> {
+    let mut sim = Sim::new(n, witness, Profile::MetroFast, seed);
+    sim.run_until(SETTLE);
+    sim.loss = loss;
+    sim.run_for(Duration::from_secs(secs));
+    let mut bad: Vec<String> = sim
+        .dead_declarations(Duration::ZERO)
+        .into_iter()
+        .map(|(o, s, t)| format!("{o} declared {s} dead at {t:?}"))
+        .collect();
+    for i in 0..n {
+        if sim.fenced(i) {
+            bad.push(format!("s{i} is fenced at the end"));
+        }
+    }
+    bad
+}
+
+#[test]
+fn no_false_dead_at_ten_percent_loss() {
+    for seed in 0..3 {
+        let bad = soak(3, true, 10, 60, seed);
+        assert!(bad.is_empty(), "seed {seed}: {bad:?}");
+    }
+    let bad = soak(5, false, 10, 30, 7);
+    assert!(bad.is_empty(), "{bad:?}");
+}
+
+#[test]
+fn no_false_dead_at_thirty_percent_loss() {
+    for seed in 0..3 {
+        let bad = soak(3, true, 30, 30, seed);
+        assert!(bad.is_empty(), "seed {seed}: {bad:?}");
+    }
+    let bad = soak(16, false, 30, 10, 3);
+    assert!(bad.is_empty(), "{bad:?}");
+}
+
+#[test]
+fn a_two_second_pause_is_not_a_dead_site() {
+    for seed in 0..5 {
+        let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
+        sim.run_until(SETTLE);
+        sim.pause(0, Duration::from_secs(2));
+        sim.run_for(Duration::from_secs(6));
+        let dead = sim.dead_declarations(Duration::ZERO);
+        assert!(dead.is_empty(), "seed {seed}: {dead:?}");
+        // s1 did see the daemon go silent (SWIM gave up on it) while its
+        // site still answered: reported Suspect, never Dead.
+        let s0: orbit_core::SiteId = "s0".parse().unwrap();
+        let saw_silence = sim.nodes[1].events.iter().any(|(_, e)| {
+            matches!(e, orbit_core::Event::Verdict { observer, subject, liveness: orbit_core::Liveness::Suspect }
+                if observer.as_str() == "s1" && *subject == s0)
+        });
+        assert!(saw_silence, "seed {seed}: the pause went unnoticed");
+        // Lifeguard: the member that woke up distrusts its stale view and
+        // accuses nobody.
+        let accused: Vec<_> = sim.nodes[0]
+            .events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(e, orbit_core::Event::Verdict { observer, liveness: orbit_core::Liveness::Dead, .. }
+                    if observer.as_str() == "s0")
+            })
+            .collect();
+        assert!(accused.is_empty(), "seed {seed}: {accused:?}");
+        assert!(!sim.fenced(1), "seed {seed}: s1 fenced");
+        assert!(
+            !sim.fenced(0),
+            "seed {seed}: the paused member fenced itself"
+        );
+    }
+}
+
+#[test]
+fn isolated_site_is_declared_dead_and_fences_itself() {
+    let mut sim = Sim::new(3, true, Profile::MetroFast, 11);
+    sim.run_until(SETTLE);
+    let t0 = sim.now;
+    sim.isolate(0);
+    sim.run_for(Duration::from_secs(3));
+    let b = sim.declared_dead_at(1, 0, t0).expect("s1 declares s0 dead");
+    let w = sim.declared_dead_at(2, 0, t0).expect("w declares s0 dead");
+    eprintln!(
+        "isolation detected by s1 after {:?}, by w after {:?}",
+        b - t0,
+        w - t0
+    );
+    assert!(b - t0 < ms(1000) && w - t0 < ms(1000));
+    assert!(sim.fenced(0), "the isolated site fences itself");
+    assert!(!sim.fenced(1) && !sim.fenced(2));
+    // s1 now carries the service.
+    let web = &sim.nodes[1].engine.steering().services;
+    let (_, s) = web.iter().next().expect("one service");
+    assert_eq!(s.active.as_ref().map(|x| x.as_str()), Some("s1"));
+    // Heal: s0 comes back and is no longer dead anywhere.
+    sim.heal();
+    sim.run_for(Duration::from_secs(5));
+    assert!(!sim.fenced(0), "s0 unfences after the heal");
+    assert!(!sim.nodes[1].engine.status().sites.iter().any(|s| s.dead));
+}
+
+#[test]
+fn a_cut_between_the_two_sites_fails_nothing_over() {
+    for seed in 0..5 {
+        let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
+        sim.run_until(SETTLE);
+        sim.cut(0, 1);
+        sim.run_for(Duration::from_secs(5));
+        let dead = sim.dead_declarations(Duration::ZERO);
+        assert!(dead.is_empty(), "seed {seed}: {dead:?}");
+        assert!(
+            !sim.fenced(0) && !sim.fenced(1),
+            "seed {seed}: a site fenced itself"
+        );
+        let st = sim.nodes[0].core.status();
+        // SWIM still reaches s1 through the witness (indirect probes).
+        assert_ne!(
+            st.views.get(&"s1".parse().unwrap()).copied(),
+            Some(orbit_detect::gossip::SiteView::Dead),
+            "seed {seed}"
+        );
+        assert_eq!(st.partitioned, vec!["s1".parse().unwrap()], "seed {seed}");
+    }
+}
+
+#[test]
+fn commands_reach_every_member_exactly_once_in_order_under_loss() {
+    use orbit_core::{Command, Event};
+    use orbit_detect::gossip::{Input, Output};
+    let mut sim = Sim::new(5, false, Profile::MetroFast, 5);
+    sim.run_until(SETTLE);
+    sim.loss = 30;
+    let mut sent = Vec::new();
+    for k in 0..5 {
+        let cmd = Command::Drain {
+            site: format!("s{k}").parse().unwrap(),
+        };
+        let out = sim.give(0, Input::Command(cmd.clone()));
+        let id = out
+            .iter()
+            .find_map(|o| match o {
+                Output::CommandQueued(id) => Some(id.clone()),
+                _ => None,
+            })
+            .expect("command id");
+        assert_eq!(id.number, k + 1);
+        sent.push(cmd);
+        sim.run_for(ms(30));
+    }
+    sim.run_for(Duration::from_secs(3));
+    for i in 0..5 {
+        let got: Vec<Command> = sim.nodes[i]
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Command { command } => Some(command.clone()),
+                _ => None,
+            })
+            .collect();
+        if i == 0 {
+            assert!(
+                got.is_empty(),
+                "the issuer does not get its own commands back"
+            );
+        } else {
+            assert_eq!(got, sent, "s{i}");
+        }
+    }
+}
+
+#[test]
+fn service_health_is_disseminated_to_every_member() {
+    use orbit_core::Event;
+    use orbit_detect::gossip::Input;
+    let mut sim = Sim::new(3, true, Profile::MetroFast, 9);
+    sim.run_until(SETTLE);
+    sim.loss = 10;
+    let t0 = sim.now;
+    sim.give(
+        1,
+        Input::LocalHealth {
+            service: "web".parse().unwrap(),
+            healthy: false,
+        },
+    );
+    sim.run_for(ms(500));
+    for i in [0usize, 2] {
+        let seen = sim.nodes[i].events.iter().any(|(t, e)| {
+            *t >= t0
+                && matches!(e, Event::Health { site, service, healthy: false }
+                    if site.as_str() == "s1" && service.as_str() == "web")
+        });
+        assert!(seen, "s{i} never heard that web is unhealthy at s1");
+    }
+}
+
+#[test]
+fn packets_from_strangers_and_garbage_are_counted_and_dropped() {
+    use orbit_detect::auth::AuthKey;
+    use orbit_detect::gossip::{GossipCore, GossipSettings, Input, Output};
+    let mut sim = Sim::new(3, true, Profile::MetroFast, 2);
+    sim.run_until(SETTLE);
+    // A stranger with a plausible config but the wrong key.
+    let cfg = sim::config(3, 1, true, Profile::MetroFast);
+    let settings = GossipSettings::from_config(&cfg, 99).unwrap();
+    let mut stranger = GossipCore::new(settings, AuthKey::new(b"not the cluster key!!".to_vec()));
+    let forged: Vec<Vec<u8>> = stranger
+        .process(Duration::ZERO, Input::Start)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { data, .. } => Some(data),
+            _ => None,
+        })
+        .collect();
+    assert!(!forged.is_empty());
+    let before = sim.nodes[0].core.counters();
+    let from = sim.nodes[1].addr;
+    for data in &forged {
+        sim.give(
+            0,
+            Input::Packet {
+                from,
+                data: data.clone(),
+            },
+        );
+    }
+    sim.give(
+        0,
+        Input::Packet {
+            from,
+            data: b"garbage".to_vec(),
+        },
+    );
+    let after = sim.nodes[0].core.counters();
+    assert_eq!(after.bad_mac - before.bad_mac, forged.len() as u64);
+    assert_eq!(
+        after.bad_envelope - before.bad_envelope,
+        forged.len() as u64 + 1
+    );
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.dead_declarations(Duration::ZERO).is_empty());
+}
+
+#[test]
+fn a_cpu_starved_witness_does_not_accuse_healthy_sites() {
+    let mut total = 0;
+    for seed in 0..3 {
+        let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
+        sim.run_until(SETTLE);
+        sim.starve(2, ms(400));
+        sim.run_for(Duration::from_secs(20));
+        let accusations = sim.nodes[2]
+            .events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(e, orbit_core::Event::Verdict { observer, liveness: orbit_core::Liveness::Dead, .. }
+                    if observer.as_str() == "s2")
+            })
+            .count();
+        eprintln!("seed {seed}: starved witness accused {accusations} times");
+        total += accusations;
+        // The sites may give up on the starved witness itself (it has no
+        // data plane to vouch for it); no site is declared dead.
+        let dead: Vec<_> = sim
+            .dead_declarations(Duration::ZERO)
+            .into_iter()
+            .filter(|(_, site, _)| site.as_str() != "s2")
+            .collect();
+        assert!(dead.is_empty(), "seed {seed}: {dead:?}");
+    }
+    assert_eq!(total, 0);
+}
