@@ -327,11 +327,22 @@ pub fn serf(lab: &mut Lab, member: &str) -> Result<()> {
         format!("site={member}"),
     ];
     for peer in ["a", "b", "w"].iter().filter(|p| **p != member) {
-        argv.push(format!("-retry-join={}:{}", plan::ctl_addr(peer), plan::SERF_PORT));
+        argv.push(format!(
+            "-retry-join={}:{}",
+            plan::ctl_addr(peer),
+            plan::SERF_PORT
+        ));
     }
     argv.push("-retry-interval=1s".into());
     let name = format!("serf-{member}");
-    let p = Proc::spawn(&name, Some(&lab.ns(member)), &argv, &[], &dir.join("serf.log"), false)?;
+    let p = Proc::spawn(
+        &name,
+        Some(&lab.ns(member)),
+        &argv,
+        &[],
+        &dir.join("serf.log"),
+        false,
+    )?;
     lab.procs.insert(name, p);
     Ok(())
 }

@@ -308,11 +308,12 @@ impl Lab {
             paths.config.display().to_string(),
         ];
         let name = format!("orbitd-{member}");
+        let level = std::env::var("ORBIT_LAB_LOG").unwrap_or_else(|_| "info".into());
         let proc = Proc::spawn(
             &name,
             Some(&self.ns(member)),
             &argv,
-            &[("ORBIT_LOG", "info")],
+            &[("ORBIT_LOG", &level)],
             &paths.dir.join("orbitd.log"),
             false,
         )?;

@@ -92,7 +92,11 @@ enum Cmd {
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
     /// Modes, comma separated: haproxy, bgp, sdn, and the baselines exabgp and serf.
-    #[arg(long, default_value = "haproxy,bgp,sdn,exabgp,serf", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "haproxy,bgp,sdn,exabgp,serf",
+        value_delimiter = ','
+    )]
     modes: Vec<String>,
     /// Scenarios (1-7), comma separated.
     #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
@@ -238,10 +242,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut modes = Vec::new();
     for m in &args.modes {
-        modes.push(
-            Mode::parse(m)
-                .with_context(|| format!("unknown mode {m:?} (haproxy, bgp, sdn, exabgp, serf)"))?,
-        );
+        modes
+            .push(Mode::parse(m).with_context(|| {
+                format!("unknown mode {m:?} (haproxy, bgp, sdn, exabgp, serf)")
+            })?);
     }
     let scenarios: Vec<Scenario> = args
         .scenarios

@@ -100,7 +100,11 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
     let _ = writeln!(
         s,
         "[detect]\nprofile = \"{}\"\nkey_file = \"{}\"",
-        if setup.mode == Mode::Serf { "lan" } else { "metro-fast" },
+        if setup.mode == Mode::Serf {
+            "lan"
+        } else {
+            "metro-fast"
+        },
         setup.root.join("gossip.key").display()
     );
     if setup.mode == Mode::Serf {
