@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use orbit_core::config::Config;
-use orbit_core::{Command, Engine, Event, Liveness, Millis, Role, ServiceId, SiteId};
+use orbit_core::{Command, Engine, Event, Liveness, Millis, Role, ServiceId, SharedState, SiteId};
 use proptest::prelude::*;
 
 const STEP_MS: u64 = 250;
@@ -57,6 +57,8 @@ struct World {
     /// What each engine last heard, so gossip only carries changes (as the
     /// real gossip does); cleared when the engine restarts.
     heard: Vec<BTreeMap<String, Event>>,
+    /// Each engine's state file: its shared state when it last changed.
+    saved: Vec<Option<(SharedState, u64)>>,
 }
 
 fn config_for(
@@ -76,6 +78,7 @@ fn config_for(
             m.as_str() == witness
         ));
     }
+    text.push_str("[detect]\nkey_file = \"/etc/orbit/gossip.key\"\n");
     text.push_str(&format!(
         "[policy]\nfailover_hold = \"{hold_ms}ms\"\nfailback = \"after\"\nfailback_after = \"{FAILBACK_AFTER_MS}ms\"\n\
          drain_grace = \"1s\"\nsync_timeout = \"{SYNC_MS}ms\"\n"
@@ -125,7 +128,9 @@ impl World {
             hold_ms,
             now: 0,
             heard: Vec::new(),
+            saved: Vec::new(),
         };
+        world.saved = vec![None; world.members.len()];
         world.heard = vec![BTreeMap::new(); world.members.len()];
         for i in 0..world.members.len() {
             world.start(i);
@@ -140,7 +145,12 @@ impl World {
 
     fn start(&mut self, i: usize) {
         let config = Config::parse_valid(&self.config_text[i], "prop.toml").expect("valid config");
-        self.engines[i] = Some(Engine::new(&config));
+        let mut engine = Engine::new(&config);
+        // A restarted daemon restores its state file: what it shared last.
+        if let Some((saved, generation)) = &self.saved[i] {
+            engine.restore(saved, *generation, false);
+        }
+        self.engines[i] = Some(engine);
         if let Some(heard) = self.heard.get_mut(i) {
             heard.clear();
         }
@@ -254,6 +264,11 @@ impl World {
             self.now = next;
             self.gossip();
             self.check_local_safety();
+            for (i, engine) in self.engines.iter().enumerate() {
+                if let Some(engine) = engine {
+                    self.saved[i] = Some((engine.shared_state(), engine.steering().generation));
+                }
+            }
         }
     }
 

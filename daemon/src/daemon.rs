@@ -84,6 +84,9 @@ pub struct Daemon {
     departing: bool,
     /// What the state file holds.
     saved: Option<(u64, bool, orbit_core::SharedState)>,
+    /// Gossip, to share placements and intent with the other daemons.
+    gossip: Option<orbit_detect::gossip::LocalReporter>,
+    gossiped: Option<orbit_core::SharedState>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -157,7 +160,27 @@ impl Daemon {
             published_generation,
             departing: false,
             saved: None,
+            gossip: None,
+            gossiped: None,
         })
+    }
+
+    /// Shares this engine's placements and intent through gossip.
+    pub fn set_gossip(&mut self, reporter: orbit_detect::gossip::LocalReporter) {
+        self.gossip = Some(reporter);
+        self.share();
+    }
+
+    fn share(&mut self) {
+        let Some(gossip) = &self.gossip else { return };
+        let state = self.engine.shared_state();
+        if self.gossiped.as_ref() == Some(&state) {
+            return;
+        }
+        match gossip.try_publish_shared(state.clone()) {
+            Ok(()) => self.gossiped = Some(state),
+            Err(error) => tracing::warn!(%error, "could not hand the shared state to gossip"),
+        }
     }
 
     /// A sender for detectors, the API server and signal handlers.
@@ -219,6 +242,7 @@ impl Daemon {
             self.publish(false);
         }
         self.persist();
+        self.share();
     }
 
     /// Saves the state file when anything a restart needs has changed

@@ -152,8 +152,23 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let daemon = Daemon::new(path, config.clone(), metrics.clone()).await?;
+    let mut daemon = Daemon::new(path, config.clone(), metrics.clone()).await?;
     let tx = daemon.sender();
+    let (events, mut detected) = tokio::sync::mpsc::channel(1024);
+    let detectors = orbit_detect::Detectors::start(&config, events)
+        .await
+        .context("starting the failure detectors")?;
+    if let Some(gossip) = &detectors.gossip {
+        daemon.set_gossip(gossip.reporter());
+    }
+    let forward = tx.clone();
+    tokio::spawn(async move {
+        while let Some(event) = detected.recv().await {
+            if forward.send(Input::Event(event)).await.is_err() {
+                return;
+            }
+        }
+    });
     api::serve_unix(unix, tx.clone(), metrics.clone(), known.clone());
     if let Some((listener, token)) = tcp {
         api::serve_tcp(listener, token, tx.clone(), metrics.clone(), known);
@@ -161,6 +176,7 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     spawn_signals(tx)?;
     tracing::info!(socket = %config.node.api_socket.display(), "orbitd running");
     let result = daemon.run().await;
+    drop(detectors);
     let _ = std::fs::remove_file(&config.node.api_socket);
     result
 }

@@ -158,6 +158,9 @@ id = "w"
 gossip = "127.0.0.3:7946"
 witness = true
 
+[detect]
+gossip = false      # liveness is fed in through POST /v1/events
+
 [policy]
 sync_timeout = "200ms"
 failback_after = "10m"

@@ -27,7 +27,8 @@ use tokio::sync::mpsc;
 /// Every detector of one orbitd, started together. Dropping it stops them.
 #[derive(Debug)]
 pub struct Detectors {
-    pub gossip: gossip::Gossip,
+    /// `None` when `[detect] gossip = false`.
+    pub gossip: Option<gossip::Gossip>,
     pub health: health::HealthChecks,
     pub serf: Option<serf::SerfAdapter>,
     pub links: Option<linkwatch::LinkWatch>,
@@ -39,23 +40,27 @@ impl Detectors {
     /// watch (if `detect.links` is set). Everything
     /// they learn arrives on `events`.
     pub async fn start(config: &Config, events: mpsc::Sender<Event>) -> Result<Self, DetectError> {
-        let gossip = gossip::Gossip::start(config, events.clone()).await?;
+        let gossip = if config.detect.gossip {
+            Some(gossip::Gossip::start(config, events.clone()).await?)
+        } else {
+            None
+        };
+        let reporter = gossip.as_ref().map(gossip::Gossip::reporter);
         let health = if config.node.role == NodeRole::Witness {
             health::HealthChecks::none()
         } else {
-            health::HealthChecks::start(config, events.clone(), Some(gossip.reporter()))?
+            health::HealthChecks::start(config, events.clone(), reporter.clone())?
         };
         let serf = config
             .detect
             .serf_rpc
             .map(|rpc| serf::SerfAdapter::start(rpc, config.node.site.clone(), events));
-        let links = if config.detect.links.is_empty() {
-            None
-        } else {
-            Some(linkwatch::LinkWatch::start(
+        let links = match reporter {
+            Some(reporter) if !config.detect.links.is_empty() => Some(linkwatch::LinkWatch::start(
                 config.detect.links.clone(),
-                gossip.reporter(),
-            )?)
+                reporter,
+            )?),
+            _ => None,
         };
         Ok(Detectors {
             gossip,

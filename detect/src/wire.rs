@@ -13,7 +13,7 @@
 //! authenticated envelope (`auth.rs`). `version` is checked on decode; unknown
 //! fields are ignored so a later minor version can add some.
 
-use orbit_core::{Command, Liveness, ServiceId, SiteId};
+use orbit_core::{Command, Liveness, ServiceId, SharedState, SiteId};
 use serde::{Deserialize, Serialize};
 
 /// Version of the state message body.
@@ -38,6 +38,10 @@ pub struct OriginState {
     /// Recent operator commands issued at the origin: `(number, command)`,
     /// numbered from 1 within the generation, oldest first.
     pub commands: Vec<(u64, Command)>,
+    /// The origin engine's shared state (placements with epochs, operator
+    /// intent) that lets every engine converge; absent until published.
+    #[serde(default)]
+    pub shared: Option<SharedState>,
 }
 
 impl OriginState {
@@ -107,6 +111,7 @@ mod tests {
                 seq: 3,
                 verdicts: vec![("a".parse().unwrap(), Liveness::Dead)],
                 health: vec![("web".parse().unwrap(), true)],
+                shared: Some(SharedState::default()),
                 commands: vec![(
                     1,
                     Command::Switchover {

@@ -80,9 +80,13 @@ pub struct Site {
 }
 
 /// `[detect]`: how site liveness is detected.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Detect {
+    /// Gossip between the members (the default). Off: liveness comes only
+    /// from the Serf adapter or an external feed (`POST /v1/events`).
+    #[serde(default = "yes")]
+    pub gossip: bool,
     #[serde(default)]
     pub profile: DetectProfile,
     /// Shared key that authenticates every gossip packet.
@@ -106,6 +110,23 @@ pub struct Detect {
     /// verdict about it is Dead at once (without waiting for gossip).
     #[serde(default)]
     pub links: BTreeMap<String, Vec<SiteId>>,
+}
+
+impl Default for Detect {
+    fn default() -> Self {
+        Detect {
+            gossip: true,
+            profile: DetectProfile::default(),
+            key_file: None,
+            probe_interval: None,
+            probe_timeout: None,
+            indirect_probes: None,
+            suspect_after: None,
+            probe: BTreeMap::new(),
+            serf_rpc: None,
+            links: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,7 @@ failback_after = "0s"
 
 [detect]
 probe_interval = "5ms"
+key_file = "/etc/orbit/gossip.key"
 
 [[service]]
 id = "web"
@@ -243,6 +244,9 @@ gossip = "10.0.0.2:7946"
 id = "w"
 gossip = "10.0.0.3:7946"
 witness = true
+
+[detect]
+key_file = "/etc/orbit/gossip.key"
 
 [[service]]
 id = "web"

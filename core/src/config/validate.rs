@@ -196,6 +196,20 @@ impl Config {
     }
 
     fn check_detect(&self, r: &mut Report) {
+        let d = &self.detect;
+        if d.gossip && self.sites.len() > 1 && d.key_file.is_none() {
+            r.add(
+                "detect.key_file",
+                "required with gossip: every gossip packet is authenticated with this shared key \
+                 (or set gossip = false and feed liveness from Serf or POST /v1/events)",
+            );
+        }
+        if !d.gossip && !d.links.is_empty() {
+            r.add(
+                "detect.links",
+                "the link watch reports through gossip; set gossip = true",
+            );
+        }
         let t = self.detect.timers();
         if t.probe_interval.get() < MIN_TIMER {
             r.add(

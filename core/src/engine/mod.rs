@@ -527,7 +527,14 @@ impl Engine {
                 }
                 if let Some(old) = &old_active {
                     if self.intent.placed.get(&svc.id) == Some(old) && !planned {
+                        // The switchover target failed: the operator's
+                        // placement no longer holds. This changes the shared
+                        // intent, so it gets an epoch like a command would
+                        // (a daemon restored from an older state file must
+                        // not bring the stale placement back).
                         self.intent.placed.remove(&svc.id);
+                        self.intent.epoch += 1;
+                        self.intent.origin = Some(self.local.clone());
                     }
                 }
             }

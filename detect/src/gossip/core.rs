@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use foca::{Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec, Runtime, State, Timer};
 use orbit_core::config::{Config, DetectTimers};
-use orbit_core::{Command, Event, Liveness, ServiceId, SiteId};
+use orbit_core::{Command, Event, Liveness, ServiceId, SharedState, SiteId};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -191,6 +191,8 @@ pub enum Input {
     },
     /// Disseminate an operator command to every other member, once each.
     Command(Command),
+    /// The local engine's shared state changed: disseminate it.
+    Shared(SharedState),
     /// A local interface toward `sites` gained or lost carrier (link watch).
     Link {
         interface: String,
@@ -370,6 +372,7 @@ pub struct GossipCore {
     delivered_commands: BTreeMap<SiteId, (u64, u64)>,
     emitted_verdicts: BTreeMap<(SiteId, SiteId), Liveness>,
     emitted_health: BTreeMap<(SiteId, ServiceId), bool>,
+    emitted_shared: BTreeMap<SiteId, SharedState>,
     self_aware: SelfAwareness,
     counters: Counters,
     dirty: bool,
@@ -402,6 +405,7 @@ impl GossipCore {
             verdicts: Vec::new(),
             health: Vec::new(),
             commands: Vec::new(),
+            shared: None,
         };
         GossipCore {
             settings,
@@ -423,6 +427,7 @@ impl GossipCore {
             delivered_commands: BTreeMap::new(),
             emitted_verdicts: BTreeMap::new(),
             emitted_health: BTreeMap::new(),
+            emitted_shared: BTreeMap::new(),
             self_aware: SelfAwareness::new(8),
             counters: Counters::default(),
             dirty: false,
@@ -529,6 +534,12 @@ impl GossipCore {
                         self.own.health.push((service, healthy));
                         self.bump_own();
                     }
+                }
+            }
+            Input::Shared(state) => {
+                if self.own.shared.as_ref() != Some(&state) {
+                    self.own.shared = Some(state);
+                    self.bump_own();
                 }
             }
             Input::Command(command) => {
@@ -1010,6 +1021,18 @@ impl GossipCore {
                     site: origin.site.clone(),
                     service: service.clone(),
                     healthy: *healthy,
+                }));
+            }
+        }
+        if let Some(shared) = &origin.shared {
+            if origin.site != self.settings.local
+                && self.emitted_shared.get(&origin.site) != Some(shared)
+            {
+                self.emitted_shared
+                    .insert(origin.site.clone(), shared.clone());
+                out.push(Output::Event(Event::Peer {
+                    from: origin.site.clone(),
+                    state: shared.clone(),
                 }));
             }
         }

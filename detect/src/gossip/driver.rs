@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orbit_core::config::Config;
-use orbit_core::{Command, Event, ServiceId, SiteId};
+use orbit_core::{Command, Event, ServiceId, SharedState, SiteId};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -34,6 +34,7 @@ use crate::error::DetectError;
 #[derive(Debug)]
 enum Control {
     Command(Command, oneshot::Sender<CommandId>),
+    Shared(SharedState),
     Health(ServiceId, bool),
     Link(String, Vec<SiteId>, bool),
 }
@@ -145,6 +146,15 @@ impl Gossip {
         rx.await.map_err(|_| DetectError::Stopped)
     }
 
+    /// Publishes the local engine's shared state (placements, operator
+    /// intent); every other member receives it as `Event::Peer`.
+    pub async fn publish_shared(&self, state: SharedState) -> Result<(), DetectError> {
+        self.control
+            .send(Control::Shared(state))
+            .await
+            .map_err(|_| DetectError::Stopped)
+    }
+
     /// Publishes the local health of `service` to the other members.
     pub async fn set_local_health(
         &self,
@@ -188,6 +198,15 @@ impl LocalReporter {
 }
 
 impl LocalReporter {
+    /// Publishes the local engine's shared state without waiting (the
+    /// daemon's event loop must not block on gossip); a full queue is an
+    /// error the caller logs, and the next change publishes again.
+    pub fn try_publish_shared(&self, state: SharedState) -> Result<(), DetectError> {
+        self.0
+            .try_send(Control::Shared(state))
+            .map_err(|_| DetectError::Stopped)
+    }
+
     /// Reports carrier on a local interface toward `sites` (link watch).
     pub async fn link(
         &self,
@@ -247,6 +266,7 @@ impl Driver {
                         Input::Command(command)
                     }
                     Some(Control::Health(service, healthy)) => Input::LocalHealth { service, healthy },
+                    Some(Control::Shared(state)) => Input::Shared(state),
                     Some(Control::Link(interface, sites, up)) => Input::Link { interface, sites, up },
                     None => { control_open = false; continue; }
                 },
