@@ -53,7 +53,10 @@ impl AuthKind {
     /// Meticulous variants require the sequence number to grow on every
     /// packet (§6.7.3, §6.7.4).
     pub fn is_meticulous(self) -> bool {
-        matches!(self, AuthKind::MeticulousKeyedMd5 | AuthKind::MeticulousKeyedSha1)
+        matches!(
+            self,
+            AuthKind::MeticulousKeyedMd5 | AuthKind::MeticulousKeyedSha1
+        )
     }
 }
 
@@ -180,7 +183,11 @@ impl AuthConfig {
             }
             _ => {}
         }
-        Ok(AuthConfig { kind, key_id, key: key.to_vec() })
+        Ok(AuthConfig {
+            kind,
+            key_id,
+            key: key.to_vec(),
+        })
     }
 
     pub fn kind(&self) -> AuthKind {
@@ -285,12 +292,7 @@ impl SequenceWindow {
     /// Accept `seq` if it is within the window the RFC allows: keyed
     /// `[last, last + 3·DetectMult]`, meticulous `(last, last + 3·DetectMult]`,
     /// modulo 2^32. On success the window advances.
-    pub fn accept(
-        &mut self,
-        kind: AuthKind,
-        seq: u32,
-        detect_mult: u8,
-    ) -> Result<(), DropReason> {
+    pub fn accept(&mut self, kind: AuthKind, seq: u32, detect_mult: u8) -> Result<(), DropReason> {
         if kind == AuthKind::SimplePassword {
             return Ok(());
         }
@@ -370,16 +372,28 @@ mod tests {
             assert_eq!(cfg.verify(&decoded), Ok(()), "{kind:?}");
 
             let other = AuthConfig::new(kind, 7, b"wrong-secret").expect("valid key");
-            assert_eq!(other.verify(&decoded), Err(DropReason::AuthFailed), "{kind:?}");
+            assert_eq!(
+                other.verify(&decoded),
+                Err(DropReason::AuthFailed),
+                "{kind:?}"
+            );
             let other_id = AuthConfig::new(kind, 8, b"orbit-secret").expect("valid key");
-            assert_eq!(other_id.verify(&decoded), Err(DropReason::AuthKeyId), "{kind:?}");
+            assert_eq!(
+                other_id.verify(&decoded),
+                Err(DropReason::AuthKeyId),
+                "{kind:?}"
+            );
 
             if kind != AuthKind::SimplePassword {
                 // Flip one bit of the covered mandatory section.
                 let mut t = bytes.clone();
                 t[15] ^= 1;
                 let tampered = ControlPacket::decode(&t).expect("still well-formed");
-                assert_eq!(cfg.verify(&tampered), Err(DropReason::AuthFailed), "{kind:?}");
+                assert_eq!(
+                    cfg.verify(&tampered),
+                    Err(DropReason::AuthFailed),
+                    "{kind:?}"
+                );
             }
         }
     }
@@ -415,10 +429,20 @@ mod tests {
     fn sequence_windows() {
         let mut w = SequenceWindow::default();
         assert_eq!(w.accept(AuthKind::KeyedSha1, 10, 3), Ok(()));
-        assert_eq!(w.accept(AuthKind::KeyedSha1, 10, 3), Ok(()), "keyed allows repeat");
+        assert_eq!(
+            w.accept(AuthKind::KeyedSha1, 10, 3),
+            Ok(()),
+            "keyed allows repeat"
+        );
         assert_eq!(w.accept(AuthKind::KeyedSha1, 19, 3), Ok(()));
-        assert_eq!(w.accept(AuthKind::KeyedSha1, 29, 3), Err(DropReason::AuthSequence));
-        assert_eq!(w.accept(AuthKind::KeyedSha1, 18, 3), Err(DropReason::AuthSequence));
+        assert_eq!(
+            w.accept(AuthKind::KeyedSha1, 29, 3),
+            Err(DropReason::AuthSequence)
+        );
+        assert_eq!(
+            w.accept(AuthKind::KeyedSha1, 18, 3),
+            Err(DropReason::AuthSequence)
+        );
 
         let mut m = SequenceWindow::default();
         assert_eq!(m.accept(AuthKind::MeticulousKeyedSha1, u32::MAX, 1), Ok(()));
@@ -427,7 +451,11 @@ mod tests {
             Err(DropReason::AuthSequence),
             "meticulous forbids repeat"
         );
-        assert_eq!(m.accept(AuthKind::MeticulousKeyedSha1, 1, 1), Ok(()), "wraps");
+        assert_eq!(
+            m.accept(AuthKind::MeticulousKeyedSha1, 1, 1),
+            Ok(()),
+            "wraps"
+        );
         m.forget();
         assert_eq!(m.accept(AuthKind::MeticulousKeyedSha1, 1000, 1), Ok(()));
     }

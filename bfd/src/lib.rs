@@ -11,6 +11,8 @@
 
 pub mod auth;
 pub mod packet;
+pub mod session;
 
 pub use auth::{AuthConfig, AuthConfigError, AuthKind};
 pub use packet::{ControlPacket, Diag, DropReason, State};
+pub use session::{Counters, Input, Jitter, Output, Session, Timing, XorShift32};

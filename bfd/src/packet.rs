@@ -309,7 +309,11 @@ impl ControlPacket {
         let auth_present = flags & 0x04 != 0;
         let length = usize::from(buf[3]);
         // "If the A bit is clear, less than 24; if set, less than 26."
-        let min = if auth_present { MANDATORY_LEN + 2 } else { MANDATORY_LEN };
+        let min = if auth_present {
+            MANDATORY_LEN + 2
+        } else {
+            MANDATORY_LEN
+        };
         if length < min {
             return Err(DropReason::LengthTooSmall);
         }
@@ -428,7 +432,10 @@ mod tests {
     #[test]
     fn rejects_each_rule_with_its_reason() {
         let good = sample().encode();
-        assert_eq!(ControlPacket::decode(&good[..23]), Err(DropReason::TooShort));
+        assert_eq!(
+            ControlPacket::decode(&good[..23]),
+            Err(DropReason::TooShort)
+        );
 
         let mut b = good.clone();
         b[0] = 0x40;
@@ -440,7 +447,10 @@ mod tests {
 
         let mut b = good.clone();
         b[3] = 25;
-        assert_eq!(ControlPacket::decode(&b), Err(DropReason::LengthExceedsPayload));
+        assert_eq!(
+            ControlPacket::decode(&b),
+            Err(DropReason::LengthExceedsPayload)
+        );
 
         let mut b = good.clone();
         b[2] = 0;
@@ -452,11 +462,17 @@ mod tests {
 
         let mut b = good.clone();
         b[4..8].copy_from_slice(&[0; 4]);
-        assert_eq!(ControlPacket::decode(&b), Err(DropReason::ZeroMyDiscriminator));
+        assert_eq!(
+            ControlPacket::decode(&b),
+            Err(DropReason::ZeroMyDiscriminator)
+        );
 
         let mut b = good.clone();
         b[1] = State::Up.bits() << 6;
-        assert_eq!(ControlPacket::decode(&b), Err(DropReason::ZeroYourDiscriminatorNotDown));
+        assert_eq!(
+            ControlPacket::decode(&b),
+            Err(DropReason::ZeroYourDiscriminatorNotDown)
+        );
         b[8..12].copy_from_slice(&7u32.to_be_bytes());
         assert!(ControlPacket::decode(&b).is_ok());
 
