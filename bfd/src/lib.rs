@@ -10,9 +10,36 @@
 //! detection verdicts and BGP teardown.
 
 pub mod auth;
+pub mod driver;
 pub mod packet;
 pub mod session;
+mod socket;
 
 pub use auth::{AuthConfig, AuthConfigError, AuthKind};
+pub use driver::{
+    start, BfdEvent, BfdHandle, DriverConfig, DriverStatus, Hop, PeerConfig, SessionKey,
+    SessionStatus,
+};
 pub use packet::{ControlPacket, Diag, DropReason, State};
 pub use session::{Counters, Input, Jitter, Output, Session, Timing, XorShift32};
+pub use socket::{MULTI_HOP_PORT, SINGLE_HOP_PORT};
+
+/// Errors of the BFD driver.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bfd socket {addr}: {what}: {source}")]
+    Socket {
+        addr: std::net::SocketAddr,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bfd session {0} already exists")]
+    DuplicateSession(SessionKey),
+    #[error("bfd session {0}: local and peer addresses are of different families")]
+    AddressFamilyMismatch(SessionKey),
+    #[error("bfd session {0}: detect multiplier must be at least 1 (RFC 5880 §6.8.1)")]
+    ZeroDetectMult(SessionKey),
+    #[error("bfd driver has stopped")]
+    Stopped,
+}

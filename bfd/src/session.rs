@@ -452,6 +452,11 @@ impl Session {
         out.push(Output::StateChange { from, to, diag });
     }
 
+    /// Count a drop decided outside the session (e.g. TTL, by the driver).
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.drop_packet(reason);
+    }
+
     fn drop_packet(&mut self, reason: DropReason) {
         *self.counters.dropped.entry(reason).or_insert(0) += 1;
         tracing::debug!(local_discr = self.local_discr, %reason, "bfd packet dropped");
