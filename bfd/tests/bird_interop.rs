@@ -282,3 +282,66 @@ async fn multihop_between_two_drivers_over_a_router() {
             >= 1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bird2_meticulous_keyed_sha1() {
+    let ours = Netns::new("ao");
+    let birds = Netns::new("ab");
+    let (io, ib) = veth(&ours, &birds);
+    let (x, y) = common::subnet_octets();
+    let (a4, b4) = (format!("10.{x}.{y}.1"), format!("10.{x}.{y}.2"));
+    ours.sh(&["ip", "addr", "add", &format!("{a4}/30"), "dev", &io]);
+    birds.sh(&["ip", "addr", "add", &format!("{b4}/30"), "dev", &ib]);
+    let bird = Bird::start(
+        &birds,
+        &format!(
+            r#"
+log "@LOG@" all;
+router id {b4};
+protocol device {{ scan time 1; }}
+protocol bfd {{
+    interface "{ib}" {{
+        min rx interval 20 ms; min tx interval 20 ms; multiplier 3;
+        authentication meticulous keyed sha1; password "orbit-secret" {{ id 7; }};
+    }};
+    neighbor {a4} dev "{ib}";
+}}
+"#
+        ),
+    );
+    let rt = NsRuntime::new(&ours);
+    let (bfd, mut events) = {
+        let _enter = rt.handle.enter();
+        start(DriverConfig::default())
+    };
+    let auth = |key: &[u8]| {
+        orbit_bfd::AuthConfig::new(orbit_bfd::AuthKind::MeticulousKeyedSha1, 7, key).ok()
+    };
+    let mut peer = PeerConfig {
+        local: a4.parse().expect("ip"),
+        peer: b4.parse().expect("ip"),
+        hop: Hop::Single,
+        timing: timing_ms(20),
+        auth: auth(b"wrong-secret"),
+    };
+    // Wrong key first: bird's packets fail verification and nothing comes up.
+    let k = bfd.add_session(peer.clone()).await.expect("add");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let st = bfd.status().await.expect("status");
+    assert_ne!(st.sessions[0].state, State::Up);
+    assert!(st.sessions[0].counters.dropped[&orbit_bfd::DropReason::AuthFailed] >= 1);
+    assert!(events.try_recv().is_err(), "no Up with a wrong key");
+    assert_ne!(bird.bfd_state(&a4).as_deref(), Some("Up"));
+
+    // Right key: Up on both sides, no drops after that.
+    assert!(bfd.remove_session(k).await.expect("remove"));
+    peer.auth = auth(b"orbit-secret");
+    let k = bfd.add_session(peer).await.expect("add");
+    expect_up(&mut events, k, Duration::from_secs(10)).await;
+    bird.wait_bfd_state(&a4, "Up", Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let st = bfd.status().await.expect("status");
+    assert_eq!(st.sessions[0].state, State::Up);
+    assert_eq!(st.sessions[0].counters.dropped_total(), 0);
+    assert!(st.sessions[0].counters.rx_packets >= 10);
+}
