@@ -120,6 +120,8 @@ pub struct SessionStatus {
     pub last_state_change: Option<SystemTime>,
     /// Wall-clock time of the last detection-time expiry and its length.
     pub last_detection: Option<(SystemTime, Duration)>,
+    /// When the last valid packet from the peer was accepted.
+    pub last_rx: Option<Instant>,
 }
 
 /// Driver-wide view.
@@ -258,6 +260,13 @@ struct Entry {
     deadline: Option<Instant>,
     last_state_change: Option<SystemTime>,
     last_detection: Option<(SystemTime, Duration)>,
+    last_rx: Option<Instant>,
+}
+
+struct ReceiveSocket {
+    sock: Arc<UdpSocket>,
+    multihop: bool,
+    _task: AbortOnDrop,
 }
 
 struct Driver {
@@ -268,7 +277,7 @@ struct Driver {
     by_discr: HashMap<u32, SessionKey>,
     /// The timer wheel: every session's next deadline, earliest first.
     wheel: BTreeSet<(Instant, SessionKey)>,
-    receivers: HashMap<SocketAddr, AbortOnDrop>,
+    receivers: HashMap<SocketAddr, ReceiveSocket>,
     transmitters: HashMap<IpAddr, Arc<UdpSocket>>,
     rng: XorShift32,
     unmatched_drops: BTreeMap<DropReason, u64>,
@@ -287,12 +296,52 @@ impl Driver {
             };
             tokio::select! {
                 biased;
-                () = sleep => self.fire_due(Instant::now()),
+                () = sleep => {
+                    // Packets that arrived before the deadline must count
+                    // before a detection timer is judged: under CPU
+                    // pressure the loop can wake with both a due timer and
+                    // queued packets, and firing first would declare a
+                    // live peer dead.
+                    self.drain(&mut rx);
+                    self.fire_due(Instant::now());
+                }
                 input = rx.recv() => match input {
                     Some(LoopInput::Packet(p)) => self.on_packet(p),
                     Some(LoopInput::Command(c)) => self.on_command(c),
                     None => return,
                 },
+            }
+        }
+    }
+
+    /// Take in everything already received: the channel from the receive
+    /// tasks, then the sockets themselves (non-blocking).
+    fn drain(&mut self, rx: &mut mpsc::Receiver<LoopInput>) {
+        while let Ok(input) = rx.try_recv() {
+            match input {
+                LoopInput::Packet(p) => self.on_packet(p),
+                LoopInput::Command(c) => self.on_command(c),
+            }
+        }
+        let socks: Vec<(SocketAddr, Arc<UdpSocket>, bool)> = self
+            .receivers
+            .iter()
+            .map(|(a, r)| (*a, r.sock.clone(), r.multihop))
+            .collect();
+        let mut buf = [0u8; 512];
+        for (local, sock, multihop) in socks {
+            // Bounded so a flood cannot starve the timers.
+            for _ in 0..1024 {
+                match socket::try_recv_with_ttl(&sock, &mut buf) {
+                    Ok(d) => self.on_packet(Received {
+                        local,
+                        multihop,
+                        src: d.src,
+                        ttl: d.ttl,
+                        bytes: buf[..d.len.min(buf.len())].to_vec(),
+                    }),
+                    Err(_) => break,
+                }
             }
         }
     }
@@ -411,7 +460,13 @@ impl Driver {
             entry.session.count_drop(DropReason::BadTtl);
             return;
         }
+        let before = entry.session.counters().rx_packets;
         self.drive(key, now, Input::Packet(packet));
+        if let Some(e) = self.sessions.get_mut(&key) {
+            if e.session.counters().rx_packets != before {
+                e.last_rx = Some(now);
+            }
+        }
     }
 
     fn unmatched(&mut self, reason: DropReason, r: &Received) {
@@ -469,6 +524,7 @@ impl Driver {
                         counters: e.session.counters().clone(),
                         last_state_change: e.last_state_change,
                         last_detection: e.last_detection,
+                        last_rx: e.last_rx,
                     })
                     .collect();
                 sessions.sort_by_key(|s| s.key);
@@ -503,10 +559,17 @@ impl Driver {
         };
         let rx_addr = SocketAddr::new(peer.local, port);
         if !self.receivers.contains_key(&rx_addr) {
-            let sock = socket::bind_receive(peer.local, port)?;
+            let sock = Arc::new(socket::bind_receive(peer.local, port)?);
             let input = self.input_tx.clone();
-            let task = tokio::spawn(receive_loop(sock, rx_addr, key.multihop, input));
-            self.receivers.insert(rx_addr, AbortOnDrop(task));
+            let task = tokio::spawn(receive_loop(sock.clone(), rx_addr, key.multihop, input));
+            self.receivers.insert(
+                rx_addr,
+                ReceiveSocket {
+                    sock,
+                    multihop: key.multihop,
+                    _task: AbortOnDrop(task),
+                },
+            );
         }
         if !self.transmitters.contains_key(&peer.local) {
             let sock = socket::bind_transmit(peer.local, self.rng.next())?;
@@ -536,6 +599,7 @@ impl Driver {
                 deadline: None,
                 last_state_change: None,
                 last_detection: None,
+                last_rx: None,
             },
         );
         tracing::info!(%key, discr, "bfd session added");
@@ -554,7 +618,7 @@ impl XorShift32 {
 /// The only spawned work besides the event loop: read datagrams and hand
 /// them over. Stops when the driver is gone.
 async fn receive_loop(
-    sock: UdpSocket,
+    sock: Arc<UdpSocket>,
     local: SocketAddr,
     multihop: bool,
     input: mpsc::WeakSender<LoopInput>,

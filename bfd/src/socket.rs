@@ -111,8 +111,19 @@ pub(crate) struct Datagram {
 pub(crate) async fn recv_with_ttl(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
     loop {
         sock.readable().await?;
+        match try_recv_with_ttl(sock, buf) {
+            Ok(d) => return Ok(d),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Receive one datagram if one is queued; `WouldBlock` otherwise.
+pub(crate) fn try_recv_with_ttl(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
+    {
         let fd = sock.as_raw_fd();
-        let res = sock.try_io(Interest::READABLE, || {
+        sock.try_io(Interest::READABLE, || {
             let mut cmsg = nix::cmsg_space!(libc::c_int, libc::c_int);
             let mut iov = [IoSliceMut::new(buf)];
             let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())
@@ -143,11 +154,6 @@ pub(crate) async fn recv_with_ttl(sock: &UdpSocket, buf: &mut [u8]) -> io::Resul
                 ttl,
                 len: msg.bytes,
             })
-        });
-        match res {
-            Ok(d) => return Ok(d),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
+        })
     }
 }
