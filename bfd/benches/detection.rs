@@ -141,9 +141,19 @@ protocol bfd {{
     wait_event(&mut events, true).await;
     for _ in 0..runs {
         bird.wait_bfd_state(&a4, "Up", Duration::from_secs(10));
-        // Settle past the Poll Sequences so both run at the fast rate.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        while events.try_recv().is_ok() {}
+        // Settle past the Poll Sequences so both run at the fast rate, and
+        // only cut a session that is Up on our side (a flap under load
+        // during the settle would otherwise leave nothing to detect).
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            while events.try_recv().is_ok() {}
+            let st = bfd.status().await.expect("status");
+            if st.sessions[0].state == orbit_bfd::State::Up
+                && bird.bfd_state(&a4).as_deref() == Some("Up")
+            {
+                break;
+            }
+        }
         let wall_start = SystemTime::now();
         cut_bfd(&birds.name, 3784);
         let wall_end = SystemTime::now();

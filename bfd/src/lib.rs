@@ -22,7 +22,7 @@ pub use driver::{
 };
 pub use packet::{ControlPacket, Diag, DropReason, State};
 pub use session::{Counters, Input, Jitter, Output, Session, Timing, XorShift32};
-pub use socket::{MULTI_HOP_PORT, SINGLE_HOP_PORT};
+pub use socket::{route_source, MULTI_HOP_PORT, SINGLE_HOP_PORT};
 
 /// Errors of the BFD driver.
 #[derive(Debug, thiserror::Error)]

@@ -157,3 +157,17 @@ pub(crate) fn try_recv_with_ttl(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<
         })
     }
 }
+
+/// The source address the kernel would use toward `peer` (a route lookup
+/// via an unsent UDP `connect`): for BGP peers configured without a local
+/// address. Sends nothing.
+pub fn route_source(peer: IpAddr) -> io::Result<IpAddr> {
+    let any: SocketAddr = if peer.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let s = std::net::UdpSocket::bind(any)?;
+    s.connect(SocketAddr::new(peer, SINGLE_HOP_PORT))?;
+    Ok(s.local_addr()?.ip())
+}

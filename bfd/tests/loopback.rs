@@ -232,3 +232,12 @@ async fn multihop_checks_ttl_only_when_configured() {
         "duplicate refused"
     );
 }
+
+#[test]
+fn route_source_finds_the_local_address() {
+    let peer: IpAddr = "127.9.8.7".parse().expect("ip");
+    let src = orbit_bfd::route_source(peer).expect("route");
+    assert!(src.is_loopback(), "{src}");
+    let v6 = orbit_bfd::route_source("::1".parse().expect("ip")).expect("route");
+    assert_eq!(v6, "::1".parse::<IpAddr>().expect("ip"));
+}
