@@ -308,8 +308,8 @@ impl SequenceWindow {
         Ok(())
     }
 
-    /// §6.7.3: AuthSeqKnown resets when no packet arrived for 2× the
-    /// detection time; the session calls this on detection expiry.
+    /// §6.7.3: AuthSeqKnown resets when nothing valid arrived for 2× the
+    /// detection time; the session decides when.
     pub fn forget(&mut self) {
         self.last = None;
     }

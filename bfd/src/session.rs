@@ -121,6 +121,9 @@ pub struct Session {
     remote_detect_mult: u8,
     auth: Option<AuthConfig>,
     rcv_seq: SequenceWindow,
+    /// When the last packet was accepted; drives the reset of the
+    /// sequence window (§6.7.3 bfd.AuthSeqKnown).
+    last_valid_rx: Option<Instant>,
     xmit_seq: u32,
 
     /// Values in force for the transmit interval and the detection time;
@@ -163,6 +166,7 @@ impl Session {
             remote_detect_mult: 0,
             auth,
             rcv_seq: SequenceWindow::default(),
+            last_valid_rx: None,
             // §6.8.1: bfd.XmitAuthSeq starts at a random value.
             xmit_seq: 0,
             active_tx: SLOW_START_TX.max(timing.desired_min_tx),
@@ -270,6 +274,14 @@ impl Session {
     }
 
     fn on_packet(&mut self, now: Instant, p: ControlPacket, out: &mut Vec<Output>) {
+        // §6.7.3: bfd.AuthSeqKnown is cleared once nothing valid arrived for
+        // at least twice the Detection Time, so a restarted peer with a new
+        // sequence number can come back.
+        if let (Some(last), Some(d)) = (self.last_valid_rx, self.detection_time()) {
+            if now.saturating_duration_since(last) >= d * 2 {
+                self.rcv_seq.forget();
+            }
+        }
         // §6.8.6: authentication must match the configuration both ways.
         let verdict = match (&self.auth, &p.auth) {
             (None, Some(_)) => Err(DropReason::UnexpectedAuth),
@@ -291,6 +303,7 @@ impl Session {
             return;
         }
         self.counters.rx_packets += 1;
+        self.last_valid_rx = Some(now);
 
         self.remote_discr = p.my_discriminator;
         self.remote_state = p.state;
@@ -357,9 +370,8 @@ impl Session {
                 self.counters.detection_expiries += 1;
                 self.last_detection_time = self.detection_time();
                 // §6.8.1: RemoteDiscr is zeroed when a Detection Time passes
-                // silently; the sequence window is forgotten with it.
+                // silently.
                 self.remote_discr = 0;
-                self.rcv_seq.forget();
                 if matches!(self.state, State::Init | State::Up) {
                     self.set_state(State::Down, Diag::ControlDetectionTimeExpired, out);
                 }

@@ -495,3 +495,42 @@ fn peer_requesting_zero_rx_gets_no_periodic_packets() {
     assert!(l.sent_by(Side::A, from).is_empty());
     assert!(!l.sent_by(Side::B, from).is_empty());
 }
+
+#[test]
+fn auth_sequence_window_resets_after_twice_the_detection_time() {
+    let cfg = || AuthConfig::new(AuthKind::MeticulousKeyedSha1, 1, b"k").ok();
+    let mut l = Link::with_auth(timing(10, 10, 3), cfg(), timing(10, 10, 3), cfg());
+    l.run_for(MS * 3000);
+    assert!(l.both_up());
+    let (_, _, last) = l
+        .wire
+        .iter()
+        .rev()
+        .find(|(s, _, _)| *s == Side::B)
+        .expect("sent")
+        .clone();
+    let seq = last.auth.as_ref().expect("auth").sequence;
+    let key = AuthConfig::new(AuthKind::MeticulousKeyedSha1, 1, b"k").expect("key");
+    let forged = |jump: u32| {
+        let mut p = last.clone();
+        p.state = State::Down;
+        p.your_discriminator = 0x0a;
+        let bytes = key.sign(&mut p, seq.wrapping_add(jump));
+        ControlPacket::decode(&bytes).expect("valid")
+    };
+    l.a_to_b = false;
+    l.b_to_a = false;
+    // 40 ms after the cut: A is Down (30 ms) but still within 2 × 30 ms of
+    // the last valid packet, so a far-ahead sequence number is refused.
+    l.run_for(MS * 40);
+    assert_eq!(l.a.state(), State::Down);
+    let rx = l.a.counters().rx_packets;
+    l.input(Side::A, Input::Packet(forged(1000)));
+    assert_eq!(l.a.counters().dropped[&DropReason::AuthSequence], 1);
+    assert_eq!(l.a.counters().rx_packets, rx);
+    // After twice the detection time the window is forgotten (§6.7.3).
+    l.run_for(MS * 100);
+    l.input(Side::A, Input::Packet(forged(2000)));
+    assert_eq!(l.a.counters().rx_packets, rx + 1);
+    assert_eq!(l.a.counters().dropped[&DropReason::AuthSequence], 1);
+}
