@@ -364,6 +364,7 @@ impl Driver {
         let Some(entry) = self.sessions.get_mut(&key) else {
             return;
         };
+        let _span = tracing::debug_span!("bfd_session", %key).entered();
         let outputs = entry.session.process(now, input);
         let mut sends = Vec::new();
         for o in outputs {
