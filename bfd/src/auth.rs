@@ -398,26 +398,25 @@ mod tests {
         }
     }
 
-    /// Keyed SHA1 computed independently: `printf` the packet with the key
-    /// in the digest field and pipe it to `sha1sum` (see the test body).
+    /// Keyed SHA1 computed independently: bash `printf` the packet with the
+    /// key in the digest field and pipe it to coreutils `sha1sum`.
     #[test]
     fn sha1_digest_matches_coreutils() {
         let cfg = AuthConfig::new(AuthKind::KeyedSha1, 1, b"key").expect("valid key");
         let mut p = pkt();
         let bytes = cfg.sign(&mut p, 1);
         assert_eq!(bytes.len(), 52);
-        // Packet with b"key" + 17 zero bytes in the digest field, hashed by
-        // `xxd -r -p | sha1sum` on this machine.
+        // Packet with b"key" + 17 zero bytes in the digest field.
         let mut pre = bytes.clone();
         pre[32..52].copy_from_slice(&{
             let mut k = b"key".to_vec();
             k.resize(20, 0);
             k
         });
-        let hex: String = pre.iter().map(|b| format!("{b:02x}")).collect();
-        let out = std::process::Command::new("sh")
+        let escaped: String = pre.iter().map(|b| format!("\\x{b:02x}")).collect();
+        let out = std::process::Command::new("bash")
             .arg("-c")
-            .arg(format!("printf '{hex}' | xxd -r -p | sha1sum"))
+            .arg(format!("printf '{escaped}' | sha1sum"))
             .output()
             .expect("sha1sum runs");
         let sum = String::from_utf8_lossy(&out.stdout);
