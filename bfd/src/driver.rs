@@ -91,13 +91,38 @@ impl Default for DriverConfig {
 pub enum BfdEvent {
     /// The session reached Up.
     Up { key: SessionKey },
-    /// The session left Up (or Init) for Down or AdminDown; `diag` says why
-    /// (e.g. `ControlDetectionTimeExpired`, `NeighborSignaledSessionDown`).
+    /// The session left Up for Down or AdminDown; `diag` says why (e.g.
+    /// `ControlDetectionTimeExpired`, `NeighborSignaledSessionDown`), and
+    /// `remote_state` is the peer's last reported state (AdminDown when the
+    /// peer disabled or removed the session on purpose).
     Down {
         key: SessionKey,
         state: State,
         diag: Diag,
+        remote_state: State,
     },
+}
+
+impl BfdEvent {
+    pub fn key(&self) -> SessionKey {
+        match self {
+            BfdEvent::Up { key } | BfdEvent::Down { key, .. } => *key,
+        }
+    }
+
+    /// Whether this Down means the forwarding path failed, so clients such
+    /// as BGP should be torn down at once. RFC 5882 §3.2: not when the peer
+    /// went AdminDown, and not when we did.
+    pub fn is_path_failure(&self) -> bool {
+        match self {
+            BfdEvent::Up { .. } => false,
+            BfdEvent::Down {
+                state,
+                remote_state,
+                ..
+            } => *state == State::Down && *remote_state != State::AdminDown,
+        }
+    }
 }
 
 /// A snapshot of one session, for `orbitctl status` and `/metrics`.
@@ -384,6 +409,7 @@ impl Driver {
                                 key,
                                 state: to,
                                 diag,
+                                remote_state: entry.session.remote_state(),
                             })
                         }
                         _ => None,
@@ -406,7 +432,12 @@ impl Driver {
             }
             entry.deadline = new;
         }
-        let port = match entry.hop {
+        let hop = entry.hop;
+        self.send_all(key, hop, sends);
+    }
+
+    fn send_all(&mut self, key: SessionKey, hop: Hop, sends: Vec<Vec<u8>>) {
+        let port = match hop {
             Hop::Single => self.cfg.single_hop_port,
             Hop::Multi { .. } => self.cfg.multi_hop_port,
         };
@@ -482,7 +513,20 @@ impl Driver {
             }
             Command::Remove(key, reply) => {
                 let existed = match self.sessions.remove(&key) {
-                    Some(e) => {
+                    Some(mut e) => {
+                        // Tell the peer this is administrative (§6.8.16), so
+                        // its clients do not treat it as a path failure
+                        // (RFC 5882 §3.2). No event: the caller asked.
+                        let sends = e
+                            .session
+                            .process(Instant::now(), Input::AdminDown)
+                            .into_iter()
+                            .filter_map(|o| match o {
+                                Output::Send(b) => Some(b),
+                                Output::StateChange { .. } => None,
+                            })
+                            .collect();
+                        self.send_all(key, e.hop, sends);
                         if let Some(t) = e.deadline {
                             self.wheel.remove(&(t, key));
                         }

@@ -35,7 +35,14 @@ async fn expect_down(rx: &mut UnboundedReceiver<BfdEvent>, keys: &[SessionKey], 
             .expect("Down in time")
             .expect("driver alive");
         match ev {
-            BfdEvent::Down { key, state, diag } => {
+            ev @ BfdEvent::Down { .. } => {
+                assert!(ev.is_path_failure(), "{ev:?}");
+                let BfdEvent::Down {
+                    key, state, diag, ..
+                } = ev
+                else {
+                    unreachable!()
+                };
                 assert_eq!(state, State::Down);
                 assert_eq!(diag, Diag::ControlDetectionTimeExpired, "{key}");
                 left.retain(|k| *k != key);

@@ -68,14 +68,23 @@ async fn sessions_come_up_and_detect_a_silent_peer() {
     assert!(s.counters.rx_packets >= 15, "rx {}", s.counters.rx_packets);
     assert_eq!(s.counters.dropped_total(), 0);
 
-    // B vanishes: A notices within its detection time (plus scheduling).
-    assert!(hb.remove_session(kb).await.expect("remove"));
+    // B vanishes without a word (its driver stops): A notices within its
+    // detection time (plus scheduling).
+    let _ = kb;
+    drop(hb);
     let t0 = std::time::Instant::now();
     match next_event(&mut ea, Duration::from_secs(2)).await {
-        BfdEvent::Down { key, state, diag } => {
-            assert_eq!(key, ka);
-            assert_eq!(state, State::Down);
-            assert_eq!(diag, Diag::ControlDetectionTimeExpired);
+        ev @ BfdEvent::Down { .. } => {
+            assert_eq!(ev.key(), ka);
+            assert!(ev.is_path_failure());
+            assert!(matches!(
+                ev,
+                BfdEvent::Down {
+                    state: State::Down,
+                    diag: Diag::ControlDetectionTimeExpired,
+                    ..
+                }
+            ));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -114,7 +123,8 @@ async fn admin_down_reaches_the_peer_with_its_diagnostic() {
         BfdEvent::Down {
             key: ka,
             state: State::AdminDown,
-            diag: Diag::AdministrativelyDown
+            diag: Diag::AdministrativelyDown,
+            remote_state: State::Up,
         }
     );
     assert_eq!(
@@ -122,9 +132,11 @@ async fn admin_down_reaches_the_peer_with_its_diagnostic() {
         BfdEvent::Down {
             key: kb,
             state: State::Down,
-            diag: Diag::NeighborSignaledSessionDown
+            diag: Diag::NeighborSignaledSessionDown,
+            remote_state: State::AdminDown,
         }
     );
+    // Neither side's Down is a path failure (RFC 5882 §3.2).
     assert!(ha.set_admin_down(ka, false).await.expect("admin"));
     assert_eq!(
         next_event(&mut ea, Duration::from_secs(5)).await,
@@ -240,4 +252,38 @@ fn route_source_finds_the_local_address() {
     assert!(src.is_loopback(), "{src}");
     let v6 = orbit_bfd::route_source("::1".parse().expect("ip")).expect("route");
     assert_eq!(v6, "::1".parse::<IpAddr>().expect("ip"));
+}
+
+#[tokio::test]
+async fn removing_a_session_tells_the_peer_it_is_administrative() {
+    let (a, b, cfg) = addrs(5);
+    let (ha, mut ea) = start(cfg.clone());
+    let (hb, mut eb) = start(cfg);
+    let ka = ha.add_session(peer(a, b, 20)).await.expect("add a");
+    let kb = hb.add_session(peer(b, a, 20)).await.expect("add b");
+    assert_eq!(
+        next_event(&mut ea, Duration::from_secs(5)).await,
+        BfdEvent::Up { key: ka }
+    );
+    assert_eq!(
+        next_event(&mut eb, Duration::from_secs(5)).await,
+        BfdEvent::Up { key: kb }
+    );
+    assert!(hb.remove_session(kb).await.expect("remove"));
+    assert!(!hb.remove_session(kb).await.expect("remove again"));
+    let ev = next_event(&mut ea, Duration::from_secs(1)).await;
+    assert_eq!(
+        ev,
+        BfdEvent::Down {
+            key: ka,
+            state: State::Down,
+            diag: Diag::NeighborSignaledSessionDown,
+            remote_state: State::AdminDown,
+        }
+    );
+    assert!(!ev.is_path_failure(), "BGP must not be torn down for this");
+    assert!(
+        eb.try_recv().is_err(),
+        "no event for the session we removed"
+    );
 }
