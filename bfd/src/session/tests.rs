@@ -534,3 +534,115 @@ fn auth_sequence_window_resets_after_twice_the_detection_time() {
     assert_eq!(l.a.counters().rx_packets, rx + 1);
     assert_eq!(l.a.counters().dropped[&DropReason::AuthSequence], 1);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Wait(u16),
+        Bytes(Vec<u8>),
+        Packet {
+            state: u8,
+            poll: bool,
+            final_: bool,
+            mult: u8,
+            tx: u32,
+            rx: u32,
+            yours: bool,
+        },
+        Admin(bool),
+        Timing(u16, u16, u8),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u16..2000).prop_map(Step::Wait),
+            proptest::collection::vec(any::<u8>(), 0..60).prop_map(Step::Bytes),
+            (
+                0u8..4,
+                any::<bool>(),
+                any::<bool>(),
+                1u8..=255,
+                any::<u32>(),
+                any::<u32>(),
+                any::<bool>()
+            )
+                .prop_map(|(state, poll, final_, mult, tx, rx, yours)| Step::Packet {
+                    state,
+                    poll,
+                    final_: final_ && !poll,
+                    mult,
+                    tx,
+                    rx,
+                    yours
+                }),
+            any::<bool>().prop_map(Step::Admin),
+            (1u16..2000, 0u16..2000, 1u8..=10).prop_map(|(a, b, c)| Step::Timing(a, b, c)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever arrives, in whatever order, the session never panics,
+        /// always has a future deadline while it transmits, and only emits
+        /// packets that decode and respect §6.5 (no P and F together).
+        #[test]
+        fn session_survives_anything(steps in proptest::collection::vec(step(), 1..80)) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut s = Session::new(now, 7, timing(10, 10, 3), None, Box::new(XorShift32::new(9)));
+            for st in steps {
+                let out = match st {
+                    Step::Wait(ms) => {
+                        now += MS * u32::from(ms);
+                        let mut out = Vec::new();
+                        while let Some(d) = s.next_deadline() {
+                            if d > now { break; }
+                            out.extend(s.process(now, Input::Timer));
+                        }
+                        out
+                    }
+                    Step::Bytes(b) => match ControlPacket::decode(&b) {
+                        Ok(p) => s.process(now, Input::Packet(p)),
+                        Err(_) => Vec::new(),
+                    },
+                    Step::Packet { state, poll, final_, mult, tx, rx, yours } => {
+                        let p = ControlPacket {
+                            diag: Diag::None,
+                            state: State::from_bits(state),
+                            poll,
+                            final_,
+                            control_plane_independent: false,
+                            demand: false,
+                            multipoint: false,
+                            detect_mult: mult,
+                            my_discriminator: 99,
+                            your_discriminator: if yours { 7 } else { 0 },
+                            desired_min_tx_us: tx,
+                            required_min_rx_us: rx,
+                            required_min_echo_rx_us: 0,
+                            auth: None,
+                        };
+                        s.process(now, Input::Packet(p))
+                    }
+                    Step::Admin(down) => s.process(now, if down { Input::AdminDown } else { Input::AdminUp }),
+                    Step::Timing(tx, rx, m) => s.process(now, Input::SetTiming(timing(u64::from(tx), u64::from(rx), m))),
+                };
+                for o in out {
+                    if let Output::Send(bytes) = o {
+                        let p = ControlPacket::decode(&bytes).expect("own packets decode");
+                        prop_assert!(!(p.poll && p.final_));
+                        prop_assert_eq!(p.my_discriminator, 7);
+                        if p.state != State::Up {
+                            prop_assert!(p.desired_min_tx_us >= 1_000_000, "slow start");
+                        }
+                    }
+                }
+                if let Some(d) = s.next_deadline() {
+                    prop_assert!(d >= t0);
+                }
+            }
+        }
+    }
+}
