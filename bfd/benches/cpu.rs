@@ -92,6 +92,24 @@ fn main() {
             }
         }
         println!("Down events (whole run) by diagnostic: {diags:?}");
+        // UDP counters of the namespace, read from a thread inside it.
+        let snmp = nsrt_a
+            .handle
+            .spawn(async { std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap_or_default() })
+            .await
+            .unwrap_or_default();
+        let udp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Udp:")).collect();
+        if udp.len() == 2 {
+            let pairs: Vec<String> = udp[0]
+                .split_whitespace()
+                .zip(udp[1].split_whitespace())
+                .skip(1)
+                .filter(|(k, _)| k.contains("Err"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!("namespace UDP errors: {}", pairs.join(" "));
+        }
+        println!("send errors: A {} B {}", after.send_errors, hb.status().await.expect("status").send_errors);
         let (c1, t1) = (cpu_seconds(), Instant::now());
         let wall = (t1 - t0).as_secs_f64();
         let cpu = c1 - c0;

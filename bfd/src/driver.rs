@@ -2,7 +2,7 @@
 //! sessions.
 //!
 //! ```text
-//!  receive task per (local addr, port) ──┐  LoopInput::Packet
+//!  receive task per (local addr, port) ──┐  LoopInput::Packets
 //!  BfdHandle (add/remove/admin/status) ──┼──────────────► event loop ──► BfdEvent channel
 //!                                        │  LoopInput::Command     │  owns every Session,
 //!                                        │                         │  the timer wheel (one
@@ -178,7 +178,8 @@ struct Received {
 }
 
 enum LoopInput {
-    Packet(Received),
+    /// Every datagram that was queued on one socket at one wake-up.
+    Packets(Vec<Received>),
     Command(Command),
 }
 
@@ -202,7 +203,7 @@ impl Drop for AbortOnDrop {
 impl std::fmt::Debug for LoopInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            LoopInput::Packet(_) => "Packet",
+            LoopInput::Packets(_) => "Packets",
             LoopInput::Command(_) => "Command",
         })
     }
@@ -327,11 +328,14 @@ impl Driver {
                     // pressure the loop can wake with both a due timer and
                     // queued packets, and firing first would declare a
                     // live peer dead.
-                    self.drain(&mut rx);
+                    let now = Instant::now();
+                    if self.detection_due(now) {
+                        self.drain(&mut rx);
+                    }
                     self.fire_due(Instant::now());
                 }
                 input = rx.recv() => match input {
-                    Some(LoopInput::Packet(p)) => self.on_packet(p),
+                    Some(LoopInput::Packets(ps)) => ps.into_iter().for_each(|p| self.on_packet(p)),
                     Some(LoopInput::Command(c)) => self.on_command(c),
                     None => return,
                 },
@@ -339,12 +343,26 @@ impl Driver {
         }
     }
 
+    /// Whether some due session is about to judge its detection timer
+    /// (draining costs a syscall per socket, so only then).
+    fn detection_due(&self, now: Instant) -> bool {
+        self.wheel
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .any(|(_, key)| {
+                self.sessions
+                    .get(key)
+                    .and_then(|e| e.session.detection_deadline())
+                    .is_some_and(|d| d <= now)
+            })
+    }
+
     /// Take in everything already received: the channel from the receive
     /// tasks, then the sockets themselves (non-blocking).
     fn drain(&mut self, rx: &mut mpsc::Receiver<LoopInput>) {
         while let Ok(input) = rx.try_recv() {
             match input {
-                LoopInput::Packet(p) => self.on_packet(p),
+                LoopInput::Packets(ps) => ps.into_iter().for_each(|p| self.on_packet(p)),
                 LoopInput::Command(c) => self.on_command(c),
             }
         }
@@ -669,18 +687,27 @@ async fn receive_loop(
     input: mpsc::WeakSender<LoopInput>,
 ) {
     let mut buf = [0u8; 512];
+    let received = |d: socket::Datagram, buf: &[u8]| Received {
+        local,
+        multihop,
+        src: d.src,
+        ttl: d.ttl,
+        bytes: buf[..d.len.min(buf.len())].to_vec(),
+    };
     loop {
         match socket::recv_with_ttl(&sock, &mut buf).await {
             Ok(d) => {
+                // One hand-over per wake-up, not per datagram: with many
+                // sessions on one address, packets arrive in bursts.
+                let mut batch = vec![received(d, &buf)];
+                while batch.len() < 256 {
+                    match socket::try_recv_with_ttl(&sock, &mut buf) {
+                        Ok(d) => batch.push(received(d, &buf)),
+                        Err(_) => break,
+                    }
+                }
                 let Some(tx) = input.upgrade() else { return };
-                let r = Received {
-                    local,
-                    multihop,
-                    src: d.src,
-                    ttl: d.ttl,
-                    bytes: buf[..d.len.min(buf.len())].to_vec(),
-                };
-                if tx.send(LoopInput::Packet(r)).await.is_err() {
+                if tx.send(LoopInput::Packets(batch)).await.is_err() {
                     return;
                 }
             }

@@ -229,6 +229,11 @@ impl Session {
         Some(self.active_rx.max(self.remote_desired_min_tx) * u32::from(self.remote_detect_mult))
     }
 
+    /// When the detection time runs out, if it is running.
+    pub fn detection_deadline(&self) -> Option<Instant> {
+        self.detect_deadline
+    }
+
     /// The earliest instant at which [`Input::Timer`] must be delivered.
     pub fn next_deadline(&self) -> Option<Instant> {
         match (self.next_tx, self.detect_deadline) {

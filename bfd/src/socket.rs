@@ -22,6 +22,8 @@ pub const SINGLE_HOP_PORT: u16 = 3784;
 pub const MULTI_HOP_PORT: u16 = 4784;
 /// RFC 5881 §5: sent with TTL / hop limit 255.
 pub const SEND_TTL: u32 = 255;
+/// Socket buffer size asked for (bytes).
+const SOCKET_BUFFER: usize = 4 << 20;
 
 fn domain(ip: IpAddr) -> Domain {
     if ip.is_ipv4() {
@@ -50,6 +52,13 @@ pub(crate) fn bind_receive(local: IpAddr, port: u16) -> Result<UdpSocket, Error>
         .map_err(io_err(addr, "set non-blocking"))?;
     s.bind(&addr.into())
         .map_err(io_err(addr, "bind receive socket"))?;
+    // Many sessions share this socket: a short stall of the event loop at
+    // 10 ms intervals queues hundreds of datagrams, more than the default
+    // buffer holds. Raise it past rmem_max when privileged, else as far as
+    // allowed; a smaller buffer only costs headroom, so errors are ignored.
+    if setsockopt(&s, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
+        let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    }
     let nix_err = |e: nix::Error| io::Error::from_raw_os_error(e as i32);
     if local.is_ipv4() {
         setsockopt(&s, sockopt::Ipv4RecvTtl, &true)
@@ -83,6 +92,9 @@ pub(crate) fn bind_transmit(local: IpAddr, seed: u32) -> Result<UdpSocket, Error
         }
         s.set_nonblocking(true)
             .map_err(io_err(addr, "set non-blocking"))?;
+        if setsockopt(&s, sockopt::SndBufForce, &SOCKET_BUFFER).is_err() {
+            let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+        }
         match s.bind(&addr.into()) {
             Ok(()) => {
                 return UdpSocket::from_std(s.into())
