@@ -304,7 +304,7 @@ struct Driver {
     /// The timer wheel: every session's next deadline, earliest first.
     wheel: BTreeSet<(Instant, SessionKey)>,
     receivers: HashMap<SocketAddr, ReceiveSocket>,
-    transmitters: HashMap<IpAddr, Arc<UdpSocket>>,
+    transmitters: HashMap<IpAddr, std::net::UdpSocket>,
     rng: XorShift32,
     unmatched_drops: BTreeMap<DropReason, u64>,
     send_errors: u64,
@@ -465,7 +465,7 @@ impl Driver {
                 // Non-blocking: a full socket buffer loses one packet, which
                 // BFD tolerates by design (DetectMult), rather than stalling
                 // every other session.
-                if let Err(e) = sock.try_send_to(&bytes, dst) {
+                if let Err(e) = sock.send_to(&bytes, dst) {
                     self.send_errors += 1;
                     tracing::debug!(%key, error = %e, "bfd send failed");
                 }
@@ -636,7 +636,7 @@ impl Driver {
         }
         if !self.transmitters.contains_key(&peer.local) {
             let sock = socket::bind_transmit(peer.local, self.rng.next())?;
-            self.transmitters.insert(peer.local, Arc::new(sock));
+            self.transmitters.insert(peer.local, sock);
         }
         // §6.8.1: a nonzero discriminator unique on this system.
         let discr = loop {

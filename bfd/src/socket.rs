@@ -74,7 +74,11 @@ pub(crate) fn bind_receive(local: IpAddr, port: u16) -> Result<UdpSocket, Error>
 
 /// A socket bound to `local` and a free port in 49152–65535, sending with
 /// TTL 255. `seed` picks the first port tried.
-pub(crate) fn bind_transmit(local: IpAddr, seed: u32) -> Result<UdpSocket, Error> {
+///
+/// A plain non-blocking std socket: the event loop never waits to send, and
+/// a tokio socket would report its first send as `WouldBlock` until the
+/// reactor had seen it writable, losing the first packet.
+pub(crate) fn bind_transmit(local: IpAddr, seed: u32) -> Result<std::net::UdpSocket, Error> {
     let mut last = None;
     for i in 0..64u32 {
         let port =
@@ -96,10 +100,7 @@ pub(crate) fn bind_transmit(local: IpAddr, seed: u32) -> Result<UdpSocket, Error
             let _ = s.set_send_buffer_size(SOCKET_BUFFER);
         }
         match s.bind(&addr.into()) {
-            Ok(()) => {
-                return UdpSocket::from_std(s.into())
-                    .map_err(io_err(addr, "register transmit socket"))
-            }
+            Ok(()) => return Ok(s.into()),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some((addr, e)),
             Err(e) => return Err(io_err(addr, "bind transmit socket")(e)),
         }

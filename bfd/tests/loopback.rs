@@ -67,6 +67,8 @@ async fn sessions_come_up_and_detect_a_silent_peer() {
     assert!(s.counters.tx_packets >= 15, "tx {}", s.counters.tx_packets);
     assert!(s.counters.rx_packets >= 15, "rx {}", s.counters.rx_packets);
     assert_eq!(s.counters.dropped_total(), 0);
+    // Not even the first packet of a fresh socket may be lost locally.
+    assert_eq!(st.send_errors, 0);
 
     // B vanishes without a word (its driver stops): A notices within its
     // detection time (plus scheduling).
