@@ -21,4 +21,4 @@ pub mod wire;
 
 pub use error::Error;
 pub use peer::PeerStatus;
-pub use speaker::Speaker;
+pub use speaker::{PeerControl, Speaker};

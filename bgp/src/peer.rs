@@ -82,6 +82,9 @@ pub(crate) enum PeerMsg {
         done: oneshot::Sender<()>,
     },
     Accepted(TcpStream),
+    /// BFD says the forwarding path to the peer is down (RFC 5882 §4.3):
+    /// drop the session now instead of waiting for the hold timer.
+    PathDown,
     ConnectDone(io::Result<TcpStream>),
     Read {
         conn: ConnId,
@@ -192,6 +195,16 @@ impl Peer {
                 self.step(Input::Stop { reason: &reason }).await;
                 let _ = done.send(());
                 return true;
+            }
+            PeerMsg::PathDown => {
+                if let Some(conn) = self.established.as_ref().map(|e| e.conn) {
+                    tracing::warn!("BFD reports the path down: dropping the session");
+                    if let Some(c) = self.conns.remove(&conn) {
+                        c.reader.abort();
+                    }
+                    // A transport failure (TcpConnectionFails, Event 18).
+                    self.step(Input::Closed { conn }).await;
+                }
             }
             PeerMsg::Accepted(stream) => self.attach(stream, false).await,
             PeerMsg::ConnectDone(Ok(stream)) => self.attach(stream, true).await,

@@ -30,6 +30,25 @@ pub struct Speaker {
     last: Option<(Steering, Arc<DesiredRib>)>,
 }
 
+/// A handle that reaches the peers while the speaker itself is owned by the
+/// daemon's backend runner: orbitd uses it to tear a session down when BFD
+/// declares the path to that peer down.
+#[derive(Debug, Clone)]
+pub struct PeerControl {
+    peers: Vec<(IpAddr, mpsc::Sender<PeerMsg>)>,
+}
+
+impl PeerControl {
+    /// Drops the session with `peer` at once (RFC 5882 §4.3); it reconnects
+    /// through the normal connect-retry once the path is back.
+    pub async fn path_down(&self, peer: IpAddr) -> bool {
+        match self.peers.iter().find(|(a, _)| *a == peer) {
+            Some((_, tx)) => tx.send(PeerMsg::PathDown).await.is_ok(),
+            None => false,
+        }
+    }
+}
+
 impl std::fmt::Debug for PeerMsg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PeerMsg")
@@ -164,6 +183,13 @@ impl Speaker {
             out.push(rx.await.map_err(|_| Error::PeerGone(addr.to_string()))?);
         }
         Ok(out)
+    }
+
+    /// A handle for BFD to tear sessions down.
+    pub fn control(&self) -> PeerControl {
+        PeerControl {
+            peers: self.peers.clone(),
+        }
     }
 
     /// Closes every session with Cease / Administrative Shutdown and the

@@ -67,12 +67,20 @@ impl Drop for BackendHandle {
 
 /// Builds every backend the config names. A backend that cannot be built is
 /// a startup error (before anything is applied).
-pub async fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, RedirectError> {
+/// The backends of a config, and the BGP peers' control handle (for BFD).
+pub struct Built {
+    pub redirectors: Vec<Box<dyn Redirector>>,
+    pub bgp_control: Option<orbit_bgp::PeerControl>,
+}
+
+pub async fn build(config: &Config) -> Result<Built, RedirectError> {
     let mut out: Vec<Box<dyn Redirector>> = Vec::new();
+    let mut bgp_control = None;
     if let Some(bgp) = &config.bgp {
         let speaker = orbit_bgp::Speaker::start(bgp, &config.services)
             .await
             .map_err(|e| RedirectError::Config(format!("bgp: {e}")))?;
+        bgp_control = Some(speaker.control());
         out.push(Box::new(speaker));
     }
     if let Some(sdn) = &config.sdn {
@@ -93,7 +101,10 @@ pub async fn build(config: &Config) -> Result<Vec<Box<dyn Redirector>>, Redirect
     if let Some(hook) = &config.hook {
         out.push(Box::new(HookBackend::new(hook)?));
     }
-    Ok(out)
+    Ok(Built {
+        redirectors: out,
+        bgp_control,
+    })
 }
 
 pub fn spawn(redirector: Box<dyn Redirector>, results: mpsc::Sender<Input>) -> BackendHandle {

@@ -82,6 +82,8 @@ pub struct Daemon {
     published_generation: u64,
     /// SIGTERM in progress: the departure steerings own the backends.
     departing: bool,
+    /// BFD toward BGP peers (kept alive while the daemon runs).
+    _bfd: Option<orbit_bfd::BfdHandle>,
     /// What the state file holds.
     saved: Option<(u64, bool, orbit_core::SharedState)>,
     /// Gossip, to share placements and intent with the other daemons.
@@ -137,10 +139,15 @@ impl Daemon {
             }),
         }
         let (tx, rx) = mpsc::channel(1024);
-        let redirectors = backends::build(&config)
+        let built = backends::build(&config)
             .await
             .map_err(|e| anyhow::anyhow!("backend: {e}"))?;
-        let backends = redirectors
+        let bfd = match built.bgp_control {
+            Some(control) => crate::bfd::start(&config, control).await?,
+            None => None,
+        };
+        let backends = built
+            .redirectors
             .into_iter()
             .map(|r| (backends::spawn(r, tx.clone()), BackendState::default()))
             .collect();
@@ -159,6 +166,7 @@ impl Daemon {
             published_at: Instant::now(),
             published_generation,
             departing: false,
+            _bfd: bfd,
             saved: None,
             gossip: None,
             gossiped: None,
@@ -465,11 +473,22 @@ impl Daemon {
             || config.haproxy != self.config.haproxy;
         if backends_changed {
             match backends::build(&config).await {
-                Ok(redirectors) => {
-                    self.backends = redirectors
+                Ok(built) => {
+                    self.backends = built
+                        .redirectors
                         .into_iter()
                         .map(|r| (backends::spawn(r, self.tx.clone()), BackendState::default()))
                         .collect();
+                    self._bfd = match built.bgp_control {
+                        Some(control) => match crate::bfd::start(&config, control).await {
+                            Ok(handle) => handle,
+                            Err(error) => {
+                                tracing::error!(%error, "BFD not restarted after reload");
+                                None
+                            }
+                        },
+                        None => None,
+                    };
                 }
                 Err(error) => {
                     tracing::error!(%error, "reload refused: a backend cannot be built");

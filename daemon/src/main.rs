@@ -6,6 +6,7 @@
 
 mod api;
 mod backends;
+mod bfd;
 mod daemon;
 mod hook;
 mod journal;

@@ -100,6 +100,11 @@ impl Member {
             }
             self.log.push((now, e));
         }
+        // Like orbitd: share placements and intent so the engines converge.
+        let _ = self
+            .gossip
+            .reporter()
+            .try_publish_shared(self.engine.shared_state());
     }
 }
 

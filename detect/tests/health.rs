@@ -29,6 +29,8 @@ gossip = "127.0.0.1:2"
 id = "w"
 gossip = "127.0.0.1:3"
 witness = true
+[detect]
+gossip = false
 [[service]]
 id = "web"
 prefixes = ["203.0.113.10/32"]

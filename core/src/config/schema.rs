@@ -30,6 +30,37 @@ pub struct Config {
     pub haproxy: Option<Haproxy>,
     pub sdn: Option<Sdn>,
     pub hook: Option<Hook>,
+    /// BFD timers for `[[bgp.peer]]`s with `bfd = true`.
+    #[serde(default)]
+    pub bfd: Bfd,
+}
+
+/// `[bfd]`: RFC 5880 timers of the single-hop sessions toward BGP peers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bfd {
+    /// Desired transmit and required receive interval.
+    #[serde(default = "default_bfd_interval")]
+    pub interval: HumanDuration,
+    /// Missed packets before the path is declared down.
+    #[serde(default = "default_bfd_multiplier")]
+    pub multiplier: u8,
+}
+
+fn default_bfd_interval() -> HumanDuration {
+    HumanDuration::from_millis(50)
+}
+fn default_bfd_multiplier() -> u8 {
+    3
+}
+
+impl Default for Bfd {
+    fn default() -> Self {
+        Bfd {
+            interval: default_bfd_interval(),
+            multiplier: default_bfd_multiplier(),
+        }
+    }
 }
 
 /// `[node]`: who this daemon is.

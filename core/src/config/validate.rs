@@ -62,6 +62,15 @@ impl Config {
         if let Some(hook) = &self.hook {
             check_hook(hook, &mut r);
         }
+        if self.bfd.interval.get() < Duration::from_millis(3) {
+            r.add(
+                "bfd.interval",
+                format!("{} is below the minimum of 3ms", self.bfd.interval),
+            );
+        }
+        if self.bfd.multiplier == 0 {
+            r.add("bfd.multiplier", "must be at least 1 (RFC 5880 §6.8.1)");
+        }
         r.0
     }
 

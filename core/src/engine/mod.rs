@@ -458,9 +458,12 @@ impl Engine {
                 vec![trigger.clone()],
             ));
             // Whatever happened while fenced, the majority may have moved on:
-            // listen before claiming anything again.
+            // listen before claiming anything again. And a site that was cut
+            // off never saw itself dead, so the failback clocks it kept
+            // running prove nothing: they restart now.
             self.synced = false;
             self.unsynced_since = now;
+            self.eligible_since.clear();
         }
         if !self.synced && !self.fenced && now.since(self.unsynced_since) >= self.sync_timeout {
             tracing::info!(

@@ -30,8 +30,11 @@ async fn daemon(path: &str) -> Result<(), Error> {
     let text = std::fs::read_to_string(path)?;
     let config = Config::parse_valid(&text, path)?;
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
-    let _detectors = Detectors::start(&config, tx).await?;
+    let detectors = Detectors::start(&config, tx).await?;
     let mut engine = Engine::new(&config);
+    // Like orbitd: share placements and intent so the engines converge.
+    let share = detectors.gossip.as_ref().map(|g| g.reporter());
+    let mut shared = None;
     let t0 = Instant::now();
     let now = || Millis(u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX));
     let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -49,6 +52,14 @@ async fn daemon(path: &str) -> Result<(), Error> {
         }
         for d in engine.handle(at, event) {
             line("decision", at, &serde_json::to_string(&d)?);
+        }
+        let state = engine.shared_state();
+        if shared.as_ref() != Some(&state) {
+            if let Some(reporter) = &share {
+                if reporter.try_publish_shared(state.clone()).is_ok() {
+                    shared = Some(state);
+                }
+            }
         }
     }
 }

@@ -1,0 +1,63 @@
+//! BFD toward BGP peers (RFC 5882): a single-hop BFD session per
+//! `[[bgp.peer]]` with `bfd = true`; when BFD declares the path down, the
+//! BGP session is dropped at once instead of waiting for the hold timer.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use orbit_bfd::{BfdEvent, DriverConfig, Hop, PeerConfig, Timing};
+use orbit_core::config::Config;
+
+/// Starts BFD for the configured peers; the returned handle keeps the
+/// driver alive.
+pub async fn start(
+    config: &Config,
+    control: orbit_bgp::PeerControl,
+) -> Result<Option<orbit_bfd::BfdHandle>> {
+    let Some(bgp) = &config.bgp else {
+        return Ok(None);
+    };
+    let peers: Vec<_> = bgp.peers.iter().filter(|p| p.bfd).collect();
+    if peers.is_empty() {
+        return Ok(None);
+    }
+    let (handle, mut events) = orbit_bfd::start(DriverConfig::default());
+    let interval: Duration = config.bfd.interval.get();
+    for peer in peers {
+        let local: IpAddr = match peer.local_address {
+            Some(a) => a,
+            None => orbit_bfd::route_source(peer.address)
+                .with_context(|| format!("bfd: no route to peer {}", peer.address))?,
+        };
+        handle
+            .add_session(PeerConfig {
+                peer: peer.address,
+                local,
+                hop: Hop::Single,
+                timing: Timing::new(interval, interval, config.bfd.multiplier),
+                auth: None,
+            })
+            .await
+            .with_context(|| format!("bfd: session to {}", peer.address))?;
+        tracing::info!(peer = %peer.address, %local, ?interval, "BFD session configured");
+    }
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match &event {
+                BfdEvent::Up { key } => tracing::info!(%key, "BFD up"),
+                BfdEvent::Down { key, .. } => {
+                    // An AdminDown on either side is not a path failure
+                    // (RFC 5882 §3.2): the BGP session stays.
+                    if event.is_path_failure() {
+                        tracing::warn!(%key, "BFD down: dropping the BGP session");
+                        control.path_down(key.peer).await;
+                    } else {
+                        tracing::info!(%key, "BFD administratively down");
+                    }
+                }
+            }
+        }
+    });
+    Ok(Some(handle))
+}
