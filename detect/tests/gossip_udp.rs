@@ -130,7 +130,8 @@ async fn three_members_over_udp_detect_a_lost_site_and_relay_commands() {
     let mut bb = Member::start(&config(b, "b", &key)).await;
     let mut w = Member::start(&config(b, "w", &key)).await;
 
-    // Everyone sees everyone alive, as its own view and relayed.
+    // Everyone sees everyone alive, as its own view and relayed, and the
+    // engines have synced their placements (a few gossip rounds later).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -140,12 +141,19 @@ async fn three_members_over_udp_detect_a_lost_site_and_relay_commands() {
         let settled = [&a, &bb, &w].iter().all(|m| {
             let st = m.engine.status();
             !st.fenced
+                && st.synced
                 && st
                     .sites
                     .iter()
                     .all(|s| s.id == st.local_site || s.local_view == Some(Liveness::Alive))
         });
-        if settled {
+        let placed = bb
+            .engine
+            .steering()
+            .services
+            .values()
+            .all(|s| s.active.is_some());
+        if settled && placed {
             break;
         }
         assert!(
