@@ -4,7 +4,8 @@
 //! issue 8 are asserted on its JSON:
 //! - scenario 1 (planned switchover): the client loses nothing;
 //! - scenarios 2 and 3 (hard and gray failure): traffic moves to site b;
-//! - scenarios 4, 5 and 7 (partition, 10% loss, frozen daemon): no failover.
+//! - scenarios 4, 5 and 7 (partition, 10% loss, frozen daemon): no failover;
+//! - scenario 6 (HAProxy mode): traffic returns to a, not before the hold-down.
 //!
 //! Needs root (network namespaces), like every privileged test here.
 
@@ -111,7 +112,7 @@ fn check(json: &Value, out: &Path) {
 // once, in HAProxy mode; 7 also stalls the backend's sessions (BGP).
 #[test]
 fn haproxy_mode_scenarios() {
-    lab_run("haproxy", "1,2,3,4,5,7");
+    lab_run("haproxy", "1,2,3,4,5,6,7");
 }
 
 #[test]
