@@ -1,11 +1,14 @@
 # The two commands of the README:
-#   make run   - the main job (today: validate and explain the example config)
+#   make run   - the main job: the lab, every failure scenario in every mode
+#                (BGP, SDN, HAProxy) plus the baselines, and the comparison table
 #   make test  - install test dependencies, then lint and run every test
-.PHONY: run test deps lint build nextest lab
+.PHONY: run test deps lint build nextest lab check-example
 
 CARGO ?= cargo
 
-run:
+run: lab
+
+check-example:
 	$(CARGO) run --quiet --release -p orbitd -- check-config examples/orbit.toml
 
 test: deps lint nextest
@@ -25,7 +28,8 @@ build:
 	$(CARGO) build --workspace --release --locked
 
 # The lab (docs/lab.md): every scenario in every mode, the comparison table
-# on stdout, JSON / Markdown / SVG in lab-results/. Proposed as `make run`.
+# on stdout, JSON / Markdown / SVG in lab-results/. `make lab LAB_ARGS="--runs 1"`
+# for a quicker pass; `--modes` and `--scenarios` select.
 LAB_ARGS ?=
 lab: deps
 	$(CARGO) build --quiet --release --locked -p orbitd -p orbitctl -p orbit-lab
