@@ -502,6 +502,18 @@ impl Engine {
                         .insert(svc.id.clone(), now.after(self.drain_grace));
                 }
                 self.planned.insert(svc.id.clone(), placement.planned);
+                if let Some(old) = old_active.as_ref().filter(|_| !placement.planned) {
+                    if placement.active.as_ref() != Some(old) {
+                        // A peer failed the service over away from `old`: in
+                        // the majority's view `old` was not eligible, even if
+                        // this engine (perhaps `old` itself, briefly cut off)
+                        // never noticed. Its failback clock restarts now.
+                        let key = (old.clone(), svc.id.clone());
+                        if self.eligible_since.contains_key(&key) {
+                            self.eligible_since.insert(key, now);
+                        }
+                    }
+                }
                 old_active = placement.active;
                 epoch = placement.epoch;
             }
