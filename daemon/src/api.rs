@@ -84,17 +84,7 @@ pub fn serve_unix(
         token: None,
         known,
     });
-    tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => serve_connection(stream, ctx.clone()),
-                Err(error) => {
-                    tracing::warn!(%error, "API accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    });
+    tokio::spawn(accept_loop(listener, ctx));
 }
 
 pub fn serve_tcp(
@@ -110,17 +100,41 @@ pub fn serve_tcp(
         token: Some(token),
         known,
     });
-    tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => serve_connection(stream, ctx.clone()),
-                Err(error) => {
-                    tracing::warn!(%error, "API accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+    tokio::spawn(accept_loop(listener, ctx));
+}
+
+/// The unix and TCP listeners, as far as the accept loop cares.
+trait Accept: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept_stream(
+        &self,
+    ) -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept_stream(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept_stream(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+async fn accept_loop<L: Accept>(listener: L, ctx: Arc<Ctx>) {
+    loop {
+        match listener.accept_stream().await {
+            Ok(stream) => serve_connection(stream, ctx.clone()),
+            Err(error) => {
+                tracing::warn!(%error, "API accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    });
+    }
 }
 
 fn serve_connection<S>(stream: S, ctx: Arc<Ctx>)

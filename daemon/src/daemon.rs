@@ -146,11 +146,7 @@ impl Daemon {
             Some(control) => crate::bfd::start(&config, control).await?,
             None => None,
         };
-        let backends = built
-            .redirectors
-            .into_iter()
-            .map(|r| (backends::spawn(r, tx.clone()), BackendState::default()))
-            .collect();
+        let backends = spawn_all(built.redirectors, &tx);
         let published_generation = engine.steering().generation;
         Ok(Daemon {
             config_path,
@@ -176,12 +172,15 @@ impl Daemon {
     /// Shares this engine's placements and intent through gossip.
     pub fn set_gossip(&mut self, reporter: orbit_detect::gossip::LocalReporter) {
         self.gossip = Some(reporter);
-        self.share();
+        self.sync_shared();
     }
 
-    fn share(&mut self) {
-        let Some(gossip) = &self.gossip else { return };
+    /// Saves the state file and gossips the shared state when either
+    /// changed; the shared state is computed once per call.
+    fn sync_shared(&mut self) {
         let state = self.engine.shared_state();
+        self.persist(&state);
+        let Some(gossip) = &self.gossip else { return };
         if self.gossiped.as_ref() == Some(&state) {
             return;
         }
@@ -212,6 +211,7 @@ impl Daemon {
         // Apply the restored (or initial, all-withdrawn) steering right away so
         // backends reconcile whatever the data plane holds.
         self.publish(true);
+        self.sync_shared();
         loop {
             let deadline = self.deadline();
             let input = tokio::select! {
@@ -249,23 +249,21 @@ impl Daemon {
         if self.engine.steering().generation != self.published_generation {
             self.publish(false);
         }
-        self.persist();
-        self.share();
+        self.sync_shared();
     }
 
     /// Saves the state file when anything a restart needs has changed
     /// (placement, operator intent, observer mode), not only the steering.
-    fn persist(&mut self) {
-        let snapshot = (
-            self.engine.steering().generation,
-            self.engine.observer_mode(),
-            self.engine.shared_state(),
-        );
-        if self.saved.as_ref() == Some(&snapshot) {
-            return;
+    fn persist(&mut self, shared: &orbit_core::SharedState) {
+        let generation = self.engine.steering().generation;
+        let observer = self.engine.observer_mode();
+        if let Some((g, o, s)) = &self.saved {
+            if (*g, *o, s) == (generation, observer, shared) {
+                return;
+            }
         }
-        match self.state.save(snapshot.0, snapshot.1, &snapshot.2) {
-            Ok(()) => self.saved = Some(snapshot),
+        match self.state.save(generation, observer, shared) {
+            Ok(()) => self.saved = Some((generation, observer, shared.clone())),
             Err(error) => tracing::error!(%error, "saving the state file failed"),
         }
     }
@@ -284,7 +282,6 @@ impl Daemon {
                 handle.publish(&steering);
             }
         }
-        self.persist();
         self.metrics.state(&self.engine.status(), &steering);
     }
 
@@ -474,11 +471,7 @@ impl Daemon {
         if backends_changed {
             match backends::build(&config).await {
                 Ok(built) => {
-                    self.backends = built
-                        .redirectors
-                        .into_iter()
-                        .map(|r| (backends::spawn(r, self.tx.clone()), BackendState::default()))
-                        .collect();
+                    self.backends = spawn_all(built.redirectors, &self.tx);
                     self._bfd = match built.bgp_control {
                         Some(control) => match crate::bfd::start(&config, control).await {
                             Ok(handle) => handle,
@@ -573,6 +566,17 @@ impl Daemon {
             }
         }
     }
+}
+
+/// One runner per backend, each with an empty status.
+fn spawn_all(
+    redirectors: Vec<Box<dyn orbit_core::Redirector>>,
+    tx: &mpsc::Sender<Input>,
+) -> Vec<(BackendHandle, BackendState)> {
+    redirectors
+        .into_iter()
+        .map(|r| (backends::spawn(r, tx.clone()), BackendState::default()))
+        .collect()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

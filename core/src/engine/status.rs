@@ -62,7 +62,7 @@ pub struct BackendStatus {
 
 impl Engine {
     pub fn status(&self) -> EngineStatus {
-        let members = self.view_members();
+        let members = self.view.members();
         EngineStatus {
             local_site: self.local.clone(),
             generation: self.steering.generation,
@@ -119,9 +119,5 @@ impl Engine {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         }
-    }
-
-    fn view_members(&self) -> Vec<SiteId> {
-        self.view.members().to_vec()
     }
 }
