@@ -7,6 +7,7 @@
 mod api;
 mod backends;
 mod bfd;
+mod bfd_sites;
 mod daemon;
 mod hook;
 mod journal;
@@ -86,8 +87,10 @@ fn check_config(file: &Path) -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORBIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -159,8 +162,12 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let detectors = orbit_detect::Detectors::start(&config, events)
         .await
         .context("starting the failure detectors")?;
+    let mut site_bfd = None;
     if let Some(gossip) = &detectors.gossip {
         daemon.set_gossip(gossip.reporter());
+        site_bfd = bfd_sites::SiteBfd::start(&config, gossip.reporter())
+            .await
+            .context("starting BFD toward the other members")?;
     }
     let forward = tx.clone();
     tokio::spawn(async move {
@@ -177,6 +184,9 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     spawn_signals(tx)?;
     tracing::info!(socket = %config.node.api_socket.display(), "orbitd running");
     let result = daemon.run().await;
+    if let Some(bfd) = &site_bfd {
+        bfd.shut_down().await;
+    }
     drop(detectors);
     let _ = std::fs::remove_file(&config.node.api_socket);
     result

@@ -35,7 +35,8 @@ pub struct Config {
     pub bfd: Bfd,
 }
 
-/// `[bfd]`: RFC 5880 timers of the single-hop sessions toward BGP peers.
+/// `[bfd]`: RFC 5880 timers of the single-hop sessions toward BGP peers
+/// (`bfd = true`) and of the multihop sessions between members.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bfd {
@@ -45,6 +46,12 @@ pub struct Bfd {
     /// Missed packets before the path is declared down.
     #[serde(default = "default_bfd_multiplier")]
     pub multiplier: u8,
+    /// Multihop BFD (RFC 5883) from this member to every other member's
+    /// gossip address: a second, faster detector of a dead site. A Down
+    /// joins this member's gossip verdict (the data-plane check and the
+    /// quorum rule still decide); gossip stays the source of membership.
+    #[serde(default)]
+    pub sites: bool,
 }
 
 fn default_bfd_interval() -> HumanDuration {
@@ -59,6 +66,7 @@ impl Default for Bfd {
         Bfd {
             interval: default_bfd_interval(),
             multiplier: default_bfd_multiplier(),
+            sites: false,
         }
     }
 }

@@ -1,0 +1,136 @@
+//! Multihop BFD between members (`[bfd] sites = true`, RFC 5883): one
+//! session from this member's gossip address to every other member's. It is
+//! a second, faster detector of a dead site's daemon: an Up or a path
+//! failure goes into this member's gossip view (`Source::Bfd`), where the
+//! data-plane check and Lifeguard apply and from where gossip carries it to
+//! the quorum. Gossip stays the source of membership: a session that never
+//! came up says nothing, and one the peer disabled on purpose (AdminDown,
+//! RFC 5882 §3.2) withdraws its opinion.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use orbit_bfd::{BfdEvent, BfdHandle, DriverConfig, Hop, PeerConfig, SessionKey, Timing};
+use orbit_core::config::Config;
+use orbit_core::{Liveness, SiteId};
+use orbit_detect::gossip::{LocalReporter, Source};
+
+/// The running sessions; dropping it stops them.
+#[derive(Debug)]
+pub struct SiteBfd {
+    pub handle: BfdHandle,
+    keys: Vec<SessionKey>,
+    interval: Duration,
+}
+
+impl SiteBfd {
+    /// Starts one session per other member, when `[bfd] sites = true`.
+    pub async fn start(config: &Config, reporter: LocalReporter) -> Result<Option<SiteBfd>> {
+        if !config.bfd.sites {
+            return Ok(None);
+        }
+        let local = config
+            .site(&config.node.site)
+            .context("bfd.sites: this node's site is not a [[site]]")?
+            .gossip
+            .ip();
+        let sites: BTreeMap<IpAddr, SiteId> = config
+            .sites
+            .iter()
+            .filter(|s| s.id != config.node.site)
+            .map(|s| (s.gossip.ip(), s.id.clone()))
+            .collect();
+        let interval = config.bfd.interval.get();
+        let (handle, mut events) = orbit_bfd::start(DriverConfig::default());
+        let mut keys = Vec::new();
+        for (peer, site) in &sites {
+            let key = handle
+                .add_session(PeerConfig {
+                    peer: *peer,
+                    local,
+                    // The metro's hop count is not ours to know: no TTL
+                    // check (RFC 5883 §5 leaves it to configuration).
+                    hop: Hop::Multi { min_ttl: None },
+                    timing: Timing::new(interval, interval, config.bfd.multiplier),
+                    auth: None,
+                })
+                .await
+                .with_context(|| format!("bfd: multihop session to site {site} at {peer}"))?;
+            tracing::info!(%site, %peer, %local, ?interval, "BFD session to member configured");
+            keys.push(key);
+        }
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let key = event.key();
+                let Some(site) = sites.get(&key.peer) else {
+                    continue;
+                };
+                let liveness = verdict(&event);
+                tracing::info!(%site, %key, ?liveness, "BFD toward member changed");
+                if reporter
+                    .source(Source::Bfd, site.clone(), liveness)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Ok(Some(SiteBfd {
+            handle,
+            keys,
+            interval,
+        }))
+    }
+
+    /// A graceful exit: AdminDown on every session (RFC 5880 §6.8.16), so
+    /// the other members withdraw their BFD opinion instead of seeing a
+    /// path failure; waits a few intervals for the packets to go out.
+    pub async fn shut_down(&self) {
+        for key in &self.keys {
+            if let Err(error) = self.handle.set_admin_down(*key, true).await {
+                tracing::debug!(%key, %error, "BFD AdminDown");
+            }
+        }
+        tokio::time::sleep((self.interval * 3).min(Duration::from_millis(500))).await;
+    }
+}
+
+/// What one BFD event says about the member's daemon.
+fn verdict(event: &BfdEvent) -> Option<Liveness> {
+    match event {
+        BfdEvent::Up { .. } => Some(Liveness::Alive),
+        BfdEvent::Down { .. } if event.is_path_failure() => Some(Liveness::Dead),
+        BfdEvent::Down { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbit_bfd::{Diag, State};
+
+    fn key() -> SessionKey {
+        SessionKey {
+            local: "10.0.0.1".parse().expect("address"),
+            peer: "10.0.0.2".parse().expect("address"),
+            multihop: true,
+        }
+    }
+
+    #[test]
+    fn up_is_alive_a_path_failure_dead_and_admin_down_no_opinion() {
+        assert_eq!(verdict(&BfdEvent::Up { key: key() }), Some(Liveness::Alive));
+        let down = |state, remote_state| BfdEvent::Down {
+            key: key(),
+            state,
+            diag: Diag::ControlDetectionTimeExpired,
+            remote_state,
+        };
+        assert_eq!(verdict(&down(State::Down, State::Up)), Some(Liveness::Dead));
+        assert_eq!(verdict(&down(State::Down, State::AdminDown)), None);
+        assert_eq!(verdict(&down(State::AdminDown, State::Up)), None);
+    }
+}
