@@ -3,7 +3,8 @@
 //! SWIM slowed down so far (30 s suspicion) that only BFD can explain a
 //! verdict within seconds: cutting all of a's links makes b and w report a
 //! dead, the quorum declares it, and b takes a's service; restoring the
-//! links brings a back. Needs root (CI runs as root).
+//! links brings a back; stopping a gracefully is not a failure. Needs root
+//! (CI runs as root).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -210,4 +211,26 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
     eventually("a alive again at b", Duration::from_secs(20), &c, || {
         c.site("b", "a") == Some((false, vec![]))
     });
+
+    // A graceful stop is not a path failure: a says AdminDown on its way
+    // out (RFC 5880 §6.8.16), so b withdraws its BFD opinion instead of
+    // voting a dead.
+    let from_b = |c: &Cluster, what: &str| {
+        c.log("b")
+            .lines()
+            .filter(|l| l.contains("BFD toward member changed site=a") && l.contains(what))
+            .count()
+    };
+    let dead_before = from_b(&c, "Some(Dead)");
+    let a = c.daemons[0].id().to_string();
+    orbit_tests::sh(&["kill", "-TERM", &a]);
+    eventually(
+        "b to hear a's AdminDown",
+        Duration::from_secs(20),
+        &c,
+        || from_b(&c, "liveness=None") == 1,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(from_b(&c, "Some(Dead)"), dead_before);
+    assert_eq!(c.site("b", "a"), Some((false, vec![])));
 }
