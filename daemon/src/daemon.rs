@@ -88,6 +88,8 @@ pub struct Daemon {
     saved: Option<(u64, bool, orbit_core::SharedState)>,
     /// Gossip, to share placements and intent with the other daemons.
     gossip: Option<orbit_detect::gossip::LocalReporter>,
+    /// The gossip member's latest snapshot, for `/v1/status`.
+    detect: Option<tokio::sync::watch::Receiver<orbit_detect::gossip::GossipStatus>>,
     gossiped: Option<orbit_core::SharedState>,
 }
 
@@ -165,13 +167,16 @@ impl Daemon {
             _bfd: bfd,
             saved: None,
             gossip: None,
+            detect: None,
             gossiped: None,
         })
     }
 
-    /// Shares this engine's placements and intent through gossip.
-    pub fn set_gossip(&mut self, reporter: orbit_detect::gossip::LocalReporter) {
-        self.gossip = Some(reporter);
+    /// Shares this engine's placements and intent through gossip and
+    /// reports the gossip member's evidence in the status.
+    pub fn set_gossip(&mut self, gossip: &orbit_detect::gossip::Gossip) {
+        self.gossip = Some(gossip.reporter());
+        self.detect = Some(gossip.watch());
         self.sync_shared();
     }
 
@@ -385,6 +390,7 @@ impl Daemon {
                         && state.applied_generation != Some(generation),
                 })
                 .collect(),
+            detect: self.detect.as_ref().map(|d| d.borrow().report()),
         }
     }
 

@@ -164,7 +164,7 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
         .context("starting the failure detectors")?;
     let mut site_bfd = None;
     if let Some(gossip) = &detectors.gossip {
-        daemon.set_gossip(gossip.reporter());
+        daemon.set_gossip(gossip);
         site_bfd = bfd_sites::SiteBfd::start(&config, gossip.reporter())
             .await
             .context("starting BFD toward the other members")?;

@@ -110,17 +110,25 @@ impl Cluster {
         std::fs::read_to_string(self.dir.path().join(format!("{node}.log"))).unwrap_or_default()
     }
 
-    fn status(&self, node: &str) -> Option<Value> {
+    /// `orbitctl status` at `node`, as text or as JSON.
+    fn orbitctl_status(&self, node: &str, json: bool) -> Option<Vec<u8>> {
         let exe = Path::new(env!("CARGO_BIN_EXE_orbitd")).with_file_name("orbitctl");
         let out = std::process::Command::new(exe)
             .arg("--socket")
             .arg(self.socket(node))
-            .args(["--json", "status"])
+            .args(if json {
+                &["--json", "status"][..]
+            } else {
+                &["status"]
+            })
             .output()
             .unwrap();
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+        out.status.success().then_some(out.stdout)
+    }
+
+    fn status(&self, node: &str) -> Option<Value> {
+        let out = self.orbitctl_status(node, true)?;
+        Some(serde_json::from_slice(&out).unwrap())
     }
 
     /// `node`'s engine's view of `site`: (declared dead, members voting dead).
@@ -137,6 +145,18 @@ impl Cluster {
             .map(|v| v.as_str().unwrap().to_owned())
             .collect();
         Some((s["dead"] == true, votes))
+    }
+
+    /// What `node`'s detectors see of `site` (`detect.members[]`).
+    fn evidence(&self, node: &str, site: &str) -> Value {
+        let status = self.status(node).unwrap();
+        status["detect"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["site"] == site)
+            .unwrap()
+            .clone()
     }
 
     fn active(&self, node: &str) -> Option<String> {
@@ -181,6 +201,7 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
         })
     });
     assert_eq!(c.site("b", "a"), Some((false, vec![])));
+    assert_eq!(c.evidence("b", "a")["sources"]["bfd"], "alive");
 
     let cut = Instant::now();
     c.mesh.link("a", "b", false);
@@ -200,6 +221,28 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
         c.active("b").as_deref() == Some("b")
     });
     eprintln!("links cut -> a declared dead at b: {detected:?}");
+    let seen = c.evidence("b", "a");
+    assert_eq!(seen["sources"]["bfd"], "dead", "{seen}");
+    assert_eq!(seen["view"], "dead", "{seen}");
+    // SWIM has not given up on a yet: BFD alone explains the verdict.
+    assert_ne!(seen["swim"], "down", "{seen}");
+    let text = String::from_utf8(c.orbitctl_status("b", false).unwrap()).unwrap();
+    let row = |first: &str| {
+        // The last table with such a row: the evidence comes after the sites.
+        text.lines()
+            .rfind(|l| l.split_whitespace().next() == Some(first))
+            .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        row("MEMBER"),
+        Some(
+            ["MEMBER", "LOCAL", "VERDICT", "SWIM", "DATA", "PLANE", "BFD"]
+                .map(String::from)
+                .to_vec()
+        ),
+        "{text}"
+    );
+    assert_eq!(row("a").unwrap()[1], "dead", "{text}");
     assert!(
         c.log("b").contains("liveness=Some(Dead)"),
         "b's BFD reported the cut"
