@@ -24,6 +24,7 @@ pub async fn start(
     }
     let (handle, mut events) = orbit_bfd::start(DriverConfig::default());
     let interval: Duration = config.bfd.interval.get();
+    let auth = crate::bfd_sites::session_auth(config)?;
     for peer in peers {
         let local: IpAddr = match peer.local_address {
             Some(a) => a,
@@ -36,7 +37,7 @@ pub async fn start(
                 local,
                 hop: Hop::Single,
                 timing: Timing::new(interval, interval, config.bfd.multiplier),
-                auth: None,
+                auth: auth.clone(),
             })
             .await
             .with_context(|| format!("bfd: session to {}", peer.address))?;

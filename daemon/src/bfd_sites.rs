@@ -12,8 +12,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use orbit_bfd::{BfdEvent, BfdHandle, DriverConfig, Hop, PeerConfig, SessionKey, Timing};
-use orbit_core::config::Config;
+use orbit_bfd::{
+    AuthConfig, AuthKind, BfdEvent, BfdHandle, DriverConfig, Hop, PeerConfig, SessionKey, Timing,
+};
+use orbit_core::config::{BfdAuthType, Config};
 use orbit_core::{Liveness, SiteId};
 use orbit_detect::gossip::{LocalReporter, Source};
 
@@ -43,6 +45,7 @@ impl SiteBfd {
             .map(|s| (s.gossip.ip(), s.id.clone()))
             .collect();
         let interval = config.bfd.interval.get();
+        let auth = session_auth(config)?;
         let (handle, mut events) = orbit_bfd::start(DriverConfig::default());
         let mut keys = Vec::new();
         for (peer, site) in &sites {
@@ -54,7 +57,7 @@ impl SiteBfd {
                     // check (RFC 5883 §5 leaves it to configuration).
                     hop: Hop::Multi { min_ttl: None },
                     timing: Timing::new(interval, interval, config.bfd.multiplier),
-                    auth: None,
+                    auth: auth.clone(),
                 })
                 .await
                 .with_context(|| format!("bfd: multihop session to site {site} at {peer}"))?;
@@ -96,6 +99,28 @@ impl SiteBfd {
         }
         tokio::time::sleep((self.interval * 3).min(Duration::from_millis(500))).await;
     }
+}
+
+/// `[bfd.auth]` as the driver wants it, with the key read from its file.
+pub fn session_auth(config: &Config) -> Result<Option<AuthConfig>> {
+    let Some(auth) = &config.bfd.auth else {
+        return Ok(None);
+    };
+    let mut key = std::fs::read(&auth.key_file)
+        .with_context(|| format!("bfd.auth.key_file {}", auth.key_file.display()))?;
+    if key.last() == Some(&b'\n') {
+        key.pop();
+    }
+    let kind = match auth.kind {
+        BfdAuthType::SimplePassword => AuthKind::SimplePassword,
+        BfdAuthType::KeyedMd5 => AuthKind::KeyedMd5,
+        BfdAuthType::MeticulousKeyedMd5 => AuthKind::MeticulousKeyedMd5,
+        BfdAuthType::KeyedSha1 => AuthKind::KeyedSha1,
+        BfdAuthType::MeticulousKeyedSha1 => AuthKind::MeticulousKeyedSha1,
+    };
+    AuthConfig::new(kind, auth.key_id, &key)
+        .map(Some)
+        .with_context(|| format!("bfd.auth.key_file {}", auth.key_file.display()))
 }
 
 /// What one BFD event says about the member's daemon.

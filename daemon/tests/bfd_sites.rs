@@ -1,5 +1,6 @@
 //! Three orbitd daemons (sites a and b, witness w) in their own namespaces
-//! with multihop BFD between them (`[bfd] sites = true`, 10 ms × 3), and
+//! with multihop BFD between them (`[bfd] sites = true`, 10 ms × 3,
+//! meticulous keyed SHA1), and
 //! SWIM slowed down so far (30 s suspicion) that only BFD can explain a
 //! verdict within seconds: cutting all of a's links makes b and w report a
 //! dead, the quorum declares it, and b takes a's service; restoring the
@@ -66,6 +67,10 @@ suspect_after = "30s"
 interval = "10ms"
 multiplier = 3
 sites = true
+[bfd.auth]
+type = "meticulous-keyed-sha1"
+key_id = 7
+key_file = "{d}/bfd-key"
 [policy]
 failover_hold = "0s"
 failback = "manual"
@@ -84,6 +89,7 @@ impl Cluster {
         };
         let dir = c.dir.path().to_owned();
         std::fs::write(dir.join("key"), "a-shared-secret-for-this-test-only").unwrap();
+        std::fs::write(dir.join("bfd-key"), "twenty-byte-bfd-key\n").unwrap();
         for node in NODES {
             let cfg = dir.join(format!("{node}.toml"));
             std::fs::write(&cfg, config(node, &dir)).unwrap();

@@ -52,6 +52,36 @@ pub struct Bfd {
     /// quorum rule still decide); gossip stays the source of membership.
     #[serde(default)]
     pub sites: bool,
+    /// Authentication of every session (RFC 5880 §6.7); none by default.
+    pub auth: Option<BfdAuth>,
+}
+
+/// `[bfd.auth]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BfdAuth {
+    #[serde(rename = "type")]
+    pub kind: BfdAuthType,
+    #[serde(default = "default_bfd_key_id")]
+    pub key_id: u8,
+    /// The shared key (the file's bytes, a trailing newline removed).
+    pub key_file: PathBuf,
+}
+
+fn default_bfd_key_id() -> u8 {
+    1
+}
+
+/// RFC 5880 §4.2-4.4. Meticulous variants increase the sequence number
+/// with every packet, which defeats replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BfdAuthType {
+    SimplePassword,
+    KeyedMd5,
+    MeticulousKeyedMd5,
+    KeyedSha1,
+    MeticulousKeyedSha1,
 }
 
 fn default_bfd_interval() -> HumanDuration {
@@ -67,6 +97,7 @@ impl Default for Bfd {
             interval: default_bfd_interval(),
             multiplier: default_bfd_multiplier(),
             sites: false,
+            auth: None,
         }
     }
 }

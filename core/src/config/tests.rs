@@ -384,3 +384,20 @@ sites = ["a", "b"]
         ]
     );
 }
+
+#[test]
+fn bfd_auth_defaults_its_key_id_and_names_a_bad_type() {
+    let good = EXAMPLE.replace(
+        "[policy]",
+        "[bfd.auth]\ntype = \"keyed-sha1\"\nkey_file = \"/etc/orbit/bfd.key\"\n\n[policy]",
+    );
+    let config = Config::parse_valid(&good, "x.toml").unwrap();
+    let auth = config.bfd.auth.unwrap();
+    assert_eq!((auth.kind, auth.key_id), (BfdAuthType::KeyedSha1, 1));
+    let bad = good.replace("keyed-sha1", "sha256");
+    let err = Config::parse(&bad, "x.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("sha256") && err.contains("meticulous-keyed-sha1"),
+        "{err}"
+    );
+}
