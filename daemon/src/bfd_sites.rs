@@ -25,6 +25,8 @@ pub struct SiteBfd {
     pub handle: BfdHandle,
     keys: Vec<SessionKey>,
     interval: Duration,
+    reporter: LocalReporter,
+    sites: Vec<SiteId>,
 }
 
 impl SiteBfd {
@@ -64,7 +66,10 @@ impl SiteBfd {
             tracing::info!(%site, %peer, %local, ?interval, "BFD session to member configured");
             keys.push(key);
         }
+        let reporter_for_events = reporter.clone();
+        let site_ids = sites.values().cloned().collect();
         tokio::spawn(async move {
+            let reporter = reporter_for_events;
             while let Some(event) = events.recv().await {
                 let key = event.key();
                 let Some(site) = sites.get(&key.peer) else {
@@ -85,19 +90,38 @@ impl SiteBfd {
             handle,
             keys,
             interval,
+            reporter,
+            sites: site_ids,
         }))
     }
 
-    /// A graceful exit: AdminDown on every session (RFC 5880 §6.8.16), so
+    /// New timers on the live sessions: a Poll Sequence (RFC 5880 §6.8.3),
+    /// so a reload does not flap them.
+    pub async fn retime(&mut self, interval: Duration, multiplier: u8) {
+        for key in &self.keys {
+            let timing = Timing::new(interval, interval, multiplier);
+            if let Err(error) = self.handle.set_timing(*key, timing).await {
+                tracing::warn!(%key, %error, "BFD timers not changed");
+            }
+        }
+        self.interval = interval;
+    }
+
+    /// A graceful stop: AdminDown on every session (RFC 5880 §6.8.16), so
     /// the other members withdraw their BFD opinion instead of seeing a
-    /// path failure; waits a few intervals for the packets to go out.
-    pub async fn shut_down(&self) {
+    /// path failure; waits a few intervals for the packets to go out, and
+    /// withdraws our own opinions (gossip goes on without them).
+    pub async fn shut_down(self) {
         for key in &self.keys {
             if let Err(error) = self.handle.set_admin_down(*key, true).await {
                 tracing::debug!(%key, %error, "BFD AdminDown");
             }
         }
         tokio::time::sleep((self.interval * 3).min(Duration::from_millis(500))).await;
+        drop(self.handle);
+        for site in self.sites {
+            let _ = self.reporter.source(Source::Bfd, site, None).await;
+        }
     }
 }
 

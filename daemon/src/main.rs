@@ -162,12 +162,8 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let detectors = orbit_detect::Detectors::start(&config, events)
         .await
         .context("starting the failure detectors")?;
-    let mut site_bfd = None;
     if let Some(gossip) = &detectors.gossip {
-        daemon.set_gossip(gossip);
-        site_bfd = bfd_sites::SiteBfd::start(&config, gossip.reporter())
-            .await
-            .context("starting BFD toward the other members")?;
+        daemon.set_gossip(gossip).await?;
     }
     let forward = tx.clone();
     tokio::spawn(async move {
@@ -184,9 +180,6 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     spawn_signals(tx)?;
     tracing::info!(socket = %config.node.api_socket.display(), "orbitd running");
     let result = daemon.run().await;
-    if let Some(bfd) = &site_bfd {
-        bfd.shut_down().await;
-    }
     drop(detectors);
     let _ = std::fs::remove_file(&config.node.api_socket);
     result
