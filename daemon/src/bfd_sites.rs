@@ -5,16 +5,17 @@
 //! data-plane check and Lifeguard apply and from where gossip carries it to
 //! the quorum. Gossip stays the source of membership: a session that never
 //! came up says nothing, and one the peer disabled on purpose (AdminDown,
-//! RFC 5882 §3.2) withdraws its opinion.
+//! RFC 5882 §3.2) withdraws its opinion. The sessions run in a helper
+//! process (`crate::bfd_driver`): a stalled orbitd (its site still
+//! forwarding) keeps answering BFD, and its silence is left to SWIM and the
+//! data-plane probes to judge.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use orbit_bfd::{
-    AuthConfig, AuthKind, BfdEvent, BfdHandle, DriverConfig, Hop, PeerConfig, SessionKey, Timing,
-};
+use orbit_bfd::{AuthConfig, AuthKind, BfdEvent, BfdHandle, Hop, PeerConfig, SessionKey, Timing};
 use orbit_core::config::{BfdAuthType, Config};
 use orbit_core::{Liveness, SiteId};
 use orbit_detect::gossip::{LocalReporter, Source};
@@ -48,7 +49,7 @@ impl SiteBfd {
             .collect();
         let interval = config.bfd.interval.get();
         let auth = session_auth(config)?;
-        let (handle, mut events) = orbit_bfd::start(DriverConfig::default());
+        let (handle, mut events) = crate::bfd_driver()?;
         let mut keys = Vec::new();
         for (peer, site) in &sites {
             let key = handle

@@ -23,6 +23,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use orbit_core::config::Config;
 use tokio::signal::unix::{signal, SignalKind};
+use tracing::Instrument;
 
 use crate::daemon::{Daemon, Input};
 
@@ -48,6 +49,26 @@ enum LogFormat {
     Json,
 }
 
+/// This process's log format, for the helper processes it starts.
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Starts a BFD driver in its own helper process (`orbitd bfd-helper`):
+/// the sessions keep answering while this process is stalled.
+pub(crate) fn bfd_driver() -> anyhow::Result<(
+    orbit_bfd::BfdHandle,
+    tokio::sync::mpsc::UnboundedReceiver<orbit_bfd::BfdEvent>,
+)> {
+    let exe = std::env::current_exe().context("locating the orbitd binary")?;
+    let format = match LOG_FORMAT.get() {
+        Some(LogFormat::Json) => "json",
+        _ => "text",
+    };
+    Ok(orbit_bfd::driver::helper::spawn(
+        exe,
+        &["bfd-helper", "--log-format", format],
+    )?)
+}
+
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Validate a config file, list every problem, and summarize a good one.
@@ -55,12 +76,16 @@ enum Commands {
         /// Path to orbit.toml.
         file: PathBuf,
     },
+    /// Internal: the BFD helper process orbitd starts for itself.
+    #[command(hide = true)]
+    BfdHelper,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Commands::CheckConfig { file }) => check_config(&file),
+        Some(Commands::BfdHelper) => bfd_helper(cli.log_format),
         None => {
             let Some(path) = cli.config else {
                 eprintln!("orbitd: --config FILE is required (or: orbitd check-config FILE)");
@@ -98,6 +123,45 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The BFD sessions' own process (`orbit_bfd::driver::helper`): it keeps
+/// answering while orbitd is stalled, and exits when orbitd does.
+fn bfd_helper(log_format: LogFormat) -> ExitCode {
+    init_logging(log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(error) => {
+            eprintln!("orbitd bfd-helper: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(async {
+        // A stop signal meant for the whole group (systemd, Ctrl-C) must not
+        // end the sessions before orbitd's own graceful stop has set them
+        // AdminDown: the helper leaves when orbitd closes its stdin.
+        let mut ignored = Vec::new();
+        for kind in [
+            SignalKind::terminate(),
+            SignalKind::interrupt(),
+            SignalKind::hangup(),
+        ] {
+            ignored.push(signal(kind)?);
+        }
+        orbit_bfd::driver::helper::serve(orbit_bfd::DriverConfig::default())
+            .instrument(tracing::info_span!("bfd-helper"))
+            .await
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("orbitd bfd-helper: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run(path: &Path, log_format: LogFormat) -> ExitCode {
     // The config is checked before logging, sockets or anything else.
     let config = match Config::load(path) {
@@ -108,6 +172,7 @@ fn run(path: &Path, log_format: LogFormat) -> ExitCode {
         }
     };
     init_logging(log_format);
+    let _ = LOG_FORMAT.set(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -209,6 +209,19 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
     assert_eq!(c.site("b", "a"), Some((false, vec![])));
     assert_eq!(c.evidence("b", "a")["sources"]["bfd"], "alive");
 
+    // A stalled orbitd is not a path failure: its BFD sessions run in their
+    // own process and keep answering through a 1 s SIGSTOP (30 ms would do).
+    let pid_a = c.daemons[0].id().to_string();
+    orbit_tests::sh(&["kill", "-STOP", &pid_a]);
+    std::thread::sleep(Duration::from_secs(1));
+    let during = c.evidence("b", "a");
+    orbit_tests::sh(&["kill", "-CONT", &pid_a]);
+    assert_eq!(during["sources"]["bfd"], "alive", "{during}");
+    assert!(
+        !c.log("b").contains("liveness=Some(Dead)"),
+        "b saw a's BFD go down during the stall"
+    );
+
     let cut = Instant::now();
     c.mesh.link("a", "b", false);
     c.mesh.link("a", "w", false);
@@ -271,8 +284,7 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
             .count()
     };
     let dead_before = from_b(&c, "Some(Dead)");
-    let a = c.daemons[0].id().to_string();
-    orbit_tests::sh(&["kill", "-TERM", &a]);
+    orbit_tests::sh(&["kill", "-TERM", &pid_a]);
     eventually(
         "b to hear a's AdminDown",
         Duration::from_secs(20),
