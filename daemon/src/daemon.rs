@@ -146,6 +146,7 @@ impl Daemon {
             Some(control) => crate::bfd::start(&config, control).await?,
             None => None,
         };
+        metrics.bfd().set_handle(bfd.clone());
         let backends = spawn_all(built.redirectors, &tx);
         let published_generation = engine.steering().generation;
         Ok(Daemon {
@@ -385,6 +386,9 @@ impl Daemon {
                         && state.applied_generation != Some(generation),
                 })
                 .collect(),
+            // Filled in by the API handler: the BFD driver answers
+            // asynchronously, outside this loop.
+            bfd: Vec::new(),
         }
     }
 
@@ -482,6 +486,7 @@ impl Daemon {
                         },
                         None => None,
                     };
+                    self.metrics.bfd().set_handle(self._bfd.clone());
                 }
                 Err(error) => {
                     tracing::error!(%error, "reload refused: a backend cannot be built");

@@ -7,6 +7,7 @@
 mod api;
 mod backends;
 mod bfd;
+mod bfd_status;
 mod daemon;
 mod hook;
 mod journal;
