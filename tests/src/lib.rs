@@ -1,1 +1,27 @@
-//! Shared helpers for orbit's end-to-end tests against real peers.
+//! Shared helpers for orbit's end-to-end tests and benches against real
+//! peers: network namespaces and veth links, bird2, a running orbitd, and
+//! the BGP + BFD lab (orbitd and bird2 across a veth) that the daemon's
+//! BFD test and route-removal benchmark share.
+//!
+//! Every name is unique per process and call, and everything is removed in
+//! `Drop`, also on panic. These helpers need root (CI runs as root).
+
+pub mod bfd_lab;
+pub mod bird;
+pub mod netns;
+pub mod orbitd;
+
+use std::time::{Duration, Instant};
+
+/// Polls `ok` every `every` until it holds; panics naming `what` after
+/// `within`.
+pub fn wait_until(within: Duration, every: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !ok() {
+        assert!(
+            t0.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(every);
+    }
+}
