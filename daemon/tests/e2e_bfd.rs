@@ -83,6 +83,21 @@ fn bfd_down_drops_the_bgp_session_on_both_sides_long_before_the_hold_time() {
     }
     let changes_before = ours.state_changes;
 
+    // orbitctl status shows the session; --json passes the array through.
+    let table = orbitctl(&lab, &["status"]);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&lab.bird_addr()))
+        .unwrap_or_else(|| panic!("no BFD row in\n{table}"));
+    assert!(table.contains("BFD PEER"), "{table}");
+    for cell in ["single", "up", "10ms", "30ms"] {
+        assert!(row.split_whitespace().any(|c| c == cell), "{cell}: {row}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&orbitctl(&lab, &["--json", "status"])).unwrap();
+    assert_eq!(json["bfd"][0]["state"], "up", "{json}");
+    assert_eq!(json["bfd"][0]["hop"], "single", "{json}");
+
     // Cut: bird's BFD and orbitd's go Down, bird drops the route and the
     // BGP session, far sooner than the 90 s hold time.
     let (cut, _) = lab.cut();
@@ -173,4 +188,17 @@ fn bird_session(lab: &BfdLab) -> Vec<String> {
     lab.bird
         .bfd_session(&lab.orbit_addr())
         .unwrap_or_else(|| panic!("{}", lab.bird.birdc("show bfd sessions")))
+}
+
+/// orbitctl (built beside orbitd) against the lab's orbitd; its stdout.
+fn orbitctl(lab: &BfdLab, args: &[&str]) -> String {
+    let exe = Path::new(env!("CARGO_BIN_EXE_orbitd")).with_file_name("orbitctl");
+    let out = std::process::Command::new(exe)
+        .arg("--socket")
+        .arg(&lab.orbitd().socket)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "orbitctl {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
 }
