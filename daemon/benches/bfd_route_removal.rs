@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo bench -p orbitd --bench bfd_route_removal -- 20   # runs per setup
+//! cargo bench -p orbitd --bench bfd_route_removal -- 100 10ms   # one setup: 10ms, 50ms or off
 //! ```
 //!
 //! The real orbitd binary (release, built by `cargo bench`) announces
@@ -27,6 +28,7 @@ use orbit_tests::bfd_lab::{BfdLab, LabConfig, BIRD_PROTOCOL};
 use orbit_tests::wait_until;
 
 struct Setup {
+    tag: &'static str,
     name: &'static str,
     config: LabConfig,
 }
@@ -49,8 +51,14 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(20);
+    // Optional setup filter after the count: "10ms", "50ms", "off".
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| ["10ms", "50ms", "off"].contains(&a.as_str()))
+        .collect();
     let setups = [
         Setup {
+            tag: "10ms",
             name: "BFD 10 ms x 3 (hold 90 s)",
             config: LabConfig {
                 bfd: Some((10, 3)),
@@ -58,6 +66,7 @@ fn main() {
             },
         },
         Setup {
+            tag: "50ms",
             name: "BFD 50 ms x 3 (hold 90 s)",
             config: LabConfig {
                 bfd: Some((50, 3)),
@@ -65,6 +74,7 @@ fn main() {
             },
         },
         Setup {
+            tag: "off",
             name: "BFD off (hold 3 s)",
             config: LabConfig {
                 bfd: None,
@@ -74,7 +84,10 @@ fn main() {
     ];
     println!("link cut -> bird2 removed orbit's route, {runs} runs per setup (ms)\n");
     let mut rows = Vec::new();
-    for setup in &setups {
+    for setup in setups
+        .iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| s.tag == o))
+    {
         let samples = measure(setup, runs);
         rows.push((setup.name, samples));
     }

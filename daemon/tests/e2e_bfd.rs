@@ -89,6 +89,7 @@ fn bfd_down_drops_the_bgp_session_on_both_sides_long_before_the_hold_time() {
         .lines()
         .find(|l| l.starts_with(&lab.bird_addr()))
         .unwrap_or_else(|| panic!("no BFD row in\n{table}"));
+    eprintln!("{table}");
     assert!(table.contains("BFD PEER"), "{table}");
     for cell in ["single", "up", "10ms", "30ms"] {
         assert!(row.split_whitespace().any(|c| c == cell), "{cell}: {row}");
