@@ -178,7 +178,7 @@ fn bfd_down_drops_the_bgp_session_on_both_sides_long_before_the_hold_time() {
     assert!(lab.orbit_bfd()[0].detection_expiries > expiries);
     lab.bird_ns
         .exec(&["ip", "link", "set", &lab.veth.b_if, "up"]);
-    wait_all_up(&lab, Duration::from_secs(20));
+    wait_all_up(&lab, Duration::from_secs(30));
 
     let code = lab.orbitd.take().map(|o| o.stop());
     assert_eq!(code, Some(Some(0)), "orbitd exit code");
