@@ -8,11 +8,12 @@
 //! The real orbitd binary (release, built by `cargo bench`) announces
 //! 198.51.100.10/32 over BGP to bird2 in another namespace (the lab of
 //! `orbit_tests::bfd_lab`); bird exports it to its kernel FIB. Each run cuts
-//! the veth with an nftables table on bird's side that drops everything,
-//! and takes the moment bird removed the route from `ip -4 monitor route`
-//! in bird's namespace (a reader thread stamps each line as it arrives).
-//! The cut takes effect somewhere during the `nft` command, so the time is
-//! given from its start (upper bound) and from its end (lower bound).
+//! the veth with an nftables table on bird's side that drops everything
+//! (written to an `nft -i` already running in bird's namespace), and takes
+//! the moment bird removed the route from `ip -4 monitor route` in bird's
+//! namespace (a reader thread stamps each line as it arrives). The cut
+//! takes effect somewhere during the `nft` command (about 1 ms), so the time
+//! is given from its start (upper bound) and from its end (lower bound).
 //!
 //! Setups: BFD at 10 ms × 3 and at 50 ms × 3 on both sides (BGP hold 90 s,
 //! so only BFD can explain a fast removal), and BFD off with hold 3 s on

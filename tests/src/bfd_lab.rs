@@ -59,6 +59,7 @@ impl Drop for TempDir {
 #[derive(Debug)]
 pub struct BfdLab {
     pub orbitd: Option<Orbitd>,
+    nft: std::sync::Mutex<NftShell>,
     pub bird: Bird,
     pub veth: Veth,
     pub orbit_ns: Netns,
@@ -75,6 +76,7 @@ impl BfdLab {
         let bird_ns = Netns::new("bird");
         let veth = Veth::new(&orbit_ns, &bird_ns, "10.99.0.0".parse().expect("net"));
         let bird = Bird::start(&bird_ns, &dir.0, &bird_config(&veth, config));
+        let nft = std::sync::Mutex::new(NftShell::start(&bird_ns));
         let orbit_conf = dir.0.join("orbit.toml");
         std::fs::write(dir.0.join("gossip.key"), "a-gossip-key-for-this-test-only")
             .expect("gossip.key");
@@ -88,6 +90,7 @@ impl BfdLab {
         );
         BfdLab {
             orbitd: Some(orbitd),
+            nft,
             bird,
             veth,
             orbit_ns,
@@ -137,22 +140,32 @@ impl BfdLab {
     }
 
     /// Cuts the link: an nftables table in bird's namespace drops every
-    /// packet in and out of its veth. Returns when `nft` started and ended.
+    /// packet in and out of its veth. Returns when the command was written
+    /// to an `nft -i` already running there and when nft had committed it
+    /// (its listing of the table came back), so the cut took effect in
+    /// between.
     pub fn cut(&self) -> (Instant, Instant) {
-        let ruleset = format!(
-            "table inet orbitcut {{\n chain i {{\n  type filter hook input priority -300;\n  iifname \"{i}\" drop\n }}\n \
-             chain o {{\n  type filter hook output priority -300;\n  oifname \"{i}\" drop\n }}\n}}\n",
+        let command = format!(
+            "add table inet orbitcut {{ chain i {{ type filter hook input priority -300; iifname \"{i}\" drop; }}; \
+             chain o {{ type filter hook output priority -300; oifname \"{i}\" drop; }}; }}",
             i = self.veth.b_if
         );
+        let mut nft = self
+            .nft
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let start = Instant::now();
-        self.bird_ns.nft(&ruleset);
+        nft.run(&command, "orbitcut");
         (start, Instant::now())
     }
 
     /// Removes the cut.
     pub fn restore(&self) {
-        self.bird_ns
-            .exec(&["nft", "delete", "table", "inet", "orbitcut"]);
+        let mut nft = self
+            .nft
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        nft.run("delete table inet orbitcut", MARK_TABLE);
     }
 
     /// Watches bird's kernel FIB (`ip monitor route` in its namespace).
@@ -246,6 +259,81 @@ multiplier = {mult}
         b = veth.b_addr,
         hold = config.hold_secs,
     )
+}
+
+/// A table that always exists, listed to learn that a command finished.
+const MARK_TABLE: &str = "orbitmark";
+
+/// `nft -i` in a namespace: no process start per command, so the moment a
+/// cut takes effect is known to within the command itself.
+#[derive(Debug)]
+struct NftShell {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl NftShell {
+    fn start(ns: &Netns) -> NftShell {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "nft", "-i"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nft -i");
+        let (tx, lines) = mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().expect("nft stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("nft stderr")),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { return };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let stdin = child.stdin.take().expect("nft stdin");
+        let mut shell = NftShell {
+            child,
+            stdin,
+            lines,
+        };
+        shell.run(&format!("add table inet {MARK_TABLE}"), MARK_TABLE);
+        shell
+    }
+
+    /// Runs `command`, then lists `table` and waits for the listing's end
+    /// (nft answers in order); panics with nft's output on an error.
+    fn run(&mut self, command: &str, table: &str) {
+        use std::io::Write;
+        write!(self.stdin, "{command}\nlist table inet {table}\n")
+            .and_then(|()| self.stdin.flush())
+            .expect("write to nft -i");
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("nft -i did not answer {command:?}: {seen:?}"));
+            assert!(!line.starts_with("Error"), "nft: {command:?}: {line}");
+            if line == "}" {
+                return;
+            }
+            seen.push(line);
+        }
+    }
+}
+
+impl Drop for NftShell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// `ip -4 monitor route` in a namespace; every line stamped when read.

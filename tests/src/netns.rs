@@ -86,24 +86,6 @@ impl Netns {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {args:?}: {e}"))
     }
-
-    /// Loads an nftables ruleset inside.
-    pub fn nft(&self, ruleset: &str) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("run nft");
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().expect("nft stdin");
-            stdin.write_all(ruleset.as_bytes()).expect("write ruleset");
-        }
-        assert!(
-            child.wait().expect("nft").success(),
-            "nft -f failed:\n{ruleset}"
-        );
-    }
 }
 
 impl Drop for Netns {
