@@ -1,6 +1,9 @@
 //! Human-readable tables for orbitctl.
 
-use orbit_core::api::{CommandResponse, DetectReport, JournalEntry, JournalRecord, StatusResponse};
+use orbit_core::api::{
+    BfdSessionReport, BfdState, CommandResponse, DetectReport, JournalEntry, JournalRecord,
+    StatusResponse,
+};
 use orbit_core::Change;
 
 /// Left-aligned columns, two spaces apart.
@@ -193,7 +196,70 @@ pub fn status(s: &StatusResponse) -> String {
         }
         out.push_str(&table(&rows));
     }
+    if !s.bfd.is_empty() {
+        out.push('\n');
+        out.push_str(&bfd(&s.bfd));
+    }
     out
+}
+
+/// Microseconds as milliseconds, e.g. `10ms`, `1000ms`, `12.5ms`.
+fn ms(us: u64) -> String {
+    if us % 1000 == 0 {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{:.1}ms", us as f64 / 1000.0)
+    }
+}
+
+/// The BFD sessions table of `orbitctl status`.
+fn bfd(sessions: &[BfdSessionReport]) -> String {
+    let mut rows = vec![[
+        "BFD PEER",
+        "HOP",
+        "LOCAL",
+        "STATE",
+        "REMOTE",
+        "DIAG",
+        "TX INTERVAL",
+        "DETECT",
+        "TX/RX PKTS",
+        "DROPPED",
+        "CHANGES",
+        "EXPIRIES",
+        "LAST CHANGE",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    for b in sessions {
+        let dropped: u64 = b.dropped.values().sum();
+        rows.push(vec![
+            b.peer.to_string(),
+            b.hop.to_string(),
+            b.local.to_string(),
+            if b.state == BfdState::Up {
+                "up".to_owned()
+            } else {
+                b.state.as_str().to_uppercase()
+            },
+            b.remote_state.to_string(),
+            b.local_diag.clone(),
+            ms(b.tx_interval_us),
+            or_dash(b.detection_time_us.map(ms)),
+            format!("{}/{}", b.tx_packets, b.rx_packets),
+            if dropped == 0 {
+                "0".to_owned()
+            } else {
+                let reasons: Vec<String> =
+                    b.dropped.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+                format!("{dropped} ({})", reasons.join(" "))
+            },
+            b.state_changes.to_string(),
+            b.detection_expiries.to_string(),
+            or_dash(b.last_state_change.clone()),
+        ]);
+    }
+    table(&rows)
 }
 
 pub fn command(r: &CommandResponse) -> String {
@@ -236,4 +302,53 @@ pub fn journal_entry(e: &JournalEntry) -> String {
         JournalRecord::Lifecycle { message } => message.clone(),
     };
     format!("#{:<6} {}  {what}", e.seq, e.time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbit_core::api::BfdHop;
+
+    #[test]
+    fn bfd_table_shows_state_timers_and_counters() {
+        let session = BfdSessionReport {
+            peer: "192.0.2.1".parse().expect("ip"),
+            local: "192.0.2.2".parse().expect("ip"),
+            hop: BfdHop::Single,
+            state: BfdState::Down,
+            remote_state: BfdState::Up,
+            local_diag: "control detection time expired".to_owned(),
+            local_discriminator: 1,
+            remote_discriminator: 2,
+            desired_min_tx_us: 10_000,
+            required_min_rx_us: 10_000,
+            detect_mult: 3,
+            tx_interval_us: 1_000_000,
+            detection_time_us: Some(30_000),
+            tx_packets: 120,
+            rx_packets: 117,
+            dropped: [("bad_ttl".to_owned(), 2)].into_iter().collect(),
+            state_changes: 4,
+            detection_expiries: 1,
+            last_state_change: Some("2026-11-27T05:00:00.123Z".to_owned()),
+        };
+        let text = bfd(&[session]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("BFD PEER"), "{text}");
+        for cell in [
+            "192.0.2.1",
+            "single",
+            "DOWN",
+            "up",
+            "control detection time expired",
+            "1000ms",
+            "30ms",
+            "120/117",
+            "2 (bad_ttl:2)",
+            "2026-11-27T05:00:00.123Z",
+        ] {
+            assert!(lines[1].contains(cell), "{cell} missing in {text}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! status; the `error` sentence says what is wrong.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +81,10 @@ pub struct StatusResponse {
     pub engine: EngineStatus,
     pub steering: Steering,
     pub backends: Vec<BackendReport>,
+    /// Every BFD session of the daemon (toward BGP peers and other sites);
+    /// empty when BFD is off. Absent in answers of older daemons.
+    #[serde(default)]
+    pub bfd: Vec<BfdSessionReport>,
     /// What this daemon's detectors see; absent with `[detect] gossip = false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detect: Option<DetectReport>,
@@ -112,6 +117,89 @@ pub struct MemberEvidence {
     pub sources: BTreeMap<String, Liveness>,
     /// We cannot reach it while another live member can.
     pub partitioned: bool,
+}
+
+/// Single hop (RFC 5881, toward a directly connected router) or multihop
+/// (RFC 5883, toward another site or the witness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BfdHop {
+    Single,
+    Multihop,
+}
+
+impl BfdHop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BfdHop::Single => "single",
+            BfdHop::Multihop => "multihop",
+        }
+    }
+}
+
+impl std::fmt::Display for BfdHop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A BFD session state (RFC 5880 §4.1 "Sta").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BfdState {
+    AdminDown,
+    Down,
+    Init,
+    Up,
+}
+
+impl BfdState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BfdState::AdminDown => "admin_down",
+            BfdState::Down => "down",
+            BfdState::Init => "init",
+            BfdState::Up => "up",
+        }
+    }
+}
+
+impl std::fmt::Display for BfdState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One BFD session as `GET /v1/status` reports it. Intervals are in
+/// microseconds, as on the wire (RFC 5880 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BfdSessionReport {
+    pub peer: IpAddr,
+    pub local: IpAddr,
+    pub hop: BfdHop,
+    pub state: BfdState,
+    /// The peer's state as its last packet said.
+    pub remote_state: BfdState,
+    /// Why the session last left Up (or "none").
+    pub local_diag: String,
+    pub local_discriminator: u32,
+    pub remote_discriminator: u32,
+    /// Configured DesiredMinTxInterval, RequiredMinRxInterval, DetectMult.
+    pub desired_min_tx_us: u64,
+    pub required_min_rx_us: u64,
+    pub detect_mult: u8,
+    /// Negotiated periodic transmit interval before jitter.
+    pub tx_interval_us: u64,
+    /// Current detection time; absent until the peer has been heard.
+    pub detection_time_us: Option<u64>,
+    pub tx_packets: u64,
+    pub rx_packets: u64,
+    /// Received packets dropped for this session, by reason.
+    pub dropped: BTreeMap<String, u64>,
+    pub state_changes: u64,
+    pub detection_expiries: u64,
+    /// Wall-clock time of the last state change, RFC 3339.
+    pub last_state_change: Option<String>,
 }
 
 /// One line of the decision journal.

@@ -232,6 +232,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             Err(e) => e,
         },
         (&Method::GET, "/metrics") => {
+            ctx.metrics.bfd().refresh().await;
             let mut response = Response::new(Full::new(Bytes::from(ctx.metrics.render())));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
@@ -242,7 +243,10 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             response
         }
         (&Method::GET, "/v1/status") => match ask(ctx, ApiCall::Status).await {
-            Ok(status) => json(StatusCode::OK, &status),
+            Ok(mut status) => {
+                status.bfd = ctx.metrics.bfd().reports().await;
+                json(StatusCode::OK, &status)
+            }
             Err(e) => e,
         },
         (&Method::GET, "/v1/journal") => {

@@ -25,6 +25,7 @@ use orbit_core::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backends::{self, BackendHandle, BackendResult};
+use crate::bfd_status::BfdUser;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::state::StateFile;
@@ -150,6 +151,7 @@ impl Daemon {
             Some(control) => crate::bfd::start(&config, control).await?,
             None => None,
         };
+        metrics.bfd().set_handle(BfdUser::BgpPeers, bfd.clone());
         let backends = spawn_all(built.redirectors, &tx);
         let published_generation = engine.steering().generation;
         Ok(Daemon {
@@ -182,10 +184,18 @@ impl Daemon {
         self.gossip = Some(gossip.reporter());
         self.detect = Some(gossip.watch());
         self.sync_shared();
-        self.site_bfd = crate::bfd_sites::SiteBfd::start(&self.config, gossip.reporter())
+        let bfd = crate::bfd_sites::SiteBfd::start(&self.config, gossip.reporter())
             .await
             .context("starting BFD toward the other members")?;
+        self.set_site_bfd(bfd);
         Ok(())
+    }
+
+    fn set_site_bfd(&mut self, bfd: Option<crate::bfd_sites::SiteBfd>) {
+        self.metrics
+            .bfd()
+            .set_handle(BfdUser::Members, bfd.as_ref().map(|b| b.handle.clone()));
+        self.site_bfd = bfd;
     }
 
     /// Saves the state file and gossips the shared state when either
@@ -399,6 +409,9 @@ impl Daemon {
                 })
                 .collect(),
             detect: self.detect.as_ref().map(|d| d.borrow().report()),
+            // Filled in by the API handler: the BFD driver answers
+            // asynchronously, outside this loop.
+            bfd: Vec::new(),
         }
     }
 
@@ -496,6 +509,9 @@ impl Daemon {
                         },
                         None => None,
                     };
+                    self.metrics
+                        .bfd()
+                        .set_handle(BfdUser::BgpPeers, self._bfd.clone());
                 }
                 Err(error) => {
                     tracing::error!(%error, "reload refused: a backend cannot be built");
@@ -538,10 +554,11 @@ impl Daemon {
             }
         }
         if let Some(bfd) = self.site_bfd.take() {
+            self.set_site_bfd(None);
             bfd.shut_down().await;
         }
         match crate::bfd_sites::SiteBfd::start(config, reporter).await {
-            Ok(bfd) => self.site_bfd = bfd,
+            Ok(bfd) => self.set_site_bfd(bfd),
             Err(error) => {
                 tracing::error!(error = %format!("{error:#}"), "BFD toward the members not restarted");
                 self.journal.append(JournalRecord::Lifecycle {

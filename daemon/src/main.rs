@@ -8,6 +8,7 @@ mod api;
 mod backends;
 mod bfd;
 mod bfd_sites;
+mod bfd_status;
 mod daemon;
 mod hook;
 mod journal;

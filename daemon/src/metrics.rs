@@ -1,5 +1,7 @@
 //! Prometheus metrics of orbitd (`GET /metrics`).
 
+use std::sync::Arc;
+
 use orbit_core::{Decision, EngineStatus, Role, Steering};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -7,6 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::bfd_status::BfdView;
 
 type Labels = Vec<(String, String)>;
 
@@ -38,6 +42,8 @@ pub struct Metrics {
     backend_apply_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     backend_applied_generation: Family<Labels, Gauge>,
     decision_to_confirmed_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    /// BFD sessions, encoded from the driver's last snapshot on each scrape.
+    bfd: Arc<BfdView>,
 }
 
 impl Metrics {
@@ -58,7 +64,9 @@ impl Metrics {
             backend_applied_generation: Family::default(),
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
+            bfd: Arc::new(BfdView::default()),
         };
+        registry.register_collector(Box::new(m.bfd.collector()));
         registry.register(
             "events",
             "Events handled by the engine, by type",
@@ -208,6 +216,11 @@ impl Metrics {
                 .get_or_create(&labels(&[("backend", backend)]))
                 .observe(since_change);
         }
+    }
+
+    /// The BFD driver that `/metrics` and `/v1/status` report on.
+    pub fn bfd(&self) -> &BfdView {
+        &self.bfd
     }
 
     /// Prometheus text exposition format.

@@ -283,7 +283,42 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
             .filter(|l| l.contains("BFD toward member changed site=a") && l.contains(what))
             .count()
     };
+    // The sessions are in b's status, and a reload with new timers changes
+    // them on the live sessions (a Poll Sequence), without a flap.
+    let multihop = |c: &Cluster| -> Vec<Value> {
+        c.status("b").unwrap()["bfd"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["hop"] == "multihop")
+            .cloned()
+            .collect()
+    };
+    eventually("b's sessions up again", Duration::from_secs(10), &c, || {
+        let s = multihop(&c);
+        s.len() == 2 && s.iter().all(|s| s["state"] == "up")
+    });
     let dead_before = from_b(&c, "Some(Dead)");
+    let cfg_b = c.dir.path().join("b.toml");
+    let text = std::fs::read_to_string(&cfg_b).unwrap();
+    std::fs::write(
+        &cfg_b,
+        text.replace("interval = \"10ms\"", "interval = \"20ms\""),
+    )
+    .unwrap();
+    orbit_tests::sh(&["kill", "-HUP", &c.daemons[1].id().to_string()]);
+    eventually("b's sessions at 20 ms", Duration::from_secs(10), &c, || {
+        let s = multihop(&c);
+        s.len() == 2
+            && s.iter()
+                .all(|s| s["state"] == "up" && s["tx_interval_us"] == 20_000)
+    });
+    assert_eq!(
+        from_b(&c, "Some(Dead)"),
+        dead_before,
+        "a reload flapped BFD"
+    );
+
     orbit_tests::sh(&["kill", "-TERM", &pid_a]);
     eventually(
         "b to hear a's AdminDown",

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use orbit_tests::orbitd::http;
 use serde_json::Value;
 
 struct TempDir(PathBuf);
@@ -97,25 +98,6 @@ fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// One HTTP/1.1 request over the unix socket: (status, body).
-fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = UnixStream::connect(socket).expect("connect API socket");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nhost: orbitd\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 fn orbitctl(socket: &Path, args: &[&str]) -> (i32, String, String) {

@@ -1,26 +1,33 @@
-//! Shared scaffolding for orbit's tests against real peers: network
-//! namespaces and links that clean up after themselves, and small process
-//! helpers. Test code: a failed setup step panics with the command's
-//! output, which is the failure report.
+//! Shared scaffolding for orbit's tests and benches against real peers:
+//! network namespaces and veth links, a three-member mesh, bird2, a running
+//! orbitd, and the BGP + BFD lab (orbitd and bird2 across a veth) that the
+//! daemon's BFD test and route-removal benchmark share.
+//!
+//! Every name is unique per process and call, and everything is removed in
+//! `Drop`, also on panic. These helpers need root (CI runs as root). A
+//! failed setup step panics with the command's output: the failure report.
 
-#![allow(clippy::unwrap_used)]
-
+pub mod bfd_lab;
+pub mod bird;
 pub mod mesh;
+pub mod netns;
+pub mod orbitd;
 
-use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Runs a command and returns its stdout; panics with its output if it
 /// fails.
-pub fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+pub use netns::run as sh;
+
+/// Polls `ok` every `every` until it holds; panics naming `what` after
+/// `within`.
+pub fn wait_until(within: Duration, every: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !ok() {
+        assert!(
+            t0.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(every);
+    }
 }

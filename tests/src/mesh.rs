@@ -8,6 +8,7 @@
 
 use std::process::Command;
 
+use crate::netns::Netns;
 use crate::sh;
 
 pub const NODES: [&str; 3] = ["a", "b", "w"];
@@ -17,7 +18,8 @@ const LINKS: [(usize, usize, u8); 3] = [(0, 1, 12), (0, 2, 13), (1, 2, 23)];
 
 #[derive(Debug)]
 pub struct Mesh {
-    prefix: String,
+    /// a, b, w: removed (with every process left in them) on drop.
+    nodes: Vec<Netns>,
 }
 
 impl Mesh {
@@ -25,16 +27,16 @@ impl Mesh {
     /// interface and namespace names are short).
     pub fn new(tag: &str) -> Mesh {
         let mesh = Mesh {
-            prefix: format!("om{}{tag}", std::process::id() % 100_000),
+            nodes: NODES
+                .iter()
+                .map(|n| Netns::new(&format!("{tag}{n}")))
+                .collect(),
         };
         for (i, n) in NODES.iter().enumerate() {
-            let ns = mesh.ns(n);
-            sh(&["ip", "netns", "add", &ns]);
-            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             sh(&[
                 "ip",
                 "-n",
-                &ns,
+                &mesh.ns(n),
                 "addr",
                 "add",
                 &format!("{}/32", Self::addr(i)),
@@ -70,7 +72,8 @@ impl Mesh {
 
     /// The namespace of member `node` ("a", "b" or "w").
     pub fn ns(&self, node: &str) -> String {
-        format!("{}{node}", self.prefix)
+        let i = NODES.iter().position(|n| *n == node).expect("a, b or w");
+        self.nodes[i].name.clone()
     }
 
     /// The loopback address of member number `i` (0 a, 1 b, 2 w).
@@ -92,10 +95,13 @@ impl Mesh {
             if up { "up" } else { "down" },
         ]);
         if up {
-            let index = |n: &str| NODES.iter().position(|m| *m == n).unwrap();
+            let index = |n: &str| NODES.iter().position(|m| *m == n).expect("a, b or w");
             let (i, j) = (index(x), index(y));
             let (lo, hi) = (i.min(j), i.max(j));
-            let (_, _, net) = LINKS.iter().find(|(a, b, _)| (*a, *b) == (lo, hi)).unwrap();
+            let (_, _, net) = LINKS
+                .iter()
+                .find(|(a, b, _)| (*a, *b) == (lo, hi))
+                .expect("a pair of the mesh");
             self.routes(lo, hi, *net);
         }
     }
@@ -122,15 +128,5 @@ impl Mesh {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.ns(node), program]);
         c
-    }
-}
-
-impl Drop for Mesh {
-    fn drop(&mut self) {
-        for n in NODES {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(n)])
-                .status();
-        }
     }
 }

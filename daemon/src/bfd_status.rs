@@ -1,0 +1,417 @@
+//! BFD state for `GET /v1/status` and `GET /metrics`.
+//!
+//! The driver owns its sessions and counters; this module asks it for a
+//! snapshot ([`orbit_bfd::BfdHandle::status`]) whenever either endpoint is
+//! requested and keeps the last one for the metrics collector, which
+//! encodes it as it is. So the exported counters are the driver's own
+//! (nothing is mirrored or can drift), and every session in the driver is
+//! exported, whatever started it (BGP peers, other sites).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use orbit_bfd::{BfdHandle, DriverStatus, SessionStatus, State};
+use orbit_core::api::{BfdHop, BfdSessionReport, BfdState};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// A driver that does not answer within this is reported as having no
+/// sessions (and logged), rather than holding up the API.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Who runs a BFD driver in orbitd: each has its own helper process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BfdUser {
+    /// Single-hop sessions toward `bfd = true` BGP peers.
+    BgpPeers,
+    /// Multihop sessions toward the other members (`[bfd] sites = true`).
+    Members,
+}
+
+/// The daemon's BFD drivers, as far as status and metrics care.
+#[derive(Debug, Default)]
+pub struct BfdView {
+    handles: Mutex<BTreeMap<BfdUser, BfdHandle>>,
+    last: Arc<Mutex<Option<DriverStatus>>>,
+}
+
+impl BfdView {
+    /// The driver of `user` to report on (a new one after a reload, `None`
+    /// when it runs no BFD).
+    pub fn set_handle(&self, user: BfdUser, handle: Option<BfdHandle>) {
+        let mut handles = lock(&self.handles);
+        match handle {
+            Some(h) => handles.insert(user, h),
+            None => handles.remove(&user),
+        };
+        if handles.is_empty() {
+            *lock(&self.last) = None;
+        }
+    }
+
+    /// Asks every driver for a fresh snapshot and keeps their union for
+    /// the metrics.
+    pub async fn refresh(&self) -> Option<DriverStatus> {
+        let handles: Vec<(BfdUser, BfdHandle)> = lock(&self.handles)
+            .iter()
+            .map(|(u, h)| (*u, h.clone()))
+            .collect();
+        if handles.is_empty() {
+            return None;
+        }
+        let mut all = DriverStatus::default();
+        for (user, handle) in handles {
+            match tokio::time::timeout(STATUS_TIMEOUT, handle.status()).await {
+                Ok(Ok(status)) => {
+                    all.sessions.extend(status.sessions);
+                    for (reason, n) in status.unmatched_drops {
+                        *all.unmatched_drops.entry(reason).or_default() += n;
+                    }
+                    all.send_errors += status.send_errors;
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(?user, %error, "BFD driver status unavailable");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        ?user,
+                        "BFD driver did not answer a status request within 1 s"
+                    );
+                }
+            }
+        }
+        *lock(&self.last) = Some(all.clone());
+        Some(all)
+    }
+
+    /// Fresh per-session reports for `/v1/status`.
+    pub async fn reports(&self) -> Vec<BfdSessionReport> {
+        self.refresh()
+            .await
+            .map(|s| s.sessions.iter().map(report).collect())
+            .unwrap_or_default()
+    }
+
+    /// The Prometheus collector that encodes the last snapshot.
+    pub fn collector(&self) -> BfdCollector {
+        BfdCollector {
+            last: self.last.clone(),
+        }
+    }
+}
+
+/// A poisoned lock only means another request panicked mid-update; the
+/// snapshot is still a whole value.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn hop(s: &SessionStatus) -> BfdHop {
+    if s.key.multihop {
+        BfdHop::Multihop
+    } else {
+        BfdHop::Single
+    }
+}
+
+fn state(s: State) -> BfdState {
+    match s {
+        State::AdminDown => BfdState::AdminDown,
+        State::Down => BfdState::Down,
+        State::Init => BfdState::Init,
+        State::Up => BfdState::Up,
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The API view of one driver session.
+pub fn report(s: &SessionStatus) -> BfdSessionReport {
+    BfdSessionReport {
+        peer: s.key.peer,
+        local: s.key.local,
+        hop: hop(s),
+        state: state(s.state),
+        remote_state: state(s.remote_state),
+        local_diag: s.local_diag.to_string(),
+        local_discriminator: s.local_discriminator,
+        remote_discriminator: s.remote_discriminator,
+        desired_min_tx_us: micros(s.configured.desired_min_tx),
+        required_min_rx_us: micros(s.configured.required_min_rx),
+        detect_mult: s.configured.detect_mult,
+        tx_interval_us: micros(s.tx_interval),
+        detection_time_us: s.detection_time.map(micros),
+        tx_packets: s.counters.tx_packets,
+        rx_packets: s.counters.rx_packets,
+        dropped: s
+            .counters
+            .dropped
+            .iter()
+            .map(|(reason, n)| (reason.label().to_owned(), *n))
+            .collect(),
+        state_changes: s.counters.state_changes,
+        detection_expiries: s.counters.detection_expiries,
+        last_state_change: s
+            .last_state_change
+            .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+    }
+}
+
+/// Encodes the last [`DriverStatus`] on each scrape (names get the
+/// registry's `orbit_` prefix; counters get `_total`).
+#[derive(Debug)]
+pub struct BfdCollector {
+    last: Arc<Mutex<Option<DriverStatus>>>,
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// One metric family: its name, help, and `(labels, value)` samples.
+struct Family<V> {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(Labels, V)>,
+}
+
+impl<V> Family<V> {
+    fn new(name: &'static str, help: &'static str) -> Family<V> {
+        Family {
+            name,
+            help,
+            samples: Vec::new(),
+        }
+    }
+}
+
+/// Encodes one family (nothing when it has no samples); `metric` makes a
+/// gauge or a counter of a value.
+fn encode_family<V: Copy, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    f: &Family<V>,
+    metric: fn(V) -> M,
+) -> Result<(), std::fmt::Error> {
+    let Some((_, first)) = f.samples.first() else {
+        return Ok(());
+    };
+    let mut family =
+        encoder.encode_descriptor(f.name, f.help, None, metric(*first).metric_type())?;
+    for (labels, value) in &f.samples {
+        metric(*value).encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn with(labels: &Labels, key: &'static str, value: impl Into<String>) -> Labels {
+    let mut l = labels.clone();
+    l.push((key, value.into()));
+    l
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Collector for BfdCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(status) = lock(&self.last).clone() else {
+            return Ok(());
+        };
+        let mut up = Family::new("bfd_session_up", "1 while the BFD session is Up");
+        let mut states = Family::new(
+            "bfd_session_state",
+            "1 for the BFD session's current local state",
+        );
+        let mut remote = Family::new(
+            "bfd_session_remote_state",
+            "1 for the state the peer last reported",
+        );
+        let mut diag = Family::new(
+            "bfd_session_diag",
+            "Local diagnostic code (RFC 5880 §4.1): why the session last left Up",
+        );
+        let mut tx_interval = Family::new(
+            "bfd_tx_interval_seconds",
+            "Negotiated periodic transmit interval, before jitter",
+        );
+        let mut detection = Family::new(
+            "bfd_detection_time_seconds",
+            "Current detection time (absent until the peer is heard)",
+        );
+        let mut last_change = Family::new(
+            "bfd_last_state_change_timestamp_seconds",
+            "Unix time of the session's last state change",
+        );
+        let mut tx = Family::new("bfd_tx_packets", "BFD control packets sent");
+        let mut rx = Family::new("bfd_rx_packets", "BFD control packets accepted");
+        let mut dropped = Family::new(
+            "bfd_dropped",
+            "Received BFD packets dropped, by session and reason (RFC 5880 §6.8.6)",
+        );
+        let mut changes = Family::new("bfd_state_changes", "BFD session state changes");
+        let mut expiries = Family::new(
+            "bfd_detection_expiries",
+            "Detection-time expiries (the peer fell silent)",
+        );
+        for s in &status.sessions {
+            let labels: Labels = vec![
+                ("peer", s.key.peer.to_string()),
+                ("local", s.key.local.to_string()),
+                ("hop", hop(s).as_str().to_owned()),
+            ];
+            up.samples
+                .push((labels.clone(), f64::from(u8::from(s.state == State::Up))));
+            for candidate in [State::AdminDown, State::Down, State::Init, State::Up] {
+                let name = state(candidate).as_str();
+                states.samples.push((
+                    with(&labels, "state", name),
+                    f64::from(u8::from(s.state == candidate)),
+                ));
+                remote.samples.push((
+                    with(&labels, "state", name),
+                    f64::from(u8::from(s.remote_state == candidate)),
+                ));
+            }
+            diag.samples
+                .push((labels.clone(), f64::from(s.local_diag.bits())));
+            tx_interval
+                .samples
+                .push((labels.clone(), s.tx_interval.as_secs_f64()));
+            if let Some(d) = s.detection_time {
+                detection.samples.push((labels.clone(), d.as_secs_f64()));
+            }
+            if let Some(t) = s.last_state_change {
+                last_change.samples.push((labels.clone(), unix_seconds(t)));
+            }
+            tx.samples.push((labels.clone(), s.counters.tx_packets));
+            rx.samples.push((labels.clone(), s.counters.rx_packets));
+            for (reason, n) in &s.counters.dropped {
+                dropped
+                    .samples
+                    .push((with(&labels, "reason", reason.label()), *n));
+            }
+            changes
+                .samples
+                .push((labels.clone(), s.counters.state_changes));
+            expiries
+                .samples
+                .push((labels, s.counters.detection_expiries));
+        }
+        let mut unmatched = Family::new(
+            "bfd_unmatched_dropped",
+            "Received BFD packets that matched no session, by reason",
+        );
+        for (reason, n) in &status.unmatched_drops {
+            unmatched
+                .samples
+                .push((vec![("reason", reason.label().to_owned())], *n));
+        }
+        let mut send_errors = Family::new(
+            "bfd_send_errors",
+            "BFD transmissions that failed at the socket",
+        );
+        send_errors.samples.push((Vec::new(), status.send_errors));
+        for f in [
+            &up,
+            &states,
+            &remote,
+            &diag,
+            &tx_interval,
+            &detection,
+            &last_change,
+        ] {
+            encode_family(&mut encoder, f, ConstGauge::new)?;
+        }
+        for f in [
+            &tx,
+            &rx,
+            &dropped,
+            &changes,
+            &expiries,
+            &unmatched,
+            &send_errors,
+        ] {
+            encode_family(&mut encoder, f, ConstCounter::new)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_is_reported_and_exported() {
+        let (handle, _events) = orbit_bfd::start(orbit_bfd::DriverConfig {
+            // Unused ports: the session never hears a peer.
+            single_hop_port: 0,
+            multi_hop_port: 0,
+        });
+        handle
+            .add_session(orbit_bfd::PeerConfig {
+                peer: "127.0.0.2".parse().expect("ip"),
+                local: "127.0.0.1".parse().expect("ip"),
+                hop: orbit_bfd::Hop::Single,
+                timing: orbit_bfd::Timing::new(
+                    Duration::from_millis(10),
+                    Duration::from_millis(20),
+                    3,
+                ),
+                auth: None,
+            })
+            .await
+            .expect("add session");
+        let view = BfdView::default();
+        let mut registry = prometheus_client::registry::Registry::with_prefix("orbit");
+        registry.register_collector(Box::new(view.collector()));
+        let render = |registry: &prometheus_client::registry::Registry| {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, registry).expect("encode");
+            out
+        };
+        assert!(!render(&registry).contains("orbit_bfd"), "no driver yet");
+
+        view.set_handle(BfdUser::BgpPeers, Some(handle));
+        let reports = view.reports().await;
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let r = &reports[0];
+        assert_eq!(r.peer.to_string(), "127.0.0.2");
+        assert_eq!(r.hop, BfdHop::Single);
+        assert_eq!(r.state, BfdState::Down);
+        assert_eq!(r.desired_min_tx_us, 10_000);
+        assert_eq!(r.required_min_rx_us, 20_000);
+        assert_eq!(r.detect_mult, 3);
+        // Slow start: 1 s until Up (RFC 5880 §6.8.3).
+        assert_eq!(r.tx_interval_us, 1_000_000);
+        assert_eq!(r.detection_time_us, None);
+
+        let text = render(&registry);
+        let labels = r#"peer="127.0.0.2",local="127.0.0.1",hop="single""#;
+        for line in [
+            format!("orbit_bfd_session_up{{{labels}}} 0"),
+            format!("orbit_bfd_session_state{{{labels},state=\"down\"}} 1"),
+            format!("orbit_bfd_session_state{{{labels},state=\"up\"}} 0"),
+            format!("orbit_bfd_tx_interval_seconds{{{labels}}} 1.0"),
+            format!("orbit_bfd_rx_packets_total{{{labels}}} 0"),
+            format!("orbit_bfd_state_changes_total{{{labels}}} 0"),
+            "orbit_bfd_send_errors_total".to_owned(),
+        ] {
+            assert!(text.contains(&line), "{line} missing in\n{text}");
+        }
+        assert!(
+            !text.contains("orbit_bfd_detection_time_seconds{"),
+            "{text}"
+        );
+
+        view.set_handle(BfdUser::BgpPeers, None);
+        assert!(view.reports().await.is_empty());
+        assert!(!render(&registry).contains("orbit_bfd"));
+    }
+}

@@ -1,0 +1,101 @@
+//! A running orbitd (optionally inside a namespace) and its HTTP API over
+//! the unix socket.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+use crate::netns::Netns;
+
+/// orbitd started with a config; killed on drop if still running.
+#[derive(Debug)]
+pub struct Orbitd {
+    child: Option<Child>,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Orbitd {
+    /// Starts `exe --config config` in `ns` (log in `log`) and waits for the
+    /// API socket.
+    pub fn start(exe: &Path, ns: &Netns, config: &Path, socket: &Path, log: &Path) -> Orbitd {
+        let exe = exe.display().to_string();
+        let config = config.display().to_string();
+        let mut child = ns.spawn(&[exe.as_str(), "--config", config.as_str()], log);
+        let log_text = || std::fs::read_to_string(log).unwrap_or_default();
+        crate::wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            "the orbitd API socket",
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("orbitd exited ({status}):\n{}", log_text());
+                }
+                UnixStream::connect(socket).is_ok()
+            },
+        );
+        Orbitd {
+            child: Some(child),
+            socket: socket.to_owned(),
+            log: log.to_owned(),
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path`: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(&self.socket, "GET", path, "")
+    }
+
+    /// SIGTERM and wait (at most 20 s, then SIGKILL); the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        for _ in 0..1000 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Orbitd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One HTTP/1.1 request over a unix socket: (status, body).
+pub fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = UnixStream::connect(socket).expect("connect API socket");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: orbitd\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("malformed HTTP response: {response}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
