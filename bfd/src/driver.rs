@@ -117,16 +117,25 @@ impl BfdEvent {
     }
 
     /// Whether this Down means the forwarding path failed, so clients such
-    /// as BGP should be torn down at once. RFC 5882 §3.2: not when the peer
-    /// went AdminDown, and not when we did.
+    /// as BGP should be torn down at once: our own detection time expired
+    /// (RFC 5880 §6.8.4). Not when either side went AdminDown (RFC 5882
+    /// §3.2), and not when the peer merely signalled Down: we heard it, so
+    /// the path toward us forwards. A peer that replaces its session (bird2
+    /// does when BGP reconnects) signals Down without a failure; a peer whose
+    /// own detection expired acts on it itself.
     pub fn is_path_failure(&self) -> bool {
         match self {
             BfdEvent::Up { .. } => false,
             BfdEvent::Down {
                 state,
+                diag,
                 remote_state,
                 ..
-            } => *state == State::Down && *remote_state != State::AdminDown,
+            } => {
+                *state == State::Down
+                    && *diag == Diag::ControlDetectionTimeExpired
+                    && *remote_state != State::AdminDown
+            }
         }
     }
 }

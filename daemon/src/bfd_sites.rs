@@ -171,16 +171,23 @@ mod tests {
     }
 
     #[test]
-    fn up_is_alive_a_path_failure_dead_and_admin_down_no_opinion() {
+    fn up_is_alive_a_detection_expiry_dead_and_anything_else_no_opinion() {
         assert_eq!(verdict(&BfdEvent::Up { key: key() }), Some(Liveness::Alive));
-        let down = |state, remote_state| BfdEvent::Down {
+        let down = |state, diag, remote_state| BfdEvent::Down {
             key: key(),
             state,
-            diag: Diag::ControlDetectionTimeExpired,
+            diag,
             remote_state,
         };
-        assert_eq!(verdict(&down(State::Down, State::Up)), Some(Liveness::Dead));
-        assert_eq!(verdict(&down(State::Down, State::AdminDown)), None);
-        assert_eq!(verdict(&down(State::AdminDown, State::Up)), None);
+        let expired = Diag::ControlDetectionTimeExpired;
+        assert_eq!(
+            verdict(&down(State::Down, expired, State::Up)),
+            Some(Liveness::Dead)
+        );
+        assert_eq!(verdict(&down(State::Down, expired, State::AdminDown)), None);
+        assert_eq!(verdict(&down(State::AdminDown, expired, State::Up)), None);
+        // The member told us it is down: we heard it, its daemon answers.
+        let signalled = Diag::NeighborSignaledSessionDown;
+        assert_eq!(verdict(&down(State::Down, signalled, State::Down)), None);
     }
 }
