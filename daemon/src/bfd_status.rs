@@ -13,8 +13,10 @@ use std::time::{Duration, SystemTime};
 
 use orbit_bfd::{BfdHandle, DriverStatus, SessionStatus, State};
 use orbit_core::api::{BfdHop, BfdSessionReport, BfdState};
+
+use crate::snapshot_metrics::{encode_family, lock, with, Family, Labels};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
@@ -103,12 +105,6 @@ impl BfdView {
     }
 }
 
-/// A poisoned lock only means another request panicked mid-update; the
-/// snapshot is still a whole value.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn hop(s: &SessionStatus) -> BfdHop {
     if s.key.multihop {
         BfdHop::Multihop
@@ -167,49 +163,6 @@ pub fn report(s: &SessionStatus) -> BfdSessionReport {
 #[derive(Debug)]
 pub struct BfdCollector {
     last: Arc<Mutex<Option<DriverStatus>>>,
-}
-
-type Labels = Vec<(&'static str, String)>;
-
-/// One metric family: its name, help, and `(labels, value)` samples.
-struct Family<V> {
-    name: &'static str,
-    help: &'static str,
-    samples: Vec<(Labels, V)>,
-}
-
-impl<V> Family<V> {
-    fn new(name: &'static str, help: &'static str) -> Family<V> {
-        Family {
-            name,
-            help,
-            samples: Vec::new(),
-        }
-    }
-}
-
-/// Encodes one family (nothing when it has no samples); `metric` makes a
-/// gauge or a counter of a value.
-fn encode_family<V: Copy, M: EncodeMetric>(
-    encoder: &mut DescriptorEncoder,
-    f: &Family<V>,
-    metric: fn(V) -> M,
-) -> Result<(), std::fmt::Error> {
-    let Some((_, first)) = f.samples.first() else {
-        return Ok(());
-    };
-    let mut family =
-        encoder.encode_descriptor(f.name, f.help, None, metric(*first).metric_type())?;
-    for (labels, value) in &f.samples {
-        metric(*value).encode(family.encode_family(labels)?)?;
-    }
-    Ok(())
-}
-
-fn with(labels: &Labels, key: &'static str, value: impl Into<String>) -> Labels {
-    let mut l = labels.clone();
-    l.push((key, value.into()));
-    l
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {

@@ -183,6 +183,7 @@ impl Daemon {
     pub async fn set_gossip(&mut self, gossip: &orbit_detect::gossip::Gossip) -> Result<()> {
         self.gossip = Some(gossip.reporter());
         self.detect = Some(gossip.watch());
+        self.metrics.detect().set(gossip.watch());
         self.sync_shared();
         let bfd = crate::bfd_sites::SiteBfd::start(&self.config, gossip.reporter())
             .await

@@ -10,9 +10,11 @@ mod bfd;
 mod bfd_sites;
 mod bfd_status;
 mod daemon;
+mod detect_metrics;
 mod hook;
 mod journal;
 mod metrics;
+mod snapshot_metrics;
 mod state;
 mod summary;
 

@@ -11,6 +11,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::bfd_status::BfdView;
+use crate::detect_metrics::DetectView;
 
 type Labels = Vec<(String, String)>;
 
@@ -44,6 +45,8 @@ pub struct Metrics {
     decision_to_confirmed_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// BFD sessions, encoded from the driver's last snapshot on each scrape.
     bfd: Arc<BfdView>,
+    /// The gossip member's evidence and counters, read on each scrape.
+    detect: DetectView,
 }
 
 impl Metrics {
@@ -65,8 +68,10 @@ impl Metrics {
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
             bfd: Arc::new(BfdView::default()),
+            detect: DetectView::default(),
         };
         registry.register_collector(Box::new(m.bfd.collector()));
+        registry.register_collector(Box::new(m.detect.collector()));
         registry.register(
             "events",
             "Events handled by the engine, by type",
@@ -216,6 +221,11 @@ impl Metrics {
                 .get_or_create(&labels(&[("backend", backend)]))
                 .observe(since_change);
         }
+    }
+
+    /// The gossip member that `/metrics` reports on.
+    pub fn detect(&self) -> &DetectView {
+        &self.detect
     }
 
     /// The BFD driver that `/metrics` and `/v1/status` report on.

@@ -262,6 +262,26 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
         "{text}"
     );
     assert_eq!(row("a").unwrap()[1], "dead", "{text}");
+    let (code, metrics) = orbit_tests::orbitd::http(&c.socket("b"), "GET", "/metrics", "");
+    assert_eq!(code, 200);
+    for line in [
+        "orbit_detect_view{site=\"a\",view=\"dead\"} 1",
+        "orbit_detect_view{site=\"w\",view=\"alive\"} 1",
+        "orbit_detect_source_alive{site=\"a\",source=\"bfd\"} 0",
+        "orbit_detect_source_alive{site=\"w\",source=\"bfd\"} 1",
+        "orbit_detect_isolated 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("orbit_gossip_packets_in_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
     assert!(
         c.log("b").contains("liveness=Some(Dead)"),
         "b's BFD reported the cut"
