@@ -91,15 +91,16 @@ enum Cmd {
 
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
-    /// Modes, comma separated: haproxy, bgp, sdn, and the baselines exabgp and serf.
+    /// Modes, comma separated: haproxy, bgp (with BFD), bgp-nobfd, sdn, and
+    /// the baselines exabgp and serf.
     #[arg(
         long,
-        default_value = "haproxy,bgp,sdn,exabgp,serf",
+        default_value = "haproxy,bgp,bgp-nobfd,sdn,exabgp,serf",
         value_delimiter = ','
     )]
     modes: Vec<String>,
-    /// Scenarios (1-7), comma separated.
-    #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
+    /// Scenarios (1-8), comma separated.
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8", value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Runs per mode and scenario.
     #[arg(long, default_value_t = 1)]
@@ -121,10 +122,12 @@ impl Default for RunArgs {
             modes: vec![
                 "haproxy".into(),
                 "bgp".into(),
+                "bgp-nobfd".into(),
                 "sdn".into(),
                 "exabgp".into(),
+                "serf".into(),
             ],
-            scenarios: (1..=7).collect(),
+            scenarios: (1..=8).collect(),
             runs: 1,
             out: PathBuf::from("lab-results"),
             rate: 1000,
@@ -242,19 +245,18 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut modes = Vec::new();
     for m in &args.modes {
-        modes
-            .push(Mode::parse(m).with_context(|| {
-                format!("unknown mode {m:?} (haproxy, bgp, sdn, exabgp, serf)")
-            })?);
+        modes.push(Mode::parse(m).with_context(|| {
+            format!("unknown mode {m:?} (haproxy, bgp, bgp-nobfd, sdn, exabgp, serf)")
+        })?);
     }
     let scenarios: Vec<Scenario> = args
         .scenarios
         .iter()
         .map(|s| {
-            if (1..=7).contains(s) {
+            if (1..=8).contains(s) {
                 Ok(Scenario(*s))
             } else {
-                bail!("unknown scenario {s} (1-7)")
+                bail!("unknown scenario {s} (1-8)")
             }
         })
         .collect::<Result<_>>()?;
@@ -306,6 +308,8 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let machine = machine();
     let table = report::table(&rows);
     println!("{table}");
+    let cmps = report::comparisons(&rows);
+    print!("{}", report::comparison_table(&cmps));
     for u in &unavailable {
         println!("not run: {u}");
     }
@@ -315,6 +319,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         "seconds": started.elapsed().as_secs(),
         "unavailable": unavailable,
         "summary": rows,
+        "side_by_side": cmps,
         "runs": results,
     });
     let out = &args.out;

@@ -153,7 +153,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
         }
         // The baseline runs no orbitd; its config is never written.
         Mode::Exabgp => {}
-        Mode::Bgp | Mode::Serf => {
+        Mode::Bgp | Mode::BgpNoBfd | Mode::Serf => {
             let _ = writeln!(
                 s,
                 "[bgp]\nasn = {}\nrouter_id = \"{}\"\n[bgp.standby]\nprepend = 3\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"9s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",
@@ -164,6 +164,14 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
                 plan::EDGE_ASN,
                 plan::site_addr(setup.mode, member),
             );
+            if setup.mode.bfd() {
+                let _ = writeln!(
+                    s,
+                    "bfd = true\n\n[bfd]\ninterval = \"{}ms\"\nmultiplier = {}",
+                    plan::BFD_INTERVAL_MS,
+                    plan::BFD_MULTIPLIER
+                );
+            }
         }
         Mode::Sdn => {
             let _ = writeln!(

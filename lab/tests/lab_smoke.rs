@@ -5,7 +5,9 @@
 //! - scenario 1 (planned switchover): the client loses nothing;
 //! - scenarios 2 and 3 (hard and gray failure): traffic moves to site b;
 //! - scenarios 4, 5 and 7 (partition, 10% loss, frozen daemon): no failover;
-//! - scenario 6 (HAProxy mode): traffic returns to a, not before the hold-down.
+//! - scenario 6 (HAProxy mode): traffic returns to a, not before the hold-down;
+//! - scenario 8 (site dark, the edge's links stay up): traffic moves to b, in
+//!   BGP mode through BFD (bird2 and orbitd at 10 ms x 3).
 //!
 //! Needs root (network namespaces), like every privileged test here.
 
@@ -96,7 +98,7 @@ fn check(json: &Value, out: &Path) {
                     "{what}: new connections lost"
                 );
             }
-            2 | 3 => assert!(r["failover"].as_bool().unwrap(), "{what}: no failover"),
+            2 | 3 | 8 => assert!(r["failover"].as_bool().unwrap(), "{what}: no failover"),
             4 | 5 | 7 => assert!(
                 !r["false_failover"].as_bool().unwrap(),
                 "{what}: false failover"
@@ -115,9 +117,27 @@ fn haproxy_mode_scenarios() {
     lab_run("haproxy", "1,2,3,4,5,6,7");
 }
 
+// BGP with BFD (the lab's default BGP mode) for the failures, where BFD
+// moves the route; scenario 7 without BFD: a frozen orbitd stops answering
+// BFD, so with BFD on the edge moves traffic (docs/lab.md).
 #[test]
 fn bgp_mode_scenarios() {
-    lab_run("bgp", "1,2,3,7");
+    let json = lab_run("bgp", "1,2,3,8");
+    // BFD really ran: bird2 dropped a's route before orbit's quorum
+    // decided anything, so the client moved before any detection.
+    let dark = json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scenario"] == 8)
+        .unwrap();
+    let first_b = dark["udp"]["first_to_ms"].as_f64().unwrap();
+    let detection = dark["detection_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        first_b < detection,
+        "scenario 8 with BFD: the client reached b after {first_b} ms, not before orbit's detection ({detection} ms)"
+    );
+    lab_run("bgp-nobfd", "7");
 }
 
 #[test]
