@@ -21,7 +21,7 @@ use std::time::Duration;
 use orbit_core::config::Config;
 use orbit_core::{Change, Engine, Event, Liveness, Millis};
 use orbit_detect::gossip::Gossip;
-use orbit_detect::serf::SerfAdapter;
+use orbit_detect::serf::{SerfAdapter, SerfSink};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -131,7 +131,7 @@ async fn run_once(run: u32, key: &std::path::Path) -> (Duration, Duration) {
     let _adapter = SerfAdapter::start(
         SocketAddr::from((ip(run, 12), 7373)),
         "b".parse().unwrap(),
-        ts,
+        SerfSink::Engine(ts),
     );
 
     // b's engine, fed by gossip.

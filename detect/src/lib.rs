@@ -35,8 +35,9 @@ pub struct Detectors {
 }
 
 impl Detectors {
-    /// Starts gossip (always), the local health checks (a witness has
-    /// none), the Serf adapter (if `detect.serf_rpc` is set) and the link
+    /// Starts gossip (unless `detect.gossip = false`), the local health
+    /// checks (a witness has none), the Serf adapter (if `detect.serf_rpc`
+    /// is set; its verdicts join the gossip view) and the link
     /// watch (if `detect.links` is set). Everything
     /// they learn arrives on `events`.
     pub async fn start(config: &Config, events: mpsc::Sender<Event>) -> Result<Self, DetectError> {
@@ -51,10 +52,13 @@ impl Detectors {
         } else {
             health::HealthChecks::start(config, events.clone(), reporter.clone())?
         };
-        let serf = config
-            .detect
-            .serf_rpc
-            .map(|rpc| serf::SerfAdapter::start(rpc, config.node.site.clone(), events));
+        let serf = config.detect.serf_rpc.map(|rpc| {
+            let sink = match &reporter {
+                Some(reporter) => serf::SerfSink::Gossip(reporter.clone()),
+                None => serf::SerfSink::Engine(events),
+            };
+            serf::SerfAdapter::start(rpc, config.node.site.clone(), sink)
+        });
         let links = match reporter {
             Some(reporter) if !config.detect.links.is_empty() => Some(linkwatch::LinkWatch::start(
                 config.detect.links.clone(),

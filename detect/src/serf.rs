@@ -12,8 +12,11 @@
 //!
 //! Each Serf member carries a `site` tag. A site is Alive while any of its
 //! members is alive, Dead once all of them failed or left; verdicts are the
-//! local site's view (observer = local). If the agent goes away, the adapter
-//! reconnects with backoff and resyncs from `members`.
+//! local site's view (observer = local). With gossip running they join this
+//! member's gossip view (so the other members count them toward the quorum,
+//! with the data-plane check applied); without gossip they go straight to
+//! the local engine. If the agent goes away, the adapter reconnects with
+//! backoff and resyncs from `members`.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -29,6 +32,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::error::DetectError;
+use crate::gossip::{LocalReporter, Source};
 
 /// The member tag naming a member's site.
 pub const SITE_TAG: &str = "site";
@@ -275,6 +279,41 @@ fn best(a: Liveness, b: Liveness) -> Liveness {
     }
 }
 
+/// Where the adapter's verdicts go.
+#[derive(Debug, Clone)]
+pub enum SerfSink {
+    /// Straight to the local engine (`[detect] gossip = false`).
+    Engine(mpsc::Sender<Event>),
+    /// Into this member's gossip view, disseminated to the others.
+    Gossip(LocalReporter),
+}
+
+impl SerfSink {
+    /// Delivers one verdict; false when the receiver is gone.
+    async fn deliver(&self, event: Event) -> bool {
+        match (self, event) {
+            (SerfSink::Engine(tx), event) => tx.send(event).await.is_ok(),
+            (
+                SerfSink::Gossip(reporter),
+                Event::Verdict {
+                    subject, liveness, ..
+                },
+            ) => reporter
+                .source(Source::Serf, subject, Some(liveness))
+                .await
+                .is_ok(),
+            (SerfSink::Gossip(_), _) => true,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            SerfSink::Engine(tx) => tx.is_closed(),
+            SerfSink::Gossip(reporter) => reporter.is_closed(),
+        }
+    }
+}
+
 /// A running adapter. Dropping it stops it.
 #[derive(Debug)]
 pub struct SerfAdapter {
@@ -289,8 +328,8 @@ impl Drop for SerfAdapter {
 
 impl SerfAdapter {
     /// Connects to the agent at `rpc` (and keeps reconnecting), sending the
-    /// local site's verdicts derived from Serf into `events`.
-    pub fn start(rpc: SocketAddr, local: SiteId, events: mpsc::Sender<Event>) -> SerfAdapter {
+    /// local site's verdicts derived from Serf into `sink`.
+    pub fn start(rpc: SocketAddr, local: SiteId, events: SerfSink) -> SerfAdapter {
         let span = tracing::info_span!("serf", %rpc);
         let task = tokio::spawn(
             async move {
@@ -362,7 +401,7 @@ impl Conn {
 async fn session(
     rpc: SocketAddr,
     view: &mut SerfView,
-    events: &mpsc::Sender<Event>,
+    events: &SerfSink,
 ) -> Result<(), DetectError> {
     let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(rpc))
         .await
@@ -411,7 +450,7 @@ async fn session(
             other => return Err(c.err(format!("reply for unknown seq {other}"))),
         };
         for e in changes {
-            if events.send(e).await.is_err() {
+            if !events.deliver(e).await {
                 return Ok(());
             }
         }

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use orbit_core::{Event, Liveness};
-use orbit_detect::serf::SerfAdapter;
+use orbit_detect::serf::{SerfAdapter, SerfSink};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -89,7 +89,11 @@ async fn serf_members_become_verdicts_across_an_agent_restart() {
     let mut a = Agent::start("a1", "a", ia, None);
     let mut b = Agent::start("b1", "b", ib, Some(ia));
     let (tx, mut rx) = mpsc::channel(64);
-    let _adapter = SerfAdapter::start(SocketAddr::from((ib, 7373)), "b".parse().unwrap(), tx);
+    let _adapter = SerfAdapter::start(
+        SocketAddr::from((ib, 7373)),
+        "b".parse().unwrap(),
+        SerfSink::Engine(tx),
+    );
     wait_for(&mut rx, Duration::from_secs(15), Liveness::Alive).await;
 
     // The local agent restarts: the adapter reconnects and resyncs.
@@ -109,7 +113,11 @@ async fn a_graceful_leave_is_a_dead_verdict() {
     let mut a = Agent::start("a1", "a", ia, None);
     let _b = Agent::start("b1", "b", ib, Some(ia));
     let (tx, mut rx) = mpsc::channel(64);
-    let _adapter = SerfAdapter::start(SocketAddr::from((ib, 7373)), "b".parse().unwrap(), tx);
+    let _adapter = SerfAdapter::start(
+        SocketAddr::from((ib, 7373)),
+        "b".parse().unwrap(),
+        SerfSink::Engine(tx),
+    );
     wait_for(&mut rx, Duration::from_secs(15), Liveness::Alive).await;
     let status = Command::new("serf")
         .arg("leave")

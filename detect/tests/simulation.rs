@@ -382,3 +382,69 @@ fn a_cpu_starved_witness_does_not_accuse_healthy_sites() {
     }
     assert_eq!(total, 0);
 }
+
+/// Another local detector (Serf, multihop BFD) reporting `site`'s daemon
+/// dead at member `i`, as orbitd's adapters do.
+fn source_says(sim: &mut Sim, i: usize, site: &str, liveness: Option<orbit_core::Liveness>) {
+    sim.give(
+        i,
+        orbit_detect::gossip::Input::Source {
+            source: orbit_detect::gossip::Source::Bfd,
+            site: site.parse().unwrap(),
+            liveness,
+        },
+    );
+}
+
+#[test]
+fn a_faster_detector_at_the_observers_is_counted_by_the_quorum() {
+    // LAN timers: SWIM alone needs over 4 s (1 s probes, 3 s suspicion).
+    let mut sim = Sim::new(3, true, Profile::Lan, 5);
+    sim.run_until(Duration::from_secs(8));
+    assert!(sim.dead_declarations(Duration::ZERO).is_empty());
+    let t0 = sim.now;
+    sim.crash(0);
+    source_says(&mut sim, 1, "s0", Some(orbit_core::Liveness::Dead));
+    source_says(&mut sim, 2, "s0", Some(orbit_core::Liveness::Dead));
+    sim.run_for(Duration::from_secs(8));
+    // Both survivors' engines count the other observer's source-based
+    // verdict, which only gossip can have carried to them; the data-plane
+    // probes (every second, two failures) still had to agree first.
+    for o in [1, 2] {
+        let at = sim.declared_dead_at(o, 0, t0).expect("declared dead");
+        eprintln!("s{o} declared s0 dead after {:?}", at - t0);
+        assert!(at - t0 < ms(3500), "s{o}: {:?}", at - t0);
+    }
+    let status = sim.nodes[1].core.status();
+    assert_eq!(
+        status.sources[&"s0".parse().unwrap()]
+            .get(&orbit_detect::gossip::Source::Bfd)
+            .copied(),
+        Some(orbit_core::Liveness::Dead)
+    );
+}
+
+#[test]
+fn a_faster_detector_alone_cannot_condemn_a_site_that_answers() {
+    // The daemon is silent to BFD (e.g. frozen) but its data plane serves:
+    // a Suspect verdict, never Dead; withdrawing the report clears it.
+    let mut sim = Sim::new(3, true, Profile::MetroFast, 9);
+    sim.run_until(SETTLE);
+    source_says(&mut sim, 1, "s0", Some(orbit_core::Liveness::Dead));
+    source_says(&mut sim, 2, "s0", Some(orbit_core::Liveness::Dead));
+    sim.run_for(Duration::from_secs(3));
+    assert!(
+        sim.dead_declarations(Duration::ZERO).is_empty(),
+        "{:?}",
+        sim.dead_declarations(Duration::ZERO)
+    );
+    let s0: orbit_core::SiteId = "s0".parse().unwrap();
+    let view = |sim: &Sim| sim.nodes[1].core.status().views.get(&s0).copied();
+    assert_eq!(
+        view(&sim),
+        Some(orbit_detect::gossip::SiteView::DaemonUnresponsive)
+    );
+    source_says(&mut sim, 1, "s0", None);
+    sim.run_for(ms(100));
+    assert_eq!(view(&sim), Some(orbit_detect::gossip::SiteView::Alive));
+}

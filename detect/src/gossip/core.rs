@@ -15,8 +15,9 @@
 //!   join announce is repeated until a member is known, and repeated to
 //!   configured peers foca does not know; identities carry a generation so a
 //!   falsely-downed member rejoins at once under a new one;
-//! - per-site verdicts that combine SWIM with the data-plane probe: a site is
-//!   Dead only when its daemon is down AND its data plane is unreachable;
+//! - per-site verdicts that combine SWIM (and the other local detectors of
+//!   a daemon: Serf, multihop BFD) with the data-plane probe: a site is Dead
+//!   only when its daemon is down AND its data plane is unreachable;
 //! - Lifeguard self-awareness (`selfaware.rs`);
 //! - dissemination of every member's verdicts, service health and operator
 //!   commands (`wire.rs`), emitted as `orbit_core::Event`s.
@@ -199,6 +200,26 @@ pub enum Input {
         sites: Vec<SiteId>,
         up: bool,
     },
+    /// Another local detector's view of `site`'s daemon; `None` withdraws
+    /// it (e.g. a BFD session the peer disabled on purpose). The worst of
+    /// SWIM and these decides whether the daemon is down.
+    Source {
+        source: Source,
+        site: SiteId,
+        liveness: Option<Liveness>,
+    },
+}
+
+/// A detector besides SWIM that tells this member whether a site's daemon
+/// answers. Its view is folded into this member's verdict, which gossip
+/// disseminates: so the quorum rule sees it, like SWIM's own view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A Serf agent's member list (the Serf adapter).
+    Serf,
+    /// A multihop BFD session to the site's daemon (RFC 5883).
+    Bfd,
 }
 
 /// Outputs of [`GossipCore::process`].
@@ -301,6 +322,8 @@ pub struct GossipStatus {
     pub isolated: bool,
     /// Lifeguard local health multiplier (0 = healthy).
     pub local_health_score: u32,
+    /// What the other local detectors (Serf, BFD) say about each site.
+    pub sources: BTreeMap<SiteId, BTreeMap<Source, Liveness>>,
     pub counters: Counters,
 }
 
@@ -364,6 +387,7 @@ pub struct GossipCore {
     seen: BTreeSet<SiteId>,
     dataplane: BTreeMap<SiteId, bool>,
     links: BTreeMap<String, (Vec<SiteId>, bool)>,
+    sources: BTreeMap<SiteId, BTreeMap<Source, Liveness>>,
     views: BTreeMap<SiteId, SiteView>,
     own: OriginState,
     own_command_times: VecDeque<(u64, Duration)>,
@@ -419,6 +443,7 @@ impl GossipCore {
             seen: BTreeSet::new(),
             dataplane: BTreeMap::new(),
             links: BTreeMap::new(),
+            sources: BTreeMap::new(),
             views: BTreeMap::new(),
             own,
             own_command_times: VecDeque::new(),
@@ -489,6 +514,7 @@ impl GossipCore {
             partitioned,
             isolated: reachable < self.settings.quorum,
             local_health_score: self.self_aware.score(),
+            sources: self.sources.clone(),
             counters: self.counters,
         }
     }
@@ -521,6 +547,17 @@ impl GossipCore {
             }
             Input::DataPlane { site, reachable } => {
                 self.dataplane.insert(site, reachable);
+            }
+            Input::Source {
+                source,
+                site,
+                liveness,
+            } => {
+                let known = self.sources.entry(site).or_default();
+                match liveness {
+                    Some(l) => known.insert(source, l),
+                    None => known.remove(&source),
+                };
             }
             Input::LocalHealth { service, healthy } => {
                 let entry = self.own.health.iter_mut().find(|(s, _)| *s == service);
@@ -832,6 +869,29 @@ impl GossipCore {
         }
     }
 
+    /// SWIM's view of `site`'s daemon made worse by any other local
+    /// detector that sees worse: the fastest detector of a dead daemon wins,
+    /// while the data-plane check and Lifeguard still apply after it.
+    fn with_sources(&self, site: &SiteId, swim: DaemonState) -> DaemonState {
+        let rank = |d: DaemonState| match d {
+            DaemonState::Alive => 0,
+            DaemonState::Suspect => 1,
+            DaemonState::Unknown | DaemonState::Down => 2,
+        };
+        let mut worst = swim;
+        for l in self.sources.get(site).into_iter().flat_map(|m| m.values()) {
+            let d = match l {
+                Liveness::Alive => DaemonState::Alive,
+                Liveness::Suspect => DaemonState::Suspect,
+                Liveness::Dead => DaemonState::Down,
+            };
+            if rank(d) > rank(worst) {
+                worst = d;
+            }
+        }
+        worst
+    }
+
     /// How long a never-seen peer gets before it counts as down.
     fn startup_grace(&self) -> Duration {
         let t = self.settings.timers;
@@ -856,7 +916,7 @@ impl GossipCore {
             },
             d => d,
         };
-        match daemon {
+        match self.with_sources(site, daemon) {
             DaemonState::Alive => SiteView::Alive,
             DaemonState::Suspect => SiteView::Suspect,
             DaemonState::Unknown | DaemonState::Down => {

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orbit_core::config::Config;
-use orbit_core::{Command, Event, ServiceId, SharedState, SiteId};
+use orbit_core::{Command, Event, Liveness, ServiceId, SharedState, SiteId};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -25,7 +25,7 @@ use tokio_util::time::DelayQueue;
 use tracing::Instrument;
 
 use super::core::{
-    CommandId, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input, Output,
+    CommandId, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input, Output, Source,
 };
 use crate::auth::AuthKey;
 use crate::dataplane::probe_site;
@@ -37,6 +37,7 @@ enum Control {
     Shared(SharedState),
     Health(ServiceId, bool),
     Link(String, Vec<SiteId>, bool),
+    Source(Source, SiteId, Option<Liveness>),
 }
 
 /// A running gossip member. Dropping it stops the member.
@@ -183,8 +184,8 @@ impl Gossip {
     }
 }
 
-/// Publishes local facts (service health, link carrier) through a running
-/// [`Gossip`].
+/// Publishes local facts (service health, link carrier, other detectors'
+/// views) through a running [`Gossip`].
 #[derive(Debug, Clone)]
 pub struct LocalReporter(mpsc::Sender<Control>);
 
@@ -216,6 +217,24 @@ impl LocalReporter {
     ) -> Result<(), DetectError> {
         self.0
             .send(Control::Link(interface, sites, up))
+            .await
+            .map_err(|_| DetectError::Stopped)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    /// Reports what another local detector (Serf, BFD) says about `site`'s
+    /// daemon; `None` withdraws its opinion.
+    pub async fn source(
+        &self,
+        source: Source,
+        site: SiteId,
+        liveness: Option<Liveness>,
+    ) -> Result<(), DetectError> {
+        self.0
+            .send(Control::Source(source, site, liveness))
             .await
             .map_err(|_| DetectError::Stopped)
     }
@@ -268,6 +287,7 @@ impl Driver {
                     Some(Control::Health(service, healthy)) => Input::LocalHealth { service, healthy },
                     Some(Control::Shared(state)) => Input::Shared(state),
                     Some(Control::Link(interface, sites, up)) => Input::Link { interface, sites, up },
+                    Some(Control::Source(source, site, liveness)) => Input::Source { source, site, liveness },
                     None => { control_open = false; continue; }
                 },
                 d = dataplane.recv(), if dataplane_open => match d {

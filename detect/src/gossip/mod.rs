@@ -11,7 +11,7 @@ mod selfaware;
 
 pub use self::core::{
     CommandId, Counters, DaemonState, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input,
-    Output, SiteView, Timers,
+    Output, SiteView, Source, Timers,
 };
 pub use self::driver::{Gossip, LocalReporter};
 pub use self::selfaware::SelfAwareness;
