@@ -456,14 +456,20 @@ impl Lab {
         ip_batch(&self.ns(site), &batch)
     }
 
-    pub fn restore_site(&self, site: &str) -> Result<()> {
+    /// Brings a site's links back; returns when they were up (Unix µs),
+    /// taken before the routes are re-added: on this shared machine a
+    /// later `ip` command was once seen to wait 3 s (netlink busy), which
+    /// must not shift the lab's clock for the failback.
+    pub fn restore_site(&self, site: &str) -> Result<i64> {
         let batch = format!(
             "link set {} up\nlink set {} up\n",
             plan::site_if(site),
             plan::CTL_IF
         );
         ip_batch(&self.ns(site), &batch)?;
-        self.site_routes(site)
+        let up = crate::sys::now_us();
+        self.site_routes(site)?;
+        Ok(up)
     }
 
     /// The site goes dark but its links stay up, as when a site loses power

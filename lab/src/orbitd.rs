@@ -99,21 +99,17 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "[detect]\nprofile = \"{}\"\nkey_file = \"{}\"",
-        if setup.mode == Mode::Serf {
-            "lan"
-        } else {
-            "metro-fast"
-        },
+        "[detect]\nprofile = \"metro-fast\"\nkey_file = \"{}\"",
         setup.root.join("gossip.key").display()
     );
     if setup.mode == Mode::Serf {
-        // Serf decides liveness; orbit's gossip still carries health and
-        // shared state, with timers slow enough that it never declares a
-        // member dead within a run.
+        // Serf decides liveness: orbit's gossip still probes at its usual
+        // pace and carries the Serf verdicts, health and shared state to
+        // the other members, but its own suspicion lasts 60 s, so SWIM
+        // never declares a member dead within a run.
         let _ = writeln!(
             s,
-            "serf_rpc = \"127.0.0.1:{}\"\nprobe_interval = \"2s\"\nsuspect_after = \"60s\"",
+            "serf_rpc = \"127.0.0.1:{}\"\nsuspect_after = \"60s\"",
             plan::SERF_RPC_PORT
         );
     }

@@ -21,7 +21,8 @@ pub enum Mode {
     Exabgp,
     /// Baseline: the original design's detector. Serf agents (LAN profile)
     /// on a, b and w drive orbitd through the Serf adapter (BGP edge);
-    /// orbit's own gossip is slowed down so that Serf decides liveness.
+    /// orbit's own suspicion lasts 60 s so that Serf decides liveness (its
+    /// verdicts reach the other members through orbit's gossip).
     Serf,
 }
 

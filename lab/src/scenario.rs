@@ -203,8 +203,7 @@ fn drive(
                 bail!("scenario 6: no failover to b (client and orbit at b) within 8 s of cutting a, so failback cannot be measured");
             }
             sleep_ms(500);
-            lab.restore_site("a")?;
-            restore = Some(now_us());
+            restore = Some(lab.restore_site("a")?);
             let back = wait_served(&lab, "a", Duration::from_millis(FAILBACK_AFTER_MS + 8000));
             if back {
                 sleep_ms(1000);
