@@ -457,9 +457,7 @@ impl Lab {
     }
 
     /// Brings a site's links back; returns when they were up (Unix µs),
-    /// taken before the routes are re-added: on this shared machine a
-    /// later `ip` command was once seen to wait 3 s (netlink busy), which
-    /// must not shift the lab's clock for the failback.
+    /// before the routes are re-added.
     pub fn restore_site(&self, site: &str) -> Result<i64> {
         let batch = format!(
             "link set {} up\nlink set {} up\n",
