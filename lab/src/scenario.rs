@@ -61,6 +61,9 @@ pub struct RunResult {
     pub decision_to_confirmed_ms: Option<f64>,
     /// Scenario 6: from A's return to the first reply from A.
     pub failback_delay_ms: Option<f64>,
+    /// Scenarios 2 and 8: how long the `ip` / `nft` command that injected
+    /// the failure took (the fault counts from its end).
+    pub fault_command_ms: Option<f64>,
     pub udp: StreamStats,
     pub keepalive: StreamStats,
     pub newconn: StreamStats,
@@ -103,6 +106,7 @@ pub fn run(mode: Mode, sc: Scenario, run: u32, opts: &RunOptions) -> RunResult {
             detection_ms: None,
             decision_to_confirmed_ms: None,
             failback_delay_ms: None,
+            fault_command_ms: None,
             udp: StreamStats::default(),
             keepalive: StreamStats::default(),
             newconn: StreamStats::default(),
@@ -125,6 +129,7 @@ fn primary(mode: Mode) -> &'static str {
 struct Timeline {
     start: i64,
     fault: i64,
+    fault_command_ms: Option<f64>,
     /// Scenario 6: when a came back.
     restore: Option<i64>,
     end: i64,
@@ -159,7 +164,10 @@ fn drive(
     )?;
     let start = now_us();
     sleep_ms(1500);
-    let fault = now_us();
+    let mut fault = now_us();
+    // How long the command that injects a hard failure took; the fault
+    // counts from its end (below).
+    let mut fault_command_ms = None;
     let mut restore = None;
     match sc.0 {
         1 => {
@@ -168,6 +176,7 @@ fn drive(
         }
         2 => {
             lab.cut_site("a")?;
+            fault = fault_applied(fault, &mut fault_command_ms);
             // Serf's LAN profile needs several seconds to declare a member
             // failed; watch long enough to measure its detection.
             sleep_ms(if mode == Mode::Serf { 12_000 } else { 4000 });
@@ -211,6 +220,7 @@ fn drive(
         }
         8 => {
             lab.dark_site("a", true)?;
+            fault = fault_applied(fault, &mut fault_command_ms);
             // Without BFD nothing at the edge notices: ExaBGP's route goes
             // with bird's hold timer (9 s), Serf's verdict takes seconds.
             sleep_ms(if matches!(mode, Mode::Serf | Mode::Exabgp) {
@@ -238,9 +248,21 @@ fn drive(
     Ok(Timeline {
         start,
         fault,
+        fault_command_ms,
         restore,
         end,
     })
+}
+
+/// A link cut (`ip -batch`) or a blackhole (`nft -f`) takes effect when
+/// the command commits its change, near its end: nft's start-up alone once
+/// took 0.8 s on this shared machine. So the fault counts from the end of
+/// the command (a lower bound for the detection time), and the command's
+/// duration is reported.
+fn fault_applied(started: i64, took: &mut Option<f64>) -> i64 {
+    let end = now_us();
+    *took = Some(analysis::ms(end - started));
+    end
 }
 
 fn wait_until(deadline: Instant, mut f: impl FnMut() -> bool) -> bool {
@@ -311,6 +333,7 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         decision_to_confirmed_ms: analysis::decision_to_confirmed_ms(&journal, tf, to, to)
             .or_else(|| analysis::decision_to_confirmed_ms(&journal, tf, from, to)),
         failback_delay_ms: t.restore.and(main.first_to_ms),
+        fault_command_ms: t.fault_command_ms,
         udp: udp.clone(),
         keepalive: keepalive.clone(),
         newconn: newconn.clone(),
