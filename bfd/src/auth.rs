@@ -10,7 +10,7 @@ use sha1::{Digest, Sha1};
 use crate::packet::{ControlPacket, DropReason};
 
 /// The "Auth Type" field (§4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AuthKind {
     SimplePassword,
     KeyedMd5,
@@ -150,7 +150,7 @@ pub enum AuthConfigError {
 }
 
 /// One configured key (§6.7: bfd.AuthType plus the key selected by Key ID).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthConfig {
     kind: AuthKind,
     key_id: u8,

@@ -23,6 +23,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub mod helper;
+
 use crate::auth::AuthConfig;
 use crate::packet::{ControlPacket, Diag, DropReason, State};
 use crate::session::{Counters, Input, Output, Session, Timing, XorShift32};
@@ -30,7 +32,9 @@ use crate::socket::{self, MULTI_HOP_PORT, SINGLE_HOP_PORT};
 use crate::Error;
 
 /// RFC 5881 (single hop, TTL 255 required) or RFC 5883 (multihop).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Hop {
     Single,
     /// `min_ttl`: drop packets that arrive with a smaller TTL / hop limit
@@ -41,7 +45,7 @@ pub enum Hop {
 }
 
 /// One configured session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PeerConfig {
     pub peer: IpAddr,
     pub local: IpAddr,
@@ -51,7 +55,9 @@ pub struct PeerConfig {
 }
 
 /// Identifies a session: (local address, peer address, single or multihop).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct SessionKey {
     pub local: IpAddr,
     pub peer: IpAddr,
@@ -87,7 +93,7 @@ impl Default for DriverConfig {
 }
 
 /// What the driver reports to its user (orbitd).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BfdEvent {
     /// The session reached Up.
     Up { key: SessionKey },
@@ -126,7 +132,7 @@ impl BfdEvent {
 }
 
 /// A snapshot of one session, for `orbitctl status` and `/metrics`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SessionStatus {
     pub key: SessionKey,
     pub state: State,
@@ -145,12 +151,14 @@ pub struct SessionStatus {
     pub last_state_change: Option<SystemTime>,
     /// Wall-clock time of the last detection-time expiry and its length.
     pub last_detection: Option<(SystemTime, Duration)>,
-    /// When the last valid packet from the peer was accepted.
+    /// When the last valid packet from the peer was accepted (a monotonic
+    /// instant: not carried across a process boundary).
+    #[serde(skip)]
     pub last_rx: Option<Instant>,
 }
 
 /// Driver-wide view.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DriverStatus {
     pub sessions: Vec<SessionStatus>,
     /// Drops that matched no session (bad packet, unknown discriminator…).

@@ -4,7 +4,8 @@
 //! - [`packet`] and [`auth`]: the pure Control packet codec and its
 //!   authentication section.
 //! - [`session`]: the sans-IO session state machine.
-//! - [`driver`]: the tokio driver (sockets, one timer wheel, demultiplexing).
+//! - [`driver`]: the tokio driver (sockets, one timer wheel, demultiplexing),
+//!   in-process or in a helper process ([`driver::helper`]).
 //!
 //! This crate depends on nothing of orbit's; `orbitd` wires its events into
 //! detection verdicts and BGP teardown.
@@ -42,4 +43,7 @@ pub enum Error {
     ZeroDetectMult(SessionKey),
     #[error("bfd driver has stopped")]
     Stopped,
+    /// The driver runs in a helper process and said no, or is unreachable.
+    #[error("bfd helper: {0}")]
+    Helper(String),
 }

@@ -16,7 +16,9 @@ pub const MANDATORY_LEN: usize = 24;
 pub const VERSION: u8 = 1;
 
 /// Session state as carried in the "Sta" field (§4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum State {
     AdminDown,
     Down,
@@ -61,7 +63,7 @@ impl fmt::Display for State {
 
 /// Diagnostic codes (§4.1 "Diagnostic"). Unknown values are kept so that a
 /// peer running a newer revision is still understood.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Diag {
     None,
     ControlDetectionTimeExpired,
@@ -153,7 +155,19 @@ pub struct ControlPacket {
 
 /// Why a received packet was dropped (§6.8.6). Used as a counter label, so
 /// the names are stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    thiserror::Error,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum DropReason {
     #[error("packet shorter than the 24-byte mandatory section")]
     TooShort,

@@ -15,7 +15,7 @@ pub const SLOW_START_TX: Duration = Duration::from_secs(1);
 
 /// Timing parameters of one session (§6.8.1 bfd.DesiredMinTxInterval,
 /// bfd.RequiredMinRxInterval, bfd.DetectMult).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Timing {
     pub desired_min_tx: Duration,
     pub required_min_rx: Duration,
@@ -83,7 +83,7 @@ pub enum Output {
 }
 
 /// Per-session counters, read by the driver for status and metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     pub tx_packets: u64,
     pub rx_packets: u64,

@@ -1,6 +1,6 @@
 //! Human-readable tables for orbitctl.
 
-use orbit_core::api::{CommandResponse, JournalEntry, JournalRecord, StatusResponse};
+use orbit_core::api::{CommandResponse, DetectReport, JournalEntry, JournalRecord, StatusResponse};
 use orbit_core::Change;
 
 /// Left-aligned columns, two spaces apart.
@@ -30,6 +30,53 @@ fn table(rows: &[Vec<String>]) -> String {
 
 fn or_dash(s: Option<String>) -> String {
     s.unwrap_or_else(|| "-".to_owned())
+}
+
+/// The evidence behind the local verdicts: one row per other member, one
+/// column per extra detector (bfd, serf) that reported anything.
+fn detect(d: &DetectReport) -> String {
+    let sources: std::collections::BTreeSet<&String> =
+        d.members.iter().flat_map(|m| m.sources.keys()).collect();
+    let mut header: Vec<String> = ["MEMBER", "LOCAL VERDICT", "SWIM", "DATA PLANE"]
+        .map(str::to_owned)
+        .to_vec();
+    header.extend(sources.iter().map(|s| s.to_uppercase()));
+    let mut rows = vec![header];
+    for m in &d.members {
+        let mut row = vec![
+            format!(
+                "{}{}",
+                m.site,
+                if m.partitioned { " (partitioned)" } else { "" }
+            ),
+            m.view.clone(),
+            m.swim.clone(),
+            match m.data_plane {
+                Some(true) => "ok",
+                Some(false) => "FAIL",
+                None => "-",
+            }
+            .to_owned(),
+        ];
+        row.extend(
+            sources
+                .iter()
+                .map(|s| or_dash(m.sources.get(*s).map(|l| format!("{l:?}").to_lowercase()))),
+        );
+        rows.push(row);
+    }
+    let mut out = String::new();
+    if d.isolated {
+        out.push_str("ISOLATED: fewer members in sight than a quorum\n");
+    }
+    if d.local_health_score > 0 {
+        out.push_str(&format!(
+            "local health score {} (our own loop was stalled: our suspicions are doubted)\n",
+            d.local_health_score
+        ));
+    }
+    out.push_str(&table(&rows));
+    out
 }
 
 pub fn status(s: &StatusResponse) -> String {
@@ -82,6 +129,10 @@ pub fn status(s: &StatusResponse) -> String {
     }
     out.push_str(&table(&sites));
     out.push('\n');
+    if let Some(d) = &s.detect {
+        out.push_str(&detect(d));
+        out.push('\n');
+    }
     let mut services = vec![vec![
         "SERVICE".to_owned(),
         "ACTIVE".to_owned(),

@@ -3,10 +3,13 @@
 //! Every body is JSON. Errors come back as [`ApiError`] with a 4xx/5xx
 //! status; the `error` sentence says what is wrong.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::decision::Decision;
 use crate::engine::EngineStatus;
+use crate::event::Liveness;
 use crate::ids::{ServiceId, SiteId};
 use crate::steering::Steering;
 
@@ -77,6 +80,38 @@ pub struct StatusResponse {
     pub engine: EngineStatus,
     pub steering: Steering,
     pub backends: Vec<BackendReport>,
+    /// What this daemon's detectors see; absent with `[detect] gossip = false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect: Option<DetectReport>,
+}
+
+/// The local detectors' evidence behind this daemon's verdicts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectReport {
+    /// We see fewer members than a quorum.
+    pub isolated: bool,
+    /// Lifeguard local health (0 = healthy): our own loop was stalled.
+    pub local_health_score: u32,
+    pub members: Vec<MemberEvidence>,
+}
+
+/// What this daemon sees of one other member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberEvidence {
+    pub site: SiteId,
+    /// The local verdict: `alive`, `suspect`, `daemon_unresponsive`,
+    /// `doubted_dead`, `dead`, `link_down` or `unknown`.
+    pub view: String,
+    /// SWIM's view of the member's daemon: `alive`, `suspect`, `down` or
+    /// `unknown`.
+    pub swim: String,
+    /// The data-plane probe; `None` when the site is not probed (or no
+    /// result yet).
+    pub data_plane: Option<bool>,
+    /// The other local detectors (`bfd`, `serf`) and what they say.
+    pub sources: BTreeMap<String, Liveness>,
+    /// We cannot reach it while another live member can.
+    pub partitioned: bool,
 }
 
 /// One line of the decision journal.

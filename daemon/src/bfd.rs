@@ -1,12 +1,14 @@
 //! BFD toward BGP peers (RFC 5882): a single-hop BFD session per
 //! `[[bgp.peer]]` with `bfd = true`; when BFD declares the path down, the
 //! BGP session is dropped at once instead of waiting for the hold timer.
+//! The sessions run in a helper process (`crate::bfd_driver`), so a stalled
+//! orbitd does not look like a failed path.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use orbit_bfd::{BfdEvent, DriverConfig, Hop, PeerConfig, Timing};
+use orbit_bfd::{BfdEvent, Hop, PeerConfig, Timing};
 use orbit_core::config::Config;
 
 /// Starts BFD for the configured peers; the returned handle keeps the
@@ -22,8 +24,9 @@ pub async fn start(
     if peers.is_empty() {
         return Ok(None);
     }
-    let (handle, mut events) = orbit_bfd::start(DriverConfig::default());
+    let (handle, mut events) = crate::bfd_driver()?;
     let interval: Duration = config.bfd.interval.get();
+    let auth = crate::bfd_sites::session_auth(config)?;
     for peer in peers {
         let local: IpAddr = match peer.local_address {
             Some(a) => a,
@@ -36,7 +39,7 @@ pub async fn start(
                 local,
                 hop: Hop::Single,
                 timing: Timing::new(interval, interval, config.bfd.multiplier),
-                auth: None,
+                auth: auth.clone(),
             })
             .await
             .with_context(|| format!("bfd: session to {}", peer.address))?;

@@ -88,6 +88,10 @@ pub struct Daemon {
     saved: Option<(u64, bool, orbit_core::SharedState)>,
     /// Gossip, to share placements and intent with the other daemons.
     gossip: Option<orbit_detect::gossip::LocalReporter>,
+    /// The gossip member's latest snapshot, for `/v1/status`.
+    detect: Option<tokio::sync::watch::Receiver<orbit_detect::gossip::GossipStatus>>,
+    /// Multihop BFD toward the other members (`[bfd] sites = true`).
+    site_bfd: Option<crate::bfd_sites::SiteBfd>,
     gossiped: Option<orbit_core::SharedState>,
 }
 
@@ -165,14 +169,23 @@ impl Daemon {
             _bfd: bfd,
             saved: None,
             gossip: None,
+            detect: None,
+            site_bfd: None,
             gossiped: None,
         })
     }
 
-    /// Shares this engine's placements and intent through gossip.
-    pub fn set_gossip(&mut self, reporter: orbit_detect::gossip::LocalReporter) {
-        self.gossip = Some(reporter);
+    /// Shares this engine's placements and intent through gossip, reports
+    /// the gossip member's evidence in the status, and starts BFD toward
+    /// the other members (their verdicts go into gossip).
+    pub async fn set_gossip(&mut self, gossip: &orbit_detect::gossip::Gossip) -> Result<()> {
+        self.gossip = Some(gossip.reporter());
+        self.detect = Some(gossip.watch());
         self.sync_shared();
+        self.site_bfd = crate::bfd_sites::SiteBfd::start(&self.config, gossip.reporter())
+            .await
+            .context("starting BFD toward the other members")?;
+        Ok(())
     }
 
     /// Saves the state file and gossips the shared state when either
@@ -385,6 +398,7 @@ impl Daemon {
                         && state.applied_generation != Some(generation),
                 })
                 .collect(),
+            detect: self.detect.as_ref().map(|d| d.borrow().report()),
         }
     }
 
@@ -492,6 +506,9 @@ impl Daemon {
                 }
             }
         }
+        if config.bfd != self.config.bfd || config.sites != self.config.sites {
+            self.reload_site_bfd(&config).await;
+        }
         let now = self.now();
         let decisions = self.engine.reload(now, &config);
         self.config = config;
@@ -504,6 +521,36 @@ impl Daemon {
 
     /// SIGTERM: lowest preference first, then withdraw, each confirmed or
     /// bounded by half the grace time; then exit.
+    /// A reloaded `[bfd]` or member list: new timers are applied to the live
+    /// member sessions; anything else restarts them.
+    async fn reload_site_bfd(&mut self, config: &Config) {
+        let Some(reporter) = self.gossip.clone() else {
+            return;
+        };
+        let (old, new) = (&self.config, config);
+        if let Some(bfd) = &mut self.site_bfd {
+            if old.sites == new.sites
+                && old.bfd.sites == new.bfd.sites
+                && old.bfd.auth == new.bfd.auth
+            {
+                bfd.retime(new.bfd.interval.get(), new.bfd.multiplier).await;
+                return;
+            }
+        }
+        if let Some(bfd) = self.site_bfd.take() {
+            bfd.shut_down().await;
+        }
+        match crate::bfd_sites::SiteBfd::start(config, reporter).await {
+            Ok(bfd) => self.site_bfd = bfd,
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "BFD toward the members not restarted");
+                self.journal.append(JournalRecord::Lifecycle {
+                    message: format!("reload: BFD toward the members not restarted: {error:#}"),
+                });
+            }
+        }
+    }
+
     async fn shutdown(mut self) -> Result<()> {
         self.departing = true;
         let grace = self.config.policy.shutdown_grace.get();
@@ -519,6 +566,9 @@ impl Daemon {
         }
         for (handle, _) in std::mem::take(&mut self.backends) {
             handle.close(Duration::from_secs(2)).await;
+        }
+        if let Some(bfd) = self.site_bfd.take() {
+            bfd.shut_down().await;
         }
         self.journal.append(JournalRecord::Lifecycle {
             message: "orbitd stopped".to_owned(),

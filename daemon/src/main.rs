@@ -7,6 +7,7 @@
 mod api;
 mod backends;
 mod bfd;
+mod bfd_sites;
 mod daemon;
 mod hook;
 mod journal;
@@ -22,6 +23,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use orbit_core::config::Config;
 use tokio::signal::unix::{signal, SignalKind};
+use tracing::Instrument;
 
 use crate::daemon::{Daemon, Input};
 
@@ -47,6 +49,26 @@ enum LogFormat {
     Json,
 }
 
+/// This process's log format, for the helper processes it starts.
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Starts a BFD driver in its own helper process (`orbitd bfd-helper`):
+/// the sessions keep answering while this process is stalled.
+pub(crate) fn bfd_driver() -> anyhow::Result<(
+    orbit_bfd::BfdHandle,
+    tokio::sync::mpsc::UnboundedReceiver<orbit_bfd::BfdEvent>,
+)> {
+    let exe = std::env::current_exe().context("locating the orbitd binary")?;
+    let format = match LOG_FORMAT.get() {
+        Some(LogFormat::Json) => "json",
+        _ => "text",
+    };
+    Ok(orbit_bfd::driver::helper::spawn(
+        exe,
+        &["bfd-helper", "--log-format", format],
+    )?)
+}
+
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Validate a config file, list every problem, and summarize a good one.
@@ -54,12 +76,16 @@ enum Commands {
         /// Path to orbit.toml.
         file: PathBuf,
     },
+    /// Internal: the BFD helper process orbitd starts for itself.
+    #[command(hide = true)]
+    BfdHelper,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Commands::CheckConfig { file }) => check_config(&file),
+        Some(Commands::BfdHelper) => bfd_helper(cli.log_format),
         None => {
             let Some(path) = cli.config else {
                 eprintln!("orbitd: --config FILE is required (or: orbitd check-config FILE)");
@@ -86,12 +112,53 @@ fn check_config(file: &Path) -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORBIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The BFD sessions' own process (`orbit_bfd::driver::helper`): it keeps
+/// answering while orbitd is stalled, and exits when orbitd does.
+fn bfd_helper(log_format: LogFormat) -> ExitCode {
+    init_logging(log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(error) => {
+            eprintln!("orbitd bfd-helper: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(async {
+        // A stop signal meant for the whole group (systemd, Ctrl-C) must not
+        // end the sessions before orbitd's own graceful stop has set them
+        // AdminDown: the helper leaves when orbitd closes its stdin.
+        let mut ignored = Vec::new();
+        for kind in [
+            SignalKind::terminate(),
+            SignalKind::interrupt(),
+            SignalKind::hangup(),
+        ] {
+            ignored.push(signal(kind)?);
+        }
+        orbit_bfd::driver::helper::serve(orbit_bfd::DriverConfig::default())
+            .instrument(tracing::info_span!("bfd-helper"))
+            .await
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("orbitd bfd-helper: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -105,6 +172,7 @@ fn run(path: &Path, log_format: LogFormat) -> ExitCode {
         }
     };
     init_logging(log_format);
+    let _ = LOG_FORMAT.set(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -160,7 +228,7 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
         .await
         .context("starting the failure detectors")?;
     if let Some(gossip) = &detectors.gossip {
-        daemon.set_gossip(gossip.reporter());
+        daemon.set_gossip(gossip).await?;
     }
     let forward = tx.clone();
     tokio::spawn(async move {

@@ -11,12 +11,8 @@ use orbit_core::config::Config;
 use orbit_core::{Event, Liveness};
 use orbit_detect::gossip::{Gossip, SiteView};
 use orbit_detect::linkwatch::LinkWatch;
+use orbit_tests::sh;
 use tokio::sync::mpsc;
-
-fn sh(args: &[&str]) {
-    let st = Command::new(args[0]).args(&args[1..]).status().unwrap();
-    assert!(st.success(), "{args:?} failed");
-}
 
 /// A veth pair `<name>a` (here) / `<name>b` (in netns `<name>`), removed on drop.
 struct Veth {

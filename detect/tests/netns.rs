@@ -2,11 +2,10 @@
 //! network namespace created here, running `orbit-detect-node` (gossip,
 //! data-plane probes and a real engine) as separate processes.
 //!
-//! Topology: a full mesh of veth pairs (a–b, a–w, b–w, /30 each); every node
-//! has a /32 on `lo` (10.0.0.1 a, .2 b, .3 w) for gossip and, for a and b, a
-//! stand-in data plane (`orbit-detect-node listen`, a separate process, so
-//! freezing the daemon leaves it up) on port 8080. Static /32 routes over
-//! the direct links only; w does not forward, so cutting a–b really cuts it.
+//! Topology: `orbit_tests::mesh` (a full mesh of veth pairs, a /32 on `lo`
+//! per node: 10.0.0.1 a, .2 b, .3 w) and, for a and b, a stand-in data plane (`orbit-detect-node listen`, a separate process, so
+//! freezing the daemon leaves it up) on port 8080; w does not forward, so
+//! cutting a–b really cuts it.
 //! Needs root (CI runs as root).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
@@ -16,17 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_orbit-detect-node");
-const NODES: [&str; 3] = ["a", "b", "w"];
+use orbit_tests::mesh::{Mesh, NODES};
+use orbit_tests::sh;
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+const BIN: &str = env!("CARGO_BIN_EXE_orbit-detect-node");
 
 struct Node {
     daemon: Child,
@@ -34,93 +26,25 @@ struct Node {
 }
 
 struct Lab {
-    prefix: String,
     _dir: tempfile::TempDir,
     nodes: Vec<Node>,
     planes: Vec<Child>,
+    // Dropped last: the processes above are killed first.
+    mesh: Mesh,
 }
 
 impl Lab {
     fn ns(&self, node: &str) -> String {
-        format!("{}{node}", self.prefix)
+        self.mesh.ns(node)
     }
 
     fn new(test: &str) -> Lab {
-        let prefix = format!("odt{}{test}", std::process::id() % 100_000);
-        let dir = tempfile::tempdir().unwrap();
         let mut lab = Lab {
-            prefix,
-            _dir: dir,
+            _dir: tempfile::tempdir().unwrap(),
             nodes: Vec::new(),
             planes: Vec::new(),
+            mesh: Mesh::new(test),
         };
-        for (i, n) in NODES.iter().enumerate() {
-            let ns = lab.ns(n);
-            sh(&["ip", "netns", "add", &ns]);
-            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-            sh(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("10.0.0.{}/32", i + 1),
-                "dev",
-                "lo",
-            ]);
-        }
-        // (x, y, subnet): veth "v<x><y>" in x, "v<y><x>" in y.
-        for (x, y, net) in [(0usize, 1usize, 12), (0, 2, 13), (1, 2, 23)] {
-            let (nx, ny) = (NODES[x], NODES[y]);
-            let (ix, iy) = (format!("v{nx}{ny}"), format!("v{ny}{nx}"));
-            let (sx, sy) = (lab.ns(nx), lab.ns(ny));
-            sh(&[
-                "ip", "link", "add", &ix, "netns", &sx, "type", "veth", "peer", "name", &iy,
-                "netns", &sy,
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                &sx,
-                "addr",
-                "add",
-                &format!("10.0.{net}.1/30"),
-                "dev",
-                &ix,
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                &sy,
-                "addr",
-                "add",
-                &format!("10.0.{net}.2/30"),
-                "dev",
-                &iy,
-            ]);
-            sh(&["ip", "-n", &sx, "link", "set", &ix, "up"]);
-            sh(&["ip", "-n", &sy, "link", "set", &iy, "up"]);
-            sh(&[
-                "ip",
-                "-n",
-                &sx,
-                "route",
-                "add",
-                &format!("10.0.0.{}/32", y + 1),
-                "via",
-                &format!("10.0.{net}.2"),
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                &sy,
-                "route",
-                "add",
-                &format!("10.0.0.{}/32", x + 1),
-                "via",
-                &format!("10.0.{net}.1"),
-            ]);
-        }
         let key = lab._dir.path().join("key");
         std::fs::write(&key, "namespace test key, 32 bytes....").unwrap();
         for (i, n) in NODES.iter().enumerate() {
@@ -213,15 +137,7 @@ impl Lab {
     }
 
     fn link(&self, x: &str, y: &str, up: bool) {
-        sh(&[
-            "ip",
-            "-n",
-            &self.ns(x),
-            "link",
-            "set",
-            &format!("v{x}{y}"),
-            if up { "up" } else { "down" },
-        ]);
+        self.mesh.link(x, y, up);
     }
 
     fn signal(&self, node: usize, sig: &str) {
@@ -241,11 +157,6 @@ impl Drop for Lab {
         for p in &mut self.planes {
             let _ = p.kill();
             let _ = p.wait();
-        }
-        for n in NODES {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(n)])
-                .status();
         }
     }
 }

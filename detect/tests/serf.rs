@@ -7,7 +7,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use orbit_core::config::Config;
 use orbit_core::{Event, Liveness};
+use orbit_detect::gossip::Gossip;
 use orbit_detect::serf::{SerfAdapter, SerfSink};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -128,4 +130,101 @@ async fn a_graceful_leave_is_a_dead_verdict() {
     assert!(status.success());
     wait_for(&mut rx, Duration::from_secs(15), Liveness::Dead).await;
     a.kill();
+}
+
+/// Sites a, b and witness w on `ip(1..=3)`, gossiping on port 7950 with
+/// SWIM slowed to a 30 s suspicion: only Serf can explain a Dead verdict
+/// within seconds. No data-plane probes.
+fn gossip_config(ip: impl Fn(u8) -> Ipv4Addr, local: &str, key: &std::path::Path) -> Config {
+    let text = format!(
+        "[node]\nsite = \"{local}\"\nrole = \"{role}\"\n\
+         [[site]]\nid = \"a\"\ngossip = \"{}:7950\"\n\
+         [[site]]\nid = \"b\"\ngossip = \"{}:7950\"\n\
+         [[site]]\nid = \"w\"\ngossip = \"{}:7950\"\nwitness = true\n\
+         [detect]\nprofile = \"lan\"\nsuspect_after = \"30s\"\nkey_file = \"{}\"\n\
+         [[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n",
+        ip(1),
+        ip(2),
+        ip(3),
+        key.display(),
+        role = if local == "w" { "witness" } else { "site" },
+    );
+    Config::parse_valid(&text, "test.toml").unwrap()
+}
+
+#[tokio::test]
+async fn serf_verdicts_travel_in_gossip_to_the_other_members() {
+    let ip = |n| host(10 + n);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "a-shared-secret-for-this-test-only").unwrap();
+    let mut agent_a = Agent::start("a1", "a", ip(1), None);
+    let _agent_b = Agent::start("b1", "b", ip(2), Some(ip(1)));
+    let _agent_w = Agent::start("w1", "w", ip(3), Some(ip(1)));
+    let (ta, mut ra) = mpsc::channel(1024);
+    let gossip_a = Gossip::start(&gossip_config(ip, "a", &key), ta)
+        .await
+        .unwrap();
+    tokio::spawn(async move { while ra.recv().await.is_some() {} });
+    let (tw, mut rw) = mpsc::channel(1024);
+    let gossip_w = Gossip::start(&gossip_config(ip, "w", &key), tw)
+        .await
+        .unwrap();
+    tokio::spawn(async move { while rw.recv().await.is_some() {} });
+    let (tb, mut rb) = mpsc::channel(1024);
+    let gossip_b = Gossip::start(&gossip_config(ip, "b", &key), tb)
+        .await
+        .unwrap();
+    // Serf feeds the gossip view of w (and b), not an engine.
+    let _serf_w = SerfAdapter::start(
+        SocketAddr::from((ip(3), 7373)),
+        "w".parse().unwrap(),
+        SerfSink::Gossip(gossip_w.reporter()),
+    );
+    let _serf_b = SerfAdapter::start(
+        SocketAddr::from((ip(2), 7373)),
+        "b".parse().unwrap(),
+        SerfSink::Gossip(gossip_b.reporter()),
+    );
+
+    // Both Serf adapters report a alive into their members' gossip views.
+    let t0 = Instant::now();
+    let a: orbit_core::SiteId = "a".parse().unwrap();
+    let serf_says = |g: &Gossip| {
+        g.status()
+            .sources
+            .get(&a)
+            .and_then(|s| s.get(&orbit_detect::gossip::Source::Serf).copied())
+    };
+    while serf_says(&gossip_b) != Some(Liveness::Alive)
+        || serf_says(&gossip_w) != Some(Liveness::Alive)
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20), "Serf never saw a");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let from_w = |e: &Event, want: Liveness| {
+        matches!(e, Event::Verdict { observer, subject, liveness }
+            if observer.as_str() == "w" && subject.as_str() == "a" && *liveness == want)
+    };
+
+    // Site a dies (its Serf agent and its gossip member). SWIM would need
+    // its 30 s suspicion; w's Serf verdict arrives at b well before.
+    agent_a.kill();
+    drop(gossip_a);
+    let cut = Instant::now();
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(25), rb.recv())
+            .await
+            .expect("w's Serf-based Dead verdict about a reaches b")
+            .unwrap();
+        if from_w(&e, Liveness::Dead) {
+            break;
+        }
+    }
+    eprintln!(
+        "w's Serf verdict about a reached b {:?} after the kill ({:?} after start)",
+        cut.elapsed(),
+        t0.elapsed()
+    );
+    assert!(cut.elapsed() < Duration::from_secs(25));
 }

@@ -35,7 +35,8 @@ pub struct Config {
     pub bfd: Bfd,
 }
 
-/// `[bfd]`: RFC 5880 timers of the single-hop sessions toward BGP peers.
+/// `[bfd]`: RFC 5880 timers of the single-hop sessions toward BGP peers
+/// (`bfd = true`) and of the multihop sessions between members.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bfd {
@@ -45,6 +46,42 @@ pub struct Bfd {
     /// Missed packets before the path is declared down.
     #[serde(default = "default_bfd_multiplier")]
     pub multiplier: u8,
+    /// Multihop BFD (RFC 5883) from this member to every other member's
+    /// gossip address: a second, faster detector of a dead site. A Down
+    /// joins this member's gossip verdict (the data-plane check and the
+    /// quorum rule still decide); gossip stays the source of membership.
+    #[serde(default)]
+    pub sites: bool,
+    /// Authentication of every session (RFC 5880 §6.7); none by default.
+    pub auth: Option<BfdAuth>,
+}
+
+/// `[bfd.auth]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BfdAuth {
+    #[serde(rename = "type")]
+    pub kind: BfdAuthType,
+    #[serde(default = "default_bfd_key_id")]
+    pub key_id: u8,
+    /// The shared key (the file's bytes, a trailing newline removed).
+    pub key_file: PathBuf,
+}
+
+fn default_bfd_key_id() -> u8 {
+    1
+}
+
+/// RFC 5880 §4.2-4.4. Meticulous variants increase the sequence number
+/// with every packet, which defeats replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BfdAuthType {
+    SimplePassword,
+    KeyedMd5,
+    MeticulousKeyedMd5,
+    KeyedSha1,
+    MeticulousKeyedSha1,
 }
 
 fn default_bfd_interval() -> HumanDuration {
@@ -59,6 +96,8 @@ impl Default for Bfd {
         Bfd {
             interval: default_bfd_interval(),
             multiplier: default_bfd_multiplier(),
+            sites: false,
+            auth: None,
         }
     }
 }

@@ -348,3 +348,56 @@ fn detect_links_name_interfaces_and_remote_sites() {
     );
     assert!(!p.iter().any(|m| m.contains("detect.links.eth1")), "{p:?}");
 }
+
+#[test]
+fn bfd_between_sites_needs_gossip_and_one_address_per_member() {
+    let good = EXAMPLE.replace("[policy]", "[bfd]\nsites = true\n\n[policy]");
+    assert!(problems(&good).is_empty(), "{:?}", problems(&good));
+    let shared_ip = r#"
+[node]
+site = "a"
+[[site]]
+id = "a"
+gossip = "127.0.0.1:7946"
+[[site]]
+id = "b"
+gossip = "127.0.0.1:7947"
+[[site]]
+id = "w"
+gossip = "0.0.0.0:7948"
+witness = true
+[detect]
+gossip = false
+[bfd]
+sites = true
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/32"]
+sites = ["a", "b"]
+"#;
+    assert_eq!(
+        problems(shared_ip),
+        [
+            "bfd.sites: BFD verdicts travel in gossip; set [detect] gossip = true",
+            "site[1].gossip: 127.0.0.1 is also site[0]'s gossip address: BFD sessions (bfd.sites = true) need one address per member",
+            "site[2].gossip: 0.0.0.0 is not an address BFD can run between (bfd.sites = true)",
+        ]
+    );
+}
+
+#[test]
+fn bfd_auth_defaults_its_key_id_and_names_a_bad_type() {
+    let good = EXAMPLE.replace(
+        "[policy]",
+        "[bfd.auth]\ntype = \"keyed-sha1\"\nkey_file = \"/etc/orbit/bfd.key\"\n\n[policy]",
+    );
+    let config = Config::parse_valid(&good, "x.toml").unwrap();
+    let auth = config.bfd.auth.unwrap();
+    assert_eq!((auth.kind, auth.key_id), (BfdAuthType::KeyedSha1, 1));
+    let bad = good.replace("keyed-sha1", "sha256");
+    let err = Config::parse(&bad, "x.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("sha256") && err.contains("meticulous-keyed-sha1"),
+        "{err}"
+    );
+}

@@ -71,7 +71,38 @@ impl Config {
         if self.bfd.multiplier == 0 {
             r.add("bfd.multiplier", "must be at least 1 (RFC 5880 §6.8.1)");
         }
+        if self.bfd.sites {
+            self.check_bfd_sites(&mut r);
+        }
         r.0
+    }
+
+    /// Multihop sessions run between the members' gossip addresses and
+    /// report through gossip.
+    fn check_bfd_sites(&self, r: &mut Report) {
+        if !self.detect.gossip {
+            r.add(
+                "bfd.sites",
+                "BFD verdicts travel in gossip; set [detect] gossip = true",
+            );
+        }
+        let mut ips = BTreeMap::new();
+        for (i, site) in self.sites.iter().enumerate() {
+            let ip = site.gossip.ip();
+            if ip.is_unspecified() {
+                r.add(
+                    format!("site[{i}].gossip"),
+                    format!("{ip} is not an address BFD can run between (bfd.sites = true)"),
+                );
+            } else if let Some(first) = ips.insert(ip, i) {
+                r.add(
+                    format!("site[{i}].gossip"),
+                    format!(
+                        "{ip} is also site[{first}]'s gossip address: BFD sessions (bfd.sites = true) need one address per member"
+                    ),
+                );
+            }
+        }
     }
 
     fn check_sites(&self, r: &mut Report) {

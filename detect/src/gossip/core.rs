@@ -28,6 +28,7 @@ use std::num::{NonZeroU8, NonZeroUsize};
 use std::time::Duration;
 
 use foca::{Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec, Runtime, State, Timer};
+use orbit_core::api::{DetectReport, MemberEvidence};
 use orbit_core::config::{Config, DetectTimers};
 use orbit_core::{Command, Event, Liveness, ServiceId, SharedState, SiteId};
 use rand::rngs::SmallRng;
@@ -324,7 +325,46 @@ pub struct GossipStatus {
     pub local_health_score: u32,
     /// What the other local detectors (Serf, BFD) say about each site.
     pub sources: BTreeMap<SiteId, BTreeMap<Source, Liveness>>,
+    /// The data-plane probe of each probed site (after rise/fall).
+    pub dataplane: BTreeMap<SiteId, bool>,
     pub counters: Counters,
+}
+
+impl GossipStatus {
+    /// The API's view of this snapshot (`GET /v1/status`, `orbitctl status`).
+    pub fn report(&self) -> DetectReport {
+        let members = self
+            .daemons
+            .iter()
+            .map(|(site, daemon)| MemberEvidence {
+                site: site.clone(),
+                view: snake(self.views.get(site).unwrap_or(&SiteView::Unknown)),
+                swim: snake(daemon),
+                data_plane: self.dataplane.get(site).copied(),
+                sources: self
+                    .sources
+                    .get(site)
+                    .into_iter()
+                    .flatten()
+                    .map(|(source, l)| (snake(source), *l))
+                    .collect(),
+                partitioned: self.partitioned.contains(site),
+            })
+            .collect();
+        DetectReport {
+            isolated: self.isolated,
+            local_health_score: self.local_health_score,
+            members,
+        }
+    }
+}
+
+/// The serde (snake_case) name of a unit variant.
+fn snake(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
 /// Most commands kept in our published state at once.
@@ -515,6 +555,7 @@ impl GossipCore {
             isolated: reachable < self.settings.quorum,
             local_health_score: self.self_aware.score(),
             sources: self.sources.clone(),
+            dataplane: self.dataplane.clone(),
             counters: self.counters,
         }
     }

@@ -1,0 +1,136 @@
+//! Three members (sites a and b, witness w), each in its own network
+//! namespace, joined by a full mesh of veth pairs.
+//!
+//! Every member has a /32 on `lo` (10.0.0.1 a, .2 b, .3 w) for gossip and
+//! BFD, reached over the direct link only (static /32 routes; nobody
+//! forwards), so taking a link down really cuts that pair. The namespaces
+//! are named after the test process and removed in `Drop`, even on panic.
+
+use std::process::Command;
+
+use crate::sh;
+
+pub const NODES: [&str; 3] = ["a", "b", "w"];
+
+/// (x, y, subnet 10.0.<subnet>.0/30): veth "v<x><y>" in x, "v<y><x>" in y.
+const LINKS: [(usize, usize, u8); 3] = [(0, 1, 12), (0, 2, 13), (1, 2, 23)];
+
+#[derive(Debug)]
+pub struct Mesh {
+    prefix: String,
+}
+
+impl Mesh {
+    /// `tag` tells apart the meshes of tests in one process (a few chars:
+    /// interface and namespace names are short).
+    pub fn new(tag: &str) -> Mesh {
+        let mesh = Mesh {
+            prefix: format!("om{}{tag}", std::process::id() % 100_000),
+        };
+        for (i, n) in NODES.iter().enumerate() {
+            let ns = mesh.ns(n);
+            sh(&["ip", "netns", "add", &ns]);
+            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/32", Self::addr(i)),
+                "dev",
+                "lo",
+            ]);
+        }
+        for (x, y, net) in LINKS {
+            let (nx, ny) = (NODES[x], NODES[y]);
+            let (ix, iy) = (format!("v{nx}{ny}"), format!("v{ny}{nx}"));
+            let (sx, sy) = (mesh.ns(nx), mesh.ns(ny));
+            sh(&[
+                "ip", "link", "add", &ix, "netns", &sx, "type", "veth", "peer", "name", &iy,
+                "netns", &sy,
+            ]);
+            for (ns, ifname, host) in [(&sx, &ix, 1), (&sy, &iy, 2)] {
+                sh(&[
+                    "ip",
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("10.0.{net}.{host}/30"),
+                    "dev",
+                    ifname,
+                ]);
+                sh(&["ip", "-n", ns, "link", "set", ifname, "up"]);
+            }
+            mesh.routes(x, y, net);
+        }
+        mesh
+    }
+
+    /// The namespace of member `node` ("a", "b" or "w").
+    pub fn ns(&self, node: &str) -> String {
+        format!("{}{node}", self.prefix)
+    }
+
+    /// The loopback address of member number `i` (0 a, 1 b, 2 w).
+    pub fn addr(i: usize) -> String {
+        format!("10.0.0.{}", i + 1)
+    }
+
+    /// Takes the link between `x` and `y` down or up (on `x`'s side,
+    /// which drops carrier on both). The kernel deletes the routes over a
+    /// link that goes down; bringing it up puts them back.
+    pub fn link(&self, x: &str, y: &str, up: bool) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.ns(x),
+            "link",
+            "set",
+            &format!("v{x}{y}"),
+            if up { "up" } else { "down" },
+        ]);
+        if up {
+            let index = |n: &str| NODES.iter().position(|m| *m == n).unwrap();
+            let (i, j) = (index(x), index(y));
+            let (lo, hi) = (i.min(j), i.max(j));
+            let (_, _, net) = LINKS.iter().find(|(a, b, _)| (*a, *b) == (lo, hi)).unwrap();
+            self.routes(lo, hi, *net);
+        }
+    }
+
+    /// The /32 routes between members `x` and `y` over their direct link.
+    fn routes(&self, x: usize, y: usize, net: u8) {
+        let (sx, sy) = (self.ns(NODES[x]), self.ns(NODES[y]));
+        for (ns, to, via) in [(&sx, y, 2), (&sy, x, 1)] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "route",
+                "replace",
+                &format!("{}/32", Self::addr(to)),
+                "via",
+                &format!("10.0.{net}.{via}"),
+            ]);
+        }
+    }
+
+    /// A command that runs `program` inside member `node`'s namespace.
+    pub fn command(&self, node: &str, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns(node), program]);
+        c
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        for n in NODES {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(n)])
+                .status();
+        }
+    }
+}
