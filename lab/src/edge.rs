@@ -113,7 +113,7 @@ filter orbit_in {{
   interface \"*\" {{ min rx interval {ms} ms; min tx interval {ms} ms; multiplier {mult}; }};
 }}
 ",
-            ms = plan::BFD_INTERVAL_MS,
+            ms = lab.bfd_ms,
             mult = plan::BFD_MULTIPLIER
         ));
     }

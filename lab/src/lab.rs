@@ -28,6 +28,8 @@ pub struct Lab {
     pub prefix: String,
     pub dir: PathBuf,
     pub caps: Caps,
+    /// BFD interval (ms) at the edge and in orbitd, BGP mode.
+    pub bfd_ms: u32,
     pub haproxy_socket: PathBuf,
     pub haproxy_map: PathBuf,
     pub ovs_dir: PathBuf,
@@ -61,6 +63,7 @@ impl Lab {
         prefix: &str,
         dir: &Path,
         caps: Caps,
+        bfd_ms: u32,
         keep_dir: bool,
         wait: bool,
     ) -> Result<Lab> {
@@ -70,6 +73,7 @@ impl Lab {
             prefix: prefix.to_owned(),
             dir: dir.to_owned(),
             caps,
+            bfd_ms,
             haproxy_socket: dir.join("haproxy").join("admin.sock"),
             haproxy_map: dir.join("haproxy").join("orbit.map"),
             ovs_dir: dir.join("ovs"),
@@ -338,6 +342,7 @@ impl Lab {
             mode: self.mode,
             root: &self.dir,
             caps: self.caps,
+            bfd_ms: self.bfd_ms,
             haproxy_socket: &self.haproxy_socket,
             haproxy_map: &self.haproxy_map,
             ovs_dir: &self.ovs_dir,

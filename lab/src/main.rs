@@ -108,6 +108,9 @@ struct RunArgs {
     /// Where the JSON, Markdown and SVG go.
     #[arg(long, default_value = "lab-results")]
     out: PathBuf,
+    /// BFD interval in BGP mode (ms), at bird2 and in orbitd; multiplier 3.
+    #[arg(long = "bfd-interval", default_value_t = plan::BFD_INTERVAL_MS)]
+    bfd_ms: u32,
     /// UDP probes per second.
     #[arg(long, default_value_t = 1000)]
     rate: u32,
@@ -131,6 +134,7 @@ impl Default for RunArgs {
             runs: 1,
             out: PathBuf::from("lab-results"),
             rate: 1000,
+            bfd_ms: plan::BFD_INTERVAL_MS,
             keep: false,
         }
     }
@@ -243,6 +247,9 @@ fn machine() -> String {
 
 fn run(args: &RunArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
+    if args.bfd_ms == 0 {
+        bail!("--bfd-interval must be at least 1 ms");
+    }
     let mut modes = Vec::new();
     for m in &args.modes {
         modes.push(Mode::parse(m).with_context(|| {
@@ -271,6 +278,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         prefix: format!("olab{}", std::process::id()),
         root: root.clone(),
         caps,
+        bfd_ms: args.bfd_ms,
         keep: args.keep,
         rate: args.rate,
     };
@@ -393,6 +401,7 @@ fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
         mode,
         root: &dir,
         caps,
+        bfd_ms: plan::BFD_INTERVAL_MS,
         haproxy_socket: &dir.join("h.sock"),
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
@@ -425,7 +434,15 @@ fn up(mode: &str) -> Result<ExitCode> {
         "orbit-lab: building the {mode} lab in {} ...",
         dir.display()
     );
-    let mut lab = lab::Lab::up(mode, &prefix, &dir, caps, true, false)?;
+    let mut lab = lab::Lab::up(
+        mode,
+        &prefix,
+        &dir,
+        caps,
+        plan::BFD_INTERVAL_MS,
+        true,
+        false,
+    )?;
     if let Err(e) = lab.wait_steady("a", Duration::from_secs(30)) {
         eprintln!("orbit-lab: warning: {e:#}");
     }

@@ -68,6 +68,8 @@ pub struct Setup<'a> {
     pub mode: Mode,
     pub root: &'a Path,
     pub caps: Caps,
+    /// BFD interval (ms) in BGP mode.
+    pub bfd_ms: u32,
     /// HAProxy: the admin socket and the map file.
     pub haproxy_socket: &'a Path,
     pub haproxy_map: &'a Path,
@@ -164,7 +166,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
                 let _ = writeln!(
                     s,
                     "bfd = true\n\n[bfd]\ninterval = \"{}ms\"\nmultiplier = {}",
-                    plan::BFD_INTERVAL_MS,
+                    setup.bfd_ms,
                     plan::BFD_MULTIPLIER
                 );
             }
@@ -197,6 +199,7 @@ pub fn detect_caps(root: &Path) -> Result<Caps> {
             dataplane_probe: true,
         },
         haproxy_socket: &dir.join("h.sock"),
+        bfd_ms: plan::BFD_INTERVAL_MS,
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
     };

@@ -104,8 +104,9 @@ impl fmt::Display for Mode {
     }
 }
 
-/// BFD timers on both ends of the edge's BGP sessions in BGP mode: the
-/// fastest bird2 and orbit both keep up with (detection 30 ms).
+/// BFD timers on both ends of the edge's BGP sessions in BGP mode: by
+/// default the fastest bird2 and orbit both keep up with (detection 30 ms);
+/// `--bfd-interval` changes the interval.
 pub const BFD_INTERVAL_MS: u32 = 10;
 pub const BFD_MULTIPLIER: u32 = 3;
 

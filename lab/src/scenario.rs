@@ -77,6 +77,7 @@ pub struct RunOptions {
     pub prefix: String,
     pub root: std::path::PathBuf,
     pub caps: Caps,
+    pub bfd_ms: u32,
     pub keep: bool,
     pub rate: u32,
 }
@@ -143,7 +144,7 @@ fn drive(
     opts: &RunOptions,
 ) -> Result<Timeline> {
     let _ = std::fs::remove_dir_all(dir);
-    let mut lab = Lab::up(mode, prefix, dir, opts.caps, true, true)?;
+    let mut lab = Lab::up(mode, prefix, dir, opts.caps, opts.bfd_ms, true, true)?;
     let exe = Lab::self_exe()?;
     let probe_log = dir.join("probe.log");
     let argv = vec![
