@@ -12,6 +12,8 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub t: i64,
+    /// When the request was sent (UDP; HTTP logs only the answer: = t).
+    pub sent: i64,
     /// The site that answered, or None for a failed request.
     pub site: Option<String>,
 }
@@ -55,6 +57,7 @@ impl ProbeLog {
                     let ok = kind == "ka" || kind == "nc";
                     let r = Reply {
                         t,
+                        sent: t,
                         site: if ok { a.map(str::to_owned) } else { None },
                     };
                     if kind.starts_with('k') {
@@ -78,10 +81,12 @@ impl ProbeLog {
             .map(|(seq, sent)| match self.udp_replies.get(seq) {
                 Some((t, site)) => Reply {
                     t: *t,
+                    sent: *sent,
                     site: Some(site.clone()),
                 },
                 None => Reply {
                     t: *sent,
+                    sent: *sent,
                     site: None,
                 },
             })
@@ -132,9 +137,13 @@ pub fn stream_stats(
         .iter()
         .filter(|r| r.site.as_deref() == Some(to))
         .count() as u64;
+    // A request sent after the fault: a late answer to an older one (seen:
+    // a's reply to a probe sent just before its links went down arrived
+    // 1.1 s later, when they came back) says nothing about where traffic
+    // goes after the fault.
     let first_to = window
         .iter()
-        .find(|r| r.t >= tf && r.site.as_deref() == Some(to))
+        .find(|r| r.sent >= tf && r.site.as_deref() == Some(to))
         .map(|r| r.t);
     if let Some(ft) = first_to {
         s.switched = true;
@@ -291,6 +300,7 @@ mod tests {
     fn r(t: i64, site: Option<&str>) -> Reply {
         Reply {
             t,
+            sent: t,
             site: site.map(str::to_owned),
         }
     }
@@ -312,6 +322,22 @@ mod tests {
         assert_eq!(st.outage_ms, Some(3.5));
         assert_eq!(st.first_to_ms, Some(3.0));
         assert_eq!(st.from_after_switch, 1);
+    }
+
+    #[test]
+    fn a_late_answer_to_an_old_request_is_not_the_switch() {
+        // A request sent before the fault (at 2_000) answered late, after
+        // it, by the site the traffic will return to: not the return.
+        let mut late = r(4_000, Some("a"));
+        late.sent = 2_000;
+        let s = vec![
+            r(1_000, Some("b")),
+            r(2_500, Some("b")),
+            late,
+            r(5_000, Some("a")),
+        ];
+        let st = stream_stats(&s, 0, 3_000, 10_000, "b", "a");
+        assert_eq!(st.first_to_ms, Some(2.0));
     }
 
     #[test]

@@ -86,7 +86,9 @@ fn bird(lab: &mut Lab) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let edge = lab.ns("edge");
     let mut cfg = format!(
-        "router id {edge_id};
+        "log stderr all;
+timeformat log \"%F %T.%6f\";
+router id {edge_id};
 protocol device {{ scan time 1; }}
 protocol kernel {{ ipv4 {{ import none; export all; }}; }}
 
@@ -102,6 +104,19 @@ filter orbit_in {{
         edge_id = plan::EDGE_CLIENT_ADDR,
         asn = plan::EDGE_ASN
     );
+    if lab.mode.bfd() {
+        // RFC 5880/5881 toward each site's orbitd; `bfd on` below makes a
+        // BFD Down drop the BGP session (and the site's route) at once.
+        cfg.push_str(&format!(
+            "protocol bfd {{
+  debug {{ events }};
+  interface \"*\" {{ min rx interval {ms} ms; min tx interval {ms} ms; multiplier {mult}; }};
+}}
+",
+            ms = lab.bfd_ms,
+            mult = plan::BFD_MULTIPLIER
+        ));
+    }
     for site in plan::SITES {
         cfg.push_str(&format!(
             "protocol bgp site_{site} {{
@@ -109,7 +124,8 @@ filter orbit_in {{
   neighbor {peer} as {peer_asn};
   hold time 9;
   connect retry time 1;
-  error wait time 1, 2;{med}
+  error wait time 1, 2;
+  debug {{ states, events }};{med}{bfd}
   ipv4 {{ import filter orbit_in; export none; }};
 }}
 ",
@@ -123,6 +139,7 @@ filter orbit_in {{
             } else {
                 ""
             },
+            bfd = if lab.mode.bfd() { "\n  bfd on;" } else { "" },
         ));
     }
     let path = dir.join("bird.conf");

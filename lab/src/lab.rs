@@ -28,6 +28,8 @@ pub struct Lab {
     pub prefix: String,
     pub dir: PathBuf,
     pub caps: Caps,
+    /// BFD interval (ms) at the edge and in orbitd, BGP mode.
+    pub bfd_ms: u32,
     pub haproxy_socket: PathBuf,
     pub haproxy_map: PathBuf,
     pub ovs_dir: PathBuf,
@@ -61,6 +63,7 @@ impl Lab {
         prefix: &str,
         dir: &Path,
         caps: Caps,
+        bfd_ms: u32,
         keep_dir: bool,
         wait: bool,
     ) -> Result<Lab> {
@@ -70,6 +73,7 @@ impl Lab {
             prefix: prefix.to_owned(),
             dir: dir.to_owned(),
             caps,
+            bfd_ms,
             haproxy_socket: dir.join("haproxy").join("admin.sock"),
             haproxy_map: dir.join("haproxy").join("orbit.map"),
             ovs_dir: dir.join("ovs"),
@@ -338,6 +342,7 @@ impl Lab {
             mode: self.mode,
             root: &self.dir,
             caps: self.caps,
+            bfd_ms: self.bfd_ms,
             haproxy_socket: &self.haproxy_socket,
             haproxy_map: &self.haproxy_map,
             ovs_dir: &self.ovs_dir,
@@ -424,15 +429,18 @@ impl Lab {
             return true;
         }
         let ready = |m: &str| self.api_get(m, "/ready").is_some_and(|(c, _)| c == 200);
-        let active = self
-            .api_get("a", "/v1/status")
+        ready("a") && ready("b") && self.steered_to("a").as_deref() == Some(site)
+    }
+
+    /// Where `member`'s orbitd steers `web` (its status API).
+    pub fn steered_to(&self, member: &str) -> Option<String> {
+        self.api_get(member, "/v1/status")
             .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
             .and_then(|v| {
                 v["steering"]["services"]["web"]["active"]
                     .as_str()
                     .map(str::to_owned)
-            });
-        ready("a") && ready("b") && active.as_deref() == Some(site)
+            })
     }
 
     pub fn proc(&self, name: &str) -> Result<&Proc> {
@@ -453,14 +461,41 @@ impl Lab {
         ip_batch(&self.ns(site), &batch)
     }
 
-    pub fn restore_site(&self, site: &str) -> Result<()> {
+    /// Brings a site's links back; returns when they were up (Unix µs),
+    /// before the routes are re-added.
+    pub fn restore_site(&self, site: &str) -> Result<i64> {
         let batch = format!(
             "link set {} up\nlink set {} up\n",
             plan::site_if(site),
             plan::CTL_IF
         );
         ip_batch(&self.ns(site), &batch)?;
-        self.site_routes(site)
+        let up = crate::sys::now_us();
+        self.site_routes(site)?;
+        Ok(up)
+    }
+
+    /// The site goes dark but its links stay up, as when a site loses power
+    /// behind a metro transport that does not propagate loss of signal: the
+    /// edge's port keeps its carrier, so only a protocol (BFD, the BGP hold
+    /// timer, orbit's detectors) can tell. Everything in and out of the
+    /// site's data-plane and control interfaces is dropped at the device
+    /// (netdev ingress and egress hooks: ARP included), carriers untouched.
+    pub fn dark_site(&self, site: &str, on: bool) -> Result<()> {
+        let rules = if on {
+            let mut t = String::from("table netdev olab_dark {\n");
+            for dev in [plan::site_if(site), plan::CTL_IF] {
+                t.push_str(&format!(
+                    " chain in_{dev} {{ type filter hook ingress device \"{dev}\" priority -500; policy drop; }}\n \
+                     chain out_{dev} {{ type filter hook egress device \"{dev}\" priority -500; policy drop; }}\n"
+                ));
+            }
+            t.push_str("}\n");
+            t
+        } else {
+            "delete table netdev olab_dark\n".to_owned()
+        };
+        sys::nft(&self.ns(site), &rules)
     }
 
     /// Drops everything between a and b on the control network (both

@@ -91,15 +91,16 @@ enum Cmd {
 
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
-    /// Modes, comma separated: haproxy, bgp, sdn, and the baselines exabgp and serf.
+    /// Modes, comma separated: haproxy, bgp (with BFD), bgp-nobfd, sdn, and
+    /// the baselines exabgp and serf.
     #[arg(
         long,
-        default_value = "haproxy,bgp,sdn,exabgp,serf",
+        default_value = "haproxy,bgp,bgp-nobfd,sdn,exabgp,serf",
         value_delimiter = ','
     )]
     modes: Vec<String>,
-    /// Scenarios (1-7), comma separated.
-    #[arg(long, default_value = "1,2,3,4,5,6,7", value_delimiter = ',')]
+    /// Scenarios (1-8), comma separated.
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8", value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Runs per mode and scenario.
     #[arg(long, default_value_t = 1)]
@@ -107,6 +108,9 @@ struct RunArgs {
     /// Where the JSON, Markdown and SVG go.
     #[arg(long, default_value = "lab-results")]
     out: PathBuf,
+    /// BFD interval in BGP mode (ms), at bird2 and in orbitd; multiplier 3.
+    #[arg(long = "bfd-interval", default_value_t = plan::BFD_INTERVAL_MS)]
+    bfd_ms: u32,
     /// UDP probes per second.
     #[arg(long, default_value_t = 1000)]
     rate: u32,
@@ -121,13 +125,16 @@ impl Default for RunArgs {
             modes: vec![
                 "haproxy".into(),
                 "bgp".into(),
+                "bgp-nobfd".into(),
                 "sdn".into(),
                 "exabgp".into(),
+                "serf".into(),
             ],
-            scenarios: (1..=7).collect(),
+            scenarios: (1..=8).collect(),
             runs: 1,
             out: PathBuf::from("lab-results"),
             rate: 1000,
+            bfd_ms: plan::BFD_INTERVAL_MS,
             keep: false,
         }
     }
@@ -240,21 +247,23 @@ fn machine() -> String {
 
 fn run(args: &RunArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
+    if args.bfd_ms == 0 {
+        bail!("--bfd-interval must be at least 1 ms");
+    }
     let mut modes = Vec::new();
     for m in &args.modes {
-        modes
-            .push(Mode::parse(m).with_context(|| {
-                format!("unknown mode {m:?} (haproxy, bgp, sdn, exabgp, serf)")
-            })?);
+        modes.push(Mode::parse(m).with_context(|| {
+            format!("unknown mode {m:?} (haproxy, bgp, bgp-nobfd, sdn, exabgp, serf)")
+        })?);
     }
     let scenarios: Vec<Scenario> = args
         .scenarios
         .iter()
         .map(|s| {
-            if (1..=7).contains(s) {
+            if (1..=8).contains(s) {
                 Ok(Scenario(*s))
             } else {
-                bail!("unknown scenario {s} (1-7)")
+                bail!("unknown scenario {s} (1-8)")
             }
         })
         .collect::<Result<_>>()?;
@@ -269,6 +278,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         prefix: format!("olab{}", std::process::id()),
         root: root.clone(),
         caps,
+        bfd_ms: args.bfd_ms,
         keep: args.keep,
         rate: args.rate,
     };
@@ -306,6 +316,8 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let machine = machine();
     let table = report::table(&rows);
     println!("{table}");
+    let cmps = report::comparisons(&rows);
+    print!("{}", report::comparison_table(&cmps));
     for u in &unavailable {
         println!("not run: {u}");
     }
@@ -315,6 +327,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         "seconds": started.elapsed().as_secs(),
         "unavailable": unavailable,
         "summary": rows,
+        "side_by_side": cmps,
         "runs": results,
     });
     let out = &args.out;
@@ -388,6 +401,7 @@ fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
         mode,
         root: &dir,
         caps,
+        bfd_ms: plan::BFD_INTERVAL_MS,
         haproxy_socket: &dir.join("h.sock"),
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
@@ -420,7 +434,15 @@ fn up(mode: &str) -> Result<ExitCode> {
         "orbit-lab: building the {mode} lab in {} ...",
         dir.display()
     );
-    let mut lab = lab::Lab::up(mode, &prefix, &dir, caps, true, false)?;
+    let mut lab = lab::Lab::up(
+        mode,
+        &prefix,
+        &dir,
+        caps,
+        plan::BFD_INTERVAL_MS,
+        true,
+        false,
+    )?;
     if let Err(e) = lab.wait_steady("a", Duration::from_secs(30)) {
         eprintln!("orbit-lab: warning: {e:#}");
     }

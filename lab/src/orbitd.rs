@@ -68,6 +68,8 @@ pub struct Setup<'a> {
     pub mode: Mode,
     pub root: &'a Path,
     pub caps: Caps,
+    /// BFD interval (ms) in BGP mode.
+    pub bfd_ms: u32,
     /// HAProxy: the admin socket and the map file.
     pub haproxy_socket: &'a Path,
     pub haproxy_map: &'a Path,
@@ -99,21 +101,17 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "[detect]\nprofile = \"{}\"\nkey_file = \"{}\"",
-        if setup.mode == Mode::Serf {
-            "lan"
-        } else {
-            "metro-fast"
-        },
+        "[detect]\nprofile = \"metro-fast\"\nkey_file = \"{}\"",
         setup.root.join("gossip.key").display()
     );
     if setup.mode == Mode::Serf {
-        // Serf decides liveness; orbit's gossip still carries health and
-        // shared state, with timers slow enough that it never declares a
-        // member dead within a run.
+        // Serf decides liveness: orbit's gossip still probes at its usual
+        // pace and carries the Serf verdicts, health and shared state to
+        // the other members, but its own suspicion lasts 60 s, so SWIM
+        // never declares a member dead within a run.
         let _ = writeln!(
             s,
-            "serf_rpc = \"127.0.0.1:{}\"\nprobe_interval = \"2s\"\nsuspect_after = \"60s\"",
+            "serf_rpc = \"127.0.0.1:{}\"\nsuspect_after = \"60s\"",
             plan::SERF_RPC_PORT
         );
     }
@@ -153,7 +151,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
         }
         // The baseline runs no orbitd; its config is never written.
         Mode::Exabgp => {}
-        Mode::Bgp | Mode::Serf => {
+        Mode::Bgp | Mode::BgpNoBfd | Mode::Serf => {
             let _ = writeln!(
                 s,
                 "[bgp]\nasn = {}\nrouter_id = \"{}\"\n[bgp.standby]\nprepend = 3\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"9s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",
@@ -164,6 +162,14 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
                 plan::EDGE_ASN,
                 plan::site_addr(setup.mode, member),
             );
+            if setup.mode.bfd() {
+                let _ = writeln!(
+                    s,
+                    "bfd = true\n\n[bfd]\ninterval = \"{}ms\"\nmultiplier = {}",
+                    setup.bfd_ms,
+                    plan::BFD_MULTIPLIER
+                );
+            }
         }
         Mode::Sdn => {
             let _ = writeln!(
@@ -193,6 +199,7 @@ pub fn detect_caps(root: &Path) -> Result<Caps> {
             dataplane_probe: true,
         },
         haproxy_socket: &dir.join("h.sock"),
+        bfd_ms: plan::BFD_INTERVAL_MS,
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
     };

@@ -9,14 +9,20 @@ use std::fmt;
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Haproxy,
+    /// bird2 at the edge, BFD (10 ms x 3) on both sides of each BGP session.
     Bgp,
+    /// The same without BFD: the edge sees a dead site only through link
+    /// state, the BGP hold timer, or orbit's takeover announcement.
+    #[serde(rename = "bgp-nobfd")]
+    BgpNoBfd,
     Sdn,
     /// Baseline: no orbitd; ExaBGP with its healthcheck at each site
     /// announces the service to the same bird2 edge.
     Exabgp,
     /// Baseline: the original design's detector. Serf agents (LAN profile)
     /// on a, b and w drive orbitd through the Serf adapter (BGP edge);
-    /// orbit's own gossip is slowed down so that Serf decides liveness.
+    /// orbit's own suspicion lasts 60 s so that Serf decides liveness (its
+    /// verdicts reach the other members through orbit's gossip).
     Serf,
 }
 
@@ -25,10 +31,23 @@ impl Mode {
         match s {
             "haproxy" => Some(Mode::Haproxy),
             "bgp" => Some(Mode::Bgp),
+            "bgp-nobfd" => Some(Mode::BgpNoBfd),
             "sdn" => Some(Mode::Sdn),
             "exabgp" => Some(Mode::Exabgp),
             "serf" => Some(Mode::Serf),
             _ => None,
+        }
+    }
+
+    /// One letter for namespace names.
+    pub fn short(self) -> char {
+        match self {
+            Mode::Haproxy => 'h',
+            Mode::Bgp => 'b',
+            Mode::BgpNoBfd => 'n',
+            Mode::Sdn => 's',
+            Mode::Exabgp => 'e',
+            Mode::Serf => 'f',
         }
     }
 
@@ -49,17 +68,26 @@ impl Mode {
     /// the gray failure.
     pub fn runs_scenario(self, scenario: u8) -> bool {
         match self {
-            Mode::Exabgp => matches!(scenario, 2 | 3),
+            Mode::Exabgp => matches!(scenario, 2 | 3 | 8),
             // Serf detects members, not services: the gray failure is the
             // health checks' job in both designs.
-            Mode::Serf => matches!(scenario, 2 | 4 | 5 | 7),
+            Mode::Serf => matches!(scenario, 2 | 4 | 5 | 7 | 8),
+            // The BFD-off variant runs where BFD can make a difference: a
+            // dead site (2, 8), its return (6), a frozen daemon (7).
+            Mode::BgpNoBfd => matches!(scenario, 2 | 6 | 7 | 8),
             _ => true,
         }
     }
 
     /// Modes whose edge is the bird2 router.
     pub fn bgp_edge(self) -> bool {
-        matches!(self, Mode::Bgp | Mode::Exabgp | Mode::Serf)
+        matches!(self, Mode::Bgp | Mode::BgpNoBfd | Mode::Exabgp | Mode::Serf)
+    }
+
+    /// BFD on the BGP sessions between the edge and orbitd. The baselines
+    /// run without: ExaBGP has none, and the original design had none.
+    pub fn bfd(self) -> bool {
+        self == Mode::Bgp
     }
 }
 
@@ -68,12 +96,19 @@ impl fmt::Display for Mode {
         f.write_str(match self {
             Mode::Haproxy => "haproxy",
             Mode::Bgp => "bgp",
+            Mode::BgpNoBfd => "bgp-nobfd",
             Mode::Sdn => "sdn",
             Mode::Exabgp => "exabgp",
             Mode::Serf => "serf",
         })
     }
 }
+
+/// BFD timers on both ends of the edge's BGP sessions in BGP mode: by
+/// default the fastest bird2 and orbit both keep up with (detection 30 ms);
+/// `--bfd-interval` changes the interval.
+pub const BFD_INTERVAL_MS: u32 = 10;
+pub const BFD_MULTIPLIER: u32 = 3;
 
 /// The service address every site binds on `lo`.
 pub const SERVICE_ADDR: &str = "198.51.100.10";

@@ -21,8 +21,8 @@ use orbit_core::{ServiceId, SiteId, Steering};
 
 use crate::error::Error;
 use crate::ofp::oxm::{
-    v4_mask, v6_mask, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_IPV6, ICMPV6_NEIGHBOR_SOLICITATION,
-    IP_PROTO_ICMPV6,
+    v4_mask, v6_mask, ARP_OP_REQUEST, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_IPV6,
+    ICMPV6_NEIGHBOR_SOLICITATION, IP_PROTO_ICMPV6,
 };
 use crate::ofp::{
     Action, Body, Bucket, FlowMod, FlowModCommand, GroupMod, GroupModCommand, GroupType,
@@ -130,7 +130,15 @@ pub(crate) fn matches_for(prefix: &IpNet) -> Vec<Match> {
                 Match::new(vec![Oxm::EthType(ETH_TYPE_IPV4), Oxm::Ipv4Dst(addr, mask)]),
                 // ARP requests for the service address: the active site
                 // answers them, so a client on the bridge can resolve it.
-                Match::new(vec![Oxm::EthType(ETH_TYPE_ARP), Oxm::ArpTpa(addr, mask)]),
+                // Requests only: an ARP reply to the service address is
+                // addressed to the site that asked (a site resolving a
+                // host from its service address, e.g. to answer a client;
+                // RFC 826), and must reach that site, not the active one.
+                Match::new(vec![
+                    Oxm::EthType(ETH_TYPE_ARP),
+                    Oxm::ArpOp(ARP_OP_REQUEST),
+                    Oxm::ArpTpa(addr, mask),
+                ]),
             ]
         }
         IpNet::V6(p) => {
@@ -322,6 +330,16 @@ mod tests {
         );
         // ip + arp + ipv6 + nd
         assert_eq!(st.flows.len(), 4);
+        // ARP: requests only; a reply to the service address goes to the
+        // site that asked.
+        let arp: Vec<&Match> = st
+            .flows
+            .keys()
+            .map(|(_, m)| m)
+            .filter(|m| m.fields().contains(&Oxm::EthType(ETH_TYPE_ARP)))
+            .collect();
+        assert_eq!(arp.len(), 1);
+        assert!(arp[0].fields().contains(&Oxm::ArpOp(ARP_OP_REQUEST)));
     }
 
     #[test]

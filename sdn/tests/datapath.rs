@@ -278,3 +278,43 @@ async fn tcp_requests_reach_the_active_site() {
     let r = get(&lab.client);
     assert!(r.ends_with("site-b"), "{r}");
 }
+
+/// A site that is not active talks to an on-link host from the service
+/// address (as a site does when it answers a client): Linux's ARP request
+/// then says "tell SERVICE", and the host's reply is addressed to the
+/// service address. Only ARP *requests* for the service address are
+/// steered; the reply must reach the site that asked, not the active site.
+/// (Found by the lab: a site back from a cut kept an unresolved neighbour
+/// entry for the client, its ARP replies steered to the other site, and
+/// after failback lost the client's traffic until the entry expired.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_site_resolves_hosts_from_the_service_address() {
+    let lab = Lab::new().await;
+    let mut sw = Switch::start(&lab.sdn_config(), &lab.services())
+        .await
+        .expect("switch starts");
+    sw.apply(&steering(1, Some("b"))).await.expect("apply b");
+    let rx = lab.client.enter(|| {
+        let s = std::net::UdpSocket::bind(("10.9.0.1", 9999)).expect("bind");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s
+    });
+    // One datagram: it waits in a's neighbour queue until the ARP reply
+    // comes back, and is dropped if it never does (3 probes, 1 s apart).
+    lab.a.enter(|| {
+        let s = std::net::UdpSocket::bind((SERVICE_V4, 0)).expect("bind to the service address");
+        s.send_to(b"from-a", ("10.9.0.1", 9999)).expect("send");
+    });
+    let got = tokio::task::spawn_blocking(move || {
+        let mut buf = [0u8; 16];
+        rx.recv_from(&mut buf)
+            .map(|(n, from)| (buf[..n].to_vec(), from))
+    })
+    .await
+    .expect("join");
+    let (data, from) =
+        got.expect("site a's datagram reaches the client: its ARP reply came back to a");
+    assert_eq!(data, b"from-a");
+    assert_eq!(from.ip().to_string(), SERVICE_V4);
+}

@@ -80,7 +80,7 @@ async fn apply_replaces_only_orbits_own_flows_and_is_idempotent_across_restarts(
         "{flows}"
     );
     assert!(flows.contains("cookie=0x42"), "{flows}");
-    assert!(flows.contains("arp,arp_tpa=192.0.2.10"), "{flows}");
+    assert!(flows.contains("arp,arp_tpa=192.0.2.10,arp_op=1"), "{flows}");
     assert!(flows.contains("nw_dst=198.51.100.0/24"), "{flows}");
     assert!(flows.contains("nd_target=2001:db8::10"), "{flows}");
     let groups = ovs.ofctl(&["dump-groups", &mgmt]);

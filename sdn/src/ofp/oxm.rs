@@ -13,6 +13,8 @@ const OFPMT_OXM: u16 = 1;
 pub const ETH_TYPE_IPV4: u16 = 0x0800;
 pub const ETH_TYPE_ARP: u16 = 0x0806;
 pub const ETH_TYPE_IPV6: u16 = 0x86dd;
+/// ARP opcode of a request (RFC 826).
+pub const ARP_OP_REQUEST: u16 = 1;
 pub const IP_PROTO_ICMPV6: u8 = 58;
 /// ICMPv6 Neighbor Solicitation (RFC 4861 §4.3).
 pub const ICMPV6_NEIGHBOR_SOLICITATION: u8 = 135;
@@ -25,6 +27,7 @@ const F_ETH_TYPE: u8 = 5;
 const F_IP_PROTO: u8 = 10;
 const F_IPV4_SRC: u8 = 11;
 const F_IPV4_DST: u8 = 12;
+const F_ARP_OP: u8 = 21;
 const F_ARP_TPA: u8 = 23;
 const F_IPV6_DST: u8 = 27;
 const F_ICMPV6_TYPE: u8 = 29;
@@ -77,6 +80,7 @@ pub enum Oxm {
     IpProto(u8),
     Ipv4Src(Ipv4Addr, Option<Ipv4Addr>),
     Ipv4Dst(Ipv4Addr, Option<Ipv4Addr>),
+    ArpOp(u16),
     ArpTpa(Ipv4Addr, Option<Ipv4Addr>),
     Ipv6Dst(Ipv6Addr, Option<Ipv6Addr>),
     Icmpv6Type(u8),
@@ -107,6 +111,7 @@ impl Oxm {
             Oxm::IpProto(_) => F_IP_PROTO,
             Oxm::Ipv4Src(..) => F_IPV4_SRC,
             Oxm::Ipv4Dst(..) => F_IPV4_DST,
+            Oxm::ArpOp(_) => F_ARP_OP,
             Oxm::ArpTpa(..) => F_ARP_TPA,
             Oxm::Ipv6Dst(..) => F_IPV6_DST,
             Oxm::Icmpv6Type(_) => F_ICMPV6_TYPE,
@@ -123,7 +128,7 @@ impl Oxm {
         match self {
             Oxm::InPort(p) => value.extend_from_slice(&p.to_be_bytes()),
             Oxm::EthDst(m) | Oxm::EthSrc(m) => value.extend_from_slice(&m.0),
-            Oxm::EthType(t) => value.extend_from_slice(&t.to_be_bytes()),
+            Oxm::EthType(t) | Oxm::ArpOp(t) => value.extend_from_slice(&t.to_be_bytes()),
             Oxm::IpProto(p) | Oxm::Icmpv6Type(p) => value.push(*p),
             Oxm::Ipv4Src(a, m) | Oxm::Ipv4Dst(a, m) | Oxm::ArpTpa(a, m) => {
                 // A masked value must have its wildcarded bits clear, or OVS
@@ -233,6 +238,10 @@ impl Oxm {
             F_IPV4_DST => {
                 let (a, m) = v4(&mut v)?;
                 Oxm::Ipv4Dst(a, m)
+            }
+            F_ARP_OP => {
+                exact(2)?;
+                Oxm::ArpOp(v.u16()?)
             }
             F_ARP_TPA => {
                 let (a, m) = v4(&mut v)?;

@@ -99,6 +99,19 @@ pub(crate) fn samples() -> Vec<Message> {
                 f
             }),
         ),
+        Message::new(
+            16,
+            Body::FlowMod(FlowMod::new(
+                FlowModCommand::Add,
+                0,
+                1000,
+                Match::new(vec![
+                    Oxm::ArpTpa(Ipv4Addr::new(192, 0, 2, 10), None),
+                    Oxm::ArpOp(oxm::ARP_OP_REQUEST),
+                    Oxm::EthType(oxm::ETH_TYPE_ARP),
+                ]),
+            )),
+        ),
         Message::new(10, Body::GroupMod(gm.clone())),
         Message::new(
             11,
@@ -324,7 +337,7 @@ fn dump_samples_for_inspection() {
 
 #[test]
 fn ovs_ofctl_decodes_every_encoded_message() {
-    let expected: [&[&str]; 21] = [
+    let expected: [&[&str]; 22] = [
         &["OFPT_HELLO (OF1.3) (xid=0x1)", "version bitmap: 0x04"],
         &["OFPT_ERROR (OF1.3) (xid=0x2): OFPGMFC_UNKNOWN_GROUP"],
         &["OFPT_ECHO_REQUEST (OF1.3) (xid=0x3): 3 bytes of payload"],
@@ -334,6 +347,7 @@ fn ovs_ofctl_decodes_every_encoded_message() {
         &["OFPT_PORT_STATUS (OF1.3) (xid=0x7): MOD: 1(veth-a): addr:02:00:00:00:00:01", "state:      LIVE"],
         &["ADD priority=1000,ip,nw_dst=192.0.2.10 cookie:0xb17000000000001 actions=group:7"],
         &["ADD priority=1000,ipv6,in_port=3,ipv6_dst=2001:db8::/64 actions=set_field:02:00:00:00:0b:01->eth_dst,output:2"],
+        &["ADD priority=1000,arp,arp_tpa=192.0.2.10,arp_op=1 actions=drop"],
         &["ADD group_id=7,type=ff,bucket=watch_port:1,actions=set_field:02:00:00:00:0a:01->eth_dst,output:1,bucket=watch_port:2,actions=set_field:02:00:00:00:0b:01->eth_dst,output:2"],
         &["MOD group_id=8,type=indirect,bucket=actions=output:1"],
         &["OFPT_BARRIER_REQUEST (OF1.3) (xid=0xc)"],
