@@ -76,6 +76,11 @@ pub enum Input<'a> {
     Data { conn: ConnId, bytes: &'a [u8] },
     /// A deadline from `next_deadline()` passed (Events 9, 10, 11, 13).
     Tick,
+    /// BFD reports the path to the peer Up again (after it dropped the
+    /// session): the retry back-off starts over and a waiting connect is
+    /// tried now (RFC 5882 §4.3 leaves restarting to the client; waiting out
+    /// a back-off grown by a failure that is over only prolongs the outage).
+    PathUp,
 }
 
 /// What the driver must do.
@@ -257,6 +262,15 @@ impl Session {
             }
             Input::Data { conn, bytes } => self.data(now, conn, bytes, &mut out),
             Input::Tick => self.tick(now, &mut out),
+            Input::PathUp => {
+                self.backoff = self.cfg.connect_retry;
+                if self.started && self.conns.is_empty() && !self.connecting {
+                    if let Some(at) = self.retry_at {
+                        self.retry_at = Some(at.min(now));
+                        self.tick(now, &mut out);
+                    }
+                }
+            }
         }
         self.update_state();
         out

@@ -85,6 +85,8 @@ pub(crate) enum PeerMsg {
     /// BFD says the forwarding path to the peer is down (RFC 5882 §4.3):
     /// drop the session now instead of waiting for the hold timer.
     PathDown,
+    /// BFD says the path is back: reconnect now, back-off reset.
+    PathUp,
     ConnectDone(io::Result<TcpStream>),
     Read {
         conn: ConnId,
@@ -206,6 +208,7 @@ impl Peer {
                     self.step(Input::Closed { conn }).await;
                 }
             }
+            PeerMsg::PathUp => self.step(Input::PathUp).await,
             PeerMsg::Accepted(stream) => self.attach(stream, false).await,
             PeerMsg::ConnectDone(Ok(stream)) => self.attach(stream, true).await,
             PeerMsg::ConnectDone(Err(e)) => {

@@ -40,10 +40,20 @@ pub struct PeerControl {
 
 impl PeerControl {
     /// Drops the session with `peer` at once (RFC 5882 §4.3); it reconnects
-    /// through the normal connect-retry once the path is back.
+    /// through the normal connect-retry, or at once on [`Self::path_up`].
     pub async fn path_down(&self, peer: IpAddr) -> bool {
+        self.send(peer, PeerMsg::PathDown).await
+    }
+
+    /// The path to `peer` is back (BFD Up): a session waiting to reconnect
+    /// tries now, with its back-off reset.
+    pub async fn path_up(&self, peer: IpAddr) -> bool {
+        self.send(peer, PeerMsg::PathUp).await
+    }
+
+    async fn send(&self, peer: IpAddr, msg: PeerMsg) -> bool {
         match self.peers.iter().find(|(a, _)| *a == peer) {
-            Some((_, tx)) => tx.send(PeerMsg::PathDown).await.is_ok(),
+            Some((_, tx)) => tx.send(msg).await.is_ok(),
             None => false,
         }
     }

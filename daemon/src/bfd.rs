@@ -48,7 +48,10 @@ pub async fn start(
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match &event {
-                BfdEvent::Up { key } => tracing::info!(%key, "BFD up"),
+                BfdEvent::Up { key } => {
+                    tracing::info!(%key, "BFD up");
+                    control.path_up(key.peer).await;
+                }
                 BfdEvent::Down { key, .. } => {
                     // An AdminDown on either side is not a path failure
                     // (RFC 5882 §3.2): the BGP session stays.

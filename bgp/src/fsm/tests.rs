@@ -703,3 +703,30 @@ fn data_for_unknown_connection_is_ignored() {
     assert!(s.process(t0, Input::Closed { conn: 99 }).is_empty());
     assert_eq!(s.state(), State::Established);
 }
+
+#[test]
+fn path_up_retries_at_once_with_the_back_off_reset() {
+    let t0 = Instant::now();
+    let mut s = Session::new(cfg(false));
+    s.process(t0, Input::Start);
+    // Three failed connects: the back-off grew to 8 s.
+    let mut t = t0;
+    for _ in 0..3 {
+        t = s.next_deadline().expect("retry");
+        s.process(t, Input::Tick);
+        s.process(t, Input::ConnectFailed);
+    }
+    let waiting = s.next_deadline().expect("retry");
+    assert!(waiting - t >= Duration::from_secs(4), "{:?}", waiting - t);
+    // BFD: the path is back. The connect goes out now, not at `waiting`.
+    let now = t + Duration::from_millis(10);
+    let out = s.process(now, Input::PathUp);
+    assert!(out.contains(&Output::Connect), "{out:?}");
+    // And a failure now backs off from the start again.
+    s.process(now, Input::ConnectFailed);
+    assert_eq!(s.next_deadline(), Some(now + cfg(false).connect_retry));
+    // While a connect is in flight, PathUp does not start a second one.
+    let d = s.next_deadline().expect("retry");
+    s.process(d, Input::Tick);
+    assert!(s.process(d, Input::PathUp).is_empty());
+}
