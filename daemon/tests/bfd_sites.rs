@@ -305,8 +305,8 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
     };
     // The sessions are in b's status, and a reload with new timers changes
     // them on the live sessions (a Poll Sequence), without a flap.
-    let multihop = |c: &Cluster| -> Vec<Value> {
-        c.status("b").unwrap()["bfd"]
+    let multihop_at = |c: &Cluster, node: &str| -> Vec<Value> {
+        c.status(node).unwrap()["bfd"]
             .as_array()
             .unwrap()
             .iter()
@@ -314,10 +314,37 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
             .cloned()
             .collect()
     };
+    let multihop = |c: &Cluster| multihop_at(c, "b");
+    let all_up = |s: &[Value]| s.len() == 2 && s.iter().all(|s| s["state"] == "up");
     eventually("b's sessions up again", Duration::from_secs(10), &c, || {
-        let s = multihop(&c);
-        s.len() == 2 && s.iter().all(|s| s["state"] == "up")
+        all_up(&multihop(&c))
     });
+
+    // A BFD helper that crashes is started again and told every session:
+    // a's sessions come back Up under a new helper process.
+    let helper_of_a = |c: &Cluster| -> Option<String> {
+        let pids = orbit_tests::sh(&["ip", "netns", "pids", &c.mesh.ns("a")]);
+        pids.split_whitespace()
+            .find(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|cmd| cmd.contains("bfd-helper"))
+            })
+            .map(str::to_owned)
+    };
+    let crashed = helper_of_a(&c).expect("a's BFD helper runs");
+    orbit_tests::sh(&["kill", "-KILL", &crashed]);
+    eventually(
+        "a's sessions up under a new helper",
+        Duration::from_secs(15),
+        &c,
+        || helper_of_a(&c).is_some_and(|p| p != crashed) && all_up(&multihop_at(&c, "a")),
+    );
+    eventually(
+        "a alive at b after the restart",
+        Duration::from_secs(10),
+        &c,
+        || c.site("b", "a") == Some((false, vec![])) && all_up(&multihop(&c)),
+    );
     let dead_before = from_b(&c, "Some(Dead)");
     let cfg_b = c.dir.path().join("b.toml");
     let text = std::fs::read_to_string(&cfg_b).unwrap();
@@ -339,12 +366,13 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
         "a reload flapped BFD"
     );
 
+    let withdrawn_before = from_b(&c, "liveness=None");
     orbit_tests::sh(&["kill", "-TERM", &pid_a]);
     eventually(
         "b to hear a's AdminDown",
         Duration::from_secs(20),
         &c,
-        || from_b(&c, "liveness=None") == 1,
+        || from_b(&c, "liveness=None") > withdrawn_before,
     );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(from_b(&c, "Some(Dead)"), dead_before);

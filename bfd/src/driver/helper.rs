@@ -11,20 +11,23 @@
 //!
 //! The owner keeps the same [`BfdHandle`]: a proxy task turns its commands
 //! into JSON lines on the helper's stdin and the helper's stdout lines back
-//! into replies and [`BfdEvent`]s. [`serve`] is the helper's side.
+//! into replies and [`BfdEvent`]s, and starts the helper again if it dies,
+//! replaying every session into it (the peers see the sessions go Down and
+//! come back, rather than stay gone). [`serve`] is the helper's side.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    start, AbortOnDrop, BfdEvent, BfdHandle, Command, DriverConfig, DriverStatus, LoopInput,
+    start, AbortOnDrop, BfdEvent, BfdHandle, Command, DriverConfig, DriverStatus, Hop, LoopInput,
     PeerConfig, SessionKey,
 };
 use crate::session::Timing;
@@ -56,32 +59,75 @@ enum Reply {
 
 /// A command waiting for the helper's reply.
 enum Pending {
-    Added(oneshot::Sender<Result<SessionKey, Error>>),
+    /// The config is kept to replay the session if the helper restarts.
+    Added(PeerConfig, oneshot::Sender<Result<SessionKey, Error>>),
     Done(oneshot::Sender<bool>),
     Status(oneshot::Sender<DriverStatus>),
 }
 
+/// Requests sent to replay the sessions into a restarted helper carry this
+/// id; their replies are not waited for.
+const REPLAY_ID: u64 = 0;
+
+/// Longest wait between attempts to restart a helper that keeps failing.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(5);
+
+/// One running helper process and its pipes.
+struct Helper {
+    _child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Helper {
+    fn launch(program: &OsStr, args: &[String]) -> Result<Helper, Error> {
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Error::Helper(format!("cannot start the helper process: {e}")))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(Error::Helper("the helper process has no pipes".into()));
+        };
+        Ok(Helper {
+            _child: child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+
+    async fn send(&mut self, id: u64, request: &Request) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(&(id, request)).map_err(std::io::Error::other)?;
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await
+    }
+}
+
 /// Starts `program args…` as the helper (it must call [`serve`]) and
-/// returns a handle to it. The helper is killed when the last handle is
-/// dropped.
+/// returns a handle to it. If the helper dies, it is started again and
+/// told every session once more. The helper is killed when the last handle
+/// is dropped.
 pub fn spawn(
     program: impl AsRef<OsStr>,
     args: &[&str],
 ) -> Result<(BfdHandle, mpsc::UnboundedReceiver<BfdEvent>), Error> {
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| Error::Helper(format!("cannot start the helper process: {e}")))?;
-    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err(Error::Helper("the helper process has no pipes".into()));
-    };
+    let program = program.as_ref().to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let helper = Helper::launch(&program, &args)?;
     let (tx, rx) = mpsc::channel(1024);
     let (events, events_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(proxy(child, stdin, stdout, rx, events));
+    let proxy = Proxy {
+        program,
+        args,
+        sessions: BTreeMap::new(),
+        pending: HashMap::new(),
+        next_id: REPLAY_ID,
+        events,
+    };
+    let task = tokio::spawn(proxy.run(helper, rx));
     Ok((
         BfdHandle {
             tx,
@@ -91,65 +137,141 @@ pub fn spawn(
     ))
 }
 
-/// The owner's side: commands out, replies and events in. Ends (and so
-/// kills the helper) when the handles are gone or the helper exits.
-async fn proxy(
-    child: Child,
-    mut stdin: ChildStdin,
-    stdout: ChildStdout,
-    mut commands: mpsc::Receiver<LoopInput>,
+/// The owner's side: commands out, replies and events in, and the helper
+/// restarted when it dies. Ends (and so kills the helper) when the handles
+/// are gone.
+struct Proxy {
+    program: std::ffi::OsString,
+    args: Vec<String>,
+    /// Every session the helper runs, with its AdminDown flag: replayed
+    /// into a restarted helper.
+    sessions: BTreeMap<SessionKey, (PeerConfig, bool)>,
+    pending: HashMap<u64, Pending>,
+    next_id: u64,
     events: mpsc::UnboundedSender<BfdEvent>,
-) {
-    let _child = child;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut pending: HashMap<u64, Pending> = HashMap::new();
-    let mut next_id = 0u64;
-    loop {
-        tokio::select! {
-            input = commands.recv() => {
-                let Some(input) = input else { return };
-                let LoopInput::Command(command) = input else { continue };
-                let (request, waiter) = match command {
-                    Command::Add(peer, reply) => (Request::Add(peer), Pending::Added(reply)),
-                    Command::Remove(key, reply) => (Request::Remove(key), Pending::Done(reply)),
-                    Command::Admin(key, down, reply) => (Request::Admin(key, down), Pending::Done(reply)),
-                    Command::SetTiming(key, timing, reply) => {
-                        (Request::SetTiming(key, timing), Pending::Done(reply))
-                    }
-                    Command::Status(reply) => (Request::Status, Pending::Status(reply)),
-                };
-                next_id += 1;
-                let Ok(mut line) = serde_json::to_string(&(next_id, request)) else {
-                    tracing::error!("a BFD request could not be encoded");
-                    continue;
-                };
-                line.push('\n');
-                if let Err(error) = stdin.write_all(line.as_bytes()).await {
-                    tracing::error!(%error, "the BFD helper process is gone");
-                    return;
+}
+
+impl Proxy {
+    async fn run(mut self, mut helper: Helper, mut commands: mpsc::Receiver<LoopInput>) {
+        loop {
+            let alive = tokio::select! {
+                input = commands.recv() => {
+                    let Some(input) = input else { return };
+                    let LoopInput::Command(command) = input else { continue };
+                    self.forward(&mut helper, command).await
                 }
-                pending.insert(next_id, waiter);
-            }
-            line = lines.next_line() => match line {
-                Ok(Some(line)) => match serde_json::from_str::<Message>(&line) {
-                    Ok(Message::Event(event)) => {
-                        let _ = events.send(event);
+                line = helper.lines.next_line() => match line {
+                    Ok(Some(line)) => {
+                        self.receive(&line);
+                        true
                     }
-                    Ok(Message::Reply { id, reply }) => answer(pending.remove(&id), reply),
-                    Err(error) => tracing::warn!(%error, "a bad line from the BFD helper was ignored"),
+                    Ok(None) | Err(_) => false,
                 },
-                Ok(None) | Err(_) => {
-                    tracing::error!("the BFD helper process exited; its sessions are gone");
-                    return;
-                }
-            },
+            };
+            if !alive {
+                helper = self.restart().await;
+            }
         }
+    }
+
+    /// Sends one command; false when the helper is gone.
+    async fn forward(&mut self, helper: &mut Helper, command: Command) -> bool {
+        let (request, waiter) = match command {
+            Command::Add(peer, reply) => (Request::Add(peer.clone()), Pending::Added(peer, reply)),
+            Command::Remove(key, reply) => {
+                self.sessions.remove(&key);
+                (Request::Remove(key), Pending::Done(reply))
+            }
+            Command::Admin(key, down, reply) => {
+                if let Some((_, admin_down)) = self.sessions.get_mut(&key) {
+                    *admin_down = down;
+                }
+                (Request::Admin(key, down), Pending::Done(reply))
+            }
+            Command::SetTiming(key, timing, reply) => {
+                if let Some((peer, _)) = self.sessions.get_mut(&key) {
+                    peer.timing = timing;
+                }
+                (Request::SetTiming(key, timing), Pending::Done(reply))
+            }
+            Command::Status(reply) => (Request::Status, Pending::Status(reply)),
+        };
+        self.next_id += 1;
+        if helper.send(self.next_id, &request).await.is_err() {
+            return false;
+        }
+        self.pending.insert(self.next_id, waiter);
+        true
+    }
+
+    fn receive(&mut self, line: &str) {
+        match serde_json::from_str::<Message>(line) {
+            Ok(Message::Event(event)) => {
+                let _ = self.events.send(event);
+            }
+            Ok(Message::Reply { id: REPLAY_ID, .. }) => {}
+            Ok(Message::Reply { id, reply }) => {
+                if let (Some(Pending::Added(peer, _)), Reply::Added(Ok(key))) =
+                    (self.pending.get(&id), &reply)
+                {
+                    self.sessions.insert(*key, (peer.clone(), false));
+                }
+                answer(self.pending.remove(&id), reply);
+            }
+            Err(error) => tracing::warn!(%error, "a bad line from the BFD helper was ignored"),
+        }
+    }
+
+    /// Starts a new helper (with back-off while that fails) and tells it
+    /// every session again. Commands waiting for the dead helper fail.
+    async fn restart(&mut self) -> Helper {
+        self.pending.clear();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            tracing::error!(
+                sessions = self.sessions.len(),
+                "the BFD helper process exited: starting it again"
+            );
+            match Helper::launch(&self.program, &self.args) {
+                Ok(mut helper) => {
+                    let mut replayed = true;
+                    for (peer, admin_down) in self.sessions.values() {
+                        let key = session_key(peer);
+                        replayed &= helper
+                            .send(REPLAY_ID, &Request::Add(peer.clone()))
+                            .await
+                            .is_ok();
+                        if *admin_down {
+                            replayed &= helper
+                                .send(REPLAY_ID, &Request::Admin(key, true))
+                                .await
+                                .is_ok();
+                        }
+                    }
+                    if replayed {
+                        return helper;
+                    }
+                }
+                Err(error) => tracing::error!(%error, "BFD helper restart failed"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+        }
+    }
+}
+
+/// The key the driver gives the session of `peer`.
+fn session_key(peer: &PeerConfig) -> SessionKey {
+    SessionKey {
+        local: peer.local,
+        peer: peer.peer,
+        multihop: matches!(peer.hop, Hop::Multi { .. }),
     }
 }
 
 fn answer(waiter: Option<Pending>, reply: Reply) {
     match (waiter, reply) {
-        (Some(Pending::Added(tx)), Reply::Added(result)) => {
+        (Some(Pending::Added(_, tx)), Reply::Added(result)) => {
             let _ = tx.send(result.map_err(Error::Helper));
         }
         (Some(Pending::Done(tx)), Reply::Done(done)) => {
