@@ -49,6 +49,7 @@ pub fn summary(config: &Config) -> String {
             Failback::Manual => "manual only".to_owned(),
         }
     ));
+    out.push_str(&detection(config));
     let backends: Vec<&str> = [
         (config.bgp.is_some(), "bgp"),
         (config.sdn.is_some(), "sdn"),
@@ -67,4 +68,51 @@ pub fn summary(config: &Config) -> String {
         }
     ));
     out
+}
+
+/// Which detectors run, and BFD's timers where it runs.
+fn detection(config: &Config) -> String {
+    let d = &config.detect;
+    let mut sources = Vec::new();
+    if d.gossip {
+        let t = d.timers();
+        sources.push(format!(
+            "gossip (probe {}, suspect after {})",
+            t.probe_interval, t.suspect_after
+        ));
+    } else {
+        sources.push("no gossip (POST /v1/events)".to_owned());
+    }
+    if !d.probe.is_empty() {
+        sources.push(format!("data-plane probes of {} site(s)", d.probe.len()));
+    }
+    if d.serf_rpc.is_some() {
+        sources.push("Serf".to_owned());
+    }
+    let bfd = &config.bfd;
+    let bgp_bfd = config
+        .bgp
+        .as_ref()
+        .map_or(0, |b| b.peers.iter().filter(|p| p.bfd).count());
+    if bfd.sites || bgp_bfd > 0 {
+        let mut toward = Vec::new();
+        if bfd.sites {
+            toward.push("the other members".to_owned());
+        }
+        if bgp_bfd > 0 {
+            toward.push(format!("{bgp_bfd} BGP peer(s)"));
+        }
+        sources.push(format!(
+            "BFD {} x {} toward {}{}",
+            bfd.interval,
+            bfd.multiplier,
+            toward.join(" and "),
+            if bfd.auth.is_some() {
+                ", authenticated"
+            } else {
+                ""
+            }
+        ));
+    }
+    format!("detection: {}\n", sources.join("; "))
 }

@@ -39,6 +39,31 @@ fn accepts_the_example_with_a_summary() {
         stdout.contains("service db: 198.51.100.20/32 -> sites b > a"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("detection: gossip (probe 100ms, suspect after 200ms)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_summary_names_bfd_toward_the_members() {
+    let dir = std::env::temp_dir().join(format!("orbit-check-bfd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let text = std::fs::read_to_string(example())
+        .expect("example")
+        .replace(
+            "[policy]",
+            "[bfd]\ninterval = \"10ms\"\nsites = true\n\n[policy]",
+        );
+    let path = dir.join("bfd.toml");
+    std::fs::write(&path, text).expect("write config");
+    let (code, stdout, stderr) = check_config(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(
+        stdout.contains("BFD 10ms x 3 toward the other members"),
+        "{stdout}"
+    );
 }
 
 #[test]
