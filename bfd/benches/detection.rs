@@ -95,8 +95,8 @@ async fn measure(interval_ms: u64, runs: usize) -> Samples {
     let (io, ib) = veth(&ours, &birds);
     let (x, y) = common::subnet_octets();
     let (a4, b4) = (format!("10.{x}.{y}.1"), format!("10.{x}.{y}.2"));
-    ours.sh(&["ip", "addr", "add", &format!("{a4}/30"), "dev", &io]);
-    birds.sh(&["ip", "addr", "add", &format!("{b4}/30"), "dev", &ib]);
+    ours.exec(&["ip", "addr", "add", &format!("{a4}/30"), "dev", &io]);
+    birds.exec(&["ip", "addr", "add", &format!("{b4}/30"), "dev", &ib]);
     let bird = Bird::start(
         &birds,
         &format!(

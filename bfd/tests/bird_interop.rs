@@ -60,9 +60,9 @@ async fn bird2_single_hop_up_cut_restore_v4_and_v6() {
     let (x, y) = common::subnet_octets();
     let (a4, b4) = (format!("10.{x}.{y}.1"), format!("10.{x}.{y}.2"));
     let (a6, b6) = (format!("fd00:{x}:{y}::1"), format!("fd00:{x}:{y}::2"));
-    ours.sh(&["ip", "addr", "add", &format!("{a4}/30"), "dev", &io]);
-    birds.sh(&["ip", "addr", "add", &format!("{b4}/30"), "dev", &ib]);
-    ours.sh(&[
+    ours.exec(&["ip", "addr", "add", &format!("{a4}/30"), "dev", &io]);
+    birds.exec(&["ip", "addr", "add", &format!("{b4}/30"), "dev", &ib]);
+    ours.exec(&[
         "ip",
         "addr",
         "add",
@@ -71,7 +71,7 @@ async fn bird2_single_hop_up_cut_restore_v4_and_v6() {
         &io,
         "nodad",
     ]);
-    birds.sh(&[
+    birds.exec(&[
         "ip",
         "addr",
         "add",
@@ -177,11 +177,11 @@ protocol bfd {{
     bird.wait_bfd_state(&a6, "Up", Duration::from_secs(5));
 
     // Link down inside bird's namespace also takes us down.
-    birds.sh(&["ip", "link", "set", &ib, "down"]);
+    birds.exec(&["ip", "link", "set", &ib, "down"]);
     expect_down(&mut events, &[k4, k6], Duration::from_secs(2)).await;
-    birds.sh(&["ip", "link", "set", &ib, "up"]);
+    birds.exec(&["ip", "link", "set", &ib, "up"]);
     // Linux flushes IPv6 addresses on admin down (keep_addr_on_down=0).
-    birds.sh(&[
+    birds.exec(&[
         "ip",
         "addr",
         "replace",
@@ -220,13 +220,13 @@ async fn multihop_between_two_drivers_over_a_router() {
     let (x2, y2) = common::subnet_octets();
     let (a_ip, ra_ip) = (format!("10.{x}.{y}.1"), format!("10.{x}.{y}.2"));
     let (rc_ip, c_ip) = (format!("10.{x2}.{y2}.1"), format!("10.{x2}.{y2}.2"));
-    a.sh(&["ip", "addr", "add", &format!("{a_ip}/30"), "dev", &ia]);
-    r.sh(&["ip", "addr", "add", &format!("{ra_ip}/30"), "dev", &ira]);
-    r.sh(&["ip", "addr", "add", &format!("{rc_ip}/30"), "dev", &irc]);
-    c.sh(&["ip", "addr", "add", &format!("{c_ip}/30"), "dev", &ic]);
-    a.sh(&["ip", "route", "add", "default", "via", &ra_ip]);
-    c.sh(&["ip", "route", "add", "default", "via", &rc_ip]);
-    r.sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    a.exec(&["ip", "addr", "add", &format!("{a_ip}/30"), "dev", &ia]);
+    r.exec(&["ip", "addr", "add", &format!("{ra_ip}/30"), "dev", &ira]);
+    r.exec(&["ip", "addr", "add", &format!("{rc_ip}/30"), "dev", &irc]);
+    c.exec(&["ip", "addr", "add", &format!("{c_ip}/30"), "dev", &ic]);
+    a.exec(&["ip", "route", "add", "default", "via", &ra_ip]);
+    c.exec(&["ip", "route", "add", "default", "via", &rc_ip]);
+    r.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
 
     let rta = NsRuntime::new(&a);
     let rtc = NsRuntime::new(&c);
@@ -297,8 +297,8 @@ async fn bird2_meticulous_keyed_sha1() {
     let (io, ib) = veth(&ours, &birds);
     let (x, y) = common::subnet_octets();
     let (a4, b4) = (format!("10.{x}.{y}.1"), format!("10.{x}.{y}.2"));
-    ours.sh(&["ip", "addr", "add", &format!("{a4}/30"), "dev", &io]);
-    birds.sh(&["ip", "addr", "add", &format!("{b4}/30"), "dev", &ib]);
+    ours.exec(&["ip", "addr", "add", &format!("{a4}/30"), "dev", &io]);
+    birds.exec(&["ip", "addr", "add", &format!("{b4}/30"), "dev", &ib]);
     let bird = Bird::start(
         &birds,
         &format!(

@@ -1,69 +1,22 @@
-//! Test fixtures: network namespaces, veth links, a runtime living inside
-//! a namespace, and a bird2 instance. Everything is uniquely named per
+//! Test fixtures: veth links, a runtime living inside a namespace, and a
+//! bird2 instance (namespaces and commands come from `orbit-tests`). Everything is uniquely named per
 //! process and removed in `Drop`, even on panic.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub use orbit_tests::netns::{unique, Netns};
+pub use orbit_tests::sh;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A short unique tag for this process and call.
-pub fn unique() -> String {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    format!("{}{}", std::process::id() % 100_000, n)
-}
-
-/// Run a command, panicking with its output on failure.
-pub fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}{}",
-        args,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Run a command inside `ns`.
 pub fn ns_sh(ns: &str, args: &[&str]) -> String {
     let mut full = vec!["ip", "netns", "exec", ns];
     full.extend_from_slice(args);
     sh(&full)
-}
-
-/// A named network namespace, deleted on drop.
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn new(role: &str) -> Netns {
-        let name = format!("obfd-{}-{role}", unique());
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        ns.sh(&["ip", "link", "set", "lo", "up"]);
-        ns
-    }
-
-    pub fn sh(&self, args: &[&str]) -> String {
-        ns_sh(&self.name, args)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
 }
 
 /// Connect two namespaces with a veth pair; returns the interface names.
@@ -75,8 +28,8 @@ pub fn veth(a: &Netns, b: &Netns) -> (String, String) {
         "ip", "link", "add", &ia, "netns", &a.name, "type", "veth", "peer", "name", &ib, "netns",
         &b.name,
     ]);
-    a.sh(&["ip", "link", "set", &ia, "up"]);
-    b.sh(&["ip", "link", "set", &ib, "up"]);
+    a.exec(&["ip", "link", "set", &ia, "up"]);
+    b.exec(&["ip", "link", "set", &ib, "up"]);
     (ia, ib)
 }
 
@@ -152,62 +105,25 @@ impl Drop for TempDir {
     }
 }
 
-/// bird2 running in a namespace with a private control socket.
+/// bird2 running in a namespace (`orbit_tests::bird`) with its files in
+/// a directory of its own.
 pub struct Bird {
-    child: Child,
-    pub socket: PathBuf,
-    pub ns: String,
+    inner: orbit_tests::bird::Bird,
     pub dir: TempDir,
+}
+
+impl std::ops::Deref for Bird {
+    type Target = orbit_tests::bird::Bird;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 impl Bird {
     pub fn start(ns: &Netns, config: &str) -> Bird {
         let dir = TempDir::new();
-        let conf = dir.0.join("bird.conf");
-        let socket = dir.0.join("bird.ctl");
-        let config = config.replace("@LOG@", &dir.0.join("bird.log").display().to_string());
-        std::fs::write(&conf, config).expect("write bird.conf");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, "bird", "-f", "-c"])
-            .arg(&conf)
-            .arg("-s")
-            .arg(&socket)
-            .arg("-P")
-            .arg(dir.0.join("bird.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn bird");
-        let bird = Bird {
-            child,
-            socket,
-            ns: ns.name.clone(),
-            dir,
-        };
-        let t0 = Instant::now();
-        while !bird.socket.exists() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "bird did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bird
-    }
-
-    pub fn birdc(&self, cmd: &str) -> String {
-        let out = Command::new("birdc")
-            .arg("-s")
-            .arg(&self.socket)
-            .args(cmd.split_whitespace())
-            .output()
-            .expect("birdc");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The state bird shows for the BFD session with `peer`, if any.
-    pub fn bfd_state(&self, peer: &str) -> Option<String> {
-        let out = self.birdc("show bfd sessions");
-        out.lines()
-            .find(|l| l.split_whitespace().next() == Some(peer))
-            .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        let inner = orbit_tests::bird::Bird::start(ns, &dir.0, config);
+        Bird { inner, dir }
     }
 
     /// Wait until bird shows `state` for `peer`.
@@ -227,12 +143,6 @@ impl Bird {
     }
 }
 
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Load an nftables ruleset (newline-separated) inside `ns`.
 pub fn nft(ns: &str, ruleset: &str) {
