@@ -143,7 +143,6 @@ impl Bird {
     }
 }
 
-
 /// Load an nftables ruleset (newline-separated) inside `ns`.
 pub fn nft(ns: &str, ruleset: &str) {
     let dir = TempDir::new();
