@@ -54,6 +54,17 @@ pub struct PeerConfig {
     pub auth: Option<AuthConfig>,
 }
 
+impl PeerConfig {
+    /// The key of the session this config describes.
+    pub fn key(&self) -> SessionKey {
+        SessionKey {
+            local: self.local,
+            peer: self.peer,
+            multihop: matches!(self.hop, Hop::Multi { .. }),
+        }
+    }
+}
+
 /// Identifies a session: (local address, peer address, single or multihop).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -618,11 +629,7 @@ impl Driver {
     }
 
     fn add(&mut self, peer: PeerConfig) -> Result<SessionKey, Error> {
-        let key = SessionKey {
-            local: peer.local,
-            peer: peer.peer,
-            multihop: matches!(peer.hop, Hop::Multi { .. }),
-        };
+        let key = peer.key();
         if self.sessions.contains_key(&key) {
             return Err(Error::DuplicateSession(key));
         }

@@ -1,4 +1,5 @@
-//! BFD toward BGP peers (RFC 5882): a single-hop BFD session per
+//! BFD toward BGP peers (RFC 5882), and what every BFD user in orbitd
+//! shares (`session_auth`): a single-hop BFD session per
 //! `[[bgp.peer]]` with `bfd = true`; when BFD declares the path down, the
 //! BGP session is dropped at once instead of waiting for the hold timer.
 //! The sessions run in a helper process (`crate::bfd_driver`), so a stalled
@@ -8,8 +9,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use orbit_bfd::{BfdEvent, Hop, PeerConfig, Timing};
-use orbit_core::config::Config;
+use orbit_bfd::{AuthConfig, AuthKind, BfdEvent, Hop, PeerConfig, Timing};
+use orbit_core::config::{BfdAuthType, Config};
 
 /// Starts BFD for the configured peers; the returned handle keeps the
 /// driver alive.
@@ -26,7 +27,7 @@ pub async fn start(
     }
     let (handle, mut events) = crate::bfd_driver()?;
     let interval: Duration = config.bfd.interval.get();
-    let auth = crate::bfd_sites::session_auth(config)?;
+    let auth = session_auth(config)?;
     for peer in peers {
         let local: IpAddr = match peer.local_address {
             Some(a) => a,
@@ -66,4 +67,26 @@ pub async fn start(
         }
     });
     Ok(Some(handle))
+}
+
+/// `[bfd.auth]` as the driver wants it, with the key read from its file.
+pub fn session_auth(config: &Config) -> Result<Option<AuthConfig>> {
+    let Some(auth) = &config.bfd.auth else {
+        return Ok(None);
+    };
+    let mut key = std::fs::read(&auth.key_file)
+        .with_context(|| format!("bfd.auth.key_file {}", auth.key_file.display()))?;
+    if key.last() == Some(&b'\n') {
+        key.pop();
+    }
+    let kind = match auth.kind {
+        BfdAuthType::SimplePassword => AuthKind::SimplePassword,
+        BfdAuthType::KeyedMd5 => AuthKind::KeyedMd5,
+        BfdAuthType::MeticulousKeyedMd5 => AuthKind::MeticulousKeyedMd5,
+        BfdAuthType::KeyedSha1 => AuthKind::KeyedSha1,
+        BfdAuthType::MeticulousKeyedSha1 => AuthKind::MeticulousKeyedSha1,
+    };
+    AuthConfig::new(kind, auth.key_id, &key)
+        .map(Some)
+        .with_context(|| format!("bfd.auth.key_file {}", auth.key_file.display()))
 }

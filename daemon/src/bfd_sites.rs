@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use orbit_bfd::{AuthConfig, AuthKind, BfdEvent, BfdHandle, Hop, PeerConfig, SessionKey, Timing};
-use orbit_core::config::{BfdAuthType, Config};
+use orbit_bfd::{BfdEvent, BfdHandle, Hop, PeerConfig, SessionKey, Timing};
+use orbit_core::config::Config;
 use orbit_core::{Liveness, SiteId};
 use orbit_detect::gossip::{LocalReporter, Source};
 
@@ -48,7 +48,7 @@ impl SiteBfd {
             .map(|s| (s.gossip.ip(), s.id.clone()))
             .collect();
         let interval = config.bfd.interval.get();
-        let auth = session_auth(config)?;
+        let auth = crate::bfd::session_auth(config)?;
         let (handle, mut events) = crate::bfd_driver()?;
         let mut keys = Vec::new();
         for (peer, site) in &sites {
@@ -124,28 +124,6 @@ impl SiteBfd {
             let _ = self.reporter.source(Source::Bfd, site, None).await;
         }
     }
-}
-
-/// `[bfd.auth]` as the driver wants it, with the key read from its file.
-pub fn session_auth(config: &Config) -> Result<Option<AuthConfig>> {
-    let Some(auth) = &config.bfd.auth else {
-        return Ok(None);
-    };
-    let mut key = std::fs::read(&auth.key_file)
-        .with_context(|| format!("bfd.auth.key_file {}", auth.key_file.display()))?;
-    if key.last() == Some(&b'\n') {
-        key.pop();
-    }
-    let kind = match auth.kind {
-        BfdAuthType::SimplePassword => AuthKind::SimplePassword,
-        BfdAuthType::KeyedMd5 => AuthKind::KeyedMd5,
-        BfdAuthType::MeticulousKeyedMd5 => AuthKind::MeticulousKeyedMd5,
-        BfdAuthType::KeyedSha1 => AuthKind::KeyedSha1,
-        BfdAuthType::MeticulousKeyedSha1 => AuthKind::MeticulousKeyedSha1,
-    };
-    AuthConfig::new(kind, auth.key_id, &key)
-        .map(Some)
-        .with_context(|| format!("bfd.auth.key_file {}", auth.key_file.display()))
 }
 
 /// What one BFD event says about the member's daemon.

@@ -89,8 +89,6 @@ pub struct Daemon {
     saved: Option<(u64, bool, orbit_core::SharedState)>,
     /// Gossip, to share placements and intent with the other daemons.
     gossip: Option<orbit_detect::gossip::LocalReporter>,
-    /// The gossip member's latest snapshot, for `/v1/status`.
-    detect: Option<tokio::sync::watch::Receiver<orbit_detect::gossip::GossipStatus>>,
     /// Multihop BFD toward the other members (`[bfd] sites = true`).
     site_bfd: Option<crate::bfd_sites::SiteBfd>,
     gossiped: Option<orbit_core::SharedState>,
@@ -171,7 +169,6 @@ impl Daemon {
             _bfd: bfd,
             saved: None,
             gossip: None,
-            detect: None,
             site_bfd: None,
             gossiped: None,
         })
@@ -182,7 +179,6 @@ impl Daemon {
     /// the other members (their verdicts go into gossip).
     pub async fn set_gossip(&mut self, gossip: &orbit_detect::gossip::Gossip) -> Result<()> {
         self.gossip = Some(gossip.reporter());
-        self.detect = Some(gossip.watch());
         self.metrics.detect().set(gossip.watch());
         self.sync_shared();
         let bfd = crate::bfd_sites::SiteBfd::start(&self.config, gossip.reporter())
@@ -409,7 +405,7 @@ impl Daemon {
                         && state.applied_generation != Some(generation),
                 })
                 .collect(),
-            detect: self.detect.as_ref().map(|d| d.borrow().report()),
+            detect: self.metrics.detect().report(),
             // Filled in by the API handler: the BFD driver answers
             // asynchronously, outside this loop.
             bfd: Vec::new(),
@@ -536,8 +532,6 @@ impl Daemon {
         self.publish(true);
     }
 
-    /// SIGTERM: lowest preference first, then withdraw, each confirmed or
-    /// bounded by half the grace time; then exit.
     /// A reloaded `[bfd]` or member list: new timers are applied to the live
     /// member sessions; anything else restarts them.
     async fn reload_site_bfd(&mut self, config: &Config) {
@@ -569,6 +563,8 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM: lowest preference first, then withdraw, each confirmed or
+    /// bounded by half the grace time; then exit.
     async fn shutdown(mut self) -> Result<()> {
         self.departing = true;
         let grace = self.config.policy.shutdown_grace.get();

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use orbit_core::api::DetectReport;
 use orbit_core::Liveness;
 use orbit_detect::gossip::GossipStatus;
 use prometheus_client::collector::Collector;
@@ -26,13 +27,19 @@ const VIEWS: [&str; 7] = [
 /// Every state SWIM can report of a daemon (`MemberEvidence::swim`).
 const SWIM: [&str; 4] = ["unknown", "alive", "suspect", "down"];
 
-/// The gossip member to report on; empty without gossip.
+/// The gossip member to report on (`/metrics`, `/v1/status`); empty
+/// without gossip.
 #[derive(Debug, Default)]
 pub struct DetectView(Arc<Mutex<Option<watch::Receiver<GossipStatus>>>>);
 
 impl DetectView {
     pub fn set(&self, status: watch::Receiver<GossipStatus>) {
         *lock(&self.0) = Some(status);
+    }
+
+    /// The evidence behind the local verdicts, as the API reports it.
+    pub fn report(&self) -> Option<DetectReport> {
+        lock(&self.0).as_ref().map(|rx| rx.borrow().report())
     }
 
     pub fn collector(&self) -> DetectCollector {

@@ -1,7 +1,5 @@
 //! Prometheus metrics of orbitd (`GET /metrics`).
 
-use std::sync::Arc;
-
 use orbit_core::{Decision, EngineStatus, Role, Steering};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -44,7 +42,7 @@ pub struct Metrics {
     backend_applied_generation: Family<Labels, Gauge>,
     decision_to_confirmed_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// BFD sessions, encoded from the driver's last snapshot on each scrape.
-    bfd: Arc<BfdView>,
+    bfd: BfdView,
     /// The gossip member's evidence and counters, read on each scrape.
     detect: DetectView,
 }
@@ -67,7 +65,7 @@ impl Metrics {
             backend_applied_generation: Family::default(),
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
-            bfd: Arc::new(BfdView::default()),
+            bfd: BfdView::default(),
             detect: DetectView::default(),
         };
         registry.register_collector(Box::new(m.bfd.collector()));

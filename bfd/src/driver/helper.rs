@@ -27,7 +27,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    start, AbortOnDrop, BfdEvent, BfdHandle, Command, DriverConfig, DriverStatus, Hop, LoopInput,
+    start, AbortOnDrop, BfdEvent, BfdHandle, Command, DriverConfig, DriverStatus, LoopInput,
     PeerConfig, SessionKey,
 };
 use crate::session::Timing;
@@ -236,7 +236,7 @@ impl Proxy {
                 Ok(mut helper) => {
                     let mut replayed = true;
                     for (peer, admin_down) in self.sessions.values() {
-                        let key = session_key(peer);
+                        let key = peer.key();
                         replayed &= helper
                             .send(REPLAY_ID, &Request::Add(peer.clone()))
                             .await
@@ -257,15 +257,6 @@ impl Proxy {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
         }
-    }
-}
-
-/// The key the driver gives the session of `peer`.
-fn session_key(peer: &PeerConfig) -> SessionKey {
-    SessionKey {
-        local: peer.local,
-        peer: peer.peer,
-        multihop: matches!(peer.hop, Hop::Multi { .. }),
     }
 }
 
