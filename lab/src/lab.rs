@@ -156,11 +156,7 @@ impl Lab {
         }
         if self.mode.switched() {
             // One L2 segment through the OVS bridge: no addresses at the edge.
-            ip(
-                &client,
-                &format!("addr add {}/24 dev {}", plan::CLIENT_ADDR, plan::CLIENT_IF),
-            )?;
-            ip(&client, &format!("link set {} up", plan::CLIENT_IF))?;
+            sys::addr_up(&client, plan::CLIENT_ADDR, plan::CLIENT_IF)?;
             // The service address is on-link: the switch steers its ARP.
             ip(
                 &client,
@@ -168,15 +164,7 @@ impl Lab {
             )?;
             for site in plan::SITES {
                 let ns = self.ns(site);
-                ip(
-                    &ns,
-                    &format!(
-                        "addr add {}/24 dev {}",
-                        plan::site_addr(self.mode, site),
-                        plan::site_if(site)
-                    ),
-                )?;
-                ip(&ns, &format!("link set {} up", plan::site_if(site)))?;
+                sys::addr_up(&ns, plan::site_addr(self.mode, site), plan::site_if(site))?;
                 // The userspace datapath drops packets with offloaded checksums.
                 sys::run_in(&ns, "ethtool", &["-K", plan::site_if(site), "tx", "off"])?;
             }
@@ -186,44 +174,16 @@ impl Lab {
                 sys::run_in(&edge, "ethtool", &["-K", i, "tx", "off"])?;
             }
         } else {
-            ip(
-                &client,
-                &format!("addr add {}/24 dev {}", plan::CLIENT_ADDR, plan::CLIENT_IF),
-            )?;
-            ip(&client, &format!("link set {} up", plan::CLIENT_IF))?;
+            sys::addr_up(&client, plan::CLIENT_ADDR, plan::CLIENT_IF)?;
             ip(
                 &client,
                 &format!("route add default via {}", plan::EDGE_CLIENT_ADDR),
             )?;
-            ip(
-                &edge,
-                &format!(
-                    "addr add {}/24 dev {}",
-                    plan::EDGE_CLIENT_ADDR,
-                    plan::EDGE_CLIENT_IF
-                ),
-            )?;
-            ip(&edge, &format!("link set {} up", plan::EDGE_CLIENT_IF))?;
+            sys::addr_up(&edge, plan::EDGE_CLIENT_ADDR, plan::EDGE_CLIENT_IF)?;
             for site in plan::SITES {
                 let ns = self.ns(site);
-                ip(
-                    &edge,
-                    &format!(
-                        "addr add {}/24 dev {}",
-                        plan::edge_site_addr(site),
-                        plan::edge_if(site)
-                    ),
-                )?;
-                ip(&edge, &format!("link set {} up", plan::edge_if(site)))?;
-                ip(
-                    &ns,
-                    &format!(
-                        "addr add {}/24 dev {}",
-                        plan::site_addr(self.mode, site),
-                        plan::site_if(site)
-                    ),
-                )?;
-                ip(&ns, &format!("link set {} up", plan::site_if(site)))?;
+                sys::addr_up(&edge, plan::edge_site_addr(site), plan::edge_if(site))?;
+                sys::addr_up(&ns, plan::site_addr(self.mode, site), plan::site_if(site))?;
                 self.site_routes(site)?;
             }
         }
@@ -251,15 +211,7 @@ impl Lab {
             ip(&ctl, &format!("link set {port} master br0"))?;
             ip(&ctl, &format!("link set {port} up"))?;
             let ns = self.ns(member);
-            ip(
-                &ns,
-                &format!(
-                    "addr add {}/24 dev {}",
-                    plan::ctl_addr(member),
-                    plan::CTL_IF
-                ),
-            )?;
-            ip(&ns, &format!("link set {} up", plan::CTL_IF))?;
+            sys::addr_up(&ns, plan::ctl_addr(member), plan::CTL_IF)?;
         }
         Ok(())
     }

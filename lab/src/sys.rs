@@ -44,6 +44,12 @@ pub fn ip(ns: &str, args: &str) -> Result<()> {
     run("ip", &all).map(|_| ())
 }
 
+/// Puts `addr`/24 on `dev` inside `ns` and brings `dev` up.
+pub fn addr_up(ns: &str, addr: &str, dev: &str) -> Result<()> {
+    ip(ns, &format!("addr add {addr}/24 dev {dev}"))?;
+    ip(ns, &format!("link set {dev} up"))
+}
+
 /// Feeds an nftables ruleset to `nft -f -` inside `ns`.
 pub fn nft(ns: &str, ruleset: &str) -> Result<()> {
     use std::io::Write;
