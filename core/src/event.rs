@@ -16,6 +16,11 @@ pub enum Liveness {
     /// Not answering, not yet given up on. Counts as alive for every decision:
     /// only `Dead` moves traffic.
     Suspect,
+    /// Not heard from directly for the fence time (`[detect] fence_after`),
+    /// not yet dead. Not a vote to fail the site over, but the observer does
+    /// not count it toward its own quorum: an observer that hears fewer than
+    /// a quorum fences, and its dead votes are stale.
+    Silent,
     Dead,
 }
 

@@ -55,4 +55,12 @@ impl Intent {
 pub struct SharedState {
     pub placements: BTreeMap<ServiceId, Placement>,
     pub intent: Intent,
+    /// How many times each site has been declared dead by a quorum, the
+    /// highest count any engine has seen. A rising count restarts that
+    /// site's failback clock in every engine, including the engine of the
+    /// site itself, which never sees its own death while cut off: so
+    /// `failback_after` runs from the last time the cluster declared the
+    /// site dead, whichever engine computes the failback.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deaths: BTreeMap<SiteId, u64>,
 }

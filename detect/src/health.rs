@@ -317,6 +317,14 @@ async fn run_check(
         }
         if let Some(healthy) = state.observe(result.is_ok()) {
             tracing::info!(healthy, reason = ?result.err(), "service health changed");
+            // Gossip first: the engine's reaction (a placement) is published
+            // through the same gossip queue, and a peer must not see the
+            // placement before the health that explains it.
+            if let Some(g) = &gossip {
+                // Gossip gone means orbitd is shutting down; keep checking
+                // for the local engine until it stops us.
+                let _ = g.report(spec.service.clone(), healthy).await;
+            }
             let event = Event::Health {
                 site: site.clone(),
                 service: spec.service.clone(),
@@ -324,11 +332,6 @@ async fn run_check(
             };
             if events.send(event).await.is_err() {
                 return;
-            }
-            if let Some(g) = &gossip {
-                // Gossip gone means orbitd is shutting down; keep checking
-                // for the local engine until it stops us.
-                let _ = g.report(spec.service.clone(), healthy).await;
             }
         }
     }

@@ -268,8 +268,9 @@ impl SerfView {
 
 fn best(a: Liveness, b: Liveness) -> Liveness {
     let rank = |l| match l {
-        Liveness::Alive => 2,
-        Liveness::Suspect => 1,
+        Liveness::Alive => 3,
+        Liveness::Suspect => 2,
+        Liveness::Silent => 1,
         Liveness::Dead => 0,
     };
     if rank(a) >= rank(b) {

@@ -399,7 +399,8 @@ fn source_says(sim: &mut Sim, i: usize, site: &str, liveness: Option<orbit_core:
 #[test]
 fn a_faster_detector_at_the_observers_is_counted_by_the_quorum() {
     // LAN timers: SWIM alone needs over 4 s (1 s probes, 3 s suspicion).
-    let mut sim = Sim::new(3, true, Profile::Lan, 5);
+    // With member BFD configured, silence is judged on BFD's scale.
+    let mut sim = Sim::with(3, true, Profile::Lan, 5, "[bfd]\nsites = true\n");
     sim.run_until(Duration::from_secs(8));
     assert!(sim.dead_declarations(Duration::ZERO).is_empty());
     let t0 = sim.now;
@@ -426,8 +427,9 @@ fn a_faster_detector_at_the_observers_is_counted_by_the_quorum() {
 
 #[test]
 fn a_faster_detector_alone_cannot_condemn_a_site_that_answers() {
-    // The daemon is silent to BFD (e.g. frozen) but its data plane serves:
-    // a Suspect verdict, never Dead; withdrawing the report clears it.
+    // BFD says the daemon is gone but it still speaks gossip to us: its own
+    // voice wins (StillHeard, a Suspect verdict), never Dead; withdrawing
+    // the report clears it.
     let mut sim = Sim::new(3, true, Profile::MetroFast, 9);
     sim.run_until(SETTLE);
     source_says(&mut sim, 1, "s0", Some(orbit_core::Liveness::Dead));
@@ -440,10 +442,7 @@ fn a_faster_detector_alone_cannot_condemn_a_site_that_answers() {
     );
     let s0: orbit_core::SiteId = "s0".parse().unwrap();
     let view = |sim: &Sim| sim.nodes[1].core.status().views.get(&s0).copied();
-    assert_eq!(
-        view(&sim),
-        Some(orbit_detect::gossip::SiteView::DaemonUnresponsive)
-    );
+    assert_eq!(view(&sim), Some(orbit_detect::gossip::SiteView::StillHeard));
     source_says(&mut sim, 1, "s0", None);
     sim.run_for(ms(100));
     assert_eq!(view(&sim), Some(orbit_detect::gossip::SiteView::Alive));

@@ -50,6 +50,37 @@ impl Config {
         Config::parse_valid(&text, &origin)
     }
 
+    /// The fencing timers after defaults (see [`FenceTimers`]).
+    pub fn fence_timers(&self) -> FenceTimers {
+        let t = self.detect.timers();
+        let bfd_detect = self
+            .bfd
+            .sites
+            .then(|| self.bfd.interval.get() * u32::from(self.bfd.multiplier));
+        let (fence_after, margin) = match bfd_detect {
+            // A BFD session that is Up proves the path within one detection
+            // time, far more often than gossip packets arrive: silence can
+            // be judged on that scale. The margin covers the two ends
+            // noticing one transmit interval apart plus scheduling jitter.
+            Some(detect) => (detect, detect),
+            // Gossip packets from a live member arrive several times per
+            // probe interval (pings, acks, the state push): a member silent
+            // for a suspicion time plus a probe interval is gone, not unlucky.
+            None => (
+                t.suspect_after.get() + t.probe_interval.get(),
+                t.probe_interval.get(),
+            ),
+        };
+        FenceTimers {
+            fence_after: self
+                .detect
+                .fence_after
+                .unwrap_or(HumanDuration(fence_after)),
+            margin: self.detect.fence_margin.unwrap_or(HumanDuration(margin)),
+            bfd_detect,
+        }
+    }
+
     /// Every quorum member: the sites and the witnesses.
     pub fn members(&self) -> impl Iterator<Item = &SiteId> {
         self.sites.iter().map(|s| &s.id)

@@ -165,6 +165,14 @@ pub struct Detect {
     pub probe_timeout: Option<HumanDuration>,
     pub indirect_probes: Option<u32>,
     pub suspect_after: Option<HumanDuration>,
+    /// Silence after which a member that hears fewer than a quorum fences
+    /// itself (default: `suspect_after` + `probe_interval`, or the member BFD
+    /// detection time with `[bfd] sites = true`).
+    pub fence_after: Option<HumanDuration>,
+    /// How much longer than `fence_after` a member must be silent before
+    /// anyone may vote it dead: the cut-off side has fenced by then
+    /// (default: `probe_interval`, or the member BFD detection time).
+    pub fence_margin: Option<HumanDuration>,
     /// Data-plane probe target per site: `host:port` of a service address
     /// (or a health endpoint) at that site that must accept a TCP connection.
     /// A site whose daemon is silent is declared dead only when this probe
@@ -192,6 +200,8 @@ impl Default for Detect {
             probe_timeout: None,
             indirect_probes: None,
             suspect_after: None,
+            fence_after: None,
+            fence_margin: None,
             probe: BTreeMap::new(),
             serf_rpc: None,
             links: BTreeMap::new(),
@@ -240,6 +250,29 @@ impl Detect {
             indirect_probes: self.indirect_probes.unwrap_or(base.indirect_probes),
             suspect_after: self.suspect_after.unwrap_or(base.suspect_after),
         }
+    }
+}
+
+/// When a cut-off member fences and when the others may vote it dead.
+///
+/// Silence is the time since a member last heard a member directly (any
+/// authenticated gossip packet, or its multihop BFD session being Up). A
+/// member that has heard fewer than a quorum within `fence_after` fences;
+/// nobody votes a member dead before it has been silent for
+/// `fence_after + margin`. So a site cut off from everyone has withdrawn its
+/// services at least `margin` before the majority can take them over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FenceTimers {
+    pub fence_after: HumanDuration,
+    pub margin: HumanDuration,
+    /// The multihop BFD detection time between members, when enabled.
+    pub bfd_detect: Option<std::time::Duration>,
+}
+
+impl FenceTimers {
+    /// Silence before a member may be voted dead.
+    pub fn dead_after(&self) -> std::time::Duration {
+        self.fence_after.get() + self.margin.get()
     }
 }
 

@@ -235,6 +235,51 @@ impl Config {
         }
     }
 
+    /// The fence-before-takeover timing (see `FenceTimers`).
+    fn check_fencing(&self, r: &mut Report) {
+        let t = self.detect.timers();
+        let f = self.fence_timers();
+        // The shortest silence that is not just lost packets: two probe
+        // intervals of gossip, or one BFD detection time.
+        let floor = f
+            .bfd_detect
+            .unwrap_or(t.probe_interval.get() * 2)
+            .max(MIN_TIMER);
+        // Derived defaults are as sane as the timers they come from, which
+        // are checked on their own: only values an operator set are judged.
+        if self.detect.fence_after.is_some() && f.fence_after.get() < floor {
+            r.add(
+                "detect.fence_after",
+                format!(
+                    "{} is shorter than {} ({}): a member would fence itself over a few lost packets",
+                    f.fence_after,
+                    if f.bfd_detect.is_some() {
+                        "the member BFD detection time"
+                    } else {
+                        "two probe intervals"
+                    },
+                    humantime::format_duration(floor)
+                ),
+            );
+        }
+        if self.detect.fence_margin.is_some() && f.margin.get() < MIN_TIMER {
+            r.add(
+                "detect.fence_margin",
+                format!(
+                    "{} is below the minimum of 10ms: a cut-off site might still claim its \
+                     services when the majority takes them over",
+                    f.margin
+                ),
+            );
+        }
+        if f.dead_after() > Duration::from_secs(600) {
+            r.add(
+                "detect.fence_after",
+                "fence_after + fence_margin must be at most 10m",
+            );
+        }
+    }
+
     fn check_detect(&self, r: &mut Report) {
         let d = &self.detect;
         if d.gossip && self.sites.len() > 1 && d.key_file.is_none() {
@@ -284,6 +329,7 @@ impl Config {
         if t.indirect_probes > 16 {
             r.add("detect.indirect_probes", "at most 16");
         }
+        self.check_fencing(r);
         for (iface, sites) in &self.detect.links {
             let path = format!("detect.links.{iface}");
             // IFNAMSIZ is 16 with the NUL.

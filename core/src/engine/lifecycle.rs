@@ -27,6 +27,8 @@ impl Engine {
     pub fn restore(&mut self, saved: &SharedState, generation: u64, observer_mode: bool) {
         self.intent = saved.intent.clone();
         self.intent.drained.retain(|s| self.view.is_member(s));
+        self.deaths = saved.deaths.clone();
+        self.deaths.retain(|s, _| self.view.is_member(s));
         let services = self.services.clone();
         self.intent.pins.retain(|svc, site| {
             services

@@ -92,6 +92,11 @@ pub struct Engine {
     unsynced_since: Millis,
     /// Newer placements heard from peers, applied by the next evaluation.
     adopted: BTreeMap<ServiceId, (Placement, SiteId)>,
+    /// Quorum death declarations per site, cluster-wide (see
+    /// `SharedState::deaths`).
+    deaths: BTreeMap<SiteId, u64>,
+    /// The first event's time: the cold-start window runs from here.
+    started_at: Option<Millis>,
     health: BTreeMap<(SiteId, ServiceId), HealthRecord>,
     /// Drains, pins and switchover targets, shared with the peers.
     intent: Intent,
@@ -167,6 +172,8 @@ impl Engine {
             synced: lone,
             unsynced_since: Millis::ZERO,
             adopted: BTreeMap::new(),
+            deaths: BTreeMap::new(),
+            started_at: None,
             health: BTreeMap::new(),
             intent: Intent::default(),
             planned: BTreeMap::new(),
@@ -203,6 +210,9 @@ impl Engine {
         deadlines.extend(self.draining_until.values().copied());
         if !self.synced && !self.fenced {
             deadlines.push(self.unsynced_since.after(self.sync_timeout));
+        }
+        if let Some(started) = self.started_at {
+            deadlines.push(started.after(self.sync_timeout));
         }
         deadlines.into_iter().filter(|d| *d > self.now).min()
     }
@@ -332,6 +342,15 @@ impl Engine {
     fn advance(&mut self, now: Millis) {
         // A caller's clock that steps back must not rewind timers.
         self.now = self.now.max(now);
+        self.started_at.get_or_insert(self.now);
+    }
+
+    /// Whether the cluster may still be starting: a service that was never
+    /// placed waits this long for a better site whose service is still
+    /// coming up, instead of detouring through a worse one.
+    fn cold_start(&self) -> bool {
+        self.started_at
+            .is_some_and(|t| self.now.since(t) < self.sync_timeout)
     }
 
     fn service(&self, id: &ServiceId) -> Option<&ServicePlan> {
@@ -406,6 +425,9 @@ impl Engine {
         };
 
         for change in self.view.settle(now, self.failover_hold) {
+            if change.dead {
+                *self.deaths.entry(change.site.clone()).or_insert(0) += 1;
+            }
             let mut causes = vec![trigger.clone()];
             causes.extend(self.view.dead_vote_events(&change.site));
             let reason = if change.dead {
@@ -690,10 +712,12 @@ impl Engine {
         }
     }
 
-    /// A site preferred over `best` whose health is not known yet (and that
-    /// is not dead or drained). Placing a service before hearing from it
-    /// would put it on a worse site and keep it there for `failback_after`.
+    /// A site preferred over `best` whose health is not known yet, or (while
+    /// the cluster may still be starting) not good yet, and that is not dead
+    /// or drained. Placing a service before that site's service is up would
+    /// put it on a worse site and keep it there for `failback_after`.
     fn better_site_unknown(&self, svc: &ServicePlan, best: Option<&SiteId>) -> Option<SiteId> {
+        let cold = self.cold_start();
         self.preference(svc)
             .into_iter()
             .take_while(|s| Some(s) != best)
@@ -701,7 +725,7 @@ impl Engine {
                 matches!(
                     self.ineligible_reason(s, svc),
                     Some(Ineligible::Unhealthy(_, _))
-                ) && !self.health.contains_key(&(s.clone(), svc.id.clone()))
+                ) && (cold || !self.health.contains_key(&(s.clone(), svc.id.clone())))
             })
     }
 
@@ -722,13 +746,39 @@ impl Engine {
                 })
                 .collect(),
             intent: self.intent.clone(),
+            deaths: self.deaths.clone(),
         }
     }
 
     /// Adopts a newer intent at once, and remembers placements from `from`
     /// that are newer than ours for the next evaluation.
     fn merge_peer(&mut self, from: &SiteId, theirs: &SharedState) {
-        self.synced = true;
+        // Only a peer that places some of our services tells us where they
+        // are now (a witness places nothing): until one has spoken, a stale
+        // placement of ours must not be claimed.
+        if self
+            .services
+            .iter()
+            .any(|s| theirs.placements.contains_key(&s.id))
+        {
+            self.synced = true;
+        }
+        for (site, count) in &theirs.deaths {
+            if !self.view.is_member(site) || self.deaths.get(site) >= Some(count) {
+                continue;
+            }
+            // The cluster declared `site` dead once more than we knew (we may
+            // be that site, back from a cut too short for our own detectors):
+            // its failback clock restarts now.
+            tracing::info!(%from, %site, count, "learnt of a newer death of a site");
+            self.deaths.insert(site.clone(), *count);
+            let now = self.now;
+            for ((s, _), since) in self.eligible_since.iter_mut() {
+                if s == site {
+                    *since = now;
+                }
+            }
+        }
         if theirs.intent.newer_than(&self.intent) {
             tracing::info!(%from, epoch = theirs.intent.epoch, "adopting newer operator intent");
             self.intent = theirs.intent.clone();

@@ -2,7 +2,11 @@
 //!
 //! A site is declared dead only when at least `quorum` members other than the
 //! site itself report it dead, and have done so for the failover hold-down.
-//! Reports from a member that is itself declared dead are stale and ignored.
+//! Reports from a member that is itself declared dead are stale and ignored,
+//! and so are the dead votes of a member that, by its own reports, reaches
+//! fewer than a quorum: a site cut off from the others believes everyone
+//! else dead, and when it heals those beliefs arrive before it has revised
+//! them. Only an observer that is part of a quorum speaks for the cluster.
 //! The local site fences itself when it cannot reach a quorum of members
 //! (itself included): in a partition only the majority side keeps claiming.
 
@@ -100,12 +104,14 @@ impl QuorumView {
             .map(|r| r.liveness)
     }
 
-    /// Members (not declared dead, not `subject`) that report `subject` dead.
+    /// Members (not declared dead, not `subject`, not cut off from a quorum
+    /// by their own account) that report `subject` dead.
     pub fn dead_voters(&self, subject: &SiteId) -> Vec<SiteId> {
         self.members
             .iter()
             .filter(|o| *o != subject && !self.declared_dead.contains(*o))
             .filter(|o| self.report(o, subject) == Some(Liveness::Dead))
+            .filter(|o| !self.fenced(o))
             .cloned()
             .collect()
     }
@@ -119,9 +125,10 @@ impl QuorumView {
             .collect()
     }
 
-    /// Members the local site can reach by its own detectors, itself included.
-    /// A member it has no report about yet is not counted: a daemon that
-    /// starts alone must not claim anything.
+    /// Members `local` can reach by its own detectors (its reports), itself
+    /// included. A member it has no report about yet is not counted: a daemon
+    /// that starts alone must not claim anything. `Silent` does not count:
+    /// hearing from a member only second hand is not being part of a quorum.
     pub fn reachable_from(&self, local: &SiteId) -> usize {
         1 + self
             .members

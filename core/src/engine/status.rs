@@ -28,8 +28,12 @@ pub struct SiteStatus {
     pub witness: bool,
     /// Declared dead by a quorum.
     pub dead: bool,
-    /// Members currently reporting it dead.
+    /// Members currently reporting it dead (whose votes count).
     pub dead_votes: Vec<SiteId>,
+    /// By its own reports this member reaches fewer than a quorum: its dead
+    /// votes are stale and do not count.
+    #[serde(default)]
+    pub cut_off: bool,
     pub drained: bool,
     /// What the local detectors say about it (`None` for the local site or
     /// when nothing was heard yet).
@@ -77,6 +81,7 @@ impl Engine {
                     witness: self.is_witness(site),
                     dead: self.view.is_dead(site),
                     dead_votes: self.view.dead_voters(site),
+                    cut_off: self.view.fenced(site),
                     drained: self.intent.drained.contains(site),
                     local_view: (site != &self.local)
                         .then(|| self.view.report(&self.local, site))

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use foca::{Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec, Runtime, State, Timer};
 use orbit_core::api::{DetectReport, MemberEvidence};
-use orbit_core::config::{Config, DetectTimers};
+use orbit_core::config::{Config, DetectTimers, FenceTimers};
 use orbit_core::{Command, Event, Liveness, ServiceId, SharedState, SiteId};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -125,6 +125,9 @@ pub struct GossipSettings {
     /// How long issued commands stay in our published state.
     pub command_retention: Duration,
     pub rng_seed: u64,
+    /// Silence after which we count a member as out of reach (and fence
+    /// if that leaves us below a quorum), and before which nobody is dead.
+    pub fence: FenceTimers,
 }
 
 impl GossipSettings {
@@ -155,6 +158,7 @@ impl GossipSettings {
             quorum: config.quorum(),
             command_retention: Duration::from_secs(30),
             rng_seed: generation,
+            fence: config.fence_timers(),
         })
     }
 }
@@ -169,6 +173,8 @@ pub enum GossipTimer {
     Push,
     /// Lifeguard self-check and verdict refresh, every probe interval.
     SelfCheck,
+    /// A member's silence crosses `fence_after` or `dead_after`.
+    Silence,
 }
 
 /// Inputs of [`GossipCore::process`].
@@ -266,6 +272,14 @@ pub enum SiteView {
     Unknown,
     Alive,
     Suspect,
+    /// SWIM (or BFD) gave up on the daemon, but it spoke to us directly
+    /// within the fence time: news of its death is stale or wrong, and it is
+    /// about to refute it (a member that was declared down rejoins under a
+    /// new generation).
+    StillHeard,
+    /// Not heard from directly for `fence_after`: out of our reach (it does
+    /// not count toward our quorum), not dead either.
+    Silent,
     /// The daemon is silent but the site's data plane answers: not dead.
     DaemonUnresponsive,
     /// Both down, but we distrust our own view (Lifeguard): reported Suspect.
@@ -280,9 +294,11 @@ impl SiteView {
         match self {
             SiteView::Unknown => None,
             SiteView::Alive => Some(Liveness::Alive),
-            SiteView::Suspect | SiteView::DaemonUnresponsive | SiteView::DoubtedDead => {
-                Some(Liveness::Suspect)
-            }
+            SiteView::Suspect
+            | SiteView::StillHeard
+            | SiteView::DaemonUnresponsive
+            | SiteView::DoubtedDead => Some(Liveness::Suspect),
+            SiteView::Silent => Some(Liveness::Silent),
             SiteView::Dead | SiteView::LinkDown => Some(Liveness::Dead),
         }
     }
@@ -425,6 +441,12 @@ pub struct GossipCore {
     announce_ticks: u64,
     /// Sites whose daemon we have seen at least once.
     seen: BTreeSet<SiteId>,
+    /// When each member last spoke to us directly (an authenticated packet
+    /// from its address, or its BFD session seen Up), on our running time:
+    /// a stall of our own loop does not count as their silence.
+    last_heard: BTreeMap<SiteId, Duration>,
+    /// When the pending `GossipTimer::Silence` fires.
+    silence_due: Option<Duration>,
     dataplane: BTreeMap<SiteId, bool>,
     links: BTreeMap<String, (Vec<SiteId>, bool)>,
     sources: BTreeMap<SiteId, BTreeMap<Source, Liveness>>,
@@ -481,6 +503,8 @@ impl GossipCore {
             selfcheck_due: None,
             announce_ticks: 0,
             seen: BTreeSet::new(),
+            last_heard: BTreeMap::new(),
+            silence_due: None,
             dataplane: BTreeMap::new(),
             links: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -527,7 +551,7 @@ impl GossipCore {
             .filter(|(site, v)| {
                 // SWIM hides a cut link behind indirect probes; the direct
                 // data-plane probe does not.
-                matches!(**v, SiteView::Dead | SiteView::LinkDown)
+                matches!(**v, SiteView::Dead | SiteView::LinkDown | SiteView::Silent)
                     || self.dataplane.get(*site) == Some(&false)
             })
             .filter(|(site, _)| {
@@ -571,6 +595,11 @@ impl GossipCore {
             if gap > self.settings.timers.probe_interval * 2 {
                 self.self_aware
                     .stalled(gap, self.settings.timers.probe_interval);
+                // Whatever the others sent meanwhile waits in our socket: the
+                // time we were frozen is not their silence.
+                for heard in self.last_heard.values_mut() {
+                    *heard = (*heard + gap).min(now);
+                }
             }
         }
         self.last_input = Some(now);
@@ -594,11 +623,18 @@ impl GossipCore {
                 site,
                 liveness,
             } => {
-                let known = self.sources.entry(site).or_default();
+                let known = self.sources.entry(site.clone()).or_default();
+                let was_up = known.get(&Source::Bfd) == Some(&Liveness::Alive);
                 match liveness {
                     Some(l) => known.insert(source, l),
                     None => known.remove(&source),
                 };
+                if source == Source::Bfd && was_up && liveness != Some(Liveness::Alive) {
+                    // BFD stays Up while packets arrive within its detection
+                    // time: the last one came about that long ago.
+                    let detect = self.settings.fence.bfd_detect.unwrap_or_default();
+                    self.heard(site, now.saturating_sub(detect));
+                }
             }
             Input::LocalHealth { service, healthy } => {
                 let entry = self.own.health.iter_mut().find(|(s, _)| *s == service);
@@ -761,6 +797,11 @@ impl GossipCore {
                 return;
             }
         };
+        // A member's own voice: whatever anyone reports about it, it is
+        // talking to us now.
+        if let Some(site) = self.peer_at(from) {
+            self.heard(site, self.now);
+        }
         match kind {
             PacketKind::Swim => {
                 let mut rt = Self::runtime(
@@ -776,7 +817,12 @@ impl GossipCore {
                 }
             }
             PacketKind::State => match StateMsg::decode(body) {
-                Ok(msg) => self.merge_state(msg, out),
+                Ok(msg) => {
+                    if self.settings.peers.iter().any(|(s, _)| *s == msg.sender) {
+                        self.heard(msg.sender.clone(), self.now);
+                    }
+                    self.merge_state(msg, out)
+                }
                 Err(e) => {
                     self.counters.bad_state += 1;
                     tracing::debug!(%from, error = %e, "dropped state message");
@@ -844,6 +890,12 @@ impl GossipCore {
                     after: t.probe_interval,
                     timer: GossipTimer::Push,
                 });
+            }
+            GossipTimer::Silence => {
+                if self.silence_due.is_some_and(|due| due <= self.now) {
+                    self.silence_due = None;
+                }
+                // The views are refreshed after every input.
             }
             GossipTimer::SelfCheck => {
                 if let Some(due) = self.selfcheck_due {
@@ -923,7 +975,7 @@ impl GossipCore {
         for l in self.sources.get(site).into_iter().flat_map(|m| m.values()) {
             let d = match l {
                 Liveness::Alive => DaemonState::Alive,
-                Liveness::Suspect => DaemonState::Suspect,
+                Liveness::Suspect | Liveness::Silent => DaemonState::Suspect,
                 Liveness::Dead => DaemonState::Down,
             };
             if rank(d) > rank(worst) {
@@ -931,6 +983,69 @@ impl GossipCore {
             }
         }
         worst
+    }
+
+    /// The member at gossip address `addr`.
+    fn peer_at(&self, addr: SocketAddr) -> Option<SiteId> {
+        self.settings
+            .peers
+            .iter()
+            .find(|(_, a)| *a == addr)
+            .map(|(s, _)| s.clone())
+    }
+
+    fn heard(&mut self, site: SiteId, at: Duration) {
+        let last = self.last_heard.entry(site).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    /// How long `site` has not spoken to us directly. A BFD session that is
+    /// Up is the member speaking right now.
+    fn silence(&self, site: &SiteId) -> Duration {
+        let bfd_up = self
+            .sources
+            .get(site)
+            .and_then(|s| s.get(&Source::Bfd))
+            .is_some_and(|l| *l == Liveness::Alive);
+        if bfd_up {
+            return Duration::ZERO;
+        }
+        let since = self
+            .last_heard
+            .get(site)
+            .copied()
+            .or(self.started_at)
+            .unwrap_or(self.now);
+        self.now.saturating_sub(since)
+    }
+
+    /// Schedules a refresh for when the next member's silence crosses a
+    /// threshold, so fencing and dead votes happen on time, not on the next
+    /// unrelated input.
+    fn schedule_silence_check(&mut self, out: &mut Vec<Output>) {
+        let f = self.settings.fence;
+        let next = self
+            .settings
+            .peers
+            .iter()
+            .filter_map(|(site, _)| {
+                let silence = self.silence(site);
+                [f.fence_after.get(), f.dead_after()]
+                    .into_iter()
+                    .filter(|t| *t > silence)
+                    .map(|t| t - silence)
+                    .min()
+            })
+            .min();
+        let Some(after) = next else { return };
+        let due = self.now + after;
+        if self.silence_due.is_none_or(|pending| due < pending) {
+            self.silence_due = Some(due);
+            out.push(Output::Schedule {
+                after,
+                timer: GossipTimer::Silence,
+            });
+        }
     }
 
     /// How long a never-seen peer gets before it counts as down.
@@ -957,9 +1072,25 @@ impl GossipCore {
             },
             d => d,
         };
-        match self.with_sources(site, daemon) {
-            DaemonState::Alive => SiteView::Alive,
-            DaemonState::Suspect => SiteView::Suspect,
+        let daemon = self.with_sources(site, daemon);
+        let silence = self.silence(site);
+        let fence = self.settings.fence;
+        if silence < fence.fence_after.get() {
+            return match daemon {
+                DaemonState::Alive => SiteView::Alive,
+                DaemonState::Suspect => SiteView::Suspect,
+                DaemonState::Unknown | DaemonState::Down => SiteView::StillHeard,
+            };
+        }
+        if silence < fence.dead_after() {
+            // Nobody is voted dead before the member has been silent for
+            // `fence_after + margin`: by then, if the member is the one cut
+            // off, it has fenced itself.
+            return SiteView::Silent;
+        }
+        match daemon {
+            // SWIM still vouches for it (perhaps through other members).
+            DaemonState::Alive | DaemonState::Suspect => SiteView::Silent,
             DaemonState::Unknown | DaemonState::Down => {
                 let data_plane_down = if self.settings.probed.contains(site) {
                     // No probe result yet counts as reachable: never condemn
@@ -983,6 +1114,7 @@ impl GossipCore {
         if self.started_at.is_none() {
             return;
         }
+        self.schedule_silence_check(out);
         let peers: Vec<SiteId> = self.settings.peers.iter().map(|(s, _)| s.clone()).collect();
         let mut verdicts = Vec::new();
         for site in peers {

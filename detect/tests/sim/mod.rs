@@ -13,7 +13,15 @@
 //!   packets that queued up (the worst order);
 //! - data-plane probes run every probe interval per (observer, site) and
 //!   fail on a cut or crash, or with the loss rate applied to both the SYN
-//!   and the SYN-ACK; rise/fall as in `dataplane.rs`.
+//!   and the SYN-ACK; rise/fall as in `dataplane.rs`;
+//! - optional multihop BFD between members (`Sim::enable_bfd`): per pair, a
+//!   packet every interval each way (lost at the loss rate, or on a cut or
+//!   crash; a paused member's BFD helper keeps answering), Down after
+//!   `multiplier` intervals without one, fed to the gossip core as
+//!   `Input::Source` the way orbitd's BFD adapter does;
+//! - every engine's shared state (placements, intent, deaths) goes back into
+//!   its gossip core after each event, as orbitd does, so engines converge
+//!   (and disagree) the way real ones do.
 
 #![allow(dead_code)]
 
@@ -40,6 +48,12 @@ pub enum Profile {
 /// The config of member `local` in a cluster of `n`; with `witness`, the
 /// last member is a witness. Service `web` prefers s0, then s1.
 pub fn config(n: usize, local: usize, witness: bool, profile: Profile) -> Config {
+    config_with(n, local, witness, profile, "")
+}
+
+/// [`config`] with `extra` TOML appended (a `[policy]`, `[bfd]`, or the
+/// service's health check as `health = {...}` right after the service).
+pub fn config_with(n: usize, local: usize, witness: bool, profile: Profile, extra: &str) -> Config {
     let mut t = format!(
         "[node]\nsite = \"s{local}\"\nrole = \"{}\"\n\n",
         if witness && local == n - 1 {
@@ -73,6 +87,15 @@ pub fn config(n: usize, local: usize, witness: bool, profile: Profile) -> Config
     if !(witness && local == n - 1) {
         t += "\n[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"s0\", \"s1\"]\n";
     }
+    // Keys of the service (health) must follow it; tables may come anywhere.
+    // A witness has no service, so no health check.
+    for line in extra.lines() {
+        if witness && local == n - 1 && line.starts_with("health") {
+            continue;
+        }
+        t += line;
+        t += "\n";
+    }
     Config::parse_valid(&t, "sim.toml").expect("sim config is valid")
 }
 
@@ -92,6 +115,8 @@ enum RunState {
 
 pub struct Node {
     pub site: SiteId,
+    /// The shared state last handed to the gossip core.
+    gossiped: Option<orbit_core::SharedState>,
     pub addr: SocketAddr,
     pub core: GossipCore,
     pub engine: Engine,
@@ -113,6 +138,23 @@ enum Job {
         timer: GossipTimer,
     },
     ProbeTick,
+    BfdTick,
+}
+
+/// Multihop BFD between every pair of members.
+#[derive(Debug, Clone)]
+struct BfdModel {
+    interval: Duration,
+    multiplier: u32,
+    /// (observer, peer) -> (last packet received, reported Up).
+    sessions: BTreeMap<(usize, usize), (Duration, Option<bool>)>,
+}
+
+/// One moment at which two members with authority both carried `web`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DualActive {
+    pub at: Duration,
+    pub sites: Vec<SiteId>,
 }
 
 pub struct Sim {
@@ -129,6 +171,14 @@ pub struct Sim {
     probe_interval: Duration,
     witness: Option<usize>,
     lagged: BTreeSet<u64>,
+    bfd: Option<BfdModel>,
+    /// Every moment (after any job) at which more than one member with
+    /// authority had `web` Active, and every moment with none.
+    pub dual_active: Vec<DualActive>,
+    carrier: Option<Option<SiteId>>,
+    /// (since, until) of every stretch in which no unfenced member had
+    /// `web` Active, after it was first placed.
+    pub no_carrier: Vec<(Duration, Option<Duration>)>,
 }
 
 fn millis(d: Duration) -> Millis {
@@ -137,12 +187,17 @@ fn millis(d: Duration) -> Millis {
 
 impl Sim {
     pub fn new(n: usize, witness: bool, profile: Profile, seed: u64) -> Sim {
+        Sim::with(n, witness, profile, seed, "")
+    }
+
+    /// A cluster whose configs get `extra` TOML appended (see `config_with`).
+    pub fn with(n: usize, witness: bool, profile: Profile, seed: u64, extra: &str) -> Sim {
         let key = AuthKey::new(b"simulation key, 32 bytes long!!".to_vec());
         let mut nodes = Vec::new();
         let mut by_addr = BTreeMap::new();
         let mut probe_interval = Duration::ZERO;
         for i in 0..n {
-            let cfg = config(n, i, witness, profile);
+            let cfg = config_with(n, i, witness, profile, extra);
             let mut settings =
                 GossipSettings::from_config(&cfg, 1_000 + i as u64).expect("settings");
             settings.rng_seed = seed.wrapping_mul(1000).wrapping_add(i as u64);
@@ -159,6 +214,7 @@ impl Sim {
                 .collect();
             nodes.push(Node {
                 site: cfg.node.site.clone(),
+                gossiped: None,
                 addr,
                 core: GossipCore::new(settings, key.clone()),
                 engine: Engine::new(&cfg),
@@ -181,6 +237,10 @@ impl Sim {
             probe_interval,
             witness: witness.then_some(n - 1),
             lagged: BTreeSet::new(),
+            bfd: None,
+            dual_active: Vec::new(),
+            carrier: None,
+            no_carrier: Vec::new(),
         };
         for i in 0..n {
             let out = sim.nodes[i].core.process(Duration::ZERO, Input::Start);
@@ -237,6 +297,166 @@ impl Sim {
         for d in n.engine.handle(millis(now), event) {
             n.decisions.push((now, d));
         }
+        self.share(node);
+    }
+
+    /// Hands the engine's shared state to its gossip core when it changed.
+    fn share(&mut self, node: usize) {
+        let state = self.nodes[node].engine.shared_state();
+        if self.nodes[node].gossiped.as_ref() == Some(&state) {
+            return;
+        }
+        self.nodes[node].gossiped = Some(state.clone());
+        let now = self.now;
+        let out = self.nodes[node].core.process(now, Input::Shared(state));
+        self.apply(node, out);
+    }
+
+    /// Who carries `web` right now: the members whose engine has authority
+    /// (not fenced, running) and says Active.
+    pub fn carriers(&self) -> Vec<SiteId> {
+        self.nodes
+            .iter()
+            .filter(|n| n.state != RunState::Crashed)
+            .filter(|n| {
+                let st = n.engine.steering();
+                !st.fenced
+                    && st
+                        .services
+                        .values()
+                        .any(|s| s.local_role == orbit_core::Role::Active)
+            })
+            .map(|n| n.site.clone())
+            .collect()
+    }
+
+    fn watch_carriers(&mut self) {
+        let carriers = self.carriers();
+        if carriers.len() > 1 {
+            self.dual_active.push(DualActive {
+                at: self.now,
+                sites: carriers.clone(),
+            });
+        }
+        let one = carriers.first().cloned();
+        match (&self.carrier, &one) {
+            (None, None) => return,
+            (Some(Some(_)), None) => self.no_carrier.push((self.now, None)),
+            (Some(None), Some(_)) => {
+                if let Some(last) = self.no_carrier.last_mut() {
+                    last.1 = Some(self.now);
+                }
+            }
+            _ => {}
+        }
+        self.carrier = Some(one);
+    }
+
+    /// Gaps without any carrier of `web` longer than `longer_than`, after
+    /// `since` (an open gap counts up to now).
+    pub fn carrier_gaps(
+        &self,
+        since: Duration,
+        longer_than: Duration,
+    ) -> Vec<(Duration, Duration)> {
+        self.no_carrier
+            .iter()
+            .map(|(from, to)| (*from, to.unwrap_or(self.now) - *from))
+            .filter(|(from, len)| *from >= since && *len > longer_than)
+            .collect()
+    }
+
+    /// Turns on multihop BFD between every pair of members.
+    pub fn enable_bfd(&mut self, interval: Duration, multiplier: u32) {
+        let n = self.nodes.len();
+        let mut sessions = BTreeMap::new();
+        for a in 0..n {
+            for b in 0..n {
+                if a != b {
+                    sessions.insert((a, b), (self.now, None));
+                }
+            }
+        }
+        self.bfd = Some(BfdModel {
+            interval,
+            multiplier,
+            sessions,
+        });
+        self.schedule(interval, Job::BfdTick);
+    }
+
+    fn bfd_tick(&mut self) {
+        let Some(mut model) = self.bfd.take() else {
+            return;
+        };
+        let detect = model.interval * model.multiplier;
+        let mut reports = Vec::new();
+        for (&(o, p), (last, up)) in model.sessions.iter_mut() {
+            // The helper process answers even while orbitd is paused.
+            let arrives = self.nodes[p].state != RunState::Crashed
+                && self.nodes[o].state != RunState::Crashed
+                && !self.blocked(o, p)
+                && self.rng.random_range(0..100u32) >= self.loss;
+            if arrives {
+                *last = self.now;
+            }
+            let now_up = self.now.saturating_sub(*last) < detect;
+            if *up != Some(now_up) && (now_up || up.is_some()) {
+                *up = Some(now_up);
+                reports.push((o, p, now_up));
+            }
+        }
+        let interval = model.interval;
+        self.bfd = Some(model);
+        for (o, p, up) in reports {
+            if matches!(
+                self.nodes[o].state,
+                RunState::Paused { .. } | RunState::Crashed
+            ) {
+                // orbitd hears from its helper when it runs again; the
+                // session state is re-read then (good enough here).
+                continue;
+            }
+            let site = self.nodes[p].site.clone();
+            let liveness = Some(if up {
+                orbit_core::Liveness::Alive
+            } else {
+                orbit_core::Liveness::Dead
+            });
+            self.input(
+                o,
+                Input::Source {
+                    source: orbit_detect::gossip::Source::Bfd,
+                    site,
+                    liveness,
+                },
+            );
+        }
+        self.schedule(interval, Job::BfdTick);
+    }
+
+    /// Reports the local health of `web` at member `i`, as its health
+    /// checker would: to its own engine and to the others through gossip.
+    pub fn health(&mut self, i: usize, healthy: bool) {
+        let site = self.nodes[i].site.clone();
+        let service: orbit_core::ServiceId = "web".parse().expect("service id");
+        // As orbitd's health checker does: gossip first, so that the
+        // engine's reaction is never published before its cause.
+        self.input(
+            i,
+            Input::LocalHealth {
+                service: service.clone(),
+                healthy,
+            },
+        );
+        self.feed(
+            i,
+            Event::Health {
+                site,
+                service,
+                healthy,
+            },
+        );
     }
 
     fn input(&mut self, node: usize, input: Input) {
@@ -257,7 +477,7 @@ impl Sim {
             let target = match &job {
                 Job::Deliver { to, .. } => Some(*to),
                 Job::Timer { node, .. } => Some(*node),
-                Job::ProbeTick => None,
+                Job::ProbeTick | Job::BfdTick => None,
             };
             if let Some(t) = target {
                 match self.nodes[t].state {
@@ -301,7 +521,9 @@ impl Sim {
                 Job::Deliver { to, from, data } => self.input(to, Input::Packet { from, data }),
                 Job::Timer { node, timer } => self.input(node, Input::Timer(timer)),
                 Job::ProbeTick => self.probe_tick(),
+                Job::BfdTick => self.bfd_tick(),
             }
+            self.watch_carriers();
         }
         self.now = until;
     }
@@ -333,6 +555,7 @@ impl Sim {
             for d in n.engine.handle(now, Event::Tick) {
                 n.decisions.push((self.now, d));
             }
+            self.share(i);
         }
         let p = self.probe_interval;
         self.schedule(p, Job::ProbeTick);
