@@ -40,7 +40,7 @@ fn or_dash(s: Option<String>) -> String {
 fn detect(d: &DetectReport) -> String {
     let sources: std::collections::BTreeSet<&String> =
         d.members.iter().flat_map(|m| m.sources.keys()).collect();
-    let mut header: Vec<String> = ["MEMBER", "LOCAL VERDICT", "SWIM", "DATA PLANE"]
+    let mut header: Vec<String> = ["MEMBER", "LOCAL VERDICT", "HEARD", "SWIM", "DATA PLANE"]
         .map(str::to_owned)
         .to_vec();
     header.extend(sources.iter().map(|s| s.to_uppercase()));
@@ -53,6 +53,7 @@ fn detect(d: &DetectReport) -> String {
                 if m.partitioned { " (partitioned)" } else { "" }
             ),
             m.view.clone(),
+            format!("{} ms ago", m.silent_ms),
             m.swim.clone(),
             match m.data_plane {
                 Some(true) => "ok",
@@ -69,6 +70,15 @@ fn detect(d: &DetectReport) -> String {
         rows.push(row);
     }
     let mut out = String::new();
+    if d.fence_after_ms > 0 {
+        out.push_str(&format!(
+            "fencing: this member fences after {} ms without a quorum in earshot; nobody is \
+             voted dead before {} ms of silence (margin {} ms)\n",
+            d.fence_after_ms,
+            d.fence_after_ms + d.fence_margin_ms,
+            d.fence_margin_ms
+        ));
+    }
     if d.isolated {
         out.push_str("ISOLATED: fewer members in sight than a quorum\n");
     }

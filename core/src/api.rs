@@ -97,6 +97,15 @@ pub struct DetectReport {
     pub isolated: bool,
     /// Lifeguard local health (0 = healthy): our own loop was stalled.
     pub local_health_score: u32,
+    /// Silence (ms) after which this member, hearing fewer than a quorum,
+    /// fences itself (`[detect] fence_after`).
+    #[serde(default)]
+    pub fence_after_ms: u64,
+    /// How much longer (ms) a member must be silent before it may be voted
+    /// dead: the margin by which a cut-off site fences before the majority
+    /// takes its services over (`[detect] fence_margin`).
+    #[serde(default)]
+    pub fence_margin_ms: u64,
     pub members: Vec<MemberEvidence>,
 }
 
@@ -104,9 +113,14 @@ pub struct DetectReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberEvidence {
     pub site: SiteId,
-    /// The local verdict: `alive`, `suspect`, `daemon_unresponsive`,
-    /// `doubted_dead`, `dead`, `link_down` or `unknown`.
+    /// The local verdict: `alive`, `suspect`, `still_heard`, `silent`,
+    /// `daemon_unresponsive`, `doubted_dead`, `dead`, `link_down` or
+    /// `unknown`.
     pub view: String,
+    /// Milliseconds since it last spoke to us directly (0 while its member
+    /// BFD session is Up).
+    #[serde(default)]
+    pub silent_ms: u64,
     /// SWIM's view of the member's daemon: `alive`, `suspect`, `down` or
     /// `unknown`.
     pub swim: String,

@@ -15,10 +15,12 @@ use tokio::sync::watch;
 use crate::snapshot_metrics::{encode_family, lock, with, Family, Labels};
 
 /// Every local verdict a member can have (`MemberEvidence::view`).
-const VIEWS: [&str; 7] = [
+const VIEWS: [&str; 9] = [
     "unknown",
     "alive",
     "suspect",
+    "still_heard",
+    "silent",
     "daemon_unresponsive",
     "doubted_dead",
     "dead",

@@ -114,5 +114,16 @@ fn detection(config: &Config) -> String {
             }
         ));
     }
-    format!("detection: {}\n", sources.join("; "))
+    let mut out = format!("detection: {}\n", sources.join("; "));
+    if d.gossip {
+        let f = config.fence_timers();
+        out.push_str(&format!(
+            "fencing: a member that hears fewer than a quorum for {} fences; nobody is voted \
+             dead before {} of silence (margin {})\n",
+            f.fence_after,
+            humantime::format_duration(f.dead_after()),
+            f.margin
+        ));
+    }
+    out
 }

@@ -255,7 +255,7 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
     assert_eq!(
         row("MEMBER"),
         Some(
-            ["MEMBER", "LOCAL", "VERDICT", "SWIM", "DATA", "PLANE", "BFD"]
+            ["MEMBER", "LOCAL", "VERDICT", "HEARD", "SWIM", "DATA", "PLANE", "BFD"]
                 .map(String::from)
                 .to_vec()
         ),

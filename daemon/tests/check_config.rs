@@ -40,7 +40,11 @@ fn accepts_the_example_with_a_summary() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("detection: gossip (probe 100ms, suspect after 200ms)"),
+        stdout.contains("detection: gossip (probe 100ms, suspect after 200ms)")
+            && stdout.contains(
+                "fencing: a member that hears fewer than a quorum for 300ms fences; \
+                 nobody is voted dead before 400ms of silence (margin 100ms)"
+            ),
         "{stdout}"
     );
 }

@@ -756,10 +756,11 @@ impl Engine {
         // Only a peer that places some of our services tells us where they
         // are now (a witness places nothing): until one has spoken, a stale
         // placement of ours must not be claimed.
-        if self
-            .services
-            .iter()
-            .any(|s| theirs.placements.contains_key(&s.id))
+        if self.services.is_empty()
+            || self
+                .services
+                .iter()
+                .any(|s| theirs.placements.contains_key(&s.id))
         {
             self.synced = true;
         }

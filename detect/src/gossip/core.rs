@@ -331,6 +331,10 @@ pub struct Counters {
 pub struct GossipStatus {
     pub identity: Member,
     pub views: BTreeMap<SiteId, SiteView>,
+    /// How long each member has not spoken to us directly.
+    pub silence: BTreeMap<SiteId, Duration>,
+    pub fence_after: Duration,
+    pub fence_margin: Duration,
     pub daemons: BTreeMap<SiteId, DaemonState>,
     /// Sites we cannot reach (SWIM down or data-plane probe failing) while
     /// another live member sees them alive.
@@ -357,6 +361,10 @@ impl GossipStatus {
                 view: snake(self.views.get(site).unwrap_or(&SiteView::Unknown)),
                 swim: snake(daemon),
                 data_plane: self.dataplane.get(site).copied(),
+                silent_ms: self
+                    .silence
+                    .get(site)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                 sources: self
                     .sources
                     .get(site)
@@ -367,9 +375,12 @@ impl GossipStatus {
                 partitioned: self.partitioned.contains(site),
             })
             .collect();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         DetectReport {
             isolated: self.isolated,
             local_health_score: self.local_health_score,
+            fence_after_ms: ms(self.fence_after),
+            fence_margin_ms: ms(self.fence_margin),
             members,
         }
     }
@@ -574,6 +585,14 @@ impl GossipCore {
         GossipStatus {
             identity: self.swim.identity().clone(),
             views: self.views.clone(),
+            silence: self
+                .settings
+                .peers
+                .iter()
+                .map(|(site, _)| (site.clone(), self.silence(site)))
+                .collect(),
+            fence_after: self.settings.fence.fence_after.get(),
+            fence_margin: self.settings.fence.margin.get(),
             daemons,
             partitioned,
             isolated: reachable < self.settings.quorum,
