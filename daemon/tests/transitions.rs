@@ -128,7 +128,7 @@ fn transitions(detection: Detection) {
     eprintln!(
         "transitions ({detection:?}): settled after {t_settled:.1?}, {n} heals (mean {mean:.2?}, slowest {slowest:.2?}) done at {t_heals:.1?}, {FLAPS} flaps, total {:.1?}\n{}",
         started.elapsed(),
-        findings.render(&format!("{detection:?}"))
+        findings.summary(&format!("{detection:?}"))
     );
     assert!(
         findings.violations.is_empty(),

@@ -162,19 +162,22 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// The summary and every violation, for a human.
-    pub fn render(&self, title: &str) -> String {
+    /// The numbers and how many violations, for a human.
+    pub fn summary(&self, title: &str) -> String {
         let mut s = format!("--- what the run showed ({title}) ---\n");
         for line in &self.summary {
             let _ = writeln!(s, "  {line}");
         }
-        if self.violations.is_empty() {
-            s.push_str("  no violations\n");
-        } else {
-            let _ = writeln!(s, "  {} violation(s):", self.violations.len());
-            for v in &self.violations {
-                let _ = writeln!(s, "  - {v}");
-            }
+        let _ = writeln!(s, "  {} violation(s)", self.violations.len());
+        s
+    }
+
+    /// The summary and every violation with the hook calls and decisions
+    /// around it.
+    pub fn render(&self, title: &str) -> String {
+        let mut s = self.summary(title);
+        for v in &self.violations {
+            let _ = writeln!(s, "  - {v}");
         }
         s
     }
@@ -270,18 +273,30 @@ pub fn analyse(obs: &Observed, marks: &Marks) -> Findings {
     let at = |t: Us| format!("+{:.3} s", (t - origin) as f64 / 1e6);
 
     // 1. No quorum-dead declaration about a healthy member, in any journal.
+    // The members that declare the same death within a second are one
+    // finding.
+    let mut deaths: Vec<(Us, &JournalDecision, Vec<&str>)> = Vec::new();
     for d in obs
         .decisions
         .iter()
         .filter(|d| d.declares_dead("b") || d.declares_dead("w"))
     {
+        match deaths
+            .iter_mut()
+            .find(|(t, first, _)| first.change["site"] == d.change["site"] && d.t - t < 1_000_000)
+        {
+            Some((_, _, nodes)) => nodes.push(&d.node),
+            None => deaths.push((d.t, d, vec![&d.node])),
+        }
+    }
+    for (t, d, nodes) in &deaths {
         f.violations.push(format!(
-            "{} declared healthy member {} dead at {}: {}\n{}",
-            d.node,
+            "healthy member {} declared dead at {} by {}: {}\n{}",
             d.change["site"],
-            at(d.t),
+            at(*t),
+            nodes.join(", "),
             d.reason,
-            context(obs, origin, d.t - 500_000, d.t + 500_000)
+            context(obs, origin, t - 500_000, t + 500_000)
         ));
     }
 
@@ -552,7 +567,7 @@ mod tests {
         ));
         let f = analyse(&obs, &marks);
         let all = f.violations.join("\n");
-        assert!(all.contains("declared healthy member \"w\" dead"), "{all}");
+        assert!(all.contains("healthy member \"w\" declared dead"), "{all}");
         assert!(all.contains("survivor b fenced itself"), "{all}");
         assert!(all.contains("no site carried web for 2.000 s"), "{all}");
     }
