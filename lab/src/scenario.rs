@@ -105,8 +105,8 @@ pub struct RunResult {
     /// Scenario 9: from the heal until a had rejoined (b sees it alive, a
     /// has authority).
     pub rejoin_ms: Option<f64>,
-    /// Scenario 10: from the last Dead(a) declaration to the traffic's
-    /// return to a.
+    /// Scenario 10: from the last Dead(a) declaration before it to the
+    /// traffic's last return to a.
     pub failback_after_dead_ms: Option<f64>,
     pub udp: StreamStats,
     pub keepalive: StreamStats,
@@ -545,7 +545,8 @@ fn check_transitions(
     } else {
         r.failback_after_dead_ms = r
             .moves
-            .get(1)
+            .iter()
+            .rfind(|m| m.to == "a")
             .and_then(|back| {
                 transitions::last_declared_dead(journal, "a", back.t).map(|d| back.t - d)
             })

@@ -173,7 +173,8 @@ pub fn flap_violations(moved: &[Move], entries: &[Entry], failback_after_ms: u64
             break;
         }
     }
-    if let Some(back) = moved.get(1).filter(|m| m.to == "a") {
+    // Every return to a, not only the second move: a brief bounce counts.
+    for back in moved.iter().filter(|m| m.to == "a") {
         match last_declared_dead(entries, "a", back.t) {
             Some(dead) if ms(back.t - dead) < failback_after_ms as f64 => out.push(format!(
                 "the traffic returned to a {:.0} ms after a quorum last declared a dead, before failback_after ({failback_after_ms} ms)",
@@ -289,6 +290,19 @@ mod tests {
         let v = flap_violations(&twice, &deaths, 10_000);
         assert!(v.iter().any(|v| v.contains("move 3 was a -> b")), "{v:?}");
         assert!(v.iter().any(|v| v.contains("still away")), "{v:?}");
+        // A bounce right after a Dead(a), then a failback that is on time:
+        // the bounce is reported.
+        let bounce = [
+            away.clone(),
+            back(1_001_000),
+            away.clone(),
+            back(15_000_000),
+        ];
+        let v = flap_violations(&bounce, &deaths, 10_000);
+        assert!(
+            v.iter().any(|v| v.contains("returned to a 101 ms after")),
+            "{v:?}"
+        );
         // Back without anyone declaring a dead (a fenced and re-claimed).
         let v = flap_violations(&[away, back(15_000_000)], &[], 10_000);
         assert!(v[0].contains("not a deliberate failback"), "{v:?}");
