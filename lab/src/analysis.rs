@@ -199,6 +199,8 @@ pub struct Entry {
     pub to: Option<String>,
     pub generation: Option<u64>,
     pub ok: Option<bool>,
+    /// `fenced` decisions: fenced or no longer.
+    pub fenced: Option<bool>,
 }
 
 pub fn read_journal(member: &str, path: &Path) -> Vec<Entry> {
@@ -232,6 +234,7 @@ pub fn read_journal(member: &str, path: &Path) -> Vec<Entry> {
                 .as_u64()
                 .or_else(|| v["generation"].as_u64()),
             ok: v["ok"].as_bool(),
+            fenced: c["fenced"].as_bool(),
         });
     }
     out

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::edge;
-use crate::orbitd::{self, Caps};
+use crate::orbitd::{self, Caps, Failback, Tuning};
 use crate::plan::{self, Mode};
 use crate::sys::{self, ip, Netns, Proc};
 
@@ -30,6 +30,7 @@ pub struct Lab {
     pub caps: Caps,
     /// BFD interval (ms) at the edge and in orbitd, BGP mode.
     pub bfd_ms: u32,
+    pub failback: Failback,
     pub haproxy_socket: PathBuf,
     pub haproxy_map: PathBuf,
     pub ovs_dir: PathBuf,
@@ -62,8 +63,7 @@ impl Lab {
         mode: Mode,
         prefix: &str,
         dir: &Path,
-        caps: Caps,
-        bfd_ms: u32,
+        tuning: Tuning,
         keep_dir: bool,
         wait: bool,
     ) -> Result<Lab> {
@@ -72,8 +72,9 @@ impl Lab {
             mode,
             prefix: prefix.to_owned(),
             dir: dir.to_owned(),
-            caps,
-            bfd_ms,
+            caps: tuning.caps,
+            bfd_ms: tuning.bfd_ms,
+            failback: tuning.failback,
             haproxy_socket: dir.join("haproxy").join("admin.sock"),
             haproxy_map: dir.join("haproxy").join("orbit.map"),
             ovs_dir: dir.join("ovs"),
@@ -295,6 +296,7 @@ impl Lab {
             root: &self.dir,
             caps: self.caps,
             bfd_ms: self.bfd_ms,
+            failback: self.failback,
             haproxy_socket: &self.haproxy_socket,
             haproxy_map: &self.haproxy_map,
             ovs_dir: &self.ovs_dir,
@@ -425,6 +427,44 @@ impl Lab {
         let up = crate::sys::now_us();
         self.site_routes(site)?;
         Ok(up)
+    }
+
+    /// Only a site's control-network link down (`up` false) or up: the
+    /// cluster loses the site while its data plane and the edge's port to
+    /// it stay up, so whatever happens to the client is orbit's doing.
+    pub fn control_link(&self, site: &str, up: bool) -> Result<()> {
+        ip(
+            &self.ns(site),
+            &format!(
+                "link set {} {}",
+                plan::CTL_IF,
+                if up { "up" } else { "down" }
+            ),
+        )
+    }
+
+    /// `site` is back in the cluster after a cut: the other site's orbitd
+    /// neither declares it dead nor counts a dead vote against it, and
+    /// `site`'s own orbitd has authority again (not fenced, synced).
+    pub fn rejoined(&self, site: &str) -> bool {
+        let other = if site == "a" { "b" } else { "a" };
+        let status = |m: &str| {
+            self.api_get(m, "/v1/status")
+                .filter(|(code, _)| *code == 200)
+                .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        };
+        let seen_alive = status(other).is_some_and(|v| {
+            v["engine"]["sites"].as_array().is_some_and(|sites| {
+                sites.iter().any(|s| {
+                    s["id"] == site
+                        && s["dead"] == false
+                        && s["dead_votes"].as_array().is_some_and(Vec::is_empty)
+                })
+            })
+        });
+        let authority = status(site)
+            .is_some_and(|v| v["engine"]["fenced"] == false && v["engine"]["synced"] == true);
+        seen_alive && authority
     }
 
     /// The site goes dark but its links stay up, as when a site loses power

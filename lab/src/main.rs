@@ -18,6 +18,7 @@ mod report;
 mod scenario;
 mod serve;
 mod sys;
+mod transitions;
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;
@@ -99,8 +100,8 @@ struct RunArgs {
         value_delimiter = ','
     )]
     modes: Vec<String>,
-    /// Scenarios (1-8), comma separated.
-    #[arg(long, default_value = "1,2,3,4,5,6,7,8", value_delimiter = ',')]
+    /// Scenarios (1-10), comma separated.
+    #[arg(long, default_value = "1,2,3,4,5,6,7,8,9,10", value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Runs per mode and scenario.
     #[arg(long, default_value_t = 1)]
@@ -130,7 +131,7 @@ impl Default for RunArgs {
                 "exabgp".into(),
                 "serf".into(),
             ],
-            scenarios: (1..=8).collect(),
+            scenarios: (1..=10).collect(),
             runs: 1,
             out: PathBuf::from("lab-results"),
             rate: 1000,
@@ -260,10 +261,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         .scenarios
         .iter()
         .map(|s| {
-            if (1..=8).contains(s) {
+            if (1..=10).contains(s) {
                 Ok(Scenario(*s))
             } else {
-                bail!("unknown scenario {s} (1-8)")
+                bail!("unknown scenario {s} (1-10)")
             }
         })
         .collect::<Result<_>>()?;
@@ -370,6 +371,20 @@ fn progress(r: &scenario::RunResult) -> String {
     if let Some(d) = r.failback_delay_ms {
         s.push_str(&format!(", failback after {d:.0} ms"));
     }
+    if matches!(r.scenario.0, 9 | 10) && r.error.is_none() {
+        let moves: Vec<String> = r
+            .moves
+            .iter()
+            .map(|m| format!("{}->{}", m.from, m.to))
+            .collect();
+        s.push_str(&format!(", moves [{}]", moves.join(" ")));
+    }
+    if let Some(d) = r.heal_silence_ms {
+        s.push_str(&format!(", longest silence after the heal {d:.0} ms"));
+    }
+    if let Some(d) = r.failback_after_dead_ms {
+        s.push_str(&format!(", back on a {d:.0} ms after the last Dead(a)"));
+    }
     if r.violations.is_empty() {
         s.push_str(" -- ok");
     } else {
@@ -402,6 +417,7 @@ fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
         root: &dir,
         caps,
         bfd_ms: plan::BFD_INTERVAL_MS,
+        failback: orbitd::Failback::default(),
         haproxy_socket: &dir.join("h.sock"),
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
@@ -434,15 +450,12 @@ fn up(mode: &str) -> Result<ExitCode> {
         "orbit-lab: building the {mode} lab in {} ...",
         dir.display()
     );
-    let mut lab = lab::Lab::up(
-        mode,
-        &prefix,
-        &dir,
+    let tuning = orbitd::Tuning {
         caps,
-        plan::BFD_INTERVAL_MS,
-        true,
-        false,
-    )?;
+        bfd_ms: plan::BFD_INTERVAL_MS,
+        failback: orbitd::Failback::default(),
+    };
+    let mut lab = lab::Lab::up(mode, &prefix, &dir, tuning, true, false)?;
     if let Err(e) = lab.wait_steady("a", Duration::from_secs(30)) {
         eprintln!("orbit-lab: warning: {e:#}");
     }

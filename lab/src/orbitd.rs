@@ -11,6 +11,31 @@ use crate::plan::{self, Mode};
 /// Timers of the lab's policy (short, so a run takes seconds).
 pub const FAILBACK_AFTER_MS: u64 = 3000;
 
+/// `[policy] failback` of a run: the lab's `after` FAILBACK_AFTER_MS, or
+/// what a scenario needs to tell a wrong move from a deliberate one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failback {
+    /// `failback = "after"`, `failback_after` in ms.
+    After(u64),
+    /// `failback = "manual"`: nothing moves back unless an operator says so.
+    Manual,
+}
+
+impl Default for Failback {
+    fn default() -> Self {
+        Failback::After(FAILBACK_AFTER_MS)
+    }
+}
+
+/// How a lab's orbitd daemons are set up besides the mode.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tuning {
+    pub caps: Caps,
+    /// BFD interval (ms) in BGP mode.
+    pub bfd_ms: u32,
+    pub failback: Failback,
+}
+
 /// Where orbitd and orbitctl are: `ORBIT_LAB_BIN_DIR`, else next to this
 /// binary (cargo puts every workspace binary in the same target dir).
 pub fn bin(name: &str) -> Result<PathBuf> {
@@ -70,6 +95,7 @@ pub struct Setup<'a> {
     pub caps: Caps,
     /// BFD interval (ms) in BGP mode.
     pub bfd_ms: u32,
+    pub failback: Failback,
     /// HAProxy: the admin socket and the map file.
     pub haproxy_socket: &'a Path,
     pub haproxy_map: &'a Path,
@@ -129,9 +155,13 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
             plan::HTTP_PORT
         );
     }
+    let failback = match setup.failback {
+        Failback::After(ms) => format!("failback = \"after\"\nfailback_after = \"{ms}ms\""),
+        Failback::Manual => "failback = \"manual\"".to_owned(),
+    };
     let _ = writeln!(
         s,
-        "\n[policy]\nfailover_hold = \"0s\"\nfailback = \"after\"\nfailback_after = \"{FAILBACK_AFTER_MS}ms\"\ndrain_grace = \"1s\"\nsync_timeout = \"1s\"\nshutdown_grace = \"2s\"\n"
+        "\n[policy]\nfailover_hold = \"0s\"\n{failback}\ndrain_grace = \"1s\"\nsync_timeout = \"1s\"\nshutdown_grace = \"2s\"\n"
     );
     let _ = writeln!(
         s,
@@ -202,6 +232,7 @@ pub fn detect_caps(root: &Path) -> Result<Caps> {
         },
         haproxy_socket: &dir.join("h.sock"),
         bfd_ms: plan::BFD_INTERVAL_MS,
+        failback: Failback::default(),
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
     };

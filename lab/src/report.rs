@@ -279,7 +279,8 @@ pub fn markdown(rows: &[Row], results: &[RunResult], command: &str, machine: &st
         s,
         "\n`ok`: runs that showed what the scenario must show; `moved`: runs where the client's \
          primary stream moved (for scenario 6: back to a); `false`: failovers in scenarios that must \
-         not fail over; `lost`: probes/requests without an answer in the run's window; `both ms`: \
+         not fail over (scenarios 9 and 10: a healthy b or w declared dead, b fenced, or more moves \
+         than the one failover / one failback allowed); `lost`: probes/requests without an answer in the run's window; `both ms`: \
          10 ms slots in which both sites answered.\n"
     );
     let cmps = comparisons(rows);

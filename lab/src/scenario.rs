@@ -1,5 +1,5 @@
-//! The seven scenarios of issue 8, each run on a freshly built lab, and the
-//! numbers of one run.
+//! The scenarios (1-8 of issue 8, 9 and 10 of issue 13), each run on a
+//! freshly built lab, and the numbers of one run.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,9 +9,28 @@ use serde::Serialize;
 
 use crate::analysis::{self, ProbeLog, StreamStats};
 use crate::lab::Lab;
-use crate::orbitd::{self, Caps, FAILBACK_AFTER_MS};
+use crate::orbitd::{self, Caps, Failback, Tuning, FAILBACK_AFTER_MS};
 use crate::plan::Mode;
 use crate::sys::{self, now_us, Proc};
+use crate::transitions::{self, Move};
+
+/// Scenario 9: how long a stays cut off after the failover, how long the
+/// lab waits for it to rejoin, and how long it watches after that.
+const HEAL_CUT_OFF_MS: u64 = 1500;
+const REJOIN_LIMIT: Duration = Duration::from_secs(10);
+const HEAL_WATCH_MS: u64 = 3000;
+
+/// Scenario 10: a's control link flaps FLAPS x (down / up).
+const FLAPS: usize = 5;
+const FLAP_DOWN_MS: u64 = 350;
+const FLAP_UP_MS: u64 = 1500;
+/// Scenario 10's failback_after: longer than the whole flapping (5 x
+/// 1.85 s), so whichever flaps the detectors catch, the rules allow one
+/// move away and one deliberate move back, after the last flap. (With the
+/// lab's 3 s, a failback would be due between two flaps that the
+/// detectors happened to miss, and a next flap could move the traffic
+/// away again: legal, but not the "at most once each way" of issue 13.)
+const FLAP_FAILBACK_AFTER_MS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Scenario(pub u8);
@@ -26,13 +45,27 @@ impl Scenario {
             5 => "10% loss on control links",
             6 => "recovery and failback",
             7 => "orbitd on a frozen 2 s",
-            _ => "site dark, edge links up",
+            8 => "site dark, edge links up",
+            9 => "heal after partition",
+            _ => "flapping site (control link)",
         }
     }
 
-    /// Must traffic move from a to b?
+    /// Must traffic move from a to b? (Scenario 10 may or may not: a
+    /// 350 ms flap is about as long as detection takes.)
     pub fn expects_failover(self) -> bool {
-        matches!(self.0, 1..=3 | 6 | 8)
+        matches!(self.0, 1..=3 | 6 | 8 | 9)
+    }
+
+    /// The failback policy the scenario runs with. Scenario 9 runs with
+    /// manual failback: any move after the failover is then a wrong one,
+    /// whenever it comes.
+    pub fn failback(self) -> Failback {
+        match self.0 {
+            9 => Failback::Manual,
+            10 => Failback::After(FLAP_FAILBACK_AFTER_MS),
+            _ => Failback::default(),
+        }
     }
 
     pub fn must_not_fail_over(self) -> bool {
@@ -61,9 +94,20 @@ pub struct RunResult {
     pub decision_to_confirmed_ms: Option<f64>,
     /// Scenario 6: from A's return to the first reply from A.
     pub failback_delay_ms: Option<f64>,
-    /// Scenarios 2 and 8: how long the `ip` / `nft` command that injected
-    /// the failure took (the fault counts from its end).
+    /// Scenarios 2, 8, 9 and 10: how long the `ip` / `nft` command that
+    /// injected the failure took (the fault counts from its end).
     pub fault_command_ms: Option<f64>,
+    /// Scenarios 9 and 10: every change of the site answering the primary
+    /// stream.
+    pub moves: Vec<Move>,
+    /// Scenario 9: the longest time without an answer after the heal.
+    pub heal_silence_ms: Option<f64>,
+    /// Scenario 9: from the heal until a had rejoined (b sees it alive, a
+    /// has authority).
+    pub rejoin_ms: Option<f64>,
+    /// Scenario 10: from the last Dead(a) declaration before it to the
+    /// traffic's last return to a.
+    pub failback_after_dead_ms: Option<f64>,
     pub udp: StreamStats,
     pub keepalive: StreamStats,
     pub newconn: StreamStats,
@@ -108,6 +152,10 @@ pub fn run(mode: Mode, sc: Scenario, run: u32, opts: &RunOptions) -> RunResult {
             decision_to_confirmed_ms: None,
             failback_delay_ms: None,
             fault_command_ms: None,
+            moves: Vec::new(),
+            heal_silence_ms: None,
+            rejoin_ms: None,
+            failback_after_dead_ms: None,
             udp: StreamStats::default(),
             keepalive: StreamStats::default(),
             newconn: StreamStats::default(),
@@ -133,6 +181,10 @@ struct Timeline {
     fault_command_ms: Option<f64>,
     /// Scenario 6: when a came back.
     restore: Option<i64>,
+    /// Scenarios 9 and 10: when a's links came back (each flap).
+    heals: Vec<i64>,
+    /// Scenario 9: when a had rejoined.
+    rejoined: Option<i64>,
     end: i64,
 }
 
@@ -144,7 +196,12 @@ fn drive(
     opts: &RunOptions,
 ) -> Result<Timeline> {
     let _ = std::fs::remove_dir_all(dir);
-    let mut lab = Lab::up(mode, prefix, dir, opts.caps, opts.bfd_ms, true, true)?;
+    let tuning = Tuning {
+        caps: opts.caps,
+        bfd_ms: opts.bfd_ms,
+        failback: sc.failback(),
+    };
+    let mut lab = Lab::up(mode, prefix, dir, tuning, true, true)?;
     let exe = Lab::self_exe()?;
     let probe_log = dir.join("probe.log");
     let argv = vec![
@@ -170,6 +227,8 @@ fn drive(
     // counts from its end (below).
     let mut fault_command_ms = None;
     let mut restore = None;
+    let mut heals = Vec::new();
+    let mut rejoined = None;
     match sc.0 {
         1 => {
             lab.orbitctl("a", &["switchover", "--service", "web", "--to", "b"])?;
@@ -201,17 +260,7 @@ fn drive(
         }
         6 => {
             lab.cut_site("a")?;
-            // The edge moves the client by itself (bird drops the route of
-            // a dead link, OVS's fast-failover group skips the dead port),
-            // before orbit has decided anything; a return before orbit's
-            // decision would be the edge's, not a failback. So wait for
-            // orbit at b to steer web to b too.
-            let deadline = Instant::now() + Duration::from_secs(8);
-            let moved = wait_served(&lab, "b", Duration::from_secs(8))
-                && wait_until(deadline, || lab.steered_to("b").as_deref() == Some("b"));
-            if !moved {
-                bail!("scenario 6: no failover to b (client and orbit at b) within 8 s of cutting a, so failback cannot be measured");
-            }
+            wait_failover(&lab, sc)?;
             sleep_ms(500);
             restore = Some(lab.restore_site("a")?);
             let back = wait_served(&lab, "a", Duration::from_millis(FAILBACK_AFTER_MS + 8000));
@@ -230,13 +279,46 @@ fn drive(
                 4000
             });
         }
-        _ => {
+        7 => {
             let pid = lab.proc("orbitd-a")?.pid();
             sys::run("kill", &["-STOP", &pid.to_string()])?;
             sleep_ms(2000);
             sys::run("kill", &["-CONT", &pid.to_string()])?;
             sleep_ms(3000);
         }
+        9 => {
+            lab.cut_site("a")?;
+            fault = fault_applied(fault, &mut fault_command_ms);
+            wait_failover(&lab, sc)?;
+            sleep_ms(HEAL_CUT_OFF_MS);
+            heals.push(lab.restore_site("a")?);
+            if wait_until(Instant::now() + REJOIN_LIMIT, || lab.rejoined("a")) {
+                rejoined = Some(now_us());
+            }
+            sleep_ms(HEAL_WATCH_MS);
+        }
+        10 => {
+            for flap in 0..FLAPS {
+                let started = now_us();
+                lab.control_link("a", false)?;
+                if flap == 0 {
+                    fault = fault_applied(started, &mut fault_command_ms);
+                }
+                sleep_ms(FLAP_DOWN_MS);
+                lab.control_link("a", true)?;
+                heals.push(now_us());
+                sleep_ms(FLAP_UP_MS);
+            }
+            // If the traffic moved away, the one deliberate failback: the
+            // client on a and orbit at b steering web to a.
+            let deadline = Instant::now() + Duration::from_millis(FLAP_FAILBACK_AFTER_MS + 8000);
+            if wait_until(deadline, || {
+                lab.ask().as_deref() == Some("a") && lab.steered_to("b").as_deref() == Some("a")
+            }) {
+                sleep_ms(1000);
+            }
+        }
+        n => bail!("unknown scenario {n}"),
     }
     let end = now_us();
     probe.finish(Duration::from_secs(5))?;
@@ -251,8 +333,28 @@ fn drive(
         fault,
         fault_command_ms,
         restore,
+        heals,
+        rejoined,
         end,
     })
+}
+
+/// Waits for the failover after a's links were cut: the client on b and
+/// orbit at b steering web to b. The edge moves the client by itself (bird
+/// drops the route of a dead link, OVS's fast-failover group skips the
+/// dead port) before orbit has decided anything; what comes after the cut
+/// (a return, a heal) must start from orbit's failover, not the edge's.
+fn wait_failover(lab: &Lab, sc: Scenario) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let moved = wait_served(lab, "b", Duration::from_secs(8))
+        && wait_until(deadline, || lab.steered_to("b").as_deref() == Some("b"));
+    if !moved {
+        bail!(
+            "scenario {}: no failover to b (client and orbit at b) within 8 s of cutting a",
+            sc.0
+        );
+    }
+    Ok(())
 }
 
 /// A link cut (`ip -batch`) or a blackhole (`nft -f`) takes effect when
@@ -326,7 +428,7 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         false_failover: sc.must_not_fail_over() && (main.served_to > 0 || moves > 0),
         both_active_ms: main.both_active_ms,
         // Detection only means something where a failure is injected.
-        detection_ms: matches!(sc.0, 2 | 3 | 6 | 8)
+        detection_ms: matches!(sc.0, 2 | 3 | 6 | 8 | 9 | 10)
             .then(|| analysis::detection_ms(&journal, t.fault, "a"))
             .flatten(),
         // Measured at the site that takes the service over (it is the one
@@ -335,6 +437,10 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
             .or_else(|| analysis::decision_to_confirmed_ms(&journal, tf, from, to)),
         failback_delay_ms: t.restore.and(main.first_to_ms),
         fault_command_ms: t.fault_command_ms,
+        moves: Vec::new(),
+        heal_silence_ms: None,
+        rejoin_ms: None,
+        failback_after_dead_ms: None,
         udp: udp.clone(),
         keepalive: keepalive.clone(),
         newconn: newconn.clone(),
@@ -389,10 +495,66 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
             }
         }
     }
+    if matches!(sc.0, 9 | 10) {
+        let stream = if mode == Mode::Haproxy {
+            log.keepalive.clone()
+        } else {
+            log.udp_stream()
+        };
+        check_transitions(&mut r, t, &stream, &journal, t1);
+    }
     if !keep && r.violations.is_empty() {
         let _ = std::fs::remove_dir_all(dir);
     } else {
         r.dir = Some(dir.display().to_string());
     }
     r
+}
+
+/// Scenarios 9 and 10 (`transitions.rs`): the moves of the primary stream,
+/// the silence after a heal, and what the journals say about b and w.
+fn check_transitions(
+    r: &mut RunResult,
+    t: &Timeline,
+    stream: &[analysis::Reply],
+    journal: &[analysis::Entry],
+    t1: i64,
+) {
+    r.moves = transitions::moves(stream, t.start, t1);
+    let harmed = transitions::majority_harmed(journal, t.start);
+    let allowed_moves = if r.scenario.0 == 9 { 1 } else { 2 };
+    r.false_failover = !harmed.is_empty() || r.moves.len() > allowed_moves;
+    r.violations.extend(harmed);
+    if r.scenario.0 == 9 {
+        let Some(heal) = t.heals.first().copied() else {
+            r.violations
+                .push("scenario 9: a was never healed".to_owned());
+            return;
+        };
+        let silence = transitions::longest_silence_ms(stream, heal, t1);
+        r.heal_silence_ms = Some(silence);
+        r.rejoin_ms = t.rejoined.map(|j| analysis::ms(j - heal));
+        if t.rejoined.is_none() {
+            r.violations.push(format!(
+                "a did not rejoin within {REJOIN_LIMIT:?} of the heal"
+            ));
+        }
+        r.violations.extend(transitions::heal_violations(
+            &r.moves, journal, t.fault, heal, silence,
+        ));
+    } else {
+        r.failback_after_dead_ms = r
+            .moves
+            .iter()
+            .rfind(|m| m.to == "a")
+            .and_then(|back| {
+                transitions::last_declared_dead(journal, "a", back.t).map(|d| back.t - d)
+            })
+            .map(analysis::ms);
+        r.violations.extend(transitions::flap_violations(
+            &r.moves,
+            journal,
+            FLAP_FAILBACK_AFTER_MS,
+        ));
+    }
 }
