@@ -424,7 +424,7 @@ impl Engine {
             generation: 0,
         };
 
-        for change in self.view.settle(now, self.failover_hold) {
+        for change in self.view.settle(now, self.failover_hold, &self.local.clone()) {
             if change.dead {
                 *self.deaths.entry(change.site.clone()).or_insert(0) += 1;
             }
@@ -824,7 +824,6 @@ impl Engine {
             .get(&svc.id)
             .is_some_and(|until| *until > self.now);
         let drained_but_serving = self.intent.drained.contains(&self.local)
-            && !self.view.is_dead(&self.local)
             && (!svc.health_checked
                 || self
                     .health

@@ -149,11 +149,19 @@ impl QuorumView {
 
     /// Re-derives declared liveness at `now`; returns what changed. Iterates
     /// because declaring a site dead discounts its own votes.
-    pub fn settle(&mut self, now: Millis, hold: Duration) -> Vec<LivenessChange> {
+    ///
+    /// `local` is never declared dead in its own view: a site learns that
+    /// the majority wrote it off from their placements and death counts
+    /// (`SharedState`). Counting the votes about itself would only echo,
+    /// when it returns from a cut, verdicts that its return is refuting.
+    pub fn settle(&mut self, now: Millis, hold: Duration, local: &SiteId) -> Vec<LivenessChange> {
         let mut changes = Vec::new();
         for _ in 0..=self.members.len() {
             let mut changed = false;
             for site in self.members.clone() {
+                if &site == local {
+                    continue;
+                }
                 let voters = self.dead_voters(&site);
                 if voters.len() >= self.quorum {
                     let since = *self.dead_pending.entry(site.clone()).or_insert(now);

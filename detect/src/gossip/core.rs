@@ -469,7 +469,6 @@ pub struct GossipCore {
     delivered_commands: BTreeMap<SiteId, (u64, u64)>,
     emitted_verdicts: BTreeMap<(SiteId, SiteId), Liveness>,
     emitted_health: BTreeMap<(SiteId, ServiceId), bool>,
-    emitted_shared: BTreeMap<SiteId, SharedState>,
     self_aware: SelfAwareness,
     counters: Counters,
     dirty: bool,
@@ -527,7 +526,6 @@ impl GossipCore {
             delivered_commands: BTreeMap::new(),
             emitted_verdicts: BTreeMap::new(),
             emitted_health: BTreeMap::new(),
-            emitted_shared: BTreeMap::new(),
             self_aware: SelfAwareness::new(8),
             counters: Counters::default(),
             dirty: false,
@@ -839,6 +837,10 @@ impl GossipCore {
                 Ok(msg) => {
                     if self.settings.peers.iter().any(|(s, _)| *s == msg.sender) {
                         self.heard(msg.sender.clone(), self.now);
+                        // Our own verdict about the sender (it speaks: a
+                        // fence may lift) goes out before its news, so the
+                        // engine takes that news as the sync after fencing.
+                        self.refresh_views(out);
                     }
                     self.merge_state(msg, out)
                 }
@@ -1277,11 +1279,10 @@ impl GossipCore {
             }
         }
         if let Some(shared) = &origin.shared {
-            if origin.site != self.settings.local
-                && self.emitted_shared.get(&origin.site) != Some(shared)
-            {
-                self.emitted_shared
-                    .insert(origin.site.clone(), shared.clone());
+            // Every newer publication, changed or not: it shows the origin's
+            // placements as of now, which is what an engine that was fenced
+            // waits for before it claims anything again.
+            if origin.site != self.settings.local {
                 out.push(Output::Event(Event::Peer {
                     from: origin.site.clone(),
                     state: shared.clone(),
