@@ -192,7 +192,10 @@ fn flapping_site(seed: u64, bfd: bool, down: Duration, up: Duration) {
     // never a long stretch with no carrier (a fenced site that waited for a
     // sync nobody sends, a survivor that fenced).
     let gaps = sim.carrier_gaps(start, ms(500));
-    assert!(gaps.is_empty(), "seed {seed}: gaps without a carrier: {gaps:?}");
+    assert!(
+        gaps.is_empty(),
+        "seed {seed}: gaps without a carrier: {gaps:?}"
+    );
     if deaths.is_empty() {
         // Nobody noticed the flaps: then nothing may have moved.
         assert!(

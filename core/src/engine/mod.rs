@@ -39,7 +39,7 @@ use self::quorum::QuorumView;
 use crate::config::{Config, Failback};
 use crate::decision::{Change, Decision};
 use crate::error::CommandError;
-use crate::event::{BackendOutcome, Command, Event};
+use crate::event::{BackendOutcome, Command, Event, Liveness};
 use crate::ids::{ServiceId, SiteId};
 use crate::shared::{Intent, Placement, SharedState};
 use crate::steering::{Role, ServiceSteering, Steering};
@@ -424,7 +424,10 @@ impl Engine {
             generation: 0,
         };
 
-        for change in self.view.settle(now, self.failover_hold, &self.local.clone()) {
+        for change in self
+            .view
+            .settle(now, self.failover_hold, &self.local.clone())
+        {
             if change.dead {
                 *self.deaths.entry(change.site.clone()).or_insert(0) += 1;
             }
@@ -754,14 +757,20 @@ impl Engine {
     /// that are newer than ours for the next evaluation.
     fn merge_peer(&mut self, from: &SiteId, theirs: &SharedState) {
         // Only a peer that places some of our services tells us where they
-        // are now (a witness places nothing): until one has spoken, a stale
-        // placement of ours must not be claimed.
-        if self.services.is_empty()
-            || self
-                .services
-                .iter()
-                .any(|s| theirs.placements.contains_key(&s.id))
-        {
+        // are now (a witness places nothing), and only a state it made while
+        // it could hear us: a state from while we were cut off (its verdict
+        // about us, which travels with it and arrives first, says so) may
+        // still be in flight when we heal. Until such a peer has spoken, a
+        // stale placement of ours must not be claimed.
+        let made_while_hearing_us = matches!(
+            self.view.report(from, &self.local),
+            Some(Liveness::Alive | Liveness::Suspect)
+        );
+        let places_ours = self
+            .services
+            .iter()
+            .any(|s| theirs.placements.contains_key(&s.id));
+        if self.services.is_empty() || (places_ours && made_while_hearing_us) {
             self.synced = true;
         }
         for (site, count) in &theirs.deaths {

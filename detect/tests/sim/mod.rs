@@ -6,7 +6,9 @@
 //! Model:
 //! - one-way latency 1–2 ms, independent random loss per packet;
 //! - a cut pair drops everything between the two members (SWIM and data
-//!   plane alike);
+//!   plane alike), except the last few packets each way, which (as in a
+//!   kernel's neighbour queue waiting for the link) go out when it heals:
+//!   stale news arrives first;
 //! - a crashed member drops everything and its data plane is gone;
 //! - a paused member (SIGSTOP) keeps its data plane but processes nothing
 //!   until it resumes; then all its expired timers fire before it reads the
@@ -167,6 +169,8 @@ pub struct Sim {
     /// Percent of packets dropped.
     pub loss: u32,
     cut: BTreeSet<(usize, usize)>,
+    /// Per (from, to) across a cut: the last packets sent, delivered on heal.
+    backlog: BTreeMap<(usize, usize), std::collections::VecDeque<(SocketAddr, Vec<u8>)>>,
     by_addr: BTreeMap<SocketAddr, usize>,
     probe_interval: Duration,
     witness: Option<usize>,
@@ -180,6 +184,9 @@ pub struct Sim {
     /// `web` Active, after it was first placed.
     pub no_carrier: Vec<(Duration, Option<Duration>)>,
 }
+
+/// Packets per direction a cut link still delivers when it heals.
+const BACKLOG: usize = 3;
 
 fn millis(d: Duration) -> Millis {
     Millis(u64::try_from(d.as_millis()).expect("sim time fits"))
@@ -233,6 +240,7 @@ impl Sim {
             rng: SmallRng::seed_from_u64(seed),
             loss: 0,
             cut: BTreeSet::new(),
+            backlog: BTreeMap::new(),
             by_addr,
             probe_interval,
             witness: witness.then_some(n - 1),
@@ -267,7 +275,15 @@ impl Sim {
                     let Some(&dst) = self.by_addr.get(&to) else {
                         continue;
                     };
-                    if self.blocked(node, dst) || self.rng.random_range(0..100u32) < self.loss {
+                    if self.blocked(node, dst) {
+                        let queue = self.backlog.entry((node, dst)).or_default();
+                        queue.push_back((self.nodes[node].addr, data));
+                        if queue.len() > BACKLOG {
+                            queue.pop_front();
+                        }
+                        continue;
+                    }
+                    if self.rng.random_range(0..100u32) < self.loss {
                         continue;
                     }
                     let latency = Duration::from_micros(1000 + self.rng.random_range(0..1000u64));
@@ -585,6 +601,13 @@ impl Sim {
 
     pub fn heal(&mut self) {
         self.cut.clear();
+        let backlog = std::mem::take(&mut self.backlog);
+        for ((_, to), queue) in backlog {
+            for (i, (from, data)) in queue.into_iter().enumerate() {
+                let after = Duration::from_micros(1000 + 10 * i as u64);
+                self.schedule(after, Job::Deliver { to, from, data });
+            }
+        }
     }
 
     /// Cuts `a` off from every other member.
