@@ -100,7 +100,12 @@ impl Member {
             }
             self.log.push((now, e));
         }
-        // Like orbitd: share placements and intent so the engines converge.
+        // Like orbitd: let the engine's timers run (a Tick once a deadline
+        // passed) and share placements and intent so the engines converge.
+        let now = Millis(t0.elapsed().as_millis() as u64);
+        if self.engine.next_deadline().is_some_and(|d| d <= now) {
+            self.engine.handle(now, Event::Tick);
+        }
         let _ = self
             .gossip
             .reporter()

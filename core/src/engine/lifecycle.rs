@@ -84,6 +84,7 @@ impl Engine {
             .collect();
         next.backends = self.backends.clone();
         next.synced = self.synced;
+        next.fresh_peer = self.fresh_peer;
         next.unsynced_since = self.unsynced_since;
         next.fenced = self.fenced;
         next.draining_until = self.draining_until.clone();

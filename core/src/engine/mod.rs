@@ -90,6 +90,14 @@ pub struct Engine {
     /// since it started or stopped being fenced.
     synced: bool,
     unsynced_since: Millis,
+    /// A peer that places our services sent a state made while it could
+    /// hear us, since we last became unsynced.
+    fresh_peer: bool,
+    /// How long after start or unfencing a fresh peer state must keep us
+    /// waiting before we claim: the news that queued up during a cut
+    /// arrives first, in a burst, and may look fresh (`[detect]
+    /// fence_margin`).
+    resync_quiet: Duration,
     /// Newer placements heard from peers, applied by the next evaluation.
     adopted: BTreeMap<ServiceId, (Placement, SiteId)>,
     /// Quorum death declarations per site, cluster-wide (see
@@ -171,6 +179,8 @@ impl Engine {
             fenced,
             synced: lone,
             unsynced_since: Millis::ZERO,
+            fresh_peer: false,
+            resync_quiet: config.fence_timers().margin.get(),
             adopted: BTreeMap::new(),
             deaths: BTreeMap::new(),
             started_at: None,
@@ -210,6 +220,9 @@ impl Engine {
         deadlines.extend(self.draining_until.values().copied());
         if !self.synced && !self.fenced {
             deadlines.push(self.unsynced_since.after(self.sync_timeout));
+            if self.fresh_peer {
+                deadlines.push(self.unsynced_since.after(self.resync_quiet));
+            }
         }
         if let Some(started) = self.started_at {
             deadlines.push(started.after(self.sync_timeout));
@@ -487,8 +500,16 @@ impl Engine {
             // off never saw itself dead, so the failback clocks it kept
             // running prove nothing: they restart now.
             self.synced = false;
+            self.fresh_peer = false;
             self.unsynced_since = now;
             self.eligible_since.clear();
+        }
+        if !self.synced
+            && !self.fenced
+            && self.fresh_peer
+            && now.since(self.unsynced_since) >= self.resync_quiet
+        {
+            self.synced = true;
         }
         if !self.synced && !self.fenced && now.since(self.unsynced_since) >= self.sync_timeout {
             tracing::info!(
@@ -771,7 +792,7 @@ impl Engine {
             .iter()
             .any(|s| theirs.placements.contains_key(&s.id));
         if self.services.is_empty() || (places_ours && made_while_hearing_us) {
-            self.synced = true;
+            self.fresh_peer = true;
         }
         for (site, count) in &theirs.deaths {
             if !self.view.is_member(site) || self.deaths.get(site) >= Some(count) {

@@ -170,7 +170,7 @@ pub struct Sim {
     pub loss: u32,
     cut: BTreeSet<(usize, usize)>,
     /// Per (from, to) across a cut: the last packets sent, delivered on heal.
-    backlog: BTreeMap<(usize, usize), std::collections::VecDeque<(SocketAddr, Vec<u8>)>>,
+    backlog: BTreeMap<(usize, usize), Backlog>,
     by_addr: BTreeMap<SocketAddr, usize>,
     probe_interval: Duration,
     witness: Option<usize>,
@@ -184,6 +184,9 @@ pub struct Sim {
     /// `web` Active, after it was first placed.
     pub no_carrier: Vec<(Duration, Option<Duration>)>,
 }
+
+/// The packets a cut link holds for one direction.
+type Backlog = std::collections::VecDeque<(SocketAddr, Vec<u8>)>;
 
 /// Packets per direction a cut link still delivers when it heals.
 const BACKLOG: usize = 3;
