@@ -282,6 +282,22 @@ fn member_bfd_expiries_under_loss_condemn_nobody() {
         sim.run_for(Duration::from_secs(60));
         let dead = sim.dead_declarations(start);
         assert!(dead.is_empty(), "seed {seed}: {dead:?}");
+        // Not even one member's verdict: a single expiry is one coincidence
+        // away from a quorum.
+        let verdicts: Vec<_> = sim
+            .nodes
+            .iter()
+            .flat_map(|n| n.events.iter().map(move |(t, e)| (n.site.clone(), *t, e)))
+            .filter(|(site, t, e)| {
+                *t >= start
+                    && matches!(e, orbit_core::Event::Verdict { observer, liveness, .. }
+                        if observer == site && *liveness == orbit_core::Liveness::Dead)
+            })
+            .collect();
+        assert!(
+            verdicts.is_empty(),
+            "seed {seed}: Dead verdicts under loss: {verdicts:?}"
+        );
         for i in 0..3 {
             assert!(
                 fencings(&sim, i, start).is_empty(),
