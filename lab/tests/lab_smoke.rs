@@ -118,6 +118,13 @@ fn haproxy_mode_scenarios() {
     lab_run("haproxy", "1,2,3,4,5,6,7", &[]);
 }
 
+// Issue 13: a site that heals after a partition takes nothing from the
+// majority (one failover, then nothing moves, no silence after the heal).
+#[test]
+fn sdn_mode_heal_after_partition() {
+    lab_run("sdn", "9", &[]);
+}
+
 // BGP with BFD (the lab's default BGP mode). Scenario 8: BFD moves the
 // route; scenario 7: orbitd's BFD runs in its own helper process, so a
 // frozen orbitd must not look like a dead path. At 50 ms x 3 rather than
