@@ -42,8 +42,8 @@ fn accepts_the_example_with_a_summary() {
     assert!(
         stdout.contains("detection: gossip (probe 100ms, suspect after 200ms)")
             && stdout.contains(
-                "fencing: a member that hears fewer than a quorum for 300ms fences; \
-                 nobody is voted dead before 400ms of silence (margin 100ms)"
+                "fencing: a member that hears fewer than a quorum for 200ms fences; \
+                 nobody is voted dead before 300ms of silence (margin 100ms)"
             ),
         "{stdout}"
     );

@@ -139,7 +139,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
         let _ = writeln!(
             s,
             "serf_rpc = \"127.0.0.1:{}\"\nsuspect_after = \"60s\"\n\
-             fence_after = \"300ms\"\nfence_margin = \"100ms\"",
+             fence_after = \"200ms\"\nfence_margin = \"100ms\"",
             plan::SERF_RPC_PORT
         );
     }

@@ -65,11 +65,10 @@ impl Config {
             Some(detect) => (detect, detect),
             // Gossip packets from a live member arrive several times per
             // probe interval (pings, acks, the state push): a member silent
-            // for a suspicion time plus a probe interval is gone, not unlucky.
-            None => (
-                t.suspect_after.get() + t.probe_interval.get(),
-                t.probe_interval.get(),
-            ),
+            // for a suspicion time is gone, not unlucky. The shorter the
+            // window between fencing and the earliest dead vote, the fewer
+            // short flaps fence a site without anyone taking over.
+            None => (t.suspect_after.get(), t.probe_interval.get()),
         };
         FenceTimers {
             fence_after: self

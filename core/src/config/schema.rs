@@ -166,7 +166,7 @@ pub struct Detect {
     pub indirect_probes: Option<u32>,
     pub suspect_after: Option<HumanDuration>,
     /// Silence after which a member that hears fewer than a quorum fences
-    /// itself (default: `suspect_after` + `probe_interval`, or the member BFD
+    /// itself (default: `suspect_after`, or the member BFD
     /// detection time with `[bfd] sites = true`).
     pub fence_after: Option<HumanDuration>,
     /// How much longer than `fence_after` a member must be silent before
