@@ -33,32 +33,14 @@ impl Drop for Cluster {
 }
 
 fn config(node: &str, dir: &Path) -> String {
-    let (role, service) = if node == "w" {
-        ("witness", "")
+    let service = if node == "w" {
+        ""
     } else {
-        (
-            "site",
-            "[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n",
-        )
+        "[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n"
     };
     format!(
         r#"
-[node]
-site = "{node}"
-role = "{role}"
-state_dir = "{d}/{node}-state"
-api_socket = "{d}/{node}.sock"
-[[site]]
-id = "a"
-gossip = "10.0.0.1:7946"
-[[site]]
-id = "b"
-gossip = "10.0.0.2:7946"
-[[site]]
-id = "w"
-gossip = "10.0.0.3:7946"
-witness = true
-[detect]
+{members}[detect]
 key_file = "{d}/key"
 profile = "lan"
 probe_interval = "2s"
@@ -76,7 +58,8 @@ failover_hold = "0s"
 failback = "manual"
 sync_timeout = "1s"
 {service}"#,
-        d = dir.display()
+        d = dir.display(),
+        members = Mesh::cluster_config(node, dir),
     )
 }
 

@@ -296,17 +296,20 @@ pub fn percentile(v: &[f64], p: f64) -> Option<f64> {
     s.get(rank.clamp(1, s.len()) - 1).copied()
 }
 
+/// A reply sent and received at `t` (tests).
+#[cfg(test)]
+pub(crate) fn test_reply(t: i64, site: Option<&str>) -> Reply {
+    Reply {
+        t,
+        sent: t,
+        site: site.map(str::to_owned),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_reply as r;
     use super::*;
-
-    fn r(t: i64, site: Option<&str>) -> Reply {
-        Reply {
-            t,
-            sent: t,
-            site: site.map(str::to_owned),
-        }
-    }
 
     #[test]
     fn outage_is_last_old_reply_to_first_new_reply() {

@@ -196,14 +196,7 @@ pub fn flap_violations(moved: &[Move], entries: &[Entry], failback_after_ms: u64
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn r(t: i64, site: Option<&str>) -> Reply {
-        Reply {
-            t,
-            sent: t,
-            site: site.map(str::to_owned),
-        }
-    }
+    use crate::analysis::test_reply as r;
 
     fn dead(t: i64, site: &str) -> Entry {
         Entry {

@@ -76,6 +76,28 @@ impl Mesh {
         self.nodes[i].name.clone()
     }
 
+    /// The `[node]` table of member `node` (state and API socket in `dir`)
+    /// and the `[[site]]` tables of the whole mesh: a and b, witness w,
+    /// gossiping on their loopback addresses.
+    pub fn cluster_config(node: &str, dir: &std::path::Path) -> String {
+        let role = if node == "w" { "witness" } else { "site" };
+        let d = dir.display();
+        let mut text = format!(
+            "[node]\nsite = \"{node}\"\nrole = \"{role}\"\n\
+             state_dir = \"{d}/{node}-state\"\napi_socket = \"{d}/{node}.sock\"\n"
+        );
+        for (i, n) in NODES.iter().enumerate() {
+            text += &format!(
+                "[[site]]\nid = \"{n}\"\ngossip = \"{}:7946\"\n",
+                Self::addr(i)
+            );
+            if *n == "w" {
+                text += "witness = true\n";
+            }
+        }
+        text
+    }
+
     /// The loopback address of member number `i` (0 a, 1 b, 2 w).
     pub fn addr(i: usize) -> String {
         format!("10.0.0.{}", i + 1)

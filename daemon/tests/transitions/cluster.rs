@@ -291,8 +291,8 @@ fn tail(text: &str, n: usize) -> String {
 
 fn config(node: &str, dir: &Path, detection: Detection) -> String {
     let d = dir.display();
-    let (role, site_part) = if node == "w" {
-        ("witness", String::new())
+    let site_part = if node == "w" {
+        String::new()
     } else {
         // One line per steering: the time the hook ran (bash's
         // EPOCHREALTIME, µs, taken before anything else, no fork) and the
@@ -300,12 +300,9 @@ fn config(node: &str, dir: &Path, detection: Detection) -> String {
         let hook = format!(
             "t=$EPOCHREALTIME; IFS= read -r j; printf '%s %s\\n' \"$t\" \"$j\" >> {d}/{node}.hook"
         );
-        (
-            "site",
-            format!(
-                "[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n\
-                 [hook]\ncommand = [\"/bin/bash\", \"-c\", {hook:?}]\ntimeout = \"5s\"\n"
-            ),
+        format!(
+            "[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n\
+             [hook]\ncommand = [\"/bin/bash\", \"-c\", {hook:?}]\ntimeout = \"5s\"\n"
         )
     };
     let bfd = match detection {
@@ -317,22 +314,7 @@ fn config(node: &str, dir: &Path, detection: Detection) -> String {
     };
     format!(
         r#"
-[node]
-site = "{node}"
-role = "{role}"
-state_dir = "{d}/{node}-state"
-api_socket = "{d}/{node}.sock"
-[[site]]
-id = "a"
-gossip = "10.0.0.1:7946"
-[[site]]
-id = "b"
-gossip = "10.0.0.2:7946"
-[[site]]
-id = "w"
-gossip = "10.0.0.3:7946"
-witness = true
-[detect]
+{members}[detect]
 key_file = "{d}/key"
 profile = "metro-fast"
 {bfd}
@@ -342,6 +324,7 @@ failback = "after"
 failback_after = "{}s"
 sync_timeout = "1s"
 {site_part}"#,
-        FAILBACK_AFTER.as_secs()
+        FAILBACK_AFTER.as_secs(),
+        members = Mesh::cluster_config(node, dir),
     )
 }
