@@ -135,7 +135,8 @@ async fn a_graceful_leave_is_a_dead_verdict() {
 /// Sites a, b and witness w on `ip(1..=3)`, gossiping on port 7950 with
 /// SWIM slowed to a 30 s suspicion: only Serf can explain a Dead verdict
 /// within seconds (the fencing timers, derived from SWIM's by default, are
-/// set to match the faster detector). No data-plane probes.
+/// set to match the faster detector, and silence alone makes no verdict).
+/// No data-plane probes.
 fn gossip_config(ip: impl Fn(u8) -> Ipv4Addr, local: &str, key: &std::path::Path) -> Config {
     let text = format!(
         "[node]\nsite = \"{local}\"\nrole = \"{role}\"\n\
@@ -143,7 +144,7 @@ fn gossip_config(ip: impl Fn(u8) -> Ipv4Addr, local: &str, key: &std::path::Path
          [[site]]\nid = \"b\"\ngossip = \"{}:7950\"\n\
          [[site]]\nid = \"w\"\ngossip = \"{}:7950\"\nwitness = true\n\
          [detect]\nprofile = \"lan\"\nsuspect_after = \"30s\"\n\
-         fence_after = \"2s\"\nfence_margin = \"1s\"\nkey_file = \"{}\"\n\
+         fence_after = \"2s\"\nfence_margin = \"1s\"\ndead_on_silence = false\nkey_file = \"{}\"\n\
          [[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n",
         ip(1),
         ip(2),

@@ -134,12 +134,13 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
         // Serf decides liveness: orbit's gossip still probes at its usual
         // pace and carries the Serf verdicts, health and shared state to
         // the other members, but its own suspicion lasts 60 s, so SWIM
-        // never declares a member dead within a run. The fencing timers,
+        // never declares a member dead within a run, and silence alone does
+        // not either (`dead_on_silence = false`). The fencing timers,
         // derived from SWIM's by default, follow the faster detector.
         let _ = writeln!(
             s,
             "serf_rpc = \"127.0.0.1:{}\"\nsuspect_after = \"60s\"\n\
-             fence_after = \"200ms\"\nfence_margin = \"100ms\"",
+             fence_after = \"200ms\"\nfence_margin = \"100ms\"\ndead_on_silence = false",
             plan::SERF_RPC_PORT
         );
     }

@@ -173,6 +173,13 @@ pub struct Detect {
     /// anyone may vote it dead: the cut-off side has fenced by then
     /// (default: `probe_interval`, or the member BFD detection time).
     pub fence_margin: Option<HumanDuration>,
+    /// A member silent for `fence_after + fence_margin` that SWIM suspects
+    /// and whose data plane fails too is dead in this member's view, without
+    /// waiting for SWIM's suspicion to run out (default). Off: a dead verdict
+    /// needs SWIM, BFD or Serf to have given up on its daemon (for a
+    /// deployment where Serf is meant to be the detector).
+    #[serde(default = "yes")]
+    pub dead_on_silence: bool,
     /// Data-plane probe target per site: `host:port` of a service address
     /// (or a health endpoint) at that site that must accept a TCP connection.
     /// A site whose daemon is silent is declared dead only when this probe
@@ -202,6 +209,7 @@ impl Default for Detect {
             suspect_after: None,
             fence_after: None,
             fence_margin: None,
+            dead_on_silence: true,
             probe: BTreeMap::new(),
             serf_rpc: None,
             links: BTreeMap::new(),

@@ -128,6 +128,8 @@ pub struct GossipSettings {
     /// Silence after which we count a member as out of reach (and fence
     /// if that leaves us below a quorum), and before which nobody is dead.
     pub fence: FenceTimers,
+    /// `[detect] dead_on_silence`.
+    pub dead_on_silence: bool,
 }
 
 impl GossipSettings {
@@ -159,6 +161,7 @@ impl GossipSettings {
             command_retention: Duration::from_secs(30),
             rng_seed: generation,
             fence: config.fence_timers(),
+            dead_on_silence: config.detect.dead_on_silence,
         })
     }
 }
@@ -1109,25 +1112,34 @@ impl GossipCore {
             // off, it has fenced itself.
             return SiteView::Silent;
         }
-        match daemon {
-            // SWIM still vouches for it (perhaps through other members).
-            DaemonState::Alive | DaemonState::Suspect => SiteView::Silent,
-            DaemonState::Unknown | DaemonState::Down => {
-                let data_plane_down = if self.settings.probed.contains(site) {
-                    // No probe result yet counts as reachable: never condemn
-                    // a site on missing evidence.
-                    self.dataplane.get(site) == Some(&false)
-                } else {
-                    true
-                };
-                if !data_plane_down {
-                    SiteView::DaemonUnresponsive
-                } else if self.self_aware.distrusts_own_suspicions() {
-                    SiteView::DoubtedDead
-                } else {
-                    SiteView::Dead
-                }
-            }
+        // Silent for `fence_after + margin` and suspected: if it is the one
+        // cut off, it has fenced by now, so that is as good as SWIM giving up
+        // (which takes a suspicion longer: every cut longer than
+        // `fence_after` but shorter than that would fence the site without
+        // anyone taking over). While SWIM still hears it through other
+        // members, it is only silent to us. The data-plane check and
+        // Lifeguard still apply.
+        let given_up = match daemon {
+            DaemonState::Unknown | DaemonState::Down => true,
+            DaemonState::Suspect => self.settings.dead_on_silence,
+            DaemonState::Alive => false,
+        };
+        if !given_up {
+            return SiteView::Silent;
+        }
+        let data_plane_down = if self.settings.probed.contains(site) {
+            // No probe result yet counts as reachable: never condemn a site
+            // on missing evidence.
+            self.dataplane.get(site) == Some(&false)
+        } else {
+            true
+        };
+        if !data_plane_down {
+            SiteView::DaemonUnresponsive
+        } else if self.self_aware.distrusts_own_suspicions() {
+            SiteView::DoubtedDead
+        } else {
+            SiteView::Dead
         }
     }
 
