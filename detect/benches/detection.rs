@@ -150,6 +150,13 @@ async fn run_once(run: u32, key: &std::path::Path) -> (Duration, Duration) {
                     .any(|s| s.id.as_str() == "a" && s.local_view == Some(Liveness::Alive))
                     && !engine.steering().fenced;
             }
+            // Like orbitd: the engine's timers (the resync after start).
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                engine.handle(now(Instant::now()), Event::Tick);
+                gossip_alive = engine.status().sites.iter()
+                    .any(|s| s.id.as_str() == "a" && s.local_view == Some(Liveness::Alive))
+                    && !engine.steering().fenced;
+            }
             Some(e) = rs.recv() => {
                 if matches!(&e, Event::Verdict { subject, liveness: Liveness::Alive, .. } if subject.as_str() == "a") {
                     serf_alive = true;
