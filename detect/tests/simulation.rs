@@ -119,9 +119,11 @@ fn soak(n: usize, witness: bool, loss: u32, secs: u64, seed: u64) -> Vec<String>
         .into_iter()
         .map(|(o, s, t)| format!("{o} declared {s} dead at {t:?}"))
         .collect();
-    for i in 0..n {
-        if sim.fenced(i) {
-            bad.push(format!("s{i} is fenced at the end"));
+    for (i, node) in sim.nodes.iter().enumerate() {
+        for (t, d) in &node.decisions {
+            if *t >= SETTLE && d.change == (orbit_core::Change::Fenced { fenced: true }) {
+                bad.push(format!("s{i} fenced itself at {t:?}"));
+            }
         }
     }
     bad

@@ -1238,13 +1238,31 @@ impl GossipCore {
         }
     }
 
-    /// Anti-entropy: the whole table to a few peers.
+    /// Anti-entropy: the whole table to a few peers, and our own state to
+    /// every other one: each member must hear from every other several times
+    /// per `fence_after`, however large the cluster, or silence would fence
+    /// it (SWIM alone reaches a given peer only every few probe intervals
+    /// once there are more than a handful of members).
     fn push_round(&mut self, out: &mut Vec<Output>) {
         let mut all = Vec::with_capacity(self.remote.len() + 1);
         all.push(self.own.clone());
         all.extend(self.remote.values().cloned());
         let data = self.state_packet(&all);
+        let before = self.push_cursor;
         self.send_to_peers(&data, PUSH_FANOUT, out);
+        let peers = self.settings.peers.len();
+        if peers > PUSH_FANOUT {
+            let full: Vec<usize> = (0..PUSH_FANOUT).map(|i| (before + i) % peers).collect();
+            let own = self.state_packet(std::slice::from_ref(&self.own));
+            for i in (0..peers).filter(|i| !full.contains(i)) {
+                let to = self.settings.peers[i].1;
+                self.counters.packets_out += 1;
+                out.push(Output::Send {
+                    to,
+                    data: own.clone(),
+                });
+            }
+        }
     }
 
     fn merge_state(&mut self, msg: StateMsg, out: &mut Vec<Output>) {
