@@ -145,6 +145,34 @@ impl Mesh {
         }
     }
 
+    /// Writes the gossip and BFD keys (`key`, `bfd-key`) to `dir` and starts
+    /// `orbitd` on every member with the config `config(node)` returns,
+    /// logging to `dir/NODE.log`. The children are the caller's to stop.
+    pub fn start_orbitd(
+        &self,
+        orbitd: &str,
+        dir: &std::path::Path,
+        config: impl Fn(&str) -> String,
+    ) -> Vec<std::process::Child> {
+        std::fs::write(dir.join("key"), "a-shared-secret-for-this-test-only").expect("gossip key");
+        std::fs::write(dir.join("bfd-key"), "twenty-byte-bfd-key\n").expect("bfd key");
+        NODES
+            .iter()
+            .map(|node| {
+                let cfg = dir.join(format!("{node}.toml"));
+                std::fs::write(&cfg, config(node)).expect("config file");
+                let log = std::fs::File::create(dir.join(format!("{node}.log"))).expect("log file");
+                self.command(node, orbitd)
+                    .arg("--config")
+                    .arg(&cfg)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .expect("start orbitd")
+            })
+            .collect()
+    }
+
     /// A command that runs `program` inside member `node`'s namespace.
     pub fn command(&self, node: &str, program: &str) -> Command {
         let mut c = Command::new("ip");

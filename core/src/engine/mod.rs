@@ -437,10 +437,7 @@ impl Engine {
             generation: 0,
         };
 
-        for change in self
-            .view
-            .settle(now, self.failover_hold, &self.local.clone())
-        {
+        for change in self.view.settle(now, self.failover_hold, &self.local) {
             if change.dead {
                 *self.deaths.entry(change.site.clone()).or_insert(0) += 1;
             }

@@ -11,7 +11,7 @@
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use orbit_tests::mesh::{Mesh, NODES};
@@ -89,23 +89,11 @@ impl Cluster {
             mesh: Mesh::new(tag),
             dir: Dir(dir.clone()),
         };
-        std::fs::write(dir.join("key"), "a-shared-secret-for-this-test-only").unwrap();
-        std::fs::write(dir.join("bfd-key"), "twenty-byte-bfd-key\n").unwrap();
-        for node in NODES {
-            let cfg = dir.join(format!("{node}.toml"));
-            std::fs::write(&cfg, config(node, &dir, detection)).unwrap();
-            let log = std::fs::File::create(dir.join(format!("{node}.log"))).unwrap();
-            let child = c
-                .mesh
-                .command(node, env!("CARGO_BIN_EXE_orbitd"))
-                .arg("--config")
-                .arg(&cfg)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            c.daemons.push(child);
-        }
+        c.daemons = c
+            .mesh
+            .start_orbitd(env!("CARGO_BIN_EXE_orbitd"), &dir, |node| {
+                config(node, &dir, detection)
+            });
         for node in NODES {
             c.eventually(
                 &format!("{node}'s API socket"),

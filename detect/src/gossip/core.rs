@@ -1106,15 +1106,10 @@ impl GossipCore {
                 DaemonState::Unknown | DaemonState::Down => SiteView::StillHeard,
             };
         }
-        if silence < fence.dead_after() {
-            // Nobody is voted dead before the member has been silent for
-            // `fence_after + margin`: by then, if the member is the one cut
-            // off, it has fenced itself.
-            return SiteView::Silent;
-        }
-        // Silent for `fence_after + margin` and suspected: if it is the one
-        // cut off, it has fenced by now, so that is as good as SWIM giving up
-        // (which takes a suspicion longer: every cut longer than
+        // Nobody is voted dead before the member has been silent for
+        // `fence_after + margin`: by then, if it is the one cut off, it has
+        // fenced itself. After that, SWIM suspecting it is as good as SWIM
+        // giving up (which takes a suspicion longer: every cut longer than
         // `fence_after` but shorter than that would fence the site without
         // anyone taking over). While SWIM still hears it through other
         // members, it is only silent to us. The data-plane check and
@@ -1124,7 +1119,7 @@ impl GossipCore {
             DaemonState::Suspect => self.settings.dead_on_silence,
             DaemonState::Alive => false,
         };
-        if !given_up {
+        if silence < fence.dead_after() || !given_up {
             return SiteView::Silent;
         }
         let data_plane_down = if self.settings.probed.contains(site) {
@@ -1211,31 +1206,41 @@ impl GossipCore {
         self.key.seal(PacketKind::State, &msg.encode())
     }
 
-    /// Sends `data` to `count` peers, round robin (all of them if `count`
-    /// is at least the number of peers).
-    fn send_to_peers(&mut self, data: &[u8], count: usize, out: &mut Vec<Output>) {
+    /// The next `count` peers, round robin (all of them if `count` is at
+    /// least the number of peers), as indices into `settings.peers`.
+    fn next_peers(&mut self, count: usize) -> Vec<usize> {
         let peers = self.settings.peers.len();
-        if peers == 0 {
-            return;
+        if count >= peers {
+            return (0..peers).collect();
         }
-        let targets: Vec<SocketAddr> = if count >= peers {
-            self.settings.peers.iter().map(|(_, a)| *a).collect()
-        } else {
-            (0..count)
-                .map(|_| {
-                    let (_, addr) = self.settings.peers[self.push_cursor % peers];
-                    self.push_cursor = self.push_cursor.wrapping_add(1);
-                    addr
-                })
-                .collect()
-        };
-        for to in targets {
+        (0..count)
+            .map(|_| {
+                let i = self.push_cursor % peers;
+                self.push_cursor = self.push_cursor.wrapping_add(1);
+                i
+            })
+            .collect()
+    }
+
+    fn send_to(
+        &mut self,
+        peers: impl IntoIterator<Item = usize>,
+        data: &[u8],
+        out: &mut Vec<Output>,
+    ) {
+        for i in peers {
             self.counters.packets_out += 1;
             out.push(Output::Send {
-                to,
+                to: self.settings.peers[i].1,
                 data: data.to_vec(),
             });
         }
+    }
+
+    /// Sends `data` to `count` peers, round robin.
+    fn send_to_peers(&mut self, data: &[u8], count: usize, out: &mut Vec<Output>) {
+        let targets = self.next_peers(count);
+        self.send_to(targets, data, out);
     }
 
     /// Anti-entropy: the whole table to a few peers, and our own state to
@@ -1247,21 +1252,15 @@ impl GossipCore {
         let mut all = Vec::with_capacity(self.remote.len() + 1);
         all.push(self.own.clone());
         all.extend(self.remote.values().cloned());
-        let data = self.state_packet(&all);
-        let before = self.push_cursor;
-        self.send_to_peers(&data, PUSH_FANOUT, out);
-        let peers = self.settings.peers.len();
-        if peers > PUSH_FANOUT {
-            let full: Vec<usize> = (0..PUSH_FANOUT).map(|i| (before + i) % peers).collect();
+        let table = self.state_packet(&all);
+        let full = self.next_peers(PUSH_FANOUT);
+        self.send_to(full.iter().copied(), &table, out);
+        let rest: Vec<usize> = (0..self.settings.peers.len())
+            .filter(|i| !full.contains(i))
+            .collect();
+        if !rest.is_empty() {
             let own = self.state_packet(std::slice::from_ref(&self.own));
-            for i in (0..peers).filter(|i| !full.contains(i)) {
-                let to = self.settings.peers[i].1;
-                self.counters.packets_out += 1;
-                out.push(Output::Send {
-                    to,
-                    data: own.clone(),
-                });
-            }
+            self.send_to(rest, &own, out);
         }
     }
 
