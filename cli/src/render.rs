@@ -1,8 +1,8 @@
 //! Human-readable tables for orbitctl.
 
 use orbit_core::api::{
-    BfdSessionReport, BfdState, CommandResponse, DetectReport, JournalEntry, JournalRecord,
-    StatusResponse,
+    BfdSessionReport, BfdState, BgpPeerReport, CommandResponse, DetectReport, JournalEntry,
+    JournalRecord, StatusResponse,
 };
 use orbit_core::Change;
 
@@ -197,20 +197,77 @@ pub fn status(s: &StatusResponse) -> String {
             rows.push(vec![
                 b.name.clone(),
                 or_dash(b.applied_generation.map(|g| g.to_string())),
-                match (&b.last_error, b.pending) {
-                    (Some(e), _) => format!("failing ({}x): {e}", b.consecutive_failures),
-                    (None, true) => "applying".to_owned(),
-                    (None, false) => "ok".to_owned(),
+                match (&b.last_error, b.pending, &b.degraded) {
+                    (Some(e), _, _) => format!("failing ({}x): {e}", b.consecutive_failures),
+                    (None, true, _) => "applying".to_owned(),
+                    (None, false, Some(why)) => format!("DEGRADED: {why}"),
+                    (None, false, None) => "ok".to_owned(),
                 },
             ]);
         }
         out.push_str(&table(&rows));
+    }
+    if !s.bgp_peers.is_empty() {
+        out.push('\n');
+        out.push_str(&bgp_peers(&s.bgp_peers));
     }
     if !s.bfd.is_empty() {
         out.push('\n');
         out.push_str(&bfd(&s.bfd));
     }
     out
+}
+
+/// `1d2h`, `3h4m`, `5m6s`, `7s`: an uptime at a glance.
+fn uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{}s", s % 60),
+        (0, _, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+/// The BGP sessions table of `orbitctl status`.
+fn bgp_peers(peers: &[BgpPeerReport]) -> String {
+    let mut rows = vec![[
+        "BGP PEER", "AS", "STATE", "UPTIME", "FAMILIES", "SENT", "RCVD", "EOR", "LAST",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    for p in peers {
+        let last = match (&p.last_notification, &p.last_error) {
+            (Some(n), _) => format!("{} {} at {}", n.direction, n.text, n.at),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "-".to_owned(),
+        };
+        let mut sent = p.prefixes_sent.to_string();
+        if !p.not_sent.is_empty() {
+            sent.push_str(&format!(" ({} not sent)", p.not_sent.len()));
+        }
+        rows.push(vec![
+            p.address.to_string(),
+            p.asn.to_string(),
+            if p.state == "established" {
+                "established".to_owned()
+            } else {
+                p.state.to_uppercase()
+            },
+            or_dash(p.established_for_ms.map(uptime)),
+            if p.families.is_empty() {
+                "-".to_owned()
+            } else {
+                p.families.join(",")
+            },
+            sent,
+            p.prefixes_received.to_string(),
+            if p.end_of_rib_sent { "sent" } else { "-" }.to_owned(),
+            last,
+        ]);
+    }
+    table(&rows)
 }
 
 /// Microseconds as milliseconds, e.g. `10ms`, `1000ms`, `12.5ms`.
@@ -318,6 +375,54 @@ pub fn journal_entry(e: &JournalEntry) -> String {
 mod tests {
     use super::*;
     use orbit_core::api::BfdHop;
+
+    #[test]
+    fn bgp_table_shows_sessions_in_words() {
+        let peer = |address: &str, state: &str| BgpPeerReport {
+            address: address.parse().expect("ip"),
+            asn: 65002,
+            state: state.to_owned(),
+            established_for_ms: (state == "established").then_some(3_723_000),
+            families: vec!["ipv4".to_owned()],
+            prefixes_sent: 2,
+            prefixes_received: 0,
+            updates_sent: 3,
+            updates_received: 1,
+            end_of_rib_sent: state == "established",
+            not_sent: Vec::new(),
+            last_notification: None,
+            notifications: Vec::new(),
+            last_error: None,
+        };
+        let mut down = peer("198.51.100.2", "active");
+        down.last_notification = Some(orbit_core::api::BgpNotificationReport {
+            direction: "received".to_owned(),
+            code: 6,
+            subcode: 2,
+            text: "Cease/Administrative Shutdown".to_owned(),
+            at: "2026-12-05T01:00:00.000Z".to_owned(),
+        });
+        let text = bgp_peers(&[peer("198.51.100.1", "established"), down]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("BGP PEER"), "{text}");
+        for cell in [
+            "198.51.100.1",
+            "65002",
+            "established",
+            "1h2m",
+            "ipv4",
+            "sent",
+        ] {
+            assert!(lines[1].contains(cell), "{cell} missing in {text}");
+        }
+        for cell in [
+            "ACTIVE",
+            "received Cease/Administrative Shutdown at 2026-12-05T01:00:00.000Z",
+        ] {
+            assert!(lines[2].contains(cell), "{cell} missing in {text}");
+        }
+    }
 
     #[test]
     fn bfd_table_shows_state_timers_and_counters() {

@@ -72,6 +72,64 @@ pub struct BackendReport {
     pub consecutive_failures: u32,
     /// Still applying (or retrying) the current generation.
     pub pending: bool,
+    /// The backend confirmed the steering but does not carry it everywhere
+    /// it should (BGP: a configured peer is not Established, see `[bgp]
+    /// ready`): why. `/ready` answers 503 while this is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
+}
+
+/// One BGP session as `GET /v1/status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpPeerReport {
+    pub address: IpAddr,
+    pub asn: u32,
+    /// RFC 4271 §8.2.2 state, lower case: idle, connect, active, opensent,
+    /// openconfirm, established.
+    pub state: String,
+    /// How long the current session has been Established.
+    pub established_for_ms: Option<u64>,
+    /// Address families negotiated on the current session.
+    pub families: Vec<String>,
+    pub prefixes_sent: usize,
+    pub prefixes_received: usize,
+    pub updates_sent: u64,
+    pub updates_received: u64,
+    /// End-of-RIB sent on the current session (RFC 4724 §2).
+    pub end_of_rib_sent: bool,
+    /// Prefixes of the current steering this peer cannot be sent (e.g. no
+    /// next hop of its family), each with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_sent: Vec<String>,
+    /// The last NOTIFICATION, either way.
+    pub last_notification: Option<BgpNotificationReport>,
+    /// NOTIFICATIONs by direction, code and subcode since orbitd started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<BgpNotificationCount>,
+    /// Why the session last closed or failed, in words.
+    pub last_error: Option<String>,
+}
+
+/// A NOTIFICATION (RFC 4271 §4.5) in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpNotificationReport {
+    /// `sent` or `received`.
+    pub direction: String,
+    pub code: u8,
+    pub subcode: u8,
+    /// E.g. "Cease/Administrative Shutdown: maintenance".
+    pub text: String,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// How many NOTIFICATIONs of one kind went one way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpNotificationCount {
+    pub direction: String,
+    pub code: u8,
+    pub subcode: u8,
+    pub count: u64,
 }
 
 /// `GET /v1/status`.
@@ -85,6 +143,9 @@ pub struct StatusResponse {
     /// empty when BFD is off. Absent in answers of older daemons.
     #[serde(default)]
     pub bfd: Vec<BfdSessionReport>,
+    /// Every configured BGP peer; empty without `[bgp]`.
+    #[serde(default)]
+    pub bgp_peers: Vec<BgpPeerReport>,
     /// What this daemon's detectors see; absent with `[detect] gossip = false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detect: Option<DetectReport>,

@@ -403,12 +403,15 @@ impl Daemon {
                     consecutive_failures: state.consecutive_failures,
                     pending: !self.engine.observer_mode()
                         && state.applied_generation != Some(generation),
+                    // Filled in by the API handler (BGP sessions).
+                    degraded: None,
                 })
                 .collect(),
             detect: self.metrics.detect().report(),
             // Filled in by the API handler: the BFD driver answers
             // asynchronously, outside this loop.
             bfd: Vec::new(),
+            bgp_peers: Vec::new(),
         }
     }
 

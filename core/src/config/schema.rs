@@ -434,6 +434,22 @@ pub struct Bgp {
     pub drain: BgpDrain,
     #[serde(rename = "peer", default)]
     pub peers: Vec<BgpPeer>,
+    /// When the BGP backend counts as healthy for `/ready` and status.
+    #[serde(default)]
+    pub ready: BgpReadyRule,
+}
+
+/// `[bgp] ready`: which sessions must be up (Established, every route of
+/// the current steering sent) for the BGP backend to be healthy. A backend
+/// that is not healthy makes `/ready` answer 503 and status say "degraded".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BgpReadyRule {
+    /// Every configured peer (two routers per site: losing one is degraded).
+    #[default]
+    AllPeers,
+    /// At least one peer per address family the services use.
+    OnePerFamily,
 }
 
 fn default_bgp_port() -> u16 {
