@@ -136,7 +136,10 @@ fn refuses_ipv6_prefixes_over_an_ipv4_session_without_next_hop_v6() {
         "bgp.peer[0].families: IPv6 prefixes (e.g. 2001:db8:100::10/128 of service \"web\") \
          over the IPv4 session to 172.16.1.1 need an IPv6 next hop: set [bgp] next_hop_v6",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
 
     let good = dir.join("good.toml");
