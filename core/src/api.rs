@@ -72,6 +72,12 @@ pub struct BackendReport {
     pub consecutive_failures: u32,
     /// Still applying (or retrying) the current generation.
     pub pending: bool,
+    /// What the backend last read back from its data plane (refreshed by
+    /// the reconcile every few seconds), e.g. for BGP per peer its state,
+    /// routes announced (`out`) and prefixes received (`in`). Absent until
+    /// the first read and in answers of older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
 }
 
 /// `GET /v1/status`.
