@@ -392,9 +392,14 @@ impl Peer {
                 Some(attrs) => {
                     target.insert(*prefix, attrs);
                 }
-                None => self.skipped.push(format!(
-                    "{prefix}: no {family:?} next hop (set bgp.next_hop_v4/next_hop_v6)"
-                )),
+                None => self.skipped.push(match family {
+                    Family::Ipv4 => {
+                        format!("{prefix}: no IPv4 next hop on this session (set bgp.next_hop_v4)")
+                    }
+                    Family::Ipv6 => format!(
+                        "{prefix}: no IPv6 next hop on this IPv4 session (set bgp.next_hop_v6)"
+                    ),
+                }),
             }
         }
         // Withdraw what is no longer wanted; announce what changed.
@@ -452,10 +457,11 @@ impl Peer {
     }
 
     fn attrs(&self, a: &Announce, family: Family, local: Option<IpAddr>) -> Option<RouteAttrs> {
-        let next_hop = match family {
-            Family::Ipv4 => self.setup.next_hop_v4.or(local.filter(IpAddr::is_ipv4))?,
-            Family::Ipv6 => self.setup.next_hop_v6.or(local)?,
-        };
+        let next_hop = next_hop(
+            (self.setup.next_hop_v4, self.setup.next_hop_v6),
+            family,
+            local,
+        )?;
         let asn = self.setup.session.local_asn;
         Some(RouteAttrs {
             as_path: vec![asn; 1 + usize::from(a.prepend)],
@@ -538,4 +544,51 @@ async fn connect(setup: &PeerSetup) -> io::Result<TcpStream> {
         sock.bind(SocketAddr::new(local, 0))?;
     }
     sock.connect(remote).await
+}
+
+/// The next hop for `family`: the configured one (`bgp.next_hop_v4` /
+/// `next_hop_v6`), else the session's local address when it is of the same
+/// family. Never the IPv4-mapped local address of an IPv4 session for IPv6
+/// prefixes: routers refuse it (bird2: "mismatched address family"); such
+/// prefixes are skipped and reported instead.
+fn next_hop(
+    configured: (Option<IpAddr>, Option<IpAddr>),
+    family: Family,
+    local: Option<IpAddr>,
+) -> Option<IpAddr> {
+    match family {
+        Family::Ipv4 => configured.0.or(local.filter(IpAddr::is_ipv4)),
+        Family::Ipv6 => configured.1.or(local.filter(IpAddr::is_ipv6)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn ipv6_over_an_ipv4_session_needs_a_configured_next_hop() {
+        let v4_session = Some(ip("172.16.1.2"));
+        assert_eq!(next_hop((None, None), Family::Ipv6, v4_session), None);
+        assert_eq!(
+            next_hop((None, Some(ip("fd00:1::2"))), Family::Ipv6, v4_session),
+            Some(ip("fd00:1::2"))
+        );
+        assert_eq!(next_hop((None, None), Family::Ipv4, v4_session), v4_session);
+    }
+
+    #[test]
+    fn an_ipv6_session_defaults_to_its_local_address_for_ipv6_only() {
+        let v6_session = Some(ip("fd00:1::2"));
+        assert_eq!(next_hop((None, None), Family::Ipv6, v6_session), v6_session);
+        assert_eq!(next_hop((None, None), Family::Ipv4, v6_session), None);
+        assert_eq!(
+            next_hop((Some(ip("172.16.1.2")), None), Family::Ipv4, v6_session),
+            Some(ip("172.16.1.2"))
+        );
+    }
 }

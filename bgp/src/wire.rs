@@ -598,7 +598,7 @@ const MP_OVERHEAD: usize = 4 + 3 + 33 + 1;
 /// into as few messages as fit in 4096 bytes. IPv4 goes in the body NLRI
 /// with NEXT_HOP (an IPv4 next hop is required); IPv6 goes in MP_REACH_NLRI
 /// (RFC 4760 §3) whatever the session's transport, with an IPv6 next hop
-/// (an IPv4 one is sent IPv4-mapped, RFC 4291 §2.5.5.2).
+/// (an IPv4 or IPv4-mapped one is an error: routers refuse it).
 pub fn encode_announce(
     attrs: &RouteAttrs,
     family: Family,
@@ -671,9 +671,19 @@ pub fn encode_announce(
             }
         }
         Family::Ipv6 => {
+            // An IPv4(-mapped) next hop for IPv6 NLRI is refused by
+            // routers (bird2: "mismatched address family"); RFC 8950 goes
+            // the other way round.
             let nh = match attrs.next_hop {
-                IpAddr::V6(a) => a,
-                IpAddr::V4(a) => a.to_ipv6_mapped(),
+                IpAddr::V6(a) if a.to_ipv4_mapped().is_none() => a,
+                other => {
+                    return Err(WireError {
+                        notification: Notification::new(code::CEASE, 0, Bytes::new()),
+                        detail: format!(
+                            "IPv6 prefixes need an IPv6 next hop, got {other} (set bgp.next_hop_v6)"
+                        ),
+                    })
+                }
             };
             let room = MAX_MESSAGE_LEN
                 .checked_sub(UPDATE_OVERHEAD + base_bytes.len() + MP_OVERHEAD)

@@ -77,6 +77,12 @@ pub struct BackendReport {
     /// ready`): why. `/ready` answers 503 while this is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
+    /// What the backend last read back from its data plane (refreshed by
+    /// the reconcile every few seconds), e.g. for BGP per peer its state,
+    /// routes announced (`out`) and prefixes received (`in`). Absent until
+    /// the first read and in answers of older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
 }
 
 /// One BGP session as `GET /v1/status` reports it.

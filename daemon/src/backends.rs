@@ -136,8 +136,19 @@ async fn run(
             },
             _ = reconcile.tick() => {
                 if rx.borrow().is_some() {
-                    if let Err(error) = redirector.observe().await {
-                        tracing::warn!(%error, "reconcile: cannot read the data plane back");
+                    match redirector.observe().await {
+                        Ok(observed) => {
+                            let report = Input::Observed {
+                                backend: name.clone(),
+                                detail: observed.detail,
+                            };
+                            if results.send(report).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "reconcile: cannot read the data plane back");
+                        }
                     }
                 }
                 continue;

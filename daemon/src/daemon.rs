@@ -37,6 +37,11 @@ pub enum Input {
     Event(Event),
     Api(ApiCall),
     Backend(BackendResult),
+    /// What a backend read back from its data plane (reconcile).
+    Observed {
+        backend: String,
+        detail: String,
+    },
     Terminate,
     Reload,
 }
@@ -65,6 +70,7 @@ struct BackendState {
     applied_generation: Option<u64>,
     last_error: Option<String>,
     consecutive_failures: u32,
+    observed: Option<String>,
 }
 
 pub struct Daemon {
@@ -245,6 +251,7 @@ impl Daemon {
                 Input::Event(event) => self.handle_event(event),
                 Input::Api(call) => self.handle_api(call),
                 Input::Backend(result) => self.handle_backend(result),
+                Input::Observed { backend, detail } => self.handle_observed(&backend, detail),
                 Input::Reload => self.reload().await,
                 Input::Terminate => return self.shutdown().await,
             }
@@ -401,6 +408,7 @@ impl Daemon {
                     applied_generation: state.applied_generation,
                     last_error: state.last_error.clone(),
                     consecutive_failures: state.consecutive_failures,
+                    observed: state.observed.clone(),
                     pending: !self.engine.observer_mode()
                         && state.applied_generation != Some(generation),
                     // Filled in by the API handler (BGP sessions).
@@ -412,6 +420,12 @@ impl Daemon {
             // asynchronously, outside this loop.
             bfd: Vec::new(),
             bgp_peers: Vec::new(),
+        }
+    }
+
+    fn handle_observed(&mut self, backend: &str, detail: String) {
+        if let Some((_, state)) = self.backends.iter_mut().find(|(h, _)| h.name == backend) {
+            state.observed = Some(detail);
         }
     }
 

@@ -111,3 +111,40 @@ fn rejects_unparsable_and_missing_files() {
     assert!(stderr.contains("cannot read config"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// IPv6 prefixes over an IPv4 session without `[bgp] next_hop_v6`: the
+/// only default would be an IPv4-mapped next hop, which routers refuse
+/// (bird2: "mismatched address family"), so check-config refuses it.
+#[test]
+fn refuses_ipv6_prefixes_over_an_ipv4_session_without_next_hop_v6() {
+    let dir = std::env::temp_dir().join(format!("orbit-check-nh6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let example = std::fs::read_to_string(example()).expect("example");
+    // The example's service "web" has 2001:db8:100::10/128.
+    let bgp = |extra: &str| {
+        format!(
+            "{example}\n[bgp]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n{extra}\n\
+             [[bgp.peer]]\naddress = \"172.16.1.1\"\nasn = 64500\nfamilies = [\"ipv4\", \"ipv6\"]\n"
+        )
+    };
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, bgp("")).expect("write");
+    let (code, stdout, stderr) = check_config(&bad);
+    assert_eq!(code, 64, "stdout: {stdout}\nstderr: {stderr}");
+    for expected in [
+        "1 problem(s)",
+        "bgp.peer[0].families: IPv6 prefixes (e.g. 2001:db8:100::10/128 of service \"web\") \
+         over the IPv4 session to 172.16.1.1 need an IPv6 next hop: set [bgp] next_hop_v6",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+
+    let good = dir.join("good.toml");
+    std::fs::write(&good, bgp("next_hop_v6 = \"fd00:1::2\"")).expect("write");
+    let (code, _, stderr) = check_config(&good);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

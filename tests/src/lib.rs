@@ -1,5 +1,5 @@
 //! Shared scaffolding for orbit's tests and benches against real peers:
-//! network namespaces and veth links, a three-member mesh, bird2, a running
+//! network namespaces and veth links, a three-member mesh, bird2, FRR, a running
 //! orbitd, and the BGP + BFD lab (orbitd and bird2 across a veth) that the
 //! daemon's BFD test and route-removal benchmark share.
 //!
@@ -9,6 +9,7 @@
 
 pub mod bfd_lab;
 pub mod bird;
+pub mod frr;
 pub mod mesh;
 pub mod netns;
 pub mod orbitd;

@@ -126,9 +126,10 @@ fn announce_v4_is_as_sequence_with_prepend_med_and_communities() {
 }
 
 #[test]
-fn announce_v6_host_route_in_mp_reach_with_mapped_next_hop_over_v4() {
-    let msgs =
-        encode_announce(&attrs(), Family::Ipv6, &[net("2001:db8::10/128")], true).expect("encode");
+fn announce_v6_host_route_in_mp_reach_with_its_v6_next_hop() {
+    let mut a = attrs();
+    a.next_hop = "fd00:1::2".parse().expect("ip");
+    let msgs = encode_announce(&a, Family::Ipv6, &[net("2001:db8::10/128")], true).expect("encode");
     let Inbound::Update(u) = decode(&msgs[0], CTX).expect("decode") else {
         panic!("not an UPDATE");
     };
@@ -141,12 +142,22 @@ fn announce_v6_host_route_in_mp_reach_with_mapped_next_hop_over_v4() {
             _ => None,
         })
         .expect("MP_REACH_NLRI");
-    assert_eq!(mp.next_hop.to_string(), "::ffff:192.0.2.254");
+    assert_eq!(mp.next_hop.to_string(), "fd00:1::2");
     // No body NEXT_HOP for an MP-only UPDATE.
     assert!(!u
         .attributes
         .iter()
         .any(|a| matches!(a, PathAttribute::NextHop(_))));
+}
+
+#[test]
+fn v6_announce_with_a_v4_or_v4_mapped_next_hop_is_an_error_not_a_mapped_next_hop() {
+    for nh in ["192.0.2.254", "::ffff:192.0.2.254"] {
+        let mut a = attrs();
+        a.next_hop = nh.parse().expect("ip");
+        let e = encode_announce(&a, Family::Ipv6, &[net("2001:db8::10/128")], true).unwrap_err();
+        assert!(e.detail.contains("next_hop_v6"), "{nh}: {e}");
+    }
 }
 
 #[test]
@@ -183,7 +194,9 @@ fn many_prefixes_pack_into_full_messages() {
             )
         })
         .collect();
-    let msgs = encode_announce(&attrs(), Family::Ipv6, &v6, true).expect("encode");
+    let mut a6 = attrs();
+    a6.next_hop = "fd00:1::2".parse().expect("ip");
+    let msgs = encode_announce(&a6, Family::Ipv6, &v6, true).expect("encode");
     assert!(msgs.iter().all(|m| m.len() <= MAX_MESSAGE_LEN));
     let w = encode_withdraw(Family::Ipv6, &v6).expect("encode");
     let mut back = Vec::new();

@@ -423,6 +423,9 @@ pub struct Bgp {
     pub connect_retry: HumanDuration,
     /// Next hop announced for IPv4 prefixes (default: the session's local address).
     pub next_hop_v4: Option<IpAddr>,
+    /// Next hop announced for IPv6 prefixes. Default: the local address of
+    /// an IPv6 session; required when an IPv4 session carries IPv6 prefixes
+    /// (an IPv4-mapped next hop is never sent).
     pub next_hop_v6: Option<IpAddr>,
     #[serde(default)]
     pub active: BgpActive,

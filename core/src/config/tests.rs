@@ -401,3 +401,66 @@ fn bfd_auth_defaults_its_key_id_and_names_a_bad_type() {
         "{err}"
     );
 }
+
+/// The example (its service "web" has 2001:db8:100::10/128) with a BGP
+/// section: `bgp` goes into `[bgp]`, `peers` after it.
+fn with_bgp(bgp: &str, peers: &str) -> String {
+    format!("{EXAMPLE}\n[bgp]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n{bgp}\n{peers}")
+}
+
+const V4_PEER: &str = "[[bgp.peer]]\naddress = \"172.16.1.1\"\nasn = 64500\n";
+const V6_PEER: &str = "[[bgp.peer]]\naddress = \"fd00:1::1\"\nasn = 64500\n";
+
+#[test]
+fn ipv6_prefixes_over_an_ipv4_session_need_an_explicit_next_hop_v6() {
+    // Default families (ipv4 and ipv6) on an IPv4 session, no next_hop_v6:
+    // the only default would be an IPv4-mapped next hop.
+    let p = problems(&with_bgp("", V4_PEER));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("bgp.peer[0].families: IPv6 prefixes (e.g. 2001:db8:100::10/128 of service \"web\") over the IPv4 session to 172.16.1.1 need an IPv6 next hop: set [bgp] next_hop_v6"),
+        "{p:?}"
+    );
+    // Only the IPv4 peer that carries ipv6 is named.
+    let p = problems(&with_bgp(
+        "",
+        &format!("{V6_PEER}{V4_PEER}[[bgp.peer]]\naddress = \"172.16.2.1\"\nasn = 64500\nfamilies = [\"ipv4\"]\n"),
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("bgp.peer[1].families: "), "{p:?}");
+}
+
+#[test]
+fn ipv6_next_hop_defaults_stay_where_they_are_sound() {
+    for (what, text) in [
+        (
+            "explicit next_hop_v6",
+            with_bgp("next_hop_v6 = \"fd00:1::2\"", V4_PEER),
+        ),
+        ("an IPv6 session", with_bgp("", V6_PEER)),
+        (
+            "an IPv4 session without ipv6",
+            with_bgp("", &format!("{V4_PEER}families = [\"ipv4\"]\n")),
+        ),
+        (
+            "no IPv6 service prefix",
+            with_bgp("", V4_PEER).replace(", \"2001:db8:100::10/128\"", ""),
+        ),
+    ] {
+        let p = problems(&text);
+        assert!(p.is_empty(), "{what}: {p:?}");
+    }
+}
+
+#[test]
+fn next_hop_v6_must_be_a_real_ipv6_address() {
+    for nh in ["192.0.2.1", "::ffff:192.0.2.1"] {
+        let p = problems(&with_bgp(&format!("next_hop_v6 = \"{nh}\""), V6_PEER));
+        assert_eq!(
+            p,
+            [format!(
+                "bgp.next_hop_v6: {nh} is not an IPv6 address (IPv4-mapped addresses are refused by routers)"
+            )]
+        );
+    }
+}

@@ -52,6 +52,7 @@ impl Config {
         self.check_services(&mut r);
         if let Some(bgp) = &self.bgp {
             check_bgp(bgp, &mut r);
+            self.check_bgp_next_hop_v6(bgp, &mut r);
         }
         if let Some(haproxy) = &self.haproxy {
             self.check_haproxy(haproxy, &mut r);
@@ -434,6 +435,39 @@ impl Config {
         }
     }
 
+    /// IPv6 prefixes over an IPv4 session need an IPv6 next hop, and the
+    /// session has no IPv6 address to default to: an IPv4-mapped next hop
+    /// (RFC 4291 §2.5.5.2) is refused by routers (bird2: "mismatched
+    /// address family"), so orbit would announce nothing the router keeps.
+    fn check_bgp_next_hop_v6(&self, b: &Bgp, r: &mut Report) {
+        if b.next_hop_v6.is_some() {
+            return;
+        }
+        let Some(v6) = self
+            .services
+            .iter()
+            .flat_map(|s| s.prefixes.iter().map(move |p| (s, p)))
+            .find(|(_, p)| matches!(p, IpNet::V6(_)))
+        else {
+            return;
+        };
+        for (i, p) in b.peers.iter().enumerate() {
+            if p.address.is_ipv4() && p.families.contains(&AddressFamily::Ipv6) {
+                r.add(
+                    format!("bgp.peer[{i}].families"),
+                    format!(
+                        "IPv6 prefixes (e.g. {} of service {:?}) over the IPv4 session to {} need \
+                         an IPv6 next hop: set [bgp] next_hop_v6 to orbit's IPv6 address on the \
+                         link to that router, or drop \"ipv6\" from families and peer over IPv6",
+                        v6.1,
+                        v6.0.id.as_str(),
+                        p.address
+                    ),
+                );
+            }
+        }
+    }
+
     fn check_haproxy(&self, h: &Haproxy, r: &mut Report) {
         if h.socket.trim().is_empty() {
             r.add("haproxy.socket", "must name the runtime API socket");
@@ -706,6 +740,16 @@ fn check_bgp(b: &Bgp, r: &mut Report) {
     if let Some(nh) = b.next_hop_v4 {
         if !nh.is_ipv4() {
             r.add("bgp.next_hop_v4", format!("{nh} is not an IPv4 address"));
+        }
+    }
+    if let Some(nh) = b.next_hop_v6 {
+        if !nh.is_ipv6() || nh.to_canonical().is_ipv4() {
+            r.add(
+                "bgp.next_hop_v6",
+                format!(
+                    "{nh} is not an IPv6 address (IPv4-mapped addresses are refused by routers)"
+                ),
+            );
         }
     }
     check_communities(
