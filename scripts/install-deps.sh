@@ -9,6 +9,7 @@ PACKAGES=(
     ethtool       # turn off TX checksum offload for the OVS userspace datapath
     bird2         # BGP peer for the BGP backend tests and the lab
     gobgpd        # second, independent BGP peer and benchmark reference
+    frr           # third BGP peer: graceful-restart and collision tests (bgpd runs standalone, no zebra)
     haproxy       # HAProxy runtime API tests and the lab
     openvswitch-switch  # ovsdb-server + ovs-vswitchd (userspace datapath)
     openvswitch-common  # ovs-ofctl ofp-print: OpenFlow codec oracle
