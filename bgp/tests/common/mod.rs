@@ -554,3 +554,154 @@ pub fn steering(generation: u64, prefixes: &[&str], role: Role, takeover: bool) 
 pub fn ip(s: impl ToString) -> IpAddr {
     s.to_string().parse().expect("ip")
 }
+
+/// FRR's bgpd running standalone in the lab's peer namespace: no zebra
+/// (`-Z`), no kernel routes (`-n`), as root (`-S`), listening only on the
+/// peer address (`-l`), its vty on a unix socket in the lab directory
+/// (`--vty_socket`, queried with `vtysh --vty_socket`), no TCP vty
+/// (`-P 0`). FRR's eBGP default refuses every route without a policy:
+/// configs need `no bgp ebgp-requires-policy`.
+pub struct Frr {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Frr {
+    /// Starts bgpd with `config` (frr.conf text; `log file` and the
+    /// timestamp precision are set here: the log is `frr.log` in the lab
+    /// directory, microsecond timestamps).
+    pub fn start(lab: &Lab, config: &str) -> Frr {
+        let dir = lab.dir.join("frr");
+        std::fs::create_dir_all(&dir).expect("frr dir");
+        let log = dir.join("bgpd.log");
+        let conf = dir.join("bgpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "log file {} debugging\nlog timestamp precision 6\n{config}\n",
+                log.display()
+            ),
+        )
+        .expect("bgpd.conf");
+        let d = |name: &str| dir.join(name).display().to_string();
+        let child = lab.spawn_in_ns(
+            &[
+                "/usr/lib/frr/bgpd",
+                "-f",
+                &d("bgpd.conf"),
+                "-i",
+                &d("bgpd.pid"),
+                "-z",
+                &d("zserv.api"),
+                "--vty_socket",
+                &d(""),
+                "-Z",
+                "-S",
+                "-n",
+                "-l",
+                &lab.v4_peer.to_string(),
+                "-P",
+                "0",
+            ],
+            "frr.out",
+        );
+        let f = Frr {
+            child: Some(child),
+            dir,
+            log,
+        };
+        let t0 = Instant::now();
+        while f.vtysh("show bgp summary").is_none() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "bgpd did not start: {}",
+                lab.log("frr.out")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        f
+    }
+
+    /// One vtysh command; its output, or `None` if vtysh failed.
+    pub fn vtysh(&self, cmd: &str) -> Option<String> {
+        let out = Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-c", cmd])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A `... json` command, parsed (`Null` when it failed).
+    pub fn json(&self, cmd: &str) -> serde_json::Value {
+        self.vtysh(cmd)
+            .and_then(|o| serde_json::from_str(&o).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// `show bgp neighbors ADDR json`, the neighbor's object.
+    pub fn neighbor(&self, addr: IpAddr) -> serde_json::Value {
+        self.json(&format!("show bgp neighbors {addr} json"))[addr.to_string()].clone()
+    }
+
+    pub fn established(&self, addr: IpAddr) -> bool {
+        self.neighbor(addr)["bgpState"] == "Established"
+    }
+
+    /// A client on bgpd's vty socket, for fast repeated queries (vtysh
+    /// itself takes tens of milliseconds to start).
+    pub fn vty(&self) -> std::io::Result<Vty> {
+        let stream = std::os::unix::net::UnixStream::connect(self.dir.join("bgpd.vty"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        Ok(Vty { stream })
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// vtysh's protocol on a daemon's vty socket: the command with a NUL after
+/// it; the output, then three NULs and the command's status byte.
+pub struct Vty {
+    stream: std::os::unix::net::UnixStream,
+}
+
+impl Vty {
+    /// The command's output if it succeeded (status 0).
+    pub fn cmd(&mut self, cmd: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut line = cmd.as_bytes().to_vec();
+        line.push(0);
+        self.stream.write_all(&line).ok()?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        while !(buf.len() >= 4 && buf[buf.len() - 4..buf.len() - 1] == [0, 0, 0]) {
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let status = buf[buf.len() - 1];
+        buf.truncate(buf.len() - 4);
+        (status == 0).then(|| String::from_utf8_lossy(&buf).into_owned())
+    }
+}
