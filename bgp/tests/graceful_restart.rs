@@ -90,16 +90,6 @@ impl Poller {
         }
     }
 
-    fn between(&self, from: Instant, to: Instant) -> Vec<Sample> {
-        self.samples
-            .lock()
-            .expect("samples")
-            .iter()
-            .filter(|s| s.at >= from && s.at < to)
-            .copied()
-            .collect()
-    }
-
     fn finish(mut self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
