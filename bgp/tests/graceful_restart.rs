@@ -398,3 +398,78 @@ router bgp 65002
     };
     lab.run(trials(&lab, &peer));
 }
+
+/// No final steering comes after the restart (the daemon stays fenced):
+/// End-of-RIB still goes out, a margin (min(5 s, restart / 4) = 2 s) before
+/// our 8 s restart time, and the peer then flushes the stale route on our
+/// word. Until then the route stays.
+#[test]
+fn bird_gets_end_of_rib_before_our_restart_time_when_no_final_steering_comes() {
+    let lab = Lab::new();
+    let bird = Bird::start(
+        &lab,
+        &format!(
+            r#"
+log stderr all;
+protocol bgp orbit {{
+  local {peer} as 65002;
+  neighbor {speaker} as 65001;
+  passive on;
+  hold time 9;
+  graceful restart on;
+  graceful restart time 8;
+  debug all;
+  ipv4 {{ import all; export none; }};
+}}
+"#,
+            peer = lab.v4_peer,
+            speaker = lab.v4_speaker
+        ),
+    );
+    let cfg = bgp_config(&speaker_config(&lab).replace("\"40s\"", "\"8s\""));
+    let svcs = services(&[SVC]);
+    let log = || lab.log("bird.log");
+    lab.run(async {
+        let mut speaker = Speaker::start(&cfg, &svcs).await.expect("start");
+        wait_established(&speaker, Duration::from_secs(15)).await;
+        speaker
+            .apply(&steering(1, &[SVC], Role::Active, false))
+            .await
+            .expect("apply");
+        wait_for_async(5, "route", || !bird.route(SVC).is_empty()).await;
+        let from = log().len();
+        drop(speaker);
+        wait_for_async(5, "bird notices the restart", || {
+            log()[from..].contains("Neighbor graceful restart detected")
+        })
+        .await;
+        let mut speaker = Speaker::start(&cfg, &svcs).await.expect("restart");
+        wait_established(&speaker, Duration::from_secs(10)).await;
+        let up = Instant::now();
+        let mut fenced = steering(2, &[SVC], Role::Active, false);
+        fenced.fenced = true;
+        speaker.apply(&fenced).await.expect("fenced apply");
+        // Held stale, no End-of-RIB, until the deadline (6 s).
+        while up.elapsed() < Duration::from_millis(5_500) {
+            assert!(!bird.route(SVC).is_empty(), "route lost before End-of-RIB");
+            assert!(
+                !log()[from..].contains("Got END-OF-RIB"),
+                "End-of-RIB after {:?}",
+                up.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        wait_for_async(3, "End-of-RIB from the timer", || {
+            log()[from..].contains("Got END-OF-RIB")
+        })
+        .await;
+        let eor_after = up.elapsed();
+        assert!(eor_after < Duration::from_millis(7_500), "{eor_after:?}");
+        // Nothing of ours is final: the peer flushes the stale route now.
+        wait_for_async(2, "stale route flushed", || bird.route(SVC).is_empty()).await;
+        let p = peer_status(&speaker).await;
+        assert!(p.eor_sent && p.steering_provisional, "{p:?}");
+        assert_eq!(p.counters.established, 1);
+        eprintln!("End-of-RIB {eor_after:?} after Established");
+    });
+}
