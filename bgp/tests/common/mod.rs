@@ -230,10 +230,13 @@ impl Lab {
     /// Moves the calling thread into the speaker's namespace until the
     /// guard drops. Threads and programs it starts meanwhile live there.
     pub fn enter(&self) -> Entered {
-        let back = File::open("/proc/thread-self/ns/net").expect("current netns");
-        let ns = File::open(format!("/var/run/netns/{}", self.speaker_ns)).expect("speaker netns");
-        setns(ns, CloneFlags::CLONE_NEWNET).expect("setns into the speaker namespace");
-        Entered { back: Some(back) }
+        enter_netns(&self.speaker_ns)
+    }
+
+    /// Moves the calling thread into the peers' namespace until the guard
+    /// drops (for peers scripted in the test itself).
+    pub fn enter_peer(&self) -> Entered {
+        enter_netns(&self.ns)
     }
 
     /// Runs `f` to completion on a multi-thread tokio runtime (2 workers)
@@ -251,6 +254,14 @@ impl Lab {
         drop(rt);
         out
     }
+}
+
+/// Moves the calling thread into the namespace `name` until the guard drops.
+pub fn enter_netns(name: &str) -> Entered {
+    let back = File::open("/proc/thread-self/ns/net").expect("current netns");
+    let ns = File::open(format!("/var/run/netns/{name}")).expect("netns file");
+    setns(ns, CloneFlags::CLONE_NEWNET).expect("setns");
+    Entered { back: Some(back) }
 }
 
 /// Returns the thread to the namespace it came from.
