@@ -102,6 +102,9 @@ pub enum Input<'a> {
 pub enum Output {
     /// Open an outbound TCP connection to the peer.
     Connect,
+    /// Abandon the outbound connection attempt under way (close its socket
+    /// before it completes).
+    CancelConnect,
     Send {
         conn: ConnId,
         bytes: Bytes,
@@ -488,6 +491,16 @@ impl Session {
             (ConnState::OpenSent, Inbound::Open(peer)) => self.open(now, conn, peer, out),
             (ConnState::OpenConfirm, Inbound::Keepalive) => {
                 // §8.2.2 OpenConfirm, Event 26: Established.
+                if self.connecting {
+                    // §6.8: a connection that completes now would collide
+                    // with the Established one and lose; worse, a peer with
+                    // graceful restart (FRR) drops its Established session
+                    // as soon as it accepts another connection from us, before
+                    // any OPEN. So the attempt under way (e.g. a SYN waiting
+                    // for its retransmission) must not complete.
+                    self.connecting = false;
+                    out.push(Output::CancelConnect);
+                }
                 self.conns[idx].state = ConnState::Established;
                 self.counters.established += 1;
                 self.established_at = Some(now);

@@ -151,6 +151,8 @@ struct Peer {
     tx: mpsc::Sender<PeerMsg>,
     conns: HashMap<ConnId, Conn>,
     next_conn: ConnId,
+    /// The outbound connection attempt under way.
+    connecting: Option<JoinHandle<()>>,
     established: Option<Established>,
     adj_out: BTreeMap<IpNet, RouteAttrs>,
     /// `None` until the first steering: nothing is announced before it.
@@ -247,6 +249,7 @@ pub(crate) fn spawn(setup: PeerSetup) -> (mpsc::Sender<PeerMsg>, JoinHandle<()>)
         tx: tx.clone(),
         conns: HashMap::new(),
         next_conn: 1,
+        connecting: None,
         established: None,
         adj_out: BTreeMap::new(),
         desired: None,
@@ -292,6 +295,9 @@ impl Peer {
         for (_, c) in self.conns.drain() {
             c.reader.abort();
         }
+        if let Some(t) = self.connecting.take() {
+            t.abort();
+        }
     }
 
     /// Returns true when the task must end.
@@ -330,8 +336,12 @@ impl Peer {
             }
             PeerMsg::PathUp => self.step(Input::PathUp).await,
             PeerMsg::Accepted(stream) => self.attach(stream, false).await,
-            PeerMsg::ConnectDone(Ok(stream)) => self.attach(stream, true).await,
+            PeerMsg::ConnectDone(Ok(stream)) => {
+                self.connecting = None;
+                self.attach(stream, true).await;
+            }
             PeerMsg::ConnectDone(Err(e)) => {
+                self.connecting = None;
                 debug!(error = %e, "connect failed");
                 self.step(Input::ConnectFailed).await;
             }
@@ -407,13 +417,26 @@ impl Peer {
                 let tx = self.tx.clone();
                 // The ConnectRetryTimer bounds the attempt (RFC 4271 §8.2.2).
                 let limit = setup.session.connect_retry.max(Duration::from_secs(1));
-                tokio::spawn(async move {
+                if let Some(old) = self.connecting.take() {
+                    old.abort();
+                }
+                self.connecting = Some(tokio::spawn(async move {
                     let r = match tokio::time::timeout(limit, connect(&setup)).await {
                         Ok(r) => r,
                         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
                     };
                     let _ = tx.send(PeerMsg::ConnectDone(r)).await;
-                });
+                }));
+                Vec::new()
+            }
+            Output::CancelConnect => {
+                // Dropping the socket before the handshake completes: the
+                // kernel stops retransmitting our SYN and answers a late
+                // SYN-ACK with a RST, so the peer never accepts it.
+                if let Some(t) = self.connecting.take() {
+                    t.abort();
+                    debug!("outbound connect abandoned: the session is Established");
+                }
                 Vec::new()
             }
             Output::Send { conn, bytes } => self.write(conn, &[bytes]).await,

@@ -399,3 +399,198 @@ fn collision_resolved_by_the_peer_changes_nothing() {
 fn collision_with_a_dead_established_connection_is_a_restart() {
     collide(Case::DeadEstablished);
 }
+
+/// Both sides active against FRR's bgpd (graceful restart on both, FRR
+/// retrying every second, the speaker every 100 ms and listening), set up
+/// again and again: whatever collides while the session comes up, once it
+/// is Established it stays so (FRR counts one connection established and
+/// none dropped per set-up; the speaker one Established, no error).
+#[test]
+fn frr_both_active_sessions_never_drop_once_established() {
+    const SETUPS: usize = 5;
+    let lab = Lab::new();
+    let speaker_ip: std::net::IpAddr = lab.v4_speaker.into();
+    let frr = Frr::start(
+        &lab,
+        &format!(
+            r#"
+debug bgp neighbor-events
+router bgp 65002
+ bgp router-id {peer}
+ no bgp ebgp-requires-policy
+ bgp graceful-restart
+ bgp graceful-restart restart-time 40
+ neighbor {speaker} remote-as 65001
+ neighbor {speaker} timers 3 9
+ neighbor {speaker} timers connect 1
+!
+"#,
+            peer = lab.v4_peer,
+            speaker = lab.v4_speaker
+        ),
+    );
+    let cfg = bgp_config(&format!(
+        r#"
+asn = 65001
+router_id = "192.0.2.1"
+next_hop_v4 = "{spare}"
+connect_retry = "100ms"
+graceful_restart_time = "40s"
+listen = true
+[[peer]]
+address = "{peer}"
+asn = 65002
+hold = "9s"
+families = ["ipv4"]
+"#,
+        spare = lab.v4_spare,
+        peer = lab.v4_peer
+    ));
+    let counter = |k: &str| frr.neighbor(speaker_ip)[k].as_u64().unwrap_or(0);
+    let mut collisions = 0;
+    lab.run(async {
+        for setup in 0..SETUPS {
+            let (est0, drop0) = (
+                counter("connectionsEstablished"),
+                counter("connectionsDropped"),
+            );
+            let speaker = Speaker::start(&cfg, &services(&[SVC]))
+                .await
+                .expect("start");
+            wait_for_async(10, "Established", || {
+                frr.established(speaker_ip) && block(status(&speaker)).state == State::Established
+            })
+            .await;
+            // Longer than the collision probe window and FRR's retry.
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            let p = status(&speaker).await;
+            assert_eq!(p.state, State::Established, "set-up {setup}: {p:?}");
+            assert_eq!(p.counters.established, 1, "set-up {setup}: {p:?}");
+            collisions += p
+                .counters
+                .notifications
+                .get(&(Direction::Sent, 6, 7))
+                .copied()
+                .unwrap_or(0)
+                + p.counters
+                    .notifications
+                    .get(&(Direction::Received, 6, 7))
+                    .copied()
+                    .unwrap_or(0);
+            assert_eq!(
+                (
+                    counter("connectionsEstablished") - est0,
+                    counter("connectionsDropped") - drop0
+                ),
+                (1, 0),
+                "set-up {setup}: FRR saw the session drop:\n{}",
+                frr.log_text()
+            );
+            // Planned: FRR flushes, goes back to connecting every second.
+            speaker.shutdown("collision set-up done").await;
+            wait_for_async(5, "FRR sees the shutdown", || !frr.established(speaker_ip)).await;
+        }
+    });
+    eprintln!("{SETUPS} set-ups, {collisions} collision NOTIFICATIONs");
+}
+
+/// The collision that dropped sessions with FRR: the peer's connection
+/// comes up first while our own connect is still under way. FRR (8.4, with
+/// graceful restart) drops its Established session as soon as it *accepts*
+/// another connection from us, before any OPEN. nftables in the speaker's
+/// namespace drops our SYNs until FRR's connection is Established; then the
+/// kernel's next SYN retransmission (1 s, 3 s) would complete our connect.
+/// The speaker abandons the attempt when the session comes up, so FRR never
+/// sees a second connection and keeps its session.
+#[test]
+fn frr_session_survives_our_connect_completing_while_established() {
+    let lab = Lab::new();
+    let speaker_ip: std::net::IpAddr = lab.v4_speaker.into();
+    let frr = Frr::start(
+        &lab,
+        &format!(
+            r#"
+debug bgp neighbor-events
+router bgp 65002
+ bgp router-id {peer}
+ no bgp ebgp-requires-policy
+ bgp graceful-restart
+ bgp graceful-restart restart-time 40
+ neighbor {speaker} remote-as 65001
+ neighbor {speaker} timers 3 9
+ neighbor {speaker} timers connect 1
+!
+"#,
+            peer = lab.v4_peer,
+            speaker = lab.v4_speaker
+        ),
+    );
+    // Long enough for the SYN retransmissions (1 s, 3 s) to complete the
+    // connect instead of the ConnectRetryTimer abandoning it.
+    let cfg = bgp_config(&format!(
+        r#"
+asn = 65001
+router_id = "192.0.2.1"
+next_hop_v4 = "{spare}"
+connect_retry = "5s"
+graceful_restart_time = "40s"
+listen = true
+[[peer]]
+address = "{peer}"
+asn = 65002
+hold = "9s"
+families = ["ipv4"]
+"#,
+        spare = lab.v4_spare,
+        peer = lab.v4_peer
+    ));
+    let nft = |script: &str| lab.speaker_exec(&["nft", script]);
+    nft(&format!(
+        "add table inet orbit_test; \
+         add chain inet orbit_test out {{ type filter hook output priority 0; }}; \
+         add rule inet orbit_test out ip daddr {} tcp dport 179 tcp flags & (syn | ack) == syn counter drop",
+        lab.v4_peer
+    ));
+    lab.run(async {
+        let mut speaker = Speaker::start(&cfg, &services(&[SVC]))
+            .await
+            .expect("start");
+        wait_for_async(10, "FRR's connection Established", || {
+            block(status(&speaker)).state == State::Established
+        })
+        .await;
+        let dropped = nft("list table inet orbit_test");
+        assert!(
+            !dropped.contains("packets 0 "),
+            "no SYN of ours was held: {dropped}"
+        );
+        let log_from = frr.log_text().len();
+        nft("delete table inet orbit_test");
+        speaker
+            .apply(&steering(1, &[SVC], Role::Active, false))
+            .await
+            .expect("apply");
+        // Past both SYN retransmissions (1 s and 3 s after the connect).
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        let log = frr.log_text()[log_from..].to_string();
+        assert!(
+            !log.contains(&format!("connection from host {speaker_ip}")),
+            "our abandoned connect reached FRR:\n{log}"
+        );
+        let p = status(&speaker).await;
+        assert_eq!(p.state, State::Established, "{p:?}");
+        assert_eq!(p.counters.established, 1, "{p:?}");
+        assert_eq!(p.last_error, None, "{p:?}");
+        let n = frr.neighbor(speaker_ip);
+        assert_eq!(n["bgpState"], "Established");
+        assert_eq!(
+            (
+                n["connectionsEstablished"].as_u64(),
+                n["connectionsDropped"].as_u64()
+            ),
+            (Some(1), Some(0)),
+            "FRR dropped the session:\n{log}"
+        );
+        speaker.shutdown("done").await;
+    });
+}
