@@ -228,10 +228,6 @@ impl Session {
         }
     }
 
-    pub fn config(&self) -> &SessionConfig {
-        &self.cfg
-    }
-
     pub fn state(&self) -> State {
         self.state
     }
