@@ -9,7 +9,7 @@ PACKAGES=(
     ethtool       # turn off TX checksum offload for the OVS userspace datapath
     bird2         # BGP peer for the BGP backend tests and the lab
     gobgpd        # second, independent BGP peer and benchmark reference
-    frr           # zebra + bfdd + bgpd: the FRR upstream-router snippet of docs/bgp.md is tested against it
+    frr           # zebra + bfdd + bgpd: the tested FRR snippet of docs/bgp.md; bgpd alone: graceful-restart and collision tests
     haproxy       # HAProxy runtime API tests and the lab
     openvswitch-switch  # ovsdb-server + ovs-vswitchd (userspace datapath)
     openvswitch-common  # ovs-ofctl ofp-print: OpenFlow codec oracle

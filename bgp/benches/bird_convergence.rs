@@ -19,9 +19,11 @@
 //! 2. Resident memory with 1,000 prefixes announced to 8 peers: orbit's
 //!    speaker alone in a child process vs gobgpd doing the same.
 //!
-//! Layout: bird2 in a namespace; orbit (this process) and gobgpd in the
-//! root namespace on the root side of the veth. bird has 9 local addresses
-//! (10.250.I.1-8 for the 8-peer memory run, .9 for the timing sessions).
+//! Layout: bird2 in the lab's peer namespace; orbit (this process, whose
+//! main thread enters the lab's speaker namespace first) and gobgpd (started
+//! from that thread) in the speaker namespace, on its side of the veth.
+//! bird has 9 local addresses (10.250.I.1-8 for the 8-peer memory run, .9
+//! for the timing sessions).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -43,7 +45,7 @@ fn prefix(i: usize) -> String {
     format!("{}/32", Ipv4Addr::from(a))
 }
 
-/// Root-side source addresses for the memory run's sessions.
+/// Speaker-side source addresses for the memory run's sessions.
 fn side_addr(lab: &Lab, net: u8, k: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, net, (lab.idx & 0xff) as u8, k as u8)
 }
@@ -85,11 +87,11 @@ fn bird_conf(lab: &Lab) -> String {
     // Timing sessions: disabled until the clock starts; bird connects.
     let local = extra_addr(lab, TIMING);
     s.push_str(&format!(
-        "protocol bgp orbitT {{ local {local} as 65002; neighbor {root} port {op} as 65001; \
+        "protocol bgp orbitT {{ local {local} as 65002; neighbor {speaker} port {op} as 65001; \
          disabled; connect delay time 0; ipv4 {{ import all; export none; }}; }}\n\
          protocol bgp gobgpT {{ local {local} as 65002; neighbor {g} port {gp} as 65003; \
          disabled; connect delay time 0; ipv4 {{ import all; export none; }}; }}\n",
-        root = lab.v4_root,
+        speaker = lab.v4_speaker,
         g = lab.v4_spare,
         op = port(lab, 0),
         gp = port(lab, 1),
@@ -183,9 +185,9 @@ fn gobgp_toml(lab: &Lab, peers: usize) -> String {
             false,
         ));
     }
-    // The feeder: an orbit speaker at the root address gives gobgpd its routes.
+    // The feeder: an orbit speaker at the speaker address gives gobgpd its routes.
     s.push_str(&neighbor(
-        lab.v4_root.to_string(),
+        lab.v4_speaker.to_string(),
         65001,
         lab.v4_spare,
         true,
@@ -198,10 +200,10 @@ fn feeder_toml(lab: &Lab) -> String {
     format!(
         "asn = 65001\nrouter_id = \"192.0.2.7\"\nconnect_retry = \"200ms\"\n\
          graceful_restart_time = \"0s\"\n[[peer]]\naddress = \"{g}\"\nport = {p}\nasn = 65003\n\
-         local_address = \"{root}\"\nfamilies = [\"ipv4\"]\n",
+         local_address = \"{speaker}\"\nfamilies = [\"ipv4\"]\n",
         g = lab.v4_spare,
         p = port(lab, 1),
-        root = lab.v4_root
+        speaker = lab.v4_speaker
     )
 }
 
@@ -364,33 +366,29 @@ fn main() {
         return;
     }
     let lab = Lab::new();
+    // Everything below (runtime, addresses, routes, gobgpd, the RSS child)
+    // lives in the speaker's namespace.
+    let _entered = lab.enter();
     for k in 1..=TIMING {
         let a = extra_addr(&lab, k);
-        lab.exec(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{a}/32"),
-            "dev",
-            &format!("ob{}b", lab.idx),
-        ]);
+        lab.exec(&["ip", "addr", "add", &format!("{a}/32"), "dev", &lab.peer_if]);
     }
     let net = format!("10.250.{}.0/24", lab.idx & 0xff);
     let _ = Command::new("ip").args(["route", "del", &net]).output();
     let st = Command::new("ip")
-        .args(["route", "add", &net, "dev", &lab.root_if])
+        .args(["route", "add", &net, "dev", &lab.speaker_if])
         .status()
         .expect("ip route");
     assert!(st.success());
-    // gobgpd speaks from the spare address on the root side; the memory
+    // gobgpd speaks from the spare address on the speaker side; the memory
     // run's sessions from 10.251.I.k (orbit) and 10.252.I.k (gobgpd).
-    lab.add_root_addr(lab.v4_spare);
-    let ns_if = format!("ob{}b", lab.idx);
+    lab.add_speaker_addr(lab.v4_spare);
+    let ns_if = lab.peer_if.clone();
     for net in [251u8, 252] {
         for k in 1..=PEERS {
             let a = side_addr(&lab, net, k);
             let st = Command::new("ip")
-                .args(["addr", "add", &format!("{a}/32"), "dev", &lab.root_if])
+                .args(["addr", "add", &format!("{a}/32"), "dev", &lab.speaker_if])
                 .status()
                 .expect("ip addr");
             assert!(st.success());

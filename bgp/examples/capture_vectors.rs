@@ -148,7 +148,7 @@ protocol static s6 {{
 }}
 protocol bgp cap {{
   local {peer} as 65002;
-  neighbor {root} as 65001;
+  neighbor {speaker} as 65001;
   passive on;
   graceful restart on;
   ipv4 {{
@@ -166,11 +166,16 @@ protocol bgp cap {{
 }}
 "#,
             peer = lab.v4_peer,
-            root = lab.v4_root,
+            speaker = lab.v4_speaker,
             v6 = lab.v6_peer
         ),
     );
-    capture(lab.v4_peer.into(), 65002, "bird", &dir, 2, 2).await;
+    {
+        // The connection goes out of the speaker's namespace (this
+        // current-thread runtime runs on the entered thread).
+        let _entered = lab.enter();
+        capture(lab.v4_peer.into(), 65002, "bird", &dir, 2, 2).await;
+    }
     drop(bird);
     drop(lab);
 
@@ -185,7 +190,7 @@ protocol bgp cap {{
   local-address-list = ["{peer}"]
 [[neighbors]]
   [neighbors.config]
-    neighbor-address = "{root}"
+    neighbor-address = "{speaker}"
     peer-as = 65001
   [neighbors.transport.config]
     passive-mode = true
@@ -197,7 +202,7 @@ protocol bgp cap {{
       afi-safi-name = "ipv6-unicast"
 "#,
             peer = lab.v4_peer,
-            root = lab.v4_root
+            speaker = lab.v4_speaker
         ),
     );
     let nh = lab.v4_peer.to_string();
@@ -247,5 +252,8 @@ protocol bgp cap {{
         g.cli(&args)
             .unwrap_or_else(|| panic!("gobgp {args:?} failed"));
     }
-    capture(lab.v4_peer.into(), 65003, "gobgp", &dir, 3, 0).await;
+    {
+        let _entered = lab.enter();
+        capture(lab.v4_peer.into(), 65003, "gobgp", &dir, 3, 0).await;
+    }
 }

@@ -10,8 +10,15 @@
 //! OpenSent / OpenConfirm / Established progress, and the session's
 //! [`State`] is the most advanced of them (or Idle / Connect / Active when
 //! there is none).
+//!
+//! Connection collisions (RFC 4271 §6.8) never read as a peer restart: an
+//! OPEN on a new connection while another is Established is held, the
+//! Established connection is probed with a KEEPALIVE, and only if it dies
+//! within [`COLLISION_PROBE`] does the new connection take over (the peer
+//! restarted, RFC 4724 §4.2); otherwise the new one is closed with Cease /
+//! Connection Collision Resolution.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -23,6 +30,13 @@ use crate::wire::{self, code, DecodeContext, Family, Inbound, Notification, Peer
 /// RFC 4271 §8.2.2: the hold timer while waiting for the peer's OPEN
 /// ("a large value ... 4 minutes").
 const OPEN_HOLD: Duration = Duration::from_secs(240);
+
+/// How long an OPEN that collides with an Established connection is held
+/// while that connection is probed (at most a third of its hold time, so a
+/// live peer's KEEPALIVE cadence is never outlasted). A restarted peer host
+/// answers the probe with a RST within a round trip; a restarted peer
+/// process closed the old connection with a FIN before it could reconnect.
+pub const COLLISION_PROBE: Duration = Duration::from_secs(1);
 
 /// Identifies one TCP connection of a session (chosen by the driver).
 pub type ConnId = u64;
@@ -88,6 +102,9 @@ pub enum Input<'a> {
 pub enum Output {
     /// Open an outbound TCP connection to the peer.
     Connect,
+    /// Abandon the outbound connection attempt under way (close its socket
+    /// before it completes).
+    CancelConnect,
     Send {
         conn: ConnId,
         bytes: Bytes,
@@ -114,13 +131,26 @@ pub enum Output {
     },
 }
 
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
 /// Per-peer counters, for `/metrics` and `observe`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Transitions into Established.
     pub established: u64,
     pub updates_received: u64,
+    /// UPDATE messages written, End-of-RIB markers included.
+    pub updates_sent: u64,
+    /// Totals of `notifications` per direction.
     pub notifications_sent: u64,
     pub notifications_received: u64,
+    /// NOTIFICATIONs by direction, code and subcode.
+    pub notifications: BTreeMap<(Direction, u8, u8), u64>,
     /// RFC 7606 treat-as-withdraw and attribute-discard occurrences.
     pub malformed_updates: u64,
     /// Prefixes the peer currently announces to us (counted, then dropped).
@@ -144,6 +174,15 @@ struct Conn {
     hold: Duration,
     hold_deadline: Option<Instant>,
     keepalive_at: Option<Instant>,
+    /// An OPEN that collided with the Established connection, held (its
+    /// further bytes unparsed) until the probe says which one is alive.
+    held: Option<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    open: PeerOpen,
+    until: Instant,
 }
 
 /// One peer's session.
@@ -164,6 +203,9 @@ pub struct Session {
     received: BTreeSet<IpNet>,
     counters: Counters,
     last_error: Option<String>,
+    last_notification: Option<(Direction, Notification, Instant)>,
+    /// When the current Established session began.
+    established_at: Option<Instant>,
 }
 
 impl Session {
@@ -181,6 +223,8 @@ impl Session {
             received: BTreeSet::new(),
             counters: Counters::default(),
             last_error: None,
+            last_notification: None,
+            established_at: None,
         }
     }
 
@@ -196,6 +240,16 @@ impl Session {
         self.last_error.as_deref()
     }
 
+    /// The last NOTIFICATION sent or received, and when.
+    pub fn last_notification(&self) -> Option<&(Direction, Notification, Instant)> {
+        self.last_notification.as_ref()
+    }
+
+    /// When the current Established session began.
+    pub fn established_since(&self) -> Option<Instant> {
+        self.established_at
+    }
+
     /// The Established connection, if any.
     pub fn established_conn(&self) -> Option<ConnId> {
         self.conns
@@ -206,19 +260,23 @@ impl Session {
 
     /// When the driver must call `process(_, Input::Tick)` next.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let conn_deadlines = self
-            .conns
-            .iter()
-            .flat_map(|c| [c.hold_deadline, c.keepalive_at]);
+        let conn_deadlines = self.conns.iter().flat_map(|c| {
+            [
+                c.hold_deadline,
+                c.keepalive_at,
+                c.held.as_ref().map(|h| h.until),
+            ]
+        });
         self.retry_at
             .into_iter()
             .chain(conn_deadlines.flatten())
             .min()
     }
 
-    /// Notes that an UPDATE or KEEPALIVE went out (RFC 4271 §8: restart the
-    /// KeepaliveTimer on each one sent).
-    pub fn sent_update(&mut self, now: Instant, conn: ConnId) {
+    /// Notes that the driver wrote `count` UPDATEs on `conn` (RFC 4271 §8:
+    /// restart the KeepaliveTimer on each one sent).
+    pub fn sent_updates(&mut self, now: Instant, conn: ConnId, count: u64) {
+        self.counters.updates_sent += count;
         if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
             if c.keepalive_at.is_some() {
                 c.keepalive_at = Some(now + c.hold / 3);
@@ -334,6 +392,14 @@ impl Session {
             out.push(Output::Close { conn });
             return;
         }
+        if outbound && self.established_conn().is_some() {
+            // §6.8: a collision with an Established connection ends with
+            // the new one closed, so never offer one. Some peers (FRR with
+            // graceful restart) take a new connection while Established as
+            // our restart and drop the Established session for it.
+            out.push(Output::Close { conn });
+            return;
+        }
         let open = match wire::encode_open(&self.open_params()) {
             Ok(b) => b,
             Err(e) => {
@@ -357,6 +423,7 @@ impl Session {
             hold: OPEN_HOLD,
             hold_deadline: Some(now + OPEN_HOLD),
             keepalive_at: None,
+            held: None,
         });
     }
 
@@ -369,6 +436,10 @@ impl Session {
             let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else {
                 return;
             };
+            if c.held.is_some() {
+                // The rest waits until the collision is resolved.
+                return;
+            }
             let len = match wire::frame_len(&c.rx) {
                 Ok(Some(len)) if c.rx.len() >= len => len,
                 Ok(_) => return,
@@ -400,7 +471,7 @@ impl Session {
         let state = self.conns[idx].state;
         if let Inbound::Notification(n) = &msg {
             // §8.2.2: a NOTIFICATION in any state closes the connection.
-            self.counters.notifications_received += 1;
+            self.record_notification(now, Direction::Received, n);
             let reason = format!("peer sent NOTIFICATION {}", n.describe());
             self.fail_conn(now, conn, None, &reason, out);
             return;
@@ -416,8 +487,19 @@ impl Session {
             (ConnState::OpenSent, Inbound::Open(peer)) => self.open(now, conn, peer, out),
             (ConnState::OpenConfirm, Inbound::Keepalive) => {
                 // §8.2.2 OpenConfirm, Event 26: Established.
+                if self.connecting {
+                    // §6.8: a connection that completes now would collide
+                    // with the Established one and lose; worse, a peer with
+                    // graceful restart (FRR) drops its Established session
+                    // as soon as it accepts another connection from us, before
+                    // any OPEN. So the attempt under way (e.g. a SYN waiting
+                    // for its retransmission) must not complete.
+                    self.connecting = false;
+                    out.push(Output::CancelConnect);
+                }
                 self.conns[idx].state = ConnState::Established;
                 self.counters.established += 1;
+                self.established_at = Some(now);
                 self.backoff = self.cfg.connect_retry;
                 self.restarting = false;
                 self.retry_at = None;
@@ -523,22 +605,38 @@ impl Session {
             let other_id = other.id;
             match other.state {
                 ConnState::Established => {
-                    if peer.graceful_restart.is_some() {
-                        // RFC 4724 §4.2: a new OPEN from a GR-capable peer
-                        // while Established means the peer restarted; the old
-                        // connection is dead, keep the new one.
-                        self.fail_conn(now, other_id, None, "peer restarted (RFC 4724)", out);
+                    // §6.8: the Established connection wins a collision,
+                    // unless it is dead: a peer that restarted (RFC 4724
+                    // §4.2) reconnects while our side of its old connection
+                    // may still look alive (its host rebooted, no FIN).
+                    // Probe it: a dead one answers the KEEPALIVE with a RST
+                    // (Closed); a live one leaves the new connection to be
+                    // closed when the probe window ends (see `tick`). The
+                    // GR capability alone proves nothing: a GR-capable peer
+                    // also collides when both sides connect at once.
+                    let other_hold = other.hold;
+                    let window = if other_hold.is_zero() {
+                        COLLISION_PROBE
                     } else {
-                        let n = Notification::new(code::CEASE, code::CEASE_COLLISION, Bytes::new());
-                        self.fail_conn(
-                            now,
-                            conn,
-                            Some(n),
-                            "connection collision (Established)",
-                            out,
-                        );
-                        return;
+                        COLLISION_PROBE.min(other_hold / 3)
+                    };
+                    if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                        c.held = Some(Held {
+                            open: peer,
+                            until: now + window,
+                        });
                     }
+                    tracing::info!(
+                        conn,
+                        established = other_id,
+                        "OPEN on a second connection while Established: probing the Established one"
+                    );
+                    out.push(Output::Send {
+                        conn: other_id,
+                        bytes: wire::encode_keepalive(),
+                    });
+                    self.sent_updates(now, other_id, 0);
+                    return;
                 }
                 // §6.8: only connections in OpenConfirm are examined; one
                 // still in OpenSent is resolved when its OPEN arrives.
@@ -563,6 +661,11 @@ impl Session {
                 }
             }
         }
+        self.accept_open(now, conn, peer, out);
+    }
+
+    /// OpenSent -> OpenConfirm on `conn` with the peer's (checked) OPEN.
+    fn accept_open(&mut self, now: Instant, conn: ConnId, peer: PeerOpen, out: &mut Vec<Output>) {
         let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else {
             return;
         };
@@ -595,6 +698,24 @@ impl Session {
             // §8.2.2 Event 10: HoldTimer_Expires.
             let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, Bytes::new());
             self.fail_conn(now, id, Some(n), "hold timer expired", out);
+        }
+        let outlived: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|c| c.held.as_ref().is_some_and(|h| h.until <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in outlived {
+            // The Established connection survived the probe: this was a
+            // collision, and §6.8 keeps the Established connection.
+            let n = Notification::new(code::CEASE, code::CEASE_COLLISION, Bytes::new());
+            self.fail_conn(
+                now,
+                id,
+                Some(n),
+                "connection collision with the Established session",
+                out,
+            );
         }
         for c in &mut self.conns {
             if let Some(k) = c.keepalive_at {
@@ -637,7 +758,7 @@ impl Session {
         };
         let c = self.conns.remove(idx);
         if let Some(n) = notification {
-            self.counters.notifications_sent += 1;
+            self.record_notification(now, Direction::Sent, &n);
             out.push(Output::Send {
                 conn,
                 bytes: wire::encode_notification(&n),
@@ -648,16 +769,50 @@ impl Session {
         if c.state == ConnState::Established {
             self.received.clear();
             self.counters.prefixes_received = 0;
+            self.established_at = None;
             out.push(Output::Down {
                 reason: reason.to_string(),
             });
         }
-        self.last_error = Some(reason.to_string());
+        // A losing collision connection is no error of the session, which
+        // stays Established on the other one.
+        if self.established_conn().is_none() {
+            self.last_error = Some(reason.to_string());
+        }
+        if c.state == ConnState::Established && self.started {
+            // The probe proved the old connection dead: the peer restarted
+            // (RFC 4724 §4.2) and its held OPEN starts the new session.
+            let held = self
+                .conns
+                .iter_mut()
+                .find_map(|h| h.held.take().map(|held| (h.id, held.open)));
+            if let Some((id, open)) = held {
+                tracing::info!(
+                    conn = id,
+                    "the Established connection died: the held connection takes over"
+                );
+                self.accept_open(now, id, open, out);
+                self.data(now, id, &[], out);
+            }
+        }
         if self.conns.is_empty() && self.started {
             // §8.2.2: back to Idle; restart automatically after a growing
             // delay (IdleHoldTimer).
             self.schedule_retry(now);
         }
+    }
+
+    fn record_notification(&mut self, now: Instant, dir: Direction, n: &Notification) {
+        match dir {
+            Direction::Sent => self.counters.notifications_sent += 1,
+            Direction::Received => self.counters.notifications_received += 1,
+        }
+        *self
+            .counters
+            .notifications
+            .entry((dir, n.code, n.subcode))
+            .or_default() += 1;
+        self.last_notification = Some((dir, n.clone(), now));
     }
 
     fn update_state(&mut self) {

@@ -20,5 +20,6 @@ mod speaker;
 pub mod wire;
 
 pub use error::Error;
-pub use peer::PeerStatus;
+pub use fsm::{Counters, Direction};
+pub use peer::{NotificationRecord, PeerStatus};
 pub use speaker::{PeerControl, Speaker};

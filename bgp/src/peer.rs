@@ -11,12 +11,20 @@
 //! ```
 //!
 //! Spawned tasks only do I/O; every decision happens in the loop.
+//!
+//! End-of-RIB (RFC 4724 §4.1) goes out on a session only after the routes
+//! of a final steering: an `Apply` marked `provisional` (the daemon is
+//! fenced, e.g. not yet synced with its cluster after a restart) is synced
+//! but does not release it, because a graceful-restart peer flushes every
+//! route of ours it still holds as stale once End-of-RIB arrives. When no
+//! final steering comes, [`EndOfRib`] releases it shortly before our
+//! advertised restart time runs out after the session came up.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use ipnet::IpNet;
@@ -28,7 +36,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::error::Error;
-use crate::fsm::{ConnId, Counters, Input, Output, Session, SessionConfig, State};
+use crate::fsm::{ConnId, Counters, Direction, Input, Output, Session, SessionConfig, State};
 use crate::policy::{Announce, DesiredRib};
 use crate::sockopt;
 use crate::wire::{self, Family, RouteAttrs};
@@ -55,11 +63,36 @@ pub(crate) struct PeerSetup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
     pub address: IpAddr,
+    pub peer_asn: u32,
     pub state: State,
+    /// How long the current session has been Established.
+    pub established_for: Option<Duration>,
+    /// The address families negotiated on the current session.
+    pub families: Vec<Family>,
     pub counters: Counters,
     /// What we announce to this peer now (empty unless Established).
     pub adj_rib_out: BTreeMap<IpNet, RouteAttrs>,
+    /// `adj_rib_out.len()`.
+    pub prefixes_sent: usize,
+    /// End-of-RIB went out on the current session (RFC 4724 §4.1).
+    pub eor_sent: bool,
+    /// The last steering applied was provisional (fenced): it does not
+    /// release End-of-RIB.
+    pub steering_provisional: bool,
+    /// A human sentence: why the session (or a connection) last failed.
     pub last_error: Option<String>,
+    pub last_notification: Option<NotificationRecord>,
+}
+
+/// The last NOTIFICATION sent to or received from a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub direction: Direction,
+    pub code: u8,
+    pub subcode: u8,
+    /// In words, e.g. "Cease/Administrative Shutdown: maintenance".
+    pub text: String,
+    pub at: SystemTime,
 }
 
 /// What one `apply` did on one peer.
@@ -74,6 +107,9 @@ pub(crate) struct PeerApplied {
 pub(crate) enum PeerMsg {
     Apply {
         rib: Arc<DesiredRib>,
+        /// From a fenced steering: synced, but it does not release
+        /// End-of-RIB (RFC 4724 §4.1).
+        provisional: bool,
         done: oneshot::Sender<Result<PeerApplied, Error>>,
     },
     Status(oneshot::Sender<PeerStatus>),
@@ -115,14 +151,90 @@ struct Peer {
     tx: mpsc::Sender<PeerMsg>,
     conns: HashMap<ConnId, Conn>,
     next_conn: ConnId,
+    /// The outbound connection attempt under way.
+    connecting: Option<JoinHandle<()>>,
     established: Option<Established>,
     adj_out: BTreeMap<IpNet, RouteAttrs>,
-    /// `None` until the first steering: nothing is announced before it,
-    /// and End-of-RIB is held back (RFC 4724 §4.1: after restart, send
-    /// everything, then End-of-RIB).
+    /// `None` until the first steering: nothing is announced before it.
     desired: Option<Arc<DesiredRib>>,
-    eor_pending: bool,
+    /// `desired` came from a fenced steering.
+    provisional: bool,
+    eor: EndOfRib,
     skipped: Vec<String>,
+}
+
+/// When End-of-RIB may go out on the current session (RFC 4724 §4.1:
+/// "once the initial update has been completed"). Pure: the peer task
+/// asks it after each sync and when its deadline passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EndOfRib {
+    /// Our advertised restart time: how long a peer keeps our routes as
+    /// stale; `None` without graceful restart (no deadline then).
+    restart_time: Option<Duration>,
+    state: EorState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EorState {
+    NoSession,
+    Waiting { deadline: Option<Instant> },
+    Sent,
+}
+
+impl EndOfRib {
+    pub(crate) fn new(restart_time: Option<Duration>) -> EndOfRib {
+        EndOfRib {
+            restart_time,
+            state: EorState::NoSession,
+        }
+    }
+
+    /// A session became Established at `now`.
+    pub(crate) fn established(&mut self, now: Instant) {
+        // RFC 4724 §4.2: the peer keeps our stale routes for our restart
+        // time after the session went down; the end of it comes a little
+        // later than `now + restart_time`. Release End-of-RIB a margin
+        // before, so that the peer flushes what we no longer announce on
+        // our word rather than on its timer.
+        let deadline = self.restart_time.map(|t| now + t - Self::margin(t));
+        self.state = EorState::Waiting { deadline };
+    }
+
+    /// min(5 s, restart_time / 4).
+    fn margin(restart_time: Duration) -> Duration {
+        (restart_time / 4).min(Duration::from_secs(5))
+    }
+
+    pub(crate) fn down(&mut self) {
+        self.state = EorState::NoSession;
+    }
+
+    /// Whether End-of-RIB is due now: the routes of a final (not
+    /// provisional) steering were just synced on this session, or the
+    /// deadline passed.
+    pub(crate) fn due(&self, now: Instant, final_synced: bool) -> bool {
+        match self.state {
+            EorState::Waiting { deadline } => final_synced || deadline.is_some_and(|d| d <= now),
+            EorState::NoSession | EorState::Sent => false,
+        }
+    }
+
+    pub(crate) fn sent(&mut self) {
+        if self.state != EorState::NoSession {
+            self.state = EorState::Sent;
+        }
+    }
+
+    pub(crate) fn is_sent(&self) -> bool {
+        self.state == EorState::Sent
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            EorState::Waiting { deadline } => deadline,
+            _ => None,
+        }
+    }
 }
 
 /// Starts the task of one peer; returns its mailbox and the task (abort it
@@ -130,16 +242,19 @@ struct Peer {
 pub(crate) fn spawn(setup: PeerSetup) -> (mpsc::Sender<PeerMsg>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(256);
     let span = tracing::info_span!("bgp_peer", peer = %setup.address);
+    let restart_time = setup.session.graceful_restart;
     let peer = Peer {
         session: Session::new(setup.session.clone()),
         setup,
         tx: tx.clone(),
         conns: HashMap::new(),
         next_conn: 1,
+        connecting: None,
         established: None,
         adj_out: BTreeMap::new(),
         desired: None,
-        eor_pending: false,
+        provisional: false,
+        eor: EndOfRib::new(restart_time),
         skipped: Vec::new(),
     };
     let task = tokio::spawn(peer.run(rx).instrument(span));
@@ -150,7 +265,10 @@ impl Peer {
     async fn run(mut self, mut rx: mpsc::Receiver<PeerMsg>) {
         self.step(Input::Start).await;
         loop {
-            let deadline = self.session.next_deadline();
+            let deadline = [self.session.next_deadline(), self.eor.deadline()]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -164,34 +282,42 @@ impl Peer {
                         break;
                     }
                 }
-                () = sleep => self.step(Input::Tick).await,
+                () = sleep => {
+                    if self.eor.due(Instant::now(), false) {
+                        // No final steering came in time (see `EndOfRib`).
+                        info!("no final steering within the restart time: End-of-RIB now");
+                        self.send_eor().await;
+                    }
+                    self.step(Input::Tick).await;
+                }
             }
         }
         for (_, c) in self.conns.drain() {
             c.reader.abort();
+        }
+        if let Some(t) = self.connecting.take() {
+            t.abort();
         }
     }
 
     /// Returns true when the task must end.
     async fn handle(&mut self, msg: PeerMsg) -> bool {
         match msg {
-            PeerMsg::Apply { rib, done } => {
-                let first = self.desired.is_none();
+            PeerMsg::Apply {
+                rib,
+                provisional,
+                done,
+            } => {
                 self.desired = Some(rib);
+                self.provisional = provisional;
                 let r = self.sync().await;
-                if first && self.eor_pending {
+                if r.is_ok() && self.eor.due(Instant::now(), !provisional) {
                     self.send_eor().await;
                 }
                 let _ = done.send(r);
             }
             PeerMsg::Status(done) => {
-                let _ = done.send(PeerStatus {
-                    address: self.setup.address,
-                    state: self.session.state(),
-                    counters: self.session.counters().clone(),
-                    adj_rib_out: self.adj_out.clone(),
-                    last_error: self.session.last_error().map(str::to_string),
-                });
+                let _ = done.send(self.status());
             }
             PeerMsg::Stop { reason, done } => {
                 self.step(Input::Stop { reason: &reason }).await;
@@ -210,8 +336,12 @@ impl Peer {
             }
             PeerMsg::PathUp => self.step(Input::PathUp).await,
             PeerMsg::Accepted(stream) => self.attach(stream, false).await,
-            PeerMsg::ConnectDone(Ok(stream)) => self.attach(stream, true).await,
+            PeerMsg::ConnectDone(Ok(stream)) => {
+                self.connecting = None;
+                self.attach(stream, true).await;
+            }
             PeerMsg::ConnectDone(Err(e)) => {
+                self.connecting = None;
                 debug!(error = %e, "connect failed");
                 self.step(Input::ConnectFailed).await;
             }
@@ -287,13 +417,26 @@ impl Peer {
                 let tx = self.tx.clone();
                 // The ConnectRetryTimer bounds the attempt (RFC 4271 §8.2.2).
                 let limit = setup.session.connect_retry.max(Duration::from_secs(1));
-                tokio::spawn(async move {
+                if let Some(old) = self.connecting.take() {
+                    old.abort();
+                }
+                self.connecting = Some(tokio::spawn(async move {
                     let r = match tokio::time::timeout(limit, connect(&setup)).await {
                         Ok(r) => r,
                         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
                     };
                     let _ = tx.send(PeerMsg::ConnectDone(r)).await;
-                });
+                }));
+                Vec::new()
+            }
+            Output::CancelConnect => {
+                // Dropping the socket before the handshake completes: the
+                // kernel stops retransmitting our SYN and answers a late
+                // SYN-ACK with a RST, so the peer never accepts it.
+                if let Some(t) = self.connecting.take() {
+                    t.abort();
+                    debug!("outbound connect abandoned: the session is Established");
+                }
                 Vec::new()
             }
             Output::Send { conn, bytes } => self.write(conn, &[bytes]).await,
@@ -305,6 +448,7 @@ impl Peer {
                 if self.established.as_ref().is_some_and(|e| e.conn == conn) {
                     self.established = None;
                     self.adj_out.clear();
+                    self.eor.down();
                 }
                 Vec::new()
             }
@@ -321,14 +465,18 @@ impl Peer {
                     four_octet_as,
                 });
                 self.adj_out.clear();
-                if self.desired.is_some() {
-                    // Reconcile: everything, then End-of-RIB (RFC 4724 §4.1).
-                    if let Err(e) = self.sync().await {
+                self.eor.established(Instant::now());
+                // Reconcile: everything, then End-of-RIB (RFC 4724 §4.1) if
+                // the routes are final.
+                let synced = match self.sync().await {
+                    Ok(_) => self.desired.is_some() && self.established.is_some(),
+                    Err(e) => {
                         warn!(error = %e, "initial announcement failed");
+                        false
                     }
+                };
+                if self.eor.due(Instant::now(), synced && !self.provisional) {
                     self.send_eor().await;
-                } else {
-                    self.eor_pending = true;
                 }
                 Vec::new()
             }
@@ -336,7 +484,7 @@ impl Peer {
                 warn!(%reason, "BGP session down");
                 self.established = None;
                 self.adj_out.clear();
-                self.eor_pending = false;
+                self.eor.down();
                 Vec::new()
             }
             Output::RouteRefresh { .. } => {
@@ -350,8 +498,44 @@ impl Peer {
         }
     }
 
+    fn status(&self) -> PeerStatus {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        PeerStatus {
+            address: self.setup.address,
+            peer_asn: self.setup.session.peer_asn,
+            state: self.session.state(),
+            established_for: self
+                .session
+                .established_since()
+                .map(|t| now.saturating_duration_since(t)),
+            families: self
+                .established
+                .as_ref()
+                .map(|e| e.families.clone())
+                .unwrap_or_default(),
+            counters: self.session.counters().clone(),
+            adj_rib_out: self.adj_out.clone(),
+            prefixes_sent: self.adj_out.len(),
+            eor_sent: self.eor.is_sent(),
+            steering_provisional: self.provisional,
+            last_error: self.session.last_error().map(str::to_string),
+            last_notification: self.session.last_notification().map(|(dir, n, at)| {
+                NotificationRecord {
+                    direction: *dir,
+                    code: n.code,
+                    subcode: n.subcode,
+                    text: n.describe(),
+                    at: wall
+                        .checked_sub(now.saturating_duration_since(*at))
+                        .unwrap_or(wall),
+                }
+            }),
+        }
+    }
+
+    /// End-of-RIB for every negotiated family (RFC 4724 §2).
     async fn send_eor(&mut self) {
-        self.eor_pending = false;
         let Some(est) = &self.established else { return };
         let conn = est.conn;
         let msgs: Vec<Bytes> = est
@@ -359,7 +543,13 @@ impl Peer {
             .iter()
             .filter_map(|f| wire::encode_end_of_rib(*f).ok())
             .collect();
+        self.eor.sent();
+        debug!(families = ?est.families, "End-of-RIB");
         let more = self.write(conn, &msgs).await;
+        if more.is_empty() {
+            self.session
+                .sent_updates(Instant::now(), conn, msgs.len() as u64);
+        }
         for i in more {
             let outs = self.session.process(Instant::now(), i.as_input());
             for o in outs {
@@ -444,7 +634,7 @@ impl Peer {
                     detail: "writing UPDATEs failed; the session is reset".into(),
                 });
             }
-            self.session.sent_update(Instant::now(), conn);
+            self.session.sent_updates(Instant::now(), conn, n as u64);
         }
         self.adj_out = target;
         debug!(messages = n, changes, "Adj-RIB-Out synced");
@@ -590,5 +780,62 @@ mod tests {
             next_hop((Some(ip("172.16.1.2")), None), Family::Ipv4, v6_session),
             Some(ip("172.16.1.2"))
         );
+    }
+
+    const RESTART: Duration = Duration::from_secs(40);
+
+    /// After a restart the daemon is fenced first: its provisional
+    /// steering never releases End-of-RIB; the first final one does.
+    #[test]
+    fn end_of_rib_waits_for_a_final_steering() {
+        let t0 = Instant::now();
+        let mut eor = EndOfRib::new(Some(RESTART));
+        // No session: nothing is due, whatever is synced.
+        assert!(!eor.due(t0, true));
+        eor.established(t0);
+        assert!(!eor.is_sent());
+        // Provisional steering synced.
+        assert!(!eor.due(t0 + Duration::from_secs(1), false));
+        // The final one.
+        assert!(eor.due(t0 + Duration::from_secs(2), true));
+        eor.sent();
+        assert!(eor.is_sent());
+        assert_eq!(eor.deadline(), None);
+        // Once per session.
+        assert!(!eor.due(t0 + Duration::from_secs(3), true));
+        // A new session waits again.
+        eor.down();
+        assert!(!eor.is_sent());
+        eor.established(t0 + Duration::from_secs(4));
+        assert!(!eor.due(t0 + Duration::from_secs(4), false));
+        assert!(eor.due(t0 + Duration::from_secs(4), true));
+    }
+
+    /// Without a final steering, End-of-RIB goes out a margin
+    /// (min(5 s, restart / 4)) before our restart time runs out, so the
+    /// peer flushes on our word, not on its timer.
+    #[test]
+    fn end_of_rib_deadline_is_just_before_the_restart_time() {
+        let t0 = Instant::now();
+        let mut eor = EndOfRib::new(Some(RESTART));
+        eor.established(t0);
+        let d = eor.deadline().expect("deadline");
+        assert_eq!(d, t0 + Duration::from_secs(35));
+        assert!(!eor.due(d - Duration::from_millis(1), false));
+        assert!(eor.due(d, false));
+        let mut short = EndOfRib::new(Some(Duration::from_secs(4)));
+        short.established(t0);
+        assert_eq!(short.deadline(), Some(t0 + Duration::from_secs(3)));
+        // Without graceful restart no peer keeps stale routes of ours:
+        // no deadline, only the ordering rule.
+        let mut none = EndOfRib::new(None);
+        none.established(t0);
+        assert_eq!(none.deadline(), None);
+        assert!(!none.due(t0 + Duration::from_secs(3600), false));
+        assert!(none.due(t0, true));
+        // Down before the deadline: no timer left.
+        eor.down();
+        assert_eq!(eor.deadline(), None);
+        assert!(!eor.due(d, false));
     }
 }

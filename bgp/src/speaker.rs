@@ -232,12 +232,19 @@ impl Speaker {
         }
     }
 
-    async fn apply_rib(&mut self, rib: Arc<DesiredRib>) -> Result<(usize, usize, String), Error> {
+    /// Sends `rib` to every peer; `provisional` (a fenced steering) syncs
+    /// it without releasing End-of-RIB.
+    async fn apply_rib(
+        &mut self,
+        rib: Arc<DesiredRib>,
+        provisional: bool,
+    ) -> Result<(usize, usize, String), Error> {
         let mut waits = Vec::new();
         for (addr, tx) in &self.peers {
             let (done, rx) = oneshot::channel();
             tx.send(PeerMsg::Apply {
                 rib: rib.clone(),
+                provisional,
                 done,
             })
             .await
@@ -330,7 +337,11 @@ impl Redirector for Speaker {
         }
         // Refused whole, before anything is sent: the previous state stays.
         let rib = Arc::new(self.policy.desired(steering)?);
-        let (established, changes, detail) = self.apply_rib(rib.clone()).await?;
+        // A fenced steering is provisional: after a restart it comes before
+        // the daemon knows where the services belong, and End-of-RIB after
+        // it would make graceful-restart peers flush the routes they kept
+        // for us (RFC 4724 §4.1/§4.2).
+        let (established, changes, detail) = self.apply_rib(rib.clone(), steering.fenced).await?;
         self.last = Some((steering.clone(), rib));
         if established == 0 {
             return Err(RedirectError::Unreachable {

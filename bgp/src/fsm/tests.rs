@@ -589,8 +589,146 @@ fn collision_keeps_connection_of_higher_identifier() {
     }
 }
 
+/// Established on conn 1 (hold 9 s); the peer opens conn 2 and sends a
+/// GR-capable OPEN followed at once by a KEEPALIVE. Returns the outputs of
+/// that data.
+fn collide(t0: Instant) -> (Session, Vec<Output>) {
+    let mut s = established(t0);
+    let out = s.process(
+        t0,
+        Input::Connected {
+            conn: 2,
+            outbound: false,
+        },
+    );
+    // An inbound connection still gets our OPEN (§8.2.2 Active, Event 17).
+    assert!(matches!(sent(&out, 2)[0], Inbound::Open(_)), "{out:?}");
+    let mut bytes = peer_open_with(PEER_AS, 30, "192.0.2.2", true).to_vec();
+    bytes.extend_from_slice(&wire::encode_keepalive());
+    let out = s.process(
+        t0,
+        Input::Data {
+            conn: 2,
+            bytes: &bytes,
+        },
+    );
+    (s, out)
+}
+
+/// §6.8 with RFC 4724 capable peers: an OPEN on a second connection while
+/// Established is held, the Established connection is probed, and when it
+/// stays alive the new connection loses (Cease / Connection Collision
+/// Resolution) without the session ever going down.
 #[test]
-fn new_connection_while_established_is_rejected_unless_peer_restarted() {
+fn collision_with_a_live_established_connection_keeps_it() {
+    let t0 = Instant::now();
+    let (mut s, out) = collide(t0);
+    // The probe: one KEEPALIVE on the Established connection; nothing on
+    // the new one, which is neither answered nor closed yet.
+    assert_eq!(sent(&out, 1), vec![Inbound::Keepalive], "{out:?}");
+    assert!(sent(&out, 2).is_empty(), "{out:?}");
+    assert!(!closed(&out, 1) && !closed(&out, 2));
+    assert!(!out.iter().any(|o| matches!(o, Output::Down { .. })));
+    assert_eq!(s.established_conn(), Some(1));
+    // The probe window: min(1 s, hold / 3).
+    let until = t0 + COLLISION_PROBE;
+    assert_eq!(s.next_deadline(), Some(until));
+    // The peer keeps conn 1 alive: a KEEPALIVE there changes nothing.
+    let t = t0 + Duration::from_millis(300);
+    let out = s.process(
+        t,
+        Input::Data {
+            conn: 1,
+            bytes: &wire::encode_keepalive(),
+        },
+    );
+    assert!(out.is_empty(), "{out:?}");
+    assert!(s
+        .process(until - Duration::from_millis(1), Input::Tick)
+        .is_empty());
+    let out = s.process(until, Input::Tick);
+    assert_eq!(notification(&out, 2), Some((6, 7)));
+    assert!(closed(&out, 2));
+    assert!(!closed(&out, 1));
+    assert!(!out.iter().any(|o| matches!(o, Output::Down { .. })));
+    assert_eq!(s.state(), State::Established);
+    assert_eq!(s.established_conn(), Some(1));
+    assert_eq!(s.counters().established, 1);
+    // The buffered KEEPALIVE of conn 2 was never parsed: no FSM error, and
+    // the session's error stays clear.
+    assert_eq!(s.counters().notifications_sent, 1);
+    assert_eq!(s.last_error(), None);
+    // A probe window is no timer left behind.
+    assert!(s.next_deadline().is_some_and(|d| d > until));
+}
+
+/// The Established connection dies within the probe window (a restarted
+/// peer host answers the probe with a RST): the peer restarted, the held
+/// connection becomes the session (RFC 4724 §4.2), including the bytes
+/// that arrived after its OPEN.
+#[test]
+fn collision_where_the_established_connection_dies_is_a_restart() {
+    let t0 = Instant::now();
+    let (mut s, _) = collide(t0);
+    let t = t0 + Duration::from_millis(5);
+    let out = s.process(t, Input::Closed { conn: 1 });
+    assert!(closed(&out, 1));
+    let down = out
+        .iter()
+        .position(|o| matches!(o, Output::Down { .. }))
+        .expect("old session down");
+    // Then conn 2 answers the held OPEN and consumes its buffered
+    // KEEPALIVE: Established on conn 2.
+    assert_eq!(sent(&out, 2), vec![Inbound::Keepalive], "{out:?}");
+    let est = out
+        .iter()
+        .position(|o| matches!(o, Output::Established { conn: 2, .. }))
+        .expect("new session Established");
+    assert!(down < est, "{out:?}");
+    assert_eq!(s.established_conn(), Some(2));
+    assert_eq!(s.counters().established, 2);
+    assert_eq!(s.established_since(), Some(t));
+    // No collision timer fires afterwards.
+    let out = s.process(t0 + COLLISION_PROBE, Input::Tick);
+    assert_eq!(notification(&out, 2), None);
+    assert_eq!(s.state(), State::Established);
+}
+
+/// Any way the Established connection ends within the window proves it
+/// dead: a NOTIFICATION on it (the peer chose the new connection) too.
+#[test]
+fn collision_where_the_peer_closes_the_established_one_with_a_notification() {
+    let t0 = Instant::now();
+    let (mut s, _) = collide(t0);
+    let n = wire::encode_notification(&Notification::new(6, 7, Bytes::new()));
+    let out = s.process(t0, Input::Data { conn: 1, bytes: &n });
+    assert!(out.iter().any(|o| matches!(o, Output::Down { .. })));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Established { conn: 2, .. })));
+    assert_eq!(s.established_conn(), Some(2));
+}
+
+/// The peer resolves the collision itself and closes the new connection:
+/// nothing happened to the session.
+#[test]
+fn collision_where_the_peer_closes_the_new_connection() {
+    let t0 = Instant::now();
+    let (mut s, _) = collide(t0);
+    let out = s.process(t0 + Duration::from_millis(5), Input::Closed { conn: 2 });
+    assert_eq!(out, vec![Output::Close { conn: 2 }]);
+    assert_eq!(s.established_conn(), Some(1));
+    assert_eq!(s.counters().established, 1);
+    assert_eq!(s.last_error(), None);
+    let out = s.process(t0 + COLLISION_PROBE, Input::Tick);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(s.state(), State::Established);
+}
+
+/// A peer without graceful restart collides the same way (the old rule
+/// closed its new connection at once; now it gets the same probe).
+#[test]
+fn collision_without_graceful_restart_is_probed_too() {
     let t0 = Instant::now();
     let mut s = established(t0);
     s.process(
@@ -607,35 +745,135 @@ fn new_connection_while_established_is_rejected_unless_peer_restarted() {
             bytes: &peer_open(),
         },
     );
+    assert_eq!(sent(&out, 1), vec![Inbound::Keepalive]);
+    let out = s.process(t0 + COLLISION_PROBE, Input::Tick);
     assert_eq!(notification(&out, 2), Some((6, 7)));
     assert_eq!(s.established_conn(), Some(1));
+}
 
-    // RFC 4724 §4.2: a GR-capable peer that reconnects has restarted.
-    let mut s = established(t0);
+/// §6.8: never offer a second connection while Established. Our connect
+/// that completes after a session came up (on the peer's connection) is
+/// closed without an OPEN.
+#[test]
+fn outbound_connection_completing_while_established_is_closed_without_open() {
+    let t0 = Instant::now();
+    let mut s = Session::new(cfg(false));
+    assert_eq!(s.process(t0, Input::Start), vec![Output::Connect]);
+    // The peer's connection wins the race and comes up first.
     s.process(
         t0,
         Input::Connected {
-            conn: 2,
+            conn: 1,
             outbound: false,
         },
     );
-    let out = s.process(
+    s.process(
         t0,
         Input::Data {
-            conn: 2,
-            bytes: &peer_open_with(PEER_AS, 30, "192.0.2.2", true),
+            conn: 1,
+            bytes: &peer_open(),
         },
     );
-    assert!(closed(&out, 1));
-    assert!(out.iter().any(|o| matches!(o, Output::Down { .. })));
     let out = s.process(
         t0,
         Input::Data {
-            conn: 2,
+            conn: 1,
             bytes: &wire::encode_keepalive(),
         },
     );
-    assert!(matches!(out[0], Output::Established { conn: 2, .. }));
+    assert_eq!(s.state(), State::Established);
+    // Our connect under way is abandoned before the session is reported
+    // up: a graceful-restart peer (FRR) drops its Established session as
+    // soon as it accepts another connection from us.
+    assert_eq!(out[0], Output::CancelConnect, "{out:?}");
+    assert!(matches!(out[1], Output::Established { conn: 1, .. }));
+    // If it completes all the same (a race), it is closed without OPEN.
+    let out = s.process(
+        t0,
+        Input::Connected {
+            conn: 2,
+            outbound: true,
+        },
+    );
+    assert_eq!(out, vec![Output::Close { conn: 2 }]);
+    assert_eq!(s.established_conn(), Some(1));
+    // And no connect is started while Established.
+    let out = s.process(t0 + Duration::from_secs(60), Input::Tick);
+    assert!(!out.contains(&Output::Connect), "{out:?}");
+}
+
+/// NOTIFICATIONs are counted by direction, code and subcode, the totals
+/// agree, and the last one is kept with its time.
+#[test]
+fn notifications_are_counted_by_direction_code_and_subcode() {
+    let t0 = Instant::now();
+    let mut s = established(t0);
+    let t1 = t0 + Duration::from_secs(1);
+    let n = wire::encode_notification(&Notification::shutdown("maintenance"));
+    s.process(t1, Input::Data { conn: 1, bytes: &n });
+    let (dir, last, at) = s.last_notification().expect("recorded").clone();
+    assert_eq!(
+        (dir, last.code, last.subcode, at),
+        (Direction::Received, 6, 2, t1)
+    );
+    assert_eq!(
+        last.describe(),
+        "Cease/Administrative Shutdown: maintenance"
+    );
+    assert_eq!(s.established_since(), None);
+    // Reconnect and let the hold timer expire twice over: 4/0 sent.
+    let mut t = t1;
+    for conn in [2, 3] {
+        t = s.next_deadline().expect("retry");
+        s.process(t, Input::Tick);
+        s.process(
+            t,
+            Input::Connected {
+                conn,
+                outbound: true,
+            },
+        );
+        s.process(
+            t,
+            Input::Data {
+                conn,
+                bytes: &peer_open(),
+            },
+        );
+        s.process(
+            t,
+            Input::Data {
+                conn,
+                bytes: &wire::encode_keepalive(),
+            },
+        );
+        assert_eq!(s.established_since(), Some(t));
+        t += Duration::from_secs(9);
+        let out = s.process(t, Input::Tick);
+        assert_eq!(notification(&out, conn), Some((4, 0)));
+    }
+    let c = s.counters();
+    assert_eq!(c.notifications_received, 1);
+    assert_eq!(c.notifications_sent, 2);
+    assert_eq!(c.notifications.get(&(Direction::Received, 6, 2)), Some(&1));
+    assert_eq!(c.notifications.get(&(Direction::Sent, 4, 0)), Some(&2));
+    assert_eq!(c.notifications.len(), 2);
+    assert_eq!(
+        c.notifications.values().sum::<u64>(),
+        c.notifications_sent + c.notifications_received
+    );
+    assert_eq!(c.established, 3);
+    let (dir, last, at) = s.last_notification().expect("recorded");
+    assert_eq!((*dir, last.code, *at), (Direction::Sent, 4, t));
+}
+
+#[test]
+fn updates_sent_are_counted() {
+    let t0 = Instant::now();
+    let mut s = established(t0);
+    s.sent_updates(t0, 1, 3);
+    s.sent_updates(t0, 1, 2);
+    assert_eq!(s.counters().updates_sent, 5);
 }
 
 #[test]

@@ -260,6 +260,67 @@ fn keepalive_and_shutdown_notification_round_trip() {
     assert!(back.describe().contains("planned switchover"));
 }
 
+/// Every code and subcode an RFC names reads in words; the shutdown
+/// communication follows a colon; nothing reads "Unknown".
+#[test]
+fn notifications_are_described_in_words() {
+    let d = |c: u8, s: u8| Notification::new(c, s, Bytes::new()).describe();
+    assert_eq!(
+        Notification::shutdown("maintenance").describe(),
+        "Cease/Administrative Shutdown: maintenance"
+    );
+    // RFC 9003 §2: Administrative Reset carries a communication too.
+    let reset = Notification::new(
+        6,
+        4,
+        rustbgpd_wire::notification::encode_shutdown_communication("new key"),
+    );
+    assert_eq!(reset.describe(), "Cease/Administrative Reset: new key");
+    // A peer's text with a line break stays on one line.
+    assert_eq!(
+        Notification::shutdown("a\nb").describe(),
+        "Cease/Administrative Shutdown: a b"
+    );
+    assert_eq!(d(6, 0), "Cease");
+    assert_eq!(d(4, 0), "Hold Timer Expired");
+    assert_eq!(d(1, 2), "Message Header Error/Bad Message Length");
+    assert_eq!(d(2, 2), "OPEN Message Error/Bad Peer AS");
+    assert_eq!(d(2, 7), "OPEN Message Error/Unsupported Capability");
+    assert_eq!(d(3, 11), "UPDATE Message Error/Malformed AS_PATH");
+    assert_eq!(d(5, 0), "Finite State Machine Error/Unspecified Error");
+    assert_eq!(
+        d(5, 3),
+        "Finite State Machine Error/Unexpected Message in Established"
+    );
+    assert_eq!(d(6, 7), "Cease/Connection Collision Resolution");
+    assert_eq!(d(6, 10), "Cease/BFD Down");
+    assert_eq!(
+        d(7, 1),
+        "ROUTE-REFRESH Message Error/Invalid Message Length"
+    );
+    assert_eq!(d(8, 0), "Send Hold Timer Expired");
+    assert_eq!(d(6, 42), "Cease/subcode 42");
+    assert_eq!(d(42, 1), "error code 42/subcode 1");
+    // Every RFC-defined pair has a name of its own.
+    let defined: &[(u8, &[u8])] = &[
+        (1, &[1, 2, 3]),
+        (2, &[1, 2, 3, 4, 5, 6, 7, 11]),
+        (3, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+        (5, &[0, 1, 2, 3]),
+        (6, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+        (7, &[1]),
+    ];
+    for (c, subs) in defined {
+        for s in *subs {
+            let text = d(*c, *s);
+            assert!(
+                !text.contains("subcode") && !text.contains("code ") && !text.contains("Unknown"),
+                "{c}/{s}: {text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn header_errors_map_to_rfc4271_section_6_1() {
     let mut bad_marker = encode_keepalive().to_vec();

@@ -1,21 +1,35 @@
-//! Test harness: a network namespace with a veth to the root namespace,
-//! bird2 / gobgpd started inside it with a temp config, and helpers to
-//! drive orbit's `Speaker` (which runs in the test process, on the root
-//! side of the veth).
+//! Test harness: two network namespaces joined by a veth, one for orbit's
+//! `Speaker` (which runs in the test process) and one for the peers (bird2,
+//! gobgpd, FRR's bgpd, started with a temp config), and helpers to drive the
+//! speaker. Nothing is added to the root namespace.
+//!
+//! The test process reaches the speaker's namespace with
+//! `setns(CLONE_NEWNET)` on the test's thread *before* its tokio runtime is
+//! built: [`Lab::run`] enters, builds a multi-thread runtime (whose worker
+//! and blocking threads inherit the namespace), runs the test's future and
+//! returns to the original namespace, also on panic. A test therefore is a
+//! plain `#[test]` that calls `lab.run(async { ... })`, never
+//! `#[tokio::test]` (its runtime would be built in the root namespace).
+//! Programs the test starts from an entered thread run in the speaker's
+//! namespace too (the bench starts a second gobgpd there).
 //!
 //! Every name and address is derived from the process id and a per-process
 //! counter, so tests running concurrently (nextest: one process per test;
-//! cargo test: one thread per test) never collide. Everything is removed in
-//! `Drop`, also on panic. These tests need root (CI runs them as root).
+//! cargo test: one thread per test, and the namespace is per thread) never
+//! collide. Everything is removed in `Drop`, also on panic. These tests need
+//! root (CI runs them as root).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::sched::{setns, CloneFlags};
 use orbit_core::config::{Bgp, Service};
 use orbit_core::{Role, ServiceSteering, Steering};
 
@@ -34,19 +48,24 @@ fn run(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A namespace `ns` joined to the root namespace by a veth pair on a /29:
-/// `.1` is the root side (orbit), `.2` the peer, `.3` a second peer
-/// (gobgpd, on the namespace's `lo`), `.5` a spare next hop.
+/// Two namespaces joined by a veth pair on a private /29: the speaker's
+/// (`speaker_ns`, `.1`, where orbit runs) and the peers' (`ns`, `.2`; `.3`
+/// a second peer address on its `lo`, e.g. gobgpd), `.5` a spare next hop.
 pub struct Lab {
+    /// The peers' namespace.
     pub ns: String,
-    pub root_if: String,
+    /// orbit's namespace.
+    pub speaker_ns: String,
+    /// The veth end in `speaker_ns`, and the one in `ns`.
+    pub speaker_if: String,
+    pub peer_if: String,
     pub dir: PathBuf,
     pub idx: u32,
-    pub v4_root: Ipv4Addr,
+    pub v4_speaker: Ipv4Addr,
     pub v4_peer: Ipv4Addr,
     pub v4_peer2: Ipv4Addr,
     pub v4_spare: Ipv4Addr,
-    pub v6_root: Ipv6Addr,
+    pub v6_speaker: Ipv6Addr,
     pub v6_peer: Ipv6Addr,
 }
 
@@ -66,7 +85,8 @@ impl Lab {
         let idx = ((pid & 0x7fff) << 3) | (n & 7);
         let base = 0x0AA0_0000u32 + (idx << 3); // 10.160.0.0/11, one /29 each
         let ns = format!("obgp{idx}");
-        let root_if = format!("ob{idx}a");
+        let speaker_ns = format!("obsp{idx}");
+        let speaker_if = format!("ob{idx}a");
         let peer_if = format!("ob{idx}b");
         let dir = std::env::temp_dir().join(format!("orbit-bgp-{idx}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -85,52 +105,63 @@ impl Lab {
         };
         let lab = Lab {
             ns: ns.clone(),
-            root_if: root_if.clone(),
+            speaker_ns: speaker_ns.clone(),
+            speaker_if: speaker_if.clone(),
+            peer_if: peer_if.clone(),
             dir,
             idx,
-            v4_root: Ipv4Addr::from(base + 1),
+            v4_speaker: Ipv4Addr::from(base + 1),
             v4_peer: Ipv4Addr::from(base + 2),
             v4_peer2: Ipv4Addr::from(base + 3),
             v4_spare: Ipv4Addr::from(base + 5),
-            v6_root: v6(1),
+            v6_speaker: v6(1),
             v6_peer: v6(2),
         };
         // Leftovers of a crashed earlier run with the same pid.
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        let _ = Command::new("ip").args(["link", "del", &root_if]).output();
+        for n in [&ns, &speaker_ns] {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+        }
         run(&["ip", "netns", "add", &ns]);
-        run(&[
-            "ip", "link", "add", &root_if, "type", "veth", "peer", "name", &peer_if,
-        ]);
-        run(&["ip", "link", "set", &peer_if, "netns", &ns]);
-        run(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{}/29", lab.v4_root),
-            "dev",
-            &root_if,
-        ]);
+        run(&["ip", "netns", "add", &speaker_ns]);
+        // Created inside the speaker's namespace, the peer end moved out:
+        // the pair never touches the root namespace.
         run(&[
             "ip",
-            "-6",
-            "addr",
+            "-n",
+            &speaker_ns,
+            "link",
             "add",
-            &format!("{}/64", lab.v6_root),
-            "dev",
-            &root_if,
-            "nodad",
-        ]);
-        run(&["ip", "link", "set", &root_if, "up"]);
-        lab.exec(&["ip", "link", "set", "lo", "up"]);
-        lab.exec(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{}/29", lab.v4_peer),
-            "dev",
+            &speaker_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
             &peer_if,
+            "netns",
+            &ns,
         ]);
+        for (netns, ifname, v4, v6) in [
+            (&speaker_ns, &speaker_if, lab.v4_speaker, lab.v6_speaker),
+            (&ns, &peer_if, lab.v4_peer, lab.v6_peer),
+        ] {
+            let ip = |args: &[&str]| {
+                let mut full = vec!["ip", "-n", netns.as_str()];
+                full.extend_from_slice(args);
+                run(&full)
+            };
+            ip(&["link", "set", "lo", "up"]);
+            ip(&["addr", "add", &format!("{v4}/29"), "dev", ifname]);
+            ip(&[
+                "-6",
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                ifname,
+                "nodad",
+            ]);
+            ip(&["link", "set", ifname, "up"]);
+        }
         lab.exec(&[
             "ip",
             "addr",
@@ -139,40 +170,36 @@ impl Lab {
             "dev",
             "lo",
         ]);
-        lab.exec(&[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("{}/64", lab.v6_peer),
-            "dev",
-            &peer_if,
-            "nodad",
-        ]);
-        lab.exec(&["ip", "link", "set", &peer_if, "up"]);
         lab
     }
 
-    /// Adds another address to the root side of the veth (removed with it).
-    pub fn add_root_addr(&self, a: Ipv4Addr) {
-        run(&[
+    /// Adds another address to the speaker's end of the veth (removed with it).
+    pub fn add_speaker_addr(&self, a: Ipv4Addr) {
+        self.speaker_exec(&[
             "ip",
             "addr",
             "add",
             &format!("{a}/29"),
             "dev",
-            &self.root_if,
+            &self.speaker_if,
         ]);
     }
 
-    /// Runs a command inside the namespace; panics on failure.
+    /// Runs a command inside the peers' namespace; panics on failure.
     pub fn exec(&self, args: &[&str]) -> String {
         let mut full = vec!["ip", "netns", "exec", &self.ns];
         full.extend_from_slice(args);
         run(&full)
     }
 
-    /// Runs a command inside the namespace; returns stdout even on failure.
+    /// Runs a command inside the speaker's namespace; panics on failure.
+    pub fn speaker_exec(&self, args: &[&str]) -> String {
+        let mut full = vec!["ip", "netns", "exec", &self.speaker_ns];
+        full.extend_from_slice(args);
+        run(&full)
+    }
+
+    /// Runs a command inside the peers' namespace; returns stdout even on failure.
     pub fn try_exec(&self, args: &[&str]) -> Option<String> {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.ns])
@@ -184,8 +211,9 @@ impl Lab {
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Starts a program in the peers' namespace, output to `log` in `dir`.
     pub fn spawn_in_ns(&self, args: &[&str], log: &str) -> Child {
-        let logf = std::fs::File::create(self.dir.join(log)).expect("log file");
+        let logf = File::create(self.dir.join(log)).expect("log file");
         Command::new("ip")
             .args(["netns", "exec", &self.ns])
             .args(args)
@@ -198,22 +226,74 @@ impl Lab {
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
+
+    /// Moves the calling thread into the speaker's namespace until the
+    /// guard drops. Threads and programs it starts meanwhile live there.
+    pub fn enter(&self) -> Entered {
+        enter_netns(&self.speaker_ns)
+    }
+
+    /// Moves the calling thread into the peers' namespace until the guard
+    /// drops (for peers scripted in the test itself).
+    pub fn enter_peer(&self) -> Entered {
+        enter_netns(&self.ns)
+    }
+
+    /// Runs `f` to completion on a multi-thread tokio runtime (2 workers)
+    /// built inside the speaker's namespace; see the module doc.
+    pub fn run<F: Future>(&self, f: F) -> F::Output {
+        let _entered = self.enter();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let out = rt.block_on(f);
+        // Tasks still running (speakers the test did not shut down) end
+        // here, inside the namespace, before the guard leaves it.
+        drop(rt);
+        out
+    }
+}
+
+/// Moves the calling thread into the namespace `name` until the guard drops.
+pub fn enter_netns(name: &str) -> Entered {
+    let back = File::open("/proc/thread-self/ns/net").expect("current netns");
+    let ns = File::open(format!("/var/run/netns/{name}")).expect("netns file");
+    setns(ns, CloneFlags::CLONE_NEWNET).expect("setns");
+    Entered { back: Some(back) }
+}
+
+/// Returns the thread to the namespace it came from.
+pub struct Entered {
+    back: Option<File>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(f) = self.back.take() {
+            let _ = setns(f, CloneFlags::CLONE_NEWNET);
+        }
+    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "pids", &self.ns])
-            .output()
-            .map(|o| {
-                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-9", pid]).output();
-                }
-            });
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.root_if])
-            .output();
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        for ns in [&self.ns, &self.speaker_ns] {
+            let _ = Command::new("ip")
+                .args(["netns", "pids", ns])
+                .output()
+                .map(|o| {
+                    for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                        // Never ourselves: a test thread may still be inside.
+                        if pid != std::process::id().to_string() {
+                            let _ = Command::new("kill").args(["-9", pid]).output();
+                        }
+                    }
+                });
+            // Deleting the namespaces deletes the veth pair with them.
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {
@@ -484,4 +564,155 @@ pub fn steering(generation: u64, prefixes: &[&str], role: Role, takeover: bool) 
 
 pub fn ip(s: impl ToString) -> IpAddr {
     s.to_string().parse().expect("ip")
+}
+
+/// FRR's bgpd running standalone in the lab's peer namespace: no zebra
+/// (`-Z`), no kernel routes (`-n`), as root (`-S`), listening only on the
+/// peer address (`-l`), its vty on a unix socket in the lab directory
+/// (`--vty_socket`, queried with `vtysh --vty_socket`), no TCP vty
+/// (`-P 0`). FRR's eBGP default refuses every route without a policy:
+/// configs need `no bgp ebgp-requires-policy`.
+pub struct Frr {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Frr {
+    /// Starts bgpd with `config` (frr.conf text; `log file` and the
+    /// timestamp precision are set here: the log is `frr.log` in the lab
+    /// directory, microsecond timestamps).
+    pub fn start(lab: &Lab, config: &str) -> Frr {
+        let dir = lab.dir.join("frr");
+        std::fs::create_dir_all(&dir).expect("frr dir");
+        let log = dir.join("bgpd.log");
+        let conf = dir.join("bgpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "log file {} debugging\nlog timestamp precision 6\n{config}\n",
+                log.display()
+            ),
+        )
+        .expect("bgpd.conf");
+        let d = |name: &str| dir.join(name).display().to_string();
+        let child = lab.spawn_in_ns(
+            &[
+                "/usr/lib/frr/bgpd",
+                "-f",
+                &d("bgpd.conf"),
+                "-i",
+                &d("bgpd.pid"),
+                "-z",
+                &d("zserv.api"),
+                "--vty_socket",
+                &d(""),
+                "-Z",
+                "-S",
+                "-n",
+                "-l",
+                &lab.v4_peer.to_string(),
+                "-P",
+                "0",
+            ],
+            "frr.out",
+        );
+        let f = Frr {
+            child: Some(child),
+            dir,
+            log,
+        };
+        let t0 = Instant::now();
+        while f.vtysh("show bgp summary").is_none() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "bgpd did not start: {}",
+                lab.log("frr.out")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        f
+    }
+
+    /// One vtysh command; its output, or `None` if vtysh failed.
+    pub fn vtysh(&self, cmd: &str) -> Option<String> {
+        let out = Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-c", cmd])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A `... json` command, parsed (`Null` when it failed).
+    pub fn json(&self, cmd: &str) -> serde_json::Value {
+        self.vtysh(cmd)
+            .and_then(|o| serde_json::from_str(&o).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// `show bgp neighbors ADDR json`, the neighbor's object.
+    pub fn neighbor(&self, addr: IpAddr) -> serde_json::Value {
+        self.json(&format!("show bgp neighbors {addr} json"))[addr.to_string()].clone()
+    }
+
+    pub fn established(&self, addr: IpAddr) -> bool {
+        self.neighbor(addr)["bgpState"] == "Established"
+    }
+
+    /// A client on bgpd's vty socket, for fast repeated queries (vtysh
+    /// itself takes tens of milliseconds to start).
+    pub fn vty(&self) -> std::io::Result<Vty> {
+        let stream = std::os::unix::net::UnixStream::connect(self.dir.join("bgpd.vty"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        Ok(Vty { stream })
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// vtysh's protocol on a daemon's vty socket: the command with a NUL after
+/// it; the output, then three NULs and the command's status byte.
+pub struct Vty {
+    stream: std::os::unix::net::UnixStream,
+}
+
+impl Vty {
+    /// The command's output if it succeeded (status 0).
+    pub fn cmd(&mut self, cmd: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut line = cmd.as_bytes().to_vec();
+        line.push(0);
+        self.stream.write_all(&line).ok()?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        while !(buf.len() >= 4 && buf[buf.len() - 4..buf.len() - 1] == [0, 0, 0]) {
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let status = buf[buf.len() - 1];
+        buf.truncate(buf.len() - 4);
+        (status == 0).then(|| String::from_utf8_lossy(&buf).into_owned())
+    }
 }
