@@ -79,6 +79,9 @@ pub struct PeerStatus {
     /// The last steering applied was provisional (fenced): it does not
     /// release End-of-RIB.
     pub steering_provisional: bool,
+    /// Prefixes of the current steering this peer is not sent, each with
+    /// the reason (no next hop of its family, family not negotiated).
+    pub not_sent: Vec<String>,
     /// A human sentence: why the session (or a connection) last failed.
     pub last_error: Option<String>,
     pub last_notification: Option<NotificationRecord>,
@@ -519,6 +522,7 @@ impl Peer {
             prefixes_sent: self.adj_out.len(),
             eor_sent: self.eor.is_sent(),
             steering_provisional: self.provisional,
+            not_sent: self.skipped.clone(),
             last_error: self.session.last_error().map(str::to_string),
             last_notification: self.session.last_notification().map(|(dir, n, at)| {
                 NotificationRecord {
@@ -576,6 +580,13 @@ impl Peer {
         for (prefix, a) in desired.iter() {
             let family = Family::of(prefix);
             if !families.contains(&family) {
+                // A family we offered that the peer declined (RFC 4760
+                // §8): its prefixes cannot reach this router.
+                if self.setup.session.families.contains(&family) {
+                    self.skipped.push(format!(
+                        "{prefix}: the peer did not negotiate {family:?} unicast"
+                    ));
+                }
                 continue;
             }
             match self.attrs(a, family, local) {

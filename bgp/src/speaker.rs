@@ -51,6 +51,21 @@ impl PeerControl {
         self.send(peer, PeerMsg::PathUp).await
     }
 
+    /// Every peer's state and counters, in configuration order; a peer
+    /// task that is gone is left out.
+    pub async fn status(&self) -> Vec<PeerStatus> {
+        let mut out = Vec::new();
+        for (_, tx) in &self.peers {
+            let (done, rx) = oneshot::channel();
+            if tx.send(PeerMsg::Status(done)).await.is_ok() {
+                if let Ok(status) = rx.await {
+                    out.push(status);
+                }
+            }
+        }
+        out
+    }
+
     async fn send(&self, peer: IpAddr, msg: PeerMsg) -> bool {
         match self.peers.iter().find(|(a, _)| *a == peer) {
             Some((_, tx)) => tx.send(msg).await.is_ok(),

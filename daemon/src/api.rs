@@ -224,7 +224,16 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             Err(e) => e,
         },
         (&Method::GET, "/ready") => match ask(ctx, ApiCall::Ready).await {
-            Ok(Ok(())) => json(StatusCode::OK, &serde_json::json!({"ready": true})),
+            // The steering is confirmed; the sessions that carry it are
+            // judged now, not at the last apply (a router may have shut
+            // its session down since).
+            Ok(Ok(())) => match ctx.metrics.bgp().degraded().await {
+                None => json(StatusCode::OK, &serde_json::json!({"ready": true})),
+                Some(why) => json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"ready": false, "error": format!("backend bgp is degraded: {why}")}),
+                ),
+            },
             Ok(Err(why)) => json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &serde_json::json!({"ready": false, "error": why}),
@@ -233,6 +242,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
         },
         (&Method::GET, "/metrics") => {
             ctx.metrics.bfd().refresh().await;
+            ctx.metrics.bgp().reports().await;
             let mut response = Response::new(Full::new(Bytes::from(ctx.metrics.render())));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
@@ -245,6 +255,12 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
         (&Method::GET, "/v1/status") => match ask(ctx, ApiCall::Status).await {
             Ok(mut status) => {
                 status.bfd = ctx.metrics.bfd().reports().await;
+                status.bgp_peers = ctx.metrics.bgp().reports().await;
+                if let Some(why) = ctx.metrics.bgp().judge(&status.bgp_peers) {
+                    for b in status.backends.iter_mut().filter(|b| b.kind == "bgp") {
+                        b.degraded = Some(why.clone());
+                    }
+                }
                 json(StatusCode::OK, &status)
             }
             Err(e) => e,

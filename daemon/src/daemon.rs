@@ -151,6 +151,9 @@ impl Daemon {
         let built = backends::build(&config)
             .await
             .map_err(|e| anyhow::anyhow!("backend: {e}"))?;
+        metrics
+            .bgp()
+            .set_control(&config, built.bgp_control.clone());
         let bfd = match built.bgp_control {
             Some(control) => crate::bfd::start(&config, control).await?,
             None => None,
@@ -513,6 +516,9 @@ impl Daemon {
             match backends::build(&config).await {
                 Ok(built) => {
                     self.backends = spawn_all(built.redirectors, &self.tx);
+                    self.metrics
+                        .bgp()
+                        .set_control(&config, built.bgp_control.clone());
                     self._bfd = match built.bgp_control {
                         Some(control) => match crate::bfd::start(&config, control).await {
                             Ok(handle) => handle,

@@ -9,6 +9,7 @@ mod backends;
 mod bfd;
 mod bfd_sites;
 mod bfd_status;
+mod bgp_status;
 mod daemon;
 mod detect_metrics;
 mod hook;

@@ -9,6 +9,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::bfd_status::BfdView;
+use crate::bgp_status::BgpView;
 use crate::detect_metrics::DetectView;
 
 type Labels = Vec<(String, String)>;
@@ -43,6 +44,8 @@ pub struct Metrics {
     decision_to_confirmed_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// BFD sessions, encoded from the driver's last snapshot on each scrape.
     bfd: BfdView,
+    /// BGP sessions, encoded from the peers' last snapshot on each scrape.
+    bgp: BgpView,
     /// The gossip member's evidence and counters, read on each scrape.
     detect: DetectView,
 }
@@ -66,9 +69,11 @@ impl Metrics {
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
             bfd: BfdView::default(),
+            bgp: BgpView::default(),
             detect: DetectView::default(),
         };
         registry.register_collector(Box::new(m.bfd.collector()));
+        registry.register_collector(Box::new(m.bgp.collector()));
         registry.register_collector(Box::new(m.detect.collector()));
         registry.register(
             "events",
@@ -224,6 +229,11 @@ impl Metrics {
     /// The gossip member that `/metrics` reports on.
     pub fn detect(&self) -> &DetectView {
         &self.detect
+    }
+
+    /// The BGP sessions that `/metrics`, `/v1/status` and `/ready` report on.
+    pub fn bgp(&self) -> &BgpView {
+        &self.bgp
     }
 
     /// The BFD driver that `/metrics` and `/v1/status` report on.
