@@ -46,7 +46,7 @@ fn a_session_shut_down_at_the_router_makes_the_backend_degraded_and_not_ready() 
             Duration::from_secs(within),
             Duration::from_millis(20),
             what,
-            || ok(),
+            &mut *ok,
         )
     };
     poll(30, "bird to learn orbit's route", &mut || {
