@@ -21,4 +21,4 @@ pub mod wire;
 
 pub use error::Error;
 pub use peer::PeerStatus;
-pub use speaker::{PeerControl, Speaker};
+pub use speaker::{PeerControl, PeerReconfigured, PeerReload, Reconfigured, Speaker};
