@@ -34,6 +34,10 @@ use crate::policy::{DesiredRib, Policy};
 use crate::sockopt;
 use crate::wire::{code, Family};
 
+/// How long a session restarted by a reload waits after its Cease before
+/// it is started again (see `Speaker::reconfigure`).
+const RESTART_GAP: Duration = Duration::from_millis(300);
+
 /// Peer address -> its task's mailbox; shared by the speaker, the listener
 /// and every [`PeerControl`].
 type Routes = Arc<RwLock<BTreeMap<IpAddr, mpsc::Sender<PeerMsg>>>>;
@@ -397,7 +401,8 @@ impl Speaker {
     /// - a peer whose session parameters changed (its own, or the global
     ///   `asn`, `router_id`, `graceful_restart_time`: they go into the OPEN,
     ///   RFC 4271 §4.2, or the TCP connection) is closed with Cease / Other
-    ///   Configuration Change (subcode 6) and started again; no other
+    ///   Configuration Change (subcode 6) and started again a moment later
+    ///   (`RESTART_GAP`, so the peer has read the Cease first); no other
     ///   session is touched;
     /// - `connect_retry` and the next hops are taken by the live sessions;
     /// - an added peer is started;
@@ -453,6 +458,7 @@ impl Speaker {
             });
         }
         let mut old_next_hops = None;
+        let mut restart = Vec::new();
         for setup in &new_setups {
             let address = setup.address;
             let Some(old) = self.setups.get(&address) else {
@@ -469,7 +475,8 @@ impl Speaker {
                 let reason = format!("{} changed by a reload", session.join(", "));
                 self.end_peer(address, code::CEASE_OTHER_CONFIGURATION_CHANGE, &reason)
                     .await;
-                self.spawn_peer(setup.clone());
+                self.setups.remove(&address);
+                restart.push(setup.clone());
                 out.peers.push(PeerReconfigured {
                     address,
                     change: PeerReload::Restarted { changed: session },
@@ -487,6 +494,17 @@ impl Speaker {
                     address,
                     change: PeerReload::Updated { changed: live },
                 });
+            }
+        }
+        if !restart.is_empty() {
+            // Let the peers read the Cease before the new sessions connect:
+            // a connection that arrives while the old session still looks
+            // Established is taken for a graceful restart (RFC 4724 §4.2;
+            // bird then drops the old session without reading our
+            // NOTIFICATION and keeps our routes as stale).
+            tokio::time::sleep(RESTART_GAP).await;
+            for setup in restart {
+                self.spawn_peer(setup);
             }
         }
         self.order = new_setups.iter().map(|s| s.address).collect();

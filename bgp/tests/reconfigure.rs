@@ -106,6 +106,9 @@ async fn serve(
     };
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 65536];
+    // Nothing before our OPEN (a KEEPALIVE in OpenSent is an FSM error,
+    // RFC 4271 §8.2.2).
+    let mut opened = false;
     let mut keepalive = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -132,11 +135,12 @@ async fn serve(
                         .unwrap();
                         let _ = write.write_all(&open).await;
                         let _ = write.write_all(&wire::encode_keepalive()).await;
+                        opened = true;
                     }
                     let _ = tx.send(Seen { conn, msg });
                 }
             }
-            _ = keepalive.tick() => {
+            _ = keepalive.tick(), if opened => {
                 let _ = write.write_all(&wire::encode_keepalive()).await;
             }
         }
@@ -257,6 +261,29 @@ async fn reconfigure_touches_only_what_changed() {
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!(seen[0].conn, 1, "{seen:?}");
         assert_eq!(announced_med(&seen[0]), Some(Some(42)), "{seen:?}");
+    }
+
+    // connect_retry is taken by the live sessions: nothing on the wire.
+    let mut retry = config(&[(&a, 9), (&b, 9)], "[active]\nmed = 42\n");
+    retry.connect_retry = orbit_core::config::HumanDuration::from_secs(1);
+    let done = speaker.reconfigure(&retry, &svcs).await.unwrap();
+    let updated = |p: &ScriptedPeer| PeerReconfigured {
+        address: p.address,
+        change: PeerReload::Updated {
+            changed: vec!["connect_retry".into()],
+        },
+    };
+    assert_eq!(done.peers, vec![updated(&a), updated(&b)], "{done}");
+    assert!(!done.policy_changed && done.reapplied.is_none(), "{done}");
+    // And back.
+    let done = speaker
+        .reconfigure(&config(&[(&a, 9), (&b, 9)], "[active]\nmed = 42\n"), &svcs)
+        .await
+        .unwrap();
+    assert_eq!(done.peers, vec![updated(&a), updated(&b)], "{done}");
+    for p in [&mut a, &mut b] {
+        let seen = p.drain(Duration::from_millis(300)).await;
+        assert!(seen.is_empty(), "connect_retry sent {seen:?}");
     }
 
     // A refused reconfigure (a missing MD5 password file) changes nothing.
