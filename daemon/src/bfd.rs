@@ -4,6 +4,11 @@
 //! BGP session is dropped at once instead of waiting for the hold timer.
 //! The sessions run in a helper process (`crate::bfd_driver`), so a stalled
 //! orbitd does not look like a failed path.
+//!
+//! A reload reconciles the sessions one by one ([`PeerBfd::apply`]): an
+//! untouched peer keeps its session and discriminators (a new session
+//! would make the peer see "mismatched remote id" and drop its BGP
+//! session), new timers go to the live session with a Poll Sequence.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
