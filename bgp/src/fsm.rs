@@ -80,6 +80,11 @@ pub enum Input<'a> {
     /// ManualStop (Event 2): say goodbye with Cease / Administrative
     /// Shutdown carrying this text (RFC 8203 / RFC 9003).
     Stop { reason: &'a str },
+    /// ManualStop for a reload: Cease with `subcode` and no data (RFC 4486
+    /// §4: 3 Peer De-configured, 6 Other Configuration Change; only
+    /// subcodes 2 and 4 carry a shutdown communication, RFC 9003 §2).
+    /// `reason` is for the log.
+    Cease { subcode: u8, reason: &'a str },
     /// TcpConnectionConfirmed (Event 17, outbound) / Tcp_CR_Acked (Event 16, inbound).
     Connected { conn: ConnId, outbound: bool },
     /// TcpConnectionFails (Event 18) for the outbound attempt.
@@ -289,19 +294,11 @@ impl Session {
         match input {
             Input::Start => self.start(now, &mut out),
             Input::Stop { reason } => {
-                self.started = false;
-                self.retry_at = None;
-                self.connecting = false;
-                let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
-                for id in ids {
-                    self.fail_conn(
-                        now,
-                        id,
-                        Some(Notification::shutdown(reason)),
-                        reason,
-                        &mut out,
-                    );
-                }
+                self.manual_stop(now, &Notification::shutdown(reason), reason, &mut out);
+            }
+            Input::Cease { subcode, reason } => {
+                let n = Notification::new(code::CEASE, subcode, Bytes::new());
+                self.manual_stop(now, &n, reason, &mut out);
             }
             Input::Connected { conn, outbound } => self.connected(now, conn, outbound, &mut out),
             Input::ConnectFailed => {
@@ -332,6 +329,33 @@ impl Session {
         }
         self.update_state();
         out
+    }
+
+    /// ManualStop (Event 2, RFC 4271 §8.2.2): `notification` on every
+    /// connection, then Idle without an automatic restart.
+    fn manual_stop(
+        &mut self,
+        now: Instant,
+        notification: &Notification,
+        reason: &str,
+        out: &mut Vec<Output>,
+    ) {
+        self.started = false;
+        self.retry_at = None;
+        self.connecting = false;
+        let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+        for id in ids {
+            self.fail_conn(now, id, Some(notification.clone()), reason, out);
+        }
+    }
+
+    /// A reloaded `connect_retry`: the next retry interval starts from it.
+    /// A connect or a retry already scheduled keeps its time; no connection
+    /// is touched (the timer is local, RFC 4271 §10 leaves its value to
+    /// configuration).
+    pub fn set_connect_retry(&mut self, first: Duration) {
+        self.cfg.connect_retry = first;
+        self.backoff = first;
     }
 
     fn start(&mut self, now: Instant, out: &mut Vec<Output>) {

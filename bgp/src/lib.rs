@@ -22,4 +22,4 @@ pub mod wire;
 pub use error::Error;
 pub use fsm::{Counters, Direction};
 pub use peer::{NotificationRecord, PeerStatus};
-pub use speaker::{PeerControl, Speaker};
+pub use speaker::{PeerControl, PeerReconfigured, PeerReload, Reconfigured, Speaker};

@@ -134,6 +134,25 @@ pub(crate) enum PeerMsg {
     Closed {
         conn: ConnId,
     },
+    /// A reload (`Speaker::reconfigure`) changed this peer; `done` once
+    /// carried out.
+    Reconfigure {
+        change: PeerChange,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What a reload does to one running peer.
+#[derive(Debug)]
+pub(crate) enum PeerChange {
+    /// The session parameters are unchanged: take the new next hops and
+    /// connect-retry in place; the session stays up (the next `Apply`
+    /// sends the difference as ordinary UPDATEs).
+    Update(PeerSetup),
+    /// Close every connection with Cease / `subcode` (RFC 4486 §4) and end
+    /// the task: the peer was removed, or its session parameters changed
+    /// and a fresh task takes its place.
+    End { subcode: u8, reason: String },
 }
 
 struct Conn {
@@ -352,6 +371,22 @@ impl Peer {
                 self.step(Input::Data { conn, bytes: &data }).await;
             }
             PeerMsg::Closed { conn } => self.step(Input::Closed { conn }).await,
+            PeerMsg::Reconfigure { change, done } => match change {
+                PeerChange::Update(setup) => {
+                    self.session.set_connect_retry(setup.session.connect_retry);
+                    self.setup = setup;
+                    let _ = done.send(());
+                }
+                PeerChange::End { subcode, reason } => {
+                    self.step(Input::Cease {
+                        subcode,
+                        reason: &reason,
+                    })
+                    .await;
+                    let _ = done.send(());
+                    return true;
+                }
+            },
         }
         false
     }

@@ -46,8 +46,9 @@ struct Marks {
     large: Vec<[u32; 3]>,
 }
 
-/// The announce policy, built once from the configuration.
-#[derive(Debug, Clone)]
+/// The announce policy, built once from the configuration (compared on
+/// reload: a different policy re-applies the last steering).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     active: Marks,
     standby: Option<Marks>,

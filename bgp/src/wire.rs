@@ -127,7 +127,9 @@ pub mod code {
     /// Cease subcodes (RFC 4486).
     pub const CEASE_MAX_PREFIXES: u8 = 1;
     pub const CEASE_ADMIN_SHUTDOWN: u8 = 2;
+    pub const CEASE_PEER_DECONFIGURED: u8 = 3;
     pub const CEASE_CONNECTION_REJECTED: u8 = 5;
+    pub const CEASE_OTHER_CONFIGURATION_CHANGE: u8 = 6;
     pub const CEASE_COLLISION: u8 = 7;
     /// FSM error subcodes (RFC 6608).
     pub const FSM_UNEXPECTED_IN_OPENSENT: u8 = 1;

@@ -30,7 +30,7 @@ pub use engine::{BackendStatus, Departure, Engine, EngineStatus, ServiceStatus, 
 pub use error::{CommandError, Error};
 pub use event::{BackendOutcome, Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};
-pub use redirect::{Applied, BackendKind, Observed, RedirectError, Redirector};
+pub use redirect::{Applied, BackendKind, Observed, Reconfiguration, RedirectError, Redirector};
 pub use shared::{Intent, Placement, SharedState};
 pub use steering::{Role, ServiceSteering, Steering};
 pub use time::Millis;

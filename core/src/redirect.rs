@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::ids::{ServiceId, SiteId};
 use crate::steering::Steering;
 
@@ -66,6 +67,18 @@ pub enum RedirectError {
     Config(String),
 }
 
+/// What a backend did with a reloaded configuration
+/// ([`Redirector::reconfigure`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconfiguration {
+    /// Taken in place, touching only what changed; the text says what did
+    /// (for the journal).
+    InPlace(String),
+    /// This backend cannot take a new configuration in place: the daemon
+    /// builds a new one and drops this one.
+    RebuildNeeded,
+}
+
 /// A data-plane backend.
 ///
 /// `apply` is declarative and idempotent: it gets the whole desired state,
@@ -87,5 +100,15 @@ pub trait Redirector: Send {
     /// steering was applied (BGP: Cease with an RFC 8203 message).
     async fn close(&mut self, reason: &str) {
         let _ = reason;
+    }
+
+    /// A reload (SIGHUP) with `config`: take it in place, keeping every
+    /// connection the change does not concern, or say that a rebuild is
+    /// needed (the default). An `Err` refuses the new configuration and
+    /// leaves the backend exactly as it was; the daemon then keeps the
+    /// running configuration for every part of it.
+    async fn reconfigure(&mut self, config: &Config) -> Result<Reconfiguration, RedirectError> {
+        let _ = config;
+        Ok(Reconfiguration::RebuildNeeded)
     }
 }

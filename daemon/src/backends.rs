@@ -5,12 +5,21 @@
 //! failures with exponential backoff until it succeeds or a newer steering
 //! supersedes it. A slow backend therefore never blocks the loop or the
 //! other backends, and intermediate steerings are skipped, never queued.
+//!
+//! A reload reaches the backend through the runner, which owns it: the loop
+//! sends [`RunnerCommand::Reconfigure`] on a second channel and awaits the
+//! answer ([`BackendHandle::reconfigure`]). The runner carries it out
+//! between two applies (never in the middle of one), so the backend sees
+//! one caller at a time and needs no lock; a backend that cannot take a
+//! new config in place says so (`Reconfiguration::RebuildNeeded`, the
+//! trait's default) and the loop builds a new one, as before.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orbit_core::config::Config;
-use orbit_core::{Applied, RedirectError, Redirector, Steering};
-use tokio::sync::{mpsc, watch};
+use orbit_core::{Applied, BackendKind, Reconfiguration, RedirectError, Redirector, Steering};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -33,17 +42,45 @@ pub struct BackendResult {
     pub took: Duration,
 }
 
+/// What the loop asks of a runner besides applying steerings.
+#[derive(Debug)]
+pub enum RunnerCommand {
+    /// A reload: hand the config to the backend
+    /// ([`Redirector::reconfigure`]) and answer on the oneshot.
+    Reconfigure(
+        Arc<Config>,
+        oneshot::Sender<Result<Reconfiguration, RedirectError>>,
+    ),
+}
+
 #[derive(Debug)]
 pub struct BackendHandle {
     pub name: String,
     pub kind: String,
     steering: watch::Sender<Option<Steering>>,
+    commands: mpsc::Sender<RunnerCommand>,
     task: JoinHandle<()>,
 }
 
 impl BackendHandle {
     pub fn publish(&self, steering: &Steering) {
         self.steering.send_replace(Some(steering.clone()));
+    }
+
+    /// Hands a reloaded config to the backend this runner owns; waits for
+    /// the runner to finish the apply in progress, if any. A runner that is
+    /// gone asks for a rebuild.
+    pub async fn reconfigure(&self, config: Arc<Config>) -> Result<Reconfiguration, RedirectError> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(RunnerCommand::Reconfigure(config, reply))
+            .await
+            .is_err()
+        {
+            return Ok(Reconfiguration::RebuildNeeded);
+        }
+        answer.await.unwrap_or(Ok(Reconfiguration::RebuildNeeded))
     }
 
     /// Lets the runner close its backend's connections gracefully (after the
@@ -65,58 +102,111 @@ impl Drop for BackendHandle {
     }
 }
 
-/// Builds every backend the config names. A backend that cannot be built is
-/// a startup error (before anything is applied).
 /// The backends of a config, and the BGP peers' control handle (for BFD).
 pub struct Built {
     pub redirectors: Vec<Box<dyn Redirector>>,
     pub bgp_control: Option<orbit_bgp::PeerControl>,
 }
 
+/// Builds every backend the config names. A backend that cannot be built is
+/// a startup error (before anything is applied).
 pub async fn build(config: &Config) -> Result<Built, RedirectError> {
-    let mut out: Vec<Box<dyn Redirector>> = Vec::new();
-    let mut bgp_control = None;
-    if let Some(bgp) = &config.bgp {
-        let speaker = orbit_bgp::Speaker::start(bgp, &config.services)
-            .await
-            .map_err(|e| RedirectError::Config(format!("bgp: {e}")))?;
-        bgp_control = Some(speaker.control());
-        out.push(Box::new(speaker));
+    let mut out = Built {
+        redirectors: Vec::new(),
+        bgp_control: None,
+    };
+    for kind in KINDS {
+        if let Some(r) = build_one(config, kind, &mut out.bgp_control).await? {
+            out.redirectors.push(r);
+        }
     }
-    if let Some(sdn) = &config.sdn {
-        // Checks over OVSDB that the configured bridge exists: a missing
-        // bridge stops orbitd at start with the bridges that do exist.
-        let switch = orbit_sdn::Switch::start(sdn, &config.services)
-            .await
-            .map_err(|e| RedirectError::Config(format!("sdn: {e}")))?;
-        out.push(Box::new(switch));
+    Ok(out)
+}
+
+/// Every backend kind, in the order the runners are started.
+pub const KINDS: [BackendKind; 4] = [
+    BackendKind::Bgp,
+    BackendKind::Sdn,
+    BackendKind::Haproxy,
+    BackendKind::Hook,
+];
+
+/// Whether the parts of the config `kind` is built from differ.
+pub fn section_changed(kind: BackendKind, old: &Config, new: &Config) -> bool {
+    match kind {
+        BackendKind::Bgp => old.bgp != new.bgp || old.services != new.services,
+        BackendKind::Sdn => old.sdn != new.sdn || old.services != new.services,
+        BackendKind::Haproxy => old.haproxy != new.haproxy,
+        BackendKind::Hook => old.hook != new.hook,
     }
-    if let Some(haproxy) = &config.haproxy {
-        // No I/O here: a HAProxy that is down at start is reconciled by the
-        // runner's retries once it is up.
-        let runtime = orbit_haproxy::Runtime::new(haproxy)
-            .map_err(|e| RedirectError::Config(format!("haproxy: {e}")))?;
-        out.push(Box::new(runtime));
-    }
-    if let Some(hook) = &config.hook {
-        out.push(Box::new(HookBackend::new(hook)?));
-    }
-    Ok(Built {
-        redirectors: out,
-        bgp_control,
+}
+
+/// Builds the backend of `kind`, if the config names one; a BGP speaker's
+/// control handle goes to `bgp_control`.
+pub async fn build_one(
+    config: &Config,
+    kind: BackendKind,
+    bgp_control: &mut Option<orbit_bgp::PeerControl>,
+) -> Result<Option<Box<dyn Redirector>>, RedirectError> {
+    Ok(match kind {
+        BackendKind::Bgp => match &config.bgp {
+            Some(bgp) => {
+                let speaker = orbit_bgp::Speaker::start(bgp, &config.services)
+                    .await
+                    .map_err(|e| RedirectError::Config(format!("bgp: {e}")))?;
+                *bgp_control = Some(speaker.control());
+                Some(Box::new(speaker))
+            }
+            None => None,
+        },
+        BackendKind::Sdn => match &config.sdn {
+            // Checks over OVSDB that the configured bridge exists: a missing
+            // bridge stops orbitd at start with the bridges that do exist.
+            Some(sdn) => Some(Box::new(
+                orbit_sdn::Switch::start(sdn, &config.services)
+                    .await
+                    .map_err(|e| RedirectError::Config(format!("sdn: {e}")))?,
+            )),
+            None => None,
+        },
+        BackendKind::Haproxy => match &config.haproxy {
+            // No I/O here: a HAProxy that is down at start is reconciled by
+            // the runner's retries once it is up.
+            Some(haproxy) => Some(Box::new(
+                orbit_haproxy::Runtime::new(haproxy)
+                    .map_err(|e| RedirectError::Config(format!("haproxy: {e}")))?,
+            )),
+            None => None,
+        },
+        BackendKind::Hook => match &config.hook {
+            Some(hook) => Some(Box::new(HookBackend::new(hook)?)),
+            None => None,
+        },
     })
 }
 
 pub fn spawn(redirector: Box<dyn Redirector>, results: mpsc::Sender<Input>) -> BackendHandle {
     let name = redirector.kind().to_string();
     let (tx, rx) = watch::channel(None);
+    let (commands, command_rx) = mpsc::channel(4);
     let span = tracing::info_span!("backend", backend = %name);
-    let task = tokio::spawn(run(name.clone(), redirector, rx, results).instrument(span));
+    let task =
+        tokio::spawn(run(name.clone(), redirector, rx, command_rx, results).instrument(span));
     BackendHandle {
         kind: name.clone(),
         name,
         steering: tx,
+        commands,
         task,
+    }
+}
+
+async fn command(redirector: &mut Box<dyn Redirector>, command: RunnerCommand) {
+    match command {
+        RunnerCommand::Reconfigure(config, reply) => {
+            let result = redirector.reconfigure(&config).await;
+            let _ = reply.send(result);
+        }
     }
 }
 
@@ -124,6 +214,7 @@ async fn run(
     name: String,
     mut redirector: Box<dyn Redirector>,
     mut rx: watch::Receiver<Option<Steering>>,
+    mut commands: mpsc::Receiver<RunnerCommand>,
     results: mpsc::Sender<Input>,
 ) {
     let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
@@ -134,6 +225,10 @@ async fn run(
                 redirector.close("orbitd is shutting down").await;
                 return;
             },
+            Some(c) = commands.recv() => {
+                command(&mut redirector, c).await;
+                continue;
+            }
             _ = reconcile.tick() => {
                 if rx.borrow().is_some() {
                     match redirector.observe().await {
@@ -184,10 +279,17 @@ async fn run(
             if !failed {
                 break;
             }
-            // Retry the same (or a newer) steering after the backoff.
-            tokio::select! {
-                _ = tokio::time::sleep(retry) => {}
-                changed = rx.changed() => if changed.is_err() { return },
+            // Retry the same (or a newer) steering after the backoff; a
+            // reload is taken meanwhile (a backend with no peer up retries
+            // for as long as that lasts).
+            let backoff = tokio::time::sleep(retry);
+            tokio::pin!(backoff);
+            loop {
+                tokio::select! {
+                    _ = &mut backoff => break,
+                    changed = rx.changed() => if changed.is_err() { return } else { break },
+                    Some(c) = commands.recv() => command(&mut redirector, c).await,
+                }
             }
             retry = (retry * 2).min(MAX_RETRY);
         }

@@ -340,7 +340,10 @@ mod tests {
             at: "2026-12-05T00:00:00Z".into(),
         });
         let v4 = fams(&["ipv4"]);
-        assert_eq!(degraded(std::slice::from_ref(&up), BgpReadyRule::AllPeers, &v4), None);
+        assert_eq!(
+            degraded(std::slice::from_ref(&up), BgpReadyRule::AllPeers, &v4),
+            None
+        );
         let why =
             degraded(&[up.clone(), down.clone()], BgpReadyRule::AllPeers, &v4).expect("degraded");
         assert_eq!(

@@ -20,7 +20,8 @@ use orbit_core::api::{
 };
 use orbit_core::config::Config;
 use orbit_core::{
-    BackendOutcome, Command, CommandError, Decision, Departure, Engine, Event, Millis, Steering,
+    BackendKind, BackendOutcome, Command, CommandError, Decision, Departure, Engine, Event, Millis,
+    Reconfiguration, Steering,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -90,7 +91,9 @@ pub struct Daemon {
     /// SIGTERM in progress: the departure steerings own the backends.
     departing: bool,
     /// BFD toward BGP peers (kept alive while the daemon runs).
-    _bfd: Option<orbit_bfd::BfdHandle>,
+    peer_bfd: Option<crate::bfd::PeerBfd>,
+    /// The BGP speaker's peers, for BFD (follows the speaker's reloads).
+    bgp_control: Option<orbit_bgp::PeerControl>,
     /// What the state file holds.
     saved: Option<(u64, bool, orbit_core::SharedState)>,
     /// Gossip, to share placements and intent with the other daemons.
@@ -154,11 +157,13 @@ impl Daemon {
         metrics
             .bgp()
             .set_control(&config, built.bgp_control.clone());
-        let bfd = match built.bgp_control {
-            Some(control) => crate::bfd::start(&config, control).await?,
+        let bfd = match &built.bgp_control {
+            Some(control) => crate::bfd::PeerBfd::start(&config, control.clone()).await?,
             None => None,
         };
-        metrics.bfd().set_handle(BfdUser::BgpPeers, bfd.clone());
+        metrics
+            .bfd()
+            .set_handle(BfdUser::BgpPeers, bfd.as_ref().map(|b| b.handle().clone()));
         let backends = spawn_all(built.redirectors, &tx);
         let published_generation = engine.steering().generation;
         Ok(Daemon {
@@ -175,7 +180,8 @@ impl Daemon {
             published_at: Instant::now(),
             published_generation,
             departing: false,
-            _bfd: bfd,
+            peer_bfd: bfd,
+            bgp_control: built.bgp_control,
             saved: None,
             gossip: None,
             site_bfd: None,
@@ -508,38 +514,19 @@ impl Daemon {
         if config.node != self.config.node {
             tracing::warn!("[node] changed: takes effect only after a restart");
         }
-        let backends_changed = config.hook != self.config.hook
-            || config.bgp != self.config.bgp
-            || config.sdn != self.config.sdn
-            || config.haproxy != self.config.haproxy;
-        if backends_changed {
-            match backends::build(&config).await {
-                Ok(built) => {
-                    self.backends = spawn_all(built.redirectors, &self.tx);
-                    self.metrics
-                        .bgp()
-                        .set_control(&config, built.bgp_control.clone());
-                    self._bfd = match built.bgp_control {
-                        Some(control) => match crate::bfd::start(&config, control).await {
-                            Ok(handle) => handle,
-                            Err(error) => {
-                                tracing::error!(%error, "BFD not restarted after reload");
-                                None
-                            }
-                        },
-                        None => None,
-                    };
-                    self.metrics
-                        .bfd()
-                        .set_handle(BfdUser::BgpPeers, self._bfd.clone());
+        match self.reload_backends(&config).await {
+            Ok(notes) => {
+                for message in notes {
+                    tracing::info!(%message, "reload");
+                    self.journal.append(JournalRecord::Lifecycle { message });
                 }
-                Err(error) => {
-                    tracing::error!(%error, "reload refused: a backend cannot be built");
-                    self.journal.append(JournalRecord::Lifecycle {
-                        message: format!("reload refused, running config kept: backend: {error}"),
-                    });
-                    return;
-                }
+            }
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "reload refused; the running config stays in force");
+                self.journal.append(JournalRecord::Lifecycle {
+                    message: format!("reload refused, running config kept: {error:#}"),
+                });
+                return;
             }
         }
         if config.bfd != self.config.bfd || config.sites != self.config.sites {
@@ -553,6 +540,137 @@ impl Daemon {
         });
         self.record(&decisions);
         self.publish(true);
+    }
+
+    /// The backends and BFD toward the BGP peers under a reloaded config;
+    /// what changed, one journal line each ("bgp: peer 192.0.2.9 added").
+    ///
+    /// A backend whose part of the config is unchanged is not touched. A
+    /// changed one is first offered the config in place
+    /// (`Redirector::reconfigure`, through its runner: the BGP speaker
+    /// restarts only the sessions whose parameters changed); one that asks
+    /// for it, or that is added, is built anew, and a removed one is
+    /// closed. All or nothing: new backends are built and BFD's sessions
+    /// resolved before any running backend is offered the config, and the
+    /// BGP speaker, which refuses without changing anything, is offered it
+    /// last, so an `Err` leaves everything as it was.
+    async fn reload_backends(&mut self, config: &Config) -> Result<Vec<String>> {
+        let old = &self.config;
+        let bfd_wanted = if old.bgp != config.bgp || old.bfd != config.bfd {
+            Some(crate::bfd::desired(config)?)
+        } else {
+            None
+        };
+        let mut control = self.bgp_control.clone();
+        let mut rebuilt_bgp = false;
+        // kind -> its new backend (`None`: none any more).
+        let mut replacements: Vec<(BackendKind, Option<Box<dyn orbit_core::Redirector>>)> =
+            Vec::new();
+        let mut notes = Vec::new();
+        let arc = std::sync::Arc::new(config.clone());
+        // BGP last: see above.
+        for kind in backends::KINDS.into_iter().rev() {
+            if !backends::section_changed(kind, old, config) {
+                continue;
+            }
+            let name = kind.to_string();
+            let running = self.backends.iter().find(|(h, _)| h.kind == name);
+            let configured = match kind {
+                BackendKind::Bgp => config.bgp.is_some(),
+                BackendKind::Sdn => config.sdn.is_some(),
+                BackendKind::Haproxy => config.haproxy.is_some(),
+                BackendKind::Hook => config.hook.is_some(),
+            };
+            if let (Some((handle, _)), true) = (running, configured) {
+                match handle.reconfigure(arc.clone()).await {
+                    Ok(Reconfiguration::InPlace(what)) => {
+                        notes.push(format!("{name}: {what}"));
+                        continue;
+                    }
+                    Ok(Reconfiguration::RebuildNeeded) => {}
+                    Err(error) => anyhow::bail!("{name}: {error}"),
+                }
+            }
+            let mut new_control = None;
+            let built = backends::build_one(config, kind, &mut new_control)
+                .await
+                .map_err(|e| anyhow::anyhow!("backend: {e}"))?;
+            if kind == BackendKind::Bgp {
+                control = new_control;
+                rebuilt_bgp = true;
+            }
+            notes.push(match (&built, running.is_some()) {
+                (Some(_), true) => format!("{name}: rebuilt"),
+                (Some(_), false) => format!("{name}: started"),
+                (None, _) => format!("{name}: removed"),
+            });
+            replacements.push((kind, built));
+        }
+        // Committed from here on.
+        for (kind, built) in replacements {
+            let name = kind.to_string();
+            let at = self.backends.iter().position(|(h, _)| h.kind == name);
+            match (at, built) {
+                (Some(i), Some(r)) => {
+                    // Dropping the old runner aborts it (as before reloads
+                    // rebuilt in place).
+                    self.backends[i] =
+                        (backends::spawn(r, self.tx.clone()), BackendState::default());
+                }
+                (None, Some(r)) => self
+                    .backends
+                    .push((backends::spawn(r, self.tx.clone()), BackendState::default())),
+                (Some(i), None) => {
+                    let (handle, _) = self.backends.remove(i);
+                    handle.close(Duration::from_secs(2)).await;
+                }
+                (None, None) => {}
+            }
+        }
+        self.bgp_control = control.clone();
+        self.metrics.bgp().set_control(config, control.clone());
+        if rebuilt_bgp {
+            // A new speaker: new control handle, so new BFD sessions.
+            self.peer_bfd = None;
+        }
+        if let Some(wanted) = bfd_wanted.filter(|_| control.is_some()) {
+            match (&mut self.peer_bfd, control) {
+                (Some(bfd), _) => match bfd.apply(wanted).await {
+                    Ok(changes) if !changes.is_empty() => {
+                        notes.push(format!("bfd: {}", changes.join("; ")));
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        notes.push(format!("bfd: not every session reconfigured: {error:#}"))
+                    }
+                },
+                (None, Some(control)) => match crate::bfd::PeerBfd::start(config, control).await {
+                    Ok(bfd) => {
+                        if bfd.is_some() {
+                            notes.push("bfd: sessions toward the BGP peers started".to_owned());
+                        }
+                        self.peer_bfd = bfd;
+                    }
+                    Err(error) => notes.push(format!("bfd: not started: {error:#}")),
+                },
+                (None, None) => {}
+            }
+        }
+        if config.bgp.is_none() {
+            self.peer_bfd = None;
+        }
+        if self
+            .peer_bfd
+            .as_ref()
+            .is_some_and(crate::bfd::PeerBfd::is_empty)
+        {
+            self.peer_bfd = None;
+        }
+        self.metrics.bfd().set_handle(
+            BfdUser::BgpPeers,
+            self.peer_bfd.as_ref().map(|b| b.handle().clone()),
+        );
+        Ok(notes)
     }
 
     /// A reloaded `[bfd]` or member list: new timers are applied to the live

@@ -52,6 +52,12 @@ impl Orbitd {
         http(&self.socket, "GET", path, "")
     }
 
+    /// SIGHUP: reload the config file.
+    pub fn reload(&self) {
+        let child = self.child.as_ref().expect("orbitd is running");
+        crate::sh(&["kill", "-HUP", &child.id().to_string()]);
+    }
+
     /// SIGTERM and wait (at most 20 s, then SIGKILL); the exit code.
     pub fn stop(mut self) -> Option<i32> {
         let mut child = self.child.take()?;
