@@ -481,7 +481,7 @@ impl Peer {
             Output::Close { conn } => {
                 if let Some(mut c) = self.conns.remove(&conn) {
                     let _ = c.writer.shutdown().await;
-                    c.reader.abort();
+                    linger(c.reader);
                 }
                 if self.established.as_ref().is_some_and(|e| e.conn == conn) {
                     self.established = None;
@@ -729,6 +729,24 @@ impl Peer {
         }
         Vec::new()
     }
+}
+
+/// How long a closed connection keeps being read, see [`linger`].
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Lets the reader of a connection we closed (FIN sent) run on until the
+/// peer closes too, for at most [`LINGER`]: a socket closed with unread
+/// bytes in its receive buffer sends RST instead of FIN, and a RST can
+/// make the peer drop the NOTIFICATION we sent just before (RFC 4271
+/// §6: the NOTIFICATION explains the close) unread. What it still reads
+/// goes to a connection the session no longer knows, and is ignored.
+fn linger(reader: JoinHandle<()>) {
+    let abort = reader.abort_handle();
+    tokio::spawn(async move {
+        if tokio::time::timeout(LINGER, reader).await.is_err() {
+            abort.abort();
+        }
+    });
 }
 
 /// Writes and flushes `bytes` within `SEND_HOLD`; false on error or timeout.
