@@ -126,7 +126,15 @@ pub fn status(s: &StatusResponse) -> String {
                 site.id.to_string()
             },
             if site.witness { "witness" } else { "site" }.to_owned(),
-            if site.dead { "DEAD" } else { "alive" }.to_owned(),
+            // A planned stop is not a failure: "left", never "DEAD".
+            if site.left {
+                "left"
+            } else if site.dead {
+                "DEAD"
+            } else {
+                "alive"
+            }
+            .to_owned(),
             if site.dead_votes.is_empty() {
                 "-".to_owned()
             } else {
@@ -285,7 +293,7 @@ pub fn command(r: &CommandResponse) -> String {
             Change::LocalRole { service, from, to } => {
                 out.push_str(&format!("  {service}: local role {from} -> {to}\n"));
             }
-            Change::SiteLiveness { .. } | Change::Fenced { .. } => {
+            Change::SiteLiveness { .. } | Change::SiteLeft { .. } | Change::Fenced { .. } => {
                 out.push_str(&format!("  {}\n", d.reason));
             }
         }

@@ -144,6 +144,7 @@ impl Metrics {
                 orbit_core::Change::ServiceMoved { .. } => "service_moved",
                 orbit_core::Change::LocalRole { .. } => "local_role",
                 orbit_core::Change::SiteLiveness { .. } => "site_liveness",
+                orbit_core::Change::SiteLeft { .. } => "site_left",
                 orbit_core::Change::Fenced { .. } => "fenced",
                 orbit_core::Change::CommandAccepted { .. } => "command_accepted",
             };
