@@ -369,4 +369,45 @@ mod tests {
             assert!(lines[1].contains(cell), "{cell} missing in {text}");
         }
     }
+
+    #[test]
+    fn a_site_that_left_shows_as_left_not_dead() {
+        let site = |id: &str, dead: bool, left: bool| orbit_core::SiteStatus {
+            id: id.parse().expect("site"),
+            witness: false,
+            dead,
+            dead_votes: Vec::new(),
+            cut_off: false,
+            drained: false,
+            left,
+            local_view: left.then_some(orbit_core::Liveness::Left),
+        };
+        let response = StatusResponse {
+            version: "test".to_owned(),
+            engine: orbit_core::EngineStatus {
+                local_site: "b".parse().expect("site"),
+                generation: 3,
+                quorum: 2,
+                fenced: false,
+                synced: true,
+                observer_mode: false,
+                sites: vec![site("a", false, true), site("b", false, false)],
+                services: Vec::new(),
+                backends: Vec::new(),
+            },
+            steering: orbit_core::Steering {
+                generation: 3,
+                local_site: "b".parse().expect("site"),
+                fenced: false,
+                observe_only: false,
+                services: Default::default(),
+            },
+            backends: Vec::new(),
+            bfd: Vec::new(),
+            detect: None,
+        };
+        let text = status(&response);
+        let a = text.lines().find(|l| l.starts_with("a ")).expect("a row");
+        assert!(a.contains("left") && !a.contains("DEAD"), "{text}");
+    }
 }
