@@ -35,6 +35,7 @@ pub struct Metrics {
     generation: Gauge,
     fenced: Gauge,
     site_dead: Family<Labels, Gauge>,
+    site_left: Family<Labels, Gauge>,
     service_active: Family<Labels, Gauge>,
     local_role: Family<Labels, Gauge>,
     backend_applies: Family<Labels, Counter>,
@@ -58,6 +59,7 @@ impl Metrics {
             generation: Gauge::default(),
             fenced: Gauge::default(),
             site_dead: Family::default(),
+            site_left: Family::default(),
             service_active: Family::default(),
             local_role: Family::default(),
             backend_applies: Family::default(),
@@ -100,6 +102,11 @@ impl Metrics {
             "site_dead",
             "1 while a quorum declares the site dead",
             m.site_dead.clone(),
+        );
+        registry.register(
+            "site_left",
+            "1 while the site is away after announcing a planned stop (SIGTERM)",
+            m.site_left.clone(),
         );
         registry.register(
             "service_active",
@@ -177,6 +184,9 @@ impl Metrics {
             self.site_dead
                 .get_or_create(&labels(&[("site", site.id.as_str())]))
                 .set(i64::from(site.dead));
+            self.site_left
+                .get_or_create(&labels(&[("site", site.id.as_str())]))
+                .set(i64::from(site.left));
         }
         for svc in &status.services {
             for site in &svc.sites {

@@ -95,6 +95,17 @@ fn sigterm_of_the_active_site_hands_over_before_it_withdraws() {
         .unwrap()
         .clone();
     assert_eq!(a_seen_from_b["view"], "left", "{a_seen_from_b}");
+    let metrics = c.metrics("b").unwrap();
+    for line in [
+        "orbit_site_left{site=\"a\"} 1",
+        "orbit_site_dead{site=\"a\"} 0",
+        "view=\"left\"} 1",
+    ] {
+        assert!(
+            metrics.contains(line),
+            "b's metrics lack {line:?}:\n{metrics}"
+        );
+    }
     // Still so after a's silence is long past any detection time.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(left_and_dead(&c, "b", "a"), Some((true, false)));

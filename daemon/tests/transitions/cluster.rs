@@ -155,6 +155,15 @@ impl Cluster {
         (code == 200).then(|| serde_json::from_str(&body).ok())?
     }
 
+    /// `GET /metrics` at `node` (Prometheus text), or `None` while it does
+    /// not answer.
+    pub fn metrics(&self, node: &str) -> Option<String> {
+        let socket = self.socket(node);
+        UnixStream::connect(&socket).ok()?;
+        let (code, body) = orbit_tests::orbitd::http(&socket, "GET", "/metrics", "");
+        (code == 200).then_some(body)
+    }
+
     /// `node`'s engine's view of `site`: (declared dead, members voting dead).
     pub fn site_view(&self, node: &str, site: &str) -> Option<(bool, usize)> {
         let status = self.status(node)?;
