@@ -75,6 +75,12 @@ impl Cluster {
             Detection::Gossip => "tg",
             Detection::GossipAndBfd => "tb",
         };
+        Cluster::start_with(detection, tag, |_| String::new())
+    }
+
+    /// As `start`, in a mesh tagged `tag`, with `extra(site)` appended to
+    /// the configs of sites a and b (another backend, say).
+    pub fn start_with(detection: Detection, tag: &str, extra: impl Fn(&str) -> String) -> Cluster {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -95,7 +101,11 @@ impl Cluster {
         c.daemons = c
             .mesh
             .start_orbitd(env!("CARGO_BIN_EXE_orbitd"), &dir, |node| {
-                config(node, &dir, detection)
+                let mut text = config(node, &dir, detection);
+                if node != "w" {
+                    text += &extra(node);
+                }
+                text
             });
         for node in NODES {
             c.eventually(
