@@ -234,9 +234,17 @@ fn a_leaving_site_hands_over_as_a_planned_move_and_waits_for_confirmation() {
     );
     p.step(1);
     let h = p.a.handover();
-    assert!(h.complete(), "{h:?}");
     assert_eq!(h.confirmed, vec![(svc("web"), site("b"))]);
     assert!(h.orphaned.is_empty());
+    // Every member a reaches must also have heard of the departure (their
+    // verdict about a says left), or a's silence would look like a failure.
+    assert_eq!(h.unaware, vec![site("b"), site("w")]);
+    assert!(!h.complete());
+    p.a.handle(Millis(p.now), verdict("b", "a", Liveness::Left));
+    assert_eq!(p.a.handover().unaware, vec![site("w")]);
+    p.a.handle(Millis(p.now), verdict("w", "a", Liveness::Left));
+    let h = p.a.handover();
+    assert!(h.complete(), "{h:?}");
     // Still draining (the daemon decides when to withdraw), and still not
     // more attractive than that after drain_grace.
     p.step(10_000);
@@ -315,9 +323,11 @@ fn a_service_no_other_site_can_take_goes_without_a_site_after_the_drain() {
     p.a.handle(Millis(p.now), Event::Departing);
     assert_eq!(active(&p.a, "web"), None);
     assert_eq!(role(&p.a, "web"), Role::Draining);
+    p.a.handle(Millis(p.now), verdict("b", "a", Liveness::Left));
+    p.a.handle(Millis(p.now), verdict("w", "a", Liveness::Left));
     let h = p.a.handover();
     assert_eq!(h.orphaned, vec![svc("web")]);
-    assert!(h.complete(), "nothing to wait for: {h:?}");
+    assert!(h.complete(), "nothing anybody could confirm: {h:?}");
 }
 
 #[test]

@@ -653,8 +653,15 @@ impl Daemon {
     /// the deadline what was not confirmed or has no site at all.
     async fn hand_over(&mut self, deadline: tokio::time::Instant) {
         let mut journaled: Vec<ServiceId> = Vec::new();
+        let mut told = false;
         loop {
             let handover = self.engine.handover();
+            if !told && handover.unaware.is_empty() {
+                told = true;
+                self.journal.append(JournalRecord::Lifecycle {
+                    message: "every member we reach knows of the departure".to_owned(),
+                });
+            }
             let mut by_site: std::collections::BTreeMap<SiteId, Vec<String>> = Default::default();
             for (service, site) in &handover.confirmed {
                 if !journaled.contains(service) {
@@ -672,7 +679,7 @@ impl Daemon {
             }
             // A service without a site waits out the grace: another site may
             // become able to take it meanwhile.
-            if handover.pending.is_empty() && handover.orphaned.is_empty() {
+            if handover.complete() && handover.orphaned.is_empty() {
                 return;
             }
             let timers = self.deadline();
@@ -715,6 +722,17 @@ impl Daemon {
                         Some(site) => format!("{s} (to site {site})"),
                         None => format!("{s} (no new site yet)"),
                     })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !handover.unaware.is_empty() {
+            gaps.push(format!(
+                "not told: {}",
+                handover
+                    .unaware
+                    .iter()
+                    .map(SiteId::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
             ));

@@ -364,7 +364,8 @@ fn operator_commands_reach_the_hook_journal_and_metrics_and_survive_a_restart() 
     // SIGTERM, a planned stop: a leaves. b is drained by the operator, so
     // no site can take web or db: a drains them (lowest preference) for
     // drain_grace, then withdraws, and the journal names what was left
-    // without a site; exit 0.
+    // without a site, and that b and w (fed in as alive, no gossip here)
+    // never said they heard of the departure; exit 0.
     let generation = last_hook(dir)["generation"].as_u64().unwrap();
     assert_eq!(daemon.stop(), 0);
     let calls = hook_calls(dir);
@@ -381,7 +382,7 @@ fn operator_commands_reach_the_hook_journal_and_metrics_and_survive_a_restart() 
     let journal = std::fs::read_to_string(dir.join("state").join("journal.jsonl")).unwrap();
     for step in [
         "SIGTERM: telling the cluster",
-        "drain grace elapsed; left without a site: db, web",
+        "drain grace elapsed; not told: b, w; left without a site: db, web",
         "withdrawn (generation",
         "\"stopped\"",
     ] {

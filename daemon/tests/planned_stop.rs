@@ -165,6 +165,11 @@ fn sigterm_of_the_active_site_hands_over_before_it_withdraws() {
         find("withdrawn"),
         find("stopped"),
     ];
+    let told = find("every member we reach knows of the departure");
+    assert!(
+        told.is_some_and(|t| order[0] < Some(t) && Some(t) < order[2]),
+        "a's lifecycle journal: {steps:#?}"
+    );
     assert!(
         order.iter().all(Option::is_some) && order.windows(2).all(|w| w[0] < w[1]),
         "a's lifecycle journal: {steps:#?}"

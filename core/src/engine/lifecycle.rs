@@ -5,7 +5,7 @@ use super::quorum::QuorumView;
 use super::{Engine, ServicePlan};
 use crate::config::Config;
 use crate::decision::Decision;
-use crate::event::Event;
+use crate::event::{Event, Liveness};
 use crate::ids::{ServiceId, SiteId};
 use crate::shared::SharedState;
 use crate::steering::{Role, Steering};
@@ -20,12 +20,16 @@ pub struct Handover {
     /// No other site can carry them: they go without a site once the
     /// departing site withdraws.
     pub orphaned: Vec<ServiceId>,
+    /// Members we reach that do not report us left yet: they have not
+    /// heard of the departure, and would take our silence for a failure.
+    pub unaware: Vec<SiteId>,
 }
 
 impl Handover {
-    /// Nothing left to wait for.
+    /// Every service taken over and confirmed, and every member we reach
+    /// told (services without a site aside: nothing can confirm them).
     pub fn complete(&self) -> bool {
-        self.pending.is_empty()
+        self.pending.is_empty() && self.unaware.is_empty()
     }
 }
 
@@ -196,6 +200,21 @@ impl Engine {
     /// `carried`)?
     pub fn handover(&self) -> Handover {
         let mut h = Handover::default();
+        if !self.leaving {
+            return h;
+        }
+        for m in self.view.members() {
+            if m == &self.local || self.view.is_left(m) {
+                continue;
+            }
+            let reached = matches!(
+                self.view.report(&self.local, m),
+                Some(Liveness::Alive | Liveness::Suspect)
+            );
+            if reached && self.view.report(m, &self.local) != Some(Liveness::Left) {
+                h.unaware.push(m.clone());
+            }
+        }
         for id in &self.departing {
             let Some(s) = self.steering.services.get(id) else {
                 continue;
