@@ -126,7 +126,15 @@ pub fn status(s: &StatusResponse) -> String {
                 site.id.to_string()
             },
             if site.witness { "witness" } else { "site" }.to_owned(),
-            if site.dead { "DEAD" } else { "alive" }.to_owned(),
+            // A planned stop is not a failure: "left", never "DEAD".
+            if site.left {
+                "left"
+            } else if site.dead {
+                "DEAD"
+            } else {
+                "alive"
+            }
+            .to_owned(),
             if site.dead_votes.is_empty() {
                 "-".to_owned()
             } else {
@@ -342,7 +350,7 @@ pub fn command(r: &CommandResponse) -> String {
             Change::LocalRole { service, from, to } => {
                 out.push_str(&format!("  {service}: local role {from} -> {to}\n"));
             }
-            Change::SiteLiveness { .. } | Change::Fenced { .. } => {
+            Change::SiteLiveness { .. } | Change::SiteLeft { .. } | Change::Fenced { .. } => {
                 out.push_str(&format!("  {}\n", d.reason));
             }
         }
@@ -465,5 +473,46 @@ mod tests {
         ] {
             assert!(lines[1].contains(cell), "{cell} missing in {text}");
         }
+    }
+
+    #[test]
+    fn a_site_that_left_shows_as_left_not_dead() {
+        let site = |id: &str, dead: bool, left: bool| orbit_core::SiteStatus {
+            id: id.parse().expect("site"),
+            witness: false,
+            dead,
+            dead_votes: Vec::new(),
+            cut_off: false,
+            drained: false,
+            left,
+            local_view: left.then_some(orbit_core::Liveness::Left),
+        };
+        let response = StatusResponse {
+            version: "test".to_owned(),
+            engine: orbit_core::EngineStatus {
+                local_site: "b".parse().expect("site"),
+                generation: 3,
+                quorum: 2,
+                fenced: false,
+                synced: true,
+                observer_mode: false,
+                sites: vec![site("a", false, true), site("b", false, false)],
+                services: Vec::new(),
+                backends: Vec::new(),
+            },
+            steering: orbit_core::Steering {
+                generation: 3,
+                local_site: "b".parse().expect("site"),
+                fenced: false,
+                observe_only: false,
+                services: Default::default(),
+            },
+            backends: Vec::new(),
+            bfd: Vec::new(),
+            detect: None,
+        };
+        let text = status(&response);
+        let a = text.lines().find(|l| l.starts_with("a ")).expect("a row");
+        assert!(a.contains("left") && !a.contains("DEAD"), "{text}");
     }
 }

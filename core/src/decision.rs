@@ -38,6 +38,9 @@ pub enum Change {
     },
     /// A quorum of observers declared `site` dead, or no longer does.
     SiteLiveness { site: SiteId, dead: bool },
+    /// A member announced a planned departure (`left: true`), or came back
+    /// after one (`left: false`).
+    SiteLeft { site: SiteId, left: bool },
     /// The local site lost (or regained) a quorum of reachable members.
     Fenced { fenced: bool },
     /// An operator command was accepted.

@@ -22,6 +22,12 @@ pub enum Liveness {
     /// a quorum fences, and its dead votes are stale.
     Silent,
     Dead,
+    /// The member announced a planned departure (SIGTERM) in its own state
+    /// message: it hands its services over and stops. Not a vote to fail
+    /// it over (nothing is wrong with it, and it must not be counted dead),
+    /// and not a partner for anybody's quorum: it is going away and claims
+    /// nothing until it comes back under a new generation.
+    Left,
 }
 
 /// An input to [`crate::Engine::handle`].
@@ -54,6 +60,17 @@ pub enum Event {
         generation: u64,
         outcome: BackendOutcome,
     },
+    /// This daemon stops on purpose (SIGTERM): the local site leaves the
+    /// cluster. It tells the others (`SharedState::leaving`), hands its
+    /// services over as planned moves and keeps what it carried at the
+    /// lowest preference (Draining) until the daemon withdraws.
+    Departing,
+    /// Every backend of this daemon confirmed steering `generation` (the
+    /// daemon's backend runners own confirmation). The services the local
+    /// site is Active for in that steering are then carried, which the
+    /// shared state tells the other members (a departing site waits for
+    /// that before it withdraws).
+    Confirmed { generation: u64 },
     /// Time passed; lets hold-down timers expire.
     Tick,
 }

@@ -26,7 +26,7 @@ mod steering;
 mod time;
 
 pub use decision::{Change, Decision};
-pub use engine::{BackendStatus, Departure, Engine, EngineStatus, ServiceStatus, SiteStatus};
+pub use engine::{BackendStatus, Engine, EngineStatus, Handover, ServiceStatus, SiteStatus};
 pub use error::{CommandError, Error};
 pub use event::{BackendOutcome, Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};

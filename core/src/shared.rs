@@ -63,4 +63,16 @@ pub struct SharedState {
     /// site dead, whichever engine computes the failback.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deaths: BTreeMap<SiteId, u64>,
+    /// The member is stopping on purpose (SIGTERM). It says so itself, so
+    /// nobody has to detect it: the others treat it as ineligible at once
+    /// and move its services as planned moves (it drains, they take over),
+    /// without a quorum vote or a failover hold. A restarted member
+    /// publishes a state without it, under a new generation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaving: bool,
+    /// Per service the member is Active for: the placement epoch at which
+    /// every one of its backends confirmed a steering that makes it Active.
+    /// A departing site withdraws once the new carrier says so here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub carried: BTreeMap<ServiceId, u64>,
 }

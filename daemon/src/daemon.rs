@@ -20,8 +20,8 @@ use orbit_core::api::{
 };
 use orbit_core::config::Config;
 use orbit_core::{
-    BackendKind, BackendOutcome, Command, CommandError, Decision, Departure, Engine, Event, Millis,
-    Reconfiguration, Steering,
+    BackendKind, BackendOutcome, Command, CommandError, Decision, Engine, Event, Millis,
+    Reconfiguration, ServiceId, SiteId, Steering,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -88,8 +88,12 @@ pub struct Daemon {
     /// When the current steering generation was published.
     published_at: Instant,
     published_generation: u64,
-    /// SIGTERM in progress: the departure steerings own the backends.
+    /// SIGTERM's withdrawal in progress: the withdrawn steering owns the
+    /// backends.
     departing: bool,
+    /// The last steering generation every backend confirmed and the engine
+    /// was told about (`Event::Confirmed`).
+    confirmed_generation: Option<u64>,
     /// BFD toward BGP peers (kept alive while the daemon runs).
     peer_bfd: Option<crate::bfd::PeerBfd>,
     /// The BGP speaker's peers, for BFD (follows the speaker's reloads).
@@ -180,6 +184,7 @@ impl Daemon {
             published_at: Instant::now(),
             published_generation,
             departing: false,
+            confirmed_generation: None,
             peer_bfd: bfd,
             bgp_control: built.bgp_control,
             saved: None,
@@ -276,16 +281,47 @@ impl Daemon {
     }
 
     fn record(&mut self, decisions: &[Decision]) {
+        self.journal_decisions(decisions);
+        if self.engine.steering().generation != self.published_generation {
+            self.publish(false);
+        }
+        if let Some(more) = self.confirm_if_applied() {
+            self.journal_decisions(&more);
+            if self.engine.steering().generation != self.published_generation {
+                self.publish(false);
+            }
+        }
+        self.sync_shared();
+    }
+
+    fn journal_decisions(&mut self, decisions: &[Decision]) {
         self.metrics.decisions(decisions);
         for d in decisions {
             self.journal.append(JournalRecord::Decision {
                 decision: d.clone(),
             });
         }
-        if self.engine.steering().generation != self.published_generation {
-            self.publish(false);
+    }
+
+    /// Tells the engine once every backend has confirmed the current
+    /// steering: what it makes us Active for is then carried, which the
+    /// shared state tells the other members (a departing site waits for
+    /// that). With no backend at all there is nothing to wait for.
+    fn confirm_if_applied(&mut self) -> Option<Vec<Decision>> {
+        let generation = self.engine.steering().generation;
+        if self.departing
+            || self.engine.observer_mode()
+            || self.confirmed_generation == Some(generation)
+            || self
+                .backends
+                .iter()
+                .any(|(_, s)| s.applied_generation != Some(generation))
+        {
+            return None;
         }
-        self.sync_shared();
+        self.confirmed_generation = Some(generation);
+        let now = self.now();
+        Some(self.engine.handle(now, Event::Confirmed { generation }))
     }
 
     /// Saves the state file when anything a restart needs has changed
@@ -704,21 +740,41 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM: lowest preference first, then withdraw, each confirmed or
-    /// bounded by half the grace time; then exit.
+    /// SIGTERM, a planned stop that makes before it breaks:
+    /// 1. tell the cluster (the engine leaves: `leaving` in our shared
+    ///    state, gossiped at once); the other engines take our services
+    ///    over as planned moves while ours drain at the lowest preference;
+    /// 2. wait until the new carriers confirm them (their gossiped
+    ///    `carried`), at most `drain_grace`;
+    /// 3. withdraw everything, waiting for the backends' confirmation;
+    /// 4. close the backends (BGP: Cease / Administrative Shutdown) and exit.
+    ///
+    /// `shutdown_grace` bounds the whole stop: the drain gets at most half
+    /// of it, so the withdrawal always has the rest.
     async fn shutdown(mut self) -> Result<()> {
-        self.departing = true;
+        let started = tokio::time::Instant::now();
         let grace = self.config.policy.shutdown_grace.get();
+        let drain = self.config.policy.drain_grace.get().min(grace / 2);
         self.journal.append(JournalRecord::Lifecycle {
             message: format!(
-                "SIGTERM: draining, then withdrawing (grace {})",
+                "SIGTERM: telling the cluster; draining until the other sites confirm, at most {} \
+                 (stop within {})",
+                humantime::format_duration(drain),
                 humantime::format_duration(grace)
             ),
         });
-        for step in [Departure::Draining, Departure::Withdrawn] {
-            let steering = self.engine.departing_steering(step);
-            self.apply_and_wait(&steering, grace / 2).await;
-        }
+        let now = self.now();
+        let decisions = self.engine.handle(now, Event::Departing);
+        self.record(&decisions);
+        self.hand_over(started + drain).await;
+
+        self.departing = true;
+        let steering = self.engine.withdrawn_steering();
+        let left = (started + grace).saturating_duration_since(tokio::time::Instant::now());
+        self.apply_and_wait(&steering, left).await;
+        self.journal.append(JournalRecord::Lifecycle {
+            message: format!("withdrawn (generation {})", steering.generation),
+        });
         for (handle, _) in std::mem::take(&mut self.backends) {
             handle.close(Duration::from_secs(2)).await;
         }
@@ -726,9 +782,119 @@ impl Daemon {
             bfd.shut_down().await;
         }
         self.journal.append(JournalRecord::Lifecycle {
-            message: "orbitd stopped".to_owned(),
+            message: "stopped".to_owned(),
         });
         Ok(())
+    }
+
+    /// Keeps running the loop (events, API, backend results, timers) until
+    /// every service we carried has a new carrier that confirmed it, or
+    /// until `deadline`. Journals each confirmation as it arrives, and at
+    /// the deadline what was not confirmed or has no site at all.
+    async fn hand_over(&mut self, deadline: tokio::time::Instant) {
+        let mut journaled: Vec<ServiceId> = Vec::new();
+        let mut told = false;
+        loop {
+            let handover = self.engine.handover();
+            if !told && handover.unaware.is_empty() {
+                told = true;
+                self.journal.append(JournalRecord::Lifecycle {
+                    message: "every member we reach knows of the departure".to_owned(),
+                });
+            }
+            let mut by_site: std::collections::BTreeMap<SiteId, Vec<String>> = Default::default();
+            for (service, site) in &handover.confirmed {
+                if !journaled.contains(service) {
+                    journaled.push(service.clone());
+                    by_site
+                        .entry(site.clone())
+                        .or_default()
+                        .push(service.to_string());
+                }
+            }
+            for (site, services) in by_site {
+                self.journal.append(JournalRecord::Lifecycle {
+                    message: format!("site {site} confirmed {}", services.join(", ")),
+                });
+            }
+            // A service without a site waits out the grace: another site may
+            // become able to take it meanwhile.
+            if handover.complete() && handover.orphaned.is_empty() {
+                return;
+            }
+            let timers = self.deadline();
+            let input = tokio::select! {
+                input = self.rx.recv() => input,
+                _ = sleep_until(timers) => Some(Input::Event(Event::Tick)),
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.journal_handover_gaps(&handover);
+                    return;
+                }
+            };
+            match input {
+                Some(Input::Event(event)) => self.handle_event(event),
+                Some(Input::Api(call)) => self.handle_api(call),
+                Some(Input::Backend(result)) => self.handle_backend(result),
+                Some(Input::Observed { backend, detail }) => {
+                    self.handle_observed(&backend, detail);
+                }
+                Some(Input::Terminate) => {
+                    self.journal.append(JournalRecord::Lifecycle {
+                        message: "second SIGTERM: withdrawing without waiting for the other sites"
+                            .to_owned(),
+                    });
+                    return;
+                }
+                Some(Input::Reload) => {
+                    tracing::warn!("SIGHUP during a planned stop: ignored");
+                }
+                None => return,
+            }
+        }
+    }
+
+    fn journal_handover_gaps(&mut self, handover: &orbit_core::Handover) {
+        let mut gaps = Vec::new();
+        if !handover.pending.is_empty() {
+            gaps.push(format!(
+                "not confirmed: {}",
+                handover
+                    .pending
+                    .iter()
+                    .map(|(s, to)| match to {
+                        Some(site) => format!("{s} (to site {site})"),
+                        None => format!("{s} (no new site yet)"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !handover.unaware.is_empty() {
+            gaps.push(format!(
+                "not told: {}",
+                handover
+                    .unaware
+                    .iter()
+                    .map(SiteId::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !handover.orphaned.is_empty() {
+            gaps.push(format!(
+                "left without a site: {}",
+                handover
+                    .orphaned
+                    .iter()
+                    .map(ServiceId::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        tracing::warn!(gaps = %gaps.join("; "), "drain grace elapsed");
+        self.journal.append(JournalRecord::Lifecycle {
+            message: format!("drain grace elapsed; {}", gaps.join("; ")),
+        });
     }
 
     async fn apply_and_wait(&mut self, steering: &Steering, limit: Duration) {
@@ -798,6 +964,8 @@ fn event_kind(event: &Event) -> &'static str {
         Event::Peer { .. } => "peer",
         Event::Command { .. } => "command",
         Event::Backend { .. } => "backend",
+        Event::Departing => "departing",
+        Event::Confirmed { .. } => "confirmed",
         Event::Tick => "tick",
     }
 }

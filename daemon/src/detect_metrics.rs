@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::snapshot_metrics::{encode_family, lock, with, Family, Labels};
 
 /// Every local verdict a member can have (`MemberEvidence::view`).
-const VIEWS: [&str; 9] = [
+const VIEWS: [&str; 10] = [
     "unknown",
     "alive",
     "suspect",
@@ -25,6 +25,7 @@ const VIEWS: [&str; 9] = [
     "doubted_dead",
     "dead",
     "link_down",
+    "left",
 ];
 /// Every state SWIM can report of a daemon (`MemberEvidence::swim`).
 const SWIM: [&str; 4] = ["unknown", "alive", "suspect", "down"];

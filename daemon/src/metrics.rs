@@ -36,6 +36,7 @@ pub struct Metrics {
     generation: Gauge,
     fenced: Gauge,
     site_dead: Family<Labels, Gauge>,
+    site_left: Family<Labels, Gauge>,
     service_active: Family<Labels, Gauge>,
     local_role: Family<Labels, Gauge>,
     backend_applies: Family<Labels, Counter>,
@@ -61,6 +62,7 @@ impl Metrics {
             generation: Gauge::default(),
             fenced: Gauge::default(),
             site_dead: Family::default(),
+            site_left: Family::default(),
             service_active: Family::default(),
             local_role: Family::default(),
             backend_applies: Family::default(),
@@ -107,6 +109,11 @@ impl Metrics {
             m.site_dead.clone(),
         );
         registry.register(
+            "site_left",
+            "1 while the site is away after announcing a planned stop (SIGTERM)",
+            m.site_left.clone(),
+        );
+        registry.register(
             "service_active",
             "1 for the site that carries the service",
             m.service_active.clone(),
@@ -149,6 +156,7 @@ impl Metrics {
                 orbit_core::Change::ServiceMoved { .. } => "service_moved",
                 orbit_core::Change::LocalRole { .. } => "local_role",
                 orbit_core::Change::SiteLiveness { .. } => "site_liveness",
+                orbit_core::Change::SiteLeft { .. } => "site_left",
                 orbit_core::Change::Fenced { .. } => "fenced",
                 orbit_core::Change::CommandAccepted { .. } => "command_accepted",
             };
@@ -181,6 +189,9 @@ impl Metrics {
             self.site_dead
                 .get_or_create(&labels(&[("site", site.id.as_str())]))
                 .set(i64::from(site.dead));
+            self.site_left
+                .get_or_create(&labels(&[("site", site.id.as_str())]))
+                .set(i64::from(site.left));
         }
         for svc in &status.services {
             for site in &svc.sites {

@@ -361,23 +361,37 @@ fn operator_commands_reach_the_hook_journal_and_metrics_and_survive_a_restart() 
     assert_eq!(http(&socket, "GET", "/live", "").0, 200);
     assert_eq!(http(&socket, "GET", "/ready", "").0, 200);
 
-    // SIGTERM: lowest preference first, then withdrawn; exit 0.
-    let steady = placement(&last_hook(dir));
+    // SIGTERM, a planned stop: a leaves. b is drained by the operator, so
+    // no site can take web or db: a drains them (lowest preference) for
+    // drain_grace, then withdraws, and the journal names what was left
+    // without a site, and that b and w (fed in as alive, no gossip here)
+    // never said they heard of the departure; exit 0.
     let generation = last_hook(dir)["generation"].as_u64().unwrap();
     assert_eq!(daemon.stop(), 0);
     let calls = hook_calls(dir);
     let n = calls.len();
     assert_eq!(
         placement(&calls[n - 2]),
-        vec![p("db", "a", "draining"), p("web", "a", "draining")]
+        vec![p("db", "-", "draining"), p("web", "-", "draining")]
     );
     assert_eq!(
         placement(&calls[n - 1]),
-        vec![p("db", "a", "withdrawn"), p("web", "a", "withdrawn")]
+        vec![p("db", "-", "withdrawn"), p("web", "-", "withdrawn")]
     );
     assert!(!socket.exists(), "socket removed on exit");
+    let journal = std::fs::read_to_string(dir.join("state").join("journal.jsonl")).unwrap();
+    for step in [
+        "SIGTERM: telling the cluster",
+        "drain grace elapsed; not told: b, w; left without a site: db, web",
+        "withdrawn (generation",
+        "\"stopped\"",
+    ] {
+        assert!(journal.contains(step), "journal lacks {step:?}:\n{journal}");
+    }
 
-    // Restart: the pin and the placement come back, no flap.
+    // Restart: nobody carries web or db, b is still drained and db still
+    // pinned to a, so a takes both back at once, and nothing else moves.
+    let steady = vec![p("db", "a", "active"), p("web", "a", "active")];
     let daemon = Orbitd::start(&config, &socket);
     feed_peers_alive(&socket);
     wait_for_hook(dir, &steady);
@@ -403,9 +417,16 @@ fn operator_commands_reach_the_hook_journal_and_metrics_and_survive_a_restart() 
         !after.is_empty(),
         "decisions after the restart are journaled"
     );
+    let moves: Vec<&&&str> = after
+        .iter()
+        .filter(|l| l.contains("service_moved"))
+        .collect();
     assert!(
-        after.iter().all(|l| !l.contains("service_moved")),
-        "no service moved after the restart:\n{after:#?}"
+        moves.len() == 2
+            && moves
+                .iter()
+                .all(|l| l.contains("\"from\":null") && l.contains("\"to\":\"a\"")),
+        "after the restart only the two services without a site move, to a:\n{moves:#?}"
     );
     assert_eq!(daemon.stop(), 0);
 }

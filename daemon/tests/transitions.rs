@@ -23,6 +23,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+#[allow(dead_code)] // shared with planned_stop.rs, which uses the rest
 #[path = "transitions/cluster.rs"]
 mod cluster;
 #[path = "transitions/timeline.rs"]

@@ -271,7 +271,8 @@ fn best(a: Liveness, b: Liveness) -> Liveness {
         Liveness::Alive => 3,
         Liveness::Suspect => 2,
         Liveness::Silent => 1,
-        Liveness::Dead => 0,
+        // Serf never reports Left (orbit's own state message does).
+        Liveness::Dead | Liveness::Left => 0,
     };
     if rank(a) >= rank(b) {
         a

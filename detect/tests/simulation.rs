@@ -449,3 +449,57 @@ fn a_faster_detector_alone_cannot_condemn_a_site_that_answers() {
     sim.run_for(ms(100));
     assert_eq!(view(&sim), Some(orbit_detect::gossip::SiteView::Alive));
 }
+
+#[test]
+fn a_planned_departure_moves_the_service_at_once_and_nobody_calls_it_dead() {
+    for seed in 0..3 {
+        let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
+        sim.run_until(SETTLE);
+        let s0: orbit_core::SiteId = "s0".parse().unwrap();
+        let s1: orbit_core::SiteId = "s1".parse().unwrap();
+        assert_eq!(sim.carriers(), vec![s0.clone()], "seed {seed}");
+        let t0 = sim.now;
+        sim.engine_event(0, orbit_core::Event::Departing);
+        // The departure travels with s0's own state: s1 takes over within
+        // a few gossip hops, far below any detection time.
+        sim.run_for(ms(50));
+        let web = |i: usize| {
+            let st = sim.nodes[i].engine.steering();
+            let (_, s) = st.services.iter().next().expect("one service");
+            (s.active.clone(), s.local_role)
+        };
+        assert_eq!(
+            web(1),
+            (Some(s1.clone()), orbit_core::Role::Active),
+            "seed {seed}"
+        );
+        assert_eq!(web(0).1, orbit_core::Role::Draining, "seed {seed}");
+        for i in [1, 2] {
+            assert_eq!(
+                sim.nodes[i].core.status().views.get(&s0).copied(),
+                Some(orbit_detect::gossip::SiteView::Left),
+                "seed {seed}: s{i}'s view of s0"
+            );
+        }
+        // s0's daemon exits: silence and SWIM's down verdict follow, and
+        // still nobody declares it dead and the survivors keep a quorum.
+        sim.crash(0);
+        sim.run_for(Duration::from_secs(5));
+        assert!(
+            sim.dead_declarations(t0).is_empty(),
+            "seed {seed}: {:?}",
+            sim.dead_declarations(t0)
+        );
+        assert!(
+            !sim.fenced(1) && !sim.fenced(2),
+            "seed {seed}: a survivor fenced"
+        );
+        assert_eq!(sim.carriers(), vec![s1.clone()], "seed {seed}");
+        for i in [1, 2] {
+            let status = sim.nodes[i].engine.status();
+            let s = status.sites.iter().find(|s| s.id == s0).unwrap();
+            assert!(s.left && !s.dead, "seed {seed}: s{i} sees {s:?}");
+            assert_eq!(s.local_view, Some(orbit_core::Liveness::Left));
+        }
+    }
+}

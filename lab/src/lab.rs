@@ -31,6 +31,7 @@ pub struct Lab {
     /// BFD interval (ms) at the edge and in orbitd, BGP mode.
     pub bfd_ms: u32,
     pub failback: Failback,
+    pub standby_withdraw: bool,
     pub haproxy_socket: PathBuf,
     pub haproxy_map: PathBuf,
     pub ovs_dir: PathBuf,
@@ -75,6 +76,7 @@ impl Lab {
             caps: tuning.caps,
             bfd_ms: tuning.bfd_ms,
             failback: tuning.failback,
+            standby_withdraw: tuning.standby_withdraw,
             haproxy_socket: dir.join("haproxy").join("admin.sock"),
             haproxy_map: dir.join("haproxy").join("orbit.map"),
             ovs_dir: dir.join("ovs"),
@@ -297,6 +299,7 @@ impl Lab {
             caps: self.caps,
             bfd_ms: self.bfd_ms,
             failback: self.failback,
+            standby_withdraw: self.standby_withdraw,
             haproxy_socket: &self.haproxy_socket,
             haproxy_map: &self.haproxy_map,
             ovs_dir: &self.ovs_dir,

@@ -100,8 +100,12 @@ struct RunArgs {
         value_delimiter = ','
     )]
     modes: Vec<String>,
-    /// Scenarios (1-10), comma separated.
-    #[arg(long, default_value = "1,2,3,4,5,6,7,8,9,10", value_delimiter = ',')]
+    /// Scenarios (1-12), comma separated.
+    #[arg(
+        long,
+        default_value = "1,2,3,4,5,6,7,8,9,10,11,12",
+        value_delimiter = ','
+    )]
     scenarios: Vec<u8>,
     /// Runs per mode and scenario.
     #[arg(long, default_value_t = 1)]
@@ -131,7 +135,7 @@ impl Default for RunArgs {
                 "exabgp".into(),
                 "serf".into(),
             ],
-            scenarios: (1..=10).collect(),
+            scenarios: (1..=12).collect(),
             runs: 1,
             out: PathBuf::from("lab-results"),
             rate: 1000,
@@ -261,10 +265,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         .scenarios
         .iter()
         .map(|s| {
-            if (1..=10).contains(s) {
+            if (1..=12).contains(s) {
                 Ok(Scenario(*s))
             } else {
-                bail!("unknown scenario {s} (1-10)")
+                bail!("unknown scenario {s} (1-12)")
             }
         })
         .collect::<Result<_>>()?;
@@ -382,6 +386,12 @@ fn progress(r: &scenario::RunResult) -> String {
     if let Some(d) = r.heal_silence_ms {
         s.push_str(&format!(", longest silence after the heal {d:.0} ms"));
     }
+    if let Some(d) = r.stop_ms {
+        s.push_str(&format!(", a's orbitd stopped after {d:.0} ms"));
+    }
+    if let Some(d) = r.restart_ms {
+        s.push_str(&format!(", a's orbitd restarted after {d:.0} ms"));
+    }
     if let Some(d) = r.failback_after_dead_ms {
         s.push_str(&format!(", back on a {d:.0} ms after the last Dead(a)"));
     }
@@ -418,6 +428,7 @@ fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
         caps,
         bfd_ms: plan::BFD_INTERVAL_MS,
         failback: orbitd::Failback::default(),
+        standby_withdraw: false,
         haproxy_socket: &dir.join("h.sock"),
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
@@ -454,6 +465,7 @@ fn up(mode: &str) -> Result<ExitCode> {
         caps,
         bfd_ms: plan::BFD_INTERVAL_MS,
         failback: orbitd::Failback::default(),
+        standby_withdraw: false,
     };
     let mut lab = lab::Lab::up(mode, &prefix, &dir, tuning, true, false)?;
     if let Err(e) = lab.wait_steady("a", Duration::from_secs(30)) {

@@ -34,6 +34,9 @@ pub struct Tuning {
     /// BFD interval (ms) in BGP mode.
     pub bfd_ms: u32,
     pub failback: Failback,
+    /// `[bgp] standby = "withdraw"`: the standby announces nothing (the
+    /// planned-stop scenario's case), instead of the lab's prepend 3.
+    pub standby_withdraw: bool,
 }
 
 /// Where orbitd and orbitctl are: `ORBIT_LAB_BIN_DIR`, else next to this
@@ -96,6 +99,8 @@ pub struct Setup<'a> {
     /// BFD interval (ms) in BGP mode.
     pub bfd_ms: u32,
     pub failback: Failback,
+    /// `[bgp] standby = "withdraw"` instead of `[bgp.standby] prepend = 3`.
+    pub standby_withdraw: bool,
     /// HAProxy: the admin socket and the map file.
     pub haproxy_socket: &'a Path,
     pub haproxy_map: &'a Path,
@@ -185,9 +190,14 @@ pub fn config(setup: &Setup<'_>, member: &str) -> String {
         // The baseline runs no orbitd; its config is never written.
         Mode::Exabgp => {}
         Mode::Bgp | Mode::BgpNoBfd | Mode::Serf => {
+            let standby = if setup.standby_withdraw {
+                "standby = \"withdraw\""
+            } else {
+                "[bgp.standby]\nprepend = 3"
+            };
             let _ = writeln!(
                 s,
-                "[bgp]\nasn = {}\nrouter_id = \"{}\"\n[bgp.standby]\nprepend = 3\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"9s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",
+                "[bgp]\nasn = {}\nrouter_id = \"{}\"\n{standby}\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"9s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",
                 plan::site_asn(member),
                 plan::site_addr(setup.mode, member),
                 plan::EDGE_ASN,
@@ -234,6 +244,7 @@ pub fn detect_caps(root: &Path) -> Result<Caps> {
         haproxy_socket: &dir.join("h.sock"),
         bfd_ms: plan::BFD_INTERVAL_MS,
         failback: Failback::default(),
+        standby_withdraw: false,
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
     };

@@ -70,12 +70,18 @@ impl Mode {
         match self {
             Mode::Exabgp => matches!(scenario, 2 | 3 | 8),
             // Serf detects members, not services: the gray failure is the
-            // health checks' job in both designs.
-            Mode::Serf => matches!(scenario, 2 | 4 | 5 | 7 | 8),
+            // health checks' job in both designs. A planned stop (11) and a
+            // restart within graceful restart (12) run wherever orbitd
+            // speaks BGP.
+            Mode::Serf => matches!(scenario, 2 | 4 | 5 | 7 | 8 | 11 | 12),
             // The BFD-off variant runs where BFD can make a difference: a
-            // dead site (2, 8), its return (6), a frozen daemon (7).
-            Mode::BgpNoBfd => matches!(scenario, 2 | 6 | 7 | 8),
-            _ => true,
+            // dead site (2, 8), its return (6), a frozen daemon (7), and
+            // the daemon stopping or restarting (11, 12).
+            Mode::BgpNoBfd => matches!(scenario, 2 | 6 | 7 | 8 | 11 | 12),
+            // 11 and 12 are about BGP routes (graceful shutdown, graceful
+            // restart).
+            Mode::Haproxy | Mode::Sdn => (1..=10).contains(&scenario),
+            Mode::Bgp => true,
         }
     }
 

@@ -1,5 +1,5 @@
-//! The scenarios (1-8 of issue 8, 9 and 10 of issue 13), each run on a
-//! freshly built lab, and the numbers of one run.
+//! The scenarios (1-8 of issue 8, 9 and 10 of issue 13, 11 and 12 of
+//! issue 14), each run on a freshly built lab, and the numbers of one run.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -32,6 +32,13 @@ const FLAP_UP_MS: u64 = 1500;
 /// away again: legal, but not the "at most once each way" of issue 13.)
 const FLAP_FAILBACK_AFTER_MS: u64 = 10_000;
 
+/// Scenario 11: how long a's orbitd may take to stop after SIGTERM (the
+/// lab's `shutdown_grace` is 2 s, closing the backends up to 2 s more).
+const STOP_LIMIT: Duration = Duration::from_secs(6);
+/// Scenario 12: how long a's orbitd stays dead after `kill -9`, far within
+/// the graceful-restart time it advertised (120 s by default).
+const RESTART_AFTER_MS: u64 = 500;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Scenario(pub u8);
 
@@ -47,14 +54,16 @@ impl Scenario {
             7 => "orbitd on a frozen 2 s",
             8 => "site dark, edge links up",
             9 => "heal after partition",
-            _ => "flapping site (control link)",
+            10 => "flapping site (control link)",
+            11 => "planned stop of the active orbitd (SIGTERM)",
+            _ => "orbitd restart within GR (kill -9)",
         }
     }
 
     /// Must traffic move from a to b? (Scenario 10 may or may not: a
     /// 350 ms flap is about as long as detection takes.)
     pub fn expects_failover(self) -> bool {
-        matches!(self.0, 1..=3 | 6 | 8 | 9)
+        matches!(self.0, 1..=3 | 6 | 8 | 9 | 11)
     }
 
     /// The failback policy the scenario runs with. Scenario 9 runs with
@@ -69,7 +78,20 @@ impl Scenario {
     }
 
     pub fn must_not_fail_over(self) -> bool {
-        matches!(self.0, 4 | 5 | 7)
+        matches!(self.0, 4 | 5 | 7 | 12)
+    }
+
+    /// Every probe must be answered: the planned moves, and a restart that
+    /// graceful restart covers.
+    pub fn lossless(self) -> bool {
+        matches!(self.0, 1 | 11 | 12)
+    }
+
+    /// Scenario 11 runs with the standby announcing nothing (`[bgp]
+    /// standby = "withdraw"`): the case where a stop that breaks before it
+    /// makes leaves the upstream without any route.
+    pub fn standby_withdraw(self) -> bool {
+        self.0 == 11
     }
 }
 
@@ -108,6 +130,10 @@ pub struct RunResult {
     /// Scenario 10: from the last Dead(a) declaration before it to the
     /// traffic's last return to a.
     pub failback_after_dead_ms: Option<f64>,
+    /// Scenario 11: from SIGTERM until a's orbitd had exited.
+    pub stop_ms: Option<f64>,
+    /// Scenario 12: from `kill -9` until a's orbitd was started again.
+    pub restart_ms: Option<f64>,
     pub udp: StreamStats,
     pub keepalive: StreamStats,
     pub newconn: StreamStats,
@@ -156,6 +182,8 @@ pub fn run(mode: Mode, sc: Scenario, run: u32, opts: &RunOptions) -> RunResult {
             heal_silence_ms: None,
             rejoin_ms: None,
             failback_after_dead_ms: None,
+            stop_ms: None,
+            restart_ms: None,
             udp: StreamStats::default(),
             keepalive: StreamStats::default(),
             newconn: StreamStats::default(),
@@ -185,6 +213,10 @@ struct Timeline {
     heals: Vec<i64>,
     /// Scenario 9: when a had rejoined.
     rejoined: Option<i64>,
+    /// Scenario 11: a's orbitd exit code and how long it took to stop (ms).
+    stopped: Option<(Option<i32>, f64)>,
+    /// Scenario 12: when a's orbitd was started again.
+    restarted: Option<i64>,
     end: i64,
 }
 
@@ -200,6 +232,7 @@ fn drive(
         caps: opts.caps,
         bfd_ms: opts.bfd_ms,
         failback: sc.failback(),
+        standby_withdraw: sc.standby_withdraw(),
     };
     let mut lab = Lab::up(mode, prefix, dir, tuning, true, true)?;
     let exe = Lab::self_exe()?;
@@ -229,6 +262,8 @@ fn drive(
     let mut restore = None;
     let mut heals = Vec::new();
     let mut rejoined = None;
+    let mut stopped = None;
+    let mut restarted = None;
     match sc.0 {
         1 => {
             lab.orbitctl("a", &["switchover", "--service", "web", "--to", "b"])?;
@@ -318,6 +353,35 @@ fn drive(
                 sleep_ms(1000);
             }
         }
+        11 => {
+            let mut orbitd = lab
+                .procs
+                .remove("orbitd-a")
+                .ok_or_else(|| anyhow::anyhow!("orbitd-a is not running"))?;
+            sys::run("kill", &["-TERM", &orbitd.pid().to_string()])?;
+            let deadline = Instant::now() + STOP_LIMIT;
+            let status = loop {
+                if let Some(status) = orbitd.child.try_wait()? {
+                    break status;
+                }
+                if Instant::now() >= deadline {
+                    bail!("orbitd-a did not exit within {STOP_LIMIT:?} of SIGTERM");
+                }
+                sleep_ms(10);
+            };
+            stopped = Some((status.code(), analysis::ms(now_us() - fault)));
+            sleep_ms(3000);
+        }
+        12 => {
+            let pid = lab.proc("orbitd-a")?.pid();
+            sys::run("kill", &["-KILL", &pid.to_string()])?;
+            fault = fault_applied(fault, &mut fault_command_ms);
+            drop(lab.procs.remove("orbitd-a"));
+            sleep_ms(RESTART_AFTER_MS);
+            restarted = Some(now_us());
+            lab.start_orbitd("a")?;
+            sleep_ms(5000);
+        }
         n => bail!("unknown scenario {n}"),
     }
     let end = now_us();
@@ -335,6 +399,8 @@ fn drive(
         restore,
         heals,
         rejoined,
+        stopped,
+        restarted,
         end,
     })
 }
@@ -428,7 +494,7 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         false_failover: sc.must_not_fail_over() && (main.served_to > 0 || moves > 0),
         both_active_ms: main.both_active_ms,
         // Detection only means something where a failure is injected.
-        detection_ms: matches!(sc.0, 2 | 3 | 6 | 8 | 9 | 10)
+        detection_ms: matches!(sc.0, 2 | 3 | 6 | 8 | 9 | 10 | 12)
             .then(|| analysis::detection_ms(&journal, t.fault, "a"))
             .flatten(),
         // Measured at the site that takes the service over (it is the one
@@ -441,6 +507,8 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         heal_silence_ms: None,
         rejoin_ms: None,
         failback_after_dead_ms: None,
+        stop_ms: t.stopped.map(|(_, ms)| ms),
+        restart_ms: t.restarted.map(|r| analysis::ms(r - t.fault)),
         udp: udp.clone(),
         keepalive: keepalive.clone(),
         newconn: newconn.clone(),
@@ -466,7 +534,7 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
             }
         ));
     }
-    if sc.0 == 1 {
+    if sc.lossless() {
         // Every stream must be lossless, except HTTP keep-alive in the L3
         // modes: a TCP connection set up with site a is reset when its
         // packets reach b (no shared connection state); that reset is
@@ -481,7 +549,8 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         let lost = udp_lost + ka_lost + newconn.lost;
         if lost > 0 {
             r.violations.push(format!(
-                "planned switchover lost {lost} (udp {udp_lost}, keep-alive {ka_lost}, new-connection {})",
+                "{} lost {lost} (udp {udp_lost}, keep-alive {ka_lost}, new-connection {})",
+                sc.name(),
                 newconn.lost
             ));
         }
@@ -493,6 +562,21 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
                     "failback after {d:.0} ms, before the {FAILBACK_AFTER_MS} ms hold-down"
                 ));
             }
+        }
+    }
+    if sc.0 == 11 {
+        match t.stopped {
+            Some((Some(0), _)) => {}
+            Some((code, _)) => r.violations.push(format!(
+                "a's orbitd exited with {code:?} after SIGTERM, not 0"
+            )),
+            None => r.violations.push("a's orbitd was not stopped".to_owned()),
+        }
+        r.violations
+            .extend(transitions::majority_harmed(&journal, t.start));
+        if transitions::last_declared_dead(&journal, "a", t.end).is_some() {
+            r.violations
+                .push("a quorum declared a dead: a planned stop is not a failure".to_owned());
         }
     }
     if matches!(sc.0, 9 | 10) {

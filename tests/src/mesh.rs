@@ -76,6 +76,13 @@ impl Mesh {
         self.nodes[i].name.clone()
     }
 
+    /// The namespace of member `node`, to start other programs in it (a
+    /// router beside the witness, say).
+    pub fn netns(&self, node: &str) -> &Netns {
+        let i = NODES.iter().position(|n| *n == node).expect("a, b or w");
+        &self.nodes[i]
+    }
+
     /// The `[node]` table of member `node` (state and API socket in `dir`)
     /// and the `[[site]]` tables of the whole mesh: a and b, witness w,
     /// gossiping on their loopback addresses.

@@ -299,7 +299,9 @@ pub struct Policy {
     #[serde(default = "default_failback_after")]
     pub failback_after: HumanDuration,
     /// How long a site keeps carrying a service at the lowest preference
-    /// after a planned move away from it (make before break).
+    /// after a planned move away from it (make before break). On SIGTERM
+    /// the drain ends earlier once the new site confirms it carries the
+    /// service, and lasts at most half of `shutdown_grace`.
     #[serde(default = "default_drain_grace")]
     pub drain_grace: HumanDuration,
     /// After start or after fencing, how long to wait for a peer's placement
@@ -311,7 +313,9 @@ pub struct Policy {
     /// Start in observer mode: decide and report, apply nothing.
     #[serde(default)]
     pub observer: bool,
-    /// Steering applied on SIGTERM before exit.
+    /// The bound on a whole planned stop (SIGTERM): drain (see
+    /// `drain_grace`), withdraw, exit. The drain gets at most half of it,
+    /// the withdrawal the rest.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: HumanDuration,
 }

@@ -2,21 +2,35 @@
 //! daemon's life without a flap.
 
 use super::quorum::QuorumView;
-use super::Engine;
+use super::{Engine, ServicePlan};
 use crate::config::Config;
 use crate::decision::Decision;
-use crate::event::Event;
+use crate::event::{Event, Liveness};
+use crate::ids::{ServiceId, SiteId};
 use crate::shared::SharedState;
 use crate::steering::{Role, Steering};
 
-/// The two steps of a graceful departure (SIGTERM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Departure {
-    /// Keep everything announced at the lowest preference so traffic moves
-    /// to the other sites before anything is withdrawn.
-    Draining,
-    /// Claim nothing.
-    Withdrawn,
+/// Where the services a departing site carried stand (`Engine::handover`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handover {
+    /// Moved, and the new carrier's backends confirmed it: (service, site).
+    pub confirmed: Vec<(ServiceId, SiteId)>,
+    /// Not confirmed yet: (service, the site it moved to, if it moved).
+    pub pending: Vec<(ServiceId, Option<SiteId>)>,
+    /// No other site can carry them: they go without a site once the
+    /// departing site withdraws.
+    pub orphaned: Vec<ServiceId>,
+    /// Members we reach that do not report us left yet: they have not
+    /// heard of the departure, and would take our silence for a failure.
+    pub unaware: Vec<SiteId>,
+}
+
+impl Handover {
+    /// Every service taken over and confirmed, and every member we reach
+    /// told (services without a site aside: nothing can confirm them).
+    pub fn complete(&self) -> bool {
+        self.pending.is_empty() && self.unaware.is_empty()
+    }
 }
 
 impl Engine {
@@ -88,6 +102,10 @@ impl Engine {
         next.unsynced_since = self.unsynced_since;
         next.fenced = self.fenced;
         next.draining_until = self.draining_until.clone();
+        next.leaving = self.leaving;
+        next.departing = self.departing.clone();
+        next.carried = self.carried.clone();
+        next.peer_carried = self.peer_carried.clone();
         let observer_mode = self.observer_mode;
         next.restore(
             &self.shared_state(),
@@ -109,25 +127,127 @@ impl Engine {
         self.observer_mode
     }
 
-    /// The steering for one step of a graceful departure. Placement is left
-    /// as it is: only the local site's claims change.
-    pub fn departing_steering(&self, step: Departure) -> Steering {
+    /// `Event::Departing`: the local site leaves. What it carries now
+    /// (Active, or Draining after an earlier planned move) stays Draining
+    /// until the daemon withdraws; the evaluation that follows moves it to
+    /// the next eligible site as a planned move, like every other engine
+    /// does once it hears `leaving`.
+    pub(super) fn start_leaving(&mut self) {
+        if self.leaving {
+            return;
+        }
+        self.leaving = true;
+        self.departing = self
+            .steering
+            .services
+            .iter()
+            .filter(|(_, s)| matches!(s.local_role, Role::Active | Role::Draining))
+            .filter(|_| !self.steering.fenced)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let local = self.local.clone();
+        if self.view.set_left(&local, true) {
+            self.left_changes.push((local, true));
+        }
+    }
+
+    /// The local role of a leaving site: never more attractive than before.
+    /// What it carried drains; a standby stays as it was (a standby that
+    /// announces nothing keeps announcing nothing); the rest is withdrawn.
+    pub(super) fn leaving_role(&self, svc: &ServicePlan) -> Role {
+        if self.departing.contains(&svc.id) {
+            return Role::Draining;
+        }
+        let was = self
+            .steering
+            .services
+            .get(&svc.id)
+            .map_or(Role::Withdrawn, |s| s.local_role);
+        let healthy = !svc.health_checked
+            || self
+                .health
+                .get(&(self.local.clone(), svc.id.clone()))
+                .is_some_and(|r| r.healthy);
+        if was == Role::Standby && healthy {
+            Role::Standby
+        } else {
+            Role::Withdrawn
+        }
+    }
+
+    /// `Event::Confirmed`: every backend applied `generation`. If that is
+    /// the current steering, what it makes the local site Active for is
+    /// carried at its placement epoch.
+    pub(super) fn confirmed(&mut self, generation: u64) {
+        let steering = &self.steering;
+        if generation != steering.generation || steering.fenced || steering.observe_only {
+            return;
+        }
+        for (id, s) in &steering.services {
+            if s.local_role == Role::Active {
+                self.carried.insert(id.clone(), s.epoch);
+            }
+        }
+    }
+
+    /// Whether the local site is leaving (`Event::Departing`).
+    pub fn leaving(&self) -> bool {
+        self.leaving
+    }
+
+    /// For a leaving site: has every service it carried been taken over,
+    /// and confirmed by the new carrier's backends (its gossiped
+    /// `carried`)?
+    pub fn handover(&self) -> Handover {
+        let mut h = Handover::default();
+        if !self.leaving {
+            return h;
+        }
+        for m in self.view.members() {
+            if m == &self.local || self.view.is_left(m) {
+                continue;
+            }
+            let reached = matches!(
+                self.view.report(&self.local, m),
+                Some(Liveness::Alive | Liveness::Suspect)
+            );
+            if reached && self.view.report(m, &self.local) != Some(Liveness::Left) {
+                h.unaware.push(m.clone());
+            }
+        }
+        for id in &self.departing {
+            let Some(s) = self.steering.services.get(id) else {
+                continue;
+            };
+            match &s.active {
+                None => h.orphaned.push(id.clone()),
+                Some(site) if site == &self.local => h.pending.push((id.clone(), None)),
+                Some(site) => {
+                    let carried = self
+                        .peer_carried
+                        .get(site)
+                        .and_then(|c| c.get(id))
+                        .is_some_and(|e| *e >= s.epoch);
+                    if carried {
+                        h.confirmed.push((id.clone(), site.clone()));
+                    } else {
+                        h.pending.push((id.clone(), Some(site.clone())));
+                    }
+                }
+            }
+        }
+        h
+    }
+
+    /// The last steering of a departure: nothing claimed (placement left
+    /// as it is; the generation moves past the engine's own).
+    pub fn withdrawn_steering(&self) -> Steering {
         let mut steering = self.steering.clone();
-        steering.generation += match step {
-            Departure::Draining => 1,
-            Departure::Withdrawn => 2,
-        };
+        steering.generation += 1;
+        steering.fenced = true;
         for s in steering.services.values_mut() {
             s.takeover = false;
-            s.local_role = match (step, s.local_role) {
-                (Departure::Draining, Role::Active | Role::Standby | Role::Draining) => {
-                    Role::Draining
-                }
-                _ => Role::Withdrawn,
-            };
-        }
-        if step == Departure::Withdrawn {
-            steering.fenced = true;
+            s.local_role = Role::Withdrawn;
         }
         steering
     }

@@ -21,6 +21,12 @@
 //!    - operator commands move at once.
 //! 4. Local role: Active / Standby / Draining (for `drain_grace` after a
 //!    planned move away) / Withdrawn.
+//!
+//! A planned stop (`Event::Departing`, SIGTERM) makes the local site *left*:
+//! it gossips that itself (`SharedState::leaving`), every engine (its own
+//! included) treats it as ineligible at once and moves its services as
+//! planned moves, and the leaving site keeps what it carried at Draining
+//! until its daemon withdraws (see `lifecycle.rs`).
 
 mod commands;
 mod lifecycle;
@@ -32,7 +38,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-pub use lifecycle::Departure;
+pub use lifecycle::Handover;
 pub use status::{BackendStatus, EngineStatus, ServiceStatus, SiteStatus};
 
 use self::quorum::QuorumView;
@@ -117,6 +123,20 @@ pub struct Engine {
     backends: BTreeMap<String, BackendStatus>,
     steering: Steering,
     now: Millis,
+    /// The local site is stopping on purpose (`Event::Departing`).
+    leaving: bool,
+    /// What the local site carried (Active or Draining) when it started
+    /// leaving: Draining until the daemon withdraws, never anything more
+    /// attractive.
+    departing: BTreeSet<ServiceId>,
+    /// Services the local site is Active for, at the placement epoch all
+    /// its backends confirmed (`Event::Confirmed`); gossiped.
+    carried: BTreeMap<ServiceId, u64>,
+    /// The same, as each peer last published it.
+    peer_carried: BTreeMap<SiteId, BTreeMap<ServiceId, u64>>,
+    /// Members that started or stopped being left since the last
+    /// evaluation, for its decisions.
+    left_changes: Vec<(SiteId, bool)>,
 }
 
 impl Engine {
@@ -194,6 +214,11 @@ impl Engine {
             backends: BTreeMap::new(),
             steering,
             now: Millis::ZERO,
+            leaving: false,
+            departing: BTreeSet::new(),
+            carried: BTreeMap::new(),
+            peer_carried: BTreeMap::new(),
+            left_changes: Vec::new(),
         }
     }
 
@@ -307,6 +332,8 @@ impl Engine {
                     }
                 }
             }
+            Event::Departing => self.start_leaving(),
+            Event::Confirmed { generation } => self.confirmed(*generation),
             Event::Tick | Event::Command { .. } => {}
         }
         self.evaluate(&event)
@@ -379,6 +406,11 @@ impl Engine {
                 join(&voters)
             )));
         }
+        if self.view.is_left(site) {
+            return Some(Ineligible::Left(format!(
+                "site {site} is stopping (planned departure)"
+            )));
+        }
         if self.intent.drained.contains(site) {
             return Some(Ineligible::Drained(format!(
                 "site {site} is drained by an operator"
@@ -436,6 +468,22 @@ impl Engine {
             causes,
             generation: 0,
         };
+
+        for (site, left) in std::mem::take(&mut self.left_changes) {
+            let reason = if left {
+                format!(
+                    "site {site} announced a planned departure: its services move as planned moves, \
+                     it is not counted dead nor toward any quorum"
+                )
+            } else {
+                format!("site {site} is back after a planned departure")
+            };
+            out.push(decide(
+                Change::SiteLeft { site, left },
+                reason,
+                vec![trigger.clone()],
+            ));
+        }
 
         for change in self.view.settle(now, self.failover_hold, &self.local) {
             if change.dead {
@@ -627,6 +675,15 @@ impl Engine {
         }
         self.forced.clear();
         self.draining_until.retain(|_, until| *until > now);
+        // A confirmation holds for the placement it confirmed, while the
+        // local site still claims it with authority.
+        let authority = !self.fenced && self.synced;
+        self.carried.retain(|id, epoch| {
+            authority
+                && services
+                    .get(id)
+                    .is_some_and(|s| s.local_role == Role::Active && s.epoch == *epoch)
+        });
 
         let next = Steering {
             generation: self.steering.generation,
@@ -688,7 +745,7 @@ impl Engine {
             Some(reason) => {
                 let (ready, planned) = match &reason {
                     Ineligible::Dead(_) => (true, false),
-                    Ineligible::Drained(_) => (true, true),
+                    Ineligible::Drained(_) | Ineligible::Left(_) => (true, true),
                     Ineligible::Unhealthy(since, _) => {
                         (now.since(*since) >= self.failover_hold, false)
                     }
@@ -768,6 +825,8 @@ impl Engine {
                 .collect(),
             intent: self.intent.clone(),
             deaths: self.deaths.clone(),
+            leaving: self.leaving,
+            carried: self.carried.clone(),
         }
     }
 
@@ -791,6 +850,15 @@ impl Engine {
         if self.services.is_empty() || (places_ours && made_while_hearing_us) {
             self.fresh_peer = true;
         }
+        // The member's own word: a leaving flag can only come from the
+        // member itself (each origin publishes its own state), so it needs
+        // no vote. A restarted member publishes without it.
+        if self.view.set_left(from, theirs.leaving) {
+            tracing::info!(%from, left = theirs.leaving, "member announced its planned departure or its return");
+            self.left_changes.push((from.clone(), theirs.leaving));
+        }
+        self.peer_carried
+            .insert(from.clone(), theirs.carried.clone());
         for (site, count) in &theirs.deaths {
             if !self.view.is_member(site) || self.deaths.get(site) >= Some(count) {
                 continue;
@@ -842,6 +910,9 @@ impl Engine {
         if !svc.sites.contains(&self.local) || self.fenced {
             return Role::Withdrawn;
         }
+        if self.leaving {
+            return self.leaving_role(svc);
+        }
         if active == Some(&self.local) && self.synced {
             return Role::Active;
         }
@@ -869,7 +940,17 @@ impl Engine {
         let local = &self.local;
         match role {
             Role::Active => format!("site {local} carries {}", svc.id),
+            Role::Standby if self.leaving => format!(
+                "site {local} is stopping: {} stays standby as it was until withdrawn",
+                svc.id
+            ),
             Role::Standby => format!("site {local} is healthy standby for {}", svc.id),
+            Role::Draining if self.leaving => format!(
+                "site {local} is stopping: carrying {} at lowest preference until the new site \
+                 confirms it or for at most {}",
+                svc.id,
+                humantime::format_duration(self.drain_grace)
+            ),
             Role::Draining => format!(
                 "{} moved away from site {local} on purpose: carrying it at lowest preference for {}",
                 svc.id,
@@ -907,6 +988,8 @@ impl Engine {
 #[derive(Debug, Clone)]
 enum Ineligible {
     Dead(String),
+    /// Planned departure: a planned move, at once.
+    Left(String),
     Drained(String),
     Unhealthy(Millis, String),
 }
@@ -914,7 +997,10 @@ enum Ineligible {
 impl Ineligible {
     fn text(&self) -> &str {
         match self {
-            Ineligible::Dead(t) | Ineligible::Drained(t) | Ineligible::Unhealthy(_, t) => t,
+            Ineligible::Dead(t)
+            | Ineligible::Left(t)
+            | Ineligible::Drained(t)
+            | Ineligible::Unhealthy(_, t) => t,
         }
     }
 }

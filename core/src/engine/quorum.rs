@@ -9,6 +9,19 @@
 //! them. Only an observer that is part of a quorum speaks for the cluster.
 //! The local site fences itself when it cannot reach a quorum of members
 //! (itself included): in a partition only the majority side keeps claiming.
+//!
+//! A member that announced a planned departure (it says so itself in its
+//! shared state, see `SharedState::leaving`) is *left*: it is never
+//! declared dead, its votes no longer count, and it is nobody's partner
+//! for a quorum. The quorum itself stays a majority of the *configured*
+//! members. So with sites a and b and a witness w (quorum 2), a planned
+//! stop of any one member leaves the other two a quorum: the survivors are
+//! not fenced. The quorum is deliberately not lowered to a majority of the
+//! members still there: a left member may restart on the other side of a
+//! partition and count toward a quorum there, so lowering it would let two
+//! sides claim at once. (With two members and `quorum = 2` the survivor
+//! fences on any absence, planned or not: the config check asks for a
+//! witness for that reason.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -39,6 +52,8 @@ pub(crate) struct QuorumView {
     /// When a quorum started agreeing that the site is dead.
     dead_pending: BTreeMap<SiteId, Millis>,
     declared_dead: BTreeSet<SiteId>,
+    /// Members that announced a planned departure and have not come back.
+    left: BTreeSet<SiteId>,
 }
 
 impl QuorumView {
@@ -49,6 +64,7 @@ impl QuorumView {
             reports: BTreeMap::new(),
             dead_pending: BTreeMap::new(),
             declared_dead: BTreeSet::new(),
+            left: BTreeSet::new(),
         }
     }
 
@@ -87,6 +103,20 @@ impl QuorumView {
             .filter(|s| known(s))
             .cloned()
             .collect();
+        self.left = old.left.iter().filter(|s| known(s)).cloned().collect();
+    }
+
+    /// Marks `site` as left (planned departure) or back; whether it changed.
+    pub fn set_left(&mut self, site: &SiteId, left: bool) -> bool {
+        if left {
+            self.left.insert(site.clone())
+        } else {
+            self.left.remove(site)
+        }
+    }
+
+    pub fn is_left(&self, site: &SiteId) -> bool {
+        self.left.contains(site)
     }
 
     pub fn record(&mut self, observer: SiteId, subject: SiteId, liveness: Liveness, event: Event) {
@@ -104,12 +134,17 @@ impl QuorumView {
             .map(|r| r.liveness)
     }
 
-    /// Members (not declared dead, not `subject`, not cut off from a quorum
-    /// by their own account) that report `subject` dead.
+    /// Members (not declared dead, not left, not `subject`, not cut off from
+    /// a quorum by their own account) that report `subject` dead. Nobody
+    /// votes a left member dead: its silence was announced.
     pub fn dead_voters(&self, subject: &SiteId) -> Vec<SiteId> {
+        if self.left.contains(subject) {
+            return Vec::new();
+        }
         self.members
             .iter()
             .filter(|o| *o != subject && !self.declared_dead.contains(*o))
+            .filter(|o| !self.left.contains(*o))
             .filter(|o| self.report(o, subject) == Some(Liveness::Dead))
             .filter(|o| !self.fenced(o))
             .cloned()
@@ -129,11 +164,13 @@ impl QuorumView {
     /// included. A member it has no report about yet is not counted: a daemon
     /// that starts alone must not claim anything. `Silent` does not count:
     /// hearing from a member only second hand is not being part of a quorum.
+    /// A left member does not count either, even while it still answers
+    /// during its drain: it is about to go.
     pub fn reachable_from(&self, local: &SiteId) -> usize {
         1 + self
             .members
             .iter()
-            .filter(|m| *m != local)
+            .filter(|m| *m != local && !self.left.contains(*m))
             .filter(|m| {
                 matches!(
                     self.report(local, m),
@@ -159,7 +196,10 @@ impl QuorumView {
         for _ in 0..=self.members.len() {
             let mut changed = false;
             for site in self.members.clone() {
-                if &site == local {
+                // A left member said goodbye: its silence afterwards is
+                // expected, not a failure (status shows it as left).
+                if &site == local || self.left.contains(&site) {
+                    self.dead_pending.remove(&site);
                     continue;
                 }
                 let voters = self.dead_voters(&site);

@@ -35,6 +35,10 @@ pub struct SiteStatus {
     #[serde(default)]
     pub cut_off: bool,
     pub drained: bool,
+    /// Announced a planned departure (SIGTERM) and not back yet: not dead,
+    /// not counted toward any quorum.
+    #[serde(default)]
+    pub left: bool,
     /// What the local detectors say about it (`None` for the local site or
     /// when nothing was heard yet).
     pub local_view: Option<Liveness>,
@@ -83,6 +87,7 @@ impl Engine {
                     dead_votes: self.view.dead_voters(site),
                     cut_off: self.view.fenced(site),
                     drained: self.intent.drained.contains(site),
+                    left: self.view.is_left(site),
                     local_view: (site != &self.local)
                         .then(|| self.view.report(&self.local, site))
                         .flatten(),

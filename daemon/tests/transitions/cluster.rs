@@ -51,6 +51,8 @@ pub struct Cluster {
     /// What the test did to the cluster, and when.
     pub marks: Marks,
     daemons: Vec<Child>,
+    /// Members the test stopped on purpose (not a failure while stopped).
+    stopped: Vec<&'static str>,
     pub mesh: Mesh,
     // Dropped after the daemons (fields drop in order) and the mesh.
     dir: Dir,
@@ -73,6 +75,12 @@ impl Cluster {
             Detection::Gossip => "tg",
             Detection::GossipAndBfd => "tb",
         };
+        Cluster::start_with(detection, tag, |_| String::new())
+    }
+
+    /// As `start`, in a mesh tagged `tag`, with `extra(site)` appended to
+    /// the configs of sites a and b (another backend, say).
+    pub fn start_with(detection: Detection, tag: &str, extra: impl Fn(&str) -> String) -> Cluster {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -86,13 +94,18 @@ impl Cluster {
             detection,
             marks: Marks::default(),
             daemons: Vec::new(),
+            stopped: Vec::new(),
             mesh: Mesh::new(tag),
             dir: Dir(dir.clone()),
         };
         c.daemons = c
             .mesh
             .start_orbitd(env!("CARGO_BIN_EXE_orbitd"), &dir, |node| {
-                config(node, &dir, detection)
+                let mut text = config(node, &dir, detection);
+                if node != "w" {
+                    text += &extra(node);
+                }
+                text
             });
         for node in NODES {
             c.eventually(
@@ -129,6 +142,9 @@ impl Cluster {
     /// Panics if a daemon exited: every later wait would only time out.
     fn check_alive(&mut self) {
         for (i, node) in NODES.iter().enumerate() {
+            if self.stopped.contains(node) {
+                continue;
+            }
             if let Ok(Some(status)) = self.daemons[i].try_wait() {
                 panic!(
                     "orbitd {node} exited ({status}):\n{}",
@@ -147,6 +163,15 @@ impl Cluster {
         UnixStream::connect(&socket).ok()?;
         let (code, body) = orbit_tests::orbitd::http(&socket, "GET", "/v1/status", "");
         (code == 200).then(|| serde_json::from_str(&body).ok())?
+    }
+
+    /// `GET /metrics` at `node` (Prometheus text), or `None` while it does
+    /// not answer.
+    pub fn metrics(&self, node: &str) -> Option<String> {
+        let socket = self.socket(node);
+        UnixStream::connect(&socket).ok()?;
+        let (code, body) = orbit_tests::orbitd::http(&socket, "GET", "/metrics", "");
+        (code == 200).then_some(body)
     }
 
     /// `node`'s engine's view of `site`: (declared dead, members voting dead).
@@ -201,6 +226,55 @@ impl Cluster {
     /// `site`'s hook was last told: not fenced, web active.
     pub fn hook_says_active(&self, site: &str) -> bool {
         self.last_hook(site) == Some((false, "active".to_owned()))
+    }
+
+    /// SIGTERM to `node`'s orbitd; waits (at most `limit`) for it to exit
+    /// and returns its exit code.
+    pub fn terminate(&mut self, node: &'static str, limit: Duration) -> Option<i32> {
+        let i = NODES.iter().position(|n| *n == node).unwrap();
+        self.stopped.push(node);
+        let pid = self.daemons[i].id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.daemons[i].try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "orbitd {node} did not exit within {limit:?} of SIGTERM:\n{}",
+            tail(&self.log(node), 40)
+        );
+    }
+
+    /// Starts `node`'s orbitd again with the same config and state dir
+    /// (a new process: a new gossip generation), logging to NODE-2.log.
+    pub fn restart(&mut self, node: &'static str) {
+        let i = NODES.iter().position(|n| *n == node).unwrap();
+        let _ = self.daemons[i].kill();
+        let _ = self.daemons[i].wait();
+        let cfg = self.dir().join(format!("{node}.toml"));
+        let log = std::fs::File::create(self.dir().join(format!("{node}-2.log"))).unwrap();
+        self.daemons[i] = self
+            .mesh
+            .command(node, env!("CARGO_BIN_EXE_orbitd"))
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.stopped.retain(|n| *n != node);
+        self.eventually(
+            &format!("{node}'s API socket after the restart"),
+            Duration::from_secs(30),
+            |c| UnixStream::connect(c.socket(node)).is_ok(),
+        );
     }
 
     /// Cuts every link of site a (the instant is taken just before).

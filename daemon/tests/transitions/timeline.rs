@@ -56,12 +56,12 @@ impl HookLine {
     /// The site attracts web's traffic: authority, and active or draining
     /// (a draining site keeps carrying at the lowest preference until the
     /// new site has taken over: make before break).
-    fn carries(&self) -> bool {
+    pub fn carries(&self) -> bool {
         !self.fenced && (self.role == "active" || self.role == "draining")
     }
 
     /// The site claims web as its own.
-    fn active(&self) -> bool {
+    pub fn active(&self) -> bool {
         !self.fenced && self.role == "active"
     }
 }
@@ -189,7 +189,7 @@ fn state_at(lines: &[HookLine], t: Us) -> Option<&HookLine> {
 }
 
 /// Maximal intervals in [from, to] where `pred(a's state, b's state)` holds.
-fn intervals(
+pub fn intervals(
     obs: &Observed,
     from: Us,
     to: Us,

@@ -290,6 +290,11 @@ pub enum SiteView {
     Dead,
     /// Every local interface toward the site lost carrier: Dead at once.
     LinkDown,
+    /// The member announced a planned departure in its own state (its
+    /// `SharedState::leaving`, from its latest generation): whatever SWIM
+    /// and silence say afterwards, it is gone on purpose, not dead. A
+    /// restart publishes a newer generation without the flag.
+    Left,
 }
 
 impl SiteView {
@@ -303,6 +308,7 @@ impl SiteView {
             | SiteView::DoubtedDead => Some(Liveness::Suspect),
             SiteView::Silent => Some(Liveness::Silent),
             SiteView::Dead | SiteView::LinkDown => Some(Liveness::Dead),
+            SiteView::Left => Some(Liveness::Left),
         }
     }
 }
@@ -1000,7 +1006,7 @@ impl GossipCore {
             let d = match l {
                 Liveness::Alive => DaemonState::Alive,
                 Liveness::Suspect | Liveness::Silent => DaemonState::Suspect,
-                Liveness::Dead => DaemonState::Down,
+                Liveness::Dead | Liveness::Left => DaemonState::Down,
             };
             if rank(d) > rank(worst) {
                 worst = d;
@@ -1078,7 +1084,18 @@ impl GossipCore {
         t.probe_interval * 10 + t.suspect_after
     }
 
+    /// Whether `site`'s latest published state says it is leaving.
+    fn leaving(&self, site: &SiteId) -> bool {
+        self.remote
+            .get(site)
+            .and_then(|o| o.shared.as_ref())
+            .is_some_and(|s| s.leaving)
+    }
+
     fn site_view(&self, site: &SiteId) -> SiteView {
+        if self.leaving(site) {
+            return SiteView::Left;
+        }
         let mut behind = self
             .links
             .values()

@@ -670,6 +670,12 @@ impl Sim {
 }
 
 impl Sim {
+    /// Feeds an event to member `i`'s engine now (e.g. `Event::Departing`,
+    /// what orbitd does on SIGTERM) and gossips its shared state.
+    pub fn engine_event(&mut self, i: usize, event: Event) {
+        self.feed(i, event);
+    }
+
     /// Feeds an input to member `i` now (operator command, local health).
     pub fn give(&mut self, i: usize, input: Input) -> Vec<Output> {
         let now = self.now;
