@@ -509,6 +509,7 @@ mod tests {
             },
             backends: Vec::new(),
             bfd: Vec::new(),
+            bgp_peers: Vec::new(),
             detect: None,
         };
         let text = status(&response);
