@@ -268,28 +268,7 @@ protocol bfd {{
 
 fn orbit_config(dir: &Path, veths: &[Veth], listen: bool, peers: &[Peer], extra: &str) -> String {
     let mut out = format!(
-        r#"[node]
-site = "a"
-role = "site"
-state_dir = "{d}/state"
-api_socket = "{d}/api.sock"
-
-[[site]]
-id = "a"
-gossip = "127.0.0.1:7946"
-
-[detect]
-key_file = "{d}/gossip.key"
-
-[policy]
-shutdown_grace = "1s"
-
-[[service]]
-id = "web"
-prefixes = ["{PREFIX}"]
-sites = ["a"]
-
-[bfd]
+        r#"{head}[bfd]
 interval = "100ms"
 multiplier = 5
 
@@ -300,7 +279,7 @@ listen = {listen}
 connect_retry = "200ms"
 {extra}
 "#,
-        d = dir.display(),
+        head = orbit_tests::orbitd::one_site_config(dir, &[PREFIX]),
         r = veths[0].a_addr,
     );
     for p in peers {

@@ -165,29 +165,8 @@ impl Link {
 /// block of docs/bgp.md as it stands.
 fn orbit_config(dir: &Path) -> String {
     format!(
-        r#"[node]
-site = "a"
-role = "site"
-state_dir = "{d}/state"
-api_socket = "{d}/api.sock"
-
-[[site]]
-id = "a"
-gossip = "127.0.0.1:7946"
-
-[detect]
-key_file = "{d}/gossip.key"
-
-[policy]
-shutdown_grace = "1s"
-
-[[service]]
-id = "web"
-prefixes = ["{SERVICE_V4}", "{SERVICE_V6}"]
-sites = ["a"]
-
-{bgp}"#,
-        d = dir.display(),
+        r#"{head}{bgp}"#,
+        head = orbit_tests::orbitd::one_site_config(dir, &[SERVICE_V4, SERVICE_V6]),
         bgp = snippet(DOC, "orbit-bgp"),
     )
 }

@@ -215,28 +215,7 @@ fn orbit_config(dir: &Path, veth: &Veth, config: LabConfig) -> String {
         None => (false, 50, 3),
     };
     format!(
-        r#"[node]
-site = "a"
-role = "site"
-state_dir = "{d}/state"
-api_socket = "{d}/api.sock"
-
-[[site]]
-id = "a"
-gossip = "127.0.0.1:7946"
-
-[detect]
-key_file = "{d}/gossip.key"
-
-[policy]
-shutdown_grace = "1s"
-
-[[service]]
-id = "web"
-prefixes = ["{PREFIX}"]
-sites = ["a"]
-
-[bgp]
+        r#"{head}[bgp]
 asn = 65001
 router_id = "{a}"
 connect_retry = "200ms"
@@ -254,7 +233,7 @@ families = ["ipv4"]
 interval = "{interval}ms"
 multiplier = {mult}
 "#,
-        d = dir.display(),
+        head = crate::orbitd::one_site_config(dir, &[PREFIX]),
         a = veth.a_addr,
         b = veth.b_addr,
         hold = config.hold_secs,

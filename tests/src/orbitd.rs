@@ -105,3 +105,36 @@ pub fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String
         .unwrap_or_default();
     (status, body)
 }
+
+/// The start of a one-site orbitd config (node a, its own gossip member,
+/// one service "web" with `prefixes`, a 1 s stop): tests append their
+/// backend sections.
+pub fn one_site_config(dir: &Path, prefixes: &[&str]) -> String {
+    let prefixes: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+    format!(
+        r#"[node]
+site = "a"
+role = "site"
+state_dir = "{d}/state"
+api_socket = "{d}/api.sock"
+
+[[site]]
+id = "a"
+gossip = "127.0.0.1:7946"
+
+[detect]
+key_file = "{d}/gossip.key"
+
+[policy]
+shutdown_grace = "1s"
+
+[[service]]
+id = "web"
+prefixes = [{prefixes}]
+sites = ["a"]
+
+"#,
+        d = dir.display(),
+        prefixes = prefixes.join(", "),
+    )
+}
