@@ -212,23 +212,7 @@ async fn status(speaker: &Speaker) -> orbit_bgp::PeerStatus {
 
 fn collide(case: Case) {
     let lab = Lab::new();
-    let cfg = bgp_config(&format!(
-        r#"
-asn = 65001
-router_id = "192.0.2.1"
-next_hop_v4 = "{spare}"
-connect_retry = "100ms"
-graceful_restart_time = "40s"
-listen = true
-[[peer]]
-address = "{peer}"
-asn = 65002
-hold = "9s"
-families = ["ipv4"]
-"#,
-        spare = lab.v4_spare,
-        peer = lab.v4_peer
-    ));
+    let cfg = listening_speaker(&lab, "100ms");
     lab.run(async {
         let listener = {
             let _peer_ns = lab.enter_peer();
@@ -410,42 +394,8 @@ fn frr_both_active_sessions_never_drop_once_established() {
     const SETUPS: usize = 5;
     let lab = Lab::new();
     let speaker_ip: std::net::IpAddr = lab.v4_speaker.into();
-    let frr = Frr::start(
-        &lab,
-        &format!(
-            r#"
-debug bgp neighbor-events
-router bgp 65002
- bgp router-id {peer}
- no bgp ebgp-requires-policy
- bgp graceful-restart
- bgp graceful-restart restart-time 40
- neighbor {speaker} remote-as 65001
- neighbor {speaker} timers 3 9
- neighbor {speaker} timers connect 1
-!
-"#,
-            peer = lab.v4_peer,
-            speaker = lab.v4_speaker
-        ),
-    );
-    let cfg = bgp_config(&format!(
-        r#"
-asn = 65001
-router_id = "192.0.2.1"
-next_hop_v4 = "{spare}"
-connect_retry = "100ms"
-graceful_restart_time = "40s"
-listen = true
-[[peer]]
-address = "{peer}"
-asn = 65002
-hold = "9s"
-families = ["ipv4"]
-"#,
-        spare = lab.v4_spare,
-        peer = lab.v4_peer
-    ));
+    let frr = start_active_frr(&lab);
+    let cfg = listening_speaker(&lab, "100ms");
     let counter = |k: &str| frr.neighbor(speaker_ip)[k].as_u64().unwrap_or(0);
     let mut collisions = 0;
     lab.run(async {
@@ -506,44 +456,10 @@ families = ["ipv4"]
 fn frr_session_survives_our_connect_completing_while_established() {
     let lab = Lab::new();
     let speaker_ip: std::net::IpAddr = lab.v4_speaker.into();
-    let frr = Frr::start(
-        &lab,
-        &format!(
-            r#"
-debug bgp neighbor-events
-router bgp 65002
- bgp router-id {peer}
- no bgp ebgp-requires-policy
- bgp graceful-restart
- bgp graceful-restart restart-time 40
- neighbor {speaker} remote-as 65001
- neighbor {speaker} timers 3 9
- neighbor {speaker} timers connect 1
-!
-"#,
-            peer = lab.v4_peer,
-            speaker = lab.v4_speaker
-        ),
-    );
+    let frr = start_active_frr(&lab);
     // Long enough for the SYN retransmissions (1 s, 3 s) to complete the
     // connect instead of the ConnectRetryTimer abandoning it.
-    let cfg = bgp_config(&format!(
-        r#"
-asn = 65001
-router_id = "192.0.2.1"
-next_hop_v4 = "{spare}"
-connect_retry = "5s"
-graceful_restart_time = "40s"
-listen = true
-[[peer]]
-address = "{peer}"
-asn = 65002
-hold = "9s"
-families = ["ipv4"]
-"#,
-        spare = lab.v4_spare,
-        peer = lab.v4_peer
-    ));
+    let cfg = listening_speaker(&lab, "5s");
     let nft = |script: &str| lab.speaker_exec(&["nft", script]);
     nft(&format!(
         "add table inet orbit_test; \
@@ -593,4 +509,49 @@ families = ["ipv4"]
         );
         speaker.shutdown("done").await;
     });
+}
+
+/// FRR's bgpd, graceful-restart capable (40 s), connecting to the speaker
+/// every second (both sides active: collisions are possible).
+fn start_active_frr(lab: &Lab) -> Frr {
+    Frr::start(
+        lab,
+        &format!(
+            r#"
+debug bgp neighbor-events
+router bgp 65002
+ bgp router-id {peer}
+ no bgp ebgp-requires-policy
+ bgp graceful-restart
+ bgp graceful-restart restart-time 40
+ neighbor {speaker} remote-as 65001
+ neighbor {speaker} timers 3 9
+ neighbor {speaker} timers connect 1
+!
+"#,
+            peer = lab.v4_peer,
+            speaker = lab.v4_speaker
+        ),
+    )
+}
+
+/// The speaker's config toward FRR: active and listening, graceful restart.
+fn listening_speaker(lab: &Lab, connect_retry: &str) -> orbit_core::config::Bgp {
+    bgp_config(&format!(
+        r#"
+asn = 65001
+router_id = "192.0.2.1"
+next_hop_v4 = "{spare}"
+connect_retry = "{connect_retry}"
+graceful_restart_time = "40s"
+listen = true
+[[peer]]
+address = "{peer}"
+asn = 65002
+hold = "9s"
+families = ["ipv4"]
+"#,
+        spare = lab.v4_spare,
+        peer = lab.v4_peer
+    ))
 }

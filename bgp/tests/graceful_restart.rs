@@ -288,26 +288,7 @@ async fn trials(lab: &Lab, peer: &GrPeer) {
 #[test]
 fn bird_keeps_the_route_and_gets_end_of_rib_after_the_update() {
     let lab = Lab::new();
-    let bird = Bird::start(
-        &lab,
-        &format!(
-            r#"
-log stderr all;
-protocol bgp orbit {{
-  local {peer} as 65002;
-  neighbor {speaker} as 65001;
-  passive on;
-  hold time 9;
-  graceful restart on;
-  graceful restart time 40;
-  debug all;
-  ipv4 {{ import all; export none; }};
-}}
-"#,
-            peer = lab.v4_peer,
-            speaker = lab.v4_speaker
-        ),
-    );
+    let bird = start_gr_bird(&lab, 40);
     let sock = bird.sock.clone();
     let sample = move || {
         let at = Instant::now();
@@ -406,26 +387,7 @@ router bgp 65002
 #[test]
 fn bird_gets_end_of_rib_before_our_restart_time_when_no_final_steering_comes() {
     let lab = Lab::new();
-    let bird = Bird::start(
-        &lab,
-        &format!(
-            r#"
-log stderr all;
-protocol bgp orbit {{
-  local {peer} as 65002;
-  neighbor {speaker} as 65001;
-  passive on;
-  hold time 9;
-  graceful restart on;
-  graceful restart time 8;
-  debug all;
-  ipv4 {{ import all; export none; }};
-}}
-"#,
-            peer = lab.v4_peer,
-            speaker = lab.v4_speaker
-        ),
-    );
+    let bird = start_gr_bird(&lab, 8);
     let cfg = bgp_config(&speaker_config(&lab).replace("\"40s\"", "\"8s\""));
     let svcs = services(&[SVC]);
     let log = || lab.log("bird.log");
@@ -472,4 +434,29 @@ protocol bgp orbit {{
         assert_eq!(p.counters.established, 1);
         eprintln!("End-of-RIB {eor_after:?} after Established");
     });
+}
+
+/// bird2, passive, graceful restart with `restart_secs`, logging every
+/// message (the tests read the End-of-RIB order from the log).
+fn start_gr_bird(lab: &Lab, restart_secs: u32) -> Bird {
+    Bird::start(
+        lab,
+        &format!(
+            r#"
+log stderr all;
+protocol bgp orbit {{
+  local {peer} as 65002;
+  neighbor {speaker} as 65001;
+  passive on;
+  hold time 9;
+  graceful restart on;
+  graceful restart time {restart_secs};
+  debug all;
+  ipv4 {{ import all; export none; }};
+}}
+"#,
+            peer = lab.v4_peer,
+            speaker = lab.v4_speaker
+        ),
+    )
 }
