@@ -511,6 +511,86 @@ fn frr_session_survives_our_connect_completing_while_established() {
     });
 }
 
+/// The same against bird2: bird connects (active, graceful restart), our
+/// SYNs are held until bird's connection is Established, then released.
+/// bird must never see a second connection from us, and its session must
+/// stay up the whole time (the "since" time of its protocol unchanged).
+#[test]
+fn bird_session_survives_our_connect_completing_while_established() {
+    let lab = Lab::new();
+    let bird = Bird::start(
+        &lab,
+        &format!(
+            r#"
+log stderr all;
+protocol bgp orbit {{
+  local {peer} as 65002;
+  neighbor {speaker} as 65001;
+  hold time 9;
+  connect delay time 1;
+  connect retry time 1;
+  graceful restart on;
+  graceful restart time 40;
+  debug {{ states, events }};
+  ipv4 {{ import all; export none; }};
+}}
+"#,
+            peer = lab.v4_peer,
+            speaker = lab.v4_speaker
+        ),
+    );
+    let cfg = listening_speaker(&lab, "5s");
+    let nft = |script: &str| lab.speaker_exec(&["nft", script]);
+    nft(&format!(
+        "add table inet orbit_test; \
+         add chain inet orbit_test out {{ type filter hook output priority 0; }}; \
+         add rule inet orbit_test out ip daddr {} tcp dport 179 tcp flags & (syn | ack) == syn counter drop",
+        lab.v4_peer
+    ));
+    lab.run(async {
+        let mut speaker = Speaker::start(&cfg, &services(&[SVC]))
+            .await
+            .expect("start");
+        wait_for_async(15, "bird's connection Established", || {
+            block(status(&speaker)).state == State::Established && bird.established("orbit")
+        })
+        .await;
+        let dropped = nft("list table inet orbit_test");
+        assert!(
+            !dropped.contains("packets 0 "),
+            "no SYN of ours was held: {dropped}"
+        );
+        let row = bird
+            .cmd(&["show", "protocols", "orbit"])
+            .unwrap_or_default();
+        let log_from = lab.log("bird.log").len();
+        nft("delete table inet orbit_test");
+        speaker
+            .apply(&steering(1, &[SVC], Role::Active, false))
+            .await
+            .expect("apply");
+        // Past both SYN retransmissions (1 s and 3 s after the connect).
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        let log = lab.log("bird.log")[log_from..].to_string();
+        assert!(
+            !log.contains("Incoming connection"),
+            "our abandoned connect reached bird:\n{log}"
+        );
+        assert_eq!(
+            bird.cmd(&["show", "protocols", "orbit"])
+                .unwrap_or_default(),
+            row,
+            "bird's session restarted (its Since time changed):\n{log}"
+        );
+        assert!(!bird.route(SVC).is_empty(), "the route reached bird");
+        let p = status(&speaker).await;
+        assert_eq!(p.state, State::Established, "{p:?}");
+        assert_eq!(p.counters.established, 1, "{p:?}");
+        assert_eq!(p.last_error, None, "{p:?}");
+        speaker.shutdown("done").await;
+    });
+}
+
 /// FRR's bgpd, graceful-restart capable (40 s), connecting to the speaker
 /// every second (both sides active: collisions are possible).
 fn start_active_frr(lab: &Lab) -> Frr {
