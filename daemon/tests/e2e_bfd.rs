@@ -86,8 +86,11 @@ fn bfd_down_drops_the_bgp_session_on_both_sides_long_before_the_hold_time() {
 
     // orbitctl status shows the session; --json passes the array through.
     let table = orbitctl(&lab, &["status"]);
+    // The BGP peers table also has a row for bird: the BFD row is the one
+    // under the BFD header.
     let row = table
         .lines()
+        .skip_while(|l| !l.starts_with("BFD PEER"))
         .find(|l| l.starts_with(&lab.bird_addr()))
         .unwrap_or_else(|| panic!("no BFD row in\n{table}"));
     eprintln!("{table}");

@@ -103,6 +103,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        cleanup::kill_netns_pids(&self.name);
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
