@@ -389,11 +389,30 @@ fn netns() -> Option<u64> {
     std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
 }
 
+/// What [`find`] says when the helper closed the connection without a
+/// word: it may be exiting (its linger just ran out), so look again.
+const CLOSED: &str = "the BFD helper closed the connection without a word";
+
+/// [`find_once`], looked again a few times while the helper there closes
+/// connections without a word (it is exiting: its socket goes next).
+async fn find(socket: &Path) -> Result<Option<(Helper, Adopted)>, Error> {
+    let mut attempts = 0;
+    loop {
+        match find_once(socket).await {
+            Err(Error::Helper(message)) if message.starts_with(CLOSED) && attempts < 5 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Connects to the helper at `socket` and adopts it if it is orphaned.
 /// `None`: nobody there (a stale socket is removed), or a helper we
 /// cannot use (another protocol, another network namespace) that was told
 /// goodbye.
-async fn find(socket: &Path) -> Result<Option<(Helper, Adopted)>, Error> {
+async fn find_once(socket: &Path) -> Result<Option<(Helper, Adopted)>, Error> {
     let shown = socket.display();
     let stream = match UnixStream::connect(socket).await {
         Ok(stream) => stream,
@@ -424,11 +443,7 @@ async fn find(socket: &Path) -> Result<Option<(Helper, Adopted)>, Error> {
     .await;
     let line = match answer {
         Ok(Ok(Some(line))) => line,
-        Ok(_) => {
-            return Err(Error::Helper(format!(
-                "the BFD helper at {shown} closed the connection without a word"
-            )))
-        }
+        Ok(_) => return Err(Error::Helper(format!("{CLOSED}: {shown}"))),
         Err(_) => {
             return Err(Error::Helper(format!(
                 "a BFD helper listens at {shown} but did not answer within {HANDSHAKE_TIMEOUT:?}; \
