@@ -59,10 +59,10 @@ fn main() {
         for i in 0..n {
             let b = IpAddr::V4(Ipv4Addr::new(127, 2, (i / 250) as u8, (i % 250) as u8 + 1));
             let t = Timing::new(iv, iv, 3);
-            ha.add_session(PeerConfig { local: a, peer: b, hop: Hop::Single, timing: t, auth: None })
+            ha.add_session(PeerConfig { local: a, peer: b, hop: Hop::Single, timing: t, auth: None, control_plane_independent: false })
                 .await
                 .expect("add a");
-            hb.add_session(PeerConfig { local: b, peer: a, hop: Hop::Single, timing: t, auth: None })
+            hb.add_session(PeerConfig { local: b, peer: a, hop: Hop::Single, timing: t, auth: None, control_plane_independent: false })
                 .await
                 .expect("add b");
         }

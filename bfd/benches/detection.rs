@@ -125,6 +125,7 @@ protocol bfd {{
         hop: Hop::Single,
         timing: Timing::new(iv, iv, 3),
         auth: None,
+        control_plane_independent: false,
     })
     .await
     .expect("add");

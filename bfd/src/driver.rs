@@ -52,6 +52,11 @@ pub struct PeerConfig {
     pub hop: Hop,
     pub timing: Timing,
     pub auth: Option<AuthConfig>,
+    /// Send the C bit (RFC 5880 §4.1): set only where the session outlives
+    /// a restart of the control plane that configured it (an adoptable
+    /// helper, [`helper::adopt_or_spawn`]).
+    #[serde(default)]
+    pub control_plane_independent: bool,
 }
 
 impl PeerConfig {
@@ -194,6 +199,12 @@ enum Command {
     Admin(SessionKey, bool, oneshot::Sender<bool>),
     SetTiming(SessionKey, Timing, oneshot::Sender<bool>),
     Status(oneshot::Sender<DriverStatus>),
+    /// Stop on purpose: the driver ends (a helper process exits at once
+    /// instead of waiting to be adopted).
+    Release(oneshot::Sender<()>),
+    /// Helper processes only: where and how long to wait for a new owner
+    /// if this one dies.
+    Adoptable(helper::Adoptable, oneshot::Sender<Result<(), Error>>),
 }
 
 struct Received {
@@ -254,6 +265,7 @@ pub fn start(cfg: DriverConfig) -> (BfdHandle, mpsc::UnboundedReceiver<BfdEvent>
         rng: XorShift32::new(seed),
         unmatched_drops: BTreeMap::new(),
         send_errors: 0,
+        released: false,
     };
     let task = tokio::spawn(state.run(rx));
     (
@@ -306,6 +318,15 @@ impl BfdHandle {
     pub async fn status(&self) -> Result<DriverStatus, Error> {
         self.call(Command::Status).await
     }
+
+    /// Ends the driver on purpose, after the caller has removed or
+    /// disabled its sessions. A helper process is told goodbye and exits
+    /// at once, where a helper whose owner merely vanished (a crash) waits
+    /// to be adopted ([`helper::adopt_or_spawn`]). Every clone of the
+    /// handle stops working.
+    pub async fn release(&self) -> Result<(), Error> {
+        self.call(Command::Release).await
+    }
 }
 
 struct Entry {
@@ -336,6 +357,8 @@ struct Driver {
     rng: XorShift32,
     unmatched_drops: BTreeMap<DropReason, u64>,
     send_errors: u64,
+    /// [`BfdHandle::release`] was called: the loop ends.
+    released: bool,
 }
 
 impl Driver {
@@ -367,6 +390,9 @@ impl Driver {
                     Some(LoopInput::Command(c)) => self.on_command(c),
                     None => return,
                 },
+            }
+            if self.released {
+                return;
             }
         }
     }
@@ -625,6 +651,15 @@ impl Driver {
                     send_errors: self.send_errors,
                 });
             }
+            Command::Release(done) => {
+                self.released = true;
+                let _ = done.send(());
+            }
+            Command::Adoptable(_, reply) => {
+                let _ = reply.send(Err(Error::Helper(
+                    "an in-process driver cannot be adopted".into(),
+                )));
+            }
         }
     }
 
@@ -676,7 +711,8 @@ impl Driver {
             peer.timing,
             peer.auth,
             Box::new(XorShift32::new(discr)),
-        );
+        )
+        .with_control_plane_independent(peer.control_plane_independent);
         self.by_discr.insert(discr, key);
         self.sessions.insert(
             key,

@@ -141,6 +141,9 @@ pub struct Session {
     /// Set when the transmit interval may have changed inside a call;
     /// `process` reschedules once at the end.
     interval_changed: bool,
+    /// The C bit we send (RFC 5880 §4.1): this session does not share fate
+    /// with the control plane that configured it.
+    control_plane_independent: bool,
 }
 
 impl Session {
@@ -179,9 +182,24 @@ impl Session {
             counters: Counters::default(),
             last_detection_time: None,
             interval_changed: false,
+            control_plane_independent: false,
         };
         s.xmit_seq = s.jitter.next_u32();
         s
+    }
+
+    /// Sets the C bit on every packet (RFC 5880 §4.1 "Control Plane
+    /// Independent"): only for a session that keeps running while the
+    /// control plane that owns it restarts, so that a peer may read our
+    /// Down as a forwarding failure even during a graceful restart
+    /// (RFC 5882 §4.3.2).
+    pub fn with_control_plane_independent(mut self, independent: bool) -> Session {
+        self.control_plane_independent = independent;
+        self
+    }
+
+    pub fn control_plane_independent(&self) -> bool {
+        self.control_plane_independent
     }
 
     pub fn state(&self) -> State {
@@ -518,7 +536,7 @@ impl Session {
             // §6.5: never P and F together; a Final answer carries no Poll.
             poll: self.poll.is_some() && !final_,
             final_,
-            control_plane_independent: false,
+            control_plane_independent: self.control_plane_independent,
             demand: false,
             multipoint: false,
             detect_mult: self.configured.detect_mult,

@@ -108,6 +108,7 @@ protocol bfd {{
         hop: Hop::Single,
         timing: timing_ms(10),
         auth: None,
+        control_plane_independent: false,
     };
     let k4 = bfd.add_session(peer(&a4, &b4)).await.expect("add v4");
     let k6 = bfd.add_session(peer(&a6, &b6)).await.expect("add v6");
@@ -245,6 +246,7 @@ async fn multihop_between_two_drivers_over_a_router() {
         hop: Hop::Multi { min_ttl },
         timing: timing_ms(20),
         auth: None,
+        control_plane_independent: false,
     };
     let ka = ha
         .add_session(cfg(&a_ip, &c_ip, Some(254)))
@@ -330,6 +332,7 @@ protocol bfd {{
         hop: Hop::Single,
         timing: timing_ms(20),
         auth: auth(b"wrong-secret"),
+        control_plane_independent: false,
     };
     // Wrong key first: bird's packets fail verification and nothing comes up.
     let k = bfd.add_session(peer.clone()).await.expect("add");

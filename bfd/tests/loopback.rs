@@ -30,6 +30,7 @@ fn peer(local: IpAddr, peer: IpAddr, ms: u64) -> PeerConfig {
         hop: Hop::Single,
         timing: Timing::new(Duration::from_millis(ms), Duration::from_millis(ms), 3),
         auth: None,
+        control_plane_independent: false,
     }
 }
 

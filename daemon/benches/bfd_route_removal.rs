@@ -64,6 +64,7 @@ fn main() {
             config: LabConfig {
                 bfd: Some((10, 3)),
                 hold_secs: 90,
+                graceful_restart_secs: 0,
             },
         },
         Setup {
@@ -72,6 +73,7 @@ fn main() {
             config: LabConfig {
                 bfd: Some((50, 3)),
                 hold_secs: 90,
+                graceful_restart_secs: 0,
             },
         },
         Setup {
@@ -80,6 +82,7 @@ fn main() {
             config: LabConfig {
                 bfd: None,
                 hold_secs: 3,
+                graceful_restart_secs: 0,
             },
         },
     ];

@@ -61,6 +61,9 @@ impl SiteBfd {
                     hop: Hop::Multi { min_ttl: None },
                     timing: Timing::new(interval, interval, config.bfd.multiplier),
                     auth: auth.clone(),
+                    // Here BFD tells whether the member's orbitd lives:
+                    // its helper exits with it, so it shares its fate.
+                    control_plane_independent: false,
                 })
                 .await
                 .with_context(|| format!("bfd: multihop session to site {site} at {peer}"))?;

@@ -318,6 +318,7 @@ mod tests {
                     3,
                 ),
                 auth: None,
+                control_plane_independent: false,
             })
             .await
             .expect("add session");

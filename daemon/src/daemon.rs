@@ -666,20 +666,27 @@ impl Daemon {
         self.bgp_control = control.clone();
         self.metrics.bgp().set_control(config, control.clone());
         if rebuilt_bgp {
-            // A new speaker: new control handle, so new BFD sessions.
-            self.peer_bfd = None;
+            // A new speaker: new control handle, so new BFD sessions. The
+            // old helper is released (it exits, freeing its ports) before
+            // the new one starts.
+            self.release_peer_bfd().await;
         }
         if let Some(wanted) = bfd_wanted.filter(|_| control.is_some()) {
             match (&mut self.peer_bfd, control) {
-                (Some(bfd), _) => match bfd.apply(wanted).await {
-                    Ok(changes) if !changes.is_empty() => {
-                        notes.push(format!("bfd: {}", changes.join("; ")));
+                (Some(bfd), _) => {
+                    if let Err(error) = bfd.set_linger(config).await {
+                        notes.push(format!("bfd: helper linger not changed: {error:#}"));
                     }
-                    Ok(_) => {}
-                    Err(error) => {
-                        notes.push(format!("bfd: not every session reconfigured: {error:#}"))
+                    match bfd.apply(wanted).await {
+                        Ok(changes) if !changes.is_empty() => {
+                            notes.push(format!("bfd: {}", changes.join("; ")));
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            notes.push(format!("bfd: not every session reconfigured: {error:#}"))
+                        }
                     }
-                },
+                }
                 (None, Some(control)) => match crate::bfd::PeerBfd::start(config, control).await {
                     Ok(bfd) => {
                         if bfd.is_some() {
@@ -692,21 +699,28 @@ impl Daemon {
                 (None, None) => {}
             }
         }
-        if config.bgp.is_none() {
-            self.peer_bfd = None;
-        }
-        if self
-            .peer_bfd
-            .as_ref()
-            .is_some_and(crate::bfd::PeerBfd::is_empty)
+        if config.bgp.is_none()
+            || self
+                .peer_bfd
+                .as_ref()
+                .is_some_and(crate::bfd::PeerBfd::is_empty)
         {
-            self.peer_bfd = None;
+            self.release_peer_bfd().await;
         }
         self.metrics.bfd().set_handle(
             BfdUser::BgpPeers,
             self.peer_bfd.as_ref().map(|b| b.handle().clone()),
         );
         Ok(notes)
+    }
+
+    /// Ends the BFD sessions toward the BGP peers on purpose, if any: the
+    /// helper exits now instead of lingering for an adoption.
+    async fn release_peer_bfd(&mut self) {
+        if let Some(bfd) = self.peer_bfd.take() {
+            self.metrics.bfd().set_handle(BfdUser::BgpPeers, None);
+            bfd.shut_down().await;
+        }
     }
 
     /// A reloaded `[bfd]` or member list: new timers are applied to the live
@@ -781,6 +795,9 @@ impl Daemon {
         if let Some(bfd) = self.site_bfd.take() {
             bfd.shut_down().await;
         }
+        // After the BGP sessions closed (Cease): AdminDown and a goodbye,
+        // so the helper does not linger as it does after a crash.
+        self.release_peer_bfd().await;
         self.journal.append(JournalRecord::Lifecycle {
             message: "stopped".to_owned(),
         });

@@ -56,21 +56,44 @@ enum LogFormat {
 /// This process's log format, for the helper processes it starts.
 static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
-/// Starts a BFD driver in its own helper process (`orbitd bfd-helper`):
-/// the sessions keep answering while this process is stalled.
-pub(crate) fn bfd_driver() -> anyhow::Result<(
-    orbit_bfd::BfdHandle,
-    tokio::sync::mpsc::UnboundedReceiver<orbit_bfd::BfdEvent>,
-)> {
+/// The command line of the BFD helper process, `orbitd bfd-helper`.
+fn bfd_helper_command() -> anyhow::Result<(PathBuf, Vec<&'static str>)> {
     let exe = std::env::current_exe().context("locating the orbitd binary")?;
     let format = match LOG_FORMAT.get() {
         Some(LogFormat::Json) => "json",
         _ => "text",
     };
-    Ok(orbit_bfd::driver::helper::spawn(
-        exe,
-        &["bfd-helper", "--log-format", format],
-    )?)
+    Ok((exe, vec!["bfd-helper", "--log-format", format]))
+}
+
+/// Starts a BFD driver in its own helper process (`orbitd bfd-helper`):
+/// the sessions keep answering while this process is stalled, and end
+/// when it exits, however it exits.
+pub(crate) fn bfd_driver() -> anyhow::Result<(
+    orbit_bfd::BfdHandle,
+    tokio::sync::mpsc::UnboundedReceiver<orbit_bfd::BfdEvent>,
+)> {
+    let (exe, args) = bfd_helper_command()?;
+    Ok(orbit_bfd::driver::helper::spawn(exe, &args)?)
+}
+
+/// Like [`bfd_driver`], but the helper survives a crash of this process
+/// for `adoptable.linger` and a restarted orbitd adopts it: first adopts
+/// the one a crashed predecessor left on `adoptable.socket`, if any.
+pub(crate) async fn adoptable_bfd_driver(
+    adoptable: orbit_bfd::driver::helper::Adoptable,
+) -> anyhow::Result<orbit_bfd::driver::helper::Started> {
+    let (exe, args) = bfd_helper_command()?;
+    Ok(orbit_bfd::driver::helper::adopt_or_spawn(exe, &args, adoptable).await?)
+}
+
+/// The helper a crashed predecessor left on `socket`, adopted (to be
+/// released), if there is one.
+pub(crate) async fn orphaned_bfd_driver(
+    socket: &Path,
+) -> anyhow::Result<Option<orbit_bfd::driver::helper::Started>> {
+    let (exe, args) = bfd_helper_command()?;
+    Ok(orbit_bfd::driver::helper::adopt(exe, &args, socket).await?)
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,7 +151,9 @@ fn init_logging(format: LogFormat) {
 }
 
 /// The BFD sessions' own process (`orbit_bfd::driver::helper`): it keeps
-/// answering while orbitd is stalled, and exits when orbitd does.
+/// answering while orbitd is stalled, and exits when orbitd stops or
+/// releases it. The one toward the BGP peers also outlives a crashed
+/// orbitd for the graceful-restart time, for the restarted orbitd to adopt.
 fn bfd_helper(log_format: LogFormat) -> ExitCode {
     init_logging(log_format);
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -144,7 +169,9 @@ fn bfd_helper(log_format: LogFormat) -> ExitCode {
     let served = runtime.block_on(async {
         // A stop signal meant for the whole group (systemd, Ctrl-C) must not
         // end the sessions before orbitd's own graceful stop has set them
-        // AdminDown: the helper leaves when orbitd closes its stdin.
+        // AdminDown: the helper leaves when orbitd says goodbye (or, for
+        // one that is not adoptable, closes its stdin). An orphaned helper
+        // listens for SIGTERM/SIGINT itself and exits on them.
         let mut ignored = Vec::new();
         for kind in [
             SignalKind::terminate(),

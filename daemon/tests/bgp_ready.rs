@@ -39,6 +39,7 @@ fn a_session_shut_down_at_the_router_makes_the_backend_degraded_and_not_ready() 
         LabConfig {
             bfd: None,
             hold_secs: HOLD_SECS,
+            graceful_restart_secs: 0,
         },
     );
     let poll = |within: u64, what: &str, ok: &mut dyn FnMut() -> bool| {

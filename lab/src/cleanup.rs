@@ -43,6 +43,27 @@ pub fn remove_netns(name: &str) {
     with(|r| r.netns.retain(|n| n != name));
 }
 
+/// Kills every process still inside namespace `ns`: the lab does not
+/// start them all itself (an orbitd killed with `kill -9` leaves its BFD
+/// helper running for the graceful-restart time, waiting to be adopted),
+/// and `ip netns del` alone would leave them running in a namespace nobody
+/// can reach.
+pub fn kill_netns_pids(ns: &str) {
+    let Ok(out) = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let _ = Command::new("kill")
+            .args(["-KILL", pid])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 /// Kills every registered process, then deletes every registered namespace.
 pub fn cleanup_all() {
     let (pids, netns) = with(|r| (std::mem::take(&mut r.pids), std::mem::take(&mut r.netns)));
@@ -53,6 +74,7 @@ pub fn cleanup_all() {
             .status();
     }
     for ns in netns.iter().rev() {
+        kill_netns_pids(ns);
         let _ = Command::new("ip")
             .args(["netns", "del", ns])
             .stderr(std::process::Stdio::null())

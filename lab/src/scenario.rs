@@ -159,6 +159,10 @@ fn sleep_ms(ms: u64) {
 /// Builds a lab, runs the scenario, tears the lab down, analyses.
 pub fn run(mode: Mode, sc: Scenario, run: u32, opts: &RunOptions) -> RunResult {
     let dir = opts.root.join(format!("{mode}-s{}-r{run}", sc.0));
+    // A run starts from nothing: logs are appended (sys::Proc::spawn) and
+    // orbitd would restore a state file an earlier run left in this
+    // directory (same --out).
+    let _ = std::fs::remove_dir_all(&dir);
     let prefix = format!("{}{}{}{}", opts.prefix, mode.short(), sc.0, run);
     match drive(mode, sc, &prefix, &dir, opts) {
         Ok(t) => analyse(mode, sc, run, &dir, &t, opts.keep),

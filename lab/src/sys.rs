@@ -103,6 +103,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        cleanup::kill_netns_pids(&self.name);
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
@@ -121,7 +122,10 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `argv` in `ns` (or in the current namespace when `ns` is
-    /// None), stdout and stderr to `log`.
+    /// None), stdout and stderr appended to `log`: a process started again
+    /// (scenario 12's orbitd) keeps the log of the one before, and what
+    /// that one left running (its BFD helper, which logs to the same file)
+    /// writes after it rather than into a truncated file.
     pub fn spawn(
         name: &str,
         ns: Option<&str>,
@@ -130,7 +134,11 @@ impl Proc {
         log: &Path,
         stdin: bool,
     ) -> Result<Proc> {
-        let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = match ns {
             Some(ns) => {
                 let mut c = Command::new("ip");

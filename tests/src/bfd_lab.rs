@@ -32,6 +32,10 @@ pub struct LabConfig {
     pub bfd: Option<(u32, u8)>,
     /// BGP hold time on both sides, in seconds.
     pub hold_secs: u32,
+    /// orbitd's RFC 4724 restart time in seconds (`[bgp]
+    /// graceful_restart_time`, also how long its BFD helper outlives a
+    /// crash), with bird's `graceful restart on`; 0: no graceful restart.
+    pub graceful_restart_secs: u32,
 }
 
 /// A temporary directory removed on drop (kept when `ORBIT_KEEP` is set).
@@ -102,6 +106,47 @@ impl BfdLab {
 
     pub fn orbitd(&self) -> &Orbitd {
         self.orbitd.as_ref().expect("orbitd is running")
+    }
+
+    /// `kill -9` of orbitd (nothing of it runs any more, except what it
+    /// left behind on purpose: its BFD helper).
+    pub fn kill_orbitd(&mut self) {
+        if let Some(orbitd) = self.orbitd.take() {
+            orbitd.kill9();
+        }
+    }
+
+    /// Starts orbitd again with the same config and state directory; its
+    /// log goes to `orbitd-{tag}.log` (the old log file may still be
+    /// written to by the helper the killed orbitd started).
+    pub fn restart_orbitd(&mut self, orbitd_exe: &Path, tag: &str) {
+        assert!(self.orbitd.is_none(), "orbitd is still running");
+        self.orbitd = Some(Orbitd::start(
+            orbitd_exe,
+            &self.orbit_ns,
+            &self.dir.0.join("orbit.toml"),
+            &self.dir.0.join("api.sock"),
+            &self.dir.0.join(format!("orbitd-{tag}.log")),
+        ));
+    }
+
+    /// The pids of the BFD helper processes (`orbitd bfd-helper`) in
+    /// orbitd's namespace.
+    pub fn bfd_helpers(&self) -> Vec<u32> {
+        crate::netns::try_run(&["ip", "netns", "pids", &self.orbit_ns.name])
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"bfd-helper"))
+            })
+            .collect()
+    }
+
+    /// The unix socket orbitd's BGP-peer BFD helper listens on.
+    pub fn helper_socket(&self) -> PathBuf {
+        self.dir.0.join("state").join("bfd-bgp.sock")
     }
 
     /// orbitd's address, as bird sees its BGP and BFD peer.
@@ -175,6 +220,14 @@ impl BfdLab {
 }
 
 fn bird_config(veth: &Veth, config: LabConfig) -> String {
+    // With graceful restart, bird's log says how it took a restart
+    // ("Neighbor graceful restart detected": an event, logged only with
+    // `debug`).
+    let graceful = if config.graceful_restart_secs > 0 {
+        "graceful restart on;\n  debug { states, events };"
+    } else {
+        ""
+    };
     let (bfd_protocol, bfd_on) = match config.bfd {
         Some((ms, mult)) => (
             format!(
@@ -199,6 +252,7 @@ protocol bgp {BIRD_PROTOCOL} {{
   passive on;
   hold time {hold};
   error wait time 1, 2;
+  {graceful}
   {bfd_on}
   ipv4 {{ import all; export none; }};
 }}
@@ -219,8 +273,8 @@ fn orbit_config(dir: &Path, veth: &Veth, config: LabConfig) -> String {
 asn = 65001
 router_id = "{a}"
 connect_retry = "200ms"
-# No graceful restart: a dropped session must withdraw at once.
-graceful_restart_time = "0s"
+# 0s: no graceful restart, a dropped session must withdraw at once.
+graceful_restart_time = "{gr}s"
 
 [[bgp.peer]]
 address = "{b}"
@@ -237,6 +291,7 @@ multiplier = {mult}
         a = veth.a_addr,
         b = veth.b_addr,
         hold = config.hold_secs,
+        gr = config.graceful_restart_secs,
     )
 }
 

@@ -52,6 +52,18 @@ impl Orbitd {
         http(&self.socket, "GET", path, "")
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("orbitd is running").id()
+    }
+
+    /// `kill -9`, and wait for the process to be gone.
+    pub fn kill9(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// SIGHUP: reload the config file.
     pub fn reload(&self) {
         let child = self.child.as_ref().expect("orbitd is running");

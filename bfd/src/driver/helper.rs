@@ -1,29 +1,57 @@
 //! The driver in a child process, so that BFD keeps answering while the
-//! process that owns it is stalled.
+//! process that owns it is stalled or, for an adoptable helper, restarting.
 //!
 //! BFD says whether the forwarding path works (RFC 5880 §1). A daemon that
 //! runs it in-process turns its own stall (a long pause, SIGSTOP, CPU
 //! starvation) into a path failure after a few tens of milliseconds: the
 //! peer tears BGP down and traffic leaves a site whose data plane never
-//! stopped forwarding. In a helper process the sessions live on; if the
-//! owner really dies, the helper reads EOF on its stdin and exits, and the
-//! peers see the sessions time out, as they should.
+//! stopped forwarding. The same holds for a crash followed by a restart
+//! within the BGP graceful-restart time (RFC 4724): the data plane keeps
+//! forwarding, but a BFD Down makes the peer flush the routes instead of
+//! keeping them as stale (RFC 5882 §4.3.2).
 //!
 //! The owner keeps the same [`BfdHandle`]: a proxy task turns its commands
-//! into JSON lines on the helper's stdin and the helper's stdout lines back
-//! into replies and [`BfdEvent`]s, and starts the helper again if it dies,
-//! replaying every session into it (the peers see the sessions go Down and
-//! come back, rather than stay gone). [`serve`] is the helper's side.
+//! into JSON lines to the helper and the helper's lines back into replies
+//! and [`BfdEvent`]s, and starts the helper again if it dies, replaying
+//! every session into it (the peers see the sessions go Down and come
+//! back, rather than stay gone). [`serve`] is the helper's side.
+//!
+//! How a helper ends:
+//! - the owner leaves on purpose ([`BfdHandle::release`], after removing or
+//!   disabling its sessions): it says `Bye` and the helper exits at once;
+//! - the owner dies without a word (kill -9, panic, OOM): the helper reads
+//!   EOF. One from [`spawn`] exits, and the peers see its sessions time
+//!   out. One from [`adopt_or_spawn`] is *orphaned*: it keeps every session
+//!   running for at most its linger time (the owner sets it to the BGP
+//!   graceful-restart time) and waits on its unix socket for the restarted
+//!   owner, which adopts it: same sessions, same discriminators, nothing
+//!   for the peers to see. Nobody in time (or SIGTERM/SIGINT while
+//!   orphaned): it exits, and the sessions time out at the peers, as they
+//!   should when the restart did not happen.
+//!
+//! ```text
+//!  owner: BfdHandle ─► Proxy ──[id, Request] lines──► helper: serve ─► Driver (sessions, UDP)
+//!                            ◄──Message lines──────
+//!        child's stdin/stdout, or after an adoption the unix stream
+//!
+//!  helper's socket (0600): while owned, a connection gets Hello::Refused;
+//!  while orphaned, [0, Adopt] gets Hello::Adopted { sessions } and the
+//!  connection becomes the owner's line
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, Lines};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -33,6 +61,51 @@ use super::{
 use crate::session::Timing;
 use crate::Error;
 
+/// Version of the line protocol. An owner adopts only a helper that speaks
+/// its own; any other is told goodbye and replaced.
+pub const PROTOCOL: u32 = 1;
+
+/// How long an owner waits for a helper's answer when adopting or
+/// releasing it, and for a rival owner's lock.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where an orphaned helper waits for a new owner, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoptable {
+    /// The unix socket the helper listens on (mode 0600) for its whole
+    /// life: while owned it refuses every connection, while orphaned it
+    /// can be adopted. A path of the owner's own (its state directory):
+    /// two owners must never share one.
+    pub socket: PathBuf,
+    /// How long an orphaned helper keeps its sessions up waiting to be
+    /// adopted; zero: it exits with its owner.
+    pub linger: Duration,
+}
+
+/// One session an adopted helper runs, as its last owner configured it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldSession {
+    pub config: PeerConfig,
+    pub admin_down: bool,
+}
+
+/// What [`adopt_or_spawn`] and [`adopt`] found.
+#[derive(Debug)]
+pub struct Started {
+    pub handle: BfdHandle,
+    pub events: mpsc::UnboundedReceiver<BfdEvent>,
+    /// An orphaned helper was adopted: reconcile against its sessions.
+    /// `None`: a new helper was started, with no session.
+    pub adopted: Option<Adopted>,
+}
+
+/// The orphaned helper that was adopted.
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    pub pid: u32,
+    pub sessions: Vec<HeldSession>,
+}
+
 /// Owner -> helper, one JSON line each, tagged with an id.
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
@@ -41,13 +114,41 @@ enum Request {
     Admin(SessionKey, bool),
     SetTiming(SessionKey, Timing),
     Status,
+    /// Listen on this socket; wait this long for adoption when orphaned.
+    Adoptable(Adoptable),
+    /// The first line of an owner that connects to the socket.
+    Adopt {
+        protocol: u32,
+    },
+    /// The owner leaves on purpose: exit now, do not wait for adoption.
+    Bye,
 }
 
 /// Helper -> owner, one JSON line each.
 #[derive(Debug, Serialize, Deserialize)]
 enum Message {
-    Reply { id: u64, reply: Reply },
+    Reply {
+        id: u64,
+        reply: Reply,
+    },
     Event(BfdEvent),
+    /// The answer to `Adopt`.
+    Hello(Hello),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Hello {
+    /// The connection now owns the helper. `netns`: the inode of the
+    /// helper's network namespace, since a socket path can be reached
+    /// from another namespace whose helper's sessions would be useless.
+    Adopted {
+        protocol: u32,
+        pid: u32,
+        netns: Option<u64>,
+        sessions: Vec<HeldSession>,
+    },
+    /// Another owner is connected: only one at a time.
+    Refused { pid: u32 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +156,7 @@ enum Reply {
     Added(Result<SessionKey, String>),
     Done(bool),
     Status(DriverStatus),
+    Result(Result<(), String>),
 }
 
 /// A command waiting for the helper's reply.
@@ -63,86 +165,351 @@ enum Pending {
     Added(PeerConfig, oneshot::Sender<Result<SessionKey, Error>>),
     Done(oneshot::Sender<bool>),
     Status(oneshot::Sender<DriverStatus>),
+    Result(oneshot::Sender<Result<(), Error>>),
 }
 
-/// Requests sent to replay the sessions into a restarted helper carry this
-/// id; their replies are not waited for.
+/// Requests sent to replay the sessions into a restarted helper, and the
+/// adoption handshake, carry this id; their replies are not waited for.
 const REPLAY_ID: u64 = 0;
 
 /// Longest wait between attempts to restart a helper that keeps failing.
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(5);
 
-/// One running helper process and its pipes.
+type LineReader = Lines<BufReader<Box<dyn AsyncRead + Send + Unpin>>>;
+
+fn line_reader(read: impl AsyncRead + Send + Unpin + 'static) -> LineReader {
+    BufReader::new(Box::new(read) as Box<dyn AsyncRead + Send + Unpin>).lines()
+}
+
+/// One running helper and the line to it: a child's pipes, or the unix
+/// stream of an adopted helper (not our child).
 struct Helper {
-    _child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
+    child: Option<Child>,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
+    lines: LineReader,
 }
 
 impl Helper {
-    fn launch(program: &OsStr, args: &[String]) -> Result<Helper, Error> {
+    /// `exits_with_owner`: kill it when the proxy is dropped. Not for an
+    /// adoptable helper, which must survive whatever way we die (an
+    /// unwinding panic drops the `Child` too); it is released instead.
+    fn launch(program: &OsStr, args: &[String], exits_with_owner: bool) -> Result<Helper, Error> {
         let mut child = tokio::process::Command::new(program)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
+            .kill_on_drop(exits_with_owner)
             .spawn()
             .map_err(|e| Error::Helper(format!("cannot start the helper process: {e}")))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(Error::Helper("the helper process has no pipes".into()));
         };
         Ok(Helper {
-            _child: child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
+            child: Some(child),
+            writer: Box::new(stdin),
+            lines: line_reader(stdout),
         })
     }
 
-    async fn send(&mut self, id: u64, request: &Request) -> std::io::Result<()> {
-        let mut line = serde_json::to_string(&(id, request)).map_err(std::io::Error::other)?;
+    async fn send(&mut self, id: u64, request: &Request) -> io::Result<()> {
+        let mut line = serde_json::to_string(&(id, request)).map_err(io::Error::other)?;
         line.push('\n');
-        self.stdin.write_all(line.as_bytes()).await
+        self.writer.write_all(line.as_bytes()).await?;
+        self.writer.flush().await
+    }
+
+    /// Says goodbye and waits (bounded) until the helper's end closes: it
+    /// has exited, so its UDP ports are free for whoever comes next.
+    /// `on_line` sees what it still says meanwhile.
+    async fn bye(&mut self, mut on_line: impl FnMut(&str)) -> bool {
+        if self.send(REPLAY_ID, &Request::Bye).await.is_err() {
+            return self.child.is_none();
+        }
+        let closed = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            while let Ok(Some(line)) = self.lines.next_line().await {
+                on_line(&line);
+            }
+        })
+        .await
+        .is_ok();
+        if let Some(child) = &mut self.child {
+            if !closed {
+                let _ = child.start_kill();
+            }
+            let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, child.wait()).await;
+            return true;
+        }
+        closed
     }
 }
 
 /// Starts `program args…` as the helper (it must call [`serve`]) and
 /// returns a handle to it. If the helper dies, it is started again and
-/// told every session once more. The helper is killed when the last handle
-/// is dropped.
+/// told every session once more. The helper exits with its owner (EOF on
+/// its stdin) and is killed when the last handle is dropped.
 pub fn spawn(
     program: impl AsRef<OsStr>,
     args: &[&str],
 ) -> Result<(BfdHandle, mpsc::UnboundedReceiver<BfdEvent>), Error> {
     let program = program.as_ref().to_owned();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let helper = Helper::launch(&program, &args)?;
+    let helper = Helper::launch(&program, &args, true)?;
+    Ok(run_proxy(
+        Proxy::new(program, args, BTreeMap::new()),
+        helper,
+    ))
+}
+
+/// Adopts the orphaned helper waiting on `adoptable.socket`, or else starts
+/// a new one, which listens there. Either way the helper then waits
+/// `adoptable.linger` for adoption should we die without releasing it.
+///
+/// Adoption comes first because an orphan still holds the BFD ports (they
+/// are bound with SO_REUSEADDR, so a second helper would bind them too and
+/// the two would answer the same peers with different discriminators).
+/// A stale socket (nobody listening) is removed. Fails, starting nothing,
+/// when another owner holds the helper (a second daemon on the same state
+/// directory) or a helper listens but does not answer.
+pub async fn adopt_or_spawn(
+    program: impl AsRef<OsStr>,
+    args: &[&str],
+    adoptable: Adoptable,
+) -> Result<Started, Error> {
+    let program = program.as_ref().to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    // Two owners starting at once: the second finds the first's helper
+    // owned instead of starting a second helper on the same ports.
+    let _lock = lock(&adoptable.socket).await?;
+    let (helper, adopted) = match find(&adoptable.socket).await? {
+        Some((helper, adopted)) => (helper, Some(adopted)),
+        None => (Helper::launch(&program, &args, false)?, None),
+    };
+    finish_start(program, args, adoptable, helper, adopted).await
+}
+
+/// Adopts the orphaned helper waiting on `socket`, if there is one (to
+/// release it when its sessions are no longer wanted). The helper's linger
+/// time is left as it was.
+pub async fn adopt(
+    program: impl AsRef<OsStr>,
+    args: &[&str],
+    socket: &Path,
+) -> Result<Option<Started>, Error> {
+    let program = program.as_ref().to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let _lock = lock(socket).await?;
+    let Some((helper, adopted)) = find(socket).await? else {
+        return Ok(None);
+    };
+    let mut proxy = Proxy::new(program, args, held_map(&adopted.sessions));
+    proxy.adoptable = Some(Adoptable {
+        socket: socket.to_owned(),
+        linger: Duration::ZERO,
+    });
+    let (handle, events) = run_proxy(proxy, helper);
+    Ok(Some(Started {
+        handle,
+        events,
+        adopted: Some(adopted),
+    }))
+}
+
+async fn finish_start(
+    program: OsString,
+    args: Vec<String>,
+    adoptable: Adoptable,
+    helper: Helper,
+    adopted: Option<Adopted>,
+) -> Result<Started, Error> {
+    let held = adopted
+        .as_ref()
+        .map(|a| held_map(&a.sessions))
+        .unwrap_or_default();
+    let (handle, events) = run_proxy(Proxy::new(program, args, held), helper);
+    // A new helper binds the socket; an adopted one takes the new linger.
+    if let Err(error) = handle.set_adoptable(adoptable).await {
+        let _ = handle.release().await;
+        return Err(error);
+    }
+    Ok(Started {
+        handle,
+        events,
+        adopted,
+    })
+}
+
+fn held_map(sessions: &[HeldSession]) -> BTreeMap<SessionKey, (PeerConfig, bool)> {
+    sessions
+        .iter()
+        .map(|s| (s.config.key(), (s.config.clone(), s.admin_down)))
+        .collect()
+}
+
+impl BfdHandle {
+    /// Helper processes only: listen on `adoptable.socket` (a new helper)
+    /// and wait `adoptable.linger` for adoption if this owner dies without
+    /// releasing the helper.
+    pub async fn set_adoptable(&self, adoptable: Adoptable) -> Result<(), Error> {
+        self.call(|tx| Command::Adoptable(adoptable, tx)).await?
+    }
+}
+
+/// The lock file beside the socket, held while looking for a helper and
+/// starting one.
+async fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Error> {
+    let mut path = socket.as_os_str().to_owned();
+    path.push(".lock");
+    let path = PathBuf::from(path);
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::Helper(format!("BFD helper lock {}: {e}", path.display())))?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((_, errno)) if tokio::time::Instant::now() >= deadline => {
+                return Err(Error::Helper(format!(
+                    "BFD helper lock {}: {errno}: another process is starting its BFD \
+                     helper with the same state directory",
+                    path.display()
+                )))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// This process's network namespace (its inode), if /proc tells.
+fn netns() -> Option<u64> {
+    std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
+}
+
+/// What [`find`] says when the helper closed the connection without a
+/// word: it may be exiting (its linger just ran out), so look again.
+const CLOSED: &str = "the BFD helper closed the connection without a word";
+
+/// [`find_once`], looked again a few times while the helper there closes
+/// connections without a word (it is exiting: its socket goes next).
+async fn find(socket: &Path) -> Result<Option<(Helper, Adopted)>, Error> {
+    let mut attempts = 0;
+    loop {
+        match find_once(socket).await {
+            Err(Error::Helper(message)) if message.starts_with(CLOSED) && attempts < 5 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Connects to the helper at `socket` and adopts it if it is orphaned.
+/// `None`: nobody there (a stale socket is removed), or a helper we
+/// cannot use (another protocol, another network namespace) that was told
+/// goodbye.
+async fn find_once(socket: &Path) -> Result<Option<(Helper, Adopted)>, Error> {
+    let shown = socket.display();
+    let stream = match UnixStream::connect(socket).await {
+        Ok(stream) => stream,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            // Nobody listens: a helper that died (or a reboot) left it.
+            tracing::info!(socket = %shown, "removing a stale BFD helper socket");
+            match std::fs::remove_file(socket) {
+                Ok(()) => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::Helper(format!("removing {shown}: {e}"))),
+            }
+        }
+        Err(e) => return Err(Error::Helper(format!("BFD helper socket {shown}: {e}"))),
+    };
+    let (read, write) = stream.into_split();
+    let mut helper = Helper {
+        child: None,
+        writer: Box::new(write),
+        lines: line_reader(read),
+    };
+    let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        helper
+            .send(REPLAY_ID, &Request::Adopt { protocol: PROTOCOL })
+            .await?;
+        helper.lines.next_line().await
+    })
+    .await;
+    let line = match answer {
+        Ok(Ok(Some(line))) => line,
+        Ok(_) => return Err(Error::Helper(format!("{CLOSED}: {shown}"))),
+        Err(_) => {
+            return Err(Error::Helper(format!(
+                "a BFD helper listens at {shown} but did not answer within {HANDSHAKE_TIMEOUT:?}; \
+                 it holds the BFD ports, so no other is started (is it stopped?)"
+            )))
+        }
+    };
+    match serde_json::from_str::<Message>(&line) {
+        Ok(Message::Hello(Hello::Adopted {
+            protocol,
+            pid,
+            netns: theirs,
+            sessions,
+        })) => {
+            let ours = netns();
+            if protocol == PROTOCOL && (theirs.is_none() || theirs == ours) {
+                return Ok(Some((helper, Adopted { pid, sessions })));
+            }
+            tracing::warn!(
+                pid,
+                protocol,
+                ?theirs,
+                ?ours,
+                "the orphaned BFD helper speaks another protocol or runs in another network \
+                 namespace: telling it goodbye and starting a new one"
+            );
+            if helper.bye(|_| {}).await {
+                Ok(None)
+            } else {
+                Err(Error::Helper(format!(
+                    "the BFD helper at {shown} (pid {pid}) did not leave when told to"
+                )))
+            }
+        }
+        Ok(Message::Hello(Hello::Refused { pid })) => Err(Error::Helper(format!(
+            "the BFD helper at {shown} (pid {pid}) belongs to another running process: only \
+             one orbitd may run with this state directory"
+        ))),
+        _ => Err(Error::Helper(format!(
+            "the BFD helper at {shown} answered something unexpected: {line}"
+        ))),
+    }
+}
+
+fn run_proxy(proxy: Proxy, helper: Helper) -> (BfdHandle, mpsc::UnboundedReceiver<BfdEvent>) {
     let (tx, rx) = mpsc::channel(1024);
     let (events, events_rx) = mpsc::unbounded_channel();
-    let proxy = Proxy {
-        program,
-        args,
-        sessions: BTreeMap::new(),
-        pending: HashMap::new(),
-        next_id: REPLAY_ID,
-        events,
-    };
-    let task = tokio::spawn(proxy.run(helper, rx));
-    Ok((
+    let task = tokio::spawn(Proxy { events, ..proxy }.run(helper, rx));
+    (
         BfdHandle {
             tx,
             _guard: Arc::new(AbortOnDrop(task)),
         },
         events_rx,
-    ))
+    )
 }
 
 /// The owner's side: commands out, replies and events in, and the helper
-/// restarted when it dies. Ends (and so kills the helper) when the handles
-/// are gone.
+/// restarted when it dies. Ends on a release, or (killing a helper that
+/// exits with its owner) when the handles are gone.
 struct Proxy {
-    program: std::ffi::OsString,
+    program: OsString,
     args: Vec<String>,
+    /// Set once the helper listens for adoption; replayed into a
+    /// restarted helper.
+    adoptable: Option<Adoptable>,
     /// Every session the helper runs, with its AdminDown flag: replayed
     /// into a restarted helper.
     sessions: BTreeMap<SessionKey, (PeerConfig, bool)>,
@@ -152,12 +519,36 @@ struct Proxy {
 }
 
 impl Proxy {
+    fn new(
+        program: OsString,
+        args: Vec<String>,
+        sessions: BTreeMap<SessionKey, (PeerConfig, bool)>,
+    ) -> Proxy {
+        Proxy {
+            program,
+            args,
+            adoptable: None,
+            sessions,
+            pending: HashMap::new(),
+            next_id: REPLAY_ID,
+            // Replaced by `run_proxy`.
+            events: mpsc::unbounded_channel().0,
+        }
+    }
+
     async fn run(mut self, mut helper: Helper, mut commands: mpsc::Receiver<LoopInput>) {
         loop {
             let alive = tokio::select! {
                 input = commands.recv() => {
                     let Some(input) = input else { return };
                     let LoopInput::Command(command) = input else { continue };
+                    if let Command::Release(done) = command {
+                        if !helper.bye(|line| self.receive(line)).await {
+                            tracing::warn!("the BFD helper did not leave when told to");
+                        }
+                        let _ = done.send(());
+                        return;
+                    }
                     self.forward(&mut helper, command).await
                 }
                 line = helper.lines.next_line() => match line {
@@ -195,6 +586,15 @@ impl Proxy {
                 (Request::SetTiming(key, timing), Pending::Done(reply))
             }
             Command::Status(reply) => (Request::Status, Pending::Status(reply)),
+            Command::Adoptable(adoptable, reply) => {
+                self.adoptable = Some(adoptable.clone());
+                (Request::Adoptable(adoptable), Pending::Result(reply))
+            }
+            // Handled by `run`.
+            Command::Release(done) => {
+                let _ = done.send(());
+                return true;
+            }
         };
         self.next_id += 1;
         if helper.send(self.next_id, &request).await.is_err() {
@@ -218,12 +618,20 @@ impl Proxy {
                 }
                 answer(self.pending.remove(&id), reply);
             }
+            Ok(Message::Hello(hello)) => {
+                tracing::warn!(
+                    ?hello,
+                    "an unexpected hello from the BFD helper was ignored"
+                );
+            }
             Err(error) => tracing::warn!(%error, "a bad line from the BFD helper was ignored"),
         }
     }
 
-    /// Starts a new helper (with back-off while that fails) and tells it
-    /// every session again. Commands waiting for the dead helper fail.
+    /// Finds the helper again (an adoptable one whose line broke may still
+    /// be alive, orphaned: adopt it, it holds the ports) or starts a new
+    /// one (with back-off while that fails), and tells it every session
+    /// again. Commands waiting for the dead line fail.
     async fn restart(&mut self) -> Helper {
         self.pending.clear();
         let mut backoff = Duration::from_millis(100);
@@ -232,9 +640,26 @@ impl Proxy {
                 sessions = self.sessions.len(),
                 "the BFD helper process exited: starting it again"
             );
-            match Helper::launch(&self.program, &self.args) {
+            let found = match &self.adoptable {
+                Some(a) => find(&a.socket).await.map(|f| f.map(|(helper, _)| helper)),
+                None => Ok(None),
+            };
+            let helper = match found {
+                Ok(Some(helper)) => Ok(helper),
+                Ok(None) => Helper::launch(&self.program, &self.args, self.adoptable.is_none()),
+                Err(error) => Err(error),
+            };
+            match helper {
                 Ok(mut helper) => {
                     let mut replayed = true;
+                    if let Some(a) = &self.adoptable {
+                        replayed &= helper
+                            .send(REPLAY_ID, &Request::Adoptable(a.clone()))
+                            .await
+                            .is_ok();
+                    }
+                    // An adopted helper that still runs a session refuses
+                    // the duplicate: harmless.
                     for (peer, admin_down) in self.sessions.values() {
                         let key = peer.key();
                         replayed &= helper
@@ -271,66 +696,367 @@ fn answer(waiter: Option<Pending>, reply: Reply) {
         (Some(Pending::Status(tx)), Reply::Status(status)) => {
             let _ = tx.send(status);
         }
+        (Some(Pending::Result(tx)), Reply::Result(result)) => {
+            let _ = tx.send(result.map_err(Error::Helper));
+        }
         (_, reply) => tracing::warn!(?reply, "a BFD helper reply matched no request"),
     }
 }
 
-/// The helper's side: runs a driver and serves the owner on stdin/stdout
-/// until stdin ends (the owner exited). The caller should keep termination
-/// signals from killing the helper first: it must outlive the owner's own
-/// graceful shutdown, which ends with AdminDown on every session.
-pub async fn serve(config: DriverConfig) -> std::io::Result<()> {
+/// The helper's side: runs a driver and serves its owner, first over
+/// stdin/stdout. It exits when the owner says goodbye, or when the owner's
+/// line ends without one and it was not made adoptable (or its linger is
+/// zero); an adoptable helper waits for adoption instead (module doc).
+///
+/// The caller should keep termination signals from killing the helper
+/// while it is owned: it must outlive its owner's graceful shutdown, which
+/// ends with AdminDown on every session and a goodbye. An orphaned helper
+/// exits on SIGTERM or SIGINT (a service manager cleaning up after its
+/// owner died).
+pub async fn serve(config: DriverConfig) -> io::Result<()> {
     let (handle, mut events) = start(config);
-    let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
-    // Writing never holds up the driver: a stalled owner only fills a queue.
-    let writer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
-        while let Some(message) = out_rx.recv().await {
-            let Ok(mut line) = serde_json::to_string(&message) else {
-                continue;
-            };
-            line.push('\n');
-            if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
-                return;
+    let mut served = Served {
+        handle,
+        held: BTreeMap::new(),
+        listening: None,
+    };
+    let mut owner = Owner::new(tokio::io::stdin(), tokio::io::stdout());
+    let result = loop {
+        match served.serve_owner(&mut owner, &mut events).await {
+            End::Bye => {
+                owner.finish().await;
+                tracing::info!("released by its owner: exiting");
+                break Ok(());
+            }
+            End::Gone => {
+                drop(owner);
+                let linger = served
+                    .listening
+                    .as_ref()
+                    .map_or(Duration::ZERO, |l| l.linger);
+                if linger.is_zero() {
+                    tracing::info!("its owner is gone: exiting");
+                    break Ok(());
+                }
+                match served.wait_for_adopter(linger, &mut events).await {
+                    Ok(Some(next)) => owner = next,
+                    Ok(None) => break Ok(()),
+                    Err(error) => break Err(error),
+                }
             }
         }
-    });
-    let event_out = out.clone();
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            if event_out.send(Message::Event(event)).is_err() {
-                return;
+    };
+    served.stop_listening();
+    // Dropping the handle stops the driver and closes its sockets.
+    result
+}
+
+/// How the owner's line ended.
+enum End {
+    /// A goodbye: exit.
+    Bye,
+    /// EOF or an error without a goodbye: the owner died.
+    Gone,
+}
+
+/// The owner's line as the helper sees it: requests in, messages out
+/// through a queue, so that a stalled owner never holds up the driver.
+struct Owner {
+    lines: LineReader,
+    out: mpsc::UnboundedSender<Message>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl Owner {
+    fn new(
+        read: impl AsyncRead + Send + Unpin + 'static,
+        write: impl AsyncWrite + Send + Unpin + 'static,
+    ) -> Owner {
+        let (out, mut queue) = mpsc::unbounded_channel::<Message>();
+        let writer = tokio::spawn(async move {
+            let mut write = write;
+            while let Some(message) = queue.recv().await {
+                let Ok(mut line) = serde_json::to_string(&message) else {
+                    continue;
+                };
+                line.push('\n');
+                if write.write_all(line.as_bytes()).await.is_err() || write.flush().await.is_err() {
+                    return;
+                }
             }
-        }
-    });
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Some(line) = lines.next_line().await? {
-        let (id, request): (u64, Request) = match serde_json::from_str(&line) {
-            Ok(r) => r,
-            Err(error) => {
-                tracing::warn!(%error, "a bad request line was ignored");
-                continue;
-            }
-        };
-        let reply = match request {
-            Request::Add(peer) => {
-                Reply::Added(handle.add_session(peer).await.map_err(|e| e.to_string()))
-            }
-            Request::Remove(key) => Reply::Done(handle.remove_session(key).await.unwrap_or(false)),
-            Request::Admin(key, down) => {
-                Reply::Done(handle.set_admin_down(key, down).await.unwrap_or(false))
-            }
-            Request::SetTiming(key, timing) => {
-                Reply::Done(handle.set_timing(key, timing).await.unwrap_or(false))
-            }
-            Request::Status => Reply::Status(handle.status().await.unwrap_or_default()),
-        };
-        if out.send(Message::Reply { id, reply }).is_err() {
-            break;
+        });
+        Owner {
+            lines: line_reader(read),
+            out,
+            writer,
         }
     }
-    // The owner is gone: nobody reads what is still queued. Returning drops
-    // the handle, which stops the driver and its sockets.
-    writer.abort();
-    Ok(())
+
+    fn send(&self, message: Message) {
+        // A closed queue only means the owner is gone; its EOF follows.
+        let _ = self.out.send(message);
+    }
+
+    /// Lets what is queued (the goodbye's reply) go out, briefly.
+    async fn finish(self) {
+        let Owner { out, writer, .. } = self;
+        drop(out);
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    }
+}
+
+/// The socket an adoptable helper listens on.
+struct Listening {
+    listener: UnixListener,
+    path: PathBuf,
+    /// The inode bound, so that only our own file is removed at exit.
+    ino: Option<u64>,
+    linger: Duration,
+}
+
+struct Served {
+    handle: BfdHandle,
+    /// Every session with the config it was given (timers as last set)
+    /// and its AdminDown flag: what an adopter reconciles against.
+    held: BTreeMap<SessionKey, HeldSession>,
+    listening: Option<Listening>,
+}
+
+impl Served {
+    async fn serve_owner(
+        &mut self,
+        owner: &mut Owner,
+        events: &mut mpsc::UnboundedReceiver<BfdEvent>,
+    ) -> End {
+        loop {
+            tokio::select! {
+                line = owner.lines.next_line() => {
+                    let line = match line {
+                        Ok(Some(line)) => line,
+                        Ok(None) | Err(_) => return End::Gone,
+                    };
+                    let (id, request): (u64, Request) = match serde_json::from_str(&line) {
+                        Ok(r) => r,
+                        Err(error) => {
+                            tracing::warn!(%error, "a bad request line was ignored");
+                            continue;
+                        }
+                    };
+                    if let Request::Bye = request {
+                        owner.send(Message::Reply { id, reply: Reply::Done(true) });
+                        return End::Bye;
+                    }
+                    let reply = self.handle(request).await;
+                    owner.send(Message::Reply { id, reply });
+                }
+                Some(event) = events.recv() => owner.send(Message::Event(event)),
+                accepted = accept(&self.listening) => {
+                    if let Ok(stream) = accepted {
+                        refuse(stream);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, request: Request) -> Reply {
+        let h = &self.handle;
+        match request {
+            Request::Add(peer) => {
+                let result = h.add_session(peer.clone()).await;
+                if let Ok(key) = &result {
+                    let held = HeldSession {
+                        config: peer,
+                        admin_down: false,
+                    };
+                    self.held.insert(*key, held);
+                }
+                Reply::Added(result.map_err(|e| e.to_string()))
+            }
+            Request::Remove(key) => {
+                self.held.remove(&key);
+                Reply::Done(h.remove_session(key).await.unwrap_or(false))
+            }
+            Request::Admin(key, down) => {
+                if let Some(held) = self.held.get_mut(&key) {
+                    held.admin_down = down;
+                }
+                Reply::Done(h.set_admin_down(key, down).await.unwrap_or(false))
+            }
+            Request::SetTiming(key, timing) => {
+                if let Some(held) = self.held.get_mut(&key) {
+                    held.config.timing = timing;
+                }
+                Reply::Done(h.set_timing(key, timing).await.unwrap_or(false))
+            }
+            Request::Status => Reply::Status(h.status().await.unwrap_or_default()),
+            Request::Adoptable(adoptable) => Reply::Result(self.listen(adoptable)),
+            Request::Adopt { .. } => Reply::Result(Err("already owned by this line".into())),
+            Request::Bye => Reply::Done(true),
+        }
+    }
+
+    /// Listens on `adoptable.socket`, or takes the new linger if already
+    /// listening there.
+    fn listen(&mut self, adoptable: Adoptable) -> Result<(), String> {
+        if let Some(l) = &mut self.listening {
+            if l.path == adoptable.socket {
+                l.linger = adoptable.linger;
+                return Ok(());
+            }
+        }
+        let path = adoptable.socket;
+        let shown = path.display();
+        // The owner made sure, under its lock, that nobody listens there:
+        // whatever file is left is stale.
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("removing {shown}: {e}")),
+        }
+        let listener = UnixListener::bind(&path).map_err(|e| format!("binding {shown}: {e}"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod 0600 {shown}: {e}"))?;
+        let ino = std::fs::metadata(&path).ok().map(|m| m.ino());
+        tracing::info!(socket = %shown, linger = ?adoptable.linger, "adoptable: listening");
+        self.stop_listening();
+        self.listening = Some(Listening {
+            listener,
+            path,
+            ino,
+            linger: adoptable.linger,
+        });
+        Ok(())
+    }
+
+    /// Closes the socket and removes its file if it is still ours.
+    fn stop_listening(&mut self) {
+        let Some(l) = self.listening.take() else {
+            return;
+        };
+        let ours = std::fs::metadata(&l.path).ok().map(|m| m.ino());
+        if ours.is_some() && ours == l.ino {
+            let _ = std::fs::remove_file(&l.path);
+        }
+    }
+
+    /// Orphaned: every session keeps running while the socket waits for a
+    /// new owner, for at most `linger`. `None`: nobody came (or a stop
+    /// signal), exit.
+    async fn wait_for_adopter(
+        &mut self,
+        linger: Duration,
+        events: &mut mpsc::UnboundedReceiver<BfdEvent>,
+    ) -> io::Result<Option<Owner>> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Some(listening) = &self.listening else {
+            return Ok(None);
+        };
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tracing::warn!(
+            sessions = self.held.len(),
+            ?linger,
+            socket = %listening.path.display(),
+            "the owner is gone without a goodbye (crashed?): keeping the sessions up while \
+             waiting for it to come back"
+        );
+        let deadline = tokio::time::sleep(linger);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => {
+                    tracing::warn!(
+                        ?linger,
+                        "nobody adopted the sessions in time: exiting (the peers will see them \
+                         time out)"
+                    );
+                    return Ok(None);
+                }
+                _ = term.recv() => {
+                    tracing::info!("SIGTERM while orphaned: exiting");
+                    return Ok(None);
+                }
+                _ = int.recv() => {
+                    tracing::info!("SIGINT while orphaned: exiting");
+                    return Ok(None);
+                }
+                Some(event) = events.recv() => {
+                    tracing::info!(?event, "a session changed while orphaned");
+                }
+                accepted = listening.listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    if let Some(owner) = handshake(stream, &self.held).await {
+                        return Ok(Some(owner));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn accept(listening: &Option<Listening>) -> io::Result<UnixStream> {
+    match listening {
+        Some(l) => l.listener.accept().await.map(|(stream, _)| stream),
+        None => std::future::pending().await,
+    }
+}
+
+/// Only one owner at a time: a second connection is told so and closed.
+fn refuse(stream: UnixStream) {
+    let pid = stream.peer_cred().ok().and_then(|c| c.pid());
+    tracing::warn!(?pid, "refused a second owner: this helper is owned");
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let hello = Message::Hello(Hello::Refused {
+            pid: std::process::id(),
+        });
+        let Ok(mut line) = serde_json::to_string(&hello) else {
+            return;
+        };
+        line.push('\n');
+        // Then wait for the other side to close: closing on its unread
+        // request would reset the connection and lose the answer.
+        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            stream.write_all(line.as_bytes()).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 512];
+            while tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? > 0 {}
+            io::Result::Ok(())
+        })
+        .await;
+    });
+}
+
+/// A connection while orphaned: an owner that asks to adopt gets the
+/// sessions and becomes the owner; anything else is closed.
+async fn handshake(stream: UnixStream, held: &BTreeMap<SessionKey, HeldSession>) -> Option<Owner> {
+    let pid = stream.peer_cred().ok().and_then(|c| c.pid());
+    let (read, write) = stream.into_split();
+    let mut owner = Owner::new(read, write);
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, owner.lines.next_line()).await;
+    let Ok(Ok(Some(line))) = first else {
+        return None;
+    };
+    match serde_json::from_str::<(u64, Request)>(&line) {
+        Ok((_, Request::Adopt { protocol })) => {
+            tracing::info!(
+                adopter = ?pid,
+                protocol,
+                sessions = held.len(),
+                "adopted by a new owner"
+            );
+            owner.send(Message::Hello(Hello::Adopted {
+                protocol: PROTOCOL,
+                pid: std::process::id(),
+                netns: netns(),
+                sessions: held.values().cloned().collect(),
+            }));
+            Some(owner)
+        }
+        _ => {
+            tracing::warn!(?pid, "a connection that did not ask to adopt was closed");
+            None
+        }
+    }
 }

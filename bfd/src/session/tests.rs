@@ -485,6 +485,31 @@ fn misdirected_packet_is_dropped_without_effect() {
 }
 
 #[test]
+fn the_c_bit_goes_out_only_when_the_session_is_control_plane_independent() {
+    let mut l = Link::new(timing(10, 10, 3), timing(10, 10, 3));
+    l.a = Session::new(
+        l.t0,
+        0x0a,
+        timing(10, 10, 3),
+        None,
+        Box::new(XorShift32::new(1)),
+    )
+    .with_control_plane_independent(true);
+    l.run_for(MS * 3000);
+    assert!(l.both_up(), "a={} b={}", l.a.state(), l.b.state());
+    let from_a = l.sent_by(Side::A, l.t0);
+    let from_b = l.sent_by(Side::B, l.t0);
+    assert!(!from_a.is_empty() && !from_b.is_empty());
+    // RFC 5880 §4.1: C on every packet of the independent side, in every
+    // state, and never on the other side's.
+    assert!(from_a.iter().all(|(_, p)| p.control_plane_independent));
+    assert!(from_b.iter().all(|(_, p)| !p.control_plane_independent));
+    // The bit reaches the wire: byte 1 of the header, 0x08.
+    let bytes = from_a[0].1.encode();
+    assert_eq!(bytes[1] & 0x08, 0x08, "{bytes:02x?}");
+}
+
+#[test]
 fn peer_requesting_zero_rx_gets_no_periodic_packets() {
     let mut l = Link::new(timing(10, 10, 3), timing(10, 0, 3));
     l.run_for(MS * 3000);

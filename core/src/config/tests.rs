@@ -287,6 +287,51 @@ asn = 65000
     );
 }
 #[test]
+fn the_bfd_helper_socket_in_state_dir_must_fit_a_socket_address() {
+    let config = |state_dir: &str, gr: &str, bfd: bool| {
+        format!(
+            r#"
+[node]
+site = "a"
+state_dir = "{state_dir}"
+
+[[site]]
+id = "a"
+gossip = "10.0.0.1:7946"
+
+[detect]
+key_file = "/etc/orbit/gossip.key"
+
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/32"]
+sites = ["a"]
+
+[bgp]
+asn = 65001
+router_id = "192.0.2.1"
+graceful_restart_time = "{gr}"
+[[bgp.peer]]
+address = "10.0.0.254"
+asn = 65000
+bfd = {bfd}
+"#
+        )
+    };
+    let long = format!("/var/lib/{}", "x".repeat(90));
+    let got = problems(&config(&long, "120s", true));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("node.state_dir: ") && got[0].contains("too long for a unix socket"),
+        "{got:?}"
+    );
+    // No helper socket without BFD peers or without graceful restart.
+    assert!(problems(&config(&long, "120s", false)).is_empty());
+    assert!(problems(&config(&long, "0s", true)).is_empty());
+    assert!(problems(&config("/var/lib/orbit", "120s", true)).is_empty());
+}
+
+#[test]
 fn detect_probe_targets_must_name_sites_with_a_data_plane() {
     let text = EXAMPLE.replace(
         "[policy]",

@@ -75,7 +75,32 @@ impl Config {
         if self.bfd.sites {
             self.check_bfd_sites(&mut r);
         }
+        self.check_bfd_helper_socket(&mut r);
         r.0
+    }
+
+    /// BFD toward BGP peers with graceful restart: the helper process that
+    /// runs the sessions outlives a crashed orbitd and waits for the next
+    /// one on a unix socket in the state directory, whose path must fit a
+    /// socket address (`sun_path`: 108 bytes with the final NUL).
+    fn check_bfd_helper_socket(&self, r: &mut Report) {
+        let Some(bgp) = &self.bgp else { return };
+        if bgp.graceful_restart_time.get().is_zero() || !bgp.peers.iter().any(|p| p.bfd) {
+            return;
+        }
+        let socket = self.node.state_dir.join("bfd-bgp.sock");
+        let len = socket.as_os_str().len();
+        if len > 107 {
+            r.add(
+                "node.state_dir",
+                format!(
+                    "{} is {len} bytes, too long for a unix socket (at most 107): BFD toward \
+                     the BGP peers keeps its helper there across a restart; use a shorter \
+                     state_dir",
+                    socket.display()
+                ),
+            );
+        }
     }
 
     /// Multihop sessions run between the members' gossip addresses and
