@@ -49,6 +49,7 @@ fn bfd_down_drops_the_bgp_session_on_both_sides_long_before_the_hold_time() {
         LabConfig {
             bfd: Some((10, 3)),
             hold_secs: HOLD_SECS,
+            graceful_restart_secs: 0,
         },
     );
     wait_all_up(&lab, Duration::from_secs(30));
