@@ -402,3 +402,50 @@ fn with_manual_failback_a_returning_member_gets_nothing_back() {
     assert_eq!(active(&p.b, "web"), Some(site("b")));
     assert_eq!(role(&p.a, "web"), Role::Standby);
 }
+
+/// Not a planned stop: orbitd at a crashes and restarts within seconds
+/// (the site kept forwarding). The restarted engine restores its state and
+/// hears b at once, but its own health checker has not reported yet. Not
+/// knowing a's health is no evidence that a fails: a keeps web (before, it
+/// moved web to b ~100 ms after the restart and took it back 3 s later:
+/// lab scenario 12). A later unhealthy report still moves it after
+/// `failover_hold`.
+#[test]
+fn a_restarted_site_keeps_its_services_while_its_own_health_is_unknown() {
+    let mut p = Pair::settled(AFTER_60S);
+    let saved = p.a.shared_state();
+    let generation = p.a.steering().generation;
+    p.a = Engine::new(&config("a", AFTER_60S));
+    p.a.restore(&saved, generation, false);
+    let now = Millis(p.now);
+    for o in ["b", "w"] {
+        p.a.handle(now, verdict(o, "a", Liveness::Alive));
+        p.a.handle(now, verdict("a", o, Liveness::Alive));
+    }
+    // b's health arrives by gossip; a's own checker is still starting.
+    for service in ["web", "db"] {
+        p.a.handle(now, health("b", service, true));
+    }
+    let mut moves = Vec::new();
+    for _ in 0..30 {
+        let (da, db) = p.step(100);
+        moves.extend(
+            da.into_iter()
+                .chain(db)
+                .filter(|d| matches!(d.change, Change::ServiceMoved { .. })),
+        );
+    }
+    assert!(moves.is_empty(), "a restart moved services: {moves:?}");
+    assert_eq!(active(&p.a, "web"), Some(site("a")));
+    assert_eq!(role(&p.a, "web"), Role::Active);
+    assert_eq!(active(&p.b, "web"), Some(site("a")));
+
+    // Its checker then finds web down at a: the normal failover follows.
+    p.both(health("a", "web", false));
+    p.step(500);
+    assert_eq!(active(&p.a, "web"), Some(site("a")), "before failover_hold");
+    p.step(600);
+    p.step(10);
+    assert_eq!(active(&p.b, "web"), Some(site("b")));
+    assert_eq!(active(&p.a, "web"), Some(site("b")));
+}

@@ -425,10 +425,10 @@ impl Engine {
                 r.since,
                 format!("{} is unhealthy at site {site}", svc.id),
             )),
-            None => Some(Ineligible::Unhealthy(
-                Millis::ZERO,
-                format!("the health of {} at site {site} is not known yet", svc.id),
-            )),
+            None => Some(Ineligible::HealthUnknown(format!(
+                "the health of {} at site {site} is not known yet",
+                svc.id
+            ))),
         }
     }
 
@@ -749,6 +749,12 @@ impl Engine {
                     Ineligible::Unhealthy(since, _) => {
                         (now.since(*since) >= self.failover_hold, false)
                     }
+                    // Not knowing is no evidence of a failure: the carrier
+                    // keeps the service until a check says otherwise (a
+                    // restarted daemon hears its peers before its own
+                    // checker's first result, and must not move its site's
+                    // services away in between).
+                    Ineligible::HealthUnknown(_) => (false, false),
                 };
                 if !ready {
                     return (Some(cur), false, String::new());
@@ -800,10 +806,11 @@ impl Engine {
             .into_iter()
             .take_while(|s| Some(s) != best)
             .find(|s| {
-                matches!(
-                    self.ineligible_reason(s, svc),
-                    Some(Ineligible::Unhealthy(_, _))
-                ) && (cold || !self.health.contains_key(&(s.clone(), svc.id.clone())))
+                match self.ineligible_reason(s, svc) {
+                    Some(Ineligible::HealthUnknown(_)) => true,
+                    Some(Ineligible::Unhealthy(_, _)) => cold,
+                    _ => false,
+                }
             })
     }
 
@@ -992,6 +999,8 @@ enum Ineligible {
     Left(String),
     Drained(String),
     Unhealthy(Millis, String),
+    /// No health report yet for a health-checked service.
+    HealthUnknown(String),
 }
 
 impl Ineligible {
@@ -1000,6 +1009,7 @@ impl Ineligible {
             Ineligible::Dead(t)
             | Ineligible::Left(t)
             | Ineligible::Drained(t)
+            | Ineligible::HealthUnknown(t)
             | Ineligible::Unhealthy(_, t) => t,
         }
     }
