@@ -805,12 +805,10 @@ impl Engine {
         self.preference(svc)
             .into_iter()
             .take_while(|s| Some(s) != best)
-            .find(|s| {
-                match self.ineligible_reason(s, svc) {
-                    Some(Ineligible::HealthUnknown(_)) => true,
-                    Some(Ineligible::Unhealthy(_, _)) => cold,
-                    _ => false,
-                }
+            .find(|s| match self.ineligible_reason(s, svc) {
+                Some(Ineligible::HealthUnknown(_)) => true,
+                Some(Ineligible::Unhealthy(_, _)) => cold,
+                _ => false,
             })
     }
 
