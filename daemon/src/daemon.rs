@@ -248,8 +248,11 @@ impl Daemon {
 
     /// Runs until SIGTERM has drained the site.
     pub async fn run(mut self) -> Result<()> {
-        // Apply the restored (or initial, all-withdrawn) steering right away so
-        // backends reconcile whatever the data plane holds.
+        // A first evaluation (a lone member has all it needs at once), then
+        // the steering right away so backends reconcile whatever the data
+        // plane holds; until the engine has authority it is fenced, which
+        // every backend takes as "claim nothing, decide nothing".
+        self.handle_event(Event::Tick);
         self.publish(true);
         self.sync_shared();
         loop {

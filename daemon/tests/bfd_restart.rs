@@ -185,7 +185,12 @@ fn a_restart_within_graceful_restart_adopts_the_helper_and_bird_sees_nothing() {
     let (samples, bad) = watch.finish();
     eprintln!("restarted after {restarted:?}; {samples} samples of bird");
     assert!(samples >= 20, "only {samples} samples");
-    assert!(bad.is_empty(), "bird saw the restart:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "bird saw the restart:\n{}\nbird's log:\n{}",
+        bad.join("\n"),
+        std::fs::read_to_string(&lab.bird.log).unwrap_or_default()
+    );
     assert_eq!(
         fib.next(true, Duration::ZERO),
         None,

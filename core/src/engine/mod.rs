@@ -161,7 +161,13 @@ impl Engine {
         let steering = Steering {
             generation: 0,
             local_site: local.clone(),
-            fenced,
+            // Nothing is evaluated yet: no authority, whatever the quorum
+            // (a lone member is synced at once, but its roles are not
+            // derived until the first event). A backend must not take this
+            // steering for a decision: BGP would release End-of-RIB with
+            // nothing announced and a graceful-restart peer would flush
+            // the routes it kept for us.
+            fenced: true,
             observe_only: config.policy.observer,
             services: services
                 .iter()
