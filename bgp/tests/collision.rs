@@ -460,13 +460,7 @@ fn frr_session_survives_our_connect_completing_while_established() {
     // Long enough for the SYN retransmissions (1 s, 3 s) to complete the
     // connect instead of the ConnectRetryTimer abandoning it.
     let cfg = listening_speaker(&lab, "5s");
-    let nft = |script: &str| lab.speaker_exec(&["nft", script]);
-    nft(&format!(
-        "add table inet orbit_test; \
-         add chain inet orbit_test out {{ type filter hook output priority 0; }}; \
-         add rule inet orbit_test out ip daddr {} tcp dport 179 tcp flags & (syn | ack) == syn counter drop",
-        lab.v4_peer
-    ));
+    let syns = HeldSyns::hold(&lab);
     lab.run(async {
         let mut speaker = Speaker::start(&cfg, &services(&[SVC]))
             .await
@@ -475,13 +469,9 @@ fn frr_session_survives_our_connect_completing_while_established() {
             block(status(&speaker)).state == State::Established
         })
         .await;
-        let dropped = nft("list table inet orbit_test");
-        assert!(
-            !dropped.contains("packets 0 "),
-            "no SYN of ours was held: {dropped}"
-        );
+        syns.assert_some_held();
         let log_from = frr.log_text().len();
-        nft("delete table inet orbit_test");
+        syns.release();
         speaker
             .apply(&steering(1, &[SVC], Role::Active, false))
             .await
@@ -540,13 +530,7 @@ protocol bgp orbit {{
         ),
     );
     let cfg = listening_speaker(&lab, "5s");
-    let nft = |script: &str| lab.speaker_exec(&["nft", script]);
-    nft(&format!(
-        "add table inet orbit_test; \
-         add chain inet orbit_test out {{ type filter hook output priority 0; }}; \
-         add rule inet orbit_test out ip daddr {} tcp dport 179 tcp flags & (syn | ack) == syn counter drop",
-        lab.v4_peer
-    ));
+    let syns = HeldSyns::hold(&lab);
     lab.run(async {
         let mut speaker = Speaker::start(&cfg, &services(&[SVC]))
             .await
@@ -555,16 +539,12 @@ protocol bgp orbit {{
             block(status(&speaker)).state == State::Established && bird.established("orbit")
         })
         .await;
-        let dropped = nft("list table inet orbit_test");
-        assert!(
-            !dropped.contains("packets 0 "),
-            "no SYN of ours was held: {dropped}"
-        );
+        syns.assert_some_held();
         let row = bird
             .cmd(&["show", "protocols", "orbit"])
             .unwrap_or_default();
         let log_from = lab.log("bird.log").len();
-        nft("delete table inet orbit_test");
+        syns.release();
         speaker
             .apply(&steering(1, &[SVC], Role::Active, false))
             .await
@@ -634,4 +614,43 @@ families = ["ipv4"]
         spare = lab.v4_spare,
         peer = lab.v4_peer
     ))
+}
+
+/// nftables in the speaker's namespace dropping our outgoing SYNs to the
+/// peer's BGP port: our connect stays under way (the kernel retransmits the
+/// SYN after 1 s and 3 s) while the peer's own connection comes up.
+struct HeldSyns<'a> {
+    lab: &'a Lab,
+}
+
+impl<'a> HeldSyns<'a> {
+    fn hold(lab: &'a Lab) -> HeldSyns<'a> {
+        lab.speaker_exec(&[
+            "nft",
+            &format!(
+                "add table inet orbit_test; \
+                 add chain inet orbit_test out {{ type filter hook output priority 0; }}; \
+                 add rule inet orbit_test out ip daddr {} tcp dport 179 tcp flags & (syn | ack) == syn counter drop",
+                lab.v4_peer
+            ),
+        ]);
+        HeldSyns { lab }
+    }
+
+    /// The set-up did hold back at least one SYN of ours.
+    fn assert_some_held(&self) {
+        let dropped = self
+            .lab
+            .speaker_exec(&["nft", "list table inet orbit_test"]);
+        assert!(
+            !dropped.contains("packets 0 "),
+            "no SYN of ours was held: {dropped}"
+        );
+    }
+
+    /// Lets the next retransmission of our SYN through.
+    fn release(&self) {
+        self.lab
+            .speaker_exec(&["nft", "delete table inet orbit_test"]);
+    }
 }
