@@ -70,17 +70,7 @@ fn left_and_dead(c: &Cluster, node: &str, site: &str) -> Option<(bool, bool)> {
 #[test]
 fn sigterm_of_the_active_site_hands_over_before_it_withdraws() {
     let mut c = Cluster::start(Detection::Gossip);
-    c.eventually("a's hook to say web active", START_LIMIT, |c| {
-        c.hook_says_active("a")
-    });
-    c.eventually("every member settled for 1 s", START_LIMIT, |c| {
-        let settled = |c: &Cluster| c.settled() && c.hook_says_active("a");
-        settled(c) && {
-            std::thread::sleep(Duration::from_secs(1));
-            settled(c)
-        }
-    });
-    c.marks.settled = now_us();
+    c.settle(START_LIMIT);
 
     let t_term = now_us();
     let t0 = Instant::now();

@@ -32,7 +32,6 @@ mod timeline;
 use std::time::{Duration, Instant};
 
 use cluster::{Cluster, Detection, FAILBACK_AFTER};
-use timeline::now_us;
 
 /// Heals of a cut-off a; issue 13 asks for 20.
 fn heals() -> usize {
@@ -68,19 +67,7 @@ fn a_back_at_b(c: &Cluster) -> bool {
 fn transitions(detection: Detection) {
     let started = Instant::now();
     let mut c = Cluster::start(detection);
-    c.eventually("a's hook to say web active", START_LIMIT, |c| {
-        c.hook_says_active("a")
-    });
-    // Settled, and still so a second later: the first verdicts have
-    // travelled everywhere and nothing is pending.
-    c.eventually("every member settled for 1 s", START_LIMIT, |c| {
-        let settled = |c: &Cluster| c.settled() && c.hook_says_active("a");
-        settled(c) && {
-            std::thread::sleep(Duration::from_secs(1));
-            settled(c)
-        }
-    });
-    c.marks.settled = now_us();
+    c.settle(START_LIMIT);
     let t_settled = started.elapsed();
 
     let n = heals();

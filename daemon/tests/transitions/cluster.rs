@@ -70,6 +70,23 @@ impl Drop for Cluster {
 impl Cluster {
     /// Writes the configs and starts the three daemons; returns once every
     /// API socket answers.
+    /// Waits (at most `limit`) until a's hook says web is active and every
+    /// member has stayed settled for a second: the first verdicts have
+    /// travelled everywhere and nothing is pending. Marks the moment.
+    pub fn settle(&mut self, limit: Duration) {
+        self.eventually("a's hook to say web active", limit, |c| {
+            c.hook_says_active("a")
+        });
+        self.eventually("every member settled for 1 s", limit, |c| {
+            let settled = |c: &Cluster| c.settled() && c.hook_says_active("a");
+            settled(c) && {
+                std::thread::sleep(Duration::from_secs(1));
+                settled(c)
+            }
+        });
+        self.marks.settled = now_us();
+    }
+
     pub fn start(detection: Detection) -> Cluster {
         let tag = match detection {
             Detection::Gossip => "tg",
