@@ -50,6 +50,14 @@ fn mailbox(routes: &Routes, peer: IpAddr) -> Option<mpsc::Sender<PeerMsg>> {
         .cloned()
 }
 
+/// One peer task's status; `PeerGone` when its task has ended.
+async fn peer_status(addr: IpAddr, tx: &mpsc::Sender<PeerMsg>) -> Result<PeerStatus, Error> {
+    let gone = || Error::PeerGone(addr.to_string());
+    let (done, rx) = oneshot::channel();
+    tx.send(PeerMsg::Status(done)).await.map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())
+}
+
 /// The BGP speaker: one task per peer plus an optional listener.
 #[derive(Debug)]
 pub struct Speaker {
@@ -111,20 +119,17 @@ impl PeerControl {
     /// Every peer's state and counters, by address; a peer task that is
     /// gone is left out.
     pub async fn status(&self) -> Vec<PeerStatus> {
-        let senders: Vec<mpsc::Sender<PeerMsg>> = self
+        let senders: Vec<(IpAddr, mpsc::Sender<PeerMsg>)> = self
             .peers
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
+            .iter()
+            .map(|(a, tx)| (*a, tx.clone()))
             .collect();
         let mut out = Vec::new();
-        for tx in senders {
-            let (done, rx) = oneshot::channel();
-            if tx.send(PeerMsg::Status(done)).await.is_ok() {
-                if let Ok(status) = rx.await {
-                    out.push(status);
-                }
+        for (addr, tx) in senders {
+            if let Ok(status) = peer_status(addr, &tx).await {
+                out.push(status);
             }
         }
         out
@@ -619,11 +624,7 @@ impl Speaker {
     pub async fn peers(&self) -> Result<Vec<PeerStatus>, Error> {
         let mut out = Vec::new();
         for (addr, tx) in self.mailboxes() {
-            let (done, rx) = oneshot::channel();
-            tx.send(PeerMsg::Status(done))
-                .await
-                .map_err(|_| Error::PeerGone(addr.to_string()))?;
-            out.push(rx.await.map_err(|_| Error::PeerGone(addr.to_string()))?);
+            out.push(peer_status(addr, &tx).await?);
         }
         Ok(out)
     }
