@@ -534,7 +534,8 @@ impl Driver {
             Err(reason) => return self.unmatched(reason, &r),
         };
         // §6.8.6: select by Your Discriminator, else by addresses (only
-        // legal in Down/AdminDown, which decode already enforced).
+        // legal in Down/AdminDown, which decode already enforced; an Up
+        // session also wants the peer's My Discriminator, `Session` checks).
         let key = if packet.your_discriminator != 0 {
             match self.by_discr.get(&packet.your_discriminator) {
                 Some(k) => *k,
