@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::{Netns, NsRuntime};
 use orbit_bfd::{
     start, BfdEvent, BfdHandle, ControlPacket, Diag, DriverConfig, DriverStatus, DropReason, Hop,
-    PeerConfig, SessionKey, State, Timing, MULTI_HOP_PORT, SINGLE_HOP_PORT,
+    Jitter, PeerConfig, SessionKey, State, Timing, XorShift32, MULTI_HOP_PORT, SINGLE_HOP_PORT,
 };
 use orbit_tests::netns::Veth;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -185,4 +185,50 @@ async fn spoofed_downs_without_our_discriminator_leave_up_sessions_up() {
     );
     let after_b = sessions(&hb.status().await.expect("status b"));
     assert_eq!(before_b, after_b, "b never noticed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_discriminator_does_not_give_away_the_others() {
+    // Whoever sees one session's packets learns its discriminators; the
+    // driver's other sessions must not follow from them (RFC 5880 §6.8.1:
+    // "SHOULD be set to a random (but still unique) value"), or seeing
+    // one member's session would tell a spoofer the discriminators of its
+    // sessions with every other member.
+    let ns = Netns::new("sd");
+    let rt = NsRuntime::new(&ns);
+    let (handle, _events) = driver(&rt);
+    let local = IpAddr::from([127, 0, 0, 1]);
+    for last in 2..6 {
+        handle
+            .add_session(PeerConfig {
+                peer: IpAddr::from([127, 0, 0, last]),
+                local,
+                hop: Hop::Multi { min_ttl: None },
+                timing: Timing::new(Duration::from_secs(1), Duration::from_secs(1), 3),
+                auth: None,
+                control_plane_independent: false,
+            })
+            .await
+            .expect("add");
+    }
+    let discrs: Vec<u32> = handle
+        .status()
+        .await
+        .expect("status")
+        .sessions
+        .iter()
+        .map(|s| s.local_discriminator)
+        .collect();
+    assert_eq!(discrs.len(), 4);
+    for &seen in &discrs {
+        // Xorshift's state is its last output: the guess a spoofer makes.
+        let mut guess = XorShift32::new(seen);
+        let next: Vec<u32> = (0..8).map(|_| guess.next_u32()).collect();
+        for &other in &discrs {
+            assert!(
+                other == seen || !next.contains(&other),
+                "{other:#x} follows from {seen:#x}: {discrs:x?}"
+            );
+        }
+    }
 }
