@@ -56,6 +56,16 @@ fn sessions(status: &DriverStatus) -> BTreeMap<SessionKey, Seen> {
         .collect()
 }
 
+/// The local discriminators of a driver's sessions.
+async fn discriminators(handle: &BfdHandle) -> Vec<u32> {
+    let status = handle.status().await.expect("status");
+    status
+        .sessions
+        .iter()
+        .map(|s| s.local_discriminator)
+        .collect()
+}
+
 fn down(state: State, diag: Diag, mine: u32, yours: u32) -> Vec<u8> {
     ControlPacket {
         diag,
@@ -117,14 +127,7 @@ async fn spoofed_downs_without_our_discriminator_leave_up_sessions_up() {
     let before_a = sessions(&ha.status().await.expect("status a"));
     let before_b = sessions(&hb.status().await.expect("status b"));
     let status_b = hb.status().await.expect("status b");
-    let ours: Vec<u32> = ha
-        .status()
-        .await
-        .expect("status a")
-        .sessions
-        .iter()
-        .map(|s| s.local_discriminator)
-        .collect();
+    let ours = discriminators(&ha).await;
     let not_ours = (1..).find(|d| !ours.contains(d)).expect("a free value");
     let rounds = 20;
     for _ in 0..rounds {
@@ -211,14 +214,7 @@ async fn one_discriminator_does_not_give_away_the_others() {
             .await
             .expect("add");
     }
-    let discrs: Vec<u32> = handle
-        .status()
-        .await
-        .expect("status")
-        .sessions
-        .iter()
-        .map(|s| s.local_discriminator)
-        .collect();
+    let discrs = discriminators(&handle).await;
     assert_eq!(discrs.len(), 4);
     for &seen in &discrs {
         // Xorshift's state is its last output: the guess a spoofer makes.
