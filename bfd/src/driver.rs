@@ -534,7 +534,8 @@ impl Driver {
             Err(reason) => return self.unmatched(reason, &r),
         };
         // §6.8.6: select by Your Discriminator, else by addresses (only
-        // legal in Down/AdminDown, which decode already enforced).
+        // legal in Down/AdminDown, which decode already enforced; an Up
+        // session also wants the peer's My Discriminator, `Session` checks).
         let key = if packet.your_discriminator != 0 {
             match self.by_discr.get(&packet.your_discriminator) {
                 Some(k) => *k,
@@ -697,9 +698,14 @@ impl Driver {
             let sock = socket::bind_transmit(peer.local, self.rng.next())?;
             self.transmitters.insert(peer.local, sock);
         }
-        // §6.8.1: a nonzero discriminator unique on this system.
+        // §6.8.1: a nonzero discriminator unique on this system, and one
+        // that "SHOULD be set to a random (but still unique) value to
+        // improve security": without authentication it is all that keeps
+        // a spoofer from taking an Up session down, so none may follow
+        // from another (the jitter generator's would, from its seed or
+        // from any one of them) — the operating system's generator.
         let discr = loop {
-            let d = self.rng.next();
+            let d = random_u32().unwrap_or_else(|| self.rng.next());
             if d != 0 && !self.by_discr.contains_key(&d) {
                 break d;
             }
@@ -730,6 +736,13 @@ impl Driver {
         self.drive(key, now, Input::Timer);
         Ok(key)
     }
+}
+
+/// A value from the operating system's generator; `None` only where it
+/// fails, which Linux's does not once booted.
+fn random_u32() -> Option<u32> {
+    use rand::TryRng;
+    rand::rngs::SysRng.try_next_u32().ok()
 }
 
 impl XorShift32 {

@@ -187,6 +187,10 @@ pub enum DropReason {
     ZeroYourDiscriminatorNotDown,
     #[error("your discriminator matches no session (RFC 5880 §6.8.6)")]
     UnknownYourDiscriminator,
+    #[error(
+        "your discriminator is zero and my discriminator is not the peer's, on an Up session (RFC 5880 §6.3, §6.8.6)"
+    )]
+    ZeroYourDiscriminatorWhenUp,
     #[error("no session configured for this peer address")]
     UnknownPeer,
     #[error("authentication section malformed (RFC 5880 §4.2)")]
@@ -211,7 +215,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, for exporting zero counters.
-    pub const ALL: [DropReason; 19] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::TooShort,
         DropReason::BadVersion,
         DropReason::LengthTooSmall,
@@ -221,6 +225,7 @@ impl DropReason {
         DropReason::ZeroMyDiscriminator,
         DropReason::ZeroYourDiscriminatorNotDown,
         DropReason::UnknownYourDiscriminator,
+        DropReason::ZeroYourDiscriminatorWhenUp,
         DropReason::UnknownPeer,
         DropReason::BadAuthSection,
         DropReason::UnexpectedAuth,
@@ -245,6 +250,7 @@ impl DropReason {
             DropReason::ZeroMyDiscriminator => "zero_my_discriminator",
             DropReason::ZeroYourDiscriminatorNotDown => "zero_your_discriminator_not_down",
             DropReason::UnknownYourDiscriminator => "unknown_your_discriminator",
+            DropReason::ZeroYourDiscriminatorWhenUp => "zero_your_discriminator_when_up",
             DropReason::UnknownPeer => "unknown_peer",
             DropReason::BadAuthSection => "bad_auth_section",
             DropReason::UnexpectedAuth => "unexpected_auth",

@@ -305,6 +305,11 @@ impl Session {
                 self.rcv_seq.forget();
             }
         }
+        // The demultiplexing checks of §6.8.6 come first, as in the RFC.
+        if let Err(reason) = self.check_your_discriminator(&p) {
+            self.drop_packet(reason);
+            return;
+        }
         // §6.8.6: authentication must match the configuration both ways.
         let verdict = match (&self.auth, &p.auth) {
             (None, Some(_)) => Err(DropReason::UnexpectedAuth),
@@ -317,12 +322,6 @@ impl Session {
         };
         if let Err(reason) = verdict {
             self.drop_packet(reason);
-            return;
-        }
-        // The driver matched Your Discriminator; a mismatch here means a
-        // routing bug upstream, which must not corrupt the session.
-        if p.your_discriminator != 0 && p.your_discriminator != self.local_discr {
-            self.drop_packet(DropReason::UnknownYourDiscriminator);
             return;
         }
         self.counters.rx_packets += 1;
@@ -384,6 +383,36 @@ impl Session {
         if p.poll {
             self.transmit(true, out);
         }
+    }
+
+    /// Whether the packet may belong to this session at all (§6.3, §6.8.6).
+    fn check_your_discriminator(&self, p: &ControlPacket) -> Result<(), DropReason> {
+        // The driver selected the session by Your Discriminator when it is
+        // nonzero; a mismatch here means a routing bug upstream, which must
+        // not corrupt the session.
+        if p.your_discriminator != 0 && p.your_discriminator != self.local_discr {
+            return Err(DropReason::UnknownYourDiscriminator);
+        }
+        // A zero one was selected by address alone, which §6.8.6 allows
+        // for Down and AdminDown (decode enforced that): the handshake
+        // starts so, and so does a peer whose detection time expired and
+        // that forgot our discriminator (§6.8.1) tell us about a one-way
+        // failure. Once Up, though, the peer has echoed our discriminator
+        // and we know its own (§6.3): selecting by address alone would let
+        // anyone who can write the peer's address on a packet take the
+        // session down or rewrite its timers (RequiredMinRx 0 silences us,
+        // §6.8.7). §6.8.6 leaves the selection to us, "possibly including
+        // ... the My Discriminator field": an Up session takes a zero Your
+        // Discriminator only with the peer's My Discriminator. A peer that
+        // restarted with a new one falls silent for this session, and the
+        // detection time ends it (§6.8.4).
+        if p.your_discriminator == 0
+            && self.state == State::Up
+            && p.my_discriminator != self.remote_discr
+        {
+            return Err(DropReason::ZeroYourDiscriminatorWhenUp);
+        }
+        Ok(())
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Output>) {

@@ -127,6 +127,9 @@ fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
             println!("{}", summary::summary(&config));
+            for warning in config.warnings() {
+                eprintln!("orbitd: warning: {warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -204,6 +207,9 @@ fn run(path: &Path, log_format: LogFormat) -> ExitCode {
     };
     init_logging(log_format);
     let _ = LOG_FORMAT.set(log_format);
+    for warning in config.warnings() {
+        tracing::warn!("config: {warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

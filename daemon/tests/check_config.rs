@@ -60,14 +60,31 @@ fn the_summary_names_bfd_toward_the_members() {
             "[bfd]\ninterval = \"10ms\"\nsites = true\n\n[policy]",
         );
     let path = dir.join("bfd.toml");
-    std::fs::write(&path, text).expect("write config");
+    std::fs::write(&path, &text).expect("write config");
     let (code, stdout, stderr) = check_config(&path);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 0, "stderr: {stderr}");
     assert!(
         stdout.contains("BFD 10ms x 3 toward the other members"),
         "{stdout}"
     );
+    // Without authentication the members' sessions are open to forgery: a
+    // warning on stderr, and the config is good all the same.
+    assert!(
+        stderr.contains(
+            "orbitd: warning: bfd.sites: the members' BFD sessions run without [bfd.auth]"
+        ),
+        "{stderr}"
+    );
+    let key = dir.join("bfd.key");
+    std::fs::write(&key, "orbit-bfd-secret").expect("write key");
+    let auth = format!(
+        "[bfd.auth]\ntype = \"meticulous-keyed-sha1\"\nkey_file = \"{}\"\n\n[policy]",
+        key.display()
+    );
+    std::fs::write(&path, text.replace("[policy]", &auth)).expect("write config");
+    let (code, _, stderr) = check_config(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((code, stderr.as_str()), (0, ""));
 }
 
 #[test]

@@ -671,3 +671,5 @@ mod properties {
         }
     }
 }
+
+mod spoofed;

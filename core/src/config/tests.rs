@@ -431,6 +431,28 @@ sites = ["a", "b"]
 }
 
 #[test]
+fn bfd_between_sites_without_auth_is_a_warning_not_a_problem() {
+    let warnings = |text: &str| -> Vec<String> {
+        let config = Config::parse_valid(text, "x.toml").expect("valid");
+        config.warnings().iter().map(|w| w.to_string()).collect()
+    };
+    let sites = EXAMPLE.replace("[policy]", "[bfd]\nsites = true\n\n[policy]");
+    assert_eq!(warnings(&sites).len(), 1, "{:?}", warnings(&sites));
+    assert!(
+        warnings(&sites)[0]
+            .starts_with("bfd.sites: the members' BFD sessions run without [bfd.auth]"),
+        "{:?}",
+        warnings(&sites)
+    );
+    let with_auth = sites.replace(
+        "[policy]",
+        "[bfd.auth]\ntype = \"meticulous-keyed-sha1\"\nkey_file = \"/etc/orbit/bfd.key\"\n\n[policy]",
+    );
+    assert_eq!(warnings(&with_auth), Vec::<String>::new());
+    assert_eq!(warnings(EXAMPLE), Vec::<String>::new());
+}
+
+#[test]
 fn bfd_auth_defaults_its_key_id_and_names_a_bad_type() {
     let good = EXAMPLE.replace(
         "[policy]",

@@ -79,6 +79,22 @@ impl Config {
         r.0
     }
 
+    /// What works but leaves a door open: `check-config` and the start
+    /// log name these, and the config is used all the same.
+    pub fn warnings(&self) -> Vec<Problem> {
+        let mut r = Report::default();
+        if self.bfd.sites && self.bfd.auth.is_none() {
+            r.add(
+                "bfd.sites",
+                "the members' BFD sessions run without [bfd.auth]: they have no TTL check \
+                 (multihop, RFC 5883 §5), so whoever sees their packets on the path between \
+                 members can forge them, take a session down or keep a dead member's up; \
+                 set [bfd.auth] (docs/bfd.md)",
+            );
+        }
+        r.0
+    }
+
     /// BFD toward BGP peers with graceful restart: the helper process that
     /// runs the sessions outlives a crashed orbitd and waits for the next
     /// one on a unix socket in the state directory, whose path must fit a
