@@ -46,7 +46,7 @@ profile = "lan"
 probe_interval = "2s"
 suspect_after = "30s"
 [bfd]
-interval = "10ms"
+interval = "50ms"
 multiplier = 3
 sites = true
 [bfd.auth]
@@ -321,16 +321,21 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
     let text = std::fs::read_to_string(&cfg_b).unwrap();
     std::fs::write(
         &cfg_b,
-        text.replace("interval = \"10ms\"", "interval = \"20ms\""),
+        text.replace("interval = \"50ms\"", "interval = \"100ms\""),
     )
     .unwrap();
     orbit_tests::sh(&["kill", "-HUP", &c.daemons[1].id().to_string()]);
-    eventually("b's sessions at 20 ms", Duration::from_secs(10), &c, || {
-        let s = multihop(&c);
-        s.len() == 2
-            && s.iter()
-                .all(|s| s["state"] == "up" && s["tx_interval_us"] == 20_000)
-    });
+    eventually(
+        "b's sessions at 100 ms",
+        Duration::from_secs(10),
+        &c,
+        || {
+            let s = multihop(&c);
+            s.len() == 2
+                && s.iter()
+                    .all(|s| s["state"] == "up" && s["tx_interval_us"] == 100_000)
+        },
+    );
     assert_eq!(
         from_b(&c, "Some(Dead)"),
         dead_before,
