@@ -343,9 +343,22 @@ impl Journal {
     }
 }
 
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if !self.unwritten.is_empty() || self.lost > 0 {
+            tracing::error!(
+                path = %self.path.display(),
+                unwritten = self.unwritten.len(),
+                lost = self.lost,
+                "journal entries never written: the journal could not be written until the end"
+            );
+        }
+    }
+}
+
 /// What a journal file holds.
 #[derive(Debug, Default)]
-struct Read {
+struct Contents {
     entries: Vec<JournalEntry>,
     last_seq: u64,
     /// The end of the last whole line.
@@ -356,8 +369,8 @@ struct Read {
     skipped: Vec<u64>,
 }
 
-fn read_entries(file: &File) -> std::io::Result<Read> {
-    let mut read = Read::default();
+fn read_entries(file: &File) -> std::io::Result<Contents> {
+    let mut read = Contents::default();
     let mut reader = BufReader::new(file);
     let mut line = Vec::new();
     for number in 1.. {
