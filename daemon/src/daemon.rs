@@ -338,7 +338,7 @@ impl Daemon {
     /// Saves the state file when anything a restart needs has changed
     /// (placement, operator intent, observer mode), not only the steering.
     /// What detection decided stands even if it cannot be saved (the
-    /// state file counts and logs the failure); the next change retries.
+    /// state file counts and logs the failure); every later event retries.
     fn persist(&mut self, shared: &orbit_core::SharedState) {
         let generation = self.engine.steering().generation;
         let observer = self.engine.observer_mode();
