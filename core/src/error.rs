@@ -31,7 +31,7 @@ fn render(problems: &[Problem]) -> String {
         .join("\n")
 }
 
-/// Why the engine refuses an operator command. Nothing changes when it does.
+/// Why an operator command is refused. Nothing changes when it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     #[error("unknown service {0:?}")]
@@ -60,4 +60,12 @@ pub enum CommandError {
     NotPinned(ServiceId),
     #[error("site {site} cannot steer traffic now: {why}")]
     NotReady { site: SiteId, why: String },
+    /// The daemon could not save the command (journal or state file), so
+    /// it did not apply it either: a restart must not undo what an
+    /// operator was told had happened.
+    #[error(
+        "not applied: it could not be saved in the state directory ({0}); \
+         free space there (or fix the file system) and retry"
+    )]
+    NotPersisted(String),
 }

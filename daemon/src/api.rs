@@ -408,7 +408,9 @@ async fn command<T: DeserializeOwned>(
 fn command_status(e: &CommandError) -> StatusCode {
     match e {
         CommandError::UnknownService(_) | CommandError::UnknownSite(_) => StatusCode::NOT_FOUND,
-        CommandError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        CommandError::NotReady { .. } | CommandError::NotPersisted(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         CommandError::SiteNotServing { .. }
         | CommandError::Witness(_)
         | CommandError::NotEligible { .. }

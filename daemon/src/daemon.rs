@@ -126,8 +126,8 @@ impl Daemon {
         let state_dir = &config.node.state_dir;
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("creating state_dir {}", state_dir.display()))?;
-        let mut journal = Journal::open(state_dir)?;
-        let state = StateFile::new(state_dir);
+        let mut journal = Journal::open(state_dir, metrics.journal())?;
+        let state = StateFile::new(state_dir, metrics.state_write_errors());
         let mut engine = Engine::new(&config);
         match state.load()? {
             Some(saved) => {
@@ -216,8 +216,10 @@ impl Daemon {
     }
 
     /// Saves the state file and gossips the shared state when either
-    /// changed; the shared state is computed once per call.
+    /// changed; the shared state is computed once per call. Journal
+    /// entries that wait for a writable disk are retried here too.
     fn sync_shared(&mut self) {
+        self.journal.retry_unwritten();
         let state = self.engine.shared_state();
         self.persist(&state);
         let Some(gossip) = &self.gossip else { return };
@@ -285,6 +287,12 @@ impl Daemon {
 
     fn record(&mut self, decisions: &[Decision]) {
         self.journal_decisions(decisions);
+        self.take_effect();
+    }
+
+    /// Publishes a changed steering, tells the engine what the backends
+    /// already confirmed, and saves and gossips the shared state.
+    fn take_effect(&mut self) {
         if self.engine.steering().generation != self.published_generation {
             self.publish(false);
         }
@@ -329,18 +337,28 @@ impl Daemon {
 
     /// Saves the state file when anything a restart needs has changed
     /// (placement, operator intent, observer mode), not only the steering.
+    /// What detection decided stands even if it cannot be saved (the
+    /// state file counts and logs the failure); every later event retries.
     fn persist(&mut self, shared: &orbit_core::SharedState) {
         let generation = self.engine.steering().generation;
         let observer = self.engine.observer_mode();
+        let _ = self.save_state(generation, observer, shared);
+    }
+
+    fn save_state(
+        &mut self,
+        generation: u64,
+        observer: bool,
+        shared: &orbit_core::SharedState,
+    ) -> Result<()> {
         if let Some((g, o, s)) = &self.saved {
             if (*g, *o, s) == (generation, observer, shared) {
-                return;
+                return Ok(());
             }
         }
-        match self.state.save(generation, observer, shared) {
-            Ok(()) => self.saved = Some((generation, observer, shared.clone())),
-            Err(error) => tracing::error!(%error, "saving the state file failed"),
-        }
+        self.state.save(generation, observer, shared)?;
+        self.saved = Some((generation, observer, shared.clone()));
+        Ok(())
     }
 
     /// Hands the current steering to every backend and saves the state.
@@ -366,22 +384,7 @@ impl Daemon {
                 let _ = reply.send(self.status());
             }
             ApiCall::Command(command, reply) => {
-                let verb = command.verb();
-                let now = self.now();
-                let result = self.engine.command(now, command.clone());
-                match &result {
-                    Ok(decisions) => {
-                        self.metrics.command(verb, "accepted");
-                        self.record(decisions);
-                    }
-                    Err(error) => {
-                        self.metrics.command(verb, "refused");
-                        self.journal.append(JournalRecord::CommandRefused {
-                            command,
-                            error: error.to_string(),
-                        });
-                    }
-                }
+                let result = self.handle_command(command);
                 let generation = self.engine.steering().generation;
                 let _ = reply.send(result.map(|decisions| CommandResponse {
                     generation,
@@ -409,6 +412,63 @@ impl Daemon {
                 let _ = reply.send(());
             }
         }
+    }
+
+    /// An operator command is saved before it takes effect: the engine
+    /// decides on a copy of itself, the decisions go to the journal
+    /// (synced) and the resulting state to the state file, and only then
+    /// does the copy become the engine. A command that cannot be saved is
+    /// refused and changes nothing: acknowledging it would let a restart
+    /// undo what the operator was told had happened.
+    fn handle_command(&mut self, command: Command) -> Result<Vec<Decision>, CommandError> {
+        let verb = command.verb();
+        let mut next = self.engine.clone();
+        let result = next
+            .command(self.now(), command.clone())
+            .and_then(|decisions| {
+                self.save_command(&next, &decisions)
+                    .map_err(|error| CommandError::NotPersisted(format!("{error:#}")))?;
+                Ok(decisions)
+            });
+        match &result {
+            Ok(decisions) => {
+                self.engine = next;
+                self.metrics.command(verb, "accepted");
+                self.metrics.decisions(decisions);
+                self.take_effect();
+            }
+            Err(error) => {
+                let outcome = match error {
+                    CommandError::NotPersisted(_) => "not_persisted",
+                    _ => "refused",
+                };
+                self.metrics.command(verb, outcome);
+                self.journal.append(JournalRecord::CommandRefused {
+                    command,
+                    error: error.to_string(),
+                });
+            }
+        }
+        result
+    }
+
+    /// Journals a command's decisions and saves the state `engine` reached
+    /// with them; on error neither stays.
+    fn save_command(&mut self, engine: &Engine, decisions: &[Decision]) -> Result<()> {
+        let written =
+            self.journal
+                .append_synced(decisions.iter().map(|d| JournalRecord::Decision {
+                    decision: d.clone(),
+                }))?;
+        let saved = self.save_state(
+            engine.steering().generation,
+            engine.observer_mode(),
+            &engine.shared_state(),
+        );
+        if saved.is_err() {
+            self.journal.take_back(written);
+        }
+        saved
     }
 
     fn readiness(&self) -> Result<(), String> {

@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 use crate::bfd_status::BfdView;
 use crate::bgp_status::BgpView;
 use crate::detect_metrics::DetectView;
+use crate::journal::JournalCounters;
 
 type Labels = Vec<(String, String)>;
 
@@ -43,6 +44,9 @@ pub struct Metrics {
     backend_apply_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     backend_applied_generation: Family<Labels, Gauge>,
     decision_to_confirmed_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Kept by the journal itself: it writes from everywhere in the loop.
+    journal: JournalCounters,
+    state_write_errors: Counter,
     /// BFD sessions, encoded from the driver's last snapshot on each scrape.
     bfd: BfdView,
     /// BGP sessions, encoded from the peers' last snapshot on each scrape.
@@ -69,6 +73,8 @@ impl Metrics {
             backend_apply_seconds: Family::new_with_constructor(latency_histogram),
             backend_applied_generation: Family::default(),
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
+            journal: JournalCounters::default(),
+            state_write_errors: Counter::default(),
             registry: Registry::default(),
             bfd: BfdView::default(),
             bgp: BgpView::default(),
@@ -142,6 +148,12 @@ impl Metrics {
             "decision_to_confirmed_seconds",
             "Time from a steering change to its confirmation by the data plane, per backend",
             m.decision_to_confirmed_seconds.clone(),
+        );
+        m.journal.register(&mut registry);
+        registry.register(
+            "state_write_errors",
+            "Saves of state.json that failed (the old file stays)",
+            m.state_write_errors.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -235,6 +247,16 @@ impl Metrics {
                 .get_or_create(&labels(&[("backend", backend)]))
                 .observe(since_change);
         }
+    }
+
+    /// The journal's counters, for [`crate::journal::Journal::open`].
+    pub fn journal(&self) -> JournalCounters {
+        self.journal.clone()
+    }
+
+    /// Counts failed saves of the state file.
+    pub fn state_write_errors(&self) -> Counter {
+        self.state_write_errors.clone()
     }
 
     /// The gossip member that `/metrics` reports on.

@@ -2,7 +2,9 @@
 //! (operator intent, placements, steering generation, observer mode).
 //!
 //! Written atomically (temp file, fsync, rename, fsync of the directory), so
-//! a crash leaves either the old or the new file, never half of one.
+//! a crash leaves either the old or the new file, never half of one. A save
+//! that fails (a full disk) leaves the old file and no temp file behind, is
+//! counted (`orbit_state_write_errors_total`) and logged once per outage.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use orbit_core::SharedState;
+use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 
 const FORMAT_VERSION: u32 = 1;
@@ -25,24 +28,30 @@ pub struct SavedState {
 #[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
+    write_errors: Counter,
+    /// The last save failed (logged once per outage, not per attempt).
+    failing: bool,
 }
 
 impl StateFile {
-    pub fn new(state_dir: &Path) -> StateFile {
+    pub fn new(state_dir: &Path, write_errors: Counter) -> StateFile {
         StateFile {
             path: state_dir.join("state.json"),
+            write_errors,
+            failing: false,
         }
     }
 
-    /// The saved state, `None` if there is none yet. A corrupt file is an
-    /// error: silently starting from scratch could undo an operator's pin.
+    /// The saved state, `None` if there is none yet. A corrupt file (not
+    /// JSON, not UTF-8, not a state) is an error: silently starting from
+    /// scratch could undo an operator's pin.
     pub fn load(&self) -> Result<Option<SavedState>> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(t) => t,
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
         };
-        let saved: SavedState = serde_json::from_str(&text).with_context(|| {
+        let saved: SavedState = serde_json::from_slice(&bytes).with_context(|| {
             format!(
                 "state file {} is corrupt; move it away to start without saved pins and placements",
                 self.path.display()
@@ -58,22 +67,51 @@ impl StateFile {
         Ok(Some(saved))
     }
 
-    pub fn save(&self, generation: u64, observer_mode: bool, shared: &SharedState) -> Result<()> {
+    pub fn save(
+        &mut self,
+        generation: u64,
+        observer_mode: bool,
+        shared: &SharedState,
+    ) -> Result<()> {
         let saved = SavedState {
             version: FORMAT_VERSION,
             generation,
             observer_mode,
             shared: shared.clone(),
         };
-        let text = serde_json::to_vec_pretty(&saved)?;
         let tmp = self.path.with_extension("json.tmp");
-        let mut file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &self.path)
+        let result = self.write(&tmp, &saved);
+        match &result {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                tracing::info!(path = %self.path.display(), "state file saved again");
+            }
+            Ok(()) => {}
+            Err(error) => {
+                self.write_errors.inc();
+                // A partial temp file only takes space the next try needs.
+                let _ = fs::remove_file(&tmp);
+                if !self.failing {
+                    self.failing = true;
+                    tracing::error!(error = %format!("{error:#}"), "saving the state file failed");
+                }
+            }
+        }
+        result
+    }
+
+    fn write(&self, tmp: &Path, saved: &SavedState) -> Result<()> {
+        let text = serde_json::to_vec_pretty(saved)?;
+        let mut file = File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        file.write_all(&text)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(tmp, &self.path)
             .with_context(|| format!("renaming {} into place", tmp.display()))?;
         if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("syncing {}", dir.display()))?;
         }
         Ok(())
     }
@@ -87,7 +125,7 @@ mod tests {
     fn round_trips_and_rejects_corruption() {
         let dir = std::env::temp_dir().join(format!("orbit-state-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        let file = StateFile::new(&dir);
+        let mut file = StateFile::new(&dir, Counter::default());
         assert_eq!(file.load().unwrap(), None);
         let mut shared = SharedState::default();
         shared.intent.epoch = 7;
@@ -102,6 +140,10 @@ mod tests {
             (42, true, 7)
         );
         fs::write(dir.join("state.json"), "{ not json").unwrap();
+        let err = file.load().unwrap_err().to_string();
+        assert!(err.contains("is corrupt"), "{err}");
+        // Not UTF-8: the same clear error, not an I/O one.
+        fs::write(dir.join("state.json"), b"{\"version\": 1, \"x\": \"\xff\"}").unwrap();
         let err = file.load().unwrap_err().to_string();
         assert!(err.contains("is corrupt"), "{err}");
         fs::remove_dir_all(&dir).ok();

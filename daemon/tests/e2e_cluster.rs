@@ -159,18 +159,7 @@ sites = ["b", "a"]
 }
 
 fn orbitctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
-    let exe = Path::new(env!("CARGO_BIN_EXE_orbitd")).with_file_name("orbitctl");
-    let out = Command::new(exe)
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    orbit_tests::orbitd::orbitctl(env!("CARGO_BIN_EXE_orbitd"), socket, args)
 }
 
 fn t(svc: &str, active: &str, role: &str) -> (String, String, String) {

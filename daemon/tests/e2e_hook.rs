@@ -101,23 +101,7 @@ fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
 }
 
 fn orbitctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
-    let exe = Path::new(env!("CARGO_BIN_EXE_orbitd")).with_file_name("orbitctl");
-    assert!(
-        exe.exists(),
-        "{} missing: build the workspace (cargo build -p orbitctl)",
-        exe.display()
-    );
-    let out = Command::new(exe)
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("run orbitctl");
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    orbit_tests::orbitd::orbitctl(env!("CARGO_BIN_EXE_orbitd"), socket, args)
 }
 
 fn write_config(dir: &Path, extra_node: &str, hook: &str) -> PathBuf {

@@ -20,6 +20,17 @@ use std::time::{Duration, Instant};
 /// fails.
 pub use netns::run as sh;
 
+/// Panics unless this process runs as root, saying that `what` needs it.
+pub fn assert_root(what: &str) {
+    assert!(
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n")),
+        "{what} need root; CI runs them as root"
+    );
+}
+
 /// Polls `ok` every `every` until it holds; panics naming `what` after
 /// `within`.
 pub fn wait_until(within: Duration, every: Duration, what: &str, mut ok: impl FnMut() -> bool) {

@@ -44,13 +44,7 @@ pub struct Netns {
 impl Netns {
     /// `role` goes into the name (keep it short: names are listed by `ip netns`).
     pub fn new(role: &str) -> Netns {
-        assert!(
-            Command::new("id")
-                .arg("-u")
-                .output()
-                .is_ok_and(|o| o.stdout.starts_with(b"0\n")),
-            "network namespace tests need root; CI runs them as root"
-        );
+        crate::assert_root("network namespace tests");
         let name = format!("ot{}-{role}", unique());
         run(&["ip", "netns", "add", &name]);
         let ns = Netns { name };

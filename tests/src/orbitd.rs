@@ -118,6 +118,28 @@ pub fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String
     (status, body)
 }
 
+/// `orbitctl --socket SOCKET ARGS`, the orbitctl built beside `orbitd_exe`:
+/// (exit code, stdout, stderr).
+pub fn orbitctl(orbitd_exe: &str, socket: &Path, args: &[&str]) -> (i32, String, String) {
+    let exe = Path::new(orbitd_exe).with_file_name("orbitctl");
+    assert!(
+        exe.exists(),
+        "{} missing: build the workspace (cargo build -p orbitctl)",
+        exe.display()
+    );
+    let out = std::process::Command::new(exe)
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run orbitctl");
+    (
+        out.status.code().expect("orbitctl exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The start of a one-site orbitd config (node a, its own gossip member,
 /// one service "web" with `prefixes`, a 1 s stop): tests append their
 /// backend sections.
