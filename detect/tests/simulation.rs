@@ -451,6 +451,61 @@ fn a_faster_detector_alone_cannot_condemn_a_site_that_answers() {
 }
 
 #[test]
+fn an_external_verdict_counts_at_its_own_member_only_and_expires() {
+    // An external detector at s1 (orbitd's `POST /v1/events`) says s0 is
+    // dead while s0 answers everyone. It is one more source of s1's own
+    // verdict, which s0's own voice keeps at still_heard (Suspect); s2
+    // hears s1's combined verdict through gossip, never a dead vote, and
+    // its own view of s0 is untouched.
+    let mut sim = Sim::new(3, true, Profile::MetroFast, 11);
+    sim.run_until(SETTLE);
+    let s0: orbit_core::SiteId = "s0".parse().unwrap();
+    let s1: orbit_core::SiteId = "s1".parse().unwrap();
+    let external = orbit_detect::gossip::Source::External;
+    sim.give(
+        1,
+        orbit_detect::gossip::Input::Source {
+            source: external,
+            site: s0.clone(),
+            liveness: Some(orbit_core::Liveness::Dead),
+        },
+    );
+    sim.run_for(Duration::from_secs(3));
+    assert!(
+        sim.dead_declarations(Duration::ZERO).is_empty(),
+        "{:?}",
+        sim.dead_declarations(Duration::ZERO)
+    );
+    let view = |sim: &Sim, i: usize| sim.nodes[i].core.status().views.get(&s0).copied();
+    assert_eq!(
+        view(&sim, 1),
+        Some(orbit_detect::gossip::SiteView::StillHeard)
+    );
+    assert_eq!(view(&sim, 2), Some(orbit_detect::gossip::SiteView::Alive));
+    let heard_from_s1 = sim.nodes[2]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            orbit_core::Event::Verdict {
+                observer,
+                subject,
+                liveness,
+            } if *observer == s1 && *subject == s0 => Some(*liveness),
+            _ => None,
+        })
+        .last();
+    assert_eq!(heard_from_s1, Some(orbit_core::Liveness::Suspect));
+    // The feeder falls silent: its verdict expires, s1 sees s0 alive again.
+    sim.run_for(orbit_detect::gossip::EXTERNAL_TTL);
+    assert_eq!(view(&sim, 1), Some(orbit_detect::gossip::SiteView::Alive));
+    let sources = sim.nodes[1].core.status().sources;
+    assert!(
+        sources.get(&s0).is_none_or(|s| !s.contains_key(&external)),
+        "{sources:?}"
+    );
+}
+
+#[test]
 fn a_planned_departure_moves_the_service_at_once_and_nobody_calls_it_dead() {
     for seed in 0..3 {
         let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
