@@ -222,8 +222,13 @@ mod tests {
         }
     }
 
-    fn batch(json: &str) -> Vec<PostedEvent> {
-        serde_json::from_str(json).unwrap()
+    /// `json` posted at a, with or without gossip.
+    fn posted(json: &str, gossip: bool) -> Result<Vec<Event>, Refusal> {
+        check(serde_json::from_str(json).unwrap(), &known(), gossip)
+    }
+
+    fn refused(json: &str, gossip: bool) -> Refusal {
+        posted(json, gossip).unwrap_err()
     }
 
     fn verdict(observer: &str, subject: &str, liveness: Liveness) -> Event {
@@ -236,12 +241,9 @@ mod tests {
 
     #[test]
     fn omitted_observer_and_site_are_this_node() {
-        let events = check(
-            batch(
-                r#"[{"type":"verdict","subject":"b","liveness":"dead"},
-                    {"type":"health","service":"web","healthy":false}]"#,
-            ),
-            &known(),
+        let events = posted(
+            r#"[{"type":"verdict","subject":"b","liveness":"dead"},
+                {"type":"health","service":"web","healthy":false}]"#,
             true,
         )
         .unwrap();
@@ -275,7 +277,7 @@ mod tests {
                 "about its own site",
             ),
         ] {
-            let refusal = check(batch(json), &known(), true).unwrap_err();
+            let refusal = refused(json, true);
             assert_eq!(refusal.status(), StatusCode::FORBIDDEN, "{refusal}");
             assert!(refusal.to_string().contains(why), "{refusal}");
         }
@@ -283,37 +285,27 @@ mod tests {
 
     #[test]
     fn without_gossip_the_feed_speaks_for_every_member() {
-        let events = check(
-            batch(r#"[{"type":"verdict","observer":"w","subject":"b","liveness":"dead"}]"#),
-            &known(),
+        let events = posted(
+            r#"[{"type":"verdict","observer":"w","subject":"b","liveness":"dead"}]"#,
             false,
         )
         .unwrap();
         assert_eq!(events, vec![verdict("w", "b", Liveness::Dead)]);
-        let refusal = check(
-            batch(r#"[{"type":"verdict","observer":"w","subject":"w","liveness":"dead"}]"#),
-            &known(),
+        let refusal = refused(
+            r#"[{"type":"verdict","observer":"w","subject":"w","liveness":"dead"}]"#,
             false,
-        )
-        .unwrap_err();
+        );
         assert_eq!(refusal.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]
     fn unknown_names_and_shapes_are_refused() {
-        let refusal = check(
-            batch(r#"[{"type":"verdict","observer":"q","subject":"a","liveness":"dead"}]"#),
-            &known(),
+        let refusal = refused(
+            r#"[{"type":"verdict","observer":"q","subject":"a","liveness":"dead"}]"#,
             true,
-        )
-        .unwrap_err();
+        );
         assert_eq!(refusal, Refusal::Unknown("unknown site \"q\"".into()));
-        let refusal = check(
-            batch(r#"[{"type":"health","service":"db","healthy":true}]"#),
-            &known(),
-            true,
-        )
-        .unwrap_err();
+        let refusal = refused(r#"[{"type":"health","service":"db","healthy":true}]"#, true);
         assert_eq!(refusal, Refusal::Unknown("unknown service \"db\"".into()));
         // A typo must not fall back to this node's name.
         for bad in [

@@ -94,49 +94,38 @@ fn snapshot(c: &Cluster) -> Vec<(Value, usize)> {
         .collect()
 }
 
-/// What `node`'s detectors say of member `site` (`detect.members[]`).
-fn evidence(c: &Cluster, node: &str, site: &str) -> Option<Value> {
+/// The entry of the list at `pointer` in `node`'s status whose `key` is
+/// `id` (`/detect/members`, `site`, `b`, say).
+fn entry(c: &Cluster, node: &str, pointer: &str, key: &str, id: &str) -> Option<Value> {
     let status = c.status(node)?;
-    status["detect"]["members"]
+    status
+        .pointer(pointer)?
         .as_array()?
         .iter()
-        .find(|m| m["site"] == site)
+        .find(|e| e[key] == id)
         .cloned()
+}
+
+/// What `node`'s detectors say of member `site` (`detect.members[]`).
+fn evidence(c: &Cluster, node: &str, site: &str) -> Option<Value> {
+    entry(c, node, "/detect/members", "site", site)
 }
 
 /// `node`'s engine's own verdict about `site` (`engine.sites[].local_view`).
 fn local_view(c: &Cluster, node: &str, site: &str) -> Option<Value> {
-    let status = c.status(node)?;
-    status["engine"]["sites"]
-        .as_array()?
-        .iter()
-        .find(|s| s["id"] == site)
-        .map(|s| s["local_view"].clone())
+    entry(c, node, "/engine/sites", "id", site).map(|s| s["local_view"].clone())
 }
 
 /// The health of `service` at `site` as `node`'s engine knows it.
 fn health(c: &Cluster, node: &str, service: &str, site: &str) -> Option<Value> {
-    let status = c.status(node)?;
-    let svc = status["engine"]["services"]
-        .as_array()?
-        .iter()
-        .find(|s| s["id"] == service)?
-        .clone();
-    svc["health"]
-        .as_array()?
-        .iter()
-        .find(|h| h[0] == site)
-        .map(|h| h[1].clone())
+    let svc = entry(c, node, "/engine/services", "id", service)?;
+    let per_site = svc["health"].as_array()?.iter().find(|h| h[0] == site)?;
+    Some(per_site[1].clone())
 }
 
 /// `service`'s (active site, local role) at `node`.
 fn service(c: &Cluster, node: &str, service: &str) -> Option<(String, String)> {
-    let status = c.status(node)?;
-    let svc = status["engine"]["services"]
-        .as_array()?
-        .iter()
-        .find(|s| s["id"] == service)?
-        .clone();
+    let svc = entry(c, node, "/engine/services", "id", service)?;
     Some((
         svc["active"].as_str()?.to_owned(),
         svc["local_role"].as_str()?.to_owned(),

@@ -1408,7 +1408,3 @@ impl GossipCore {
         }
     }
 }
-
-#[cfg(test)]
-#[path = "core_tests.rs"]
-mod tests;
