@@ -194,7 +194,7 @@ pub struct MemberEvidence {
     /// The data-plane probe; `None` when the site is not probed (or no
     /// result yet).
     pub data_plane: Option<bool>,
-    /// The other local detectors (`bfd`, `serf`) and what they say.
+    /// The other local detectors (`bfd`, `serf`, `external`) and what they say.
     pub sources: BTreeMap<String, Liveness>,
     /// We cannot reach it while another live member can.
     pub partitioned: bool,

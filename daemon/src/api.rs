@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use orbit_core::api::{
     ApiError, DrainRequest, FailbackRequest, PinRequest, SwitchoverRequest, UnpinRequest,
 };
-use orbit_core::{Command, CommandError, Event};
+use orbit_core::{Command, CommandError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -29,6 +29,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::daemon::{ApiCall, Input};
+use crate::external::{self, PostedEvent};
 use crate::metrics::Metrics;
 
 const MAX_BODY: usize = 64 * 1024;
@@ -43,11 +44,16 @@ struct Ctx {
     known: Arc<Known>,
 }
 
-/// The sites and services of the config, to check fed-in events.
+/// The sites and services of the config, to check fed-in events, and this
+/// node's site and gossip member, to take them as its own
+/// (`crate::external`).
 #[derive(Debug, Clone)]
 pub struct Known {
+    pub local: orbit_core::SiteId,
     pub sites: Vec<orbit_core::SiteId>,
     pub services: Vec<orbit_core::ServiceId>,
+    /// `None` with `[detect] gossip = false`.
+    pub gossip: Option<orbit_detect::gossip::LocalReporter>,
 }
 
 /// Binds the unix socket (replacing a stale one) with mode 0600.
@@ -421,47 +427,27 @@ fn command_status(e: &CommandError) -> StatusCode {
 }
 
 /// `POST /v1/events`: verdicts and health from an external detector (a
-/// monitoring system, a script). Only those two kinds are accepted.
+/// monitoring system, a script), checked whole, then delivered as this
+/// node's own (`crate::external`).
 async fn external_events(req: Request<Incoming>, ctx: &Ctx) -> Reply {
-    let events: Vec<Event> = match body(req, false).await {
+    let posted: Vec<PostedEvent> = match body(req, false).await {
         Ok(v) => v,
         Err(e) => return e,
     };
-    if let Some(bad) = events
-        .iter()
-        .find(|e| !matches!(e, Event::Verdict { .. } | Event::Health { .. }))
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("only verdict and health events may be fed in, not {bad:?}"),
-        );
-    }
-    for event in &events {
-        let (sites, service) = match event {
-            Event::Verdict {
-                observer, subject, ..
-            } => (vec![observer, subject], None),
-            Event::Health { site, service, .. } => (vec![site], Some(service)),
-            _ => (Vec::new(), None),
-        };
-        if let Some(site) = sites.into_iter().find(|s| !ctx.known.sites.contains(s)) {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("unknown site {:?}", site.as_str()),
-            );
+    let known = &ctx.known;
+    let events = match external::check(posted, known, known.gossip.is_some()) {
+        Ok(events) => events,
+        Err(refusal) => {
+            tracing::warn!(%refusal, "external events refused");
+            return error(refusal.status(), refusal.to_string());
         }
-        if let Some(service) = service.filter(|s| !ctx.known.services.contains(s)) {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("unknown service {:?}", service.as_str()),
-            );
-        }
-    }
+    };
     let count = events.len();
-    for event in events {
-        if ctx.tx.send(Input::Event(event)).await.is_err() {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "orbitd is shutting down");
-        }
+    if external::deliver(events, known.gossip.as_ref(), &ctx.tx)
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "orbitd is shutting down");
     }
     json(
         StatusCode::ACCEPTED,

@@ -12,6 +12,7 @@ mod bfd_status;
 mod bgp_status;
 mod daemon;
 mod detect_metrics;
+mod external;
 mod hook;
 mod journal;
 mod metrics;
@@ -234,10 +235,6 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let span = tracing::info_span!("orbitd", site = %config.node.site);
     let _guard = span.enter();
     let metrics = Arc::new(metrics::Metrics::new());
-    let known = Arc::new(api::Known {
-        sites: config.members().cloned().collect(),
-        services: config.services.iter().map(|s| s.id.clone()).collect(),
-    });
     let unix = api::bind_unix(&config.node.api_socket)?;
     let tcp = match (config.node.api_tcp, &config.node.api_token_file) {
         (Some(addr), Some(token_file)) => {
@@ -267,6 +264,12 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     if let Some(gossip) = &detectors.gossip {
         daemon.set_gossip(gossip).await?;
     }
+    let known = Arc::new(api::Known {
+        local: config.node.site.clone(),
+        sites: config.members().cloned().collect(),
+        services: config.services.iter().map(|s| s.id.clone()).collect(),
+        gossip: detectors.gossip.as_ref().map(|g| g.reporter()),
+    });
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some(event) = detected.recv().await {

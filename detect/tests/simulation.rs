@@ -6,9 +6,11 @@ mod sim;
 
 use std::time::Duration;
 
+use orbit_detect::gossip::{SiteView, Source, EXTERNAL_TTL};
 use sim::{Profile, Sim};
 
 const SETTLE: Duration = Duration::from_secs(3);
+const DEAD: Option<orbit_core::Liveness> = Some(orbit_core::Liveness::Dead);
 
 fn ms(x: u64) -> Duration {
     Duration::from_millis(x)
@@ -385,17 +387,30 @@ fn a_cpu_starved_witness_does_not_accuse_healthy_sites() {
     assert_eq!(total, 0);
 }
 
-/// Another local detector (Serf, multihop BFD) reporting `site`'s daemon
-/// dead at member `i`, as orbitd's adapters do.
-fn source_says(sim: &mut Sim, i: usize, site: &str, liveness: Option<orbit_core::Liveness>) {
+/// Another local detector (Serf, multihop BFD, an external feed) telling
+/// member `i` what it sees of `site`'s daemon, as orbitd's adapters do.
+fn source_says(
+    sim: &mut Sim,
+    source: Source,
+    i: usize,
+    site: &str,
+    liveness: Option<orbit_core::Liveness>,
+) {
     sim.give(
         i,
         orbit_detect::gossip::Input::Source {
-            source: orbit_detect::gossip::Source::Bfd,
+            source,
             site: site.parse().unwrap(),
             liveness,
         },
     );
+}
+
+/// What `source` says of s0 at member `i` now.
+fn source_view(sim: &Sim, source: Source, i: usize) -> Option<orbit_core::Liveness> {
+    let s0: orbit_core::SiteId = "s0".parse().unwrap();
+    let sources = sim.nodes[i].core.status().sources;
+    sources.get(&s0).and_then(|s| s.get(&source)).copied()
 }
 
 #[test]
@@ -407,8 +422,9 @@ fn a_faster_detector_at_the_observers_is_counted_by_the_quorum() {
     assert!(sim.dead_declarations(Duration::ZERO).is_empty());
     let t0 = sim.now;
     sim.crash(0);
-    source_says(&mut sim, 1, "s0", Some(orbit_core::Liveness::Dead));
-    source_says(&mut sim, 2, "s0", Some(orbit_core::Liveness::Dead));
+    for i in [1, 2] {
+        source_says(&mut sim, Source::Bfd, i, "s0", DEAD);
+    }
     sim.run_for(Duration::from_secs(8));
     // Both survivors' engines count the other observer's source-based
     // verdict, which only gossip can have carried to them; the data-plane
@@ -418,36 +434,94 @@ fn a_faster_detector_at_the_observers_is_counted_by_the_quorum() {
         eprintln!("s{o} declared s0 dead after {:?}", at - t0);
         assert!(at - t0 < ms(3500), "s{o}: {:?}", at - t0);
     }
-    let status = sim.nodes[1].core.status();
-    assert_eq!(
-        status.sources[&"s0".parse().unwrap()]
-            .get(&orbit_detect::gossip::Source::Bfd)
-            .copied(),
-        Some(orbit_core::Liveness::Dead)
-    );
+    assert_eq!(source_view(&sim, Source::Bfd, 1), DEAD);
 }
 
-#[test]
-fn a_faster_detector_alone_cannot_condemn_a_site_that_answers() {
-    // BFD says the daemon is gone but it still speaks gossip to us: its own
-    // voice wins (StillHeard, a Suspect verdict), never Dead; withdrawing
-    // the report clears it.
-    let mut sim = Sim::new(3, true, Profile::MetroFast, 9);
+/// `source` at each of `observers` says s0 is dead while s0 answers
+/// everyone: s0's own voice wins at each of them (StillHeard, a Suspect
+/// verdict), never Dead, and nobody declares anyone dead.
+fn a_source_alone_cannot_condemn(source: Source, observers: &[usize], seed: u64) -> Sim {
+    let mut sim = Sim::new(3, true, Profile::MetroFast, seed);
     sim.run_until(SETTLE);
-    source_says(&mut sim, 1, "s0", Some(orbit_core::Liveness::Dead));
-    source_says(&mut sim, 2, "s0", Some(orbit_core::Liveness::Dead));
+    for i in observers {
+        source_says(&mut sim, source, *i, "s0", DEAD);
+    }
     sim.run_for(Duration::from_secs(3));
     assert!(
         sim.dead_declarations(Duration::ZERO).is_empty(),
         "{:?}",
         sim.dead_declarations(Duration::ZERO)
     );
+    for i in observers {
+        assert_eq!(s0_view(&sim, *i), Some(SiteView::StillHeard), "s{i}");
+    }
+    sim
+}
+
+/// Member `i`'s gossip view of s0.
+fn s0_view(sim: &Sim, i: usize) -> Option<SiteView> {
     let s0: orbit_core::SiteId = "s0".parse().unwrap();
-    let view = |sim: &Sim| sim.nodes[1].core.status().views.get(&s0).copied();
-    assert_eq!(view(&sim), Some(orbit_detect::gossip::SiteView::StillHeard));
-    source_says(&mut sim, 1, "s0", None);
+    sim.nodes[i].core.status().views.get(&s0).copied()
+}
+
+#[test]
+fn a_faster_detector_alone_cannot_condemn_a_site_that_answers() {
+    // Withdrawing BFD's report clears it.
+    let mut sim = a_source_alone_cannot_condemn(Source::Bfd, &[1, 2], 9);
+    source_says(&mut sim, Source::Bfd, 1, "s0", None);
     sim.run_for(ms(100));
-    assert_eq!(view(&sim), Some(orbit_detect::gossip::SiteView::Alive));
+    assert_eq!(s0_view(&sim, 1), Some(SiteView::Alive));
+}
+
+#[test]
+fn an_external_verdict_counts_at_its_own_member_only_and_expires() {
+    // An external detector at s1 (orbitd's `POST /v1/events`) is one more
+    // source of s1's own verdict: s2 hears s1's combined verdict through
+    // gossip, never a dead vote, and its own view of s0 is untouched.
+    let mut sim = a_source_alone_cannot_condemn(Source::External, &[1], 11);
+    assert_eq!(s0_view(&sim, 2), Some(SiteView::Alive));
+    let heard_from_s1 = sim.nodes[2].events.iter().rev().find_map(|(_, e)| match e {
+        orbit_core::Event::Verdict {
+            observer,
+            subject,
+            liveness,
+        } if observer.as_str() == "s1" && subject.as_str() == "s0" => Some(*liveness),
+        _ => None,
+    });
+    assert_eq!(heard_from_s1, Some(orbit_core::Liveness::Suspect));
+    // The feeder falls silent: its verdict expires, s1 sees s0 alive again.
+    sim.run_for(EXTERNAL_TTL);
+    assert_eq!(s0_view(&sim, 1), Some(SiteView::Alive));
+    assert_eq!(source_view(&sim, Source::External, 1), None);
+}
+
+#[test]
+fn an_external_verdict_holds_until_its_lease_from_the_last_repeat_runs_out() {
+    use orbit_core::Liveness::{Dead, Suspect};
+    let mut sim = Sim::new(3, true, Profile::MetroFast, 12);
+    sim.run_until(SETTLE);
+    let early = EXTERNAL_TTL - Duration::from_secs(5);
+    source_says(&mut sim, Source::External, 1, "s0", Some(Dead));
+    sim.run_for(early);
+    assert_eq!(source_view(&sim, Source::External, 1), Some(Dead));
+    // The feeder repeats itself (another liveness counts too) in time.
+    source_says(&mut sim, Source::External, 1, "s0", Some(Suspect));
+    sim.run_for(early);
+    assert_eq!(source_view(&sim, Source::External, 1), Some(Suspect));
+    // Then it falls silent.
+    sim.run_for(Duration::from_secs(6));
+    assert_eq!(source_view(&sim, Source::External, 1), None);
+}
+
+#[test]
+fn only_the_external_source_expires() {
+    let mut sim = Sim::new(3, true, Profile::MetroFast, 13);
+    sim.run_until(SETTLE);
+    source_says(&mut sim, Source::Serf, 1, "s0", DEAD);
+    source_says(&mut sim, Source::External, 1, "s0", DEAD);
+    sim.run_for(EXTERNAL_TTL + Duration::from_secs(1));
+    assert_eq!(source_view(&sim, Source::External, 1), None);
+    assert_eq!(source_view(&sim, Source::Serf, 1), DEAD);
 }
 
 #[test]

@@ -16,8 +16,9 @@
 //!   configured peers foca does not know; identities carry a generation so a
 //!   falsely-downed member rejoins at once under a new one;
 //! - per-site verdicts that combine SWIM (and the other local detectors of
-//!   a daemon: Serf, multihop BFD) with the data-plane probe: a site is Dead
-//!   only when its daemon is down AND its data plane is unreachable;
+//!   a daemon: Serf, multihop BFD, an external feed) with the data-plane
+//!   probe: a site is Dead only when its daemon is down AND its data plane
+//!   is unreachable;
 //! - Lifeguard self-awareness (`selfaware.rs`);
 //! - dissemination of every member's verdicts, service health and operator
 //!   commands (`wire.rs`), emitted as `orbit_core::Event`s.
@@ -130,7 +131,17 @@ pub struct GossipSettings {
     pub fence: FenceTimers,
     /// `[detect] dead_on_silence`.
     pub dead_on_silence: bool,
+    /// How long a verdict of [`Source::External`] holds after it was last
+    /// reported.
+    pub external_ttl: Duration,
 }
+
+/// How long an external detector's verdict (`POST /v1/events`) holds
+/// unless the feeder repeats it: a feeder that died must not leave a stale
+/// Dead behind that later makes any silence of the member fatal. Long
+/// enough for a monitoring system that re-posts at its evaluation interval
+/// (15-30 s).
+pub const EXTERNAL_TTL: Duration = Duration::from_secs(60);
 
 impl GossipSettings {
     /// Settings for the node `config.node.site`.
@@ -162,6 +173,7 @@ impl GossipSettings {
             rng_seed: generation,
             fence: config.fence_timers(),
             dead_on_silence: config.detect.dead_on_silence,
+            external_ttl: EXTERNAL_TTL,
         })
     }
 }
@@ -212,7 +224,9 @@ pub enum Input {
     },
     /// Another local detector's view of `site`'s daemon; `None` withdraws
     /// it (e.g. a BFD session the peer disabled on purpose). The worst of
-    /// SWIM and these decides whether the daemon is down.
+    /// SWIM and these decides whether the daemon is down. A verdict of
+    /// [`Source::External`] is withdrawn by itself `external_ttl` after it
+    /// was last given.
     Source {
         source: Source,
         site: SiteId,
@@ -230,6 +244,11 @@ pub enum Source {
     Serf,
     /// A multihop BFD session to the site's daemon (RFC 5883).
     Bfd,
+    /// An external detector (a monitoring system, a script) feeding this
+    /// daemon through its API (`POST /v1/events`): it speaks for this
+    /// member only, so its verdicts count here and nowhere else, and they
+    /// expire unless repeated (`GossipSettings::external_ttl`).
+    External,
 }
 
 /// Outputs of [`GossipCore::process`].
@@ -352,7 +371,8 @@ pub struct GossipStatus {
     pub isolated: bool,
     /// Lifeguard local health multiplier (0 = healthy).
     pub local_health_score: u32,
-    /// What the other local detectors (Serf, BFD) say about each site.
+    /// What the other local detectors (Serf, BFD, an external feed) say
+    /// about each site.
     pub sources: BTreeMap<SiteId, BTreeMap<Source, Liveness>>,
     /// The data-plane probe of each probed site (after rise/fall).
     pub dataplane: BTreeMap<SiteId, bool>,
@@ -470,6 +490,8 @@ pub struct GossipCore {
     dataplane: BTreeMap<SiteId, bool>,
     links: BTreeMap<String, (Vec<SiteId>, bool)>,
     sources: BTreeMap<SiteId, BTreeMap<Source, Liveness>>,
+    /// When the external detector last reported each site.
+    external_at: BTreeMap<SiteId, Duration>,
     views: BTreeMap<SiteId, SiteView>,
     own: OriginState,
     own_command_times: VecDeque<(u64, Duration)>,
@@ -527,6 +549,7 @@ impl GossipCore {
             dataplane: BTreeMap::new(),
             links: BTreeMap::new(),
             sources: BTreeMap::new(),
+            external_at: BTreeMap::new(),
             views: BTreeMap::new(),
             own,
             own_command_times: VecDeque::new(),
@@ -655,6 +678,12 @@ impl GossipCore {
                     Some(l) => known.insert(source, l),
                     None => known.remove(&source),
                 };
+                if source == Source::External {
+                    match liveness {
+                        Some(_) => self.external_at.insert(site.clone(), now),
+                        None => self.external_at.remove(&site),
+                    };
+                }
                 if source == Source::Bfd && was_up && liveness != Some(Liveness::Alive) {
                     // BFD stays Up while packets arrive within its detection
                     // time: the last one came about that long ago.
@@ -703,6 +732,7 @@ impl GossipCore {
             }
         }
         self.handle_notes(notes);
+        self.expire_external();
         self.refresh_views(&mut out);
         if self.dirty {
             // Our own view changed: tell every peer directly, at once.
@@ -721,6 +751,30 @@ impl GossipCore {
             self.send_to_peers(&data, PUSH_FANOUT, &mut out);
         }
         out
+    }
+
+    /// Withdraws the external detector's verdicts it has not repeated for
+    /// `external_ttl`. Some input arrives at least every probe interval
+    /// (the self-check), so a verdict outlives its lease by at most that.
+    fn expire_external(&mut self) {
+        let ttl = self.settings.external_ttl;
+        let now = self.now;
+        let expired: Vec<SiteId> = self
+            .external_at
+            .iter()
+            .filter(|(_, at)| now.saturating_sub(**at) >= ttl)
+            .map(|(site, _)| site.clone())
+            .collect();
+        for site in expired {
+            self.external_at.remove(&site);
+            if let Some(l) = self
+                .sources
+                .get_mut(&site)
+                .and_then(|s| s.remove(&Source::External))
+            {
+                tracing::info!(%site, liveness = ?l, ?ttl, "external verdict expired: the feeder did not repeat it");
+            }
+        }
     }
 
     fn runtime<'a>(

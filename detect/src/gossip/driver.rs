@@ -225,8 +225,8 @@ impl LocalReporter {
         self.0.is_closed()
     }
 
-    /// Reports what another local detector (Serf, BFD) says about `site`'s
-    /// daemon; `None` withdraws its opinion.
+    /// Reports what another local detector (Serf, BFD, an external feed)
+    /// says about `site`'s daemon; `None` withdraws its opinion.
     pub async fn source(
         &self,
         source: Source,

@@ -11,7 +11,7 @@ mod selfaware;
 
 pub use self::core::{
     CommandId, Counters, DaemonState, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input,
-    Output, SiteView, Source, Timers,
+    Output, SiteView, Source, Timers, EXTERNAL_TTL,
 };
 pub use self::driver::{Gossip, LocalReporter};
 pub use self::selfaware::SelfAwareness;
