@@ -393,7 +393,12 @@ mod tests {
         let err = Config::parse_valid(&text, "x.toml").unwrap_err();
         assert!(matches!(err, Error::ParseConfig { .. }), "{err:?}");
         let err = err.to_string();
-        assert!(err.contains("line 68, column"), "{err}");
+        let line = EXAMPLE
+            .lines()
+            .position(|l| l.starts_with("failover_hold"))
+            .expect("the example sets failover_hold")
+            + 1;
+        assert!(err.contains(&format!("line {line}, column")), "{err}");
         assert!(!err.contains("failback_aftr"), "{err}");
     }
 
