@@ -9,7 +9,7 @@ CARGO ?= cargo
 run: lab
 
 check-example:
-	$(CARGO) run --quiet --release -p orbitd -- check-config examples/orbit.toml
+	$(CARGO) run --quiet --release -p orbitd -- check-config --skip-files examples/orbit.toml
 
 test: deps lint nextest
 

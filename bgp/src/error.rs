@@ -8,6 +8,15 @@ pub enum Error {
     /// The `[bgp]` section cannot be used (checked before any socket opens).
     #[error("[bgp] config: {0}")]
     Config(String),
+    /// A `md5_password_file` cannot be read.
+    #[error("cannot read {path}: {detail}")]
+    Md5PasswordUnreadable { path: String, detail: String },
+    /// A TCP-MD5 password the kernel does not take (`TCP_MD5SIG_MAXKEYLEN`).
+    #[error(
+        "{path}: the password must be 1 to {max} bytes, got {len}",
+        max = crate::sockopt::MD5_MAX_KEY_LEN
+    )]
+    Md5PasswordLength { path: String, len: usize },
     /// A steering asks for something the configuration does not allow.
     #[error("steering refused: {0}")]
     Steering(String),
@@ -25,7 +34,10 @@ pub enum Error {
 impl From<Error> for RedirectError {
     fn from(e: Error) -> RedirectError {
         match e {
-            Error::Config(_) | Error::Steering(_) => RedirectError::Config(e.to_string()),
+            Error::Config(_)
+            | Error::Steering(_)
+            | Error::Md5PasswordUnreadable { .. }
+            | Error::Md5PasswordLength { .. } => RedirectError::Config(e.to_string()),
             Error::Socket { what, detail } => RedirectError::Unreachable {
                 component: what,
                 detail,

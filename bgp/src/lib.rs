@@ -22,4 +22,4 @@ pub mod wire;
 pub use error::Error;
 pub use fsm::{Counters, Direction};
 pub use peer::{NotificationRecord, PeerStatus};
-pub use speaker::{PeerControl, PeerReconfigured, PeerReload, Reconfigured, Speaker};
+pub use speaker::{md5_password, PeerControl, PeerReconfigured, PeerReload, Reconfigured, Speaker};

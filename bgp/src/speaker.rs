@@ -232,27 +232,33 @@ impl fmt::Display for Reconfigured {
     }
 }
 
+/// The TCP-MD5 password (RFC 2385) in `path`: the file's bytes without a
+/// trailing line break, 1 to 80 bytes (what `TCP_MD5SIG` takes).
+pub fn md5_password(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Md5PasswordUnreadable {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let key = text.trim_end_matches(['\n', '\r']).as_bytes().to_vec();
+    if key.is_empty() || key.len() > sockopt::MD5_MAX_KEY_LEN {
+        return Err(Error::Md5PasswordLength {
+            path: path.display().to_string(),
+            len: key.len(),
+        });
+    }
+    Ok(key)
+}
+
 /// The `[[bgp.peer]]` entries resolved into what the tasks need (MD5 keys
 /// read from their files), in configuration order.
 fn setups(cfg: &Bgp) -> Result<Vec<PeerSetup>, Error> {
     let mut setups = Vec::new();
     for (i, p) in cfg.peers.iter().enumerate() {
         let md5_key = match &p.md5_password_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Config(format!(
-                        "bgp.peer[{i}].md5_password_file: cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                let key = text.trim_end_matches(['\n', '\r']).as_bytes().to_vec();
-                if key.is_empty() || key.len() > sockopt::MD5_MAX_KEY_LEN {
-                    return Err(Error::Config(format!(
-                        "bgp.peer[{i}].md5_password_file: the password must be 1 to 80 bytes"
-                    )));
-                }
-                Some(key)
-            }
+            Some(path) => Some(
+                md5_password(path)
+                    .map_err(|e| Error::Config(format!("bgp.peer[{i}].md5_password_file: {e}")))?,
+            ),
             None => None,
         };
         let hold = p.hold.get();

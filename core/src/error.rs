@@ -14,10 +14,18 @@ pub enum Error {
     },
     #[error("config {path} is not valid TOML for orbit: {message}")]
     ParseConfig { path: String, message: String },
-    #[error("config {path} has {} problem(s):\n{}", problems.len(), render(problems))]
+    #[error(
+        "config {path} has {} problem(s):\n{}{}",
+        problems.len(),
+        render(problems),
+        if *complete { "" } else { "\n  (the other checks run once these are fixed)" }
+    )]
     InvalidConfig {
         path: String,
         problems: Vec<Problem>,
+        /// False when the problems listed kept the semantic checks from
+        /// running: more may be reported once they are fixed.
+        complete: bool,
     },
     #[error(transparent)]
     Command(#[from] CommandError),

@@ -16,6 +16,7 @@ mod external;
 mod hook;
 mod journal;
 mod metrics;
+mod referenced_files;
 mod snapshot_metrics;
 mod state;
 mod summary;
@@ -103,6 +104,11 @@ enum Commands {
     CheckConfig {
         /// Path to orbit.toml.
         file: PathBuf,
+        /// Do not read the files the config names (gossip key, token,
+        /// TCP-MD5 and BFD keys, hook and health-check programs): for
+        /// checking a config away from the machine it runs on.
+        #[arg(long)]
+        skip_files: bool,
     },
     /// Internal: the BFD helper process orbitd starts for itself.
     #[command(hide = true)]
@@ -112,7 +118,7 @@ enum Commands {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Commands::CheckConfig { file }) => check_config(&file),
+        Some(Commands::CheckConfig { file, skip_files }) => check_config(&file, !skip_files),
         Some(Commands::BfdHelper) => bfd_helper(cli.log_format),
         None => {
             let Some(path) = cli.config else {
@@ -124,12 +130,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn check_config(file: &Path) -> ExitCode {
-    match Config::load(file) {
+/// Reads and checks the config, with the files it names unless told not
+/// to: every problem in one error.
+fn load_config(path: &Path, check_files: bool) -> Result<Config, orbit_core::Error> {
+    if check_files {
+        Config::load_checked(path, referenced_files::problems)
+    } else {
+        Config::load(path)
+    }
+}
+
+fn check_config(file: &Path, check_files: bool) -> ExitCode {
+    match load_config(file, check_files) {
         Ok(config) => {
             println!("{}", summary::summary(&config));
             for warning in config.warnings() {
                 eprintln!("orbitd: warning: {warning}");
+            }
+            if !check_files {
+                println!("the files the config names were not checked (--skip-files)");
             }
             ExitCode::SUCCESS
         }
@@ -198,8 +217,9 @@ fn bfd_helper(log_format: LogFormat) -> ExitCode {
 }
 
 fn run(path: &Path, log_format: LogFormat) -> ExitCode {
-    // The config is checked before logging, sockets or anything else.
-    let config = match Config::load(path) {
+    // The config and the files it names are checked before logging,
+    // sockets, the state directory or anything else.
+    let config = match load_config(path, true) {
         Ok(c) => c,
         Err(error) => {
             eprintln!("orbitd: {error}");
@@ -223,9 +243,9 @@ fn run(path: &Path, log_format: LogFormat) -> ExitCode {
     };
     match runtime.block_on(serve(path.to_owned(), config)) {
         Ok(()) => ExitCode::SUCCESS,
+        // Logging goes to stderr: one line, not the same one twice.
         Err(error) => {
             tracing::error!("{error:#}");
-            eprintln!("orbitd: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -236,18 +256,13 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let _guard = span.enter();
     let metrics = Arc::new(metrics::Metrics::new());
     let unix = api::bind_unix(&config.node.api_socket)?;
+    let _unix_socket = RemovedOnDrop(config.node.api_socket.clone());
     let tcp = match (config.node.api_tcp, &config.node.api_token_file) {
         (Some(addr), Some(token_file)) => {
-            let token = std::fs::read_to_string(token_file)
-                .with_context(|| format!("reading api_token_file {}", token_file.display()))?
-                .trim()
-                .to_owned();
-            if token.len() < 16 {
-                anyhow::bail!(
-                    "api_token_file {}: the token must be at least 16 characters",
-                    token_file.display()
-                );
-            }
+            // Checked with the config; read again for the (unlikely) case
+            // it changed since.
+            let token = referenced_files::api_token(token_file)
+                .map_err(|e| anyhow::anyhow!("node.api_token_file: {e}"))?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding API listener {addr}"))?;
@@ -286,8 +301,17 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     tracing::info!(socket = %config.node.api_socket.display(), "orbitd running");
     let result = daemon.run().await;
     drop(detectors);
-    let _ = std::fs::remove_file(&config.node.api_socket);
     result
+}
+
+/// The API socket file, removed however start-up or the daemon ends, so
+/// that no stale `api.sock` is left behind.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn spawn_signals(tx: tokio::sync::mpsc::Sender<Input>) -> anyhow::Result<()> {

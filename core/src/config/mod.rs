@@ -1,10 +1,14 @@
 //! Typed configuration of `orbitd`, validated before anything opens a socket.
 //!
-//! [`Config::parse`] turns TOML into the schema (a typo or a wrong type is an
-//! error naming the key); [`Config::validate`] then reports every semantic
-//! problem at once, each with its TOML path.
+//! [`Config::parse`] turns TOML into the schema, naming every unknown key and
+//! every value of the wrong type with its TOML path (`read.rs`);
+//! [`Config::validate`] reports every semantic problem; and
+//! [`Config::parse_checked`] lists both, with the problems of the files the
+//! config names (checked by `orbitd`, which knows what each file must hold),
+//! in one go.
 
 mod duration;
+mod read;
 mod schema;
 mod validate;
 
@@ -18,36 +22,70 @@ use crate::error::Error;
 use crate::ids::SiteId;
 
 impl Config {
-    /// Parses TOML text; `origin` names the source in errors.
+    /// Parses TOML text; `origin` names the source in errors. The error
+    /// lists every unknown key, value of the wrong type and missing
+    /// required key, or the one syntax error with its line and column.
     pub fn parse(text: &str, origin: &str) -> Result<Config, Error> {
-        toml::from_str(text).map_err(|e| Error::ParseConfig {
-            path: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })
+        let read = read::read(text).map_err(|e| syntax_error(origin, &e))?;
+        match read.config {
+            Some(config) if read.problems.is_empty() => Ok(config),
+            _ => Err(Error::InvalidConfig {
+                path: origin.to_owned(),
+                problems: read.problems,
+                // Only structure was asked for, and all of it was read.
+                complete: true,
+            }),
+        }
     }
 
     /// Parses and validates; the error lists every problem.
     pub fn parse_valid(text: &str, origin: &str) -> Result<Config, Error> {
-        let config = Config::parse(text, origin)?;
-        let problems = config.validate();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(Error::InvalidConfig {
+        Config::parse_checked(text, origin, |_| Vec::new())
+    }
+
+    /// Parses, validates, and runs `more`: checks that need the world
+    /// outside the text, such as the files the config names. The error
+    /// lists the problems of all three at once, so an operator fixes
+    /// everything in one round.
+    pub fn parse_checked(
+        text: &str,
+        origin: &str,
+        more: impl FnOnce(&Config) -> Vec<Problem>,
+    ) -> Result<Config, Error> {
+        let read = read::read(text).map_err(|e| syntax_error(origin, &e))?;
+        let mut problems = read.problems.clone();
+        if let (Some(config), true) = (&read.config, read.checkable) {
+            let mut found = config.validate();
+            found.extend(more(config));
+            found.retain(|p| !read.may_judge_a_default(&p.path));
+            problems.extend(found);
+        }
+        match read.config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(Error::InvalidConfig {
                 path: origin.to_owned(),
                 problems,
-            })
+                complete: read.checkable,
+            }),
         }
     }
 
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, Error> {
+        Config::load_checked(path, |_| Vec::new())
+    }
+
+    /// Reads a config file and checks it like [`Config::parse_checked`].
+    pub fn load_checked(
+        path: &Path,
+        more: impl FnOnce(&Config) -> Vec<Problem>,
+    ) -> Result<Config, Error> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
             path: origin.clone(),
             source,
         })?;
-        Config::parse_valid(&text, &origin)
+        Config::parse_checked(&text, &origin, more)
     }
 
     /// The fencing timers after defaults (see [`FenceTimers`]).
@@ -98,6 +136,13 @@ impl Config {
 
     pub fn is_witness(&self, id: &SiteId) -> bool {
         self.site(id).is_some_and(|s| s.witness)
+    }
+}
+
+fn syntax_error(origin: &str, error: &toml::de::Error) -> Error {
+    Error::ParseConfig {
+        path: origin.to_owned(),
+        message: error.to_string().trim_end().to_owned(),
     }
 }
 

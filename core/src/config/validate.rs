@@ -324,7 +324,10 @@ impl Config {
 
     fn check_detect(&self, r: &mut Report) {
         let d = &self.detect;
-        if d.gossip && self.sites.len() > 1 && d.key_file.is_none() {
+        // Gossip starts, and reads the key, even when this is the only
+        // [[site]]: without one, orbitd would pass this check and then
+        // fail to start.
+        if d.gossip && d.key_file.is_none() {
             r.add(
                 "detect.key_file",
                 "required with gossip: every gossip packet is authenticated with this shared key \

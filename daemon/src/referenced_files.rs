@@ -1,0 +1,124 @@
+//! The files a config names, checked with the config and before orbitd
+//! binds anything: the gossip key, the API token, the TCP-MD5 passwords, the
+//! BFD key, and the programs of the hook and of `exec` health checks.
+//!
+//! Each file is read by the same function, or the program looked up the
+//! same way, as the component that uses it at start, so a config that passes
+//! `check-config` does not fail start-up over a file (unless the file
+//! changes in between), and a bad one is refused with exit 64 before a
+//! socket or a state file exists.
+
+use std::path::Path;
+
+use nix::unistd::{access, AccessFlags};
+use orbit_core::config::{Config, Problem};
+
+/// Shortest API bearer token orbitd accepts.
+const MIN_TOKEN_LEN: usize = 16;
+
+/// Every problem with the files `config` names, each at the TOML path of
+/// the setting that names it.
+pub fn problems(config: &Config) -> Vec<Problem> {
+    let mut found = Vec::new();
+    let mut report = |path: String, result: Result<(), String>| {
+        if let Err(message) = result {
+            found.push(Problem { path, message });
+        }
+    };
+    if let (true, Some(key)) = (config.detect.gossip, &config.detect.key_file) {
+        report(
+            "detect.key_file".to_owned(),
+            orbit_detect::auth::AuthKey::from_file(key)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        );
+    }
+    if let Some(token) = &config.node.api_token_file {
+        report("node.api_token_file".to_owned(), api_token(token).map(drop));
+    }
+    for (i, peer) in config.bgp.iter().flat_map(|b| b.peers.iter()).enumerate() {
+        if let Some(password) = &peer.md5_password_file {
+            report(
+                format!("bgp.peer[{i}].md5_password_file"),
+                orbit_bgp::md5_password(password)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+            );
+        }
+    }
+    if let Some(auth) = &config.bfd.auth {
+        report(
+            "bfd.auth.key_file".to_owned(),
+            crate::bfd::session_auth(config)
+                .map(drop)
+                .map_err(|e| format!("{}: {}", auth.key_file.display(), e.root_cause())),
+        );
+    }
+    if let Some(program) = config
+        .hook
+        .as_ref()
+        .and_then(|h| h.command.as_ref()?.first())
+    {
+        report("hook.command".to_owned(), executable(program));
+    }
+    for (i, service) in config.services.iter().enumerate() {
+        let exec = service.health.as_ref().and_then(|h| h.exec.as_ref());
+        if let Some(program) = exec.and_then(|argv| argv.first()) {
+            report(format!("service[{i}].health.exec"), executable(program));
+        }
+    }
+    found
+}
+
+/// The bearer token of the TCP API listener: the file's text, surrounding
+/// whitespace trimmed. It must survive the trip in an `Authorization`
+/// header, which the API reads only as printable ASCII, and be long enough
+/// not to be guessed.
+pub fn api_token(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let token = text.trim();
+    if !token.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        return Err(format!(
+            "{}: the token must be printable ASCII (it is sent in an HTTP header)",
+            path.display()
+        ));
+    }
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "{}: the token is {} characters, at least {MIN_TOKEN_LEN} are required",
+            path.display(),
+            token.len()
+        ));
+    }
+    Ok(token.to_owned())
+}
+
+/// Whether `program` can be run, found the way a spawned command finds it:
+/// a name with a `/` as a path, any other name in `PATH`.
+fn executable(program: &str) -> Result<(), String> {
+    if program.contains('/') {
+        return runnable(Path::new(program));
+    }
+    let search = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&search)
+        .any(|dir| runnable(&dir.join(program)).is_ok())
+        .then_some(())
+        .ok_or_else(|| {
+            format!(
+                "{program:?} is not an executable file in PATH ({})",
+                search.to_string_lossy()
+            )
+        })
+}
+
+/// A regular file this process may execute (for root: with an execute
+/// bit set, as `execve` requires).
+fn runnable(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    access(path, AccessFlags::X_OK)
+        .map_err(|e| format!("{} is not executable: {}", path.display(), e.desc()))
+}
