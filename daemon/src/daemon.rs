@@ -599,17 +599,20 @@ impl Daemon {
     }
 
     /// SIGHUP: a bad new config is refused and the old one keeps running.
+    /// The files it names are checked as at start (`check-config`), so a
+    /// missing key is refused with the rest of the config's problems.
     async fn reload(&mut self) {
-        let config = match Config::load(&self.config_path) {
-            Ok(c) => c,
-            Err(error) => {
-                tracing::error!(%error, "reload refused; the running config stays in force");
-                self.journal.append(JournalRecord::Lifecycle {
-                    message: format!("reload refused, running config kept: {error}"),
-                });
-                return;
-            }
-        };
+        let config =
+            match Config::load_checked(&self.config_path, crate::referenced_files::problems) {
+                Ok(c) => c,
+                Err(error) => {
+                    tracing::error!(%error, "reload refused; the running config stays in force");
+                    self.journal.append(JournalRecord::Lifecycle {
+                        message: format!("reload refused, running config kept: {error}"),
+                    });
+                    return;
+                }
+            };
         if config.node != self.config.node {
             tracing::warn!("[node] changed: takes effect only after a restart");
         }
