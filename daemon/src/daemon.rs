@@ -367,6 +367,22 @@ impl Daemon {
             }
             ApiCall::Command(command, reply) => {
                 let verb = command.verb();
+                if reply.is_closed() {
+                    // Its client gave up (went away, or its request timed
+                    // out) while the command waited for this loop: it was
+                    // told nothing was done, so nothing is.
+                    tracing::warn!(
+                        ?command,
+                        "command dropped: its client gave up before it was taken"
+                    );
+                    self.metrics.command(verb, "abandoned");
+                    self.journal.append(JournalRecord::CommandRefused {
+                        command,
+                        error: "not applied: the client gave up before orbitd took the command"
+                            .to_owned(),
+                    });
+                    return;
+                }
                 let now = self.now();
                 let result = self.engine.command(now, command.clone());
                 match &result {
