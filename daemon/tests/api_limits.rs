@@ -29,8 +29,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// orbitd's default `[api] tcp_connections`.
 const TCP_CONNECTIONS: usize = 256;
 
-/// orbitd under `prlimit --nofile=1024:1024` with the TCP API on; killed on
-/// drop.
+/// orbitd under `prlimit --nofile=N:N` with the TCP API on; killed on drop.
 struct Orbitd {
     child: Child,
     dir: tempfile::TempDir,
@@ -40,7 +39,12 @@ struct Orbitd {
 }
 
 impl Orbitd {
+    /// With systemd's default limit of 1,024 open files.
     fn start() -> Orbitd {
+        Orbitd::start_with_open_files(1024)
+    }
+
+    fn start_with_open_files(limit: u32) -> Orbitd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let tcp = free_port();
@@ -66,7 +70,7 @@ sites = ["a", "b"]
         let log = std::fs::File::create(d.join("orbitd.log")).unwrap();
         // prlimit(1) sets the limit and execs orbitd: the child is orbitd.
         let child = Command::new("prlimit")
-            .arg("--nofile=1024:1024")
+            .arg(format!("--nofile={limit}:{limit}"))
             .arg(env!("CARGO_BIN_EXE_orbitd"))
             .arg("--config")
             .arg(&config)
@@ -89,8 +93,8 @@ sites = ["a", "b"]
             std::fs::read_to_string(format!("/proc/{}/limits", me.child.id()))
                 .unwrap()
                 .lines()
-                .any(|l| l.starts_with("Max open files") && l.contains(" 1024 ")),
-            "orbitd runs with 1024 file descriptors"
+                .any(|l| l.starts_with("Max open files") && l.contains(&format!(" {limit} "))),
+            "orbitd runs with {limit} file descriptors"
         );
         // b and w are alive as this site's own detector sees them, so web
         // can move to b.
@@ -329,6 +333,43 @@ fn a_tcp_flood_leaves_orbitctl_working_and_slow_or_idle_connections_are_closed()
         "descriptors left behind:\n{}",
         orbitd.log()
     );
+}
+
+#[test]
+fn accepts_out_of_descriptors_back_off_and_log_one_line() {
+    raise_own_fd_limit(8192);
+    // 200 descriptors do not hold the default caps (64 + 256): a flood
+    // exhausts them, as any other shortage would.
+    let orbitd = Orbitd::start_with_open_files(200);
+    let mut flood: Vec<TcpStream> = (0..250)
+        .map(|_| TcpStream::connect_timeout(&orbitd.tcp, Duration::from_secs(3)).unwrap())
+        .collect();
+    // What orbitd accepted times out, then what waited in the kernel's
+    // queue is accepted and times out in turn.
+    wait_for(
+        3 * HEADER_TIMEOUT + Duration::from_secs(40),
+        "orbitd to close every flood connection",
+        || {
+            flood.retain_mut(|s| !closed_by_server(s));
+            flood.is_empty()
+        },
+    );
+    let log = orbitd.log();
+    let lines = log.matches("API accept failed").count();
+    assert_eq!(lines, 1, "one line for the run of failures:\n{log}");
+    assert!(
+        log.contains("the open-files limit leaves fewer than 128 descriptors"),
+        "{log}"
+    );
+    let errors = metric(
+        &orbitd.metrics(),
+        "orbit_api_accept_errors_total{listener=\"tcp\"}",
+    )
+    .unwrap();
+    // Spinning on the failing accept would count thousands.
+    assert!((1.0..200.0).contains(&errors), "{errors} failed accepts");
+    let (code, out, err) = orbitd.orbitctl(&["status"]);
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]

@@ -42,6 +42,8 @@ const LIFETIME: Duration = Duration::from_secs(60);
 /// doubles from the first to the last of these while they go on.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const LAST_PAUSE: Duration = Duration::from_secs(1);
+/// A run of accept failures gets a log line at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// What the newcomer to a full listener reads before it is closed.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
@@ -178,7 +180,7 @@ async fn accept_loop<L: Accept>(listener: L, ctx: Arc<Ctx>) {
     loop {
         match listener.accept_stream().await {
             Ok(stream) => {
-                failures.recovered(ctx.listener);
+                failures.succeeded();
                 match slots.clone().try_acquire_owned() {
                     Ok(slot) => serve(stream, slot, ctx.clone()),
                     Err(_) => {
@@ -189,7 +191,7 @@ async fn accept_loop<L: Accept>(listener: L, ctx: Arc<Ctx>) {
             }
             Err(error) => {
                 ctx.metrics.api_accept_error(ctx.listener);
-                let pause = failures.failed(&error, ctx.listener);
+                let pause = failures.failed(&error, ctx.listener, Instant::now());
                 tokio::time::sleep(pause).await;
             }
         }
@@ -252,46 +254,44 @@ fn serve<S: Stream>(stream: S, slot: OwnedSemaphorePermit, ctx: Arc<Ctx>) {
     });
 }
 
-/// A run of failed accepts: logged when it starts and when it ends, not
-/// once per failure, and retried after a growing pause instead of at once
-/// (an accept that fails with EMFILE leaves the connection queued, so an
-/// immediate retry fails again and spins).
+/// Failed accepts: retried after a growing pause instead of at once (an
+/// accept that fails with EMFILE leaves the connection queued, so an
+/// immediate retry fails again and spins), and logged at most once a
+/// minute, with how many failed since the last line, however long the
+/// shortage lasts or however often it comes and goes.
 #[derive(Debug, Default)]
 struct AcceptFailures {
-    count: u64,
-    since: Option<Instant>,
     pause: Duration,
+    logged_at: Option<Instant>,
+    unlogged: u64,
 }
 
 impl AcceptFailures {
     /// Notes a failure; how long to wait before the next accept.
-    fn failed(&mut self, error: &io::Error, listener: &str) -> Duration {
-        if self.count == 0 {
+    fn failed(&mut self, error: &io::Error, listener: &str, now: Instant) -> Duration {
+        if self
+            .logged_at
+            .is_none_or(|at| now.duration_since(at) >= LOG_EVERY)
+        {
             tracing::warn!(
                 listener,
                 %error,
-                "API accept failed; retrying with a growing pause, \
-                 further failures are counted (orbit_api_accept_errors_total) until it works again"
+                failures_since_last_line = self.unlogged,
+                "API accept failed; retrying after a growing pause (at most one such line a \
+                 minute; every failure counts in orbit_api_accept_errors_total)"
             );
-            self.since = Some(Instant::now());
+            self.logged_at = Some(now);
+            self.unlogged = 0;
+        } else {
+            self.unlogged += 1;
         }
-        self.count += 1;
         self.pause = (self.pause * 2).clamp(FIRST_PAUSE, LAST_PAUSE);
         self.pause
     }
 
-    /// Notes a successful accept, which ends a run of failures.
-    fn recovered(&mut self, listener: &str) {
-        if self.count > 0 {
-            let lasted = self.since.map(|s| s.elapsed()).unwrap_or_default();
-            tracing::warn!(
-                listener,
-                failures = self.count,
-                lasted_ms = u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX),
-                "API accept works again"
-            );
-        }
-        *self = AcceptFailures::default();
+    /// Notes a successful accept: the next failure waits the shortest pause.
+    fn succeeded(&mut self) {
+        self.pause = Duration::ZERO;
     }
 }
 
@@ -322,15 +322,25 @@ mod tests {
     }
 
     #[test]
-    fn failed_accepts_back_off_up_to_a_second_and_reset_on_success() {
+    fn failed_accepts_back_off_up_to_a_second_and_log_once_a_minute() {
         let mut failures = AcceptFailures::default();
         let emfile = io::Error::from_raw_os_error(24);
-        let pauses: Vec<Duration> = (0..10).map(|_| failures.failed(&emfile, "tcp")).collect();
+        let t0 = Instant::now();
+        let pauses: Vec<Duration> = (0..10)
+            .map(|_| failures.failed(&emfile, "tcp", t0))
+            .collect();
         assert_eq!(pauses[0], FIRST_PAUSE);
         assert_eq!(pauses[1], FIRST_PAUSE * 2);
         assert!(pauses.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(*pauses.last().unwrap(), LAST_PAUSE);
-        failures.recovered("tcp");
-        assert_eq!(failures.failed(&emfile, "tcp"), FIRST_PAUSE);
+        assert_eq!((failures.logged_at, failures.unlogged), (Some(t0), 9));
+        // An accept that works resets the pause, not the log's clock.
+        failures.succeeded();
+        let t1 = t0 + Duration::from_secs(30);
+        assert_eq!(failures.failed(&emfile, "tcp", t1), FIRST_PAUSE);
+        assert_eq!((failures.logged_at, failures.unlogged), (Some(t0), 10));
+        let t2 = t0 + LOG_EVERY;
+        failures.failed(&emfile, "tcp", t2);
+        assert_eq!((failures.logged_at, failures.unlogged), (Some(t2), 0));
     }
 }
