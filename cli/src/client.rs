@@ -1,6 +1,7 @@
 //! A minimal HTTP/1 client for orbitd's API over its unix socket or TCP.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -16,11 +17,37 @@ pub enum Endpoint {
     Tcp { authority: String, token: String },
 }
 
+/// Where orbitd listens and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub endpoint: Endpoint,
+    /// For the whole exchange: connect, send, the answer read to its end.
+    pub timeout: Duration,
+}
+
 /// Why a request did not get an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("orbitd is unreachable at {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
+    /// orbitd may have received the request and acted on it.
+    #[error("orbitd did not answer within {}", humantime::format_duration(*.0))]
+    TimedOut(Duration),
+}
+
+impl Client {
+    /// One request; gives up (and closes the connection, which tells
+    /// orbitd to drop a command it has not taken yet) after the timeout.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        tokio::time::timeout(self.timeout, self.endpoint.request(method, path, body))
+            .await
+            .unwrap_or(Err(ClientError::TimedOut(self.timeout)))
+    }
 }
 
 impl Endpoint {
@@ -31,7 +58,7 @@ impl Endpoint {
         }
     }
 
-    pub async fn request(
+    async fn request(
         &self,
         method: Method,
         path: &str,

@@ -1,8 +1,10 @@
 //! orbitctl: operator commands for orbitd over its HTTP API.
 //!
 //! Exit codes: 0 done; 1 orbitd refused the request (unknown service or
-//! site, not eligible, ...); 2 bad usage; 69 orbitd unreachable; 77 wrong or
-//! missing token.
+//! site, not eligible, ...); 2 bad usage; 69 orbitd unreachable or busy (a
+//! command was not applied); 75 no answer within `--timeout` (a command may
+//! or may not have been applied: the journal tells); 77 wrong or missing
+//! token.
 
 mod client;
 mod render;
@@ -13,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use client::{ClientError, Endpoint};
+use client::{Client, ClientError, Endpoint};
 use hyper::{Method, StatusCode};
 use orbit_core::api::{ApiError, CommandResponse, JournalResponse, StatusResponse};
 use serde::de::DeserializeOwned;
@@ -21,6 +23,8 @@ use serde_json::json;
 
 const EX_REFUSED: u8 = 1;
 const EX_UNAVAILABLE: u8 = 69;
+/// sysexits.h EX_TEMPFAIL: no answer in time; the outcome is unknown.
+const EX_TEMPFAIL: u8 = 75;
 const EX_NOPERM: u8 = 77;
 
 #[derive(Debug, Parser)]
@@ -44,6 +48,17 @@ struct Cli {
     /// Bearer token for --url.
     #[arg(long, global = true, env = "ORBIT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Give up on orbitd after this long (e.g. 500ms, 10s, 1m). A command
+    /// whose answer did not come may or may not have been applied (orbitd
+    /// drops one it had not taken yet); `orbitctl journal` tells. Exit 75.
+    #[arg(
+        long,
+        global = true,
+        env = "ORBIT_TIMEOUT",
+        default_value = "10s",
+        value_parser = humantime::parse_duration
+    )]
+    timeout: Duration,
     /// Print JSON (stable for scripts) instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -128,6 +143,13 @@ fn main() -> ExitCode {
     }
 }
 
+fn client(cli: &Cli) -> Result<Client, Failure> {
+    Ok(Client {
+        endpoint: endpoint(cli)?,
+        timeout: cli.timeout,
+    })
+}
+
 fn endpoint(cli: &Cli) -> Result<Endpoint, Failure> {
     match (&cli.url, &cli.token) {
         (Some(url), Some(token)) => {
@@ -149,19 +171,20 @@ fn endpoint(cli: &Cli) -> Result<Endpoint, Failure> {
 }
 
 async fn call<T: DeserializeOwned>(
-    endpoint: &Endpoint,
+    client: &Client,
     method: Method,
     path: &str,
     body: Option<serde_json::Value>,
 ) -> Result<T, Failure> {
-    let (status, bytes) = endpoint
+    let (status, bytes) = client
         .request(method, path, body)
         .await
-        .map_err(|e| match e {
-            ClientError::Unreachable { .. } => Failure {
-                code: EX_UNAVAILABLE,
-                message: e.to_string(),
+        .map_err(|e| Failure {
+            code: match e {
+                ClientError::Unreachable { .. } => EX_UNAVAILABLE,
+                ClientError::TimedOut(_) => EX_TEMPFAIL,
             },
+            message: e.to_string(),
         })?;
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|e| Failure {
@@ -188,12 +211,12 @@ fn print_json<T: serde::Serialize>(value: &T) {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let endpoint = endpoint(&cli)?;
+    let client = client(&cli)?;
     let command_path =
         |method: Method, path: &'static str, body: serde_json::Value| (method, path, body);
     let (method, path, body) = match &cli.command {
         Cmd::Status => {
-            let status: StatusResponse = call(&endpoint, Method::GET, "/v1/status", None).await?;
+            let status: StatusResponse = call(&client, Method::GET, "/v1/status", None).await?;
             if cli.json {
                 print_json(&status);
             } else {
@@ -201,9 +224,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             return Ok(());
         }
-        Cmd::Journal { follow, limit } => {
-            return journal(&endpoint, *follow, *limit, cli.json).await
-        }
+        Cmd::Journal { follow, limit } => return journal(&client, *follow, *limit, cli.json).await,
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -257,7 +278,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             command_path(Method::POST, "/v1/observer", json!({"on": mode == "on"}))
         }
     };
-    let response: CommandResponse = call(&endpoint, method, path, Some(body)).await?;
+    let response: CommandResponse =
+        call(&client, method, path, Some(body))
+            .await
+            .map_err(|mut f| {
+                if f.code == EX_TEMPFAIL {
+                    f.message.push_str(
+                        "; the command may or may not have been applied: check `orbitctl journal`",
+                    );
+                }
+                f
+            })?;
     if cli.json {
         print_json(&response);
     } else {
@@ -267,7 +298,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn journal(
-    endpoint: &Endpoint,
+    client: &Client,
     follow: bool,
     limit: usize,
     as_json: bool,
@@ -275,7 +306,7 @@ async fn journal(
     let limit = limit.clamp(1, 10_000);
     let mut path = format!("/v1/journal?limit={limit}");
     loop {
-        let page: JournalResponse = call(endpoint, Method::GET, &path, None).await?;
+        let page: JournalResponse = call(client, Method::GET, &path, None).await?;
         for entry in &page.entries {
             if as_json {
                 println!("{}", serde_json::to_string(entry).unwrap_or_default());

@@ -14,6 +14,8 @@ use crate::event::Liveness;
 use crate::ids::{ServiceId, SiteId};
 use crate::steering::Steering;
 
+pub mod request;
+
 /// `POST /v1/switchover`: `service` absent means every service `to` serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +53,13 @@ pub struct PinRequest {
 #[serde(deny_unknown_fields)]
 pub struct UnpinRequest {
     pub service: ServiceId,
+}
+
+/// `POST /v1/observer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserverRequest {
+    pub on: bool,
 }
 
 /// The answer to an accepted command.

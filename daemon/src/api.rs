@@ -1,11 +1,11 @@
 //! The HTTP API: a unix socket (mode 0600) by default, optionally TCP with a
 //! bearer token. Handlers only translate HTTP to [`ApiCall`]s for the event
 //! loop and back; every error is JSON `{"error": "..."}` with a 4xx/5xx.
+//! Parsing of what a client sends is `orbit_core::api::request` (pure,
+//! fuzzed); connection limits and timeouts are [`listener`]'s.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+mod listener;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,26 +13,27 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use orbit_core::api::{
-    ApiError, DrainRequest, FailbackRequest, PinRequest, SwitchoverRequest, UnpinRequest,
+use hyper::{Request, Response, StatusCode};
+use orbit_core::api::request::{
+    method_label, CommandEndpoint, Endpoint, JournalQuery, RequestError, Route,
 };
+use orbit_core::api::ApiError;
 use orbit_core::{Command, CommandError};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use subtle::ConstantTimeEq;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
+pub use listener::{check_fd_budget, Limits};
+
 use crate::daemon::{ApiCall, Input};
-use crate::external::{self, PostedEvent};
+use crate::external;
 use crate::metrics::Metrics;
 
 const MAX_BODY: usize = 64 * 1024;
+/// How long a request waits for the event loop to answer.
 const LOOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
@@ -42,6 +43,9 @@ struct Ctx {
     /// Required bearer token (TCP listener only).
     token: Option<String>,
     known: Arc<Known>,
+    /// `unix` or `tcp`, for metrics and logs.
+    listener: &'static str,
+    limits: Limits,
 }
 
 /// The sites and services of the config, to check fed-in events, and this
@@ -80,6 +84,7 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener> {
 
 pub fn serve_unix(
     listener: UnixListener,
+    limits: Limits,
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
     known: Arc<Known>,
@@ -89,12 +94,15 @@ pub fn serve_unix(
         metrics,
         token: None,
         known,
+        listener: "unix",
+        limits,
     });
-    tokio::spawn(accept_loop(listener, ctx));
+    listener::spawn(listener, ctx);
 }
 
 pub fn serve_tcp(
     listener: TcpListener,
+    limits: Limits,
     token: String,
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
@@ -105,60 +113,10 @@ pub fn serve_tcp(
         metrics,
         token: Some(token),
         known,
+        listener: "tcp",
+        limits,
     });
-    tokio::spawn(accept_loop(listener, ctx));
-}
-
-/// The unix and TCP listeners, as far as the accept loop cares.
-trait Accept: Send + 'static {
-    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    fn accept_stream(
-        &self,
-    ) -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
-}
-
-impl Accept for UnixListener {
-    type Stream = tokio::net::UnixStream;
-    async fn accept_stream(&self) -> std::io::Result<Self::Stream> {
-        self.accept().await.map(|(s, _)| s)
-    }
-}
-
-impl Accept for TcpListener {
-    type Stream = tokio::net::TcpStream;
-    async fn accept_stream(&self) -> std::io::Result<Self::Stream> {
-        self.accept().await.map(|(s, _)| s)
-    }
-}
-
-async fn accept_loop<L: Accept>(listener: L, ctx: Arc<Ctx>) {
-    loop {
-        match listener.accept_stream().await {
-            Ok(stream) => serve_connection(stream, ctx.clone()),
-            Err(error) => {
-                tracing::warn!(%error, "API accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-fn serve_connection<S>(stream: S, ctx: Arc<Ctx>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let service = service_fn(move |req| {
-            let ctx = ctx.clone();
-            async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
-        });
-        if let Err(error) = http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service)
-            .await
-        {
-            tracing::debug!(%error, "API connection ended with an error");
-        }
-    });
+    listener::spawn(listener, ctx);
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -183,11 +141,49 @@ fn error(status: StatusCode, message: impl Into<String>) -> Reply {
     )
 }
 
+/// Counts a request once, by route, method and status; a request whose
+/// connection died before it was answered (the client gave up) counts as
+/// 499, as nginx does.
+struct Counted<'a> {
+    metrics: &'a Metrics,
+    route: &'static str,
+    method: &'static str,
+    status: u16,
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .api_request(self.route, self.method, self.status);
+    }
+}
+
+/// Answers one request within the request timeout.
 async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Reply {
-    let endpoint = format!("{} {}", req.method(), req.uri().path());
-    let response = route(req, ctx).await;
-    ctx.metrics
-        .api_request(&endpoint, response.status().as_u16());
+    let mut counted = Counted {
+        metrics: &ctx.metrics,
+        // Labels from fixed sets only: made-up paths and methods must not
+        // grow /metrics.
+        route: Route::from_path(req.uri().path()).map_or("other", Route::path),
+        method: method_label(req.method().as_str()),
+        status: 499,
+    };
+    let timeout = ctx.limits.request_timeout;
+    let response = match tokio::time::timeout(timeout, route(req, ctx)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ctx.metrics.api_timeout(ctx.listener, "request");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "orbitd did not finish the request within {}; a command it had not \
+                     taken yet is dropped, not applied (check the journal)",
+                    humantime::format_duration(timeout)
+                ),
+            )
+        }
+    };
+    counted.status = response.status().as_u16();
     response
 }
 
@@ -205,6 +201,17 @@ fn authorized(req: &Request<Incoming>, ctx: &Ctx) -> bool {
     given.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
+fn refused(e: &RequestError) -> Reply {
+    let status = match e {
+        RequestError::NotFound(_) => StatusCode::NOT_FOUND,
+        RequestError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        RequestError::BadSince | RequestError::BadLimit | RequestError::MalformedBody(_) => {
+            StatusCode::BAD_REQUEST
+        }
+    };
+    error(status, e.to_string())
+}
+
 async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
     if !authorized(&req, ctx) {
         return error(
@@ -212,24 +219,16 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             "missing or wrong bearer token (send Authorization: Bearer TOKEN)",
         );
     }
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let query: HashMap<String, String> = req
-        .uri()
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    match (&method, path.as_str()) {
-        (&Method::GET, "/live") => match ask(ctx, ApiCall::Ping).await {
+    let endpoint = match Endpoint::parse(req.method().as_str(), req.uri().path()) {
+        Ok(endpoint) => endpoint,
+        Err(e) => return refused(&e),
+    };
+    match endpoint {
+        Endpoint::Live => match ask(ctx, ApiCall::Ping).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"live": true})),
             Err(e) => e,
         },
-        (&Method::GET, "/ready") => match ask(ctx, ApiCall::Ready).await {
+        Endpoint::Ready => match ask(ctx, ApiCall::Ready).await {
             // The steering is confirmed; the sessions that carry it are
             // judged now, not at the last apply (a router may have shut
             // its session down since).
@@ -246,7 +245,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             ),
             Err(e) => e,
         },
-        (&Method::GET, "/metrics") => {
+        Endpoint::Metrics => {
             ctx.metrics.bfd().refresh().await;
             ctx.metrics.bgp().reports().await;
             let mut response = Response::new(Full::new(Bytes::from(ctx.metrics.render())));
@@ -258,7 +257,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             );
             response
         }
-        (&Method::GET, "/v1/status") => match ask(ctx, ApiCall::Status).await {
+        Endpoint::Status => match ask(ctx, ApiCall::Status).await {
             Ok(mut status) => {
                 status.bfd = ctx.metrics.bfd().reports().await;
                 status.bgp_peers = ctx.metrics.bgp().reports().await;
@@ -271,20 +270,10 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             }
             Err(e) => e,
         },
-        (&Method::GET, "/v1/journal") => {
-            let since = match query.get("since").map(|s| s.parse::<u64>()) {
-                None => None,
-                Some(Ok(n)) => Some(n),
-                Some(Err(_)) => {
-                    return error(StatusCode::BAD_REQUEST, "since must be a sequence number")
-                }
-            };
-            let limit = match query.get("limit").map(|s| s.parse::<usize>()) {
-                None => 100,
-                Some(Ok(n)) if (1..=10_000).contains(&n) => n,
-                Some(_) => {
-                    return error(StatusCode::BAD_REQUEST, "limit must be between 1 and 10000")
-                }
+        Endpoint::Journal => {
+            let JournalQuery { since, limit } = match JournalQuery::parse(req.uri().query()) {
+                Ok(q) => q,
+                Err(e) => return refused(&e),
             };
             match ask(ctx, |reply| ApiCall::Journal {
                 since,
@@ -297,113 +286,60 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
                 Err(e) => e,
             }
         }
-        (&Method::POST, "/v1/switchover") => {
-            command(req, ctx, |r: SwitchoverRequest| Command::Switchover {
-                service: r.service,
-                to: r.to,
-            })
-            .await
-        }
-        (&Method::POST, "/v1/drain") => {
-            command(req, ctx, |r: DrainRequest| Command::Drain { site: r.site }).await
-        }
-        (&Method::POST, "/v1/failback") => {
-            command(req, ctx, |r: FailbackRequest| Command::Failback {
-                site: r.site,
-            })
-            .await
-        }
-        (&Method::POST, "/v1/pin") => {
-            command(req, ctx, |r: PinRequest| Command::Pin {
-                service: r.service,
-                site: r.site,
-            })
-            .await
-        }
-        (&Method::DELETE, "/v1/pin") => {
-            command(req, ctx, |r: UnpinRequest| Command::Unpin {
-                service: r.service,
-            })
-            .await
-        }
-        (&Method::POST, "/v1/observer") => {
-            command(req, ctx, |r: ObserverRequest| Command::ObserverMode {
-                on: r.on,
-            })
-            .await
-        }
-        (&Method::POST, "/v1/events") => external_events(req, ctx).await,
-        (_, "/live" | "/ready" | "/metrics" | "/v1/status" | "/v1/journal")
-        | (
-            _,
-            "/v1/switchover" | "/v1/drain" | "/v1/failback" | "/v1/pin" | "/v1/observer"
-            | "/v1/events",
-        ) => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} is not allowed on {path}"),
-        ),
-        _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
+        Endpoint::Command(endpoint) => command(req, endpoint, ctx).await,
+        Endpoint::Events => external_events(req, ctx).await,
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ObserverRequest {
-    on: bool,
-}
-
-/// Sends a call to the event loop and waits for its answer.
+/// Sends a call to the event loop and waits for its answer. Giving up
+/// (timeout, or this future dropped because the client went away) drops
+/// the reply channel, and the loop drops a command whose reply channel is
+/// closed instead of applying it.
 async fn ask<T>(ctx: &Ctx, call: impl FnOnce(oneshot::Sender<T>) -> ApiCall) -> Result<T, Reply> {
     let (reply, answer) = oneshot::channel();
-    let unavailable = || {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "orbitd is shutting down or stuck",
-        )
-    };
     if ctx.tx.send(Input::Api(call(reply))).await.is_err() {
-        return Err(unavailable());
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "orbitd is shutting down",
+        ));
     }
     match tokio::time::timeout(LOOP_TIMEOUT, answer).await {
         Ok(Ok(value)) => Ok(value),
-        _ => Err(unavailable()),
+        Ok(Err(_)) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "orbitd is shutting down",
+        )),
+        Err(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "orbitd's event loop did not answer within {} s (stuck?); a command it had not \
+                 taken yet is dropped, not applied (check the journal)",
+                LOOP_TIMEOUT.as_secs()
+            ),
+        )),
     }
 }
 
-async fn body<T: DeserializeOwned>(req: Request<Incoming>, empty_ok: bool) -> Result<T, Reply> {
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than {MAX_BODY} bytes"),
-            ))
-        }
-    };
-    let bytes: &[u8] = if bytes.is_empty() && empty_ok {
-        b"{}"
-    } else {
-        &bytes
-    };
-    serde_json::from_slice(bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("malformed request body: {e}"),
-        )
-    })
+/// The whole body, at most [`MAX_BODY`] bytes.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(_) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {MAX_BODY} bytes"),
+        )),
+    }
 }
 
-async fn command<T: DeserializeOwned>(
-    req: Request<Incoming>,
-    ctx: &Ctx,
-    make: impl FnOnce(T) -> Command,
-) -> Reply {
-    let empty_ok = req.uri().path() == "/v1/failback";
-    let parsed: T = match body(req, empty_ok).await {
-        Ok(v) => v,
+async fn command(req: Request<Incoming>, endpoint: CommandEndpoint, ctx: &Ctx) -> Reply {
+    let bytes = match read_body(req).await {
+        Ok(b) => b,
         Err(e) => return e,
     };
-    let command = make(parsed);
+    let command: Command = match endpoint.parse(&bytes) {
+        Ok(c) => c,
+        Err(e) => return refused(&e),
+    };
     match ask(ctx, |reply| ApiCall::Command(command, reply)).await {
         Ok(Ok(response)) => json(StatusCode::OK, &response),
         Ok(Err(e)) => error(command_status(&e), e.to_string()),
@@ -430,8 +366,11 @@ fn command_status(e: &CommandError) -> StatusCode {
 /// monitoring system, a script), checked whole, then delivered as this
 /// node's own (`crate::external`).
 async fn external_events(req: Request<Incoming>, ctx: &Ctx) -> Reply {
-    let posted: Vec<PostedEvent> = match body(req, false).await {
-        Ok(v) => v,
+    let posted = match read_body(req).await {
+        Ok(bytes) => match orbit_core::api::request::events(&bytes) {
+            Ok(posted) => posted,
+            Err(e) => return refused(&e),
+        },
         Err(e) => return e,
     };
     let known = &ctx.known;

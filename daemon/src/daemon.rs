@@ -384,6 +384,22 @@ impl Daemon {
                 let _ = reply.send(self.status());
             }
             ApiCall::Command(command, reply) => {
+                if reply.is_closed() {
+                    // Its client gave up (went away, or its request timed
+                    // out) while the command waited for this loop: it was
+                    // told nothing was done, so nothing is.
+                    tracing::warn!(
+                        ?command,
+                        "command dropped: its client gave up before it was taken"
+                    );
+                    self.metrics.command(command.verb(), "abandoned");
+                    self.journal.append(JournalRecord::CommandRefused {
+                        command,
+                        error: "not applied: the client gave up before orbitd took the command"
+                            .to_owned(),
+                    });
+                    return;
+                }
                 let result = self.handle_command(command);
                 let generation = self.engine.steering().generation;
                 let _ = reply.send(result.map(|decisions| CommandResponse {

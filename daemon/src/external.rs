@@ -25,32 +25,13 @@
 //! refused batch changes nothing.
 
 use hyper::StatusCode;
-use orbit_core::{Event, Liveness, ServiceId, SiteId};
+pub use orbit_core::api::request::PostedEvent;
+use orbit_core::{Event, SiteId};
 use orbit_detect::gossip::{LocalReporter, Source};
-use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::api::Known;
 use crate::daemon::Input;
-
-/// One posted event: a verdict or a health result, the one party it speaks
-/// for (`observer`, `site`) defaulting to this node.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum PostedEvent {
-    Verdict {
-        #[serde(default)]
-        observer: Option<SiteId>,
-        subject: SiteId,
-        liveness: Liveness,
-    },
-    Health {
-        #[serde(default)]
-        site: Option<SiteId>,
-        service: ServiceId,
-        healthy: bool,
-    },
-}
 
 /// Why a batch was refused: the first bad event, numbered from 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +193,7 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orbit_core::Liveness;
 
     fn known() -> Known {
         Known {

@@ -293,9 +293,23 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
             }
         }
     });
-    api::serve_unix(unix, tx.clone(), metrics.clone(), known.clone());
+    api::check_fd_budget(&config.api, tcp.is_some());
+    api::serve_unix(
+        unix,
+        api::Limits::unix(&config.api),
+        tx.clone(),
+        metrics.clone(),
+        known.clone(),
+    );
     if let Some((listener, token)) = tcp {
-        api::serve_tcp(listener, token, tx.clone(), metrics.clone(), known);
+        api::serve_tcp(
+            listener,
+            api::Limits::tcp(&config.api),
+            token,
+            tx.clone(),
+            metrics.clone(),
+            known,
+        );
     }
     spawn_signals(tx)?;
     tracing::info!(socket = %config.node.api_socket.display(), "orbitd running");

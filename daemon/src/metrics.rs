@@ -22,9 +22,23 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
+fn inc(family: &Family<Labels, Counter>, pairs: &[(&str, &str)]) {
+    family.get_or_create(&labels(pairs)).inc();
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~16 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// An open API connection, counted in `orbit_api_connections` while it lives.
+#[derive(Debug)]
+pub struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 #[derive(Debug)]
@@ -34,6 +48,10 @@ pub struct Metrics {
     decisions: Family<Labels, Counter>,
     commands: Family<Labels, Counter>,
     api_requests: Family<Labels, Counter>,
+    api_connections: Family<Labels, Gauge>,
+    api_connections_refused: Family<Labels, Counter>,
+    api_accept_errors: Family<Labels, Counter>,
+    api_timeouts: Family<Labels, Counter>,
     generation: Gauge,
     fenced: Gauge,
     site_dead: Family<Labels, Gauge>,
@@ -63,6 +81,10 @@ impl Metrics {
             decisions: Family::default(),
             commands: Family::default(),
             api_requests: Family::default(),
+            api_connections: Family::default(),
+            api_connections_refused: Family::default(),
+            api_accept_errors: Family::default(),
+            api_timeouts: Family::default(),
             generation: Gauge::default(),
             fenced: Gauge::default(),
             site_dead: Family::default(),
@@ -96,8 +118,30 @@ impl Metrics {
         );
         registry.register(
             "api_requests",
-            "API requests, by endpoint and status",
+            "API requests, by route (other: unknown), method (other: unusual) and status \
+             (499: the client went away first)",
             m.api_requests.clone(),
+        );
+        registry.register(
+            "api_connections",
+            "API connections open, by listener",
+            m.api_connections.clone(),
+        );
+        registry.register(
+            "api_connections_refused",
+            "API connections answered 503 and closed at once: the listener was at its limit",
+            m.api_connections_refused.clone(),
+        );
+        registry.register(
+            "api_accept_errors",
+            "Failed accepts on an API listener (e.g. out of file descriptors)",
+            m.api_accept_errors.clone(),
+        );
+        registry.register(
+            "api_timeouts",
+            "API connections closed for want of a request head (header) and requests not \
+             finished in time (request), by listener",
+            m.api_timeouts.clone(),
         );
         registry.register(
             "steering_generation",
@@ -184,13 +228,52 @@ impl Metrics {
             .inc();
     }
 
-    pub fn api_request(&self, endpoint: &str, status: u16) {
-        self.api_requests
-            .get_or_create(&labels(&[
-                ("endpoint", endpoint),
-                ("status", &status.to_string()),
-            ]))
-            .inc();
+    /// `route` and `method` come from fixed sets (`orbit_core::api::request`).
+    pub fn api_request(&self, route: &str, method: &str, status: u16) {
+        let status = status.to_string();
+        inc(
+            &self.api_requests,
+            &[("route", route), ("method", method), ("status", &status)],
+        );
+    }
+
+    /// A listener's series, at zero from its start.
+    pub fn api_listener(&self, listener: &str) {
+        let l = labels(&[("listener", listener)]);
+        let _ = self.api_connections.get_or_create(&l);
+        let _ = self.api_connections_refused.get_or_create(&l);
+        let _ = self.api_accept_errors.get_or_create(&l);
+        for kind in ["header", "request"] {
+            let _ = self
+                .api_timeouts
+                .get_or_create(&labels(&[("listener", listener), ("kind", kind)]));
+        }
+    }
+
+    /// Counts an open connection until the guard is dropped.
+    pub fn api_connection(&self, listener: &str) -> OpenConnection {
+        let gauge = self
+            .api_connections
+            .get_or_create(&labels(&[("listener", listener)]))
+            .clone();
+        gauge.inc();
+        OpenConnection(gauge)
+    }
+
+    pub fn api_connection_refused(&self, listener: &str) {
+        inc(&self.api_connections_refused, &[("listener", listener)]);
+    }
+
+    pub fn api_accept_error(&self, listener: &str) {
+        inc(&self.api_accept_errors, &[("listener", listener)]);
+    }
+
+    /// `kind`: `header` or `request`.
+    pub fn api_timeout(&self, listener: &str, kind: &str) {
+        inc(
+            &self.api_timeouts,
+            &[("listener", listener), ("kind", kind)],
+        );
     }
 
     pub fn state(&self, status: &EngineStatus, steering: &Steering) {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use orbit_tests::orbitd::http;
+use orbit_tests::orbitd::{fed_config, http};
 use serde_json::Value;
 
 struct TempDir(PathBuf);
@@ -106,27 +106,7 @@ fn orbitctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
 
 fn write_config(dir: &Path, extra_node: &str, hook: &str) -> PathBuf {
     let text = format!(
-        r#"
-[node]
-site = "a"
-state_dir = "{dir}/state"
-api_socket = "{dir}/api.sock"
-{extra_node}
-
-[[site]]
-id = "a"
-gossip = "127.0.0.1:7946"
-[[site]]
-id = "b"
-gossip = "127.0.0.2:7946"
-[[site]]
-id = "w"
-gossip = "127.0.0.3:7946"
-witness = true
-
-[detect]
-gossip = false      # liveness is fed in through POST /v1/events
-
+        r#"{head}
 [policy]
 sync_timeout = "200ms"
 failback_after = "10m"
@@ -147,7 +127,7 @@ sites = ["b", "a"]
 command = ["/bin/sh", "-c", {hook:?}]
 timeout = "5s"
 "#,
-        dir = dir.display()
+        head = fed_config(dir, extra_node)
     );
     let path = dir.join("orbit.toml");
     std::fs::write(&path, text).unwrap();

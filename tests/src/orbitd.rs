@@ -172,3 +172,34 @@ sites = ["a"]
         prefixes = prefixes.join(", "),
     )
 }
+
+/// The start of a config for node a among sites a and b and witness w,
+/// without gossip: the tests feed liveness in through `POST /v1/events`.
+/// `extra_node` goes into `[node]`; tests append `[policy]`, services and
+/// backends.
+pub fn fed_config(dir: &Path, extra_node: &str) -> String {
+    format!(
+        r#"
+[node]
+site = "a"
+state_dir = "{d}/state"
+api_socket = "{d}/api.sock"
+{extra_node}
+
+[[site]]
+id = "a"
+gossip = "127.0.0.1:7946"
+[[site]]
+id = "b"
+gossip = "127.0.0.2:7946"
+[[site]]
+id = "w"
+gossip = "127.0.0.3:7946"
+witness = true
+
+[detect]
+gossip = false      # liveness is fed in through POST /v1/events
+"#,
+        d = dir.display()
+    )
+}

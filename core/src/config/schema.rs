@@ -18,6 +18,9 @@ use crate::ids::{ServiceId, SiteId};
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub node: Node,
+    /// Limits of the HTTP API listeners (`node.api_socket`, `node.api_tcp`).
+    #[serde(default)]
+    pub api: Api,
     #[serde(rename = "site")]
     pub sites: Vec<Site>,
     #[serde(default)]
@@ -117,6 +120,55 @@ pub struct Node {
     /// Optional TCP listener for the API; requires `api_token_file`.
     pub api_tcp: Option<SocketAddr>,
     pub api_token_file: Option<PathBuf>,
+}
+
+/// `[api]`: how much of orbitd a client of the HTTP API may hold, and for
+/// how long. Each listener has its own connection cap, so a flood on the
+/// TCP listener never takes the unix socket (orbitctl) down with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// A connection must deliver a whole request head within this, counted
+    /// from when it opens or from its previous answer (so it is also the
+    /// keep-alive idle timeout); then it is closed.
+    #[serde(default = "default_api_header_timeout")]
+    pub header_timeout: HumanDuration,
+    /// Reading a request's body and answering it; a command that has not
+    /// reached the event loop by then is dropped, not applied.
+    #[serde(default = "default_api_request_timeout")]
+    pub request_timeout: HumanDuration,
+    /// Connections open at once on the unix socket; one more is answered
+    /// 503 and closed at once.
+    #[serde(default = "default_api_unix_connections")]
+    pub unix_connections: usize,
+    /// Connections open at once on the TCP listener, likewise. Keep it
+    /// well below the file descriptor limit (`LimitNOFILE=`).
+    #[serde(default = "default_api_tcp_connections")]
+    pub tcp_connections: usize,
+}
+
+fn default_api_header_timeout() -> HumanDuration {
+    HumanDuration::from_secs(5)
+}
+fn default_api_request_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+fn default_api_unix_connections() -> usize {
+    64
+}
+fn default_api_tcp_connections() -> usize {
+    256
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            header_timeout: default_api_header_timeout(),
+            request_timeout: default_api_request_timeout(),
+            unix_connections: default_api_unix_connections(),
+            tcp_connections: default_api_tcp_connections(),
+        }
+    }
 }
 
 fn default_state_dir() -> PathBuf {

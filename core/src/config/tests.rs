@@ -531,3 +531,25 @@ fn next_hop_v6_must_be_a_real_ipv6_address() {
         );
     }
 }
+
+#[test]
+fn api_limits_default_and_are_bounded() {
+    let mut config = Config::parse_valid(EXAMPLE, "examples/orbit.toml").unwrap();
+    assert_eq!(config.api, Api::default(), "the example shows the defaults");
+    config.api = Api {
+        header_timeout: HumanDuration::from_millis(0),
+        request_timeout: HumanDuration::from_secs(3600),
+        unix_connections: 0,
+        tcp_connections: 100_000,
+    };
+    let found: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        found,
+        [
+            "api.header_timeout: 0s is outside 100ms to 5m",
+            "api.request_timeout: 1h is outside 1s to 10m",
+            "api.unix_connections: 0 is outside 1 to 65536",
+            "api.tcp_connections: 100000 is outside 1 to 65536",
+        ]
+    );
+}

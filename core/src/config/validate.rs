@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::schema::*;
-use super::{majority, Config};
+use super::{majority, Config, HumanDuration};
 
 /// One thing wrong with a config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,6 +47,7 @@ impl Config {
         let mut r = Report::default();
         self.check_sites(&mut r);
         self.check_node(&mut r);
+        check_api(&self.api, &mut r);
         self.check_policy(&mut r);
         self.check_detect(&mut r);
         self.check_services(&mut r);
@@ -881,6 +882,43 @@ fn parse_parts<T: std::str::FromStr>(s: &str, n: usize) -> Option<Vec<T>> {
         .map(|p| p.parse().ok())
         .collect::<Option<_>>()?;
     (parts.len() == n).then_some(parts)
+}
+
+/// The API's limits: each must leave the API usable and orbitd protected.
+fn check_api(api: &Api, r: &mut Report) {
+    for (path, value, min, max) in [
+        (
+            "api.header_timeout",
+            api.header_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        ),
+        (
+            "api.request_timeout",
+            api.request_timeout,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+        ),
+    ] {
+        if value.get() < min || value.get() > max {
+            r.add(
+                path,
+                format!(
+                    "{value} is outside {} to {}",
+                    HumanDuration(min),
+                    HumanDuration(max)
+                ),
+            );
+        }
+    }
+    for (path, value) in [
+        ("api.unix_connections", api.unix_connections),
+        ("api.tcp_connections", api.tcp_connections),
+    ] {
+        if !(1..=65_536).contains(&value) {
+            r.add(path, format!("{value} is outside 1 to 65536"));
+        }
+    }
 }
 
 fn check_hook(h: &Hook, r: &mut Report) {

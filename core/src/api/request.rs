@@ -1,0 +1,484 @@
+//! orbitd's HTTP requests, parsed: method and path to an [`Endpoint`], the
+//! journal's query string to a [`JournalQuery`], a command's JSON body to a
+//! [`Command`].
+//!
+//! Every byte here was chosen by a client, on the TCP listener before we
+//! know who it is, so this is pure, never panics and is fuzzed
+//! (`fuzz/fuzz_targets/api_request.rs`). Authentication, size and time
+//! limits stay with the server, which reads a body only once it knows the
+//! endpoint wants one.
+
+use serde::de::DeserializeOwned;
+
+use super::{
+    DrainRequest, FailbackRequest, ObserverRequest, PinRequest, SwitchoverRequest, UnpinRequest,
+};
+use crate::event::{Command, Liveness};
+use crate::ids::{ServiceId, SiteId};
+
+/// A path orbitd serves. Requests are counted per route, not per raw path,
+/// so that made-up paths cannot grow `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    Live,
+    Ready,
+    Metrics,
+    Status,
+    Journal,
+    Switchover,
+    Drain,
+    Failback,
+    Pin,
+    Observer,
+    Events,
+}
+
+impl Route {
+    pub const ALL: [Route; 11] = [
+        Route::Live,
+        Route::Ready,
+        Route::Metrics,
+        Route::Status,
+        Route::Journal,
+        Route::Switchover,
+        Route::Drain,
+        Route::Failback,
+        Route::Pin,
+        Route::Observer,
+        Route::Events,
+    ];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Live => "/live",
+            Route::Ready => "/ready",
+            Route::Metrics => "/metrics",
+            Route::Status => "/v1/status",
+            Route::Journal => "/v1/journal",
+            Route::Switchover => "/v1/switchover",
+            Route::Drain => "/v1/drain",
+            Route::Failback => "/v1/failback",
+            Route::Pin => "/v1/pin",
+            Route::Observer => "/v1/observer",
+            Route::Events => "/v1/events",
+        }
+    }
+
+    pub fn from_path(path: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|r| r.path() == path)
+    }
+}
+
+/// The `method` label of a request: the methods of RFC 9110 by name, any
+/// other (a client may send any token) as `other`.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 8] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
+}
+
+/// A route with a method it allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Live,
+    Ready,
+    Metrics,
+    Status,
+    /// Its query string is a [`JournalQuery`].
+    Journal,
+    /// An external detector's events; the server decodes ([`events`]) and
+    /// checks them.
+    Events,
+    /// An operator command, whose JSON body [`CommandEndpoint::parse`]
+    /// decodes.
+    Command(CommandEndpoint),
+}
+
+/// The endpoints of operator commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandEndpoint {
+    Switchover,
+    Drain,
+    Failback,
+    Pin,
+    Unpin,
+    Observer,
+}
+
+impl Endpoint {
+    /// What `method path` asks for.
+    pub fn parse(method: &str, path: &str) -> Result<Endpoint, RequestError> {
+        let Some(route) = Route::from_path(path) else {
+            return Err(RequestError::NotFound(shorten(path)));
+        };
+        Ok(match (method, route) {
+            ("GET", Route::Live) => Endpoint::Live,
+            ("GET", Route::Ready) => Endpoint::Ready,
+            ("GET", Route::Metrics) => Endpoint::Metrics,
+            ("GET", Route::Status) => Endpoint::Status,
+            ("GET", Route::Journal) => Endpoint::Journal,
+            ("POST", Route::Events) => Endpoint::Events,
+            ("POST", Route::Switchover) => Endpoint::Command(CommandEndpoint::Switchover),
+            ("POST", Route::Drain) => Endpoint::Command(CommandEndpoint::Drain),
+            ("POST", Route::Failback) => Endpoint::Command(CommandEndpoint::Failback),
+            ("POST", Route::Pin) => Endpoint::Command(CommandEndpoint::Pin),
+            ("DELETE", Route::Pin) => Endpoint::Command(CommandEndpoint::Unpin),
+            ("POST", Route::Observer) => Endpoint::Command(CommandEndpoint::Observer),
+            _ => {
+                return Err(RequestError::MethodNotAllowed {
+                    method: shorten(method),
+                    path: route.path(),
+                })
+            }
+        })
+    }
+}
+
+impl CommandEndpoint {
+    /// The command a request's JSON body carries.
+    pub fn parse(self, body: &[u8]) -> Result<Command, RequestError> {
+        match self {
+            CommandEndpoint::Switchover => {
+                decode(body, |r: SwitchoverRequest| Command::Switchover {
+                    service: r.service,
+                    to: r.to,
+                })
+            }
+            CommandEndpoint::Drain => {
+                decode(body, |r: DrainRequest| Command::Drain { site: r.site })
+            }
+            // `orbitctl failback` of every site may send no body at all.
+            CommandEndpoint::Failback if body.is_empty() => Ok(Command::Failback { site: None }),
+            CommandEndpoint::Failback => decode(body, |r: FailbackRequest| Command::Failback {
+                site: r.site,
+            }),
+            CommandEndpoint::Pin => decode(body, |r: PinRequest| Command::Pin {
+                service: r.service,
+                site: r.site,
+            }),
+            CommandEndpoint::Unpin => decode(body, |r: UnpinRequest| Command::Unpin {
+                service: r.service,
+            }),
+            CommandEndpoint::Observer => decode(body, |r: ObserverRequest| Command::ObserverMode {
+                on: r.on,
+            }),
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    body: &[u8],
+    command: impl FnOnce(T) -> Command,
+) -> Result<Command, RequestError> {
+    json(body).map(command)
+}
+
+/// `GET /v1/journal?since=SEQ&limit=N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalQuery {
+    /// Entries after this sequence number; `None`: the last `limit`.
+    pub since: Option<u64>,
+    pub limit: usize,
+}
+
+impl JournalQuery {
+    pub const DEFAULT_LIMIT: usize = 100;
+    pub const MAX_LIMIT: usize = 10_000;
+
+    /// `since` and `limit` from a query string; other keys, and pairs
+    /// without `=`, are ignored; a repeated key counts the last time.
+    pub fn parse(query: Option<&str>) -> Result<JournalQuery, RequestError> {
+        let value = |key: &str| {
+            query?
+                .rsplit('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v)
+        };
+        let since = match value("since") {
+            None => None,
+            Some(s) => Some(s.parse::<u64>().map_err(|_| RequestError::BadSince)?),
+        };
+        let limit = match value("limit") {
+            None => JournalQuery::DEFAULT_LIMIT,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=JournalQuery::MAX_LIMIT).contains(n))
+                .ok_or(RequestError::BadLimit)?,
+        };
+        Ok(JournalQuery { since, limit })
+    }
+}
+
+/// The body of `POST /v1/events`: a JSON array of posted events (whom they
+/// may speak for is the server's check).
+pub fn events(body: &[u8]) -> Result<Vec<PostedEvent>, RequestError> {
+    json(body)
+}
+
+/// One posted event: a verdict or a health result, the one party it speaks
+/// for (`observer`, `site`) defaulting to this node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PostedEvent {
+    Verdict {
+        #[serde(default)]
+        observer: Option<SiteId>,
+        subject: SiteId,
+        liveness: Liveness,
+    },
+    Health {
+        #[serde(default)]
+        site: Option<SiteId>,
+        service: ServiceId,
+        healthy: bool,
+    },
+}
+
+fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
+    serde_json::from_slice(body).map_err(|e| RequestError::MalformedBody(e.to_string()))
+}
+
+/// A client's path or method in an error message, cut to a readable length.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 100;
+    match text.char_indices().nth(MAX) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}...", &text[..end]),
+    }
+}
+
+/// Why a request cannot be served; the server maps each to its status code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("no such endpoint: {0}")]
+    NotFound(String),
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: &'static str },
+    #[error("since must be a sequence number")]
+    BadSince,
+    #[error("limit must be between 1 and {}", JournalQuery::MAX_LIMIT)]
+    BadLimit,
+    #[error("malformed request body: {0}")]
+    MalformedBody(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ServiceId, SiteId};
+
+    fn site(s: &str) -> SiteId {
+        SiteId::new(s).unwrap()
+    }
+
+    fn service(s: &str) -> ServiceId {
+        ServiceId::new(s).unwrap()
+    }
+
+    fn command(endpoint: CommandEndpoint, body: &str) -> Result<Command, RequestError> {
+        endpoint.parse(body.as_bytes())
+    }
+
+    #[test]
+    fn every_route_maps_its_methods_and_refuses_others() {
+        use CommandEndpoint as C;
+        let allowed = [
+            ("GET", "/live", Endpoint::Live),
+            ("GET", "/ready", Endpoint::Ready),
+            ("GET", "/metrics", Endpoint::Metrics),
+            ("GET", "/v1/status", Endpoint::Status),
+            ("GET", "/v1/journal", Endpoint::Journal),
+            ("POST", "/v1/switchover", Endpoint::Command(C::Switchover)),
+            ("POST", "/v1/drain", Endpoint::Command(C::Drain)),
+            ("POST", "/v1/failback", Endpoint::Command(C::Failback)),
+            ("POST", "/v1/pin", Endpoint::Command(C::Pin)),
+            ("DELETE", "/v1/pin", Endpoint::Command(C::Unpin)),
+            ("POST", "/v1/observer", Endpoint::Command(C::Observer)),
+            ("POST", "/v1/events", Endpoint::Events),
+        ];
+        for (method, path, endpoint) in allowed {
+            assert_eq!(
+                Endpoint::parse(method, path),
+                Ok(endpoint),
+                "{method} {path}"
+            );
+        }
+        for route in Route::ALL {
+            assert_eq!(Route::from_path(route.path()), Some(route));
+            for method in ["GET", "POST", "DELETE", "PUT", "HEAD", "BREW"] {
+                let listed = allowed
+                    .iter()
+                    .any(|(m, p, _)| *m == method && *p == route.path());
+                let parsed = Endpoint::parse(method, route.path());
+                assert_eq!(parsed.is_ok(), listed, "{method} {}", route.path());
+                if !listed {
+                    assert_eq!(
+                        parsed.unwrap_err().to_string(),
+                        format!("{method} is not allowed on {}", route.path())
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found_and_echoed_briefly() {
+        for path in ["/", "/v1", "/v1/status/", "/V1/STATUS", "/v1/statusx", ""] {
+            assert_eq!(
+                Endpoint::parse("GET", path),
+                Err(RequestError::NotFound(path.to_owned()))
+            );
+        }
+        let long = format!("/{}", "é".repeat(500));
+        let message = Endpoint::parse("GET", &long).unwrap_err().to_string();
+        assert!(message.len() < 250, "{message}");
+        assert!(message.ends_with("..."), "{message}");
+    }
+
+    #[test]
+    fn methods_outside_the_known_set_share_one_label() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("DELETE"), "DELETE");
+        assert_eq!(method_label("get"), "other");
+        assert_eq!(method_label("XYZZY"), "other");
+        assert_eq!(method_label(""), "other");
+    }
+
+    #[test]
+    fn journal_query_defaults_bounds_and_errors() {
+        let q = |s: Option<&str>| JournalQuery::parse(s);
+        assert_eq!(
+            q(None),
+            Ok(JournalQuery {
+                since: None,
+                limit: 100
+            })
+        );
+        assert_eq!(
+            q(Some("since=7&limit=3")),
+            Ok(JournalQuery {
+                since: Some(7),
+                limit: 3
+            })
+        );
+        // Unknown keys and bare words are ignored; the last repeat counts.
+        assert_eq!(
+            q(Some("x=1&flag&limit=5&limit=10000")),
+            Ok(JournalQuery {
+                since: None,
+                limit: 10_000
+            })
+        );
+        assert_eq!(q(Some("since=")), Err(RequestError::BadSince));
+        assert_eq!(q(Some("since=-1")), Err(RequestError::BadSince));
+        assert_eq!(
+            q(Some("since=99999999999999999999")),
+            Err(RequestError::BadSince)
+        );
+        for bad in ["limit=0", "limit=10001", "limit=", "limit=ten"] {
+            assert_eq!(q(Some(bad)), Err(RequestError::BadLimit), "{bad}");
+        }
+        assert_eq!(
+            RequestError::BadLimit.to_string(),
+            "limit must be between 1 and 10000"
+        );
+    }
+
+    #[test]
+    fn command_bodies_decode_into_commands() {
+        assert_eq!(
+            command(CommandEndpoint::Switchover, r#"{"service":"web","to":"b"}"#),
+            Ok(Command::Switchover {
+                service: Some(service("web")),
+                to: site("b")
+            })
+        );
+        assert_eq!(
+            command(CommandEndpoint::Switchover, r#"{"to":"b"}"#),
+            Ok(Command::Switchover {
+                service: None,
+                to: site("b")
+            })
+        );
+        assert_eq!(
+            command(CommandEndpoint::Drain, r#"{"site":"a"}"#),
+            Ok(Command::Drain { site: site("a") })
+        );
+        assert_eq!(
+            command(CommandEndpoint::Failback, ""),
+            Ok(Command::Failback { site: None })
+        );
+        assert_eq!(
+            command(CommandEndpoint::Failback, "{}"),
+            Ok(Command::Failback { site: None })
+        );
+        assert_eq!(
+            command(CommandEndpoint::Pin, r#"{"service":"db","site":"a"}"#),
+            Ok(Command::Pin {
+                service: service("db"),
+                site: site("a")
+            })
+        );
+        assert_eq!(
+            command(CommandEndpoint::Unpin, r#"{"service":"db"}"#),
+            Ok(Command::Unpin {
+                service: service("db")
+            })
+        );
+        assert_eq!(
+            command(CommandEndpoint::Observer, r#"{"on":true}"#),
+            Ok(Command::ObserverMode { on: true })
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_malformed_not_panics() {
+        for (endpoint, body) in [
+            (CommandEndpoint::Switchover, ""),
+            (CommandEndpoint::Switchover, "{\"to\": "),
+            (
+                CommandEndpoint::Pin,
+                r#"{"service":"web","site":"b","extra":1}"#,
+            ),
+            (CommandEndpoint::Drain, r#"{"site":""}"#),
+            (CommandEndpoint::Drain, r#"{"site":"no spaces"}"#),
+            (CommandEndpoint::Observer, r#"{"on":"yes"}"#),
+            (CommandEndpoint::Failback, "\u{0}"),
+        ] {
+            let error = command(endpoint, body).unwrap_err();
+            assert!(
+                error.to_string().starts_with("malformed request body: "),
+                "{endpoint:?} {body:?}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_bodies_decode() {
+        let decoded =
+            events(br#"[{"type":"verdict","observer":"a","subject":"b","liveness":"dead"}]"#)
+                .unwrap();
+        assert_eq!(decoded.len(), 1);
+        assert!(events(b"{}").is_err());
+        assert!(events(b"[{\"type\":\"verdict\"}]").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_request_parses_or_is_refused(
+            method in "[A-Z]{0,8}|\\PC{0,8}",
+            path in "/(v1/)?[a-z]{0,12}|\\PC{0,40}",
+            query in proptest::option::of("\\PC{0,40}"),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            if let Ok(Endpoint::Command(endpoint)) = Endpoint::parse(&method, &path) {
+                let _ = endpoint.parse(&body);
+            }
+            let _ = JournalQuery::parse(query.as_deref());
+            let _ = events(&body);
+        }
+    }
+}
