@@ -140,11 +140,21 @@ fn load_config(path: &Path, check_files: bool) -> Result<Config, orbit_core::Err
     }
 }
 
+/// What a working config still should not do: the config's own warnings
+/// and, when the files are checked, secrets others may read.
+fn warnings(config: &Config, check_files: bool) -> Vec<orbit_core::config::Problem> {
+    let mut found = config.warnings();
+    if check_files {
+        found.extend(referenced_files::warnings(config));
+    }
+    found
+}
+
 fn check_config(file: &Path, check_files: bool) -> ExitCode {
     match load_config(file, check_files) {
         Ok(config) => {
             println!("{}", summary::summary(&config));
-            for warning in config.warnings() {
+            for warning in warnings(&config, check_files) {
                 eprintln!("orbitd: warning: {warning}");
             }
             if !check_files {
@@ -228,7 +238,7 @@ fn run(path: &Path, log_format: LogFormat) -> ExitCode {
     };
     init_logging(log_format);
     let _ = LOG_FORMAT.set(log_format);
-    for warning in config.warnings() {
+    for warning in warnings(&config, true) {
         tracing::warn!("config: {warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -70,6 +70,45 @@ pub fn problems(config: &Config) -> Vec<Problem> {
     found
 }
 
+/// The secrets among the files `config` names that others than their
+/// owner may read (group or world bits set): fine for orbitd, which only
+/// reads them, but whoever else reads the gossip key is a member and whoever
+/// reads the token an operator. A warning, not a problem: the operator may
+/// have a reason (a group of admins).
+pub fn warnings(config: &Config) -> Vec<Problem> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut secrets: Vec<(String, &Path)> = Vec::new();
+    if let (true, Some(key)) = (config.detect.gossip, &config.detect.key_file) {
+        secrets.push(("detect.key_file".to_owned(), key));
+    }
+    if let Some(token) = &config.node.api_token_file {
+        secrets.push(("node.api_token_file".to_owned(), token));
+    }
+    for (i, peer) in config.bgp.iter().flat_map(|b| b.peers.iter()).enumerate() {
+        if let Some(password) = &peer.md5_password_file {
+            secrets.push((format!("bgp.peer[{i}].md5_password_file"), password));
+        }
+    }
+    if let Some(auth) = &config.bfd.auth {
+        secrets.push(("bfd.auth.key_file".to_owned(), &auth.key_file));
+    }
+    secrets
+        .into_iter()
+        .filter_map(|(path, file)| {
+            let mode = std::fs::metadata(file).ok()?.permissions().mode();
+            (mode & 0o077 != 0).then(|| Problem {
+                path,
+                message: format!(
+                    "{} is readable by others than its owner (mode {:04o}): \
+                     chmod 0600 it (see README, Security)",
+                    file.display(),
+                    mode & 0o7777
+                ),
+            })
+        })
+        .collect()
+}
+
 /// The bearer token of the TCP API listener: the file's text, surrounding
 /// whitespace trimmed. It must survive the trip in an `Authorization`
 /// header, which the API reads only as printable ASCII, and be long enough

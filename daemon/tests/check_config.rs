@@ -34,10 +34,16 @@ fn example() -> std::path::PathBuf {
 /// that the files it names exist.
 fn example_text(dir: &Path) -> String {
     let key = dir.join("gossip.key");
-    std::fs::write(&key, "00112233445566778899aabbccddeeff\n").expect("write key");
+    write_secret(&key, "00112233445566778899aabbccddeeff\n");
     std::fs::read_to_string(example())
         .expect("example")
         .replace("/etc/orbit/gossip.key", &key.display().to_string())
+}
+
+/// A key file as an operator should leave it: readable by its owner only.
+fn write_secret(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write key");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
 }
 
 /// The example, its gossip key in `dir`: its path.
@@ -99,15 +105,27 @@ fn the_summary_names_bfd_toward_the_members() {
         "{stderr}"
     );
     let key = dir.join("bfd.key");
-    std::fs::write(&key, "orbit-bfd-secret").expect("write key");
+    write_secret(&key, "orbit-bfd-secret");
     let auth = format!(
         "[bfd.auth]\ntype = \"meticulous-keyed-sha1\"\nkey_file = \"{}\"\n\n[policy]",
         key.display()
     );
     std::fs::write(&path, text.replace("[policy]", &auth)).expect("write config");
     let (code, _, stderr) = check_config(&path);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!((code, stderr.as_str()), (0, ""));
+    // A key others may read works, with a warning naming it.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let (code, _, stderr) = check_config(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "orbitd: warning: bfd.auth.key_file: {} is readable by others than its owner \
+             (mode 0640): chmod 0600 it (see README, Security)",
+            key.display()
+        )
+    );
 }
 
 #[test]
