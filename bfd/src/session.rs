@@ -83,7 +83,10 @@ pub enum Output {
 }
 
 /// Per-session counters, read by the driver for status and metrics.
+/// Fields missing on the wire read as zero, so an orbitd can adopt a
+/// BFD helper of an earlier version that did not count them yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Counters {
     pub tx_packets: u64,
     pub rx_packets: u64,
@@ -91,6 +94,13 @@ pub struct Counters {
     pub state_changes: u64,
     pub detection_expiries: u64,
     pub poll_sequences_completed: u64,
+    /// Packets an Up session dropped as `zero_your_discriminator_when_up`
+    /// that passed authentication and were remembered as a sign that the
+    /// peer restarted its session (see `session/restart.rs`).
+    pub restart_candidates: u64,
+    /// Detection expiries taken as a peer restart (a recent candidate):
+    /// Down as signalled by the peer, not as a path failure.
+    pub peer_restarts: u64,
 }
 
 impl Counters {
@@ -144,6 +154,8 @@ pub struct Session {
     /// The C bit we send (RFC 5880 §4.1): this session does not share fate
     /// with the control plane that configured it.
     control_plane_independent: bool,
+    /// While Up: the last packet that may come from a restarted peer.
+    restart_candidate: Option<restart::RestartCandidate>,
 }
 
 impl Session {
@@ -183,6 +195,7 @@ impl Session {
             last_detection_time: None,
             interval_changed: false,
             control_plane_independent: false,
+            restart_candidate: None,
         };
         s.xmit_seq = s.jitter.next_u32();
         s
@@ -308,6 +321,9 @@ impl Session {
         // The demultiplexing checks of §6.8.6 come first, as in the RFC.
         if let Err(reason) = self.check_your_discriminator(&p) {
             self.drop_packet(reason);
+            if reason == DropReason::ZeroYourDiscriminatorWhenUp {
+                self.note_restart_candidate(now, p);
+            }
             return;
         }
         // §6.8.6: authentication must match the configuration both ways.
@@ -404,8 +420,9 @@ impl Session {
         // §6.8.7). §6.8.6 leaves the selection to us, "possibly including
         // ... the My Discriminator field": an Up session takes a zero Your
         // Discriminator only with the peer's My Discriminator. A peer that
-        // restarted with a new one falls silent for this session, and the
-        // detection time ends it (§6.8.4).
+        // restarted with a new one falls silent for this session; its Down
+        // is kept as a restart candidate, which the detection time (§6.8.4)
+        // then turns into a signalled Down (`session/restart.rs`).
         if p.your_discriminator == 0
             && self.state == State::Up
             && p.my_discriminator != self.remote_discr
@@ -420,12 +437,17 @@ impl Session {
             if deadline <= now {
                 self.detect_deadline = None;
                 self.counters.detection_expiries += 1;
-                self.last_detection_time = self.detection_time();
-                // §6.8.1: RemoteDiscr is zeroed when a Detection Time passes
-                // silently.
-                self.remote_discr = 0;
-                if matches!(self.state, State::Init | State::Up) {
-                    self.set_state(State::Down, Diag::ControlDetectionTimeExpired, out);
+                let detection_time = self.detection_time();
+                self.last_detection_time = detection_time;
+                let restarted = self.state == State::Up
+                    && self.take_over_restarted_peer(now, detection_time, out);
+                if !restarted {
+                    // §6.8.1: RemoteDiscr is zeroed when a Detection Time
+                    // passes silently.
+                    self.remote_discr = 0;
+                    if matches!(self.state, State::Init | State::Up) {
+                        self.set_state(State::Down, Diag::ControlDetectionTimeExpired, out);
+                    }
                 }
             }
         }
@@ -491,6 +513,8 @@ impl Session {
         self.state = to;
         self.local_diag = diag;
         self.counters.state_changes += 1;
+        // Only an Up session keeps restart candidates.
+        self.restart_candidate = None;
         tracing::info!(
             local_discr = self.local_discr,
             remote_discr = self.remote_discr,
@@ -594,5 +618,6 @@ fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
+mod restart;
 #[cfg(test)]
 mod tests;

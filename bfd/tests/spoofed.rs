@@ -5,7 +5,10 @@
 //! that writes the peer's address and TTL 255 on its packets (it sits on
 //! the link, so the TTL check lets it through) but knows neither side's
 //! discriminator. Unauthenticated member sessions flapped on exactly these
-//! (issue 15). Needs root (namespaces); CI runs it as root.
+//! (issue 15). And the real thing the spoofer imitates: a peer whose
+//! driver vanished without a word and came back with new discriminators,
+//! as bird2 does on a BGP restart. Needs root (namespaces); CI runs it as
+//! root.
 
 mod common;
 
@@ -88,32 +91,103 @@ fn down(state: State, diag: Diag, mine: u32, yours: u32) -> Vec<u8> {
     .encode()
 }
 
+/// Two drivers across a veth with a single-hop and a multihop session
+/// between them, all Up. Fields drop in order: drivers, runtimes, then the
+/// namespaces.
+struct Pair {
+    ha: BfdHandle,
+    ea: UnboundedReceiver<BfdEvent>,
+    hb: BfdHandle,
+    eb: UnboundedReceiver<BfdEvent>,
+    keys_a: Vec<SessionKey>,
+    keys_b: Vec<SessionKey>,
+    a: IpAddr,
+    b: IpAddr,
+    timing: Timing,
+    _rta: NsRuntime,
+    rtb: NsRuntime,
+    _link: Veth,
+    _nb: Netns,
+    _na: Netns,
+}
+
+impl Pair {
+    async fn up(timing: Timing) -> Pair {
+        let (na, nb) = (Netns::new("sa"), Netns::new("sb"));
+        let link = Veth::new(&na, &nb, "10.0.0.0".parse().expect("net"));
+        let (a, b) = (IpAddr::V4(link.a_addr), IpAddr::V4(link.b_addr));
+        let (rta, rtb) = (NsRuntime::new(&na), NsRuntime::new(&nb));
+        let (ha, ea) = driver(&rta);
+        let (hb, eb) = driver(&rtb);
+        let mut pair = Pair {
+            ha,
+            ea,
+            hb,
+            eb,
+            keys_a: Vec::new(),
+            keys_b: Vec::new(),
+            a,
+            b,
+            timing,
+            _rta: rta,
+            rtb,
+            _link: link,
+            _nb: nb,
+            _na: na,
+        };
+        pair.keys_a = pair.add_sessions(Side::A).await;
+        pair.keys_b = pair.add_sessions(Side::B).await;
+        all_up(&mut pair.ea, &pair.keys_a).await;
+        all_up(&mut pair.eb, &pair.keys_b).await;
+        pair
+    }
+
+    /// One single-hop and one multihop session on `side`'s driver.
+    async fn add_sessions(&self, side: Side) -> Vec<SessionKey> {
+        let (handle, local, peer) = match side {
+            Side::A => (&self.ha, self.a, self.b),
+            Side::B => (&self.hb, self.b, self.a),
+        };
+        let mut keys = Vec::new();
+        for hop in [Hop::Single, Hop::Multi { min_ttl: None }] {
+            let config = PeerConfig {
+                peer,
+                local,
+                hop,
+                timing: self.timing,
+                auth: None,
+                control_plane_independent: false,
+            };
+            keys.push(handle.add_session(config).await.expect("add session"));
+        }
+        keys
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    A,
+    B,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofed_downs_without_our_discriminator_leave_up_sessions_up() {
-    let (na, nb) = (Netns::new("sa"), Netns::new("sb"));
-    let link = Veth::new(&na, &nb, "10.0.0.0".parse().expect("net"));
-    let (a, b) = (IpAddr::V4(link.a_addr), IpAddr::V4(link.b_addr));
-    let (rta, rtb) = (NsRuntime::new(&na), NsRuntime::new(&nb));
-    let (ha, mut ea) = driver(&rta);
-    let (hb, mut eb) = driver(&rtb);
     // A detection time of 250 ms: the spoofing, not the shared machine,
     // must be what could take a session down.
     let timing = Timing::new(Duration::from_millis(50), Duration::from_millis(50), 5);
-    let session = |local, peer, hop| PeerConfig {
-        peer,
-        local,
-        hop,
-        timing,
-        auth: None,
-        control_plane_independent: false,
-    };
-    let (mut keys_a, mut keys_b) = (Vec::new(), Vec::new());
-    for hop in [Hop::Single, Hop::Multi { min_ttl: None }] {
-        keys_a.push(ha.add_session(session(a, b, hop)).await.expect("add at a"));
-        keys_b.push(hb.add_session(session(b, a, hop)).await.expect("add at b"));
-    }
-    all_up(&mut ea, &keys_a).await;
-    all_up(&mut eb, &keys_b).await;
+    let mut pair = Pair::up(timing).await;
+    let Pair {
+        ha,
+        ea,
+        hb,
+        eb,
+        keys_a,
+        rtb,
+        a,
+        b,
+        ..
+    } = &mut pair;
+    let (a, b) = (*a, *b);
 
     let spoofer = rtb
         .handle
@@ -127,7 +201,7 @@ async fn spoofed_downs_without_our_discriminator_leave_up_sessions_up() {
     let before_a = sessions(&ha.status().await.expect("status a"));
     let before_b = sessions(&hb.status().await.expect("status b"));
     let status_b = hb.status().await.expect("status b");
-    let ours = discriminators(&ha).await;
+    let ours = discriminators(ha).await;
     let not_ours = (1..).find(|d| !ours.contains(d)).expect("a free value");
     let rounds = 20;
     for _ in 0..rounds {
@@ -160,13 +234,13 @@ async fn spoofed_downs_without_our_discriminator_leave_up_sessions_up() {
     // RequiredMinRx 0 would have expired at the other end by now.
     tokio::time::sleep(Duration::from_millis(600)).await;
 
-    for (side, events) in [("a", &mut ea), ("b", &mut eb)] {
+    for (side, events) in [("a", ea), ("b", eb)] {
         let seen: Vec<BfdEvent> = std::iter::from_fn(|| events.try_recv().ok()).collect();
         assert!(seen.is_empty(), "{side}: {seen:?}");
     }
     let status_a = ha.status().await.expect("status a");
     let after_a = sessions(&status_a);
-    for key in &keys_a {
+    for key in keys_a.iter() {
         let (state_before, changes_before, _) = &before_a[key];
         let (state, changes, dropped) = &after_a[key];
         assert_eq!(
@@ -180,6 +254,17 @@ async fn spoofed_downs_without_our_discriminator_leave_up_sessions_up() {
             "{key}"
         );
     }
+    // Each was kept as a sign that b might have restarted, and none was
+    // taken as one: b's valid packets kept coming.
+    for s in &status_a.sessions {
+        let c = &s.counters;
+        assert_eq!(
+            (c.restart_candidates, c.peer_restarts, c.detection_expiries),
+            (2 * rounds, 0, 0),
+            "{}",
+            s.key
+        );
+    }
     assert_eq!(
         status_a
             .unmatched_drops
@@ -188,6 +273,60 @@ async fn spoofed_downs_without_our_discriminator_leave_up_sessions_up() {
     );
     let after_b = sessions(&hb.status().await.expect("status b"));
     assert_eq!(before_b, after_b, "b never noticed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_restarted_with_new_discriminators_is_taken_over_without_a_path_failure() {
+    // b's driver vanishes without a word (no AdminDown) and a new one comes
+    // up with new discriminators, whose Downs carry Your Discriminator 0:
+    // what bird2 does on a BGP restart, and orbitd's BFD helper when it is
+    // started again. a must not take the silence for a path failure (BGP
+    // dropped, the member voted dead): the peer did signal Down, from its
+    // new session. A detection time of 1 s, far above the moments between
+    // the old driver's last packet and the new one's first.
+    let timing = Timing::new(Duration::from_millis(100), Duration::from_millis(100), 10);
+    let mut pair = Pair::up(timing).await;
+    let old_b = discriminators(&pair.hb).await;
+    let (new_hb, new_eb) = driver(&pair.rtb);
+    // Dropping its last handle aborts the old driver; its sockets close
+    // once b's runtime has run the abort, well before a's detection time.
+    drop(std::mem::replace(&mut pair.hb, new_hb));
+    drop(std::mem::replace(&mut pair.eb, new_eb));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    pair.keys_b = pair.add_sessions(Side::B).await;
+    let new_b = discriminators(&pair.hb).await;
+    assert!(
+        new_b.iter().all(|d| !old_b.contains(d)),
+        "{old_b:?} {new_b:?}"
+    );
+
+    let mut left = pair.keys_a.clone();
+    let mut downs = Vec::new();
+    while !left.is_empty() {
+        let event = tokio::time::timeout(Duration::from_secs(20), pair.ea.recv())
+            .await
+            .expect("a back Up in time")
+            .expect("driver alive");
+        match event {
+            BfdEvent::Up { key } => left.retain(|k| *k != key),
+            down => downs.push(down),
+        }
+    }
+    assert_eq!(downs.len(), 2, "{downs:?}");
+    for down in &downs {
+        let BfdEvent::Down { diag, .. } = down else {
+            unreachable!()
+        };
+        assert_eq!(*diag, Diag::NeighborSignaledSessionDown, "{down:?}");
+        assert!(!down.is_path_failure(), "{down:?}");
+    }
+    all_up(&mut pair.eb, &pair.keys_b).await;
+    let status = pair.ha.status().await.expect("status a");
+    for s in &status.sessions {
+        assert!(new_b.contains(&s.remote_discriminator), "{}", s.key);
+        assert_eq!(s.counters.peer_restarts, 1, "{}", s.key);
+        assert!(s.counters.restart_candidates >= 1, "{}", s.key);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

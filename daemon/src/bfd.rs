@@ -132,14 +132,24 @@ impl PeerBfd {
                         tracing::info!(%key, "BFD up");
                         control.path_up(key.peer).await;
                     }
-                    BfdEvent::Down { key, .. } => {
-                        // An AdminDown on either side is not a path failure
-                        // (RFC 5882 §3.2): the BGP session stays.
+                    BfdEvent::Down {
+                        key,
+                        diag,
+                        remote_state,
+                        ..
+                    } => {
+                        // An AdminDown on either side (RFC 5882 §3.2) or a
+                        // Down the peer signalled (e.g. it restarted its
+                        // session) is not a path failure: the BGP session
+                        // stays.
                         if event.is_path_failure() {
                             tracing::warn!(%key, "BFD down: dropping the BGP session");
                             control.path_down(key.peer).await;
                         } else {
-                            tracing::info!(%key, "BFD administratively down");
+                            tracing::info!(
+                                %key, %diag, %remote_state,
+                                "BFD down, not a path failure: the BGP session stays"
+                            );
                         }
                     }
                 }

@@ -212,6 +212,14 @@ impl Collector for BfdCollector {
             "bfd_detection_expiries",
             "Detection-time expiries (the peer fell silent)",
         );
+        let mut candidates = Family::new(
+            "bfd_restart_candidates",
+            "Downs from an unknown discriminator that an Up session dropped but kept as a sign that the peer restarted its session",
+        );
+        let mut restarts = Family::new(
+            "bfd_peer_restarts",
+            "Detection-time expiries taken as a peer restart (signalled Down, no path failure)",
+        );
         for s in &status.sessions {
             let labels: Labels = vec![
                 ("peer", s.key.peer.to_string()),
@@ -254,7 +262,11 @@ impl Collector for BfdCollector {
                 .push((labels.clone(), s.counters.state_changes));
             expiries
                 .samples
-                .push((labels, s.counters.detection_expiries));
+                .push((labels.clone(), s.counters.detection_expiries));
+            candidates
+                .samples
+                .push((labels.clone(), s.counters.restart_candidates));
+            restarts.samples.push((labels, s.counters.peer_restarts));
         }
         let mut unmatched = Family::new(
             "bfd_unmatched_dropped",
@@ -287,6 +299,8 @@ impl Collector for BfdCollector {
             &dropped,
             &changes,
             &expiries,
+            &candidates,
+            &restarts,
             &unmatched,
             &send_errors,
         ] {
@@ -355,6 +369,8 @@ mod tests {
             format!("orbit_bfd_tx_interval_seconds{{{labels}}} 1.0"),
             format!("orbit_bfd_rx_packets_total{{{labels}}} 0"),
             format!("orbit_bfd_state_changes_total{{{labels}}} 0"),
+            format!("orbit_bfd_restart_candidates_total{{{labels}}} 0"),
+            format!("orbit_bfd_peer_restarts_total{{{labels}}} 0"),
             "orbit_bfd_send_errors_total".to_owned(),
         ] {
             assert!(text.contains(&line), "{line} missing in\n{text}");

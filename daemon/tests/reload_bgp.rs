@@ -384,6 +384,20 @@ fn scenario(listen: bool) {
         },
     );
     lab.wait_up(&[1, 3]);
+    // bird replaced its BFD session with the BGP session (a new
+    // discriminator; the old one fell silent). orbitd takes the new one
+    // over when its detection time for the old one expires: a signalled
+    // Down, not a path failure that would drop the new BGP session (the
+    // log check at the end). Waited for, so that the later steps start
+    // from settled BFD.
+    wait(
+        Duration::from_secs(10),
+        "orbitd's BFD to p1 Up with bird's new session",
+        || {
+            let now = lab.bfd()[&p1];
+            now.0 == BfdState::Up && now.2 != bfd[&p1].2
+        },
+    );
     assert_ne!(lab.row(1), before_p1, "p1 was not restarted");
     // The new session runs with the new hold time (min of 6 and bird's 9,
     // RFC 4271 §4.2).
@@ -437,6 +451,9 @@ fn scenario(listen: bool) {
 
     let log = lab.orbitd.log_text();
     assert!(!log.contains("Address already in use"), "{log}");
+    // No link failed in any step: a BFD Down taken for a path failure
+    // would have dropped a BGP session that the reload meant to keep.
+    assert!(!log.contains("dropping the BGP session"), "{log}");
 }
 
 #[test]

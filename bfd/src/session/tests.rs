@@ -521,12 +521,24 @@ fn peer_requesting_zero_rx_gets_no_periodic_packets() {
     assert!(!l.sent_by(Side::B, from).is_empty());
 }
 
-#[test]
-fn auth_sequence_window_resets_after_twice_the_detection_time() {
-    let cfg = || AuthConfig::new(AuthKind::MeticulousKeyedSha1, 1, b"k").ok();
-    let mut l = Link::with_auth(timing(10, 10, 3), cfg(), timing(10, 10, 3), cfg());
+/// The key both sides of [`sha1_link_up`] use.
+fn sha1() -> Option<AuthConfig> {
+    AuthConfig::new(AuthKind::MeticulousKeyedSha1, 1, b"k").ok()
+}
+
+/// Both sides Up with meticulous keyed SHA1 under the same key, changes
+/// so far forgotten.
+fn sha1_link_up() -> Link {
+    let mut l = Link::with_auth(timing(10, 10, 3), sha1(), timing(10, 10, 3), sha1());
     l.run_for(MS * 3000);
     assert!(l.both_up());
+    l.changes.clear();
+    l
+}
+
+#[test]
+fn auth_sequence_window_resets_after_twice_the_detection_time() {
+    let mut l = sha1_link_up();
     let (_, _, last) = l
         .wire
         .iter()

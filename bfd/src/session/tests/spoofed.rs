@@ -141,44 +141,181 @@ fn zero_your_discriminator_still_starts_a_session() {
     assert_eq!(a.counters().rx_packets, 2);
 }
 
-#[test]
-fn a_restarted_peer_is_dropped_until_detection_then_comes_up_again() {
-    // B restarts with a new discriminator: its Downs carry Your
-    // Discriminator 0 and a My Discriminator A does not know, which A (Up)
-    // does not take. A's detection time
-    // ends the old session (a path failure, as for a peer that fell
-    // silent), and the new one comes up through the normal handshake.
-    let mut l = up_link();
+/// A's state changes since the link was set up.
+fn changes_of_a(l: &Link) -> Vec<(State, Diag)> {
+    l.changes
+        .iter()
+        .filter(|c| c.side == Side::A)
+        .map(|c| (c.to, c.diag))
+        .collect()
+}
+
+/// What orbitd makes of A's Down: a path failure drops BGP at once and
+/// votes a member dead; a signalled Down does neither.
+fn is_path_failure(l: &Link, diag: Diag) -> bool {
+    crate::driver::BfdEvent::Down {
+        key: crate::driver::SessionKey {
+            local: [10, 0, 0, 1].into(),
+            peer: [10, 0, 0, 2].into(),
+            multihop: false,
+        },
+        state: State::Down,
+        diag,
+        remote_state: l.a.remote_state(),
+    }
+    .is_path_failure()
+}
+
+/// B's session replaced by a new one with discriminator 0x0c, as bird2
+/// does on a BGP reconnect: the old one falls silent without a word, the
+/// new one starts in Down with Your Discriminator 0 (RFC 5880 §6.8.1).
+fn restart_b(l: &mut Link, auth: Option<AuthConfig>) {
     l.b = Session::new(
         l.now,
         0x0c,
         timing(10, 10, 3),
-        None,
+        auth,
         Box::new(XorShift32::new(3)),
     );
+}
+
+#[test]
+fn a_restarted_peer_is_taken_over_as_signalled_down_at_detection_expiry() {
+    // B's new session's Downs carry Your Discriminator 0 and a My
+    // Discriminator A does not know: A (Up) drops them for its state and
+    // timers but remembers them. When the old session's detection time
+    // expires, the peer that went silent did signal Down, from its new
+    // session: not a path failure. The handshake with 0x0c follows at
+    // once, without waiting a slow-start second for B's next Down.
+    let mut l = up_link();
+    restart_b(&mut l, None);
     let restart = l.now;
     l.run_for(MS * 3000);
-    let a: Vec<(State, Diag)> = l
-        .changes
-        .iter()
-        .filter(|c| c.side == Side::A)
-        .map(|c| (c.to, c.diag))
-        .collect();
+    let a = changes_of_a(&l);
+    assert_eq!(
+        a,
+        vec![
+            (State::Down, Diag::NeighborSignaledSessionDown),
+            (State::Init, Diag::None),
+            (State::Up, Diag::None),
+        ],
+    );
+    assert!(!is_path_failure(&l, a[0].1));
+    let at = |to: State| {
+        l.changes
+            .iter()
+            .find(|c| c.side == Side::A && c.to == to)
+            .expect("change")
+            .at
+            - restart
+    };
+    // Down when the old session's 30 ms detection time ran out, and Up
+    // again at the same instant on this zero-latency link.
+    assert!(at(State::Down) <= MS * 30, "{:?}", at(State::Down));
+    assert_eq!(at(State::Up), at(State::Down));
+    let c = l.a.counters();
+    assert!(c.dropped[&DropReason::ZeroYourDiscriminatorWhenUp] >= 1);
+    assert_eq!(c.restart_candidates, 1, "B's first Down");
+    assert_eq!((c.peer_restarts, c.detection_expiries), (1, 1));
+    assert!(l.both_up());
+    assert_eq!(l.a.remote_discriminator(), 0x0c);
+    assert_eq!(l.b.remote_discriminator(), 0x0a);
+}
+
+#[test]
+fn an_authenticated_restarted_peer_is_taken_over_too() {
+    // With [bfd.auth] the new session's Downs are signed and start their
+    // own sequence numbers (§6.7.3): the candidate is checked by its
+    // digest, and the old session's sequence window does not keep the
+    // new one out.
+    let mut l = sha1_link_up();
+    restart_b(&mut l, sha1());
+    l.run_for(MS * 100);
+    assert_eq!(
+        changes_of_a(&l).first(),
+        Some(&(State::Down, Diag::NeighborSignaledSessionDown))
+    );
+    assert!(l.both_up());
+    let first_and_last = [l.changes.first(), l.changes.last()].map(|c| c.expect("changes").at);
+    assert_eq!(first_and_last[0], first_and_last[1], "Up again at once");
+    assert_eq!(l.a.remote_discriminator(), 0x0c);
+    assert_eq!(l.a.counters().peer_restarts, 1);
+}
+
+#[test]
+fn a_spoofer_changes_nothing_while_the_peer_keeps_sending() {
+    // Spoofed Downs every 5 ms for half a second, each with a new guess:
+    // they are remembered as candidates, but B's valid packets keep A's
+    // detection time from expiring, so none is ever taken over.
+    let mut l = up_link();
+    let mut spoofed = 0;
+    for i in 0..100u32 {
+        let now = l.now;
+        let mut p = unhex(DOWN_ZERO_YOURS);
+        p.my_discriminator = 0x100 + i;
+        let out = l.a.process(now, Input::Packet(p));
+        assert!(out.is_empty(), "{out:?}");
+        spoofed += 1;
+        l.run_for(MS * 5);
+    }
+    assert!(l.both_up());
+    assert!(l.changes.is_empty(), "{:?}", l.changes);
+    let c = l.a.counters();
+    assert_eq!(c.restart_candidates, spoofed);
+    assert_eq!((c.peer_restarts, c.detection_expiries), (0, 0));
+    assert_eq!(l.a.remote_discriminator(), 0x0b);
+}
+
+#[test]
+fn a_candidate_older_than_the_detection_time_leaves_a_real_expiry_a_path_failure() {
+    // A spoofed Down, then B keeps sending for another 20 ms and falls
+    // silent (the path failed). By the time A's detection time expires the
+    // candidate came before B's last valid packet: B was alive after it,
+    // so it cannot explain the silence.
+    let mut l = up_link();
+    let now = l.now;
+    l.a.process(now, Input::Packet(unhex(DOWN_ZERO_YOURS)));
+    assert_eq!(l.a.counters().restart_candidates, 1);
+    l.run_for(MS * 20);
+    l.b_to_a = false;
+    l.run_for(MS * 100);
+    let a = changes_of_a(&l);
     assert_eq!(
         a.first(),
         Some(&(State::Down, Diag::ControlDetectionTimeExpired)),
         "{a:?}"
     );
-    let down_at = l
-        .changes
-        .iter()
-        .find(|c| c.side == Side::A)
-        .expect("down")
-        .at;
-    assert!(down_at - restart <= MS * 30, "{:?}", down_at - restart);
-    assert!(l.a.counters().dropped[&DropReason::ZeroYourDiscriminatorWhenUp] >= 1);
-    assert!(l.both_up());
-    assert_eq!(l.a.remote_discriminator(), 0x0c);
+    assert!(is_path_failure(&l, a[0].1));
+    assert_eq!(l.a.counters().peer_restarts, 0);
+}
+
+#[test]
+fn without_auth_a_spoofer_turns_a_dead_peers_path_failure_into_a_signalled_down() {
+    // The weakness docs/bfd.md names: B dies, and within the detection
+    // time someone with B's address sends a Down from an unknown
+    // discriminator. A cannot tell that from B's restart. With [bfd.auth]
+    // the spoofer's packet is not even a candidate, and the expiry stays a
+    // path failure.
+    for auth in [false, true] {
+        let mut l = if auth { sha1_link_up() } else { up_link() };
+        l.b_to_a = false;
+        l.run_for(MS * 5);
+        let now = l.now;
+        l.a.process(now, Input::Packet(unhex(DOWN_ZERO_YOURS)));
+        l.run_for(MS * 100);
+        let diag = changes_of_a(&l).first().expect("A went Down").1;
+        let c = l.a.counters();
+        if auth {
+            assert_eq!(diag, Diag::ControlDetectionTimeExpired);
+            assert!(is_path_failure(&l, diag));
+            assert_eq!((c.restart_candidates, c.peer_restarts), (0, 0));
+            assert_eq!(c.dropped[&DropReason::ZeroYourDiscriminatorWhenUp], 1);
+        } else {
+            assert_eq!(diag, Diag::NeighborSignaledSessionDown);
+            assert!(!is_path_failure(&l, diag));
+            assert_eq!((c.restart_candidates, c.peer_restarts), (1, 1));
+        }
+    }
 }
 
 mod any_spoof {
