@@ -13,6 +13,7 @@
 //!   [`MAX_DEPTH`] levels of nesting (what serde_json would refuse anyway,
 //!   refused before the bytes pile up).
 
+use orbit_core::ReadBuffer;
 use serde_json::Value;
 
 /// The largest message accepted, in bytes. orbit's biggest answer is a
@@ -50,9 +51,8 @@ enum Scan {
 /// `Ok(None)`. After an error the stream is broken: drop the connection.
 #[derive(Debug, Default)]
 pub struct Framer {
-    buf: Vec<u8>,
-    /// Where the current message's bytes begin (everything before is done).
-    start: usize,
+    /// The current message's bytes (and whatever follows them).
+    buf: ReadBuffer,
     /// How far the current message has been scanned.
     pos: usize,
     scan: Scan,
@@ -60,27 +60,20 @@ pub struct Framer {
 
 impl Framer {
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 {
-            // Compact once per read, not once per message.
-            self.buf.drain(..self.start);
-            self.pos -= self.start;
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(bytes);
+        self.buf.push(bytes);
     }
 
     /// Bytes held for messages not returned yet.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.buf.len()
     }
 
     /// The next complete message, `Ok(None)` if more bytes are needed.
     pub fn next_message(&mut self) -> Result<Option<Value>, FrameError> {
-        while self.pos < self.buf.len() {
-            if self.pos - self.start >= MAX_MESSAGE {
+        while let Some(&b) = self.buf.unconsumed().get(self.pos) {
+            if self.pos >= MAX_MESSAGE {
                 return Err(FrameError::TooLarge { limit: MAX_MESSAGE });
             }
-            let b = self.buf[self.pos];
             self.pos += 1;
             self.scan = match self.scan {
                 Scan::Between if b.is_ascii_whitespace() => Scan::Between,
@@ -124,11 +117,13 @@ impl Framer {
         Ok(None)
     }
 
-    /// The message `start..pos` is whole (its brackets balance): parse it.
+    /// The message's first `pos` bytes are whole (its brackets balance):
+    /// parse it.
     fn complete(&mut self) -> Result<Value, FrameError> {
-        let bytes = &self.buf[self.start..self.pos];
+        let bytes = &self.buf.unconsumed()[..self.pos];
         let v = serde_json::from_slice(bytes).map_err(|e| FrameError::Garbled(e.to_string()))?;
-        self.start = self.pos;
+        self.buf.consume(self.pos);
+        self.pos = 0;
         self.scan = Scan::Between;
         Ok(v)
     }
