@@ -358,7 +358,11 @@ async fn run_session(
     }
     // Waiting callers learn why the session ended (a full send queue, a
     // silent switch ...), not only that it did.
-    let reason = result.as_ref().err().map(ToString::to_string);
+    let reason = match &result {
+        Ok(()) => None,
+        Err(Error::Session(r)) => Some(r.clone()),
+        Err(e) => Some(e.to_string()),
+    };
     let why = || reason.clone().map_or(Error::Disconnected, Error::Session);
     waiters.fail_all(why);
     for c in queued {
