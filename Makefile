@@ -2,7 +2,9 @@
 #   make run   - the main job: the lab, every failure scenario in every mode
 #                (BGP, SDN, HAProxy) plus the baselines, and the comparison table
 #   make test  - install test dependencies, then lint and run every test
-.PHONY: run test deps lint build nextest lab check-example
+#                (lint type-checks the fuzz targets too, so they never rot)
+#   make fuzz  - run every fuzz target for FUZZ_SECONDS each (nightly)
+.PHONY: run test deps lint build nextest lab check-example fuzz fuzz-check fuzz-deps
 
 CARGO ?= cargo
 
@@ -17,9 +19,17 @@ deps:
 	./scripts/install-deps.sh
 	@command -v cargo-nextest >/dev/null || $(CARGO) install --locked cargo-nextest
 
-lint:
+lint: fuzz-check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# The fuzz crate is outside the workspace (cargo-fuzz builds it with nightly
+# and its own committed lock file); stable type-checks it. If this fails
+# with "the lock file needs to be updated", a fuzz target gained a
+# dependency: run `cargo check --manifest-path fuzz/Cargo.toml` once and
+# commit fuzz/Cargo.lock.
+fuzz-check:
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins --locked
 
 nextest:
 	$(CARGO) nextest run --workspace --locked --no-fail-fast
@@ -34,3 +44,16 @@ LAB_ARGS ?=
 lab: deps
 	$(CARGO) build --quiet --release --locked -p orbitd -p orbitctl -p orbit-lab
 	./target/release/orbit-lab run --out lab-results $(LAB_ARGS)
+
+# Fuzzing (docs in README "Fuzzing"): every target in fuzz/fuzz_targets/ for
+# FUZZ_SECONDS each, then a table of executions and crashes per target; exit
+# status 1 if any crashed. FUZZ_TARGETS="ovsdb_reader bgp_decode" selects.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: fuzz-deps
+	./scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# nightly (for the sanitizer flags) and cargo-fuzz, each only if missing.
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz

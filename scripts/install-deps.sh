@@ -16,6 +16,7 @@ PACKAGES=(
     serf          # reference detector for the detection benchmark and the lab baseline
     exabgp        # lab baseline: ExaBGP with its healthcheck (BGP mode)
     curl
+    g++           # libfuzzer-sys builds libFuzzer (C++) when `make lint` checks the fuzz crate
 )
 
 missing=()

@@ -20,6 +20,7 @@ mod engine;
 mod error;
 mod event;
 mod ids;
+mod read_buffer;
 mod redirect;
 mod shared;
 mod steering;
@@ -30,6 +31,7 @@ pub use engine::{BackendStatus, Engine, EngineStatus, Handover, ServiceStatus, S
 pub use error::{CommandError, Error};
 pub use event::{BackendOutcome, Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};
+pub use read_buffer::ReadBuffer;
 pub use redirect::{Applied, BackendKind, Observed, Reconfiguration, RedirectError, Redirector};
 pub use shared::{Intent, Placement, SharedState};
 pub use steering::{Role, ServiceSteering, Steering};

@@ -18,8 +18,9 @@
 //! the local engine. If the agent goes away, the adapter reconnects with
 //! backoff and resyncs from `members`.
 
+mod framer;
+
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -33,14 +34,13 @@ use tracing::Instrument;
 
 use crate::error::DetectError;
 use crate::gossip::{LocalReporter, Source};
+pub use framer::{Framer, MAX_ELEMENTS, MAX_VALUE};
 
 /// The member tag naming a member's site.
 pub const SITE_TAG: &str = "site";
 const MEMBER_EVENTS: &str = "member-join,member-leave,member-failed,member-update,member-reap";
 const STREAM_SEQ: u64 = 1;
 const MEMBERS_SEQ: u64 = 2;
-/// A single RPC value larger than this is a broken stream.
-const MAX_VALUE: usize = 4 * 1024 * 1024;
 
 /// A Serf member, as much of it as we need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,54 +62,12 @@ pub struct ResponseHeader {
 pub enum SerfWireError {
     #[error("malformed MessagePack: {0}")]
     Decode(String),
-    #[error("RPC value larger than {MAX_VALUE} bytes")]
+    #[error("RPC value larger than {MAX_VALUE} bytes (the limit)")]
     TooLarge,
+    #[error("RPC value of more than {MAX_ELEMENTS} elements (the limit)")]
+    TooManyElements,
     #[error("unexpected RPC value: {0}")]
     Shape(String),
-}
-
-/// Sans-IO framing: bytes in, whole MessagePack values out.
-#[derive(Debug, Default)]
-pub struct Framer {
-    buf: Vec<u8>,
-}
-
-impl Framer {
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// The next complete value, `Ok(None)` if more bytes are needed.
-    pub fn next_value(&mut self) -> Result<Option<Value>, SerfWireError> {
-        if self.buf.is_empty() {
-            return Ok(None);
-        }
-        let mut cur = Cursor::new(&self.buf[..]);
-        match rmpv::decode::read_value(&mut cur) {
-            Ok(v) => {
-                let used = usize::try_from(cur.position()).unwrap_or(self.buf.len());
-                self.buf.drain(..used);
-                Ok(Some(v))
-            }
-            Err(e) if is_eof(&e) => {
-                if self.buf.len() > MAX_VALUE {
-                    Err(SerfWireError::TooLarge)
-                } else {
-                    Ok(None)
-                }
-            }
-            Err(e) => Err(SerfWireError::Decode(e.to_string())),
-        }
-    }
-}
-
-fn is_eof(e: &rmpv::decode::Error) -> bool {
-    match e {
-        rmpv::decode::Error::InvalidMarkerRead(io) | rmpv::decode::Error::InvalidDataRead(io) => {
-            io.kind() == std::io::ErrorKind::UnexpectedEof
-        }
-        _ => false,
-    }
 }
 
 fn field<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
@@ -515,10 +473,10 @@ mod tests {
         g.push(&[0xc1]);
         let v = g.next_value().unwrap().unwrap();
         assert!(parse_header(&v).is_err());
-        // A 4 GiB string header waits for data without allocating it.
+        // A 4 GiB string header is refused before its data arrives.
         let mut h = Framer::default();
         h.push(&[0xdb, 0xff, 0xff, 0xff, 0xff, b'x']);
-        assert_eq!(h.next_value(), Ok(None));
+        assert_eq!(h.next_value(), Err(SerfWireError::TooLarge));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use orbit_core::config::{FenceTimers, HumanDuration};
 use orbit_detect::auth::{AuthKey, PacketKind};
 use orbit_detect::gossip::{GossipCore, GossipSettings, Input, Timers};
 
@@ -35,6 +36,13 @@ fuzz_target!(|data: &[u8]| {
         quorum: 2,
         command_retention: Duration::from_secs(30),
         rng_seed: 7,
+        fence: FenceTimers {
+            fence_after: HumanDuration::from_millis(300),
+            margin: HumanDuration::from_millis(100),
+            bfd_detect: None,
+        },
+        dead_on_silence: true,
+        external_ttl: orbit_detect::gossip::EXTERNAL_TTL,
     };
     let mut core = GossipCore::new(settings, key.clone());
     core.process(Duration::ZERO, Input::Start);

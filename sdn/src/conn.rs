@@ -2,15 +2,22 @@
 //! reconnect.
 //!
 //! ```text
-//!   Connection (handle) ── Command (mpsc) ──▶ driver task ──▶ write half
+//!   Connection (handle) ── Command (mpsc) ──▶ driver task ──▶ SendQueue ──▶ write half
 //!                                              ▲   │ owns Session (sans-IO),
-//!   reader task (read half) ── frames (mpsc) ──┘   │ waiters by xid
-//!                                                  └──▶ LinkState (watch):
+//!   reader task (read half) ── frames (mpsc, ──┘   │ waiters by xid
+//!                              bounded)            └──▶ LinkState (watch):
 //!                                                       epoch, datapath id
 //! ```
 //!
 //! Every successful handshake bumps `epoch`; the switch layer watches it to
 //! reconcile after ovs-vswitchd restarts (which loses all flows).
+//!
+//! The driver never blocks on the switch: writes drain the bounded
+//! [`SendQueue`] in a select branch (a switch that stops reading is
+//! dropped as dead, see `send_queue`), and the frames channel is bounded so
+//! a switch that floods orbit is slowed down by TCP, not buffered.
+
+mod send_queue;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -22,9 +29,15 @@ use tracing::{debug, info, warn, Instrument};
 use crate::error::Error;
 use crate::ofp::{frame_len, Body, ErrorMsg, Message, MultipartReply, MultipartRequest};
 use crate::session::{Input, Output, Session, State};
+use send_queue::SendQueue;
+pub use send_queue::SEND_QUEUE_LIMIT;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Decoded messages the reader may run ahead of the driver.
+const FRAMES_AHEAD: usize = 64;
+/// How long a closing session tries to deliver its last words.
+const FAREWELL: Duration = Duration::from_millis(500);
 
 /// What the connection looks like now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +63,14 @@ enum Command {
 }
 
 impl Command {
+    /// The caller gave up waiting (its apply timed out): nothing to send.
+    fn abandoned(&self) -> bool {
+        match self {
+            Command::Batch { reply, .. } => reply.is_closed(),
+            Command::Multipart { reply, .. } => reply.is_closed(),
+        }
+    }
+
     fn fail(self, e: Error) {
         match self {
             Command::Batch { reply, .. } => {
@@ -169,7 +190,7 @@ async fn drive(
         match connect(&endpoint).await {
             Ok((r, w)) => {
                 backoff = BACKOFF_MIN;
-                match run_session(r, w, &mut cmd_rx, &state_tx).await {
+                match run_session(&endpoint, r, w, &mut cmd_rx, &state_tx).await {
                     Ok(()) => return, // every handle is gone
                     Err(e) => warn!(error = %e, "switch connection ended; reconnecting"),
                 }
@@ -208,17 +229,17 @@ struct Waiters {
 }
 
 impl Waiters {
-    fn fail_all(&mut self) {
+    fn fail_all(&mut self, why: impl Fn() -> Error) {
         for b in self.batches.drain(..) {
-            let _ = b.reply.send(Err(Error::Disconnected));
+            let _ = b.reply.send(Err(why()));
         }
         for (_, m) in self.multipart.drain() {
-            let _ = m.send(Err(Error::Disconnected));
+            let _ = m.send(Err(why()));
         }
     }
 }
 
-async fn reader(mut r: Reader, tx: mpsc::UnboundedSender<Result<Message, Error>>) {
+async fn reader(endpoint: String, mut r: Reader, tx: mpsc::Sender<Result<Message, Error>>) {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -228,28 +249,30 @@ async fn reader(mut r: Reader, tx: mpsc::UnboundedSender<Result<Message, Error>>
                     let msg = Message::decode(&buf[..len]).map_err(Error::from);
                     buf.drain(..len);
                     let failed = msg.is_err();
-                    if tx.send(msg).is_err() || failed {
+                    if tx.send(msg).await.is_err() || failed {
                         return;
                     }
                 }
                 Ok(_) => break,
                 Err(e) => {
-                    let _ = tx.send(Err(e.into()));
+                    let _ = tx.send(Err(e.into())).await;
                     return;
                 }
             }
         }
         match r.read(&mut chunk).await {
             Ok(0) => {
-                let _ = tx.send(Err(Error::Disconnected));
+                let _ = tx.send(Err(Error::Disconnected)).await;
                 return;
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => {
-                let _ = tx.send(Err(Error::Io {
-                    endpoint: "switch".into(),
-                    source: e,
-                }));
+                let _ = tx
+                    .send(Err(Error::Io {
+                        endpoint,
+                        source: e,
+                    }))
+                    .await;
                 return;
             }
         }
@@ -259,13 +282,14 @@ async fn reader(mut r: Reader, tx: mpsc::UnboundedSender<Result<Message, Error>>
 /// Runs one connection until it fails (`Err`) or every handle is dropped
 /// (`Ok`).
 async fn run_session(
+    endpoint: &str,
     r: Reader,
     mut w: Writer,
     cmd_rx: &mut mpsc::UnboundedReceiver<Command>,
     state_tx: &watch::Sender<LinkState>,
 ) -> Result<(), Error> {
-    let (frames_tx, mut frames) = mpsc::unbounded_channel();
-    let read_task = tokio::spawn(reader(r, frames_tx));
+    let (frames_tx, mut frames) = mpsc::channel(FRAMES_AHEAD);
+    let read_task = tokio::spawn(reader(endpoint.to_owned(), r, frames_tx));
     struct AbortOnDrop(tokio::task::JoinHandle<()>);
     impl Drop for AbortOnDrop {
         fn drop(&mut self) {
@@ -280,58 +304,77 @@ async fn run_session(
         multipart: HashMap::new(),
     };
     let mut queued: Vec<Command> = Vec::new();
+    let mut out = SendQueue::new(endpoint);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
 
     let result: Result<(), Error> = async {
-        let out = session.process(std::time::Instant::now(), Input::Connected);
-        handle(out, &mut w, state_tx, &mut waiters).await?;
+        let o = session.process(std::time::Instant::now(), Input::Connected);
+        handle(o, &mut out, state_tx, &mut waiters)?;
         loop {
             tokio::select! {
+                n = w.write(out.pending()), if out.queued() > 0 => {
+                    match n {
+                        Ok(0) => return Err(Error::Disconnected),
+                        Ok(n) => out.written(n),
+                        Err(source) => {
+                            return Err(Error::Io { endpoint: endpoint.to_owned(), source })
+                        }
+                    }
+                }
                 f = frames.recv() => {
                     let msg = f.unwrap_or(Err(Error::Disconnected))?;
                     let was_ready = matches!(session.state(), State::Ready { .. });
-                    let out = session.process(std::time::Instant::now(), Input::Received(msg));
-                    handle(out, &mut w, state_tx, &mut waiters).await?;
+                    let o = session.process(std::time::Instant::now(), Input::Received(msg));
+                    handle(o, &mut out, state_tx, &mut waiters)?;
                     if !was_ready && matches!(session.state(), State::Ready { .. }) {
                         for c in queued.drain(..) {
-                            submit(c, &mut session, &mut w, &mut waiters).await?;
+                            submit(c, &mut session, &mut out, &mut waiters)?;
                         }
                     }
                 }
                 c = cmd_rx.recv() => {
                     let Some(c) = c else { return Ok(()) };
                     if matches!(session.state(), State::Ready { .. }) {
-                        submit(c, &mut session, &mut w, &mut waiters).await?;
+                        submit(c, &mut session, &mut out, &mut waiters)?;
                     } else {
+                        // Until the handshake completes; callers that
+                        // gave up meanwhile are not kept.
+                        queued.retain(|c| !c.abandoned());
                         queued.push(c);
                     }
                 }
                 _ = tick.tick() => {
-                    let out = session.process(std::time::Instant::now(), Input::Tick);
-                    handle(out, &mut w, state_tx, &mut waiters).await?;
+                    let o = session.process(std::time::Instant::now(), Input::Tick);
+                    handle(o, &mut out, state_tx, &mut waiters)?;
                 }
             }
         }
     }
     .await;
-    waiters.fail_all();
+    if let Err(Error::Session(_)) = &result {
+        // The session closed it and may have said why (HELLO_FAILED):
+        // let that reach the switch, briefly.
+        let _ = tokio::time::timeout(FAREWELL, w.write_all(out.pending())).await;
+    }
+    // Waiting callers learn why the session ended (a full send queue, a
+    // silent switch ...), not only that it did.
+    let reason = match &result {
+        Ok(()) => None,
+        Err(Error::Session(r)) => Some(r.clone()),
+        Err(e) => Some(e.to_string()),
+    };
+    let why = || reason.clone().map_or(Error::Disconnected, Error::Session);
+    waiters.fail_all(why);
     for c in queued {
-        c.fail(Error::Disconnected);
+        c.fail(why());
     }
     result
 }
 
-async fn write(w: &mut Writer, bytes: &[u8]) -> Result<(), Error> {
-    w.write_all(bytes).await.map_err(|e| Error::Io {
-        endpoint: "switch".into(),
-        source: e,
-    })
-}
-
-async fn submit(
+fn submit(
     c: Command,
     session: &mut Session,
-    w: &mut Writer,
+    out: &mut SendQueue,
     waiters: &mut Waiters,
 ) -> Result<(), Error> {
     match c {
@@ -357,7 +400,7 @@ async fn submit(
                 errors: Vec::new(),
                 reply,
             });
-            write(w, &bytes).await
+            out.push(&bytes)
         }
         Command::Multipart { request, reply } => {
             let xid = session.next_xid();
@@ -365,7 +408,7 @@ async fn submit(
             match msg.encode() {
                 Ok(bytes) => {
                     waiters.multipart.insert(xid, reply);
-                    write(w, &bytes).await
+                    out.push(&bytes)
                 }
                 Err(e) => {
                     let _ = reply.send(Err(e.into()));
@@ -376,15 +419,15 @@ async fn submit(
     }
 }
 
-async fn handle(
-    out: Vec<Output>,
-    w: &mut Writer,
+fn handle(
+    outputs: Vec<Output>,
+    out: &mut SendQueue,
     state_tx: &watch::Sender<LinkState>,
     waiters: &mut Waiters,
 ) -> Result<(), Error> {
-    for o in out {
+    for o in outputs {
         match o {
-            Output::Send(m) => write(w, &m.encode()?).await?,
+            Output::Send(m) => out.push(&m.encode()?)?,
             Output::Ready { datapath_id } => {
                 info!(
                     datapath_id = format!("{datapath_id:016x}"),

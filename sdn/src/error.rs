@@ -44,6 +44,15 @@ pub enum Error {
     Timeout { what: &'static str, ms: u64 },
     #[error("switch connection lost")]
     Disconnected,
+    #[error(
+        "switch {endpoint} does not read what orbit sends: {queued} bytes wait in the send \
+         queue (limit {limit}); dropping the connection as dead"
+    )]
+    SendQueueFull {
+        endpoint: String,
+        queued: usize,
+        limit: usize,
+    },
     #[error("sdn config: {0}")]
     Config(String),
 }

@@ -1,11 +1,15 @@
 //! JSON-RPC 1.0 over a unix or TCP stream, as both ovsdb-server (RFC 7047
 //! §4) and the ovs-vswitchd control socket (unixctl) speak it: bare JSON
-//! values back to back, no framing, so values are parsed incrementally.
+//! objects back to back, no framing, so messages are framed incrementally
+//! ([`Framer`], bounded by [`MAX_MESSAGE`]).
+
+mod framer;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::Error;
+pub use framer::{FrameError, Framer, MAX_DEPTH, MAX_MESSAGE};
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
@@ -14,7 +18,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 pub struct JsonRpc {
     endpoint: String,
     stream: Box<dyn Stream>,
-    buf: Vec<u8>,
+    framer: Framer,
     next_id: u64,
 }
 
@@ -43,7 +47,7 @@ impl JsonRpc {
         Ok(JsonRpc {
             endpoint: endpoint.to_owned(),
             stream,
-            buf: Vec::new(),
+            framer: Framer::default(),
             next_id: 1,
         })
     }
@@ -72,27 +76,22 @@ impl JsonRpc {
         r.map_err(|e| self.io(e))
     }
 
-    /// Reads the next complete JSON value from the stream.
+    /// Reads the next complete message from the stream. A broken or
+    /// oversized stream is an error: the caller drops the connection, and
+    /// the next call connects afresh.
     async fn recv(&mut self) -> Result<Value, Error> {
+        let mut chunk = [0u8; 16384];
         loop {
-            let mut it = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
-            match it.next() {
-                Some(Ok(v)) => {
-                    let used = it.byte_offset();
-                    self.buf.drain(..used);
-                    return Ok(v);
-                }
-                Some(Err(e)) if !e.is_eof() => {
-                    return Err(self.fail(format!("garbled JSON from server: {e}")))
-                }
-                _ => {}
+            match self.framer.next_message() {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {}
+                Err(e) => return Err(self.fail(format!("{e}; dropping the connection"))),
             }
-            let mut chunk = [0u8; 16384];
             let n = self.stream.read(&mut chunk).await.map_err(|e| self.io(e))?;
             if n == 0 {
                 return Err(self.fail("server closed the connection"));
             }
-            self.buf.extend_from_slice(&chunk[..n]);
+            self.framer.push(&chunk[..n]);
         }
     }
 

@@ -25,6 +25,11 @@ pub(crate) enum State {
 pub(crate) const ECHO_IDLE: Duration = Duration::from_secs(5);
 /// Give the connection up after this much silence.
 pub(crate) const DEAD_AFTER: Duration = Duration::from_secs(15);
+/// Parts of unfinished multipart replies held at once, whatever xids they
+/// answer (a switch could otherwise send "more follows" forever). OVS cuts
+/// replies at 64 KiB: orbit's largest read-back (flows of 10,000 services)
+/// takes ~50 parts, and this bounds what is held to ~64 MiB.
+pub(crate) const MAX_PARTIAL_PARTS: usize = 1024;
 
 #[derive(Debug)]
 pub(crate) enum Input {
@@ -175,6 +180,14 @@ impl Session {
                 ))]
             }
             (State::Ready { .. }, Body::MultipartReply { flags, reply }) => {
+                let held: usize = self.partial.values().map(Vec::len).sum();
+                if flags & OFPMPF_MORE != 0 && held >= MAX_PARTIAL_PARTS {
+                    self.transition(State::Closed);
+                    return vec![Output::Close(format!(
+                        "the switch sent {held} parts of unfinished multipart replies \
+                         (limit {MAX_PARTIAL_PARTS}) and more are coming"
+                    ))];
+                }
                 let parts = self.partial.entry(m.xid).or_default();
                 parts.push(reply);
                 if flags & OFPMPF_MORE != 0 {
@@ -310,6 +323,30 @@ mod tests {
                     MultipartReply::GroupDesc(vec![])
                 ]
             }]
+        );
+    }
+
+    #[test]
+    fn a_multipart_reply_that_never_ends_closes_the_session() {
+        let mut s = ready();
+        let part = |xid| {
+            Message::new(
+                xid,
+                Body::MultipartReply {
+                    flags: OFPMPF_MORE,
+                    reply: MultipartReply::GroupDesc(vec![]),
+                },
+            )
+        };
+        // Spread over several xids: what is held counts, whoever it is for.
+        for i in 0..MAX_PARTIAL_PARTS {
+            let xid = 5 + u32::try_from(i % 3).expect("small");
+            assert!(s.process(t0(), Input::Received(part(xid))).is_empty());
+        }
+        let out = s.process(t0(), Input::Received(part(5)));
+        assert!(
+            matches!(out.as_slice(), [Output::Close(why)] if why.contains(&MAX_PARTIAL_PARTS.to_string())),
+            "{out:?}"
         );
     }
 

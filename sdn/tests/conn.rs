@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use orbit_sdn::conn::Connection;
+use orbit_sdn::conn::{Connection, SEND_QUEUE_LIMIT};
 use orbit_sdn::ofp::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -41,12 +41,41 @@ async fn handshake(s: &mut UnixStream) {
         .expect("write");
 }
 
-#[tokio::test]
-async fn garbage_from_the_switch_drops_the_connection_and_it_reconnects() {
+/// A fake switch's listening socket (in a temp dir, kept while the guard
+/// lives) and orbit's connection to it.
+fn fake_switch() -> (tempfile::TempDir, UnixListener, Connection) {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("fake.mgmt");
     let listener = UnixListener::bind(&path).expect("bind");
     let conn = Connection::spawn(&format!("unix:{}", path.display())).expect("spawn");
+    (dir, listener, conn)
+}
+
+async fn answer_barrier(s: &mut UnixStream, xid: u32) {
+    let reply = Message::new(xid, Body::BarrierReply);
+    s.write_all(&reply.encode().expect("enc"))
+        .await
+        .expect("write");
+}
+
+/// orbit's next connection: accepted, handshaken, session `epoch` ready.
+async fn session_again(listener: &UnixListener, conn: &Connection, epoch: u64) -> UnixStream {
+    let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("orbit reconnects")
+        .expect("accept");
+    handshake(&mut s).await;
+    let mut rx = conn.state();
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| s.epoch == epoch))
+        .await
+        .expect("the new session is ready")
+        .expect("watch");
+    s
+}
+
+#[tokio::test]
+async fn garbage_from_the_switch_drops_the_connection_and_it_reconnects() {
+    let (_dir, listener, conn) = fake_switch();
 
     let (mut s, _) = listener.accept().await.expect("first connection");
     handshake(&mut s).await;
@@ -87,29 +116,14 @@ async fn garbage_from_the_switch_drops_the_connection_and_it_reconnects() {
         .await
         .expect("write");
     let _ = m1;
-    s.write_all(
-        &Message::new(barrier.xid, Body::BarrierReply)
-            .encode()
-            .expect("enc"),
-    )
-    .await
-    .expect("write");
+    answer_barrier(&mut s, barrier.xid).await;
     let errors = batch.await.expect("join").expect("batch confirmed");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].0, 1, "the error belongs to the second message");
 
     // Now a header that announces 4 bytes: malformed, the session ends.
     s.write_all(&[4, 0, 0, 4, 0, 0, 0, 1]).await.expect("write");
-    let (mut s2, _) = tokio::time::timeout(Duration::from_secs(3), listener.accept())
-        .await
-        .expect("orbit reconnects")
-        .expect("accept");
-    handshake(&mut s2).await;
-    let mut rx = c.state();
-    tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|s| s.epoch == 2))
-        .await
-        .expect("second session")
-        .expect("watch");
+    let s2 = session_again(&listener, &c, 2).await;
 
     // While the switch is gone, requests fail quickly instead of hanging.
     drop(s2);
@@ -126,10 +140,7 @@ async fn garbage_from_the_switch_drops_the_connection_and_it_reconnects() {
 
 #[tokio::test]
 async fn a_switch_without_openflow13_is_refused() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("fake.mgmt");
-    let listener = UnixListener::bind(&path).expect("bind");
-    let conn = Connection::spawn(&format!("unix:{}", path.display())).expect("spawn");
+    let (_dir, listener, conn) = fake_switch();
     let (mut s, _) = listener.accept().await.expect("connection");
     let _ = read_msg(&mut s).await;
     let mut hello = Message::new(
@@ -155,4 +166,72 @@ async fn a_switch_without_openflow13_is_refused() {
         .expect("read");
     assert_eq!(n, 0);
     assert!(conn.wait_ready(Duration::from_millis(200)).await.is_err());
+}
+
+#[tokio::test]
+async fn a_switch_that_never_reads_is_dropped_at_the_send_queue_limit() {
+    let (_dir, listener, conn) = fake_switch();
+    let (mut s, _) = listener.accept().await.expect("connection");
+    handshake(&mut s).await;
+    conn.wait_ready(Duration::from_secs(5))
+        .await
+        .expect("ready");
+
+    // From now on the switch never reads, but it keeps talking (its echo
+    // requests prove it alive, so only the send queue can tell).
+    let (_unread, mut w) = s.into_split();
+    let chatter = tokio::spawn(async move {
+        for xid in 1000.. {
+            let echo = Message::new(xid, Body::EchoRequest(Vec::new()));
+            if w.write_all(&echo.encode().expect("enc")).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+
+    // Batches of ~4 MB each until well past the limit plus what the
+    // socket buffers take.
+    let conn = std::sync::Arc::new(conn);
+    let batch = vec![Body::EchoRequest(vec![0u8; 60_000]); 64];
+    let batches = 2 + SEND_QUEUE_LIMIT / (60_000 * 64) * 2;
+    let mut calls = Vec::new();
+    for _ in 0..batches {
+        let c = conn.clone();
+        let bodies = batch.clone();
+        calls.push(tokio::spawn(async move { c.transact(bodies).await }));
+    }
+    let limit = SEND_QUEUE_LIMIT.to_string();
+    let mut reasons = Vec::new();
+    for call in calls {
+        let r = tokio::time::timeout(Duration::from_secs(60), call)
+            .await
+            .expect("a batch to a switch that never reads fails, it does not hang")
+            .expect("join");
+        let err = r.expect_err("never confirmed");
+        reasons.push(err.to_string());
+    }
+    eprintln!("{}", reasons[0]);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("send queue") && r.contains(&limit)),
+        "{reasons:?}"
+    );
+
+    // orbit reconnects; a switch that reads gets its batch confirmed.
+    chatter.abort();
+    let mut s2 = session_again(&listener, &conn, 2).await;
+    let c = conn.clone();
+    let ok = tokio::spawn(async move { c.transact(vec![Body::FeaturesRequest]).await });
+    let _ = read_msg(&mut s2).await;
+    let barrier = read_msg(&mut s2).await;
+    assert_eq!(barrier.body, Body::BarrierRequest);
+    answer_barrier(&mut s2, barrier.xid).await;
+    let errors = tokio::time::timeout(Duration::from_secs(10), ok)
+        .await
+        .expect("confirmed")
+        .expect("join")
+        .expect("batch confirmed");
+    assert!(errors.is_empty());
 }
