@@ -251,7 +251,10 @@ fn run(path: &Path, log_format: LogFormat) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(path.to_owned(), config)) {
+    // The span covers the whole daemon, across every await (a guard held
+    // over an await would leak into whatever else the thread polls).
+    let span = tracing::info_span!("orbitd", site = %config.node.site);
+    match runtime.block_on(serve(path.to_owned(), config).instrument(span)) {
         Ok(()) => ExitCode::SUCCESS,
         // Logging goes to stderr: one line, not the same one twice.
         Err(error) => {
@@ -262,8 +265,6 @@ fn run(path: &Path, log_format: LogFormat) -> ExitCode {
 }
 
 async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
-    let span = tracing::info_span!("orbitd", site = %config.node.site);
-    let _guard = span.enter();
     let metrics = Arc::new(metrics::Metrics::new());
     let unix = api::bind_unix(&config.node.api_socket)?;
     let _unix_socket = RemovedOnDrop(config.node.api_socket.clone());
