@@ -730,10 +730,15 @@ impl Daemon {
             let at = self.backends.iter().position(|(h, _)| h.kind == name);
             match (at, built) {
                 (Some(i), Some(r)) => {
-                    // Dropping the old runner aborts it (as before reloads
-                    // rebuilt in place).
-                    self.backends[i] =
-                        (backends::spawn(r, self.tx.clone()), BackendState::default());
+                    // The old backend closes first, as a removed one does
+                    // (a BGP speaker says goodbye with a NOTIFICATION and
+                    // frees its port), then the new one takes its place.
+                    let (old, _) = self.backends.remove(i);
+                    old.close(Duration::from_secs(2)).await;
+                    self.backends.insert(
+                        i,
+                        (backends::spawn(r, self.tx.clone()), BackendState::default()),
+                    );
                 }
                 (None, Some(r)) => self
                     .backends

@@ -461,6 +461,19 @@ fn bad_config_exits_64_before_opening_anything_and_bad_reload_keeps_running() {
         },
         "the reload in the journal",
     );
+    // A changed hook command rebuilds the backend: the old runner is
+    // closed, the new one applies the current steering at once.
+    let reloaded = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, reloaded.replace("/hook.log", "/hook2.log")).unwrap();
+    daemon.signal(libc::SIGHUP);
+    wait_for(
+        || orbitctl(&socket, &["journal"]).1.contains("hook: rebuilt"),
+        "the rebuilt hook in the journal",
+    );
+    wait_for(
+        || std::fs::read_to_string(dir.join("hook2.log")).is_ok_and(|log| log.contains("\"web\"")),
+        "the new hook to get the steering",
+    );
     assert_eq!(daemon.stop(), 0);
 }
 
