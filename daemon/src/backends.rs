@@ -295,3 +295,176 @@ async fn run(
         }
     }
 }
+
+/// The runner against a scripted backend, in paused time: backoff,
+/// supersede, observer mode, reconcile and close, without a real data plane.
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use orbit_core::Observed;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// What the runner asked of the fake, and when.
+    #[derive(Debug, Default)]
+    struct Calls {
+        applied: Vec<(u64, Instant)>,
+        observed: usize,
+        closed: Option<String>,
+    }
+
+    /// Fails its first `failures` applies, then succeeds.
+    struct Scripted {
+        calls: Arc<Mutex<Calls>>,
+        failures: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl Redirector for Scripted {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Hook
+        }
+
+        async fn apply(&mut self, steering: &Steering) -> Result<Applied, RedirectError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .applied
+                .push((steering.generation, Instant::now()));
+            if self.failures > 0 {
+                self.failures -= 1;
+                return Err(RedirectError::Unreachable {
+                    component: "fake".to_owned(),
+                    detail: "scripted failure".to_owned(),
+                });
+            }
+            Ok(Applied {
+                generation: steering.generation,
+                ..Applied::default()
+            })
+        }
+
+        async fn observe(&mut self) -> Result<Observed, RedirectError> {
+            self.calls.lock().unwrap().observed += 1;
+            Ok(Observed {
+                services: BTreeMap::new(),
+                detail: "all there".to_owned(),
+            })
+        }
+
+        async fn close(&mut self, reason: &str) {
+            self.calls.lock().unwrap().closed = Some(reason.to_owned());
+        }
+    }
+
+    fn steering(generation: u64, observe_only: bool) -> Steering {
+        Steering {
+            generation,
+            local_site: "a".parse().unwrap(),
+            fenced: false,
+            observe_only,
+            services: BTreeMap::new(),
+        }
+    }
+
+    fn start(failures: usize) -> (BackendHandle, Arc<Mutex<Calls>>, mpsc::Receiver<Input>) {
+        let calls = Arc::new(Mutex::new(Calls::default()));
+        let (tx, rx) = mpsc::channel(64);
+        let fake = Scripted {
+            calls: calls.clone(),
+            failures,
+        };
+        (spawn(Box::new(fake), tx), calls, rx)
+    }
+
+    /// The generations and outcomes the runner reported, in order.
+    async fn reports(rx: &mut mpsc::Receiver<Input>, n: usize) -> Vec<(u64, bool)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            if let Input::Backend(r) = rx.recv().await.unwrap() {
+                out.push((r.generation, r.result.is_ok()));
+            }
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_retried_with_doubling_backoff_until_one_succeeds() {
+        let (handle, calls, mut rx) = start(3);
+        let t0 = Instant::now();
+        handle.publish(&steering(7, false));
+        assert_eq!(
+            reports(&mut rx, 4).await,
+            [(7, false), (7, false), (7, false), (7, true)]
+        );
+        let at: Vec<Duration> = calls
+            .lock()
+            .unwrap()
+            .applied
+            .iter()
+            .map(|(_, t)| *t - t0)
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(at, [ms(0), ms(100), ms(300), ms(700)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_newer_steering_cuts_the_backoff_short_and_skips_the_ones_between() {
+        let (handle, calls, mut rx) = start(1);
+        let t0 = Instant::now();
+        handle.publish(&steering(1, false));
+        assert_eq!(reports(&mut rx, 1).await, [(1, false)]);
+        // Within the 100 ms backoff, two newer steerings: only the newest
+        // is applied, at once.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        handle.publish(&steering(2, false));
+        handle.publish(&steering(3, false));
+        assert_eq!(reports(&mut rx, 1).await, [(3, true)]);
+        let applied = &calls.lock().unwrap().applied;
+        assert_eq!(applied.iter().map(|(g, _)| *g).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(applied[1].1 - t0, Duration::from_millis(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn observer_mode_applies_nothing() {
+        let (handle, calls, mut rx) = start(0);
+        handle.publish(&steering(4, true));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(calls.lock().unwrap().applied.is_empty());
+        handle.publish(&steering(5, false));
+        assert_eq!(reports(&mut rx, 1).await, [(5, true)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_runner_reads_the_data_plane_back_every_reconcile_period() {
+        let (handle, calls, mut rx) = start(0);
+        // Nothing to compare with before the first steering.
+        tokio::time::sleep(RECONCILE_EVERY * 2).await;
+        assert_eq!(calls.lock().unwrap().observed, 0);
+        handle.publish(&steering(1, false));
+        assert_eq!(reports(&mut rx, 1).await, [(1, true)]);
+        let mut observed = 0;
+        let t0 = Instant::now();
+        while observed < 2 {
+            if let Input::Observed { backend, detail } = rx.recv().await.unwrap() {
+                assert_eq!((backend.as_str(), detail.as_str()), ("hook", "all there"));
+                observed += 1;
+            }
+        }
+        assert!(t0.elapsed() <= RECONCILE_EVERY * 2, "{:?}", t0.elapsed());
+        assert_eq!(calls.lock().unwrap().observed, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_the_handle_closes_the_backend_with_a_reason() {
+        let (handle, calls, _rx) = start(0);
+        handle.close(Duration::from_secs(1)).await;
+        assert_eq!(
+            calls.lock().unwrap().closed.as_deref(),
+            Some("orbitd is shutting down")
+        );
+    }
+}
