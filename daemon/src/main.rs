@@ -7,17 +7,11 @@
 mod api;
 mod backends;
 mod bfd;
-mod bfd_sites;
-mod bfd_status;
-mod bgp_status;
 mod daemon;
-mod detect_metrics;
 mod external;
-mod hook;
 mod journal;
 mod metrics;
 mod referenced_files;
-mod snapshot_metrics;
 mod state;
 mod summary;
 

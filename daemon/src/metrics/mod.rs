@@ -1,5 +1,8 @@
 //! Prometheus metrics of orbitd (`GET /metrics`).
 
+pub mod detect;
+pub mod snapshot;
+
 use orbit_core::{Decision, EngineStatus, Role, Steering};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -8,10 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::bfd_status::BfdView;
-use crate::bgp_status::BgpView;
-use crate::detect_metrics::DetectView;
+use crate::backends::bgp_status::BgpView;
+use crate::bfd::status::BfdView;
 use crate::journal::JournalCounters;
+use crate::metrics::detect::DetectView;
 
 type Labels = Vec<(String, String)>;
 

@@ -19,7 +19,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use crate::snapshot_metrics::{encode_family, lock, with, Family, Labels};
+use crate::metrics::snapshot::{encode_family, lock, with, Family, Labels};
 
 /// Peer tasks that do not answer within this are reported as unknown
 /// rather than holding up the API.

@@ -26,7 +26,7 @@ use orbit_core::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backends::{self, BackendHandle, BackendResult};
-use crate::bfd_status::BfdUser;
+use crate::bfd::status::BfdUser;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::state::StateFile;
@@ -103,7 +103,7 @@ pub struct Daemon {
     /// Gossip, to share placements and intent with the other daemons.
     gossip: Option<orbit_detect::gossip::LocalReporter>,
     /// Multihop BFD toward the other members (`[bfd] sites = true`).
-    site_bfd: Option<crate::bfd_sites::SiteBfd>,
+    site_bfd: Option<crate::bfd::sites::SiteBfd>,
     gossiped: Option<orbit_core::SharedState>,
 }
 
@@ -201,14 +201,14 @@ impl Daemon {
         self.gossip = Some(gossip.reporter());
         self.metrics.detect().set(gossip.watch());
         self.sync_shared();
-        let bfd = crate::bfd_sites::SiteBfd::start(&self.config, gossip.reporter())
+        let bfd = crate::bfd::sites::SiteBfd::start(&self.config, gossip.reporter())
             .await
             .context("starting BFD toward the other members")?;
         self.set_site_bfd(bfd);
         Ok(())
     }
 
-    fn set_site_bfd(&mut self, bfd: Option<crate::bfd_sites::SiteBfd>) {
+    fn set_site_bfd(&mut self, bfd: Option<crate::bfd::sites::SiteBfd>) {
         self.metrics
             .bfd()
             .set_handle(BfdUser::Members, bfd.as_ref().map(|b| b.handle.clone()));
@@ -830,7 +830,7 @@ impl Daemon {
             self.set_site_bfd(None);
             bfd.shut_down().await;
         }
-        match crate::bfd_sites::SiteBfd::start(config, reporter).await {
+        match crate::bfd::sites::SiteBfd::start(config, reporter).await {
             Ok(bfd) => self.set_site_bfd(bfd),
             Err(error) => {
                 tracing::error!(error = %format!("{error:#}"), "BFD toward the members not restarted");

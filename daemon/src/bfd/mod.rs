@@ -19,6 +19,9 @@
 //! would make the peer see "mismatched remote id" and drop its BGP
 //! session), new timers go to the live session with a Poll Sequence.
 
+pub mod sites;
+pub mod status;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use orbit_bfd::{BfdHandle, DriverStatus, SessionStatus, State};
 use orbit_core::api::{BfdHop, BfdSessionReport, BfdState};
 
-use crate::snapshot_metrics::{encode_family, lock, with, Family, Labels};
+use crate::metrics::snapshot::{encode_family, lock, with, Family, Labels};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::ConstCounter;

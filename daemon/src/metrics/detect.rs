@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use tokio::sync::watch;
 
-use crate::snapshot_metrics::{encode_family, lock, with, Family, Labels};
+use crate::metrics::snapshot::{encode_family, lock, with, Family, Labels};
 
 /// Every local verdict a member can have (`MemberEvidence::view`).
 const VIEWS: [&str; 10] = [

@@ -14,6 +14,9 @@
 //! new config in place says so (`Reconfiguration::RebuildNeeded`, the
 //! trait's default) and the loop builds a new one, as before.
 
+pub mod bgp_status;
+pub mod hook;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +26,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::backends::hook::HookBackend;
 use crate::daemon::Input;
-use crate::hook::HookBackend;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(30);
