@@ -20,6 +20,10 @@
 //! final steering comes, [`EndOfRib`] releases it shortly before our
 //! advertised restart time runs out after the session came up.
 
+mod end_of_rib;
+
+pub(crate) use end_of_rib::EndOfRib;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -183,80 +187,6 @@ struct Peer {
     provisional: bool,
     eor: EndOfRib,
     skipped: Vec<String>,
-}
-
-/// When End-of-RIB may go out on the current session (RFC 4724 §4.1:
-/// "once the initial update has been completed"). Pure: the peer task
-/// asks it after each sync and when its deadline passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EndOfRib {
-    /// Our advertised restart time: how long a peer keeps our routes as
-    /// stale; `None` without graceful restart (no deadline then).
-    restart_time: Option<Duration>,
-    state: EorState,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EorState {
-    NoSession,
-    Waiting { deadline: Option<Instant> },
-    Sent,
-}
-
-impl EndOfRib {
-    pub(crate) fn new(restart_time: Option<Duration>) -> EndOfRib {
-        EndOfRib {
-            restart_time,
-            state: EorState::NoSession,
-        }
-    }
-
-    /// A session became Established at `now`.
-    pub(crate) fn established(&mut self, now: Instant) {
-        // RFC 4724 §4.2: the peer keeps our stale routes for our restart
-        // time after the session went down; the end of it comes a little
-        // later than `now + restart_time`. Release End-of-RIB a margin
-        // before, so that the peer flushes what we no longer announce on
-        // our word rather than on its timer.
-        let deadline = self.restart_time.map(|t| now + t - Self::margin(t));
-        self.state = EorState::Waiting { deadline };
-    }
-
-    /// min(5 s, restart_time / 4).
-    fn margin(restart_time: Duration) -> Duration {
-        (restart_time / 4).min(Duration::from_secs(5))
-    }
-
-    pub(crate) fn down(&mut self) {
-        self.state = EorState::NoSession;
-    }
-
-    /// Whether End-of-RIB is due now: the routes of a final (not
-    /// provisional) steering were just synced on this session, or the
-    /// deadline passed.
-    pub(crate) fn due(&self, now: Instant, final_synced: bool) -> bool {
-        match self.state {
-            EorState::Waiting { deadline } => final_synced || deadline.is_some_and(|d| d <= now),
-            EorState::NoSession | EorState::Sent => false,
-        }
-    }
-
-    pub(crate) fn sent(&mut self) {
-        if self.state != EorState::NoSession {
-            self.state = EorState::Sent;
-        }
-    }
-
-    pub(crate) fn is_sent(&self) -> bool {
-        self.state == EorState::Sent
-    }
-
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        match self.state {
-            EorState::Waiting { deadline } => deadline,
-            _ => None,
-        }
-    }
 }
 
 /// Starts the task of one peer; returns its mailbox and the task (abort it
@@ -817,89 +747,4 @@ fn next_hop(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().expect("ip")
-    }
-
-    #[test]
-    fn ipv6_over_an_ipv4_session_needs_a_configured_next_hop() {
-        let v4_session = Some(ip("172.16.1.2"));
-        assert_eq!(next_hop((None, None), Family::Ipv6, v4_session), None);
-        assert_eq!(
-            next_hop((None, Some(ip("fd00:1::2"))), Family::Ipv6, v4_session),
-            Some(ip("fd00:1::2"))
-        );
-        assert_eq!(next_hop((None, None), Family::Ipv4, v4_session), v4_session);
-    }
-
-    #[test]
-    fn an_ipv6_session_defaults_to_its_local_address_for_ipv6_only() {
-        let v6_session = Some(ip("fd00:1::2"));
-        assert_eq!(next_hop((None, None), Family::Ipv6, v6_session), v6_session);
-        assert_eq!(next_hop((None, None), Family::Ipv4, v6_session), None);
-        assert_eq!(
-            next_hop((Some(ip("172.16.1.2")), None), Family::Ipv4, v6_session),
-            Some(ip("172.16.1.2"))
-        );
-    }
-
-    const RESTART: Duration = Duration::from_secs(40);
-
-    /// After a restart the daemon is fenced first: its provisional
-    /// steering never releases End-of-RIB; the first final one does.
-    #[test]
-    fn end_of_rib_waits_for_a_final_steering() {
-        let t0 = Instant::now();
-        let mut eor = EndOfRib::new(Some(RESTART));
-        // No session: nothing is due, whatever is synced.
-        assert!(!eor.due(t0, true));
-        eor.established(t0);
-        assert!(!eor.is_sent());
-        // Provisional steering synced.
-        assert!(!eor.due(t0 + Duration::from_secs(1), false));
-        // The final one.
-        assert!(eor.due(t0 + Duration::from_secs(2), true));
-        eor.sent();
-        assert!(eor.is_sent());
-        assert_eq!(eor.deadline(), None);
-        // Once per session.
-        assert!(!eor.due(t0 + Duration::from_secs(3), true));
-        // A new session waits again.
-        eor.down();
-        assert!(!eor.is_sent());
-        eor.established(t0 + Duration::from_secs(4));
-        assert!(!eor.due(t0 + Duration::from_secs(4), false));
-        assert!(eor.due(t0 + Duration::from_secs(4), true));
-    }
-
-    /// Without a final steering, End-of-RIB goes out a margin
-    /// (min(5 s, restart / 4)) before our restart time runs out, so the
-    /// peer flushes on our word, not on its timer.
-    #[test]
-    fn end_of_rib_deadline_is_just_before_the_restart_time() {
-        let t0 = Instant::now();
-        let mut eor = EndOfRib::new(Some(RESTART));
-        eor.established(t0);
-        let d = eor.deadline().expect("deadline");
-        assert_eq!(d, t0 + Duration::from_secs(35));
-        assert!(!eor.due(d - Duration::from_millis(1), false));
-        assert!(eor.due(d, false));
-        let mut short = EndOfRib::new(Some(Duration::from_secs(4)));
-        short.established(t0);
-        assert_eq!(short.deadline(), Some(t0 + Duration::from_secs(3)));
-        // Without graceful restart no peer keeps stale routes of ours:
-        // no deadline, only the ordering rule.
-        let mut none = EndOfRib::new(None);
-        none.established(t0);
-        assert_eq!(none.deadline(), None);
-        assert!(!none.due(t0 + Duration::from_secs(3600), false));
-        assert!(none.due(t0, true));
-        // Down before the deadline: no timer left.
-        eor.down();
-        assert_eq!(eor.deadline(), None);
-        assert!(!eor.due(d, false));
-    }
-}
+mod tests;
