@@ -20,10 +20,10 @@
 //!   probe: a site is Dead only when its daemon is down AND its data plane
 //!   is unreachable;
 //! - Lifeguard self-awareness (`selfaware.rs`);
-//! - dissemination of every member's verdicts, service health and operator
-//!   commands (`wire.rs`), emitted as `orbit_core::Event`s.
+//! - dissemination of every member's verdicts, service health and engine
+//!   state (`wire.rs`), emitted as `orbit_core::Event`s.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::time::Duration;
@@ -31,7 +31,7 @@ use std::time::Duration;
 use foca::{Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec, Runtime, State, Timer};
 use orbit_core::api::{DetectReport, MemberEvidence};
 use orbit_core::config::{Config, DetectTimers, FenceTimers};
-use orbit_core::{Command, Event, Liveness, ServiceId, SharedState, SiteId};
+use orbit_core::{Event, Liveness, ServiceId, SharedState, SiteId};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ use super::selfaware::SelfAwareness;
 use crate::auth::{AuthKey, EnvelopeError, PacketKind};
 use crate::error::DetectError;
 use crate::identity::Member;
-use crate::wire::{OriginState, StateMsg, STATE_VERSION};
+use crate::wire::{OriginState, RetiredCommands, StateMsg, STATE_VERSION};
 
 /// Gossip timing, derived from `[detect]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,8 +123,6 @@ pub struct GossipSettings {
     /// Members that must agree (for the `isolated` status only: the engine
     /// applies the quorum rule itself).
     pub quorum: usize,
-    /// How long issued commands stay in our published state.
-    pub command_retention: Duration,
     pub rng_seed: u64,
     /// Silence after which we count a member as out of reach (and fence
     /// if that leaves us below a quorum), and before which nobody is dead.
@@ -169,7 +167,6 @@ impl GossipSettings {
                 .cloned()
                 .collect(),
             quorum: config.quorum(),
-            command_retention: Duration::from_secs(30),
             rng_seed: generation,
             fence: config.fence_timers(),
             dead_on_silence: config.detect.dead_on_silence,
@@ -212,8 +209,6 @@ pub enum Input {
         service: ServiceId,
         healthy: bool,
     },
-    /// Disseminate an operator command to every other member, once each.
-    Command(Command),
     /// The local engine's shared state changed: disseminate it.
     Shared(SharedState),
     /// A local interface toward `sites` gained or lost carrier (link watch).
@@ -254,25 +249,9 @@ pub enum Source {
 /// Outputs of [`GossipCore::process`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    Send {
-        to: SocketAddr,
-        data: Vec<u8>,
-    },
-    Schedule {
-        after: Duration,
-        timer: GossipTimer,
-    },
+    Send { to: SocketAddr, data: Vec<u8> },
+    Schedule { after: Duration, timer: GossipTimer },
     Event(Event),
-    /// The command given as `Input::Command` was queued under this id.
-    CommandQueued(CommandId),
-}
-
-/// A command's unique id: issuing site, its daemon generation, number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct CommandId {
-    pub origin: SiteId,
-    pub generation: u64,
-    pub number: u64,
 }
 
 /// What SWIM says about a site's daemon.
@@ -348,8 +327,6 @@ pub struct Counters {
     /// foca suspect-to-down timers dropped (member no longer suspect).
     pub stale_suspect_timers: u64,
     pub announces: u64,
-    pub commands_issued: u64,
-    pub commands_delivered: u64,
     /// Times we learnt the cluster had declared us down.
     pub declared_down: u64,
 }
@@ -423,9 +400,6 @@ fn snake(value: &impl Serialize) -> String {
     }
 }
 
-/// Most commands kept in our published state at once.
-const MAX_RETAINED_COMMANDS: usize = 64;
-
 /// Peers per periodic anti-entropy push.
 const PUSH_FANOUT: usize = 4;
 
@@ -494,10 +468,7 @@ pub struct GossipCore {
     external_at: BTreeMap<SiteId, Duration>,
     views: BTreeMap<SiteId, SiteView>,
     own: OriginState,
-    own_command_times: VecDeque<(u64, Duration)>,
-    next_command: u64,
     remote: BTreeMap<SiteId, OriginState>,
-    delivered_commands: BTreeMap<SiteId, (u64, u64)>,
     emitted_verdicts: BTreeMap<(SiteId, SiteId), Liveness>,
     emitted_health: BTreeMap<(SiteId, ServiceId), bool>,
     self_aware: SelfAwareness,
@@ -531,7 +502,7 @@ impl GossipCore {
             seq: 0,
             verdicts: Vec::new(),
             health: Vec::new(),
-            commands: Vec::new(),
+            commands: RetiredCommands,
             shared: None,
         };
         GossipCore {
@@ -552,10 +523,7 @@ impl GossipCore {
             external_at: BTreeMap::new(),
             views: BTreeMap::new(),
             own,
-            own_command_times: VecDeque::new(),
-            next_command: 1,
             remote: BTreeMap::new(),
-            delivered_commands: BTreeMap::new(),
             emitted_verdicts: BTreeMap::new(),
             emitted_health: BTreeMap::new(),
             self_aware: SelfAwareness::new(8),
@@ -710,25 +678,6 @@ impl GossipCore {
                     self.own.shared = Some(state);
                     self.bump_own();
                 }
-            }
-            Input::Command(command) => {
-                let number = self.next_command;
-                self.next_command += 1;
-                self.own.commands.push((number, command));
-                self.own_command_times.push_back((number, now));
-                // Keep the state message small (and under wire::MAX_ENTRIES)
-                // even if an operator script fires commands in a loop.
-                while self.own.commands.len() > MAX_RETAINED_COMMANDS {
-                    self.own.commands.remove(0);
-                    self.own_command_times.pop_front();
-                }
-                self.counters.commands_issued += 1;
-                self.bump_own();
-                out.push(Output::CommandQueued(CommandId {
-                    origin: self.settings.local.clone(),
-                    generation: self.own.generation,
-                    number,
-                }));
             }
         }
         self.handle_notes(notes);
@@ -966,7 +915,6 @@ impl GossipCore {
                 });
             }
             GossipTimer::Push => {
-                self.prune_commands();
                 // Anti-entropy: changes are pushed to everyone at once; this
                 // periodic round covers lost packets, to a few peers at a time.
                 self.push_round(out);
@@ -1252,22 +1200,6 @@ impl GossipCore {
         self.dirty = true;
     }
 
-    fn prune_commands(&mut self) {
-        let retention = self.settings.command_retention;
-        let mut changed = false;
-        while let Some((number, at)) = self.own_command_times.front().copied() {
-            if self.now.saturating_sub(at) < retention {
-                break;
-            }
-            self.own_command_times.pop_front();
-            self.own.commands.retain(|(n, _)| *n != number);
-            changed = true;
-        }
-        if changed {
-            self.bump_own();
-        }
-    }
-
     fn state_packet(&self, origins: &[OriginState]) -> Vec<u8> {
         let msg = StateMsg {
             version: STATE_VERSION,
@@ -1386,23 +1318,6 @@ impl GossipCore {
                 out.push(Output::Event(Event::Peer {
                     from: origin.site.clone(),
                     state: shared.clone(),
-                }));
-            }
-        }
-        let delivered = self
-            .delivered_commands
-            .entry(origin.site.clone())
-            .or_insert((origin.generation, 0));
-        if delivered.0 != origin.generation {
-            // A restarted origin numbers its commands from 1 again.
-            *delivered = (origin.generation, 0);
-        }
-        for (number, command) in &origin.commands {
-            if *number > delivered.1 {
-                delivered.1 = *number;
-                self.counters.commands_delivered += 1;
-                out.push(Output::Event(Event::Command {
-                    command: command.clone(),
                 }));
             }
         }

@@ -1,5 +1,5 @@
 //! SWIM gossip between site daemons and the witness (on foca), with
-//! orbit's verdict, health and command dissemination on top.
+//! orbit's verdict, health and engine-state dissemination on top.
 //!
 //! - `core.rs`: the sans-IO member (`process(now, Input) -> Vec<Output>`).
 //! - `driver.rs`: the tokio task with one UDP socket and one timer queue.
@@ -10,8 +10,8 @@ mod driver;
 mod selfaware;
 
 pub use self::core::{
-    CommandId, Counters, DaemonState, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input,
-    Output, SiteView, Source, Timers, EXTERNAL_TTL,
+    Counters, DaemonState, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input, Output,
+    SiteView, Source, Timers, EXTERNAL_TTL,
 };
 pub use self::driver::{Gossip, LocalReporter};
 pub use self::selfaware::SelfAwareness;
