@@ -24,7 +24,10 @@ use tokio::time::Instant;
 use tokio_util::time::DelayQueue;
 use tracing::Instrument;
 
-use super::core::{GossipCore, GossipSettings, GossipStatus, GossipTimer, Input, Output, Source};
+use super::core::{GossipCore, GossipTimer, Input, Output};
+use super::settings::GossipSettings;
+use super::status::GossipStatus;
+use super::verdict::Source;
 use crate::auth::AuthKey;
 use crate::dataplane::probe_site;
 use crate::error::DetectError;
