@@ -117,6 +117,63 @@ impl StateMsg {
     }
 }
 
+/// The state message of builds that had the command relay: what such a
+/// member sends, and what it must still be able to read.
+#[cfg(test)]
+pub(crate) mod relay_era {
+    use super::*;
+    use orbit_core::Command;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Msg {
+        pub version: u8,
+        pub sender: SiteId,
+        pub origins: Vec<Origin>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Origin {
+        pub site: SiteId,
+        pub generation: u64,
+        pub seq: u64,
+        pub verdicts: Vec<(SiteId, Liveness)>,
+        pub health: Vec<(ServiceId, bool)>,
+        pub commands: Vec<(u64, Command)>,
+        #[serde(default)]
+        pub shared: Option<SharedState>,
+    }
+
+    impl Msg {
+        /// `sender`'s copy of `origin`'s state (generation 9, seq 3): `a`
+        /// dead, `web` healthy, and a switchover to `a` in the relay.
+        pub fn with_command(sender: &str, origin: &str) -> Msg {
+            Msg {
+                version: STATE_VERSION,
+                sender: sender.parse().unwrap(),
+                origins: vec![Origin {
+                    site: origin.parse().unwrap(),
+                    generation: 9,
+                    seq: 3,
+                    verdicts: vec![("a".parse().unwrap(), Liveness::Dead)],
+                    health: vec![("web".parse().unwrap(), true)],
+                    commands: vec![(
+                        1,
+                        Command::Switchover {
+                            service: None,
+                            to: "a".parse().unwrap(),
+                        },
+                    )],
+                    shared: Some(SharedState::default()),
+                }],
+            }
+        }
+
+        pub fn encode(&self) -> Vec<u8> {
+            rmp_serde::to_vec_named(self).unwrap()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,30 +200,10 @@ mod tests {
         assert_eq!(StateMsg::decode(&m.encode()).unwrap(), m);
     }
 
-    /// The state message of builds that had the command relay.
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    struct RelayEraMsg {
-        version: u8,
-        sender: SiteId,
-        origins: Vec<RelayEraOrigin>,
-    }
-
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    struct RelayEraOrigin {
-        site: SiteId,
-        generation: u64,
-        seq: u64,
-        verdicts: Vec<(SiteId, Liveness)>,
-        health: Vec<(ServiceId, bool)>,
-        commands: Vec<(u64, orbit_core::Command)>,
-        #[serde(default)]
-        shared: Option<SharedState>,
-    }
-
     #[test]
     fn builds_with_the_command_relay_still_decode_our_messages() {
         let m = sample();
-        let old: RelayEraMsg = rmp_serde::from_slice(&m.encode()).unwrap();
+        let old: relay_era::Msg = rmp_serde::from_slice(&m.encode()).unwrap();
         assert!(old.origins[0].commands.is_empty());
         assert_eq!(old.origins[0].verdicts, m.origins[0].verdicts);
         assert_eq!(old.origins[0].shared, m.origins[0].shared);
@@ -174,27 +211,8 @@ mod tests {
 
     #[test]
     fn commands_from_builds_with_the_relay_are_skipped() {
-        let old = RelayEraMsg {
-            version: STATE_VERSION,
-            sender: "a".parse().unwrap(),
-            origins: vec![RelayEraOrigin {
-                site: "b".parse().unwrap(),
-                generation: 9,
-                seq: 3,
-                verdicts: vec![("a".parse().unwrap(), Liveness::Dead)],
-                health: vec![("web".parse().unwrap(), true)],
-                commands: vec![(
-                    1,
-                    orbit_core::Command::Switchover {
-                        service: None,
-                        to: "a".parse().unwrap(),
-                    },
-                )],
-                shared: Some(SharedState::default()),
-            }],
-        };
-        let enc = rmp_serde::to_vec_named(&old).unwrap();
-        assert_eq!(StateMsg::decode(&enc).unwrap(), sample());
+        let old = relay_era::Msg::with_command("a", "b");
+        assert_eq!(StateMsg::decode(&old.encode()).unwrap(), sample());
     }
 
     #[test]

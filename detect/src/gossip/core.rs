@@ -488,3 +488,62 @@ impl GossipCore {
         self.state.set_verdicts(verdicts, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use orbit_core::config::Config;
+
+    use super::*;
+    use crate::wire::relay_era;
+
+    const B: &str = "127.0.0.2:7946";
+
+    /// Member `a` of a cluster `a`, `b`, `w`, started.
+    fn started(key: &AuthKey) -> GossipCore {
+        let sites = [("a", "127.0.0.1:7946"), ("b", B), ("w", "127.0.0.3:7946")];
+        let mut text = String::from("[node]\nsite = \"a\"\nrole = \"site\"\n");
+        for (id, gossip) in sites {
+            text += &format!("[[site]]\nid = \"{id}\"\ngossip = \"{gossip}\"\n");
+        }
+        text += "witness = true\n[detect]\nkey_file = \"/nonexistent\"\n";
+        text +=
+            "[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n";
+        let config = Config::parse_valid(&text, "test.toml").unwrap();
+        let settings = GossipSettings::from_config(&config, 1).unwrap();
+        let mut core = GossipCore::new(settings, key.clone());
+        core.process(Duration::ZERO, Input::Start);
+        core
+    }
+
+    /// A member holding the key (or running a build that had the command
+    /// relay) cannot make this member's engine run an operator command:
+    /// the rest of its state is taken in, the command is not.
+    #[test]
+    fn commands_in_a_peers_state_never_reach_the_engine() {
+        let key = AuthKey::new(b"sixteen bytes or more of key".to_vec());
+        let mut core = started(&key);
+        let body = relay_era::Msg::with_command("b", "b").encode();
+        let out = core.process(
+            Duration::from_millis(10),
+            Input::Packet {
+                from: B.parse().unwrap(),
+                data: key.seal(PacketKind::State, &body),
+            },
+        );
+        let events: Vec<&Event> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Health { .. })),
+            "the state was taken in: {events:?}"
+        );
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::Command { .. })),
+            "{events:?}"
+        );
+    }
+}
