@@ -2,9 +2,9 @@
 //!
 //! SWIM (foca) tells every member who is alive *from its own point of view*.
 //! The engine's quorum rule needs more: every member's verdicts about every
-//! other member, each site's service health, and operator commands. Each
-//! member owns one [`OriginState`] (its verdicts, its local health, its
-//! recent commands), numbered by `(generation, seq)`; members push the
+//! other member, each site's service health and each engine's shared state.
+//! Each member owns one [`OriginState`] (its verdicts, its local health, its
+//! engine's shared state), numbered by `(generation, seq)`; members push the
 //! freshest copy of every origin they know to every peer, so an origin's
 //! state also reaches members it cannot talk to directly (a cut A–B link with
 //! a witness that sees both).
@@ -12,9 +12,15 @@
 //! Encoding: MessagePack with named fields (`rmp-serde`), inside the
 //! authenticated envelope (`auth.rs`). `version` is checked on decode; unknown
 //! fields are ignored so a later minor version can add some.
+//!
+//! `commands` is the slot of a retired operator-command relay: it is still
+//! sent, always empty, because builds that had the relay require the field;
+//! what such a build puts in it is skipped unread ([`RetiredCommands`]).
 
-use orbit_core::{Command, Liveness, ServiceId, SharedState, SiteId};
-use serde::{Deserialize, Serialize};
+use orbit_core::{Liveness, ServiceId, SharedState, SiteId};
+use serde::de::IgnoredAny;
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Version of the state message body.
 pub const STATE_VERSION: u8 = 1;
@@ -35,9 +41,9 @@ pub struct OriginState {
     pub verdicts: Vec<(SiteId, Liveness)>,
     /// The origin's local service health (after rise/fall).
     pub health: Vec<(ServiceId, bool)>,
-    /// Recent operator commands issued at the origin: `(number, command)`,
-    /// numbered from 1 within the generation, oldest first.
-    pub commands: Vec<(u64, Command)>,
+    /// The retired command relay's slot (see the module doc).
+    #[serde(default)]
+    pub commands: RetiredCommands,
     /// The origin engine's shared state (placements with epochs, operator
     /// intent) that lets every engine converge; absent until published.
     #[serde(default)]
@@ -48,6 +54,23 @@ impl OriginState {
     /// Whether `self` is a newer publication than `other` of the same origin.
     pub fn newer_than(&self, other: &OriginState) -> bool {
         (self.generation, self.seq) > (other.generation, other.seq)
+    }
+}
+
+/// The field of a retired feature: encodes as an empty list, decodes from
+/// anything (unread).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetiredCommands;
+
+impl Serialize for RetiredCommands {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_seq(Some(0))?.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RetiredCommands {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer).map(|_| RetiredCommands)
     }
 }
 
@@ -86,14 +109,68 @@ impl StateMsg {
             return Err(WireError::TooLarge("origins"));
         }
         for o in &msg.origins {
-            if o.verdicts.len() > MAX_ENTRIES
-                || o.health.len() > MAX_ENTRIES
-                || o.commands.len() > MAX_ENTRIES
-            {
+            if o.verdicts.len() > MAX_ENTRIES || o.health.len() > MAX_ENTRIES {
                 return Err(WireError::TooLarge("origin entries"));
             }
         }
         Ok(msg)
+    }
+}
+
+/// The state message of builds that had the command relay: what such a
+/// member sends, and what it must still be able to read.
+#[cfg(test)]
+pub(crate) mod relay_era {
+    use super::*;
+    use orbit_core::Command;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Msg {
+        pub version: u8,
+        pub sender: SiteId,
+        pub origins: Vec<Origin>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Origin {
+        pub site: SiteId,
+        pub generation: u64,
+        pub seq: u64,
+        pub verdicts: Vec<(SiteId, Liveness)>,
+        pub health: Vec<(ServiceId, bool)>,
+        pub commands: Vec<(u64, Command)>,
+        #[serde(default)]
+        pub shared: Option<SharedState>,
+    }
+
+    impl Msg {
+        /// `sender`'s copy of `origin`'s state (generation 9, seq 3): `a`
+        /// dead, `web` healthy, and a switchover to `a` in the relay.
+        pub fn with_command(sender: &str, origin: &str) -> Msg {
+            Msg {
+                version: STATE_VERSION,
+                sender: sender.parse().unwrap(),
+                origins: vec![Origin {
+                    site: origin.parse().unwrap(),
+                    generation: 9,
+                    seq: 3,
+                    verdicts: vec![("a".parse().unwrap(), Liveness::Dead)],
+                    health: vec![("web".parse().unwrap(), true)],
+                    commands: vec![(
+                        1,
+                        Command::Switchover {
+                            service: None,
+                            to: "a".parse().unwrap(),
+                        },
+                    )],
+                    shared: Some(SharedState::default()),
+                }],
+            }
+        }
+
+        pub fn encode(&self) -> Vec<u8> {
+            rmp_serde::to_vec_named(self).unwrap()
+        }
     }
 }
 
@@ -112,13 +189,7 @@ mod tests {
                 verdicts: vec![("a".parse().unwrap(), Liveness::Dead)],
                 health: vec![("web".parse().unwrap(), true)],
                 shared: Some(SharedState::default()),
-                commands: vec![(
-                    1,
-                    Command::Switchover {
-                        service: None,
-                        to: "a".parse().unwrap(),
-                    },
-                )],
+                commands: RetiredCommands,
             }],
         }
     }
@@ -127,6 +198,21 @@ mod tests {
     fn round_trips() {
         let m = sample();
         assert_eq!(StateMsg::decode(&m.encode()).unwrap(), m);
+    }
+
+    #[test]
+    fn builds_with_the_command_relay_still_decode_our_messages() {
+        let m = sample();
+        let old: relay_era::Msg = rmp_serde::from_slice(&m.encode()).unwrap();
+        assert!(old.origins[0].commands.is_empty());
+        assert_eq!(old.origins[0].verdicts, m.origins[0].verdicts);
+        assert_eq!(old.origins[0].shared, m.origins[0].shared);
+    }
+
+    #[test]
+    fn commands_from_builds_with_the_relay_are_skipped() {
+        let old = relay_era::Msg::with_command("a", "b");
+        assert_eq!(StateMsg::decode(&old.encode()).unwrap(), sample());
     }
 
     #[test]

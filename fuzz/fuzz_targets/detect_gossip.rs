@@ -34,7 +34,6 @@ fuzz_target!(|data: &[u8]| {
         },
         probed: Default::default(),
         quorum: 2,
-        command_retention: Duration::from_secs(30),
         rng_seed: 7,
         fence: FenceTimers {
             fence_after: HumanDuration::from_millis(300),

@@ -16,24 +16,24 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orbit_core::config::Config;
-use orbit_core::{Command, Event, Liveness, ServiceId, SharedState, SiteId};
+use orbit_core::{Event, Liveness, ServiceId, SharedState, SiteId};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::time::DelayQueue;
 use tracing::Instrument;
 
-use super::core::{
-    CommandId, GossipCore, GossipSettings, GossipStatus, GossipTimer, Input, Output, Source,
-};
+use super::core::{GossipCore, GossipTimer, Input, Output};
+use super::settings::GossipSettings;
+use super::status::GossipStatus;
+use super::verdict::Source;
 use crate::auth::AuthKey;
 use crate::dataplane::probe_site;
 use crate::error::DetectError;
 
 #[derive(Debug)]
 enum Control {
-    Command(Command, oneshot::Sender<CommandId>),
     Shared(SharedState),
     Health(ServiceId, bool),
     Link(String, Vec<SiteId>, bool),
@@ -119,7 +119,6 @@ impl Gossip {
             epoch: Instant::now(),
             events,
             status: status_tx,
-            pending_reply: None,
         };
         tasks.push(tokio::spawn(driver.run(control_rx, dp_rx).instrument(span)));
         Ok(Gossip {
@@ -133,18 +132,6 @@ impl Gossip {
     /// The bound gossip address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
-    }
-
-    /// Disseminates an operator command to every other member; each
-    /// delivers it once as `Event::Command`. The local daemon applies its
-    /// own command itself: it is not echoed back.
-    pub async fn broadcast_command(&self, command: Command) -> Result<CommandId, DetectError> {
-        let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Control::Command(command, tx))
-            .await
-            .map_err(|_| DetectError::Stopped)?;
-        rx.await.map_err(|_| DetectError::Stopped)
     }
 
     /// Publishes the local engine's shared state (placements, operator
@@ -247,7 +234,6 @@ struct Driver {
     epoch: Instant,
     events: mpsc::Sender<Event>,
     status: watch::Sender<GossipStatus>,
-    pending_reply: Option<oneshot::Sender<CommandId>>,
 }
 
 impl Driver {
@@ -280,10 +266,6 @@ impl Driver {
                     Input::Timer(expired.into_inner())
                 }
                 c = control.recv(), if control_open => match c {
-                    Some(Control::Command(command, reply)) => {
-                        self.pending_reply = Some(reply);
-                        Input::Command(command)
-                    }
                     Some(Control::Health(service, healthy)) => Input::LocalHealth { service, healthy },
                     Some(Control::Shared(state)) => Input::Shared(state),
                     Some(Control::Link(interface, sites, up)) => Input::Link { interface, sites, up },
@@ -318,11 +300,6 @@ impl Driver {
                 Output::Event(event) => {
                     if self.events.send(event).await.is_err() {
                         return false;
-                    }
-                }
-                Output::CommandQueued(id) => {
-                    if let Some(reply) = self.pending_reply.take() {
-                        let _ = reply.send(id);
                     }
                 }
             }

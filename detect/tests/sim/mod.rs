@@ -304,7 +304,6 @@ impl Sim {
                     self.schedule(after, Job::Timer { node, timer })
                 }
                 Output::Event(e) => self.feed(node, e),
-                Output::CommandQueued(_) => {}
             }
         }
     }
