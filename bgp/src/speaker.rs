@@ -12,6 +12,11 @@
 //! adds, removes or restarts a peer is seen at once by the listener and by
 //! BFD, without rebuilding either.
 
+mod reconfigured;
+mod redirector;
+
+pub use reconfigured::{PeerReconfigured, PeerReload, Reconfigured};
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -146,89 +151,6 @@ impl PeerControl {
 impl std::fmt::Debug for PeerMsg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PeerMsg")
-    }
-}
-
-/// What [`Speaker::reconfigure`] did, for the journal.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reconfigured {
-    /// The peers that changed, in the new configuration's order (removed
-    /// ones first).
-    pub peers: Vec<PeerReconfigured>,
-    /// Opened, moved or closed (`None`: as it was).
-    pub listener: Option<String>,
-    /// The announce policy (`[bgp.active]`, `[bgp.standby]`,
-    /// `[bgp.takeover]`, `[bgp.drain]`, next hops, service prefixes)
-    /// changed: the last steering was re-applied under the new one.
-    pub policy_changed: bool,
-    /// The re-apply of the last steering, if there was one and it changed
-    /// routes ("2 UPDATEs to 2 of 2 peers, 1 routes").
-    pub reapplied: Option<String>,
-}
-
-/// One peer's part in a reload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerReconfigured {
-    pub address: IpAddr,
-    pub change: PeerReload,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PeerReload {
-    /// New `[[bgp.peer]]`: a session was started.
-    Added,
-    /// Gone from the config: closed with Cease / Peer De-configured
-    /// (RFC 4486 §4, subcode 3).
-    Removed,
-    /// A session parameter changed (the names of what changed, as in the
-    /// config): closed with Cease / Other Configuration Change (RFC 4486
-    /// §4, subcode 6) and started again with the new parameters.
-    Restarted { changed: Vec<String> },
-    /// Only settings that apply to the live session changed (next hops,
-    /// `connect_retry`): taken without a reset.
-    Updated { changed: Vec<String> },
-}
-
-impl Reconfigured {
-    /// Whether anything at all changed.
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
-            && self.listener.is_none()
-            && !self.policy_changed
-            && self.reapplied.is_none()
-    }
-}
-
-impl fmt::Display for Reconfigured {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts: Vec<String> = Vec::new();
-        for p in &self.peers {
-            let a = p.address;
-            parts.push(match &p.change {
-                PeerReload::Added => format!("peer {a} added"),
-                PeerReload::Removed => format!("peer {a} removed"),
-                PeerReload::Restarted { changed } => {
-                    format!("peer {a} restarted ({} changed)", changed.join(", "))
-                }
-                PeerReload::Updated { changed } => {
-                    format!("peer {a} updated in place ({} changed)", changed.join(", "))
-                }
-            });
-        }
-        if let Some(l) = &self.listener {
-            parts.push(l.clone());
-        }
-        if self.policy_changed {
-            parts.push("announce policy changed".into());
-        }
-        if let Some(r) = &self.reapplied {
-            parts.push(format!("re-applied: {r}"));
-        }
-        if parts.is_empty() {
-            f.write_str("nothing changed")
-        } else {
-            f.write_str(&parts.join("; "))
-        }
     }
 }
 
@@ -804,96 +726,4 @@ fn set_listener_keys(l: &mut Listener, setups: &[PeerSetup]) -> Result<(), Error
     }
     l.md5 = want;
     Ok(())
-}
-
-#[async_trait::async_trait]
-impl Redirector for Speaker {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Bgp
-    }
-
-    async fn apply(&mut self, steering: &Steering) -> Result<Applied, RedirectError> {
-        if steering.observe_only {
-            return Ok(Applied {
-                generation: steering.generation,
-                changes: 0,
-                detail: "observe only: nothing announced".into(),
-            });
-        }
-        // Refused whole, before anything is sent: the previous state stays.
-        let rib = Arc::new(self.policy.desired(steering)?);
-        // A fenced steering is provisional: after a restart it comes before
-        // the daemon knows where the services belong, and End-of-RIB after
-        // it would make graceful-restart peers flush the routes they kept
-        // for us (RFC 4724 §4.1/§4.2).
-        let (established, changes, detail) = self.apply_rib(rib.clone(), steering.fenced).await?;
-        self.last = Some((steering.clone(), rib));
-        if established == 0 {
-            return Err(RedirectError::Unreachable {
-                component: "BGP peers".into(),
-                detail: format!(
-                    "no session is Established; the routes go out when one comes up ({detail})"
-                ),
-            });
-        }
-        Ok(Applied {
-            generation: steering.generation,
-            changes,
-            detail,
-        })
-    }
-
-    async fn close(&mut self, reason: &str) {
-        self.stop(reason).await;
-    }
-
-    /// In place ([`Speaker::reconfigure`]) while `[bgp]` stays configured.
-    async fn reconfigure(&mut self, config: &Config) -> Result<Reconfiguration, RedirectError> {
-        let Some(bgp) = &config.bgp else {
-            return Ok(Reconfiguration::RebuildNeeded);
-        };
-        let done = Speaker::reconfigure(self, bgp, &config.services).await?;
-        Ok(Reconfiguration::InPlace(done.to_string()))
-    }
-
-    async fn observe(&mut self) -> Result<Observed, RedirectError> {
-        let peers = self.peers().await?;
-        let mut services = BTreeMap::new();
-        if let Some((steering, _)) = &self.last {
-            for (id, s) in &steering.services {
-                // We carry the service if an Established peer holds one of its
-                // prefixes from us as the active site.
-                let carried = peers.iter().any(|p| {
-                    p.state == State::Established
-                        && s.prefixes
-                            .iter()
-                            .any(|px| p.adj_rib_out.contains_key(&px.trunc()))
-                }) && s.local_role == Role::Active;
-                let site = if carried {
-                    Some(steering.local_site.clone())
-                } else {
-                    s.active.clone().filter(|a| a != &steering.local_site)
-                };
-                services.insert(id.clone(), site);
-            }
-        }
-        let detail = peers
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {:?} out={} in={}{}",
-                    p.address,
-                    p.state,
-                    p.adj_rib_out.len(),
-                    p.counters.prefixes_received,
-                    p.last_error
-                        .as_deref()
-                        .map(|e| format!(" ({e})"))
-                        .unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok(Observed { services, detail })
-    }
 }

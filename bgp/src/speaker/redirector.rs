@@ -1,0 +1,96 @@
+//! The speaker as a backend: steering in, UPDATEs out, confirmed when every
+//! Established peer took them.
+
+use super::*;
+
+#[async_trait::async_trait]
+impl Redirector for Speaker {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Bgp
+    }
+
+    async fn apply(&mut self, steering: &Steering) -> Result<Applied, RedirectError> {
+        if steering.observe_only {
+            return Ok(Applied {
+                generation: steering.generation,
+                changes: 0,
+                detail: "observe only: nothing announced".into(),
+            });
+        }
+        // Refused whole, before anything is sent: the previous state stays.
+        let rib = Arc::new(self.policy.desired(steering)?);
+        // A fenced steering is provisional: after a restart it comes before
+        // the daemon knows where the services belong, and End-of-RIB after
+        // it would make graceful-restart peers flush the routes they kept
+        // for us (RFC 4724 §4.1/§4.2).
+        let (established, changes, detail) = self.apply_rib(rib.clone(), steering.fenced).await?;
+        self.last = Some((steering.clone(), rib));
+        if established == 0 {
+            return Err(RedirectError::Unreachable {
+                component: "BGP peers".into(),
+                detail: format!(
+                    "no session is Established; the routes go out when one comes up ({detail})"
+                ),
+            });
+        }
+        Ok(Applied {
+            generation: steering.generation,
+            changes,
+            detail,
+        })
+    }
+
+    async fn close(&mut self, reason: &str) {
+        self.stop(reason).await;
+    }
+
+    /// In place ([`Speaker::reconfigure`]) while `[bgp]` stays configured.
+    async fn reconfigure(&mut self, config: &Config) -> Result<Reconfiguration, RedirectError> {
+        let Some(bgp) = &config.bgp else {
+            return Ok(Reconfiguration::RebuildNeeded);
+        };
+        let done = Speaker::reconfigure(self, bgp, &config.services).await?;
+        Ok(Reconfiguration::InPlace(done.to_string()))
+    }
+
+    async fn observe(&mut self) -> Result<Observed, RedirectError> {
+        let peers = self.peers().await?;
+        let mut services = BTreeMap::new();
+        if let Some((steering, _)) = &self.last {
+            for (id, s) in &steering.services {
+                // We carry the service if an Established peer holds one of its
+                // prefixes from us as the active site.
+                let carried = peers.iter().any(|p| {
+                    p.state == State::Established
+                        && s.prefixes
+                            .iter()
+                            .any(|px| p.adj_rib_out.contains_key(&px.trunc()))
+                }) && s.local_role == Role::Active;
+                let site = if carried {
+                    Some(steering.local_site.clone())
+                } else {
+                    s.active.clone().filter(|a| a != &steering.local_site)
+                };
+                services.insert(id.clone(), site);
+            }
+        }
+        let detail = peers
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {:?} out={} in={}{}",
+                    p.address,
+                    p.state,
+                    p.adj_rib_out.len(),
+                    p.counters.prefixes_received,
+                    p.last_error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(Observed { services, detail })
+    }
+}
