@@ -380,11 +380,6 @@ impl Engine {
         Ok(decisions)
     }
 
-    /// Checks whether a command would be accepted, without applying it.
-    pub fn check_command(&self, command: &Command) -> Result<(), CommandError> {
-        self.clone().apply_command(command).map(|_| ())
-    }
-
     fn advance(&mut self, now: Millis) {
         // A caller's clock that steps back must not rewind timers.
         self.now = self.now.max(now);
