@@ -249,10 +249,6 @@ impl Engine {
         &self.steering
     }
 
-    pub fn local_site(&self) -> &SiteId {
-        &self.local
-    }
-
     /// When the caller should send the next [`Event::Tick`], if any timer is
     /// running.
     pub fn next_deadline(&self) -> Option<Millis> {
