@@ -53,8 +53,10 @@ impl Engine {
 
     /// Rule: a switchover target that fails loses the operator's placement
     /// (the service failed over away from `old`, the site it was switched
-    /// to); otherwise the preference order would pull the service back to
-    /// it as soon as it is eligible again, bypassing `failback_after`.
+    /// to). Otherwise `old` would stay first in the preference order and
+    /// fail the service back to itself once it recovers, although the
+    /// operator's choice did not hold (scenario
+    /// `failed_switchover_target_loses_its_claim`).
     fn forget_failed_switchover(&mut self, svc: &ServicePlan, old: &SiteId) {
         if self.intent.placed.get(&svc.id) != Some(old) {
             return;
