@@ -1,6 +1,8 @@
 //! Restart, reload and shutdown: how an engine carries its state across the
 //! daemon's life without a flap.
 
+use std::collections::BTreeMap;
+
 use super::quorum::QuorumView;
 use super::{Engine, ServicePlan};
 use crate::config::Config;
@@ -8,7 +10,7 @@ use crate::decision::Decision;
 use crate::event::{Event, Liveness};
 use crate::ids::{ServiceId, SiteId};
 use crate::shared::SharedState;
-use crate::steering::{Role, Steering};
+use crate::steering::{Role, ServiceSteering, Steering};
 
 /// Where the services a departing site carried stand (`Engine::handover`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -188,6 +190,19 @@ impl Engine {
                 self.carried.insert(id.clone(), s.epoch);
             }
         }
+    }
+
+    /// Rule: a confirmation holds for the placement it confirmed, while the
+    /// local site still claims it with authority; peers read `carried` to
+    /// know that a handover is done, so it must never outlive the claim.
+    pub(super) fn keep_confirmed(&mut self, services: &BTreeMap<ServiceId, ServiceSteering>) {
+        let authority = !self.fenced && self.synced;
+        self.carried.retain(|id, epoch| {
+            authority
+                && services
+                    .get(id)
+                    .is_some_and(|s| s.local_role == Role::Active && s.epoch == *epoch)
+        });
     }
 
     /// Whether the local site is leaving (`Event::Departing`).

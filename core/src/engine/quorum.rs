@@ -39,9 +39,9 @@ struct Report {
 /// A change of a site's declared liveness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LivenessChange {
-    pub site: SiteId,
-    pub dead: bool,
-    pub voters: Vec<SiteId>,
+    pub(crate) site: SiteId,
+    pub(crate) dead: bool,
+    pub(crate) voters: Vec<SiteId>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub(crate) struct QuorumView {
 }
 
 impl QuorumView {
-    pub fn new(members: Vec<SiteId>, quorum: usize) -> Self {
+    pub(crate) fn new(members: Vec<SiteId>, quorum: usize) -> Self {
         QuorumView {
             members,
             quorum,
@@ -68,21 +68,21 @@ impl QuorumView {
         }
     }
 
-    pub fn members(&self) -> &[SiteId] {
+    pub(crate) fn members(&self) -> &[SiteId] {
         &self.members
     }
 
-    pub fn quorum(&self) -> usize {
+    pub(crate) fn quorum(&self) -> usize {
         self.quorum
     }
 
-    pub fn is_member(&self, site: &SiteId) -> bool {
+    pub(crate) fn is_member(&self, site: &SiteId) -> bool {
         self.members.contains(site)
     }
 
     /// Takes over the reports, pending and declared deaths of `old` that
     /// concern members of this view (config reload).
-    pub fn carry_over(&mut self, old: &QuorumView) {
+    pub(crate) fn carry_over(&mut self, old: &QuorumView) {
         let members = self.members.clone();
         let known = |s: &SiteId| members.contains(s);
         self.reports = old
@@ -107,7 +107,7 @@ impl QuorumView {
     }
 
     /// Marks `site` as left (planned departure) or back; whether it changed.
-    pub fn set_left(&mut self, site: &SiteId, left: bool) -> bool {
+    pub(crate) fn set_left(&mut self, site: &SiteId, left: bool) -> bool {
         if left {
             self.left.insert(site.clone())
         } else {
@@ -115,20 +115,26 @@ impl QuorumView {
         }
     }
 
-    pub fn is_left(&self, site: &SiteId) -> bool {
+    pub(crate) fn is_left(&self, site: &SiteId) -> bool {
         self.left.contains(site)
     }
 
-    pub fn record(&mut self, observer: SiteId, subject: SiteId, liveness: Liveness, event: Event) {
+    pub(crate) fn record(
+        &mut self,
+        observer: SiteId,
+        subject: SiteId,
+        liveness: Liveness,
+        event: Event,
+    ) {
         self.reports
             .insert((observer, subject), Report { liveness, event });
     }
 
-    pub fn is_dead(&self, site: &SiteId) -> bool {
+    pub(crate) fn is_dead(&self, site: &SiteId) -> bool {
         self.declared_dead.contains(site)
     }
 
-    pub fn report(&self, observer: &SiteId, subject: &SiteId) -> Option<Liveness> {
+    pub(crate) fn report(&self, observer: &SiteId, subject: &SiteId) -> Option<Liveness> {
         self.reports
             .get(&(observer.clone(), subject.clone()))
             .map(|r| r.liveness)
@@ -137,7 +143,7 @@ impl QuorumView {
     /// Members (not declared dead, not left, not `subject`, not cut off from
     /// a quorum by their own account) that report `subject` dead. Nobody
     /// votes a left member dead: its silence was announced.
-    pub fn dead_voters(&self, subject: &SiteId) -> Vec<SiteId> {
+    pub(crate) fn dead_voters(&self, subject: &SiteId) -> Vec<SiteId> {
         if self.left.contains(subject) {
             return Vec::new();
         }
@@ -152,7 +158,7 @@ impl QuorumView {
     }
 
     /// The report events behind the current dead votes against `subject`.
-    pub fn dead_vote_events(&self, subject: &SiteId) -> Vec<Event> {
+    pub(crate) fn dead_vote_events(&self, subject: &SiteId) -> Vec<Event> {
         self.dead_voters(subject)
             .into_iter()
             .filter_map(|o| self.reports.get(&(o, subject.clone())))
@@ -166,7 +172,7 @@ impl QuorumView {
     /// hearing from a member only second hand is not being part of a quorum.
     /// A left member does not count either, even while it still answers
     /// during its drain: it is about to go.
-    pub fn reachable_from(&self, local: &SiteId) -> usize {
+    pub(crate) fn reachable_from(&self, local: &SiteId) -> usize {
         1 + self
             .members
             .iter()
@@ -180,7 +186,7 @@ impl QuorumView {
             .count()
     }
 
-    pub fn fenced(&self, local: &SiteId) -> bool {
+    pub(crate) fn fenced(&self, local: &SiteId) -> bool {
         self.reachable_from(local) < self.quorum
     }
 
@@ -191,7 +197,12 @@ impl QuorumView {
     /// the majority wrote it off from their placements and death counts
     /// (`SharedState`). Counting the votes about itself would only echo,
     /// when it returns from a cut, verdicts that its return is refuting.
-    pub fn settle(&mut self, now: Millis, hold: Duration, local: &SiteId) -> Vec<LivenessChange> {
+    pub(crate) fn settle(
+        &mut self,
+        now: Millis,
+        hold: Duration,
+        local: &SiteId,
+    ) -> Vec<LivenessChange> {
         let mut changes = Vec::new();
         for _ in 0..=self.members.len() {
             let mut changed = false;
@@ -234,7 +245,7 @@ impl QuorumView {
     }
 
     /// When a pending dead declaration matures.
-    pub fn next_deadline(&self, hold: Duration) -> Option<Millis> {
+    pub(crate) fn next_deadline(&self, hold: Duration) -> Option<Millis> {
         self.dead_pending
             .iter()
             .filter(|(site, _)| !self.declared_dead.contains(*site))

@@ -1,0 +1,181 @@
+//! Peers' shared state: what this engine gossips, and what it takes from
+//! what the others gossip, so that every engine converges on one carrier
+//! per service and one operator intent.
+
+use super::evaluate::Decisions;
+use super::{Engine, ServicePlan};
+use crate::decision::Change;
+use crate::event::Liveness;
+use crate::ids::SiteId;
+use crate::shared::{Placement, SharedState};
+use crate::steering::ServiceSteering;
+
+impl Engine {
+    /// What this daemon gossips to its peers.
+    pub fn shared_state(&self) -> SharedState {
+        SharedState {
+            placements: self
+                .steering
+                .services
+                .iter()
+                .map(|(id, s)| {
+                    let placement = Placement {
+                        active: s.active.clone(),
+                        epoch: s.epoch,
+                        planned: self.planned.get(id).copied().unwrap_or(false),
+                    };
+                    (id.clone(), placement)
+                })
+                .collect(),
+            intent: self.intent.clone(),
+            deaths: self.deaths.clone(),
+            leaving: self.leaving,
+            carried: self.carried.clone(),
+        }
+    }
+
+    /// Adopts a newer intent at once, and remembers placements from `from`
+    /// that are newer than ours for the next evaluation.
+    pub(super) fn merge_peer(&mut self, from: &SiteId, theirs: &SharedState) {
+        // Only a peer that places some of our services tells us where they
+        // are now (a witness places nothing), and only a state it made while
+        // it could hear us: a state from while we were cut off (its verdict
+        // about us, which travels with it and arrives first, says so) may
+        // still be in flight when we heal. Until such a peer has spoken, a
+        // stale placement of ours must not be claimed.
+        let made_while_hearing_us = matches!(
+            self.view.report(from, &self.local),
+            Some(Liveness::Alive | Liveness::Suspect)
+        );
+        let places_ours = self
+            .services
+            .iter()
+            .any(|s| theirs.placements.contains_key(&s.id));
+        if self.services.is_empty() || (places_ours && made_while_hearing_us) {
+            self.fresh_peer = true;
+        }
+        // The member's own word: a leaving flag can only come from the
+        // member itself (each origin publishes its own state), so it needs
+        // no vote. A restarted member publishes without it.
+        if self.view.set_left(from, theirs.leaving) {
+            tracing::info!(%from, left = theirs.leaving, "member announced its planned departure or its return");
+            self.left_changes.push((from.clone(), theirs.leaving));
+        }
+        self.peer_carried
+            .insert(from.clone(), theirs.carried.clone());
+        for (site, count) in &theirs.deaths {
+            if !self.view.is_member(site) || self.deaths.get(site) >= Some(count) {
+                continue;
+            }
+            // The cluster declared `site` dead once more than we knew (we may
+            // be that site, back from a cut too short for our own detectors):
+            // its failback clock restarts now.
+            tracing::info!(%from, %site, count, "learnt of a newer death of a site");
+            self.deaths.insert(site.clone(), *count);
+            let now = self.now;
+            for ((s, _), since) in self.eligible_since.iter_mut() {
+                if s == site {
+                    *since = now;
+                }
+            }
+        }
+        if theirs.intent.newer_than(&self.intent) {
+            tracing::info!(%from, epoch = theirs.intent.epoch, "adopting newer operator intent");
+            self.intent = theirs.intent.clone();
+        }
+        for svc in self.services.clone() {
+            let Some(their) = theirs.placements.get(&svc.id) else {
+                continue;
+            };
+            let mine = self
+                .adopted
+                .get(&svc.id)
+                .map(|(p, _)| p.clone())
+                .or_else(|| {
+                    self.steering.services.get(&svc.id).map(|s| Placement {
+                        active: s.active.clone(),
+                        epoch: s.epoch,
+                        planned: false,
+                    })
+                })
+                .unwrap_or(Placement {
+                    active: None,
+                    epoch: 0,
+                    planned: false,
+                });
+            if newer(&svc, their, &mine) {
+                self.adopted
+                    .insert(svc.id.clone(), (their.clone(), from.clone()));
+            }
+        }
+    }
+
+    /// Rule: a newer placement heard from a peer wins (the total order of
+    /// [`newer`], the same in every engine), so that engines agree on one
+    /// carrier per service. Adopting a peer's planned move away from the
+    /// local site drains it as our own planned move would; adopting a
+    /// failover away from a site restarts that site's failback clock.
+    /// Returns the carrier and epoch the evaluation goes on from.
+    pub(super) fn adopt_peer_placement(
+        &mut self,
+        svc: &ServicePlan,
+        current: Option<&ServiceSteering>,
+        decisions: &mut Decisions,
+    ) -> (Option<SiteId>, u64) {
+        let old_active = current.and_then(|c| c.active.clone());
+        let epoch = current.map_or(0, |c| c.epoch);
+        let Some((placement, from)) = self.adopted.remove(&svc.id) else {
+            return (old_active, epoch);
+        };
+        if placement.active != old_active {
+            decisions.push(
+                Change::ServiceMoved {
+                    service: svc.id.clone(),
+                    from: old_active.clone(),
+                    to: placement.active.clone(),
+                },
+                format!(
+                    "adopted the newer placement of {} from site {from} (epoch {} over {epoch})",
+                    svc.id, placement.epoch
+                ),
+                Vec::new(),
+            );
+        }
+        if placement.planned
+            && old_active.as_ref() == Some(&self.local)
+            && placement.active.as_ref() != Some(&self.local)
+        {
+            self.draining_until
+                .insert(svc.id.clone(), self.now.after(self.drain_grace));
+        }
+        self.planned.insert(svc.id.clone(), placement.planned);
+        if let Some(old) = old_active.as_ref().filter(|_| !placement.planned) {
+            if placement.active.as_ref() != Some(old) {
+                // A peer failed the service over away from `old`: in the
+                // majority's view `old` was not eligible, even if this
+                // engine (perhaps `old` itself, briefly cut off) never
+                // noticed. Its failback clock restarts now.
+                let key = (old.clone(), svc.id.clone());
+                if self.eligible_since.contains_key(&key) {
+                    self.eligible_since.insert(key, self.now);
+                }
+            }
+        }
+        (placement.active, placement.epoch)
+    }
+}
+
+/// Total order on placements, the same in every engine: higher epoch wins;
+/// on a tie the site earlier in the configured priority wins, and any site
+/// wins over none.
+fn newer(svc: &ServicePlan, theirs: &Placement, mine: &Placement) -> bool {
+    let rank = |p: &Placement| match &p.active {
+        None => usize::MAX,
+        Some(site) => svc
+            .sites
+            .iter()
+            .position(|s| s == site)
+            .unwrap_or(usize::MAX - 1),
+    };
+    (theirs.epoch, std::cmp::Reverse(rank(theirs))) > (mine.epoch, std::cmp::Reverse(rank(mine)))
+}

@@ -1,0 +1,113 @@
+//! The local site's role per service: what this site's backends do with
+//! the placement (announce as the carrier, as standby, at lowest preference
+//! while draining, or not at all).
+
+use super::evaluate::Decisions;
+use super::{Engine, ServicePlan};
+use crate::decision::Change;
+use crate::ids::SiteId;
+use crate::steering::Role;
+
+impl Engine {
+    /// Rule: the local role follows from the placement, fencing, sync,
+    /// drains and a planned stop (see [`Engine::local_role`]); a change is a
+    /// decision, since it is what this site's data plane does next.
+    pub(super) fn settle_role(
+        &self,
+        svc: &ServicePlan,
+        old_role: Role,
+        active: Option<&SiteId>,
+        decisions: &mut Decisions,
+    ) -> Role {
+        let role = self.local_role(svc, active);
+        if role != old_role {
+            decisions.push(
+                Change::LocalRole {
+                    service: svc.id.clone(),
+                    from: old_role,
+                    to: role,
+                },
+                self.role_reason(svc, role),
+                Vec::new(),
+            );
+        }
+        role
+    }
+
+    /// Rule: an Active local site takes over with the takeover preference
+    /// while another site of the service is declared dead, because the dead
+    /// site's route may still be held upstream.
+    pub(super) fn takeover(&self, svc: &ServicePlan, role: Role) -> bool {
+        role == Role::Active
+            && svc
+                .sites
+                .iter()
+                .any(|s| s != &self.local && self.view.is_dead(s))
+    }
+
+    /// Fenced or not serving: withdrawn. Leaving: never more attractive
+    /// than before. Carrier with authority: Active. Otherwise Draining
+    /// after a planned move away, Standby while eligible, else Withdrawn.
+    fn local_role(&self, svc: &ServicePlan, active: Option<&SiteId>) -> Role {
+        if !svc.sites.contains(&self.local) || self.fenced {
+            return Role::Withdrawn;
+        }
+        if self.leaving {
+            return self.leaving_role(svc);
+        }
+        if active == Some(&self.local) && self.synced {
+            return Role::Active;
+        }
+        let local_ok = self.eligible(&self.local, svc);
+        let draining = self
+            .draining_until
+            .get(&svc.id)
+            .is_some_and(|until| *until > self.now);
+        let drained_but_serving = self.intent.drained.contains(&self.local)
+            && (!svc.health_checked
+                || self
+                    .health
+                    .get(&(self.local.clone(), svc.id.clone()))
+                    .is_some_and(|r| r.healthy));
+        if draining && (local_ok || drained_but_serving) {
+            Role::Draining
+        } else if local_ok {
+            Role::Standby
+        } else {
+            Role::Withdrawn
+        }
+    }
+
+    fn role_reason(&self, svc: &ServicePlan, role: Role) -> String {
+        let local = &self.local;
+        match role {
+            Role::Active => format!("site {local} carries {}", svc.id),
+            Role::Standby if self.leaving => format!(
+                "site {local} is stopping: {} stays standby as it was until withdrawn",
+                svc.id
+            ),
+            Role::Standby => format!("site {local} is healthy standby for {}", svc.id),
+            Role::Draining if self.leaving => format!(
+                "site {local} is stopping: carrying {} at lowest preference until the new site \
+                 confirms it or for at most {}",
+                svc.id,
+                humantime::format_duration(self.drain_grace)
+            ),
+            Role::Draining => format!(
+                "{} moved away from site {local} on purpose: carrying it at lowest preference for {}",
+                svc.id,
+                humantime::format_duration(self.drain_grace)
+            ),
+            Role::Withdrawn if !svc.sites.contains(local) => {
+                format!("site {local} does not serve {}", svc.id)
+            }
+            Role::Withdrawn if self.fenced => {
+                format!("site {local} has no quorum: {} withdrawn", svc.id)
+            }
+            Role::Withdrawn => match self.ineligible_reason(local, svc) {
+                Some(reason) => format!("{}: {} withdrawn", reason.text(), svc.id),
+                None => format!("{} withdrawn at site {local}", svc.id),
+            },
+        }
+    }
+}
