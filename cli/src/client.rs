@@ -42,7 +42,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<serde_json::Value>,
+        body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         tokio::time::timeout(self.timeout, self.endpoint.request(method, path, body))
             .await
@@ -62,13 +62,13 @@ impl Endpoint {
         &self,
         method: Method,
         path: &str,
-        body: Option<serde_json::Value>,
+        body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let unreachable = |detail: String| ClientError::Unreachable {
             endpoint: self.describe(),
             detail,
         };
-        let payload = body.map(|b| b.to_string()).unwrap_or_default();
+        let payload = body.unwrap_or_default();
         let mut builder = Request::builder()
             .method(method)
             .uri(path)

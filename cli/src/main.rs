@@ -8,6 +8,7 @@
 
 mod client;
 mod render;
+mod request;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,8 +19,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 use client::{Client, ClientError, Endpoint};
 use hyper::{Method, StatusCode};
 use orbit_core::api::{ApiError, CommandResponse, JournalResponse, StatusResponse};
+use orbit_core::{ServiceId, SiteId};
+use request::CommandRequest;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 const EX_REFUSED: u8 = 1;
 const EX_UNAVAILABLE: u8 = 69;
@@ -73,28 +75,28 @@ enum Cmd {
     /// Move a service (or all services) to a site now, and keep it there.
     Switchover {
         #[arg(long, conflicts_with = "all", required_unless_present = "all")]
-        service: Option<String>,
+        service: Option<ServiceId>,
         /// Every service the target site serves.
         #[arg(long)]
         all: bool,
         #[arg(long)]
-        to: String,
+        to: SiteId,
     },
     /// Move every service away from a site until failback.
-    Drain { site: String },
+    Drain { site: SiteId },
     /// Undrain a site (or every site) and return services to their preferred site now.
-    Failback { site: Option<String> },
+    Failback { site: Option<SiteId> },
     /// Make a site the preferred site of a service until unpinned.
     Pin {
         #[arg(long)]
-        service: String,
+        service: ServiceId,
         #[arg(long)]
-        to: String,
+        to: SiteId,
     },
     /// Remove a service's pin; the service stays where it is.
     Unpin {
         #[arg(long)]
-        service: String,
+        service: ServiceId,
     },
     /// Observer mode: decide and report, apply nothing.
     Observer {
@@ -174,7 +176,7 @@ async fn call<T: DeserializeOwned>(
     client: &Client,
     method: Method,
     path: &str,
-    body: Option<serde_json::Value>,
+    body: Option<Vec<u8>>,
 ) -> Result<T, Failure> {
     let (status, bytes) = client
         .request(method, path, body)
@@ -212,9 +214,7 @@ fn print_json<T: serde::Serialize>(value: &T) {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let client = client(&cli)?;
-    let command_path =
-        |method: Method, path: &'static str, body: serde_json::Value| (method, path, body);
-    let (method, path, body) = match &cli.command {
+    let request = match &cli.command {
         Cmd::Status => {
             let status: StatusResponse = call(&client, Method::GET, "/v1/status", None).await?;
             if cli.json {
@@ -249,37 +249,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             service,
             all: _,
             to,
-        } => command_path(
-            Method::POST,
-            "/v1/switchover",
-            match service {
-                Some(s) => json!({"service": s, "to": to}),
-                None => json!({"to": to}),
-            },
-        ),
-        Cmd::Drain { site } => command_path(Method::POST, "/v1/drain", json!({"site": site})),
-        Cmd::Failback { site } => command_path(
-            Method::POST,
-            "/v1/failback",
-            match site {
-                Some(s) => json!({"site": s}),
-                None => json!({}),
-            },
-        ),
-        Cmd::Pin { service, to } => command_path(
-            Method::POST,
-            "/v1/pin",
-            json!({"service": service, "site": to}),
-        ),
-        Cmd::Unpin { service } => {
-            command_path(Method::DELETE, "/v1/pin", json!({"service": service}))
-        }
-        Cmd::Observer { mode } => {
-            command_path(Method::POST, "/v1/observer", json!({"on": mode == "on"}))
-        }
-    };
+        } => CommandRequest::switchover(service.clone(), to.clone()),
+        Cmd::Drain { site } => CommandRequest::drain(site.clone()),
+        Cmd::Failback { site } => CommandRequest::failback(site.clone()),
+        Cmd::Pin { service, to } => CommandRequest::pin(service.clone(), to.clone()),
+        Cmd::Unpin { service } => CommandRequest::unpin(service.clone()),
+        Cmd::Observer { mode } => CommandRequest::observer(mode == "on"),
+    }
+    .map_err(unencodable)?;
+    let endpoint = request.endpoint;
+    let method = Method::from_bytes(endpoint.method().as_bytes()).map_err(unencodable)?;
     let response: CommandResponse =
-        call(&client, method, path, Some(body))
+        call(&client, method, endpoint.route().path(), Some(request.body))
             .await
             .map_err(|mut f| {
                 if f.code == EX_TEMPFAIL {
@@ -295,6 +276,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         print!("{}", render::command(&response));
     }
     Ok(())
+}
+
+/// Cannot happen with the request types at hand; an error, not a panic.
+fn unencodable(e: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: EX_REFUSED,
+        message: format!("cannot encode the request: {e}"),
+    }
 }
 
 async fn journal(

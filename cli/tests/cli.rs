@@ -59,3 +59,25 @@ fn usage_errors_exit_2() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("must start with http://"), "{stderr}");
 }
+
+#[test]
+fn a_name_that_cannot_be_an_identifier_is_bad_usage_before_orbitd_is_asked() {
+    // The socket does not exist: the name is refused without orbitd.
+    let socket = std::env::temp_dir().join(format!("orbit-no-daemon-{}.sock", std::process::id()));
+    let socket = socket.to_str().unwrap();
+    for args in [
+        &["drain", "Site A"][..],
+        &["switchover", "--service", "web", "--to", "B"],
+        &["pin", "--service", "", "--to", "a"],
+        &["failback", "A"],
+    ] {
+        let (code, _, stderr) = orbitctl(&[&["--socket", socket], args].concat());
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(!stderr.contains("unreachable"), "{args:?}: {stderr}");
+    }
+    let (_, _, stderr) = orbitctl(&["--socket", socket, "drain", "Site A"]);
+    assert!(
+        stderr.contains("identifier \"Site A\" may only contain lowercase letters"),
+        "{stderr}"
+    );
+}

@@ -10,15 +10,6 @@ use orbit_core::api::request::{
     events, method_label, CommandEndpoint, Endpoint, JournalQuery, Route,
 };
 
-const COMMANDS: [CommandEndpoint; 6] = [
-    CommandEndpoint::Switchover,
-    CommandEndpoint::Drain,
-    CommandEndpoint::Failback,
-    CommandEndpoint::Pin,
-    CommandEndpoint::Unpin,
-    CommandEndpoint::Observer,
-];
-
 fuzz_target!(|data: &[u8]| {
     let (head, body) = match data.iter().position(|&b| b == b'\n') {
         Some(i) => (&data[..i], &data[i + 1..]),
@@ -53,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // Every decoder sees every input, not only the one the path picks.
-    for endpoint in COMMANDS {
+    for endpoint in CommandEndpoint::ALL {
         let _ = endpoint.parse(body);
     }
     let _ = JournalQuery::parse(Some(&String::from_utf8_lossy(body)));

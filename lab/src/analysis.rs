@@ -203,43 +203,6 @@ pub struct Entry {
     pub fenced: Option<bool>,
 }
 
-pub fn read_journal(member: &str, path: &Path) -> Vec<Entry> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let Some(t) = v["time"]
-            .as_str()
-            .and_then(|s| humantime::parse_rfc3339_weak(s).ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .and_then(|d| i64::try_from(d.as_micros()).ok())
-        else {
-            continue;
-        };
-        let d = &v["decision"];
-        let c = &d["change"];
-        let s = |x: &serde_json::Value| x.as_str().map(str::to_owned);
-        out.push(Entry {
-            member: member.to_owned(),
-            t,
-            kind: s(&v["kind"]).unwrap_or_default(),
-            change: s(&c["kind"]).unwrap_or_default(),
-            site: s(&c["site"]),
-            dead: c["dead"].as_bool(),
-            from: s(&c["from"]),
-            to: s(&c["to"]),
-            generation: d["generation"]
-                .as_u64()
-                .or_else(|| v["generation"].as_u64()),
-            ok: v["ok"].as_bool(),
-            fenced: c["fenced"].as_bool(),
-        });
-    }
-    out
-}
-
 /// Fault to the first decision anywhere that the failed site is dead or
 /// its service moved away.
 pub fn detection_ms(entries: &[Entry], tf: i64, failed: &str) -> Option<f64> {

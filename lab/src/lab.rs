@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use orbit_core::api::StatusResponse;
 
 use crate::edge;
 use crate::orbitd::{self, Caps, Failback, Tuning};
@@ -389,15 +390,23 @@ impl Lab {
         ready("a") && ready("b") && self.steered_to("a").as_deref() == Some(site)
     }
 
+    /// `member`'s `/v1/status`, typed so that a field orbitd renames fails
+    /// to compile here; None while it does not answer (yet).
+    fn status(&self, member: &str) -> Option<StatusResponse> {
+        self.api_get(member, "/v1/status")
+            .filter(|(code, _)| *code == 200)
+            .and_then(|(_, body)| serde_json::from_str(&body).ok())
+    }
+
     /// Where `member`'s orbitd steers `web` (its status API).
     pub fn steered_to(&self, member: &str) -> Option<String> {
-        self.api_get(member, "/v1/status")
-            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
-            .and_then(|v| {
-                v["steering"]["services"]["web"]["active"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
+        let status = self.status(member)?;
+        let (_, web) = status
+            .steering
+            .services
+            .iter()
+            .find(|(service, _)| service.as_str() == "web")?;
+        web.active.as_ref().map(|site| site.as_str().to_owned())
     }
 
     pub fn proc(&self, name: &str) -> Result<&Proc> {
@@ -451,22 +460,15 @@ impl Lab {
     /// `site`'s own orbitd has authority again (not fenced, synced).
     pub fn rejoined(&self, site: &str) -> bool {
         let other = if site == "a" { "b" } else { "a" };
-        let status = |m: &str| {
-            self.api_get(m, "/v1/status")
-                .filter(|(code, _)| *code == 200)
-                .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
-        };
-        let seen_alive = status(other).is_some_and(|v| {
-            v["engine"]["sites"].as_array().is_some_and(|sites| {
-                sites.iter().any(|s| {
-                    s["id"] == site
-                        && s["dead"] == false
-                        && s["dead_votes"].as_array().is_some_and(Vec::is_empty)
-                })
-            })
+        let seen_alive = self.status(other).is_some_and(|v| {
+            v.engine
+                .sites
+                .iter()
+                .any(|s| s.id.as_str() == site && !s.dead && s.dead_votes.is_empty())
         });
-        let authority = status(site)
-            .is_some_and(|v| v["engine"]["fenced"] == false && v["engine"]["synced"] == true);
+        let authority = self
+            .status(site)
+            .is_some_and(|v| !v.engine.fenced && v.engine.synced);
         seen_alive && authority
     }
 

@@ -10,6 +10,7 @@
 mod analysis;
 mod cleanup;
 mod edge;
+mod journal;
 mod lab;
 mod orbitd;
 mod plan;

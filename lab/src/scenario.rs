@@ -164,36 +164,59 @@ pub fn run(mode: Mode, sc: Scenario, run: u32, opts: &RunOptions) -> RunResult {
     // directory (same --out).
     let _ = std::fs::remove_dir_all(&dir);
     let prefix = format!("{}{}{}{}", opts.prefix, mode.short(), sc.0, run);
-    match drive(mode, sc, &prefix, &dir, opts) {
-        Ok(t) => analyse(mode, sc, run, &dir, &t, opts.keep),
-        Err(e) => RunResult {
-            mode,
-            scenario: sc,
-            run,
-            error: Some(format!("{e:#}")),
-            primary: primary(mode),
-            failover: false,
-            outage_ms: None,
-            lost: 0,
-            requests: 0,
-            false_failover: false,
-            both_active_ms: 0.0,
-            detection_ms: None,
-            decision_to_confirmed_ms: None,
-            failback_delay_ms: None,
-            fault_command_ms: None,
-            moves: Vec::new(),
-            heal_silence_ms: None,
-            rejoin_ms: None,
-            failback_after_dead_ms: None,
-            stop_ms: None,
-            restart_ms: None,
-            udp: StreamStats::default(),
-            keepalive: StreamStats::default(),
-            newconn: StreamStats::default(),
-            violations: vec![format!("run failed: {e:#}")],
-            dir: Some(dir.display().to_string()),
-        },
+    let analysed = drive(mode, sc, &prefix, &dir, opts).and_then(|t| {
+        let journal = read_journals(mode, &dir)?;
+        Ok(analyse(mode, sc, run, &dir, &t, &journal, opts.keep))
+    });
+    analysed.unwrap_or_else(|e| failed(mode, sc, run, &dir, &e))
+}
+
+/// The members' journals, merged in time order (none in the ExaBGP
+/// baseline, which runs no orbitd). One the lab cannot read fails the
+/// run: read as empty it would report "no failover".
+fn read_journals(mode: Mode, dir: &Path) -> Result<Vec<analysis::Entry>> {
+    let mut journal = Vec::new();
+    if mode.orbit() {
+        for m in ["a", "b", "w"] {
+            journal.extend(crate::journal::read(
+                m,
+                &orbitd::member_paths(dir, m).journal,
+            )?);
+        }
+    }
+    journal.sort_by_key(|e| e.t);
+    Ok(journal)
+}
+
+/// A run the lab could not build, drive or read.
+fn failed(mode: Mode, sc: Scenario, run: u32, dir: &Path, e: &anyhow::Error) -> RunResult {
+    RunResult {
+        mode,
+        scenario: sc,
+        run,
+        error: Some(format!("{e:#}")),
+        primary: primary(mode),
+        failover: false,
+        outage_ms: None,
+        lost: 0,
+        requests: 0,
+        false_failover: false,
+        both_active_ms: 0.0,
+        detection_ms: None,
+        decision_to_confirmed_ms: None,
+        failback_delay_ms: None,
+        fault_command_ms: None,
+        moves: Vec::new(),
+        heal_silence_ms: None,
+        rejoin_ms: None,
+        failback_after_dead_ms: None,
+        stop_ms: None,
+        restart_ms: None,
+        udp: StreamStats::default(),
+        keepalive: StreamStats::default(),
+        newconn: StreamStats::default(),
+        violations: vec![format!("run failed: {e:#}")],
+        dir: Some(dir.display().to_string()),
     }
 }
 
@@ -459,16 +482,16 @@ fn wait_served(lab: &Lab, site: &str, timeout: Duration) -> bool {
     false
 }
 
-fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: bool) -> RunResult {
+fn analyse(
+    mode: Mode,
+    sc: Scenario,
+    run: u32,
+    dir: &Path,
+    t: &Timeline,
+    journal: &[analysis::Entry],
+    keep: bool,
+) -> RunResult {
     let log = ProbeLog::read(&dir.join("probe.log")).unwrap_or_default();
-    let mut journal = Vec::new();
-    for m in ["a", "b", "w"] {
-        journal.extend(analysis::read_journal(
-            m,
-            &orbitd::member_paths(dir, m).journal,
-        ));
-    }
-    journal.sort_by_key(|e| e.t);
     // Scenario 6 measures the return b -> a after a came back.
     let (tf, from, to) = match t.restore {
         Some(r) => (r, "b", "a"),
@@ -484,7 +507,7 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
     } else {
         &udp
     };
-    let moves = analysis::moves_after(&journal, t.fault);
+    let moves = analysis::moves_after(journal, t.fault);
     let mut r = RunResult {
         mode,
         scenario: sc,
@@ -499,12 +522,12 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         both_active_ms: main.both_active_ms,
         // Detection only means something where a failure is injected.
         detection_ms: matches!(sc.0, 2 | 3 | 6 | 8 | 9 | 10 | 12)
-            .then(|| analysis::detection_ms(&journal, t.fault, "a"))
+            .then(|| analysis::detection_ms(journal, t.fault, "a"))
             .flatten(),
         // Measured at the site that takes the service over (it is the one
         // that must announce / write / program the new path).
-        decision_to_confirmed_ms: analysis::decision_to_confirmed_ms(&journal, tf, to, to)
-            .or_else(|| analysis::decision_to_confirmed_ms(&journal, tf, from, to)),
+        decision_to_confirmed_ms: analysis::decision_to_confirmed_ms(journal, tf, to, to)
+            .or_else(|| analysis::decision_to_confirmed_ms(journal, tf, from, to)),
         failback_delay_ms: t.restore.and(main.first_to_ms),
         fault_command_ms: t.fault_command_ms,
         moves: Vec::new(),
@@ -577,8 +600,8 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
             None => r.violations.push("a's orbitd was not stopped".to_owned()),
         }
         r.violations
-            .extend(transitions::majority_harmed(&journal, t.start));
-        if transitions::last_declared_dead(&journal, "a", t.end).is_some() {
+            .extend(transitions::majority_harmed(journal, t.start));
+        if transitions::last_declared_dead(journal, "a", t.end).is_some() {
             r.violations
                 .push("a quorum declared a dead: a planned stop is not a failure".to_owned());
         }
@@ -589,7 +612,7 @@ fn analyse(mode: Mode, sc: Scenario, run: u32, dir: &Path, t: &Timeline, keep: b
         } else {
             log.udp_stream()
         };
-        check_transitions(&mut r, t, &stream, &journal, t1);
+        check_transitions(&mut r, t, &stream, journal, t1);
     }
     if !keep && r.violations.is_empty() {
         let _ = std::fs::remove_dir_all(dir);

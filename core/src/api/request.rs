@@ -136,6 +136,34 @@ impl Endpoint {
 }
 
 impl CommandEndpoint {
+    pub const ALL: [CommandEndpoint; 6] = [
+        CommandEndpoint::Switchover,
+        CommandEndpoint::Drain,
+        CommandEndpoint::Failback,
+        CommandEndpoint::Pin,
+        CommandEndpoint::Unpin,
+        CommandEndpoint::Observer,
+    ];
+
+    /// The method a client sends this command with ([`Endpoint::parse`]
+    /// maps it back), so that `orbitctl` names no path or method itself.
+    pub fn method(self) -> &'static str {
+        match self {
+            CommandEndpoint::Unpin => "DELETE",
+            _ => "POST",
+        }
+    }
+
+    pub fn route(self) -> Route {
+        match self {
+            CommandEndpoint::Switchover => Route::Switchover,
+            CommandEndpoint::Drain => Route::Drain,
+            CommandEndpoint::Failback => Route::Failback,
+            CommandEndpoint::Pin | CommandEndpoint::Unpin => Route::Pin,
+            CommandEndpoint::Observer => Route::Observer,
+        }
+    }
+
     /// The command a request's JSON body carries.
     pub fn parse(self, body: &[u8]) -> Result<Command, RequestError> {
         match self {
@@ -321,6 +349,17 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn command_endpoints_name_the_method_and_route_that_parse_back_to_them() {
+        for endpoint in CommandEndpoint::ALL {
+            assert_eq!(
+                Endpoint::parse(endpoint.method(), endpoint.route().path()),
+                Ok(Endpoint::Command(endpoint)),
+                "{endpoint:?}"
+            );
         }
     }
 
