@@ -444,8 +444,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_runner_reads_the_data_plane_back_every_reconcile_period() {
         let (handle, calls, mut rx) = start(0);
-        // Nothing to compare with before the first steering.
-        tokio::time::sleep(RECONCILE_EVERY * 2).await;
+        // Nothing to compare with before the first steering. (Halfway
+        // between two ticks, so that the steering never meets a tick.)
+        tokio::time::sleep(RECONCILE_EVERY * 5 / 2).await;
         assert_eq!(calls.lock().unwrap().observed, 0);
         handle.publish(&steering(1, false));
         assert_eq!(reports(&mut rx, 1).await, [(1, true)]);
