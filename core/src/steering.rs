@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ServiceId, SiteId};
+use crate::redirect::BackendKind;
 
 /// What the local site does for one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,5 +75,50 @@ impl Steering {
         self.local_site == other.local_site
             && self.fenced == other.fenced
             && self.services == other.services
+    }
+}
+
+/// What this member may write to the data plane under a steering. The one
+/// place the observer/fenced rule is written; every backend, the runner and
+/// the daemon ask it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteGate {
+    /// Observer mode: decisions are reported, nothing is written.
+    Closed,
+    /// No authority (no quorum, or not synced yet): this site may withdraw
+    /// its own claims, but a backend that steers for everyone must not
+    /// override the majority's choice.
+    OwnClaimsOnly,
+    /// Authority: every backend writes.
+    Open,
+}
+
+impl WriteGate {
+    /// Why `kind` must not write now, or `None` if it may.
+    pub fn blocks(self, kind: BackendKind) -> Option<&'static str> {
+        match self {
+            WriteGate::Closed => Some("observer mode"),
+            WriteGate::OwnClaimsOnly if kind.steers_for_everyone() => Some("fenced (no quorum)"),
+            WriteGate::OwnClaimsOnly | WriteGate::Open => None,
+        }
+    }
+}
+
+impl Steering {
+    /// What this member may write under this steering.
+    pub fn write_gate(&self) -> WriteGate {
+        if self.observe_only {
+            WriteGate::Closed
+        } else if self.fenced {
+            WriteGate::OwnClaimsOnly
+        } else {
+            WriteGate::Open
+        }
+    }
+
+    /// This member may write for every site: it is neither observing nor
+    /// without authority.
+    pub fn writes_for_everyone(&self) -> bool {
+        self.write_gate() == WriteGate::Open
     }
 }
