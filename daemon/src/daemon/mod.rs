@@ -333,9 +333,10 @@ impl Daemon {
     /// shared state tells the other members (a departing site waits for
     /// that). With no backend at all there is nothing to wait for.
     fn confirm_if_applied(&mut self) -> Option<Vec<Decision>> {
-        let generation = self.engine.steering().generation;
+        let steering = self.engine.steering();
+        let generation = steering.generation;
         if self.departing
-            || self.engine.observer_mode()
+            || steering.write_gate() == WriteGate::Closed
             || self.confirmed_generation == Some(generation)
             || self
                 .backends
@@ -532,6 +533,8 @@ impl Daemon {
 
     fn status(&self) -> StatusResponse {
         let generation = self.engine.steering().generation;
+        // An observer applies nothing, so nothing is pending.
+        let writes = self.engine.steering().write_gate() != WriteGate::Closed;
         StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             engine: self.engine.status(),
@@ -546,8 +549,7 @@ impl Daemon {
                     consecutive_failures: state.consecutive_failures,
                     observed: state.observed.clone(),
                     drift: state.drift.clone(),
-                    pending: !self.engine.observer_mode()
-                        && state.applied_generation != Some(generation),
+                    pending: writes && state.applied_generation != Some(generation),
                     // Filled in by the API handler (BGP sessions).
                     degraded: None,
                 })
