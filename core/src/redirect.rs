@@ -184,3 +184,61 @@ pub trait Redirector: Send {
         Ok(Reconfiguration::RebuildNeeded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steering::{Role, ServiceSteering};
+
+    fn site(s: &str) -> SiteId {
+        s.parse().unwrap()
+    }
+
+    fn service(s: &str) -> ServiceId {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn drift_compares_only_what_was_observed_and_steered() {
+        let steered = |active: Option<&str>| ServiceSteering {
+            prefixes: Vec::new(),
+            active: active.map(site),
+            epoch: 1,
+            local_role: Role::Standby,
+            takeover: false,
+        };
+        let steering = Steering {
+            generation: 3,
+            local_site: site("a"),
+            fenced: false,
+            observe_only: false,
+            services: [
+                (service("web"), steered(Some("b"))),
+                (service("db"), steered(None)),
+                (service("mail"), steered(Some("a"))),
+            ]
+            .into(),
+        };
+        let observed = Observed {
+            // mail is not seen (left out), api is not steered (someone else's).
+            services: [
+                (service("web"), Some(site("a"))),
+                (service("db"), None),
+                (service("api"), Some(site("a"))),
+            ]
+            .into(),
+            detail: String::new(),
+        };
+        let drift = observed.drift(&steering);
+        let text: Vec<String> = drift.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["web found at a, steering says b"]);
+        let gone = Observed {
+            services: [(service("web"), None)].into(),
+            detail: String::new(),
+        };
+        assert_eq!(
+            gone.drift(&steering)[0].to_string(),
+            "web found at no site, steering says b"
+        );
+    }
+}

@@ -122,3 +122,50 @@ impl Steering {
         self.write_gate() == WriteGate::Open
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_gate_holds_back_what_each_backend_may_not_write() {
+        let steering = |fenced, observe_only| Steering {
+            generation: 1,
+            local_site: "a".parse().unwrap(),
+            fenced,
+            observe_only,
+            services: BTreeMap::new(),
+        };
+        let kinds = [
+            BackendKind::Bgp,
+            BackendKind::Sdn,
+            BackendKind::Haproxy,
+            BackendKind::Hook,
+        ];
+        let blocked = |s: &Steering| -> Vec<BackendKind> {
+            kinds
+                .into_iter()
+                .filter(|k| s.write_gate().blocks(*k).is_some())
+                .collect()
+        };
+        let open = steering(false, false);
+        assert!(open.writes_for_everyone());
+        assert!(blocked(&open).is_empty());
+        // Without authority BGP may still withdraw and the hook is told.
+        let fenced = steering(true, false);
+        assert!(!fenced.writes_for_everyone());
+        assert_eq!(blocked(&fenced), [BackendKind::Sdn, BackendKind::Haproxy]);
+        assert_eq!(
+            fenced.write_gate().blocks(BackendKind::Haproxy),
+            Some("fenced (no quorum)")
+        );
+        // An observer writes nothing, fenced or not.
+        for observer in [steering(false, true), steering(true, true)] {
+            assert_eq!(blocked(&observer), kinds);
+            assert_eq!(
+                observer.write_gate().blocks(BackendKind::Bgp),
+                Some("observer mode")
+            );
+        }
+    }
+}

@@ -504,15 +504,18 @@ impl Daemon {
 
     fn readiness(&self) -> Result<(), String> {
         let steering = self.engine.steering();
-        match steering.write_gate() {
-            WriteGate::OwnClaimsOnly if self.engine.status().fenced => {
-                return Err("fenced: this site reaches no quorum".to_owned());
-            }
-            WriteGate::OwnClaimsOnly => {
-                return Err("not yet synced with the other sites".to_owned());
-            }
-            WriteGate::Closed => return Ok(()),
-            WriteGate::Open => {}
+        // Authority first: an observer without it is not ready either.
+        if steering.fenced {
+            let status = self.engine.status();
+            return Err(if status.fenced {
+                "fenced: this site reaches no quorum".to_owned()
+            } else {
+                "not yet synced with the other sites".to_owned()
+            });
+        }
+        if steering.write_gate() == WriteGate::Closed {
+            // An observer confirms nothing.
+            return Ok(());
         }
         for (handle, state) in &self.backends {
             if state.applied_generation != Some(steering.generation) {
