@@ -15,11 +15,13 @@
 //! other backends, and intermediate steerings are skipped, never queued.
 //!
 //! While idle, the runner reads the data plane back ([`Redirector::observe`],
-//! a pure read) and compares it with the steering it last confirmed. A
-//! difference is drift (a restarted HAProxy that loaded an old map, a
-//! hand-made change): the runner reports it and repairs it with
-//! [`Redirector::reconcile`], retried with the same backoff, each attempt
-//! reported, so a repair reaches the journal and `/metrics`.
+//! a pure read) and compares it with the steering it last confirmed. On a
+//! difference it calls [`Redirector::reconcile`]; if that had something to
+//! write, the difference was drift (a restarted HAProxy that loaded an old
+//! map, a hand-made change) and is reported with each repair attempt
+//! (retried with the same backoff), so a repair reaches the journal and
+//! `/metrics`. A difference the repair finds nothing to write for (SDN's
+//! fast failover already moved the traffic) is not drift.
 //!
 //! What may be written is asked of [`Steering::write_gate`]: an observer
 //! applies and repairs nothing; without authority a backend that steers for
@@ -355,6 +357,18 @@ impl Runner {
         let mut retry = FIRST_RETRY;
         for attempt in 1.. {
             let result = self.redirector.reconcile(&steering).await;
+            if attempt == 1 && result.as_ref().is_ok_and(|a| a.changes == 0) {
+                // The data plane already holds what this backend writes:
+                // the difference is the data plane's own doing (SDN's fast
+                // failover sent traffic to the next live port) or already
+                // gone. Nothing drifted.
+                tracing::debug!(
+                    generation = steering.generation,
+                    ?drift,
+                    "read back differs, but nothing to repair"
+                );
+                return Next::Idle;
+            }
             let failed = result.is_err();
             let found = drift
                 .iter()

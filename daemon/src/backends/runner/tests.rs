@@ -27,6 +27,8 @@ struct Scripted {
     failures: usize,
     drifted_reads: usize,
     reconcile_failures: usize,
+    /// What a successful reconcile changes.
+    repairs: usize,
 }
 
 /// `steering`'s generation, stamped with the (paused) time.
@@ -85,7 +87,7 @@ impl Redirector for Scripted {
 
     async fn reconcile(&mut self, steering: &Steering) -> Result<Applied, RedirectError> {
         self.calls.lock().unwrap().reconciled.push(now(steering));
-        outcome(&mut self.reconcile_failures, steering, 1)
+        outcome(&mut self.reconcile_failures, steering, self.repairs)
     }
 
     async fn close(&mut self, reason: &str) {
@@ -136,6 +138,7 @@ fn start_scripted(
         failures,
         drifted_reads,
         reconcile_failures,
+        repairs: 1,
     };
     (spawn(Box::new(fake), tx), calls, rx)
 }
@@ -276,6 +279,27 @@ async fn no_drift_reports_and_repairs_nothing() {
     let calls = calls.lock().unwrap();
     assert!(calls.reconciled.is_empty());
     assert!(calls.observed >= 3, "{}", calls.observed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_difference_the_repair_finds_nothing_to_write_for_is_not_drift() {
+    // As SDN after fast failover: the read back shows the next live site,
+    // but the switch holds exactly the groups and flows orbit wrote.
+    let calls = Arc::new(Mutex::new(Calls::default()));
+    let (tx, mut rx) = mpsc::channel(64);
+    let fake = Scripted {
+        kind: BackendKind::Sdn,
+        calls: calls.clone(),
+        failures: 0,
+        drifted_reads: usize::MAX,
+        reconcile_failures: 0,
+        repairs: 0,
+    };
+    let handle = spawn(Box::new(fake), tx);
+    handle.publish(&steering(1, false));
+    assert_eq!(reports(&mut rx, 1).await, [(1, true)]);
+    assert!(drift_reports(&mut rx, 3).await.is_empty());
+    assert!(calls.lock().unwrap().reconciled.len() >= 2);
 }
 
 #[tokio::test(start_paused = true)]
