@@ -203,13 +203,14 @@ pub fn status(s: &StatusResponse) -> String {
         ]];
         for b in &s.backends {
             rows.push(vec![
-                b.name.clone(),
+                b.kind.to_string(),
                 or_dash(b.applied_generation.map(|g| g.to_string())),
-                match (&b.last_error, b.pending, &b.degraded) {
-                    (Some(e), _, _) => format!("failing ({}x): {e}", b.consecutive_failures),
-                    (None, true, _) => "applying".to_owned(),
-                    (None, false, Some(why)) => format!("DEGRADED: {why}"),
-                    (None, false, None) => "ok".to_owned(),
+                match (&b.last_error, b.pending, &b.degraded, &b.drift) {
+                    (Some(e), ..) => format!("failing ({}x): {e}", b.consecutive_failures),
+                    (None, true, ..) => "applying".to_owned(),
+                    (None, false, Some(why), _) => format!("DEGRADED: {why}"),
+                    (None, false, None, Some(drift)) => format!("DRIFT: {drift}"),
+                    (None, false, None, None) => "ok".to_owned(),
                 },
             ]);
         }
@@ -374,6 +375,25 @@ pub fn journal_entry(e: &JournalEntry) -> String {
             "backend {backend} generation {generation}: {} {detail}",
             if *ok { "applied" } else { "FAILED" }
         ),
+        JournalRecord::Drift {
+            backend,
+            generation,
+            services,
+            repaired,
+            detail,
+        } => format!(
+            "backend {backend} generation {generation}: drift: {}; {}",
+            services
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            if *repaired {
+                detail.clone()
+            } else {
+                format!("FAILED {detail}")
+            }
+        ),
         JournalRecord::Lifecycle { message } => message.clone(),
     };
     format!("#{:<6} {}  {what}", e.seq, e.time)
@@ -498,7 +518,6 @@ mod tests {
                 observer_mode: false,
                 sites: vec![site("a", false, true), site("b", false, false)],
                 services: Vec::new(),
-                backends: Vec::new(),
             },
             steering: orbit_core::Steering {
                 generation: 3,

@@ -12,6 +12,7 @@ use crate::decision::Decision;
 use crate::engine::EngineStatus;
 use crate::event::Liveness;
 use crate::ids::{ServiceId, SiteId};
+use crate::redirect::{BackendKind, ServiceDrift};
 use crate::steering::Steering;
 
 pub mod request;
@@ -70,11 +71,11 @@ pub struct CommandResponse {
     pub decisions: Vec<Decision>,
 }
 
-/// One backend as `GET /v1/status` reports it.
+/// One backend as `GET /v1/status` reports it: the only backend status
+/// there is (orbitd's backend runner owns confirmation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendReport {
-    pub name: String,
-    pub kind: String,
+    pub kind: BackendKind,
     /// The generation the data plane confirmed last.
     pub applied_generation: Option<u64>,
     pub last_error: Option<String>,
@@ -92,6 +93,11 @@ pub struct BackendReport {
     /// the first read and in answers of older daemons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<String>,
+    /// The last drift found (the data plane held something else than the
+    /// confirmed steering) and what its repair did, until an apply or a
+    /// read back finds the data plane right again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
 }
 
 /// One BGP session as `GET /v1/status` reports it.
@@ -315,9 +321,19 @@ pub enum JournalRecord {
         error: String,
     },
     Backend {
-        backend: String,
+        backend: BackendKind,
         generation: u64,
         ok: bool,
+        detail: String,
+    },
+    /// A backend's data plane no longer held the steering it had confirmed
+    /// (`generation`), and the backend runner repaired it (`repaired`) or
+    /// failed to (it retries with backoff, each attempt recorded).
+    Drift {
+        backend: BackendKind,
+        generation: u64,
+        services: Vec<ServiceDrift>,
+        repaired: bool,
         detail: String,
     },
     Lifecycle {

@@ -54,12 +54,6 @@ pub enum Event {
     Peer { from: SiteId, state: SharedState },
     /// An operator command (from `orbitctl` through the HTTP API).
     Command { command: Command },
-    /// What a backend reported after applying steering `generation`.
-    Backend {
-        backend: String,
-        generation: u64,
-        outcome: BackendOutcome,
-    },
     /// This daemon stops on purpose (SIGTERM): the local site leaves the
     /// cluster. It tells the others (`SharedState::leaving`), hands its
     /// services over as planned moves and keeps what it carried at the
@@ -73,14 +67,6 @@ pub enum Event {
     Confirmed { generation: u64 },
     /// Time passed; lets hold-down timers expire.
     Tick,
-}
-
-/// The outcome of one `Redirector::apply`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum BackendOutcome {
-    Applied,
-    Failed { error: String },
 }
 
 /// Operator commands. They are global intents: every daemon that receives

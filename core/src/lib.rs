@@ -7,7 +7,7 @@
 //!
 //! - [`SiteId`], [`ServiceId`]: validated identifiers.
 //! - [`Event`]: everything the engine reacts to (liveness verdicts, health,
-//!   operator commands, backend results, timer ticks).
+//!   operator commands, confirmations, timer ticks).
 //! - [`Engine`]: turns events into [`Decision`]s and keeps the desired
 //!   [`Steering`].
 //! - [`Redirector`]: the one trait every data-plane backend implements.
@@ -27,12 +27,14 @@ mod steering;
 mod time;
 
 pub use decision::{Change, Decision};
-pub use engine::{BackendStatus, Engine, EngineStatus, Handover, ServiceStatus, SiteStatus};
+pub use engine::{Engine, EngineStatus, Handover, ServiceStatus, SiteStatus};
 pub use error::{CommandError, Error};
-pub use event::{BackendOutcome, Command, Event, Liveness};
+pub use event::{Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};
 pub use read_buffer::ReadBuffer;
-pub use redirect::{Applied, BackendKind, Observed, Reconfiguration, RedirectError, Redirector};
+pub use redirect::{
+    Applied, BackendKind, Observed, Reconfiguration, RedirectError, Redirector, ServiceDrift,
+};
 pub use shared::{Intent, Placement, SharedState};
-pub use steering::{Role, ServiceSteering, Steering};
+pub use steering::{Role, ServiceSteering, Steering, WriteGate};
 pub use time::Millis;

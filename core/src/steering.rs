@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ServiceId, SiteId};
+use crate::redirect::BackendKind;
 
 /// What the local site does for one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,5 +75,97 @@ impl Steering {
         self.local_site == other.local_site
             && self.fenced == other.fenced
             && self.services == other.services
+    }
+}
+
+/// What this member may write to the data plane under a steering. The one
+/// place the observer/fenced rule is written; every backend, the runner and
+/// the daemon ask it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteGate {
+    /// Observer mode: decisions are reported, nothing is written.
+    Closed,
+    /// No authority (no quorum, or not synced yet): this site may withdraw
+    /// its own claims, but a backend that steers for everyone must not
+    /// override the majority's choice.
+    OwnClaimsOnly,
+    /// Authority: every backend writes.
+    Open,
+}
+
+impl WriteGate {
+    /// Why `kind` must not write now, or `None` if it may.
+    pub fn blocks(self, kind: BackendKind) -> Option<&'static str> {
+        match self {
+            WriteGate::Closed => Some("observer mode"),
+            WriteGate::OwnClaimsOnly if kind.steers_for_everyone() => Some("fenced (no quorum)"),
+            WriteGate::OwnClaimsOnly | WriteGate::Open => None,
+        }
+    }
+}
+
+impl Steering {
+    /// What this member may write under this steering.
+    pub fn write_gate(&self) -> WriteGate {
+        if self.observe_only {
+            WriteGate::Closed
+        } else if self.fenced {
+            WriteGate::OwnClaimsOnly
+        } else {
+            WriteGate::Open
+        }
+    }
+
+    /// This member may write for every site: it is neither observing nor
+    /// without authority.
+    pub fn writes_for_everyone(&self) -> bool {
+        self.write_gate() == WriteGate::Open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_gate_holds_back_what_each_backend_may_not_write() {
+        let steering = |fenced, observe_only| Steering {
+            generation: 1,
+            local_site: "a".parse().unwrap(),
+            fenced,
+            observe_only,
+            services: BTreeMap::new(),
+        };
+        let kinds = [
+            BackendKind::Bgp,
+            BackendKind::Sdn,
+            BackendKind::Haproxy,
+            BackendKind::Hook,
+        ];
+        let blocked = |s: &Steering| -> Vec<BackendKind> {
+            kinds
+                .into_iter()
+                .filter(|k| s.write_gate().blocks(*k).is_some())
+                .collect()
+        };
+        let open = steering(false, false);
+        assert!(open.writes_for_everyone());
+        assert!(blocked(&open).is_empty());
+        // Without authority BGP may still withdraw and the hook is told.
+        let fenced = steering(true, false);
+        assert!(!fenced.writes_for_everyone());
+        assert_eq!(blocked(&fenced), [BackendKind::Sdn, BackendKind::Haproxy]);
+        assert_eq!(
+            fenced.write_gate().blocks(BackendKind::Haproxy),
+            Some("fenced (no quorum)")
+        );
+        // An observer writes nothing, fenced or not.
+        for observer in [steering(false, true), steering(true, true)] {
+            assert_eq!(blocked(&observer), kinds);
+            assert_eq!(
+                observer.write_gate().blocks(BackendKind::Bgp),
+                Some("observer mode")
+            );
+        }
     }
 }

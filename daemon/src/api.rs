@@ -18,7 +18,7 @@ use orbit_core::api::request::{
     method_label, CommandEndpoint, Endpoint, JournalQuery, RequestError, Route,
 };
 use orbit_core::api::ApiError;
-use orbit_core::{Command, CommandError};
+use orbit_core::{BackendKind, Command, CommandError};
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -262,7 +262,11 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
                 status.bfd = ctx.metrics.bfd().reports().await;
                 status.bgp_peers = ctx.metrics.bgp().reports().await;
                 if let Some(why) = ctx.metrics.bgp().judge(&status.bgp_peers) {
-                    for b in status.backends.iter_mut().filter(|b| b.kind == "bgp") {
+                    for b in status
+                        .backends
+                        .iter_mut()
+                        .filter(|b| b.kind == BackendKind::Bgp)
+                    {
                         b.degraded = Some(why.clone());
                     }
                 }

@@ -96,7 +96,7 @@ fn a_session_shut_down_at_the_router_makes_the_backend_degraded_and_not_ready() 
     let bgp = s
         .backends
         .iter()
-        .find(|b| b.kind == "bgp")
+        .find(|b| b.kind == orbit_core::BackendKind::Bgp)
         .expect("bgp backend");
     assert!(
         bgp.degraded.as_deref().is_some_and(|d| d.contains("Cease")),

@@ -293,7 +293,7 @@ fn operator_commands_reach_the_hook_journal_and_metrics_and_survive_a_restart() 
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["engine"]["services"][1]["id"], "db");
     assert_eq!(status["engine"]["services"][1]["pinned"], "a");
-    assert_eq!(status["backends"][0]["name"], "hook");
+    assert_eq!(status["backends"][0]["kind"], "hook");
     let (_, table, _) = orbitctl(&socket, &["status"]);
     assert!(table.contains("db       a       active      a"), "{table}");
     let (_, journal, _) = orbitctl(&socket, &["journal", "--limit", "1000"]);

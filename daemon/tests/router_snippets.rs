@@ -202,7 +202,7 @@ fn observed(orbitd: &Orbitd) -> String {
     status(orbitd)
         .backends
         .iter()
-        .find(|b| b.kind == "bgp")
+        .find(|b| b.kind == orbit_core::BackendKind::Bgp)
         .and_then(|b| b.observed.clone())
         .unwrap_or_default()
 }

@@ -104,18 +104,20 @@ async fn reload_keeps_the_new_steering() {
     );
 
     // And a switch after the reload reaches the new worker.
-    rt.apply(&lab.steering(2, Some("a"))).await.unwrap();
+    let steering = lab.steering(2, Some("a"));
+    rt.apply(&steering).await.unwrap();
     assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
-    let r = rt.reconcile().await.unwrap().unwrap();
+    let r = rt.reconcile(&steering).await.unwrap();
     assert_eq!(r.changes, 0, "{r:?}");
 }
 
 #[tokio::test]
-async fn killed_haproxy_restarted_with_a_stale_file_is_reconciled() {
+async fn killed_haproxy_restarted_with_a_stale_file_is_reported_then_reconciled() {
     init_tracing();
     let mut lab = Lab::start(LabOptions::default()).await;
     let mut rt = Runtime::start(&lab.config()).await.unwrap();
-    rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
+    let steering = lab.steering(1, Some("b"));
+    rt.apply(&steering).await.unwrap();
 
     lab.kill();
     // The file is lost or restored from an old backup while haproxy is down.
@@ -123,10 +125,19 @@ async fn killed_haproxy_restarted_with_a_stale_file_is_reconciled() {
     lab.restart().await;
     assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
 
-    // The next call notices the new process and re-applies the last steering.
+    // Observing the new process reports the stale map and writes nothing:
+    // the drift is orbitd's runner to see, report and repair.
     let observed = rt.observe().await.unwrap();
-    assert_eq!(observed.services[&service("web")], Some(site("b")));
+    assert_eq!(observed.services[&service("web")], Some(site("a")));
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
+    let drift = observed.drift(&steering);
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(drift[0].to_string(), "web found at a, steering says b");
+
+    let fixed = rt.reconcile(&steering).await.unwrap();
+    assert!(fixed.changes >= 1, "{fixed:?}");
     assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
+    assert_eq!(rt.stats().drift_fixed, 1);
     assert!(
         lab.file().contains(&format!("{HOST} be_site_b")),
         "{}",
@@ -139,7 +150,8 @@ async fn runtime_drift_is_reconciled() {
     init_tracing();
     let lab = Lab::start(LabOptions::default()).await;
     let mut rt = Runtime::start(&lab.config()).await.unwrap();
-    rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
+    let steering = lab.steering(1, Some("b"));
+    rt.apply(&steering).await.unwrap();
 
     // Someone changes the runtime map behind orbit's back.
     let r = lab
@@ -155,14 +167,15 @@ async fn runtime_drift_is_reconciled() {
         Some(site("a")),
         "observe reports what haproxy applies"
     );
-    let fixed = rt.reconcile().await.unwrap().unwrap();
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_a", "observe wrote");
+    let fixed = rt.reconcile(&steering).await.unwrap();
     assert_eq!(fixed.changes, 1, "{fixed:?}");
     assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
 
     // The file alone drifts (restored from a backup): rewritten, runtime untouched.
     std::fs::write(&lab.map_path, format!("{HOST} be_site_a\n")).unwrap();
     let versions_before = lab.cli("show map").await;
-    let fixed = rt.reconcile().await.unwrap().unwrap();
+    let fixed = rt.reconcile(&steering).await.unwrap();
     assert_eq!(fixed.changes, 1, "{fixed:?}");
     assert!(
         lab.file().contains(&format!("{HOST} be_site_b")),
@@ -196,9 +209,11 @@ async fn fenced_or_observer_steering_writes_nothing() {
 
     assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
     assert_eq!(lab.file(), file_before);
-    // Nothing to hold, so reconcile does nothing either.
-    assert!(rt.reconcile().await.unwrap().is_none());
-    assert_eq!(rt.stats().skipped, 2);
+    // A reconcile of such a steering is held back by the same gate.
+    let r = rt.reconcile(&s).await.unwrap();
+    assert_eq!(r.changes, 0);
+    assert_eq!(lab.runtime_map().await[HOST], "be_site_a");
+    assert_eq!(rt.stats().skipped, 3);
     assert_eq!(rt.stats().synced, 0);
 }
 

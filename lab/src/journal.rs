@@ -85,6 +85,7 @@ fn entry(member: &str, journal: JournalEntry) -> Result<Entry> {
             e.ok = Some(ok);
             "backend"
         }
+        JournalRecord::Drift { .. } => "drift",
         JournalRecord::Lifecycle { .. } => "lifecycle",
     }
     .to_owned();
@@ -167,7 +168,7 @@ mod tests {
             line(
                 3,
                 JournalRecord::Backend {
-                    backend: "haproxy".to_owned(),
+                    backend: orbit_core::BackendKind::Haproxy,
                     generation: 5,
                     ok: true,
                     detail: String::new(),

@@ -287,7 +287,7 @@ impl Inner {
         let Some(last) = self.last.clone() else {
             return Ok(None);
         };
-        if last.fenced || last.observe_only {
+        if last.write_gate().blocks(BackendKind::Sdn).is_some() {
             return Ok(None);
         }
         self.held = None;
@@ -388,12 +388,7 @@ impl Redirector for Switch {
         inner.last = Some(steering.clone());
         // A fenced daemon (no quorum) must not override the majority's
         // choice; an observer only reports.
-        if steering.fenced || steering.observe_only {
-            let why = if steering.fenced {
-                "fenced (no quorum)"
-            } else {
-                "observe-only"
-            };
+        if let Some(why) = steering.write_gate().blocks(BackendKind::Sdn) {
             return Ok(Applied {
                 generation: steering.generation,
                 changes: 0,

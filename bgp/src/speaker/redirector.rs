@@ -10,11 +10,11 @@ impl Redirector for Speaker {
     }
 
     async fn apply(&mut self, steering: &Steering) -> Result<Applied, RedirectError> {
-        if steering.observe_only {
+        if let Some(why) = steering.write_gate().blocks(BackendKind::Bgp) {
             return Ok(Applied {
                 generation: steering.generation,
                 changes: 0,
-                detail: "observe only: nothing announced".into(),
+                detail: format!("{why}: nothing announced"),
             });
         }
         // Refused whole, before anything is sent: the previous state stays.
@@ -53,25 +53,29 @@ impl Redirector for Speaker {
         Ok(Reconfiguration::InPlace(done.to_string()))
     }
 
+    /// Only what the speaker can know: whether the services the local site
+    /// is Active for are announced to an Established peer (the local site,
+    /// or nowhere). Which site a peer prefers among the announcements is in
+    /// the peer's table, which BGP cannot read, so the other services (and
+    /// every service while no session is up) are left out of `services`.
     async fn observe(&mut self) -> Result<Observed, RedirectError> {
         let peers = self.peers().await?;
+        let established: Vec<_> = peers
+            .iter()
+            .filter(|p| p.state == State::Established)
+            .collect();
         let mut services = BTreeMap::new();
-        if let Some((steering, _)) = &self.last {
+        if let Some((steering, _)) = self.last.as_ref().filter(|_| !established.is_empty()) {
             for (id, s) in &steering.services {
-                // We carry the service if an Established peer holds one of its
-                // prefixes from us as the active site.
-                let carried = peers.iter().any(|p| {
-                    p.state == State::Established
-                        && s.prefixes
-                            .iter()
-                            .any(|px| p.adj_rib_out.contains_key(&px.trunc()))
-                }) && s.local_role == Role::Active;
-                let site = if carried {
-                    Some(steering.local_site.clone())
-                } else {
-                    s.active.clone().filter(|a| a != &steering.local_site)
-                };
-                services.insert(id.clone(), site);
+                if s.local_role != Role::Active {
+                    continue;
+                }
+                let announced = established.iter().any(|p| {
+                    s.prefixes
+                        .iter()
+                        .any(|px| p.adj_rib_out.contains_key(&px.trunc()))
+                });
+                services.insert(id.clone(), announced.then(|| steering.local_site.clone()));
             }
         }
         let detail = peers

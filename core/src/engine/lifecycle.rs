@@ -98,7 +98,6 @@ impl Engine {
             .filter(|((site, svc), _)| next.view.is_member(site) && next.service(svc).is_some())
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        next.backends = self.backends.clone();
         next.synced = self.synced;
         next.fresh_peer = self.fresh_peer;
         next.unsynced_since = self.unsynced_since;
@@ -182,7 +181,7 @@ impl Engine {
     /// carried at its placement epoch.
     pub(super) fn confirmed(&mut self, generation: u64) {
         let steering = &self.steering;
-        if generation != steering.generation || steering.fenced || steering.observe_only {
+        if generation != steering.generation || !steering.writes_for_everyone() {
             return;
         }
         for (id, s) in &steering.services {

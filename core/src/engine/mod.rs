@@ -55,13 +55,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use lifecycle::Handover;
-pub use status::{BackendStatus, EngineStatus, ServiceStatus, SiteStatus};
+pub use status::{EngineStatus, ServiceStatus, SiteStatus};
 
 use self::quorum::QuorumView;
 use crate::config::{Config, Failback};
 use crate::decision::{Change, Decision};
 use crate::error::CommandError;
-use crate::event::{BackendOutcome, Command, Event};
+use crate::event::{Command, Event};
 use crate::ids::{ServiceId, SiteId};
 use crate::shared::{Intent, Placement};
 use crate::steering::{Role, ServiceSteering, Steering};
@@ -136,7 +136,6 @@ pub struct Engine {
     draining_until: BTreeMap<ServiceId, Millis>,
     forced: BTreeMap<ServiceId, ForcedMove>,
     observer_mode: bool,
-    backends: BTreeMap<String, BackendStatus>,
     steering: Steering,
     now: Millis,
     /// The local site is stopping on purpose (`Event::Departing`).
@@ -233,7 +232,6 @@ impl Engine {
             draining_until: BTreeMap::new(),
             forced: BTreeMap::new(),
             observer_mode: config.policy.observer,
-            backends: BTreeMap::new(),
             steering,
             now: Millis::ZERO,
             leaving: false,
@@ -328,26 +326,6 @@ impl Engine {
                     self.merge_peer(from, state);
                 } else {
                     tracing::warn!(%from, "shared state from an unknown site (or from ourselves) ignored");
-                }
-            }
-            Event::Backend {
-                backend,
-                generation,
-                outcome,
-            } => {
-                let status = self.backends.entry(backend.clone()).or_default();
-                status.last_generation = *generation;
-                status.last_at = now;
-                match outcome {
-                    BackendOutcome::Applied => {
-                        status.applied_generation = Some(*generation);
-                        status.error = None;
-                        status.consecutive_failures = 0;
-                    }
-                    BackendOutcome::Failed { error } => {
-                        status.error = Some(error.clone());
-                        status.consecutive_failures += 1;
-                    }
                 }
             }
             Event::Departing => self.start_leaving(),

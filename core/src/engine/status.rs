@@ -6,7 +6,6 @@ use super::Engine;
 use crate::event::Liveness;
 use crate::ids::{ServiceId, SiteId};
 use crate::steering::Role;
-use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStatus {
@@ -19,7 +18,6 @@ pub struct EngineStatus {
     pub observer_mode: bool,
     pub sites: Vec<SiteStatus>,
     pub services: Vec<ServiceStatus>,
-    pub backends: Vec<(String, BackendStatus)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,15 +55,6 @@ pub struct ServiceStatus {
     pub sites: Vec<SiteId>,
     /// Per site: healthy (`Some(true)`), unhealthy, or not known (`None`).
     pub health: Vec<(SiteId, Option<bool>)>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackendStatus {
-    pub last_generation: u64,
-    pub applied_generation: Option<u64>,
-    pub error: Option<String>,
-    pub consecutive_failures: u32,
-    pub last_at: Millis,
 }
 
 impl Engine {
@@ -122,11 +111,6 @@ impl Engine {
                             .collect(),
                     }
                 })
-                .collect(),
-            backends: self
-                .backends
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         }
     }

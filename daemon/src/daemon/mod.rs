@@ -5,7 +5,8 @@
 //!  detectors -----+--> mpsc<Input> --> loop --> backend runner (bgp) ...  |
 //!  signals -------/        ^          |  Engine, journal, state, metrics  |
 //!                          \----------+-----------------------------------/
-//!                              Input::Backend (apply results)
+//!                  Input::Backend (apply results), Input::Observed (read
+//!                  backs), Input::Drift (drift and its repair)
 //! ```
 //!
 //! Everything that changes state goes through the one channel and is handled
@@ -23,12 +24,12 @@ use orbit_core::api::{
 };
 use orbit_core::config::Config;
 use orbit_core::{
-    BackendKind, BackendOutcome, Command, CommandError, Decision, Engine, Event, Millis,
-    Reconfiguration, ServiceId, SiteId, Steering,
+    BackendKind, Command, CommandError, Decision, Engine, Event, Millis, Reconfiguration,
+    ServiceId, SiteId, Steering, WriteGate,
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backends::{self, BackendHandle, BackendResult};
+use crate::backends::{self, BackendHandle, BackendResult, DriftReport};
 use crate::bfd::status::BfdUser;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
@@ -41,11 +42,15 @@ pub enum Input {
     Event(Event),
     Api(ApiCall),
     Backend(BackendResult),
-    /// What a backend read back from its data plane (reconcile).
+    /// What a backend read back from its data plane while idle, and whether
+    /// it differs from the confirmed steering (then an `Input::Drift`
+    /// follows).
     Observed {
-        backend: String,
+        backend: BackendKind,
         detail: String,
+        drifted: bool,
     },
+    Drift(DriftReport),
     Terminate,
     Reload,
 }
@@ -75,6 +80,7 @@ struct BackendState {
     last_error: Option<String>,
     consecutive_failures: u32,
     observed: Option<String>,
+    drift: Option<String>,
 }
 
 pub struct Daemon {
@@ -273,7 +279,12 @@ impl Daemon {
                 Input::Event(event) => self.handle_event(event),
                 Input::Api(call) => self.handle_api(call),
                 Input::Backend(result) => self.handle_backend(result),
-                Input::Observed { backend, detail } => self.handle_observed(&backend, detail),
+                Input::Observed {
+                    backend,
+                    detail,
+                    drifted,
+                } => self.handle_observed(backend, detail, drifted),
+                Input::Drift(report) => self.handle_drift(report),
                 Input::Reload => self.reload().await,
                 Input::Terminate => return self.shutdown().await,
             }
@@ -322,9 +333,10 @@ impl Daemon {
     /// shared state tells the other members (a departing site waits for
     /// that). With no backend at all there is nothing to wait for.
     fn confirm_if_applied(&mut self) -> Option<Vec<Decision>> {
-        let generation = self.engine.steering().generation;
+        let steering = self.engine.steering();
+        let generation = steering.generation;
         if self.departing
-            || self.engine.observer_mode()
+            || steering.write_gate() == WriteGate::Closed
             || self.confirmed_generation == Some(generation)
             || self
                 .backends
@@ -492,6 +504,7 @@ impl Daemon {
 
     fn readiness(&self) -> Result<(), String> {
         let steering = self.engine.steering();
+        // Authority first: an observer without it is not ready either.
         if steering.fenced {
             let status = self.engine.status();
             return Err(if status.fenced {
@@ -500,14 +513,15 @@ impl Daemon {
                 "not yet synced with the other sites".to_owned()
             });
         }
-        if steering.observe_only {
+        if steering.write_gate() == WriteGate::Closed {
+            // An observer confirms nothing.
             return Ok(());
         }
         for (handle, state) in &self.backends {
             if state.applied_generation != Some(steering.generation) {
                 return Err(format!(
                     "backend {} has not confirmed generation {} yet{}",
-                    handle.name,
+                    handle.kind,
                     steering.generation,
                     state
                         .last_error
@@ -522,6 +536,8 @@ impl Daemon {
 
     fn status(&self) -> StatusResponse {
         let generation = self.engine.steering().generation;
+        // An observer applies nothing, so nothing is pending.
+        let writes = self.engine.steering().write_gate() != WriteGate::Closed;
         StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             engine: self.engine.status(),
@@ -530,14 +546,13 @@ impl Daemon {
                 .backends
                 .iter()
                 .map(|(handle, state)| BackendReport {
-                    name: handle.name.clone(),
-                    kind: handle.kind.clone(),
+                    kind: handle.kind,
                     applied_generation: state.applied_generation,
                     last_error: state.last_error.clone(),
                     consecutive_failures: state.consecutive_failures,
                     observed: state.observed.clone(),
-                    pending: !self.engine.observer_mode()
-                        && state.applied_generation != Some(generation),
+                    drift: state.drift.clone(),
+                    pending: writes && state.applied_generation != Some(generation),
                     // Filled in by the API handler (BGP sessions).
                     degraded: None,
                 })
@@ -550,32 +565,69 @@ impl Daemon {
         }
     }
 
-    fn handle_observed(&mut self, backend: &str, detail: String) {
-        if let Some((_, state)) = self.backends.iter_mut().find(|(h, _)| h.name == backend) {
+    fn backend_state(&mut self, kind: BackendKind) -> Option<&mut BackendState> {
+        self.backends
+            .iter_mut()
+            .find(|(h, _)| h.kind == kind)
+            .map(|(_, state)| state)
+    }
+
+    fn handle_observed(&mut self, backend: BackendKind, detail: String, drifted: bool) {
+        if let Some(state) = self.backend_state(backend) {
             state.observed = Some(detail);
+            if !drifted {
+                state.drift = None;
+            }
         }
+    }
+
+    /// Drift a runner found and one attempt to repair it: journal, metrics
+    /// and status. Confirmation stands: the runner repairs toward the
+    /// steering the backend confirmed.
+    fn handle_drift(&mut self, report: DriftReport) {
+        let ok = report.result.is_ok();
+        self.metrics
+            .backend_drift(report.backend, report.attempt == 1, ok);
+        let found = report
+            .drift
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let detail = match &report.result {
+            Ok(applied) => format!("repaired: {}", applied.detail),
+            Err(e) => format!("not repaired (attempt {}): {e}", report.attempt),
+        };
+        if let Some(state) = self.backend_state(report.backend) {
+            state.drift = Some(format!("{found}; {detail}"));
+        }
+        self.journal.append(JournalRecord::Drift {
+            backend: report.backend,
+            generation: report.generation,
+            services: report.drift,
+            repaired: ok,
+            detail,
+        });
     }
 
     fn handle_backend(&mut self, report: BackendResult) {
         let since_change = self.published_at.elapsed().as_secs_f64();
         let ok = report.result.is_ok();
         self.metrics.backend_result(
-            &report.backend,
+            report.backend,
             ok,
             report.took.as_secs_f64(),
             report.generation,
             since_change,
         );
-        if let Some((_, state)) = self
-            .backends
-            .iter_mut()
-            .find(|(h, _)| h.name == report.backend)
-        {
+        if let Some(state) = self.backend_state(report.backend) {
             match &report.result {
                 Ok(_) => {
                     state.applied_generation = Some(report.generation);
                     state.last_error = None;
                     state.consecutive_failures = 0;
+                    // An apply reads back what it wrote.
+                    state.drift = None;
                 }
                 Err(e) => {
                     state.last_error = Some(e.to_string());
@@ -583,38 +635,20 @@ impl Daemon {
                 }
             }
         }
-        let (outcome, detail) = match &report.result {
-            Ok(applied) => (BackendOutcome::Applied, applied.detail.clone()),
-            Err(e) => (
-                BackendOutcome::Failed {
-                    error: e.to_string(),
-                },
-                e.to_string(),
-            ),
-        };
         // Only changes and failures go to the journal; a no-op re-apply does not.
-        let worth_recording = match &report.result {
-            Ok(applied) => applied.changes > 0,
-            Err(_) => true,
+        let (worth_recording, detail) = match &report.result {
+            Ok(applied) => (applied.changes > 0, applied.detail.clone()),
+            Err(e) => (true, e.to_string()),
         };
         if worth_recording {
             self.journal.append(JournalRecord::Backend {
-                backend: report.backend.clone(),
+                backend: report.backend,
                 generation: report.generation,
                 ok,
                 detail,
             });
         }
-        let now = self.now();
-        let decisions = self.engine.handle(
-            now,
-            Event::Backend {
-                backend: report.backend,
-                generation: report.generation,
-                outcome,
-            },
-        );
-        self.record(&decisions);
+        self.take_effect();
     }
 }
 
@@ -642,7 +676,6 @@ fn event_kind(event: &Event) -> &'static str {
         Event::Health { .. } => "health",
         Event::Peer { .. } => "peer",
         Event::Command { .. } => "command",
-        Event::Backend { .. } => "backend",
         Event::Departing => "departing",
         Event::Confirmed { .. } => "confirmed",
         Event::Tick => "tick",

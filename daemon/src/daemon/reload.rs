@@ -82,7 +82,7 @@ impl Daemon {
                 continue;
             }
             let name = kind.to_string();
-            let running = self.backends.iter().find(|(h, _)| h.kind == name);
+            let running = self.backends.iter().find(|(h, _)| h.kind == kind);
             let configured = match kind {
                 BackendKind::Bgp => config.bgp.is_some(),
                 BackendKind::Sdn => config.sdn.is_some(),
@@ -116,8 +116,7 @@ impl Daemon {
         }
         // Committed from here on.
         for (kind, built) in replacements {
-            let name = kind.to_string();
-            let at = self.backends.iter().position(|(h, _)| h.kind == name);
+            let at = self.backends.iter().position(|(h, _)| h.kind == kind);
             match (at, built) {
                 (Some(i), Some(r)) => {
                     // The old backend closes first, as a removed one does

@@ -102,9 +102,12 @@ impl Daemon {
                 Some(Input::Event(event)) => self.handle_event(event),
                 Some(Input::Api(call)) => self.handle_api(call),
                 Some(Input::Backend(result)) => self.handle_backend(result),
-                Some(Input::Observed { backend, detail }) => {
-                    self.handle_observed(&backend, detail);
-                }
+                Some(Input::Observed {
+                    backend,
+                    detail,
+                    drifted,
+                }) => self.handle_observed(backend, detail, drifted),
+                Some(Input::Drift(report)) => self.handle_drift(report),
                 Some(Input::Terminate) => {
                     self.journal.append(JournalRecord::Lifecycle {
                         message: "second SIGTERM: withdrawing without waiting for the other sites"
@@ -165,24 +168,24 @@ impl Daemon {
     }
 
     pub(super) async fn apply_and_wait(&mut self, steering: &Steering, limit: Duration) {
-        if steering.observe_only || self.backends.is_empty() {
+        if steering.write_gate() == WriteGate::Closed || self.backends.is_empty() {
             return;
         }
         for (handle, _) in &self.backends {
             handle.publish(steering);
         }
         let deadline = tokio::time::Instant::now() + limit;
-        let mut waiting: Vec<String> = self.backends.iter().map(|(h, _)| h.name.clone()).collect();
+        let mut waiting: Vec<BackendKind> = self.backends.iter().map(|(h, _)| h.kind).collect();
         while !waiting.is_empty() {
             let input = tokio::time::timeout_at(deadline, self.rx.recv()).await;
             match input {
                 Ok(Some(Input::Backend(report))) => {
                     let confirmed =
                         report.generation == steering.generation && report.result.is_ok();
-                    let name = report.backend.clone();
+                    let kind = report.backend;
                     self.handle_backend(report);
                     if confirmed {
-                        waiting.retain(|w| w != &name);
+                        waiting.retain(|w| *w != kind);
                     }
                 }
                 Ok(Some(Input::Api(call))) => self.handle_api(call),
@@ -196,7 +199,11 @@ impl Daemon {
                     self.journal.append(JournalRecord::Lifecycle {
                         message: format!(
                             "shutdown: no confirmation in time from {}",
-                            waiting.join(", ")
+                            waiting
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     });
                     return;

@@ -3,7 +3,7 @@
 pub mod detect;
 pub mod snapshot;
 
-use orbit_core::{Decision, EngineStatus, Role, Steering};
+use orbit_core::{BackendKind, Decision, EngineStatus, Role, Steering};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -64,6 +64,8 @@ pub struct Metrics {
     backend_applies: Family<Labels, Counter>,
     backend_apply_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     backend_applied_generation: Family<Labels, Gauge>,
+    backend_drift: Family<Labels, Counter>,
+    backend_reconciles: Family<Labels, Counter>,
     decision_to_confirmed_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// Kept by the journal itself: it writes from everywhere in the loop.
     journal: JournalCounters,
@@ -97,6 +99,8 @@ impl Metrics {
             backend_applies: Family::default(),
             backend_apply_seconds: Family::new_with_constructor(latency_histogram),
             backend_applied_generation: Family::default(),
+            backend_drift: Family::default(),
+            backend_reconciles: Family::default(),
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
             journal: JournalCounters::default(),
             state_write_errors: Counter::default(),
@@ -190,6 +194,16 @@ impl Metrics {
             "backend_applied_generation",
             "Last steering generation a backend confirmed",
             m.backend_applied_generation.clone(),
+        );
+        registry.register(
+            "backend_drift",
+            "Times a backend's data plane was found to differ from the steering it confirmed",
+            m.backend_drift.clone(),
+        );
+        registry.register(
+            "backend_reconciles",
+            "Attempts to repair drift, by backend and result",
+            m.backend_reconciles.clone(),
         );
         registry.register(
             "decision_to_confirmed_seconds",
@@ -312,12 +326,13 @@ impl Metrics {
 
     pub fn backend_result(
         &self,
-        backend: &str,
+        backend: BackendKind,
         ok: bool,
         seconds: f64,
         generation: u64,
         since_change: f64,
     ) {
+        let backend = &backend.to_string();
         let result = if ok { "ok" } else { "error" };
         self.backend_applies
             .get_or_create(&labels(&[("backend", backend), ("result", result)]))
@@ -333,6 +348,20 @@ impl Metrics {
                 .get_or_create(&labels(&[("backend", backend)]))
                 .observe(since_change);
         }
+    }
+
+    /// One attempt to repair drift; the first one counts the drift too.
+    pub fn backend_drift(&self, backend: BackendKind, first_attempt: bool, ok: bool) {
+        let backend = &backend.to_string();
+        if first_attempt {
+            self.backend_drift
+                .get_or_create(&labels(&[("backend", backend)]))
+                .inc();
+        }
+        let result = if ok { "ok" } else { "error" };
+        self.backend_reconciles
+            .get_or_create(&labels(&[("backend", backend), ("result", result)]))
+            .inc();
     }
 
     /// The journal's counters, for [`crate::journal::Journal::open`].

@@ -14,8 +14,10 @@
 //! All I/O goes through one [`Client`] owned by the `Runtime`: `Redirector`
 //! takes `&mut self`, so there is no task to coordinate with. A new
 //! connection (HAProxy restarted or reloaded, or closed an idle CLI) makes
-//! the next `observe`/`reconcile` re-check the map and re-apply the last
-//! steering if the runtime map or the file drifted.
+//! the next call re-check the map. `observe` only reads: a restarted HAProxy
+//! that loaded an old file is reported as it is, and orbitd's backend runner
+//! sees the drift and calls `reconcile` (an apply of the confirmed steering,
+//! which rewrites what differs).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -49,18 +51,12 @@ pub struct Stats {
     pub synced_with_changes: u64,
     /// Syncs that failed (the previous map stayed in force).
     pub failed: u64,
-    /// Reconciles that found drift and fixed it.
+    /// Reconciles that changed something (drift repaired).
     pub drift_fixed: u64,
     /// Runtime API connections opened.
     pub connections: u64,
     /// Duration of the last successful sync that changed something.
     pub last_change_us: u64,
-}
-
-#[derive(Debug, Clone)]
-struct Desired {
-    generation: u64,
-    entries: Vec<Entry>,
 }
 
 /// The HAProxy backend. Build it with [`Runtime::start`] (connects and
@@ -75,13 +71,8 @@ pub struct Runtime {
     layout: Layout,
     shutdown_sessions: bool,
     drain: bool,
-    /// The last steering to hold; `None` until the first apply and while
-    /// fenced or observing.
-    desired: Option<Desired>,
     /// Connection epoch whose map and backends were checked.
     checked_epoch: u64,
-    /// Connection epoch on which the runtime map was last brought to `desired`.
-    synced_epoch: u64,
     backends: BTreeSet<String>,
     stats: Stats,
 }
@@ -102,9 +93,7 @@ impl Runtime {
             layout: Layout::from_config(cfg),
             shutdown_sessions: cfg.shutdown_sessions,
             drain: cfg.drain,
-            desired: None,
             checked_epoch: 0,
-            synced_epoch: 0,
             backends: BTreeSet::new(),
             stats: Stats::default(),
         })
@@ -225,38 +214,12 @@ impl Runtime {
         }
     }
 
-    /// Re-applies the last steering if the runtime map or the file drifted
-    /// from it (HAProxy restarted with an old file, someone ran `set map`).
-    /// `None` when there is nothing to hold (no apply yet, or fenced).
-    pub async fn reconcile(&mut self) -> Result<Option<Applied>, Error> {
-        let Some(desired) = self.desired.clone() else {
-            return Ok(None);
-        };
-        let span = info_span!("haproxy_reconcile", map = %self.map);
-        let applied = self
-            .sync(desired.generation, &desired.entries)
-            .instrument(span)
-            .await?;
-        if applied.changes > 0 {
-            self.stats.drift_fixed += 1;
-            info!(map = %self.map, changes = applied.changes, detail = %applied.detail,
-                "haproxy map drifted; reconciled");
-        }
-        Ok(Some(applied))
-    }
-
     /// [`Redirector::apply`] with this crate's error.
     pub async fn apply_steering(&mut self, steering: &Steering) -> Result<Applied, Error> {
-        if steering.fenced || steering.observe_only {
+        if let Some(why) = steering.write_gate().blocks(BackendKind::Haproxy) {
             // A fenced daemon must not override the majority's choice, and
-            // an observer applies nothing: drop the steering to hold too.
-            self.desired = None;
+            // an observer applies nothing.
             self.stats.skipped += 1;
-            let why = if steering.fenced {
-                "fenced (no quorum)"
-            } else {
-                "observer mode"
-            };
             return Ok(Applied {
                 generation: steering.generation,
                 changes: 0,
@@ -264,22 +227,16 @@ impl Runtime {
             });
         }
         let entries = self.layout.desired(steering)?;
-        self.desired = Some(Desired {
-            generation: steering.generation,
-            entries: entries.clone(),
-        });
         let span = info_span!("haproxy_apply", map = %self.map, generation = steering.generation);
         self.sync(steering.generation, &entries)
             .instrument(span)
             .await
     }
 
-    /// [`Redirector::observe`] with this crate's error.
+    /// [`Redirector::observe`] with this crate's error: reads the runtime
+    /// map and changes nothing.
     pub async fn observe_map(&mut self) -> Result<Observed, Error> {
         self.ensure_checked().await?;
-        if self.client.epoch() != self.synced_epoch && self.desired.is_some() {
-            self.reconcile().await?;
-        }
         let entries = self.client.show_map(&self.map, None).await?;
         let (services, notes) = self.layout.observe(&entries);
         let mut detail = format!("map {}: {} entries", self.map, entries.len());
@@ -355,7 +312,6 @@ impl Runtime {
         let runtime_diff = differences(entries, &runtime);
         let file_diff = differences(entries, &file_entries);
         if runtime_diff.is_empty() && file_diff.is_empty() && old_file.is_some() {
-            self.synced_epoch = self.client.epoch();
             return Ok(Applied {
                 generation,
                 changes: 0,
@@ -435,7 +391,6 @@ impl Runtime {
                 }
             }
         }
-        self.synced_epoch = self.client.epoch();
         let changes = runtime_diff.len() + usize::from(file_written);
         let applied = Applied {
             generation,
@@ -568,6 +523,15 @@ impl Redirector for Runtime {
 
     async fn observe(&mut self) -> Result<Observed, RedirectError> {
         self.observe_map().await.map_err(Into::into)
+    }
+
+    /// Applies the confirmed steering again; counts a repair.
+    async fn reconcile(&mut self, steering: &Steering) -> Result<Applied, RedirectError> {
+        let applied = self.apply_steering(steering).await?;
+        if applied.changes > 0 {
+            self.stats.drift_fixed += 1;
+        }
+        Ok(applied)
     }
 }
 

@@ -1,0 +1,255 @@
+//! End to end: orbitd steering a real HAProxy (2.6) in a temp dir. HAProxy
+//! is killed and restarted on a stale map file (from before a switchover):
+//! orbitd's backend runner must find the drift, repair it, and say so in
+//! the journal, `/metrics` and `/v1/status`.
+//!
+//! Only unix sockets: HAProxy's runtime API and frontend, orbitd's API.
+//! orbitd runs without gossip (liveness is fed in through the API).
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use orbit_core::api::{JournalRecord, JournalResponse, StatusResponse};
+use orbit_core::{BackendKind, Role};
+use orbit_tests::orbitd::{fed_config, http};
+
+/// A child process killed on drop (also on panic).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const MAP_KEY: &str = "web";
+
+fn write_haproxy_config(dir: &Path) -> PathBuf {
+    let d = dir.display();
+    let cfg = format!(
+        "global\n\
+         \x20   stats socket {d}/haproxy.sock mode 600 level admin\n\
+         \x20   stats timeout 1m\n\
+         defaults\n\
+         \x20   mode http\n\
+         \x20   timeout connect 2s\n\
+         \x20   timeout client 30s\n\
+         \x20   timeout server 30s\n\
+         frontend fe\n\
+         \x20   bind unix@{d}/frontend.sock\n\
+         \x20   use_backend %[req.hdr(host),lower,map({d}/orbit.map,be_none)]\n\
+         \x20   default_backend be_none\n\
+         backend be_web_a\n\
+         backend be_web_b\n\
+         backend be_none\n"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// Starts `command` with its output in `log`, and waits until `socket`
+/// accepts connections.
+fn start_serving(command: &mut Command, log: &Path, socket: &Path) -> Running {
+    let log = std::fs::File::create(log).unwrap();
+    let child = command
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?} does not start (scripts/install-deps.sh): {e}"));
+    let running = Running(child);
+    eventually(&format!("{}", socket.display()), || {
+        UnixStream::connect(socket).is_ok()
+    });
+    running
+}
+
+fn start_haproxy(dir: &Path) -> Running {
+    let socket = dir.join("haproxy.sock");
+    let _ = std::fs::remove_file(&socket);
+    start_serving(
+        Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(dir.join("haproxy.cfg")),
+        &dir.join("haproxy.log"),
+        &socket,
+    )
+}
+
+/// One command on HAProxy's runtime API.
+fn haproxy_cli(dir: &Path, command: &str) -> String {
+    let mut c = UnixStream::connect(dir.join("haproxy.sock")).unwrap();
+    c.write_all(format!("{command}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The backend HAProxy's runtime map sends `web` to.
+fn runtime_backend(dir: &Path) -> Option<String> {
+    let map = haproxy_cli(dir, &format!("show map {}/orbit.map", dir.display()));
+    map.lines().find_map(|l| {
+        let mut w = l.split_whitespace().skip(1);
+        (w.next()? == MAP_KEY).then(|| w.next().unwrap_or_default().to_owned())
+    })
+}
+
+fn map_file(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("orbit.map")).unwrap_or_default()
+}
+
+fn write_orbit_config(dir: &Path) -> PathBuf {
+    let text = format!(
+        r#"{head}
+[policy]
+sync_timeout = "200ms"
+drain_grace = "300ms"
+shutdown_grace = "2s"
+
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/32"]
+sites = ["a", "b"]
+
+[haproxy]
+socket = "{d}/haproxy.sock"
+map = "{d}/orbit.map"
+timeout = "2s"
+[haproxy.backends]
+web = {{ a = "be_web_a", b = "be_web_b" }}
+"#,
+        head = fed_config(dir, ""),
+        d = dir.display()
+    );
+    let path = dir.join("orbit.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start_orbitd(config: &Path, socket: &Path, log: &Path) -> Running {
+    start_serving(
+        Command::new(env!("CARGO_BIN_EXE_orbitd"))
+            .arg("--config")
+            .arg(config)
+            .env("ORBIT_LOG", "info"),
+        log,
+        socket,
+    )
+}
+
+/// Waits for `ok`, generously: the machine is shared and slow.
+fn eventually(what: &str, ok: impl FnMut() -> bool) {
+    orbit_tests::wait_until(Duration::from_secs(30), Duration::from_millis(50), what, ok);
+}
+
+fn journal(socket: &Path) -> Vec<JournalRecord> {
+    let (code, body) = http(socket, "GET", "/v1/journal?limit=1000", "");
+    assert_eq!(code, 200, "{body}");
+    let journal: JournalResponse = serde_json::from_str(&body).unwrap();
+    journal.entries.into_iter().map(|e| e.record).collect()
+}
+
+fn status(socket: &Path) -> StatusResponse {
+    let (code, body) = http(socket, "GET", "/v1/status", "");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn drift_total(socket: &Path) -> u64 {
+    let (code, body) = http(socket, "GET", "/metrics", "");
+    assert_eq!(code, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix(r#"orbit_backend_drift_total{backend="haproxy"} "#))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn haproxy_restarted_with_a_stale_map_is_reported_as_drift_and_repaired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // HAProxy starts with web on site a.
+    std::fs::write(dir.join("orbit.map"), format!("{MAP_KEY} be_web_a\n")).unwrap();
+    write_haproxy_config(dir);
+    let haproxy = start_haproxy(dir);
+    let config = write_orbit_config(dir);
+    let socket = dir.join("api.sock");
+    let _orbitd = start_orbitd(&config, &socket, &dir.join("orbitd.log"));
+
+    let events = r#"[{"type":"verdict","observer":"a","subject":"b","liveness":"alive"},
+                     {"type":"verdict","observer":"a","subject":"w","liveness":"alive"}]"#;
+    let (code, body) = http(&socket, "POST", "/v1/events", events);
+    assert_eq!(code, 202, "{body}");
+    eventually("orbitd ready (synced, the map confirmed)", || {
+        http(&socket, "GET", "/ready", "").0 == 200
+    });
+    let (code, body) = http(
+        &socket,
+        "POST",
+        "/v1/switchover",
+        r#"{"service":"web","to":"b"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    // Settled: a has drained web and the map confirms the last steering.
+    eventually("the switchover settled and confirmed", || {
+        let status = status(&socket);
+        status.steering.services[&"web".parse().unwrap()].local_role == Role::Standby
+            && status.backends[0].applied_generation == Some(status.steering.generation)
+    });
+    assert_eq!(runtime_backend(dir).as_deref(), Some("be_web_b"));
+    assert!(map_file(dir).contains("web be_web_b"), "{}", map_file(dir));
+    assert_eq!(drift_total(&socket), 0);
+
+    // HAProxy crashes; the map file is restored from a backup taken before
+    // the switchover; HAProxy comes back with web on site a.
+    drop(haproxy);
+    std::fs::write(dir.join("orbit.map"), format!("{MAP_KEY} be_web_a\n")).unwrap();
+    let _haproxy = start_haproxy(dir);
+
+    eventually("the drift repaired in the runtime map and file", || {
+        runtime_backend(dir).as_deref() == Some("be_web_b")
+            && map_file(dir).contains("web be_web_b")
+    });
+    let drift: Vec<_> = journal(&socket)
+        .into_iter()
+        .filter_map(|r| match r {
+            JournalRecord::Drift {
+                backend,
+                services,
+                repaired,
+                ..
+            } => Some((backend, services, repaired)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    let (backend, services, repaired) = &drift[0];
+    assert_eq!((*backend, *repaired), (BackendKind::Haproxy, true));
+    let services: Vec<String> = services.iter().map(ToString::to_string).collect();
+    assert_eq!(services, ["web found at a, steering says b"]);
+    assert_eq!(drift_total(&socket), 1);
+
+    // The operator sees it too.
+    let (code, text, err) = orbit_tests::orbitd::orbitctl(
+        env!("CARGO_BIN_EXE_orbitd"),
+        &socket,
+        &["journal", "--limit", "1000"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("backend haproxy generation")
+            && text.contains("drift: web found at a, steering says b; repaired"),
+        "{text}"
+    );
+    let status = status(&socket);
+    assert_eq!(
+        status.backends.iter().map(|b| b.kind).collect::<Vec<_>>(),
+        [BackendKind::Haproxy]
+    );
+}
