@@ -58,7 +58,20 @@ impl Lab {
                 lab.planes.push(plane);
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // Until every data-plane listener is bound: the daemons probe them.
+        for n in NODES.iter().filter(|n| **n != "w") {
+            let ns = lab.ns(n);
+            orbit_tests::wait_until(
+                Duration::from_secs(30),
+                Duration::from_millis(10),
+                &format!("the data-plane listener in {n}"),
+                || {
+                    !orbit_tests::sh(&["ip", "netns", "exec", &ns, "ss", "-Hltn", "sport = :8080"])
+                        .trim()
+                        .is_empty()
+                },
+            );
+        }
         for n in NODES {
             let cfg = lab._dir.path().join(format!("{n}.toml"));
             std::fs::write(&cfg, config(n, &key)).unwrap();
@@ -216,11 +229,18 @@ fn cutting_a_off_makes_b_and_w_declare_it_dead_and_b_take_over() {
         );
     }
     eprintln!("a declared dead by b and w after {:?}", t0.elapsed());
-    std::thread::sleep(Duration::from_millis(300));
-    let moved = lab
-        .decisions(1)
-        .iter()
-        .any(|d| d["change"]["kind"] == "service_moved" && d["change"]["to"] == "b");
+    let moved_to_b = || {
+        lab.decisions(1)
+            .iter()
+            .any(|d| d["change"]["kind"] == "service_moved" && d["change"]["to"] == "b")
+    };
+    orbit_tests::wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        "b to move web and a to fence",
+        || moved_to_b() && lab.fenced_now(0),
+    );
+    let moved = moved_to_b();
     assert!(moved, "b's engine moved web to b");
     assert!(lab.fenced_now(0), "a, cut off, fenced itself");
 }
