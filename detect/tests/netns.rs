@@ -250,6 +250,7 @@ fn cutting_only_a_to_b_fails_nothing_over() {
     let lab = Lab::new("y");
     lab.settle();
     lab.link("a", "b", false);
+    // The point: a window in which a wrong failover would happen.
     std::thread::sleep(Duration::from_secs(5));
     assert!(lab.dead().is_empty(), "{:?}", lab.dead());
     assert!(!lab.fenced_now(0) && !lab.fenced_now(1));
@@ -260,6 +261,7 @@ fn freezing_a_for_two_seconds_fails_nothing_over() {
     let lab = Lab::new("z");
     lab.settle();
     lab.signal(0, "-STOP");
+    // Scenario: a is frozen this long, then watched for a wrong failover.
     std::thread::sleep(Duration::from_secs(2));
     lab.signal(0, "-CONT");
     std::thread::sleep(Duration::from_secs(4));
