@@ -129,8 +129,14 @@ impl Lab {
             .is_some_and(|d| d["change"]["fenced"] == true)
     }
 
-    /// Waits until every node is unfenced (it sees a quorum).
+    /// Waits until every node is unfenced (it sees a quorum) and both
+    /// sites have placed web.
     fn settle(&self) {
+        let placed = |i: usize| {
+            self.decisions(i)
+                .iter()
+                .any(|d| d["change"]["kind"] == "service_moved" && !d["change"]["to"].is_null())
+        };
         for _ in 0..100 {
             std::thread::sleep(Duration::from_millis(100));
             if (0..3).all(|i| {
@@ -138,8 +144,9 @@ impl Lab {
                     .iter()
                     .any(|d| d["change"]["kind"] == "fenced" && d["change"]["fenced"] == false)
                     && !self.fenced_now(i)
-            }) {
-                std::thread::sleep(Duration::from_millis(500));
+            }) && placed(0)
+                && placed(1)
+            {
                 return;
             }
         }
