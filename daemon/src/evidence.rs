@@ -73,3 +73,59 @@ impl Evidence {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use orbit_core::Liveness;
+    use orbit_detect::gossip::{Counters, DaemonState, SiteView, Source};
+    use orbit_detect::identity::Member;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn gossip(bfd: Liveness) -> GossipStatus {
+        let a: orbit_core::SiteId = "a".parse().expect("site");
+        GossipStatus {
+            identity: Member::new(
+                "127.0.0.1:7946".parse().expect("addr"),
+                "b".parse().expect("site"),
+                1,
+            ),
+            views: BTreeMap::from([(a.clone(), SiteView::Alive)]),
+            silence: BTreeMap::new(),
+            fence_after: Duration::from_secs(1),
+            fence_margin: Duration::ZERO,
+            daemons: BTreeMap::from([(a.clone(), DaemonState::Alive)]),
+            partitioned: Vec::new(),
+            isolated: false,
+            local_health_score: 0,
+            sources: BTreeMap::from([(a, BTreeMap::from([(Source::Bfd, bfd)]))]),
+            dataplane: BTreeMap::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    #[test]
+    fn status_and_metrics_show_the_same_evidence_as_it_changes() {
+        let evidence = Evidence::default();
+        let metrics = Metrics::new(&evidence);
+        assert_eq!(evidence.detect(), None);
+        assert!(!metrics.render().contains("orbit_detect_"));
+
+        let (publish, watch) = watch::channel(gossip(Liveness::Alive));
+        evidence.set_gossip(watch);
+        let bfd_alive = r#"orbit_detect_source_alive{site="a",source="bfd"}"#;
+        let report = evidence.detect().expect("gossip evidence");
+        assert_eq!(report.members[0].sources["bfd"], Liveness::Alive);
+        assert!(metrics.render().contains(&format!("{bfd_alive} 1")));
+
+        // A newer snapshot reaches both, with nothing copied in between.
+        publish.send_replace(gossip(Liveness::Dead));
+        let report = evidence.detect().expect("gossip evidence");
+        assert_eq!(report.members[0].sources["bfd"], Liveness::Dead);
+        assert!(metrics.render().contains(&format!("{bfd_alive} 0")));
+    }
+}
