@@ -8,7 +8,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::{cut_bfd, restore_bfd, veth, Bird, Netns, NsRuntime};
+use common::{cut_bfd, restore_bfd, status_when, veth, Bird, Netns, NsRuntime};
 use orbit_bfd::{start, BfdEvent, Diag, DriverConfig, Hop, PeerConfig, SessionKey, State, Timing};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::timeout;
@@ -132,9 +132,18 @@ protocol bfd {{
     bird.wait_bfd_state(&a4, "Up", Duration::from_secs(5));
     bird.wait_bfd_state(&a6, "Up", Duration::from_secs(5));
 
-    // Negotiated at 10 ms × 3 with bird.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let st = bfd.status().await.expect("status");
+    // Negotiated at 10 ms × 3 with bird: wait until both sessions run at
+    // 10 ms and have heard bird a few times.
+    let st = status_when(
+        &bfd,
+        "both sessions at 10 ms with 10 packets from bird",
+        |st| {
+            st.sessions
+                .iter()
+                .all(|s| s.tx_interval == Duration::from_millis(10) && s.counters.rx_packets >= 10)
+        },
+    )
+    .await;
     for s in &st.sessions {
         assert_eq!(s.state, State::Up, "{}", s.key);
         assert_eq!(s.tx_interval, Duration::from_millis(10), "{}", s.key);
@@ -274,6 +283,7 @@ async fn multihop_between_two_drivers_over_a_router() {
         .add_session(cfg(&a_ip, &c_ip, Some(255)))
         .await
         .expect("re-add");
+    // The point: long enough that the session would be Up by now.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let st = ha.status().await.expect("status");
     let s = st
@@ -336,6 +346,7 @@ protocol bfd {{
     };
     // Wrong key first: bird's packets fail verification and nothing comes up.
     let k = bfd.add_session(peer.clone()).await.expect("add");
+    // The point: long enough that it would be Up by now with the right key.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let st = bfd.status().await.expect("status");
     assert_ne!(st.sessions[0].state, State::Up);
@@ -349,8 +360,10 @@ protocol bfd {{
     let k = bfd.add_session(peer).await.expect("add");
     expect_up(&mut events, k, Duration::from_secs(10)).await;
     bird.wait_bfd_state(&a4, "Up", Duration::from_secs(5));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let st = bfd.status().await.expect("status");
+    let st = status_when(&bfd, "10 authenticated packets from bird", |st| {
+        st.sessions[0].counters.rx_packets >= 10
+    })
+    .await;
     assert_eq!(st.sessions[0].state, State::Up);
     assert_eq!(st.sessions[0].counters.dropped_total(), 0);
     assert!(st.sessions[0].counters.rx_packets >= 10);

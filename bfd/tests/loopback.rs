@@ -2,9 +2,12 @@
 //! Each test uses its own 127.x.y.0/24 addresses and ports derived from its
 //! process id and name, so tests run side by side.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use common::status_when;
 use orbit_bfd::{
     start, BfdEvent, ControlPacket, Diag, DriverConfig, DropReason, Hop, PeerConfig, State, Timing,
 };
@@ -58,9 +61,19 @@ async fn sessions_come_up_and_detect_a_silent_peer() {
         BfdEvent::Up { key: kb }
     );
 
-    // Let the Poll Sequences settle and some periodic traffic flow.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let st = ha.status().await.expect("status");
+    // Until the Poll Sequences have settled and some periodic traffic flowed.
+    let st = status_when(
+        &ha,
+        "10 ms timers negotiated and 15 packets each way",
+        |st| {
+            st.sessions.first().is_some_and(|s| {
+                s.tx_interval == Duration::from_millis(10)
+                    && s.counters.tx_packets >= 15
+                    && s.counters.rx_packets >= 15
+            })
+        },
+    )
+    .await;
     let s = &st.sessions[0];
     assert_eq!(s.state, State::Up);
     assert_eq!(s.tx_interval, Duration::from_millis(10));
@@ -200,9 +213,13 @@ async fn bad_packets_are_counted_and_dropped() {
     stray.your_discriminator = my_discr.wrapping_add(1);
     spoof.set_ttl(255).expect("ttl");
     spoof.send_to(&stray.encode(), target).expect("send");
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let st = ha.status().await.expect("status");
+    // Until the last packet sent has been counted.
+    let st = status_when(&ha, "the stray packet counted", |st| {
+        st.unmatched_drops
+            .contains_key(&DropReason::UnknownYourDiscriminator)
+    })
+    .await;
     assert_eq!(st.sessions[0].state, State::Up, "spoofed Down ignored");
     assert_eq!(
         st.sessions[0].counters.dropped.get(&DropReason::BadTtl),

@@ -228,6 +228,7 @@ async fn spoofed_downs_without_our_discriminator_leave_up_sessions_up() {
                     .expect("send");
             }
         }
+        // Pacing: a spoofed burst every 10 ms while the sessions run.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Longer than the detection time: a session silenced by a spoofed
@@ -292,6 +293,8 @@ async fn a_peer_that_restarted_with_new_discriminators_is_taken_over_without_a_p
     // once b's runtime has run the abort, well before a's detection time.
     drop(std::mem::replace(&mut pair.hb, new_hb));
     drop(std::mem::replace(&mut pair.eb, new_eb));
+    // The restart's silence between the old driver's last packet and the
+    // new one's first (the scenario itself, not a wait for an event).
     tokio::time::sleep(Duration::from_millis(100)).await;
     pair.keys_b = pair.add_sessions(Side::B).await;
     let new_b = discriminators(&pair.hb).await;

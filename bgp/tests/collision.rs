@@ -243,6 +243,7 @@ fn collide(case: Case) {
         assert_eq!(first, ["UPDATE", "EOR"]);
         let keeper = Keeper::start(c1, case == Case::DeadEstablished);
         let up_since = Instant::now();
+        // Scenario: conn 1 has been up a while when conn 2 arrives.
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         // conn 2: the peer connects to the speaker's listener.
@@ -280,6 +281,7 @@ fn collide(case: Case) {
                 );
             }
             Case::PeerYields => {
+                // Scenario: the peer yields a moment after its OPEN.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 c2.send(&wire::encode_notification(&Notification::new(
                     6,
@@ -287,6 +289,7 @@ fn collide(case: Case) {
                     bytes::Bytes::new(),
                 )));
                 drop(c2);
+                // The point: past the probe window, for conn 1 to be wrongly closed.
                 tokio::time::sleep(Duration::from_millis(1_500)).await;
             }
             Case::DeadEstablished => {

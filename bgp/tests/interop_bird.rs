@@ -156,6 +156,7 @@ fn roles_map_to_attributes_in_bird_rib() {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("203.0.113.7"), "{err}");
+        // The point: time for a wrong announcement to reach bird.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(bird.route("203.0.113.7/32").is_empty());
         assert!(
@@ -328,6 +329,7 @@ fn graceful_restart_keeps_the_route_across_a_speaker_restart() {
             .await
             .expect("start");
         wait_for_async(15, "Established again", || bird.established("orbit")).await;
+        // The point: a window in which a withdrawal would show.
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(!bird.route(SVC).is_empty(), "route lost before End-of-RIB");
         // The steering arrives: re-send everything, then End-of-RIB; the
@@ -362,6 +364,7 @@ fn tcp_md5_right_password_up_wrong_password_down() {
         let speaker = Speaker::start(&cfg, &services(&[SVC]))
             .await
             .expect("start");
+        // The point: long enough to come up, were the password right.
         tokio::time::sleep(Duration::from_secs(4)).await;
         assert!(!bird.established("orbit"), "came up with a wrong password");
         let peers = speaker.peers().await.expect("peers");
@@ -605,6 +608,7 @@ fn gtsm_with_bird() {
         let speaker = Speaker::start(&cfg, &services(&[SVC]))
             .await
             .expect("start");
+        // The point: long enough to come up, were GTSM on.
         tokio::time::sleep(Duration::from_secs(4)).await;
         assert!(
             !bird.established("orbit"),

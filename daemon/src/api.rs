@@ -9,7 +9,6 @@ mod listener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -29,8 +28,10 @@ use tokio::sync::{mpsc, oneshot};
 pub use listener::{check_fd_budget, Limits};
 
 use crate::daemon::{ApiCall, Input};
+use crate::evidence::Evidence;
 use crate::external;
 use crate::metrics::Metrics;
+use crate::startup::StartupError;
 
 const MAX_BODY: usize = 64 * 1024;
 /// How long a request waits for the event loop to answer.
@@ -40,6 +41,8 @@ const LOOP_TIMEOUT: Duration = Duration::from_secs(5);
 struct Ctx {
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
+    /// What `/v1/status` and `/ready` show of detection and the sessions.
+    evidence: Arc<Evidence>,
     /// Required bearer token (TCP listener only).
     token: Option<String>,
     known: Arc<Known>,
@@ -61,24 +64,29 @@ pub struct Known {
 }
 
 /// Binds the unix socket (replacing a stale one) with mode 0600.
-pub fn bind_unix(path: &Path) -> Result<UnixListener> {
+pub fn bind_unix(path: &Path) -> Result<UnixListener, StartupError> {
+    let failed = |action, path: &Path| {
+        let path = path.to_owned();
+        move |source| StartupError::File {
+            action,
+            path,
+            source,
+        }
+    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(failed("creating", dir))?;
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!(
-                "API socket {} is in use: is another orbitd running?",
-                path.display()
-            );
+            return Err(StartupError::ApiSocketInUse {
+                path: path.to_owned(),
+            });
         }
-        std::fs::remove_file(path)
-            .with_context(|| format!("removing stale socket {}", path.display()))?;
+        std::fs::remove_file(path).map_err(failed("removing stale socket", path))?;
     }
-    let listener = UnixListener::bind(path)
-        .with_context(|| format!("binding API socket {}", path.display()))?;
+    let listener = UnixListener::bind(path).map_err(failed("binding API socket", path))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("chmod 0600 {}", path.display()))?;
+        .map_err(failed("chmod 0600", path))?;
     Ok(listener)
 }
 
@@ -87,11 +95,13 @@ pub fn serve_unix(
     limits: Limits,
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
+    evidence: Arc<Evidence>,
     known: Arc<Known>,
 ) {
     let ctx = Arc::new(Ctx {
         tx,
         metrics,
+        evidence,
         token: None,
         known,
         listener: "unix",
@@ -106,11 +116,13 @@ pub fn serve_tcp(
     token: String,
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
+    evidence: Arc<Evidence>,
     known: Arc<Known>,
 ) {
     let ctx = Arc::new(Ctx {
         tx,
         metrics,
+        evidence,
         token: Some(token),
         known,
         listener: "tcp",
@@ -232,7 +244,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             // The steering is confirmed; the sessions that carry it are
             // judged now, not at the last apply (a router may have shut
             // its session down since).
-            Ok(Ok(())) => match ctx.metrics.bgp().degraded().await {
+            Ok(Ok(())) => match ctx.evidence.bgp().degraded().await {
                 None => json(StatusCode::OK, &serde_json::json!({"ready": true})),
                 Some(why) => json(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -246,8 +258,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
             Err(e) => e,
         },
         Endpoint::Metrics => {
-            ctx.metrics.bfd().refresh().await;
-            ctx.metrics.bgp().reports().await;
+            ctx.evidence.refresh().await;
             let mut response = Response::new(Full::new(Bytes::from(ctx.metrics.render())));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
@@ -259,9 +270,9 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
         }
         Endpoint::Status => match ask(ctx, ApiCall::Status).await {
             Ok(mut status) => {
-                status.bfd = ctx.metrics.bfd().reports().await;
-                status.bgp_peers = ctx.metrics.bgp().reports().await;
-                if let Some(why) = ctx.metrics.bgp().judge(&status.bgp_peers) {
+                status.bfd = ctx.evidence.bfd().reports().await;
+                status.bgp_peers = ctx.evidence.bgp().reports().await;
+                if let Some(why) = ctx.evidence.bgp().judge(&status.bgp_peers) {
                     for b in status
                         .backends
                         .iter_mut()

@@ -350,6 +350,7 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
         &c,
         || from_b(&c, "liveness=None") > withdrawn_before,
     );
+    // The point: time for a wrong Dead to follow the withdrawal.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(from_b(&c, "Some(Dead)"), dead_before);
     assert_eq!(c.site("b", "a"), Some((false, vec![])));

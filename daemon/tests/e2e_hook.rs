@@ -280,6 +280,7 @@ fn operator_commands_reach_the_hook_journal_and_metrics_and_survive_a_restart() 
         r#"[{"type":"verdict","observer":"q","subject":"a","liveness":"dead"}]"#,
     );
     assert_eq!(status, 404, "{body}");
+    // The point: time for a wrongly applied event to reach the hook.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         hook_calls(dir).len(),

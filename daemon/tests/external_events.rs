@@ -164,6 +164,7 @@ fn forged_votes_posted_at_a_member_are_refused_and_move_nothing() {
         .iter()
         .map(|(body, _)| post_events(&c, "a", body))
         .collect();
+    // The point: time for a wrongly accepted event to move something.
     std::thread::sleep(QUIET);
     // Nothing moved anywhere: a keeps web, nobody is voted dead or fenced.
     assert_eq!(snapshot(&c), before, "engine state and journals moved");
@@ -205,6 +206,7 @@ fn a_members_own_external_verdict_is_one_more_local_source() {
     c.eventually("a's engine to hold b suspect", STEP_LIMIT, |c| {
         local_view(c, "a", "b").is_some_and(|v| v == "suspect")
     });
+    // The point: time for a wrong verdict to take effect.
     std::thread::sleep(QUIET);
     assert_eq!(
         local_view(&c, "a", "b"),

@@ -318,6 +318,7 @@ fn sigterm_with_a_withdrawing_standby_never_leaves_the_upstream_without_a_route(
             samples
         })
     };
+    // A baseline of route samples before the stop.
     std::thread::sleep(Duration::from_millis(300));
     let t_term = now_us();
     let code = c.terminate("a", Duration::from_secs(15));

@@ -444,6 +444,7 @@ fn scenario(listen: bool) {
     assert!(lab
         .journal()
         .contains("reload refused, running config kept: config "));
+    // The point: long enough for p2 to come up, had the reload started it.
     std::thread::sleep(Duration::from_secs(2));
     assert!(!lab.established(2), "a refused reload started p2");
     assert_eq!(rows(&[1, 3]), before, "a refused reload reset a session");

@@ -80,6 +80,7 @@ fn transitions(detection: Detection) {
             STEP_LIMIT,
             a_cut_off_and_b_active,
         );
+        // Scenario: a stays cut off this long.
         std::thread::sleep(CUT_OFF_FOR);
         c.restore_a();
         c.eventually(
@@ -87,6 +88,7 @@ fn transitions(detection: Detection) {
             STEP_LIMIT,
             a_back_at_b,
         );
+        // Scenario: a stays joined this long before the next cut.
         std::thread::sleep(AFTER_REJOIN);
         heal_times.push(t0.elapsed());
     }
@@ -94,6 +96,7 @@ fn transitions(detection: Detection) {
 
     for _ in 0..FLAPS {
         c.cut_a();
+        // Scenario: flap pacing.
         std::thread::sleep(FLAP_DOWN);
         c.restore_a();
         std::thread::sleep(FLAP_UP);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use orbit_core::config::Config;
 use orbit_core::{Change, Engine, Event, Liveness, Millis};
-use orbit_detect::gossip::Gossip;
+use orbit_detect::gossip::{Gossip, SiteView};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -229,9 +229,19 @@ async fn a_silent_daemon_whose_site_answers_is_not_dead() {
     let a = Member::start(&config(b, "a", &key)).await;
     let mut bb = Member::start(&config(b, "b", &key)).await;
     let mut w = Member::start(&config(b, "w", &key)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let site_a = "a".parse().unwrap();
+    orbit_tests::eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        "b and w to hear a",
+        || async { [&bb, &w].map(|m| m.gossip.status().views.get(&site_a).copied()) },
+        |views| views.iter().all(|v| *v == Some(SiteView::Alive)),
+    )
+    .await;
     // a's daemon goes away, its data plane stays.
     drop(a);
+    // The point: well past the detection time, so that a wrong Dead would
+    // have been declared by now.
     tokio::time::sleep(Duration::from_secs(3)).await;
     bb.drain(t0);
     w.drain(t0);

@@ -58,7 +58,20 @@ impl Lab {
                 lab.planes.push(plane);
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // Until every data-plane listener is bound: the daemons probe them.
+        for n in NODES.iter().filter(|n| **n != "w") {
+            let ns = lab.ns(n);
+            orbit_tests::wait_until(
+                Duration::from_secs(30),
+                Duration::from_millis(10),
+                &format!("the data-plane listener in {n}"),
+                || {
+                    !orbit_tests::sh(&["ip", "netns", "exec", &ns, "ss", "-Hltn", "sport = :8080"])
+                        .trim()
+                        .is_empty()
+                },
+            );
+        }
         for n in NODES {
             let cfg = lab._dir.path().join(format!("{n}.toml"));
             std::fs::write(&cfg, config(n, &key)).unwrap();
@@ -116,8 +129,14 @@ impl Lab {
             .is_some_and(|d| d["change"]["fenced"] == true)
     }
 
-    /// Waits until every node is unfenced (it sees a quorum).
+    /// Waits until every node is unfenced (it sees a quorum) and both
+    /// sites have placed web.
     fn settle(&self) {
+        let placed = |i: usize| {
+            self.decisions(i)
+                .iter()
+                .any(|d| d["change"]["kind"] == "service_moved" && !d["change"]["to"].is_null())
+        };
         for _ in 0..100 {
             std::thread::sleep(Duration::from_millis(100));
             if (0..3).all(|i| {
@@ -125,8 +144,9 @@ impl Lab {
                     .iter()
                     .any(|d| d["change"]["kind"] == "fenced" && d["change"]["fenced"] == false)
                     && !self.fenced_now(i)
-            }) {
-                std::thread::sleep(Duration::from_millis(500));
+            }) && placed(0)
+                && placed(1)
+            {
                 return;
             }
         }
@@ -216,11 +236,18 @@ fn cutting_a_off_makes_b_and_w_declare_it_dead_and_b_take_over() {
         );
     }
     eprintln!("a declared dead by b and w after {:?}", t0.elapsed());
-    std::thread::sleep(Duration::from_millis(300));
-    let moved = lab
-        .decisions(1)
-        .iter()
-        .any(|d| d["change"]["kind"] == "service_moved" && d["change"]["to"] == "b");
+    let moved_to_b = || {
+        lab.decisions(1)
+            .iter()
+            .any(|d| d["change"]["kind"] == "service_moved" && d["change"]["to"] == "b")
+    };
+    orbit_tests::wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        "b to move web and a to fence",
+        || moved_to_b() && lab.fenced_now(0),
+    );
+    let moved = moved_to_b();
     assert!(moved, "b's engine moved web to b");
     assert!(lab.fenced_now(0), "a, cut off, fenced itself");
 }
@@ -230,6 +257,7 @@ fn cutting_only_a_to_b_fails_nothing_over() {
     let lab = Lab::new("y");
     lab.settle();
     lab.link("a", "b", false);
+    // The point: a window in which a wrong failover would happen.
     std::thread::sleep(Duration::from_secs(5));
     assert!(lab.dead().is_empty(), "{:?}", lab.dead());
     assert!(!lab.fenced_now(0) && !lab.fenced_now(1));
@@ -240,6 +268,7 @@ fn freezing_a_for_two_seconds_fails_nothing_over() {
     let lab = Lab::new("z");
     lab.settle();
     lab.signal(0, "-STOP");
+    // Scenario: a is frozen this long, then watched for a wrong failover.
     std::thread::sleep(Duration::from_secs(2));
     lab.signal(0, "-CONT");
     std::thread::sleep(Duration::from_secs(4));

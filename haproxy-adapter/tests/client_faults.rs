@@ -133,8 +133,13 @@ async fn a_peer_that_closes_an_idle_connection_is_noticed_before_the_next_comman
         Duration::from_secs(2),
     );
     client.connect().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Until haproxy's close has arrived and been noticed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     client.drop_if_closed();
+    while client.is_connected() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        client.drop_if_closed();
+    }
     assert!(!client.is_connected());
     assert!(client.show_map("/m", None).await.is_ok());
     assert_eq!(client.epoch(), 2);

@@ -227,6 +227,7 @@ async fn no_site_uses_the_configured_backend_or_removes_the_key() {
     rt.apply(&lab.steering(1, None)).await.unwrap();
     assert_eq!(lab.runtime_map().await[HOST], "be_none");
     let load = LoadClient::start(lab.frontend, Duration::ZERO);
+    // Load for a moment: its requests are what is checked.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let load = load.stop().await;
     assert!(

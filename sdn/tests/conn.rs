@@ -128,7 +128,14 @@ async fn garbage_from_the_switch_drops_the_connection_and_it_reconnects() {
     // While the switch is gone, requests fail quickly instead of hanging.
     drop(s2);
     drop(listener);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Once the connection has seen the switch go.
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        c.state().wait_for(|s| s.datapath_id.is_none()),
+    )
+    .await
+    .expect("the session ends when the switch goes")
+    .expect("connection task alive");
     let r = tokio::time::timeout(
         Duration::from_secs(2),
         c.multipart(MultipartRequest::GroupDesc),
@@ -186,6 +193,7 @@ async fn a_switch_that_never_reads_is_dropped_at_the_send_queue_limit() {
             if w.write_all(&echo.encode().expect("enc")).await.is_err() {
                 return;
             }
+            // Pacing: the switch echoes every 100 ms.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });

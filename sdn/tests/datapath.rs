@@ -36,6 +36,7 @@ async fn planned_switchover_loses_nothing_and_is_confirmed_by_barrier() {
     .await;
     // From here on every packet must arrive (ARP has resolved).
     let first = *got_a.snapshot().last().expect("some") + 1;
+    // Steady traffic toward A before the switchover.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let applied = sw.apply(&steering(2, Some("b"))).await.expect("apply b");
@@ -56,6 +57,7 @@ async fn planned_switchover_loses_nothing_and_is_confirmed_by_barrier() {
     })
     .await;
     let total = stream.stop();
+    // Packets in flight land before the count (waiting on the count would assume the result).
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
@@ -171,6 +173,7 @@ async fn vswitchd_restart_is_reconciled_and_traffic_flows_again() {
 
     lab.ovs.kill_vswitchd();
     let before = got_a.len();
+    // Scenario: the switch stays down this long.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let restarted = Instant::now();
     lab.ovs.start_vswitchd();
@@ -222,6 +225,7 @@ async fn ipv6_neighbor_discovery_and_switchover() {
     })
     .await;
     let total = stream.stop();
+    // Packets in flight land before the count (waiting on the count would assume the result).
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let a = got_a.snapshot();

@@ -377,6 +377,21 @@ pub struct FibWatch {
     lines: mpsc::Receiver<(Instant, String)>,
 }
 
+/// Whether process `pid` has a netlink socket (its port id is its pid)
+/// that joined multicast groups: `ip monitor` sees changes from then on.
+fn subscribed(pid: u32) -> bool {
+    let pid = pid.to_string();
+    std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).is_ok_and(|table| {
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2) == Some(&pid.as_str())
+                && fields
+                    .get(3)
+                    .is_some_and(|groups| !groups.trim_start_matches('0').is_empty())
+        })
+    })
+}
+
 impl FibWatch {
     fn start(ns: &Netns) -> FibWatch {
         let mut child = Command::new("ip")
@@ -395,8 +410,13 @@ impl FibWatch {
                 }
             }
         });
-        // `ip monitor` subscribes right after it starts; give it a moment.
-        std::thread::sleep(Duration::from_millis(200));
+        let pid = child.id();
+        crate::wait_until(
+            Duration::from_secs(10),
+            Duration::from_millis(5),
+            "ip monitor to join the route groups",
+            || subscribed(pid),
+        );
         FibWatch { child, lines }
     }
 

@@ -43,3 +43,32 @@ pub fn wait_until(within: Duration, every: Duration, what: &str, mut ok: impl Fn
         std::thread::sleep(every);
     }
 }
+
+/// Asks `probe` every `every` until `ok` holds for its answer, and returns
+/// that answer; panics naming `what` and the last answer after `within`.
+/// For an async test that waits for a state to show up in a status
+/// instead of sleeping a guessed time before reading it once.
+pub async fn eventually<T, F>(
+    within: Duration,
+    every: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> F,
+    ok: impl Fn(&T) -> bool,
+) -> T
+where
+    T: std::fmt::Debug,
+    F: std::future::Future<Output = T>,
+{
+    let t0 = Instant::now();
+    loop {
+        let answer = probe().await;
+        if ok(&answer) {
+            return answer;
+        }
+        assert!(
+            t0.elapsed() < within,
+            "timed out after {within:?} waiting for {what}; last: {answer:?}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}

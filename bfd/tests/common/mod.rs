@@ -175,3 +175,20 @@ pub fn cut_forward(ns: &str, port: u16) {
 pub fn restore_bfd(ns: &str) {
     ns_sh(ns, &["nft", "delete table inet obfdcut"]);
 }
+
+/// The driver's status once `ok` holds for it: waits for a state to show
+/// instead of sleeping a guessed time before reading it once.
+pub async fn status_when(
+    handle: &orbit_bfd::BfdHandle,
+    what: &str,
+    ok: impl Fn(&orbit_bfd::DriverStatus) -> bool,
+) -> orbit_bfd::DriverStatus {
+    orbit_tests::eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        what,
+        || async { handle.status().await.expect("status") },
+        ok,
+    )
+    .await
+}

@@ -19,6 +19,7 @@
 //! would make the peer see "mismatched remote id" and drop its BGP
 //! session), new timers go to the live session with a Poll Sequence.
 
+pub mod helper;
 pub mod sites;
 pub mod status;
 
@@ -123,7 +124,7 @@ impl PeerBfd {
             release_orphan(config).await;
             return Ok(None);
         }
-        let started = crate::adoptable_bfd_driver(adoptable(config))
+        let started = crate::bfd::helper::adoptable_driver(adoptable(config))
             .await
             .context("bfd: starting the helper process")?;
         let handle = started.handle;
@@ -273,7 +274,7 @@ impl PeerBfd {
 /// told AdminDown now rather than kept waiting until its linger runs out.
 async fn release_orphan(config: &Config) {
     let socket = helper_socket(config);
-    match crate::orphaned_bfd_driver(&socket).await {
+    match crate::bfd::helper::orphaned_driver(&socket).await {
         Ok(Some(started)) => {
             let sessions = started.adopted.map(|a| a.sessions).unwrap_or_default();
             tracing::info!(

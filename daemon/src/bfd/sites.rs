@@ -6,7 +6,7 @@
 //! the quorum. Gossip stays the source of membership: a session that never
 //! came up says nothing, and one the peer disabled on purpose (AdminDown,
 //! RFC 5882 §3.2) withdraws its opinion. The sessions run in a helper
-//! process (`crate::bfd_driver`): a stalled orbitd (its site still
+//! process (`crate::bfd::helper`): a stalled orbitd (its site still
 //! forwarding) keeps answering BFD, and its silence is left to SWIM and the
 //! data-plane probes to judge.
 
@@ -49,7 +49,7 @@ impl SiteBfd {
             .collect();
         let interval = config.bfd.interval.get();
         let auth = crate::bfd::session_auth(config)?;
-        let (handle, mut events) = crate::bfd_driver()?;
+        let (handle, mut events) = crate::bfd::helper::driver()?;
         let mut keys = Vec::new();
         for (peer, site) in &sites {
             let key = handle

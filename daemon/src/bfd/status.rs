@@ -2,23 +2,20 @@
 //!
 //! The driver owns its sessions and counters; this module asks it for a
 //! snapshot ([`orbit_bfd::BfdHandle::status`]) whenever either endpoint is
-//! requested and keeps the last one for the metrics collector, which
-//! encodes it as it is. So the exported counters are the driver's own
+//! requested and keeps the last one for the metrics collector
+//! (`crate::metrics::bfd`), which encodes it as it is. So the exported counters are the driver's own
 //! (nothing is mirrored or can drift), and every session in the driver is
 //! exported, whatever started it (BGP peers, other sites).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use orbit_bfd::{BfdHandle, DriverStatus, SessionStatus, State};
 use orbit_core::api::{BfdHop, BfdSessionReport, BfdState};
 
-use crate::metrics::snapshot::{encode_family, lock, with, Family, Labels};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
+use crate::metrics::bfd::BfdCollector;
+use crate::metrics::snapshot::lock;
 
 /// A driver that does not answer within this is reported as having no
 /// sessions (and logged), rather than holding up the API.
@@ -99,13 +96,11 @@ impl BfdView {
 
     /// The Prometheus collector that encodes the last snapshot.
     pub fn collector(&self) -> BfdCollector {
-        BfdCollector {
-            last: self.last.clone(),
-        }
+        BfdCollector::new(self.last.clone())
     }
 }
 
-fn hop(s: &SessionStatus) -> BfdHop {
+pub(crate) fn hop(s: &SessionStatus) -> BfdHop {
     if s.key.multihop {
         BfdHop::Multihop
     } else {
@@ -113,7 +108,7 @@ fn hop(s: &SessionStatus) -> BfdHop {
     }
 }
 
-fn state(s: State) -> BfdState {
+pub(crate) fn state(s: State) -> BfdState {
     match s {
         State::AdminDown => BfdState::AdminDown,
         State::Down => BfdState::Down,
@@ -155,158 +150,6 @@ pub fn report(s: &SessionStatus) -> BfdSessionReport {
         last_state_change: s
             .last_state_change
             .map(|t| humantime::format_rfc3339_millis(t).to_string()),
-    }
-}
-
-/// Encodes the last [`DriverStatus`] on each scrape (names get the
-/// registry's `orbit_` prefix; counters get `_total`).
-#[derive(Debug)]
-pub struct BfdCollector {
-    last: Arc<Mutex<Option<DriverStatus>>>,
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-impl Collector for BfdCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(status) = lock(&self.last).clone() else {
-            return Ok(());
-        };
-        let mut up = Family::new("bfd_session_up", "1 while the BFD session is Up");
-        let mut states = Family::new(
-            "bfd_session_state",
-            "1 for the BFD session's current local state",
-        );
-        let mut remote = Family::new(
-            "bfd_session_remote_state",
-            "1 for the state the peer last reported",
-        );
-        let mut diag = Family::new(
-            "bfd_session_diag",
-            "Local diagnostic code (RFC 5880 §4.1): why the session last left Up",
-        );
-        let mut tx_interval = Family::new(
-            "bfd_tx_interval_seconds",
-            "Negotiated periodic transmit interval, before jitter",
-        );
-        let mut detection = Family::new(
-            "bfd_detection_time_seconds",
-            "Current detection time (absent until the peer is heard)",
-        );
-        let mut last_change = Family::new(
-            "bfd_last_state_change_timestamp_seconds",
-            "Unix time of the session's last state change",
-        );
-        let mut tx = Family::new("bfd_tx_packets", "BFD control packets sent");
-        let mut rx = Family::new("bfd_rx_packets", "BFD control packets accepted");
-        let mut dropped = Family::new(
-            "bfd_dropped",
-            "Received BFD packets dropped, by session and reason (RFC 5880 §6.8.6)",
-        );
-        let mut changes = Family::new("bfd_state_changes", "BFD session state changes");
-        let mut expiries = Family::new(
-            "bfd_detection_expiries",
-            "Detection-time expiries (the peer fell silent)",
-        );
-        let mut candidates = Family::new(
-            "bfd_restart_candidates",
-            "Downs from an unknown discriminator that an Up session dropped but kept as a sign that the peer restarted its session",
-        );
-        let mut restarts = Family::new(
-            "bfd_peer_restarts",
-            "Detection-time expiries taken as a peer restart (signalled Down, no path failure)",
-        );
-        for s in &status.sessions {
-            let labels: Labels = vec![
-                ("peer", s.key.peer.to_string()),
-                ("local", s.key.local.to_string()),
-                ("hop", hop(s).as_str().to_owned()),
-            ];
-            up.samples
-                .push((labels.clone(), f64::from(u8::from(s.state == State::Up))));
-            for candidate in [State::AdminDown, State::Down, State::Init, State::Up] {
-                let name = state(candidate).as_str();
-                states.samples.push((
-                    with(&labels, "state", name),
-                    f64::from(u8::from(s.state == candidate)),
-                ));
-                remote.samples.push((
-                    with(&labels, "state", name),
-                    f64::from(u8::from(s.remote_state == candidate)),
-                ));
-            }
-            diag.samples
-                .push((labels.clone(), f64::from(s.local_diag.bits())));
-            tx_interval
-                .samples
-                .push((labels.clone(), s.tx_interval.as_secs_f64()));
-            if let Some(d) = s.detection_time {
-                detection.samples.push((labels.clone(), d.as_secs_f64()));
-            }
-            if let Some(t) = s.last_state_change {
-                last_change.samples.push((labels.clone(), unix_seconds(t)));
-            }
-            tx.samples.push((labels.clone(), s.counters.tx_packets));
-            rx.samples.push((labels.clone(), s.counters.rx_packets));
-            for (reason, n) in &s.counters.dropped {
-                dropped
-                    .samples
-                    .push((with(&labels, "reason", reason.label()), *n));
-            }
-            changes
-                .samples
-                .push((labels.clone(), s.counters.state_changes));
-            expiries
-                .samples
-                .push((labels.clone(), s.counters.detection_expiries));
-            candidates
-                .samples
-                .push((labels.clone(), s.counters.restart_candidates));
-            restarts.samples.push((labels, s.counters.peer_restarts));
-        }
-        let mut unmatched = Family::new(
-            "bfd_unmatched_dropped",
-            "Received BFD packets that matched no session, by reason",
-        );
-        for (reason, n) in &status.unmatched_drops {
-            unmatched
-                .samples
-                .push((vec![("reason", reason.label().to_owned())], *n));
-        }
-        let mut send_errors = Family::new(
-            "bfd_send_errors",
-            "BFD transmissions that failed at the socket",
-        );
-        send_errors.samples.push((Vec::new(), status.send_errors));
-        for f in [
-            &up,
-            &states,
-            &remote,
-            &diag,
-            &tx_interval,
-            &detection,
-            &last_change,
-        ] {
-            encode_family(&mut encoder, f, ConstGauge::new)?;
-        }
-        for f in [
-            &tx,
-            &rx,
-            &dropped,
-            &changes,
-            &expiries,
-            &candidates,
-            &restarts,
-            &unmatched,
-            &send_errors,
-        ] {
-            encode_family(&mut encoder, f, ConstCounter::new)?;
-        }
-        Ok(())
     }
 }
 

@@ -18,7 +18,7 @@ mod shutdown;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use orbit_core::api::{
     BackendReport, CommandResponse, JournalRecord, JournalResponse, StatusResponse,
 };
@@ -31,8 +31,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backends::{self, BackendHandle, BackendResult, DriftReport};
 use crate::bfd::status::BfdUser;
+use crate::evidence::Evidence;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
+use crate::startup::StartupError;
 use crate::state::StateFile;
 
 /// Everything the loop reacts to.
@@ -90,6 +92,8 @@ pub struct Daemon {
     journal: Journal,
     state: StateFile,
     metrics: std::sync::Arc<Metrics>,
+    /// What detection and the sessions saw; status and metrics read it.
+    evidence: std::sync::Arc<Evidence>,
     backends: Vec<(BackendHandle, BackendState)>,
     tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
@@ -131,14 +135,19 @@ impl Daemon {
         config_path: PathBuf,
         config: Config,
         metrics: std::sync::Arc<Metrics>,
-    ) -> Result<Daemon> {
+        evidence: std::sync::Arc<Evidence>,
+    ) -> Result<Daemon, StartupError> {
         let state_dir = &config.node.state_dir;
-        std::fs::create_dir_all(state_dir)
-            .with_context(|| format!("creating state_dir {}", state_dir.display()))?;
-        let mut journal = Journal::open(state_dir, metrics.journal())?;
+        std::fs::create_dir_all(state_dir).map_err(|source| StartupError::File {
+            action: "creating state_dir",
+            path: state_dir.clone(),
+            source,
+        })?;
+        let mut journal =
+            Journal::open(state_dir, metrics.journal()).map_err(StartupError::Journal)?;
         let state = StateFile::new(state_dir, metrics.state_write_errors());
         let mut engine = Engine::new(&config);
-        match state.load()? {
+        match state.load().map_err(StartupError::StateFile)? {
             Some(saved) => {
                 engine.restore(
                     &saved.shared,
@@ -166,15 +175,17 @@ impl Daemon {
         let (tx, rx) = mpsc::channel(1024);
         let built = backends::build(&config)
             .await
-            .map_err(|e| anyhow::anyhow!("backend: {e}"))?;
-        metrics
+            .map_err(StartupError::Backend)?;
+        evidence
             .bgp()
             .set_control(&config, built.bgp_control.clone());
         let bfd = match &built.bgp_control {
-            Some(control) => crate::bfd::PeerBfd::start(&config, control.clone()).await?,
+            Some(control) => crate::bfd::PeerBfd::start(&config, control.clone())
+                .await
+                .map_err(StartupError::PeerBfd)?,
             None => None,
         };
-        metrics
+        evidence
             .bfd()
             .set_handle(BfdUser::BgpPeers, bfd.as_ref().map(|b| b.handle().clone()));
         let backends = spawn_all(built.redirectors, &tx);
@@ -186,6 +197,7 @@ impl Daemon {
             journal,
             state,
             metrics,
+            evidence,
             backends,
             tx,
             rx,
@@ -206,19 +218,22 @@ impl Daemon {
     /// Shares this engine's placements and intent through gossip, reports
     /// the gossip member's evidence in the status, and starts BFD toward
     /// the other members (their verdicts go into gossip).
-    pub async fn set_gossip(&mut self, gossip: &orbit_detect::gossip::Gossip) -> Result<()> {
+    pub async fn set_gossip(
+        &mut self,
+        gossip: &orbit_detect::gossip::Gossip,
+    ) -> Result<(), StartupError> {
         self.gossip = Some(gossip.reporter());
-        self.metrics.detect().set(gossip.watch());
+        self.evidence.set_gossip(gossip.watch());
         self.sync_shared();
         let bfd = crate::bfd::sites::SiteBfd::start(&self.config, gossip.reporter())
             .await
-            .context("starting BFD toward the other members")?;
+            .map_err(StartupError::SiteBfd)?;
         self.set_site_bfd(bfd);
         Ok(())
     }
 
     fn set_site_bfd(&mut self, bfd: Option<crate::bfd::sites::SiteBfd>) {
-        self.metrics
+        self.evidence
             .bfd()
             .set_handle(BfdUser::Members, bfd.as_ref().map(|b| b.handle.clone()));
         self.site_bfd = bfd;
@@ -557,7 +572,7 @@ impl Daemon {
                     degraded: None,
                 })
                 .collect(),
-            detect: self.metrics.detect().report(),
+            detect: self.evidence.detect(),
             // Filled in by the API handler: the BFD driver answers
             // asynchronously, outside this loop.
             bfd: Vec::new(),

@@ -140,7 +140,7 @@ impl Daemon {
             }
         }
         self.bgp_control = control.clone();
-        self.metrics.bgp().set_control(config, control.clone());
+        self.evidence.bgp().set_control(config, control.clone());
         if rebuilt_bgp {
             // A new speaker: new control handle, so new BFD sessions. The
             // old helper is released (it exits, freeing its ports) before
@@ -183,7 +183,7 @@ impl Daemon {
         {
             self.release_peer_bfd().await;
         }
-        self.metrics.bfd().set_handle(
+        self.evidence.bfd().set_handle(
             BfdUser::BgpPeers,
             self.peer_bfd.as_ref().map(|b| b.handle().clone()),
         );
@@ -194,7 +194,7 @@ impl Daemon {
     /// helper exits now instead of lingering for an adoption.
     pub(super) async fn release_peer_bfd(&mut self) {
         if let Some(bfd) = self.peer_bfd.take() {
-            self.metrics.bfd().set_handle(BfdUser::BgpPeers, None);
+            self.evidence.bfd().set_handle(BfdUser::BgpPeers, None);
             bfd.shut_down().await;
         }
     }

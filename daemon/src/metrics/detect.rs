@@ -1,17 +1,13 @@
 //! The gossip member's evidence and counters on `/metrics`, encoded from
 //! its latest snapshot at scrape time.
 
-use std::sync::{Arc, Mutex};
-
-use orbit_core::api::DetectReport;
 use orbit_core::Liveness;
-use orbit_detect::gossip::GossipStatus;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use tokio::sync::watch;
 
+use crate::evidence::GossipSlot;
 use crate::metrics::snapshot::{encode_family, lock, with, Family, Labels};
 
 /// Every local verdict a member can have (`MemberEvidence::view`).
@@ -30,28 +26,16 @@ const VIEWS: [&str; 10] = [
 /// Every state SWIM can report of a daemon (`MemberEvidence::swim`).
 const SWIM: [&str; 4] = ["unknown", "alive", "suspect", "down"];
 
-/// The gossip member to report on (`/metrics`, `/v1/status`); empty
-/// without gossip.
-#[derive(Debug, Default)]
-pub struct DetectView(Arc<Mutex<Option<watch::Receiver<GossipStatus>>>>);
+/// Encodes the gossip member's latest status on each scrape (held by
+/// [`crate::evidence::Evidence`]); nothing without gossip.
+#[derive(Debug)]
+pub struct DetectCollector(GossipSlot);
 
-impl DetectView {
-    pub fn set(&self, status: watch::Receiver<GossipStatus>) {
-        *lock(&self.0) = Some(status);
-    }
-
-    /// The evidence behind the local verdicts, as the API reports it.
-    pub fn report(&self) -> Option<DetectReport> {
-        lock(&self.0).as_ref().map(|rx| rx.borrow().report())
-    }
-
-    pub fn collector(&self) -> DetectCollector {
-        DetectCollector(self.0.clone())
+impl DetectCollector {
+    pub fn new(gossip: GossipSlot) -> DetectCollector {
+        DetectCollector(gossip)
     }
 }
-
-#[derive(Debug)]
-pub struct DetectCollector(Arc<Mutex<Option<watch::Receiver<GossipStatus>>>>);
 
 fn flag(on: bool) -> i64 {
     i64::from(on)

@@ -1,5 +1,6 @@
 //! Prometheus metrics of orbitd (`GET /metrics`).
 
+pub mod bfd;
 pub mod detect;
 pub mod snapshot;
 
@@ -11,10 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::backends::bgp_status::BgpView;
-use crate::bfd::status::BfdView;
+use crate::evidence::Evidence;
 use crate::journal::JournalCounters;
-use crate::metrics::detect::DetectView;
 
 type Labels = Vec<(String, String)>;
 
@@ -70,16 +69,12 @@ pub struct Metrics {
     /// Kept by the journal itself: it writes from everywhere in the loop.
     journal: JournalCounters,
     state_write_errors: Counter,
-    /// BFD sessions, encoded from the driver's last snapshot on each scrape.
-    bfd: BfdView,
-    /// BGP sessions, encoded from the peers' last snapshot on each scrape.
-    bgp: BgpView,
-    /// The gossip member's evidence and counters, read on each scrape.
-    detect: DetectView,
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The daemon's own counters, and the evidence (BFD and BGP sessions,
+    /// the gossip member) encoded from `evidence`'s snapshots on each scrape.
+    pub fn new(evidence: &Evidence) -> Metrics {
         let mut registry = Registry::with_prefix("orbit");
         let m = Metrics {
             events: Family::default(),
@@ -105,13 +100,10 @@ impl Metrics {
             journal: JournalCounters::default(),
             state_write_errors: Counter::default(),
             registry: Registry::default(),
-            bfd: BfdView::default(),
-            bgp: BgpView::default(),
-            detect: DetectView::default(),
         };
-        registry.register_collector(Box::new(m.bfd.collector()));
-        registry.register_collector(Box::new(m.bgp.collector()));
-        registry.register_collector(Box::new(m.detect.collector()));
+        for collector in evidence.collectors() {
+            registry.register_collector(collector);
+        }
         registry.register(
             "events",
             "Events handled by the engine, by type",
@@ -372,21 +364,6 @@ impl Metrics {
     /// Counts failed saves of the state file.
     pub fn state_write_errors(&self) -> Counter {
         self.state_write_errors.clone()
-    }
-
-    /// The gossip member that `/metrics` reports on.
-    pub fn detect(&self) -> &DetectView {
-        &self.detect
-    }
-
-    /// The BGP sessions that `/metrics`, `/v1/status` and `/ready` report on.
-    pub fn bgp(&self) -> &BgpView {
-        &self.bgp
-    }
-
-    /// The BFD driver that `/metrics` and `/v1/status` report on.
-    pub fn bfd(&self) -> &BfdView {
-        &self.bfd
     }
 
     /// Prometheus text exposition format.
