@@ -62,8 +62,9 @@ use crate::config::{Config, Failback};
 use crate::decision::{Change, Decision};
 use crate::error::CommandError;
 use crate::event::{BackendOutcome, Command, Event};
-use crate::ids::{ServiceId, SiteId};
-use crate::shared::{Intent, Placement};
+use crate::ids::{join_names, ServiceId, SiteId};
+use crate::order::Order;
+use crate::shared::{Intent, IntentCommand, Placement};
 use crate::steering::{Role, ServiceSteering, Steering};
 use crate::time::Millis;
 
@@ -153,6 +154,9 @@ pub struct Engine {
     /// Members that started or stopped being left since the last
     /// evaluation, for its decisions.
     left_changes: Vec<(SiteId, bool)>,
+    /// Local commands lost to a concurrent peer intent since the last
+    /// evaluation (`Change::CommandSuperseded`), for its decisions.
+    superseded: Vec<Change>,
 }
 
 impl Engine {
@@ -241,6 +245,7 @@ impl Engine {
             carried: BTreeMap::new(),
             peer_carried: BTreeMap::new(),
             left_changes: Vec::new(),
+            superseded: Vec::new(),
         }
     }
 
@@ -277,9 +282,9 @@ impl Engine {
     /// An operator command the engine refuses changes nothing; use
     /// [`Engine::command`] to learn why.
     pub fn handle(&mut self, now: Millis, event: Event) -> Vec<Decision> {
-        if let Event::Command { command } = &event {
-            let command = command.clone();
-            return match self.command(now, command) {
+        if let Event::Command { order } = &event {
+            let order = order.clone();
+            return match self.command(now, order) {
                 Ok(decisions) => decisions,
                 Err(error) => {
                     tracing::warn!(%error, "operator command refused");
@@ -357,39 +362,72 @@ impl Engine {
         self.evaluate(&event)
     }
 
-    /// Applies an operator command at `now`. On refusal nothing changes and
+    /// Applies an operator order at `now`. On refusal nothing changes and
     /// the error says why.
-    pub fn command(
-        &mut self,
-        now: Millis,
-        command: Command,
-    ) -> Result<Vec<Decision>, CommandError> {
+    ///
+    /// The order is carried out on a copy of the engine with the same rules
+    /// as any event, so the placement it would lead to is known before it
+    /// is accepted: one that would leave a service that has a site without
+    /// any is refused unless the order is forced.
+    pub fn command(&mut self, now: Millis, order: Order) -> Result<Vec<Decision>, CommandError> {
         self.advance(now);
         let mut next = self.clone();
-        let note = next.apply_command(&command)?;
-        if !matches!(command, Command::ObserverMode { .. }) {
+        let mut note = next.apply_command(&order.command)?;
+        if !matches!(order.command, Command::ObserverMode { .. }) {
             // Observer mode is this daemon's own; everything else is shared.
             next.intent.epoch += 1;
             next.intent.origin = Some(next.local.clone());
+            next.intent
+                .includes
+                .insert(next.local.clone(), next.intent.epoch);
+            next.intent.last = Some(IntentCommand {
+                command: order.command.clone(),
+                at: order.origin.as_ref().map(|o| o.at.clone()),
+            });
+        }
+        let event = Event::Command {
+            order: order.clone(),
+        };
+        let generation = next.steering.generation;
+        let evaluated = next.evaluate(&event);
+        let stranded = self.stranded_by(&next);
+        if !stranded.is_empty() {
+            if !order.force {
+                return Err(CommandError::WouldStrand(stranded));
+            }
+            note.push_str(&format!(
+                "; forced: {} left without any site",
+                join_names(&stranded)
+            ));
         }
         *self = next;
-        let event = Event::Command {
-            command: command.clone(),
-        };
         let accepted = Decision {
             at: now,
-            change: Change::CommandAccepted { command },
+            change: Change::CommandAccepted { order },
             reason: note,
-            causes: vec![event.clone()],
-            generation: self.steering.generation,
+            causes: vec![event],
+            generation: evaluated.last().map_or(generation, |d| d.generation),
         };
         let mut decisions = vec![accepted];
-        decisions.extend(self.evaluate(&event));
-        if let Some(last) = decisions.last() {
-            let generation = last.generation;
-            decisions[0].generation = generation;
-        }
+        decisions.extend(evaluated);
         Ok(decisions)
+    }
+
+    /// The services some site carries now that nobody carries in `next`.
+    fn stranded_by(&self, next: &Engine) -> Vec<ServiceId> {
+        next.steering
+            .services
+            .iter()
+            .filter(|(id, s)| {
+                s.active.is_none()
+                    && self
+                        .steering
+                        .services
+                        .get(*id)
+                        .is_some_and(|before| before.active.is_some())
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     fn advance(&mut self, now: Millis) {
