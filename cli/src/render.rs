@@ -386,7 +386,7 @@ pub fn journal_entry(e: &JournalEntry) -> String {
             _ => format!("decision: {}", decision.reason),
         },
         JournalRecord::CommandRefused { order, error } => {
-            format!("refused {}: {error}{}", order.command, issued(order))
+            format!("refused {}: {error}{}", order.command.verb(), issued(order))
         }
         JournalRecord::Backend {
             backend,

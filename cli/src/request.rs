@@ -133,12 +133,15 @@ mod tests {
             Endpoint::parse(endpoint.method(), endpoint.route().path()),
             Ok(Endpoint::Command(endpoint))
         );
-        endpoint.parse(&request.body).map(|b| b.command).unwrap_or_else(|e| {
-            panic!(
-                "orbitd refuses {endpoint:?} {}: {e}",
-                String::from_utf8_lossy(&request.body)
-            )
-        })
+        endpoint
+            .parse(&request.body)
+            .map(|b| b.command)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "orbitd refuses {endpoint:?} {}: {e}",
+                    String::from_utf8_lossy(&request.body)
+                )
+            })
     }
 
     #[test]

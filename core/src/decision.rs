@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Command, Event};
-use crate::order::Order;
 use crate::ids::{ServiceId, SiteId};
+use crate::order::Order;
 use crate::steering::Role;
 use crate::time::Millis;
 

@@ -69,7 +69,7 @@ pub enum CommandError {
     /// The command would leave services that some site carries now with
     /// no site at all; `force` carries it out anyway.
     #[error(
-        "refused: it would leave {} without any site to carry {}; \
+        "this would leave {} without any site to carry {}; \
          add --force (\"force\": true in the API) to do it anyway",
         join_names(.0),
         if .0.len() == 1 { "it" } else { "them" }

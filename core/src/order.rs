@@ -69,7 +69,10 @@ pub enum Client {
 impl fmt::Display for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Client::Unix { uid, pid: Some(pid) } => write!(f, "uid {uid} pid {pid}"),
+            Client::Unix {
+                uid,
+                pid: Some(pid),
+            } => write!(f, "uid {uid} pid {pid}"),
             Client::Unix { uid, pid: None } => write!(f, "uid {uid}"),
             Client::Tcp { peer } => write!(f, "tcp {peer}"),
             Client::Unknown => f.write_str("unknown client"),

@@ -46,7 +46,7 @@ pub struct Intent {
     /// whose own command it replaced can say by what. Absent from older
     /// builds (they ignore it: the state message's fields are named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last: Option<IntentCommand>,
+    pub last: Option<Box<IntentCommand>>,
     /// Per site, the epoch of the newest command of that site this intent
     /// includes (a version vector): an intent built on top of another
     /// carries its commands, a concurrent one does not, and only the

@@ -301,7 +301,12 @@ impl World {
             return;
         }
         // The operator talks to one daemon; gossip spreads the outcome.
-        self.deliver(at, Event::Command { order: Order::new(command) });
+        self.deliver(
+            at,
+            Event::Command {
+                order: Order::new(command),
+            },
+        );
     }
 
     fn apply(&mut self, op: &Op) {

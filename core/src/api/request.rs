@@ -168,18 +168,12 @@ impl CommandEndpoint {
     /// The command a request's JSON body carries.
     pub fn parse(self, body: &[u8]) -> Result<CommandBody, RequestError> {
         match self {
-            CommandEndpoint::Switchover => decode(body, |r: SwitchoverRequest| CommandBody {
-                command: Command::Switchover {
-                    service: r.service,
-                    to: r.to,
-                },
-                force: r.force,
-                reason: r.reason,
+            CommandEndpoint::Switchover => decode(body, |r: SwitchoverRequest| {
+                let (service, to) = (r.service, r.to);
+                (Command::Switchover { service, to }, r.force, r.reason)
             }),
-            CommandEndpoint::Drain => decode(body, |r: DrainRequest| CommandBody {
-                command: Command::Drain { site: r.site },
-                force: r.force,
-                reason: r.reason,
+            CommandEndpoint::Drain => decode(body, |r: DrainRequest| {
+                (Command::Drain { site: r.site }, r.force, r.reason)
             }),
             // `orbitctl failback` of every site may send no body at all.
             CommandEndpoint::Failback if body.is_empty() => Ok(CommandBody {
@@ -187,28 +181,19 @@ impl CommandEndpoint {
                 force: false,
                 reason: None,
             }),
-            CommandEndpoint::Failback => decode(body, |r: FailbackRequest| CommandBody {
-                command: Command::Failback { site: r.site },
-                force: r.force,
-                reason: r.reason,
+            CommandEndpoint::Failback => decode(body, |r: FailbackRequest| {
+                (Command::Failback { site: r.site }, r.force, r.reason)
             }),
-            CommandEndpoint::Pin => decode(body, |r: PinRequest| CommandBody {
-                command: Command::Pin {
-                    service: r.service,
-                    site: r.site,
-                },
-                force: r.force,
-                reason: r.reason,
+            CommandEndpoint::Pin => decode(body, |r: PinRequest| {
+                let (service, site) = (r.service, r.site);
+                (Command::Pin { service, site }, r.force, r.reason)
             }),
-            CommandEndpoint::Unpin => decode(body, |r: UnpinRequest| CommandBody {
-                command: Command::Unpin { service: r.service },
-                force: r.force,
-                reason: r.reason,
+            CommandEndpoint::Unpin => decode(body, |r: UnpinRequest| {
+                (Command::Unpin { service: r.service }, r.force, r.reason)
             }),
-            CommandEndpoint::Observer => decode(body, |r: ObserverRequest| CommandBody {
-                command: Command::ObserverMode { on: r.on },
-                force: false,
-                reason: r.reason,
+            // Observer mode moves nothing, so it has nothing to force.
+            CommandEndpoint::Observer => decode(body, |r: ObserverRequest| {
+                (Command::ObserverMode { on: r.on }, false, r.reason)
             }),
         }
     }
@@ -238,11 +223,18 @@ impl CommandBody {
     }
 }
 
+/// A request body as its type, then as (command, force, reason).
 fn decode<T: DeserializeOwned>(
     body: &[u8],
-    command: impl FnOnce(T) -> CommandBody,
+    parts: impl FnOnce(T) -> (Command, bool, Option<Reason>),
 ) -> Result<CommandBody, RequestError> {
-    json(body).map(command)
+    json(body)
+        .map(parts)
+        .map(|(command, force, reason)| CommandBody {
+            command,
+            force,
+            reason,
+        })
 }
 
 /// `GET /v1/journal?since=SEQ&limit=N`.
@@ -522,7 +514,10 @@ mod tests {
             .parse(br#"{"site":"b","force":true,"reason":"CHG-42 rack move"}"#)
             .unwrap();
         assert!(body.force);
-        assert_eq!(body.reason.as_ref().map(Reason::as_str), Some("CHG-42 rack move"));
+        assert_eq!(
+            body.reason.as_ref().map(Reason::as_str),
+            Some("CHG-42 rack move")
+        );
         let order = body.issued_by(
             Client::Unix {
                 uid: 0,
@@ -532,7 +527,13 @@ mod tests {
         );
         assert_eq!(order.command, Command::Drain { site: site("b") });
         let origin = order.origin.unwrap();
-        assert_eq!(origin.client, Client::Unix { uid: 0, pid: Some(7) });
+        assert_eq!(
+            origin.client,
+            Client::Unix {
+                uid: 0,
+                pid: Some(7)
+            }
+        );
         assert_eq!(origin.reason.unwrap().as_str(), "CHG-42 rack move");
         // A client cannot name its own origin.
         assert!(CommandEndpoint::Drain

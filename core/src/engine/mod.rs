@@ -380,10 +380,10 @@ impl Engine {
             next.intent
                 .includes
                 .insert(next.local.clone(), next.intent.epoch);
-            next.intent.last = Some(IntentCommand {
+            next.intent.last = Some(Box::new(IntentCommand {
                 command: order.command.clone(),
                 at: order.origin.as_ref().map(|o| o.at.clone()),
-            });
+            }));
         }
         let event = Event::Command {
             order: order.clone(),

@@ -138,8 +138,7 @@ impl Engine {
     /// another site superseded is reported, with what won, where and when.
     pub(super) fn announce_superseded(&mut self, decisions: &mut Decisions) {
         for change in std::mem::take(&mut self.superseded) {
-            let Change::CommandSuperseded { lost, by, site, at } = &change
-            else {
+            let Change::CommandSuperseded { lost, by, site, at } = &change else {
                 continue;
             };
             let lost = lost

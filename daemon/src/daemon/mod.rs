@@ -54,7 +54,10 @@ pub enum Input {
 #[derive(Debug)]
 pub enum ApiCall {
     Status(oneshot::Sender<StatusResponse>),
-    Command(Order, oneshot::Sender<Result<CommandResponse, CommandError>>),
+    Command(
+        Order,
+        oneshot::Sender<Result<CommandResponse, CommandError>>,
+    ),
     Journal {
         since: Option<u64>,
         limit: usize,
