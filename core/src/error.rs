@@ -75,6 +75,12 @@ pub enum CommandError {
         if .0.len() == 1 { "it" } else { "them" }
     )]
     WouldStrand(Vec<ServiceId>),
+    #[error(
+        "site {here} places no services (a witness), so it cannot tell whether draining \
+         site {site} leaves a service without any site; issue it at a site that serves \
+         them, or add --force"
+    )]
+    CannotJudge { here: SiteId, site: SiteId },
     #[error("site {site} cannot steer traffic now: {why}")]
     NotReady { site: SiteId, why: String },
     /// The daemon could not save the command (journal or state file), so

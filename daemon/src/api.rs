@@ -367,7 +367,8 @@ fn command_status(e: &CommandError) -> StatusCode {
         | CommandError::NothingToMove(_)
         | CommandError::Pinned { .. }
         | CommandError::NotPinned(_)
-        | CommandError::WouldStrand(_) => StatusCode::CONFLICT,
+        | CommandError::WouldStrand(_)
+        | CommandError::CannotJudge { .. } => StatusCode::CONFLICT,
     }
 }
 

@@ -199,6 +199,15 @@ fn drain_of_the_last_site_is_refused_without_force_and_journaled_with_who_and_wh
         "a refused drain moves nothing"
     );
 
+    // The witness places no services: it cannot judge a drain, so it
+    // refuses one without --force rather than let every site adopt it.
+    let (code, out, err, _) = c.orbitctl("w", &["drain", "b"]);
+    assert_eq!(code, 1, "refused at the witness: {out}{err}");
+    assert!(
+        err.contains("site w places no services (a witness)") && err.contains("--force"),
+        "{err}"
+    );
+
     let (code, _, err, _) = c.orbitctl("b", &["drain", "b", "--reason", &"x".repeat(201)]);
     assert_eq!(code, 2, "a too long reason is a usage error: {err}");
     assert!(

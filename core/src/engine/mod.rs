@@ -371,6 +371,16 @@ impl Engine {
     /// any is refused unless the order is forced.
     pub fn command(&mut self, now: Millis, order: Order) -> Result<Vec<Decision>, CommandError> {
         self.advance(now);
+        if let Command::Drain { site } = &order.command {
+            // A member that places no service (a witness) cannot tell what
+            // a drain leaves behind at the sites, which all adopt it.
+            if self.services.is_empty() && !order.force {
+                return Err(CommandError::CannotJudge {
+                    here: self.local.clone(),
+                    site: site.clone(),
+                });
+            }
+        }
         let mut next = self.clone();
         let mut note = next.apply_command(&order.command)?;
         if !matches!(order.command, Command::ObserverMode { .. }) {
