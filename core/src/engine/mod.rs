@@ -60,11 +60,9 @@ pub use status::{BackendStatus, EngineStatus, ServiceStatus, SiteStatus};
 use self::quorum::QuorumView;
 use crate::config::{Config, Failback};
 use crate::decision::{Change, Decision};
-use crate::error::CommandError;
-use crate::event::{BackendOutcome, Command, Event};
-use crate::ids::{join_names, ServiceId, SiteId};
-use crate::order::Order;
-use crate::shared::{Intent, IntentCommand, Placement};
+use crate::event::{BackendOutcome, Event};
+use crate::ids::{ServiceId, SiteId};
+use crate::shared::{Intent, Placement};
 use crate::steering::{Role, ServiceSteering, Steering};
 use crate::time::Millis;
 
@@ -362,85 +360,7 @@ impl Engine {
         self.evaluate(&event)
     }
 
-    /// Applies an operator order at `now`. On refusal nothing changes and
-    /// the error says why.
-    ///
-    /// The order is carried out on a copy of the engine with the same rules
-    /// as any event, so the placement it would lead to is known before it
-    /// is accepted: one that would leave a service that has a site without
-    /// any is refused unless the order is forced.
-    pub fn command(&mut self, now: Millis, order: Order) -> Result<Vec<Decision>, CommandError> {
-        self.advance(now);
-        if let Command::Drain { site } = &order.command {
-            // A member that places no service (a witness) cannot tell what
-            // a drain leaves behind at the sites, which all adopt it.
-            if self.services.is_empty() && !order.force {
-                return Err(CommandError::CannotJudge {
-                    here: self.local.clone(),
-                    site: site.clone(),
-                });
-            }
-        }
-        let mut next = self.clone();
-        let mut note = next.apply_command(&order.command)?;
-        if !matches!(order.command, Command::ObserverMode { .. }) {
-            // Observer mode is this daemon's own; everything else is shared.
-            next.intent.epoch += 1;
-            next.intent.origin = Some(next.local.clone());
-            next.intent
-                .includes
-                .insert(next.local.clone(), next.intent.epoch);
-            next.intent.last = Some(Box::new(IntentCommand {
-                command: order.command.clone(),
-                at: order.origin.as_ref().map(|o| o.at.clone()),
-            }));
-        }
-        let event = Event::Command {
-            order: order.clone(),
-        };
-        let generation = next.steering.generation;
-        let evaluated = next.evaluate(&event);
-        let stranded = self.stranded_by(&next);
-        if !stranded.is_empty() {
-            if !order.force {
-                return Err(CommandError::WouldStrand(stranded));
-            }
-            note.push_str(&format!(
-                "; forced: {} left without any site",
-                join_names(&stranded)
-            ));
-        }
-        *self = next;
-        let accepted = Decision {
-            at: now,
-            change: Change::CommandAccepted { order },
-            reason: note,
-            causes: vec![event],
-            generation: evaluated.last().map_or(generation, |d| d.generation),
-        };
-        let mut decisions = vec![accepted];
-        decisions.extend(evaluated);
-        Ok(decisions)
-    }
-
-    /// The services some site carries now that nobody carries in `next`.
-    fn stranded_by(&self, next: &Engine) -> Vec<ServiceId> {
-        next.steering
-            .services
-            .iter()
-            .filter(|(id, s)| {
-                s.active.is_none()
-                    && self
-                        .steering
-                        .services
-                        .get(*id)
-                        .is_some_and(|before| before.active.is_some())
-            })
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
-
-    fn advance(&mut self, now: Millis) {
+    pub(super) fn advance(&mut self, now: Millis) {
         // A caller's clock that steps back must not rewind timers.
         self.now = self.now.max(now);
         self.started_at.get_or_insert(self.now);
