@@ -1,7 +1,8 @@
 //! orbitctl: operator commands for orbitd over its HTTP API.
 //!
 //! Exit codes: 0 done; 1 orbitd refused the request (unknown service or
-//! site, not eligible, ...); 2 bad usage; 69 orbitd unreachable or busy (a
+//! site, not eligible, would leave a service without any site and not
+//! `--force`d, ...); 2 bad usage; 69 orbitd unreachable or busy (a
 //! command was not applied); 75 no answer within `--timeout` (a command may
 //! or may not have been applied: the journal tells); 77 wrong or missing
 //! token.
@@ -19,8 +20,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use client::{Client, ClientError, Endpoint};
 use hyper::{Method, StatusCode};
 use orbit_core::api::{ApiError, CommandResponse, JournalResponse, StatusResponse};
-use orbit_core::{ServiceId, SiteId};
-use request::CommandRequest;
+use orbit_core::{Reason, ServiceId, SiteId};
+use request::{CommandRequest, Flags};
 use serde::de::DeserializeOwned;
 
 const EX_REFUSED: u8 = 1;
@@ -81,27 +82,45 @@ enum Cmd {
         all: bool,
         #[arg(long)]
         to: SiteId,
+        #[command(flatten)]
+        flags: Flags,
     },
-    /// Move every service away from a site until failback.
-    Drain { site: SiteId },
+    /// Move every service away from a site until failback. Refused without
+    /// --force if a service would be left without any site.
+    Drain {
+        site: SiteId,
+        #[command(flatten)]
+        flags: Flags,
+    },
     /// Undrain a site (or every site) and return services to their preferred site now.
-    Failback { site: Option<SiteId> },
+    Failback {
+        site: Option<SiteId>,
+        #[command(flatten)]
+        flags: Flags,
+    },
     /// Make a site the preferred site of a service until unpinned.
     Pin {
         #[arg(long)]
         service: ServiceId,
         #[arg(long)]
         to: SiteId,
+        #[command(flatten)]
+        flags: Flags,
     },
     /// Remove a service's pin; the service stays where it is.
     Unpin {
         #[arg(long)]
         service: ServiceId,
+        #[command(flatten)]
+        flags: Flags,
     },
     /// Observer mode: decide and report, apply nothing.
     Observer {
         #[arg(value_parser = ["on", "off"])]
         mode: String,
+        /// Why, for the journal (one line, at most 200 characters).
+        #[arg(long)]
+        reason: Option<Reason>,
     },
     /// The decision journal.
     Journal {
@@ -249,12 +268,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             service,
             all: _,
             to,
-        } => CommandRequest::switchover(service.clone(), to.clone()),
-        Cmd::Drain { site } => CommandRequest::drain(site.clone()),
-        Cmd::Failback { site } => CommandRequest::failback(site.clone()),
-        Cmd::Pin { service, to } => CommandRequest::pin(service.clone(), to.clone()),
-        Cmd::Unpin { service } => CommandRequest::unpin(service.clone()),
-        Cmd::Observer { mode } => CommandRequest::observer(mode == "on"),
+            flags,
+        } => CommandRequest::switchover(service.clone(), to.clone(), flags.clone()),
+        Cmd::Drain { site, flags } => CommandRequest::drain(site.clone(), flags.clone()),
+        Cmd::Failback { site, flags } => CommandRequest::failback(site.clone(), flags.clone()),
+        Cmd::Pin { service, to, flags } => {
+            CommandRequest::pin(service.clone(), to.clone(), flags.clone())
+        }
+        Cmd::Unpin { service, flags } => CommandRequest::unpin(service.clone(), flags.clone()),
+        Cmd::Observer { mode, reason } => CommandRequest::observer(mode == "on", reason.clone()),
     }
     .map_err(unencodable)?;
     let endpoint = request.endpoint;

@@ -4,7 +4,7 @@ use orbit_core::api::{
     BfdSessionReport, BfdState, BgpPeerReport, CommandResponse, DetectReport, JournalEntry,
     JournalRecord, StatusResponse,
 };
-use orbit_core::Change;
+use orbit_core::{Change, Order};
 
 /// Left-aligned columns, two spaces apart.
 fn table(rows: &[Vec<String>]) -> String {
@@ -351,7 +351,10 @@ pub fn command(r: &CommandResponse) -> String {
             Change::LocalRole { service, from, to } => {
                 out.push_str(&format!("  {service}: local role {from} -> {to}\n"));
             }
-            Change::SiteLiveness { .. } | Change::SiteLeft { .. } | Change::Fenced { .. } => {
+            Change::SiteLiveness { .. }
+            | Change::SiteLeft { .. }
+            | Change::Fenced { .. }
+            | Change::CommandSuperseded { .. } => {
                 out.push_str(&format!("  {}\n", d.reason));
             }
         }
@@ -360,11 +363,31 @@ pub fn command(r: &CommandResponse) -> String {
     out
 }
 
+/// Who issued a command and whether it was forced, as a journal line's
+/// tail: " [by uid 0 pid 4242, reason "CHG-1", forced]".
+fn issued(order: &Order) -> String {
+    let mut parts: Vec<String> = order.origin.iter().map(ToString::to_string).collect();
+    if order.force {
+        parts.push("forced".to_owned());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join(", "))
+    }
+}
+
 pub fn journal_entry(e: &JournalEntry) -> String {
     let what = match &e.record {
-        JournalRecord::Decision { decision } => format!("decision: {}", decision.reason),
-        JournalRecord::CommandRefused { command, error } => {
-            format!("refused {}: {error}", command.verb())
+        JournalRecord::Decision { decision } => match &decision.change {
+            Change::CommandAccepted { order } => {
+                format!("decision: {}{}", decision.reason, issued(order))
+            }
+            Change::CommandSuperseded { .. } => format!("SUPERSEDED: {}", decision.reason),
+            _ => format!("decision: {}", decision.reason),
+        },
+        JournalRecord::CommandRefused { order, error } => {
+            format!("refused {}: {error}{}", order.command.verb(), issued(order))
         }
         JournalRecord::Backend {
             backend,

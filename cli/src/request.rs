@@ -7,7 +7,7 @@ use orbit_core::api::request::CommandEndpoint;
 use orbit_core::api::{
     DrainRequest, FailbackRequest, ObserverRequest, PinRequest, SwitchoverRequest, UnpinRequest,
 };
-use orbit_core::{ServiceId, SiteId};
+use orbit_core::{Reason, ServiceId, SiteId};
 use serde::Serialize;
 
 /// A command to send: where (method and path come from the endpoint) and
@@ -27,33 +27,89 @@ impl CommandRequest {
     }
 
     /// `orbitctl switchover`: `service` None moves every service `to` serves.
-    pub fn switchover(service: Option<ServiceId>, to: SiteId) -> serde_json::Result<Self> {
+    pub fn switchover(
+        service: Option<ServiceId>,
+        to: SiteId,
+        flags: Flags,
+    ) -> serde_json::Result<Self> {
+        let Flags { force, reason } = flags;
         Self::new(
             CommandEndpoint::Switchover,
-            &SwitchoverRequest { service, to },
+            &SwitchoverRequest {
+                service,
+                to,
+                force,
+                reason,
+            },
         )
     }
 
-    pub fn drain(site: SiteId) -> serde_json::Result<Self> {
-        Self::new(CommandEndpoint::Drain, &DrainRequest { site })
+    pub fn drain(site: SiteId, flags: Flags) -> serde_json::Result<Self> {
+        let Flags { force, reason } = flags;
+        Self::new(
+            CommandEndpoint::Drain,
+            &DrainRequest {
+                site,
+                force,
+                reason,
+            },
+        )
     }
 
     /// `orbitctl failback`: `site` None undrains every site.
-    pub fn failback(site: Option<SiteId>) -> serde_json::Result<Self> {
-        Self::new(CommandEndpoint::Failback, &FailbackRequest { site })
+    pub fn failback(site: Option<SiteId>, flags: Flags) -> serde_json::Result<Self> {
+        let Flags { force, reason } = flags;
+        Self::new(
+            CommandEndpoint::Failback,
+            &FailbackRequest {
+                site,
+                force,
+                reason,
+            },
+        )
     }
 
-    pub fn pin(service: ServiceId, site: SiteId) -> serde_json::Result<Self> {
-        Self::new(CommandEndpoint::Pin, &PinRequest { service, site })
+    pub fn pin(service: ServiceId, site: SiteId, flags: Flags) -> serde_json::Result<Self> {
+        let Flags { force, reason } = flags;
+        Self::new(
+            CommandEndpoint::Pin,
+            &PinRequest {
+                service,
+                site,
+                force,
+                reason,
+            },
+        )
     }
 
-    pub fn unpin(service: ServiceId) -> serde_json::Result<Self> {
-        Self::new(CommandEndpoint::Unpin, &UnpinRequest { service })
+    pub fn unpin(service: ServiceId, flags: Flags) -> serde_json::Result<Self> {
+        let Flags { force, reason } = flags;
+        Self::new(
+            CommandEndpoint::Unpin,
+            &UnpinRequest {
+                service,
+                force,
+                reason,
+            },
+        )
     }
 
-    pub fn observer(on: bool) -> serde_json::Result<Self> {
-        Self::new(CommandEndpoint::Observer, &ObserverRequest { on })
+    /// Observer mode moves nothing, so it has nothing to force.
+    pub fn observer(on: bool, reason: Option<Reason>) -> serde_json::Result<Self> {
+        Self::new(CommandEndpoint::Observer, &ObserverRequest { on, reason })
     }
+}
+
+/// What every command that can move a service takes beside its arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct Flags {
+    /// Carry the command out even if it leaves a service without any site
+    /// to carry it (refused otherwise, naming those services). Journaled.
+    #[arg(long)]
+    pub force: bool,
+    /// Why, for the journal (one line, at most 200 characters).
+    #[arg(long)]
+    pub reason: Option<Reason>,
 }
 
 #[cfg(test)]
@@ -77,62 +133,65 @@ mod tests {
             Endpoint::parse(endpoint.method(), endpoint.route().path()),
             Ok(Endpoint::Command(endpoint))
         );
-        endpoint.parse(&request.body).unwrap_or_else(|e| {
-            panic!(
-                "orbitd refuses {endpoint:?} {}: {e}",
-                String::from_utf8_lossy(&request.body)
-            )
-        })
+        endpoint
+            .parse(&request.body)
+            .map(|b| b.command)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "orbitd refuses {endpoint:?} {}: {e}",
+                    String::from_utf8_lossy(&request.body)
+                )
+            })
     }
 
     #[test]
     fn every_command_round_trips_through_orbitds_parser() {
         let cases = [
             (
-                CommandRequest::switchover(Some(id("web")), id("b")),
+                CommandRequest::switchover(Some(id("web")), id("b"), Flags::default()),
                 Command::Switchover {
                     service: Some(id("web")),
                     to: id("b"),
                 },
             ),
             (
-                CommandRequest::switchover(None, id("b")),
+                CommandRequest::switchover(None, id("b"), Flags::default()),
                 Command::Switchover {
                     service: None,
                     to: id("b"),
                 },
             ),
             (
-                CommandRequest::drain(id("a")),
+                CommandRequest::drain(id("a"), Flags::default()),
                 Command::Drain { site: id("a") },
             ),
             (
-                CommandRequest::failback(Some(id("a"))),
+                CommandRequest::failback(Some(id("a")), Flags::default()),
                 Command::Failback {
                     site: Some(id("a")),
                 },
             ),
             (
-                CommandRequest::failback(None),
+                CommandRequest::failback(None, Flags::default()),
                 Command::Failback { site: None },
             ),
             (
-                CommandRequest::pin(id("db"), id("a")),
+                CommandRequest::pin(id("db"), id("a"), Flags::default()),
                 Command::Pin {
                     service: id("db"),
                     site: id("a"),
                 },
             ),
             (
-                CommandRequest::unpin(id("db")),
+                CommandRequest::unpin(id("db"), Flags::default()),
                 Command::Unpin { service: id("db") },
             ),
             (
-                CommandRequest::observer(true),
+                CommandRequest::observer(true, None),
                 Command::ObserverMode { on: true },
             ),
             (
-                CommandRequest::observer(false),
+                CommandRequest::observer(false, None),
                 Command::ObserverMode { on: false },
             ),
         ];
@@ -148,13 +207,21 @@ mod tests {
         let body =
             |r: serde_json::Result<CommandRequest>| String::from_utf8(r.unwrap().body).unwrap();
         assert_eq!(
-            body(CommandRequest::switchover(None, id("b"))),
+            body(CommandRequest::switchover(None, id("b"), Flags::default())),
             r#"{"to":"b"}"#
         );
-        assert_eq!(body(CommandRequest::failback(None)), "{}");
+        assert_eq!(body(CommandRequest::failback(None, Flags::default())), "{}");
         assert_eq!(
-            body(CommandRequest::pin(id("db"), id("a"))),
+            body(CommandRequest::pin(id("db"), id("a"), Flags::default())),
             r#"{"service":"db","site":"a"}"#
+        );
+        let flags = Flags {
+            force: true,
+            reason: Some("CHG-7".parse().unwrap()),
+        };
+        assert_eq!(
+            body(CommandRequest::drain(id("b"), flags)),
+            r#"{"site":"b","force":true,"reason":"CHG-7"}"#
         );
     }
 }

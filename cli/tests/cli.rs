@@ -81,3 +81,30 @@ fn a_name_that_cannot_be_an_identifier_is_bad_usage_before_orbitd_is_asked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_bad_reason_or_a_force_on_observer_is_a_usage_error_before_orbitd_is_asked() {
+    let long = "x".repeat(201);
+    let (code, _, err) = orbitctl(&["--socket", "/nonexistent", "drain", "b", "--reason", &long]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("reason is 201 characters long; at most 200 are allowed"),
+        "{err}"
+    );
+    let (code, _, err) = orbitctl(&["--socket", "/nonexistent", "drain", "b", "--reason", "a\tb"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("control character"), "{err}");
+    let (code, _, err) = orbitctl(&["--socket", "/nonexistent", "observer", "on", "--force"]);
+    assert_eq!(code, 2, "observer mode has nothing to force: {err}");
+    // A good one gets as far as the (missing) daemon.
+    let (code, _, err) = orbitctl(&[
+        "--socket",
+        "/nonexistent",
+        "drain",
+        "b",
+        "--force",
+        "--reason",
+        "CHG-42",
+    ]);
+    assert_eq!(code, 69, "{err}");
+}

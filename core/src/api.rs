@@ -2,6 +2,11 @@
 //!
 //! Every body is JSON. Errors come back as [`ApiError`] with a 4xx/5xx
 //! status; the `error` sentence says what is wrong.
+//!
+//! Every command request takes `reason` (the operator's why, one line of
+//! at most 200 characters, kept in the journal) and every command but
+//! `observer` takes `force` (carry it out even if it leaves a service that
+//! has a site without any; refused otherwise).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -12,6 +17,7 @@ use crate::decision::Decision;
 use crate::engine::EngineStatus;
 use crate::event::Liveness;
 use crate::ids::{ServiceId, SiteId};
+use crate::order::Reason;
 use crate::redirect::{BackendKind, ServiceDrift};
 use crate::steering::Steering;
 
@@ -24,6 +30,10 @@ pub struct SwitchoverRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceId>,
     pub to: SiteId,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 /// `POST /v1/drain`.
@@ -31,6 +41,10 @@ pub struct SwitchoverRequest {
 #[serde(deny_unknown_fields)]
 pub struct DrainRequest {
     pub site: SiteId,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 /// `POST /v1/failback`: `site` absent means every site.
@@ -39,6 +53,10 @@ pub struct DrainRequest {
 pub struct FailbackRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<SiteId>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 /// `POST /v1/pin`.
@@ -47,6 +65,10 @@ pub struct FailbackRequest {
 pub struct PinRequest {
     pub service: ServiceId,
     pub site: SiteId,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 /// `DELETE /v1/pin`.
@@ -54,6 +76,10 @@ pub struct PinRequest {
 #[serde(deny_unknown_fields)]
 pub struct UnpinRequest {
     pub service: ServiceId,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 /// `POST /v1/observer`.
@@ -61,6 +87,8 @@ pub struct UnpinRequest {
 #[serde(deny_unknown_fields)]
 pub struct ObserverRequest {
     pub on: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 /// The answer to an accepted command.
@@ -317,7 +345,8 @@ pub enum JournalRecord {
         decision: Decision,
     },
     CommandRefused {
-        command: crate::event::Command,
+        #[serde(flatten)]
+        order: crate::order::Order,
         error: String,
     },
     Backend {

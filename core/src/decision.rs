@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Command, Event};
 use crate::ids::{ServiceId, SiteId};
+use crate::order::Order;
 use crate::steering::Role;
 use crate::time::Millis;
 
@@ -43,6 +44,23 @@ pub enum Change {
     SiteLeft { site: SiteId, left: bool },
     /// The local site lost (or regained) a quorum of reachable members.
     Fenced { fenced: bool },
-    /// An operator command was accepted.
-    CommandAccepted { command: Command },
+    /// An operator command was accepted (its `force` and origin beside it).
+    CommandAccepted {
+        #[serde(flatten)]
+        order: Order,
+    },
+    /// The operator intent this site's command made was replaced by a
+    /// concurrent one from `site` that did not include it (the newer intent
+    /// wins wholesale): what the local operator asked for is lost.
+    CommandSuperseded {
+        /// The local command that lost, when still known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lost: Option<Command>,
+        /// The winning command and where and when it was issued.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Command>,
+        site: SiteId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+    },
 }

@@ -1,7 +1,7 @@
 //! The error type of orbit-core.
 
 use crate::config::Problem;
-use crate::ids::{ServiceId, SiteId};
+use crate::ids::{join_names, ServiceId, SiteId};
 
 /// Errors of orbit-core.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,21 @@ pub enum CommandError {
     Pinned { service: ServiceId, site: SiteId },
     #[error("{0} is not pinned")]
     NotPinned(ServiceId),
+    /// The command would leave services that some site carries now with
+    /// no site at all; `force` carries it out anyway.
+    #[error(
+        "this would leave {} without any site to carry {}; \
+         add --force (\"force\": true in the API) to do it anyway",
+        join_names(.0),
+        if .0.len() == 1 { "it" } else { "them" }
+    )]
+    WouldStrand(Vec<ServiceId>),
+    #[error(
+        "site {here} places no services (a witness), so it cannot tell whether draining \
+         site {site} leaves a service without any site; issue it at a site that serves \
+         them, or add --force"
+    )]
+    CannotJudge { here: SiteId, site: SiteId },
     #[error("site {site} cannot steer traffic now: {why}")]
     NotReady { site: SiteId, why: String },
     /// The daemon could not save the command (journal or state file), so

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ServiceId, SiteId};
+use crate::order::Order;
 use crate::shared::SharedState;
 
 /// What one observer believes about one site.
@@ -52,8 +53,12 @@ pub enum Event {
     /// placements and a newer operator intent are adopted; hearing from any
     /// peer also ends the wait for a first sync after start or fencing.
     Peer { from: SiteId, state: SharedState },
-    /// An operator command (from `orbitctl` through the HTTP API).
-    Command { command: Command },
+    /// An operator command (from `orbitctl` through the HTTP API), with
+    /// `force` and its origin beside `command`.
+    Command {
+        #[serde(flatten)]
+        order: Order,
+    },
     /// This daemon stops on purpose (SIGTERM): the local site leaves the
     /// cluster. It tells the others (`SharedState::leaving`), hands its
     /// services over as planned moves and keeps what it carried at the
@@ -113,6 +118,27 @@ impl Command {
     }
 }
 
+/// The command in words, e.g. "switchover of web to site b".
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Switchover {
+                service: Some(service),
+                to,
+            } => write!(f, "switchover of {service} to site {to}"),
+            Command::Switchover { service: None, to } => write!(f, "switchover to site {to}"),
+            Command::Drain { site } => write!(f, "drain of site {site}"),
+            Command::Failback { site: Some(site) } => write!(f, "failback of site {site}"),
+            Command::Failback { site: None } => f.write_str("failback of every site"),
+            Command::Pin { service, site } => write!(f, "pin of {service} to site {site}"),
+            Command::Unpin { service } => write!(f, "unpin of {service}"),
+            Command::ObserverMode { on } => {
+                write!(f, "observer mode {}", if *on { "on" } else { "off" })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,11 +163,24 @@ mod tests {
         assert_eq!(
             c,
             Event::Command {
-                command: Command::Switchover {
+                order: Order::new(Command::Switchover {
                     service: None,
                     to: "b".parse().unwrap()
-                }
+                })
             }
+        );
+        let forced: Event = serde_json::from_str(
+            r#"{"type":"command","command":{"type":"drain","site":"b"},"force":true}"#,
+        )
+        .unwrap();
+        let Event::Command { order } = &forced else {
+            panic!("{forced:?}")
+        };
+        assert!(order.force);
+        assert_eq!(order.command.to_string(), "drain of site b");
+        assert_eq!(
+            serde_json::to_string(&forced).unwrap(),
+            r#"{"type":"command","command":{"type":"drain","site":"b"},"force":true}"#
         );
         assert!(serde_json::from_str::<Event>(r#"{"type":"reboot"}"#).is_err());
     }

@@ -45,6 +45,15 @@ fn check_id(s: &str) -> Result<(), IdError> {
     Ok(())
 }
 
+/// Names for a sentence: "web, db".
+pub(crate) fn join_names<T: fmt::Display>(names: &[T]) -> String {
+    names
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

@@ -20,6 +20,7 @@ mod engine;
 mod error;
 mod event;
 mod ids;
+mod order;
 mod read_buffer;
 mod redirect;
 mod shared;
@@ -31,10 +32,11 @@ pub use engine::{Engine, EngineStatus, Handover, ServiceStatus, SiteStatus};
 pub use error::{CommandError, Error};
 pub use event::{Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};
+pub use order::{Client, Order, Origin, Reason, ReasonError, MAX_REASON_CHARS};
 pub use read_buffer::ReadBuffer;
 pub use redirect::{
     Applied, BackendKind, Observed, Reconfiguration, RedirectError, Redirector, ServiceDrift,
 };
-pub use shared::{Intent, Placement, SharedState};
+pub use shared::{Intent, IntentCommand, Placement, SharedState};
 pub use steering::{Role, ServiceSteering, Steering, WriteGate};
 pub use time::Millis;

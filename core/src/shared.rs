@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::Command;
 use crate::ids::{ServiceId, SiteId};
 
 /// Which site carries a service, and how recent that decision is.
@@ -41,12 +42,39 @@ pub struct Intent {
     /// Where a switchover (or an unpin) put a service; cleared when that
     /// site fails or on failback.
     pub placed: BTreeMap<ServiceId, SiteId>,
+    /// The command that made this intent (at `origin`), so that a member
+    /// whose own command it replaced can say by what. Absent from older
+    /// builds (they ignore it: the state message's fields are named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<Box<IntentCommand>>,
+    /// Per site, the epoch of the newest command of that site this intent
+    /// includes (a version vector): an intent built on top of another
+    /// carries its commands, a concurrent one does not, and only the
+    /// latter makes a command lost.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub includes: BTreeMap<SiteId, u64>,
+}
+
+/// The operator command behind an intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntentCommand {
+    pub command: Command,
+    /// Wall-clock time its site took it, RFC 3339 (absent in replays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 impl Intent {
     /// Whether `self` supersedes `other`.
     pub fn newer_than(&self, other: &Intent) -> bool {
         (self.epoch, &self.origin) > (other.epoch, &other.origin)
+    }
+
+    /// Whether adopting `newer` in place of `self` loses commands of
+    /// `site` that `self` includes.
+    pub fn loses_commands_of(&self, site: &SiteId, newer: &Intent) -> bool {
+        self.includes.get(site).copied().unwrap_or(0)
+            > newer.includes.get(site).copied().unwrap_or(0)
     }
 }
 

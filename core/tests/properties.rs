@@ -16,7 +16,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use orbit_core::config::Config;
-use orbit_core::{Command, Engine, Event, Liveness, Millis, Role, ServiceId, SharedState, SiteId};
+use orbit_core::{
+    Command, Engine, Event, Liveness, Millis, Order, Role, ServiceId, SharedState, SiteId,
+};
 use proptest::prelude::*;
 
 const STEP_MS: u64 = 250;
@@ -299,7 +301,12 @@ impl World {
             return;
         }
         // The operator talks to one daemon; gossip spreads the outcome.
-        self.deliver(at, Event::Command { command });
+        self.deliver(
+            at,
+            Event::Command {
+                order: Order::new(command),
+            },
+        );
     }
 
     fn apply(&mut self, op: &Op) {

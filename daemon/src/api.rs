@@ -17,7 +17,7 @@ use orbit_core::api::request::{
     method_label, CommandEndpoint, Endpoint, JournalQuery, RequestError, Route,
 };
 use orbit_core::api::ApiError;
-use orbit_core::{BackendKind, Command, CommandError};
+use orbit_core::{BackendKind, Client, CommandError};
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -171,7 +171,7 @@ impl Drop for Counted<'_> {
 }
 
 /// Answers one request within the request timeout.
-async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Reply {
+async fn handle(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
     let mut counted = Counted {
         metrics: &ctx.metrics,
         // Labels from fixed sets only: made-up paths and methods must not
@@ -181,7 +181,7 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Reply {
         status: 499,
     };
     let timeout = ctx.limits.request_timeout;
-    let response = match tokio::time::timeout(timeout, route(req, ctx)).await {
+    let response = match tokio::time::timeout(timeout, route(req, ctx, client)).await {
         Ok(response) => response,
         Err(_) => {
             ctx.metrics.api_timeout(ctx.listener, "request");
@@ -224,7 +224,7 @@ fn refused(e: &RequestError) -> Reply {
     error(status, e.to_string())
 }
 
-async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
+async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
     if !authorized(&req, ctx) {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -301,7 +301,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Reply {
                 Err(e) => e,
             }
         }
-        Endpoint::Command(endpoint) => command(req, endpoint, ctx).await,
+        Endpoint::Command(endpoint) => command(req, endpoint, ctx, client).await,
         Endpoint::Events => external_events(req, ctx).await,
     }
 }
@@ -346,16 +346,24 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
     }
 }
 
-async fn command(req: Request<Incoming>, endpoint: CommandEndpoint, ctx: &Ctx) -> Reply {
+async fn command(
+    req: Request<Incoming>,
+    endpoint: CommandEndpoint,
+    ctx: &Ctx,
+    client: Client,
+) -> Reply {
     let bytes = match read_body(req).await {
         Ok(b) => b,
         Err(e) => return e,
     };
-    let command: Command = match endpoint.parse(&bytes) {
-        Ok(c) => c,
+    let order = match endpoint.parse(&bytes) {
+        Ok(body) => body.issued_by(
+            client,
+            humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        ),
         Err(e) => return refused(&e),
     };
-    match ask(ctx, |reply| ApiCall::Command(command, reply)).await {
+    match ask(ctx, |reply| ApiCall::Command(order, reply)).await {
         Ok(Ok(response)) => json(StatusCode::OK, &response),
         Ok(Err(e)) => error(command_status(&e), e.to_string()),
         Err(e) => e,
@@ -373,7 +381,9 @@ fn command_status(e: &CommandError) -> StatusCode {
         | CommandError::NotEligible { .. }
         | CommandError::NothingToMove(_)
         | CommandError::Pinned { .. }
-        | CommandError::NotPinned(_) => StatusCode::CONFLICT,
+        | CommandError::NotPinned(_)
+        | CommandError::WouldStrand(_)
+        | CommandError::CannotJudge { .. } => StatusCode::CONFLICT,
     }
 }
 

@@ -521,5 +521,25 @@ fn tcp_api_requires_the_bearer_token() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    // A command over TCP is journaled with the peer's address and reason.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let peer = stream.local_addr().unwrap();
+    let body = r#"{"on":true,"reason":"tcp check"}"#;
+    write!(
+        stream,
+        "POST /v1/observer HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (code, journal, err) = orbitctl(&socket, &["journal"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        journal.contains(&format!("[by tcp {peer}, reason \"tcp check\"]")),
+        "{journal}"
+    );
     assert_eq!(daemon.stop(), 0);
 }

@@ -75,6 +75,7 @@ fn entry(member: &str, journal: JournalEntry) -> Result<Entry> {
                     "fenced"
                 }
                 Change::CommandAccepted { .. } => "command_accepted",
+                Change::CommandSuperseded { .. } => "command_superseded",
             }
             .to_owned();
             "decision"

@@ -121,22 +121,38 @@ pub fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String
 /// `orbitctl --socket SOCKET ARGS`, the orbitctl built beside `orbitd_exe`:
 /// (exit code, stdout, stderr).
 pub fn orbitctl(orbitd_exe: &str, socket: &Path, args: &[&str]) -> (i32, String, String) {
+    let (code, out, err, _) = orbitctl_with_pid(orbitd_exe, socket, args);
+    (code, out, err)
+}
+
+/// As [`orbitctl`], with the pid orbitctl ran as (what orbitd's journal
+/// records of a command from the unix socket).
+pub fn orbitctl_with_pid(
+    orbitd_exe: &str,
+    socket: &Path,
+    args: &[&str],
+) -> (i32, String, String, u32) {
     let exe = Path::new(orbitd_exe).with_file_name("orbitctl");
     assert!(
         exe.exists(),
         "{} missing: build the workspace (cargo build -p orbitctl)",
         exe.display()
     );
-    let out = std::process::Command::new(exe)
+    let child = std::process::Command::new(exe)
         .arg("--socket")
         .arg(socket)
         .args(args)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run orbitctl");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("orbitctl output");
     (
         out.status.code().expect("orbitctl exit code"),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+        pid,
     )
 }
 

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::event::{Command, Liveness};
 use crate::ids::{ServiceId, SiteId};
+use crate::order::{Client, Order, Origin, Reason};
 
 /// A path orbitd serves. Requests are counted per route, not per raw path,
 /// so that made-up paths cannot grow `/metrics`.
@@ -165,41 +166,75 @@ impl CommandEndpoint {
     }
 
     /// The command a request's JSON body carries.
-    pub fn parse(self, body: &[u8]) -> Result<Command, RequestError> {
+    pub fn parse(self, body: &[u8]) -> Result<CommandBody, RequestError> {
         match self {
-            CommandEndpoint::Switchover => {
-                decode(body, |r: SwitchoverRequest| Command::Switchover {
-                    service: r.service,
-                    to: r.to,
-                })
-            }
-            CommandEndpoint::Drain => {
-                decode(body, |r: DrainRequest| Command::Drain { site: r.site })
-            }
+            CommandEndpoint::Switchover => decode(body, |r: SwitchoverRequest| {
+                let (service, to) = (r.service, r.to);
+                (Command::Switchover { service, to }, r.force, r.reason)
+            }),
+            CommandEndpoint::Drain => decode(body, |r: DrainRequest| {
+                (Command::Drain { site: r.site }, r.force, r.reason)
+            }),
             // `orbitctl failback` of every site may send no body at all.
-            CommandEndpoint::Failback if body.is_empty() => Ok(Command::Failback { site: None }),
-            CommandEndpoint::Failback => decode(body, |r: FailbackRequest| Command::Failback {
-                site: r.site,
+            CommandEndpoint::Failback if body.is_empty() => Ok(CommandBody {
+                command: Command::Failback { site: None },
+                force: false,
+                reason: None,
             }),
-            CommandEndpoint::Pin => decode(body, |r: PinRequest| Command::Pin {
-                service: r.service,
-                site: r.site,
+            CommandEndpoint::Failback => decode(body, |r: FailbackRequest| {
+                (Command::Failback { site: r.site }, r.force, r.reason)
             }),
-            CommandEndpoint::Unpin => decode(body, |r: UnpinRequest| Command::Unpin {
-                service: r.service,
+            CommandEndpoint::Pin => decode(body, |r: PinRequest| {
+                let (service, site) = (r.service, r.site);
+                (Command::Pin { service, site }, r.force, r.reason)
             }),
-            CommandEndpoint::Observer => decode(body, |r: ObserverRequest| Command::ObserverMode {
-                on: r.on,
+            CommandEndpoint::Unpin => decode(body, |r: UnpinRequest| {
+                (Command::Unpin { service: r.service }, r.force, r.reason)
+            }),
+            // Observer mode moves nothing, so it has nothing to force.
+            CommandEndpoint::Observer => decode(body, |r: ObserverRequest| {
+                (Command::ObserverMode { on: r.on }, false, r.reason)
             }),
         }
     }
 }
 
+/// What a command request asks for; the server adds who asked
+/// ([`CommandBody::issued_by`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandBody {
+    pub command: Command,
+    pub force: bool,
+    pub reason: Option<Reason>,
+}
+
+impl CommandBody {
+    /// The order as `client` issued it at `at` (RFC 3339).
+    pub fn issued_by(self, client: Client, at: String) -> Order {
+        Order {
+            command: self.command,
+            force: self.force,
+            origin: Some(Origin {
+                client,
+                at,
+                reason: self.reason,
+            }),
+        }
+    }
+}
+
+/// A request body as its type, then as (command, force, reason).
 fn decode<T: DeserializeOwned>(
     body: &[u8],
-    command: impl FnOnce(T) -> Command,
-) -> Result<Command, RequestError> {
-    json(body).map(command)
+    parts: impl FnOnce(T) -> (Command, bool, Option<Reason>),
+) -> Result<CommandBody, RequestError> {
+    json(body)
+        .map(parts)
+        .map(|(command, force, reason)| CommandBody {
+            command,
+            force,
+            reason,
+        })
 }
 
 /// `GET /v1/journal?since=SEQ&limit=N`.
@@ -307,7 +342,7 @@ mod tests {
     }
 
     fn command(endpoint: CommandEndpoint, body: &str) -> Result<Command, RequestError> {
-        endpoint.parse(body.as_bytes())
+        endpoint.parse(body.as_bytes()).map(|b| b.command)
     }
 
     #[test]
@@ -471,6 +506,59 @@ mod tests {
             command(CommandEndpoint::Observer, r#"{"on":true}"#),
             Ok(Command::ObserverMode { on: true })
         );
+    }
+
+    #[test]
+    fn force_and_reason_travel_with_the_command_and_the_origin_is_the_servers() {
+        let body = CommandEndpoint::Drain
+            .parse(br#"{"site":"b","force":true,"reason":"CHG-42 rack move"}"#)
+            .unwrap();
+        assert!(body.force);
+        assert_eq!(
+            body.reason.as_ref().map(Reason::as_str),
+            Some("CHG-42 rack move")
+        );
+        let order = body.issued_by(
+            Client::Unix {
+                uid: 0,
+                pid: Some(7),
+            },
+            "2026-12-05T18:31:20.000Z".to_owned(),
+        );
+        assert_eq!(order.command, Command::Drain { site: site("b") });
+        let origin = order.origin.unwrap();
+        assert_eq!(
+            origin.client,
+            Client::Unix {
+                uid: 0,
+                pid: Some(7)
+            }
+        );
+        assert_eq!(origin.reason.unwrap().as_str(), "CHG-42 rack move");
+        // A client cannot name its own origin.
+        assert!(CommandEndpoint::Drain
+            .parse(br#"{"site":"b","origin":{"via":"unknown"}}"#)
+            .is_err());
+        // Observer mode strands nothing: it takes no force.
+        assert!(CommandEndpoint::Observer
+            .parse(br#"{"on":true,"force":true}"#)
+            .is_err());
+    }
+
+    #[test]
+    fn a_bad_reason_is_one_clear_error() {
+        let long = format!(r#"{{"site":"b","reason":"{}"}}"#, "x".repeat(201));
+        let error = CommandEndpoint::Drain.parse(long.as_bytes()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("reason is 201 characters long; at most 200 are allowed"),
+            "{error}"
+        );
+        let error = CommandEndpoint::Drain
+            .parse(br#"{"site":"b","reason":"a\u001b[31m"}"#)
+            .unwrap_err();
+        assert!(error.to_string().contains("control character"), "{error}");
     }
 
     #[test]

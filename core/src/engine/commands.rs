@@ -1,12 +1,96 @@
-//! Operator commands. Each is checked completely before anything changes;
-//! `Engine::command` runs this on a copy so a refusal leaves no trace.
+//! Operator commands. Each is checked completely before anything changes:
+//! `Engine::command` carries it out on a copy of the engine, so a refusal
+//! leaves no trace, and the copy's placement tells whether the command
+//! would leave a service without any site (refused unless forced).
 
 use super::{Engine, ForcedMove, ServicePlan};
+use crate::decision::{Change, Decision};
 use crate::error::CommandError;
-use crate::event::Command;
-use crate::ids::{ServiceId, SiteId};
+use crate::event::{Command, Event};
+use crate::ids::{join_names, ServiceId, SiteId};
+use crate::order::Order;
+use crate::shared::IntentCommand;
+use crate::time::Millis;
 
 impl Engine {
+    /// Applies an operator order at `now`. On refusal nothing changes and
+    /// the error says why.
+    ///
+    /// The order is carried out on a copy of the engine with the same rules
+    /// as any event, so the placement it would lead to is known before it
+    /// is accepted: one that would leave a service that has a site without
+    /// any is refused unless the order is forced.
+    pub fn command(&mut self, now: Millis, order: Order) -> Result<Vec<Decision>, CommandError> {
+        self.advance(now);
+        if let Command::Drain { site } = &order.command {
+            // A member that places no service (a witness) cannot tell what
+            // a drain leaves behind at the sites, which all adopt it.
+            if self.services.is_empty() && !order.force {
+                return Err(CommandError::CannotJudge {
+                    here: self.local.clone(),
+                    site: site.clone(),
+                });
+            }
+        }
+        let mut next = self.clone();
+        let mut note = next.apply_command(&order.command)?;
+        if !matches!(order.command, Command::ObserverMode { .. }) {
+            // Observer mode is this daemon's own; everything else is shared.
+            next.intent.epoch += 1;
+            next.intent.origin = Some(next.local.clone());
+            next.intent
+                .includes
+                .insert(next.local.clone(), next.intent.epoch);
+            next.intent.last = Some(Box::new(IntentCommand {
+                command: order.command.clone(),
+                at: order.origin.as_ref().map(|o| o.at.clone()),
+            }));
+        }
+        let event = Event::Command {
+            order: order.clone(),
+        };
+        let generation = next.steering.generation;
+        let evaluated = next.evaluate(&event);
+        let stranded = self.stranded_by(&next);
+        if !stranded.is_empty() {
+            if !order.force {
+                return Err(CommandError::WouldStrand(stranded));
+            }
+            note.push_str(&format!(
+                "; forced: {} left without any site",
+                join_names(&stranded)
+            ));
+        }
+        *self = next;
+        let accepted = Decision {
+            at: now,
+            change: Change::CommandAccepted { order },
+            reason: note,
+            causes: vec![event],
+            generation: evaluated.last().map_or(generation, |d| d.generation),
+        };
+        let mut decisions = vec![accepted];
+        decisions.extend(evaluated);
+        Ok(decisions)
+    }
+
+    /// The services some site carries now that nobody carries in `next`.
+    fn stranded_by(&self, next: &Engine) -> Vec<ServiceId> {
+        next.steering
+            .services
+            .iter()
+            .filter(|(id, s)| {
+                s.active.is_none()
+                    && self
+                        .steering
+                        .services
+                        .get(*id)
+                        .is_some_and(|before| before.active.is_some())
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Applies `command` to the engine's intent (pins, drains, forced moves)
     /// and returns the sentence that explains it.
     pub(super) fn apply_command(&mut self, command: &Command) -> Result<String, CommandError> {

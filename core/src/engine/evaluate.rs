@@ -44,6 +44,7 @@ impl Engine {
             list: Vec::new(),
         };
         self.announce_departures(&mut decisions);
+        self.announce_superseded(&mut decisions);
         self.settle_liveness(&mut decisions);
         self.settle_fencing(&mut decisions);
         self.settle_sync();

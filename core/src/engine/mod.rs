@@ -60,8 +60,7 @@ pub use status::{EngineStatus, ServiceStatus, SiteStatus};
 use self::quorum::QuorumView;
 use crate::config::{Config, Failback};
 use crate::decision::{Change, Decision};
-use crate::error::CommandError;
-use crate::event::{Command, Event};
+use crate::event::Event;
 use crate::ids::{ServiceId, SiteId};
 use crate::shared::{Intent, Placement};
 use crate::steering::{Role, ServiceSteering, Steering};
@@ -152,6 +151,9 @@ pub struct Engine {
     /// Members that started or stopped being left since the last
     /// evaluation, for its decisions.
     left_changes: Vec<(SiteId, bool)>,
+    /// Local commands lost to a concurrent peer intent since the last
+    /// evaluation (`Change::CommandSuperseded`), for its decisions.
+    superseded: Vec<Change>,
 }
 
 impl Engine {
@@ -239,6 +241,7 @@ impl Engine {
             carried: BTreeMap::new(),
             peer_carried: BTreeMap::new(),
             left_changes: Vec::new(),
+            superseded: Vec::new(),
         }
     }
 
@@ -275,9 +278,9 @@ impl Engine {
     /// An operator command the engine refuses changes nothing; use
     /// [`Engine::command`] to learn why.
     pub fn handle(&mut self, now: Millis, event: Event) -> Vec<Decision> {
-        if let Event::Command { command } = &event {
-            let command = command.clone();
-            return match self.command(now, command) {
+        if let Event::Command { order } = &event {
+            let order = order.clone();
+            return match self.command(now, order) {
                 Ok(decisions) => decisions,
                 Err(error) => {
                     tracing::warn!(%error, "operator command refused");
@@ -335,42 +338,7 @@ impl Engine {
         self.evaluate(&event)
     }
 
-    /// Applies an operator command at `now`. On refusal nothing changes and
-    /// the error says why.
-    pub fn command(
-        &mut self,
-        now: Millis,
-        command: Command,
-    ) -> Result<Vec<Decision>, CommandError> {
-        self.advance(now);
-        let mut next = self.clone();
-        let note = next.apply_command(&command)?;
-        if !matches!(command, Command::ObserverMode { .. }) {
-            // Observer mode is this daemon's own; everything else is shared.
-            next.intent.epoch += 1;
-            next.intent.origin = Some(next.local.clone());
-        }
-        *self = next;
-        let event = Event::Command {
-            command: command.clone(),
-        };
-        let accepted = Decision {
-            at: now,
-            change: Change::CommandAccepted { command },
-            reason: note,
-            causes: vec![event.clone()],
-            generation: self.steering.generation,
-        };
-        let mut decisions = vec![accepted];
-        decisions.extend(self.evaluate(&event));
-        if let Some(last) = decisions.last() {
-            let generation = last.generation;
-            decisions[0].generation = generation;
-        }
-        Ok(decisions)
-    }
-
-    fn advance(&mut self, now: Millis) {
+    pub(super) fn advance(&mut self, now: Millis) {
         // A caller's clock that steps back must not rewind timers.
         self.now = self.now.max(now);
         self.started_at.get_or_insert(self.now);

@@ -7,7 +7,7 @@ use super::{Engine, ServicePlan};
 use crate::decision::Change;
 use crate::event::Liveness;
 use crate::ids::SiteId;
-use crate::shared::{Placement, SharedState};
+use crate::shared::{Intent, Placement, SharedState};
 use crate::steering::ServiceSteering;
 
 impl Engine {
@@ -81,6 +81,9 @@ impl Engine {
         }
         if theirs.intent.newer_than(&self.intent) {
             tracing::info!(%from, epoch = theirs.intent.epoch, "adopting newer operator intent");
+            if self.intent.loses_commands_of(&self.local, &theirs.intent) {
+                self.note_superseded(from, &theirs.intent);
+            }
             self.intent = theirs.intent.clone();
         }
         for svc in self.services.clone() {
@@ -107,6 +110,54 @@ impl Engine {
                 self.adopted
                     .insert(svc.id.clone(), (their.clone(), from.clone()));
             }
+        }
+    }
+
+    /// Our own command is in the intent `newer` replaces but not in `newer`:
+    /// two operators at two sites issued commands concurrently and the other
+    /// one won. Nothing can merge two intents safely (a drain here, a
+    /// switchover there), so the loser is told instead of silently undone.
+    fn note_superseded(&mut self, from: &SiteId, newer: &Intent) {
+        let lost = self
+            .intent
+            .last
+            .as_ref()
+            .filter(|_| self.intent.origin.as_ref() == Some(&self.local))
+            .map(|c| c.command.clone());
+        let site = newer.origin.clone().unwrap_or_else(|| from.clone());
+        tracing::warn!(%site, lost = ?lost, "an operator command of this site was superseded by a concurrent one");
+        self.superseded.push(Change::CommandSuperseded {
+            lost,
+            by: newer.last.as_ref().map(|c| c.command.clone()),
+            site,
+            at: newer.last.as_ref().and_then(|c| c.at.clone()),
+        });
+    }
+
+    /// Rule: an operator command of this site that a concurrent one from
+    /// another site superseded is reported, with what won, where and when.
+    pub(super) fn announce_superseded(&mut self, decisions: &mut Decisions) {
+        for change in std::mem::take(&mut self.superseded) {
+            let Change::CommandSuperseded { lost, by, site, at } = &change else {
+                continue;
+            };
+            let lost = lost
+                .as_ref()
+                .map_or("an operator command issued here".to_owned(), |c| {
+                    format!("the operator command issued here ({c})")
+                });
+            let by = by
+                .as_ref()
+                .map_or("a newer operator command".to_owned(), ToString::to_string);
+            let at = at
+                .as_deref()
+                .map_or(String::new(), |at| format!(" at {}", clock_time(at)));
+            let reason = format!(
+                "{lost} was superseded by {by} issued at site {site}{at}: the two were issued \
+                 concurrently and the newer intent replaces this one whole; reissue it if it is \
+                 still wanted"
+            );
+            decisions.push(change, reason, Vec::new());
         }
     }
 
@@ -178,4 +229,17 @@ fn newer(svc: &ServicePlan, theirs: &Placement, mine: &Placement) -> bool {
             .unwrap_or(usize::MAX - 1),
     };
     (theirs.epoch, std::cmp::Reverse(rank(theirs))) > (mine.epoch, std::cmp::Reverse(rank(mine)))
+}
+
+/// "18:31:20 UTC" from an RFC 3339 time such as "2026-12-05T18:31:20.123Z":
+/// an operator comparing two commands of one incident needs the time of
+/// day; anything else is shown as it is.
+fn clock_time(rfc3339: &str) -> String {
+    let Some((_, time)) = rfc3339.split_once('T') else {
+        return rfc3339.to_owned();
+    };
+    match (time.get(..8), time.ends_with('Z')) {
+        (Some(hms), true) => format!("{hms} UTC"),
+        _ => rfc3339.to_owned(),
+    }
 }

@@ -27,6 +27,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use orbit_core::config::Api;
+use orbit_core::Client;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -135,6 +136,9 @@ pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn read_now(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes what fits without waiting.
     fn write_now(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Who is at the other end, for the journal of the commands it sends:
+    /// what the kernel says, never what the client claims.
+    fn client(&self) -> Client;
 }
 
 impl Accept for UnixListener {
@@ -158,6 +162,19 @@ impl Stream for tokio::net::UnixStream {
     fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
         self.try_write(buf)
     }
+    /// SO_PEERCRED: the uid and pid of the process that connected.
+    fn client(&self) -> Client {
+        match self.peer_cred() {
+            Ok(cred) => Client::Unix {
+                uid: cred.uid(),
+                pid: cred.pid(),
+            },
+            Err(error) => {
+                tracing::debug!(%error, "no peer credentials on an API connection");
+                Client::Unknown
+            }
+        }
+    }
 }
 
 impl Stream for tokio::net::TcpStream {
@@ -166,6 +183,10 @@ impl Stream for tokio::net::TcpStream {
     }
     fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
         self.try_write(buf)
+    }
+    fn client(&self) -> Client {
+        self.peer_addr()
+            .map_or(Client::Unknown, |peer| Client::Tcp { peer })
     }
 }
 
@@ -219,11 +240,13 @@ fn serve<S: Stream>(stream: S, slot: OwnedSemaphorePermit, ctx: Arc<Ctx>) {
         let _slot = slot;
         let _open = ctx.metrics.api_connection(ctx.listener);
         let limits = ctx.limits;
+        let client = stream.client();
         let service = {
             let ctx = ctx.clone();
             service_fn(move |req| {
                 let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
+                let client = client.clone();
+                async move { Ok::<_, Infallible>(handle(req, &ctx, client).await) }
             })
         };
         // hyper (1.x) runs the header timer whenever it waits for a request

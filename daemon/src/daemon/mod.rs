@@ -24,8 +24,8 @@ use orbit_core::api::{
 };
 use orbit_core::config::Config;
 use orbit_core::{
-    BackendKind, Command, CommandError, Decision, Engine, Event, Millis, Reconfiguration,
-    ServiceId, SiteId, Steering, WriteGate,
+    BackendKind, CommandError, Decision, Engine, Event, Millis, Order, Reconfiguration, ServiceId,
+    SiteId, Steering, WriteGate,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,7 +62,7 @@ pub enum Input {
 pub enum ApiCall {
     Status(oneshot::Sender<StatusResponse>),
     Command(
-        Command,
+        Order,
         oneshot::Sender<Result<CommandResponse, CommandError>>,
     ),
     Journal {
@@ -413,24 +413,24 @@ impl Daemon {
             ApiCall::Status(reply) => {
                 let _ = reply.send(self.status());
             }
-            ApiCall::Command(command, reply) => {
+            ApiCall::Command(order, reply) => {
                 if reply.is_closed() {
                     // Its client gave up (went away, or its request timed
                     // out) while the command waited for this loop: it was
                     // told nothing was done, so nothing is.
                     tracing::warn!(
-                        ?command,
+                        command = ?order.command,
                         "command dropped: its client gave up before it was taken"
                     );
-                    self.metrics.command(command.verb(), "abandoned");
+                    self.metrics.command(order.command.verb(), "abandoned");
                     self.journal.append(JournalRecord::CommandRefused {
-                        command,
+                        order,
                         error: "not applied: the client gave up before orbitd took the command"
                             .to_owned(),
                     });
                     return;
                 }
-                let result = self.handle_command(command);
+                let result = self.handle_command(order);
                 let generation = self.engine.steering().generation;
                 let _ = reply.send(result.map(|decisions| CommandResponse {
                     generation,
@@ -466,11 +466,11 @@ impl Daemon {
     /// does the copy become the engine. A command that cannot be saved is
     /// refused and changes nothing: acknowledging it would let a restart
     /// undo what the operator was told had happened.
-    fn handle_command(&mut self, command: Command) -> Result<Vec<Decision>, CommandError> {
-        let verb = command.verb();
+    fn handle_command(&mut self, order: Order) -> Result<Vec<Decision>, CommandError> {
+        let verb = order.command.verb();
         let mut next = self.engine.clone();
         let result = next
-            .command(self.now(), command.clone())
+            .command(self.now(), order.clone())
             .and_then(|decisions| {
                 self.save_command(&next, &decisions)
                     .map_err(|error| CommandError::NotPersisted(format!("{error:#}")))?;
@@ -490,7 +490,7 @@ impl Daemon {
                 };
                 self.metrics.command(verb, outcome);
                 self.journal.append(JournalRecord::CommandRefused {
-                    command,
+                    order,
                     error: error.to_string(),
                 });
             }

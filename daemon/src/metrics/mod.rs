@@ -224,6 +224,7 @@ impl Metrics {
                 orbit_core::Change::SiteLeft { .. } => "site_left",
                 orbit_core::Change::Fenced { .. } => "fenced",
                 orbit_core::Change::CommandAccepted { .. } => "command_accepted",
+                orbit_core::Change::CommandSuperseded { .. } => "command_superseded",
             };
             self.decisions
                 .get_or_create(&labels(&[("kind", kind)]))
