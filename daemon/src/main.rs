@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use orbit_core::config::Config;
+use orbit_config::Config;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::Instrument;
 
@@ -126,7 +126,7 @@ fn main() -> ExitCode {
 
 /// Reads and checks the config, with the files it names unless told not
 /// to: every problem in one error.
-fn load_config(path: &Path, check_files: bool) -> Result<Config, orbit_core::Error> {
+fn load_config(path: &Path, check_files: bool) -> Result<Config, orbit_config::Error> {
     if check_files {
         Config::load_checked(path, referenced_files::problems)
     } else {
@@ -136,7 +136,7 @@ fn load_config(path: &Path, check_files: bool) -> Result<Config, orbit_core::Err
 
 /// What a working config still should not do: the config's own warnings
 /// and, when the files are checked, secrets others may read.
-fn warnings(config: &Config, check_files: bool) -> Vec<orbit_core::config::Problem> {
+fn warnings(config: &Config, check_files: bool) -> Vec<orbit_config::Problem> {
     let mut found = config.warnings();
     if check_files {
         found.extend(referenced_files::warnings(config));
@@ -278,9 +278,14 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let mut daemon = Daemon::new(path, config.clone(), metrics.clone()).await?;
     let tx = daemon.sender();
     let (events, mut detected) = tokio::sync::mpsc::channel(1024);
-    let detectors = orbit_detect::Detectors::start(&config, events)
-        .await
-        .context("starting the failure detectors")?;
+    let detectors = orbit_detect::Detectors::start(
+        &config.detect,
+        &config.cluster(),
+        &config.health_checks(),
+        events,
+    )
+    .await
+    .context("starting the failure detectors")?;
     if let Some(gossip) = &detectors.gossip {
         daemon.set_gossip(gossip).await?;
     }

@@ -44,15 +44,6 @@ impl Redirector for Speaker {
         self.stop(reason).await;
     }
 
-    /// In place ([`Speaker::reconfigure`]) while `[bgp]` stays configured.
-    async fn reconfigure(&mut self, config: &Config) -> Result<Reconfiguration, RedirectError> {
-        let Some(bgp) = &config.bgp else {
-            return Ok(Reconfiguration::RebuildNeeded);
-        };
-        let done = Speaker::reconfigure(self, bgp, &config.services).await?;
-        Ok(Reconfiguration::InPlace(done.to_string()))
-    }
-
     async fn observe(&mut self) -> Result<Observed, RedirectError> {
         let peers = self.peers().await?;
         let mut services = BTreeMap::new();

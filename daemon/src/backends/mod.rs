@@ -12,21 +12,24 @@
 //! between two applies (never in the middle of one), so the backend sees
 //! one caller at a time and needs no lock; a backend that cannot take a
 //! new config in place says so (`Reconfiguration::RebuildNeeded`, the
-//! trait's default) and the loop builds a new one, as before.
+//! default of [`Backend::reconfigure`]) and the loop builds a new one, as
+//! before.
 
 pub mod bgp_status;
 pub mod hook;
+pub mod reconfigure;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orbit_core::config::Config;
-use orbit_core::{Applied, BackendKind, Reconfiguration, RedirectError, Redirector, Steering};
+use orbit_config::Config;
+use orbit_core::{Applied, BackendKind, Reconfiguration, RedirectError, Steering};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::backends::hook::HookBackend;
+pub use crate::backends::reconfigure::Backend;
 use crate::daemon::Input;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -49,7 +52,7 @@ pub struct BackendResult {
 #[derive(Debug)]
 pub enum RunnerCommand {
     /// A reload: hand the config to the backend
-    /// ([`Redirector::reconfigure`]) and answer on the oneshot.
+    /// ([`Backend::reconfigure`]) and answer on the oneshot.
     Reconfigure(
         Arc<Config>,
         oneshot::Sender<Result<Reconfiguration, RedirectError>>,
@@ -107,7 +110,7 @@ impl Drop for BackendHandle {
 
 /// The backends of a config, and the BGP peers' control handle (for BFD).
 pub struct Built {
-    pub redirectors: Vec<Box<dyn Redirector>>,
+    pub redirectors: Vec<Box<dyn Backend>>,
     pub bgp_control: Option<orbit_bgp::PeerControl>,
 }
 
@@ -150,11 +153,11 @@ pub async fn build_one(
     config: &Config,
     kind: BackendKind,
     bgp_control: &mut Option<orbit_bgp::PeerControl>,
-) -> Result<Option<Box<dyn Redirector>>, RedirectError> {
+) -> Result<Option<Box<dyn Backend>>, RedirectError> {
     Ok(match kind {
         BackendKind::Bgp => match &config.bgp {
             Some(bgp) => {
-                let speaker = orbit_bgp::Speaker::start(bgp, &config.services)
+                let speaker = orbit_bgp::Speaker::start(bgp, &config.services())
                     .await
                     .map_err(|e| RedirectError::Config(format!("bgp: {e}")))?;
                 *bgp_control = Some(speaker.control());
@@ -166,7 +169,7 @@ pub async fn build_one(
             // Checks over OVSDB that the configured bridge exists: a missing
             // bridge stops orbitd at start with the bridges that do exist.
             Some(sdn) => Some(Box::new(
-                orbit_sdn::Switch::start(sdn, &config.services)
+                orbit_sdn::Switch::start(sdn, &config.services())
                     .await
                     .map_err(|e| RedirectError::Config(format!("sdn: {e}")))?,
             )),
@@ -188,7 +191,7 @@ pub async fn build_one(
     })
 }
 
-pub fn spawn(redirector: Box<dyn Redirector>, results: mpsc::Sender<Input>) -> BackendHandle {
+pub fn spawn(redirector: Box<dyn Backend>, results: mpsc::Sender<Input>) -> BackendHandle {
     let name = redirector.kind().to_string();
     let (tx, rx) = watch::channel(None);
     let (commands, command_rx) = mpsc::channel(4);
@@ -204,7 +207,7 @@ pub fn spawn(redirector: Box<dyn Redirector>, results: mpsc::Sender<Input>) -> B
     }
 }
 
-async fn command(redirector: &mut Box<dyn Redirector>, command: RunnerCommand) {
+async fn command(redirector: &mut Box<dyn Backend>, command: RunnerCommand) {
     match command {
         RunnerCommand::Reconfigure(config, reply) => {
             let result = redirector.reconfigure(&config).await;
@@ -215,7 +218,7 @@ async fn command(redirector: &mut Box<dyn Redirector>, command: RunnerCommand) {
 
 async fn run(
     name: String,
-    mut redirector: Box<dyn Redirector>,
+    mut redirector: Box<dyn Backend>,
     mut rx: watch::Receiver<Option<Steering>>,
     mut commands: mpsc::Receiver<RunnerCommand>,
     results: mpsc::Sender<Input>,
@@ -306,7 +309,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
 
-    use orbit_core::Observed;
+    use orbit_core::{Observed, Redirector};
     use tokio::time::Instant;
 
     use super::*;
@@ -362,6 +365,8 @@ mod tests {
             self.calls.lock().unwrap().closed = Some(reason.to_owned());
         }
     }
+
+    impl Backend for Scripted {}
 
     fn steering(generation: u64, observe_only: bool) -> Steering {
         Steering {

@@ -18,10 +18,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use orbit_config::Config;
 use orbit_core::api::{
     BackendReport, CommandResponse, JournalRecord, JournalResponse, StatusResponse,
 };
-use orbit_core::config::Config;
 use orbit_core::{
     BackendKind, BackendOutcome, Command, CommandError, Decision, Engine, Event, Millis,
     Reconfiguration, ServiceId, SiteId, Steering,
@@ -131,7 +131,7 @@ impl Daemon {
             .with_context(|| format!("creating state_dir {}", state_dir.display()))?;
         let mut journal = Journal::open(state_dir, metrics.journal())?;
         let state = StateFile::new(state_dir, metrics.state_write_errors());
-        let mut engine = Engine::new(&config);
+        let mut engine = config.engine();
         match state.load()? {
             Some(saved) => {
                 engine.restore(
@@ -620,7 +620,7 @@ impl Daemon {
 
 /// One runner per backend, each with an empty status.
 fn spawn_all(
-    redirectors: Vec<Box<dyn orbit_core::Redirector>>,
+    redirectors: Vec<Box<dyn crate::backends::Backend>>,
     tx: &mpsc::Sender<Input>,
 ) -> Vec<(BackendHandle, BackendState)> {
     redirectors

@@ -1,6 +1,6 @@
 use super::*;
 
-const EXAMPLE: &str = include_str!("../../../examples/orbit.toml");
+const EXAMPLE: &str = include_str!("../../examples/orbit.toml");
 
 fn problems(text: &str) -> Vec<String> {
     let config = Config::parse(text, "test.toml").expect("parses");
@@ -460,7 +460,10 @@ fn bfd_auth_defaults_its_key_id_and_names_a_bad_type() {
     );
     let config = Config::parse_valid(&good, "x.toml").unwrap();
     let auth = config.bfd.auth.unwrap();
-    assert_eq!((auth.kind, auth.key_id), (BfdAuthType::KeyedSha1, 1));
+    assert_eq!(
+        (auth.kind, auth.key_id),
+        (orbit_bfd::AuthKind::KeyedSha1, 1)
+    );
     let bad = good.replace("keyed-sha1", "sha256");
     let err = Config::parse(&bad, "x.toml").unwrap_err().to_string();
     assert!(
