@@ -313,7 +313,9 @@ impl Config {
                 }
             }
             if let Some(h) = &svc.health {
-                h.validate(&format!("{base}.health"), r);
+                let mut found = Problems::default();
+                h.validate(&mut found);
+                r.extend_under(&format!("{base}.health"), found);
             }
         }
     }

@@ -69,7 +69,9 @@ async fn daemon(path: &str) -> Result<(), Error> {
     file.detect.validate(&scope, None, &mut problems);
     for (i, s) in file.service.iter().enumerate() {
         if let Some(h) = &s.health {
-            h.validate(&format!("service[{i}].health"), &mut problems);
+            let mut found = Problems::default();
+            h.validate(&mut found);
+            problems.extend_under(&format!("service[{i}].health"), found);
         }
     }
     if let Some(p) = problems.into_vec().first() {

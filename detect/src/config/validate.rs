@@ -148,53 +148,49 @@ impl Config {
 }
 
 impl HealthCheck {
-    /// The problems of the check at `base` (`service[1].health`).
-    pub fn validate(&self, base: &str, r: &mut Problems) {
+    /// The problems of this check, with paths relative to it (`interval`;
+    /// an empty path for the check as a whole): the composing config puts
+    /// them under `service[N].health` ([`Problems::extend_under`]).
+    pub fn validate(&self, r: &mut Problems) {
         let h = self;
         let kinds = [h.tcp.is_some(), h.http.is_some(), h.exec.is_some()]
             .iter()
             .filter(|k| **k)
             .count();
         if kinds != 1 {
-            r.add(base, "exactly one of tcp, http or exec is required");
+            r.add("", "exactly one of tcp, http or exec is required");
         }
         if let Some(url) = &h.http {
             if !url.starts_with("http://") {
-                r.add(
-                    format!("{base}.http"),
-                    format!("{url:?} must be an http:// URL"),
-                );
+                r.add("http", format!("{url:?} must be an http:// URL"));
             }
         }
         if h.http.is_none() && (h.http_status.is_some() || h.http_body.is_some()) {
-            r.add(
-                base,
-                "http_status and http_body only apply to an http check",
-            );
+            r.add("", "http_status and http_body only apply to an http check");
         }
         if let Some(code) = h.http_status {
             if !(100..=599).contains(&code) {
                 r.add(
-                    format!("{base}.http_status"),
+                    "http_status",
                     format!("{code} is not an HTTP status (100-599)"),
                 );
             }
         }
         if let Some(argv) = &h.exec {
             if argv.first().is_none_or(|a| a.is_empty()) {
-                r.add(format!("{base}.exec"), "needs a program to run");
+                r.add("exec", "needs a program to run");
             }
         }
         if h.interval.get() < MIN_TIMER {
             r.add(
-                format!("{base}.interval"),
+                "interval",
                 format!("{} is below the minimum of 10ms", h.interval),
             );
         }
         if let Some(t) = h.timeout {
             if t > h.interval {
                 r.add(
-                    format!("{base}.timeout"),
+                    "timeout",
                     format!(
                         "{t} is longer than the interval ({}): checks would overlap",
                         h.interval
@@ -204,10 +200,7 @@ impl HealthCheck {
         }
         for (v, name) in [(h.rise, "rise"), (h.fall, "fall")] {
             if v == 0 || v > 100 {
-                r.add(
-                    format!("{base}.{name}"),
-                    format!("{v} must be between 1 and 100"),
-                );
+                r.add(name, format!("{v} must be between 1 and 100"));
             }
         }
     }
