@@ -197,38 +197,6 @@ fn haproxy_problems_name_their_path() {
 }
 
 #[test]
-fn sdn_section_problems_name_their_paths() {
-    let text = format!(
-        "{EXAMPLE}\n[sdn]\nswitch = \"unix:/run/openvswitch/br0.mgmt\"\n\
-         ovsdb = \"unix:/run/openvswitch/db.sock\"\nbridge = \"br0\"\ncookie = 0\n\
-         table = 254\npriority = 0\ngroup_base = 0\ntimeout = \"0s\"\n\
-         [sdn.ports.a]\nport = 1\nmac = \"02:00:00:00:0a:01\"\n\
-         [sdn.ports.b]\nport = 2\nmac = \"02:00:00:00:0b:01\"\n"
-    );
-    let p = problems(&text);
-    for path in [
-        "sdn.cookie",
-        "sdn.table",
-        "sdn.priority",
-        "sdn.group_base",
-        "sdn.timeout",
-    ] {
-        assert!(
-            p.iter().any(|x| x.contains(path)),
-            "{path} missing in {p:?}"
-        );
-    }
-    let good = text
-        .replace("cookie = 0\n", "")
-        .replace("table = 254\n", "")
-        .replace("priority = 0\n", "")
-        .replace("group_base = 0\n", "")
-        .replace("timeout = \"0s\"\n", "");
-    let p = problems(&good);
-    assert!(!p.iter().any(|x| x.contains("sdn")), "{p:?}");
-}
-
-#[test]
 fn bgp_session_knobs_are_checked_with_their_paths() {
     let text = r#"
 [node]

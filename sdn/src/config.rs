@@ -160,3 +160,67 @@ fn is_mac(s: &str) -> bool {
             .iter()
             .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
+
+#[cfg(test)]
+mod tests {
+    use orbit_core::config::{Service, Site};
+
+    use super::*;
+
+    /// Every problem `[sdn]` `text` has, for sites a and b serving "web".
+    fn problems(text: &str) -> Vec<String> {
+        let config: Config = toml::from_str(text).expect("parses");
+        let sites: Vec<Site> = ["a", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Site {
+                id: id.parse().expect("id"),
+                gossip: format!("10.0.{i}.1:7946").parse().expect("addr"),
+                witness: false,
+            })
+            .collect();
+        let services = [Service {
+            id: "web".parse().expect("id"),
+            prefixes: vec!["198.51.100.10/32".parse().expect("prefix")],
+            sites: sites.iter().map(|s| s.id.clone()).collect(),
+            health_checked: false,
+        }];
+        let scope = Scope {
+            node: &sites[0].id,
+            sites: &sites,
+            services: &services,
+        };
+        let mut found = Problems::default();
+        config.validate(&scope, &mut found);
+        found.into_vec().iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn sdn_section_problems_name_their_paths() {
+        let text = "switch = \"unix:/run/openvswitch/br0.mgmt\"\n\
+             ovsdb = \"unix:/run/openvswitch/db.sock\"\nbridge = \"br0\"\ncookie = 0\n\
+             table = 254\npriority = 0\ngroup_base = 0\ntimeout = \"0s\"\n\
+             [ports.a]\nport = 1\nmac = \"02:00:00:00:0a:01\"\n\
+             [ports.b]\nport = 2\nmac = \"02:00:00:00:0b:01\"\n";
+        let p = problems(text);
+        for path in [
+            "sdn.cookie",
+            "sdn.table",
+            "sdn.priority",
+            "sdn.group_base",
+            "sdn.timeout",
+        ] {
+            assert!(
+                p.iter().any(|x| x.contains(path)),
+                "{path} missing in {p:?}"
+            );
+        }
+        let good = text
+            .replace("cookie = 0\n", "")
+            .replace("table = 254\n", "")
+            .replace("priority = 0\n", "")
+            .replace("group_base = 0\n", "")
+            .replace("timeout = \"0s\"\n", "");
+        assert_eq!(problems(&good), Vec::<String>::new());
+    }
+}
