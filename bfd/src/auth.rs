@@ -31,6 +31,24 @@ impl AuthKind {
         }
     }
 
+    /// How `[bfd.auth] type` names each kind, in §4.1's order.
+    pub const CONFIG_NAMES: [&'static str; 5] = [
+        "simple-password",
+        "keyed-md5",
+        "meticulous-keyed-md5",
+        "keyed-sha1",
+        "meticulous-keyed-sha1",
+    ];
+
+    pub fn config_name(self) -> &'static str {
+        Self::CONFIG_NAMES[usize::from(self.byte() - 1)]
+    }
+
+    pub fn from_config_name(name: &str) -> Option<AuthKind> {
+        let i = Self::CONFIG_NAMES.iter().position(|n| *n == name)?;
+        AuthKind::from_byte(u8::try_from(i + 1).ok()?)
+    }
+
     pub fn byte(self) -> u8 {
         match self {
             AuthKind::SimplePassword => 1,

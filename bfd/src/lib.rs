@@ -7,10 +7,14 @@
 //! - [`driver`]: the tokio driver (sockets, one timer wheel, demultiplexing),
 //!   in-process or in a helper process ([`driver::helper`]).
 //!
-//! This crate depends on nothing of orbit's; `orbitd` wires its events into
-//! detection verdicts and BGP teardown.
+//! - [`config`]: the `[bfd]` section of `orbit.toml` and its checks.
+//!
+//! Of orbit's crates it uses only `orbit-core`'s config vocabulary (for its
+//! section); `orbitd` wires its events into detection verdicts and BGP
+//! teardown.
 
 pub mod auth;
+pub mod config;
 pub mod driver;
 pub mod packet;
 pub mod session;

@@ -11,6 +11,7 @@
 //! - `peer`: the tokio task per peer (sockets, timers, Adj-RIB-Out);
 //! - [`Speaker`]: `impl Redirector`, the listener, start / shutdown.
 
+pub mod config;
 pub mod error;
 pub mod fsm;
 mod peer;
@@ -19,6 +20,10 @@ mod sockopt;
 mod speaker;
 pub mod wire;
 
+pub use config::{
+    AddressFamily, BgpActive, BgpDrain, BgpMarks, BgpPeer, BgpReadyRule, BgpStandby,
+    BgpStandbyAnnounce, Config, StandbyWithdraw,
+};
 pub use error::Error;
 pub use fsm::{Counters, Direction};
 pub use peer::{NotificationRecord, PeerStatus};

@@ -17,7 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
-use orbit_core::config::{Bgp, BgpStandby, Service};
+use orbit_core::config::Service;
+
+use crate::config::{BgpStandby, Config};
 use orbit_core::{Role, ServiceId, Steering};
 
 use crate::error::Error;
@@ -59,7 +61,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(bgp: &Bgp, services: &[Service]) -> Result<Policy, Error> {
+    pub fn new(bgp: &Config, services: &[Service]) -> Result<Policy, Error> {
         let active = marks(
             0,
             bgp.active.med,

@@ -23,10 +23,10 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use orbit_core::config::{AddressFamily, Bgp, Config, Service};
-use orbit_core::{
-    Applied, BackendKind, Observed, Reconfiguration, RedirectError, Redirector, Role, Steering,
-};
+use orbit_core::config::Service;
+
+use crate::config::{AddressFamily, Config};
+use orbit_core::{Applied, BackendKind, Observed, RedirectError, Redirector, Role, Steering};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -173,7 +173,7 @@ pub fn md5_password(path: &std::path::Path) -> Result<Vec<u8>, Error> {
 
 /// The `[[bgp.peer]]` entries resolved into what the tasks need (MD5 keys
 /// read from their files), in configuration order.
-fn setups(cfg: &Bgp) -> Result<Vec<PeerSetup>, Error> {
+fn setups(cfg: &Config) -> Result<Vec<PeerSetup>, Error> {
     let mut setups = Vec::new();
     for (i, p) in cfg.peers.iter().enumerate() {
         let md5_key = match &p.md5_password_file {
@@ -266,7 +266,7 @@ impl Speaker {
     /// Validates the `[bgp]` section against the services, opens the
     /// listener (if `listen`) and starts every peer session. Nothing is
     /// announced until the first `apply`.
-    pub async fn start(cfg: &Bgp, services: &[Service]) -> Result<Speaker, Error> {
+    pub async fn start(cfg: &Config, services: &[Service]) -> Result<Speaker, Error> {
         let policy = Policy::new(cfg, services)?;
         let setups = setups(cfg)?;
         // The listener is bound before any session starts so that a
@@ -371,7 +371,7 @@ impl Speaker {
     /// `listen = false` closes it.
     pub async fn reconfigure(
         &mut self,
-        cfg: &Bgp,
+        cfg: &Config,
         services: &[Service],
     ) -> Result<Reconfigured, Error> {
         // 1. Everything that can refuse, before anything changes.

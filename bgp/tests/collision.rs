@@ -599,7 +599,7 @@ router bgp 65002
 }
 
 /// The speaker's config toward FRR: active and listening, graceful restart.
-fn listening_speaker(lab: &Lab, connect_retry: &str) -> orbit_core::config::Bgp {
+fn listening_speaker(lab: &Lab, connect_retry: &str) -> orbit_bgp::Config {
     bgp_config(&format!(
         r#"
 asn = 65001

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use orbit_bgp::fsm::State;
 use orbit_bgp::wire::{self, code, DecodeContext, Family, Inbound, OpenParams};
+use orbit_bgp::Config as Bgp;
 use orbit_bgp::{PeerReconfigured, PeerReload, Speaker};
-use orbit_core::config::{Bgp, Service};
+use orbit_core::config::Service;
 use orbit_core::{Redirector, Role, ServiceSteering, Steering};
 use rustbgpd_wire::PathAttribute;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,42 +1,12 @@
 //! The error type of orbit-core.
 
-use crate::config::Problem;
 use crate::ids::{join_names, ServiceId, SiteId};
 
 /// Errors of orbit-core.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read config {path}: {source}")]
-    ReadConfig {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config {path} is not valid TOML for orbit: {message}")]
-    ParseConfig { path: String, message: String },
-    #[error(
-        "config {path} has {} problem(s):\n{}{}",
-        problems.len(),
-        render(problems),
-        if *complete { "" } else { "\n  (the other checks run once these are fixed)" }
-    )]
-    InvalidConfig {
-        path: String,
-        problems: Vec<Problem>,
-        /// False when the problems listed kept the semantic checks from
-        /// running: more may be reported once they are fixed.
-        complete: bool,
-    },
     #[error(transparent)]
     Command(#[from] CommandError),
-}
-
-fn render(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Why an operator command is refused. Nothing changes when it is.

@@ -11,7 +11,10 @@
 //! - [`Engine`]: turns events into [`Decision`]s and keeps the desired
 //!   [`Steering`].
 //! - [`Redirector`]: the one trait every data-plane backend implements.
-//! - [`config`]: the typed, validated configuration of `orbitd`.
+//! - [`config`]: the shared configuration vocabulary ([`config::Site`],
+//!   [`config::Service`], [`config::Policy`], durations, problems); each
+//!   backend and detector owns its own section, `orbit-config` composes
+//!   the file.
 
 pub mod api;
 pub mod config;

@@ -5,7 +5,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
 use crate::ids::{ServiceId, SiteId};
 use crate::steering::Steering;
 
@@ -124,8 +123,9 @@ pub enum RedirectError {
     Config(String),
 }
 
-/// What a backend did with a reloaded configuration
-/// ([`Redirector::reconfigure`]).
+/// What a backend did with its reloaded config section. Each backend
+/// takes its own typed section (e.g. `orbit_bgp::Speaker::reconfigure`);
+/// only orbitd, which knows every concrete backend, hands them out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reconfiguration {
     /// Taken in place, touching only what changed; the text says what did
@@ -172,16 +172,6 @@ pub trait Redirector: Send {
     /// steering was applied (BGP: Cease with an RFC 8203 message).
     async fn close(&mut self, reason: &str) {
         let _ = reason;
-    }
-
-    /// A reload (SIGHUP) with `config`: take it in place, keeping every
-    /// connection the change does not concern, or say that a rebuild is
-    /// needed (the default). An `Err` refuses the new configuration and
-    /// leaves the backend exactly as it was; the daemon then keeps the
-    /// running configuration for every part of it.
-    async fn reconfigure(&mut self, config: &Config) -> Result<Reconfiguration, RedirectError> {
-        let _ = config;
-        Ok(Reconfiguration::RebuildNeeded)
     }
 }
 

@@ -11,11 +11,12 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use orbit_core::config::Config;
 use orbit_core::{Engine, Event, Millis, ServiceId};
 use serde::Deserialize;
 
@@ -73,9 +74,7 @@ fn check_state(engine: &Engine, check: &Check, at: u64, dir: &Path) {
 fn run(dir: &Path) -> String {
     let config_path = dir.join("config.toml");
     let text = fs::read_to_string(&config_path).expect("config.toml");
-    let config = Config::parse_valid(&text, &config_path.display().to_string())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut engine = Engine::new(&config);
+    let mut engine = common::engine(&text);
     let events = fs::read_to_string(dir.join("events.jsonl")).expect("events.jsonl");
     let mut out = String::new();
     for (n, line) in events.lines().enumerate() {

@@ -12,11 +12,12 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use orbit_core::config::Config;
+mod common;
+
 use orbit_core::{Change, Decision, Engine, Event, Liveness, Millis, Role, ServiceId, SiteId};
 
 /// `web` prefers a, `db` prefers b; failover hold 1 s, failback after 60 s.
-fn config(local: &str, failback: &str) -> Config {
+fn engine(local: &str, failback: &str) -> Engine {
     let role = if local == "w" { "witness" } else { "site" };
     let text = format!(
         r#"
@@ -53,7 +54,7 @@ sites = ["b", "a"]
 health = {{ tcp = "198.51.100.20:5432", interval = "100ms" }}
 "#
     );
-    Config::parse_valid(&text, "planned_stop.toml").unwrap()
+    common::engine(&text)
 }
 
 const AFTER_60S: &str = "failback = \"after\"\nfailback_after = \"60s\"";
@@ -110,8 +111,8 @@ struct Pair {
 impl Pair {
     fn settled(failback: &str) -> Pair {
         let mut p = Pair {
-            a: Engine::new(&config("a", failback)),
-            b: Engine::new(&config("b", failback)),
+            a: engine("a", failback),
+            b: engine("b", failback),
             now: 0,
         };
         for e in all_alive_and_healthy() {
@@ -292,7 +293,7 @@ fn survivors_keep_their_quorum_and_show_the_member_as_left() {
     assert_eq!(role(&p.b, "db"), Role::Active);
 
     // The witness's engine: not fenced either, a left.
-    let mut w = Engine::new(&config("w", AFTER_60S));
+    let mut w = engine("w", AFTER_60S);
     for e in all_alive_and_healthy() {
         w.handle(Millis(0), e);
     }
@@ -353,7 +354,7 @@ fn a_member_that_comes_back_is_alive_and_fails_back_after_failback_after() {
     assert_eq!(active(&p.b, "web"), Some(site("b")));
 
     // orbitd at a restarts: a fresh engine, not leaving.
-    p.a = Engine::new(&config("a", AFTER_60S));
+    p.a = engine("a", AFTER_60S);
     let now = Millis(p.now);
     for e in all_alive_and_healthy() {
         p.a.handle(now, e.clone());
@@ -389,7 +390,7 @@ fn with_manual_failback_a_returning_member_gets_nothing_back() {
     let mut p = Pair::settled("failback = \"manual\"");
     p.a.handle(Millis(p.now), Event::Departing);
     p.step(1);
-    p.a = Engine::new(&config("a", "failback = \"manual\""));
+    p.a = engine("a", "failback = \"manual\"");
     let now = Millis(p.now);
     for e in all_alive_and_healthy() {
         p.a.handle(now, e.clone());
@@ -415,7 +416,7 @@ fn a_restarted_site_keeps_its_services_while_its_own_health_is_unknown() {
     let mut p = Pair::settled(AFTER_60S);
     let saved = p.a.shared_state();
     let generation = p.a.steering().generation;
-    p.a = Engine::new(&config("a", AFTER_60S));
+    p.a = engine("a", AFTER_60S);
     p.a.restore(&saved, generation, false);
     let now = Millis(p.now);
     for o in ["b", "w"] {

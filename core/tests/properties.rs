@@ -13,9 +13,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use orbit_core::config::Config;
 use orbit_core::{
     Command, Engine, Event, Liveness, Millis, Order, Role, ServiceId, SharedState, SiteId,
 };
@@ -146,8 +147,7 @@ impl World {
     }
 
     fn start(&mut self, i: usize) {
-        let config = Config::parse_valid(&self.config_text[i], "prop.toml").expect("valid config");
-        let mut engine = Engine::new(&config);
+        let mut engine = common::engine(&self.config_text[i]);
         // A restarted daemon restores its state file: what it shared last.
         if let Some((saved, generation)) = &self.saved[i] {
             engine.restore(saved, *generation, false);

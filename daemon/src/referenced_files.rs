@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use nix::unistd::{access, AccessFlags};
-use orbit_core::config::{Config, Problem};
+use orbit_config::{Config, Problem};
 
 /// Shortest API bearer token orbitd accepts.
 const MIN_TOKEN_LEN: usize = 16;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use orbit_core::config::Config;
+use orbit_config::Config;
 use orbit_core::RedirectError;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::Instrument;
@@ -31,7 +31,7 @@ pub enum StartupError {
     /// The config, or a file it names, is wrong: every problem, with its
     /// TOML path.
     #[error("{0}")]
-    Config(#[from] orbit_core::Error),
+    Config(#[from] orbit_config::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("API socket {} is in use: is another orbitd running?", path.display())]
@@ -102,7 +102,7 @@ fn load_config(path: &Path, check_files: bool) -> Result<Config, StartupError> {
 
 /// What a working config still should not do: the config's own warnings
 /// and, when the files are checked, secrets others may read.
-fn warnings(config: &Config, check_files: bool) -> Vec<orbit_core::config::Problem> {
+fn warnings(config: &Config, check_files: bool) -> Vec<orbit_config::Problem> {
     let mut found = config.warnings();
     if check_files {
         found.extend(referenced_files::warnings(config));
@@ -195,9 +195,14 @@ async fn serve(path: PathBuf, config: Config) -> Result<anyhow::Result<()>, Star
     let mut daemon = Daemon::new(path, config.clone(), metrics.clone(), evidence.clone()).await?;
     let tx = daemon.sender();
     let (events, mut detected) = tokio::sync::mpsc::channel(1024);
-    let detectors = orbit_detect::Detectors::start(&config, events)
-        .await
-        .map_err(StartupError::Detectors)?;
+    let detectors = orbit_detect::Detectors::start(
+        &config.detect,
+        &config.cluster(),
+        &config.health_checks(),
+        events,
+    )
+    .await
+    .map_err(StartupError::Detectors)?;
     if let Some(gossip) = &detectors.gossip {
         daemon.set_gossip(gossip).await?;
     }

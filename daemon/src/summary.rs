@@ -1,6 +1,7 @@
 //! The summary `orbitd check-config` prints for a good config.
 
-use orbit_core::config::{Config, Failback};
+use orbit_config::Config;
+use orbit_core::config::Failback;
 
 pub fn summary(config: &Config) -> String {
     let mut out = String::new();

@@ -516,3 +516,41 @@ fn a_start_that_fails_later_removes_its_api_socket_and_says_why_once() {
     );
     assert!(!d.join("api.sock").exists(), "api.sock was left behind");
 }
+
+/// The golden configs: `check-config --skip-files` output for each
+/// `check_config_golden/NAME.toml` must equal `NAME.expected` byte for
+/// byte, so moving a validator between crates changes no message and no
+/// path. `ORBIT_BLESS=1` rewrites the expected files instead.
+#[test]
+fn check_config_output_matches_the_golden_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check_config_golden");
+    let bless = std::env::var_os("ORBIT_BLESS").is_some_and(|v| v == "1");
+    let mut wrong = Vec::new();
+    for name in ["every_section", "structure", "warnings"] {
+        // Run from the directory so the file's path in the output is fixed.
+        let out = Command::new(env!("CARGO_BIN_EXE_orbitd"))
+            .current_dir(&dir)
+            .args(["check-config", "--skip-files", &format!("{name}.toml")])
+            .output()
+            .expect("run orbitd");
+        let got = format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            out.status.code().expect("exit code"),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected_path = dir.join(format!("{name}.expected"));
+        if bless {
+            write(&expected_path, &got);
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if got != expected {
+            wrong.push(format!(
+                "{name}: output differs from {} (ORBIT_BLESS=1 rewrites it):\n{got}",
+                expected_path.display()
+            ));
+        }
+    }
+    assert_none(&wrong);
+}

@@ -18,8 +18,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use orbit_core::config::Config;
-use orbit_core::{Change, Engine, Event, Liveness, Millis};
+use orbit_config::Config;
+use orbit_core::{Change, Event, Liveness, Millis};
 use orbit_detect::gossip::Gossip;
 use orbit_detect::serf::{SerfAdapter, SerfSink};
 use tokio::net::TcpListener;
@@ -120,13 +120,23 @@ async fn run_once(run: u32, key: &std::path::Path) -> (Duration, Duration) {
         TcpListener::bind((ip(run, 2), 8080)).await.unwrap(),
     ));
     let (ta, _ra) = mpsc::channel(1024);
-    let gossip_a = Gossip::start(&config(run, "a", key), ta).await.unwrap();
+    let cfg_gossip_a = config(run, "a", key);
+
+    let gossip_a = Gossip::start(&cfg_gossip_a.detect, &cfg_gossip_a.cluster(), ta)
+        .await
+        .unwrap();
     let (tw, mut rw) = mpsc::channel(1024);
-    let _gossip_w = Gossip::start(&config(run, "w", key), tw).await.unwrap();
+    let cfg_gossip_w = config(run, "w", key);
+
+    let _gossip_w = Gossip::start(&cfg_gossip_w.detect, &cfg_gossip_w.cluster(), tw)
+        .await
+        .unwrap();
     tokio::spawn(async move { while rw.recv().await.is_some() {} });
     let cfg_b = config(run, "b", key);
     let (tb, mut rb) = mpsc::channel(1024);
-    let _gossip_b = Gossip::start(&cfg_b, tb).await.unwrap();
+    let _gossip_b = Gossip::start(&cfg_b.detect, &cfg_b.cluster(), tb)
+        .await
+        .unwrap();
     let (ts, mut rs) = mpsc::channel(64);
     let _adapter = SerfAdapter::start(
         SocketAddr::from((ip(run, 12), 7373)),
@@ -135,7 +145,7 @@ async fn run_once(run: u32, key: &std::path::Path) -> (Duration, Duration) {
     );
 
     // b's engine, fed by gossip.
-    let mut engine = Engine::new(&cfg_b);
+    let mut engine = cfg_b.engine();
     let t_start = Instant::now();
     let now = |t: Instant| Millis(t.duration_since(t_start).as_millis() as u64);
     // Settle: engine sees a alive, serf says a alive.

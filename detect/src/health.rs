@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use orbit_core::config::{Config, HealthCheck};
 use orbit_core::{Event, ServiceId, SiteId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::config::HealthCheck;
 use crate::error::DetectError;
 use crate::gossip::LocalReporter;
 use crate::rise_fall::RiseFall;
@@ -272,21 +272,21 @@ impl HealthChecks {
         HealthChecks { tasks: Vec::new() }
     }
 
-    /// Starts a check task for every `[[service]]` with `health`. Each state
-    /// change goes to `events` as `Event::Health` for the local site, and to
-    /// `gossip` (if given) for the other members.
+    /// Starts a check task for every service in `checks` (those of the
+    /// `[[service]]`s with `health`). Each state change goes to `events` as
+    /// `Event::Health` for the local site `site`, and to `gossip` (if
+    /// given) for the other members.
     pub fn start(
-        config: &Config,
+        site: &SiteId,
+        checks: &[(ServiceId, HealthCheck)],
         events: mpsc::Sender<Event>,
         gossip: Option<LocalReporter>,
     ) -> Result<HealthChecks, DetectError> {
-        let mut specs = Vec::new();
-        for s in &config.services {
-            if let Some(h) = &s.health {
-                specs.push(CheckSpec::from_config(&s.id, h)?);
-            }
-        }
-        let site = config.node.site.clone();
+        let specs = checks
+            .iter()
+            .map(|(id, h)| CheckSpec::from_config(id, h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let site = site.clone();
         let tasks = specs
             .into_iter()
             .map(|spec| {

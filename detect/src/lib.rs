@@ -8,6 +8,7 @@
 //! received event to `Engine::handle`.
 
 pub mod auth;
+pub mod config;
 pub mod dataplane;
 mod error;
 pub mod gossip;
@@ -18,11 +19,33 @@ pub mod rise_fall;
 pub mod serf;
 pub mod wire;
 
+pub use config::{Config, DetectProfile, DetectTimers, FenceTimers, HealthCheck};
 pub use error::DetectError;
 
-use orbit_core::config::{Config, NodeRole};
-use orbit_core::Event;
+use orbit_core::config::Site;
+use orbit_core::{Event, ServiceId, SiteId};
 use tokio::sync::mpsc;
+
+/// Who this member is among whom: what the detectors need besides
+/// `[detect]` itself.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// `[node] site`.
+    pub local: SiteId,
+    /// Every `[[site]]`, the local one included.
+    pub sites: Vec<Site>,
+    /// Members that must agree (`[policy] quorum` or a majority).
+    pub quorum: usize,
+    /// [`Config::fence_timers`] with the BFD between members, if it runs.
+    pub fence: FenceTimers,
+}
+
+impl Cluster {
+    /// Whether the local member is a witness (which carries no services).
+    pub fn local_is_witness(&self) -> bool {
+        self.sites.iter().any(|s| s.id == self.local && s.witness)
+    }
+}
 
 /// Every detector of one orbitd, started together. Dropping it stops them.
 #[derive(Debug)]
@@ -36,34 +59,38 @@ pub struct Detectors {
 
 impl Detectors {
     /// Starts gossip (unless `detect.gossip = false`), the local health
-    /// checks (a witness has none), the Serf adapter (if `detect.serf_rpc`
-    /// is set; its verdicts join the gossip view) and the link
-    /// watch (if `detect.links` is set). Everything
-    /// they learn arrives on `events`.
-    pub async fn start(config: &Config, events: mpsc::Sender<Event>) -> Result<Self, DetectError> {
-        let gossip = if config.detect.gossip {
-            Some(gossip::Gossip::start(config, events.clone()).await?)
+    /// checks `health` (a witness has none), the Serf adapter (if
+    /// `detect.serf_rpc` is set; its verdicts join the gossip view) and the
+    /// link watch (if `detect.links` is set). Everything they learn arrives
+    /// on `events`.
+    pub async fn start(
+        detect: &Config,
+        cluster: &Cluster,
+        health: &[(ServiceId, HealthCheck)],
+        events: mpsc::Sender<Event>,
+    ) -> Result<Self, DetectError> {
+        let gossip = if detect.gossip {
+            Some(gossip::Gossip::start(detect, cluster, events.clone()).await?)
         } else {
             None
         };
         let reporter = gossip.as_ref().map(gossip::Gossip::reporter);
-        let health = if config.node.role == NodeRole::Witness {
+        let health = if cluster.local_is_witness() {
             health::HealthChecks::none()
         } else {
-            health::HealthChecks::start(config, events.clone(), reporter.clone())?
+            health::HealthChecks::start(&cluster.local, health, events.clone(), reporter.clone())?
         };
-        let serf = config.detect.serf_rpc.map(|rpc| {
+        let serf = detect.serf_rpc.map(|rpc| {
             let sink = match &reporter {
                 Some(reporter) => serf::SerfSink::Gossip(reporter.clone()),
                 None => serf::SerfSink::Engine(events),
             };
-            serf::SerfAdapter::start(rpc, config.node.site.clone(), sink)
+            serf::SerfAdapter::start(rpc, cluster.local.clone(), sink)
         });
         let links = match reporter {
-            Some(reporter) if !config.detect.links.is_empty() => Some(linkwatch::LinkWatch::start(
-                config.detect.links.clone(),
-                reporter,
-            )?),
+            Some(reporter) if !detect.links.is_empty() => {
+                Some(linkwatch::LinkWatch::start(detect.links.clone(), reporter)?)
+            }
             _ => None,
         };
         Ok(Detectors {

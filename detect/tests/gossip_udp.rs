@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use orbit_core::config::Config;
+use orbit_config::Config;
 use orbit_core::{Change, Engine, Event, Liveness, Millis};
 use orbit_detect::gossip::{Gossip, SiteView};
 use tokio::net::TcpListener;
@@ -79,11 +79,13 @@ struct Member {
 impl Member {
     async fn start(cfg: &Config) -> Member {
         let (tx, rx) = mpsc::channel(1024);
-        let gossip = Gossip::start(cfg, tx).await.expect("gossip starts");
+        let gossip = Gossip::start(&cfg.detect, &cfg.cluster(), tx)
+            .await
+            .expect("gossip starts");
         Member {
             gossip,
             rx,
-            engine: Engine::new(cfg),
+            engine: cfg.engine(),
             log: Vec::new(),
             dead: Vec::new(),
         }

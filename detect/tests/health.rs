@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use orbit_core::config::Config;
+use orbit_config::Config;
 use orbit_core::Event;
 use orbit_detect::health::HealthChecks;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,7 +72,8 @@ async fn tcp_check_follows_a_listener_with_rise_and_fall() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let (tx, mut rx) = mpsc::channel(16);
-    let _checks = HealthChecks::start(&config(&format!("tcp = \"{addr}\"")), tx, None).unwrap();
+    let cfg = config(&format!("tcp = \"{addr}\""));
+    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
     assert!(next_health(&mut rx).await);
     quiet_for(&mut rx, Duration::from_millis(300)).await;
     drop(listener);
@@ -121,7 +122,7 @@ async fn http_check_wants_the_status_and_the_body() {
     let cfg = config(&format!(
         "http = \"http://{addr}/healthz\", http_body = \"ready\""
     ));
-    let _checks = HealthChecks::start(&cfg, tx, None).unwrap();
+    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
     assert!(next_health(&mut rx).await);
     *answer.lock().unwrap() = (200, "status: starting".into());
     assert!(!next_health(&mut rx).await, "body lost its marker");
@@ -139,7 +140,7 @@ async fn http_check_with_an_expected_status() {
     let cfg = config(&format!(
         "http = \"http://{addr}/healthz\", http_status = 204"
     ));
-    let _checks = HealthChecks::start(&cfg, tx, None).unwrap();
+    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
     assert!(next_health(&mut rx).await);
     *answer.lock().unwrap() = (200, String::new());
     assert!(!next_health(&mut rx).await, "200 is not the expected 204");
@@ -154,7 +155,7 @@ async fn exec_check_follows_the_exit_code() {
         "exec = [\"sh\", \"-c\", \"test -e {}\"]",
         flag.display()
     ));
-    let _checks = HealthChecks::start(&cfg, tx, None).unwrap();
+    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
     assert!(!next_health(&mut rx).await, "no flag file: unhealthy");
     std::fs::write(&flag, "").unwrap();
     assert!(next_health(&mut rx).await);
@@ -175,6 +176,6 @@ async fn a_hanging_check_times_out() {
     });
     let (tx, mut rx) = mpsc::channel(16);
     let cfg = config(&format!("http = \"http://{addr}/healthz\""));
-    let _checks = HealthChecks::start(&cfg, tx, None).unwrap();
+    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
     assert!(!next_health(&mut rx).await);
 }

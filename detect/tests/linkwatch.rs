@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use orbit_core::config::Config;
+use orbit_config::Config;
 use orbit_core::{Event, Liveness};
 use orbit_detect::gossip::{Gossip, SiteView};
 use orbit_detect::linkwatch::LinkWatch;
@@ -96,7 +96,9 @@ sites = ["a", "b"]
     );
     let cfg = Config::parse_valid(&text, "test.toml").unwrap();
     let (tx, mut rx) = mpsc::channel(64);
-    let gossip = Gossip::start(&cfg, tx).await.unwrap();
+    let gossip = Gossip::start(&cfg.detect, &cfg.cluster(), tx)
+        .await
+        .unwrap();
     let links = BTreeMap::from([(veth.here(), vec!["b".parse().unwrap()])]);
     let _watch = LinkWatch::start(links, gossip.reporter()).unwrap();
     // A settling pause, not a wait for an event: what is checked next is

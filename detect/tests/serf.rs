@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use orbit_core::config::Config;
+use orbit_config::Config;
 use orbit_core::{Event, Liveness};
 use orbit_detect::gossip::Gossip;
 use orbit_detect::serf::{SerfAdapter, SerfSink};
@@ -165,17 +165,23 @@ async fn serf_verdicts_travel_in_gossip_to_the_other_members() {
     let _agent_b = Agent::start("b1", "b", ip(2), Some(ip(1)));
     let _agent_w = Agent::start("w1", "w", ip(3), Some(ip(1)));
     let (ta, mut ra) = mpsc::channel(1024);
-    let gossip_a = Gossip::start(&gossip_config(ip, "a", &key), ta)
+    let cfg_gossip_a = gossip_config(ip, "a", &key);
+
+    let gossip_a = Gossip::start(&cfg_gossip_a.detect, &cfg_gossip_a.cluster(), ta)
         .await
         .unwrap();
     tokio::spawn(async move { while ra.recv().await.is_some() {} });
     let (tw, mut rw) = mpsc::channel(1024);
-    let gossip_w = Gossip::start(&gossip_config(ip, "w", &key), tw)
+    let cfg_gossip_w = gossip_config(ip, "w", &key);
+
+    let gossip_w = Gossip::start(&cfg_gossip_w.detect, &cfg_gossip_w.cluster(), tw)
         .await
         .unwrap();
     tokio::spawn(async move { while rw.recv().await.is_some() {} });
     let (tb, mut rb) = mpsc::channel(1024);
-    let gossip_b = Gossip::start(&gossip_config(ip, "b", &key), tb)
+    let cfg_gossip_b = gossip_config(ip, "b", &key);
+
+    let gossip_b = Gossip::start(&cfg_gossip_b.detect, &cfg_gossip_b.cluster(), tb)
         .await
         .unwrap();
     // Serf feeds the gossip view of w (and b), not an engine.

@@ -273,7 +273,7 @@ fn packets_from_strangers_and_garbage_are_counted_and_dropped() {
     sim.run_until(SETTLE);
     // A stranger with a plausible config but the wrong key.
     let cfg = sim::config(3, 1, true, Profile::MetroFast);
-    let settings = GossipSettings::from_config(&cfg, 99).unwrap();
+    let settings = GossipSettings::from_config(&cfg.detect, &cfg.cluster(), 99).unwrap();
     let mut stranger = GossipCore::new(settings, AuthKey::new(b"not the cluster key!!".to_vec()));
     let forged: Vec<Vec<u8>> = stranger
         .process(Duration::ZERO, Input::Start)

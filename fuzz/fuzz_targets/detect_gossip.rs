@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use orbit_core::config::{FenceTimers, HumanDuration};
+use orbit_core::config::HumanDuration;
+use orbit_detect::FenceTimers;
 use orbit_detect::auth::{AuthKey, PacketKind};
 use orbit_detect::gossip::{GossipCore, GossipSettings, Input, Timers};
 

@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod command;
+pub mod config;
 mod endpoint;
 mod error;
 mod framing;
@@ -21,6 +22,7 @@ pub mod reply;
 mod runtime;
 
 pub use client::Client;
+pub use config::Config;
 pub use endpoint::Endpoint;
 pub use error::Error;
 pub use runtime::{Runtime, Stats};

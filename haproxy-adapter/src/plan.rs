@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use orbit_core::config::Haproxy;
+use crate::config::Config;
 use orbit_core::{ServiceId, SiteId, Steering};
 
 use crate::error::Error;
@@ -38,7 +38,7 @@ pub(crate) struct Entry {
 }
 
 impl Layout {
-    pub(crate) fn from_config(cfg: &Haproxy) -> Layout {
+    pub(crate) fn from_config(cfg: &Config) -> Layout {
         let services = cfg
             .backends
             .iter()

@@ -435,7 +435,7 @@ async fn too_old_haproxy_is_refused() {
     let lab_cfg = {
         let mut m = std::collections::BTreeMap::new();
         m.insert(site("a"), "be_site_a".to_owned());
-        orbit_core::config::Haproxy {
+        orbit_haproxy::Config {
             socket: sock.display().to_string(),
             map: dir.path().join("orbit.map"),
             timeout: orbit_core::config::HumanDuration::from_secs(2),

@@ -29,7 +29,7 @@ fn services(n: usize) -> Vec<Service> {
             id: format!("s{i:05}").parse().expect("id"),
             prefixes: vec![format!("2001:db8::{:x}/128", i + 1).parse().expect("net")],
             sites: vec!["a".parse().expect("site"), "b".parse().expect("site")],
-            health: None,
+            health_checked: false,
         })
         .collect()
 }
@@ -66,7 +66,7 @@ async fn scale(n: usize) {
     let ovs = Ovs::start();
     let br = unique("br");
     ovs.bridge(&br).await;
-    let cfg: orbit_core::config::Sdn = toml::from_str(&format!(
+    let cfg: orbit_sdn::Config = toml::from_str(&format!(
         r#"
         switch = "{}"
         ovsdb = "{}"

@@ -8,6 +8,7 @@
 //! - [`Switch`]: steering -> fast-failover groups and flows, diffed,
 //!   confirmed by BARRIER_REPLY, reconciled after reconnects.
 
+pub mod config;
 pub mod conn;
 mod datapath;
 mod error;
@@ -18,5 +19,6 @@ mod plan;
 mod session;
 mod switch;
 
+pub use config::{Config, SdnPort};
 pub use error::Error;
 pub use switch::{Switch, SwitchStats};

@@ -16,7 +16,9 @@
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
-use orbit_core::config::{Sdn, Service};
+use orbit_core::config::Service;
+
+use crate::config::Config;
 use orbit_core::{ServiceId, SiteId, Steering};
 
 use crate::error::Error;
@@ -57,7 +59,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    pub(crate) fn new(cfg: &Sdn, services: &[Service]) -> Result<Layout, Error> {
+    pub(crate) fn new(cfg: &Config, services: &[Service]) -> Result<Layout, Error> {
         let mut ports = BTreeMap::new();
         for (site, p) in &cfg.ports {
             let mac = p
@@ -266,7 +268,7 @@ mod tests {
     }
 
     fn layout() -> Layout {
-        let cfg: Sdn = toml::from_str(
+        let cfg: Config = toml::from_str(
             r#"
             switch = "unix:/x/br0.mgmt"
             ovsdb = "unix:/x/db.sock"
@@ -284,7 +286,7 @@ mod tests {
             id: id.parse().expect("service id"),
             prefixes: vec![],
             sites: sites.iter().map(|s| site(s)).collect(),
-            health: None,
+            health_checked: false,
         };
         Layout::new(&cfg, &[svc("web", &["a", "b"]), svc("db", &["b", "a"])]).expect("layout")
     }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use orbit_core::config::{Sdn, Service};
+use orbit_core::config::Service;
+
+use crate::config::Config;
 use orbit_core::{Applied, BackendKind, Observed, RedirectError, Redirector, Steering};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
@@ -76,7 +78,7 @@ impl Switch {
     /// (a clear error if not), then connects to `cfg.switch` in the
     /// background. `services` is the config's `[[service]]` list: it fixes
     /// each service's group id and fallback order.
-    pub async fn start(cfg: &Sdn, services: &[Service]) -> Result<Switch, Error> {
+    pub async fn start(cfg: &Config, services: &[Service]) -> Result<Switch, Error> {
         let mut db = Ovsdb::connect(&cfg.ovsdb).await?;
         let info = db.verify_bridge(&cfg.bridge).await?;
         info!(bridge = %info.name, datapath = %info.datapath_type, ports = ?info.ports, "bridge verified");
@@ -85,7 +87,7 @@ impl Switch {
 
     /// Like [`Switch::start`] without the OVSDB check (a switch that is
     /// not Open vSwitch, or no OVSDB access).
-    pub fn connect(cfg: &Sdn, services: &[Service]) -> Result<Switch, Error> {
+    pub fn connect(cfg: &Config, services: &[Service]) -> Result<Switch, Error> {
         let layout = Layout::new(cfg, services)?;
         let conn = Connection::spawn(&cfg.switch)?;
         let mut link = conn.state();

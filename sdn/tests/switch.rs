@@ -9,7 +9,7 @@ use common::*;
 use orbit_core::{RedirectError, Redirector};
 use orbit_sdn::{Error, Switch};
 
-fn config(ovs: &Ovs, bridge: &str) -> orbit_core::config::Sdn {
+fn config(ovs: &Ovs, bridge: &str) -> orbit_sdn::Config {
     toml::from_str(&format!(
         r#"
         switch = "{}"
@@ -38,7 +38,7 @@ fn services() -> Vec<orbit_core::config::Service> {
             "198.51.100.0/24".parse().expect("net"),
         ],
         sites: vec!["a".parse().expect("site"), "b".parse().expect("site")],
-        health: None,
+        health_checked: false,
     }]
 }
 

@@ -1,8 +1,8 @@
 use super::*;
-use orbit_core::config::{BgpActive, BgpDrain, BgpMarks, BgpStandbyAnnounce, StandbyWithdraw};
+use crate::config::{BgpActive, BgpDrain, BgpMarks, BgpStandbyAnnounce, StandbyWithdraw};
 use orbit_core::ServiceSteering;
 
-fn bgp(standby: BgpStandby) -> Bgp {
+fn bgp(standby: BgpStandby) -> Config {
     let text = r#"
 asn = 65001
 router_id = "192.0.2.1"
@@ -16,7 +16,7 @@ communities = ["64500:666"]
 address = "192.0.2.2"
 asn = 65002
 "#;
-    let mut b: Bgp = toml::from_str(text).expect("bgp toml");
+    let mut b: Config = toml::from_str(text).expect("bgp toml");
     b.standby = standby;
     b
 }

@@ -44,15 +44,6 @@ impl Redirector for Speaker {
         self.stop(reason).await;
     }
 
-    /// In place ([`Speaker::reconfigure`]) while `[bgp]` stays configured.
-    async fn reconfigure(&mut self, config: &Config) -> Result<Reconfiguration, RedirectError> {
-        let Some(bgp) = &config.bgp else {
-            return Ok(Reconfiguration::RebuildNeeded);
-        };
-        let done = Speaker::reconfigure(self, bgp, &config.services).await?;
-        Ok(Reconfiguration::InPlace(done.to_string()))
-    }
-
     /// Only what the speaker can know: whether the services the local site
     /// is Active for are announced to an Established peer (the local site,
     /// or nowhere). Which site a peer prefers among the announcements is in

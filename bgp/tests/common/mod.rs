@@ -30,7 +30,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sched::{setns, CloneFlags};
-use orbit_core::config::{Bgp, Service};
+use orbit_bgp::Config as Bgp;
+use orbit_core::config::Service;
 use orbit_core::{Role, ServiceSteering, Steering};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use super::quorum::QuorumView;
 use super::{Engine, ServicePlan};
-use crate::config::Config;
 use crate::decision::Decision;
 use crate::event::{Event, Liveness};
 use crate::ids::{ServiceId, SiteId};
@@ -78,10 +77,10 @@ impl Engine {
         self.observer_mode = observer_mode;
     }
 
-    /// Takes a new config (SIGHUP) and keeps everything learned that still
-    /// applies: liveness reports, health, intent, placements, timers.
-    pub fn reload(&mut self, now: crate::Millis, config: &Config) -> Vec<Decision> {
-        let mut next = Engine::new(config);
+    /// Takes a new config (SIGHUP), as the engine `next` built from it,
+    /// and keeps everything learned that still applies: liveness reports,
+    /// health, intent, placements, timers.
+    pub fn reload(&mut self, now: crate::Millis, mut next: Engine) -> Vec<Decision> {
         next.now = self.now;
         let mut view = QuorumView::new(next.view.members().to_vec(), next.view.quorum());
         view.carry_over(&self.view);

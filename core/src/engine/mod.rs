@@ -58,7 +58,7 @@ pub use lifecycle::Handover;
 pub use status::{EngineStatus, ServiceStatus, SiteStatus};
 
 use self::quorum::QuorumView;
-use crate::config::{Config, Failback};
+use crate::config::{majority, Failback, Policy, Service, Site};
 use crate::decision::{Change, Decision};
 use crate::event::Event;
 use crate::ids::{ServiceId, SiteId};
@@ -157,23 +157,32 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the engine for the node `config.node.site`. The config must have
-    /// passed [`Config::validate`].
-    pub fn new(config: &Config) -> Engine {
-        let local = config.node.site.clone();
-        let members: Vec<SiteId> = config.members().cloned().collect();
-        let services: Vec<ServicePlan> = config
-            .services
+    /// Builds the engine for the member `local` of `sites`, steering
+    /// `services` by `policy`. The config they come from must have passed
+    /// validation. `resync_quiet` is how long after a member's silence its
+    /// peers' tables are trusted again (the fencing margin, see
+    /// `orbit_detect::FenceTimers`).
+    pub fn new(
+        local: &SiteId,
+        sites: &[Site],
+        services: &[Service],
+        policy: &Policy,
+        resync_quiet: Duration,
+    ) -> Engine {
+        let local = local.clone();
+        let members: Vec<SiteId> = sites.iter().map(|s| s.id.clone()).collect();
+        let quorum = policy.quorum.unwrap_or_else(|| majority(members.len()));
+        let services: Vec<ServicePlan> = services
             .iter()
             .map(|s| ServicePlan {
                 id: s.id.clone(),
                 prefixes: s.prefixes.clone(),
                 sites: s.sites.clone(),
-                health_checked: s.health.is_some(),
+                health_checked: s.health_checked,
             })
             .collect();
         let lone = members.len() == 1;
-        let view = QuorumView::new(members, config.quorum());
+        let view = QuorumView::new(members, quorum);
         let fenced = view.fenced(&local);
         let steering = Steering {
             generation: 0,
@@ -185,7 +194,7 @@ impl Engine {
             // nothing announced and a graceful-restart peer would flush
             // the routes it kept for us.
             fenced: true,
-            observe_only: config.policy.observer,
+            observe_only: policy.observer,
             services: services
                 .iter()
                 .map(|s| {
@@ -204,26 +213,25 @@ impl Engine {
         };
         Engine {
             local,
-            witnesses: config
-                .sites
+            witnesses: sites
                 .iter()
                 .filter(|s| s.witness)
                 .map(|s| s.id.clone())
                 .collect(),
             services,
-            failover_hold: config.policy.failover_hold.get(),
-            failback_after: match config.policy.failback {
-                Failback::After => Some(config.policy.failback_after.get()),
+            failover_hold: policy.failover_hold.get(),
+            failback_after: match policy.failback {
+                Failback::After => Some(policy.failback_after.get()),
                 Failback::Manual => None,
             },
-            drain_grace: config.policy.drain_grace.get(),
-            sync_timeout: config.policy.sync_timeout.get(),
+            drain_grace: policy.drain_grace.get(),
+            sync_timeout: policy.sync_timeout.get(),
             view,
             fenced,
             synced: lone,
             unsynced_since: Millis::ZERO,
             fresh_peer: false,
-            resync_quiet: config.fence_timers().margin.get(),
+            resync_quiet,
             adopted: BTreeMap::new(),
             deaths: BTreeMap::new(),
             started_at: None,
@@ -233,7 +241,7 @@ impl Engine {
             eligible_since: BTreeMap::new(),
             draining_until: BTreeMap::new(),
             forced: BTreeMap::new(),
-            observer_mode: config.policy.observer,
+            observer_mode: policy.observer,
             steering,
             now: Millis::ZERO,
             leaving: false,

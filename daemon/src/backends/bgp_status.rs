@@ -12,8 +12,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use orbit_bgp::BgpReadyRule;
+use orbit_config::Config;
 use orbit_core::api::{BgpNotificationCount, BgpNotificationReport, BgpPeerReport};
-use orbit_core::config::{BgpReadyRule, Config};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::ConstCounter;

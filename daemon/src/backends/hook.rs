@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use orbit_core::config::Hook;
+use orbit_config::Hook;
 use orbit_core::{Applied, BackendKind, Observed, RedirectError, Redirector, Steering};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;

@@ -3,17 +3,19 @@
 
 pub mod bgp_status;
 pub mod hook;
+pub mod reconfigure;
 mod runner;
 
-use orbit_core::config::Config;
-use orbit_core::{BackendKind, RedirectError, Redirector};
+use orbit_config::Config;
+use orbit_core::{BackendKind, RedirectError};
 
 use crate::backends::hook::HookBackend;
+pub use crate::backends::reconfigure::Backend;
 pub use runner::{spawn, BackendHandle, BackendResult, DriftReport};
 
 /// The backends of a config, and the BGP peers' control handle (for BFD).
 pub struct Built {
-    pub redirectors: Vec<Box<dyn Redirector>>,
+    pub redirectors: Vec<Box<dyn Backend>>,
     pub bgp_control: Option<orbit_bgp::PeerControl>,
 }
 
@@ -56,11 +58,11 @@ pub async fn build_one(
     config: &Config,
     kind: BackendKind,
     bgp_control: &mut Option<orbit_bgp::PeerControl>,
-) -> Result<Option<Box<dyn Redirector>>, RedirectError> {
+) -> Result<Option<Box<dyn Backend>>, RedirectError> {
     Ok(match kind {
         BackendKind::Bgp => match &config.bgp {
             Some(bgp) => {
-                let speaker = orbit_bgp::Speaker::start(bgp, &config.services)
+                let speaker = orbit_bgp::Speaker::start(bgp, &config.services())
                     .await
                     .map_err(|e| RedirectError::Config(format!("bgp: {e}")))?;
                 *bgp_control = Some(speaker.control());
@@ -72,7 +74,7 @@ pub async fn build_one(
             // Checks over OVSDB that the configured bridge exists: a missing
             // bridge stops orbitd at start with the bridges that do exist.
             Some(sdn) => Some(Box::new(
-                orbit_sdn::Switch::start(sdn, &config.services)
+                orbit_sdn::Switch::start(sdn, &config.services())
                     .await
                     .map_err(|e| RedirectError::Config(format!("sdn: {e}")))?,
             )),

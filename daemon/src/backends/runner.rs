@@ -14,9 +14,9 @@
 //! supersedes it. A slow backend therefore never blocks the loop or the
 //! other backends, and intermediate steerings are skipped, never queued.
 //!
-//! While idle, the runner reads the data plane back ([`Redirector::observe`],
+//! While idle, the runner reads the data plane back ([`orbit_core::Redirector::observe`],
 //! a pure read) and compares it with the steering it last confirmed. On a
-//! difference it calls [`Redirector::reconcile`]; if that had something to
+//! difference it calls [`orbit_core::Redirector::reconcile`]; if that had something to
 //! write, the difference was drift (a restarted HAProxy that loaded an old
 //! map, a hand-made change) and is reported with each repair attempt
 //! (retried with the same backoff), so a repair reaches the journal and
@@ -39,15 +39,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orbit_core::config::Config;
+use orbit_config::Config;
 use orbit_core::{
-    Applied, BackendKind, Reconfiguration, RedirectError, Redirector, ServiceDrift, Steering,
-    WriteGate,
+    Applied, BackendKind, Reconfiguration, RedirectError, ServiceDrift, Steering, WriteGate,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::backends::Backend;
 use crate::daemon::Input;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -80,7 +80,7 @@ pub struct DriftReport {
 #[derive(Debug)]
 pub enum RunnerCommand {
     /// A reload: hand the config to the backend
-    /// ([`Redirector::reconfigure`]) and answer on the oneshot.
+    /// ([`Backend::reconfigure`]) and answer on the oneshot.
     Reconfigure(
         Arc<Config>,
         oneshot::Sender<Result<Reconfiguration, RedirectError>>,
@@ -135,7 +135,7 @@ impl Drop for BackendHandle {
     }
 }
 
-pub fn spawn(redirector: Box<dyn Redirector>, results: mpsc::Sender<Input>) -> BackendHandle {
+pub fn spawn(redirector: Box<dyn Backend>, results: mpsc::Sender<Input>) -> BackendHandle {
     let kind = redirector.kind();
     let (tx, rx) = watch::channel(None);
     let (commands, command_rx) = mpsc::channel(4);
@@ -183,7 +183,7 @@ enum Next {
 
 struct Runner {
     kind: BackendKind,
-    redirector: Box<dyn Redirector>,
+    redirector: Box<dyn Backend>,
     rx: watch::Receiver<Option<Steering>>,
     commands: mpsc::Receiver<RunnerCommand>,
     results: mpsc::Sender<Input>,

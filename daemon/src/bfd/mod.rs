@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use orbit_bfd::driver::helper::Adoptable;
-use orbit_bfd::{AuthConfig, AuthKind, BfdEvent, BfdHandle, Hop, PeerConfig, Timing};
-use orbit_core::config::{BfdAuthType, Config};
+use orbit_bfd::{AuthConfig, BfdEvent, BfdHandle, Hop, PeerConfig, Timing};
+use orbit_config::Config;
 
 /// The BFD sessions toward BGP peers: the driver and what each session was
 /// configured with (what a reload compares against).
@@ -306,14 +306,7 @@ pub fn session_auth(config: &Config) -> Result<Option<AuthConfig>> {
     if key.last() == Some(&b'\n') {
         key.pop();
     }
-    let kind = match auth.kind {
-        BfdAuthType::SimplePassword => AuthKind::SimplePassword,
-        BfdAuthType::KeyedMd5 => AuthKind::KeyedMd5,
-        BfdAuthType::MeticulousKeyedMd5 => AuthKind::MeticulousKeyedMd5,
-        BfdAuthType::KeyedSha1 => AuthKind::KeyedSha1,
-        BfdAuthType::MeticulousKeyedSha1 => AuthKind::MeticulousKeyedSha1,
-    };
-    AuthConfig::new(kind, auth.key_id, &key)
+    AuthConfig::new(auth.kind, auth.key_id, &key)
         .map(Some)
         .with_context(|| format!("bfd.auth.key_file {}", auth.key_file.display()))
 }

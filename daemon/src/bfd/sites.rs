@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use orbit_bfd::{BfdEvent, BfdHandle, Hop, PeerConfig, SessionKey, Timing};
-use orbit_core::config::Config;
+use orbit_config::Config;
 use orbit_core::{Liveness, SiteId};
 use orbit_detect::gossip::{LocalReporter, Source};
 

@@ -19,10 +19,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use orbit_config::Config;
 use orbit_core::api::{
     BackendReport, CommandResponse, JournalRecord, JournalResponse, StatusResponse,
 };
-use orbit_core::config::Config;
 use orbit_core::{
     BackendKind, CommandError, Decision, Engine, Event, Millis, Order, Reconfiguration, ServiceId,
     SiteId, Steering, WriteGate,
@@ -146,7 +146,7 @@ impl Daemon {
         let mut journal =
             Journal::open(state_dir, metrics.journal()).map_err(StartupError::Journal)?;
         let state = StateFile::new(state_dir, metrics.state_write_errors());
-        let mut engine = Engine::new(&config);
+        let mut engine = config.engine();
         match state.load().map_err(StartupError::StateFile)? {
             Some(saved) => {
                 engine.restore(
@@ -669,7 +669,7 @@ impl Daemon {
 
 /// One runner per backend, each with an empty status.
 fn spawn_all(
-    redirectors: Vec<Box<dyn orbit_core::Redirector>>,
+    redirectors: Vec<Box<dyn crate::backends::Backend>>,
     tx: &mpsc::Sender<Input>,
 ) -> Vec<(BackendHandle, BackendState)> {
     redirectors

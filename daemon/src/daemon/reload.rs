@@ -41,7 +41,7 @@ impl Daemon {
             self.reload_site_bfd(&config).await;
         }
         let now = self.now();
-        let decisions = self.engine.reload(now, &config);
+        let decisions = self.engine.reload(now, config.engine());
         self.config = config;
         self.journal.append(JournalRecord::Lifecycle {
             message: format!("config reloaded from {}", self.config_path.display()),
@@ -55,7 +55,7 @@ impl Daemon {
     ///
     /// A backend whose part of the config is unchanged is not touched. A
     /// changed one is first offered the config in place
-    /// (`Redirector::reconfigure`, through its runner: the BGP speaker
+    /// (`Backend::reconfigure`, through its runner: the BGP speaker
     /// restarts only the sessions whose parameters changed); one that asks
     /// for it, or that is added, is built anew, and a removed one is
     /// closed. All or nothing: new backends are built and BFD's sessions
@@ -72,7 +72,7 @@ impl Daemon {
         let mut control = self.bgp_control.clone();
         let mut rebuilt_bgp = false;
         // kind -> its new backend (`None`: none any more).
-        let mut replacements: Vec<(BackendKind, Option<Box<dyn orbit_core::Redirector>>)> =
+        let mut replacements: Vec<(BackendKind, Option<Box<dyn crate::backends::Backend>>)> =
             Vec::new();
         let mut notes = Vec::new();
         let arc = std::sync::Arc::new(config.clone());

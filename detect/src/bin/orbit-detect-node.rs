@@ -6,14 +6,21 @@
 //! orbit-detect-node daemon CONFIG.toml   # gossip + health + serf + links, engine
 //! orbit-detect-node listen ADDR:PORT     # a TCP accept loop: a stand-in data plane
 //! ```
+//!
+//! It reads the sections it runs from an `orbit.toml` (`[node] site`,
+//! `[[site]]`, `[detect]`, `[policy]`, `[[service]]`) and checks
+//! `[detect]` and the health checks; the rest of the file is orbitd's
+//! (`orbitd check-config` checks all of it). orbit-detect cannot use
+//! `orbit-config`, which is built on it.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use orbit_core::config::Config;
-use orbit_core::{Engine, Event, Millis};
-use orbit_detect::Detectors;
+use orbit_core::config::{majority, Policy, Problems, Scope, Service, ServiceEntry, Site};
+use orbit_core::{Engine, Event, Millis, ServiceId, SiteId};
+use orbit_detect::{Cluster, Detectors, HealthCheck};
+use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -26,12 +33,69 @@ fn line(kind: &str, at: Millis, json: &str) {
     let _ = out.flush();
 }
 
+/// The parts of `orbit.toml` this node runs; other tables are ignored.
+#[derive(Deserialize)]
+struct File {
+    node: Node,
+    site: Vec<Site>,
+    #[serde(default)]
+    detect: orbit_detect::Config,
+    #[serde(default)]
+    policy: Policy,
+    #[serde(default)]
+    service: Vec<ServiceEntry<HealthCheck>>,
+}
+
+#[derive(Deserialize)]
+struct Node {
+    site: SiteId,
+}
+
 async fn daemon(path: &str) -> Result<(), Error> {
     let text = std::fs::read_to_string(path)?;
-    let config = Config::parse_valid(&text, path)?;
+    let file: File = toml::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+    let services: Vec<Service> = file.service.iter().map(ServiceEntry::service).collect();
+    let health: Vec<(ServiceId, HealthCheck)> = file
+        .service
+        .iter()
+        .filter_map(|s| Some((s.id.clone(), s.health.clone()?)))
+        .collect();
+    let mut problems = Problems::default();
+    let scope = Scope {
+        node: &file.node.site,
+        sites: &file.site,
+        services: &services,
+    };
+    file.detect.validate(&scope, None, &mut problems);
+    for (i, s) in file.service.iter().enumerate() {
+        if let Some(h) = &s.health {
+            let mut found = Problems::default();
+            h.validate(&mut found);
+            problems.extend_under(&format!("service[{i}].health"), found);
+        }
+    }
+    if let Some(p) = problems.into_vec().first() {
+        return Err(format!("{path}: {p}").into());
+    }
+    let fence = file.detect.fence_timers(None);
+    let cluster = Cluster {
+        local: file.node.site.clone(),
+        sites: file.site.clone(),
+        quorum: file
+            .policy
+            .quorum
+            .unwrap_or_else(|| majority(file.site.len())),
+        fence,
+    };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
-    let detectors = Detectors::start(&config, tx).await?;
-    let mut engine = Engine::new(&config);
+    let detectors = Detectors::start(&file.detect, &cluster, &health, tx).await?;
+    let mut engine = Engine::new(
+        &file.node.site,
+        &file.site,
+        &services,
+        &file.policy,
+        fence.margin.get(),
+    );
     // Like orbitd: share placements and intent so the engines converge.
     let share = detectors.gossip.as_ref().map(|g| g.reporter());
     let mut shared = None;

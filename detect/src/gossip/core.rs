@@ -491,25 +491,33 @@ impl GossipCore {
 
 #[cfg(test)]
 mod tests {
-    use orbit_core::config::Config;
+    use orbit_core::config::{majority, Site};
 
     use super::*;
+    use crate::config::Config;
     use crate::wire::relay_era;
+    use crate::Cluster;
 
     const B: &str = "127.0.0.2:7946";
 
     /// Member `a` of a cluster `a`, `b`, `w`, started.
     fn started(key: &AuthKey) -> GossipCore {
         let sites = [("a", "127.0.0.1:7946"), ("b", B), ("w", "127.0.0.3:7946")];
-        let mut text = String::from("[node]\nsite = \"a\"\nrole = \"site\"\n");
-        for (id, gossip) in sites {
-            text += &format!("[[site]]\nid = \"{id}\"\ngossip = \"{gossip}\"\n");
-        }
-        text += "witness = true\n[detect]\nkey_file = \"/nonexistent\"\n";
-        text +=
-            "[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n";
-        let config = Config::parse_valid(&text, "test.toml").unwrap();
-        let settings = GossipSettings::from_config(&config, 1).unwrap();
+        let detect = Config::default();
+        let cluster = Cluster {
+            local: "a".parse().unwrap(),
+            sites: sites
+                .iter()
+                .map(|(id, gossip)| Site {
+                    id: id.parse().unwrap(),
+                    gossip: gossip.parse().unwrap(),
+                    witness: *id == "w",
+                })
+                .collect(),
+            quorum: majority(sites.len()),
+            fence: detect.fence_timers(None),
+        };
+        let settings = GossipSettings::from_config(&detect, &cluster, 1).unwrap();
         let mut core = GossipCore::new(settings, key.clone());
         core.process(Duration::ZERO, Input::Start);
         core

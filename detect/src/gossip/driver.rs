@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use orbit_core::config::Config;
+use crate::config::Config;
+use crate::Cluster;
 use orbit_core::{Event, Liveness, ServiceId, SharedState, SiteId};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -58,26 +59,26 @@ impl Drop for Gossip {
 }
 
 impl Gossip {
-    /// Starts the member for `config.node.site`: reads `detect.key_file`,
+    /// Starts the member `cluster.local`: reads `detect.key_file`,
     /// binds the site's `gossip` address, probes the data planes listed in
     /// `[detect.probe]`, and sends every verdict, remote health change and
     /// remote operator command into `events`.
     pub async fn start(
-        config: &Config,
+        detect: &Config,
+        cluster: &Cluster,
         events: mpsc::Sender<Event>,
     ) -> Result<Gossip, DetectError> {
-        let key_file = config.detect.key_file.as_ref().ok_or(DetectError::NoKey)?;
+        let key_file = detect.key_file.as_ref().ok_or(DetectError::NoKey)?;
         let key = AuthKey::from_file(key_file)?;
         let generation = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(1);
-        let settings = GossipSettings::from_config(config, generation)?;
-        let probes = config
-            .detect
+        let settings = GossipSettings::from_config(detect, cluster, generation)?;
+        let probes = detect
             .probe
             .iter()
-            .filter(|(site, _)| **site != config.node.site)
+            .filter(|(site, _)| **site != cluster.local)
             .map(|(s, a)| (s.clone(), *a))
             .collect();
         Self::start_with(settings, key, probes, events).await

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::time::Duration;
 
-use orbit_core::config::{Config, DetectTimers, FenceTimers};
+use crate::config::{Config, DetectTimers, FenceTimers};
+use crate::Cluster;
 use orbit_core::SiteId;
 
 use super::verdict::Thresholds;
@@ -112,34 +113,39 @@ pub struct GossipSettings {
 pub const EXTERNAL_TTL: Duration = Duration::from_secs(60);
 
 impl GossipSettings {
-    /// Settings for the node `config.node.site`.
-    pub fn from_config(config: &Config, generation: u64) -> Result<Self, DetectError> {
-        let local = config.node.site.clone();
-        let me = config
-            .site(&local)
+    /// Settings for the member `cluster.local`.
+    pub fn from_config(
+        detect: &Config,
+        cluster: &Cluster,
+        generation: u64,
+    ) -> Result<Self, DetectError> {
+        let local = cluster.local.clone();
+        let me = cluster
+            .sites
+            .iter()
+            .find(|s| s.id == local)
             .ok_or_else(|| DetectError::UnknownSite(local.to_string()))?;
         Ok(GossipSettings {
             local: local.clone(),
             listen: me.gossip,
             generation,
-            peers: config
+            peers: cluster
                 .sites
                 .iter()
                 .filter(|s| s.id != local)
                 .map(|s| (s.id.clone(), s.gossip))
                 .collect(),
-            timers: Timers::from_detect(&config.detect.timers()),
-            probed: config
-                .detect
+            timers: Timers::from_detect(&detect.timers()),
+            probed: detect
                 .probe
                 .keys()
                 .filter(|s| **s != local)
                 .cloned()
                 .collect(),
-            quorum: config.quorum(),
+            quorum: cluster.quorum,
             rng_seed: generation,
-            fence: config.fence_timers(),
-            dead_on_silence: config.detect.dead_on_silence,
+            fence: cluster.fence,
+            dead_on_silence: detect.dead_on_silence,
             external_ttl: EXTERNAL_TTL,
         })
     }

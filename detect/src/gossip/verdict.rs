@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use orbit_core::config::FenceTimers;
+use crate::config::FenceTimers;
 use orbit_core::Liveness;
 use serde::{Deserialize, Serialize};
 

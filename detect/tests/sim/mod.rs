@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use orbit_core::config::Config;
+use orbit_config::Config;
 use orbit_core::{Change, Decision, Engine, Event, Millis, SiteId};
 use orbit_detect::auth::AuthKey;
 use orbit_detect::dataplane::DATAPLANE_FALL;
@@ -209,7 +209,8 @@ impl Sim {
         for i in 0..n {
             let cfg = config_with(n, i, witness, profile, extra);
             let mut settings =
-                GossipSettings::from_config(&cfg, 1_000 + i as u64).expect("settings");
+                GossipSettings::from_config(&cfg.detect, &cfg.cluster(), 1_000 + i as u64)
+                    .expect("settings");
             settings.rng_seed = seed.wrapping_mul(1000).wrapping_add(i as u64);
             probe_interval = settings.timers.probe_interval;
             by_addr.insert(settings.listen, i);
@@ -227,7 +228,7 @@ impl Sim {
                 gossiped: None,
                 addr,
                 core: GossipCore::new(settings, key.clone()),
-                engine: Engine::new(&cfg),
+                engine: cfg.engine(),
                 state: RunState::Running,
                 events: Vec::new(),
                 decisions: Vec::new(),

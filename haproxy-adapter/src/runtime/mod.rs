@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use orbit_core::config::Haproxy;
+use crate::config::Config;
 use orbit_core::{Applied, BackendKind, Observed, RedirectError, Redirector, Steering};
 use tracing::{debug, info, info_span, warn, Instrument};
 
@@ -79,7 +79,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// Builds the backend without any I/O.
-    pub fn new(cfg: &Haproxy) -> Result<Runtime, Error> {
+    pub fn new(cfg: &Config) -> Result<Runtime, Error> {
         let endpoint = Endpoint::parse(&cfg.socket)?;
         let map = cfg
             .map
@@ -101,7 +101,7 @@ impl Runtime {
 
     /// Builds the backend, connects and checks that HAProxy is recent
     /// enough, has the map loaded and has every configured backend.
-    pub async fn start(cfg: &Haproxy) -> Result<Runtime, Error> {
+    pub async fn start(cfg: &Config) -> Result<Runtime, Error> {
         let mut rt = Runtime::new(cfg)?;
         rt.check().await?;
         Ok(rt)

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use orbit_core::config::{Haproxy, HumanDuration};
+use orbit_core::config::HumanDuration;
 use orbit_core::{Role, ServiceId, ServiceSteering, SiteId, Steering};
+use orbit_haproxy::Config as Haproxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -402,7 +402,7 @@ impl Lab {
     }
 
     /// The `[sdn]` section for this lab.
-    pub fn sdn_config(&self) -> orbit_core::config::Sdn {
+    pub fn sdn_config(&self) -> orbit_sdn::Config {
         toml::from_str(&format!(
             r#"
             switch = "{}"
@@ -427,7 +427,7 @@ impl Lab {
             id: "web".parse().expect("id"),
             prefixes: prefixes(),
             sites: vec!["a".parse().expect("site"), "b".parse().expect("site")],
-            health: None,
+            health_checked: false,
         }]
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use orbit_core::{Observed, Role, ServiceSteering, SiteId};
+use orbit_core::{Observed, Redirector, Role, ServiceSteering, SiteId};
 use tokio::time::Instant;
 
 use super::*;
@@ -59,6 +59,8 @@ fn outcome(
 fn site(name: &str) -> SiteId {
     name.parse().unwrap()
 }
+
+impl Backend for Scripted {}
 
 #[async_trait::async_trait]
 impl Redirector for Scripted {

@@ -1,6 +1,6 @@
 //! The commented `[sdn]` block in examples/orbit.toml is a valid config.
 
-use orbit_core::config::Config;
+use orbit_config::Config;
 
 #[test]
 fn the_example_sdn_block_parses_and_validates() {

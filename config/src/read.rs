@@ -17,8 +17,8 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, Deserializer};
 use toml::Spanned;
 
-use super::validate::Problem;
 use super::Config;
+use orbit_core::config::Problem;
 
 /// What reading found.
 #[derive(Debug, Default)]
@@ -275,10 +275,10 @@ fn render(path: &[Step]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
     use crate::error::Error;
+    use crate::Config;
 
-    const EXAMPLE: &str = include_str!("../../../examples/orbit.toml");
+    const EXAMPLE: &str = include_str!("../../examples/orbit.toml");
 
     /// Every problem `parse_valid` lists, and whether the list is complete.
     fn problems(text: &str) -> (Vec<String>, bool) {
