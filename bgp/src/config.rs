@@ -62,6 +62,29 @@ pub enum BgpReadyRule {
     OnePerFamily,
 }
 
+impl Config {
+    /// `[bgp]` with what an operator must write and every default, as if
+    /// read from a file that gives only `asn` and `router_id`.
+    pub fn new(asn: u32, router_id: Ipv4Addr) -> Config {
+        Config {
+            asn,
+            router_id,
+            listen: false,
+            listen_port: default_bgp_port(),
+            graceful_restart_time: default_gr_time(),
+            connect_retry: default_connect_retry(),
+            next_hop_v4: None,
+            next_hop_v6: None,
+            active: BgpActive::default(),
+            standby: BgpStandby::default(),
+            takeover: BgpMarks::default(),
+            drain: BgpDrain::default(),
+            peers: Vec::new(),
+            ready: BgpReadyRule::default(),
+        }
+    }
+}
+
 fn default_bgp_port() -> u16 {
     179
 }
@@ -177,6 +200,25 @@ pub struct BgpPeer {
     pub max_prefixes: u32,
 }
 
+impl BgpPeer {
+    /// A `[[bgp.peer]]` with what an operator must write and every default.
+    pub fn new(address: IpAddr, asn: u32) -> BgpPeer {
+        BgpPeer {
+            address,
+            asn,
+            hold: default_hold(),
+            passive: false,
+            port: None,
+            local_address: None,
+            bfd: false,
+            md5_password_file: None,
+            ttl_security: false,
+            families: default_families(),
+            max_prefixes: default_max_prefixes(),
+        }
+    }
+}
+
 fn default_hold() -> HumanDuration {
     HumanDuration::from_secs(9)
 }
@@ -192,4 +234,21 @@ fn default_max_prefixes() -> u32 {
 pub enum AddressFamily {
     Ipv4,
     Ipv6,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_gives_the_defaults_of_a_file_with_only_the_required_keys() {
+        let text = "asn = 65001\nrouter_id = \"192.0.2.1\"\n\
+                    [[peer]]\naddress = \"192.0.2.2\"\nasn = 64500\n";
+        let read: Config = toml::from_str(text).expect("parses");
+        let mut built = Config::new(65001, Ipv4Addr::new(192, 0, 2, 1));
+        built
+            .peers
+            .push(BgpPeer::new(IpAddr::from([192, 0, 2, 2]), 64500));
+        assert_eq!(built, read);
+    }
 }

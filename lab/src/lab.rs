@@ -261,7 +261,7 @@ impl Lab {
         let paths = orbitd::member_paths(&self.dir, member);
         std::fs::create_dir_all(&paths.dir)?;
         let setup = self.setup();
-        std::fs::write(&paths.config, orbitd::config(&setup, member))?;
+        orbitd::write_config(&setup, member, &paths.config)?;
         let argv = vec![
             orbitd::bin("orbitd")?.display().to_string(),
             "--config".into(),

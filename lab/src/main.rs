@@ -436,7 +436,7 @@ fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
     };
     let path = dir.join("a.toml");
     orbitd::write_gossip_key(&dir)?;
-    std::fs::write(&path, orbitd::config(&setup, "a"))?;
+    orbitd::write_config(&setup, "a", &path)?;
     let out = std::process::Command::new(orbitd::bin("orbitd")?)
         .arg("check-config")
         .arg(&path)

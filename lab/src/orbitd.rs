@@ -1,5 +1,6 @@
-//! orbitd configs for the three members (sites a, b and the witness w),
-//! and the paths of the orbitd / orbitctl binaries.
+//! orbitd for the three members (sites a, b and the witness w): what
+//! their configs depend on (`member_config` writes them), where each keeps
+//! its files, and the paths of the orbitd / orbitctl binaries.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 use crate::plan::{self, Mode};
+
+mod member_config;
+
+pub use member_config::write_config;
 
 /// Timers of the lab's policy (short, so a run takes seconds).
 pub const FAILBACK_AFTER_MS: u64 = 3000;
@@ -110,126 +115,6 @@ pub struct Setup<'a> {
 
 pub const SDN_BRIDGE: &str = "brmetro";
 
-pub fn config(setup: &Setup<'_>, member: &str) -> String {
-    let p = member_paths(setup.root, member);
-    let witness = member == "w";
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "[node]\nsite = \"{member}\"\nrole = \"{}\"\nstate_dir = \"{}\"\napi_socket = \"{}\"\n",
-        if witness { "witness" } else { "site" },
-        p.dir.join("state").display(),
-        p.socket.display()
-    );
-    for m in ["a", "b", "w"] {
-        let _ = writeln!(
-            s,
-            "[[site]]\nid = \"{m}\"\ngossip = \"{}:{}\"{}\n",
-            plan::ctl_addr(m),
-            plan::GOSSIP_PORT,
-            if m == "w" { "\nwitness = true" } else { "" }
-        );
-    }
-    let _ = writeln!(
-        s,
-        "[detect]\nprofile = \"metro-fast\"\nkey_file = \"{}\"",
-        setup.root.join("gossip.key").display()
-    );
-    if setup.mode == Mode::Serf {
-        // Serf decides liveness: orbit's gossip still probes at its usual
-        // pace and carries the Serf verdicts, health and shared state to
-        // the other members, but its own suspicion lasts 60 s, so SWIM
-        // never declares a member dead within a run, and silence alone does
-        // not either (`dead_on_silence = false`). The fencing timers,
-        // derived from SWIM's by default, follow the faster detector.
-        let _ = writeln!(
-            s,
-            "serf_rpc = \"127.0.0.1:{}\"\nsuspect_after = \"60s\"\n\
-             fence_after = \"200ms\"\nfence_margin = \"100ms\"\ndead_on_silence = false",
-            plan::SERF_RPC_PORT
-        );
-    }
-    if setup.caps.dataplane_probe {
-        // A silent daemon is not a dead site: every member also probes each
-        // site's service over the control network.
-        let _ = writeln!(
-            s,
-            "probe = {{ a = \"{}:{}\", b = \"{}:{}\" }}",
-            plan::ctl_addr("a"),
-            plan::HTTP_PORT,
-            plan::ctl_addr("b"),
-            plan::HTTP_PORT
-        );
-    }
-    let failback = match setup.failback {
-        Failback::After(ms) => format!("failback = \"after\"\nfailback_after = \"{ms}ms\""),
-        Failback::Manual => "failback = \"manual\"".to_owned(),
-    };
-    let _ = writeln!(
-        s,
-        "\n[policy]\nfailover_hold = \"0s\"\n{failback}\ndrain_grace = \"1s\"\nsync_timeout = \"1s\"\nshutdown_grace = \"2s\"\n"
-    );
-    let _ = writeln!(
-        s,
-        "[[service]]\nid = \"web\"\nprefixes = [\"{}\"]\nsites = [\"a\", \"b\"]\nhealth = {{ http = \"http://127.0.0.1:{}/healthz\", interval = \"100ms\", rise = 2, fall = 2 }}\n",
-        plan::SERVICE_PREFIX,
-        plan::HTTP_PORT
-    );
-    if witness {
-        return s;
-    }
-    match setup.mode {
-        Mode::Haproxy => {
-            let _ = writeln!(
-                s,
-                "[haproxy]\nsocket = \"{}\"\nmap = \"{}\"\ntimeout = \"1s\"\nno_site_backend = \"be_no_site\"\n[haproxy.backends]\nweb = {{ a = \"be_web_a\", b = \"be_web_b\" }}",
-                setup.haproxy_socket.display(),
-                setup.haproxy_map.display()
-            );
-        }
-        // The baseline runs no orbitd; its config is never written.
-        Mode::Exabgp => {}
-        Mode::Bgp | Mode::BgpNoBfd | Mode::Serf => {
-            let standby = if setup.standby_withdraw {
-                "standby = \"withdraw\""
-            } else {
-                "[bgp.standby]\nprepend = 3"
-            };
-            let _ = writeln!(
-                s,
-                "[bgp]\nasn = {}\nrouter_id = \"{}\"\n{standby}\n[bgp.takeover]\ncommunities = [\"{}:666\"]\n[[bgp.peer]]\naddress = \"{}\"\nasn = {}\nhold = \"9s\"\nlocal_address = \"{}\"\nfamilies = [\"ipv4\"]",
-                plan::site_asn(member),
-                plan::site_addr(setup.mode, member),
-                plan::EDGE_ASN,
-                plan::edge_site_addr(member),
-                plan::EDGE_ASN,
-                plan::site_addr(setup.mode, member),
-            );
-            if setup.mode.bfd() {
-                let _ = writeln!(
-                    s,
-                    "bfd = true\n\n[bfd]\ninterval = \"{}ms\"\nmultiplier = {}",
-                    setup.bfd_ms,
-                    plan::BFD_MULTIPLIER
-                );
-            }
-        }
-        Mode::Sdn => {
-            let _ = writeln!(
-                s,
-                "[sdn]\nswitch = \"unix:{}\"\novsdb = \"unix:{}\"\nbridge = \"{SDN_BRIDGE}\"\n[sdn.ports.a]\nport = {}\nmac = \"{}\"\n[sdn.ports.b]\nport = {}\nmac = \"{}\"",
-                setup.ovs_dir.join(format!("{SDN_BRIDGE}.mgmt")).display(),
-                setup.ovs_dir.join("db.sock").display(),
-                plan::sdn_port("ea"),
-                plan::site_mac("a"),
-                plan::sdn_port("eb"),
-                plan::site_mac("b"),
-            );
-        }
-    }
-    s
-}
-
 /// Asks the orbitd binary whether it accepts `[detect] probe`.
 pub fn detect_caps(root: &Path) -> Result<Caps> {
     let orbitd = bin("orbitd")?;
@@ -250,7 +135,7 @@ pub fn detect_caps(root: &Path) -> Result<Caps> {
     };
     let path = dir.join("probe.toml");
     write_gossip_key(&dir)?;
-    std::fs::write(&path, config(&setup, "w"))?;
+    write_config(&setup, "w", &path)?;
     let out = std::process::Command::new(&orbitd)
         .arg("check-config")
         .arg(&path)

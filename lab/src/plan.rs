@@ -114,7 +114,7 @@ impl fmt::Display for Mode {
 /// default the fastest bird2 and orbit both keep up with (detection 30 ms);
 /// `--bfd-interval` changes the interval.
 pub const BFD_INTERVAL_MS: u32 = 10;
-pub const BFD_MULTIPLIER: u32 = 3;
+pub const BFD_MULTIPLIER: u8 = 3;
 
 /// The service address every site binds on `lo`.
 pub const SERVICE_ADDR: &str = "198.51.100.10";

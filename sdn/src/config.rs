@@ -41,6 +41,30 @@ pub struct Config {
     pub vswitchd_ctl: Option<String>,
 }
 
+impl Config {
+    /// `[sdn]` with what an operator must write and every default, as if
+    /// read from a file that gives only these keys.
+    pub fn new(
+        switch: String,
+        ovsdb: String,
+        bridge: String,
+        ports: BTreeMap<SiteId, SdnPort>,
+    ) -> Config {
+        Config {
+            switch,
+            ovsdb,
+            bridge,
+            cookie: default_cookie(),
+            ports,
+            table: 0,
+            priority: default_sdn_priority(),
+            group_base: default_group_base(),
+            timeout: default_sdn_timeout(),
+            vswitchd_ctl: None,
+        }
+    }
+}
+
 fn default_cookie() -> u64 {
     0x0b17_0000_0000_0001
 }
@@ -222,5 +246,21 @@ mod tests {
             .replace("group_base = 0\n", "")
             .replace("timeout = \"0s\"\n", "");
         assert_eq!(problems(&good), Vec::<String>::new());
+    }
+
+    #[test]
+    fn new_gives_the_defaults_of_a_file_with_only_the_required_keys() {
+        let text = "switch = \"unix:/s\"\novsdb = \"unix:/d\"\nbridge = \"br0\"\n\
+             [ports.a]\nport = 1\nmac = \"02:00:00:00:0a:01\"\n";
+        let read: Config = toml::from_str(text).expect("parses");
+        let ports = BTreeMap::from([(
+            "a".parse().expect("id"),
+            SdnPort {
+                port: 1,
+                mac: "02:00:00:00:0a:01".into(),
+            },
+        )]);
+        let built = Config::new("unix:/s".into(), "unix:/d".into(), "br0".into(), ports);
+        assert_eq!(built, read);
     }
 }

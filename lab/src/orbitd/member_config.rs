@@ -1,0 +1,227 @@
+//! A member's `orbit.toml`, built as the daemon's own config types
+//! (`orbit_config::Config` and each crate's section) and serialized, so a
+//! key renamed or retyped in the daemon fails the lab's build instead of
+//! making a lab run misconfigured.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{anyhow, Context as _, Result};
+use orbit_config::{Api, Config, HumanDuration, Node, NodeRole, ServiceEntry};
+use orbit_core::config::{Failback as FailbackRule, Policy, Site};
+use orbit_core::SiteId;
+use orbit_detect::{DetectProfile, HealthCheck};
+
+use super::{member_paths, Failback, Setup, SDN_BRIDGE};
+use crate::plan::{self, Mode};
+
+/// Writes `member`'s config to `path`.
+pub fn write_config(setup: &Setup<'_>, member: &str, path: &Path) -> Result<()> {
+    let text = toml::to_string(&config(setup, member)?)
+        .with_context(|| format!("serializing {member}'s orbit.toml"))?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The config of `member` (a, b or the witness w).
+pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
+    let paths = member_paths(setup.root, member);
+    let witness = member == "w";
+    let mut config = Config {
+        node: Node {
+            site: parse(member)?,
+            role: if witness {
+                NodeRole::Witness
+            } else {
+                NodeRole::Site
+            },
+            state_dir: paths.dir.join("state"),
+            api_socket: paths.socket,
+            api_tcp: None,
+            api_token_file: None,
+        },
+        api: Api::default(),
+        sites: ["a", "b", "w"]
+            .into_iter()
+            .map(|m| {
+                Ok(Site {
+                    id: parse(m)?,
+                    gossip: socket(plan::ctl_addr(m), plan::GOSSIP_PORT)?,
+                    witness: m == "w",
+                })
+            })
+            .collect::<Result<_>>()?,
+        detect: detect(setup)?,
+        policy: policy(setup.failback),
+        services: vec![web()?],
+        bgp: None,
+        haproxy: None,
+        sdn: None,
+        hook: None,
+        bfd: orbit_bfd::config::Config::default(),
+    };
+    // A witness carries no service, so it drives no backend.
+    if witness {
+        return Ok(config);
+    }
+    match setup.mode {
+        Mode::Haproxy => config.haproxy = Some(haproxy(setup)?),
+        // The baseline runs no orbitd; its config is never written.
+        Mode::Exabgp => {}
+        Mode::Bgp | Mode::BgpNoBfd | Mode::Serf => {
+            config.bgp = Some(bgp(setup, member)?);
+            if setup.mode.bfd() {
+                config.bfd.interval = HumanDuration::from_millis(u64::from(setup.bfd_ms));
+                config.bfd.multiplier = plan::BFD_MULTIPLIER;
+            }
+        }
+        Mode::Sdn => config.sdn = Some(sdn(setup)?),
+    }
+    Ok(config)
+}
+
+fn detect(setup: &Setup<'_>) -> Result<orbit_detect::Config> {
+    let mut detect = orbit_detect::Config {
+        profile: DetectProfile::MetroFast,
+        key_file: Some(setup.root.join("gossip.key")),
+        ..orbit_detect::Config::default()
+    };
+    if setup.mode == Mode::Serf {
+        // Serf decides liveness: orbit's gossip still probes at its usual
+        // pace and carries the Serf verdicts, health and shared state to
+        // the other members, but its own suspicion lasts 60 s, so SWIM
+        // never declares a member dead within a run, and silence alone does
+        // not either (`dead_on_silence = false`). The fencing timers,
+        // derived from SWIM's by default, follow the faster detector.
+        detect.serf_rpc = Some(socket("127.0.0.1", plan::SERF_RPC_PORT)?);
+        detect.suspect_after = Some(HumanDuration::from_secs(60));
+        detect.fence_after = Some(HumanDuration::from_millis(200));
+        detect.fence_margin = Some(HumanDuration::from_millis(100));
+        detect.dead_on_silence = false;
+    }
+    if setup.caps.dataplane_probe {
+        // A silent daemon is not a dead site: every member also probes each
+        // site's service over the control network.
+        for site in plan::SITES {
+            detect
+                .probe
+                .insert(parse(site)?, socket(plan::ctl_addr(site), plan::HTTP_PORT)?);
+        }
+    }
+    Ok(detect)
+}
+
+fn policy(failback: Failback) -> Policy {
+    let (rule, after) = match failback {
+        Failback::After(ms) => (FailbackRule::After, HumanDuration::from_millis(ms)),
+        // `failback_after` means nothing then; the default stands.
+        Failback::Manual => (FailbackRule::Manual, Policy::default().failback_after),
+    };
+    Policy {
+        failover_hold: HumanDuration::from_millis(0),
+        failback: rule,
+        failback_after: after,
+        drain_grace: HumanDuration::from_secs(1),
+        sync_timeout: HumanDuration::from_secs(1),
+        shutdown_grace: HumanDuration::from_secs(2),
+        ..Policy::default()
+    }
+}
+
+/// The one service: the address every site binds on `lo`, checked over
+/// HTTP at the local site.
+fn web() -> Result<ServiceEntry> {
+    Ok(ServiceEntry {
+        id: parse("web")?,
+        prefixes: vec![parse(plan::SERVICE_PREFIX)?],
+        sites: plan::SITES.into_iter().map(parse).collect::<Result<_>>()?,
+        health: Some(HealthCheck {
+            tcp: None,
+            http: Some(format!("http://127.0.0.1:{}/healthz", plan::HTTP_PORT)),
+            http_status: None,
+            http_body: None,
+            exec: None,
+            interval: HumanDuration::from_millis(100),
+            timeout: None,
+            rise: 2,
+            fall: 2,
+        }),
+    })
+}
+
+fn haproxy(setup: &Setup<'_>) -> Result<orbit_haproxy::Config> {
+    let backends = plan::SITES
+        .into_iter()
+        .map(|site| Ok((parse(site)?, format!("be_web_{site}"))))
+        .collect::<Result<_>>()?;
+    Ok(orbit_haproxy::Config {
+        socket: setup.haproxy_socket.display().to_string(),
+        map: setup.haproxy_map.to_path_buf(),
+        timeout: HumanDuration::from_secs(1),
+        shutdown_sessions: false,
+        drain: false,
+        no_site_backend: Some("be_no_site".to_owned()),
+        backends: BTreeMap::from([(parse("web")?, backends)]),
+        keys: BTreeMap::new(),
+    })
+}
+
+/// One eBGP session to the edge's bird2; the standby pre-announces with
+/// its AS prepended 3 times (or withdraws), and a takeover is marked with
+/// the community the edge raises the preference for.
+fn bgp(setup: &Setup<'_>, site: &str) -> Result<orbit_bgp::Config> {
+    let local: IpAddr = parse(plan::site_addr(setup.mode, site))?;
+    let IpAddr::V4(router_id) = local else {
+        return Err(anyhow!("{local} is no IPv4 router id"));
+    };
+    let mut bgp = orbit_bgp::Config::new(plan::site_asn(site), router_id);
+    if setup.standby_withdraw {
+        bgp.standby = orbit_bgp::BgpStandby::Withdraw(orbit_bgp::StandbyWithdraw::Withdraw);
+    }
+    bgp.takeover.communities = vec![format!("{}:666", plan::EDGE_ASN)];
+    let mut peer = orbit_bgp::BgpPeer::new(parse(plan::edge_site_addr(site))?, plan::EDGE_ASN);
+    peer.hold = HumanDuration::from_secs(9);
+    peer.local_address = Some(local);
+    peer.families = vec![orbit_bgp::AddressFamily::Ipv4];
+    peer.bfd = setup.mode.bfd();
+    bgp.peers.push(peer);
+    Ok(bgp)
+}
+
+fn sdn(setup: &Setup<'_>) -> Result<orbit_sdn::Config> {
+    let ports = plan::SITES
+        .into_iter()
+        .map(|site| {
+            let port = orbit_sdn::SdnPort {
+                port: plan::sdn_port(plan::edge_if(site)),
+                mac: plan::site_mac(site).to_owned(),
+            };
+            Ok((parse::<SiteId>(site)?, port))
+        })
+        .collect::<Result<_>>()?;
+    let endpoint = |file: &str| format!("unix:{}", setup.ovs_dir.join(file).display());
+    Ok(orbit_sdn::Config::new(
+        endpoint(&format!("{SDN_BRIDGE}.mgmt")),
+        endpoint("db.sock"),
+        SDN_BRIDGE.to_owned(),
+        ports,
+    ))
+}
+
+/// A value of the address plan as the config's type.
+fn parse<T>(text: &str) -> Result<T>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| anyhow!("lab plan value {text:?}: {e}"))
+}
+
+fn socket(ip: &str, port: u16) -> Result<SocketAddr> {
+    Ok(SocketAddr::new(parse(ip)?, port))
+}
+
+#[cfg(test)]
+mod tests;

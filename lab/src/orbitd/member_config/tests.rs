@@ -1,0 +1,173 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the report
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use orbit_bgp::{BgpStandby, BgpStandbyAnnounce, StandbyWithdraw};
+use orbit_config::{Config, NodeRole};
+use orbit_core::config::Failback as FailbackRule;
+
+use super::super::{Caps, Failback, Setup};
+use super::config;
+use crate::plan::Mode;
+
+/// The modes that run orbitd.
+const MODES: [Mode; 5] = [
+    Mode::Haproxy,
+    Mode::Bgp,
+    Mode::BgpNoBfd,
+    Mode::Sdn,
+    Mode::Serf,
+];
+const MEMBERS: [&str; 3] = ["a", "b", "w"];
+
+struct Paths {
+    root: PathBuf,
+    haproxy_socket: PathBuf,
+    haproxy_map: PathBuf,
+}
+
+fn paths() -> Paths {
+    let root = PathBuf::from("/run/orbit-lab/t");
+    Paths {
+        haproxy_socket: root.join("haproxy.sock"),
+        haproxy_map: root.join("web.map"),
+        root,
+    }
+}
+
+fn setup(mode: Mode, p: &Paths) -> Setup<'_> {
+    Setup {
+        mode,
+        root: &p.root,
+        caps: Caps {
+            dataplane_probe: true,
+        },
+        bfd_ms: 10,
+        failback: Failback::default(),
+        standby_withdraw: false,
+        haproxy_socket: &p.haproxy_socket,
+        haproxy_map: &p.haproxy_map,
+        ovs_dir: Path::new("/run/orbit-lab/t/ovs"),
+    }
+}
+
+/// Every setup the lab writes: each mode with the defaults, and with each
+/// tuning a scenario or an old daemon asks for.
+fn every_setup(p: &Paths) -> Vec<Setup<'_>> {
+    let mut all = Vec::new();
+    for mode in MODES {
+        let base = setup(mode, p);
+        all.push(base.clone());
+        all.push(Setup {
+            caps: Caps::default(),
+            ..base.clone()
+        });
+        all.push(Setup {
+            failback: Failback::Manual,
+            ..base.clone()
+        });
+        all.push(Setup {
+            failback: Failback::After(500),
+            bfd_ms: 50,
+            standby_withdraw: true,
+            ..base.clone()
+        });
+    }
+    all
+}
+
+#[test]
+fn every_member_config_round_trips_and_validates() {
+    let p = paths();
+    for setup in every_setup(&p) {
+        for member in MEMBERS {
+            let built = config(&setup, member).unwrap();
+            let text = toml::to_string(&built).unwrap();
+            let origin = format!("{} {member}", setup.mode);
+            let read = Config::parse_valid(&text, &origin)
+                .unwrap_or_else(|e| panic!("{origin}: {e}\n{text}"));
+            assert_eq!(read, built, "{origin}:\n{text}");
+        }
+    }
+}
+
+/// What each mode asks of orbitd, read through the config types: a field
+/// renamed in the daemon fails to compile here and in the builder, instead
+/// of a lab run quietly going without the setting.
+#[test]
+fn each_mode_drives_its_backend_and_the_witness_none() {
+    let p = paths();
+    for mode in MODES {
+        let setup = setup(mode, &p);
+        let witness = config(&setup, "w").unwrap();
+        assert_eq!(witness.node.role, NodeRole::Witness, "{mode}");
+        assert_eq!(
+            (&witness.bgp, &witness.haproxy, &witness.sdn),
+            (&None, &None, &None),
+            "{mode}: a witness drives no backend"
+        );
+
+        let a = config(&setup, "a").unwrap();
+        assert_eq!(a.node.role, NodeRole::Site, "{mode}");
+        assert_eq!(a.sites.len(), 3, "{mode}: a, b and the witness vote");
+        assert_eq!(a.detect.probe.len(), 2, "{mode}: both sites are probed");
+        assert_eq!(a.policy.failback_after.get(), Duration::from_secs(3));
+        let health = a.services[0].health.as_ref().expect("web is checked");
+        assert_eq!((health.rise, health.fall), (2, 2), "{mode}");
+        assert_eq!(a.haproxy.is_some(), mode == Mode::Haproxy, "{mode}");
+        assert_eq!(a.sdn.is_some(), mode == Mode::Sdn, "{mode}");
+        assert_eq!(
+            a.detect.serf_rpc.is_some(),
+            mode == Mode::Serf,
+            "{mode}: only the Serf baseline asks Serf"
+        );
+        assert_eq!(a.detect.dead_on_silence, mode != Mode::Serf, "{mode}");
+        match &a.bgp {
+            Some(bgp) => {
+                let peer = &bgp.peers[0];
+                assert_eq!(peer.bfd, mode == Mode::Bgp, "{mode}: BFD only in bgp");
+                assert_eq!(peer.hold.get(), Duration::from_secs(9), "{mode}");
+                assert_eq!(bgp.takeover.communities, ["64500:666"], "{mode}");
+                assert_eq!(
+                    bgp.standby,
+                    BgpStandby::Announce(BgpStandbyAnnounce {
+                        prepend: 3,
+                        med: None,
+                        communities: Vec::new(),
+                        large_communities: Vec::new(),
+                    }),
+                    "{mode}"
+                );
+            }
+            None => assert!(
+                matches!(mode, Mode::Haproxy | Mode::Sdn),
+                "{mode} has no [bgp]"
+            ),
+        }
+    }
+    let bgp = config(&setup(Mode::Bgp, &p), "a").unwrap();
+    assert_eq!(bgp.bfd.interval.get(), Duration::from_millis(10));
+    assert_eq!(bgp.bfd.multiplier, 3);
+}
+
+#[test]
+fn scenario_tunings_reach_the_config() {
+    let p = paths();
+    let base = setup(Mode::Bgp, &p);
+    let tuned = Setup {
+        failback: Failback::Manual,
+        standby_withdraw: true,
+        bfd_ms: 50,
+        caps: Caps::default(),
+        ..base
+    };
+    let a = config(&tuned, "a").unwrap();
+    assert_eq!(a.policy.failback, FailbackRule::Manual);
+    assert_eq!(
+        a.bgp.unwrap().standby,
+        BgpStandby::Withdraw(StandbyWithdraw::Withdraw)
+    );
+    assert_eq!(a.bfd.interval.get(), Duration::from_millis(50));
+    assert!(a.detect.probe.is_empty(), "an old orbitd gets no probe");
+}
