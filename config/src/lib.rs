@@ -28,7 +28,7 @@ pub use error::Error;
 pub use orbit_core::config::{HumanDuration, Problem};
 pub use schema::*;
 
-use orbit_core::config::{majority, Service, Site};
+use orbit_core::config::{Service, Site};
 use orbit_core::{Engine, ServiceId, SiteId};
 use orbit_detect::{Cluster, FenceTimers, HealthCheck};
 
@@ -116,10 +116,7 @@ impl Config {
         if self.is_witness(&self.node.site) {
             return Vec::new();
         }
-        self.services
-            .iter()
-            .filter_map(|s| Some((s.id.clone(), s.health.clone()?)))
-            .collect()
+        orbit_detect::config::health_checks(&self.services)
     }
 
     /// Who this member is among whom, for the detectors.
@@ -152,9 +149,7 @@ impl Config {
 
     /// How many members must agree: the configured quorum or a majority.
     pub fn quorum(&self) -> usize {
-        self.policy
-            .quorum
-            .unwrap_or_else(|| majority(self.sites.len()))
+        self.policy.quorum(self.sites.len())
     }
 
     pub fn site(&self, id: &SiteId) -> Option<&Site> {

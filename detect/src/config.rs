@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use orbit_core::config::HumanDuration;
-use orbit_core::SiteId;
+use orbit_core::config::{HumanDuration, ServiceEntry};
+use orbit_core::{ServiceId, SiteId};
 use serde::{Deserialize, Serialize};
 
 mod validate;
@@ -208,4 +208,12 @@ fn default_rise_fall() -> u32 {
 
 fn yes() -> bool {
     true
+}
+
+/// The health checks of `[[service]]` entries, each with its service.
+pub fn health_checks(services: &[ServiceEntry<HealthCheck>]) -> Vec<(ServiceId, HealthCheck)> {
+    services
+        .iter()
+        .filter_map(|s| Some((s.id.clone(), s.health.clone()?)))
+        .collect()
 }

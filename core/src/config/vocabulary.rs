@@ -73,6 +73,14 @@ fn default_shutdown_grace() -> HumanDuration {
     HumanDuration::from_secs(10)
 }
 
+impl Policy {
+    /// How many of `members` must agree: the configured quorum or a
+    /// majority.
+    pub fn quorum(&self, members: usize) -> usize {
+        self.quorum.unwrap_or_else(|| majority(members))
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {

@@ -58,7 +58,7 @@ pub use lifecycle::Handover;
 pub use status::{EngineStatus, ServiceStatus, SiteStatus};
 
 use self::quorum::QuorumView;
-use crate::config::{majority, Failback, Policy, Service, Site};
+use crate::config::{Failback, Policy, Service, Site};
 use crate::decision::{Change, Decision};
 use crate::event::Event;
 use crate::ids::{ServiceId, SiteId};
@@ -171,7 +171,7 @@ impl Engine {
     ) -> Engine {
         let local = local.clone();
         let members: Vec<SiteId> = sites.iter().map(|s| s.id.clone()).collect();
-        let quorum = policy.quorum.unwrap_or_else(|| majority(members.len()));
+        let quorum = policy.quorum(members.len());
         let services: Vec<ServicePlan> = services
             .iter()
             .map(|s| ServicePlan {

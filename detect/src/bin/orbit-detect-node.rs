@@ -17,8 +17,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use orbit_core::config::{majority, Policy, Problems, Scope, Service, ServiceEntry, Site};
-use orbit_core::{Engine, Event, Millis, ServiceId, SiteId};
+use orbit_core::config::{Policy, Problems, Scope, Service, ServiceEntry, Site};
+use orbit_core::{Engine, Event, Millis, SiteId};
 use orbit_detect::{Cluster, Detectors, HealthCheck};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -55,11 +55,7 @@ async fn daemon(path: &str) -> Result<(), Error> {
     let text = std::fs::read_to_string(path)?;
     let file: File = toml::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
     let services: Vec<Service> = file.service.iter().map(ServiceEntry::service).collect();
-    let health: Vec<(ServiceId, HealthCheck)> = file
-        .service
-        .iter()
-        .filter_map(|s| Some((s.id.clone(), s.health.clone()?)))
-        .collect();
+    let health = orbit_detect::config::health_checks(&file.service);
     let mut problems = Problems::default();
     let scope = Scope {
         node: &file.node.site,
@@ -81,10 +77,7 @@ async fn daemon(path: &str) -> Result<(), Error> {
     let cluster = Cluster {
         local: file.node.site.clone(),
         sites: file.site.clone(),
-        quorum: file
-            .policy
-            .quorum
-            .unwrap_or_else(|| majority(file.site.len())),
+        quorum: file.policy.quorum(file.site.len()),
         fence,
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
