@@ -114,7 +114,7 @@ enum Cmd {
         #[command(flatten)]
         flags: Flags,
     },
-    /// Observer mode: decide and report, apply nothing.
+    /// Observer mode for every member: decide and report, apply nothing.
     Observer {
         #[arg(value_parser = ["on", "off"])]
         mode: String,

@@ -354,7 +354,8 @@ pub fn command(r: &CommandResponse) -> String {
             Change::SiteLiveness { .. }
             | Change::SiteLeft { .. }
             | Change::Fenced { .. }
-            | Change::CommandSuperseded { .. } => {
+            | Change::CommandSuperseded { .. }
+            | Change::ObserverMode { .. } => {
                 out.push_str(&format!("  {}\n", d.reason));
             }
         }

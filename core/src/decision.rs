@@ -63,4 +63,7 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<String>,
     },
+    /// Observer mode changed here because the shared intent from another
+    /// member, where an operator set it, says so for every member.
+    ObserverMode { on: bool, site: SiteId },
 }

@@ -6,8 +6,8 @@
 //! they end up with the same answer:
 //! - the placement of every service with an epoch that every change bumps
 //!   (a newer placement is adopted);
-//! - the operator intent (drains, pins, switchover targets) with its own
-//!   epoch (a newer intent replaces the older one wholesale).
+//! - the operator intent (drains, pins, switchover targets, observer mode)
+//!   with its own epoch (a newer intent replaces the older one wholesale).
 //!
 //! Ties are broken the same way everywhere, so every engine picks the same
 //! winner.
@@ -53,6 +53,13 @@ pub struct Intent {
     /// latter makes a command lost.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub includes: BTreeMap<SiteId, u64>,
+    /// Observer mode as an operator last set it, for the whole cluster:
+    /// every member decides and reports, none applies. Shared, because a
+    /// command issued at a member that observes must not be carried out by
+    /// the others. `None`: as each member's config says (`policy.observer`,
+    /// which must agree across members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observer: Option<bool>,
 }
 
 /// The operator command behind an intent.

@@ -417,7 +417,7 @@ fn a_restarted_site_keeps_its_services_while_its_own_health_is_unknown() {
     let saved = p.a.shared_state();
     let generation = p.a.steering().generation;
     p.a = engine("a", AFTER_60S);
-    p.a.restore(&saved, generation, false);
+    p.a.restore(&saved, generation);
     let now = Millis(p.now);
     for o in ["b", "w"] {
         p.a.handle(now, verdict(o, "a", Liveness::Alive));

@@ -150,7 +150,7 @@ impl World {
         let mut engine = common::engine(&self.config_text[i]);
         // A restarted daemon restores its state file: what it shared last.
         if let Some((saved, generation)) = &self.saved[i] {
-            engine.restore(saved, *generation, false);
+            engine.restore(saved, *generation);
         }
         self.engines[i] = Some(engine);
         if let Some(heard) = self.heard.get_mut(i) {

@@ -1,5 +1,5 @@
 //! The state file: what a restarted orbitd needs to resume without a flap
-//! (operator intent, placements, steering generation, observer mode).
+//! (operator intent with observer mode, placements, steering generation).
 //!
 //! Written atomically (temp file, fsync, rename, fsync of the directory), so
 //! a crash leaves either the old or the new file, never half of one. A save
@@ -21,6 +21,10 @@ const FORMAT_VERSION: u32 = 1;
 pub struct SavedState {
     pub version: u32,
     pub generation: u64,
+    /// Observer mode as an operator set it. Older builds kept it here, per
+    /// daemon; it now lives in the shared intent (`Intent::observer`) and
+    /// is written here too so that a downgraded orbitd still observes.
+    #[serde(default)]
     pub observer_mode: bool,
     pub shared: SharedState,
 }
@@ -64,19 +68,14 @@ impl StateFile {
                 saved.version
             );
         }
-        Ok(Some(saved))
+        Ok(Some(saved.upgraded()))
     }
 
-    pub fn save(
-        &mut self,
-        generation: u64,
-        observer_mode: bool,
-        shared: &SharedState,
-    ) -> Result<()> {
+    pub fn save(&mut self, generation: u64, shared: &SharedState) -> Result<()> {
         let saved = SavedState {
             version: FORMAT_VERSION,
             generation,
-            observer_mode,
+            observer_mode: shared.intent.observer == Some(true),
             shared: shared.clone(),
         };
         let tmp = self.path.with_extension("json.tmp");
@@ -117,6 +116,17 @@ impl StateFile {
     }
 }
 
+impl SavedState {
+    /// A state an older build saved with observer mode on (per daemon then)
+    /// keeps observing, now as the operator's intent.
+    fn upgraded(mut self) -> SavedState {
+        if self.observer_mode && self.shared.intent.observer.is_none() {
+            self.shared.intent.observer = Some(true);
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,16 +139,26 @@ mod tests {
         assert_eq!(file.load().unwrap(), None);
         let mut shared = SharedState::default();
         shared.intent.epoch = 7;
-        file.save(42, true, &shared).unwrap();
+        shared.intent.observer = Some(true);
+        file.save(42, &shared).unwrap();
         let back = file.load().unwrap().unwrap();
         assert_eq!(
             (
                 back.generation,
                 back.observer_mode,
-                back.shared.intent.epoch
+                back.shared.intent.epoch,
+                back.shared.intent.observer
             ),
-            (42, true, 7)
+            (42, true, 7, Some(true))
         );
+        // An older build's file: observer mode per daemon, none in the intent.
+        fs::write(
+            dir.join("state.json"),
+            r#"{"version": 1, "generation": 3, "observer_mode": true, "shared": {"placements": {}, "intent": {"epoch": 2, "origin": null, "drained": [], "pins": {}, "placed": {}}}}"#,
+        )
+        .unwrap();
+        let back = file.load().unwrap().unwrap();
+        assert_eq!(back.shared.intent.observer, Some(true));
         fs::write(dir.join("state.json"), "{ not json").unwrap();
         let err = file.load().unwrap_err().to_string();
         assert!(err.contains("is corrupt"), "{err}");

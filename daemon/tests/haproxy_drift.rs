@@ -8,102 +8,16 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use orbit_core::api::{JournalRecord, JournalResponse, StatusResponse};
 use orbit_core::{BackendKind, Role};
+use orbit_tests::haproxy::{start_serving, Haproxy, Running};
 use orbit_tests::orbitd::{fed_config, http};
 
-/// A child process killed on drop (also on panic).
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 const MAP_KEY: &str = "web";
-
-fn write_haproxy_config(dir: &Path) -> PathBuf {
-    let d = dir.display();
-    let cfg = format!(
-        "global\n\
-         \x20   stats socket {d}/haproxy.sock mode 600 level admin\n\
-         \x20   stats timeout 1m\n\
-         defaults\n\
-         \x20   mode http\n\
-         \x20   timeout connect 2s\n\
-         \x20   timeout client 30s\n\
-         \x20   timeout server 30s\n\
-         frontend fe\n\
-         \x20   bind unix@{d}/frontend.sock\n\
-         \x20   use_backend %[req.hdr(host),lower,map({d}/orbit.map,be_none)]\n\
-         \x20   default_backend be_none\n\
-         backend be_web_a\n\
-         backend be_web_b\n\
-         backend be_none\n"
-    );
-    let path = dir.join("haproxy.cfg");
-    std::fs::write(&path, cfg).unwrap();
-    path
-}
-
-/// Starts `command` with its output in `log`, and waits until `socket`
-/// accepts connections.
-fn start_serving(command: &mut Command, log: &Path, socket: &Path) -> Running {
-    let log = std::fs::File::create(log).unwrap();
-    let child = command
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap_or_else(|e| panic!("{command:?} does not start (scripts/install-deps.sh): {e}"));
-    let running = Running(child);
-    eventually(&format!("{}", socket.display()), || {
-        UnixStream::connect(socket).is_ok()
-    });
-    running
-}
-
-fn start_haproxy(dir: &Path) -> Running {
-    let socket = dir.join("haproxy.sock");
-    let _ = std::fs::remove_file(&socket);
-    start_serving(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(dir.join("haproxy.cfg")),
-        &dir.join("haproxy.log"),
-        &socket,
-    )
-}
-
-/// One command on HAProxy's runtime API.
-fn haproxy_cli(dir: &Path, command: &str) -> String {
-    let mut c = UnixStream::connect(dir.join("haproxy.sock")).unwrap();
-    c.write_all(format!("{command}\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    out
-}
-
-/// The backend HAProxy's runtime map sends `web` to.
-fn runtime_backend(dir: &Path) -> Option<String> {
-    let map = haproxy_cli(dir, &format!("show map {}/orbit.map", dir.display()));
-    map.lines().find_map(|l| {
-        let mut w = l.split_whitespace().skip(1);
-        (w.next()? == MAP_KEY).then(|| w.next().unwrap_or_default().to_owned())
-    })
-}
-
-fn map_file(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("orbit.map")).unwrap_or_default()
-}
 
 fn write_orbit_config(dir: &Path) -> PathBuf {
     let text = format!(
@@ -175,9 +89,9 @@ fn haproxy_restarted_with_a_stale_map_is_reported_as_drift_and_repaired() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // HAProxy starts with web on site a.
-    std::fs::write(dir.join("orbit.map"), format!("{MAP_KEY} be_web_a\n")).unwrap();
-    write_haproxy_config(dir);
-    let haproxy = start_haproxy(dir);
+    let lb = Haproxy::new(dir, &["be_web_a", "be_web_b"]);
+    lb.write_map(&format!("{MAP_KEY} be_web_a\n"));
+    let haproxy = lb.start();
     let config = write_orbit_config(dir);
     let socket = dir.join("api.sock");
     let _orbitd = start_orbitd(&config, &socket, &dir.join("orbitd.log"));
@@ -202,19 +116,19 @@ fn haproxy_restarted_with_a_stale_map_is_reported_as_drift_and_repaired() {
         status.steering.services[&"web".parse().unwrap()].local_role == Role::Standby
             && status.backends[0].applied_generation == Some(status.steering.generation)
     });
-    assert_eq!(runtime_backend(dir).as_deref(), Some("be_web_b"));
-    assert!(map_file(dir).contains("web be_web_b"), "{}", map_file(dir));
+    assert_eq!(lb.runtime_backend(MAP_KEY).as_deref(), Some("be_web_b"));
+    assert!(lb.map_file().contains("web be_web_b"), "{}", lb.map_file());
     assert_eq!(drift_total(&socket), 0);
 
     // HAProxy crashes; the map file is restored from a backup taken before
     // the switchover; HAProxy comes back with web on site a.
     drop(haproxy);
-    std::fs::write(dir.join("orbit.map"), format!("{MAP_KEY} be_web_a\n")).unwrap();
-    let _haproxy = start_haproxy(dir);
+    lb.write_map(&format!("{MAP_KEY} be_web_a\n"));
+    let _haproxy = lb.start();
 
     eventually("the drift repaired in the runtime map and file", || {
-        runtime_backend(dir).as_deref() == Some("be_web_b")
-            && map_file(dir).contains("web be_web_b")
+        lb.runtime_backend(MAP_KEY).as_deref() == Some("be_web_b")
+            && lb.map_file().contains("web be_web_b")
     });
     let drift: Vec<_> = journal(&socket)
         .into_iter()

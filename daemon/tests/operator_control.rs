@@ -5,7 +5,10 @@
 //!   naming them, and carried out with `--force`; the journal says who
 //!   (uid and pid from the unix socket's peer credentials) and why;
 //! - two operators at two sites issue switchovers concurrently: the one
-//!   whose command lost is told, in its journal, by what, where and when.
+//!   whose command lost is told, in its journal, by what, where and when;
+//! - observer mode set at one member holds for every member: a command
+//!   issued at another is decided everywhere and applied nowhere (each
+//!   site steers its own real HAProxy).
 //!
 //! Daemons are killed and namespaces removed in `Drop`, also on panic;
 //! `ORBIT_KEEP=1` keeps the directory (configs, logs, journals).
@@ -47,6 +50,11 @@ impl Cluster {
     /// Starts the three daemons (web prefers a, db prefers b) and waits
     /// until every member has authority and web is at a, db at b.
     fn start(tag: &str) -> Cluster {
+        Cluster::start_with(tag, |_, _| String::new())
+    }
+
+    /// The same, with `more(node, dir)` appended to each member's config.
+    fn start_with(tag: &str, more: impl Fn(&str, &Path) -> String) -> Cluster {
         orbit_tests::assert_root("operator control tests");
         let dir = std::env::temp_dir().join(format!(
             "orbit-control-{tag}-{}-{}",
@@ -57,7 +65,7 @@ impl Cluster {
         let mesh = Mesh::new(tag);
         let daemons = mesh
             .start_orbitd(env!("CARGO_BIN_EXE_orbitd"), &dir, |node| {
-                config(node, &dir)
+                config(node, &dir) + &more(node, &dir)
             })
             .into_iter()
             .map(Some)
@@ -343,4 +351,94 @@ fn concurrent_switchovers_at_two_sites_tell_the_loser_by_what() {
             .any(|e| e["decision"]["change"]["kind"] == "command_superseded"),
         "the winner lost nothing"
     );
+}
+
+/// `[haproxy]` for a member that steers its own real HAProxy in `lb`.
+fn haproxy_section(lb: &Path) -> String {
+    format!(
+        "[haproxy]\nsocket = \"{d}/haproxy.sock\"\nmap = \"{d}/orbit.map\"\ntimeout = \"2s\"\n\
+         [haproxy.backends]\nweb = {{ a = \"be_web_a\", b = \"be_web_b\" }}\n\
+         db = {{ a = \"be_db_a\", b = \"be_db_b\" }}\n",
+        d = lb.display()
+    )
+}
+
+#[test]
+fn observer_mode_set_at_one_member_moves_nothing_anywhere() {
+    orbit_tests::assert_root("operator control tests");
+    // Each site's orbitd steers its own HAProxy: what the sites apply.
+    let lbs = tempfile::tempdir().unwrap();
+    let lb = |node: &str| {
+        let dir = lbs.path().join(node);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lb = orbit_tests::haproxy::Haproxy::new(
+            &dir,
+            &["be_web_a", "be_web_b", "be_db_a", "be_db_b"],
+        );
+        lb.write_map("web be_web_a\ndb be_db_b\n");
+        lb
+    };
+    let (lb_a, lb_b) = (lb("a"), lb("b"));
+    let _running = (lb_a.start(), lb_b.start());
+    let routed = |web: &str| {
+        [&lb_a, &lb_b]
+            .iter()
+            .all(|lb| lb.runtime_backend("web").as_deref() == Some(web))
+    };
+    let mut c = Cluster::start_with("ob", |node, _| match node {
+        "w" => String::new(),
+        site => haproxy_section(&lbs.path().join(site)),
+    });
+    c.eventually("every member ready (the maps confirmed)", |c| {
+        NODES
+            .iter()
+            .all(|node| orbit_tests::orbitd::http(&c.socket(node), "GET", "/ready", "").0 == 200)
+    });
+
+    // Observer mode is set at a, and holds for every member.
+    let (code, out, err, _) = c.orbitctl("a", &["observer", "on", "--reason", "CHG-7 audit"]);
+    assert_eq!(code, 0, "{out}{err}");
+    c.eventually("every member in observer mode", |c| {
+        NODES.iter().all(|node| {
+            c.status(node)
+                .is_some_and(|s| s["engine"]["observer_mode"] == true)
+        })
+    });
+    let adopted = c
+        .journal("b")
+        .into_iter()
+        .find(|e| e["decision"]["change"]["kind"] == "observer_mode")
+        .expect("b journals the observer mode it adopted");
+    assert_eq!(adopted["decision"]["change"]["site"], "a", "{adopted}");
+
+    // A switchover issued at another member is decided everywhere and
+    // applied nowhere.
+    let (code, out, err, _) = c.orbitctl("b", &["switchover", "--service", "web", "--to", "b"]);
+    assert_eq!(code, 0, "{out}{err}");
+    c.eventually("both sites to decide web at b", |c| {
+        ["a", "b"].iter().all(|node| {
+            c.status(node)
+                .is_some_and(|s| active(&s, "web") == Some("b"))
+        })
+    });
+    // Give a leak the time to show: backends write within milliseconds.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(routed("be_web_a"), "no HAProxy moved web in observer mode");
+    for node in ["a", "b"] {
+        let status = c.status(node).unwrap();
+        let generation = &status["steering"]["generation"];
+        assert!(
+            status["backends"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|b| &b["applied_generation"] != generation),
+            "{node} applied nothing in observer mode: {status}"
+        );
+    }
+
+    // Off again, from the witness: the decided placement is applied.
+    let (code, out, err, _) = c.orbitctl("w", &["observer", "off"]);
+    assert_eq!(code, 0, "{out}{err}");
+    c.eventually("both HAProxies to send web to b", |_| routed("be_web_b"));
 }

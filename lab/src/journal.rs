@@ -76,6 +76,7 @@ fn entry(member: &str, journal: JournalEntry) -> Result<Entry> {
                 }
                 Change::CommandAccepted { .. } => "command_accepted",
                 Change::CommandSuperseded { .. } => "command_superseded",
+                Change::ObserverMode { .. } => "observer_mode",
             }
             .to_owned();
             "decision"

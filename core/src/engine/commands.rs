@@ -34,18 +34,17 @@ impl Engine {
         }
         let mut next = self.clone();
         let mut note = next.apply_command(&order.command)?;
-        if !matches!(order.command, Command::ObserverMode { .. }) {
-            // Observer mode is this daemon's own; everything else is shared.
-            next.intent.epoch += 1;
-            next.intent.origin = Some(next.local.clone());
-            next.intent
-                .includes
-                .insert(next.local.clone(), next.intent.epoch);
-            next.intent.last = Some(Box::new(IntentCommand {
-                command: order.command.clone(),
-                at: order.origin.as_ref().map(|o| o.at.clone()),
-            }));
-        }
+        // Every command is shared, observer mode included: a command issued
+        // at a member that observes must not be carried out by the others.
+        next.intent.epoch += 1;
+        next.intent.origin = Some(next.local.clone());
+        next.intent
+            .includes
+            .insert(next.local.clone(), next.intent.epoch);
+        next.intent.last = Some(Box::new(IntentCommand {
+            command: order.command.clone(),
+            at: order.origin.as_ref().map(|o| o.at.clone()),
+        }));
         let event = Event::Command {
             order: order.clone(),
         };
@@ -145,11 +144,12 @@ impl Engine {
                 ))
             }
             Command::ObserverMode { on } => {
-                self.observer_mode = *on;
+                self.intent.observer = Some(*on);
                 Ok(if *on {
-                    "observer mode on: decisions are reported, nothing is applied".to_owned()
+                    "observer mode on for every member: decisions are reported, nothing is applied"
+                        .to_owned()
                 } else {
-                    "observer mode off: decisions are applied again".to_owned()
+                    "observer mode off for every member: decisions are applied again".to_owned()
                 })
             }
         }

@@ -44,7 +44,7 @@ impl Engine {
             list: Vec::new(),
         };
         self.announce_departures(&mut decisions);
-        self.announce_superseded(&mut decisions);
+        self.announce_intent_news(&mut decisions);
         self.settle_liveness(&mut decisions);
         self.settle_fencing(&mut decisions);
         self.settle_sync();
@@ -86,7 +86,7 @@ impl Engine {
             generation: self.steering.generation,
             local_site: self.local.clone(),
             fenced: self.fenced || !self.synced,
-            observe_only: self.observer_mode,
+            observe_only: self.observer_mode(),
             services,
         };
         if next != self.steering {

@@ -39,7 +39,7 @@ impl Engine {
     /// the placements and the steering generation. The engine still waits
     /// for quorum and a sync with its peers before it claims anything; if
     /// nothing changed meanwhile, the restored placement stays as it was.
-    pub fn restore(&mut self, saved: &SharedState, generation: u64, observer_mode: bool) {
+    pub fn restore(&mut self, saved: &SharedState, generation: u64) {
         self.intent = saved.intent.clone();
         self.intent.drained.retain(|s| self.view.is_member(s));
         self.deaths = saved.deaths.clone();
@@ -73,8 +73,7 @@ impl Engine {
             }
         }
         self.steering.generation = generation;
-        self.steering.observe_only = observer_mode;
-        self.observer_mode = observer_mode;
+        self.steering.observe_only = self.observer_mode();
     }
 
     /// Takes a new config (SIGHUP), as the engine `next` built from it,
@@ -106,12 +105,7 @@ impl Engine {
         next.departing = self.departing.clone();
         next.carried = self.carried.clone();
         next.peer_carried = self.peer_carried.clone();
-        let observer_mode = self.observer_mode;
-        next.restore(
-            &self.shared_state(),
-            self.steering.generation,
-            observer_mode,
-        );
+        next.restore(&self.shared_state(), self.steering.generation);
         // Roles are re-derived by the evaluation below.
         for (id, s) in &mut next.steering.services {
             if let Some(old) = self.steering.services.get(id) {
@@ -123,8 +117,10 @@ impl Engine {
         self.evaluate(&Event::Tick)
     }
 
+    /// Whether this engine decides and reports without applying: as an
+    /// operator last set it for the cluster, else as the config says.
     pub fn observer_mode(&self) -> bool {
-        self.observer_mode
+        self.intent.observer.unwrap_or(self.observer_by_config)
     }
 
     /// `Event::Departing`: the local site leaves. What it carries now

@@ -127,14 +127,17 @@ pub struct Engine {
     /// The first event's time: the cold-start window runs from here.
     started_at: Option<Millis>,
     health: BTreeMap<(SiteId, ServiceId), HealthRecord>,
-    /// Drains, pins and switchover targets, shared with the peers.
+    /// Drains, pins, switchover targets and observer mode, shared with
+    /// the peers.
     intent: Intent,
     /// Whether the last placement change of each service was planned.
     planned: BTreeMap<ServiceId, bool>,
     eligible_since: BTreeMap<(SiteId, ServiceId), Millis>,
     draining_until: BTreeMap<ServiceId, Millis>,
     forced: BTreeMap<ServiceId, ForcedMove>,
-    observer_mode: bool,
+    /// `policy.observer`: observer mode until an operator sets it
+    /// (`Intent::observer`).
+    observer_by_config: bool,
     steering: Steering,
     now: Millis,
     /// The local site is stopping on purpose (`Event::Departing`).
@@ -154,6 +157,10 @@ pub struct Engine {
     /// Local commands lost to a concurrent peer intent since the last
     /// evaluation (`Change::CommandSuperseded`), for its decisions.
     superseded: Vec<Change>,
+    /// Observer mode changed by an intent adopted from a peer since the
+    /// last evaluation (`Change::ObserverMode`: on, where it was set), for
+    /// its decisions.
+    observer_adopted: Option<(bool, SiteId)>,
 }
 
 impl Engine {
@@ -241,7 +248,7 @@ impl Engine {
             eligible_since: BTreeMap::new(),
             draining_until: BTreeMap::new(),
             forced: BTreeMap::new(),
-            observer_mode: policy.observer,
+            observer_by_config: policy.observer,
             steering,
             now: Millis::ZERO,
             leaving: false,
@@ -250,6 +257,7 @@ impl Engine {
             peer_carried: BTreeMap::new(),
             left_changes: Vec::new(),
             superseded: Vec::new(),
+            observer_adopted: None,
         }
     }
 

@@ -84,7 +84,12 @@ impl Engine {
             if self.intent.loses_commands_of(&self.local, &theirs.intent) {
                 self.note_superseded(from, &theirs.intent);
             }
+            let observing = self.observer_mode();
             self.intent = theirs.intent.clone();
+            if self.observer_mode() != observing {
+                let site = theirs.intent.origin.clone().unwrap_or_else(|| from.clone());
+                self.observer_adopted = Some((!observing, site));
+            }
         }
         for svc in self.services.clone() {
             let Some(their) = theirs.placements.get(&svc.id) else {
@@ -135,8 +140,9 @@ impl Engine {
     }
 
     /// Rule: an operator command of this site that a concurrent one from
-    /// another site superseded is reported, with what won, where and when.
-    pub(super) fn announce_superseded(&mut self, decisions: &mut Decisions) {
+    /// another site superseded is reported, with what won, where and when;
+    /// so is observer mode that a peer's operator turned on or off.
+    pub(super) fn announce_intent_news(&mut self, decisions: &mut Decisions) {
         for change in std::mem::take(&mut self.superseded) {
             let Change::CommandSuperseded { lost, by, site, at } = &change else {
                 continue;
@@ -158,6 +164,20 @@ impl Engine {
                  still wanted"
             );
             decisions.push(change, reason, Vec::new());
+        }
+        if let Some((on, site)) = self.observer_adopted.take() {
+            let reason = if on {
+                format!(
+                    "observer mode on for every member, set by an operator at site {site}: \
+                     decisions are reported, nothing is applied"
+                )
+            } else {
+                format!(
+                    "observer mode off for every member, set by an operator at site {site}: \
+                     decisions are applied again"
+                )
+            };
+            decisions.push(Change::ObserverMode { on, site }, reason, Vec::new());
         }
     }
 

@@ -66,7 +66,7 @@ impl Engine {
             quorum: self.view.quorum(),
             fenced: self.fenced,
             synced: self.synced,
-            observer_mode: self.observer_mode,
+            observer_mode: self.observer_mode(),
             sites: members
                 .iter()
                 .map(|site| SiteStatus {

@@ -112,7 +112,7 @@ pub struct Daemon {
     /// The BGP speaker's peers, for BFD (follows the speaker's reloads).
     bgp_control: Option<orbit_bgp::PeerControl>,
     /// What the state file holds.
-    saved: Option<(u64, bool, orbit_core::SharedState)>,
+    saved: Option<(u64, orbit_core::SharedState)>,
     /// Gossip, to share placements and intent with the other daemons.
     gossip: Option<orbit_detect::gossip::LocalReporter>,
     /// Multihop BFD toward the other members (`[bfd] sites = true`).
@@ -149,11 +149,7 @@ impl Daemon {
         let mut engine = config.engine();
         match state.load().map_err(StartupError::StateFile)? {
             Some(saved) => {
-                engine.restore(
-                    &saved.shared,
-                    saved.generation,
-                    saved.observer_mode || config.policy.observer,
-                );
+                engine.restore(&saved.shared, saved.generation);
                 journal.append(JournalRecord::Lifecycle {
                     message: format!(
                         "orbitd {} started at site {}; restored generation {} (intent epoch {})",
@@ -366,28 +362,22 @@ impl Daemon {
     }
 
     /// Saves the state file when anything a restart needs has changed
-    /// (placement, operator intent, observer mode), not only the steering.
+    /// (placement, operator intent), not only the steering.
     /// What detection decided stands even if it cannot be saved (the
     /// state file counts and logs the failure); every later event retries.
     fn persist(&mut self, shared: &orbit_core::SharedState) {
         let generation = self.engine.steering().generation;
-        let observer = self.engine.observer_mode();
-        let _ = self.save_state(generation, observer, shared);
+        let _ = self.save_state(generation, shared);
     }
 
-    fn save_state(
-        &mut self,
-        generation: u64,
-        observer: bool,
-        shared: &orbit_core::SharedState,
-    ) -> Result<()> {
-        if let Some((g, o, s)) = &self.saved {
-            if (*g, *o, s) == (generation, observer, shared) {
+    fn save_state(&mut self, generation: u64, shared: &orbit_core::SharedState) -> Result<()> {
+        if let Some((g, s)) = &self.saved {
+            if (*g, s) == (generation, shared) {
                 return Ok(());
             }
         }
-        self.state.save(generation, observer, shared)?;
-        self.saved = Some((generation, observer, shared.clone()));
+        self.state.save(generation, shared)?;
+        self.saved = Some((generation, shared.clone()));
         Ok(())
     }
 
@@ -506,11 +496,7 @@ impl Daemon {
                 .append_synced(decisions.iter().map(|d| JournalRecord::Decision {
                     decision: d.clone(),
                 }))?;
-        let saved = self.save_state(
-            engine.steering().generation,
-            engine.observer_mode(),
-            &engine.shared_state(),
-        );
+        let saved = self.save_state(engine.steering().generation, &engine.shared_state());
         if saved.is_err() {
             self.journal.take_back(written);
         }

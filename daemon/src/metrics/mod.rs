@@ -225,6 +225,7 @@ impl Metrics {
                 orbit_core::Change::Fenced { .. } => "fenced",
                 orbit_core::Change::CommandAccepted { .. } => "command_accepted",
                 orbit_core::Change::CommandSuperseded { .. } => "command_superseded",
+                orbit_core::Change::ObserverMode { .. } => "observer_mode",
             };
             self.decisions
                 .get_or_create(&labels(&[("kind", kind)]))
