@@ -5,7 +5,8 @@
 //!   naming them, and carried out with `--force`; the journal says who
 //!   (uid and pid from the unix socket's peer credentials) and why;
 //! - two operators at two sites issue switchovers concurrently: the one
-//!   whose command lost is told, in its journal, by what, where and when;
+//!   whose command lost is told, in its journal, by what, where and when,
+//!   and what its command moved goes where the winning intent puts it;
 //! - observer mode set at one member holds for every member: a command
 //!   issued at another is decided everywhere and applied nowhere (each
 //!   site steers its own real HAProxy).
@@ -350,6 +351,22 @@ fn concurrent_switchovers_at_two_sites_tell_the_loser_by_what() {
             .iter()
             .any(|e| e["decision"]["change"]["kind"] == "command_superseded"),
         "the winner lost nothing"
+    );
+    // Nor does the lost command stay half in force: db goes back where the
+    // winning intent puts it (its preferred site b), although failback is
+    // manual, and every member agrees.
+    c.eventually("db back at b, web at b, at both sites", |c| {
+        ["a", "b"].iter().all(|node| {
+            c.status(node)
+                .is_some_and(|s| active(&s, "db") == Some("b") && active(&s, "web") == Some("b"))
+        })
+    });
+    let (_, text, _, _) = c.orbitctl("a", &["journal", "--limit", "1000"]);
+    assert!(
+        text.contains(
+            "the operator command that put db at site a was superseded by a concurrent one"
+        ),
+        "{text}"
     );
 }
 

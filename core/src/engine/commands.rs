@@ -3,7 +3,7 @@
 //! leaves no trace, and the copy's placement tells whether the command
 //! would leave a service without any site (refused unless forced).
 
-use super::{Engine, ForcedMove, ServicePlan};
+use super::{CommandMove, Engine, ForcedMove, ServicePlan};
 use crate::decision::{Change, Decision};
 use crate::error::CommandError;
 use crate::event::{Command, Event};
@@ -50,6 +50,7 @@ impl Engine {
         };
         let generation = next.steering.generation;
         let evaluated = next.evaluate(&event);
+        next.remember_command_moves(&self.steering);
         let stranded = self.stranded_by(&next);
         if !stranded.is_empty() {
             if !order.force {
@@ -71,6 +72,25 @@ impl Engine {
         let mut decisions = vec![accepted];
         decisions.extend(evaluated);
         Ok(decisions)
+    }
+
+    /// Notes what the command just evaluated moved (relative to `before`),
+    /// so that the moves can be undone if a concurrent intent supersedes it.
+    fn remember_command_moves(&mut self, before: &crate::steering::Steering) {
+        for (id, s) in &self.steering.services {
+            let moved = before
+                .services
+                .get(id)
+                .is_none_or(|b| (&b.active, b.epoch) != (&s.active, s.epoch));
+            if moved {
+                let entry = CommandMove {
+                    active: s.active.clone(),
+                    epoch: s.epoch,
+                    intent_epoch: self.intent.epoch,
+                };
+                self.command_moves.insert(id.clone(), entry);
+            }
+        }
     }
 
     /// The services some site carries now that nobody carries in `next`.
@@ -268,7 +288,7 @@ impl Engine {
         })
     }
 
-    fn force(&mut self, service: &ServiceId, to: &SiteId, reason: String) {
+    pub(super) fn force(&mut self, service: &ServiceId, to: &SiteId, reason: String) {
         self.forced.insert(
             service.clone(),
             ForcedMove {

@@ -54,6 +54,7 @@ impl Engine {
             let current = self.steering.services.get(&svc.id).cloned();
             let (old_active, epoch) =
                 self.adopt_peer_placement(&svc, current.as_ref(), &mut decisions);
+            self.undo_lost_move(&svc, old_active.as_ref(), epoch);
             let (active, epoch) = self.move_service(&svc, old_active, epoch, &mut decisions);
             let old_role = current.as_ref().map_or(Role::Withdrawn, |c| c.local_role);
             let role = self.settle_role(&svc, old_role, active.as_ref(), &mut decisions);

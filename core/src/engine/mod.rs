@@ -85,6 +85,15 @@ struct HealthRecord {
     event: Event,
 }
 
+/// A placement an operator command of this site made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CommandMove {
+    active: Option<SiteId>,
+    epoch: u64,
+    /// The intent epoch of the command.
+    intent_epoch: u64,
+}
+
 /// An operator-ordered move, executed by the next evaluation.
 #[derive(Debug, Clone)]
 struct ForcedMove {
@@ -157,6 +166,13 @@ pub struct Engine {
     /// Local commands lost to a concurrent peer intent since the last
     /// evaluation (`Change::CommandSuperseded`), for its decisions.
     superseded: Vec<Change>,
+    /// What the local operator commands not yet known to be part of every
+    /// intent moved: per service, the (carrier, epoch) a command gave it
+    /// and the intent epoch of that command.
+    command_moves: BTreeMap<ServiceId, CommandMove>,
+    /// Moves of local commands a concurrent intent superseded: undone at
+    /// the next evaluation if nothing moved the service since.
+    lost_moves: BTreeMap<ServiceId, CommandMove>,
     /// Observer mode changed by an intent adopted from a peer since the
     /// last evaluation (`Change::ObserverMode`: on, where it was set), for
     /// its decisions.
@@ -257,6 +273,8 @@ impl Engine {
             peer_carried: BTreeMap::new(),
             left_changes: Vec::new(),
             superseded: Vec::new(),
+            command_moves: BTreeMap::new(),
+            lost_moves: BTreeMap::new(),
             observer_adopted: None,
         }
     }

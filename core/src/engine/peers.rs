@@ -84,6 +84,19 @@ impl Engine {
             if self.intent.loses_commands_of(&self.local, &theirs.intent) {
                 self.note_superseded(from, &theirs.intent);
             }
+            // Moves of our commands the newer intent includes are everyone's
+            // now; those it does not include were lost with their command.
+            let kept = theirs
+                .intent
+                .includes
+                .get(&self.local)
+                .copied()
+                .unwrap_or(0);
+            for (id, moved) in std::mem::take(&mut self.command_moves) {
+                if moved.intent_epoch > kept {
+                    self.lost_moves.insert(id, moved);
+                }
+            }
             let observing = self.observer_mode();
             self.intent = theirs.intent.clone();
             if self.observer_mode() != observing {
@@ -179,6 +192,36 @@ impl Engine {
             };
             decisions.push(Change::ObserverMode { on, site }, reason, Vec::new());
         }
+    }
+
+    /// Rule: a move made by a local command that a concurrent intent
+    /// superseded is undone, if nothing moved the service since: the service
+    /// goes where the winning intent and the policy put it, as a planned
+    /// move. Otherwise the lost command would stay half in force (told
+    /// "lost", yet its service where it put it), and with manual failback
+    /// for good. Every engine then adopts the new, higher epoch.
+    pub(super) fn undo_lost_move(
+        &mut self,
+        svc: &ServicePlan,
+        active: Option<&SiteId>,
+        epoch: u64,
+    ) {
+        let Some(lost) = self.lost_moves.remove(&svc.id) else {
+            return;
+        };
+        if (lost.active.as_ref(), lost.epoch) != (active, epoch) {
+            return;
+        }
+        let Some(best) = self.best(svc).filter(|b| Some(b) != active) else {
+            return;
+        };
+        let reason = format!(
+            "the operator command that put {} at {} was superseded by a concurrent one: \
+             moving it to site {best}, where the winning intent puts it",
+            svc.id,
+            active.map_or("no site".to_owned(), |a| format!("site {a}")),
+        );
+        self.force(&svc.id, &best, reason);
     }
 
     /// Rule: a newer placement heard from a peer wins (the total order of
