@@ -418,6 +418,20 @@ pub fn journal_entry(e: &JournalEntry) -> String {
             }
         ),
         JournalRecord::Lifecycle { message } => message.clone(),
+        JournalRecord::Reload {
+            by,
+            changes,
+            problems,
+            message,
+            ..
+        } => {
+            let mut line = format!("{message} [by {by}]");
+            for detail in changes.iter().chain(problems) {
+                line.push_str("\n         ");
+                line.push_str(detail);
+            }
+            line
+        }
     };
     format!("#{:<6} {}  {what}", e.seq, e.time)
 }
