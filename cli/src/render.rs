@@ -425,12 +425,11 @@ pub fn journal_entry(e: &JournalEntry) -> String {
             message,
             ..
         } => {
-            let mut line = format!("{message} [by {by}]");
-            for detail in changes.iter().chain(problems) {
-                line.push_str("\n         ");
-                line.push_str(detail);
+            let details: Vec<&str> = problems.iter().chain(changes).map(String::as_str).collect();
+            match details.is_empty() {
+                true => format!("{message} [by {by}]: no changes"),
+                false => format!("{message} [by {by}]: {}", details.join("; ")),
             }
-            line
         }
     };
     format!("#{:<6} {}  {what}", e.seq, e.time)
