@@ -64,6 +64,8 @@ pub fn render(r: &ReloadResponse, label: Option<&str>) -> String {
     let mut out = match (r.applied, r.check) {
         (true, _) => format!("reloaded {source}\n"),
         (false, true) if r.error.is_none() => format!("{source}: valid; nothing applied\n"),
+        // Unreadable, or not even its structure is right: no changes known.
+        (false, _) if r.changes.is_empty() => return format!("{source} is refused\n"),
         (false, _) => format!("{source} is refused; it would change:\n"),
     };
     if r.changes.is_empty() {

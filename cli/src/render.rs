@@ -420,15 +420,16 @@ pub fn journal_entry(e: &JournalEntry) -> String {
         JournalRecord::Lifecycle { message } => message.clone(),
         JournalRecord::Reload {
             by,
+            applied,
             changes,
             problems,
             message,
-            ..
         } => {
             let details: Vec<&str> = problems.iter().chain(changes).map(String::as_str).collect();
-            match details.is_empty() {
-                true => format!("{message} [by {by}]: no changes"),
-                false => format!("{message} [by {by}]: {}", details.join("; ")),
+            match (details.is_empty(), applied) {
+                (true, true) => format!("{message} [by {by}]: no changes"),
+                (true, false) => format!("{message} [by {by}]"),
+                (false, _) => format!("{message} [by {by}]: {}", details.join("; ")),
             }
         }
     };

@@ -86,8 +86,8 @@ impl Daemon {
         response.applied = true;
         let changes = lines(&response.changes);
         tracing::info!(
-            by,
-            source,
+            by = %by,
+            source = %source,
             changes = %summary(&changes),
             "config reloaded"
         );
@@ -117,9 +117,9 @@ impl Daemon {
             false => error.lines().next().unwrap_or(error).trim_end_matches(':'),
         };
         tracing::error!(
-            by,
+            by = %by,
             source = %response.source,
-            error,
+            error = %error,
             problems = %summary(&problems),
             changes = %summary(&changes),
             "reload refused; the running config stays in force"
@@ -252,7 +252,10 @@ impl Daemon {
             notes.push(match (&built, running.is_some()) {
                 (Some(_), true) => format!("{name}: rebuilt"),
                 (Some(_), false) => format!("{name}: started"),
-                (None, _) => format!("{name}: removed"),
+                (None, true) => format!("{name}: removed"),
+                // A section that follows the services, and none before
+                // or now: nothing to say.
+                (None, false) => continue,
             });
             replacements.push((kind, built));
         }

@@ -69,7 +69,7 @@ fn health_checks(old: &Config, new: &Config) -> Vec<Problem> {
             path: format!("service[{i}].health"),
             message: "health checks start with orbitd; restart orbitd to add, change or remove \
                       one"
-                .to_owned(),
+            .to_owned(),
         })
         .collect()
 }
