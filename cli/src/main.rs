@@ -2,7 +2,7 @@
 //!
 //! Exit codes: 0 done; 1 orbitd refused the request (unknown service or
 //! site, not eligible, would leave a service without any site and not
-//! `--force`d, ...); 2 bad usage; 69 orbitd unreachable or busy (a
+//! `--force`d, a reloaded or checked config refused, ...); 2 bad usage; 69 orbitd unreachable or busy (a
 //! command was not applied); 75 no answer within `--timeout` (a command may
 //! or may not have been applied: the journal tells); 77 wrong or missing
 //! token.
