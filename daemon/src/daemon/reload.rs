@@ -1,5 +1,9 @@
-//! SIGHUP: the config read again and taken over where it changed, the
-//! backends and BFD sessions touched only where their part changed.
+//! SIGHUP and `POST /v1/reload`: the config read again, judged against
+//! the running one (its changes, its problems, what only a restart can
+//! change: `restart_only.rs`) and, unless only checked, taken over where
+//! it changed, the backends and BFD sessions touched only where their part
+//! changed. The file is read here, in the loop, as every other input is
+//! handled: one reload at a time, between events.
 
 use orbit_config::Problem;
 use orbit_core::api::{ReloadRequest, ReloadResponse};
