@@ -95,3 +95,31 @@ fn refusal(r: &ReloadResponse, error: &str) -> String {
     }
     message
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbit_core::config::{ConfigChange, Delta};
+
+    #[test]
+    fn an_applied_reload_lists_its_changes_then_what_the_backends_did() {
+        let response = ReloadResponse {
+            source: "/etc/orbit/orbit.toml".to_owned(),
+            check: false,
+            applied: true,
+            changes: vec![ConfigChange {
+                subject: "bgp neighbor 10.0.0.2".to_owned(),
+                key: None,
+                delta: Delta::Added,
+            }],
+            problems: Vec::new(),
+            notes: vec!["bgp: peer 10.0.0.2 added".to_owned()],
+            error: None,
+        };
+        assert_eq!(
+            render(&response, None),
+            "reloaded /etc/orbit/orbit.toml\n  bgp neighbor 10.0.0.2 added\nbackends:\n  \
+             bgp: peer 10.0.0.2 added\n"
+        );
+    }
+}
