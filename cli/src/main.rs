@@ -2,12 +2,13 @@
 //!
 //! Exit codes: 0 done; 1 orbitd refused the request (unknown service or
 //! site, not eligible, would leave a service without any site and not
-//! `--force`d, ...); 2 bad usage; 69 orbitd unreachable or busy (a
+//! `--force`d, a reloaded or checked config refused, ...); 2 bad usage; 69 orbitd unreachable or busy (a
 //! command was not applied); 75 no answer within `--timeout` (a command may
 //! or may not have been applied: the journal tells); 77 wrong or missing
 //! token.
 
 mod client;
+mod reload;
 mod render;
 mod request;
 
@@ -122,6 +123,14 @@ enum Cmd {
         #[arg(long)]
         reason: Option<Reason>,
     },
+    /// Reload orbitd's config file (as SIGHUP does) and print what it
+    /// changed; a bad config is refused (exit 1) and the running one stays.
+    Reload {
+        /// Only check, apply nothing: FILE (read here and sent to orbitd),
+        /// or orbitd's own config file; prints what it would change.
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        check: Option<Option<PathBuf>>,
+    },
     /// The decision journal.
     Journal {
         /// Keep printing new entries.
@@ -191,13 +200,14 @@ fn endpoint(cli: &Cli) -> Result<Endpoint, Failure> {
     }
 }
 
-async fn call<T: DeserializeOwned>(
+/// One request; an error when orbitd cannot be reached or did not answer.
+async fn send(
     client: &Client,
     method: Method,
     path: &str,
     body: Option<Vec<u8>>,
-) -> Result<T, Failure> {
-    let (status, bytes) = client
+) -> Result<(StatusCode, bytes::Bytes), Failure> {
+    client
         .request(method, path, body)
         .await
         .map_err(|e| Failure {
@@ -206,22 +216,36 @@ async fn call<T: DeserializeOwned>(
                 ClientError::TimedOut(_) => EX_TEMPFAIL,
             },
             message: e.to_string(),
-        })?;
+        })
+}
+
+async fn call<T: DeserializeOwned>(
+    client: &Client,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<T, Failure> {
+    let (status, bytes) = send(client, method, path, body).await?;
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|e| Failure {
             code: EX_UNAVAILABLE,
             message: format!("orbitd answered something unexpected: {e}"),
         });
     }
-    let message = serde_json::from_slice::<ApiError>(&bytes)
+    Err(api_failure(status, &bytes))
+}
+
+/// An API error answer, with the exit code its status maps to.
+fn api_failure(status: StatusCode, bytes: &[u8]) -> Failure {
+    let message = serde_json::from_slice::<ApiError>(bytes)
         .map(|e| e.error)
-        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+        .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned());
     let code = match status {
         StatusCode::UNAUTHORIZED => EX_NOPERM,
         StatusCode::SERVICE_UNAVAILABLE => EX_UNAVAILABLE,
         _ => EX_REFUSED,
     };
-    Err(Failure { code, message })
+    Failure { code, message }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
@@ -244,6 +268,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             return Ok(());
         }
         Cmd::Journal { follow, limit } => return journal(&client, *follow, *limit, cli.json).await,
+        Cmd::Reload { check } => return reload::reload(&client, check.clone(), cli.json).await,
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -419,6 +419,20 @@ pub fn journal_entry(e: &JournalEntry) -> String {
             }
         ),
         JournalRecord::Lifecycle { message } => message.clone(),
+        JournalRecord::Reload {
+            by,
+            applied,
+            changes,
+            problems,
+            message,
+        } => {
+            let details: Vec<&str> = problems.iter().chain(changes).map(String::as_str).collect();
+            match (details.is_empty(), applied) {
+                (true, true) => format!("{message} [by {by}]: no changes"),
+                (true, false) => format!("{message} [by {by}]"),
+                (false, _) => format!("{message} [by {by}]: {}", details.join("; ")),
+            }
+        }
     };
     format!("#{:<6} {}  {what}", e.seq, e.time)
 }

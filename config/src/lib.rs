@@ -17,6 +17,7 @@
 //! config names (checked by `orbitd`, which knows what each file must hold),
 //! in one go.
 
+mod diff;
 mod error;
 mod read;
 mod schema;

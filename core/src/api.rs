@@ -21,7 +21,10 @@ use crate::order::Reason;
 use crate::redirect::{BackendKind, ServiceDrift};
 use crate::steering::Steering;
 
+pub mod reload;
 pub mod request;
+
+pub use reload::{ReloadRequest, ReloadResponse};
 
 /// `POST /v1/switchover`: `service` absent means every service `to` serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -366,6 +369,17 @@ pub enum JournalRecord {
         detail: String,
     },
     Lifecycle {
+        message: String,
+    },
+    /// A reload (SIGHUP or `POST /v1/reload`), applied or refused: who
+    /// asked (`SIGHUP`, or the API client), what it changes (one line per
+    /// change, as `orbitctl reload` prints it) and, when refused, why.
+    Reload {
+        by: String,
+        applied: bool,
+        changes: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        problems: Vec<String>,
         message: String,
     },
 }

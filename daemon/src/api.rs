@@ -5,6 +5,7 @@
 //! fuzzed); connection limits and timeouts are [`listener`]'s.
 
 mod listener;
+mod reload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -303,6 +304,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
         }
         Endpoint::Command(endpoint) => command(req, endpoint, ctx, client).await,
         Endpoint::Events => external_events(req, ctx).await,
+        Endpoint::Reload => reload::reload(req, ctx, client).await,
     }
 }
 
@@ -337,11 +339,16 @@ async fn ask<T>(ctx: &Ctx, call: impl FnOnce(oneshot::Sender<T>) -> ApiCall) -> 
 
 /// The whole body, at most [`MAX_BODY`] bytes.
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+    read_body_up_to(req, MAX_BODY).await
+}
+
+/// The whole body, at most `cap` bytes.
+async fn read_body_up_to(req: Request<Incoming>, cap: usize) -> Result<Bytes, Reply> {
+    match Limited::new(req.into_body(), cap).collect().await {
         Ok(b) => Ok(b.to_bytes()),
         Err(_) => Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than {MAX_BODY} bytes"),
+            format!("body larger than {cap} bytes"),
         )),
     }
 }

@@ -266,7 +266,7 @@ fn spawn_signals(tx: tokio::sync::mpsc::Sender<Input>) -> std::io::Result<()> {
             let input = tokio::select! {
                 _ = term.recv() => Input::Terminate,
                 _ = int.recv() => Input::Terminate,
-                _ = hup.recv() => Input::Reload,
+                _ = hup.recv() => Input::Reload(None),
             };
             if tx.send(input).await.is_err() {
                 return;

@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use orbit_core::api::request::{
-    events, method_label, CommandEndpoint, Endpoint, JournalQuery, Route,
+    events, method_label, reload, CommandEndpoint, Endpoint, JournalQuery, Route,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -34,6 +34,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(Endpoint::Events) => {
             let _ = events(body);
         }
+        Ok(Endpoint::Reload) => {
+            let _ = reload(body);
+        }
         Ok(Endpoint::Command(endpoint)) => {
             let _ = endpoint.parse(body);
         }
@@ -47,5 +50,6 @@ fuzz_target!(|data: &[u8]| {
     for endpoint in CommandEndpoint::ALL {
         let _ = endpoint.parse(body);
     }
+    let _ = reload(body);
     let _ = JournalQuery::parse(Some(&String::from_utf8_lossy(body)));
 });

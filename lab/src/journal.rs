@@ -89,6 +89,7 @@ fn entry(member: &str, journal: JournalEntry) -> Result<Entry> {
         }
         JournalRecord::Drift { .. } => "drift",
         JournalRecord::Lifecycle { .. } => "lifecycle",
+        JournalRecord::Reload { .. } => "reload",
     }
     .to_owned();
     Ok(e)

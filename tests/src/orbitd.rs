@@ -43,6 +43,19 @@ impl Orbitd {
         }
     }
 
+    /// As [`Orbitd::start`] with everything in `dir`: `dir/orbit.toml`,
+    /// the socket `dir/api.sock` (as [`one_site_config`] writes it), the
+    /// log `dir/orbitd.log`.
+    pub fn start_in(exe: &Path, ns: &Netns, dir: &Path) -> Orbitd {
+        Orbitd::start(
+            exe,
+            ns,
+            &dir.join("orbit.toml"),
+            &dir.join("api.sock"),
+            &dir.join("orbitd.log"),
+        )
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -32,10 +32,11 @@ pub enum Route {
     Pin,
     Observer,
     Events,
+    Reload,
 }
 
 impl Route {
-    pub const ALL: [Route; 11] = [
+    pub const ALL: [Route; 12] = [
         Route::Live,
         Route::Ready,
         Route::Metrics,
@@ -47,6 +48,7 @@ impl Route {
         Route::Pin,
         Route::Observer,
         Route::Events,
+        Route::Reload,
     ];
 
     pub fn path(self) -> &'static str {
@@ -62,6 +64,7 @@ impl Route {
             Route::Pin => "/v1/pin",
             Route::Observer => "/v1/observer",
             Route::Events => "/v1/events",
+            Route::Reload => "/v1/reload",
         }
     }
 
@@ -94,6 +97,9 @@ pub enum Endpoint {
     /// An operator command, whose JSON body [`CommandEndpoint::parse`]
     /// decodes.
     Command(CommandEndpoint),
+    /// Reload or check a config; its JSON body is a
+    /// [`ReloadRequest`](super::ReloadRequest) ([`reload`]).
+    Reload,
 }
 
 /// The endpoints of operator commands.
@@ -120,6 +126,7 @@ impl Endpoint {
             ("GET", Route::Status) => Endpoint::Status,
             ("GET", Route::Journal) => Endpoint::Journal,
             ("POST", Route::Events) => Endpoint::Events,
+            ("POST", Route::Reload) => Endpoint::Reload,
             ("POST", Route::Switchover) => Endpoint::Command(CommandEndpoint::Switchover),
             ("POST", Route::Drain) => Endpoint::Command(CommandEndpoint::Drain),
             ("POST", Route::Failback) => Endpoint::Command(CommandEndpoint::Failback),
@@ -281,6 +288,24 @@ pub fn events(body: &[u8]) -> Result<Vec<PostedEvent>, RequestError> {
     json(body)
 }
 
+/// The body of `POST /v1/reload` (empty: reload the config file). Config
+/// text is only checked: a reload applies orbitd's own file, so that what
+/// runs is always what the file says.
+pub fn reload(body: &[u8]) -> Result<super::ReloadRequest, RequestError> {
+    if body.is_empty() {
+        return Ok(super::ReloadRequest::default());
+    }
+    let request: super::ReloadRequest = json(body)?;
+    if request.config.is_some() && !request.check {
+        return Err(RequestError::MalformedBody(
+            "config text is only checked (\"check\": true); a reload applies orbitd's own \
+             config file"
+                .to_owned(),
+        ));
+    }
+    Ok(request)
+}
+
 /// One posted event: a verdict or a health result, the one party it speaks
 /// for (`observer`, `site`) defaulting to this node.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -331,6 +356,7 @@ pub enum RequestError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ReloadRequest;
     use crate::ids::{ServiceId, SiteId};
 
     fn site(s: &str) -> SiteId {
@@ -361,6 +387,7 @@ mod tests {
             ("DELETE", "/v1/pin", Endpoint::Command(C::Unpin)),
             ("POST", "/v1/observer", Endpoint::Command(C::Observer)),
             ("POST", "/v1/events", Endpoint::Events),
+            ("POST", "/v1/reload", Endpoint::Reload),
         ];
         for (method, path, endpoint) in allowed {
             assert_eq!(
@@ -593,6 +620,18 @@ mod tests {
         assert!(events(b"[{\"type\":\"verdict\"}]").is_err());
     }
 
+    #[test]
+    fn reload_bodies_check_text_or_reload_the_file() {
+        assert_eq!(reload(b"").unwrap(), ReloadRequest::default());
+        assert_eq!(reload(b"{}").unwrap(), ReloadRequest::default());
+        let check = reload(br#"{"check":true,"config":"[node]"}"#).unwrap();
+        assert!(check.check);
+        assert_eq!(check.config.as_deref(), Some("[node]"));
+        let error = reload(br#"{"config":"[node]"}"#).unwrap_err().to_string();
+        assert!(error.contains("only checked"), "{error}");
+        assert!(reload(br#"{"path":"/etc/shadow"}"#).is_err());
+    }
+
     proptest::proptest! {
         #[test]
         fn any_request_parses_or_is_refused(
@@ -606,6 +645,7 @@ mod tests {
             }
             let _ = JournalQuery::parse(query.as_deref());
             let _ = events(&body);
+            let _ = reload(&body);
         }
     }
 }

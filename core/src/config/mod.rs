@@ -6,10 +6,12 @@
 //! Each backend and detector crate owns its own section (types and
 //! `validate`); `orbit-config` composes them into `orbit.toml`.
 
+mod change;
 mod duration;
 mod problems;
 mod vocabulary;
 
+pub use change::{ConfigChange, Delta};
 pub use duration::HumanDuration;
 pub use problems::{Problem, Problems};
 pub use vocabulary::{majority, Failback, Policy, Scope, Service, ServiceEntry, Site};

@@ -15,6 +15,8 @@
 mod reload;
 mod shutdown;
 
+pub use reload::ReloadCall;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -54,7 +56,8 @@ pub enum Input {
     },
     Drift(DriftReport),
     Terminate,
-    Reload,
+    /// SIGHUP (`None`) or `POST /v1/reload`.
+    Reload(Option<ReloadCall>),
 }
 
 /// A request from the API server, answered on its oneshot.
@@ -296,7 +299,7 @@ impl Daemon {
                     drifted,
                 } => self.handle_observed(backend, detail, drifted),
                 Input::Drift(report) => self.handle_drift(report),
-                Input::Reload => self.reload().await,
+                Input::Reload(call) => self.reload(call).await,
                 Input::Terminate => return self.shutdown().await,
             }
         }

@@ -1,40 +1,84 @@
-//! SIGHUP: the config read again and taken over where it changed, the
-//! backends and BFD sessions touched only where their part changed.
+//! SIGHUP and `POST /v1/reload`: the config read again, judged against
+//! the running one (its changes, its problems, what only a restart can
+//! change: `restart_only.rs`) and, unless only checked, taken over where
+//! it changed, the backends and BFD sessions touched only where their part
+//! changed. The file is read here, in the loop, as every other input is
+//! handled: one reload at a time, between events.
+
+use orbit_config::Problem;
+use orbit_core::api::{ReloadRequest, ReloadResponse};
+use orbit_core::config::ConfigChange;
 
 use super::*;
 
+mod restart_only;
+
+/// How a config sent by a client (`orbitctl reload --check FILE`) is named.
+const SENT: &str = "(sent by the client)";
+
+/// `POST /v1/reload`, answered on `reply` once done.
+#[derive(Debug)]
+pub struct ReloadCall {
+    pub request: ReloadRequest,
+    /// Who asked (the API client), for the journal.
+    pub by: String,
+    pub reply: oneshot::Sender<ReloadResponse>,
+}
+
 impl Daemon {
-    /// SIGHUP: a bad new config is refused and the old one keeps running.
-    /// The files it names are checked as at start (`check-config`), so a
-    /// missing key is refused with the rest of the config's problems.
-    pub(super) async fn reload(&mut self) {
-        let config =
-            match Config::load_checked(&self.config_path, crate::referenced_files::problems) {
-                Ok(c) => c,
-                Err(error) => {
-                    tracing::error!(%error, "reload refused; the running config stays in force");
-                    self.journal.append(JournalRecord::Lifecycle {
-                        message: format!("reload refused, running config kept: {error}"),
-                    });
-                    return;
-                }
-            };
-        if config.node != self.config.node {
-            tracing::warn!("[node] changed: takes effect only after a restart");
+    /// SIGHUP (`None`) or `POST /v1/reload`: a reload of the config file,
+    /// or only a check of it or of a config the client sent.
+    pub(super) async fn reload(&mut self, call: Option<ReloadCall>) {
+        let Some(call) = call else {
+            self.reload_file("SIGHUP").await;
+            return;
+        };
+        if call.reply.is_closed() {
+            // As for a command: the client was told nothing was done.
+            tracing::warn!(by = %call.by, "reload dropped: its client gave up before it was taken");
+            return;
         }
+        let response = match call.request {
+            ReloadRequest {
+                check: true,
+                config: Some(text),
+            } => self.judge(Ok(text), SENT, true).1,
+            ReloadRequest { check: true, .. } => {
+                let source = self.config_path.display().to_string();
+                let text = std::fs::read_to_string(&self.config_path);
+                self.judge(text, &source, true).1
+            }
+            ReloadRequest { check: false, .. } => self.reload_file(&call.by).await,
+        };
+        let _ = call.reply.send(response);
+    }
+
+    /// Reads the config file again and takes it over where it changed. A
+    /// bad new config is refused and the old one keeps running. The files
+    /// it names are checked as at start (`check-config`), so a missing key
+    /// is refused with the rest of the config's problems.
+    async fn reload_file(&mut self, by: &str) -> ReloadResponse {
+        let source = self.config_path.display().to_string();
+        let text = std::fs::read_to_string(&self.config_path);
+        let (config, mut response) = self.judge(text, &source, false);
+        let Some(config) = config else {
+            self.reload_refused(by, &response);
+            return response;
+        };
         match self.reload_backends(&config).await {
             Ok(notes) => {
-                for message in notes {
+                for message in &notes {
                     tracing::info!(%message, "reload");
-                    self.journal.append(JournalRecord::Lifecycle { message });
+                    self.journal.append(JournalRecord::Lifecycle {
+                        message: message.clone(),
+                    });
                 }
+                response.notes = notes;
             }
             Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "reload refused; the running config stays in force");
-                self.journal.append(JournalRecord::Lifecycle {
-                    message: format!("reload refused, running config kept: {error:#}"),
-                });
-                return;
+                response.error = Some(format!("{error:#}"));
+                self.reload_refused(by, &response);
+                return response;
             }
         }
         if config.bfd != self.config.bfd || config.sites != self.config.sites {
@@ -43,11 +87,113 @@ impl Daemon {
         let now = self.now();
         let decisions = self.engine.reload(now, config.engine());
         self.config = config;
-        self.journal.append(JournalRecord::Lifecycle {
-            message: format!("config reloaded from {}", self.config_path.display()),
+        response.applied = true;
+        let changes = lines(&response.changes);
+        tracing::info!(
+            by = %by,
+            source = %source,
+            changes = %summary(&changes),
+            "config reloaded"
+        );
+        self.metrics.reload(true);
+        self.journal.append(JournalRecord::Reload {
+            by: by.to_owned(),
+            applied: true,
+            changes,
+            problems: Vec::new(),
+            message: format!("config reloaded from {source}"),
         });
         self.record(&decisions);
         self.publish(true);
+        response
+    }
+
+    /// Logs, journals and counts a refused reload; the running config
+    /// stays in force.
+    fn reload_refused(&mut self, by: &str, response: &ReloadResponse) {
+        let error = response.error.as_deref().unwrap_or("refused");
+        let changes = lines(&response.changes);
+        let problems: Vec<String> = response.problems.iter().map(Problem::to_string).collect();
+        // With problems listed one by one, the error's first line says the
+        // rest ("config ... has 2 problem(s)").
+        let error = match problems.is_empty() {
+            true => error,
+            false => error.lines().next().unwrap_or(error).trim_end_matches(':'),
+        };
+        tracing::error!(
+            by = %by,
+            source = %response.source,
+            error = %error,
+            problems = %summary(&problems),
+            changes = %summary(&changes),
+            "reload refused; the running config stays in force"
+        );
+        self.metrics.reload(false);
+        self.journal.append(JournalRecord::Reload {
+            by: by.to_owned(),
+            applied: false,
+            changes,
+            problems,
+            message: format!("reload refused, running config kept: {error}"),
+        });
+    }
+
+    /// Reads a new config as at start and compares it with the running
+    /// one: its changes, and every reason it cannot be taken (its own
+    /// problems, the files it names, what only a restart can change). The
+    /// config comes back only if it can be taken.
+    fn judge(
+        &self,
+        text: std::io::Result<String>,
+        source: &str,
+        check: bool,
+    ) -> (Option<Config>, ReloadResponse) {
+        let mut response = ReloadResponse {
+            source: source.to_owned(),
+            check,
+            applied: false,
+            changes: Vec::new(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+            error: None,
+        };
+        let text = match text {
+            Ok(text) => text,
+            Err(error) => {
+                response.error = Some(format!("cannot read config {source}: {error}"));
+                return (None, response);
+            }
+        };
+        match Config::parse_checked(&text, source, crate::referenced_files::problems) {
+            Ok(config) => {
+                response.changes = self.config.diff(&config);
+                response.problems =
+                    restart_only::problems(&self.config, &config, &response.changes);
+                if response.problems.is_empty() {
+                    return (Some(config), response);
+                }
+                response.error = Some(format!(
+                    "config {source} changes what only a restart can change:\n{}",
+                    response
+                        .problems
+                        .iter()
+                        .map(|p| format!("  {p}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ));
+            }
+            Err(error) => {
+                // What it would change, if it reads at all.
+                if let Ok(config) = Config::parse(&text, source) {
+                    response.changes = self.config.diff(&config);
+                }
+                if let orbit_config::Error::InvalidConfig { problems, .. } = &error {
+                    response.problems = problems.clone();
+                }
+                response.error = Some(error.to_string());
+            }
+        }
+        (None, response)
     }
 
     /// The backends and BFD toward the BGP peers under a reloaded config;
@@ -110,7 +256,10 @@ impl Daemon {
             notes.push(match (&built, running.is_some()) {
                 (Some(_), true) => format!("{name}: rebuilt"),
                 (Some(_), false) => format!("{name}: started"),
-                (None, _) => format!("{name}: removed"),
+                (None, true) => format!("{name}: removed"),
+                // A section that follows the services, and none before
+                // or now: nothing to say.
+                (None, false) => continue,
             });
             replacements.push((kind, built));
         }
@@ -228,5 +377,19 @@ impl Daemon {
                 });
             }
         }
+    }
+}
+
+/// Each change as `orbitctl reload` prints it.
+fn lines(changes: &[ConfigChange]) -> Vec<String> {
+    changes.iter().map(ToString::to_string).collect()
+}
+
+/// A list on one log line.
+fn summary(items: &[String]) -> String {
+    if items.is_empty() {
+        "no changes".to_owned()
+    } else {
+        items.join("; ")
     }
 }

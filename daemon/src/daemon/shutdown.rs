@@ -115,8 +115,9 @@ impl Daemon {
                     });
                     return;
                 }
-                Some(Input::Reload) => {
-                    tracing::warn!("SIGHUP during a planned stop: ignored");
+                // An API caller is told "shutting down" (its reply is dropped).
+                Some(Input::Reload(_)) => {
+                    tracing::warn!("reload during a planned stop: ignored");
                 }
                 None => return,
             }

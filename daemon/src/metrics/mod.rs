@@ -2,6 +2,7 @@
 
 pub mod bfd;
 pub mod detect;
+pub mod reload;
 pub mod snapshot;
 
 use orbit_core::{BackendKind, Decision, EngineStatus, Role, Steering};
@@ -69,6 +70,7 @@ pub struct Metrics {
     /// Kept by the journal itself: it writes from everywhere in the loop.
     journal: JournalCounters,
     state_write_errors: Counter,
+    reload: reload::ReloadGauges,
 }
 
 impl Metrics {
@@ -99,6 +101,7 @@ impl Metrics {
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
             journal: JournalCounters::default(),
             state_write_errors: Counter::default(),
+            reload: reload::ReloadGauges::started(),
             registry: Registry::default(),
         };
         for collector in evidence.collectors() {
@@ -208,6 +211,7 @@ impl Metrics {
             "Saves of state.json that failed (the old file stays)",
             m.state_write_errors.clone(),
         );
+        m.reload.register(&mut registry);
         Metrics { registry, ..m }
     }
 
@@ -366,6 +370,11 @@ impl Metrics {
     /// Counts failed saves of the state file.
     pub fn state_write_errors(&self) -> Counter {
         self.state_write_errors.clone()
+    }
+
+    /// A reload's outcome: taken (`true`) or refused.
+    pub fn reload(&self, successful: bool) {
+        self.reload.set(successful);
     }
 
     /// Prometheus text exposition format.
