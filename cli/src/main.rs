@@ -5,9 +5,10 @@
 //! `--force`d, ...); 2 bad usage; 69 orbitd unreachable or busy (a
 //! command was not applied); 75 no answer within `--timeout` (a command may
 //! or may not have been applied: the journal tells); 77 wrong or missing
-//! token.
+//! token, or no permission on the socket. `failure.rs` maps them.
 
 mod client;
+mod failure;
 mod render;
 mod request;
 
@@ -18,17 +19,12 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use client::{Client, ClientError, Endpoint};
+use failure::{Failure, Kind};
 use hyper::{Method, StatusCode};
 use orbit_core::api::{ApiError, CommandResponse, JournalResponse, StatusResponse};
 use orbit_core::{Reason, ServiceId, SiteId};
 use request::{CommandRequest, Flags};
 use serde::de::DeserializeOwned;
-
-const EX_REFUSED: u8 = 1;
-const EX_UNAVAILABLE: u8 = 69;
-/// sysexits.h EX_TEMPFAIL: no answer in time; the outcome is unknown.
-const EX_TEMPFAIL: u8 = 75;
-const EX_NOPERM: u8 = 77;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,7 +42,8 @@ struct Cli {
     )]
     socket: PathBuf,
     /// orbitd's TCP API instead of the socket, e.g. http://127.0.0.1:7443.
-    #[arg(long, global = true, env = "ORBIT_URL", requires = "token")]
+    /// Needs a token (--token or ORBIT_TOKEN): exit 77 without one.
+    #[arg(long, global = true, env = "ORBIT_URL")]
     url: Option<String>,
     /// Bearer token for --url.
     #[arg(long, global = true, env = "ORBIT_TOKEN", hide_env_values = true)]
@@ -137,30 +134,31 @@ enum Cmd {
     Man,
 }
 
-/// An error with the exit code it maps to.
-struct Failure {
-    code: u8,
-    message: String,
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                e.exit();
+            }
+            // clap could not parse the flags, so look for --json by hand.
+            let as_json = std::env::args_os().any(|a| a == "--json");
+            return ExitCode::from(failure::usage(&e).report(as_json));
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("orbitctl: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(Failure::new(Kind::Refused, e.to_string()).report(cli.json));
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("orbitctl: {}", f.message);
-            ExitCode::from(f.code)
-        }
+        Err(f) => ExitCode::from(f.report(cli.json)),
     }
 }
 
@@ -173,12 +171,18 @@ fn client(cli: &Cli) -> Result<Client, Failure> {
 
 fn endpoint(cli: &Cli) -> Result<Endpoint, Failure> {
     match (&cli.url, &cli.token) {
+        (Some(_), None) => Err(Failure::new(
+            Kind::Permission,
+            "--url needs a token: pass --token or set ORBIT_TOKEN",
+        )),
         (Some(url), Some(token)) => {
             let authority = url
                 .strip_prefix("http://")
-                .ok_or_else(|| Failure {
-                    code: 2,
-                    message: format!("--url {url:?} must start with http://"),
+                .ok_or_else(|| {
+                    Failure::new(
+                        Kind::Usage,
+                        format!("--url {url:?} must start with http://"),
+                    )
                 })?
                 .trim_end_matches('/')
                 .to_owned();
@@ -197,31 +201,31 @@ async fn call<T: DeserializeOwned>(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<T, Failure> {
-    let (status, bytes) = client
-        .request(method, path, body)
-        .await
-        .map_err(|e| Failure {
-            code: match e {
-                ClientError::Unreachable { .. } => EX_UNAVAILABLE,
-                ClientError::TimedOut(_) => EX_TEMPFAIL,
-            },
-            message: e.to_string(),
-        })?;
+    let (status, bytes) = client.request(method, path, body).await.map_err(|e| {
+        let kind = match e {
+            ClientError::Unreachable { .. } => Kind::Unavailable,
+            ClientError::PermissionDenied { .. } => Kind::Permission,
+            ClientError::TimedOut(_) => Kind::Timeout,
+        };
+        Failure::new(kind, e.to_string())
+    })?;
     if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| Failure {
-            code: EX_UNAVAILABLE,
-            message: format!("orbitd answered something unexpected: {e}"),
+        return serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::new(
+                Kind::Unavailable,
+                format!("orbitd answered something unexpected: {e}"),
+            )
         });
     }
     let message = serde_json::from_slice::<ApiError>(&bytes)
         .map(|e| e.error)
         .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-    let code = match status {
-        StatusCode::UNAUTHORIZED => EX_NOPERM,
-        StatusCode::SERVICE_UNAVAILABLE => EX_UNAVAILABLE,
-        _ => EX_REFUSED,
+    let kind = match status {
+        StatusCode::UNAUTHORIZED => Kind::Permission,
+        StatusCode::SERVICE_UNAVAILABLE => Kind::Unavailable,
+        _ => Kind::Refused,
     };
-    Err(Failure { code, message })
+    Err(Failure::new(kind, message))
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
@@ -231,11 +235,11 @@ fn print_json<T: serde::Serialize>(value: &T) {
     );
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
-    let client = client(&cli)?;
+async fn run(cli: &Cli) -> Result<(), Failure> {
     let request = match &cli.command {
         Cmd::Status => {
-            let status: StatusResponse = call(&client, Method::GET, "/v1/status", None).await?;
+            let status: StatusResponse =
+                call(&client(cli)?, Method::GET, "/v1/status", None).await?;
             if cli.json {
                 print_json(&status);
             } else {
@@ -243,7 +247,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             return Ok(());
         }
-        Cmd::Journal { follow, limit } => return journal(&client, *follow, *limit, cli.json).await,
+        Cmd::Journal { follow, limit } => {
+            return journal(&client(cli)?, *follow, *limit, cli.json).await
+        }
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -257,10 +263,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let mut out = Vec::new();
             clap_mangen::Man::new(Cli::command())
                 .render(&mut out)
-                .map_err(|e| Failure {
-                    code: 1,
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| Failure::new(Kind::Refused, e.to_string()))?;
             let _ = std::io::stdout().write_all(&out);
             return Ok(());
         }
@@ -281,17 +284,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     .map_err(unencodable)?;
     let endpoint = request.endpoint;
     let method = Method::from_bytes(endpoint.method().as_bytes()).map_err(unencodable)?;
-    let response: CommandResponse =
-        call(&client, method, endpoint.route().path(), Some(request.body))
-            .await
-            .map_err(|mut f| {
-                if f.code == EX_TEMPFAIL {
-                    f.message.push_str(
-                        "; the command may or may not have been applied: check `orbitctl journal`",
-                    );
-                }
-                f
-            })?;
+    let response: CommandResponse = call(
+        &client(cli)?,
+        method,
+        endpoint.route().path(),
+        Some(request.body),
+    )
+    .await
+    .map_err(|mut f| {
+        if f.kind == Kind::Timeout {
+            f.message.push_str(
+                "; the command may or may not have been applied: check `orbitctl journal`",
+            );
+        }
+        f
+    })?;
     if cli.json {
         print_json(&response);
     } else {
@@ -302,10 +309,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Cannot happen with the request types at hand; an error, not a panic.
 fn unencodable(e: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: EX_REFUSED,
-        message: format!("cannot encode the request: {e}"),
-    }
+    Failure::new(Kind::Refused, format!("cannot encode the request: {e}"))
 }
 
 async fn journal(
