@@ -9,6 +9,7 @@
 
 mod client;
 mod failure;
+mod journal;
 mod render;
 mod request;
 
@@ -21,7 +22,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use client::{Client, ClientError, Endpoint};
 use failure::{Failure, Kind};
 use hyper::{Method, StatusCode};
-use orbit_core::api::{ApiError, CommandResponse, JournalResponse, StatusResponse};
+use orbit_core::api::{ApiError, CommandResponse, StatusResponse};
 use orbit_core::{Reason, ServiceId, SiteId};
 use request::{CommandRequest, Flags};
 use serde::de::DeserializeOwned;
@@ -121,11 +122,12 @@ enum Cmd {
     },
     /// The decision journal.
     Journal {
-        /// Keep printing new entries.
+        /// Keep printing new entries; survives a daemon restart (retries,
+        /// then resumes after the last entry printed).
         #[arg(long, short)]
         follow: bool,
-        /// How many recent entries to show first.
-        #[arg(long, default_value_t = 50)]
+        /// How many recent entries to show first: 1 to 10000 (0 is an error).
+        #[arg(long, default_value_t = 50, value_parser = journal::parse_limit)]
         limit: usize,
     },
     /// Print shell completions.
@@ -248,7 +250,7 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
             return Ok(());
         }
         Cmd::Journal { follow, limit } => {
-            return journal(&client(cli)?, *follow, *limit, cli.json).await
+            return journal::run(&client(cli)?, *follow, *limit, cli.json).await
         }
         Cmd::Completions { shell } => {
             clap_complete::generate(
@@ -310,31 +312,4 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
 /// Cannot happen with the request types at hand; an error, not a panic.
 fn unencodable(e: impl std::fmt::Display) -> Failure {
     Failure::new(Kind::Refused, format!("cannot encode the request: {e}"))
-}
-
-async fn journal(
-    client: &Client,
-    follow: bool,
-    limit: usize,
-    as_json: bool,
-) -> Result<(), Failure> {
-    let limit = limit.clamp(1, 10_000);
-    let mut path = format!("/v1/journal?limit={limit}");
-    loop {
-        let page: JournalResponse = call(client, Method::GET, &path, None).await?;
-        for entry in &page.entries {
-            if as_json {
-                println!("{}", serde_json::to_string(entry).unwrap_or_default());
-            } else {
-                println!("{}", render::journal_entry(entry));
-            }
-        }
-        let _ = std::io::stdout().flush();
-        if !follow {
-            return Ok(());
-        }
-        let since = page.entries.last().map_or(page.last_seq, |e| e.seq);
-        path = format!("/v1/journal?since={since}&limit=1000");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
