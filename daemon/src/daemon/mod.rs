@@ -12,6 +12,7 @@
 //! Everything that changes state goes through the one channel and is handled
 //! by this loop, in order; spawned tasks only do I/O.
 
+mod about;
 mod reload;
 mod shutdown;
 
@@ -98,6 +99,10 @@ pub struct Daemon {
     tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
     started: Instant,
+    /// Wall-clock times of the start and of the last (re)load of the
+    /// config file, for status.
+    started_wall: std::time::SystemTime,
+    config_loaded: std::time::SystemTime,
     /// When the current steering generation was published.
     published_at: Instant,
     published_generation: u64,
@@ -202,6 +207,8 @@ impl Daemon {
             tx,
             rx,
             started: Instant::now(),
+            started_wall: std::time::SystemTime::now(),
+            config_loaded: std::time::SystemTime::now(),
             published_at: Instant::now(),
             published_generation,
             departing: false,
@@ -577,6 +584,7 @@ impl Daemon {
             // asynchronously, outside this loop.
             bfd: Vec::new(),
             bgp_peers: Vec::new(),
+            daemon: Some(self.about()),
         }
     }
 

@@ -43,6 +43,7 @@ impl Daemon {
         let now = self.now();
         let decisions = self.engine.reload(now, config.engine());
         self.config = config;
+        self.config_loaded = std::time::SystemTime::now();
         self.journal.append(JournalRecord::Lifecycle {
             message: format!("config reloaded from {}", self.config_path.display()),
         });
