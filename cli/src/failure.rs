@@ -61,9 +61,11 @@ impl Failure {
             }
             #[derive(Serialize)]
             struct Wrapper<'a> {
+                schema_version: u64,
                 error: Body<'a>,
             }
             let body = Wrapper {
+                schema_version: crate::json::SCHEMA_VERSION,
                 error: Body {
                     kind: self.kind,
                     message: &self.message,

@@ -88,7 +88,10 @@ pub async fn run(
 fn print(page: &JournalResponse, as_json: bool) -> u64 {
     for entry in &page.entries {
         if as_json {
-            println!("{}", serde_json::to_string(entry).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string(&crate::json::journal_entry(entry)).unwrap_or_default()
+            );
         } else {
             println!("{}", render::journal_entry(entry));
         }

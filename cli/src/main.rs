@@ -10,6 +10,7 @@
 mod client;
 mod failure;
 mod journal;
+mod json;
 mod render;
 mod request;
 
@@ -243,7 +244,7 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
             let status: StatusResponse =
                 call(&client(cli)?, Method::GET, "/v1/status", None).await?;
             if cli.json {
-                print_json(&status);
+                print_json(&json::status(&status));
             } else {
                 print!("{}", render::status(&status));
             }
@@ -302,7 +303,7 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
         f
     })?;
     if cli.json {
-        print_json(&response);
+        print_json(&json::command(&response));
     } else {
         print!("{}", render::command(&response));
     }

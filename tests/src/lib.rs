@@ -13,6 +13,7 @@ pub mod frr;
 pub mod mesh;
 pub mod netns;
 pub mod orbitd;
+pub mod schema;
 
 use std::time::{Duration, Instant};
 
