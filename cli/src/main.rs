@@ -8,6 +8,7 @@
 //! token, or no permission on the socket. `failure.rs` maps them.
 
 mod client;
+mod complete;
 mod failure;
 mod journal;
 mod json;
@@ -74,11 +75,13 @@ enum Cmd {
     Status,
     /// Move a service (or all services) to a site now, and keep it there.
     Switchover {
+        /// The service to move.
         #[arg(long, conflicts_with = "all", required_unless_present = "all")]
         service: Option<ServiceId>,
         /// Every service the target site serves.
         #[arg(long)]
         all: bool,
+        /// The site to move it to.
         #[arg(long)]
         to: SiteId,
         #[command(flatten)]
@@ -87,20 +90,24 @@ enum Cmd {
     /// Move every service away from a site until failback. Refused without
     /// --force if a service would be left without any site.
     Drain {
+        /// The site to empty.
         site: SiteId,
         #[command(flatten)]
         flags: Flags,
     },
     /// Undrain a site (or every site) and return services to their preferred site now.
     Failback {
+        /// The site to undrain; every site if absent.
         site: Option<SiteId>,
         #[command(flatten)]
         flags: Flags,
     },
     /// Make a site the preferred site of a service until unpinned.
     Pin {
+        /// The service to pin.
         #[arg(long)]
         service: ServiceId,
+        /// The site it prefers until unpinned.
         #[arg(long)]
         to: SiteId,
         #[command(flatten)]
@@ -108,6 +115,7 @@ enum Cmd {
     },
     /// Remove a service's pin; the service stays where it is.
     Unpin {
+        /// The service to unpin.
         #[arg(long)]
         service: ServiceId,
         #[command(flatten)]
@@ -115,6 +123,7 @@ enum Cmd {
     },
     /// Observer mode: decide and report, apply nothing.
     Observer {
+        /// `on`: decide and report only; `off`: apply again.
         #[arg(value_parser = ["on", "off"])]
         mode: String,
         /// Why, for the journal (one line, at most 200 characters).
@@ -131,10 +140,23 @@ enum Cmd {
         #[arg(long, default_value_t = 50, value_parser = journal::parse_limit)]
         limit: usize,
     },
-    /// Print shell completions.
-    Completions { shell: clap_complete::Shell },
+    /// Print shell completions; service and site names complete from the
+    /// running orbitd, or from the config file when it is not reachable.
+    Completions {
+        /// The shell to print them for.
+        shell: clap_complete::Shell,
+    },
     /// Print the man page (roff).
     Man,
+    /// Service or site names, one a line, for the completion scripts.
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// Which names.
+        what: complete::Names,
+        /// The config file to read the names from when orbitd does not answer.
+        #[arg(long, env = "ORBIT_CONFIG", default_value = complete::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -254,12 +276,18 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
             return journal::run(&client(cli)?, *follow, *limit, cli.json).await
         }
         Cmd::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "orbitctl",
-                &mut std::io::stdout(),
-            );
+            let _ = std::io::stdout().write_all(complete::script(*shell).as_bytes());
+            return Ok(());
+        }
+        Cmd::Complete { what, config } => {
+            // Completion must be quick and quiet: a short wait, no errors.
+            let quick = Client {
+                timeout: cli.timeout.min(Duration::from_secs(2)),
+                ..client(cli)?
+            };
+            for name in complete::names(&quick, *what, config).await {
+                println!("{name}");
+            }
             return Ok(());
         }
         Cmd::Man => {

@@ -24,12 +24,7 @@ fn orbitd_exe() -> &'static Path {
 }
 
 fn start(dir: &Path) -> Orbitd {
-    Orbitd::start_here(
-        orbitd_exe(),
-        &dir.join("orbit.toml"),
-        &dir.join("api.sock"),
-        &dir.join("orbitd.log"),
-    )
+    Orbitd::start_in(orbitd_exe(), dir, &standalone_config(dir))
 }
 
 /// A running `orbitctl ... journal --follow`: its stdout lines as they come.
@@ -138,7 +133,6 @@ fn follow_survives_a_daemon_restart_and_prints_every_entry_once() {
     orbit_tests::assert_root("orbitd tests");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("orbit.toml"), standalone_config(dir)).unwrap();
     let socket = dir.join("api.sock");
     let daemon = start(dir);
     let pin = |reason: &str| {

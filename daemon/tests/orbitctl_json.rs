@@ -34,13 +34,11 @@ fn json_output_matches_the_documented_schemas() {
     orbit_tests::assert_root("orbitd tests");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("orbit.toml"), standalone_config(dir)).unwrap();
     let socket = dir.join("api.sock");
-    let _daemon = Orbitd::start_here(
+    let _daemon = Orbitd::start_in(
         Path::new(env!("CARGO_BIN_EXE_orbitd")),
-        &dir.join("orbit.toml"),
-        &socket,
-        &dir.join("orbitd.log"),
+        dir,
+        &standalone_config(dir),
     );
     let ctl = |args: &[&str]| orbitctl(env!("CARGO_BIN_EXE_orbitd"), &socket, args);
 

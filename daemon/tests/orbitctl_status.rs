@@ -17,13 +17,7 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn start(dir: &Path, config: &str) -> Orbitd {
-    std::fs::write(dir.join("orbit.toml"), config).unwrap();
-    Orbitd::start_here(
-        Path::new(env!("CARGO_BIN_EXE_orbitd")),
-        &dir.join("orbit.toml"),
-        &dir.join("api.sock"),
-        &dir.join("orbitd.log"),
-    )
+    Orbitd::start_in(Path::new(env!("CARGO_BIN_EXE_orbitd")), dir, config)
 }
 
 /// A fresh directory with orbitd running `config(dir)` in it.

@@ -45,6 +45,19 @@ impl Orbitd {
         Orbitd::wait_for_socket(child, socket, log)
     }
 
+    /// Writes `config` to `dir/orbit.toml` and starts orbitd on it in this
+    /// test's own namespace, API socket `dir/api.sock`, log `dir/orbitd.log`
+    /// (the paths [`one_site_config`] and [`fed_config`] use).
+    pub fn start_in(exe: &Path, dir: &Path, config: &str) -> Orbitd {
+        std::fs::write(dir.join("orbit.toml"), config).expect("write orbit.toml");
+        Orbitd::start_here(
+            exe,
+            &dir.join("orbit.toml"),
+            &dir.join("api.sock"),
+            &dir.join("orbitd.log"),
+        )
+    }
+
     fn wait_for_socket(mut child: Child, socket: &Path, log: &Path) -> Orbitd {
         let log_text = || std::fs::read_to_string(log).unwrap_or_default();
         crate::wait_until(
