@@ -58,7 +58,7 @@ pub fn command(r: &CommandResponse) -> Value {
     stamped(r)
 }
 
-/// `value` as a JSON object with `schema_version` first.
+/// `value` as a JSON object with `schema_version` added.
 pub fn stamped(value: &impl Serialize) -> Value {
     let mut out = Map::new();
     out.insert("schema_version".to_owned(), SCHEMA_VERSION.into());
@@ -74,8 +74,9 @@ pub fn stamped(value: &impl Serialize) -> Value {
     Value::Object(out)
 }
 
-/// A list of objects as an object keyed by each one's `id` field, in the
-/// list's order. Two entries with one id (a BFD peer with a single-hop and
+/// A list of objects as an object keyed by each one's `id` field (keys
+/// come out sorted; order that matters, such as a service's site
+/// preference, is in lists of its own). Two entries with one id (a BFD peer with a single-hop and
 /// a multihop session) keep both: the second is keyed `id#2`.
 fn keyed(list: &mut Value, id: &str) {
     let Value::Array(items) = list.take() else {

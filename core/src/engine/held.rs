@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::eligibility::Ineligible;
 use super::{Engine, ServicePlan};
 use crate::ids::SiteId;
+use crate::time::Millis;
 
 /// What holds a service at its carrier (or nowhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,8 +63,13 @@ impl FailoverCause {
 }
 
 impl Engine {
-    /// Why `svc` is at `active`.
-    pub(super) fn held_by(&self, svc: &ServicePlan, active: Option<&SiteId>) -> HeldBy {
+    /// Why `svc` is at `active`, timers counted up to `now`.
+    pub(super) fn held_by(
+        &self,
+        svc: &ServicePlan,
+        active: Option<&SiteId>,
+        now: Millis,
+    ) -> HeldBy {
         let Some(active) = active else {
             return HeldBy::Nowhere;
         };
@@ -101,8 +107,8 @@ impl Engine {
                         .eligible_since
                         .get(&(ahead.clone(), svc.id.clone()))
                         .copied()
-                        .unwrap_or(self.now);
-                    let left = after.saturating_sub(self.now.since(since));
+                        .unwrap_or(now);
+                    let left = after.saturating_sub(now.since(since));
                     HeldBy::FailbackTimer {
                         site: ahead.clone(),
                         remaining_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),

@@ -6,6 +6,7 @@ use super::{Engine, HeldBy};
 use crate::event::Liveness;
 use crate::ids::{ServiceId, SiteId};
 use crate::steering::Role;
+use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStatus {
@@ -67,7 +68,16 @@ pub struct ServiceStatus {
 }
 
 impl Engine {
+    /// The status as of the last event's time.
     pub fn status(&self) -> EngineStatus {
+        self.status_at(self.now)
+    }
+
+    /// The status with its durations (how long a site has been dead, a
+    /// failback timer's time left) counted up to `now`: the engine's own
+    /// clock stops between events, and a quiet cluster has few.
+    pub fn status_at(&self, now: Millis) -> EngineStatus {
+        let now = now.max(self.now);
         let members = self.view.members();
         EngineStatus {
             local_site: self.local.clone(),
@@ -83,7 +93,7 @@ impl Engine {
                     witness: self.is_witness(site),
                     dead: self.view.is_dead(site),
                     dead_for_ms: self.view.dead_since(site).map(|since| {
-                        u64::try_from(self.now.since(since).as_millis()).unwrap_or(u64::MAX)
+                        u64::try_from(now.since(since).as_millis()).unwrap_or(u64::MAX)
                     }),
                     dead_votes: self.view.dead_voters(site),
                     cut_off: self.view.fenced(site),
@@ -101,7 +111,7 @@ impl Engine {
                     let steering = self.steering.services.get(&svc.id);
                     let active = steering.and_then(|s| s.active.clone());
                     ServiceStatus {
-                        held_by: Some(self.held_by(svc, active.as_ref())),
+                        held_by: Some(self.held_by(svc, active.as_ref(), now)),
                         id: svc.id.clone(),
                         active,
                         local_role: steering.map_or(Role::Withdrawn, |s| s.local_role),

@@ -562,7 +562,7 @@ impl Daemon {
         let writes = self.engine.steering().write_gate() != WriteGate::Closed;
         StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            engine: self.engine.status(),
+            engine: self.engine.status_at(self.now()),
             steering: self.engine.steering().clone(),
             backends: self
                 .backends
