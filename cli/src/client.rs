@@ -30,6 +30,10 @@ pub struct Client {
 pub enum ClientError {
     #[error("orbitd is unreachable at {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
+    /// The socket refused us (EACCES/EPERM): not in its group, or its mode
+    /// lets only root in.
+    #[error("no permission to talk to orbitd at {endpoint}: {detail} (run as root or as a member of the socket's group, `[api] api_socket_group`)")]
+    PermissionDenied { endpoint: String, detail: String },
     /// orbitd may have received the request and acted on it.
     #[error("orbitd did not answer within {}", humantime::format_duration(*.0))]
     TimedOut(Duration),
@@ -82,9 +86,17 @@ impl Endpoint {
             .map_err(|e| unreachable(e.to_string()))?;
         match self {
             Endpoint::Unix(path) => {
-                let stream = tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
+                let stream =
+                    tokio::net::UnixStream::connect(path)
+                        .await
+                        .map_err(|e| match e.kind() {
+                            // EACCES and EPERM both: retrying will not help.
+                            std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
+                                endpoint: self.describe(),
+                                detail: e.to_string(),
+                            },
+                            _ => unreachable(e.to_string()),
+                        })?;
                 exchange(stream, request).await.map_err(unreachable)
             }
             Endpoint::Tcp { authority, .. } => {

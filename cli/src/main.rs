@@ -2,12 +2,17 @@
 //!
 //! Exit codes: 0 done; 1 orbitd refused the request (unknown service or
 //! site, not eligible, would leave a service without any site and not
-//! `--force`d, a reloaded or checked config refused, ...); 2 bad usage; 69 orbitd unreachable or busy (a
+//! `--force`d, a reloaded or checked config refused, ...); 2 bad usage; 69
+//! orbitd unreachable or busy (a
 //! command was not applied); 75 no answer within `--timeout` (a command may
 //! or may not have been applied: the journal tells); 77 wrong or missing
-//! token.
+//! token, or no permission on the socket. `failure.rs` maps them.
 
 mod client;
+mod complete;
+mod failure;
+mod journal;
+mod json;
 mod reload;
 mod render;
 mod request;
@@ -19,17 +24,12 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use client::{Client, ClientError, Endpoint};
+use failure::{Failure, Kind};
 use hyper::{Method, StatusCode};
-use orbit_core::api::{ApiError, CommandResponse, JournalResponse, StatusResponse};
+use orbit_core::api::{ApiError, CommandResponse, StatusResponse};
 use orbit_core::{Reason, ServiceId, SiteId};
 use request::{CommandRequest, Flags};
 use serde::de::DeserializeOwned;
-
-const EX_REFUSED: u8 = 1;
-const EX_UNAVAILABLE: u8 = 69;
-/// sysexits.h EX_TEMPFAIL: no answer in time; the outcome is unknown.
-const EX_TEMPFAIL: u8 = 75;
-const EX_NOPERM: u8 = 77;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,7 +47,8 @@ struct Cli {
     )]
     socket: PathBuf,
     /// orbitd's TCP API instead of the socket, e.g. http://127.0.0.1:7443.
-    #[arg(long, global = true, env = "ORBIT_URL", requires = "token")]
+    /// Needs a token (--token or ORBIT_TOKEN): exit 77 without one.
+    #[arg(long, global = true, env = "ORBIT_URL")]
     url: Option<String>,
     /// Bearer token for --url.
     #[arg(long, global = true, env = "ORBIT_TOKEN", hide_env_values = true)]
@@ -76,11 +77,13 @@ enum Cmd {
     Status,
     /// Move a service (or all services) to a site now, and keep it there.
     Switchover {
+        /// The service to move.
         #[arg(long, conflicts_with = "all", required_unless_present = "all")]
         service: Option<ServiceId>,
         /// Every service the target site serves.
         #[arg(long)]
         all: bool,
+        /// The site to move it to.
         #[arg(long)]
         to: SiteId,
         #[command(flatten)]
@@ -89,20 +92,24 @@ enum Cmd {
     /// Move every service away from a site until failback. Refused without
     /// --force if a service would be left without any site.
     Drain {
+        /// The site to empty.
         site: SiteId,
         #[command(flatten)]
         flags: Flags,
     },
     /// Undrain a site (or every site) and return services to their preferred site now.
     Failback {
+        /// The site to undrain; every site if absent.
         site: Option<SiteId>,
         #[command(flatten)]
         flags: Flags,
     },
     /// Make a site the preferred site of a service until unpinned.
     Pin {
+        /// The service to pin.
         #[arg(long)]
         service: ServiceId,
+        /// The site it prefers until unpinned.
         #[arg(long)]
         to: SiteId,
         #[command(flatten)]
@@ -110,6 +117,7 @@ enum Cmd {
     },
     /// Remove a service's pin; the service stays where it is.
     Unpin {
+        /// The service to unpin.
         #[arg(long)]
         service: ServiceId,
         #[command(flatten)]
@@ -117,6 +125,7 @@ enum Cmd {
     },
     /// Observer mode for every member: decide and report, apply nothing.
     Observer {
+        /// `on`: decide and report only; `off`: apply again.
         #[arg(value_parser = ["on", "off"])]
         mode: String,
         /// Why, for the journal (one line, at most 200 characters).
@@ -133,43 +142,58 @@ enum Cmd {
     },
     /// The decision journal.
     Journal {
-        /// Keep printing new entries.
+        /// Keep printing new entries; survives a daemon restart (retries,
+        /// then resumes after the last entry printed).
         #[arg(long, short)]
         follow: bool,
-        /// How many recent entries to show first.
-        #[arg(long, default_value_t = 50)]
+        /// How many recent entries to show first: 1 to 10000 (0 is an error).
+        #[arg(long, default_value_t = 50, value_parser = journal::parse_limit)]
         limit: usize,
     },
-    /// Print shell completions.
-    Completions { shell: clap_complete::Shell },
+    /// Print shell completions; service and site names complete from the
+    /// running orbitd, or from the config file when it is not reachable.
+    Completions {
+        /// The shell to print them for.
+        shell: clap_complete::Shell,
+    },
     /// Print the man page (roff).
     Man,
-}
-
-/// An error with the exit code it maps to.
-struct Failure {
-    code: u8,
-    message: String,
+    /// Service or site names, one a line, for the completion scripts.
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// Which names.
+        what: complete::Names,
+        /// The config file to read the names from when orbitd does not answer.
+        #[arg(long, env = "ORBIT_CONFIG", default_value = complete::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                e.exit();
+            }
+            // clap could not parse the flags, so look for --json by hand.
+            let as_json = std::env::args_os().any(|a| a == "--json");
+            return ExitCode::from(failure::usage(&e).report(as_json));
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("orbitctl: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(Failure::new(Kind::Refused, e.to_string()).report(cli.json));
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("orbitctl: {}", f.message);
-            ExitCode::from(f.code)
-        }
+        Err(f) => ExitCode::from(f.report(cli.json)),
     }
 }
 
@@ -182,12 +206,18 @@ fn client(cli: &Cli) -> Result<Client, Failure> {
 
 fn endpoint(cli: &Cli) -> Result<Endpoint, Failure> {
     match (&cli.url, &cli.token) {
+        (Some(_), None) => Err(Failure::new(
+            Kind::Permission,
+            "--url needs a token: pass --token or set ORBIT_TOKEN",
+        )),
         (Some(url), Some(token)) => {
             let authority = url
                 .strip_prefix("http://")
-                .ok_or_else(|| Failure {
-                    code: 2,
-                    message: format!("--url {url:?} must start with http://"),
+                .ok_or_else(|| {
+                    Failure::new(
+                        Kind::Usage,
+                        format!("--url {url:?} must start with http://"),
+                    )
                 })?
                 .trim_end_matches('/')
                 .to_owned();
@@ -207,16 +237,14 @@ async fn send(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<(StatusCode, bytes::Bytes), Failure> {
-    client
-        .request(method, path, body)
-        .await
-        .map_err(|e| Failure {
-            code: match e {
-                ClientError::Unreachable { .. } => EX_UNAVAILABLE,
-                ClientError::TimedOut(_) => EX_TEMPFAIL,
-            },
-            message: e.to_string(),
-        })
+    client.request(method, path, body).await.map_err(|e| {
+        let kind = match e {
+            ClientError::Unreachable { .. } => Kind::Unavailable,
+            ClientError::PermissionDenied { .. } => Kind::Permission,
+            ClientError::TimedOut(_) => Kind::Timeout,
+        };
+        Failure::new(kind, e.to_string())
+    })
 }
 
 async fn call<T: DeserializeOwned>(
@@ -227,9 +255,11 @@ async fn call<T: DeserializeOwned>(
 ) -> Result<T, Failure> {
     let (status, bytes) = send(client, method, path, body).await?;
     if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| Failure {
-            code: EX_UNAVAILABLE,
-            message: format!("orbitd answered something unexpected: {e}"),
+        return serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::new(
+                Kind::Unavailable,
+                format!("orbitd answered something unexpected: {e}"),
+            )
         });
     }
     Err(api_failure(status, &bytes))
@@ -240,12 +270,12 @@ fn api_failure(status: StatusCode, bytes: &[u8]) -> Failure {
     let message = serde_json::from_slice::<ApiError>(bytes)
         .map(|e| e.error)
         .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned());
-    let code = match status {
-        StatusCode::UNAUTHORIZED => EX_NOPERM,
-        StatusCode::SERVICE_UNAVAILABLE => EX_UNAVAILABLE,
-        _ => EX_REFUSED,
+    let kind = match status {
+        StatusCode::UNAUTHORIZED => Kind::Permission,
+        StatusCode::SERVICE_UNAVAILABLE => Kind::Unavailable,
+        _ => Kind::Refused,
     };
-    Failure { code, message }
+    Failure::new(kind, message)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
@@ -255,37 +285,44 @@ fn print_json<T: serde::Serialize>(value: &T) {
     );
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
-    let client = client(&cli)?;
+async fn run(cli: &Cli) -> Result<(), Failure> {
     let request = match &cli.command {
         Cmd::Status => {
-            let status: StatusResponse = call(&client, Method::GET, "/v1/status", None).await?;
+            let status: StatusResponse =
+                call(&client(cli)?, Method::GET, "/v1/status", None).await?;
             if cli.json {
-                print_json(&status);
+                print_json(&json::status(&status));
             } else {
                 print!("{}", render::status(&status));
             }
             return Ok(());
         }
-        Cmd::Journal { follow, limit } => return journal(&client, *follow, *limit, cli.json).await,
-        Cmd::Reload { check } => return reload::reload(&client, check.clone(), cli.json).await,
+        Cmd::Journal { follow, limit } => {
+            return journal::run(&client(cli)?, *follow, *limit, cli.json).await
+        }
+        Cmd::Reload { check } => {
+            return reload::reload(&client(cli)?, check.clone(), cli.json).await
+        }
         Cmd::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "orbitctl",
-                &mut std::io::stdout(),
-            );
+            let _ = std::io::stdout().write_all(complete::script(*shell).as_bytes());
+            return Ok(());
+        }
+        Cmd::Complete { what, config } => {
+            // Completion must be quick and quiet: a short wait, no errors.
+            let quick = Client {
+                timeout: cli.timeout.min(Duration::from_secs(2)),
+                ..client(cli)?
+            };
+            for name in complete::names(&quick, *what, config).await {
+                println!("{name}");
+            }
             return Ok(());
         }
         Cmd::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(Cli::command())
                 .render(&mut out)
-                .map_err(|e| Failure {
-                    code: 1,
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| Failure::new(Kind::Refused, e.to_string()))?;
             let _ = std::io::stdout().write_all(&out);
             return Ok(());
         }
@@ -306,19 +343,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     .map_err(unencodable)?;
     let endpoint = request.endpoint;
     let method = Method::from_bytes(endpoint.method().as_bytes()).map_err(unencodable)?;
-    let response: CommandResponse =
-        call(&client, method, endpoint.route().path(), Some(request.body))
-            .await
-            .map_err(|mut f| {
-                if f.code == EX_TEMPFAIL {
-                    f.message.push_str(
-                        "; the command may or may not have been applied: check `orbitctl journal`",
-                    );
-                }
-                f
-            })?;
+    let response: CommandResponse = call(
+        &client(cli)?,
+        method,
+        endpoint.route().path(),
+        Some(request.body),
+    )
+    .await
+    .map_err(|mut f| {
+        if f.kind == Kind::Timeout {
+            f.message.push_str(
+                "; the command may or may not have been applied: check `orbitctl journal`",
+            );
+        }
+        f
+    })?;
     if cli.json {
-        print_json(&response);
+        print_json(&json::command(&response));
     } else {
         print!("{}", render::command(&response));
     }
@@ -327,35 +368,5 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Cannot happen with the request types at hand; an error, not a panic.
 fn unencodable(e: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: EX_REFUSED,
-        message: format!("cannot encode the request: {e}"),
-    }
-}
-
-async fn journal(
-    client: &Client,
-    follow: bool,
-    limit: usize,
-    as_json: bool,
-) -> Result<(), Failure> {
-    let limit = limit.clamp(1, 10_000);
-    let mut path = format!("/v1/journal?limit={limit}");
-    loop {
-        let page: JournalResponse = call(client, Method::GET, &path, None).await?;
-        for entry in &page.entries {
-            if as_json {
-                println!("{}", serde_json::to_string(entry).unwrap_or_default());
-            } else {
-                println!("{}", render::journal_entry(entry));
-            }
-        }
-        let _ = std::io::stdout().flush();
-        if !follow {
-            return Ok(());
-        }
-        let since = page.entries.last().map_or(page.last_seq, |e| e.seq);
-        path = format!("/v1/journal?since={since}&limit=1000");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    Failure::new(Kind::Refused, format!("cannot encode the request: {e}"))
 }

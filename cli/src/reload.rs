@@ -9,7 +9,8 @@ use orbit_core::api::request::Route;
 use orbit_core::api::{ReloadRequest, ReloadResponse};
 
 use crate::client::Client;
-use crate::{print_json, send, Failure, EX_REFUSED};
+use crate::failure::{Failure, Kind};
+use crate::{print_json, send};
 
 /// `check`: `None` reloads; `Some(None)` checks orbitd's own config file,
 /// `Some(Some(file))` checks `file`.
@@ -23,10 +24,8 @@ pub async fn reload(
         check: check.is_some(),
         config: file.as_deref().map(read).transpose()?,
     };
-    let body = serde_json::to_vec(&request).map_err(|e| Failure {
-        code: EX_REFUSED,
-        message: format!("cannot encode the request: {e}"),
-    })?;
+    let body = serde_json::to_vec(&request)
+        .map_err(|e| Failure::new(Kind::Refused, format!("cannot encode the request: {e}")))?;
     let (status, bytes) = send(client, Method::POST, Route::Reload.path(), Some(body)).await?;
     let response: ReloadResponse = match serde_json::from_slice(&bytes) {
         Ok(response) if status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY => {
@@ -43,17 +42,16 @@ pub async fn reload(
     }
     match &response.error {
         None => Ok(()),
-        Some(error) => Err(Failure {
-            code: EX_REFUSED,
-            message: refusal(&response, error),
-        }),
+        Some(error) => Err(Failure::new(Kind::Refused, refusal(&response, error))),
     }
 }
 
 fn read(file: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(file).map_err(|e| Failure {
-        code: EX_REFUSED,
-        message: format!("cannot read {}: {e}", file.display()),
+    std::fs::read_to_string(file).map_err(|e| {
+        Failure::new(
+            Kind::Refused,
+            format!("cannot read {}: {e}", file.display()),
+        )
     })
 }
 

@@ -4,7 +4,11 @@ use orbit_core::api::{
     BfdSessionReport, BfdState, BgpPeerReport, CommandResponse, DetectReport, JournalEntry,
     JournalRecord, StatusResponse,
 };
-use orbit_core::{Change, Order};
+use orbit_core::{Change, HeldBy, Order, ServiceStatus, SiteStatus};
+
+/// The most characters of a backend's error in the status table; `--json`
+/// has the whole text.
+const CELL_MAX: usize = 60;
 
 /// Left-aligned columns, two spaces apart.
 fn table(rows: &[Vec<String>]) -> String {
@@ -110,6 +114,19 @@ pub fn status(s: &StatusResponse) -> String {
         if e.observer_mode { "on" } else { "off" },
         e.generation
     );
+    if let Some(d) = &s.daemon {
+        out.insert_str(
+            out.len() - 1,
+            &format!(
+                "config {} (loaded {}), up {} (since {}), pid {}\n",
+                d.config_file,
+                d.config_loaded,
+                uptime(d.uptime_ms),
+                d.started,
+                d.pid
+            ),
+        );
+    }
     let mut sites = vec![vec![
         "SITE".to_owned(),
         "KIND".to_owned(),
@@ -126,15 +143,7 @@ pub fn status(s: &StatusResponse) -> String {
                 site.id.to_string()
             },
             if site.witness { "witness" } else { "site" }.to_owned(),
-            // A planned stop is not a failure: "left", never "DEAD".
-            if site.left {
-                "left"
-            } else if site.dead {
-                "DEAD"
-            } else {
-                "alive"
-            }
-            .to_owned(),
+            site_state(site),
             if site.dead_votes.is_empty() {
                 "-".to_owned()
             } else {
@@ -157,6 +166,7 @@ pub fn status(s: &StatusResponse) -> String {
     let mut services = vec![vec![
         "SERVICE".to_owned(),
         "ACTIVE".to_owned(),
+        "HELD BY / REASON".to_owned(),
         "LOCAL ROLE".to_owned(),
         "PIN".to_owned(),
         "SITES".to_owned(),
@@ -166,6 +176,7 @@ pub fn status(s: &StatusResponse) -> String {
         services.push(vec![
             svc.id.to_string(),
             or_dash(svc.active.as_ref().map(|a| a.to_string())),
+            or_dash(svc.held_by.as_ref().map(held_by)),
             format!(
                 "{}{}",
                 svc.local_role,
@@ -177,20 +188,7 @@ pub fn status(s: &StatusResponse) -> String {
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(" > "),
-            svc.health
-                .iter()
-                .map(|(site, h)| {
-                    format!(
-                        "{site}:{}",
-                        match h {
-                            Some(true) => "ok",
-                            Some(false) => "FAIL",
-                            None => "?",
-                        }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
+            health(svc, &e.sites),
         ]);
     }
     out.push_str(&table(&services));
@@ -206,7 +204,10 @@ pub fn status(s: &StatusResponse) -> String {
                 b.kind.to_string(),
                 or_dash(b.applied_generation.map(|g| g.to_string())),
                 match (&b.last_error, b.pending, &b.degraded, &b.drift) {
-                    (Some(e), ..) => format!("failing ({}x): {e}", b.consecutive_failures),
+                    (Some(e), ..) => truncate(
+                        &format!("failing ({}x): {e}", b.consecutive_failures),
+                        CELL_MAX,
+                    ),
                     (None, true, ..) => "applying".to_owned(),
                     (None, false, Some(why), _) => format!("DEGRADED: {why}"),
                     (None, false, None, Some(drift)) => format!("DRIFT: {drift}"),
@@ -225,6 +226,70 @@ pub fn status(s: &StatusResponse) -> String {
         out.push_str(&bfd(&s.bfd));
     }
     out
+}
+
+/// A site's STATE cell: `alive`, `left` (a planned stop is not a failure:
+/// never `DEAD`) or `DEAD since 09:31:02 UTC (3m2s)`.
+fn site_state(site: &SiteStatus) -> String {
+    if site.left {
+        return "left".to_owned();
+    }
+    if !site.dead {
+        return "alive".to_owned();
+    }
+    let Some(ms) = site.dead_for_ms else {
+        return "DEAD".to_owned();
+    };
+    let since = std::time::SystemTime::now() - std::time::Duration::from_millis(ms);
+    let stamp = humantime::format_rfc3339_seconds(since).to_string();
+    let clock = stamp.get(11..19).unwrap_or(&stamp);
+    format!("DEAD since {clock} UTC ({})", uptime(ms))
+}
+
+/// The HELD BY / REASON cell: why a service is where it is.
+fn held_by(h: &HeldBy) -> String {
+    match h {
+        HeldBy::Nowhere => "nowhere".to_owned(),
+        HeldBy::Preferred => "preferred".to_owned(),
+        HeldBy::Pinned => "pinned".to_owned(),
+        HeldBy::Switchover => "switchover".to_owned(),
+        HeldBy::Drained { site } => format!("{site} drained"),
+        HeldBy::Failover { site, cause, .. } => {
+            format!("failover ({site} {})", cause.as_str())
+        }
+        HeldBy::FailbackTimer { site, remaining_ms } => {
+            format!("failback to {site} in {}", uptime(*remaining_ms))
+        }
+        HeldBy::FailbackManual { site } => format!("{site} back, failback manual"),
+    }
+}
+
+/// The HEALTH cell: per site `ok`, `FAIL`, `?` (not known yet), or
+/// `stale` for a dead site (its last report says nothing about now).
+fn health(svc: &ServiceStatus, sites: &[SiteStatus]) -> String {
+    let dead = |id: &orbit_core::SiteId| sites.iter().any(|s| &s.id == id && s.dead);
+    svc.health
+        .iter()
+        .map(|(site, h)| {
+            let word = match h {
+                _ if dead(site) => "stale",
+                Some(true) => "ok",
+                Some(false) => "FAIL",
+                None => "?",
+            };
+            format!("{site}:{word}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// At most `max` characters, the cut marked with `...`.
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max.saturating_sub(3)).collect();
+    format!("{kept}...")
 }
 
 /// `1d2h`, `3h4m`, `5m6s`, `7s`: an uptime at a glance.
@@ -539,6 +604,7 @@ mod tests {
             id: id.parse().expect("site"),
             witness: false,
             dead,
+            dead_for_ms: None,
             dead_votes: Vec::new(),
             cut_off: false,
             drained: false,
@@ -568,6 +634,7 @@ mod tests {
             bfd: Vec::new(),
             bgp_peers: Vec::new(),
             detect: None,
+            daemon: None,
         };
         let text = status(&response);
         let a = text.lines().find(|l| l.starts_with("a ")).expect("a row");

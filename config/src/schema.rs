@@ -81,6 +81,55 @@ pub struct Api {
     /// well below the file descriptor limit (`LimitNOFILE=`).
     #[serde(default = "default_api_tcp_connections")]
     pub tcp_connections: usize,
+    /// The group that owns `node.api_socket`, so that its members (on-call
+    /// staff) can run orbitctl without root. Must exist on the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_socket_group: Option<String>,
+    /// The socket's mode as an octal string, e.g. "0660"; default "0660"
+    /// with `api_socket_group`, else "0600". Never open to others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_socket_mode: Option<String>,
+}
+
+impl Api {
+    /// The mode `node.api_socket` gets; a bad `api_socket_mode` (refused
+    /// by `validate`) counts as the default.
+    pub fn socket_mode(&self) -> u32 {
+        let default = if self.api_socket_group.is_some() {
+            0o660
+        } else {
+            0o600
+        };
+        self.api_socket_mode
+            .as_deref()
+            .and_then(|m| parse_socket_mode(m).ok())
+            .unwrap_or(default)
+    }
+}
+
+/// `"0660"` or `"660"` as a mode: at most 0o770 (no setuid/setgid/sticky
+/// bits, nothing for others: whoever can connect can command orbitd) and
+/// read-write for the owner (orbitd's own `check-config` and tools).
+pub fn parse_socket_mode(text: &str) -> Result<u32, String> {
+    let digits = text
+        .strip_prefix('0')
+        .filter(|d| d.len() == 3)
+        .unwrap_or(text);
+    let mode = (digits.len() == 3)
+        .then(|| u32::from_str_radix(digits, 8).ok())
+        .flatten()
+        .ok_or_else(|| format!("{text:?} is not an octal mode such as \"0660\""))?;
+    if mode & 0o007 != 0 {
+        return Err(format!(
+            "{text:?} lets every local user command orbitd; use api_socket_group and at most \"0660\""
+        ));
+    }
+    if mode & 0o600 != 0o600 {
+        return Err(format!(
+            "{text:?} must give the owner read and write (0600)"
+        ));
+    }
+    Ok(mode)
 }
 
 fn default_api_header_timeout() -> HumanDuration {
@@ -103,6 +152,8 @@ impl Default for Api {
             request_timeout: default_api_request_timeout(),
             unix_connections: default_api_unix_connections(),
             tcp_connections: default_api_tcp_connections(),
+            api_socket_group: None,
+            api_socket_mode: None,
         }
     }
 }

@@ -512,6 +512,8 @@ fn api_limits_default_and_are_bounded() {
         request_timeout: HumanDuration::from_secs(3600),
         unix_connections: 0,
         tcp_connections: 100_000,
+        api_socket_group: Some("on:call".to_owned()),
+        api_socket_mode: Some("0666".to_owned()),
     };
     let found: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
     assert_eq!(
@@ -521,6 +523,29 @@ fn api_limits_default_and_are_bounded() {
             "api.request_timeout: 1h is outside 1s to 10m",
             "api.unix_connections: 0 is outside 1 to 65536",
             "api.tcp_connections: 100000 is outside 1 to 65536",
+            "api.api_socket_mode: \"0666\" lets every local user command orbitd; use api_socket_group and at most \"0660\"",
+            "api.api_socket_group: \"on:call\" is not a group name",
         ]
     );
+}
+
+#[test]
+fn api_socket_mode_is_an_octal_string_for_owner_and_group_only() {
+    use crate::schema::parse_socket_mode;
+    assert_eq!(parse_socket_mode("0660"), Ok(0o660));
+    assert_eq!(parse_socket_mode("640"), Ok(0o640));
+    assert_eq!(parse_socket_mode("0600"), Ok(0o600));
+    for bad in ["0668", "rw-rw----", "", "04660", "0060", "0777", "66"] {
+        assert!(parse_socket_mode(bad).is_err(), "{bad}");
+    }
+    let mut api = Api::default();
+    assert_eq!(api.socket_mode(), 0o600);
+    api.api_socket_group = Some("oncall".to_owned());
+    assert_eq!(
+        api.socket_mode(),
+        0o660,
+        "a group gets read-write by default"
+    );
+    api.api_socket_mode = Some("0640".to_owned());
+    assert_eq!(api.socket_mode(), 0o640);
 }

@@ -356,6 +356,21 @@ fn check_api(api: &Api, r: &mut Problems) {
             r.add(path, format!("{value} is outside 1 to 65536"));
         }
     }
+    if let Some(mode) = &api.api_socket_mode {
+        if let Err(message) = crate::schema::parse_socket_mode(mode) {
+            r.add("api.api_socket_mode", message);
+        }
+    }
+    // Whether the group exists is a fact of the machine, checked with the
+    // files the config names (orbitd's referenced_files), not here.
+    if let Some(group) = &api.api_socket_group {
+        if group.is_empty() || group.contains([':', ' ', '\n', '/']) {
+            r.add(
+                "api.api_socket_group",
+                format!("{group:?} is not a group name"),
+            );
+        }
+    }
 }
 
 fn check_hook(h: &Hook, r: &mut Problems) {

@@ -201,6 +201,23 @@ pub struct StatusResponse {
     /// What this daemon's detectors see; absent with `[detect] gossip = false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detect: Option<DetectReport>,
+    /// The daemon itself: config file, uptime. Absent in answers of older
+    /// daemons.
+    #[serde(default)]
+    pub daemon: Option<DaemonReport>,
+}
+
+/// The daemon process as `GET /v1/status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonReport {
+    /// The config file it runs (as given to `--config`).
+    pub config_file: String,
+    /// When that file was last loaded (start or successful reload), RFC 3339.
+    pub config_loaded: String,
+    /// When the daemon started, RFC 3339.
+    pub started: String,
+    pub uptime_ms: u64,
+    pub pid: u32,
 }
 
 /// The local detectors' evidence behind this daemon's verdicts.

@@ -31,7 +31,9 @@ mod steering;
 mod time;
 
 pub use decision::{Change, Decision};
-pub use engine::{Engine, EngineStatus, Handover, ServiceStatus, SiteStatus};
+pub use engine::{
+    Engine, EngineStatus, FailoverCause, Handover, HeldBy, ServiceStatus, SiteStatus,
+};
 pub use error::{CommandError, Error};
 pub use event::{Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};

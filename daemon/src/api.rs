@@ -64,8 +64,11 @@ pub struct Known {
     pub gossip: Option<orbit_detect::gossip::LocalReporter>,
 }
 
-/// Binds the unix socket (replacing a stale one) with mode 0600.
-pub fn bind_unix(path: &Path) -> Result<UnixListener, StartupError> {
+/// Binds the unix socket (replacing a stale one) with `mode` (`[api]
+/// api_socket_mode`, 0600 by default) and, with `group` (`[api]
+/// api_socket_group`, its gid), owned by that group, so that its members
+/// can run orbitctl without root.
+pub fn bind_unix(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener, StartupError> {
     let failed = |action, path: &Path| {
         let path = path.to_owned();
         move |source| StartupError::File {
@@ -86,8 +89,13 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener, StartupError> {
         std::fs::remove_file(path).map_err(failed("removing stale socket", path))?;
     }
     let listener = UnixListener::bind(path).map_err(failed("binding API socket", path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(failed("chmod 0600", path))?;
+    // chown before chmod: the socket is never group-accessible to the
+    // wrong group, even for a moment.
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(failed("chgrp", path))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(failed("chmod", path))?;
     Ok(listener)
 }
 

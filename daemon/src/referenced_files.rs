@@ -36,6 +36,12 @@ pub fn problems(config: &Config) -> Vec<Problem> {
     if let Some(token) = &config.node.api_token_file {
         report("node.api_token_file".to_owned(), api_token(token).map(drop));
     }
+    if let Some(group) = &config.api.api_socket_group {
+        report(
+            "api.api_socket_group".to_owned(),
+            socket_group(group).map(drop),
+        );
+    }
     for (i, peer) in config.bgp.iter().flat_map(|b| b.peers.iter()).enumerate() {
         if let Some(password) = &peer.md5_password_file {
             report(
@@ -68,6 +74,18 @@ pub fn problems(config: &Config) -> Vec<Problem> {
         }
     }
     found
+}
+
+/// The group id of `api_socket_group`, looked up as `getent group` would
+/// (NSS: /etc/group, LDAP, ...).
+pub fn socket_group(name: &str) -> Result<u32, String> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => Err(format!(
+            "there is no group {name:?} on this machine (create it with groupadd, or check `getent group {name}`)"
+        )),
+        Err(e) => Err(format!("cannot look up group {name:?}: {e}")),
+    }
 }
 
 /// The secrets among the files `config` names that others than their

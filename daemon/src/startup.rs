@@ -52,6 +52,9 @@ pub enum StartupError {
     /// The API token file changed since the config was checked.
     #[error("node.api_token_file: {0}")]
     ApiToken(String),
+    /// The socket's group vanished since the config was checked.
+    #[error("api.api_socket_group: {0}")]
+    ApiSocketGroup(String),
     /// The journal in the state directory cannot be opened or read.
     #[error("{0:#}")]
     Journal(anyhow::Error),
@@ -178,7 +181,14 @@ pub fn run(path: &Path, log_format: LogFormat) -> ExitCode {
 async fn serve(path: PathBuf, config: Config) -> Result<anyhow::Result<()>, StartupError> {
     let evidence = Arc::new(Evidence::default());
     let metrics = Arc::new(Metrics::new(&evidence));
-    let unix = api::bind_unix(&config.node.api_socket)?;
+    // Checked with the config; looked up again in case it changed since.
+    let group = match &config.api.api_socket_group {
+        Some(name) => {
+            Some(referenced_files::socket_group(name).map_err(StartupError::ApiSocketGroup)?)
+        }
+        None => None,
+    };
+    let unix = api::bind_unix(&config.node.api_socket, config.api.socket_mode(), group)?;
     let _unix_socket = RemovedOnDrop(config.node.api_socket.clone());
     let tcp = match (config.node.api_tcp, &config.node.api_token_file) {
         (Some(addr), Some(token_file)) => {
@@ -292,7 +302,7 @@ mod tests {
         let blocker = dir.path().join("run");
         std::fs::write(&blocker, "").expect("write");
         let socket = blocker.join("api.sock");
-        let error = api::bind_unix(&socket).expect_err("no directory");
+        let error = api::bind_unix(&socket, 0o600, None).expect_err("no directory");
         assert_eq!(error.exit_code(), ExitCode::FAILURE);
         let message = error.to_string();
         assert!(

@@ -111,11 +111,8 @@ impl Cluster {
     /// `node`'s engine's view of `site`: (declared dead, members voting dead).
     fn site(&self, node: &str, site: &str) -> Option<(bool, Vec<String>)> {
         let status = self.status(node)?;
-        let s = status["engine"]["sites"]
-            .as_array()?
-            .iter()
-            .find(|s| s["id"] == site)?
-            .clone();
+        // orbitctl --json keys sites by id.
+        let s = status["engine"]["sites"].get(site)?.clone();
         let votes = s["dead_votes"]
             .as_array()?
             .iter()
@@ -127,18 +124,12 @@ impl Cluster {
     /// What `node`'s detectors see of `site` (`detect.members[]`).
     fn evidence(&self, node: &str, site: &str) -> Value {
         let status = self.status(node).unwrap();
-        status["detect"]["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["site"] == site)
-            .unwrap()
-            .clone()
+        status["detect"]["members"][site].clone()
     }
 
     fn active(&self, node: &str) -> Option<String> {
         let status = self.status(node)?;
-        status["engine"]["services"][0]["active"]
+        status["engine"]["services"]["web"]["active"]
             .as_str()
             .map(str::to_owned)
     }
@@ -278,9 +269,9 @@ fn bfd_between_members_finds_a_cut_site_long_before_gossip_would() {
     // them on the live sessions (a Poll Sequence), without a flap.
     let multihop_at = |c: &Cluster, node: &str| -> Vec<Value> {
         c.status(node).unwrap()["bfd"]
-            .as_array()
+            .as_object()
             .unwrap()
-            .iter()
+            .values()
             .filter(|s| s["hop"] == "multihop")
             .cloned()
             .collect()

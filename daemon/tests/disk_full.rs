@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use orbit_tests::orbitd::{http, one_site_config, orbitctl};
+use orbit_tests::orbitd::{http, orbitctl, standalone_config};
 use serde_json::Value;
 
 struct TempDir(PathBuf);
@@ -119,14 +119,7 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 /// One site, one service, a hook that takes every steering; no gossip
 /// (this orbitd shares the host's network namespace).
 fn write_config(dir: &Path) {
-    let head = one_site_config(dir, &["198.51.100.10/32"]);
-    let key = format!("key_file = \"{}/gossip.key\"", dir.display());
-    assert!(head.contains(&key), "one_site_config changed:\n{head}");
-    let text = format!(
-        "{head}[hook]\ncommand = [\"/bin/sh\", \"-c\", \"cat > /dev/null\"]\n",
-        head = head.replace(&key, "gossip = false")
-    );
-    std::fs::write(dir.join("orbit.toml"), text).unwrap();
+    std::fs::write(dir.join("orbit.toml"), standalone_config(dir)).unwrap();
 }
 
 fn pinned(socket: &Path) -> Value {

@@ -135,9 +135,9 @@ sites = ["b", "a"]
     fn view(&self, site: &str) -> Option<Vec<(String, String, String)>> {
         let status = self.status(site)?;
         let mut v: Vec<_> = status["engine"]["services"]
-            .as_array()
+            .as_object()
             .unwrap()
-            .iter()
+            .values()
             .map(|s| {
                 (
                     s["id"].as_str().unwrap().to_owned(),
@@ -207,13 +207,7 @@ fn three_daemons_converge_fail_over_and_rejoin() {
         })
     });
     let status = c.status("w").unwrap();
-    let b = status["engine"]["sites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "b")
-        .unwrap()
-        .clone();
+    let b = status["engine"]["sites"]["b"].clone();
     assert_eq!(b["dead"], true, "{b}");
 
     // b comes back: it must not claim web (moved while it was away); db, for

@@ -68,7 +68,8 @@ impl Lab {
         let conf = dir.0.join("orbit.toml");
         let peers = [Peer { n: 1, hold: 9 }, Peer { n: 2, hold: 9 }];
         std::fs::write(&conf, orbit_config(&dir.0, &veths, listen, &peers, "")).unwrap();
-        let orbitd = Orbitd::start_in(Path::new(env!("CARGO_BIN_EXE_orbitd")), &orbit_ns, &dir.0);
+        let orbitd =
+            Orbitd::start_in_netns(Path::new(env!("CARGO_BIN_EXE_orbitd")), &orbit_ns, &dir.0);
         Lab {
             orbitd,
             bird,

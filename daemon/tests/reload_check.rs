@@ -37,7 +37,7 @@ impl Running {
         std::fs::write(dir.0.join("gossip.key"), "a-gossip-key-for-this-test-only").unwrap();
         let config = dir.0.join("orbit.toml");
         std::fs::write(&config, text(&dir.0)).unwrap();
-        let orbitd = Orbitd::start_in(Path::new(ORBITD), &ns, &dir.0);
+        let orbitd = Orbitd::start_in_netns(Path::new(ORBITD), &ns, &dir.0);
         Running {
             orbitd,
             config,

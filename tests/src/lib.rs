@@ -14,6 +14,7 @@ pub mod haproxy;
 pub mod mesh;
 pub mod netns;
 pub mod orbitd;
+pub mod schema;
 
 use std::time::{Duration, Instant};
 

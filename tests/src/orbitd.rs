@@ -23,7 +23,42 @@ impl Orbitd {
     pub fn start(exe: &Path, ns: &Netns, config: &Path, socket: &Path, log: &Path) -> Orbitd {
         let exe = exe.display().to_string();
         let config = config.display().to_string();
-        let mut child = ns.spawn(&[exe.as_str(), "--config", config.as_str()], log);
+        let child = ns.spawn(&[exe.as_str(), "--config", config.as_str()], log);
+        Orbitd::wait_for_socket(child, socket, log)
+    }
+
+    /// Starts `exe --config config` in this test's own namespace (for a
+    /// config without gossip or backends that open sockets, such as
+    /// [`standalone_config`]) and waits for the API socket.
+    pub fn start_here(exe: &Path, config: &Path, socket: &Path, log: &Path) -> Orbitd {
+        let file = std::fs::File::create(log).expect("create log file");
+        let child = std::process::Command::new(exe)
+            .arg("--config")
+            .arg(config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(
+                file.try_clone().expect("clone log file"),
+            ))
+            .stderr(std::process::Stdio::from(file))
+            .spawn()
+            .expect("start orbitd");
+        Orbitd::wait_for_socket(child, socket, log)
+    }
+
+    /// Writes `config` to `dir/orbit.toml` and starts orbitd on it in this
+    /// test's own namespace, API socket `dir/api.sock`, log `dir/orbitd.log`
+    /// (the paths [`one_site_config`] and [`fed_config`] use).
+    pub fn start_in(exe: &Path, dir: &Path, config: &str) -> Orbitd {
+        std::fs::write(dir.join("orbit.toml"), config).expect("write orbit.toml");
+        Orbitd::start_here(
+            exe,
+            &dir.join("orbit.toml"),
+            &dir.join("api.sock"),
+            &dir.join("orbitd.log"),
+        )
+    }
+
+    fn wait_for_socket(mut child: Child, socket: &Path, log: &Path) -> Orbitd {
         let log_text = || std::fs::read_to_string(log).unwrap_or_default();
         crate::wait_until(
             Duration::from_secs(20),
@@ -46,7 +81,7 @@ impl Orbitd {
     /// As [`Orbitd::start`] with everything in `dir`: `dir/orbit.toml`,
     /// the socket `dir/api.sock` (as [`one_site_config`] writes it), the
     /// log `dir/orbitd.log`.
-    pub fn start_in(exe: &Path, ns: &Netns, dir: &Path) -> Orbitd {
+    pub fn start_in_netns(exe: &Path, ns: &Netns, dir: &Path) -> Orbitd {
         Orbitd::start(
             exe,
             ns,
@@ -199,6 +234,19 @@ sites = ["a"]
 "#,
         d = dir.display(),
         prefixes = prefixes.join(", "),
+    )
+}
+
+/// A whole one-site config that opens no network socket (gossip off, a
+/// hook backend that takes every steering): an orbitd that can run in the
+/// test's own namespace, for tests of the API and orbitctl.
+pub fn standalone_config(dir: &Path) -> String {
+    let head = one_site_config(dir, &["198.51.100.10/32"]);
+    let key = format!("key_file = \"{}/gossip.key\"", dir.display());
+    assert!(head.contains(&key), "one_site_config changed:\n{head}");
+    format!(
+        "{head}[hook]\ncommand = [\"/bin/sh\", \"-c\", \"cat > /dev/null\"]\n",
+        head = head.replace(&key, "gossip = false")
     )
 }
 

@@ -41,6 +41,7 @@ mod authority;
 mod commands;
 mod eligibility;
 mod evaluate;
+mod held;
 mod lifecycle;
 mod liveness;
 mod peers;
@@ -54,6 +55,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use held::{FailoverCause, HeldBy};
 pub use lifecycle::Handover;
 pub use status::{EngineStatus, ServiceStatus, SiteStatus};
 

@@ -134,6 +134,14 @@ impl QuorumView {
         self.declared_dead.contains(site)
     }
 
+    /// For a site declared dead: when a quorum started agreeing that it is.
+    pub(crate) fn dead_since(&self, site: &SiteId) -> Option<Millis> {
+        self.declared_dead
+            .contains(site)
+            .then(|| self.dead_pending.get(site).copied())
+            .flatten()
+    }
+
     pub(crate) fn report(&self, observer: &SiteId, subject: &SiteId) -> Option<Liveness> {
         self.reports
             .get(&(observer.clone(), subject.clone()))

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Engine;
+use super::{Engine, HeldBy};
 use crate::event::Liveness;
 use crate::ids::{ServiceId, SiteId};
 use crate::steering::Role;
+use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStatus {
@@ -26,6 +27,11 @@ pub struct SiteStatus {
     pub witness: bool,
     /// Declared dead by a quorum.
     pub dead: bool,
+    /// While dead: how long ago a quorum started agreeing that it is (the
+    /// declaration followed after `failover_hold`). Absent in answers of
+    /// older daemons.
+    #[serde(default)]
+    pub dead_for_ms: Option<u64>,
     /// Members currently reporting it dead (whose votes count).
     pub dead_votes: Vec<SiteId>,
     /// By its own reports this member reaches fewer than a quorum: its dead
@@ -55,10 +61,23 @@ pub struct ServiceStatus {
     pub sites: Vec<SiteId>,
     /// Per site: healthy (`Some(true)`), unhealthy, or not known (`None`).
     pub health: Vec<(SiteId, Option<bool>)>,
+    /// Why it is at `active` (or nowhere). Absent in answers of older
+    /// daemons.
+    #[serde(default)]
+    pub held_by: Option<HeldBy>,
 }
 
 impl Engine {
+    /// The status as of the last event's time.
     pub fn status(&self) -> EngineStatus {
+        self.status_at(self.now)
+    }
+
+    /// The status with its durations (how long a site has been dead, a
+    /// failback timer's time left) counted up to `now`: the engine's own
+    /// clock stops between events, and a quiet cluster has few.
+    pub fn status_at(&self, now: Millis) -> EngineStatus {
+        let now = now.max(self.now);
         let members = self.view.members();
         EngineStatus {
             local_site: self.local.clone(),
@@ -73,6 +92,9 @@ impl Engine {
                     id: site.clone(),
                     witness: self.is_witness(site),
                     dead: self.view.is_dead(site),
+                    dead_for_ms: self.view.dead_since(site).map(|since| {
+                        u64::try_from(now.since(since).as_millis()).unwrap_or(u64::MAX)
+                    }),
                     dead_votes: self.view.dead_voters(site),
                     cut_off: self.view.fenced(site),
                     drained: self.intent.drained.contains(site),
@@ -87,9 +109,11 @@ impl Engine {
                 .iter()
                 .map(|svc| {
                     let steering = self.steering.services.get(&svc.id);
+                    let active = steering.and_then(|s| s.active.clone());
                     ServiceStatus {
+                        held_by: Some(self.held_by(svc, active.as_ref(), now)),
                         id: svc.id.clone(),
-                        active: steering.and_then(|s| s.active.clone()),
+                        active,
                         local_role: steering.map_or(Role::Withdrawn, |s| s.local_role),
                         takeover: steering.is_some_and(|s| s.takeover),
                         pinned: self.intent.pins.get(&svc.id).cloned(),

@@ -12,6 +12,7 @@
 //! Everything that changes state goes through the one channel and is handled
 //! by this loop, in order; spawned tasks only do I/O.
 
+mod about;
 mod reload;
 mod shutdown;
 
@@ -101,6 +102,10 @@ pub struct Daemon {
     tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
     started: Instant,
+    /// Wall-clock times of the start and of the last (re)load of the
+    /// config file, for status.
+    started_wall: std::time::SystemTime,
+    config_loaded: std::time::SystemTime,
     /// When the current steering generation was published.
     published_at: Instant,
     published_generation: u64,
@@ -201,6 +206,8 @@ impl Daemon {
             tx,
             rx,
             started: Instant::now(),
+            started_wall: std::time::SystemTime::now(),
+            config_loaded: std::time::SystemTime::now(),
             published_at: Instant::now(),
             published_generation,
             departing: false,
@@ -544,7 +551,7 @@ impl Daemon {
         let writes = self.engine.steering().write_gate() != WriteGate::Closed;
         StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            engine: self.engine.status(),
+            engine: self.engine.status_at(self.now()),
             steering: self.engine.steering().clone(),
             backends: self
                 .backends
@@ -566,6 +573,7 @@ impl Daemon {
             // asynchronously, outside this loop.
             bfd: Vec::new(),
             bgp_peers: Vec::new(),
+            daemon: Some(self.about()),
         }
     }
 

@@ -87,6 +87,7 @@ impl Daemon {
         let now = self.now();
         let decisions = self.engine.reload(now, config.engine());
         self.config = config;
+        self.config_loaded = std::time::SystemTime::now();
         response.applied = true;
         let changes = lines(&response.changes);
         tracing::info!(

@@ -1,0 +1,125 @@
+//! Why orbitctl failed, the exit code that says so, and how it is told:
+//! one line on stderr, or with `--json` one JSON object on stdout (a
+//! script reads one stream and gets every outcome in one shape).
+
+use serde::Serialize;
+
+/// What kind of failure: the exit code follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// orbitd refused the request (unknown service, not eligible, ...).
+    Refused,
+    /// Bad usage, found before orbitd is asked.
+    Usage,
+    /// orbitd unreachable, shutting down or busy: nothing was applied.
+    Unavailable,
+    /// No answer within `--timeout`: a command may have been applied.
+    Timeout,
+    /// Wrong or missing token, or no permission on the socket.
+    Permission,
+}
+
+impl Kind {
+    /// sysexits.h where one fits.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Refused => 1,
+            Kind::Usage => 2,
+            Kind::Unavailable => 69,
+            Kind::Timeout => 75,
+            Kind::Permission => 77,
+        }
+    }
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: Kind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Prints the failure the way the caller asked for and returns its
+    /// exit code.
+    pub fn report(&self, as_json: bool) -> u8 {
+        let code = self.kind.exit_code();
+        if as_json {
+            #[derive(Serialize)]
+            struct Body<'a> {
+                kind: Kind,
+                message: &'a str,
+                exit_code: u8,
+            }
+            #[derive(Serialize)]
+            struct Wrapper<'a> {
+                schema_version: u64,
+                error: Body<'a>,
+            }
+            let body = Wrapper {
+                schema_version: crate::json::SCHEMA_VERSION,
+                error: Body {
+                    kind: self.kind,
+                    message: &self.message,
+                    exit_code: code,
+                },
+            };
+            println!("{}", serde_json::to_string(&body).unwrap_or_default());
+        } else {
+            eprintln!("orbitctl: {}", self.message);
+        }
+        code
+    }
+}
+
+/// A clap usage error as one line plus a hint where to look, instead of
+/// clap's several paragraphs: `the following required arguments were not
+/// provided: --to <TO> (see orbitctl switchover --help)`.
+pub fn usage(error: &clap::Error) -> Failure {
+    let rendered = error.render().to_string();
+    let mut message = Vec::new();
+    let mut tips = Vec::new();
+    let mut usage_line = None;
+    for line in rendered.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Usage:") {
+            usage_line = Some(rest.trim().to_owned());
+        } else if let Some(tip) = line.strip_prefix("tip:") {
+            tips.push(tip.trim().to_owned());
+        } else if line.is_empty() || line.starts_with("For more information") {
+            continue;
+        } else if usage_line.is_none() {
+            message.push(
+                line.strip_prefix("error:")
+                    .unwrap_or(line)
+                    .trim()
+                    .to_owned(),
+            );
+        }
+    }
+    // The command path is the usage line up to its first placeholder or flag.
+    let command: Vec<&str> = usage_line
+        .as_deref()
+        .unwrap_or("orbitctl")
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['<', '[', '-']))
+        .collect();
+    let command = if command.is_empty() {
+        "orbitctl".to_owned()
+    } else {
+        command.join(" ")
+    };
+    let mut line = message.join(" ");
+    for tip in tips {
+        line.push_str(&format!("; {tip}"));
+    }
+    line.push_str(&format!(" (see {command} --help)"));
+    Failure::new(Kind::Usage, line)
+}
