@@ -94,7 +94,7 @@ impl Engine {
     }
 
     /// The services some site carries now that nobody carries in `next`.
-    fn stranded_by(&self, next: &Engine) -> Vec<ServiceId> {
+    pub(super) fn stranded_by(&self, next: &Engine) -> Vec<ServiceId> {
         next.steering
             .services
             .iter()
@@ -298,7 +298,7 @@ impl Engine {
         );
     }
 
-    fn known_service(&self, id: &ServiceId) -> Result<&ServicePlan, CommandError> {
+    pub(super) fn known_service(&self, id: &ServiceId) -> Result<&ServicePlan, CommandError> {
         self.service(id)
             .ok_or_else(|| CommandError::UnknownService(id.to_string()))
     }
@@ -314,7 +314,7 @@ impl Engine {
         Ok(())
     }
 
-    fn serving(&self, site: &SiteId, svc: &ServicePlan) -> Result<(), CommandError> {
+    pub(super) fn serving(&self, site: &SiteId, svc: &ServicePlan) -> Result<(), CommandError> {
         self.known_carrier(site)?;
         if !svc.sites.contains(site) {
             return Err(CommandError::SiteNotServing {
