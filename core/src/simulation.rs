@@ -42,7 +42,7 @@ impl Scenario {
 }
 
 /// A service at a site.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceAt {
     pub service: ServiceId,

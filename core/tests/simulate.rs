@@ -354,3 +354,27 @@ fn the_answer_has_a_stable_json_shape() {
     let back: orbit_core::Simulation = serde_json::from_value(json).unwrap();
     assert_eq!(back, sim);
 }
+
+#[test]
+fn a_fact_said_many_times_counts_once() {
+    let engine = settled();
+    let once = engine
+        .simulate(
+            NOW,
+            &facts(Scenario {
+                drain: vec![site("a")],
+                ..Scenario::default()
+            }),
+        )
+        .unwrap();
+    let many = engine
+        .simulate(
+            NOW,
+            &facts(Scenario {
+                drain: vec![site("a"); 5000],
+                ..Scenario::default()
+            }),
+        )
+        .unwrap();
+    assert_eq!(once, many);
+}

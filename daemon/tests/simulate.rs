@@ -88,6 +88,11 @@ fn simulate_dead_a_predicts_what_b_then_does_and_dry_runs_change_nothing() {
         "neither the simulation nor the dry run changed b's state or journal"
     );
     assert_eq!(active(&c.status("a").unwrap(), "db"), Some("b"));
+    assert!(
+        !c.log("b").contains("declared dead"),
+        "simulated decisions are not logged as decisions:\n{}",
+        c.log("b")
+    );
 
     // Now for real.
     let (_, _, since) = before;

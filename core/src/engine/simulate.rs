@@ -71,7 +71,7 @@ impl Engine {
                 for event in copy.scenario_events(scenario)? {
                     decisions.extend(copy.handle(start, event));
                 }
-                for site in &scenario.drain {
+                for site in once_each(&scenario.drain) {
                     decisions.extend(copy.forced_drain(start, site)?);
                 }
             }
@@ -132,9 +132,8 @@ impl Engine {
         if stranded.is_empty() {
             return Ok(Vec::new());
         }
-        let drains: Vec<String> = scenario
-            .drain
-            .iter()
+        let drains: Vec<String> = once_each(&scenario.drain)
+            .into_iter()
             .map(|site| Command::Drain { site: site.clone() }.to_string())
             .collect();
         Ok(vec![format!(
@@ -192,7 +191,7 @@ impl Engine {
                 }
             }
         }
-        for at in &scenario.unhealthy {
+        for at in once_each(&scenario.unhealthy) {
             let svc = self.known_service(&at.service)?.clone();
             self.serving(&at.site, &svc)?;
             if !svc.health_checked {
@@ -237,6 +236,14 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// `items` in order without repeats: a fact said twice is one fact, and a
+/// request that repeats one thousands of times (the body may hold 64 KiB)
+/// must not hold the event loop for as many evaluations.
+fn once_each<T: Ord>(items: &[T]) -> Vec<&T> {
+    let mut seen = BTreeSet::new();
+    items.iter().filter(|item| seen.insert(*item)).collect()
 }
 
 fn offset(d: Decision, start: Millis) -> SimulatedDecision {
