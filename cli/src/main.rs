@@ -130,6 +130,12 @@ enum Cmd {
     /// What would happen, from the current state, without doing it: the
     /// decisions this orbitd's engine would take (with their offsets and
     /// reasons) and the resulting placement. Flags repeat and combine.
+    #[command(group(
+        clap::ArgGroup::new("facts")
+            .required(true)
+            .multiple(true)
+            .args(["dead", "unhealthy", "drain", "cut"])
+    ))]
     Simulate {
         /// This site (or the witness) dies: every other member reports it dead.
         #[arg(long, value_name = "SITE")]

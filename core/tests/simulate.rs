@@ -107,6 +107,14 @@ fn changes<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Vec<String> {
         .collect()
 }
 
+fn assert_note(sim: &orbit_core::Simulation, start: &str) {
+    assert!(
+        sim.notes.iter().any(|n| n.starts_with(start)),
+        "no note starts with {start:?}: {:?}",
+        sim.notes
+    );
+}
+
 #[test]
 fn a_dead_site_fails_over_after_the_hold_as_the_engine_then_really_does() {
     let engine = settled();
@@ -235,12 +243,9 @@ fn a_drain_that_strands_is_shown_forced_with_a_note() {
         ..dead(&["a"])
     };
     let sim = engine.simulate(NOW, &facts(scenario)).unwrap();
-    assert!(
-        sim.notes
-            .iter()
-            .any(|n| n.starts_with("drain of site b: this would leave db, web without any site")),
-        "{:?}",
-        sim.notes
+    assert_note(
+        &sim,
+        "drain of site b: this would leave db, web without any site",
     );
     let web = "web".parse().unwrap();
     assert_eq!(sim.placement[&web].active, None);
@@ -377,4 +382,13 @@ fn a_fact_said_many_times_counts_once() {
         )
         .unwrap();
     assert_eq!(once, many);
+}
+
+#[test]
+fn an_engine_without_authority_says_so_beside_its_empty_answer() {
+    let fresh = common::engine(&common::three_members("b", FAILBACK));
+    let sim = fresh.simulate(NOW, &facts(dead(&["a"]))).unwrap();
+    assert_note(&sim, "site b cannot steer traffic now (");
+    let settled = settled().simulate(NOW, &facts(dead(&["a"]))).unwrap();
+    assert!(settled.notes.is_empty(), "{:?}", settled.notes);
 }

@@ -271,7 +271,7 @@ impl Engine {
 
     /// A fenced or not yet synced engine cannot move anything, so it must not
     /// accept a command that promises to.
-    fn ready_to_steer(&self) -> Result<(), CommandError> {
+    pub(super) fn ready_to_steer(&self) -> Result<(), CommandError> {
         let why = if self.fenced {
             format!(
                 "it reaches fewer than the {} members a quorum needs (fenced)",

@@ -40,12 +40,19 @@ impl Engine {
     fn play(&self, now: Millis, hypothesis: &Hypothesis) -> Result<Simulation, SimulationError> {
         let start = self.now.max(now);
         let (copy, decisions, pending_after) = self.run(start, hypothesis)?;
-        let notes = match hypothesis {
-            Hypothesis::Facts(scenario) if !scenario.drain.is_empty() => {
-                self.drain_notes(start, scenario, &copy)?
+        let mut notes = Vec::new();
+        if let Err(CommandError::NotReady { site, why }) = self.ready_to_steer() {
+            // Otherwise an empty answer would read as "nothing would change
+            // because all is well".
+            notes.push(format!(
+                "site {site} cannot steer traffic now ({why}): it moves nothing until it can"
+            ));
+        }
+        if let Hypothesis::Facts(scenario) = hypothesis {
+            if !scenario.drain.is_empty() {
+                notes.extend(self.drain_notes(start, scenario, &copy)?);
             }
-            _ => Vec::new(),
-        };
+        }
         Ok(Simulation {
             decisions: decisions.into_iter().map(|d| offset(d, start)).collect(),
             placement: self.placement_after(&copy),
