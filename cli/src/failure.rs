@@ -38,6 +38,11 @@ impl Kind {
 pub struct Failure {
     pub kind: Kind,
     pub message: String,
+    /// orbitd's whole answer when it says more than the message (a refused
+    /// reload's changes and problems, a refused dry run's decisions): with
+    /// `--json` it goes into the error object as `answer`, so that a script
+    /// still reads one object.
+    pub answer: Option<serde_json::Value>,
 }
 
 impl Failure {
@@ -45,7 +50,14 @@ impl Failure {
         Failure {
             kind,
             message: message.into(),
+            answer: None,
         }
+    }
+
+    /// The same failure, carrying orbitd's answer for `--json`.
+    pub fn with_answer(mut self, answer: &impl Serialize) -> Failure {
+        self.answer = serde_json::to_value(answer).ok();
+        self
     }
 
     /// Prints the failure the way the caller asked for and returns its
@@ -58,6 +70,8 @@ impl Failure {
                 kind: Kind,
                 message: &'a str,
                 exit_code: u8,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                answer: Option<&'a serde_json::Value>,
             }
             #[derive(Serialize)]
             struct Wrapper<'a> {
@@ -70,6 +84,7 @@ impl Failure {
                     kind: self.kind,
                     message: &self.message,
                     exit_code: code,
+                    answer: self.answer.as_ref(),
                 },
             };
             println!("{}", serde_json::to_string(&body).unwrap_or_default());

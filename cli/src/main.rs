@@ -16,6 +16,7 @@ mod json;
 mod reload;
 mod render;
 mod request;
+mod simulate;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -35,7 +36,7 @@ use serde::de::DeserializeOwned;
 #[command(
     name = "orbitctl",
     version,
-    about = "Operate orbitd: status, switchover, drain, failback, pin"
+    about = "Operate orbitd: status, switchover, drain, failback, pin, simulate"
 )]
 struct Cli {
     /// orbitd's API unix socket.
@@ -131,6 +132,34 @@ enum Cmd {
         /// Why, for the journal (one line, at most 200 characters).
         #[arg(long)]
         reason: Option<Reason>,
+        /// Show what it would do without doing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What would happen, from the current state, without doing it: the
+    /// decisions this orbitd's engine would take (with their offsets and
+    /// reasons) and the resulting placement. Flags repeat and combine.
+    #[command(group(
+        clap::ArgGroup::new("facts")
+            .required(true)
+            .multiple(true)
+            .args(["dead", "unhealthy", "drain", "cut"])
+    ))]
+    Simulate {
+        /// This site (or the witness) dies: every other member reports it dead.
+        #[arg(long, value_name = "SITE")]
+        dead: Vec<SiteId>,
+        /// This service's health checks fail at this site.
+        #[arg(long, value_name = "SERVICE@SITE", value_parser = simulate::service_at)]
+        unhealthy: Vec<orbit_core::ServiceAt>,
+        /// An operator drains this site (shown forced, with a note if it
+        /// would need --force).
+        #[arg(long, value_name = "SITE")]
+        drain: Vec<SiteId>,
+        /// The link between two members is cut (SITE,SITE if a name has a
+        /// '-'): each stops hearing the other directly.
+        #[arg(long, value_name = "SITE-SITE", value_parser = simulate::cut)]
+        cut: Vec<[SiteId; 2]>,
     },
     /// Reload orbitd's config file (as SIGHUP does) and print what it
     /// changed; a bad config is refused (exit 1) and the running one stays.
@@ -303,6 +332,24 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
         Cmd::Reload { check } => {
             return reload::reload(&client(cli)?, check.clone(), cli.json).await
         }
+        Cmd::Simulate {
+            dead,
+            unhealthy,
+            drain,
+            cut,
+        } => {
+            let scenario = orbit_core::Scenario {
+                dead: dead.clone(),
+                unhealthy: unhealthy.clone(),
+                drain: drain.clone(),
+                cut: cut.clone(),
+            };
+            let body = serde_json::to_vec(&scenario).map_err(unencodable)?;
+            let path = orbit_core::api::request::Route::Simulate.path();
+            let answer = call(&client(cli)?, Method::POST, path, Some(body)).await?;
+            print_simulation(&answer, cli.json);
+            return Ok(());
+        }
         Cmd::Completions { shell } => {
             let _ = std::io::stdout().write_all(complete::script(*shell).as_bytes());
             return Ok(());
@@ -338,11 +385,19 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
             CommandRequest::pin(service.clone(), to.clone(), flags.clone())
         }
         Cmd::Unpin { service, flags } => CommandRequest::unpin(service.clone(), flags.clone()),
-        Cmd::Observer { mode, reason } => CommandRequest::observer(mode == "on", reason.clone()),
+        Cmd::Observer { mode, reason, .. } => {
+            CommandRequest::observer(mode == "on", reason.clone())
+        }
     }
     .map_err(unencodable)?;
     let endpoint = request.endpoint;
     let method = Method::from_bytes(endpoint.method().as_bytes()).map_err(unencodable)?;
+    if dry_run(&cli.command) {
+        let path = format!("{}?dry_run=true", endpoint.route().path());
+        let answer = call(&client(cli)?, method, &path, Some(request.body)).await?;
+        print_simulation(&answer, cli.json);
+        return Ok(());
+    }
     let response: CommandResponse = call(
         &client(cli)?,
         method,
@@ -364,6 +419,27 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
         print!("{}", render::command(&response));
     }
     Ok(())
+}
+
+/// Whether a command asks only for what it would do.
+fn dry_run(command: &Cmd) -> bool {
+    match command {
+        Cmd::Switchover { flags, .. }
+        | Cmd::Drain { flags, .. }
+        | Cmd::Failback { flags, .. }
+        | Cmd::Pin { flags, .. }
+        | Cmd::Unpin { flags, .. } => flags.dry_run,
+        Cmd::Observer { dry_run, .. } => *dry_run,
+        _ => false,
+    }
+}
+
+fn print_simulation(answer: &orbit_core::Simulation, as_json: bool) {
+    if as_json {
+        print_json(&json::stamped(answer));
+    } else {
+        print!("{}", simulate::render(answer));
+    }
 }
 
 /// Cannot happen with the request types at hand; an error, not a panic.

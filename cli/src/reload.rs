@@ -34,16 +34,21 @@ pub async fn reload(
         // Any other answer is an API error (token, busy, shutting down).
         _ => return Err(crate::api_failure(status, &bytes)),
     };
+    if let Some(error) = &response.error {
+        if !as_json {
+            let label = file.as_deref().map(|f| f.display().to_string());
+            print!("{}", render(&response, label.as_deref()));
+        }
+        // With --json the answer travels inside the one error object.
+        return Err(Failure::new(Kind::Refused, refusal(&response, error)).with_answer(&response));
+    }
     if as_json {
-        print_json(&response);
+        print_json(&crate::json::stamped(&response));
     } else {
         let label = file.as_deref().map(|f| f.display().to_string());
         print!("{}", render(&response, label.as_deref()));
     }
-    match &response.error {
-        None => Ok(()),
-        Some(error) => Err(Failure::new(Kind::Refused, refusal(&response, error))),
-    }
+    Ok(())
 }
 
 fn read(file: &Path) -> Result<String, Failure> {

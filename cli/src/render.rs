@@ -11,7 +11,7 @@ use orbit_core::{Change, HeldBy, Order, ServiceStatus, SiteStatus};
 const CELL_MAX: usize = 60;
 
 /// Left-aligned columns, two spaces apart.
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

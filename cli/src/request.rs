@@ -32,7 +32,7 @@ impl CommandRequest {
         to: SiteId,
         flags: Flags,
     ) -> serde_json::Result<Self> {
-        let Flags { force, reason } = flags;
+        let Flags { force, reason, .. } = flags;
         Self::new(
             CommandEndpoint::Switchover,
             &SwitchoverRequest {
@@ -45,7 +45,7 @@ impl CommandRequest {
     }
 
     pub fn drain(site: SiteId, flags: Flags) -> serde_json::Result<Self> {
-        let Flags { force, reason } = flags;
+        let Flags { force, reason, .. } = flags;
         Self::new(
             CommandEndpoint::Drain,
             &DrainRequest {
@@ -58,7 +58,7 @@ impl CommandRequest {
 
     /// `orbitctl failback`: `site` None undrains every site.
     pub fn failback(site: Option<SiteId>, flags: Flags) -> serde_json::Result<Self> {
-        let Flags { force, reason } = flags;
+        let Flags { force, reason, .. } = flags;
         Self::new(
             CommandEndpoint::Failback,
             &FailbackRequest {
@@ -70,7 +70,7 @@ impl CommandRequest {
     }
 
     pub fn pin(service: ServiceId, site: SiteId, flags: Flags) -> serde_json::Result<Self> {
-        let Flags { force, reason } = flags;
+        let Flags { force, reason, .. } = flags;
         Self::new(
             CommandEndpoint::Pin,
             &PinRequest {
@@ -83,7 +83,7 @@ impl CommandRequest {
     }
 
     pub fn unpin(service: ServiceId, flags: Flags) -> serde_json::Result<Self> {
-        let Flags { force, reason } = flags;
+        let Flags { force, reason, .. } = flags;
         Self::new(
             CommandEndpoint::Unpin,
             &UnpinRequest {
@@ -110,6 +110,10 @@ pub struct Flags {
     /// Why, for the journal (one line, at most 200 characters).
     #[arg(long)]
     pub reason: Option<Reason>,
+    /// Show what the command would do (decisions and placement) without
+    /// doing it; exit 0 if it would be accepted, 1 if refused.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]
@@ -218,6 +222,7 @@ mod tests {
         let flags = Flags {
             force: true,
             reason: Some("CHG-7".parse().unwrap()),
+            dry_run: false,
         };
         assert_eq!(
             body(CommandRequest::drain(id("b"), flags)),

@@ -7,6 +7,8 @@ use crate::ids::{join_names, ServiceId, SiteId};
 pub enum Error {
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error(transparent)]
+    Simulation(#[from] SimulationError),
 }
 
 /// Why an operator command is refused. Nothing changes when it is.
@@ -61,4 +63,28 @@ pub enum CommandError {
          free space there (or fix the file system) and retry"
     )]
     NotPersisted(String),
+}
+
+/// Why a what-if question (`orbitctl simulate`, `--dry-run`) has no answer.
+/// Nothing changes either way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimulationError {
+    #[error("nothing to simulate: name at least one of --dead, --unhealthy, --drain, --cut")]
+    Empty,
+    #[error(
+        "site {0} is this daemon's own site, and an engine never declares itself dead: \
+         simulate its death at another member"
+    )]
+    OwnDeath(SiteId),
+    #[error("a cut is between two members; {0}-{0} names one twice")]
+    SelfCut(SiteId),
+    #[error(
+        "{service} has no health check, so its health at site {site} never moves it \
+         (configure [service.health] to have it fail over on health)"
+    )]
+    NotHealthChecked { service: ServiceId, site: SiteId },
+    /// The command (or a named site or service) is refused, as the command
+    /// itself would be.
+    #[error(transparent)]
+    Refused(#[from] CommandError),
 }

@@ -27,6 +27,7 @@ mod order;
 mod read_buffer;
 mod redirect;
 mod shared;
+mod simulation;
 mod steering;
 mod time;
 
@@ -34,7 +35,7 @@ pub use decision::{Change, Decision};
 pub use engine::{
     Engine, EngineStatus, FailoverCause, Handover, HeldBy, ServiceStatus, SiteStatus,
 };
-pub use error::{CommandError, Error};
+pub use error::{CommandError, Error, SimulationError};
 pub use event::{Command, Event, Liveness};
 pub use ids::{IdError, ServiceId, SiteId};
 pub use order::{Client, Order, Origin, Reason, ReasonError, MAX_REASON_CHARS};
@@ -43,5 +44,8 @@ pub use redirect::{
     Applied, BackendKind, Observed, Reconfiguration, RedirectError, Redirector, ServiceDrift,
 };
 pub use shared::{Intent, IntentCommand, Placement, SharedState};
+pub use simulation::{
+    Hypothesis, Scenario, ServiceAt, SimulatedDecision, SimulatedPlacement, Simulation,
+};
 pub use steering::{Role, ServiceSteering, Steering, WriteGate};
 pub use time::Millis;

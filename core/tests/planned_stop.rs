@@ -16,45 +16,9 @@ mod common;
 
 use orbit_core::{Change, Decision, Engine, Event, Liveness, Millis, Role, ServiceId, SiteId};
 
-/// `web` prefers a, `db` prefers b; failover hold 1 s, failback after 60 s.
+/// `web` prefers a, `db` prefers b; failover hold 1 s.
 fn engine(local: &str, failback: &str) -> Engine {
-    let role = if local == "w" { "witness" } else { "site" };
-    let text = format!(
-        r#"
-[node]
-site = "{local}"
-role = "{role}"
-[[site]]
-id = "a"
-gossip = "10.0.0.1:7946"
-[[site]]
-id = "b"
-gossip = "10.0.1.1:7946"
-[[site]]
-id = "w"
-gossip = "10.0.2.1:7946"
-witness = true
-[detect]
-fence_margin = "10ms"
-key_file = "/etc/orbit/gossip.key"
-[policy]
-failover_hold = "1s"
-{failback}
-drain_grace = "5s"
-sync_timeout = "2s"
-[[service]]
-id = "web"
-prefixes = ["198.51.100.10/32"]
-sites = ["a", "b"]
-health = {{ tcp = "198.51.100.10:80", interval = "100ms" }}
-[[service]]
-id = "db"
-prefixes = ["198.51.100.20/32"]
-sites = ["b", "a"]
-health = {{ tcp = "198.51.100.20:5432", interval = "100ms" }}
-"#
-    );
-    common::engine(&text)
+    common::engine(&common::three_members(local, failback))
 }
 
 const AFTER_60S: &str = "failback = \"after\"\nfailback_after = \"60s\"";

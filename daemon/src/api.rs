@@ -6,6 +6,7 @@
 
 mod listener;
 mod reload;
+mod simulate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,9 +227,10 @@ fn refused(e: &RequestError) -> Reply {
     let status = match e {
         RequestError::NotFound(_) => StatusCode::NOT_FOUND,
         RequestError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-        RequestError::BadSince | RequestError::BadLimit | RequestError::MalformedBody(_) => {
-            StatusCode::BAD_REQUEST
-        }
+        RequestError::BadSince
+        | RequestError::BadLimit
+        | RequestError::BadDryRun
+        | RequestError::MalformedBody(_) => StatusCode::BAD_REQUEST,
     };
     error(status, e.to_string())
 }
@@ -313,6 +315,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
         Endpoint::Command(endpoint) => command(req, endpoint, ctx, client).await,
         Endpoint::Events => external_events(req, ctx).await,
         Endpoint::Reload => reload::reload(req, ctx, client).await,
+        Endpoint::Simulate => simulate::facts(req, ctx).await,
     }
 }
 
@@ -367,6 +370,10 @@ async fn command(
     ctx: &Ctx,
     client: Client,
 ) -> Reply {
+    let dry_run = match orbit_core::api::request::dry_run(req.uri().query()) {
+        Ok(dry_run) => dry_run,
+        Err(e) => return refused(&e),
+    };
     let bytes = match read_body(req).await {
         Ok(b) => b,
         Err(e) => return e,
@@ -378,6 +385,9 @@ async fn command(
         ),
         Err(e) => return refused(&e),
     };
+    if dry_run {
+        return simulate::answer(ctx, orbit_core::Hypothesis::Command(order)).await;
+    }
     match ask(ctx, |reply| ApiCall::Command(order, reply)).await {
         Ok(Ok(response)) => json(StatusCode::OK, &response),
         Ok(Err(e)) => error(command_status(&e), e.to_string()),

@@ -215,7 +215,10 @@ fn reload_applies_an_edit_refuses_a_bad_file_and_says_so_in_metrics_log_and_jour
     );
     let (code, json, err) = running.orbitctl(&["--json", "reload", "--check"]);
     assert_eq!(code, 1, "{json}{err}");
-    let answer: Value = serde_json::from_str(&json).unwrap();
+    // One object: the error, with orbitd's answer in it.
+    let error: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(error["error"]["exit_code"], 1, "{error}");
+    let answer = &error["error"]["answer"];
     assert_eq!(answer["applied"], false);
     assert_eq!(answer["problems"][0]["path"], "service[1].sites[0]");
 

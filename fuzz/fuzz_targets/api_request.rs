@@ -1,13 +1,14 @@
 //! orbitd's own HTTP request parsing (`orbit_core::api::request`): route
-//! matching, the journal's query string, command and event bodies. Any
-//! input gets an answer or a refusal, never a panic.
+//! matching, the query strings (journal, `dry_run`), command, event and
+//! simulation bodies. Any input gets an answer or a refusal, never a panic.
 //!
 //! Input: `METHOD PATH[?QUERY]`, a newline, then the body.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use orbit_core::api::request::{
-    events, method_label, reload, CommandEndpoint, Endpoint, JournalQuery, Route,
+    dry_run, events, method_label, reload, scenario, CommandEndpoint, Endpoint, JournalQuery,
+    Route,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -38,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = reload(body);
         }
         Ok(Endpoint::Command(endpoint)) => {
+            let _ = dry_run(query);
             let _ = endpoint.parse(body);
+        }
+        Ok(Endpoint::Simulate) => {
+            let _ = scenario(body);
         }
         Ok(_) => {}
         Err(e) => {
@@ -52,4 +57,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = reload(body);
     let _ = JournalQuery::parse(Some(&String::from_utf8_lossy(body)));
+    let _ = scenario(body);
 });

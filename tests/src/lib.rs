@@ -9,6 +9,7 @@
 
 pub mod bfd_lab;
 pub mod bird;
+pub mod control;
 pub mod frr;
 pub mod haproxy;
 pub mod mesh;

@@ -16,6 +16,7 @@ use super::{
 use crate::event::{Command, Liveness};
 use crate::ids::{ServiceId, SiteId};
 use crate::order::{Client, Order, Origin, Reason};
+use crate::simulation::Scenario;
 
 /// A path orbitd serves. Requests are counted per route, not per raw path,
 /// so that made-up paths cannot grow `/metrics`.
@@ -33,10 +34,11 @@ pub enum Route {
     Observer,
     Events,
     Reload,
+    Simulate,
 }
 
 impl Route {
-    pub const ALL: [Route; 12] = [
+    pub const ALL: [Route; 13] = [
         Route::Live,
         Route::Ready,
         Route::Metrics,
@@ -49,6 +51,7 @@ impl Route {
         Route::Observer,
         Route::Events,
         Route::Reload,
+        Route::Simulate,
     ];
 
     pub fn path(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Route {
             Route::Observer => "/v1/observer",
             Route::Events => "/v1/events",
             Route::Reload => "/v1/reload",
+            Route::Simulate => "/v1/simulate",
         }
     }
 
@@ -94,6 +98,8 @@ pub enum Endpoint {
     /// An external detector's events; the server decodes ([`events`]) and
     /// checks them.
     Events,
+    /// What-if facts, whose JSON body [`scenario`] decodes.
+    Simulate,
     /// An operator command, whose JSON body [`CommandEndpoint::parse`]
     /// decodes.
     Command(CommandEndpoint),
@@ -127,6 +133,7 @@ impl Endpoint {
             ("GET", Route::Journal) => Endpoint::Journal,
             ("POST", Route::Events) => Endpoint::Events,
             ("POST", Route::Reload) => Endpoint::Reload,
+            ("POST", Route::Simulate) => Endpoint::Simulate,
             ("POST", Route::Switchover) => Endpoint::Command(CommandEndpoint::Switchover),
             ("POST", Route::Drain) => Endpoint::Command(CommandEndpoint::Drain),
             ("POST", Route::Failback) => Endpoint::Command(CommandEndpoint::Failback),
@@ -282,6 +289,28 @@ impl JournalQuery {
     }
 }
 
+/// Whether a command request asks for a dry run (`?dry_run=true`): the
+/// command is judged and played on a copy, nothing is applied. Other keys
+/// are ignored, as in [`JournalQuery::parse`].
+pub fn dry_run(query: Option<&str>) -> Result<bool, RequestError> {
+    let value = query.and_then(|q| {
+        q.rsplit('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "dry_run")
+            .map(|(_, v)| v)
+    });
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(RequestError::BadDryRun),
+    }
+}
+
+/// The body of `POST /v1/simulate`: the hypothetical facts.
+pub fn scenario(body: &[u8]) -> Result<Scenario, RequestError> {
+    json(body)
+}
+
 /// The body of `POST /v1/events`: a JSON array of posted events (whom they
 /// may speak for is the server's check).
 pub fn events(body: &[u8]) -> Result<Vec<PostedEvent>, RequestError> {
@@ -349,6 +378,8 @@ pub enum RequestError {
     BadSince,
     #[error("limit must be between 1 and {}", JournalQuery::MAX_LIMIT)]
     BadLimit,
+    #[error("dry_run must be true or false")]
+    BadDryRun,
     #[error("malformed request body: {0}")]
     MalformedBody(String),
 }
@@ -388,6 +419,7 @@ mod tests {
             ("POST", "/v1/observer", Endpoint::Command(C::Observer)),
             ("POST", "/v1/events", Endpoint::Events),
             ("POST", "/v1/reload", Endpoint::Reload),
+            ("POST", "/v1/simulate", Endpoint::Simulate),
         ];
         for (method, path, endpoint) in allowed {
             assert_eq!(
@@ -611,6 +643,29 @@ mod tests {
     }
 
     #[test]
+    fn dry_run_is_true_false_or_refused() {
+        assert_eq!(dry_run(None), Ok(false));
+        assert_eq!(dry_run(Some("dry_run=true")), Ok(true));
+        assert_eq!(dry_run(Some("x=1&dry_run=false")), Ok(false));
+        assert_eq!(dry_run(Some("dry_run=1")), Err(RequestError::BadDryRun));
+    }
+
+    #[test]
+    fn scenario_bodies_decode_and_refuse_unknown_fields() {
+        let decoded = scenario(
+            br#"{"dead":["a"],"cut":[["a","b"]],"unhealthy":[{"service":"web","site":"a"}],"drain":["b"]}"#,
+        )
+        .unwrap();
+        assert_eq!(decoded.dead, vec![site("a")]);
+        assert_eq!(decoded.cut, vec![[site("a"), site("b")]]);
+        assert_eq!(decoded.unhealthy[0].service, service("web"));
+        assert_eq!(decoded.drain, vec![site("b")]);
+        assert_eq!(scenario(b"{}").unwrap(), Scenario::default());
+        assert!(scenario(br#"{"kill":["a"]}"#).is_err());
+        assert!(scenario(br#"{"cut":[["a"]]}"#).is_err());
+    }
+
+    #[test]
     fn event_bodies_decode() {
         let decoded =
             events(br#"[{"type":"verdict","observer":"a","subject":"b","liveness":"dead"}]"#)
@@ -644,8 +699,10 @@ mod tests {
                 let _ = endpoint.parse(&body);
             }
             let _ = JournalQuery::parse(query.as_deref());
+            let _ = dry_run(query.as_deref());
             let _ = events(&body);
             let _ = reload(&body);
+            let _ = scenario(&body);
         }
     }
 }

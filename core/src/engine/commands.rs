@@ -94,7 +94,7 @@ impl Engine {
     }
 
     /// The services some site carries now that nobody carries in `next`.
-    fn stranded_by(&self, next: &Engine) -> Vec<ServiceId> {
+    pub(super) fn stranded_by(&self, next: &Engine) -> Vec<ServiceId> {
         next.steering
             .services
             .iter()
@@ -271,7 +271,7 @@ impl Engine {
 
     /// A fenced or not yet synced engine cannot move anything, so it must not
     /// accept a command that promises to.
-    fn ready_to_steer(&self) -> Result<(), CommandError> {
+    pub(super) fn ready_to_steer(&self) -> Result<(), CommandError> {
         let why = if self.fenced {
             format!(
                 "it reaches fewer than the {} members a quorum needs (fenced)",
@@ -298,7 +298,7 @@ impl Engine {
         );
     }
 
-    fn known_service(&self, id: &ServiceId) -> Result<&ServicePlan, CommandError> {
+    pub(super) fn known_service(&self, id: &ServiceId) -> Result<&ServicePlan, CommandError> {
         self.service(id)
             .ok_or_else(|| CommandError::UnknownService(id.to_string()))
     }
@@ -314,7 +314,7 @@ impl Engine {
         Ok(())
     }
 
-    fn serving(&self, site: &SiteId, svc: &ServicePlan) -> Result<(), CommandError> {
+    pub(super) fn serving(&self, site: &SiteId, svc: &ServicePlan) -> Result<(), CommandError> {
         self.known_carrier(site)?;
         if !svc.sites.contains(site) {
             return Err(CommandError::SiteNotServing {

@@ -48,6 +48,7 @@ mod peers;
 mod placement;
 mod quorum;
 mod role;
+mod simulate;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -51,3 +51,46 @@ pub fn engine(text: &str) -> Engine {
     let margin = file.detect.fence_margin.map_or(DEFAULT_MARGIN, |m| m.get());
     Engine::new(&file.node.site, &file.site, &services, &file.policy, margin)
 }
+
+/// Sites a and b and witness w, `local` among them: `web` prefers a, `db`
+/// prefers b, both health-checked; failover hold 1 s, drain grace 5 s,
+/// sync timeout 2 s, and `failback` (the `[policy]` lines for it).
+#[allow(dead_code)] // not every test binary uses it
+pub fn three_members(local: &str, failback: &str) -> String {
+    let role = if local == "w" { "witness" } else { "site" };
+    format!(
+        r#"
+[node]
+site = "{local}"
+role = "{role}"
+[[site]]
+id = "a"
+gossip = "10.0.0.1:7946"
+[[site]]
+id = "b"
+gossip = "10.0.1.1:7946"
+[[site]]
+id = "w"
+gossip = "10.0.2.1:7946"
+witness = true
+[detect]
+fence_margin = "10ms"
+key_file = "/etc/orbit/gossip.key"
+[policy]
+failover_hold = "1s"
+{failback}
+drain_grace = "5s"
+sync_timeout = "2s"
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/32"]
+sites = ["a", "b"]
+health = {{ tcp = "198.51.100.10:80", interval = "100ms" }}
+[[service]]
+id = "db"
+prefixes = ["198.51.100.20/32"]
+sites = ["b", "a"]
+health = {{ tcp = "198.51.100.20:5432", interval = "100ms" }}
+"#
+    )
+}

@@ -78,6 +78,12 @@ pub enum ApiCall {
     /// current steering; otherwise why not.
     Ready(oneshot::Sender<Result<(), String>>),
     Ping(oneshot::Sender<()>),
+    /// What would happen (`POST /v1/simulate`, `--dry-run`), played on a
+    /// copy of the engine.
+    Simulate(
+        orbit_core::Hypothesis,
+        oneshot::Sender<Result<orbit_core::Simulation, orbit_core::SimulationError>>,
+    ),
 }
 
 #[derive(Debug, Default)]
@@ -456,6 +462,9 @@ impl Daemon {
             }
             ApiCall::Ping(reply) => {
                 let _ = reply.send(());
+            }
+            ApiCall::Simulate(hypothesis, reply) => {
+                let _ = reply.send(self.engine.simulate(self.now(), &hypothesis));
             }
         }
     }
