@@ -18,6 +18,7 @@
 //! in one go.
 
 mod error;
+mod fingerprint;
 mod read;
 mod schema;
 mod validate;
