@@ -1,5 +1,7 @@
 //! Human-readable tables for orbitctl.
 
+mod agreement;
+
 use orbit_core::api::{
     BfdSessionReport, BfdState, BgpPeerReport, CommandResponse, DetectReport, JournalEntry,
     JournalRecord, StatusResponse,
@@ -117,6 +119,7 @@ pub fn status(s: &StatusResponse) -> String {
         "DEAD VOTES".to_owned(),
         "DRAINED".to_owned(),
         "SEEN FROM HERE".to_owned(),
+        "CONFIG".to_owned(),
     ]];
     for site in &e.sites {
         sites.push(vec![
@@ -146,8 +149,10 @@ pub fn status(s: &StatusResponse) -> String {
             },
             if site.drained { "yes" } else { "no" }.to_owned(),
             or_dash(site.local_view.map(|l| format!("{l:?}").to_lowercase())),
+            agreement::cell(s, &site.id),
         ]);
     }
+    out.extend(agreement::warning(s));
     out.push_str(&table(&sites));
     out.push('\n');
     if let Some(d) = &s.detect {
@@ -553,6 +558,8 @@ mod tests {
             bfd: Vec::new(),
             bgp_peers: Vec::new(),
             detect: None,
+            config_fingerprints: Default::default(),
+            config_mismatch: Vec::new(),
         };
         let text = status(&response);
         let a = text.lines().find(|l| l.starts_with("a ")).expect("a row");

@@ -37,7 +37,8 @@ use crate::Config;
 const VERSION: &str = "orbit config fingerprint v1";
 
 impl Config {
-    /// This member's fingerprint; a witness's has no services part.
+    /// This member's fingerprint; without `[[service]]`s (a witness need
+    /// not list them) it has no services part.
     pub fn fingerprint(&self) -> ConfigFingerprint {
         let (cluster, services) = self.agreed_text();
         ConfigFingerprint {
@@ -47,7 +48,7 @@ impl Config {
     }
 
     /// The canonical texts the fingerprint digests: the cluster part and
-    /// (not at a witness) the services part. Two members' texts differ
+    /// (unless no service is listed) the services part. Two members' texts differ
     /// exactly where their configs disagree.
     pub fn agreed_text(&self) -> (String, Option<String>) {
         let mut cluster = format!("{VERSION}: cluster\n");
@@ -76,7 +77,8 @@ impl Config {
             fence.fence_after.get().as_nanos(),
             fence.margin.get().as_nanos()
         );
-        if self.is_witness(&self.node.site) {
+        if self.services.is_empty() {
+            // A witness need not list the services it never carries.
             return (cluster, None);
         }
         let mut services = format!("{VERSION}: services\n");

@@ -12,7 +12,11 @@
 //! them: `cluster` (members, policy, fencing timers) must agree between all
 //! members, `services` between the members that carry services.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::ids::SiteId;
 
 /// SHA-256 digests, lower-case hex, of the parts of a member's config that
 /// must agree across members.
@@ -72,6 +76,56 @@ impl std::fmt::Display for ConfigFingerprint {
     }
 }
 
+/// The members whose config differs from `local`'s, by the fingerprints
+/// heard (members not heard from count as agreeing: nothing is known).
+/// A member without a services part (a witness that lists none) cannot
+/// say which of two members that disagree on the services is wrong: it
+/// names every member whose services differ from another's.
+pub fn mismatched(
+    local: &SiteId,
+    fingerprints: &BTreeMap<SiteId, ConfigFingerprint>,
+) -> Vec<SiteId> {
+    let Some(mine) = fingerprints.get(local) else {
+        return Vec::new();
+    };
+    let services_disputed = |theirs: &ConfigFingerprint| {
+        mine.services.is_none()
+            && theirs.services.is_some()
+            && fingerprints
+                .values()
+                .any(|other| other.services.is_some() && other.services != theirs.services)
+    };
+    fingerprints
+        .iter()
+        .filter(|(site, theirs)| {
+            *site != local && (theirs.differs_from(mine) || services_disputed(theirs))
+        })
+        .map(|(site, _)| site.clone())
+        .collect()
+}
+
+/// The warning an operator reads (status, journal, log) while members'
+/// configs differ: who has what, and what to do.
+pub fn mismatch_warning(
+    local: &SiteId,
+    fingerprints: &BTreeMap<SiteId, ConfigFingerprint>,
+    mismatched: &[SiteId],
+) -> String {
+    let has = |site: &SiteId, here: &str| {
+        fingerprints
+            .get(site)
+            .map(|fp| format!("{site}{here} has {fp}"))
+    };
+    let mut who: Vec<String> = mismatched.iter().filter_map(|s| has(s, "")).collect();
+    who.extend(has(local, " (here)"));
+    format!(
+        "config differs between members: {}; the [[site]], [[service]] and [policy] sections \
+         (and the fencing timers) must agree: compare what `orbitd check-config FILE` prints \
+         at each member, fix the wrong file and reload it (SIGHUP)",
+        who.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +146,37 @@ mod tests {
         assert!(!fp('a', Some('b')).differs_from(&fp('a', None)));
         assert!(!fp('a', None).differs_from(&fp('a', Some('b'))));
         assert!(fp('a', None).differs_from(&fp('d', Some('b'))));
+    }
+
+    #[test]
+    fn the_warning_names_each_differing_member_and_this_one() {
+        let site = |s: &str| s.parse::<SiteId>().unwrap();
+        let all: BTreeMap<SiteId, ConfigFingerprint> = [
+            (site("a"), fp('a', Some('b'))),
+            (site("b"), fp('a', Some('c'))),
+            (site("w"), fp('a', None)),
+        ]
+        .into();
+        let odd = mismatched(&site("a"), &all);
+        assert_eq!(odd, [site("b")]);
+        assert_eq!(mismatched(&site("b"), &all), [site("a")]);
+        // The witness sees a and b disagree and cannot tell who is right.
+        assert_eq!(mismatched(&site("w"), &all), [site("a"), site("b")]);
+        let mut agreeing = all.clone();
+        agreeing.insert(site("b"), fp('a', Some('b')));
+        assert!(mismatched(&site("w"), &agreeing).is_empty());
+        assert!(mismatched(&site("a"), &agreeing).is_empty());
+        agreeing.insert(site("w"), fp('e', None));
+        assert_eq!(mismatched(&site("a"), &agreeing), [site("w")]);
+        assert_eq!(mismatched(&site("w"), &agreeing), [site("a"), site("b")]);
+        let warning = mismatch_warning(&site("a"), &all, &odd);
+        assert!(
+            warning.starts_with(
+                "config differs between members: b has aaaaaaaa/cccccccc, a (here) has \
+                 aaaaaaaa/bbbbbbbb; "
+            ),
+            "{warning}"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use decision::{Change, Decision};
 pub use engine::{Engine, EngineStatus, Handover, ServiceStatus, SiteStatus};
 pub use error::{CommandError, Error};
 pub use event::{Command, Event, Liveness};
-pub use fingerprint::{ConfigFingerprint, SHORT_HEX_DIGITS};
+pub use fingerprint::{mismatch_warning, mismatched, ConfigFingerprint, SHORT_HEX_DIGITS};
 pub use ids::{IdError, ServiceId, SiteId};
 pub use order::{Client, Order, Origin, Reason, ReasonError, MAX_REASON_CHARS};
 pub use read_buffer::ReadBuffer;

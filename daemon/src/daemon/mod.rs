@@ -12,6 +12,7 @@
 //! Everything that changes state goes through the one channel and is handled
 //! by this loop, in order; spawned tasks only do I/O.
 
+mod agreement;
 mod reload;
 mod shutdown;
 
@@ -118,6 +119,8 @@ pub struct Daemon {
     /// Multihop BFD toward the other members (`[bfd] sites = true`).
     site_bfd: Option<crate::bfd::sites::SiteBfd>,
     gossiped: Option<orbit_core::SharedState>,
+    /// This member's config fingerprint and the other members'.
+    agreement: agreement::ConfigAgreement,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -190,6 +193,9 @@ impl Daemon {
             .set_handle(BfdUser::BgpPeers, bfd.as_ref().map(|b| b.handle().clone()));
         let backends = spawn_all(built.redirectors, &tx);
         let published_generation = engine.steering().generation;
+        let agreement = agreement::ConfigAgreement::new(&config);
+        metrics.config_fingerprint(agreement.local());
+        metrics.config_mismatched_members(0);
         Ok(Daemon {
             config_path,
             config,
@@ -212,6 +218,7 @@ impl Daemon {
             gossip: None,
             site_bfd: None,
             gossiped: None,
+            agreement,
         })
     }
 
@@ -246,6 +253,10 @@ impl Daemon {
         self.journal.retry_unwritten();
         let state = self.engine.shared_state();
         self.persist(&state);
+        let state = orbit_core::SharedState {
+            config: Some(self.agreement.local().clone()),
+            ..state
+        };
         let Some(gossip) = &self.gossip else { return };
         if self.gossiped.as_ref() == Some(&state) {
             return;
@@ -309,6 +320,7 @@ impl Daemon {
     fn handle_event(&mut self, event: Event) {
         let kind = event_kind(&event);
         self.metrics.event(kind);
+        self.hear_config(&event);
         let now = self.now();
         let decisions = self.engine.handle(now, event);
         self.record(&decisions);
@@ -577,6 +589,8 @@ impl Daemon {
             // asynchronously, outside this loop.
             bfd: Vec::new(),
             bgp_peers: Vec::new(),
+            config_fingerprints: self.agreement.fingerprints().clone(),
+            config_mismatch: self.agreement.mismatched(),
         }
     }
 

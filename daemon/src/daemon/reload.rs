@@ -46,6 +46,7 @@ impl Daemon {
         self.journal.append(JournalRecord::Lifecycle {
             message: format!("config reloaded from {}", self.config_path.display()),
         });
+        self.reconfigure_agreement();
         self.record(&decisions);
         self.publish(true);
     }

@@ -4,7 +4,7 @@ pub mod bfd;
 pub mod detect;
 pub mod snapshot;
 
-use orbit_core::{BackendKind, Decision, EngineStatus, Role, Steering};
+use orbit_core::{BackendKind, ConfigFingerprint, Decision, EngineStatus, Role, Steering};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -69,6 +69,8 @@ pub struct Metrics {
     /// Kept by the journal itself: it writes from everywhere in the loop.
     journal: JournalCounters,
     state_write_errors: Counter,
+    config_mismatched_members: Gauge,
+    config_fingerprint: Family<Labels, Gauge>,
 }
 
 impl Metrics {
@@ -99,6 +101,8 @@ impl Metrics {
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
             journal: JournalCounters::default(),
             state_write_errors: Counter::default(),
+            config_mismatched_members: Gauge::default(),
+            config_fingerprint: Family::default(),
             registry: Registry::default(),
         };
         for collector in evidence.collectors() {
@@ -207,6 +211,17 @@ impl Metrics {
             "state_write_errors",
             "Saves of state.json that failed (the old file stays)",
             m.state_write_errors.clone(),
+        );
+        registry.register(
+            "config_mismatched_members",
+            "Members whose cluster-wide config fingerprint differs from this member's",
+            m.config_mismatched_members.clone(),
+        );
+        registry.register(
+            "config_fingerprint",
+            "1, labelled with this member's config fingerprint (SHA-256 hex of the cluster part \
+             and of the services part, empty at a witness)",
+            m.config_fingerprint.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -365,6 +380,22 @@ impl Metrics {
     /// Counts failed saves of the state file.
     pub fn state_write_errors(&self) -> Counter {
         self.state_write_errors.clone()
+    }
+
+    pub fn config_mismatched_members(&self, members: usize) {
+        self.config_mismatched_members
+            .set(i64::try_from(members).unwrap_or(i64::MAX));
+    }
+
+    /// Only the current fingerprint has a series: a reload replaces it.
+    pub fn config_fingerprint(&self, fingerprint: &ConfigFingerprint) {
+        self.config_fingerprint.clear();
+        self.config_fingerprint
+            .get_or_create(&labels(&[
+                ("cluster", &fingerprint.cluster),
+                ("services", fingerprint.services.as_deref().unwrap_or("")),
+            ]))
+            .set(1);
     }
 
     /// Prometheus text exposition format.
