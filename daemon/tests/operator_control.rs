@@ -7,178 +7,47 @@
 //! - two operators at two sites issue switchovers concurrently: the one
 //!   whose command lost is told, in its journal, by what, where and when.
 //!
-//! Daemons are killed and namespaces removed in `Drop`, also on panic;
-//! `ORBIT_KEEP=1` keeps the directory (configs, logs, journals).
+//! The cluster (`orbit_tests::cluster`) kills the daemons and removes the
+//! namespaces in `Drop`, also on panic; `ORBIT_KEEP=1` keeps the directory
+//! (configs, logs, journals).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::{Duration, Instant};
+use orbit_tests::cluster::{active, Cluster};
 
-use orbit_tests::mesh::{Mesh, NODES};
-use serde_json::Value;
-
-/// Generous: a shared, loaded machine.
-const LIMIT: Duration = Duration::from_secs(60);
-
-struct Cluster {
-    daemons: Vec<Option<Child>>,
-    mesh: Mesh,
-    dir: PathBuf,
+/// The cluster, once every member has authority and web is at a, db at b.
+fn start(tag: &str) -> Cluster {
+    let mut c = Cluster::start(
+        tag,
+        env!("CARGO_BIN_EXE_orbitd"),
+        orbit_tests::cluster::config,
+    );
+    c.eventually(
+        "every member in authority, web at a and db at b",
+        orbit_tests::cluster::settled,
+    );
+    c
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in self.daemons.iter_mut().flatten() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::env::var_os("ORBIT_KEEP").is_some() {
-            eprintln!("ORBIT_KEEP: kept {}", self.dir.display());
+/// Whether member `node`'s packets can leave it (its /32 routes toward
+/// the two others): without them it still hears everybody, nobody hears
+/// it.
+fn outbound(c: &Cluster, node: &str, on: bool) {
+    let ns = c.mesh.ns(node);
+    // (peer, next hop) from `Mesh`'s link plan, as seen from a.
+    assert_eq!(node, "a", "only a's routes are known here");
+    for (peer, via) in [("10.0.0.2/32", "10.0.12.2"), ("10.0.0.3/32", "10.0.13.2")] {
+        if on {
+            orbit_tests::sh(&["ip", "-n", &ns, "route", "replace", peer, "via", via]);
         } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            orbit_tests::sh(&["ip", "-n", &ns, "route", "del", peer]);
         }
     }
-}
-
-impl Cluster {
-    /// Starts the three daemons (web prefers a, db prefers b) and waits
-    /// until every member has authority and web is at a, db at b.
-    fn start(tag: &str) -> Cluster {
-        orbit_tests::assert_root("operator control tests");
-        let dir = std::env::temp_dir().join(format!(
-            "orbit-control-{tag}-{}-{}",
-            std::process::id(),
-            orbit_tests::netns::unique()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mesh = Mesh::new(tag);
-        let daemons = mesh
-            .start_orbitd(env!("CARGO_BIN_EXE_orbitd"), &dir, |node| {
-                config(node, &dir)
-            })
-            .into_iter()
-            .map(Some)
-            .collect();
-        let mut c = Cluster { daemons, mesh, dir };
-        c.eventually("every member in authority, web at a and db at b", |c| {
-            NODES.iter().all(|node| {
-                c.status(node).is_some_and(|s| {
-                    // The witness places nothing.
-                    let placed = *node == "w"
-                        || (active(&s, "web") == Some("a") && active(&s, "db") == Some("b"));
-                    s["engine"]["fenced"] == false && s["engine"]["synced"] == true && placed
-                })
-            })
-        });
-        c
-    }
-
-    fn socket(&self, node: &str) -> PathBuf {
-        self.dir.join(format!("{node}.sock"))
-    }
-
-    fn status(&self, node: &str) -> Option<Value> {
-        let socket = self.socket(node);
-        UnixStream::connect(&socket).ok()?;
-        let (code, body) = orbit_tests::orbitd::http(&socket, "GET", "/v1/status", "");
-        (code == 200).then(|| serde_json::from_str(&body).ok())?
-    }
-
-    /// `orbitctl --socket NODE.sock ARGS`: (exit code, stdout, stderr, pid).
-    fn orbitctl(&self, node: &str, args: &[&str]) -> (i32, String, String, u32) {
-        orbit_tests::orbitd::orbitctl_with_pid(
-            env!("CARGO_BIN_EXE_orbitd"),
-            &self.socket(node),
-            args,
-        )
-    }
-
-    /// `orbitctl --json journal` at `node`, one entry per line.
-    fn journal(&self, node: &str) -> Vec<Value> {
-        let (code, out, err, _) = self.orbitctl(node, &["--json", "journal", "--limit", "1000"]);
-        assert_eq!(code, 0, "orbitctl journal at {node}: {err}");
-        out.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn kill(&mut self, node: &str) {
-        let i = NODES.iter().position(|n| *n == node).unwrap();
-        let mut child = self.daemons[i].take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    /// Whether member `node`'s packets can leave it (its /32 routes toward
-    /// the two others): without them it still hears everybody, nobody
-    /// hears it.
-    fn outbound(&self, node: &str, on: bool) {
-        let ns = self.mesh.ns(node);
-        // (peer, next hop) from `Mesh`'s link plan, as seen from a.
-        assert_eq!(node, "a", "only a's routes are known here");
-        for (peer, via) in [("10.0.0.2/32", "10.0.12.2"), ("10.0.0.3/32", "10.0.13.2")] {
-            if on {
-                orbit_tests::sh(&["ip", "-n", &ns, "route", "replace", peer, "via", via]);
-            } else {
-                orbit_tests::sh(&["ip", "-n", &ns, "route", "del", peer]);
-            }
-        }
-    }
-
-    fn eventually(&mut self, what: &str, mut ok: impl FnMut(&Cluster) -> bool) {
-        let deadline = Instant::now() + LIMIT;
-        while !ok(self) {
-            for (node, child) in NODES.iter().zip(&mut self.daemons) {
-                if let Some(Ok(Some(status))) = child.as_mut().map(Child::try_wait) {
-                    panic!("orbitd {node} exited ({status}):\n{}", self.log(node));
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {LIMIT:?} waiting for {what}\n--- a ---\n{}\n--- b ---\n{}",
-                self.log("a"),
-                self.log("b")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self, node: &str) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.join(format!("{node}.log"))).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-fn active<'a>(status: &'a Value, service: &str) -> Option<&'a str> {
-    status["steering"]["services"][service]["active"].as_str()
-}
-
-fn config(node: &str, dir: &Path) -> String {
-    let d = dir.display();
-    let services = if node == "w" {
-        String::new()
-    } else {
-        format!(
-            "[[service]]\nid = \"web\"\nprefixes = [\"203.0.113.10/32\"]\nsites = [\"a\", \"b\"]\n\
-             [[service]]\nid = \"db\"\nprefixes = [\"203.0.113.20/32\"]\nsites = [\"b\", \"a\"]\n\
-             [hook]\ncommand = [\"/bin/sh\", \"-c\", \"cat > {d}/{node}.hook\"]\ntimeout = \"5s\"\n"
-        )
-    };
-    format!(
-        "{members}[detect]\nkey_file = \"{d}/key\"\n\
-         [policy]\nfailover_hold = \"0s\"\nfailback = \"manual\"\nsync_timeout = \"1s\"\n{services}",
-        members = Mesh::cluster_config(node, dir),
-    )
 }
 
 #[test]
 fn drain_of_the_last_site_is_refused_without_force_and_journaled_with_who_and_why() {
-    let mut c = Cluster::start("oc");
+    let mut c = start("oc");
     c.kill("a");
     c.eventually("b to carry web and db after a died", |c| {
         c.status("b")
@@ -260,11 +129,11 @@ fn drain_of_the_last_site_is_refused_without_force_and_journaled_with_who_and_wh
 
 #[test]
 fn concurrent_switchovers_at_two_sites_tell_the_loser_by_what() {
-    let mut c = Cluster::start("os");
+    let mut c = start("os");
     // Nothing leaves a for a moment: a hears everyone, nobody hears a, so
     // neither command can include the other, as when two operators type at
     // the same instant.
-    c.outbound("a", false);
+    outbound(&c, "a", false);
     let at_a = c.orbitctl(
         "a",
         &[
@@ -289,7 +158,7 @@ fn concurrent_switchovers_at_two_sites_tell_the_loser_by_what() {
             "op2",
         ],
     );
-    c.outbound("a", true);
+    outbound(&c, "a", true);
     assert_eq!(at_a.0, 0, "switchover at a: {}{}", at_a.1, at_a.2);
     assert_eq!(at_b.0, 0, "switchover at b: {}{}", at_b.1, at_b.2);
 

@@ -9,6 +9,7 @@
 
 pub mod bfd_lab;
 pub mod bird;
+pub mod cluster;
 pub mod frr;
 pub mod mesh;
 pub mod netns;
