@@ -106,7 +106,8 @@ pub struct SharedState {
     pub carried: BTreeMap<ServiceId, u64>,
     /// The fingerprint of the member's cluster-wide config, so that every
     /// member can tell when configs differ. Set by orbitd for gossip only
-    /// (the engine never reads it); absent from older members.
+    /// (the engine never reads it); absent from older members. Boxed: it
+    /// is as big as the rest of the state's inline part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<ConfigFingerprint>,
+    pub config: Option<Box<ConfigFingerprint>>,
 }

@@ -166,14 +166,8 @@ fn a_different_service_prefix_site_or_policy_value_changes_it() {
 #[test]
 fn a_witness_fingerprints_the_cluster_and_no_services() {
     let site = config(A).fingerprint();
-    let witness = config(
-        &A.replacen("site = \"a\"", "site = \"w\"\nrole = \"witness\"", 1)
-            .split("[[service]]")
-            .next()
-            .unwrap()
-            .to_owned(),
-    )
-    .fingerprint();
+    let text = A.replacen("site = \"a\"", "site = \"w\"\nrole = \"witness\"", 1);
+    let witness = config(text.split("[[service]]").next().unwrap()).fingerprint();
     assert_eq!(witness.services, None);
     assert_eq!(witness.cluster, site.cluster);
     assert!(!witness.differs_from(&site) && !site.differs_from(&witness));

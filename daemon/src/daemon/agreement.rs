@@ -107,7 +107,7 @@ impl super::Daemon {
     /// A peer's shared state carries its config fingerprint.
     pub(super) fn hear_config(&mut self, event: &orbit_core::Event) {
         if let orbit_core::Event::Peer { from, state } = event {
-            self.agreement.heard(from, state.config.as_ref());
+            self.agreement.heard(from, state.config.as_deref());
             self.report_agreement();
         }
     }

@@ -254,7 +254,7 @@ impl Daemon {
         let state = self.engine.shared_state();
         self.persist(&state);
         let state = orbit_core::SharedState {
-            config: Some(self.agreement.local().clone()),
+            config: Some(Box::new(self.agreement.local().clone())),
             ..state
         };
         let Some(gossip) = &self.gossip else { return };
