@@ -3,8 +3,8 @@
 //! [`orbit_core::ConfigFingerprint`] and docs/config-agreement.md).
 //!
 //! Canonical so that only meaning counts: one line per item, sites and
-//! services sorted by id, prefixes sorted, durations in nanoseconds,
-//! defaults filled in (a `quorum = 2` written out equals the majority it
+//! services sorted by id, prefixes sorted, durations normalised (`300s`
+//! and `5m` both read `5m`), defaults filled in (a `quorum = 2` written out equals the majority it
 //! defaults to). Key order, whitespace, comments and per-member settings
 //! never reach the text.
 //!
@@ -60,22 +60,21 @@ impl Config {
         }
         let p = &self.policy;
         let failback = match p.failback {
-            Failback::After => format!("after {}ns", p.failback_after.get().as_nanos()),
+            Failback::After => format!("after failback_after={}", p.failback_after),
             Failback::Manual => "manual".to_owned(),
         };
         let _ = writeln!(
             cluster,
-            "policy failover_hold={}ns failback={failback} drain_grace={}ns quorum={}",
-            p.failover_hold.get().as_nanos(),
-            p.drain_grace.get().as_nanos(),
+            "policy failover_hold={} failback={failback} drain_grace={} quorum={}",
+            p.failover_hold,
+            p.drain_grace,
             self.quorum()
         );
         let fence = self.fence_timers();
         let _ = writeln!(
             cluster,
-            "fence after={}ns margin={}ns",
-            fence.fence_after.get().as_nanos(),
-            fence.margin.get().as_nanos()
+            "fence fence_after={} fence_margin={}",
+            fence.fence_after, fence.margin
         );
         if self.services.is_empty() {
             // A witness need not list the services it never carries.
