@@ -18,7 +18,7 @@ pub(super) fn cell(s: &StatusResponse, site: &SiteId) -> String {
 pub(super) fn warning(s: &StatusResponse) -> Option<String> {
     (!s.config_mismatch.is_empty()).then(|| {
         format!(
-            "WARNING: {}\n",
+            "WARNING: {}\n\n",
             orbit_core::mismatch_warning(
                 &s.engine.local_site,
                 &s.config_fingerprints,
