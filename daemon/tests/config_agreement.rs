@@ -90,6 +90,13 @@ fn a_member_with_another_service_list_is_named_everywhere_until_its_config_is_fi
         )
     };
 
+    for (node, want) in &expected {
+        let (code, json, err, _) = c.orbitctl(node, &["--json", "status"]);
+        assert_eq!(code, 0, "orbitctl --json status at {node}: {err}");
+        let json: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(mismatch(&json), *want, "at {node}: {json}");
+        assert_eq!(json["config_fingerprints"], *fingerprints, "at {node}");
+    }
     for node in NODES {
         let (code, table, err, _) = c.orbitctl(node, &["status"]);
         assert_eq!(code, 0, "orbitctl status at {node}: {err}");
