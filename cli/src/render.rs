@@ -1,5 +1,7 @@
 //! Human-readable tables for orbitctl.
 
+mod agreement;
+
 use orbit_core::api::{
     BfdSessionReport, BfdState, BgpPeerReport, CommandResponse, DetectReport, JournalEntry,
     JournalRecord, StatusResponse,
@@ -134,6 +136,7 @@ pub fn status(s: &StatusResponse) -> String {
         "DEAD VOTES".to_owned(),
         "DRAINED".to_owned(),
         "SEEN FROM HERE".to_owned(),
+        "CONFIG".to_owned(),
     ]];
     for site in &e.sites {
         sites.push(vec![
@@ -155,8 +158,10 @@ pub fn status(s: &StatusResponse) -> String {
             },
             if site.drained { "yes" } else { "no" }.to_owned(),
             or_dash(site.local_view.map(|l| format!("{l:?}").to_lowercase())),
+            agreement::cell(s, &site.id),
         ]);
     }
+    out.extend(agreement::warning(s));
     out.push_str(&table(&sites));
     out.push('\n');
     if let Some(d) = &s.detect {
@@ -635,6 +640,8 @@ mod tests {
             bgp_peers: Vec::new(),
             detect: None,
             daemon: None,
+            config_fingerprints: Default::default(),
+            config_mismatch: Vec::new(),
         };
         let text = status(&response);
         let a = text.lines().find(|l| l.starts_with("a ")).expect("a row");

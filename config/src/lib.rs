@@ -19,6 +19,7 @@
 
 mod diff;
 mod error;
+mod fingerprint;
 mod read;
 mod schema;
 mod validate;

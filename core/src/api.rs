@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::decision::Decision;
 use crate::engine::EngineStatus;
 use crate::event::Liveness;
+use crate::fingerprint::ConfigFingerprint;
 use crate::ids::{ServiceId, SiteId};
 use crate::order::Reason;
 use crate::redirect::{BackendKind, ServiceDrift};
@@ -205,6 +206,14 @@ pub struct StatusResponse {
     /// daemons.
     #[serde(default)]
     pub daemon: Option<DaemonReport>,
+    /// Per member, the fingerprint of its cluster-wide config, this
+    /// member's included; a member not heard from yet (or too old to send
+    /// one) is absent. Empty in answers of older daemons.
+    #[serde(default)]
+    pub config_fingerprints: BTreeMap<SiteId, ConfigFingerprint>,
+    /// The members whose cluster-wide config differs from this member's.
+    #[serde(default)]
+    pub config_mismatch: Vec<SiteId>,
 }
 
 /// The daemon process as `GET /v1/status` reports it.

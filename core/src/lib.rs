@@ -22,6 +22,7 @@ mod decision;
 mod engine;
 mod error;
 mod event;
+mod fingerprint;
 mod ids;
 mod order;
 mod read_buffer;
@@ -37,6 +38,7 @@ pub use engine::{
 };
 pub use error::{CommandError, Error, SimulationError};
 pub use event::{Command, Event, Liveness};
+pub use fingerprint::{mismatch_warning, mismatched, ConfigFingerprint, SHORT_HEX_DIGITS};
 pub use ids::{IdError, ServiceId, SiteId};
 pub use order::{Client, Order, Origin, Reason, ReasonError, MAX_REASON_CHARS};
 pub use read_buffer::ReadBuffer;

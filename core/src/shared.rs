@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::event::Command;
+use crate::fingerprint::ConfigFingerprint;
 use crate::ids::{ServiceId, SiteId};
 
 /// Which site carries a service, and how recent that decision is.
@@ -110,4 +111,10 @@ pub struct SharedState {
     /// A departing site withdraws once the new carrier says so here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub carried: BTreeMap<ServiceId, u64>,
+    /// The fingerprint of the member's cluster-wide config, so that every
+    /// member can tell when configs differ. Set by orbitd for gossip only
+    /// (the engine never reads it); absent from older members. Boxed: it
+    /// is as big as the rest of the state's inline part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Box<ConfigFingerprint>>,
 }

@@ -68,6 +68,26 @@ pub fn summary(config: &Config) -> String {
             backends.join(", ")
         }
     ));
+    out.push_str(&agreement(config));
+    out
+}
+
+/// What must be the same at every member, as the fingerprint digests it:
+/// run at two members, the lines that differ are the disagreement.
+fn agreement(config: &Config) -> String {
+    let (cluster, services) = config.agreed_text();
+    let mut out = format!(
+        "\nmust agree at every member (config fingerprint {}; orbitctl status compares the \
+         members'):",
+        config.fingerprint()
+    );
+    // The first line of each part names the format.
+    for line in [cluster, services.unwrap_or_default()]
+        .iter()
+        .flat_map(|part| part.lines().skip(1))
+    {
+        out.push_str(&format!("\n  {line}"));
+    }
     out
 }
 

@@ -78,6 +78,16 @@ fn accepts_the_example_with_a_summary() {
             ),
         "{stdout}"
     );
+    // What the members compare, line by line, so two members' outputs
+    // diff to the disagreement.
+    assert!(
+        stdout.contains("must agree at every member (config fingerprint ")
+            && stdout.contains("  site w witness\n")
+            && stdout.contains(
+                "  service web prefixes=198.51.100.10/32,2001:db8:100::10/128 sites=a>b\n"
+            ),
+        "{stdout}"
+    );
 }
 
 #[test]

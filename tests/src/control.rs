@@ -23,7 +23,7 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 pub struct Cluster {
     daemons: Vec<Option<Child>>,
     pub mesh: Mesh,
-    dir: PathBuf,
+    pub dir: PathBuf,
     /// The orbitd binary (orbitctl is beside it).
     orbitd: String,
 }
@@ -86,6 +86,22 @@ impl Cluster {
 
     pub fn socket(&self, node: &str) -> PathBuf {
         self.dir.join(format!("{node}.sock"))
+    }
+
+    /// `GET path` at `node`: (status, body); `None` while it does not
+    /// listen.
+    pub fn get(&self, node: &str, path: &str) -> Option<(u16, String)> {
+        let socket = self.socket(node);
+        UnixStream::connect(&socket).ok()?;
+        Some(crate::orbitd::http(&socket, "GET", path, ""))
+    }
+
+    /// Writes `text` as `node`'s config file and sends it SIGHUP.
+    pub fn reload(&self, node: &str, text: &str) {
+        let i = NODES.iter().position(|n| *n == node).expect("a, b or w");
+        let child = self.daemons[i].as_ref().expect("orbitd is running");
+        std::fs::write(self.dir.join(format!("{node}.toml")), text).expect("config file");
+        crate::sh(&["kill", "-HUP", &child.id().to_string()]);
     }
 
     pub fn status(&self, node: &str) -> Option<Value> {
@@ -162,7 +178,10 @@ pub fn active<'a>(status: &'a Value, service: &str) -> Option<&'a str> {
     status["steering"]["services"][service]["active"].as_str()
 }
 
-fn config(node: &str, dir: &Path) -> String {
+/// A member's config: the mesh, manual failback, and at the sites web
+/// (a before b) and db (b before a) with a hook backend writing the
+/// steering to `dir/NODE.hook`; the witness lists no services.
+pub fn config(node: &str, dir: &Path) -> String {
     let d = dir.display();
     let services = if node == "w" {
         String::new()

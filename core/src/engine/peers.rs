@@ -31,6 +31,8 @@ impl Engine {
             deaths: self.deaths.clone(),
             leaving: self.leaving,
             carried: self.carried.clone(),
+            // orbitd adds its config's fingerprint: not the engine's business.
+            config: None,
         }
     }
 

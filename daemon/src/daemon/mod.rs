@@ -13,6 +13,7 @@
 //! by this loop, in order; spawned tasks only do I/O.
 
 mod about;
+mod agreement;
 mod reload;
 mod shutdown;
 
@@ -132,6 +133,8 @@ pub struct Daemon {
     /// Multihop BFD toward the other members (`[bfd] sites = true`).
     site_bfd: Option<crate::bfd::sites::SiteBfd>,
     gossiped: Option<orbit_core::SharedState>,
+    /// This member's config fingerprint and the other members'.
+    agreement: agreement::ConfigAgreement,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -200,6 +203,9 @@ impl Daemon {
             .set_handle(BfdUser::BgpPeers, bfd.as_ref().map(|b| b.handle().clone()));
         let backends = spawn_all(built.redirectors, &tx);
         let published_generation = engine.steering().generation;
+        let agreement = agreement::ConfigAgreement::new(&config);
+        metrics.config_fingerprint(agreement.local());
+        metrics.config_mismatched_members(0);
         Ok(Daemon {
             config_path,
             config,
@@ -224,6 +230,7 @@ impl Daemon {
             gossip: None,
             site_bfd: None,
             gossiped: None,
+            agreement,
         })
     }
 
@@ -258,6 +265,10 @@ impl Daemon {
         self.journal.retry_unwritten();
         let state = self.engine.shared_state();
         self.persist(&state);
+        let state = orbit_core::SharedState {
+            config: Some(Box::new(self.agreement.local().clone())),
+            ..state
+        };
         let Some(gossip) = &self.gossip else { return };
         if self.gossiped.as_ref() == Some(&state) {
             return;
@@ -321,6 +332,7 @@ impl Daemon {
     fn handle_event(&mut self, event: Event) {
         let kind = event_kind(&event);
         self.metrics.event(kind);
+        self.hear_config(&event);
         let now = self.now();
         let decisions = self.engine.handle(now, event);
         self.record(&decisions);
@@ -583,6 +595,8 @@ impl Daemon {
             bfd: Vec::new(),
             bgp_peers: Vec::new(),
             daemon: Some(self.about()),
+            config_fingerprints: self.agreement.fingerprints().clone(),
+            config_mismatch: self.agreement.mismatched(),
         }
     }
 

@@ -104,6 +104,7 @@ impl Daemon {
             problems: Vec::new(),
             message: format!("config reloaded from {source}"),
         });
+        self.reconfigure_agreement();
         self.record(&decisions);
         self.publish(true);
         response

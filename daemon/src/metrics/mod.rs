@@ -5,7 +5,7 @@ pub mod detect;
 pub mod reload;
 pub mod snapshot;
 
-use orbit_core::{BackendKind, Decision, EngineStatus, Role, Steering};
+use orbit_core::{BackendKind, ConfigFingerprint, Decision, EngineStatus, Role, Steering};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -71,6 +71,8 @@ pub struct Metrics {
     journal: JournalCounters,
     state_write_errors: Counter,
     reload: reload::ReloadGauges,
+    config_mismatched_members: Gauge,
+    config_fingerprint: Family<Labels, Gauge>,
 }
 
 impl Metrics {
@@ -102,6 +104,8 @@ impl Metrics {
             journal: JournalCounters::default(),
             state_write_errors: Counter::default(),
             reload: reload::ReloadGauges::started(),
+            config_mismatched_members: Gauge::default(),
+            config_fingerprint: Family::default(),
             registry: Registry::default(),
         };
         for collector in evidence.collectors() {
@@ -212,6 +216,17 @@ impl Metrics {
             m.state_write_errors.clone(),
         );
         m.reload.register(&mut registry);
+        registry.register(
+            "config_mismatched_members",
+            "Members whose cluster-wide config fingerprint differs from this member's",
+            m.config_mismatched_members.clone(),
+        );
+        registry.register(
+            "config_fingerprint",
+            "1, labelled with this member's config fingerprint (SHA-256 hex of the cluster part \
+             and of the services part, empty at a witness)",
+            m.config_fingerprint.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -375,6 +390,22 @@ impl Metrics {
     /// A reload's outcome: taken (`true`) or refused.
     pub fn reload(&self, successful: bool) {
         self.reload.set(successful);
+    }
+
+    pub fn config_mismatched_members(&self, members: usize) {
+        self.config_mismatched_members
+            .set(i64::try_from(members).unwrap_or(i64::MAX));
+    }
+
+    /// Only the current fingerprint has a series: a reload replaces it.
+    pub fn config_fingerprint(&self, fingerprint: &ConfigFingerprint) {
+        self.config_fingerprint.clear();
+        self.config_fingerprint
+            .get_or_create(&labels(&[
+                ("cluster", &fingerprint.cluster),
+                ("services", fingerprint.services.as_deref().unwrap_or("")),
+            ]))
+            .set(1);
     }
 
     /// Prometheus text exposition format.
