@@ -21,6 +21,39 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in exit-code order (the man page's EXIT STATUS).
+    pub const ALL: [Kind; 5] = [
+        Kind::Refused,
+        Kind::Usage,
+        Kind::Unavailable,
+        Kind::Timeout,
+        Kind::Permission,
+    ];
+
+    /// What the exit code tells the caller.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Kind::Refused => {
+                "orbitd refused the request: unknown service or site, site not eligible, pinned, \
+                 would leave a service without any site and not --force'd, a reloaded or checked \
+                 config refused, a dry run that would be refused. Nothing was applied."
+            }
+            Kind::Usage => "Bad usage, found before orbitd was asked. Nothing was applied.",
+            Kind::Unavailable => {
+                "orbitd unreachable, shutting down, busy, or unable to save the command. \
+                 Nothing was applied."
+            }
+            Kind::Timeout => {
+                "No answer within --timeout: a command may or may not have been applied; \
+                 orbitctl journal tells."
+            }
+            Kind::Permission => {
+                "Missing or wrong token for --url, or no permission on the API socket (run as \
+                 root or as a member of the socket's group, [api] api_socket_group)."
+            }
+        }
+    }
+
     /// sysexits.h where one fits.
     pub fn exit_code(self) -> u8 {
         match self {

@@ -13,6 +13,7 @@ mod complete;
 mod failure;
 mod journal;
 mod json;
+mod man;
 mod reload;
 mod render;
 mod request;
@@ -366,9 +367,7 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
             return Ok(());
         }
         Cmd::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
+            let out = man::page(Cli::command())
                 .map_err(|e| Failure::new(Kind::Refused, e.to_string()))?;
             let _ = std::io::stdout().write_all(&out);
             return Ok(());
