@@ -4,6 +4,7 @@
 //! when orbitd does not answer, reads the config file (`--config`,
 //! `ORBIT_CONFIG`, default /etc/orbit/orbit.toml).
 
+use std::ops::Add;
 use std::path::Path;
 
 use clap::CommandFactory;
@@ -95,15 +96,27 @@ pub fn script(shell: clap_complete::Shell) -> String {
                 &format!("--to)\n                    {file}"),
                 &format!("--to)\n                    {}", value("sites")),
             )
-            // drain and failback take a SITE: their option lists (the
-            // only ones with exactly these flags) get the site names.
-            .replace(
-                "opts=\"-h --force --reason --socket --url --token --timeout --json --help\"",
-                &format!(
-                    "opts=\"-h --force --reason --socket --url --token --timeout --json --help {}\"",
-                    names("sites")
-                ),
-            )
+            // drain and failback take a SITE: the option list of their
+            // case (whatever flags it has) gets the site names too.
+            .lines()
+            .scan(false, |site_case, line| {
+                let trimmed = line.trim_start();
+                if trimmed.ends_with(')') {
+                    *site_case = ["orbitctl__subcmd__drain)", "orbitctl__subcmd__failback)"]
+                        .contains(&trimmed);
+                }
+                Some(match trimmed.strip_prefix("opts=\"") {
+                    Some(_) if *site_case => {
+                        *site_case = false;
+                        let head = line.strip_suffix('"').unwrap_or(line);
+                        format!("{head} {}\"", names("sites"))
+                    }
+                    _ => line.to_owned(),
+                })
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .add("\n")
             .replace(" __complete help\"", " help\"")
         }
         Shell::Zsh => {
