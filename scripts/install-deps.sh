@@ -16,6 +16,8 @@ PACKAGES=(
     serf          # reference detector for the detection benchmark and the lab baseline
     exabgp        # lab baseline: ExaBGP with its healthcheck (BGP mode)
     curl
+    prometheus    # promtool: /metrics in the classic text format passes `promtool check metrics`
+    python3-prometheus-client  # a strict OpenMetrics parser for /metrics in OpenMetrics
     g++           # libfuzzer-sys builds libFuzzer (C++) when `make lint` checks the fuzz crate
 )
 

@@ -32,6 +32,7 @@ pub use listener::{check_fd_budget, Limits};
 use crate::daemon::{ApiCall, Input};
 use crate::evidence::Evidence;
 use crate::external;
+use crate::metrics::exposition::Format;
 use crate::metrics::Metrics;
 use crate::startup::StartupError;
 
@@ -270,12 +271,15 @@ async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
         },
         Endpoint::Metrics => {
             ctx.evidence.refresh().await;
-            let mut response = Response::new(Full::new(Bytes::from(ctx.metrics.render())));
+            let accept = req
+                .headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            let format = Format::negotiate(accept);
+            let mut response = Response::new(Full::new(Bytes::from(ctx.metrics.render(format))));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
+                hyper::header::HeaderValue::from_static(format.content_type()),
             );
             response
         }

@@ -113,19 +113,25 @@ mod tests {
         let evidence = Evidence::default();
         let metrics = Metrics::new(&evidence);
         assert_eq!(evidence.detect(), None);
-        assert!(!metrics.render().contains("orbit_detect_"));
+        assert!(!metrics
+            .render(crate::metrics::exposition::Format::OpenMetrics)
+            .contains("orbit_detect_"));
 
         let (publish, watch) = watch::channel(gossip(Liveness::Alive));
         evidence.set_gossip(watch);
         let bfd_alive = r#"orbit_detect_source_alive{site="a",source="bfd"}"#;
         let report = evidence.detect().expect("gossip evidence");
         assert_eq!(report.members[0].sources["bfd"], Liveness::Alive);
-        assert!(metrics.render().contains(&format!("{bfd_alive} 1")));
+        assert!(metrics
+            .render(crate::metrics::exposition::Format::OpenMetrics)
+            .contains(&format!("{bfd_alive} 1")));
 
         // A newer snapshot reaches both, with nothing copied in between.
         publish.send_replace(gossip(Liveness::Dead));
         let report = evidence.detect().expect("gossip evidence");
         assert_eq!(report.members[0].sources["bfd"], Liveness::Dead);
-        assert!(metrics.render().contains(&format!("{bfd_alive} 0")));
+        assert!(metrics
+            .render(crate::metrics::exposition::Format::OpenMetrics)
+            .contains(&format!("{bfd_alive} 0")));
     }
 }

@@ -146,10 +146,23 @@ impl Drop for Orbitd {
 
 /// One HTTP/1.1 request over a unix socket: (status, body).
 pub fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = http_with(socket, method, path, "", body);
+    (status, body)
+}
+
+/// As [`http`] with `headers` (each line ending in `\r\n`) added to the
+/// request: (status, response head, body).
+pub fn http_with(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = UnixStream::connect(socket).expect("connect API socket");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nhost: orbitd\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: orbitd\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .expect("write request");
@@ -159,11 +172,8 @@ pub fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String
         .get(9..12)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("malformed HTTP response: {response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// `orbitctl --socket SOCKET ARGS`, the orbitctl built beside `orbitd_exe`:

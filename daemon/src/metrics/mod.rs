@@ -2,6 +2,7 @@
 
 pub mod bfd;
 pub mod detect;
+pub mod exposition;
 pub mod reload;
 pub mod snapshot;
 
@@ -408,12 +409,15 @@ impl Metrics {
             .set(1);
     }
 
-    /// Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    /// Every metric in `format`.
+    pub fn render(&self, format: exposition::Format) -> String {
         let mut out = String::new();
         if let Err(error) = encode(&mut out, &self.registry) {
             tracing::error!(%error, "metrics encoding failed");
         }
-        out
+        match format {
+            exposition::Format::OpenMetrics => out,
+            exposition::Format::Prometheus => exposition::to_prometheus_text(&out),
+        }
     }
 }
