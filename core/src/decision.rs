@@ -67,3 +67,77 @@ pub enum Change {
     /// member, where an operator set it, says so for every member.
     ObserverMode { on: bool, site: SiteId },
 }
+
+/// A change as flat, named text fields, for structured logs (`kind=...
+/// service=web from=b to=a`) where a query must match a field, not parse a
+/// debug string. Absent fields are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeFields {
+    pub service: Option<String>,
+    pub site: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl Change {
+    /// The change's kind, as in the journal's JSON (`service_moved`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::ServiceMoved { .. } => "service_moved",
+            Change::LocalRole { .. } => "local_role",
+            Change::SiteLiveness { .. } => "site_liveness",
+            Change::SiteLeft { .. } => "site_left",
+            Change::Fenced { .. } => "fenced",
+            Change::CommandAccepted { .. } => "command_accepted",
+            Change::CommandSuperseded { .. } => "command_superseded",
+            Change::ObserverMode { .. } => "observer_mode",
+        }
+    }
+
+    /// What the change is about and what it changed from and to, as text.
+    pub fn fields(&self) -> ChangeFields {
+        let name = |s: &SiteId| s.as_str().to_owned();
+        let state = |on: bool, yes: &str, no: &str| Some(if on { yes } else { no }.to_owned());
+        match self {
+            Change::ServiceMoved { service, from, to } => ChangeFields {
+                service: Some(service.to_string()),
+                from: Some(from.as_ref().map_or("nowhere".to_owned(), name)),
+                to: Some(to.as_ref().map_or("nowhere".to_owned(), name)),
+                ..ChangeFields::default()
+            },
+            Change::LocalRole { service, from, to } => ChangeFields {
+                service: Some(service.to_string()),
+                from: Some(from.to_string()),
+                to: Some(to.to_string()),
+                ..ChangeFields::default()
+            },
+            Change::SiteLiveness { site, dead } => ChangeFields {
+                site: Some(name(site)),
+                to: state(*dead, "dead", "alive"),
+                ..ChangeFields::default()
+            },
+            Change::SiteLeft { site, left } => ChangeFields {
+                site: Some(name(site)),
+                to: state(*left, "left", "back"),
+                ..ChangeFields::default()
+            },
+            Change::Fenced { fenced } => ChangeFields {
+                to: state(*fenced, "fenced", "unfenced"),
+                ..ChangeFields::default()
+            },
+            Change::CommandAccepted { order } => ChangeFields {
+                to: Some(order.command.verb().to_owned()),
+                ..ChangeFields::default()
+            },
+            Change::CommandSuperseded { site, .. } => ChangeFields {
+                site: Some(name(site)),
+                ..ChangeFields::default()
+            },
+            Change::ObserverMode { on, site } => ChangeFields {
+                site: Some(name(site)),
+                to: state(*on, "on", "off"),
+                ..ChangeFields::default()
+            },
+        }
+    }
+}

@@ -32,7 +32,7 @@ mod simulation;
 mod steering;
 mod time;
 
-pub use decision::{Change, Decision};
+pub use decision::{Change, ChangeFields, Decision};
 pub use engine::{
     Engine, EngineStatus, FailoverCause, Handover, HeldBy, ServiceStatus, SiteStatus,
 };

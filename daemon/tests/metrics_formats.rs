@@ -5,6 +5,8 @@
 //!   check metrics` accepts;
 //! - asking for OpenMetrics as Prometheus does: OpenMetrics 1.0.0, which
 //!   the OpenMetrics parser of the Python Prometheus client accepts.
+//!
+//! Both carry `orbit_build_info` and the standard `process_*` metrics.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -74,6 +76,26 @@ fn metrics_are_valid_in_the_format_the_client_asks_for() {
             body.contains("# TYPE orbit_decisions_total counter"),
             "{body}"
         );
+        // Who is running, and the standard process metrics, unprefixed.
+        assert!(
+            body.contains(&format!(
+                "orbit_build_info{{version=\"{}\",commit=\"",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{body}"
+        );
+        for name in [
+            "process_cpu_seconds_total",
+            "process_start_time_seconds",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+        ] {
+            assert!(
+                body.lines().any(|l| l.starts_with(&format!("{name} "))),
+                "{name}: {body}"
+            );
+        }
         let (ok, out) = check("promtool", &["check", "metrics"], &body);
         assert!(
             ok,

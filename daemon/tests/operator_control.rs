@@ -274,6 +274,14 @@ fn observer_mode_set_at_one_member_moves_nothing_anywhere() {
                 .is_some_and(|s| active(&s, "web") == Some("b"))
         })
     });
+    // The decision is logged with named fields, not a debug string.
+    let log = std::fs::read_to_string(c.dir.join("b.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("decision")
+                && l.contains("kind=service_moved service=web from=a to=b")),
+        "{log}"
+    );
     // Give a leak the time to show: backends write within milliseconds.
     std::thread::sleep(Duration::from_secs(1));
     assert!(routed("be_web_a"), "no HAProxy moved web in observer mode");

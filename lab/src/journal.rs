@@ -54,31 +54,20 @@ fn entry(member: &str, journal: JournalEntry) -> Result<Entry> {
     e.kind = match journal.record {
         JournalRecord::Decision { decision } => {
             e.generation = Some(decision.generation);
-            e.change = match decision.change {
+            e.change = decision.change.kind().to_owned();
+            match decision.change {
                 Change::ServiceMoved { from, to, .. } => {
                     e.from = from.map(|s| s.as_str().to_owned());
                     e.to = to.map(|s| s.as_str().to_owned());
-                    "service_moved"
                 }
-                Change::LocalRole { .. } => "local_role",
                 Change::SiteLiveness { site, dead } => {
                     e.site = Some(site.as_str().to_owned());
                     e.dead = Some(dead);
-                    "site_liveness"
                 }
-                Change::SiteLeft { site, .. } => {
-                    e.site = Some(site.as_str().to_owned());
-                    "site_left"
-                }
-                Change::Fenced { fenced } => {
-                    e.fenced = Some(fenced);
-                    "fenced"
-                }
-                Change::CommandAccepted { .. } => "command_accepted",
-                Change::CommandSuperseded { .. } => "command_superseded",
-                Change::ObserverMode { .. } => "observer_mode",
+                Change::SiteLeft { site, .. } => e.site = Some(site.as_str().to_owned()),
+                Change::Fenced { fenced } => e.fenced = Some(fenced),
+                _ => {}
             }
-            .to_owned();
             "decision"
         }
         JournalRecord::CommandRefused { .. } => "command_refused",

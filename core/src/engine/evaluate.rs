@@ -100,7 +100,21 @@ impl Engine {
             d.generation = self.steering.generation;
         }
         for d in &decisions {
-            tracing::info!(generation = d.generation, change = ?d.change, reason = %d.reason, "decision");
+            // Names and kinds as Display (`kind=service_moved service=web`),
+            // the sentence quoted (`reason="..."`): one logfmt line in text
+            // mode, plain string fields in JSON mode.
+            let f = d.change.fields();
+            let shown = |v: &Option<String>| v.clone().map(tracing::field::display);
+            tracing::info!(
+                kind = %d.change.kind(),
+                service = shown(&f.service),
+                site = shown(&f.site),
+                from = shown(&f.from),
+                to = shown(&f.to),
+                generation = d.generation,
+                reason = d.reason.as_str(),
+                "decision"
+            );
         }
         decisions
     }

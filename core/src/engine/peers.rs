@@ -145,7 +145,7 @@ impl Engine {
             .filter(|_| self.intent.origin.as_ref() == Some(&self.local))
             .map(|c| c.command.clone());
         let site = newer.origin.clone().unwrap_or_else(|| from.clone());
-        tracing::warn!(%site, lost = ?lost, "an operator command of this site was superseded by a concurrent one");
+        tracing::warn!(%site, lost = lost.as_ref().map(ToString::to_string), "an operator command of this site was superseded by a concurrent one");
         self.superseded.push(Change::CommandSuperseded {
             lost,
             by: newer.last.as_ref().map(|c| c.command.clone()),

@@ -267,7 +267,7 @@ impl Runner {
             match &result {
                 Ok(_) => self.confirmed = Some(steering.clone()),
                 Err(error) => {
-                    tracing::warn!(generation = steering.generation, %error, retry_in = ?retry, "apply failed");
+                    tracing::warn!(generation = steering.generation, %error, retry_in = %humantime::format_duration(retry), "apply failed");
                 }
             }
             let report = BackendResult {

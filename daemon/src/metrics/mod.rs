@@ -3,6 +3,7 @@
 pub mod bfd;
 pub mod detect;
 pub mod exposition;
+pub mod process;
 pub mod reload;
 pub mod snapshot;
 
@@ -12,6 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::evidence::Evidence;
@@ -74,6 +76,8 @@ pub struct Metrics {
     reload: reload::ReloadGauges,
     config_mismatched_members: Gauge,
     config_fingerprint: Family<Labels, Gauge>,
+    /// The standard `process_*` metrics, without the `orbit_` prefix.
+    process: Registry,
 }
 
 impl Metrics {
@@ -108,6 +112,7 @@ impl Metrics {
             config_mismatched_members: Gauge::default(),
             config_fingerprint: Family::default(),
             registry: Registry::default(),
+            process: Registry::default(),
         };
         for collector in evidence.collectors() {
             registry.register_collector(collector);
@@ -228,7 +233,21 @@ impl Metrics {
              and of the services part, empty at a witness)",
             m.config_fingerprint.clone(),
         );
-        Metrics { registry, ..m }
+        registry.register(
+            "build",
+            "orbitd's version and the commit it was built from",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("commit", env!("ORBIT_COMMIT")),
+            ]),
+        );
+        let mut process = Registry::default();
+        process.register_collector(Box::new(process::ProcessCollector));
+        Metrics {
+            registry,
+            process,
+            ..m
+        }
     }
 
     pub fn event(&self, kind: &str) {
@@ -237,16 +256,7 @@ impl Metrics {
 
     pub fn decisions(&self, decisions: &[Decision]) {
         for d in decisions {
-            let kind = match &d.change {
-                orbit_core::Change::ServiceMoved { .. } => "service_moved",
-                orbit_core::Change::LocalRole { .. } => "local_role",
-                orbit_core::Change::SiteLiveness { .. } => "site_liveness",
-                orbit_core::Change::SiteLeft { .. } => "site_left",
-                orbit_core::Change::Fenced { .. } => "fenced",
-                orbit_core::Change::CommandAccepted { .. } => "command_accepted",
-                orbit_core::Change::CommandSuperseded { .. } => "command_superseded",
-                orbit_core::Change::ObserverMode { .. } => "observer_mode",
-            };
+            let kind = d.change.kind();
             self.decisions
                 .get_or_create(&labels(&[("kind", kind)]))
                 .inc();
@@ -412,6 +422,13 @@ impl Metrics {
     /// Every metric in `format`.
     pub fn render(&self, format: exposition::Format) -> String {
         let mut out = String::new();
+        if let Err(error) = encode(&mut out, &self.process) {
+            tracing::error!(%error, "metrics encoding failed");
+        }
+        // One exposition: the first registry's end marker goes.
+        if let Some(body) = out.strip_suffix("# EOF\n") {
+            out.truncate(body.len());
+        }
         if let Err(error) = encode(&mut out, &self.registry) {
             tracing::error!(%error, "metrics encoding failed");
         }
