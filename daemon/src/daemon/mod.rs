@@ -202,6 +202,9 @@ impl Daemon {
             .bfd()
             .set_handle(BfdUser::BgpPeers, bfd.as_ref().map(|b| b.handle().clone()));
         let backends = spawn_all(built.redirectors, &tx);
+        for (handle, _) in &backends {
+            metrics.backend_known(handle.kind);
+        }
         let published_generation = engine.steering().generation;
         let agreement = agreement::ConfigAgreement::new(&config);
         metrics.config_fingerprint(agreement.local());

@@ -280,9 +280,11 @@ impl Daemon {
                         (backends::spawn(r, self.tx.clone()), BackendState::default()),
                     );
                 }
-                (None, Some(r)) => self
-                    .backends
-                    .push((backends::spawn(r, self.tx.clone()), BackendState::default())),
+                (None, Some(r)) => {
+                    self.metrics.backend_known(kind);
+                    self.backends
+                        .push((backends::spawn(r, self.tx.clone()), BackendState::default()));
+                }
                 (Some(i), None) => {
                     let (handle, _) = self.backends.remove(i);
                     handle.close(Duration::from_secs(2)).await;

@@ -63,6 +63,10 @@ pub struct Metrics {
     site_dead: Family<Labels, Gauge>,
     site_left: Family<Labels, Gauge>,
     service_active: Family<Labels, Gauge>,
+    site_drained: Family<Labels, Gauge>,
+    service_pinned: Family<Labels, Gauge>,
+    service_healthy: Family<Labels, Gauge>,
+    observer_mode: Gauge,
     local_role: Family<Labels, Gauge>,
     backend_applies: Family<Labels, Counter>,
     backend_apply_seconds: Family<Labels, Histogram, fn() -> Histogram>,
@@ -99,6 +103,10 @@ impl Metrics {
             site_dead: Family::default(),
             site_left: Family::default(),
             service_active: Family::default(),
+            site_drained: Family::default(),
+            service_pinned: Family::default(),
+            service_healthy: Family::default(),
+            observer_mode: Gauge::default(),
             local_role: Family::default(),
             backend_applies: Family::default(),
             backend_apply_seconds: Family::new_with_constructor(latency_histogram),
@@ -179,6 +187,27 @@ impl Metrics {
             "service_active",
             "1 for the site that carries the service",
             m.service_active.clone(),
+        );
+        registry.register(
+            "site_drained",
+            "1 while an operator has drained the site",
+            m.site_drained.clone(),
+        );
+        registry.register(
+            "service_pinned",
+            "1 for the site an operator pinned the service to",
+            m.service_pinned.clone(),
+        );
+        registry.register(
+            "service_healthy",
+            "1 while the service's health check passes at the site, 0 while it fails; \
+             absent while unknown",
+            m.service_healthy.clone(),
+        );
+        registry.register(
+            "observer_mode",
+            "1 while the cluster is in observer mode (decides, applies nothing)",
+            m.observer_mode.clone(),
         );
         registry.register(
             "local_role",
@@ -321,7 +350,11 @@ impl Metrics {
         self.generation
             .set(i64::try_from(steering.generation).unwrap_or(i64::MAX));
         self.fenced.set(i64::from(steering.fenced));
+        self.observer_mode.set(i64::from(status.observer_mode));
         for site in &status.sites {
+            self.site_drained
+                .get_or_create(&labels(&[("site", site.id.as_str())]))
+                .set(i64::from(site.drained));
             self.site_dead
                 .get_or_create(&labels(&[("site", site.id.as_str())]))
                 .set(i64::from(site.dead));
@@ -338,6 +371,25 @@ impl Metrics {
                         ("site", site.as_str()),
                     ]))
                     .set(i64::from(on));
+                let key = labels(&[("service", svc.id.as_str()), ("site", site.as_str())]);
+                self.service_pinned
+                    .get_or_create(&key)
+                    .set(i64::from(svc.pinned.as_ref() == Some(site)));
+                match svc
+                    .health
+                    .iter()
+                    .find(|(s, _)| s == site)
+                    .and_then(|(_, h)| *h)
+                {
+                    Some(healthy) => {
+                        self.service_healthy
+                            .get_or_create(&key)
+                            .set(i64::from(healthy));
+                    }
+                    None => {
+                        self.service_healthy.remove(&key);
+                    }
+                }
             }
             for role in [Role::Active, Role::Standby, Role::Draining, Role::Withdrawn] {
                 let name = role.to_string();
@@ -346,6 +398,20 @@ impl Metrics {
                     .set(i64::from(svc.local_role == role));
             }
         }
+    }
+
+    /// Starts a backend's counters at zero, so that an alert on their
+    /// `increase()` sees its first error (an absent series has none).
+    pub fn backend_known(&self, backend: BackendKind) {
+        let backend = &backend.to_string();
+        for result in ["ok", "error"] {
+            let key = labels(&[("backend", backend), ("result", result)]);
+            self.backend_applies.get_or_create(&key).inc_by(0);
+            self.backend_reconciles.get_or_create(&key).inc_by(0);
+        }
+        self.backend_drift
+            .get_or_create(&labels(&[("backend", backend)]))
+            .inc_by(0);
     }
 
     pub fn backend_result(
