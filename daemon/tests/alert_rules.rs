@@ -1,8 +1,9 @@
-//! The shipped alert rules (`contrib/prometheus/orbit-alerts.yml`): valid
-//! for Prometheus (`promtool check rules`), doing what they say on
-//! synthetic series (`promtool test rules orbit-alerts.test.yml`), and
-//! written against metric names a real orbitd exports, so that a renamed
-//! metric cannot silently disarm an alert.
+//! The shipped alert rules (`contrib/prometheus/orbit-alerts.yml`) and
+//! Grafana dashboard (`contrib/grafana/orbit.json`): the rules valid for
+//! Prometheus (`promtool check rules`) and doing what they say on synthetic
+//! series (`promtool test rules orbit-alerts.test.yml`); both written
+//! against metric names a real orbitd exports, so that a renamed metric
+//! cannot silently disarm an alert or blank a panel.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -61,8 +62,23 @@ fn orbit_names(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// Every PromQL expression of the dashboard.
+fn dashboard_queries() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/grafana/orbit.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10, "a dashboard, not a stub");
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    exprs.join("\n")
+}
+
 #[test]
-fn every_metric_an_alert_uses_is_exported_by_orbitd() {
+fn every_metric_the_alerts_and_the_dashboard_use_is_exported_by_orbitd() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // A BGP peer with BFD that never answers: its session and BFD metrics
@@ -101,12 +117,23 @@ fn every_metric_an_alert_uses_is_exported_by_orbitd() {
     );
     let declared = declared(&metrics);
     let rules = std::fs::read_to_string(rules_dir().join("orbit-alerts.yml")).unwrap();
-    let missing: Vec<String> = orbit_names(&rules)
-        .into_iter()
-        .filter(|n| !declared.contains(n))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "alert rules use metrics orbitd does not export: {missing:?}\n{metrics}"
-    );
+    for (what, text) in [("alert rules", rules), ("dashboard", dashboard_queries())] {
+        let missing: Vec<String> = orbit_names(&text)
+            .into_iter()
+            // A histogram's series name its family with a suffix.
+            .map(|n| {
+                let family = n.trim_end_matches("_bucket").to_owned();
+                if declared.contains(&family) {
+                    family
+                } else {
+                    n
+                }
+            })
+            .filter(|n| !declared.contains(n))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{what} use metrics orbitd does not export: {missing:?}\n{metrics}"
+        );
+    }
 }
