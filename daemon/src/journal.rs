@@ -234,6 +234,12 @@ impl Journal {
     /// The next entry and its line. A record that cannot be encoded is
     /// logged and takes no seq.
     fn number(&mut self, record: JournalRecord) -> Option<(JournalEntry, Vec<u8>)> {
+        // The daemon's own lifecycle (start, SIGTERM and each step of the
+        // stop, backend notes) also goes to stderr: journald and a log
+        // shipper see it without reading the journal file.
+        if let JournalRecord::Lifecycle { message } = &record {
+            tracing::info!(kind = %"lifecycle", seq = self.next_seq, "{message}");
+        }
         let entry = JournalEntry {
             seq: self.next_seq,
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),

@@ -169,9 +169,12 @@ impl Daemon {
                 engine.restore(&saved.shared, saved.generation);
                 journal.append(JournalRecord::Lifecycle {
                     message: format!(
-                        "orbitd {} started at site {}; restored generation {} (intent epoch {})",
+                        "orbitd {} ({}) started at site {} with {}; restored generation {} \
+                         (intent epoch {})",
                         env!("CARGO_PKG_VERSION"),
+                        env!("ORBIT_COMMIT"),
                         config.node.site,
+                        config_path.display(),
                         saved.generation,
                         saved.shared.intent.epoch
                     ),
@@ -179,9 +182,11 @@ impl Daemon {
             }
             None => journal.append(JournalRecord::Lifecycle {
                 message: format!(
-                    "orbitd {} started at site {} with no saved state",
+                    "orbitd {} ({}) started at site {} with {} and no saved state",
                     env!("CARGO_PKG_VERSION"),
-                    config.node.site
+                    env!("ORBIT_COMMIT"),
+                    config.node.site,
+                    config_path.display()
                 ),
             }),
         }
