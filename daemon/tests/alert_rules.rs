@@ -116,6 +116,11 @@ fn every_metric_the_alerts_and_the_dashboard_use_is_exported_by_orbitd() {
         },
     );
     let declared = declared(&metrics);
+    assert!(
+        metrics.contains("orbit_backend_consecutive_failures{backend=\"hook\"} 0")
+            && metrics.contains("orbit_backend_last_success_timestamp_seconds{backend=\"hook\"} "),
+        "a backend that confirmed: no failures in a row, and when it last succeeded\n{metrics}"
+    );
     let rules = std::fs::read_to_string(rules_dir().join("orbit-alerts.yml")).unwrap();
     for (what, text) in [("alert rules", rules), ("dashboard", dashboard_queries())] {
         let missing: Vec<String> = orbit_names(&text)

@@ -128,6 +128,19 @@ fn a_failing_backend_is_cut_short_in_the_table_and_whole_in_json() {
     let (code, json, err) = ctl(dir, &["--json", "status"]);
     assert_eq!(code, 0, "{err}");
     assert!(json.contains("END"), "the whole error in --json: {json}");
+    // /metrics counts the failures in a row; no success, no timestamp.
+    let (code, metrics) = orbit_tests::orbitd::http(&dir.join("api.sock"), "GET", "/metrics", "");
+    assert_eq!(code, 200);
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("orbit_backend_consecutive_failures{backend=\"hook\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(failures >= 1, "{metrics}");
+    assert!(
+        !metrics.contains("orbit_backend_last_success_timestamp_seconds{backend=\"hook\"}"),
+        "{metrics}"
+    );
 }
 
 /// Sites a (here), b and witness w without gossip; web prefers b, fails

@@ -7,6 +7,8 @@ pub mod process;
 pub mod reload;
 pub mod snapshot;
 
+use std::sync::atomic::AtomicU64;
+
 use orbit_core::{BackendKind, ConfigFingerprint, Decision, EngineStatus, Role, Steering};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -72,6 +74,8 @@ pub struct Metrics {
     backend_apply_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     backend_applied_generation: Family<Labels, Gauge>,
     backend_drift: Family<Labels, Counter>,
+    backend_consecutive_failures: Family<Labels, Gauge>,
+    backend_last_success: Family<Labels, Gauge<f64, AtomicU64>>,
     backend_reconciles: Family<Labels, Counter>,
     decision_to_confirmed_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// Kept by the journal itself: it writes from everywhere in the loop.
@@ -112,6 +116,8 @@ impl Metrics {
             backend_apply_seconds: Family::new_with_constructor(latency_histogram),
             backend_applied_generation: Family::default(),
             backend_drift: Family::default(),
+            backend_consecutive_failures: Family::default(),
+            backend_last_success: Family::default(),
             backend_reconciles: Family::default(),
             decision_to_confirmed_seconds: Family::new_with_constructor(latency_histogram),
             journal: JournalCounters::default(),
@@ -233,6 +239,16 @@ impl Metrics {
             "backend_drift",
             "Times a backend's data plane was found to differ from the steering it confirmed",
             m.backend_drift.clone(),
+        );
+        registry.register(
+            "backend_consecutive_failures",
+            "Applies that failed in a row, per backend (0 after a success)",
+            m.backend_consecutive_failures.clone(),
+        );
+        registry.register(
+            "backend_last_success_timestamp_seconds",
+            "Unix time of the backend's last successful apply",
+            m.backend_last_success.clone(),
         );
         registry.register(
             "backend_reconciles",
@@ -409,9 +425,9 @@ impl Metrics {
             self.backend_applies.get_or_create(&key).inc_by(0);
             self.backend_reconciles.get_or_create(&key).inc_by(0);
         }
-        self.backend_drift
-            .get_or_create(&labels(&[("backend", backend)]))
-            .inc_by(0);
+        let key = labels(&[("backend", backend)]);
+        self.backend_drift.get_or_create(&key).inc_by(0);
+        self.backend_consecutive_failures.get_or_create(&key).set(0);
     }
 
     pub fn backend_result(
@@ -430,6 +446,18 @@ impl Metrics {
         self.backend_apply_seconds
             .get_or_create(&labels(&[("backend", backend)]))
             .observe(seconds);
+        let key = labels(&[("backend", backend)]);
+        let failures = self.backend_consecutive_failures.get_or_create(&key);
+        if ok {
+            failures.set(0);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.backend_last_success.get_or_create(&key).set(now);
+        } else {
+            failures.inc();
+        }
+        drop(failures);
         if ok {
             self.backend_applied_generation
                 .get_or_create(&labels(&[("backend", backend)]))
