@@ -171,6 +171,10 @@ async fn trials(lab: &Lab, peer: &GrPeer) {
         assert!(t0.elapsed() < Duration::from_secs(5), "route never arrived");
         tokio::time::sleep(POLL).await;
     }
+    // The first session's End-of-RIB follows its UPDATE: wait until the
+    // peer has taken it too, or a peer that reads it only when the crash
+    // closes the socket logs it inside trial 0's provisional window.
+    wait_log(peer, 0, peer.eor_mark, Duration::from_secs(5)).await;
     let poller = Poller::start(peer.sample.clone());
     let mut windows = Vec::new();
     for trial in 0..TRIALS {

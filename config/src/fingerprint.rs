@@ -12,6 +12,8 @@
 //! `[[service]]` its id, prefixes and sites in priority order; the
 //! `[policy]` values every engine decides with (`failover_hold`,
 //! `failback`, `failback_after` while failback is automatic, `drain_grace`,
+//! `observer` (the cluster's observer mode until an operator sets it: a
+//! member that alone observes would leave its commands to the others),
 //! the quorum); the fencing timers (`[detect] fence_after`, `fence_margin`
 //! after defaults: a cut-off member must fence before the others may vote it
 //! dead, which holds only if they count with the same times).
@@ -21,8 +23,7 @@
 //! silent member anyway), health checks (each site checks its own
 //! instance), detection tuning other than the fencing timers, the
 //! backends, `[hook]`, `[bfd]` timers, `sync_timeout` and `shutdown_grace`
-//! (this member's own start and stop), and `observer` (a mode an operator
-//! switches, not a setting the members must share).
+//! (this member's own start and stop).
 
 use std::fmt::Write as _;
 
@@ -65,10 +66,11 @@ impl Config {
         };
         let _ = writeln!(
             cluster,
-            "policy failover_hold={} failback={failback} drain_grace={} quorum={}",
+            "policy failover_hold={} failback={failback} drain_grace={} quorum={} observer={}",
             p.failover_hold,
             p.drain_grace,
-            self.quorum()
+            self.quorum(),
+            p.observer
         );
         let fence = self.fence_timers();
         let _ = writeln!(
