@@ -7,17 +7,13 @@
 
 use std::path::Path;
 
-use orbit_tests::orbitd::{standalone_config, Orbitd};
+use orbit_tests::orbitd::Orbitd;
 
 #[test]
 fn start_and_each_step_of_a_stop_are_logged_to_stderr() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let orbitd = Orbitd::start_in(
-        Path::new(env!("CARGO_BIN_EXE_orbitd")),
-        dir,
-        &standalone_config(dir),
-    );
+    let orbitd = Orbitd::start_standalone(Path::new(env!("CARGO_BIN_EXE_orbitd")), dir);
     assert_eq!(orbitd.stop(), Some(0), "a SIGTERM stop exits 0");
     let log = std::fs::read_to_string(dir.join("orbitd.log")).unwrap();
     let lifecycle: Vec<&str> = log

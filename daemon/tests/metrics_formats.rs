@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use orbit_tests::orbitd::{http_with, standalone_config, Orbitd};
+use orbit_tests::orbitd::{http_with, Orbitd};
 
 const PROMETHEUS_ACCEPT: &str = "accept: application/openmetrics-text;version=1.0.0;q=0.5,\
      application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2\r\n";
@@ -53,11 +53,7 @@ print(len(families))\n";
 fn metrics_are_valid_in_the_format_the_client_asks_for() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let orbitd = Orbitd::start_in(
-        Path::new(env!("CARGO_BIN_EXE_orbitd")),
-        dir,
-        &standalone_config(dir),
-    );
+    let orbitd = Orbitd::start_standalone(Path::new(env!("CARGO_BIN_EXE_orbitd")), dir);
     let socket = dir.join("api.sock");
     for accept in [
         "",

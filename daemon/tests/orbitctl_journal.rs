@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use orbit_tests::orbitd::{orbitctl, standalone_config, Orbitd};
+use orbit_tests::orbitd::{orbitctl, Orbitd};
 use serde_json::Value;
 
 /// Generous: a shared, loaded machine.
@@ -24,7 +24,7 @@ fn orbitd_exe() -> &'static Path {
 }
 
 fn start(dir: &Path) -> Orbitd {
-    Orbitd::start_in(orbitd_exe(), dir, &standalone_config(dir))
+    Orbitd::start_standalone(orbitd_exe(), dir)
 }
 
 /// A running `orbitctl ... journal --follow`: its stdout lines as they come.

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use orbit_tests::orbitd::{orbitctl, standalone_config, Orbitd};
+use orbit_tests::orbitd::{orbitctl, Orbitd};
 use orbit_tests::schema::Schema;
 use serde_json::Value;
 
@@ -35,11 +35,7 @@ fn json_output_matches_the_documented_schemas() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let socket = dir.join("api.sock");
-    let _daemon = Orbitd::start_in(
-        Path::new(env!("CARGO_BIN_EXE_orbitd")),
-        dir,
-        &standalone_config(dir),
-    );
+    let _daemon = Orbitd::start_standalone(Path::new(env!("CARGO_BIN_EXE_orbitd")), dir);
     let ctl = |args: &[&str]| orbitctl(env!("CARGO_BIN_EXE_orbitd"), &socket, args);
 
     let (code, out, err) = ctl(&["--json", "pin", "--service", "web", "--to", "a"]);

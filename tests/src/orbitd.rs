@@ -58,6 +58,12 @@ impl Orbitd {
         )
     }
 
+    /// [`Orbitd::start_in`] on [`standalone_config`]: one site, no
+    /// network socket, a hook backend.
+    pub fn start_standalone(exe: &Path, dir: &Path) -> Orbitd {
+        Orbitd::start_in(exe, dir, &standalone_config(dir))
+    }
+
     fn wait_for_socket(mut child: Child, socket: &Path, log: &Path) -> Orbitd {
         let log_text = || std::fs::read_to_string(log).unwrap_or_default();
         crate::wait_until(

@@ -3,7 +3,6 @@
 //! registry's `orbit_` prefix; counters get `_total`).
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use orbit_bfd::{DriverStatus, State};
 use prometheus_client::collector::Collector;
@@ -13,6 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::bfd::status::{hop, state};
 use crate::metrics::snapshot::{encode_family, lock, with, Family, Labels};
+use crate::metrics::unix_seconds;
 
 /// Encodes the last [`DriverStatus`] on each scrape.
 #[derive(Debug)]
@@ -24,12 +24,6 @@ impl BfdCollector {
     pub fn new(last: Arc<Mutex<Option<DriverStatus>>>) -> BfdCollector {
         BfdCollector { last }
     }
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 impl Collector for BfdCollector {

@@ -23,6 +23,12 @@ use crate::journal::JournalCounters;
 
 type Labels = Vec<(String, String)>;
 
+/// Seconds since the Unix epoch (0 for a time before it).
+pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
@@ -443,29 +449,24 @@ impl Metrics {
         self.backend_applies
             .get_or_create(&labels(&[("backend", backend), ("result", result)]))
             .inc();
-        self.backend_apply_seconds
-            .get_or_create(&labels(&[("backend", backend)]))
-            .observe(seconds);
         let key = labels(&[("backend", backend)]);
-        let failures = self.backend_consecutive_failures.get_or_create(&key);
-        if ok {
-            failures.set(0);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            self.backend_last_success.get_or_create(&key).set(now);
-        } else {
-            failures.inc();
+        self.backend_apply_seconds
+            .get_or_create(&key)
+            .observe(seconds);
+        if !ok {
+            self.backend_consecutive_failures.get_or_create(&key).inc();
+            return;
         }
-        drop(failures);
-        if ok {
-            self.backend_applied_generation
-                .get_or_create(&labels(&[("backend", backend)]))
-                .set(i64::try_from(generation).unwrap_or(i64::MAX));
-            self.decision_to_confirmed_seconds
-                .get_or_create(&labels(&[("backend", backend)]))
-                .observe(since_change);
-        }
+        self.backend_consecutive_failures.get_or_create(&key).set(0);
+        self.backend_last_success
+            .get_or_create(&key)
+            .set(unix_seconds(std::time::SystemTime::now()));
+        self.backend_applied_generation
+            .get_or_create(&key)
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+        self.decision_to_confirmed_seconds
+            .get_or_create(&key)
+            .observe(since_change);
     }
 
     /// One attempt to repair drift; the first one counts the drift too.

@@ -44,10 +44,7 @@ impl ReloadGauges {
     pub fn set(&self, successful: bool) {
         self.successful.set(i64::from(successful));
         if successful {
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            self.timestamp.set(now);
+            self.timestamp.set(super::unix_seconds(SystemTime::now()));
         }
     }
 }
