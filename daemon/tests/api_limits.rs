@@ -282,9 +282,8 @@ fn a_tcp_flood_leaves_orbitctl_working_and_slow_or_idle_connections_are_closed()
          listener must stay within its {TCP_CONNECTIONS} connections"
     );
 
-    // The listener's slots went to the first connections (slowloris); the
-    // rest were answered 503 and closed at once. Every slow or idle
-    // connection is closed once the header timeout has passed.
+    // Every slow or idle connection is closed once the header timeout has
+    // passed.
     wait_for(
         HEADER_TIMEOUT + Duration::from_secs(40),
         "orbitd to close every slow and idle connection",
@@ -299,18 +298,23 @@ fn a_tcp_flood_leaves_orbitctl_working_and_slow_or_idle_connections_are_closed()
         "orbit_api_connections_refused_total{listener=\"tcp\"}",
     )
     .unwrap();
-    assert!(
-        refused >= (2500 - 2 * TCP_CONNECTIONS) as f64,
-        "{refused} connections turned away:\n{metrics}"
-    );
     let header_timeouts = metric(
         &metrics,
         "orbit_api_timeouts_total{listener=\"tcp\",kind=\"header\"}",
     )
     .unwrap();
+    // Every flood connection either got a slot and was closed at the
+    // header timeout, or was turned away. How many of each depends on how
+    // long the flood took: on a loaded host it outlasts the header timeout
+    // and freed slots go to later connections.
+    assert_eq!(
+        refused + header_timeouts,
+        2500.0,
+        "{refused} turned away + {header_timeouts} header timeouts:\n{metrics}"
+    );
     assert!(
-        header_timeouts >= TCP_CONNECTIONS as f64,
-        "{header_timeouts} header timeouts:\n{metrics}"
+        refused > 0.0 && header_timeouts >= TCP_CONNECTIONS as f64,
+        "{refused} turned away, {header_timeouts} header timeouts:\n{metrics}"
     );
     assert_eq!(
         metric(&metrics, "orbit_api_connections{listener=\"tcp\"}"),
