@@ -209,6 +209,7 @@ async fn serve(path: PathBuf, config: Config) -> Result<anyhow::Result<()>, Star
         &config.detect,
         &config.cluster(),
         &config.health_checks(),
+        Some(metrics.health_check_observer()),
         events,
     )
     .await

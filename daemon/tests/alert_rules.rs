@@ -83,11 +83,15 @@ fn every_metric_the_alerts_and_the_dashboard_use_is_exported_by_orbitd() {
     let dir = tmp.path();
     // A BGP peer with BFD that never answers: its session and BFD metrics
     // exist (down) as they would on a router; and a hook backend, which
-    // confirms at once. In a namespace of its own.
+    // confirms at once; a health check, timed. In a namespace of its own.
     let config = format!(
         "{}[hook]\ncommand = [\"/bin/sh\", \"-c\", \"cat > /dev/null\"]\n[bgp]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n\
          [[bgp.peer]]\naddress = \"127.0.0.2\"\nasn = 65002\nbfd = true\n",
-        one_site_config(dir, &["198.51.100.10/32"])
+        one_site_config(dir, &["198.51.100.10/32"]).replacen(
+            "sites = [\"a\"]\n",
+            "sites = [\"a\"]\nhealth = { exec = [\"true\"], interval = \"100ms\" }\n",
+            1
+        )
     );
     std::fs::write(dir.join("orbit.toml"), config).unwrap();
     std::fs::write(dir.join("gossip.key"), "a-gossip-key-for-this-test-only").unwrap();
@@ -102,17 +106,25 @@ fn every_metric_the_alerts_and_the_dashboard_use_is_exported_by_orbitd() {
             .map(str::to_owned)
             .collect()
     };
-    // The backend's applied generation exists once it confirmed one.
+    // The backend's applied generation exists once it confirmed one, the
+    // check's histogram once it ran, the decisions once one was made.
     let mut metrics = String::new();
     orbit_tests::wait_until(
         Duration::from_secs(30),
         Duration::from_millis(50),
-        "the hook backend to confirm a steering",
+        "a health check, a decision and the hook backend confirming it",
         || {
             let (code, body) = http(&socket, "GET", "/metrics", "");
             assert_eq!(code, 200);
             metrics = body;
-            declared(&metrics).contains("orbit_backend_applied_generation")
+            let declared = declared(&metrics);
+            [
+                "orbit_backend_applied_generation",
+                "orbit_health_check_duration_seconds",
+                "orbit_decisions_total",
+            ]
+            .iter()
+            .all(|name| declared.contains(*name))
         },
     );
     let declared = declared(&metrics);

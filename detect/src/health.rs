@@ -13,6 +13,7 @@
 
 use std::net::SocketAddr;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use orbit_core::{Event, ServiceId, SiteId};
@@ -252,6 +253,11 @@ pub fn judge_http_response(
     Ok(())
 }
 
+/// Told the duration and outcome (`true`: passed) of every single check
+/// of a service, e.g. for a histogram: a check that takes most of its
+/// timeout warns before it starts to fail.
+pub type CheckObserver = Arc<dyn Fn(&ServiceId, Duration, bool) + Send + Sync>;
+
 /// The running health checks of the local site. Dropping stops them.
 #[derive(Debug)]
 pub struct HealthChecks {
@@ -275,12 +281,14 @@ impl HealthChecks {
     /// Starts a check task for every service in `checks` (those of the
     /// `[[service]]`s with `health`). Each state change goes to `events` as
     /// `Event::Health` for the local site `site`, and to `gossip` (if
-    /// given) for the other members.
+    /// given) for the other members; every check's duration to
+    /// `observer` (if given).
     pub fn start(
         site: &SiteId,
         checks: &[(ServiceId, HealthCheck)],
         events: mpsc::Sender<Event>,
         gossip: Option<LocalReporter>,
+        observer: Option<CheckObserver>,
     ) -> Result<HealthChecks, DetectError> {
         let specs = checks
             .iter()
@@ -292,7 +300,14 @@ impl HealthChecks {
             .map(|spec| {
                 let span = tracing::info_span!("health", service = %spec.service);
                 tokio::spawn(
-                    run_check(site.clone(), spec, events.clone(), gossip.clone()).instrument(span),
+                    run_check(
+                        site.clone(),
+                        spec,
+                        events.clone(),
+                        gossip.clone(),
+                        observer.clone(),
+                    )
+                    .instrument(span),
                 )
             })
             .collect();
@@ -305,18 +320,30 @@ async fn run_check(
     spec: CheckSpec,
     events: mpsc::Sender<Event>,
     gossip: Option<LocalReporter>,
+    observer: Option<CheckObserver>,
 ) {
     let mut state = RiseFall::new(spec.rise, spec.fall);
     let mut tick = tokio::time::interval(spec.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let started = tokio::time::Instant::now();
         let result = check_once(&spec.kind, spec.timeout).await;
+        if let Some(observe) = &observer {
+            observe(&spec.service, started.elapsed(), result.is_ok());
+        }
         if let Err(why) = &result {
             tracing::debug!(%why, "check failed");
         }
         if let Some(healthy) = state.observe(result.is_ok()) {
-            tracing::info!(healthy, reason = ?result.err(), "service health changed");
+            let to = if healthy { "healthy" } else { "unhealthy" };
+            let service = &spec.service;
+            match &result {
+                Ok(()) => tracing::info!(kind = %"service_health", %service, %site, to = %to,
+                    "service health changed"),
+                Err(why) => tracing::warn!(kind = %"service_health", %service, %site, to = %to,
+                    reason = why.as_str(), "service health changed"),
+            }
             // Gossip first: the engine's reaction (a placement) is published
             // through the same gossip queue, and a peer must not see the
             // placement before the health that explains it.

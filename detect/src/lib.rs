@@ -59,7 +59,8 @@ pub struct Detectors {
 
 impl Detectors {
     /// Starts gossip (unless `detect.gossip = false`), the local health
-    /// checks `health` (a witness has none), the Serf adapter (if
+    /// checks `health` (a witness has none; each check's duration goes to
+    /// `health_observer`), the Serf adapter (if
     /// `detect.serf_rpc` is set; its verdicts join the gossip view) and the
     /// link watch (if `detect.links` is set). Everything they learn arrives
     /// on `events`.
@@ -67,6 +68,7 @@ impl Detectors {
         detect: &Config,
         cluster: &Cluster,
         health: &[(ServiceId, HealthCheck)],
+        health_observer: Option<health::CheckObserver>,
         events: mpsc::Sender<Event>,
     ) -> Result<Self, DetectError> {
         let gossip = if detect.gossip {
@@ -78,7 +80,13 @@ impl Detectors {
         let health = if cluster.local_is_witness() {
             health::HealthChecks::none()
         } else {
-            health::HealthChecks::start(&cluster.local, health, events.clone(), reporter.clone())?
+            health::HealthChecks::start(
+                &cluster.local,
+                health,
+                events.clone(),
+                reporter.clone(),
+                health_observer,
+            )?
         };
         let serf = detect.serf_rpc.map(|rpc| {
             let sink = match &reporter {

@@ -73,7 +73,8 @@ async fn tcp_check_follows_a_listener_with_rise_and_fall() {
     let addr: SocketAddr = listener.local_addr().unwrap();
     let (tx, mut rx) = mpsc::channel(16);
     let cfg = config(&format!("tcp = \"{addr}\""));
-    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
+    let _checks =
+        HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None, None).unwrap();
     assert!(next_health(&mut rx).await);
     quiet_for(&mut rx, Duration::from_millis(300)).await;
     drop(listener);
@@ -122,7 +123,8 @@ async fn http_check_wants_the_status_and_the_body() {
     let cfg = config(&format!(
         "http = \"http://{addr}/healthz\", http_body = \"ready\""
     ));
-    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
+    let _checks =
+        HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None, None).unwrap();
     assert!(next_health(&mut rx).await);
     *answer.lock().unwrap() = (200, "status: starting".into());
     assert!(!next_health(&mut rx).await, "body lost its marker");
@@ -140,7 +142,8 @@ async fn http_check_with_an_expected_status() {
     let cfg = config(&format!(
         "http = \"http://{addr}/healthz\", http_status = 204"
     ));
-    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
+    let _checks =
+        HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None, None).unwrap();
     assert!(next_health(&mut rx).await);
     *answer.lock().unwrap() = (200, String::new());
     assert!(!next_health(&mut rx).await, "200 is not the expected 204");
@@ -155,12 +158,50 @@ async fn exec_check_follows_the_exit_code() {
         "exec = [\"sh\", \"-c\", \"test -e {}\"]",
         flag.display()
     ));
-    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
+    let _checks =
+        HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None, None).unwrap();
     assert!(!next_health(&mut rx).await, "no flag file: unhealthy");
     std::fs::write(&flag, "").unwrap();
     assert!(next_health(&mut rx).await);
     std::fs::remove_file(&flag).unwrap();
     assert!(!next_health(&mut rx).await);
+}
+
+#[tokio::test]
+async fn every_check_is_observed_with_its_duration_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("up");
+    let (tx, mut rx) = mpsc::channel(16);
+    // A check that takes at least 30 ms.
+    let cfg = config(&format!(
+        "exec = [\"sh\", \"-c\", \"sleep 0.03; test -e {}\"]",
+        flag.display()
+    ));
+    let seen: Arc<Mutex<Vec<(String, Duration, bool)>>> = Arc::default();
+    let record = seen.clone();
+    let observer: orbit_detect::health::CheckObserver = Arc::new(move |service, took, ok| {
+        record.lock().unwrap().push((service.to_string(), took, ok));
+    });
+    let _checks = HealthChecks::start(
+        &cfg.node.site,
+        &cfg.health_checks(),
+        tx,
+        None,
+        Some(observer),
+    )
+    .unwrap();
+    assert!(!next_health(&mut rx).await);
+    std::fs::write(&flag, "").unwrap();
+    assert!(next_health(&mut rx).await);
+    let seen = seen.lock().unwrap().clone();
+    // fall = rise = 2: at least two failures, then two passes.
+    let failed = seen.iter().filter(|(_, _, ok)| !ok).count();
+    let passed = seen.iter().filter(|(_, _, ok)| *ok).count();
+    assert!(failed >= 2 && passed >= 2, "{seen:?}");
+    for (service, took, _) in &seen {
+        assert_eq!(service, "web");
+        assert!(*took >= Duration::from_millis(30), "{seen:?}");
+    }
 }
 
 #[tokio::test]
@@ -176,6 +217,7 @@ async fn a_hanging_check_times_out() {
     });
     let (tx, mut rx) = mpsc::channel(16);
     let cfg = config(&format!("http = \"http://{addr}/healthz\""));
-    let _checks = HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None).unwrap();
+    let _checks =
+        HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None, None).unwrap();
     assert!(!next_health(&mut rx).await);
 }

@@ -52,6 +52,17 @@ impl Cluster {
 
     /// The same, with `more(node, dir)` appended to each member's config.
     pub fn start_with(tag: &str, orbitd: &str, more: impl Fn(&str, &Path) -> String) -> Cluster {
+        Cluster::start_with_args(tag, orbitd, &[], more)
+    }
+
+    /// The same, each orbitd started with `args` (e.g. `--log-format
+    /// json`).
+    pub fn start_with_args(
+        tag: &str,
+        orbitd: &str,
+        args: &[&str],
+        more: impl Fn(&str, &Path) -> String,
+    ) -> Cluster {
         crate::assert_root("operator control tests");
         let dir = std::env::temp_dir().join(format!(
             "orbit-control-{tag}-{}-{}",
@@ -61,7 +72,9 @@ impl Cluster {
         std::fs::create_dir_all(&dir).expect("test directory");
         let mesh = Mesh::new(tag);
         let daemons = mesh
-            .start_orbitd(orbitd, &dir, |node| config(node, &dir) + &more(node, &dir))
+            .start_orbitd_with_args(orbitd, &dir, args, |node| {
+                config(node, &dir) + &more(node, &dir)
+            })
             .into_iter()
             .map(Some)
             .collect();

@@ -161,6 +161,18 @@ impl Mesh {
         dir: &std::path::Path,
         config: impl Fn(&str) -> String,
     ) -> Vec<std::process::Child> {
+        self.start_orbitd_with_args(orbitd, dir, &[], config)
+    }
+
+    /// [`Mesh::start_orbitd`] with `args` (e.g. `--log-format json`)
+    /// before `--config`.
+    pub fn start_orbitd_with_args(
+        &self,
+        orbitd: &str,
+        dir: &std::path::Path,
+        args: &[&str],
+        config: impl Fn(&str) -> String,
+    ) -> Vec<std::process::Child> {
         std::fs::write(dir.join("key"), "a-shared-secret-for-this-test-only").expect("gossip key");
         std::fs::write(dir.join("bfd-key"), "twenty-byte-bfd-key\n").expect("bfd key");
         NODES
@@ -170,6 +182,7 @@ impl Mesh {
                 std::fs::write(&cfg, config(node)).expect("config file");
                 let log = std::fs::File::create(dir.join(format!("{node}.log"))).expect("log file");
                 self.command(node, orbitd)
+                    .args(args)
                     .arg("--config")
                     .arg(&cfg)
                     .stdout(std::process::Stdio::null())

@@ -265,9 +265,18 @@ impl Runner {
             let result = self.redirector.apply(&steering).await;
             let failed = result.is_err();
             match &result {
-                Ok(_) => self.confirmed = Some(steering.clone()),
+                Ok(applied) => {
+                    // As the journal: changes only, not a no-op re-apply.
+                    if applied.changes > 0 {
+                        tracing::info!(kind = %"backend_applied", backend = %self.kind, generation = steering.generation,
+                            changes = applied.changes, took_ms = started.elapsed().as_millis() as u64,
+                            detail = applied.detail.as_str(), "applied");
+                    }
+                    self.confirmed = Some(steering.clone());
+                }
                 Err(error) => {
-                    tracing::warn!(generation = steering.generation, %error, retry_in = %humantime::format_duration(retry), "apply failed");
+                    tracing::warn!(kind = %"backend_failed", backend = %self.kind, generation = steering.generation,
+                        %error, retry_in = %humantime::format_duration(retry), "apply failed");
                 }
             }
             let report = BackendResult {
@@ -376,10 +385,15 @@ impl Runner {
                 .collect::<Vec<_>>()
                 .join("; ");
             match &result {
-                Ok(applied) => tracing::info!(generation = steering.generation, drift = %found,
-                    detail = %applied.detail, "drift repaired"),
-                Err(error) => tracing::warn!(generation = steering.generation, drift = %found,
-                    %error, retry_in = ?retry, "drift not repaired"),
+                Ok(applied) => {
+                    tracing::info!(kind = %"drift_repaired", backend = %self.kind, generation = steering.generation,
+                    drift = found.as_str(), detail = applied.detail.as_str(), "drift repaired")
+                }
+                Err(error) => {
+                    tracing::warn!(kind = %"backend_failed", backend = %self.kind, generation = steering.generation,
+                    drift = found.as_str(), %error, retry_in = %humantime::format_duration(retry),
+                    "drift not repaired")
+                }
             }
             let report = DriftReport {
                 backend: self.kind,

@@ -91,9 +91,10 @@ impl Daemon {
         response.applied = true;
         let changes = lines(&response.changes);
         tracing::info!(
+            kind = %"reload",
             by = %by,
-            source = %source,
-            changes = %summary(&changes),
+            source = source.as_str(),
+            changes = summary(&changes, "no changes").as_str(),
             "config reloaded"
         );
         self.metrics.reload(true);
@@ -123,11 +124,12 @@ impl Daemon {
             false => error.lines().next().unwrap_or(error).trim_end_matches(':'),
         };
         tracing::error!(
+            kind = %"reload_refused",
             by = %by,
-            source = %response.source,
-            error = %error,
-            problems = %summary(&problems),
-            changes = %summary(&changes),
+            source = response.source.as_str(),
+            error,
+            problems = summary(&problems, "none").as_str(),
+            changes = summary(&changes, "no changes").as_str(),
             "reload refused; the running config stays in force"
         );
         self.metrics.reload(false);
@@ -389,10 +391,10 @@ fn lines(changes: &[ConfigChange]) -> Vec<String> {
     changes.iter().map(ToString::to_string).collect()
 }
 
-/// A list on one log line.
-fn summary(items: &[String]) -> String {
+/// A list on one log line: `items` joined with `; `, or `empty` when there are none.
+fn summary(items: &[String], empty: &str) -> String {
     if items.is_empty() {
-        "no changes".to_owned()
+        empty.to_owned()
     } else {
         items.join("; ")
     }

@@ -3,6 +3,7 @@
 pub mod bfd;
 pub mod detect;
 pub mod exposition;
+pub mod health;
 pub mod process;
 pub mod reload;
 pub mod snapshot;
@@ -88,6 +89,7 @@ pub struct Metrics {
     journal: JournalCounters,
     state_write_errors: Counter,
     reload: reload::ReloadGauges,
+    health_checks: health::HealthCheckMetrics,
     config_mismatched_members: Gauge,
     config_fingerprint: Family<Labels, Gauge>,
     /// The standard `process_*` metrics, without the `orbit_` prefix.
@@ -129,6 +131,7 @@ impl Metrics {
             journal: JournalCounters::default(),
             state_write_errors: Counter::default(),
             reload: reload::ReloadGauges::started(),
+            health_checks: health::HealthCheckMetrics::default(),
             config_mismatched_members: Gauge::default(),
             config_fingerprint: Family::default(),
             registry: Registry::default(),
@@ -273,6 +276,7 @@ impl Metrics {
             m.state_write_errors.clone(),
         );
         m.reload.register(&mut registry);
+        m.health_checks.register(&mut registry);
         registry.register(
             "config_mismatched_members",
             "Members whose cluster-wide config fingerprint differs from this member's",
@@ -491,6 +495,11 @@ impl Metrics {
     /// Counts failed saves of the state file.
     pub fn state_write_errors(&self) -> Counter {
         self.state_write_errors.clone()
+    }
+
+    /// Where the local health checks report each check's duration.
+    pub fn health_check_observer(&self) -> orbit_detect::health::CheckObserver {
+        self.health_checks.observer()
     }
 
     /// A reload's outcome: taken (`true`) or refused.

@@ -81,7 +81,7 @@ async fn daemon(path: &str) -> Result<(), Error> {
         fence,
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
-    let detectors = Detectors::start(&file.detect, &cluster, &health, tx).await?;
+    let detectors = Detectors::start(&file.detect, &cluster, &health, None, tx).await?;
     let mut engine = Engine::new(
         &file.node.site,
         &file.site,

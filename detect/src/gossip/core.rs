@@ -479,7 +479,9 @@ impl GossipCore {
             let view = self.site_view(&site);
             let before = self.views.insert(site.clone(), view);
             if before != Some(view) {
-                tracing::info!(%site, ?before, now = ?view, "site view changed");
+                let from = before.map_or("none", SiteView::as_str);
+                tracing::info!(kind = %"site_view", %site, from = %from, to = %view.as_str(),
+                    "site view changed");
             }
             if let Some(l) = view.liveness() {
                 verdicts.push((site, l));

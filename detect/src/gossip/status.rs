@@ -64,7 +64,11 @@ impl GossipStatus {
             .iter()
             .map(|(site, daemon)| MemberEvidence {
                 site: site.clone(),
-                view: snake(self.views.get(site).unwrap_or(&SiteView::Unknown)),
+                view: self
+                    .views
+                    .get(site)
+                    .map_or("unknown", |v| v.as_str())
+                    .to_owned(),
                 swim: snake(daemon),
                 data_plane: self.dataplane.get(site).copied(),
                 silent_ms: self

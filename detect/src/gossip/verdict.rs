@@ -72,6 +72,22 @@ pub enum SiteView {
 }
 
 impl SiteView {
+    /// The snake_case name, as in `orbitctl status` and the logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteView::Unknown => "unknown",
+            SiteView::Alive => "alive",
+            SiteView::Suspect => "suspect",
+            SiteView::StillHeard => "still_heard",
+            SiteView::Silent => "silent",
+            SiteView::DaemonUnresponsive => "daemon_unresponsive",
+            SiteView::DoubtedDead => "doubted_dead",
+            SiteView::Dead => "dead",
+            SiteView::LinkDown => "link_down",
+            SiteView::Left => "left",
+        }
+    }
+
     pub fn liveness(self) -> Option<Liveness> {
         match self {
             SiteView::Unknown => None,
@@ -232,6 +248,25 @@ mod tests {
         dead_on_silence: true,
     };
     const HEARD: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn names_in_logs_are_the_names_in_status() {
+        use SiteView::*;
+        for view in [
+            Unknown,
+            Alive,
+            Suspect,
+            StillHeard,
+            Silent,
+            DaemonUnresponsive,
+            DoubtedDead,
+            Dead,
+            LinkDown,
+            Left,
+        ] {
+            assert_eq!(serde_json::json!(view), view.as_str());
+        }
+    }
     const SILENT: Duration = Duration::from_millis(350);
     const GONE: Duration = Duration::from_millis(500);
 
