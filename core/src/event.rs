@@ -31,6 +31,25 @@ pub enum Liveness {
     Left,
 }
 
+impl Liveness {
+    /// The snake_case name, as in the API and the logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Alive => "alive",
+            Liveness::Suspect => "suspect",
+            Liveness::Silent => "silent",
+            Liveness::Dead => "dead",
+            Liveness::Left => "left",
+        }
+    }
+}
+
+impl std::fmt::Display for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An input to [`crate::Engine::handle`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

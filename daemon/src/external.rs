@@ -152,7 +152,23 @@ pub async fn deliver(
     engine: &mpsc::Sender<Input>,
 ) -> Result<(), Stopped> {
     for event in events {
-        tracing::info!(?event, "external event accepted");
+        match &event {
+            Event::Verdict {
+                observer,
+                subject,
+                liveness,
+            } => tracing::info!(kind = %"external_verdict", %observer, site = %subject,
+                to = %liveness, "external event accepted"),
+            Event::Health {
+                site,
+                service,
+                healthy,
+            } => tracing::info!(kind = %"external_health", %service, %site,
+                to = if *healthy { "healthy" } else { "unhealthy" }, "external event accepted"),
+            other => {
+                tracing::info!(kind = %"external_event", event = ?other, "external event accepted")
+            }
+        }
         match (reporter, event) {
             (
                 Some(reporter),

@@ -80,7 +80,8 @@ impl SiteBfd {
                     continue;
                 };
                 let liveness = verdict(&event);
-                tracing::info!(%site, %key, ?liveness, "BFD toward member changed");
+                let to = liveness.map_or("unknown", Liveness::as_str);
+                tracing::info!(kind = %"bfd_member", %site, %key, to = %to, "BFD toward member changed");
                 if reporter
                     .source(Source::Bfd, site.clone(), liveness)
                     .await

@@ -445,7 +445,7 @@ impl Daemon {
                     // out) while the command waited for this loop: it was
                     // told nothing was done, so nothing is.
                     tracing::warn!(
-                        command = ?order.command,
+                        command = %order.command,
                         "command dropped: its client gave up before it was taken"
                     );
                     self.metrics.command(order.command.verb(), "abandoned");
