@@ -193,14 +193,14 @@ fn the_live_file_rotates_at_the_size_limit_and_seqs_continue_across_files() {
 
 #[test]
 fn keep_n_deletes_the_oldest_files_and_keep_0_deletes_each_rotated_file() {
-    let (dir, mut journal) = filled(2, 60);
+    let (dir, _journal) = filled(2, 60);
     assert_eq!(
         names(dir.path()),
         ["journal.1.jsonl", "journal.2.jsonl", "journal.jsonl"]
     );
     assert_eq!(seqs_on_disk(dir.path()), (31..=60).collect::<Vec<_>>());
 
-    let (dir, mut journal) = filled(0, 60);
+    let (dir, _journal) = filled(0, 60);
     assert_eq!(names(dir.path()), ["journal.jsonl"]);
     assert_eq!(seqs_on_disk(dir.path()), (51..=60).collect::<Vec<_>>());
 }
@@ -290,7 +290,7 @@ fn a_restart_right_after_a_rotation_numbers_on_from_the_newest_rotated_file() {
 
 #[test]
 fn a_restart_reads_rotated_files_only_as_far_as_the_window_needs() {
-    let (dir, mut journal) = filled(4, 30);
+    let (dir, journal) = filled(4, 30);
     let d = dir.path();
     drop(journal);
     // journal.2.jsonl is garbage: a start that needs journal.1 only must
