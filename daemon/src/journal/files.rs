@@ -6,13 +6,13 @@
 //! 2. creates the next live file as `journal.next.jsonl` (so running out
 //!    of file descriptors or inodes fails before anything is renamed);
 //! 3. shifts `.K-1` -> `.K` ... `.1` -> `.2` (the rename over `.K` drops
-//!    the oldest), then `journal.jsonl` -> `.1`, then the new file to
-//!    `journal.jsonl`;
+//!    the oldest; only up to the first free number, if one is), then
+//!    `journal.jsonl` -> `.1`, then the new file to `journal.jsonl`;
 //! 4. syncs the directory (the caller), so the renames survive a crash.
 //!
 //! A step that fails leaves the files in seq order: a shift that stopped
 //! half-way leaves a hole in the numbers, which readers skip (they sort
-//! what exists), and the next rotation fills. If the new file cannot take
+//! what exists), and the next rotation fills instead of shifting again. If the new file cannot take
 //! the live name after the live file moved, the live file is moved back;
 //! should that fail too, orbitd keeps writing to the file it holds (now
 //! `journal.1.jsonl`) and the next rotation, finding no live file, only
@@ -84,7 +84,13 @@ pub(super) fn rotate(dir: &Path, slots: u32, current: &File) -> io::Result<File>
 }
 
 fn shift_and_install(dir: &Path, slots: u32, next: &Path) -> io::Result<()> {
-    for n in (1..slots).rev() {
+    // Only the files below the first free number move (the oldest is
+    // overwritten when none is free): a rotation retried after a failure
+    // never shifts twice, so it never drops a file it did not replace.
+    let free = (1..=slots)
+        .find(|n| !rotated_path(dir, *n).exists())
+        .unwrap_or(slots);
+    for n in (1..free).rev() {
         rename_if_exists(&rotated_path(dir, n), &rotated_path(dir, n + 1))?;
     }
     let live = live_path(dir);

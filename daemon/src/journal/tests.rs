@@ -372,3 +372,18 @@ fn pages_since_a_seq_read_across_the_files_with_no_gap_at_any_boundary() {
     journal.set_limits(limits(1000, 2));
     assert_eq!(seqs(&journal, 0, 1000), (21..=50).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_rotation_after_one_that_failed_half_way_fills_the_hole_and_drops_nothing() {
+    let (dir, mut journal) = filled(3, 30);
+    let d = dir.path();
+    // As a rotation leaves them when the live file could not take the
+    // name journal.1.jsonl: shifted, then stopped.
+    std::fs::rename(d.join("journal.2.jsonl"), d.join("journal.3.jsonl")).unwrap();
+    std::fs::rename(d.join("journal.1.jsonl"), d.join("journal.2.jsonl")).unwrap();
+    append_n(&mut journal, 1);
+    assert_seqs(d, "journal.3.jsonl", 1..=10);
+    assert_seqs(d, "journal.2.jsonl", 11..=20);
+    assert_seqs(d, "journal.1.jsonl", 21..=30);
+    assert_seqs(d, "journal.jsonl", [31]);
+}
