@@ -2,9 +2,10 @@
 //!
 //! `journal.jsonl` is the live file; rotated ones are `journal.1.jsonl`
 //! (the newest) to `journal.K.jsonl` (the oldest kept). A rotation:
-//! 1. syncs the live file, so what is rotated is on disk whole;
-//! 2. creates the next live file as `journal.next.jsonl` (so running out
-//!    of file descriptors or inodes fails before anything is renamed);
+//! 1. creates the next live file as `journal.next.jsonl` (so running out
+//!    of file descriptors or inodes fails first, before anything costly
+//!    or anything renamed);
+//! 2. syncs the live file, so what is rotated is on disk whole;
 //! 3. shifts `.K-1` -> `.K` ... `.1` -> `.2` (the rename over `.K` drops
 //!    the oldest; only up to the first free number, if one is), then
 //!    `journal.jsonl` -> `.1`, then the new file to `journal.jsonl`;
@@ -68,7 +69,6 @@ pub(super) fn rotated(dir: &Path) -> io::Result<Vec<u32>> {
 /// least 1: with `keep = 0` the rotated file stays until the new one holds
 /// an entry, see [`prune`]); the new live file, empty.
 pub(super) fn rotate(dir: &Path, slots: u32, current: &File) -> io::Result<File> {
-    current.sync_data()?;
     let next = dir.join(NEXT);
     remove_if_exists(&next)?;
     let fresh = OpenOptions::new()
@@ -76,7 +76,9 @@ pub(super) fn rotate(dir: &Path, slots: u32, current: &File) -> io::Result<File>
         .read(true)
         .append(true)
         .open(&next)?;
-    let result = shift_and_install(dir, slots, &next);
+    let result = current
+        .sync_data()
+        .and_then(|()| shift_and_install(dir, slots, &next));
     if result.is_err() {
         let _ = std::fs::remove_file(&next);
     }

@@ -58,6 +58,9 @@ pub use read::JournalPage;
 const RECENT: usize = 10_000;
 /// Entries that may wait in memory for the file to be writable again.
 const MAX_UNWRITTEN: usize = 10_000;
+/// After a failed rotation, the next is tried once the live file has grown
+/// by `max_bytes` / this (1 MiB of the default 64 MiB).
+const RETRY_ROTATION_FRACTION: u64 = 64;
 /// Line numbers of skipped lines named in the log at open.
 const SKIPPED_NAMED: usize = 10;
 
@@ -132,6 +135,9 @@ pub struct Journal {
     rotations: u64,
     /// The last rotation failed (logged once until one succeeds).
     rotation_failing: bool,
+    /// After a failed rotation, the next is tried once the live file
+    /// reaches this size: not before every entry (each try syncs the file).
+    retry_rotation_at: u64,
     /// Rotated files beyond `keep` may remain (`keep = 0` keeps the newest
     /// until the live file holds an entry).
     prune_pending: bool,
@@ -213,6 +219,7 @@ impl Journal {
             limits,
             rotations: 0,
             rotation_failing: false,
+            retry_rotation_at: 0,
             prune_pending: true,
         };
         for entry in older.into_iter().chain(read.entries) {
@@ -437,7 +444,11 @@ impl Journal {
     /// and it holds anything. A failed rotation is counted and logged
     /// (once until one succeeds); the entries go to the current file.
     fn make_room(&mut self, bytes: u64) {
-        if self.end == 0 || self.end.saturating_add(bytes) <= self.limits.max_bytes.get() {
+        let max = self.limits.max_bytes.get();
+        if self.end == 0
+            || self.end.saturating_add(bytes) <= max
+            || self.end < self.retry_rotation_at
+        {
             return;
         }
         // The rotated file ends with a whole line; if the torn tail cannot
@@ -451,6 +462,7 @@ impl Journal {
                 self.file = fresh;
                 self.end = 0;
                 self.rotations += 1;
+                self.retry_rotation_at = 0;
                 self.counters.rotations.inc();
                 self.count_bytes();
                 self.prune_pending = true;
@@ -471,13 +483,14 @@ impl Journal {
             }
             Err(error) => {
                 self.counters.rotation_errors.inc();
+                self.retry_rotation_at = self.end + max / RETRY_ROTATION_FRACTION;
                 if !self.rotation_failing {
                     self.rotation_failing = true;
                     tracing::error!(
                         path = %self.path.display(),
                         %error,
                         "journal rotation failed; the journal grows past [journal] max_bytes \
-                         until a rotation succeeds (tried before each entry)"
+                         until a rotation succeeds (tried again as the file grows)"
                     );
                 }
             }

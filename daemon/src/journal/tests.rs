@@ -387,3 +387,16 @@ fn a_rotation_after_one_that_failed_half_way_fills_the_hole_and_drops_nothing() 
     assert_seqs(d, "journal.1.jsonl", 21..=30);
     assert_seqs(d, "journal.jsonl", [31]);
 }
+
+#[test]
+fn a_failed_rotation_is_tried_again_as_the_file_grows_not_before_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let counters = JournalCounters::default();
+    // Tried again every 12800 / 64 = 200 bytes: every other entry.
+    let mut journal = Journal::open_with_window(d, limits(12_800, 1), counters.clone(), 5).unwrap();
+    std::fs::create_dir_all(d.join("journal.1.jsonl/blocker")).unwrap();
+    append_n(&mut journal, 128 + 20);
+    assert_eq!(counters.rotation_errors.get(), 10);
+    assert_seqs(d, "journal.jsonl", 1..=148);
+}
