@@ -36,8 +36,10 @@
 //! rotated file that does. Rotated files are read at start only as far as
 //! needed to fill the in-memory window.
 
+mod counters;
 mod files;
 mod read;
+mod rotate;
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -48,67 +50,16 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use orbit_config::JournalConfig;
 use orbit_core::api::{JournalEntry, JournalRecord};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 
+pub use counters::JournalCounters;
 pub use read::JournalPage;
 
 /// Entries kept in memory for the API; older ones are read from the files.
 const RECENT: usize = 10_000;
 /// Entries that may wait in memory for the file to be writable again.
 const MAX_UNWRITTEN: usize = 10_000;
-/// After a failed rotation, the next is tried once the live file has grown
-/// by `max_bytes` / this (1 MiB of the default 64 MiB).
-const RETRY_ROTATION_FRACTION: u64 = 64;
 /// Line numbers of skipped lines named in the log at open.
 const SKIPPED_NAMED: usize = 10;
-
-/// What the journal counts, registered with orbitd's metrics.
-#[derive(Debug, Clone, Default)]
-pub struct JournalCounters {
-    write_errors: Counter,
-    skipped_lines: Counter,
-    unwritten: Gauge,
-    bytes: Gauge,
-    rotations: Counter,
-    rotation_errors: Counter,
-}
-
-impl JournalCounters {
-    pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "journal_write_errors",
-            "Journal writes that failed (the entry waits in memory and is written later, in order)",
-            self.write_errors.clone(),
-        );
-        registry.register(
-            "journal_skipped_lines",
-            "Journal lines skipped at start: torn, not UTF-8 or not an entry",
-            self.skipped_lines.clone(),
-        );
-        registry.register(
-            "journal_unwritten",
-            "Journal entries waiting in memory until the journal file can be written",
-            self.unwritten.clone(),
-        );
-        registry.register(
-            "journal_bytes",
-            "Size of the live journal file (journal.jsonl) in bytes",
-            self.bytes.clone(),
-        );
-        registry.register(
-            "journal_rotations",
-            "Journal rotations done ([journal] max_bytes reached)",
-            self.rotations.clone(),
-        );
-        registry.register(
-            "journal_rotation_errors",
-            "Journal rotations that failed (the journal kept appending to its current file)",
-            self.rotation_errors.clone(),
-        );
-    }
-}
 
 #[derive(Debug)]
 pub struct Journal {
@@ -228,16 +179,6 @@ impl Journal {
         journal.prune();
         journal.count_bytes();
         Ok(journal)
-    }
-
-    /// New limits (a reload): they count from the next entry; rotated
-    /// files beyond a lower `keep` go now.
-    pub fn set_limits(&mut self, limits: JournalConfig) {
-        if limits != self.limits {
-            self.limits = limits;
-            self.prune_pending = true;
-            self.prune();
-        }
     }
 
     /// Numbers and records `record`. If the file cannot be written now, the
@@ -438,78 +379,6 @@ impl Journal {
     fn write_rotating(&mut self, line: &[u8]) -> Result<()> {
         self.make_room(line.len() as u64);
         self.write_line(line)
-    }
-
-    /// Rotates if `bytes` more would take the live file past `max_bytes`
-    /// and it holds anything. A failed rotation is counted and logged
-    /// (once until one succeeds); the entries go to the current file.
-    fn make_room(&mut self, bytes: u64) {
-        let max = self.limits.max_bytes.get();
-        if self.end == 0
-            || self.end.saturating_add(bytes) <= max
-            || self.end < self.retry_rotation_at
-        {
-            return;
-        }
-        // The rotated file ends with a whole line; if the torn tail cannot
-        // be cut, neither can the next line be written: not now.
-        if self.cut_torn_tail().is_err() {
-            return;
-        }
-        let slots = self.limits.keep.max(1);
-        match files::rotate(&self.dir, slots, &self.file) {
-            Ok(fresh) => {
-                self.file = fresh;
-                self.end = 0;
-                self.rotations += 1;
-                self.retry_rotation_at = 0;
-                self.counters.rotations.inc();
-                self.count_bytes();
-                self.prune_pending = true;
-                self.prune();
-                if let Err(error) = files::sync_dir(&self.dir) {
-                    self.counters.rotation_errors.inc();
-                    tracing::warn!(
-                        dir = %self.dir.display(),
-                        %error,
-                        "journal rotated, but the directory could not be synced: a crash may undo \
-                         the renames (the entries stay in seq order)"
-                    );
-                }
-                if std::mem::take(&mut self.rotation_failing) {
-                    tracing::info!(path = %self.path.display(), "journal rotated again");
-                }
-                tracing::debug!(path = %self.path.display(), next_seq = self.next_seq, "journal rotated");
-            }
-            Err(error) => {
-                self.counters.rotation_errors.inc();
-                self.retry_rotation_at = self.end + max / RETRY_ROTATION_FRACTION;
-                if !self.rotation_failing {
-                    self.rotation_failing = true;
-                    tracing::error!(
-                        path = %self.path.display(),
-                        %error,
-                        "journal rotation failed; the journal grows past [journal] max_bytes \
-                         until a rotation succeeds (tried again as the file grows)"
-                    );
-                }
-            }
-        }
-    }
-
-    /// Deletes rotated files beyond `keep` if any may be left.
-    fn prune(&mut self) {
-        if !self.prune_pending {
-            return;
-        }
-        let live_has_entries = self.end > 0;
-        match files::prune(&self.dir, self.limits.keep, live_has_entries) {
-            Ok(()) => self.prune_pending = self.limits.keep == 0 && !live_has_entries,
-            Err(error) => {
-                self.prune_pending = false;
-                tracing::warn!(dir = %self.dir.display(), %error, "old journal files not deleted");
-            }
-        }
     }
 
     /// One `write` of one whole line, after cutting a torn tail.
