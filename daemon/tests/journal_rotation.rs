@@ -1,8 +1,8 @@
 //! The decision journal rotates by size in a real orbitd: operator
 //! commands through the API fill `journal.jsonl` past `[journal]
 //! max_bytes` several times; after a restart `orbitctl journal --since 0`
-//! still returns every entry from the oldest kept file on, with no gap and
-//! no duplicate, the directory holds at most `keep` + 1 journal files, and
+//! (also with `--follow`) still returns every entry from the oldest kept
+//! file on, with no gap and no duplicate, the directory holds at most `keep` + 1 journal files, and
 //! a reload that lowers `keep` deletes the files beyond it.
 //!
 //! One orbitd in the test's own namespace (no gossip, a hook backend); its
@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use orbit_tests::follower::Follower;
 use orbit_tests::orbitd::{http, orbitctl, standalone_config, Orbitd};
 use serde_json::Value;
 
@@ -146,6 +147,33 @@ fn the_journal_rotates_and_reads_back_whole_across_files_and_a_restart() {
     // From the middle of a rotated file on.
     let (seqs, _) = seqs_since(&socket, oldest + 7);
     assert_eq!(seqs, (oldest + 8..=last).collect::<Vec<_>>());
+
+    // Following from the oldest entry kept: the rotated files, then what
+    // comes, each once.
+    let mut follower = Follower::start(
+        &Path::new(ORBITD).with_file_name("orbitctl"),
+        &socket,
+        &["--json", "journal", "--since", "0", "--follow"],
+    );
+    follower.wait_for("the entries before the restart", |e| e["seq"] == last);
+    let (status, body) = http(
+        &socket,
+        "POST",
+        "/v1/pin",
+        r#"{"service":"web","site":"a"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    follower.wait_for("the pin after the restart", |e| {
+        e["kind"] == "decision" && e["seq"].as_u64() > Some(last)
+    });
+    let followed: Vec<u64> = follower
+        .entries()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let newest = *followed.last().unwrap();
+    assert_eq!(followed, (oldest..=newest).collect::<Vec<_>>());
+    follower.stop();
 
     // Reloadable: a lower keep deletes the files beyond it.
     std::fs::write(dir.join("orbit.toml"), config(dir, 1)).unwrap();
