@@ -67,6 +67,12 @@ fn seqs_since(socket: &Path, since: u64) -> (Vec<u64>, String) {
     (seqs, err)
 }
 
+/// A command through the API, which must be accepted.
+fn command(socket: &Path, method: &str, body: &str) {
+    let (status, answer) = http(socket, method, "/v1/pin", body);
+    assert_eq!(status, 200, "{method} /v1/pin {body}: {answer}");
+}
+
 /// The seq of the first entry of a journal file.
 fn first_seq(path: &Path) -> u64 {
     let text = std::fs::read_to_string(path).unwrap();
@@ -93,15 +99,12 @@ fn the_journal_rotates_and_reads_back_whole_across_files_and_a_restart() {
             journal_files(dir)
         );
         let reason = format!("rotation test {commands}");
-        let (status, body) = http(
+        command(
             &socket,
             "POST",
-            "/v1/pin",
             &format!(r#"{{"service":"web","site":"a","reason":"{reason}"}}"#),
         );
-        assert_eq!(status, 200, "{body}");
-        let (status, body) = http(&socket, "DELETE", "/v1/pin", r#"{"service":"web"}"#);
-        assert_eq!(status, 200, "{body}");
+        command(&socket, "DELETE", r#"{"service":"web"}"#);
         commands += 2;
     }
     assert_eq!(metric(&orbitd, "orbit_journal_rotation_errors_total"), 0.0);
@@ -156,13 +159,7 @@ fn the_journal_rotates_and_reads_back_whole_across_files_and_a_restart() {
         &["--json", "journal", "--since", "0", "--follow"],
     );
     follower.wait_for("the entries before the restart", |e| e["seq"] == last);
-    let (status, body) = http(
-        &socket,
-        "POST",
-        "/v1/pin",
-        r#"{"service":"web","site":"a"}"#,
-    );
-    assert_eq!(status, 200, "{body}");
+    command(&socket, "POST", r#"{"service":"web","site":"a"}"#);
     follower.wait_for("the pin after the restart", |e| {
         e["kind"] == "decision" && e["seq"].as_u64() > Some(last)
     });
