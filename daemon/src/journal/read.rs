@@ -61,19 +61,47 @@ pub(super) fn read_entries(file: &File) -> std::io::Result<Contents> {
     Ok(read)
 }
 
-/// The last `need` entries of a rotated file, oldest first. Only the
-/// lines needed are decoded: at start orbitd may read a just-rotated file
-/// of `max_bytes` to fill its window.
+/// The last `need` entries of a rotated file, oldest first. The file is
+/// read from its end, a chunk at a time, only as far as needed: at start
+/// orbitd may need a few entries of a just-rotated file of `max_bytes`.
 pub(super) fn newest_entries(path: &Path, need: usize) -> std::io::Result<Vec<JournalEntry>> {
-    let bytes = std::fs::read(path)?;
-    let mut newest: Vec<JournalEntry> = bytes
-        .split(|b| *b == b'\n')
-        .rev()
-        .filter_map(|line| serde_json::from_slice::<JournalEntry>(line).ok())
-        .take(need)
-        .collect();
-    newest.reverse();
-    Ok(newest)
+    newest_entries_by(path, need, 1 << 20)
+}
+
+fn newest_entries_by(
+    path: &Path,
+    need: usize,
+    chunk_bytes: u64,
+) -> std::io::Result<Vec<JournalEntry>> {
+    let file = File::open(path)?;
+    let mut start = file.metadata()?.len();
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        let from = start.saturating_sub(chunk_bytes);
+        let mut chunk = vec![0; usize::try_from(start - from).unwrap_or(0)];
+        file.read_exact_at(&mut chunk, from)?;
+        chunk.append(&mut tail);
+        tail = chunk;
+        start = from;
+        // Before `start`, the first line may have begun: not whole.
+        let whole = match start {
+            0 => &tail[..],
+            _ => tail
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(&tail[..0], |i| &tail[i + 1..]),
+        };
+        let mut newest: Vec<JournalEntry> = whole
+            .split(|b| *b == b'\n')
+            .rev()
+            .filter_map(|line| serde_json::from_slice::<JournalEntry>(line).ok())
+            .take(need)
+            .collect();
+        if newest.len() == need || start == 0 {
+            newest.reverse();
+            return Ok(newest);
+        }
+    }
 }
 
 /// An answer to `GET /v1/journal`: ready, or partly to be read from the
@@ -226,4 +254,42 @@ pub(super) fn open_all(dir: &Path, live: &File) -> Vec<File> {
         Err(error) => tracing::warn!(%error, "journal file not readable"),
     }
     opened
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_newest_entries_read_backwards_in_chunks_are_those_of_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.1.jsonl");
+        let mut text = String::from("not an entry\n");
+        for seq in 1..=30 {
+            text.push_str(&format!(
+                r#"{{"seq":{seq},"time":"2026-01-01T00:00:00.000Z","kind":"lifecycle","message":"{}"}}"#,
+                "x".repeat(seq as usize)
+            ));
+            text.push('\n');
+        }
+        text.push_str("{\"seq\":31,\"torn");
+        std::fs::write(&path, text).unwrap();
+        for chunk in [7, 100, 1 << 20] {
+            for need in [1, 5, 29, 30, 40] {
+                let seqs: Vec<u64> = newest_entries_by(&path, need, chunk)
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.seq)
+                    .collect();
+                let first = 31 - need.min(30) as u64;
+                assert_eq!(
+                    seqs,
+                    (first..=30).collect::<Vec<_>>(),
+                    "chunk {chunk}, need {need}"
+                );
+            }
+        }
+    }
 }
