@@ -129,8 +129,8 @@ impl Journal {
         })?;
         let file = files::open_live(&path)
             .with_context(|| format!("opening journal {}", path.display()))?;
-        let read =
-            read::read_entries(&file).with_context(|| format!("reading {}", path.display()))?;
+        let read = read::read_entries(&file, window)
+            .with_context(|| format!("reading {}", path.display()))?;
         if !read.skipped.is_empty() {
             counters.skipped_lines.inc_by(read.skipped.len() as u64);
             let named: Vec<String> = read
@@ -147,12 +147,9 @@ impl Journal {
             );
         }
         let older = older_entries(state_dir, window.saturating_sub(read.entries.len()))?;
-        let last_seq = read
-            .entries
-            .last()
-            .or(older.last())
-            .map_or(0, |e| e.seq)
-            .max(read.last_seq);
+        // The live file's highest seq, or (just rotated) the newest
+        // rotated file's last.
+        let last_seq = read.last_seq.max(older.last().map_or(0, |e| e.seq));
         let mut journal = Journal {
             dir: state_dir.to_owned(),
             path,

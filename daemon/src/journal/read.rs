@@ -11,6 +11,7 @@
 //! entries older than the window are read from disk, and those never
 //! change: a torn tail or a take-back only touches the newest entries.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
@@ -23,7 +24,8 @@ use super::files;
 /// What the live journal file holds.
 #[derive(Debug, Default)]
 pub(super) struct Contents {
-    pub entries: Vec<JournalEntry>,
+    /// Its newest entries, at most as many as asked for.
+    pub entries: VecDeque<JournalEntry>,
     pub last_seq: u64,
     /// The end of the last whole line.
     pub end: u64,
@@ -33,7 +35,8 @@ pub(super) struct Contents {
     pub skipped: Vec<u64>,
 }
 
-pub(super) fn read_entries(file: &File) -> std::io::Result<Contents> {
+/// Reads the live file; keeps its newest `keep` entries.
+pub(super) fn read_entries(file: &File, keep: usize) -> std::io::Result<Contents> {
     let mut read = Contents::default();
     let mut reader = BufReader::new(At::start(file));
     let mut line = Vec::new();
@@ -53,7 +56,10 @@ pub(super) fn read_entries(file: &File) -> std::io::Result<Contents> {
         match serde_json::from_slice::<JournalEntry>(&line) {
             Ok(entry) => {
                 read.last_seq = read.last_seq.max(entry.seq);
-                read.entries.push(entry);
+                read.entries.push_back(entry);
+                if read.entries.len() > keep {
+                    read.entries.pop_front();
+                }
             }
             Err(_) => read.skipped.push(number),
         }
