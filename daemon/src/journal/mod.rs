@@ -1,7 +1,8 @@
 //! The decision journal: append-only JSON lines in the state directory
-//! (`journal.jsonl`, rotated by size into `journal.1.jsonl` ...:
-//! `files.rs`), and the most recent entries in memory for
-//! `GET /v1/journal` (older ones are read from the files: `read.rs`).
+//! (`journal.jsonl`, rotated by size into `journal.1.jsonl` ...: when in
+//! `rotate.rs`, how in `files.rs`), and the most recent entries in memory
+//! for `GET /v1/journal` (older ones are read from the files: `read.rs`).
+//! Its metrics are `counters.rs`.
 //!
 //! Whatever the disk does, the files' seqs have no gap and no line is
 //! glued to a torn one:
