@@ -1,5 +1,6 @@
-//! `orbitctl journal [--follow] [--limit N]`: the last N entries, then
-//! (following) every new one, like `tail -F`: when orbitd goes away
+//! `orbitctl journal [--follow] [--limit N | --since SEQ]`: the last N
+//! entries (or every entry after SEQ, read from orbitd's rotated files
+//! too), then (following) every new one, like `tail -F`: when orbitd goes away
 //! (restart, upgrade) it says so once on stderr, retries with backoff,
 //! and resumes after the last entry it printed, so nothing is printed
 //! twice and nothing in between is lost (seq numbers continue across
@@ -37,20 +38,34 @@ pub fn parse_limit(text: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// Where to begin.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    /// The last N entries.
+    Last(usize),
+    /// Every entry after this seq, page by page.
+    After(u64),
+}
+
 pub async fn run(
     client: &Client,
     follow: bool,
-    limit: usize,
+    start: Start,
     as_json: bool,
 ) -> Result<(), Failure> {
-    let first: JournalResponse = call(
-        client,
-        Method::GET,
-        &format!("/v1/journal?limit={limit}"),
-        None,
-    )
-    .await?;
-    let mut since = print(&first, as_json);
+    let mut since = match start {
+        Start::Last(limit) => {
+            let first: JournalResponse = call(
+                client,
+                Method::GET,
+                &format!("/v1/journal?limit={limit}"),
+                None,
+            )
+            .await?;
+            print(&first, as_json)
+        }
+        Start::After(seq) => catch_up(client, seq, as_json).await?,
+    };
     if !follow {
         return Ok(());
     }
@@ -80,6 +95,33 @@ pub async fn run(
                 backoff = (backoff * 2).min(BACKOFF_LAST);
             }
             Err(f) => return Err(f),
+        }
+    }
+}
+
+/// Prints every entry after `since`, a page at a time, saying once on
+/// stderr if the first ones are no longer kept (rotated away); the last
+/// seq printed (or orbitd's last).
+async fn catch_up(client: &Client, mut since: u64, as_json: bool) -> Result<u64, Failure> {
+    let mut first = true;
+    loop {
+        let path = format!("/v1/journal?since={since}&limit={MAX_LIMIT}");
+        let page: JournalResponse = call(client, Method::GET, &path, None).await?;
+        if let (true, Some(oldest)) = (first, page.entries.first()) {
+            if oldest.seq > since + 1 {
+                eprintln!(
+                    "orbitctl: entries #{} to #{} are no longer kept (rotated away); \
+                     starting at #{}",
+                    since + 1,
+                    oldest.seq - 1,
+                    oldest.seq
+                );
+            }
+        }
+        first = false;
+        since = print(&page, as_json).max(since);
+        if page.entries.len() < MAX_LIMIT {
+            return Ok(since);
         }
     }
 }

@@ -179,6 +179,10 @@ enum Cmd {
         /// How many recent entries to show first: 1 to 10000 (0 is an error).
         #[arg(long, default_value_t = 50, value_parser = journal::parse_limit)]
         limit: usize,
+        /// Instead, every entry after this seq (0: all that orbitd keeps,
+        /// rotated files included), oldest first.
+        #[arg(long, value_name = "SEQ", conflicts_with = "limit")]
+        since: Option<u64>,
     },
     /// Print shell completions; service and site names complete from the
     /// running orbitd, or from the config file when it is not reachable.
@@ -327,8 +331,16 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             return Ok(());
         }
-        Cmd::Journal { follow, limit } => {
-            return journal::run(&client(cli)?, *follow, *limit, cli.json).await
+        Cmd::Journal {
+            follow,
+            limit,
+            since,
+        } => {
+            let start = match since {
+                Some(seq) => journal::Start::After(*seq),
+                None => journal::Start::Last(*limit),
+            };
+            return journal::run(&client(cli)?, *follow, start, cli.json).await;
         }
         Cmd::Reload { check } => {
             return reload::reload(&client(cli)?, check.clone(), cli.json).await

@@ -17,8 +17,9 @@ use crate::Config;
 
 /// The sections in the order `orbit.toml` is usually written; a section
 /// not listed here comes after them.
-const SECTIONS: [&str; 11] = [
-    "node", "api", "site", "detect", "policy", "service", "bgp", "haproxy", "sdn", "hook", "bfd",
+const SECTIONS: [&str; 12] = [
+    "node", "api", "journal", "site", "detect", "policy", "service", "bgp", "haproxy", "sdn",
+    "hook", "bfd",
 ];
 
 /// Arrays of tables whose entries are told apart by a key: (TOML path,

@@ -18,7 +18,7 @@
 //! after defaults: a cut-off member must fence before the others may vote it
 //! dead, which holds only if they count with the same times).
 //!
-//! Per member, left out: `[node]`, `[api]`, the gossip addresses (each
+//! Per member, left out: `[node]`, `[api]`, `[journal]`, the gossip addresses (each
 //! member may reach a site by another address; wrong ones show as a
 //! silent member anyway), health checks (each site checks its own
 //! instance), detection tuning other than the fencing timers, the

@@ -7,7 +7,7 @@
 //! `[sdn]` `orbit_sdn::Config`'s, `[haproxy]` `orbit_haproxy::Config`'s,
 //! `[bfd]` `orbit_bfd::config::Config`'s. This crate composes them into the
 //! file ([`Config`]), owns the tables no other crate does (`[node]`,
-//! `[api]`, `[hook]`), runs the checks that span sections, and reads the
+//! `[api]`, `[hook]`, `[journal]`), runs the checks that span sections, and reads the
 //! file listing every problem with its TOML path.
 //!
 //! [`Config::parse`] turns TOML into the schema, naming every unknown key and
@@ -20,6 +20,7 @@
 mod diff;
 mod error;
 mod fingerprint;
+mod journal;
 mod read;
 mod schema;
 mod validate;
@@ -27,6 +28,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::Error;
+pub use journal::{ByteSize, JournalConfig, MAX_JOURNAL_KEEP, MIN_JOURNAL_BYTES};
 pub use orbit_core::config::{HumanDuration, Problem};
 pub use schema::*;
 

@@ -35,6 +35,9 @@ pub struct Config {
     /// BFD timers for `[[bgp.peer]]`s with `bfd = true`.
     #[serde(default)]
     pub bfd: orbit_bfd::config::Config,
+    /// When the decision journal is rotated, and how many files are kept.
+    #[serde(default)]
+    pub journal: crate::journal::JournalConfig,
 }
 
 /// `[[service]]`: something steered between sites, and how the local site

@@ -27,6 +27,7 @@ impl Config {
         self.check_sites(&mut r);
         self.check_node(&mut r);
         check_api(&self.api, &mut r);
+        self.journal.validate(&mut r);
         self.check_policy(&mut r);
         self.detect
             .validate(&scope, self.bfd.member_detect_time(), &mut r);

@@ -312,7 +312,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
             })
             .await
             {
-                Ok(journal) => json(StatusCode::OK, &journal),
+                Ok(page) => json(StatusCode::OK, &page.read().await),
                 Err(e) => e,
             }
         }

@@ -51,6 +51,17 @@ pub fn summary(config: &Config) -> String {
         }
     ));
     out.push_str(&detection(config));
+    let journal = &config.journal;
+    out.push_str(&format!(
+        "journal: {}, rotated at {}, {}\n",
+        config.node.state_dir.join("journal.jsonl").display(),
+        journal.max_bytes,
+        match journal.keep {
+            0 => "rotated files deleted".to_owned(),
+            1 => "1 rotated file kept".to_owned(),
+            n => format!("{n} rotated files kept"),
+        }
+    ));
     let backends: Vec<&str> = [
         (config.bgp.is_some(), "bgp"),
         (config.sdn.is_some(), "sdn"),

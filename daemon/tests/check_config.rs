@@ -78,6 +78,12 @@ fn accepts_the_example_with_a_summary() {
             ),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "journal: /var/lib/orbit/journal.jsonl, rotated at 64MiB, 4 rotated files kept"
+        ),
+        "{stdout}"
+    );
     // What the members compare, line by line, so two members' outputs
     // diff to the disagreement.
     assert!(

@@ -7,17 +7,12 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use orbit_tests::follower::Follower;
 use orbit_tests::orbitd::{orbitctl, Orbitd};
 use serde_json::Value;
-
-/// Generous: a shared, loaded machine.
-const LIMIT: Duration = Duration::from_secs(60);
 
 fn orbitd_exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_orbitd"))
@@ -25,103 +20,6 @@ fn orbitd_exe() -> &'static Path {
 
 fn start(dir: &Path) -> Orbitd {
     Orbitd::start_standalone(orbitd_exe(), dir)
-}
-
-/// A running `orbitctl ... journal --follow`: its stdout lines as they come.
-struct Follower {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    errors: Arc<Mutex<Vec<String>>>,
-}
-
-/// Collects a pipe's lines in a thread.
-fn collect(pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-impl Follower {
-    fn start(socket: &Path) -> Follower {
-        let exe = orbitd_exe().with_file_name("orbitctl");
-        let mut child = Command::new(exe)
-            .arg("--socket")
-            .arg(socket)
-            .args(["--json", "journal", "--follow", "--limit", "1000"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = collect(child.stdout.take().unwrap());
-        let errors = collect(child.stderr.take().unwrap());
-        Follower {
-            child,
-            lines,
-            errors,
-        }
-    }
-
-    fn entries(&self) -> Vec<Value> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    fn stderr(&self) -> String {
-        self.errors.lock().unwrap().join("\n")
-    }
-
-    /// Waits until an entry satisfies `ok`.
-    fn wait_for(&mut self, what: &str, ok: impl Fn(&Value) -> bool) {
-        self.wait_until(what, |f| f.entries().iter().any(&ok));
-    }
-
-    /// Waits until `ok`; panics (with what came) if the follower exits or
-    /// nothing comes in time.
-    fn wait_until(&mut self, what: &str, ok: impl Fn(&Follower) -> bool) {
-        let deadline = std::time::Instant::now() + LIMIT;
-        loop {
-            if ok(self) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "the follower exited ({status}) before {what}: {}",
-                    self.stderr()
-                );
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what}: {:?}",
-                self.entries()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stops the follower; its stderr.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::thread::sleep(Duration::from_millis(100));
-        self.stderr()
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn has_reason(entry: &Value, reason: &str) -> bool {
@@ -143,7 +41,11 @@ fn follow_survives_a_daemon_restart_and_prints_every_entry_once() {
         );
         assert_eq!(code, 0, "{err}");
     };
-    let mut follower = Follower::start(&socket);
+    let mut follower = Follower::start(
+        &orbitd_exe().with_file_name("orbitctl"),
+        &socket,
+        &["--json", "journal", "--follow", "--limit", "1000"],
+    );
     pin("before-restart");
     follower.wait_for("the pin before the restart", |e| {
         has_reason(e, "before-restart")

@@ -10,6 +10,7 @@
 pub mod bfd_lab;
 pub mod bird;
 pub mod control;
+pub mod follower;
 pub mod frr;
 pub mod haproxy;
 pub mod mesh;

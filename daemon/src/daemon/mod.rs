@@ -24,9 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use orbit_config::Config;
-use orbit_core::api::{
-    BackendReport, CommandResponse, JournalRecord, JournalResponse, StatusResponse,
-};
+use orbit_core::api::{BackendReport, CommandResponse, JournalRecord, StatusResponse};
 use orbit_core::{
     BackendKind, CommandError, Decision, Engine, Event, Millis, Order, Reconfiguration, ServiceId,
     SiteId, Steering, WriteGate,
@@ -73,7 +71,7 @@ pub enum ApiCall {
     Journal {
         since: Option<u64>,
         limit: usize,
-        reply: oneshot::Sender<JournalResponse>,
+        reply: oneshot::Sender<crate::journal::JournalPage>,
     },
     /// `Ok` when the daemon has authority and every backend confirmed the
     /// current steering; otherwise why not.
@@ -160,8 +158,8 @@ impl Daemon {
             path: state_dir.clone(),
             source,
         })?;
-        let mut journal =
-            Journal::open(state_dir, metrics.journal()).map_err(StartupError::Journal)?;
+        let mut journal = Journal::open(state_dir, config.journal, metrics.journal())
+            .map_err(StartupError::Journal)?;
         let state = StateFile::new(state_dir, metrics.state_write_errors());
         let mut engine = config.engine();
         match state.load().map_err(StartupError::StateFile)? {
@@ -468,14 +466,7 @@ impl Daemon {
                 limit,
                 reply,
             } => {
-                let entries = match since {
-                    Some(since) => self.journal.since(since, limit),
-                    None => self.journal.tail(limit),
-                };
-                let _ = reply.send(JournalResponse {
-                    entries,
-                    last_seq: self.journal.last_seq(),
-                });
+                let _ = reply.send(self.journal.page(since, limit));
             }
             ApiCall::Ready(reply) => {
                 let _ = reply.send(self.readiness());

@@ -86,6 +86,7 @@ impl Daemon {
         }
         let now = self.now();
         let decisions = self.engine.reload(now, config.engine());
+        self.journal.set_limits(config.journal);
         self.config = config;
         self.config_loaded = std::time::SystemTime::now();
         response.applied = true;

@@ -60,6 +60,9 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
         sdn: None,
         hook: None,
         bfd: orbit_bfd::config::Config::default(),
+        // A lab run writes far less than a rotation's worth; the lab reads
+        // journal.jsonl alone.
+        journal: orbit_config::JournalConfig::default(),
     };
     // A witness carries no service, so it drives no backend.
     if witness {

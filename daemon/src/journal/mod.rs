@@ -1,12 +1,16 @@
-//! The decision journal: append-only JSON lines in the state directory, and
-//! the most recent entries in memory for `GET /v1/journal`.
+//! The decision journal: append-only JSON lines in the state directory
+//! (`journal.jsonl`, rotated by size into `journal.1.jsonl` ...: when in
+//! `rotate.rs`, how in `files.rs`), and the most recent entries in memory
+//! for `GET /v1/journal` (older ones are read from the files: `read.rs`).
+//! Its metrics are `counters.rs`.
 //!
-//! Whatever the disk does, the file's seqs have no gap and no line is glued
-//! to a torn one:
+//! Whatever the disk does, the files' seqs have no gap and no line is
+//! glued to a torn one:
 //! - each entry is one `write` of one whole line. A write that fails or
 //!   comes back short may leave part of a line at the end (a torn tail):
 //!   the file is cut back to the end of its last whole line before anything
-//!   else is written, and so is a torn tail found at open (a crash);
+//!   else is written (or rotated), and so is a torn tail found at open (a
+//!   crash);
 //! - an entry whose write failed keeps its seq and waits in memory; the
 //!   waiting entries are written, oldest first, before anything newer. At
 //!   most [`MAX_UNWRITTEN`] wait: records beyond them get no seq (they go
@@ -17,58 +21,50 @@
 //!   back if the state file cannot be saved after them: their seqs are
 //!   reused.
 //!
+//! Rotation: before a line (or a synced batch, whole) would take the live
+//! file past `[journal] max_bytes`, the file is rotated, so a command's
+//! entries are always in one file and [`Journal::take_back`] only ever
+//! cuts the live file: nothing rotates between `append_synced` and
+//! `take_back` (the [`Written`] names the file it wrote to). A live file
+//! holding no entry is never rotated, so a single entry larger than the
+//! limit still gets written. A rotation that fails is counted, logged once
+//! until one succeeds, and the journal keeps appending to the file it
+//! has: it never drops an entry for want of rotating.
+//!
 //! At open, lines that cannot be read (torn, not UTF-8, not an entry) are
-//! skipped and counted; numbering continues after the highest seq read.
+//! skipped and counted; numbering continues after the highest seq read,
+//! in the live file or, when it holds none (just rotated), in the newest
+//! rotated file that does. Rotated files are read at start only as far as
+//! needed to fill the in-memory window.
+
+mod counters;
+mod files;
+mod read;
+mod rotate;
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
+use orbit_config::JournalConfig;
 use orbit_core::api::{JournalEntry, JournalRecord};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 
-/// Entries kept in memory for the API; the file keeps everything.
+pub use counters::JournalCounters;
+pub use read::JournalPage;
+
+/// Entries kept in memory for the API; older ones are read from the files.
 const RECENT: usize = 10_000;
 /// Entries that may wait in memory for the file to be writable again.
 const MAX_UNWRITTEN: usize = 10_000;
 /// Line numbers of skipped lines named in the log at open.
 const SKIPPED_NAMED: usize = 10;
 
-/// What the journal counts, registered with orbitd's metrics.
-#[derive(Debug, Clone, Default)]
-pub struct JournalCounters {
-    write_errors: Counter,
-    skipped_lines: Counter,
-    unwritten: Gauge,
-}
-
-impl JournalCounters {
-    pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "journal_write_errors",
-            "Journal writes that failed (the entry waits in memory and is written later, in order)",
-            self.write_errors.clone(),
-        );
-        registry.register(
-            "journal_skipped_lines",
-            "Journal lines skipped at start: torn, not UTF-8 or not an entry",
-            self.skipped_lines.clone(),
-        );
-        registry.register(
-            "journal_unwritten",
-            "Journal entries waiting in memory until the journal file can be written",
-            self.unwritten.clone(),
-        );
-    }
-}
-
 #[derive(Debug)]
 pub struct Journal {
+    dir: PathBuf,
     path: PathBuf,
     file: File,
     /// Where the file's last whole line ends.
@@ -81,31 +77,61 @@ pub struct Journal {
     /// Records that got no seq because too many lines were waiting.
     lost: u64,
     recent: VecDeque<JournalEntry>,
+    /// How many entries `recent` keeps ([`RECENT`]; fewer in tests).
+    window: usize,
     counters: JournalCounters,
     /// The last write failed (logged once per outage, not per line).
     failing: bool,
+    limits: JournalConfig,
+    /// Rotations done since open: names the live file a [`Written`] is in.
+    rotations: u64,
+    /// The last rotation failed (logged once until one succeeds).
+    rotation_failing: bool,
+    /// After a failed rotation, the next is tried once the live file
+    /// reaches this size: not before every entry (each try syncs the file).
+    retry_rotation_at: u64,
+    /// Rotated files beyond `keep` may remain (`keep = 0` keeps the newest
+    /// until the live file holds an entry).
+    prune_pending: bool,
 }
 
 /// Entries [`Journal::append_synced`] wrote, for [`Journal::take_back`].
 #[derive(Debug)]
 #[must_use = "entries written for a command are taken back if the command cannot be saved"]
 pub struct Written {
+    /// The live file they went to (see [`Journal::rotations`]).
+    file: u64,
     end: u64,
     next_seq: u64,
     count: usize,
 }
 
 impl Journal {
-    /// Opens (or creates) `state_dir/journal.jsonl`, continuing its numbering.
-    pub fn open(state_dir: &Path, counters: JournalCounters) -> Result<Journal> {
-        let path = state_dir.join("journal.jsonl");
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
+    /// Opens (or creates) `state_dir/journal.jsonl`, continuing the
+    /// numbering of it or of the newest rotated file.
+    pub fn open(
+        state_dir: &Path,
+        limits: JournalConfig,
+        counters: JournalCounters,
+    ) -> Result<Journal> {
+        Journal::open_with_window(state_dir, limits, counters, RECENT)
+    }
+
+    /// [`Journal::open`] keeping `window` entries in memory.
+    fn open_with_window(
+        state_dir: &Path,
+        limits: JournalConfig,
+        counters: JournalCounters,
+        window: usize,
+    ) -> Result<Journal> {
+        let path = files::live_path(state_dir);
+        files::remove_next(state_dir).with_context(|| {
+            format!("removing an unfinished rotation in {}", state_dir.display())
+        })?;
+        let file = files::open_live(&path)
             .with_context(|| format!("opening journal {}", path.display()))?;
-        let read = read_entries(&file).with_context(|| format!("reading {}", path.display()))?;
+        let read = read::read_entries(&file, window)
+            .with_context(|| format!("reading {}", path.display()))?;
         if !read.skipped.is_empty() {
             counters.skipped_lines.inc_by(read.skipped.len() as u64);
             let named: Vec<String> = read
@@ -121,28 +147,42 @@ impl Journal {
                 "journal lines skipped: torn, not UTF-8 or not an entry"
             );
         }
+        let older = older_entries(state_dir, window.saturating_sub(read.entries.len()))?;
+        // The live file's highest seq, or (just rotated) the newest
+        // rotated file's last.
+        let last_seq = read.last_seq.max(older.last().map_or(0, |e| e.seq));
         let mut journal = Journal {
+            dir: state_dir.to_owned(),
             path,
             file,
             end: read.end,
             // A torn tail (crash mid-write) is cut before the first append.
             torn: read.torn,
-            next_seq: read.last_seq + 1,
+            next_seq: last_seq + 1,
             unwritten: VecDeque::new(),
             lost: 0,
             recent: VecDeque::new(),
+            window,
             counters,
             failing: false,
+            limits,
+            rotations: 0,
+            rotation_failing: false,
+            retry_rotation_at: 0,
+            prune_pending: true,
         };
-        for entry in read.entries {
+        for entry in older.into_iter().chain(read.entries) {
             journal.remember(entry);
         }
+        journal.prune();
+        journal.count_bytes();
         Ok(journal)
     }
 
     /// Numbers and records `record`. If the file cannot be written now, the
     /// entry waits in memory and is written, in order, with a later one.
     pub fn append(&mut self, record: JournalRecord) {
+        self.prune();
         if self.flush().is_err() && self.unwritten.len() >= MAX_UNWRITTEN {
             self.lost += 1;
             tracing::error!(
@@ -155,7 +195,7 @@ impl Journal {
             return;
         };
         self.remember(entry);
-        if !self.unwritten.is_empty() || self.write_line(&line).is_err() {
+        if !self.unwritten.is_empty() || self.write_rotating(&line).is_err() {
             self.unwritten.push_back(line);
         }
         self.count_unwritten();
@@ -163,27 +203,33 @@ impl Journal {
 
     /// Writes the entries that wait, if the file can be written again.
     pub fn retry_unwritten(&mut self) {
+        self.prune();
         if !self.unwritten.is_empty() || self.lost > 0 {
             let _ = self.flush();
         }
     }
 
     /// Writes `records` (after any waiting entries) and syncs them to disk;
-    /// on error nothing of them stays, in the file or in memory.
+    /// on error nothing of them stays, in the file or in memory. They all
+    /// go to one file: rotated before them if they would not fit.
     pub fn append_synced(
         &mut self,
         records: impl IntoIterator<Item = JournalRecord>,
     ) -> Result<Written> {
+        self.prune();
         self.flush()?;
+        let next_seq = self.next_seq;
+        let numbered: Vec<(JournalEntry, Vec<u8>)> =
+            records.into_iter().filter_map(|r| self.number(r)).collect();
+        let bytes = numbered.iter().map(|(_, line)| line.len() as u64).sum();
+        self.make_room(bytes);
         let mut written = Written {
+            file: self.rotations,
             end: self.end,
-            next_seq: self.next_seq,
+            next_seq,
             count: 0,
         };
-        for record in records {
-            let Some((entry, line)) = self.number(record) else {
-                continue;
-            };
+        for (entry, line) in numbered {
             if let Err(error) = self.write_line(&line) {
                 self.take_back(written);
                 return Err(error);
@@ -201,6 +247,15 @@ impl Journal {
     /// Removes what [`Journal::append_synced`] wrote: a later step of the
     /// same command failed. Their seqs are reused.
     pub fn take_back(&mut self, written: Written) {
+        if written.file != self.rotations {
+            // Cannot happen: only append and append_synced rotate, and the
+            // daemon takes back before it journals anything else.
+            tracing::error!(
+                path = %self.path.display(),
+                "journal entries not taken back: the journal rotated since they were written"
+            );
+            return;
+        }
         self.next_seq = written.next_seq;
         for _ in 0..written.count {
             self.recent.pop_back();
@@ -209,16 +264,40 @@ impl Journal {
         self.torn = true;
         // Cut now if possible; otherwise before the next write.
         let _ = self.cut_torn_tail();
+        self.count_bytes();
     }
 
-    /// Entries after `since`, at most `limit` (the oldest first).
-    pub fn since(&self, since: u64, limit: usize) -> Vec<JournalEntry> {
-        self.recent
-            .iter()
-            .filter(|e| e.seq > since)
-            .take(limit)
-            .cloned()
-            .collect()
+    /// `GET /v1/journal`: entries after `since` (the oldest first), or the
+    /// last ones; at most `limit`. Entries older than the in-memory window
+    /// are read from the files when the page is read.
+    pub fn page(&self, since: Option<u64>, limit: usize) -> JournalPage {
+        let Some(since) = since else {
+            return JournalPage {
+                disk: None,
+                memory: self.tail(limit),
+                since: 0,
+                limit,
+                last_seq: self.last_seq(),
+            };
+        };
+        let oldest_in_memory = self.recent.front().map_or(self.next_seq, |e| e.seq);
+        let disk = (since + 1 < oldest_in_memory).then(|| read::DiskRead {
+            files: read::open_all(&self.dir, &self.file),
+            until: oldest_in_memory,
+        });
+        JournalPage {
+            disk,
+            memory: self
+                .recent
+                .iter()
+                .filter(|e| e.seq > since)
+                .take(limit)
+                .cloned()
+                .collect(),
+            since,
+            limit,
+            last_seq: self.last_seq(),
+        }
     }
 
     /// The last `limit` entries.
@@ -260,7 +339,7 @@ impl Journal {
 
     fn remember(&mut self, entry: JournalEntry) {
         self.recent.push_back(entry);
-        if self.recent.len() > RECENT {
+        if self.recent.len() > self.window {
             self.recent.pop_front();
         }
     }
@@ -269,7 +348,7 @@ impl Journal {
     /// records; stops at the first failure.
     fn flush(&mut self) -> Result<()> {
         while let Some(line) = self.unwritten.pop_front() {
-            if let Err(error) = self.write_line(&line) {
+            if let Err(error) = self.write_rotating(&line) {
                 self.unwritten.push_front(line);
                 self.count_unwritten();
                 return Err(error);
@@ -284,7 +363,7 @@ impl Journal {
             );
             if let Some((entry, line)) = self.number(JournalRecord::Lifecycle { message }) {
                 self.remember(entry);
-                if let Err(error) = self.write_line(&line) {
+                if let Err(error) = self.write_rotating(&line) {
                     self.unwritten.push_back(line);
                     self.count_unwritten();
                     return Err(error);
@@ -292,6 +371,12 @@ impl Journal {
             }
         }
         Ok(())
+    }
+
+    /// One line outside a synced batch: rotated first if it does not fit.
+    fn write_rotating(&mut self, line: &[u8]) -> Result<()> {
+        self.make_room(line.len() as u64);
+        self.write_line(line)
     }
 
     /// One `write` of one whole line, after cutting a torn tail.
@@ -309,6 +394,7 @@ impl Journal {
         match result {
             Ok(()) => {
                 self.end += line.len() as u64;
+                self.count_bytes();
                 if self.failing {
                     self.failing = false;
                     tracing::info!(path = %self.path.display(), "journal written again");
@@ -347,6 +433,12 @@ impl Journal {
             .unwritten
             .set(i64::try_from(self.unwritten.len()).unwrap_or(i64::MAX));
     }
+
+    fn count_bytes(&self) {
+        self.counters
+            .bytes
+            .set(i64::try_from(self.end).unwrap_or(i64::MAX));
+    }
 }
 
 impl Drop for Journal {
@@ -362,132 +454,26 @@ impl Drop for Journal {
     }
 }
 
-/// What a journal file holds.
-#[derive(Debug, Default)]
-struct Contents {
-    entries: Vec<JournalEntry>,
-    last_seq: u64,
-    /// The end of the last whole line.
-    end: u64,
-    /// Part of a line follows `end`.
-    torn: bool,
-    /// Line numbers (from 1) of the lines that are not entries.
-    skipped: Vec<u64>,
-}
-
-fn read_entries(file: &File) -> std::io::Result<Contents> {
-    let mut read = Contents::default();
-    let mut reader = BufReader::new(file);
-    let mut line = Vec::new();
-    for number in 1.. {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
-        if n == 0 {
+/// The newest `need` entries of the rotated files, oldest first: read
+/// from the newest file back, only as far as needed.
+fn older_entries(dir: &Path, need: usize) -> Result<Vec<JournalEntry>> {
+    let mut older: Vec<JournalEntry> = Vec::new();
+    if need == 0 {
+        return Ok(older);
+    }
+    let numbers = files::rotated(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for n in numbers {
+        let path = files::rotated_path(dir, n);
+        let mut entries = read::newest_entries(&path, need - older.len())
+            .with_context(|| format!("reading {}", path.display()))?;
+        entries.append(&mut older);
+        older = entries;
+        if older.len() >= need {
             break;
-        }
-        if line.last() != Some(&b'\n') {
-            // Written without its end: the rest never reached the file.
-            read.torn = true;
-            read.skipped.push(number);
-            break;
-        }
-        read.end += n as u64;
-        match serde_json::from_slice::<JournalEntry>(&line) {
-            Ok(entry) => {
-                read.last_seq = read.last_seq.max(entry.seq);
-                read.entries.push(entry);
-            }
-            Err(_) => read.skipped.push(number),
         }
     }
-    Ok(read)
+    Ok(older)
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn lifecycle(message: &str) -> JournalRecord {
-        JournalRecord::Lifecycle {
-            message: message.to_owned(),
-        }
-    }
-
-    fn line(seq: u64, message: &str) -> Vec<u8> {
-        let entry = JournalEntry {
-            seq,
-            time: "2024-01-01T00:00:00.000Z".to_owned(),
-            record: lifecycle(message),
-        };
-        let mut line = serde_json::to_vec(&entry).unwrap();
-        line.push(b'\n');
-        line
-    }
-
-    fn seqs_in_file(dir: &Path) -> Vec<u64> {
-        let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
-        text.lines()
-            .map(|l| serde_json::from_str::<JournalEntry>(l).unwrap().seq)
-            .collect()
-    }
-
-    #[test]
-    fn a_line_that_is_not_utf8_is_skipped_counted_and_numbering_continues() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut bytes = line(1, "one");
-        bytes.extend_from_slice(b"{\"seq\":2,\"time\":\"\xff\xfe\"}\n");
-        bytes.extend_from_slice(&line(3, "three"));
-        std::fs::write(dir.path().join("journal.jsonl"), &bytes).unwrap();
-        let counters = JournalCounters::default();
-        let mut journal = Journal::open(dir.path(), counters.clone()).unwrap();
-        let seqs: Vec<u64> = journal.tail(10).iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, [1, 3], "the entries around the bad line are read");
-        assert_eq!(counters.skipped_lines.get(), 1);
-        journal.append(lifecycle("four"));
-        assert_eq!(journal.last_seq(), 4);
-        let back = Journal::open(dir.path(), JournalCounters::default()).unwrap();
-        let seqs: Vec<u64> = back.tail(10).iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, [1, 3, 4]);
-    }
-
-    #[test]
-    fn a_torn_last_line_is_cut_before_the_next_entry_and_its_seq_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut bytes = line(1, "one");
-        bytes.extend_from_slice(&line(2, "two"));
-        let torn = line(3, "three");
-        bytes.extend_from_slice(&torn[..torn.len() / 2]);
-        std::fs::write(dir.path().join("journal.jsonl"), &bytes).unwrap();
-        let counters = JournalCounters::default();
-        let mut journal = Journal::open(dir.path(), counters.clone()).unwrap();
-        assert_eq!(journal.last_seq(), 2);
-        assert_eq!(counters.skipped_lines.get(), 1);
-        journal.append(lifecycle("three again"));
-        journal.append(lifecycle("four"));
-        assert_eq!(seqs_in_file(dir.path()), [1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn entries_taken_back_leave_the_file_as_it_was_and_their_seqs_are_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::open(dir.path(), JournalCounters::default()).unwrap();
-        journal.append(lifecycle("one"));
-        let before = std::fs::read(dir.path().join("journal.jsonl")).unwrap();
-        let written = journal
-            .append_synced([lifecycle("two"), lifecycle("three")])
-            .unwrap();
-        assert_eq!(journal.last_seq(), 3);
-        journal.take_back(written);
-        assert_eq!(
-            std::fs::read(dir.path().join("journal.jsonl")).unwrap(),
-            before
-        );
-        assert_eq!(journal.last_seq(), 1);
-        assert_eq!(journal.tail(10).len(), 1);
-        let _kept = journal.append_synced([lifecycle("two")]).unwrap();
-        journal.append(lifecycle("three"));
-        assert_eq!(seqs_in_file(dir.path()), [1, 2, 3]);
-    }
-}
+mod tests;
