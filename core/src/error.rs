@@ -9,6 +9,8 @@ pub enum Error {
     Command(#[from] CommandError),
     #[error(transparent)]
     Simulation(#[from] SimulationError),
+    #[error(transparent)]
+    Version(#[from] crate::format_version::UnsupportedVersion),
 }
 
 /// Why an operator command is refused. Nothing changes when it is.

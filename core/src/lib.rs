@@ -23,6 +23,7 @@ mod engine;
 mod error;
 mod event;
 mod fingerprint;
+mod format_version;
 mod ids;
 mod order;
 mod read_buffer;
@@ -39,6 +40,7 @@ pub use engine::{
 pub use error::{CommandError, Error, SimulationError};
 pub use event::{Command, Event, Liveness};
 pub use fingerprint::{mismatch_warning, mismatched, ConfigFingerprint, SHORT_HEX_DIGITS};
+pub use format_version::{FormatVersions, UnsupportedVersion};
 pub use ids::{IdError, ServiceId, SiteId};
 pub use order::{Client, Order, Origin, Reason, ReasonError, MAX_REASON_CHARS};
 pub use read_buffer::ReadBuffer;

@@ -11,11 +11,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use orbit_core::SharedState;
+use orbit_core::{FormatVersions, SharedState};
 use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 
-const FORMAT_VERSION: u32 = 1;
+/// The state file versions this orbitd writes and reads: it reads the file
+/// of the release before it (upgrade) as `orbit_core::FormatVersions`
+/// describes; `tests/vectors/v1/state.json` is the v1 contract.
+const STATE_FILE_VERSIONS: FormatVersions = FormatVersions {
+    format: "state file",
+    writes: 1,
+    reads: 1..=1,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SavedState {
@@ -61,19 +68,15 @@ impl StateFile {
                 self.path.display()
             )
         })?;
-        if saved.version != FORMAT_VERSION {
-            anyhow::bail!(
-                "state file {} has format version {}, this orbitd reads {FORMAT_VERSION}",
-                self.path.display(),
-                saved.version
-            );
-        }
+        STATE_FILE_VERSIONS
+            .check(saved.version)
+            .with_context(|| format!("reading {}", self.path.display()))?;
         Ok(Some(saved.upgraded()))
     }
 
     pub fn save(&mut self, generation: u64, shared: &SharedState) -> Result<()> {
         let saved = SavedState {
-            version: FORMAT_VERSION,
+            version: STATE_FILE_VERSIONS.writes,
             generation,
             observer_mode: shared.intent.observer == Some(true),
             shared: shared.clone(),

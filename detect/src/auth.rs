@@ -23,11 +23,22 @@ use std::path::Path;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use orbit_core::{FormatVersions, UnsupportedVersion};
+
 use crate::error::DetectError;
 
 const MAGIC: [u8; 2] = *b"ob";
-/// Envelope version; bump on any incompatible change of layout or body.
+/// Envelope version this build sends; a new one on any incompatible change
+/// of layout or body, introduced as `orbit_core::FormatVersions` describes
+/// (read first, send a release later).
 pub const ENVELOPE_VERSION: u8 = 1;
+/// The envelope versions this build sends and reads (v1 test vectors:
+/// `tests/vectors/v1/`).
+pub const ENVELOPE_VERSIONS: FormatVersions = FormatVersions {
+    format: "gossip envelope",
+    writes: ENVELOPE_VERSION as u32,
+    reads: 1..=1,
+};
 /// Bytes of the truncated HMAC tag.
 pub const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 4;
@@ -67,8 +78,8 @@ pub enum EnvelopeError {
     TooShort(usize),
     #[error("packet does not start with the orbit magic")]
     BadMagic,
-    #[error("envelope version {0} is not supported (this build speaks {ENVELOPE_VERSION})")]
-    BadVersion(u8),
+    #[error(transparent)]
+    BadVersion(UnsupportedVersion),
     #[error("unknown packet kind {0}")]
     BadKind(u8),
     #[error("bad authentication tag")]
@@ -143,9 +154,9 @@ impl AuthKey {
         // packet tells us nothing worth acting on.
         mac.verify_truncated_left(tag)
             .map_err(|_| EnvelopeError::BadMac)?;
-        if signed[2] != ENVELOPE_VERSION {
-            return Err(EnvelopeError::BadVersion(signed[2]));
-        }
+        ENVELOPE_VERSIONS
+            .check(signed[2].into())
+            .map_err(EnvelopeError::BadVersion)?;
         let kind = PacketKind::from_code(signed[3]).ok_or(EnvelopeError::BadKind(signed[3]))?;
         Ok((kind, &signed[HEADER_LEN..]))
     }

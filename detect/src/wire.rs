@@ -10,20 +10,30 @@
 //! a witness that sees both).
 //!
 //! Encoding: MessagePack with named fields (`rmp-serde`), inside the
-//! authenticated envelope (`auth.rs`). `version` is checked on decode; unknown
-//! fields are ignored so a later minor version can add some.
+//! authenticated envelope (`auth.rs`). `version` must lie in
+//! [`STATE_VERSIONS`]`.reads` (a range, not one number: a rolling upgrade runs
+//! two releases side by side, see `orbit_core::FormatVersions`); unknown fields
+//! are ignored (serde's default, as no struct here denies them), so a later
+//! release can add a field without a new version. The v1 test vectors in
+//! `tests/vectors/v1/` are the contract.
 //!
 //! `commands` is the slot of a retired operator-command relay: it is still
 //! sent, always empty, because builds that had the relay require the field;
 //! what such a build puts in it is skipped unread ([`RetiredCommands`]).
 
-use orbit_core::{Liveness, ServiceId, SharedState, SiteId};
+use orbit_core::{FormatVersions, Liveness, ServiceId, SharedState, SiteId, UnsupportedVersion};
 use serde::de::IgnoredAny;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Version of the state message body.
+/// Version of the state message body this build sends.
 pub const STATE_VERSION: u8 = 1;
+/// The state message versions this build sends and reads.
+pub const STATE_VERSIONS: FormatVersions = FormatVersions {
+    format: "state message",
+    writes: STATE_VERSION as u32,
+    reads: 1..=1,
+};
 /// Upper bounds, far above any sane deployment, that keep a forged-but-
 /// authenticated or buggy message from costing much.
 pub const MAX_ORIGINS: usize = 64;
@@ -87,8 +97,8 @@ pub struct StateMsg {
 pub enum WireError {
     #[error("state message does not decode: {0}")]
     Decode(String),
-    #[error("state message version {0} is not supported (this build speaks {STATE_VERSION})")]
-    Version(u8),
+    #[error(transparent)]
+    Version(UnsupportedVersion),
     #[error("state message too large: {0}")]
     TooLarge(&'static str),
 }
@@ -102,9 +112,9 @@ impl StateMsg {
     pub fn decode(body: &[u8]) -> Result<StateMsg, WireError> {
         let msg: StateMsg =
             rmp_serde::from_slice(body).map_err(|e| WireError::Decode(e.to_string()))?;
-        if msg.version != STATE_VERSION {
-            return Err(WireError::Version(msg.version));
-        }
+        STATE_VERSIONS
+            .check(msg.version.into())
+            .map_err(WireError::Version)?;
         if msg.origins.len() > MAX_ORIGINS {
             return Err(WireError::TooLarge("origins"));
         }
@@ -219,7 +229,11 @@ mod tests {
     fn rejects_other_versions_and_garbage() {
         let mut m = sample();
         m.version = 2;
-        assert_eq!(StateMsg::decode(&m.encode()), Err(WireError::Version(2)));
+        let err = StateMsg::decode(&m.encode()).unwrap_err().to_string();
+        assert!(
+            err.contains("version 2 is not supported") && err.contains("reads versions 1 to 1"),
+            "{err}"
+        );
         assert!(matches!(
             StateMsg::decode(b"\xff\x00garbage"),
             Err(WireError::Decode(_))

@@ -1,0 +1,436 @@
+//! Format version 1 of what members gossip, frozen: the contract that lets a
+//! member of the next release interoperate with this one (docs/deploy.md,
+//! "Upgrades"; `orbit_core::FormatVersions`).
+//!
+//! `tests/vectors/v1/` holds, as hex, packets as a v1 member sends them:
+//! a SWIM announce and the feed that answers it (foca's postcard encoding of
+//! `Member`), and a state message with every field set, each in its
+//! authenticated envelope under [`KEY`]. The files are the contract, not the
+//! code: they are never regenerated. `ORBIT_BLESS=1` writes a vector that
+//! does not exist yet (a new file in a new version's directory) and never
+//! overwrites one. A build that reads v2 adds `vectors/v2/` beside these;
+//! the v1 files stay as long as v1 is read.
+//!
+//! There is one format version today, so the "mixed cluster" is a member of
+//! this build taking in the v1 packets (`a_member_of_this_build_takes_in_v1_packets`);
+//! a build that writes v2 runs the same test against its v1 vectors.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use foca::{Codec, Header, Message, PostcardCodec};
+use hmac::{Hmac, KeyInit, Mac};
+use orbit_config::Config;
+use orbit_core::{
+    Command, ConfigFingerprint, Event, Intent, IntentCommand, Liveness, Placement, SharedState,
+};
+use orbit_detect::auth::{AuthKey, EnvelopeError, PacketKind, ENVELOPE_VERSIONS, TAG_LEN};
+use orbit_detect::gossip::{DaemonState, GossipCore, GossipSettings, Input, Output};
+use orbit_detect::identity::Member;
+use orbit_detect::wire::{OriginState, RetiredCommands, StateMsg, WireError, STATE_VERSIONS};
+
+/// The gossip key of the vectors (a test key, not a secret).
+const KEY: &[u8] = b"orbit v1 test vector key - not a secret";
+const GENERATION_A: u64 = 1_764_892_800_000;
+const GENERATION_B: u64 = 1_764_892_800_123;
+
+fn addr(site: &str) -> SocketAddr {
+    match site {
+        "a" => "192.0.2.10:7946",
+        "b" => "192.0.2.74:7946",
+        _ => "203.0.113.10:7946",
+    }
+    .parse()
+    .unwrap()
+}
+
+/// The gossip core of `site` in the cluster of the example configs.
+fn core(site: &str, generation: u64) -> GossipCore {
+    let text = format!(
+        r#"
+[node]
+site = "{site}"
+[[site]]
+id = "a"
+gossip = "{a}"
+[[site]]
+id = "b"
+gossip = "{b}"
+[[site]]
+id = "w"
+gossip = "{w}"
+witness = true
+[detect]
+profile = "metro-fast"
+key_file = "/dev/null"
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/32"]
+sites = ["a", "b"]
+"#,
+        a = addr("a"),
+        b = addr("b"),
+        w = addr("w"),
+    );
+    let cfg = Config::parse_valid(&text, "vectors.toml").unwrap();
+    let settings = GossipSettings::from_config(&cfg.detect, &cfg.cluster(), generation).unwrap();
+    GossipCore::new(settings, AuthKey::new(KEY))
+}
+
+/// The committed vector `name`; with `ORBIT_BLESS=1` a missing one is
+/// first written from `make` (an existing one is never rewritten).
+fn vector(name: &str, make: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/v1")
+        .join(name);
+    if !path.exists() && std::env::var_os("ORBIT_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{}\n", hex(&make()))).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "test vector {}: {e} (vectors are frozen; ORBIT_BLESS=1 writes only missing ones)",
+            path.display()
+        )
+    });
+    unhex(text.trim())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn sends(outputs: Vec<Output>, to: SocketAddr) -> Vec<Vec<u8>> {
+    outputs
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { to: t, data } if t == to => Some(data),
+            _ => None,
+        })
+        .collect()
+}
+
+fn swim_header(packet: &[u8]) -> Header<Member> {
+    let (kind, body) = AuthKey::new(KEY).open(packet).unwrap();
+    assert_eq!(kind, PacketKind::Swim);
+    PostcardCodec.decode_header(body).unwrap()
+}
+
+/// b's announce to a, as a v1 member sends it when it starts.
+fn announce() -> Vec<u8> {
+    vector("swim-announce.hex", || {
+        let mut b = core("b", GENERATION_B);
+        sends(b.process(Duration::ZERO, Input::Start), addr("a"))
+            .into_iter()
+            .find(|p| swim_header(p).message == Message::Announce)
+            .unwrap()
+    })
+}
+
+/// a's feed answering b's announce.
+fn feed() -> Vec<u8> {
+    vector("swim-feed.hex", || {
+        let mut a = core("a", GENERATION_A);
+        a.process(Duration::ZERO, Input::Start);
+        let packet = Input::Packet {
+            from: addr("b"),
+            data: announce(),
+        };
+        sends(a.process(Duration::from_millis(1), packet), addr("b"))
+            .into_iter()
+            .find(|p| swim_header(p).message == Message::Feed)
+            .unwrap()
+    })
+}
+
+/// b's state with every field of version 1 set.
+fn expected_state() -> StateMsg {
+    let site = |s: &str| s.parse().unwrap();
+    let service = |s: &str| s.parse().unwrap();
+    let shared = SharedState {
+        placements: BTreeMap::from([
+            (
+                service("web"),
+                Placement {
+                    active: Some(site("a")),
+                    epoch: 3,
+                    planned: false,
+                },
+            ),
+            (
+                service("db"),
+                Placement {
+                    active: Some(site("b")),
+                    epoch: 5,
+                    planned: true,
+                },
+            ),
+        ]),
+        intent: Intent {
+            epoch: 2,
+            origin: Some(site("a")),
+            drained: BTreeSet::new(),
+            pins: BTreeMap::from([(service("db"), site("b"))]),
+            placed: BTreeMap::from([(service("web"), site("a"))]),
+            last: Some(Box::new(IntentCommand {
+                command: Command::Pin {
+                    service: service("db"),
+                    site: site("b"),
+                },
+                at: Some("2026-12-05T12:00:00Z".to_owned()),
+            })),
+            includes: BTreeMap::from([(site("a"), 2)]),
+            observer: Some(false),
+        },
+        deaths: BTreeMap::from([(site("b"), 1)]),
+        leaving: false,
+        carried: BTreeMap::from([(service("db"), 5)]),
+        config: Some(Box::new(ConfigFingerprint {
+            cluster: "1".repeat(64),
+            services: Some("2".repeat(64)),
+        })),
+    };
+    StateMsg {
+        version: 1,
+        sender: site("b"),
+        origins: vec![OriginState {
+            site: site("b"),
+            generation: GENERATION_B,
+            seq: 4,
+            verdicts: vec![(site("a"), Liveness::Alive), (site("w"), Liveness::Dead)],
+            health: vec![(service("web"), true), (service("db"), false)],
+            commands: RetiredCommands,
+            shared: Some(shared),
+        }],
+    }
+}
+
+fn state() -> Vec<u8> {
+    vector("state.hex", || {
+        AuthKey::new(KEY).seal(PacketKind::State, &expected_state().encode())
+    })
+}
+
+fn state_body(packet: &[u8]) -> Vec<u8> {
+    let (kind, body) = AuthKey::new(KEY).open(packet).unwrap();
+    assert_eq!(kind, PacketKind::State);
+    body.to_vec()
+}
+
+/// `packet` with envelope version `version`, sealed again (as a member of
+/// that version would).
+fn with_envelope_version(packet: &[u8], version: u8) -> Vec<u8> {
+    let mut signed = packet[..packet.len() - TAG_LEN].to_vec();
+    signed[2] = version;
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(KEY).unwrap();
+    mac.update(&signed);
+    let tag = mac.finalize().into_bytes();
+    signed.extend_from_slice(&tag[..TAG_LEN]);
+    signed
+}
+
+/// The state body with `edit` applied to its MessagePack value.
+fn edited_state(edit: impl FnOnce(&mut rmpv::Value)) -> Vec<u8> {
+    let body = state_body(&state());
+    let mut value = rmpv::decode::read_value(&mut &body[..]).unwrap();
+    edit(&mut value);
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, &value).unwrap();
+    out
+}
+
+fn map_of(value: &mut rmpv::Value) -> &mut Vec<(rmpv::Value, rmpv::Value)> {
+    match value {
+        rmpv::Value::Map(entries) => entries,
+        other => panic!("not a map: {other}"),
+    }
+}
+
+fn field<'v>(value: &'v mut rmpv::Value, name: &str) -> &'v mut rmpv::Value {
+    map_of(value)
+        .iter_mut()
+        .find(|(k, _)| k.as_str() == Some(name))
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no field {name}"))
+}
+
+#[test]
+fn v1_packets_open_and_decode_to_what_they_carry() {
+    let header = swim_header(&announce());
+    assert_eq!(
+        header.src,
+        Member::new(addr("b"), "b".parse().unwrap(), GENERATION_B)
+    );
+    assert_eq!(header.dst.addr, addr("a"));
+    assert_eq!(header.message, Message::Announce);
+    let header = swim_header(&feed());
+    assert_eq!(
+        header.src,
+        Member::new(addr("a"), "a".parse().unwrap(), GENERATION_A)
+    );
+    assert_eq!(header.dst.site.as_str(), "b");
+    assert_eq!(header.message, Message::Feed);
+    assert_eq!(
+        StateMsg::decode(&state_body(&state())).unwrap(),
+        expected_state()
+    );
+}
+
+#[test]
+fn this_build_writes_v1_state_messages_byte_for_byte() {
+    // True while this build writes version 1: a build that writes v2
+    // checks its own v2 vectors here and keeps reading these.
+    assert_eq!(STATE_VERSIONS.writes, 1);
+    let sealed = AuthKey::new(KEY).seal(PacketKind::State, &expected_state().encode());
+    assert_eq!(hex(&sealed), hex(&state()));
+}
+
+#[test]
+fn a_member_of_this_build_takes_in_v1_packets() {
+    let mut a = core("a", GENERATION_A + 1);
+    a.process(Duration::ZERO, Input::Start);
+    // SWIM: b's v1 announce is answered with a feed.
+    let out = a.process(
+        Duration::from_millis(1),
+        Input::Packet {
+            from: addr("b"),
+            data: announce(),
+        },
+    );
+    let replies = sends(out, addr("b"));
+    assert!(
+        replies
+            .iter()
+            .any(|p| swim_header(p).message == Message::Feed),
+        "no feed for a v1 announce"
+    );
+    // The v1 feed answering b's announce is taken in by b (foca drops a
+    // payload it cannot decode or that is not addressed to it: counted).
+    let mut b = core("b", GENERATION_B);
+    b.process(Duration::ZERO, Input::Start);
+    b.process(
+        Duration::from_millis(1),
+        Input::Packet {
+            from: addr("a"),
+            data: feed(),
+        },
+    );
+    let counters = b.counters();
+    assert_eq!((counters.bad_envelope, counters.swim_rejected), (0, 0));
+    let daemons = b.status().daemons;
+    assert_eq!(
+        daemons.get(&"a".parse().unwrap()),
+        Some(&DaemonState::Alive),
+        "{daemons:?}"
+    );
+    // State: b's verdicts, health and shared state reach a's engine.
+    let events: Vec<Event> = a
+        .process(
+            Duration::from_millis(2),
+            Input::Packet {
+                from: addr("b"),
+                data: state(),
+            },
+        )
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let expected = expected_state().origins.remove(0).shared.unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::Health { site, service, healthy: true }
+                if site.as_str() == "b" && service.as_str() == "web")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::Peer { from, state } if from.as_str() == "b" && *state == expected)),
+        "{events:?}"
+    );
+    let counters = a.counters();
+    assert_eq!(
+        (
+            counters.bad_envelope,
+            counters.bad_state,
+            counters.swim_rejected
+        ),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn fields_a_later_release_adds_are_ignored() {
+    let body = edited_state(|msg| {
+        let extra = || (rmpv::Value::from("added_later"), rmpv::Value::from(7));
+        map_of(msg).push(extra());
+        let origin = match field(msg, "origins") {
+            rmpv::Value::Array(origins) => &mut origins[0],
+            other => panic!("origins: {other}"),
+        };
+        map_of(origin).push(extra());
+        map_of(field(origin, "shared")).push(extra());
+        map_of(field(field(origin, "shared"), "intent")).push(extra());
+    });
+    assert_eq!(StateMsg::decode(&body).unwrap(), expected_state());
+}
+
+#[test]
+fn a_future_version_is_refused_naming_both_versions() {
+    let key = AuthKey::new(KEY);
+    let future_envelope = u8::try_from(ENVELOPE_VERSIONS.reads.end() + 1).unwrap();
+    let packet = with_envelope_version(&state(), future_envelope);
+    let err = key.open(&packet).unwrap_err();
+    assert!(matches!(err, EnvelopeError::BadVersion(_)));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "gossip envelope version {future_envelope} is not supported: this build reads \
+             versions 1 to {}; the writer is newer than one release ahead: upgrade this member",
+            ENVELOPE_VERSIONS.reads.end()
+        )
+    );
+    let future_state = STATE_VERSIONS.reads.end() + 1;
+    let body = edited_state(|msg| *field(msg, "version") = rmpv::Value::from(future_state));
+    let err = StateMsg::decode(&body).unwrap_err();
+    assert!(matches!(err, WireError::Version(_)));
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "state message version {future_state} is not supported: this build reads versions 1 to {}",
+            STATE_VERSIONS.reads.end()
+        )),
+        "{text}"
+    );
+    // A member drops such packets and counts them; nothing reaches the engine.
+    let mut a = core("a", GENERATION_A);
+    a.process(Duration::ZERO, Input::Start);
+    for data in [packet, key.seal(PacketKind::State, &body)] {
+        let out = a.process(
+            Duration::from_millis(1),
+            Input::Packet {
+                from: addr("b"),
+                data,
+            },
+        );
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Event(_))),
+            "{out:?}"
+        );
+    }
+    let counters = a.counters();
+    assert_eq!((counters.bad_envelope, counters.bad_state), (1, 1));
+}
