@@ -24,6 +24,7 @@ use crate::steering::Steering;
 
 pub mod reload;
 pub mod request;
+pub mod words;
 
 pub use reload::{ReloadRequest, ReloadResponse};
 
