@@ -5,6 +5,7 @@
 //! fuzzed); connection limits and timeouts are [`listener`]'s.
 
 mod listener;
+mod page;
 mod reload;
 mod simulate;
 
@@ -15,10 +16,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
+use orbit_core::api::credentials::presented_secret;
 use orbit_core::api::request::{
     method_label, CommandEndpoint, Endpoint, JournalQuery, RequestError, Route,
 };
-use orbit_core::api::ApiError;
+use orbit_core::api::{ApiError, StatusResponse};
 use orbit_core::{BackendKind, Client, CommandError};
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
@@ -210,18 +212,43 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
     response
 }
 
+/// Whether the request may be served: always on the unix socket; on TCP
+/// when it presents the token, as a bearer token or as the password of
+/// HTTP Basic credentials (a browser on the status page).
 fn authorized(req: &Request<Incoming>, ctx: &Ctx) -> bool {
     let Some(token) = &ctx.token else { return true };
-    let Some(given) = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let header = req.headers().get(hyper::header::AUTHORIZATION);
+    presents(header.map(|v| v.as_bytes()), token)
+}
+
+/// Whether an `Authorization` value carries `token`, whichever the scheme:
+/// both go through the one comparison in constant time, so a client
+/// cannot learn the token byte by byte.
+fn presents(authorization: Option<&[u8]>, token: &str) -> bool {
+    let Some(given) = authorization.and_then(presented_secret) else {
         return false;
     };
-    // Constant time, so a client cannot learn the token byte by byte.
-    given.as_bytes().ct_eq(token.as_bytes()).into()
+    given.ct_eq(token.as_bytes()).into()
+}
+
+/// 401, with the challenges that make a browser ask for the token (as a
+/// Basic password) and tell an API client to send it as a bearer token.
+fn unauthorized() -> Reply {
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong bearer token (send Authorization: Bearer TOKEN; a browser: \
+         the token as the password, any user name)",
+    );
+    for challenge in [
+        r#"Basic realm="orbitd", charset="UTF-8""#,
+        r#"Bearer realm="orbitd""#,
+    ] {
+        response.headers_mut().append(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static(challenge),
+        );
+    }
+    response
 }
 
 fn refused(e: &RequestError) -> Reply {
@@ -238,16 +265,14 @@ fn refused(e: &RequestError) -> Reply {
 
 async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
     if !authorized(&req, ctx) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (send Authorization: Bearer TOKEN)",
-        );
+        return unauthorized();
     }
     let endpoint = match Endpoint::parse(req.method().as_str(), req.uri().path()) {
         Ok(endpoint) => endpoint,
         Err(e) => return refused(&e),
     };
     match endpoint {
+        Endpoint::Page => page::page(ctx).await,
         Endpoint::Live => match ask(ctx, ApiCall::Ping).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"live": true})),
             Err(e) => e,
@@ -283,21 +308,8 @@ async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
             );
             response
         }
-        Endpoint::Status => match ask(ctx, ApiCall::Status).await {
-            Ok(mut status) => {
-                status.bfd = ctx.evidence.bfd().reports().await;
-                status.bgp_peers = ctx.evidence.bgp().reports().await;
-                if let Some(why) = ctx.evidence.bgp().judge(&status.bgp_peers) {
-                    for b in status
-                        .backends
-                        .iter_mut()
-                        .filter(|b| b.kind == BackendKind::Bgp)
-                    {
-                        b.degraded = Some(why.clone());
-                    }
-                }
-                json(StatusCode::OK, &status)
-            }
+        Endpoint::Status => match status(ctx).await {
+            Ok(status) => json(StatusCode::OK, &status),
             Err(e) => e,
         },
         Endpoint::Journal => {
@@ -321,6 +333,24 @@ async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
         Endpoint::Reload => reload::reload(req, ctx, client).await,
         Endpoint::Simulate => simulate::facts(req, ctx).await,
     }
+}
+
+/// `GET /v1/status`'s answer (the status page shows the same): the event
+/// loop's view, with the sessions judged now.
+async fn status(ctx: &Ctx) -> Result<StatusResponse, Reply> {
+    let mut status = ask(ctx, ApiCall::Status).await?;
+    status.bfd = ctx.evidence.bfd().reports().await;
+    status.bgp_peers = ctx.evidence.bgp().reports().await;
+    if let Some(why) = ctx.evidence.bgp().judge(&status.bgp_peers) {
+        for b in status
+            .backends
+            .iter_mut()
+            .filter(|b| b.kind == BackendKind::Bgp)
+        {
+            b.degraded = Some(why.clone());
+        }
+    }
+    Ok(status)
 }
 
 /// Sends a call to the event loop and waits for its answer. Giving up

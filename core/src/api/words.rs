@@ -242,18 +242,34 @@ pub fn issued(order: &Order) -> String {
 }
 
 /// What a journal entry says, in one sentence (after its seq and time in
-/// `orbitctl journal`).
+/// `orbitctl journal`), who issued it at the end.
 pub fn journal_sentence(e: &JournalEntry) -> String {
+    let by = journal_order(e).map(issued).unwrap_or_default();
+    format!("{}{by}", journal_what(e))
+}
+
+/// The command a journal entry records, taken or refused, for who issued
+/// it and why ([`issued`]).
+pub fn journal_order(e: &JournalEntry) -> Option<&Order> {
     match &e.record {
         JournalRecord::Decision { decision } => match &decision.change {
-            Change::CommandAccepted { order } => {
-                format!("decision: {}{}", decision.reason, issued(order))
-            }
+            Change::CommandAccepted { order } => Some(order),
+            _ => None,
+        },
+        JournalRecord::CommandRefused { order, .. } => Some(order),
+        _ => None,
+    }
+}
+
+/// What a journal entry says, without who issued it.
+pub fn journal_what(e: &JournalEntry) -> String {
+    match &e.record {
+        JournalRecord::Decision { decision } => match &decision.change {
             Change::CommandSuperseded { .. } => format!("SUPERSEDED: {}", decision.reason),
             _ => format!("decision: {}", decision.reason),
         },
         JournalRecord::CommandRefused { order, error } => {
-            format!("refused {}: {error}{}", order.command.verb(), issued(order))
+            format!("refused {}: {error}", order.command.verb())
         }
         JournalRecord::Backend {
             backend,
