@@ -4,6 +4,7 @@
 //! Parsing of what a client sends is `orbit_core::api::request` (pure,
 //! fuzzed); connection limits and timeouts are [`listener`]'s.
 
+mod auth;
 mod listener;
 mod page;
 mod reload;
@@ -16,7 +17,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use orbit_core::api::credentials::presented_secret;
 use orbit_core::api::request::{
     method_label, CommandEndpoint, Endpoint, JournalQuery, RequestError, Route,
 };
@@ -25,7 +25,6 @@ use orbit_core::{BackendKind, Client, CommandError};
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
@@ -212,45 +211,6 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
     response
 }
 
-/// Whether the request may be served: always on the unix socket; on TCP
-/// when it presents the token, as a bearer token or as the password of
-/// HTTP Basic credentials (a browser on the status page).
-fn authorized(req: &Request<Incoming>, ctx: &Ctx) -> bool {
-    let Some(token) = &ctx.token else { return true };
-    let header = req.headers().get(hyper::header::AUTHORIZATION);
-    presents(header.map(|v| v.as_bytes()), token)
-}
-
-/// Whether an `Authorization` value carries `token`, whichever the scheme:
-/// both go through the one comparison in constant time, so a client
-/// cannot learn the token byte by byte.
-fn presents(authorization: Option<&[u8]>, token: &str) -> bool {
-    let Some(given) = authorization.and_then(presented_secret) else {
-        return false;
-    };
-    given.ct_eq(token.as_bytes()).into()
-}
-
-/// 401, with the challenges that make a browser ask for the token (as a
-/// Basic password) and tell an API client to send it as a bearer token.
-fn unauthorized() -> Reply {
-    let mut response = error(
-        StatusCode::UNAUTHORIZED,
-        "missing or wrong bearer token (send Authorization: Bearer TOKEN; a browser: \
-         the token as the password, any user name)",
-    );
-    for challenge in [
-        r#"Basic realm="orbitd", charset="UTF-8""#,
-        r#"Bearer realm="orbitd""#,
-    ] {
-        response.headers_mut().append(
-            hyper::header::WWW_AUTHENTICATE,
-            hyper::header::HeaderValue::from_static(challenge),
-        );
-    }
-    response
-}
-
 fn refused(e: &RequestError) -> Reply {
     let status = match e {
         RequestError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -264,8 +224,8 @@ fn refused(e: &RequestError) -> Reply {
 }
 
 async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
-    if !authorized(&req, ctx) {
-        return unauthorized();
+    if !auth::authorized(&req, ctx) {
+        return auth::unauthorized();
     }
     let endpoint = match Endpoint::parse(req.method().as_str(), req.uri().path()) {
         Ok(endpoint) => endpoint,

@@ -572,3 +572,105 @@ fn journal_section(journal: &[JournalEntry], out: &mut String) {
     t.render(out);
     out.push_str("</section>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbit_core::{Client, Command, Order, Origin, Reason};
+
+    /// A one-site status with service web at a and a failing hook backend.
+    fn status() -> StatusResponse {
+        serde_json::from_value(serde_json::json!({
+            "version": "test",
+            "engine": {
+                "local_site": "a", "generation": 7, "quorum": 1, "fenced": false,
+                "synced": true, "observer_mode": false,
+                "sites": [{"id": "a", "witness": false, "dead": false, "dead_votes": [],
+                           "drained": false, "local_view": null}],
+                "services": [{"id": "web", "active": "a", "local_role": "active",
+                              "takeover": false, "pinned": null, "placed": null,
+                              "sites": ["a"], "health": [["a", true]],
+                              "held_by": {"kind": "preferred"}}]
+            },
+            "steering": {"generation": 7, "local_site": "a", "fenced": false,
+                         "observe_only": false, "services": {}},
+            "backends": [{"kind": "hook", "applied_generation": 6,
+                          "last_error": "exit status 1: <b>oops</b>",
+                          "consecutive_failures": 2, "pending": true}]
+        }))
+        .expect("a status response")
+    }
+
+    fn refused_with_reason(reason: &str) -> JournalEntry {
+        JournalEntry {
+            seq: 42,
+            time: "2026-12-05T12:00:00.000Z".to_owned(),
+            record: JournalRecord::CommandRefused {
+                order: Order {
+                    command: Command::Drain {
+                        site: "a".parse().expect("site"),
+                    },
+                    force: false,
+                    origin: Some(Origin {
+                        client: Client::Tcp {
+                            peer: "192.0.2.7:51000".parse().expect("address"),
+                        },
+                        at: "2026-12-05T12:00:00.000Z".to_owned(),
+                        reason: Some(Reason::new(reason).expect("a valid reason")),
+                    }),
+                },
+                error: "this would leave web without any site".to_owned(),
+            },
+        }
+    }
+
+    #[test]
+    fn an_operators_reason_is_shown_as_text_never_as_markup() {
+        let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+        let html = page(
+            &status(),
+            &[refused_with_reason(hostile)],
+            SystemTime::UNIX_EPOCH,
+        );
+        // The one script element is the page's own.
+        assert_eq!(html.matches("<script").count(), 1, "{html}");
+        assert!(
+            !html.contains("<img") && !html.contains("<b>oops"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "reason &quot;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x \
+                 onerror=alert(2)&gt;&quot;"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("exit status 1: &lt;b&gt;oops&lt;/b&gt;"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn rows_carry_stable_data_attributes_and_orbitctls_words() {
+        let html = page(
+            &status(),
+            &[refused_with_reason("CHG-1")],
+            SystemTime::now(),
+        );
+        for fragment in [
+            r#"<tr data-service="web" data-active="a" data-pinned="">"#,
+            r#"<tr data-site="a" data-state="alive">"#,
+            r#"<tr data-backend="hook" data-confirmed="6">"#,
+            r#"<tr data-seq="42" data-kind="command_refused">"#,
+            r#"data-site="a" data-role="site" data-fenced="false""#,
+            "<td class=\"ok\">preferred</td>",
+            "6 (steering is at 7)",
+            "failing (2x): exit status 1",
+            "refused drain: this would leave web without any site",
+            "by tcp 192.0.2.7:51000, reason &quot;CHG-1&quot;",
+        ] {
+            assert!(html.contains(fragment), "{fragment} missing in {html}");
+        }
+    }
+}
