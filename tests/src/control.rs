@@ -52,6 +52,16 @@ impl Cluster {
 
     /// The same, with `more(node, dir)` appended to each member's config.
     pub fn start_with(tag: &str, orbitd: &str, more: impl Fn(&str, &Path) -> String) -> Cluster {
+        Cluster::start_edited(tag, orbitd, |node, dir, text| text + &more(node, dir))
+    }
+
+    /// The same, each member's config as `edit(node, dir, config)` makes
+    /// it (e.g. keys added to its `[node]` table).
+    pub fn start_edited(
+        tag: &str,
+        orbitd: &str,
+        edit: impl Fn(&str, &Path, String) -> String,
+    ) -> Cluster {
         crate::assert_root("operator control tests");
         let dir = std::env::temp_dir().join(format!(
             "orbit-control-{tag}-{}-{}",
@@ -61,7 +71,7 @@ impl Cluster {
         std::fs::create_dir_all(&dir).expect("test directory");
         let mesh = Mesh::new(tag);
         let daemons = mesh
-            .start_orbitd(orbitd, &dir, |node| config(node, &dir) + &more(node, &dir))
+            .start_orbitd(orbitd, &dir, |node| edit(node, &dir, config(node, &dir)))
             .into_iter()
             .map(Some)
             .collect();
