@@ -3,7 +3,8 @@
 //! with a token on every member): headless Chromium, run inside b's
 //! namespace so that it reaches b's listener on that namespace's loopback
 //! and nothing else (the namespace has no route out), loads `/` with the
-//! token as an HTTP Basic password and shows web at a. Then site a really
+//! token as an HTTP Basic password and shows web at a, and an operator's
+//! pin with its reason (markup in it shown as text). Then site a really
 //! dies (its orbitd killed, its links cut) and the same open page, without
 //! being reloaded, shows web at b, a declared dead and the failover in the
 //! journal, as `GET /v1/status` at b does. A screenshot of it is saved
@@ -16,10 +17,12 @@ use std::path::Path;
 
 use orbit_tests::chromium::Chromium;
 use orbit_tests::control::{active, Cluster, LIMIT};
-use orbit_tests::orbitd::with_tcp_api;
+use orbit_tests::orbitd::{http_with, with_tcp_api};
 use serde_json::json;
 
 const TOKEN: &str = "s3cret-token-for-tests-only";
+/// A pin's reason, with markup that must stay text.
+const REASON: &str = "CHG-42 failover drill: keep db at b <b>no markup</b>";
 /// Each member's TCP API, on its own namespace's loopback.
 const LISTEN: &str = "127.0.0.1:8080";
 
@@ -54,6 +57,23 @@ fn the_open_page_shows_web_move_to_b_when_site_a_dies() {
     assert_eq!(
         browser.eval("document.querySelector('#summary').dataset.site"),
         json!("b")
+    );
+    // An operator's reason reaches the page as text, never as markup.
+    let pin = json!({"service": "db", "site": "b", "reason": REASON}).to_string();
+    let (code, _, answer) = http_with(&c.socket("b"), "POST", "/v1/pin", "", &pin);
+    assert_eq!(code, 200, "{answer}");
+    browser.wait_for(
+        LIMIT,
+        "the pin and its reason in the journal on the page",
+        &format!(
+            r#"document.querySelector('[data-service="db"]').dataset.pinned === "b"
+                && document.querySelector('#journal-table').textContent.includes({REASON:?})"#
+        ),
+        SHOWN,
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#journal-table b, #journal-table i').length"),
+        json!(0)
     );
     // Anything set on this document survives only if the page refreshes
     // itself in place: the failover must show on the page as it is open.
