@@ -1,8 +1,9 @@
 //! The HTTP API: a unix socket (mode 0600) by default, optionally TCP with a
-//! bearer token. Handlers only translate HTTP to [`ApiCall`]s for the event
+//! token ([`auth`]). Handlers only translate HTTP to [`ApiCall`]s for the event
 //! loop and back; every error is JSON `{"error": "..."}` with a 4xx/5xx.
 //! Parsing of what a client sends is `orbit_core::api::request` (pure,
-//! fuzzed); connection limits and timeouts are [`listener`]'s.
+//! fuzzed); connection limits and timeouts are [`listener`]'s; `GET /` is
+//! the HTML status page ([`page`]).
 
 mod auth;
 mod listener;

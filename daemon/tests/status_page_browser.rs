@@ -35,9 +35,12 @@ const SHOWN: &str = r#"JSON.stringify({
 
 #[test]
 fn the_open_page_shows_web_move_to_b_when_site_a_dies() {
-    let mut c = Cluster::start_edited("pg", env!("CARGO_BIN_EXE_orbitd"), |_, dir, text| {
-        std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
-        with_tcp_api(&text, LISTEN, &dir.join("token"))
+    // One token file per member: a member may already read its file while
+    // the next one's is written.
+    let mut c = Cluster::start_edited("pg", env!("CARGO_BIN_EXE_orbitd"), |node, dir, text| {
+        let token = dir.join(format!("{node}.token"));
+        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        with_tcp_api(&text, LISTEN, &token)
     });
     let mut browser = Chromium::launch(
         Some(c.mesh.netns("b")),
