@@ -3,8 +3,9 @@
 //! with a token on every member): headless Chromium, run inside b's
 //! namespace so that it reaches b's listener on that namespace's loopback
 //! and nothing else (the namespace has no route out), loads `/` with the
-//! token as an HTTP Basic password and shows web at a, and an operator's
-//! pin with its reason (markup in it shown as text). Then site a really
+//! token as an HTTP Basic password (answering the 401's challenge itself)
+//! and shows web at a, and an operator's pin with its reason (markup in
+//! it shown as text). Then site a really
 //! dies (its orbitd killed, its links cut) and the same open page, without
 //! being reloaded, shows web at b, a declared dead and the failover in the
 //! journal, as `GET /v1/status` at b does. A screenshot of it is saved
@@ -48,9 +49,10 @@ fn the_open_page_shows_web_move_to_b_when_site_a_dies() {
         1440,
         900,
     );
-    let credentials = orbit_core::base64::encode(format!("operator:{TOKEN}").as_bytes());
-    browser.extra_headers(json!({ "Authorization": format!("Basic {credentials}") }));
-    browser.navigate(&format!("http://{LISTEN}/"));
+    // Credentials in the URL, as an operator's bookmark may have them:
+    // Chromium gets the 401, answers its Basic challenge with them and
+    // keeps them for the page's own fetches, as after a password prompt.
+    browser.navigate(&format!("http://operator:{TOKEN}@{LISTEN}/"));
     browser.wait_for(
         LIMIT,
         "the page at b to show web at a",

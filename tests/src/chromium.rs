@@ -137,13 +137,6 @@ impl Chromium {
         browser
     }
 
-    /// Sends `headers` (e.g. `Authorization`) with every request the page
-    /// makes, its scripts' included.
-    pub fn extra_headers(&mut self, headers: Value) {
-        self.call("Network.enable", json!({}));
-        self.call("Network.setExtraHTTPHeaders", json!({ "headers": headers }));
-    }
-
     /// Loads `url` in the page; panics when the navigation fails.
     pub fn navigate(&mut self, url: &str) {
         let answer = self.call("Page.navigate", json!({ "url": url }));

@@ -25,7 +25,10 @@
 
   async function refresh() {
     try {
-      const response = await fetch(window.location.pathname, {
+      // Not a relative URL: opened as http://user:token@host/, the page's
+      // own URL carries credentials, which fetch refuses; the browser
+      // sends the ones it cached for this origin.
+      const response = await fetch(window.location.origin + window.location.pathname, {
         cache: "no-store",
         credentials: "same-origin",
       });
