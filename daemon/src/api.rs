@@ -225,8 +225,8 @@ fn refused(e: &RequestError) -> Reply {
 }
 
 async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
-    if !auth::authorized(&req, ctx) {
-        return auth::unauthorized();
+    if let Some(refusal) = auth::refusal(&req, ctx) {
+        return refusal;
     }
     let endpoint = match Endpoint::parse(req.method().as_str(), req.uri().path()) {
         Ok(endpoint) => endpoint,

@@ -1,6 +1,7 @@
 //! The status page (`GET /`) over real orbitd listeners: the same auth as
 //! the API (on TCP the token as a bearer token or as an HTTP Basic
-//! password; a 401 offers Basic so that a browser asks), the headers that
+//! password; a 401 offers Basic so that a browser asks; Basic only reads:
+//! a command posted with it is refused), the headers that
 //! keep it from being cached, framed or sniffed, GET and HEAD only, what
 //! it shows agrees with `GET /v1/status`, and an operator's reason is
 //! shown as text. `status_page_browser.rs` watches it in Chromium.
@@ -51,7 +52,7 @@ fn start() -> (tempfile::TempDir, Orbitd, SocketAddr) {
 }
 
 #[test]
-fn the_page_takes_the_token_as_a_basic_password_and_a_401_makes_a_browser_ask() {
+fn the_page_takes_the_token_as_a_basic_password_for_reading_and_a_401_makes_a_browser_ask() {
     let (_tmp, daemon, addr) = start();
     orbit_tests::wait_until(
         std::time::Duration::from_secs(30),
@@ -116,12 +117,36 @@ fn the_page_takes_the_token_as_a_basic_password_and_a_401_makes_a_browser_ask() 
     let bearer = format!("authorization: Bearer {TOKEN}\r\n");
     assert_eq!(http_tcp(addr, "GET", "/", &bearer, "").0, 200);
 
+    // Commands need the bearer token: a browser sends Basic credentials on
+    // its own, also with a form another web site makes it post (a
+    // text/plain form can carry a JSON body).
+    let forged = r#"{"on":true,"reason":"="}"#;
+    let form = format!("{auth}content-type: text/plain\r\norigin: http://evil.example\r\n");
+    let (code, head, body) = http_tcp(addr, "POST", "/v1/observer", &form, forged);
+    assert_eq!(code, 401, "{head}\n{body}");
+    assert!(
+        body.contains("Basic credentials are taken for reading only"),
+        "{body}"
+    );
+    assert!(
+        daemon
+            .get("/v1/status")
+            .1
+            .contains(r#""observer_mode":false"#),
+        "the forged command changed nothing"
+    );
+    assert_eq!(
+        http_tcp(addr, "POST", "/v1/observer", &bearer, r#"{"on":false}"#).0,
+        200,
+        "the bearer token still commands"
+    );
+
     // HEAD: the headers only. Other methods: 405, as on every route.
     let (code, head, body) = http_tcp(addr, "HEAD", "/", &auth, "");
     assert_eq!((code, body.as_str()), (200, ""), "{head}");
     assert_eq!(header(&head, "content-type"), ["text/html; charset=utf-8"]);
     for method in ["POST", "PUT", "DELETE"] {
-        let (code, _, body) = http_tcp(addr, method, "/", &auth, "");
+        let (code, _, body) = http_tcp(addr, method, "/", &bearer, "");
         assert_eq!(code, 405, "{method} /: {body}");
         assert!(body.contains("is not allowed on /"), "{body}");
     }

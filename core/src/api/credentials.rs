@@ -5,19 +5,29 @@
 //! after a 401 with `WWW-Authenticate: Basic`).
 //!
 //! This only takes the header apart; the server compares what it finds
-//! with the token in constant time, the same way for both schemes. Every
+//! with the token in constant time, the same way for both schemes, and
+//! takes Basic for reading only (see [`Scheme::Basic`]). Every
 //! byte here is the client's, before we know who it is: pure, never
 //! panics, fuzzed with the requests.
 
-/// The secret in an `Authorization` value, or `None` when it is neither
-/// a bearer token nor well-formed Basic credentials. Scheme names are
-/// case-insensitive (RFC 9110 §11.1).
-pub fn presented_secret(authorization: &[u8]) -> Option<Vec<u8>> {
+/// How a client presented its secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    /// HTTP Basic: a browser, which sends credentials it keeps on its own,
+    /// also with requests that other web pages make it send.
+    Basic,
+}
+
+/// The scheme and secret of an `Authorization` value, or `None` when it
+/// is neither a bearer token nor well-formed Basic credentials. Scheme
+/// names are case-insensitive (RFC 9110 §11.1).
+pub fn presented_secret(authorization: &[u8]) -> Option<(Scheme, Vec<u8>)> {
     let space = authorization.iter().position(|&b| b == b' ')?;
     let (scheme, rest) = authorization.split_at(space);
     let rest = rest.trim_ascii_start();
     if scheme.eq_ignore_ascii_case(b"bearer") {
-        return Some(rest.to_vec());
+        return Some((Scheme::Bearer, rest.to_vec()));
     }
     if !scheme.eq_ignore_ascii_case(b"basic") {
         return None;
@@ -26,7 +36,7 @@ pub fn presented_secret(authorization: &[u8]) -> Option<Vec<u8>> {
     // §2), the password can.
     let pair = crate::base64::decode(rest.trim_ascii_end())?;
     let colon = pair.iter().position(|&b| b == b':')?;
-    Some(pair[colon + 1..].to_vec())
+    Some((Scheme::Basic, pair[colon + 1..].to_vec()))
 }
 
 #[cfg(test)]
@@ -43,17 +53,23 @@ mod tests {
         let token = b"s3cret-token-for-tests".to_vec();
         assert_eq!(
             presented_secret(b"Bearer s3cret-token-for-tests"),
-            Some(token.clone())
+            Some((Scheme::Bearer, token.clone()))
         );
         for header in [
             basic("operator:s3cret-token-for-tests"),
             basic(":s3cret-token-for-tests"),
             format!("basic  {}", encode(b"x:s3cret-token-for-tests")).into_bytes(),
         ] {
-            assert_eq!(presented_secret(&header), Some(token.clone()));
+            assert_eq!(
+                presented_secret(&header),
+                Some((Scheme::Basic, token.clone()))
+            );
         }
         // A colon in the password is the password's.
-        assert_eq!(presented_secret(&basic("u:a:b")), Some(b"a:b".to_vec()));
+        assert_eq!(
+            presented_secret(&basic("u:a:b")),
+            Some((Scheme::Basic, b"a:b".to_vec()))
+        );
     }
 
     #[test]
