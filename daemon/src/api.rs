@@ -225,7 +225,7 @@ fn refused(e: &RequestError) -> Reply {
 }
 
 async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
-    if let Some(refusal) = auth::refusal(&req, ctx) {
+    if let Some(refusal) = auth::refusal(&req, ctx).or_else(|| auth::from_a_web_page(&req)) {
         return refusal;
     }
     let endpoint = match Endpoint::parse(req.method().as_str(), req.uri().path()) {

@@ -141,6 +141,36 @@ fn the_page_takes_the_token_as_a_basic_password_for_reading_and_a_401_makes_a_br
         "the bearer token still commands"
     );
 
+    // Nor does a web page command with the bearer token, or through the
+    // unix socket (a local port an SSH tunnel forwards to it asks for no
+    // credentials at all).
+    let web = format!("{bearer}origin: http://evil.example\r\n");
+    let (code, _, body) = http_tcp(addr, "POST", "/v1/observer", &web, forged);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("takes no commands from web pages"), "{body}");
+    let (code, _, body) = http_with(
+        &daemon.socket,
+        "POST",
+        "/v1/drain",
+        "content-type: text/plain\r\nsec-fetch-site: cross-site\r\n",
+        r#"{"site":"a","force":true,"reason":"="}"#,
+    );
+    assert_eq!(code, 403, "{body}");
+    let status = daemon.get("/v1/status").1;
+    assert!(
+        status.contains(r#""observer_mode":false"#) && status.contains(r#""drained":false"#),
+        "nothing forged was applied: {status}"
+    );
+    // Reading from a page is what the page does.
+    let (code, _, _) = http_with(
+        &daemon.socket,
+        "GET",
+        "/v1/status",
+        "origin: http://x\r\n",
+        "",
+    );
+    assert_eq!(code, 200);
+
     // HEAD: the headers only. Other methods: 405, as on every route.
     let (code, head, body) = http_tcp(addr, "HEAD", "/", &auth, "");
     assert_eq!((code, body.as_str()), (200, ""), "{head}");

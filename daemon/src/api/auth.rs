@@ -10,15 +10,38 @@
 //! forgery: a text/plain form can carry a JSON command body). Reading
 //! gives such a site nothing (it cannot see the answer); a command, a
 //! reload or fed-in events need the bearer token, which no browser sends
-//! by itself.
+//! by itself. And no request that changes something is taken from a web
+//! page at all, on either listener ([`from_a_web_page`]).
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, AUTHORIZATION, ORIGIN, WWW_AUTHENTICATE};
 use hyper::{Method, Request, StatusCode};
 use orbit_core::api::credentials::{presented_secret, Scheme};
 use subtle::ConstantTimeEq;
 
 use super::{error, Ctx, Reply};
+
+/// The 403 to answer a request that would change something and comes
+/// from a web page: browsers mark every such request with `Origin` (and
+/// `Sec-Fetch-Site`), orbitctl, curl and scripts never do. On the unix
+/// socket, or a local port an SSH tunnel forwards to it, there is no
+/// credential a browser would have to hold: any web site the operator
+/// opens could otherwise post a command there (a `text/plain` form can
+/// carry a JSON body). The status page itself only reads.
+pub(super) fn from_a_web_page(req: &Request<Incoming>) -> Option<Reply> {
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    let headers = req.headers();
+    let marked = headers.contains_key(ORIGIN) || headers.contains_key("sec-fetch-site");
+    marked.then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "orbitd takes no commands from web pages (this request carries a browser's \
+             Origin or Sec-Fetch-Site header); use orbitctl or another client",
+        )
+    })
+}
 
 /// Why a request is not served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
