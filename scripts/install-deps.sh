@@ -18,6 +18,7 @@ PACKAGES=(
     curl
     prometheus    # promtool: /metrics in the classic text format passes `promtool check metrics`
     python3-prometheus-client  # a strict OpenMetrics parser for /metrics in OpenMetrics
+    chromium      # headless browser: the status page test loads / and watches a failover in the DOM
     g++           # libfuzzer-sys builds libFuzzer (C++) when `make lint` checks the fuzz crate
 )
 

@@ -3,10 +3,10 @@
 mod agreement;
 
 use orbit_core::api::{
-    BfdSessionReport, BfdState, BgpPeerReport, CommandResponse, DetectReport, JournalEntry,
-    JournalRecord, StatusResponse,
+    words, BfdSessionReport, BgpPeerReport, CommandResponse, DetectReport, JournalEntry,
+    StatusResponse,
 };
-use orbit_core::{Change, HeldBy, Order, ServiceStatus, SiteStatus};
+use orbit_core::Change;
 
 /// The most characters of a backend's error in the status table; `--json`
 /// has the whole text.
@@ -61,38 +61,19 @@ fn detect(d: &DetectReport) -> String {
             m.view.clone(),
             format!("{} ms ago", m.silent_ms),
             m.swim.clone(),
-            match m.data_plane {
-                Some(true) => "ok",
-                Some(false) => "FAIL",
-                None => "-",
-            }
-            .to_owned(),
+            words::data_plane(m.data_plane).to_owned(),
         ];
         row.extend(
             sources
                 .iter()
-                .map(|s| or_dash(m.sources.get(*s).map(|l| format!("{l:?}").to_lowercase()))),
+                .map(|s| words::liveness(m.sources.get(*s).copied())),
         );
         rows.push(row);
     }
     let mut out = String::new();
-    if d.fence_after_ms > 0 {
-        out.push_str(&format!(
-            "fencing: this member fences after {} ms without a quorum in earshot; nobody is \
-             voted dead before {} ms of silence (margin {} ms)\n",
-            d.fence_after_ms,
-            d.fence_after_ms + d.fence_margin_ms,
-            d.fence_margin_ms
-        ));
-    }
-    if d.isolated {
-        out.push_str("ISOLATED: fewer members in sight than a quorum\n");
-    }
-    if d.local_health_score > 0 {
-        out.push_str(&format!(
-            "local health score {} (our own loop was stalled: our suspicions are doubted)\n",
-            d.local_health_score
-        ));
+    for note in words::detect_notes(d) {
+        out.push_str(&note);
+        out.push('\n');
     }
     out.push_str(&table(&rows));
     out
@@ -106,13 +87,7 @@ pub fn status(s: &StatusResponse) -> String {
         e.local_site,
         e.quorum,
         e.sites.len(),
-        if e.fenced {
-            "FENCED (no quorum)"
-        } else if !e.synced {
-            "not yet synced"
-        } else {
-            "has authority"
-        },
+        words::authority(e),
         if e.observer_mode { "on" } else { "off" },
         e.generation
     );
@@ -123,7 +98,7 @@ pub fn status(s: &StatusResponse) -> String {
                 "config {} (loaded {}), up {} (since {}), pid {}\n",
                 d.config_file,
                 d.config_loaded,
-                uptime(d.uptime_ms),
+                words::uptime(d.uptime_ms),
                 d.started,
                 d.pid
             ),
@@ -146,19 +121,11 @@ pub fn status(s: &StatusResponse) -> String {
                 site.id.to_string()
             },
             if site.witness { "witness" } else { "site" }.to_owned(),
-            site_state(site),
-            if site.dead_votes.is_empty() {
-                "-".to_owned()
-            } else {
-                site.dead_votes
-                    .iter()
-                    .map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
+            words::site_state(site, std::time::SystemTime::now()),
+            words::dead_votes(site),
             if site.drained { "yes" } else { "no" }.to_owned(),
-            or_dash(site.local_view.map(|l| format!("{l:?}").to_lowercase())),
-            agreement::cell(s, &site.id),
+            words::liveness(site.local_view),
+            words::config_cell(s, &site.id),
         ]);
     }
     out.extend(agreement::warning(s));
@@ -181,19 +148,15 @@ pub fn status(s: &StatusResponse) -> String {
         services.push(vec![
             svc.id.to_string(),
             or_dash(svc.active.as_ref().map(|a| a.to_string())),
-            or_dash(svc.held_by.as_ref().map(held_by)),
-            format!(
-                "{}{}",
-                svc.local_role,
-                if svc.takeover { " (takeover)" } else { "" }
-            ),
+            or_dash(svc.held_by.as_ref().map(words::held_by)),
+            words::local_role(svc),
             or_dash(svc.pinned.as_ref().map(|p| p.to_string())),
             svc.sites
                 .iter()
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(" > "),
-            health(svc, &e.sites),
+            words::health_line(svc, &e.sites),
         ]);
     }
     out.push_str(&table(&services));
@@ -208,15 +171,10 @@ pub fn status(s: &StatusResponse) -> String {
             rows.push(vec![
                 b.kind.to_string(),
                 or_dash(b.applied_generation.map(|g| g.to_string())),
-                match (&b.last_error, b.pending, &b.degraded, &b.drift) {
-                    (Some(e), ..) => truncate(
-                        &format!("failing ({}x): {e}", b.consecutive_failures),
-                        CELL_MAX,
-                    ),
-                    (None, true, ..) => "applying".to_owned(),
-                    (None, false, Some(why), _) => format!("DEGRADED: {why}"),
-                    (None, false, None, Some(drift)) => format!("DRIFT: {drift}"),
-                    (None, false, None, None) => "ok".to_owned(),
+                if b.last_error.is_some() {
+                    truncate(&words::backend_state(b), CELL_MAX)
+                } else {
+                    words::backend_state(b)
                 },
             ]);
         }
@@ -233,61 +191,6 @@ pub fn status(s: &StatusResponse) -> String {
     out
 }
 
-/// A site's STATE cell: `alive`, `left` (a planned stop is not a failure:
-/// never `DEAD`) or `DEAD since 09:31:02 UTC (3m2s)`.
-fn site_state(site: &SiteStatus) -> String {
-    if site.left {
-        return "left".to_owned();
-    }
-    if !site.dead {
-        return "alive".to_owned();
-    }
-    let Some(ms) = site.dead_for_ms else {
-        return "DEAD".to_owned();
-    };
-    let since = std::time::SystemTime::now() - std::time::Duration::from_millis(ms);
-    let stamp = humantime::format_rfc3339_seconds(since).to_string();
-    let clock = stamp.get(11..19).unwrap_or(&stamp);
-    format!("DEAD since {clock} UTC ({})", uptime(ms))
-}
-
-/// The HELD BY / REASON cell: why a service is where it is.
-fn held_by(h: &HeldBy) -> String {
-    match h {
-        HeldBy::Nowhere => "nowhere".to_owned(),
-        HeldBy::Preferred => "preferred".to_owned(),
-        HeldBy::Pinned => "pinned".to_owned(),
-        HeldBy::Switchover => "switchover".to_owned(),
-        HeldBy::Drained { site } => format!("{site} drained"),
-        HeldBy::Failover { site, cause, .. } => {
-            format!("failover ({site} {})", cause.as_str())
-        }
-        HeldBy::FailbackTimer { site, remaining_ms } => {
-            format!("failback to {site} in {}", uptime(*remaining_ms))
-        }
-        HeldBy::FailbackManual { site } => format!("{site} back, failback manual"),
-    }
-}
-
-/// The HEALTH cell: per site `ok`, `FAIL`, `?` (not known yet), or
-/// `stale` for a dead site (its last report says nothing about now).
-fn health(svc: &ServiceStatus, sites: &[SiteStatus]) -> String {
-    let dead = |id: &orbit_core::SiteId| sites.iter().any(|s| &s.id == id && s.dead);
-    svc.health
-        .iter()
-        .map(|(site, h)| {
-            let word = match h {
-                _ if dead(site) => "stale",
-                Some(true) => "ok",
-                Some(false) => "FAIL",
-                None => "?",
-            };
-            format!("{site}:{word}")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// At most `max` characters, the cut marked with `...`.
 fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -295,18 +198,6 @@ fn truncate(text: &str, max: usize) -> String {
     }
     let kept: String = text.chars().take(max.saturating_sub(3)).collect();
     format!("{kept}...")
-}
-
-/// `1d2h`, `3h4m`, `5m6s`, `7s`: an uptime at a glance.
-fn uptime(ms: u64) -> String {
-    let s = ms / 1000;
-    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m{}s", s % 60),
-        (0, _, _) => format!("{h}h{m}m"),
-        _ => format!("{d}d{h}h"),
-    }
 }
 
 /// The BGP sessions table of `orbitctl status`.
@@ -317,33 +208,20 @@ fn bgp_peers(peers: &[BgpPeerReport]) -> String {
     .map(str::to_owned)
     .to_vec()];
     for p in peers {
-        let last = match (&p.last_notification, &p.last_error) {
-            (Some(n), _) => format!("{} {} at {}", n.direction, n.text, n.at),
-            (None, Some(e)) => e.clone(),
-            (None, None) => "-".to_owned(),
-        };
-        let mut sent = p.prefixes_sent.to_string();
-        if !p.not_sent.is_empty() {
-            sent.push_str(&format!(" ({} not sent)", p.not_sent.len()));
-        }
         rows.push(vec![
             p.address.to_string(),
             p.asn.to_string(),
-            if p.state == "established" {
-                "established".to_owned()
-            } else {
-                p.state.to_uppercase()
-            },
-            or_dash(p.established_for_ms.map(uptime)),
+            words::bgp_state(p),
+            or_dash(p.established_for_ms.map(words::uptime)),
             if p.families.is_empty() {
                 "-".to_owned()
             } else {
                 p.families.join(",")
             },
-            sent,
+            words::bgp_sent(p),
             p.prefixes_received.to_string(),
             if p.end_of_rib_sent { "sent" } else { "-" }.to_owned(),
-            last,
+            words::bgp_last(p),
         ]);
     }
     table(&rows)
@@ -383,11 +261,7 @@ fn bfd(sessions: &[BfdSessionReport]) -> String {
             b.peer.to_string(),
             b.hop.to_string(),
             b.local.to_string(),
-            if b.state == BfdState::Up {
-                "up".to_owned()
-            } else {
-                b.state.as_str().to_uppercase()
-            },
+            words::bfd_state(b.state),
             b.remote_state.to_string(),
             b.local_diag.clone(),
             ms(b.tx_interval_us),
@@ -434,83 +308,14 @@ pub fn command(r: &CommandResponse) -> String {
     out
 }
 
-/// Who issued a command and whether it was forced, as a journal line's
-/// tail: " [by uid 0 pid 4242, reason "CHG-1", forced]".
-fn issued(order: &Order) -> String {
-    let mut parts: Vec<String> = order.origin.iter().map(ToString::to_string).collect();
-    if order.force {
-        parts.push("forced".to_owned());
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" [{}]", parts.join(", "))
-    }
-}
-
 pub fn journal_entry(e: &JournalEntry) -> String {
-    let what = match &e.record {
-        JournalRecord::Decision { decision } => match &decision.change {
-            Change::CommandAccepted { order } => {
-                format!("decision: {}{}", decision.reason, issued(order))
-            }
-            Change::CommandSuperseded { .. } => format!("SUPERSEDED: {}", decision.reason),
-            _ => format!("decision: {}", decision.reason),
-        },
-        JournalRecord::CommandRefused { order, error } => {
-            format!("refused {}: {error}{}", order.command.verb(), issued(order))
-        }
-        JournalRecord::Backend {
-            backend,
-            generation,
-            ok,
-            detail,
-        } => format!(
-            "backend {backend} generation {generation}: {} {detail}",
-            if *ok { "applied" } else { "FAILED" }
-        ),
-        JournalRecord::Drift {
-            backend,
-            generation,
-            services,
-            repaired,
-            detail,
-        } => format!(
-            "backend {backend} generation {generation}: drift: {}; {}",
-            services
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-            if *repaired {
-                detail.clone()
-            } else {
-                format!("FAILED {detail}")
-            }
-        ),
-        JournalRecord::Lifecycle { message } => message.clone(),
-        JournalRecord::Reload {
-            by,
-            applied,
-            changes,
-            problems,
-            message,
-        } => {
-            let details: Vec<&str> = problems.iter().chain(changes).map(String::as_str).collect();
-            match (details.is_empty(), applied) {
-                (true, true) => format!("{message} [by {by}]: no changes"),
-                (true, false) => format!("{message} [by {by}]"),
-                (false, _) => format!("{message} [by {by}]: {}", details.join("; ")),
-            }
-        }
-    };
-    format!("#{:<6} {}  {what}", e.seq, e.time)
+    format!("#{:<6} {}  {}", e.seq, e.time, words::journal_sentence(e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orbit_core::api::BfdHop;
+    use orbit_core::api::{BfdHop, BfdState};
 
     #[test]
     fn bgp_table_shows_sessions_in_words() {

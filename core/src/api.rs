@@ -22,8 +22,10 @@ use crate::order::Reason;
 use crate::redirect::{BackendKind, ServiceDrift};
 use crate::steering::Steering;
 
+pub mod credentials;
 pub mod reload;
 pub mod request;
+pub mod words;
 
 pub use reload::{ReloadRequest, ReloadResponse};
 

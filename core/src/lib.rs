@@ -17,6 +17,7 @@
 //!   the file.
 
 pub mod api;
+pub mod base64;
 pub mod config;
 mod decision;
 mod engine;

@@ -1,10 +1,13 @@
 //! The HTTP API: a unix socket (mode 0600) by default, optionally TCP with a
-//! bearer token. Handlers only translate HTTP to [`ApiCall`]s for the event
+//! token ([`auth`]). Handlers only translate HTTP to [`ApiCall`]s for the event
 //! loop and back; every error is JSON `{"error": "..."}` with a 4xx/5xx.
 //! Parsing of what a client sends is `orbit_core::api::request` (pure,
-//! fuzzed); connection limits and timeouts are [`listener`]'s.
+//! fuzzed); connection limits and timeouts are [`listener`]'s; `GET /` is
+//! the HTML status page ([`page`]).
 
+mod auth;
 mod listener;
+mod page;
 mod reload;
 mod simulate;
 
@@ -18,12 +21,11 @@ use hyper::{Request, Response, StatusCode};
 use orbit_core::api::request::{
     method_label, CommandEndpoint, Endpoint, JournalQuery, RequestError, Route,
 };
-use orbit_core::api::ApiError;
+use orbit_core::api::{ApiError, StatusResponse};
 use orbit_core::{BackendKind, Client, CommandError};
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
@@ -210,20 +212,6 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
     response
 }
 
-fn authorized(req: &Request<Incoming>, ctx: &Ctx) -> bool {
-    let Some(token) = &ctx.token else { return true };
-    let Some(given) = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    // Constant time, so a client cannot learn the token byte by byte.
-    given.as_bytes().ct_eq(token.as_bytes()).into()
-}
-
 fn refused(e: &RequestError) -> Reply {
     let status = match e {
         RequestError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -237,17 +225,15 @@ fn refused(e: &RequestError) -> Reply {
 }
 
 async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
-    if !authorized(&req, ctx) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (send Authorization: Bearer TOKEN)",
-        );
+    if let Some(refusal) = auth::refusal(&req, ctx).or_else(|| auth::from_a_web_page(&req)) {
+        return refusal;
     }
     let endpoint = match Endpoint::parse(req.method().as_str(), req.uri().path()) {
         Ok(endpoint) => endpoint,
         Err(e) => return refused(&e),
     };
     match endpoint {
+        Endpoint::Page => page::page(ctx).await,
         Endpoint::Live => match ask(ctx, ApiCall::Ping).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"live": true})),
             Err(e) => e,
@@ -283,21 +269,8 @@ async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
             );
             response
         }
-        Endpoint::Status => match ask(ctx, ApiCall::Status).await {
-            Ok(mut status) => {
-                status.bfd = ctx.evidence.bfd().reports().await;
-                status.bgp_peers = ctx.evidence.bgp().reports().await;
-                if let Some(why) = ctx.evidence.bgp().judge(&status.bgp_peers) {
-                    for b in status
-                        .backends
-                        .iter_mut()
-                        .filter(|b| b.kind == BackendKind::Bgp)
-                    {
-                        b.degraded = Some(why.clone());
-                    }
-                }
-                json(StatusCode::OK, &status)
-            }
+        Endpoint::Status => match status(ctx).await {
+            Ok(status) => json(StatusCode::OK, &status),
             Err(e) => e,
         },
         Endpoint::Journal => {
@@ -321,6 +294,24 @@ async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
         Endpoint::Reload => reload::reload(req, ctx, client).await,
         Endpoint::Simulate => simulate::facts(req, ctx).await,
     }
+}
+
+/// `GET /v1/status`'s answer (the status page shows the same): the event
+/// loop's view, with the sessions judged now.
+async fn status(ctx: &Ctx) -> Result<StatusResponse, Reply> {
+    let mut status = ask(ctx, ApiCall::Status).await?;
+    status.bfd = ctx.evidence.bfd().reports().await;
+    status.bgp_peers = ctx.evidence.bgp().reports().await;
+    if let Some(why) = ctx.evidence.bgp().judge(&status.bgp_peers) {
+        for b in status
+            .backends
+            .iter_mut()
+            .filter(|b| b.kind == BackendKind::Bgp)
+        {
+            b.degraded = Some(why.clone());
+        }
+    }
+    Ok(status)
 }
 
 /// Sends a call to the event loop and waits for its answer. Giving up

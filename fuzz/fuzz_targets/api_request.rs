@@ -1,6 +1,7 @@
 //! orbitd's own HTTP request parsing (`orbit_core::api::request`): route
 //! matching, the query strings (journal, `dry_run`), command, event and
-//! simulation bodies. Any input gets an answer or a refusal, never a panic.
+//! simulation bodies, the `Authorization` header (bearer or Basic).
+//! Any input gets an answer or a refusal, never a panic.
 //!
 //! Input: `METHOD PATH[?QUERY]`, a newline, then the body.
 #![no_main]
@@ -58,4 +59,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = reload(body);
     let _ = JournalQuery::parse(Some(&String::from_utf8_lossy(body)));
     let _ = scenario(body);
+    let _ = orbit_core::api::credentials::presented_secret(body);
 });

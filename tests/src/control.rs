@@ -63,6 +63,28 @@ impl Cluster {
         args: &[&str],
         more: impl Fn(&str, &Path) -> String,
     ) -> Cluster {
+        Cluster::start_edited_with_args(tag, orbitd, args, |node, dir, text| {
+            text + &more(node, dir)
+        })
+    }
+
+    /// The same, each member's config as `edit(node, dir, config)` makes
+    /// it (e.g. keys added to its `[node]` table).
+    pub fn start_edited(
+        tag: &str,
+        orbitd: &str,
+        edit: impl Fn(&str, &Path, String) -> String,
+    ) -> Cluster {
+        Cluster::start_edited_with_args(tag, orbitd, &[], edit)
+    }
+
+    /// [`Cluster::start_edited`] with `args` for each orbitd.
+    pub fn start_edited_with_args(
+        tag: &str,
+        orbitd: &str,
+        args: &[&str],
+        edit: impl Fn(&str, &Path, String) -> String,
+    ) -> Cluster {
         crate::assert_root("operator control tests");
         let dir = std::env::temp_dir().join(format!(
             "orbit-control-{tag}-{}-{}",
@@ -73,7 +95,7 @@ impl Cluster {
         let mesh = Mesh::new(tag);
         let daemons = mesh
             .start_orbitd_with_args(orbitd, &dir, args, |node| {
-                config(node, &dir) + &more(node, &dir)
+                edit(node, &dir, config(node, &dir))
             })
             .into_iter()
             .map(Some)

@@ -1,6 +1,6 @@
 //! Shared scaffolding for orbit's tests and benches against real peers:
 //! network namespaces and veth links, a three-member mesh, bird2, FRR,
-//! HAProxy, a running orbitd, and the BGP + BFD lab (orbitd and bird2 across a veth) that the
+//! HAProxy, headless Chromium, a running orbitd, and the BGP + BFD lab (orbitd and bird2 across a veth) that the
 //! daemon's BFD test and route-removal benchmark share.
 //!
 //! Every name is unique per process and call, and everything is removed in
@@ -9,6 +9,7 @@
 
 pub mod bfd_lab;
 pub mod bird;
+pub mod chromium;
 pub mod control;
 pub mod follower;
 pub mod frr;

@@ -165,7 +165,30 @@ pub fn http_with(
     headers: &str,
     body: &str,
 ) -> (u16, String, String) {
-    let mut stream = UnixStream::connect(socket).expect("connect API socket");
+    let stream = UnixStream::connect(socket).expect("connect API socket");
+    exchange(stream, method, path, headers, body)
+}
+
+/// As [`http_with`] to the TCP listener at `addr` (`[node] api_tcp`).
+pub fn http_tcp(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let stream = std::net::TcpStream::connect(addr).expect("connect the TCP API");
+    exchange(stream, method, path, headers, body)
+}
+
+/// One request on a fresh connection, closed after the answer.
+fn exchange(
+    mut stream: impl Read + Write,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nhost: orbitd\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -180,6 +203,21 @@ pub fn http_with(
         .unwrap_or_else(|| panic!("malformed HTTP response: {response}"));
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     (status, head.to_owned(), body.to_owned())
+}
+
+/// `config` with the TCP API listening on `addr` and requiring the token
+/// in `token_file` (`[node] api_tcp`, `api_token_file`), for a config
+/// whose `[node]` table comes before its first `[[site]]`.
+pub fn with_tcp_api(config: &str, addr: &str, token_file: &Path) -> String {
+    assert!(config.contains("[[site]]"), "no [[site]] in:\n{config}");
+    config.replacen(
+        "[[site]]",
+        &format!(
+            "api_tcp = \"{addr}\"\napi_token_file = \"{}\"\n\n[[site]]",
+            token_file.display()
+        ),
+        1,
+    )
 }
 
 /// `orbitctl --socket SOCKET ARGS`, the orbitctl built beside `orbitd_exe`:

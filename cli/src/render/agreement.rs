@@ -1,18 +1,8 @@
-//! The CONFIG column of `orbitctl status` and the warning above the
-//! tables when members' cluster-wide configs differ.
+//! The warning above `orbitctl status`'s tables when members'
+//! cluster-wide configs differ (the CONFIG column is
+//! `orbit_core::api::words::config_cell`).
 
 use orbit_core::api::StatusResponse;
-use orbit_core::SiteId;
-
-/// A member's short fingerprint, marked where it differs from this
-/// member's; `?` while none was heard (or from an older orbitd).
-pub(super) fn cell(s: &StatusResponse, site: &SiteId) -> String {
-    match s.config_fingerprints.get(site) {
-        None => "?".to_owned(),
-        Some(fp) if s.config_mismatch.contains(site) => format!("{fp} DIFFERS"),
-        Some(fp) => fp.to_string(),
-    }
-}
 
 /// The warning line, when any member's config differs from this one's.
 pub(super) fn warning(s: &StatusResponse) -> Option<String> {

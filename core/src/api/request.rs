@@ -22,6 +22,8 @@ use crate::simulation::Scenario;
 /// so that made-up paths cannot grow `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
+    /// The status page (HTML).
+    Page,
     Live,
     Ready,
     Metrics,
@@ -38,7 +40,8 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 14] = [
+        Route::Page,
         Route::Live,
         Route::Ready,
         Route::Metrics,
@@ -56,6 +59,7 @@ impl Route {
 
     pub fn path(self) -> &'static str {
         match self {
+            Route::Page => "/",
             Route::Live => "/live",
             Route::Ready => "/ready",
             Route::Metrics => "/metrics",
@@ -89,6 +93,8 @@ pub fn method_label(method: &str) -> &'static str {
 /// A route with a method it allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    /// The status page: `GET` or `HEAD` (its headers only).
+    Page,
     Live,
     Ready,
     Metrics,
@@ -126,6 +132,7 @@ impl Endpoint {
             return Err(RequestError::NotFound(shorten(path)));
         };
         Ok(match (method, route) {
+            ("GET" | "HEAD", Route::Page) => Endpoint::Page,
             ("GET", Route::Live) => Endpoint::Live,
             ("GET", Route::Ready) => Endpoint::Ready,
             ("GET", Route::Metrics) => Endpoint::Metrics,
@@ -420,6 +427,8 @@ mod tests {
             ("POST", "/v1/events", Endpoint::Events),
             ("POST", "/v1/reload", Endpoint::Reload),
             ("POST", "/v1/simulate", Endpoint::Simulate),
+            ("GET", "/", Endpoint::Page),
+            ("HEAD", "/", Endpoint::Page),
         ];
         for (method, path, endpoint) in allowed {
             assert_eq!(
@@ -459,7 +468,14 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_not_found_and_echoed_briefly() {
-        for path in ["/", "/v1", "/v1/status/", "/V1/STATUS", "/v1/statusx", ""] {
+        for path in [
+            "/index.html",
+            "/v1",
+            "/v1/status/",
+            "/V1/STATUS",
+            "/v1/statusx",
+            "",
+        ] {
             assert_eq!(
                 Endpoint::parse("GET", path),
                 Err(RequestError::NotFound(path.to_owned()))
