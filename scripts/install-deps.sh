@@ -18,6 +18,9 @@ PACKAGES=(
     curl
     prometheus    # promtool: /metrics in the classic text format passes `promtool check metrics`
     python3-prometheus-client  # a strict OpenMetrics parser for /metrics in OpenMetrics
+    lintian       # the Debian package test: no errors (E:) in scripts/deb.sh's package
+    shellcheck    # the package test checks the maintainer scripts and scripts/*.sh
+    man-db        # man -l: the man pages render without warnings (groff -ww)
     g++           # libfuzzer-sys builds libFuzzer (C++) when `make lint` checks the fuzz crate
 )
 
