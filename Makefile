@@ -4,7 +4,7 @@
 #   make test  - install test dependencies, then lint and run every test
 #                (lint type-checks the fuzz targets too, so they never rot)
 #   make fuzz  - run every fuzz target for FUZZ_SECONDS each (nightly)
-.PHONY: run test deps lint build nextest lab check-example fuzz fuzz-check fuzz-deps release install deb man
+.PHONY: run test deps lint build nextest lab check-example fuzz fuzz-check fuzz-deps release install install-files deb man
 
 CARGO ?= cargo
 
@@ -71,8 +71,12 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 release:
 	$(CARGO) build --release --locked -p orbitd -p orbitctl
 
-install: release
-	./scripts/stage.sh $(TARGET_DIR)/release "$(DESTDIR)" $(PREFIX)
+install: release install-files
+
+# BINDIR=target/debug installs other binaries (the package test does).
+BINDIR ?= $(TARGET_DIR)/release
+install-files:
+	./scripts/stage.sh $(BINDIR) "$(DESTDIR)" $(PREFIX)
 
 deb: release
 	./scripts/deb.sh $(TARGET_DIR)/release $(TARGET_DIR)/debian
