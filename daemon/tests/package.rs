@@ -11,8 +11,9 @@
 //!   libc6 and adduser installed and the maintainer scripts run with real
 //!   tools, while nothing reaches the machine's own files), where postinst
 //!   creates the orbit user and /var/lib/orbit 0750 and enables nothing,
-//!   `dpkg -r` keeps the config and the state, `dpkg -P` removes both and
-//!   the user;
+//!   an upgrade keeps a changed config and an enabled unit enabled,
+//!   `dpkg -r` keeps the config and the state, `dpkg -P` removes both, the
+//!   user and the unit's enablement;
 //! - `make install-files PREFIX=/usr/local DESTDIR=...` installs the same
 //!   files as the package (under /usr/local), and a second install keeps a
 //!   config an operator changed.
@@ -201,8 +202,9 @@ fn the_package_installs_removes_and_purges_and_make_install_ships_the_same_files
         "check-config=ok",
         "status=install ok installed",
         "enabled=no",
+        "upgraded: config=yes enabled=yes",
         "removed: binary=no config=yes state=yes user=yes",
-        "purged: config=no state=no user=no group=no",
+        "purged: config=no state=no user=no group=no enabled=no",
     ] {
         assert!(
             report.lines().any(|l| l.starts_with(line)),
@@ -292,8 +294,10 @@ exec chroot "$t/root" /bin/sh /tmp/inner.sh
 }
 
 /// Runs inside the throwaway root.
-const INNER: &str = r#"set -eu
+const INNER: &str = r##"set -eu
 yes_no() { if "$@" >/dev/null 2>&1; then echo yes; else echo no; fi; }
+# Enabled: the [Install] symlink (deb-systemd-helper answers only dpkg).
+wants=/etc/systemd/system/multi-user.target.wants/orbitd.service
 dpkg -i /tmp/orbit.deb
 echo "user=$(getent passwd orbit | cut -d: -f1,6)"
 echo "group=$(getent group orbit | cut -d: -f1)"
@@ -301,10 +305,14 @@ echo "state=$(stat -c '%a %U %G' /var/lib/orbit)"
 echo "version=$(orbitd --version)"
 orbitd check-config --skip-files /etc/orbit/orbit.toml >/dev/null && echo check-config=ok
 echo "status=$(dpkg-query -W -f='${Status}' orbit)"
-echo "enabled=$(yes_no deb-systemd-helper --quiet was-enabled orbitd.service)"
+echo "enabled=$(yes_no test -L $wants)"
+echo "# the operator's own" >>/etc/orbit/orbit.toml
+systemctl enable orbitd.service
+dpkg -i --force-confold /tmp/orbit.deb
+echo "upgraded: config=$(yes_no grep -q "the operator's own" /etc/orbit/orbit.toml) enabled=$(yes_no test -L $wants)"
 touch /var/lib/orbit/state.json
 dpkg -r orbit
 echo "removed: binary=$(yes_no test -e /usr/sbin/orbitd) config=$(yes_no test -e /etc/orbit/orbit.toml) state=$(yes_no test -e /var/lib/orbit/state.json) user=$(yes_no getent passwd orbit)"
 dpkg -P orbit
-echo "purged: config=$(yes_no test -e /etc/orbit/orbit.toml) state=$(yes_no test -e /var/lib/orbit) user=$(yes_no getent passwd orbit) group=$(yes_no getent group orbit)"
-"#;
+echo "purged: config=$(yes_no test -e /etc/orbit/orbit.toml) state=$(yes_no test -e /var/lib/orbit) user=$(yes_no getent passwd orbit) group=$(yes_no getent group orbit) enabled=$(yes_no test -L $wants)"
+"##;
