@@ -4,7 +4,7 @@
 #   make test  - install test dependencies, then lint and run every test
 #                (lint type-checks the fuzz targets too, so they never rot)
 #   make fuzz  - run every fuzz target for FUZZ_SECONDS each (nightly)
-.PHONY: run test deps lint build nextest lab check-example fuzz fuzz-check fuzz-deps
+.PHONY: run test deps lint build nextest lab check-example fuzz fuzz-check fuzz-deps release install install-files deb man
 
 CARGO ?= cargo
 
@@ -57,3 +57,33 @@ fuzz: fuzz-deps
 fuzz-deps:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+
+# Installing (README "Install"). One script lays out the files for both
+# (scripts/stage.sh), so `make install` and the package ship the same ones.
+#   make install PREFIX=/usr/local DESTDIR=   binaries, man pages, completions,
+#       /etc/orbit/orbit.toml (never overwritten), the systemd unit, docs
+#   make deb      target/debian/orbit_VERSION_ARCH.deb (dpkg-deb, no extra tool)
+#   make man      target/man/orbitd.8, orbit.toml.5, orbitctl.1 (uncompressed)
+PREFIX ?= /usr/local
+DESTDIR ?=
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+
+release:
+	$(CARGO) build --release --locked -p orbitd -p orbitctl
+
+install: release install-files
+
+# BINDIR=target/debug installs other binaries (the package test does).
+BINDIR ?= $(TARGET_DIR)/release
+install-files:
+	./scripts/stage.sh $(BINDIR) "$(DESTDIR)" $(PREFIX)
+
+deb: release
+	./scripts/deb.sh $(TARGET_DIR)/release $(TARGET_DIR)/debian
+
+man:
+	$(CARGO) build --locked -p orbitd -p orbitctl
+	mkdir -p $(TARGET_DIR)/man
+	$(TARGET_DIR)/debug/orbitd man orbitd >$(TARGET_DIR)/man/orbitd.8
+	$(TARGET_DIR)/debug/orbitd man orbit.toml >$(TARGET_DIR)/man/orbit.toml.5
+	$(TARGET_DIR)/debug/orbitctl man >$(TARGET_DIR)/man/orbitctl.1

@@ -19,6 +19,9 @@ PACKAGES=(
     prometheus    # promtool: /metrics in the classic text format passes `promtool check metrics`
     python3-prometheus-client  # a strict OpenMetrics parser for /metrics in OpenMetrics
     chromium      # headless browser: the status page test loads / and watches a failover in the DOM
+    lintian       # the Debian package test: no errors (E:) in scripts/deb.sh's package
+    shellcheck    # the package test checks the maintainer scripts and scripts/*.sh
+    man-db        # man -l: the man pages render without warnings (groff -ww)
     g++           # libfuzzer-sys builds libFuzzer (C++) when `make lint` checks the fuzz crate
 )
 

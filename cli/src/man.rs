@@ -25,6 +25,8 @@ pub fn page(cmd: Command) -> std::io::Result<Vec<u8>> {
     environment(&cmd, &mut roff);
     files(&mut roff);
     examples(&mut roff);
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([roman("orbitd(8), orbit.toml(5)")]);
     roff.to_writer(&mut out)?;
     man.render_version_section(&mut out)?;
     Ok(out)
@@ -169,7 +171,13 @@ mod tests {
             let heading = format!(".SS \"orbitctl {}\"", sub.get_name());
             assert!(text.contains(&heading), "{heading} missing:\n{text}");
         }
-        for section in ["EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES"] {
+        for section in [
+            "EXIT STATUS",
+            "ENVIRONMENT",
+            "FILES",
+            "EXAMPLES",
+            "SEE ALSO",
+        ] {
             assert!(
                 text.contains(&format!(".SH \"{section}\""))
                     || text.contains(&format!(".SH {section}")),

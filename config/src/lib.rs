@@ -22,6 +22,7 @@ mod error;
 mod fingerprint;
 mod journal;
 mod read;
+pub mod reference;
 mod schema;
 mod validate;
 

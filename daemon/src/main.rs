@@ -14,6 +14,7 @@ mod evidence;
 mod external;
 mod journal;
 mod logging;
+mod man;
 mod metrics;
 mod referenced_files;
 mod startup;
@@ -52,6 +53,12 @@ enum Commands {
         #[arg(long)]
         skip_files: bool,
     },
+    /// Print a man page as roff: orbitd(8) or orbit.toml(5) (for packaging).
+    #[command(hide = true)]
+    Man {
+        #[arg(value_enum, default_value = "orbitd")]
+        page: man::Page,
+    },
     /// Internal: the BFD helper process orbitd starts for itself.
     #[command(hide = true)]
     BfdHelper,
@@ -63,10 +70,24 @@ fn main() -> ExitCode {
         Some(Commands::CheckConfig { file, skip_files }) => {
             startup::check_config(&file, !skip_files)
         }
+        Some(Commands::Man { page }) => print_man(page),
         Some(Commands::BfdHelper) => bfd::helper::serve(cli.log_format),
         None => match cli.config {
             Some(path) => startup::run(&path, cli.log_format),
             None => startup::no_config(),
         },
+    }
+}
+
+/// `orbitd man PAGE`.
+fn print_man(page: man::Page) -> ExitCode {
+    use clap::CommandFactory;
+    use std::io::Write;
+    match man::render(page, Cli::command()).and_then(|roff| std::io::stdout().write_all(&roff)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("orbitd: writing the man page: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
