@@ -14,6 +14,7 @@ pub mod frr;
 pub mod haproxy;
 pub mod mesh;
 pub mod netns;
+pub mod notify;
 pub mod orbitd;
 pub mod schema;
 
