@@ -18,6 +18,7 @@ PACKAGES=(
     curl
     prometheus    # promtool: /metrics in the classic text format passes `promtool check metrics`
     python3-prometheus-client  # a strict OpenMetrics parser for /metrics in OpenMetrics
+    systemd       # systemd-analyze verify, systemd-sysusers, systemd-tmpfiles: tests of packaging/systemd/
     g++           # libfuzzer-sys builds libFuzzer (C++) when `make lint` checks the fuzz crate
 )
 
