@@ -149,18 +149,7 @@ fn wait_for_sockets(ns: &Netns, child: &mut Child, dir: &Path, wanted: &[&str]) 
 
 fn stop(mut child: Child, dir: &Path) {
     orbit_tests::sh(&["kill", "-TERM", &child.id().to_string()]);
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "orbitd did not stop:\n{}",
-            log(dir)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = orbit_tests::wait_exit(&mut child, LIMIT, || log(dir));
     assert!(status.success(), "{status}:\n{}", log(dir));
 }
 
@@ -182,17 +171,7 @@ fn the_bgp_listener_needs_cap_net_bind_service_and_nothing_else_needs_a_privileg
     // stops before it touches anything.
     let dir = nobody_dir(true);
     let mut child = start(&ns, dir.path(), &[]);
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "orbitd ran without CAP_NET_BIND_SERVICE"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = orbit_tests::wait_exit(&mut child, LIMIT, || log(dir.path()));
     assert_eq!(status.code(), Some(1), "{}", log(dir.path()));
     assert!(
         log(dir.path()).contains("BGP listener on port 179: bind: Permission denied"),

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orbit_tests::mesh::Mesh;
 use orbit_tests::notify::{Notification, NotifyListener};
@@ -26,15 +26,7 @@ struct Members {
 
 impl Drop for Members {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::env::var_os("ORBIT_KEEP").is_some() {
-            eprintln!("ORBIT_KEEP: kept {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        orbit_tests::kill_and_clean_up(&mut self.children, &self.dir);
     }
 }
 
@@ -221,14 +213,10 @@ fn ready_only_with_authority_and_confirmation_then_watchdog_reload_stall_and_sto
     signal(&members.children[0], "TERM");
     let stopping = systemd.received.len();
     systemd.expect_line("STOPPING=1", LIMIT, "SIGTERM");
-    let deadline = Instant::now() + LIMIT;
-    let exit = loop {
-        if let Some(exit) = members.children[0].try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "a did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let a_log = members.dir.join("a.log");
+    let exit = orbit_tests::wait_exit(&mut members.children[0], LIMIT, || {
+        std::fs::read_to_string(&a_log).unwrap_or_default()
+    });
     assert!(exit.success(), "{exit}\n{}", log(&members, "a"));
     let after = systemd.collect(Duration::from_millis(200));
     assert!(
