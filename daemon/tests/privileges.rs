@@ -4,7 +4,8 @@
 //! GTSM and BFD toward a peer (the BFD helper: UDP 3784, TTL 255), gossip
 //! and the netlink link watch. Without capabilities the listener cannot
 //! bind and orbitd says so; with CAP_NET_BIND_SERVICE alone everything
-//! runs; without the listener nothing is needed. The table in
+//! runs; without the listener nothing is needed, and a session with MD5
+//! and GTSM comes up with bird (which insists on both). The table in
 //! docs/deploy-privileges.md and the unit's AmbientCapabilities= say the
 //! same.
 
@@ -59,15 +60,29 @@ router_id = "10.9.0.1"
 listen = {listen}
 
 [[bgp.peer]]
-address = "10.9.0.2"
+address = "10.9.1.2"
 asn = 65002
-local_address = "10.9.0.1"
+local_address = "10.9.1.1"
 bfd = true
 ttl_security = true
 md5_password_file = "{d}/peer.md5"
 "#
     )
 }
+
+/// The peer: passive, TCP-MD5 and GTSM (`ttl security`).
+const BIRD: &str = r#"log "@LOG@" all;
+router id 10.9.1.2;
+protocol device {}
+protocol bgp orbit {
+  local 10.9.1.2 as 65002;
+  neighbor 10.9.1.1 as 65001;
+  passive on;
+  password "md5-secret";
+  ttl security on;
+  ipv4 { import all; export none; };
+}
+"#;
 
 /// A directory only `nobody` owns, with the config and its key files.
 fn nobody_dir(listen: bool) -> tempfile::TempDir {
@@ -116,10 +131,15 @@ fn start(ns: &Netns, dir: &Path, caps: &[&str]) -> Child {
     )
 }
 
-fn namespace() -> Netns {
+/// orbitd's namespace (gossip on 10.9.0.1) and its BGP peer's, joined
+/// by a veth: 10.9.1.1 at orbitd, 10.9.1.2 at the peer.
+fn namespaces() -> (Netns, Netns) {
     let ns = Netns::new("prv");
     ns.exec(&["ip", "addr", "add", "10.9.0.1/32", "dev", "lo"]);
-    ns
+    let peer = Netns::new("prvp");
+    let veth = orbit_tests::netns::Veth::new(&ns, &peer, [10, 9, 1, 0].into());
+    assert_eq!(veth.b_addr, std::net::Ipv4Addr::new(10, 9, 1, 2));
+    (ns, peer)
 }
 
 fn log(dir: &Path) -> String {
@@ -165,7 +185,7 @@ fn refusals(dir: &Path) -> Vec<String> {
 #[test]
 fn the_bgp_listener_needs_cap_net_bind_service_and_nothing_else_needs_a_privilege() {
     orbit_tests::assert_root("privilege tests (setpriv)");
-    let ns = namespace();
+    let (ns, peer) = namespaces();
 
     // No capability: the listener on 179 is refused, orbitd says so and
     // stops before it touches anything.
@@ -187,7 +207,7 @@ fn the_bgp_listener_needs_cap_net_bind_service_and_nothing_else_needs_a_privileg
         &ns,
         &mut child,
         dir.path(),
-        &["*:179 ", "10.9.0.1:3784 ", "10.9.0.1:7946 "],
+        &["*:179 ", "10.9.1.1:3784 ", "10.9.0.1:7946 "],
     );
     // The sessions try their peer meanwhile (MD5 and GTSM on each
     // connection's socket).
@@ -199,15 +219,25 @@ fn the_bgp_listener_needs_cap_net_bind_service_and_nothing_else_needs_a_privileg
     stop(child, dir.path());
 
     // Without the listener (sessions only go out): no capability at all.
+    // bird (root, beside it) only accepts the session signed with the
+    // MD5 key and arriving with TTL 255, and orbitd only one from TTL 255
+    // on: Established shows that TCP-MD5 and GTSM need nothing.
     let dir = nobody_dir(false);
+    let bird_dir = tempfile::tempdir().expect("bird dir");
+    let bird = orbit_tests::bird::Bird::start(&peer, bird_dir.path(), BIRD);
     let mut child = start(&ns, dir.path(), &[]);
     wait_for_sockets(
         &ns,
         &mut child,
         dir.path(),
-        &["10.9.0.1:3784 ", "10.9.0.1:7946 "],
+        &["10.9.1.1:3784 ", "10.9.0.1:7946 "],
     );
-    std::thread::sleep(Duration::from_secs(2));
+    orbit_tests::wait_until(
+        LIMIT,
+        Duration::from_millis(200),
+        "the session to bird",
+        || bird.established("orbit"),
+    );
     assert_eq!(refusals(dir.path()), Vec::<String>::new());
     stop(child, dir.path());
 }
