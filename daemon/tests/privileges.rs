@@ -167,7 +167,14 @@ fn wait_for_sockets(ns: &Netns, child: &mut Child, dir: &Path, wanted: &[&str]) 
     }
 }
 
+/// SIGTERM once orbitd's event loop runs (it answers `/live`): a SIGTERM
+/// before its handlers are installed would just kill it.
 fn stop(mut child: Child, dir: &Path) {
+    let socket = dir.join("api.sock");
+    orbit_tests::wait_until(LIMIT, Duration::from_millis(50), "orbitd live", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+            && orbit_tests::orbitd::http(&socket, "GET", "/live", "").0 == 200
+    });
     orbit_tests::sh(&["kill", "-TERM", &child.id().to_string()]);
     let status = orbit_tests::wait_exit(&mut child, LIMIT, || log(dir));
     assert!(status.success(), "{status}:\n{}", log(dir));
