@@ -239,7 +239,7 @@ fn ready_after_ready_timeout_says_what_is_still_missing() {
         .strip_prefix("ready after waiting 2s, though ")
         .unwrap_or_else(|| panic!("{text}"));
     assert!(why.contains("reaches 1 of 3 members"), "{why}");
-    // The same judgement as /v1/ready's.
+    // The same judgement as /ready's.
     let (code, body) = get(&members, "a", "/ready");
     assert_eq!(code, 503, "{body}");
     assert_eq!(body["error"], why, "{body}");

@@ -1,5 +1,5 @@
 //! What the event loop tells systemd (`crate::systemd`): its readiness is
-//! the one `/v1/ready` gives ([`Daemon::readiness`]), its `STATUS=` line a
+//! the one `GET /ready` gives ([`Daemon::readiness`]), its `STATUS=` line a
 //! summary of the engine's state, and reloads and the stop as they happen.
 
 use orbit_core::api::ReloadResponse;
