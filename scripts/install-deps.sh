@@ -22,6 +22,7 @@ PACKAGES=(
     lintian       # the Debian package test: no errors (E:) in scripts/deb.sh's package
     shellcheck    # the package test checks the maintainer scripts and scripts/*.sh
     man-db        # man -l: the man pages render without warnings (groff -ww)
+    systemd       # systemd-analyze verify, systemd-sysusers, systemd-tmpfiles: tests of packaging/systemd/
     g++           # libfuzzer-sys builds libFuzzer (C++) when `make lint` checks the fuzz crate
 )
 

@@ -59,6 +59,13 @@ pub struct Node {
     /// Optional TCP listener for the API; requires `api_token_file`.
     pub api_tcp: Option<SocketAddr>,
     pub api_token_file: Option<PathBuf>,
+    /// Under systemd (`Type=notify`): how long orbitd waits for authority
+    /// and the backends' confirmation before it reports `READY=1` anyway
+    /// (with `STATUS=` saying what it still waits for). A member that
+    /// cannot reach its cluster at boot must still come up, fenced, not be
+    /// killed by `TimeoutStartSec=` and restarted in a loop.
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: HumanDuration,
 }
 
 /// `[api]`: how much of orbitd a client of the HTTP API may hold, and for
@@ -163,6 +170,10 @@ impl Default for Api {
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/orbit")
+}
+
+fn default_ready_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
 }
 
 fn default_api_socket() -> PathBuf {

@@ -549,3 +549,14 @@ fn api_socket_mode_is_an_octal_string_for_owner_and_group_only() {
     api.api_socket_mode = Some("0640".to_owned());
     assert_eq!(api.socket_mode(), 0o640);
 }
+
+#[test]
+fn ready_timeout_defaults_to_30s_and_stays_below_the_units_start_timeout() {
+    let config = Config::parse_valid(EXAMPLE, "examples/orbit.toml").unwrap();
+    assert_eq!(
+        config.node.ready_timeout.get(),
+        std::time::Duration::from_secs(30)
+    );
+    let text = EXAMPLE.replacen("[node]\n", "[node]\nready_timeout = \"11m\"\n", 1);
+    assert_eq!(problems(&text), ["node.ready_timeout: at most 10m"]);
+}

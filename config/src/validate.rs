@@ -191,6 +191,10 @@ impl Config {
                 }
             }
         }
+        if node.ready_timeout.get() > Duration::from_secs(600) {
+            // The unit's TimeoutStartSec= must stay above it.
+            r.add("node.ready_timeout", "at most 10m");
+        }
         if node.api_tcp.is_some() && node.api_token_file.is_none() {
             r.add(
                 "node.api_tcp",

@@ -20,6 +20,7 @@ mod referenced_files;
 mod startup;
 mod state;
 mod summary;
+mod systemd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -144,6 +144,8 @@ pub fn run(path: &Path, log_format: LogFormat) -> ExitCode {
             return error.exit_code();
         }
     };
+    // Before the runtime's threads start: it changes the environment.
+    let systemd = crate::systemd::Systemd::from_env();
     logging::init(log_format);
     for warning in warnings(&config, true) {
         tracing::warn!("config: {warning}");
@@ -162,7 +164,7 @@ pub fn run(path: &Path, log_format: LogFormat) -> ExitCode {
     // The span covers the whole daemon, across every await (a guard held
     // over an await would leak into whatever else the thread polls).
     let span = tracing::info_span!("orbitd", site = %config.node.site);
-    match runtime.block_on(serve(path.to_owned(), config).instrument(span)) {
+    match runtime.block_on(serve(path.to_owned(), config, systemd).instrument(span)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         // Logging goes to stderr: one line, not the same one twice.
         Ok(Err(error)) => {
@@ -178,7 +180,11 @@ pub fn run(path: &Path, log_format: LogFormat) -> ExitCode {
 
 /// Starts everything, then runs the daemon: the outer error is a start
 /// that failed, the inner one a daemon that stopped on an error.
-async fn serve(path: PathBuf, config: Config) -> Result<anyhow::Result<()>, StartupError> {
+async fn serve(
+    path: PathBuf,
+    config: Config,
+    systemd: crate::systemd::Systemd,
+) -> Result<anyhow::Result<()>, StartupError> {
     let evidence = Arc::new(Evidence::default());
     let metrics = Arc::new(Metrics::new(&evidence));
     // Checked with the config; looked up again in case it changed since.
@@ -203,6 +209,7 @@ async fn serve(path: PathBuf, config: Config) -> Result<anyhow::Result<()>, Star
         _ => None,
     };
     let mut daemon = Daemon::new(path, config.clone(), metrics.clone(), evidence.clone()).await?;
+    daemon.set_systemd(systemd);
     let tx = daemon.sender();
     let (events, mut detected) = tokio::sync::mpsc::channel(1024);
     let detectors = orbit_detect::Detectors::start(

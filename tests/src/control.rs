@@ -30,15 +30,7 @@ pub struct Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.daemons.iter_mut().flatten() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::env::var_os("ORBIT_KEEP").is_some() {
-            eprintln!("ORBIT_KEEP: kept {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        crate::kill_and_clean_up(self.daemons.iter_mut().flatten(), &self.dir);
     }
 }
 

@@ -16,6 +16,7 @@ pub mod frr;
 pub mod haproxy;
 pub mod mesh;
 pub mod netns;
+pub mod notify;
 pub mod orbitd;
 pub mod schema;
 
@@ -34,6 +35,45 @@ pub fn assert_root(what: &str) {
             .is_ok_and(|o| o.stdout.starts_with(b"0\n")),
         "{what} need root; CI runs them as root"
     );
+}
+
+/// Waits until `child` exits and returns how; panics after `within` with
+/// `context()` (its log, say).
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    within: Duration,
+    context: impl Fn() -> String,
+) -> std::process::ExitStatus {
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for a child") {
+            return status;
+        }
+        assert!(
+            t0.elapsed() < within,
+            "still running after {within:?}:\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills (and reaps) `children` and removes `dir`, unless `ORBIT_KEEP` is
+/// set (then it says where `dir` is kept): for the `Drop` of a test's
+/// daemons.
+pub fn kill_and_clean_up<'a>(
+    children: impl IntoIterator<Item = &'a mut std::process::Child>,
+    dir: &std::path::Path,
+) {
+    for child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if std::env::var_os("ORBIT_KEEP").is_some() {
+        eprintln!("ORBIT_KEEP: kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// Polls `ok` every `every` until it holds; panics naming `what` after

@@ -173,24 +173,47 @@ impl Mesh {
         args: &[&str],
         config: impl Fn(&str) -> String,
     ) -> Vec<std::process::Child> {
-        std::fs::write(dir.join("key"), "a-shared-secret-for-this-test-only").expect("gossip key");
-        std::fs::write(dir.join("bfd-key"), "twenty-byte-bfd-key\n").expect("bfd key");
+        Self::write_keys(dir);
         NODES
             .iter()
             .map(|node| {
-                let cfg = dir.join(format!("{node}.toml"));
-                std::fs::write(&cfg, config(node)).expect("config file");
-                let log = std::fs::File::create(dir.join(format!("{node}.log"))).expect("log file");
-                self.command(node, orbitd)
-                    .args(args)
-                    .arg("--config")
-                    .arg(&cfg)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(log)
+                self.orbitd_command(node, orbitd, dir, args, &config(node))
                     .spawn()
                     .expect("start orbitd")
             })
             .collect()
+    }
+
+    /// The gossip and BFD keys (`key`, `bfd-key`) the members' configs
+    /// name, written to `dir`.
+    pub fn write_keys(dir: &std::path::Path) {
+        std::fs::write(dir.join("key"), "a-shared-secret-for-this-test-only").expect("gossip key");
+        std::fs::write(dir.join("bfd-key"), "twenty-byte-bfd-key\n").expect("bfd key");
+    }
+
+    /// `orbitd ARGS --config dir/NODE.toml` in member `node`'s namespace,
+    /// with `config` written to that file and stderr to `dir/NODE.log`:
+    /// ready to spawn, for a test that starts members one by one or with
+    /// an environment of their own.
+    pub fn orbitd_command(
+        &self,
+        node: &str,
+        orbitd: &str,
+        dir: &std::path::Path,
+        args: &[&str],
+        config: &str,
+    ) -> Command {
+        let cfg = dir.join(format!("{node}.toml"));
+        std::fs::write(&cfg, config).expect("config file");
+        let log = std::fs::File::create(dir.join(format!("{node}.log"))).expect("log file");
+        let mut command = self.command(node, orbitd);
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        command
     }
 
     /// A command that runs `program` inside member `node`'s namespace.

@@ -14,6 +14,7 @@
 
 mod about;
 mod agreement;
+mod notify;
 mod reload;
 mod shutdown;
 
@@ -133,6 +134,8 @@ pub struct Daemon {
     gossiped: Option<orbit_core::SharedState>,
     /// This member's config fingerprint and the other members'.
     agreement: agreement::ConfigAgreement,
+    /// What systemd is told (nothing when it did not start us).
+    notifier: crate::systemd::Notifier,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -237,6 +240,7 @@ impl Daemon {
             site_bfd: None,
             gossiped: None,
             agreement,
+            notifier: Default::default(),
         })
     }
 
@@ -255,6 +259,12 @@ impl Daemon {
             .map_err(StartupError::SiteBfd)?;
         self.set_site_bfd(bfd);
         Ok(())
+    }
+
+    /// Reports to systemd (`Type=notify`), if it started us.
+    pub fn set_systemd(&mut self, systemd: crate::systemd::Systemd) {
+        let wait = self.config.node.ready_timeout.get();
+        self.notifier = crate::systemd::Notifier::new(systemd, Instant::now(), wait);
     }
 
     fn set_site_bfd(&mut self, bfd: Option<crate::bfd::sites::SiteBfd>) {
@@ -310,14 +320,21 @@ impl Daemon {
         self.handle_event(Event::Tick);
         self.publish(true);
         self.sync_shared();
+        self.notify();
         loop {
             let deadline = self.deadline();
+            // The watchdog is petted here, by the loop: a stalled loop stops.
+            let notify_at = self.notifier.deadline().map(tokio::time::Instant::from_std);
             let input = tokio::select! {
                 input = self.rx.recv() => match input {
                     Some(i) => i,
                     None => return Ok(()),
                 },
                 _ = sleep_until(deadline) => Input::Event(Event::Tick),
+                _ = sleep_until(notify_at) => {
+                    self.notify();
+                    continue;
+                }
             };
             match input {
                 Input::Event(event) => self.handle_event(event),
@@ -330,8 +347,12 @@ impl Daemon {
                 } => self.handle_observed(backend, detail, drifted),
                 Input::Drift(report) => self.handle_drift(report),
                 Input::Reload(call) => self.reload(call).await,
-                Input::Terminate => return self.shutdown().await,
+                Input::Terminate => {
+                    self.notify_stopping();
+                    return self.shutdown().await;
+                }
             }
+            self.notify();
         }
     }
 
@@ -538,10 +559,16 @@ impl Daemon {
         // Authority first: an observer without it is not ready either.
         if steering.fenced {
             let status = self.engine.status();
+            let (reached, members) = notify::reach(&status);
             return Err(if status.fenced {
-                "fenced: this site reaches no quorum".to_owned()
+                format!(
+                    "fenced: reaches {reached} of {members} members, a quorum is {}",
+                    status.quorum
+                )
             } else {
-                "not yet synced with the other sites".to_owned()
+                format!(
+                    "not yet synced with the other sites (reaches {reached} of {members} members)"
+                )
             });
         }
         if steering.write_gate() == WriteGate::Closed {

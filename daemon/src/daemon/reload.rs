@@ -30,7 +30,7 @@ impl Daemon {
     /// or only a check of it or of a config the client sent.
     pub(super) async fn reload(&mut self, call: Option<ReloadCall>) {
         let Some(call) = call else {
-            self.reload_file("SIGHUP").await;
+            self.reload_file_notified("SIGHUP").await;
             return;
         };
         if call.reply.is_closed() {
@@ -48,7 +48,7 @@ impl Daemon {
                 let text = std::fs::read_to_string(&self.config_path);
                 self.judge(text, &source, true).1
             }
-            ReloadRequest { check: false, .. } => self.reload_file(&call.by).await,
+            ReloadRequest { check: false, .. } => self.reload_file_notified(&call.by).await,
         };
         let _ = call.reply.send(response);
     }
@@ -57,7 +57,7 @@ impl Daemon {
     /// bad new config is refused and the old one keeps running. The files
     /// it names are checked as at start (`check-config`), so a missing key
     /// is refused with the rest of the config's problems.
-    async fn reload_file(&mut self, by: &str) -> ReloadResponse {
+    pub(super) async fn reload_file(&mut self, by: &str) -> ReloadResponse {
         let source = self.config_path.display().to_string();
         let text = std::fs::read_to_string(&self.config_path);
         let (config, mut response) = self.judge(text, &source, false);

@@ -40,6 +40,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
             api_socket: paths.socket,
             api_tcp: None,
             api_token_file: None,
+            ready_timeout: HumanDuration::from_secs(30),
         },
         api: Api::default(),
         sites: ["a", "b", "w"]
