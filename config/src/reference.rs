@@ -82,6 +82,16 @@ pub const TABLES: &[Table] = &[
             key("api_socket", "string (path)", Value("\"/run/orbit/api.sock\""), "The HTTP API's unix socket (orbitctl talks here)."),
             key("api_tcp", "string (address:port)", Unset, "Optional TCP listener for the API; needs api_token_file."),
             key("api_token_file", "string (path)", Unset, "File holding the bearer token the TCP listener requires."),
+            key("ready_timeout", DURATION, Value("\"30s\""), "Under systemd (Type=notify): READY=1 is sent once this member has authority and its backends confirmed the steering, or after this long at the latest, with STATUS= saying what is missing. At most 10m."),
+        ],
+    },
+    Table {
+        path: "journal",
+        array: false,
+        about: "Rotation of the decision journal (state_dir/journal.jsonl). Per member; reloadable, the new limits count from the next entry.",
+        keys: &[
+            key("max_bytes", "integer (bytes) or string with a unit (\"64MiB\", \"500kB\")", Value("\"64MiB\""), "journal.jsonl is renamed journal.1.jsonl (the older files shifting up) before an entry would take it past this. At least 16KiB; seq numbers continue across files."),
+            key("keep", "integer", Value("4"), "Rotated files kept; the oldest beyond it is deleted. 0 deletes each rotated file once the new one holds an entry. At most 100."),
         ],
     },
     Table {

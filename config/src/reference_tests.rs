@@ -62,6 +62,7 @@ fn schema() -> Vec<(&'static str, Probe)> {
         ("", probe::<Config>()),
         ("node", probe::<Node>()),
         ("api", probe::<Api>()),
+        ("journal", probe::<crate::journal::JournalConfig>()),
         ("site", probe::<orbit_core::config::Site>()),
         ("detect", probe::<orbit_detect::Config>()),
         ("policy", probe::<orbit_core::config::Policy>()),
