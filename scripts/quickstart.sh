@@ -131,6 +131,8 @@ stop() {
     [[ -f $dir/$node.pid ]] || return 0
     pid=$(cat "$dir/$node.pid")
     kill -9 "$pid" 2>/dev/null || true
+    # Gone, or dead and waiting for init to reap it (state Z).
+    while [[ -r /proc/$pid/stat && $(cut -d' ' -f3 "/proc/$pid/stat") != Z ]]; do sleep 0.05; done
     rm -f "$dir/$node.pid"
 }
 
@@ -148,6 +150,15 @@ wait_agreed() {
             ((SECONDS < deadline)) || die "member $node not in authority after 60 s (log: $dir/$node.log)"
             sleep 0.2
         done
+    done
+}
+
+# Waits until member $1 calls site $2 dead (the STATE column of its status).
+wait_dead() {
+    local deadline=$((SECONDS + 60))
+    until ctl "$1" status 2>/dev/null | awk -v site="$2" '$1 == site && $3 == "DEAD" { found = 1 } END { exit !found }'; do
+        ((SECONDS < deadline)) || die "member $1 did not declare $2 dead within 60 s (log: $dir/$1.log)"
+        sleep 0.1
     done
 }
 
@@ -174,7 +185,9 @@ fail)
     node=${2:?which member: a, b or w}
     stop "$node"
     for other in $(others "$node"); do links_state "$node" "$other" down; done
-    echo "quickstart: site $node is dark (orbitd killed, links cut)"
+    started=$SECONDS
+    for other in $(others "$node"); do wait_dead "$other" "$node"; done
+    echo "quickstart: site $node is dark (orbitd killed, links cut); $(others "$node" | paste -sd,) declared it dead within $((SECONDS - started + 1)) s"
     ;;
 heal)
     node=${2:?which member: a, b or w}
