@@ -256,41 +256,25 @@ fn the_package_installs_removes_and_purges_and_make_install_ships_the_same_files
     assert!(errors.is_empty(), "lintian:\n{tags}");
 }
 
-/// Installs, removes and purges `deb` with dpkg in an overlay of this
-/// machine's root (writes land in `t/upper`), in a mount namespace that
-/// ends with the command, and with empty /run (no systemd to reach) and
-/// /tmp. Returns what the steps report, one `key=value` line each.
+/// Installs, removes and purges `deb` with dpkg in a throwaway root
+/// ([`orbit_tests::throwaway_root`]). Returns what the steps report, one
+/// `key=value` line each.
 fn install_remove_purge(t: &Path, deb: &Path) -> String {
-    for dir in ["upper", "work", "root"] {
-        std::fs::create_dir(t.join(dir)).unwrap();
-    }
     std::fs::copy(deb, t.join("orbit.deb")).unwrap();
-    std::fs::write(t.join("inner.sh"), INNER).unwrap();
-    let outer = r#"set -eu
-t=$1
-mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$t/root"
-mount -t tmpfs tmpfs "$t/root/run"
-mount -t tmpfs tmpfs "$t/root/tmp"
-mount -t proc proc "$t/root/proc"
-mount --bind /dev "$t/root/dev"
-cp "$t/orbit.deb" "$t/inner.sh" "$t/root/tmp/"
-exec chroot "$t/root" /bin/sh /tmp/inner.sh
-"#;
-    stdout(
-        Command::new("unshare")
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                outer,
-                "sh",
-            ])
-            .arg(t)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-    )
+    let out = orbit_tests::throwaway_root::run(
+        &t.join("root"),
+        &format!("cp {:?} \"$root/tmp/\"", t.join("orbit.deb")),
+        INNER,
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "dpkg in the throwaway root: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs inside the throwaway root.

@@ -1,9 +1,8 @@
 //! The README's quick start, run as written, line by line: the commands of
-//! its code block go through `bash` in a throwaway root (an overlay of this
-//! machine's root in a mount namespace of its own, as the package test
-//! does), so `dpkg -i` really installs the package and the namespaces the
-//! quick start makes vanish with it, while nothing reaches the machine's
-//! own files. One line is replaced: `make deb` builds release binaries
+//! its code block go through `bash` in a throwaway root
+//! ([`orbit_tests::throwaway_root`], as in the package test), so `dpkg -i`
+//! really installs the package and the namespaces the quick start makes
+//! vanish with it, while nothing reaches the machine's own files. One line is replaced: `make deb` builds release binaries
 //! (minutes in CI); the test packs its debug binaries with
 //! `scripts/deb.sh`, which is what `make deb` runs.
 //!
@@ -101,42 +100,20 @@ fn the_readme_quick_start_installs_the_package_and_fails_a_site_over() {
         "scripts/deb.sh: {}",
         String::from_utf8_lossy(&deb.stderr)
     );
-    for dir in ["upper", "work", "root"] {
-        std::fs::create_dir(t.join(dir)).unwrap();
-    }
-    std::fs::write(t.join("inner.sh"), inner_script(&commands)).unwrap();
     // The source tree's scripts are seen through the overlay's lower /.
-    let outer = r#"set -eu
-t=$1 top=$2
-mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$t/root"
-mount -t tmpfs tmpfs "$t/root/run"
-mount -t tmpfs tmpfs "$t/root/tmp"
-mount -t proc proc "$t/root/proc"
-mount -t sysfs sysfs "$t/root/sys"
-mount --bind /dev "$t/root/dev"
-mkdir -p "$t/root/tmp/qs/target"
-cp -r "$t/debian" "$t/root/tmp/qs/target/debian"
-ln -s "$top/scripts" "$t/root/tmp/qs/scripts"
-cp "$t/inner.sh" "$t/root/tmp/"
-exec chroot "$t/root" /bin/bash /tmp/inner.sh
-"#;
-    let out = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            outer,
-            "sh",
-        ])
-        .arg(t)
-        .arg(top().canonicalize().unwrap())
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("QS_NAME", "orbitqs")
-        .output()
-        .unwrap();
+    let prepare = format!(
+        "mkdir -p \"$root/tmp/qs/target\"\n\
+         cp -r {debian:?} \"$root/tmp/qs/target/debian\"\n\
+         ln -s {scripts:?} \"$root/tmp/qs/scripts\"",
+        debian = t.join("debian"),
+        scripts = top().canonicalize().unwrap().join("scripts"),
+    );
+    let out = orbit_tests::throwaway_root::run(
+        &t.join("root"),
+        &prepare,
+        &inner_script(&commands),
+        &[("QS_NAME", "orbitqs")],
+    );
     let log =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the quick start failed:\n{log}");

@@ -19,6 +19,7 @@ pub mod netns;
 pub mod notify;
 pub mod orbitd;
 pub mod schema;
+pub mod throwaway_root;
 
 use std::time::{Duration, Instant};
 
