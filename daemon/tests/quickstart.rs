@@ -43,8 +43,8 @@ fn readme_commands() -> Vec<String> {
         .collect()
 }
 
-/// Runs inside the throwaway root, in `/tmp/qs` (a `scripts` link to the
-/// source tree's and the package in `target/debian/`): each command, with
+/// Runs inside the throwaway root, in `/tmp/qs` (a copy of the source
+/// tree's `scripts` and the package in `target/debian/`): each command, with
 /// its output between markers, stopping at the first failure; `down` runs
 /// whatever happens.
 fn inner_script(commands: &[String]) -> String {
@@ -100,11 +100,11 @@ fn the_readme_quick_start_installs_the_package_and_fails_a_site_over() {
         "scripts/deb.sh: {}",
         String::from_utf8_lossy(&deb.stderr)
     );
-    // The source tree's scripts are seen through the overlay's lower /.
+    // Copies: the root's /tmp is empty, and the source tree may be there.
     let prepare = format!(
         "mkdir -p \"$root/tmp/qs/target\"\n\
          cp -r {debian:?} \"$root/tmp/qs/target/debian\"\n\
-         ln -s {scripts:?} \"$root/tmp/qs/scripts\"",
+         cp -r {scripts:?} \"$root/tmp/qs/scripts\"",
         debian = t.join("debian"),
         scripts = top().canonicalize().unwrap().join("scripts"),
     );
