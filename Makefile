@@ -11,7 +11,7 @@ CARGO ?= cargo
 run: lab
 
 check-example:
-	$(CARGO) run --quiet --release -p orbitd -- check-config --skip-files examples/orbit.toml
+	@for f in examples/*.toml; do echo "== $$f"; $(CARGO) run --quiet --release -p orbitd -- check-config --skip-files $$f || exit 1; done
 
 test: deps lint nextest
 
