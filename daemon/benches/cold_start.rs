@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo bench -p orbitd --bench cold_start            # N = 1k, 10k, 100k
 //! cargo bench -p orbitd --bench cold_start -- --quick # N = 1k, 10k
+//! cargo bench -p orbitd --bench cold_start -- gobgpd  # one speaker only
 //! ```
 //!
 //! For each N (/32s from 198.18.0.0/15, the RFC 2544 benchmark range) and
@@ -65,7 +66,7 @@ impl Speaker {
 
 /// One run: process start → all N in bird, and the speaker's CPU and peak
 /// RSS at that moment.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Sample {
     time: Duration,
     cpu_secs: f64,
@@ -80,6 +81,11 @@ fn main() {
         &[1_000, 10_000, 100_000]
     };
     let speakers = [Speaker::Orbitd, Speaker::Gobgpd, Speaker::Exabgp];
+    // Speakers named on the command line are measured alone (the others'
+    // columns show 0).
+    let only: Vec<String> = std::env::args()
+        .filter(|a| speakers.iter().any(|s| s.name() == a))
+        .collect();
     println!(
         "process start -> all N /32s in bird2 (one peer); CPU s and peak RSS of the speaker\n"
     );
@@ -88,7 +94,16 @@ fn main() {
     );
     println!("|---|---|---|---|---|");
     for &n in sizes {
-        let samples: Vec<Sample> = speakers.iter().map(|&s| measure(s, n)).collect();
+        let samples: Vec<Sample> = speakers
+            .iter()
+            .map(|&s| {
+                if only.is_empty() || only.iter().any(|o| o == s.name()) {
+                    measure(s, n)
+                } else {
+                    Sample::default()
+                }
+            })
+            .collect();
         let join = |f: fn(&Sample) -> String| samples.iter().map(f).collect::<Vec<_>>().join(" / ");
         println!(
             "| {n} | {} s | {} | {} | {:.2}, {:.2} |",
@@ -113,7 +128,7 @@ fn measure(speaker: Speaker, n: usize) -> Sample {
     let veth = Veth::new(&speaker_ns, &bird_ns, Ipv4Addr::new(10, 99, 0, 0));
     let bird_dir = dir.0.join("bird");
     std::fs::create_dir_all(&bird_dir).unwrap();
-    let bird = Bird::start(&bird_ns, &bird_dir, &bird_config(&veth));
+    let bird = Bird::start(&bird_ns, &bird_dir, &bird_config(&veth, speaker));
     // gobgpd's feeder must hold every route before gobgpd starts.
     let _feeder = (speaker == Speaker::Gobgpd).then(|| feeder(&speaker_ns, &dir.0, n));
     let start = Instant::now();
@@ -185,14 +200,25 @@ fn peak_rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-fn bird_config(veth: &Veth) -> String {
+/// bird waits for orbitd and ExaBGP, which connect at once; gobgpd waits at
+/// least 5 s before its first connect, so bird connects to it instead, 1 s
+/// after starting (bird's shortest delay) and every second after that.
+fn bird_config(veth: &Veth, speaker: Speaker) -> String {
     format!(
         "log \"@LOG@\" all;\nrouter id {b};\nprotocol device {{ }}\n\
          protocol bgp speaker {{ local {b} as {BIRD_AS}; neighbor {a} as {SPEAKER_AS}; \
-         passive on; ipv4 {{ import all; export none; }}; }}\n",
+         {connect} ipv4 {{ import all; export none; }}; }}\n",
         a = veth.a_addr,
         b = veth.b_addr,
+        connect = connect_mode(speaker),
     )
+}
+
+fn connect_mode(speaker: Speaker) -> &'static str {
+    match speaker {
+        Speaker::Gobgpd => "connect delay time 1; connect retry time 1; error wait time 1, 1;",
+        Speaker::Orbitd | Speaker::Exabgp => "passive on;",
+    }
 }
 
 fn start_orbitd(ns: &Netns, dir: &Path, veth: &Veth, n: usize) -> Child {
@@ -225,8 +251,9 @@ fn feeder(ns: &Netns, dir: &Path, n: usize) -> Bird {
     let mut conf = format!(
         "router id {FEEDER_ADDR};\nprotocol device {{ }}\n\
          protocol bgp gobgp {{ local {FEEDER_ADDR} as {FEEDER_AS}; neighbor {GOBGPD_FEEDER_SIDE} as {SPEAKER_AS}; \
-         passive on; multihop; ipv4 {{ import none; export all; next hop self; }}; }}\n\
-         protocol static {{ ipv4;\n"
+         {connect} multihop; strict bind on; ipv4 {{ import none; export all; next hop self; }}; }}\n\
+         protocol static {{ ipv4;\n",
+        connect = connect_mode(Speaker::Gobgpd),
     );
     for i in 0..n {
         conf.push_str(&format!("  route {} blackhole;\n", prefix(i)));
@@ -250,11 +277,14 @@ fn start_gobgpd(ns: &Netns, dir: &Path, veth: &Veth) -> Child {
     std::fs::write(
         &conf,
         format!(
-            "[global.config]\n  as = {SPEAKER_AS}\n  router-id = \"{a}\"\n  port = -1\n\n\
+            "[global.config]\n  as = {SPEAKER_AS}\n  router-id = \"{a}\"\n  \
+             local-address-list = [\"{a}\", \"{GOBGPD_FEEDER_SIDE}\"]\n\n\
              [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{b}\"\n    peer-as = {BIRD_AS}\n\
-             [neighbors.transport.config]\n    local-address = \"{a}\"\n\n\
+             [neighbors.transport.config]\n    passive-mode = true\n\
+                 local-address = \"{a}\"\n\n\
              [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{FEEDER_ADDR}\"\n    peer-as = {FEEDER_AS}\n\
-             [neighbors.transport.config]\n    local-address = \"{GOBGPD_FEEDER_SIDE}\"\n\
+             [neighbors.transport.config]\n    passive-mode = true\n\
+                 local-address = \"{GOBGPD_FEEDER_SIDE}\"\n\
              [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n",
             a = veth.a_addr,
             b = veth.b_addr,
