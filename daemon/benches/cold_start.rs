@@ -8,7 +8,7 @@
 //!
 //! For each N (/32s from 198.18.0.0/15, the RFC 2544 benchmark range) and
 //! each speaker, a fresh pair of namespaces joined by a veth: the speaker
-//! at 10.99.0.1, bird2 (passive, `import all`) at 10.99.0.2. The clock
+//! at 10.99.0.1, bird2 (`import all`) at 10.99.0.2. The clock
 //! starts when the speaker's process is spawned and stops when `birdc show
 //! route count` first reports N routes (polled every 10 ms); at that moment
 //! the speaker's CPU seconds (utime + stime from /proc/PID/stat) and peak
@@ -21,7 +21,9 @@
 //!   `bird_convergence` bench), so a second bird2 in gobgpd's namespace
 //!   (passive, on the namespace's loopback) holds the N routes before gobgpd starts and
 //!   gobgpd learns them over BGP: the fastest way found to load it, and
-//!   its time includes that extra hop.
+//!   its time includes that extra hop. gobgpd waits at least 5 s before its
+//!   first connect, so bird connects to it instead (1 s after bird starts,
+//!   bird's shortest delay); orbitd and ExaBGP connect to a passive bird.
 //! - ExaBGP 4.2: a config with the N routes in a `static` block.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a bench binary: panics are its error report
