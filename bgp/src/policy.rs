@@ -15,6 +15,7 @@
 //! announces nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use orbit_core::config::Service;
@@ -37,8 +38,10 @@ pub struct Announce {
     pub role: Role,
 }
 
-/// The desired Adj-RIB-Out (same for every peer).
-pub type DesiredRib = BTreeMap<IpNet, Announce>;
+/// The desired Adj-RIB-Out (same for every peer). A service's prefixes
+/// share one `Announce`: at 100k prefixes a copy per prefix made this map
+/// the daemon's largest allocation (issue 21).
+pub type DesiredRib = BTreeMap<IpNet, Arc<Announce>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Marks {
@@ -150,17 +153,16 @@ impl Policy {
                 }
                 Role::Withdrawn => None,
             };
-            if let Some(a) = announce {
+            if let Some(mut a) = announce {
+                a.communities.sort_unstable();
+                a.communities.dedup();
+                a.large_communities.sort_unstable();
+                a.large_communities.dedup();
+                let a = Arc::new(a);
                 for p in &s.prefixes {
-                    rib.insert(p.trunc(), a.clone());
+                    rib.insert(p.trunc(), Arc::clone(&a));
                 }
             }
-        }
-        for a in rib.values_mut() {
-            a.communities.sort_unstable();
-            a.communities.dedup();
-            a.large_communities.sort_unstable();
-            a.large_communities.dedup();
         }
         Ok(rib)
     }

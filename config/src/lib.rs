@@ -21,6 +21,7 @@ mod diff;
 mod error;
 mod fingerprint;
 mod journal;
+mod overlap;
 mod read;
 pub mod reference;
 mod schema;

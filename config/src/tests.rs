@@ -560,3 +560,23 @@ fn ready_timeout_defaults_to_30s_and_stays_below_the_units_start_timeout() {
     let text = EXAMPLE.replacen("[node]\n", "[node]\nready_timeout = \"11m\"\n", 1);
     assert_eq!(problems(&text), ["node.ready_timeout: at most 10m"]);
 }
+
+/// Issue 21: 1,000 services of 100 /32s each (100k prefixes) validate;
+/// the overlap check was quadratic and took 68 s of CPU here.
+#[test]
+fn a_hundred_thousand_disjoint_prefixes_validate() {
+    let mut text = EXAMPLE.to_string();
+    for s in 0..1_000u32 {
+        let prefixes: Vec<String> = (0..100u32)
+            .map(|p| {
+                let ip = std::net::Ipv4Addr::from(0xc612_0000 + s * 100 + p);
+                format!("\"{ip}/32\"")
+            })
+            .collect();
+        text.push_str(&format!(
+            "\n[[service]]\nid = \"bulk{s}\"\nprefixes = [{}]\nsites = [\"a\", \"b\"]\n",
+            prefixes.join(", ")
+        ));
+    }
+    assert_eq!(problems(&text), Vec::<String>::new());
+}

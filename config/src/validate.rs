@@ -11,6 +11,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use orbit_core::config::{majority, Failback, HumanDuration, Problem, Problems, Scope};
 
+use super::overlap::overlapping_pairs;
 use super::schema::*;
 use super::Config;
 
@@ -262,7 +263,20 @@ impl Config {
             );
         }
         let mut ids = BTreeSet::new();
-        let mut seen: Vec<(IpNet, String)> = Vec::new();
+        // Every prefix in file order, and where it was written.
+        let (all, written_at): (Vec<IpNet>, Vec<(usize, usize)>) = self
+            .services
+            .iter()
+            .enumerate()
+            .flat_map(|(i, svc)| {
+                svc.prefixes
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, p)| (*p, (i, j)))
+            })
+            .unzip();
+        let mut overlaps = overlapping_pairs(&all).into_iter().peekable();
+        let mut index = 0;
         for (i, svc) in self.services.iter().enumerate() {
             let base = format!("service[{i}]");
             if !ids.insert(&svc.id) {
@@ -289,12 +303,17 @@ impl Config {
                         ),
                     );
                 }
-                for (other, other_path) in &seen {
-                    if other.contains(prefix) || prefix.contains(other) {
-                        r.add(&path, format!("{prefix} overlaps {other} at {other_path}"));
-                    }
+                while let Some((_, earlier)) = overlaps.next_if(|&(later, _)| later == index) {
+                    let (oi, oj) = written_at[earlier];
+                    r.add(
+                        &path,
+                        format!(
+                            "{prefix} overlaps {} at service[{oi}].prefixes[{oj}]",
+                            all[earlier]
+                        ),
+                    );
                 }
-                seen.push((*prefix, path));
+                index += 1;
             }
             if svc.sites.is_empty() {
                 r.add(format!("{base}.sites"), "at least one site is required");

@@ -86,6 +86,18 @@ fn active_uses_active_marks_and_takeover_adds_its_communities() {
     );
 }
 
+/// Issue 21: a copy of the attributes per prefix made the desired RIB the
+/// daemon's largest allocation at 100k prefixes; a service's prefixes share
+/// one.
+#[test]
+fn the_prefixes_of_a_service_share_one_announce() {
+    let p = Policy::new(&bgp(standby_announce()), &services()).expect("policy");
+    let rib = p.desired(&steering(Role::Active, true)).expect("desired");
+    let v4 = &rib[&"192.0.2.10/32".parse().expect("net")];
+    let v6 = &rib[&"2001:db8::10/128".parse().expect("net")];
+    assert!(std::sync::Arc::ptr_eq(v4, v6));
+}
+
 #[test]
 fn standby_lowers_preference_or_withdraws() {
     let p = Policy::new(&bgp(standby_announce()), &services()).expect("policy");
