@@ -327,6 +327,8 @@ fn collide(case: Case) {
             probe.is_some_and(|d| d < Duration::from_millis(200)),
             "no probe on conn 1: {probe:?}"
         );
+        // Taken before the status: its established_for is measured later.
+        let up_for = up_since.elapsed();
         let p = status(&speaker).await;
         assert_eq!(p.state, State::Established, "{p:?}");
         assert_eq!(p.prefixes_sent, 1);
@@ -334,10 +336,7 @@ fn collide(case: Case) {
         match case {
             Case::LiveEstablished | Case::PeerYields => {
                 assert_eq!(p.counters.established, 1, "the session went down: {p:?}");
-                assert!(
-                    p.established_for.is_some_and(|d| d >= up_since.elapsed()),
-                    "{p:?}"
-                );
+                assert!(p.established_for.is_some_and(|d| d >= up_for), "{p:?}");
                 assert_eq!(p.last_error, None, "{p:?}");
                 let sent = if case == Case::LiveEstablished { 1 } else { 0 };
                 assert_eq!(
