@@ -50,7 +50,12 @@ fn events_at_b(tag: &str, format: Format) -> (String, PathBuf) {
         Format::Text => &["--log-format", "text"],
         Format::Json => &["--log-format", "json"],
     };
-    let mut c = Cluster::start_with_args(tag, env!("CARGO_BIN_EXE_orbitd"), args, api_service);
+    let mut c = Cluster::start_edited_with_args(
+        tag,
+        env!("CARGO_BIN_EXE_orbitd"),
+        args,
+        |node, dir, text| text + &api_service(node, dir),
+    );
     std::fs::write(c.dir.join("b.api-up"), "").unwrap();
     c.eventually("api at b", |c| {
         c.status("b")

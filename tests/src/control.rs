@@ -44,20 +44,7 @@ impl Cluster {
 
     /// The same, with `more(node, dir)` appended to each member's config.
     pub fn start_with(tag: &str, orbitd: &str, more: impl Fn(&str, &Path) -> String) -> Cluster {
-        Cluster::start_with_args(tag, orbitd, &[], more)
-    }
-
-    /// The same, each orbitd started with `args` (e.g. `--log-format
-    /// json`).
-    pub fn start_with_args(
-        tag: &str,
-        orbitd: &str,
-        args: &[&str],
-        more: impl Fn(&str, &Path) -> String,
-    ) -> Cluster {
-        Cluster::start_edited_with_args(tag, orbitd, args, |node, dir, text| {
-            text + &more(node, dir)
-        })
+        Cluster::start_edited(tag, orbitd, |node, dir, text| text + &more(node, dir))
     }
 
     /// The same, each member's config as `edit(node, dir, config)` makes
@@ -70,7 +57,8 @@ impl Cluster {
         Cluster::start_edited_with_args(tag, orbitd, &[], edit)
     }
 
-    /// [`Cluster::start_edited`] with `args` for each orbitd.
+    /// [`Cluster::start_edited`] with `args` for each orbitd (e.g.
+    /// `--log-format json`).
     pub fn start_edited_with_args(
         tag: &str,
         orbitd: &str,

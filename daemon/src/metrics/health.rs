@@ -47,10 +47,10 @@ impl HealthCheckMetrics {
         Arc::new(move |service: &ServiceId, took: Duration, ok: bool| {
             let result = if ok { "ok" } else { "fail" };
             seconds
-                .get_or_create(&vec![
-                    ("service".to_owned(), service.to_string()),
-                    ("result".to_owned(), result.to_owned()),
-                ])
+                .get_or_create(&super::labels(&[
+                    ("service", service.as_str()),
+                    ("result", result),
+                ]))
                 .observe(took.as_secs_f64());
         })
     }
