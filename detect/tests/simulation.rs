@@ -532,3 +532,76 @@ fn a_planned_departure_moves_the_service_at_once_and_nobody_calls_it_dead() {
         }
     }
 }
+
+/// When member `i` itself first judged `victim` dead at or after `since`.
+fn own_dead_verdict(sim: &Sim, i: usize, victim: usize, since: Duration) -> Option<Duration> {
+    let (me, them) = (&sim.nodes[i].site, &sim.nodes[victim].site);
+    sim.nodes[i].events.iter().find_map(|(t, e)| match e {
+        orbit_core::Event::Verdict {
+            observer,
+            subject,
+            liveness: orbit_core::Liveness::Dead,
+        } if *t >= since && observer == me && subject == them => Some(*t),
+        _ => None,
+    })
+}
+
+/// Issue 20, quorum in one round trip: with member BFD at 10 ms x 3, a
+/// BFD Down starts an immediate data-plane burst (`Output::ProbeNow`)
+/// instead of waiting for the next probe interval, the burst fails within
+/// its timeout, and each member's Dead verdict goes to every member at
+/// once. So the survivor's engine declares the crashed site dead no later
+/// than one broadcast (the sim's 2 ms worst one-way latency) after the
+/// later of its own and the witness's verdicts, and well within a SWIM
+/// probe interval of the crash (SWIM alone needs its suspicion, 200 ms).
+#[test]
+fn a_bfd_down_and_a_failed_burst_decide_within_one_verdict_broadcast() {
+    const BROADCAST: Duration = Duration::from_millis(2);
+    let extra = "[policy]\nfailover_hold = \"0s\"\n\
+                 [bfd]\nsites = true\ninterval = \"10ms\"\nmultiplier = 3\n";
+    let mut after_crash = Vec::new();
+    for seed in 0..20 {
+        let mut sim = Sim::with(3, true, Profile::MetroFast, seed, extra);
+        sim.enable_bfd(ms(10), 3);
+        sim.run_until(SETTLE);
+        assert_eq!(sim.carriers().len(), 1, "seed {seed}: one carrier");
+        let t0 = sim.now;
+        sim.crash(0);
+        sim.run_for(ms(1000));
+        let decided = sim
+            .declared_dead_at(1, 0, t0)
+            .unwrap_or_else(|| panic!("seed {seed}: s1 never declared s0 dead"));
+        let own = own_dead_verdict(&sim, 1, 0, t0).expect("s1's own verdict");
+        let witness = own_dead_verdict(&sim, 2, 0, t0).expect("the witness's verdict");
+        assert!(
+            decided <= own.max(witness + BROADCAST),
+            "seed {seed}: s1 decided at {:?}, its own verdict at {:?}, the witness's at {:?} \
+             (after the crash)",
+            decided - t0,
+            own - t0,
+            witness - t0
+        );
+        // The silence rule (dead_after = fence 30 ms + margin 30 ms) plus
+        // one burst timeout (30 ms) bounds it; the next regular probe
+        // (every 100 ms, fall 2) would not have failed twice by then.
+        assert!(
+            decided - t0 < ms(100),
+            "seed {seed}: decided {:?} after the crash",
+            decided - t0
+        );
+        assert!(
+            sim.dead_declarations(Duration::ZERO)
+                .iter()
+                .all(|(_, s, _)| s.as_str() == "s0"),
+            "seed {seed}: only s0 is declared dead"
+        );
+        assert_eq!(sim.carriers(), vec!["s1".parse().unwrap()], "seed {seed}");
+        after_crash.push(decided - t0);
+    }
+    after_crash.sort();
+    eprintln!(
+        "crash -> decision with member BFD 10 ms x 3: p50 {:?} max {:?}",
+        pct(&after_crash, 50),
+        after_crash[after_crash.len() - 1]
+    );
+}

@@ -86,9 +86,22 @@ pub enum Input {
 /// Outputs of [`GossipCore::process`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    Send { to: SocketAddr, data: Vec<u8> },
-    Schedule { after: Duration, timer: GossipTimer },
+    Send {
+        to: SocketAddr,
+        data: Vec<u8>,
+    },
+    Schedule {
+        after: Duration,
+        timer: GossipTimer,
+    },
     Event(Event),
+    /// Probe `site`'s data plane now, with a burst of `DATAPLANE_FALL`
+    /// attempts at once, instead of at the next probe interval: its daemon
+    /// just stopped answering (SWIM suspicion, a BFD Down, silence), and
+    /// the verdict waits on the probe. Only for probed sites.
+    ProbeNow {
+        site: SiteId,
+    },
 }
 
 /// One gossip member.
@@ -482,6 +495,9 @@ impl GossipCore {
                 let from = before.map_or("none", SiteView::as_str);
                 tracing::info!(kind = %"site_view", %site, from = %from, to = %view.as_str(),
                     "site view changed");
+                if view.awaits_probe() && self.settings.probed.contains(&site) {
+                    out.push(Output::ProbeNow { site: site.clone() });
+                }
             }
             if let Some(l) = view.liveness() {
                 verdicts.push((site, l));

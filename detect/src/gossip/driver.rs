@@ -30,7 +30,7 @@ use super::settings::GossipSettings;
 use super::status::GossipStatus;
 use super::verdict::Source;
 use crate::auth::AuthKey;
-use crate::dataplane::probe_site;
+use crate::dataplane::{probe_site, ProbeTiming, Prober};
 use crate::error::DetectError;
 
 #[derive(Debug)]
@@ -99,17 +99,25 @@ impl Gossip {
                     source,
                 })?;
         let local_addr = socket.local_addr()?;
-        let interval = settings.timers.probe_interval;
+        let timing = ProbeTiming {
+            interval: settings.timers.probe_interval,
+            burst_timeout: settings
+                .timers
+                .probe_timeout
+                .min(settings.timers.probe_interval),
+        };
         let span = tracing::info_span!("gossip", site = %settings.local);
         let core = GossipCore::new(settings, key);
         let (status_tx, status) = watch::channel(core.status());
         let (control, control_rx) = mpsc::channel(64);
         let (dp_tx, dp_rx) = mpsc::channel(64);
         let mut tasks = Vec::new();
+        let mut probers = BTreeMap::new();
         for (site, target) in probes {
+            let prober = Prober::default();
+            probers.insert(site.clone(), prober.clone());
             tasks.push(tokio::spawn(
-                probe_site(site, target, interval, interval, dp_tx.clone())
-                    .instrument(span.clone()),
+                probe_site(site, target, timing, prober, dp_tx.clone()).instrument(span.clone()),
             ));
         }
         drop(dp_tx);
@@ -120,6 +128,7 @@ impl Gossip {
             epoch: Instant::now(),
             events,
             status: status_tx,
+            probers,
         };
         tasks.push(tokio::spawn(driver.run(control_rx, dp_rx).instrument(span)));
         Ok(Gossip {
@@ -235,6 +244,8 @@ struct Driver {
     epoch: Instant,
     events: mpsc::Sender<Event>,
     status: watch::Sender<GossipStatus>,
+    /// The burst trigger of each probed site's probe task.
+    probers: BTreeMap<SiteId, Prober>,
 }
 
 impl Driver {
@@ -301,6 +312,11 @@ impl Driver {
                 Output::Event(event) => {
                     if self.events.send(event).await.is_err() {
                         return false;
+                    }
+                }
+                Output::ProbeNow { site } => {
+                    if let Some(prober) = self.probers.get(&site) {
+                        prober.burst();
                     }
                 }
             }

@@ -88,6 +88,17 @@ impl SiteView {
         }
     }
 
+    /// The daemon stopped answering and the verdict may soon hang on the
+    /// data-plane probe: the moment to probe at once rather than at the
+    /// next interval, so a dead site's probe has failed by the time its
+    /// silence reaches `dead_after` (one probe interval and a fall earlier).
+    pub fn awaits_probe(self) -> bool {
+        matches!(
+            self,
+            SiteView::Suspect | SiteView::StillHeard | SiteView::Silent
+        )
+    }
+
     pub fn liveness(self) -> Option<Liveness> {
         match self {
             SiteView::Unknown => None,

@@ -15,7 +15,9 @@
 //!   packets that queued up (the worst order);
 //! - data-plane probes run every probe interval per (observer, site) and
 //!   fail on a cut or crash, or with the loss rate applied to both the SYN
-//!   and the SYN-ACK; rise/fall as in `dataplane.rs`;
+//!   and the SYN-ACK; rise/fall as in `dataplane.rs`; a core's
+//!   `Output::ProbeNow` starts a burst of `DATAPLANE_FALL` attempts that
+//!   answer after a 2-4 ms round trip or fail at the burst timeout;
 //! - optional multihop BFD between members (`Sim::enable_bfd`): per pair, a
 //!   packet every interval each way (lost at the loss rate, or on a cut or
 //!   crash; a paused member's BFD helper keeps answering), Down after
@@ -141,6 +143,12 @@ enum Job {
     },
     ProbeTick,
     BfdTick,
+    /// One attempt of an on-demand burst (`Output::ProbeNow`) ends.
+    ProbeResult {
+        node: usize,
+        target: usize,
+        ok: bool,
+    },
 }
 
 /// Multihop BFD between every pair of members.
@@ -173,6 +181,8 @@ pub struct Sim {
     backlog: BTreeMap<(usize, usize), Backlog>,
     by_addr: BTreeMap<SocketAddr, usize>,
     probe_interval: Duration,
+    /// Timeout of each attempt of an on-demand burst.
+    burst_timeout: Duration,
     witness: Option<usize>,
     lagged: BTreeSet<u64>,
     bfd: Option<BfdModel>,
@@ -206,6 +216,7 @@ impl Sim {
         let mut nodes = Vec::new();
         let mut by_addr = BTreeMap::new();
         let mut probe_interval = Duration::ZERO;
+        let mut burst_timeout = Duration::ZERO;
         for i in 0..n {
             let cfg = config_with(n, i, witness, profile, extra);
             let mut settings =
@@ -213,6 +224,7 @@ impl Sim {
                     .expect("settings");
             settings.rng_seed = seed.wrapping_mul(1000).wrapping_add(i as u64);
             probe_interval = settings.timers.probe_interval;
+            burst_timeout = settings.timers.probe_timeout.min(probe_interval);
             by_addr.insert(settings.listen, i);
             let addr = settings.listen;
             let probes = settings
@@ -247,6 +259,7 @@ impl Sim {
             backlog: BTreeMap::new(),
             by_addr,
             probe_interval,
+            burst_timeout,
             witness: witness.then_some(n - 1),
             lagged: BTreeSet::new(),
             bfd: None,
@@ -305,6 +318,7 @@ impl Sim {
                     self.schedule(after, Job::Timer { node, timer })
                 }
                 Output::Event(e) => self.feed(node, e),
+                Output::ProbeNow { site } => self.burst(node, &site),
             }
         }
     }
@@ -496,6 +510,7 @@ impl Sim {
             let target = match &job {
                 Job::Deliver { to, .. } => Some(*to),
                 Job::Timer { node, .. } => Some(*node),
+                Job::ProbeResult { node, .. } => Some(*node),
                 Job::ProbeTick | Job::BfdTick => None,
             };
             if let Some(t) = target {
@@ -541,6 +556,7 @@ impl Sim {
                 Job::Timer { node, timer } => self.input(node, Input::Timer(timer)),
                 Job::ProbeTick => self.probe_tick(),
                 Job::BfdTick => self.bfd_tick(),
+                Job::ProbeResult { node, target, ok } => self.probe_result(node, target, ok),
             }
             self.watch_carriers();
         }
@@ -559,15 +575,8 @@ impl Sim {
             }
             let targets: Vec<usize> = self.nodes[i].probes.keys().copied().collect();
             for j in targets {
-                let ok = self.nodes[j].state != RunState::Crashed
-                    && !self.blocked(i, j)
-                    && self.rng.random_range(0..100u32) >= self.loss
-                    && self.rng.random_range(0..100u32) >= self.loss;
-                let changed = self.nodes[i].probes.get_mut(&j).and_then(|p| p.observe(ok));
-                if let Some(reachable) = changed {
-                    let site = self.nodes[j].site.clone();
-                    self.input(i, Input::DataPlane { site, reachable });
-                }
+                let ok = self.probe_answers(i, j);
+                self.probe_result(i, j, ok);
             }
             let now = millis(self.now);
             let n = &mut self.nodes[i];
@@ -578,6 +587,43 @@ impl Sim {
         }
         let p = self.probe_interval;
         self.schedule(p, Job::ProbeTick);
+    }
+
+    /// An on-demand burst, as `dataplane.rs` runs it: `DATAPLANE_FALL`
+    /// connects at once; each answers after a round trip, or fails at the
+    /// burst timeout.
+    fn burst(&mut self, node: usize, site: &SiteId) {
+        let Some(target) = self.nodes.iter().position(|n| n.site == *site) else {
+            return;
+        };
+        if !self.nodes[node].probes.contains_key(&target) {
+            return;
+        }
+        for _ in 0..DATAPLANE_FALL {
+            let ok = self.probe_answers(node, target);
+            let after = if ok {
+                Duration::from_micros(2000 + self.rng.random_range(0..2000u64))
+            } else {
+                self.burst_timeout
+            };
+            self.schedule(after, Job::ProbeResult { node, target, ok });
+        }
+    }
+
+    /// Whether one probe from `i` to `j` gets its SYN-ACK.
+    fn probe_answers(&mut self, i: usize, j: usize) -> bool {
+        self.nodes[j].state != RunState::Crashed
+            && !self.blocked(i, j)
+            && self.rng.random_range(0..100u32) >= self.loss
+            && self.rng.random_range(0..100u32) >= self.loss
+    }
+
+    fn probe_result(&mut self, i: usize, j: usize, ok: bool) {
+        let changed = self.nodes[i].probes.get_mut(&j).and_then(|p| p.observe(ok));
+        if let Some(reachable) = changed {
+            let site = self.nodes[j].site.clone();
+            self.input(i, Input::DataPlane { site, reachable });
+        }
     }
 
     pub fn crash(&mut self, i: usize) {
