@@ -41,6 +41,8 @@ pub enum GossipTimer {
     SelfCheck,
     /// A member's silence crosses `fence_after` or `dead_after`.
     Silence,
+    /// Our own state again to every peer after a verdict changed.
+    Repeat,
 }
 
 /// Inputs of [`GossipCore::process`].
@@ -270,7 +272,19 @@ impl GossipCore {
             counters: &mut self.counters,
             out: &mut out,
         });
+        if self.state.take_repeat() {
+            out.push(Output::Schedule {
+                after: self.repeat_gap(),
+                timer: GossipTimer::Repeat,
+            });
+        }
         out
+    }
+
+    /// Between two sends of a changed verdict: short against the detection
+    /// time, long enough that a burst of loss is not the same for both.
+    fn repeat_gap(&self) -> Duration {
+        (self.settings.timers.gossip_interval / 4).max(Duration::from_millis(2))
     }
 
     /// Where a SWIM step writes to.
@@ -385,6 +399,19 @@ impl GossipCore {
                     after: t.probe_interval,
                     timer: GossipTimer::Push,
                 });
+            }
+            GossipTimer::Repeat => {
+                let more = self.state.repeat_own(Sink {
+                    key: &self.key,
+                    counters: &mut self.counters,
+                    out,
+                });
+                if more {
+                    out.push(Output::Schedule {
+                        after: self.repeat_gap(),
+                        timer: GossipTimer::Repeat,
+                    });
+                }
             }
             GossipTimer::Silence => {
                 if self.silence_due.is_some_and(|due| due <= self.now) {
@@ -571,5 +598,53 @@ mod tests {
             !events.iter().any(|e| matches!(e, Event::Command { .. })),
             "{events:?}"
         );
+    }
+
+    fn sends(out: &[Output]) -> usize {
+        out.iter()
+            .filter(|o| matches!(o, Output::Send { .. }))
+            .count()
+    }
+
+    fn repeat_after(out: &[Output]) -> Option<Duration> {
+        out.iter().find_map(|o| match o {
+            Output::Schedule {
+                after,
+                timer: GossipTimer::Repeat,
+            } => Some(*after),
+            _ => None,
+        })
+    }
+
+    /// A changed verdict goes to every peer at once and twice more shortly
+    /// after, so one lost datagram does not hold up the quorum until the
+    /// next anti-entropy round.
+    #[test]
+    fn a_changed_verdict_is_sent_to_every_peer_twice_more() {
+        let key = AuthKey::new(b"sixteen bytes or more of key".to_vec());
+        let mut core = started(&key);
+        let mut now = Duration::from_millis(10);
+        let out = core.process(
+            now,
+            Input::Link {
+                interface: "eth1".into(),
+                sites: vec!["b".parse().unwrap()],
+                up: false,
+            },
+        );
+        assert_eq!(
+            core.views.get(&"b".parse().unwrap()),
+            Some(&SiteView::LinkDown)
+        );
+        assert_eq!(sends(&out), 2, "at once to both peers: {out:?}");
+        let gap = repeat_after(&out).expect("a repeat is scheduled");
+        for more in [true, false] {
+            now += gap;
+            let out = core.process(now, Input::Timer(GossipTimer::Repeat));
+            assert_eq!(sends(&out), 2, "again to both peers: {out:?}");
+            assert_eq!(repeat_after(&out).is_some(), more, "{out:?}");
+        }
+        let out = core.process(now + gap, Input::Timer(GossipTimer::Repeat));
+        assert_eq!(sends(&out), 0, "no more than twice: {out:?}");
     }
 }

@@ -17,6 +17,12 @@ use crate::wire::{OriginState, RetiredCommands, StateMsg, STATE_VERSION};
 /// Peers per periodic anti-entropy push.
 const PUSH_FANOUT: usize = 4;
 
+/// How many more times our own state goes to every peer after one of our
+/// verdicts changed: a Dead verdict is what the survivors' quorum waits
+/// for, and one lost datagram must not make it wait for the next
+/// anti-entropy round (a probe interval).
+const VERDICT_REPEATS: u8 = 2;
+
 /// Where a batch of state packets goes: sealed with `key`, counted in
 /// `counters`, written to `out`.
 pub(super) struct Sink<'a> {
@@ -38,6 +44,10 @@ pub(super) struct Dissemination {
     /// Origins with fresh news to pass on.
     relay: BTreeSet<SiteId>,
     push_cursor: usize,
+    /// Repeats of our own state still due after a verdict changed.
+    repeats: u8,
+    /// A verdict changed since the core last asked ([`Self::take_repeat`]).
+    repeat_requested: bool,
 }
 
 impl Dissemination {
@@ -61,6 +71,8 @@ impl Dissemination {
             dirty: false,
             relay: BTreeSet::new(),
             push_cursor: 0,
+            repeats: 0,
+            repeat_requested: false,
         }
     }
 
@@ -114,6 +126,28 @@ impl Dissemination {
         }
         self.own.verdicts = verdicts;
         self.bump_own();
+        self.repeats = VERDICT_REPEATS;
+        self.repeat_requested = true;
+    }
+
+    /// Whether a verdict changed since the last call: the core then
+    /// schedules [`Self::repeat_own`].
+    pub fn take_repeat(&mut self) -> bool {
+        std::mem::take(&mut self.repeat_requested)
+    }
+
+    /// Sends our own state to every peer again if repeats are due; whether
+    /// more are due after this one.
+    pub fn repeat_own(&mut self, sink: Sink<'_>) -> bool {
+        if self.repeats == 0 {
+            return false;
+        }
+        self.repeats -= 1;
+        let Sink { key, counters, out } = sink;
+        let data = self.packet(key, std::slice::from_ref(&self.own));
+        let all = 0..self.peers.len();
+        self.send_to(all, &data, counters, out);
+        self.repeats > 0
     }
 
     /// Whether `site`'s latest published state says it is leaving.
