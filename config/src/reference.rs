@@ -176,6 +176,7 @@ pub const TABLES: &[Table] = &[
             key("timeout", DURATION, Value("interval"), "A check that takes longer fails."),
             key("rise", "integer", Value("3"), "Consecutive passes before healthy."),
             key("fall", "integer", Value("3"), "Consecutive failures before unhealthy."),
+            key("fast_interval", DURATION, Value("interval / 4, at least 10ms"), "Between checks while the result is in transition (failed, not yet fall times; passed, not yet rise times), as HAProxy's fastinter."),
         ],
     },
     Table {

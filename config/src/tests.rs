@@ -580,3 +580,27 @@ fn a_hundred_thousand_disjoint_prefixes_validate() {
     }
     assert_eq!(problems(&text), Vec::<String>::new());
 }
+
+#[test]
+fn fast_interval_is_at_least_10ms_and_at_most_the_interval() {
+    for (fast, complaint) in [
+        ("\"5ms\"", "below the minimum"),
+        ("\"1s\"", "longer than the interval"),
+    ] {
+        let text = EXAMPLE.replace(
+            "health = { tcp = \"198.51.100.20:5432\"",
+            &format!("health = {{ fast_interval = {fast}, tcp = \"198.51.100.20:5432\""),
+        );
+        let p = problems(&text);
+        assert!(
+            p.iter()
+                .any(|m| m.contains("fast_interval") && m.contains(complaint)),
+            "{fast}: {p:?}"
+        );
+    }
+    let text = EXAMPLE.replace(
+        "health = { tcp = \"198.51.100.20:5432\"",
+        "health = { fast_interval = \"50ms\", tcp = \"198.51.100.20:5432\"",
+    );
+    assert_eq!(problems(&text), Vec::<String>::new());
+}

@@ -197,6 +197,23 @@ pub struct HealthCheck {
     /// Consecutive failures before unhealthy.
     #[serde(default = "default_rise_fall")]
     pub fall: u32,
+    /// Between checks while the result is in transition (a failure not yet
+    /// `fall` in a row, a pass not yet `rise`), as HAProxy's `fastinter`:
+    /// a dead service is confirmed in `fall - 1` fast intervals after its
+    /// first failed check, not `fall - 1` intervals. Default: a quarter of
+    /// the interval, at least 10 ms.
+    #[serde(default)]
+    pub fast_interval: Option<HumanDuration>,
+}
+
+impl HealthCheck {
+    /// `fast_interval` after its default.
+    pub fn fast_interval(&self) -> Duration {
+        self.fast_interval.map_or_else(
+            || (self.interval.get() / 4).clamp(Duration::from_millis(10), self.interval.get()),
+            |f| f.get(),
+        )
+    }
 }
 
 fn default_health_interval() -> HumanDuration {

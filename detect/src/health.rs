@@ -1,6 +1,7 @@
 //! Local health checks of each service: tcp connect, http GET, exec.
 //!
-//! One task per checked service runs the check every `interval` with
+//! One task per checked service runs the check every `interval` (every
+//! `fast_interval` while the result is in transition) with
 //! `timeout`, debounces the results with rise/fall (`rise_fall.rs`) and, on
 //! every state change, sends `Event::Health { site: <local>, .. }` to orbitd
 //! and publishes it through gossip so the other members learn it too. The
@@ -108,6 +109,8 @@ pub struct CheckSpec {
     pub timeout: Duration,
     pub rise: u32,
     pub fall: u32,
+    /// Between checks while the result is in transition.
+    pub fast_interval: Duration,
 }
 
 impl CheckSpec {
@@ -135,6 +138,7 @@ impl CheckSpec {
             timeout: h.timeout.unwrap_or(h.interval).get(),
             rise: h.rise,
             fall: h.fall,
+            fast_interval: h.fast_interval(),
         })
     }
 }
@@ -323,10 +327,9 @@ async fn run_check(
     observer: Option<CheckObserver>,
 ) {
     let mut state = RiseFall::new(spec.rise, spec.fall);
-    let mut tick = tokio::time::interval(spec.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next = tokio::time::Instant::now();
     loop {
-        tick.tick().await;
+        tokio::time::sleep_until(next).await;
         let started = tokio::time::Instant::now();
         let result = check_once(&spec.kind, spec.timeout).await;
         if let Some(observe) = &observer {
@@ -335,7 +338,14 @@ async fn run_check(
         if let Err(why) = &result {
             tracing::debug!(%why, "check failed");
         }
-        if let Some(healthy) = state.observe(result.is_ok()) {
+        let changed = state.observe(result.is_ok());
+        next = started
+            + if state.in_transition() {
+                spec.fast_interval
+            } else {
+                spec.interval
+            };
+        if let Some(healthy) = changed {
             let to = if healthy { "healthy" } else { "unhealthy" };
             let service = &spec.service;
             match &result {

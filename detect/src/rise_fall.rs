@@ -28,6 +28,16 @@ impl RiseFall {
         self.state
     }
 
+    /// The latest results disagree with the state (or no state yet): the
+    /// moment to check again sooner.
+    pub fn in_transition(&self) -> bool {
+        match self.state {
+            None => self.passes > 0 || self.failures > 0,
+            Some(true) => self.failures > 0,
+            Some(false) => self.passes > 0,
+        }
+    }
+
     /// Records one result; returns the new state when it changed.
     pub fn observe(&mut self, passed: bool) -> Option<bool> {
         if passed {
@@ -73,5 +83,21 @@ mod tests {
         let mut r = RiseFall::new(3, 1);
         assert_eq!(r.state(), None);
         assert_eq!(r.observe(false), Some(false));
+    }
+
+    #[test]
+    fn in_transition_while_the_latest_results_disagree_with_the_state() {
+        let mut r = RiseFall::new(2, 2);
+        assert!(!r.in_transition(), "nothing seen yet");
+        r.observe(true);
+        assert!(r.in_transition(), "one pass, not yet risen");
+        r.observe(true);
+        assert!(!r.in_transition(), "healthy and passing");
+        r.observe(false);
+        assert!(r.in_transition(), "healthy, one failure");
+        r.observe(false);
+        assert!(!r.in_transition(), "unhealthy and failing");
+        r.observe(true);
+        assert!(r.in_transition(), "unhealthy, one pass");
     }
 }

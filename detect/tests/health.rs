@@ -15,6 +15,13 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 fn config(health: &str) -> Config {
+    config_with(&format!(
+        "{health}, interval = \"50ms\", rise = 2, fall = 2"
+    ))
+}
+
+/// The config with `health = { <health> }` as given (timers included).
+fn config_with(health: &str) -> Config {
     let text = format!(
         r#"
 [node]
@@ -35,7 +42,7 @@ gossip = false
 id = "web"
 prefixes = ["203.0.113.10/32"]
 sites = ["a", "b"]
-health = {{ {health}, interval = "50ms", rise = 2, fall = 2 }}
+health = {{ {health} }}
 "#
     );
     Config::parse_valid(&text, "test.toml").expect("valid test config")
@@ -220,4 +227,45 @@ async fn a_hanging_check_times_out() {
     let _checks =
         HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None, None).unwrap();
     assert!(!next_health(&mut rx).await);
+}
+
+/// The health of `web` within `d`, or `None`.
+async fn health_within(rx: &mut mpsc::Receiver<Event>, d: Duration) -> Option<bool> {
+    match tokio::time::timeout(d, rx.recv()).await {
+        Ok(Some(Event::Health { healthy, .. })) => Some(healthy),
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(_) => None,
+    }
+}
+
+/// `fast_interval` (HAProxy's `fastinter`): while the result is in
+/// transition the checks come at the fast interval, so `rise` passes and
+/// `fall` failures are confirmed in (n - 1) fast intervals after the first
+/// one instead of (n - 1) intervals: with a 2 s interval, a service that
+/// stops answering is unhealthy ~2 s after, not 6 s.
+#[tokio::test]
+async fn checks_in_transition_come_at_the_fast_interval() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let cfg = config_with(&format!(
+        "tcp = \"{addr}\", interval = \"2s\", fast_interval = \"20ms\", rise = 3, fall = 3"
+    ));
+    let _checks =
+        HealthChecks::start(&cfg.node.site, &cfg.health_checks(), tx, None, None).unwrap();
+    // Rise: the first pass at start, two more 20 ms apart (4 s at the
+    // regular interval).
+    assert_eq!(
+        health_within(&mut rx, Duration::from_millis(1500)).await,
+        Some(true),
+        "healthy after three fast checks"
+    );
+    drop(listener);
+    // The first failure comes with the next regular check (within 2 s);
+    // the other two 20 ms later each (4 s later at the regular interval).
+    assert_eq!(
+        health_within(&mut rx, Duration::from_millis(3500)).await,
+        Some(false),
+        "unhealthy one interval after the listener went, not three"
+    );
 }

@@ -198,6 +198,16 @@ impl HealthCheck {
                 );
             }
         }
+        if let Some(f) = h.fast_interval {
+            if f.get() < MIN_TIMER {
+                r.add("fast_interval", format!("{f} is below the minimum of 10ms"));
+            } else if f > h.interval {
+                r.add(
+                    "fast_interval",
+                    format!("{f} is longer than the interval ({})", h.interval),
+                );
+            }
+        }
         for (v, name) in [(h.rise, "rise"), (h.fall, "fall")] {
             if v == 0 || v > 100 {
                 r.add(name, format!("{v} must be between 1 and 100"));

@@ -150,6 +150,7 @@ fn web() -> Result<ServiceEntry> {
             timeout: None,
             rise: 2,
             fall: 2,
+            fast_interval: None,
         }),
     })
 }
