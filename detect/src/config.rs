@@ -129,6 +129,7 @@ impl Config {
     /// between members, when they run (`[bfd] sites = true`).
     pub fn fence_timers(&self, bfd_detect: Option<Duration>) -> FenceTimers {
         let t = self.timers();
+        let gossip = (t.suspect_after.get(), t.probe_interval.get());
         let (fence_after, margin) = match bfd_detect {
             // A BFD session that is Up proves the path within one detection
             // time, far more often than gossip packets arrive: silence can
@@ -140,12 +141,14 @@ impl Config {
             // for a suspicion time is gone, not unlucky. The shorter the
             // window between fencing and the earliest dead vote, the fewer
             // short flaps fence a site without anyone taking over.
-            None => (t.suspect_after.get(), t.probe_interval.get()),
+            None => gossip,
         };
         FenceTimers {
             fence_after: self.fence_after.unwrap_or(HumanDuration(fence_after)),
             margin: self.fence_margin.unwrap_or(HumanDuration(margin)),
             bfd_detect,
+            gossip_fence_after: self.fence_after.unwrap_or(HumanDuration(gossip.0)),
+            gossip_margin: self.fence_margin.unwrap_or(HumanDuration(gossip.1)),
         }
     }
 }
@@ -164,12 +167,29 @@ pub struct FenceTimers {
     pub margin: HumanDuration,
     /// The multihop BFD detection time between members, when enabled.
     pub bfd_detect: Option<Duration>,
+    /// The timers of a silence that began while the member's BFD session
+    /// was not Up (it never came up, or went Down and is in its slow
+    /// start): gossip's, as without BFD. An explicit `fence_after` /
+    /// `fence_margin` sets both.
+    pub gossip_fence_after: HumanDuration,
+    pub gossip_margin: HumanDuration,
 }
 
 impl FenceTimers {
     /// Silence before a member may be voted dead.
     pub fn dead_after(&self) -> Duration {
         self.fence_after.get() + self.margin.get()
+    }
+
+    /// The timers for a silence that began without a BFD session Up to
+    /// vouch for the member (see [`Self::gossip_fence_after`]).
+    pub fn without_bfd(&self) -> FenceTimers {
+        FenceTimers {
+            fence_after: self.gossip_fence_after,
+            margin: self.gossip_margin,
+            bfd_detect: None,
+            ..*self
+        }
     }
 }
 

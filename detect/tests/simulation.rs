@@ -112,7 +112,10 @@ fn crash_is_detected_under_ten_percent_loss_without_false_dead() {
 /// Runs `n` members under `loss` percent loss for `secs` simulated seconds
 /// and returns every Dead declaration.
 fn soak(n: usize, witness: bool, loss: u32, secs: u64, seed: u64) -> Vec<String> {
-    let mut sim = Sim::new(n, witness, Profile::MetroFast, seed);
+    soak_sim(Sim::new(n, witness, Profile::MetroFast, seed), loss, secs)
+}
+
+fn soak_sim(mut sim: Sim, loss: u32, secs: u64) -> Vec<String> {
     sim.run_until(SETTLE);
     sim.loss = loss;
     sim.run_for(Duration::from_secs(secs));
@@ -139,6 +142,21 @@ fn no_false_dead_at_ten_percent_loss() {
     }
     let bad = soak(5, false, 10, 30, 7);
     assert!(bad.is_empty(), "{bad:?}");
+}
+
+/// Member BFD at 10 ms x 3 under 10 % loss goes falsely Down every few
+/// seconds (three packets in a row lost), and comes back only after its
+/// slow start: its short fencing timers must not turn those into a fence
+/// or a Dead verdict (issue 20).
+#[test]
+fn no_false_dead_at_ten_percent_loss_with_member_bfd_at_10ms() {
+    let extra = "[bfd]\nsites = true\ninterval = \"10ms\"\nmultiplier = 3\n";
+    for seed in 0..3 {
+        let mut sim = Sim::with(3, true, Profile::MetroFast, seed, extra);
+        sim.enable_bfd(ms(10), 3);
+        let bad = soak_sim(sim, 10, 30);
+        assert!(bad.is_empty(), "seed {seed}: {bad:?}");
+    }
 }
 
 #[test]
@@ -372,9 +390,21 @@ fn source_view(sim: &Sim, source: Source, i: usize) -> Option<orbit_core::Livene
 fn a_faster_detector_at_the_observers_is_counted_by_the_quorum() {
     // LAN timers: SWIM alone needs over 4 s (1 s probes, 3 s suspicion).
     // With member BFD configured, silence is judged on BFD's scale.
+    // The silence must begin while the BFD session is Up for BFD's
+    // timers to judge it: a session that never came up vouches for nothing.
     let mut sim = Sim::with(3, true, Profile::Lan, 5, "[bfd]\nsites = true\n");
     sim.run_until(Duration::from_secs(8));
     assert!(sim.dead_declarations(Duration::ZERO).is_empty());
+    for i in [1, 2] {
+        source_says(
+            &mut sim,
+            Source::Bfd,
+            i,
+            "s0",
+            Some(orbit_core::Liveness::Alive),
+        );
+    }
+    sim.run_for(ms(100));
     let t0 = sim.now;
     sim.crash(0);
     for i in [1, 2] {

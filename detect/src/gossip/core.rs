@@ -24,8 +24,9 @@ use super::selfaware::SelfAwareness;
 use super::settings::GossipSettings;
 use super::status::{Counters, GossipStatus};
 use super::swim::{Ctx, Swim};
-use super::verdict::{self, Facts, Probe, SiteView, Source};
+use super::verdict::{self, Facts, Probe, SiteView, Source, Thresholds};
 use crate::auth::{AuthKey, EnvelopeError, PacketKind};
+use crate::config::FenceTimers;
 use crate::identity::Member;
 use crate::wire::StateMsg;
 
@@ -456,12 +457,12 @@ impl GossipCore {
     /// threshold, so fencing and dead votes happen on time, not on the next
     /// unrelated input.
     fn schedule_silence_check(&mut self, out: &mut Vec<Output>) {
-        let f = self.settings.fence;
         let next = self
             .settings
             .peers
             .iter()
             .filter_map(|(site, _)| {
+                let f = self.fence_for(site);
                 let silence = self.silence(site);
                 [f.fence_after.get(), f.dead_after()]
                     .into_iter()
@@ -505,7 +506,22 @@ impl GossipCore {
                 .then(|| Probe::from_result(self.evidence.dataplane().get(site).copied())),
             distrust_own: self.self_aware.distrusts_own_suspicions(),
         };
-        verdict::site_view(&facts, &self.settings.thresholds())
+        let fence = self.fence_for(site);
+        verdict::site_view(
+            &facts,
+            &Thresholds::new(&fence, self.settings.dead_on_silence),
+        )
+    }
+
+    /// The fencing timers that judge `site`'s current silence: the member
+    /// BFD ones only if the silence began while its session was Up.
+    fn fence_for(&self, site: &SiteId) -> FenceTimers {
+        let f = self.settings.fence;
+        if f.bfd_detect.is_some() && !self.evidence.silence_vouched_by_bfd(site) {
+            f.without_bfd()
+        } else {
+            f
+        }
     }
 
     fn refresh_views(&mut self, out: &mut Vec<Output>) {

@@ -22,6 +22,8 @@ pub(super) struct Evidence {
     sources: BTreeMap<SiteId, BTreeMap<Source, Liveness>>,
     /// When the external detector last reported each site.
     external_at: BTreeMap<SiteId, Duration>,
+    /// When each member's BFD session last went from Up to not Up.
+    bfd_lost_at: BTreeMap<SiteId, Duration>,
 }
 
 impl Evidence {
@@ -52,6 +54,26 @@ impl Evidence {
         }
         let since = self.last_heard.get(site).copied().unwrap_or(start);
         now.saturating_sub(since)
+    }
+
+    /// Whether `site`'s current silence began while its BFD session was Up
+    /// (nothing heard from it since the session went down), so the short
+    /// BFD-derived fencing timers may judge it. A silence that began with
+    /// the session already down (it never came up, or it is in its slow
+    /// start after a Down, which takes a second or more) is judged by
+    /// gossip's timers: otherwise a false BFD Down under loss followed by a
+    /// few lost gossip packets would fence a healthy member.
+    pub fn silence_vouched_by_bfd(&self, site: &SiteId) -> bool {
+        let up = self
+            .sources
+            .get(site)
+            .and_then(|s| s.get(&Source::Bfd))
+            .is_some_and(|l| *l == Liveness::Alive);
+        up || match (self.bfd_lost_at.get(site), self.last_heard.get(site)) {
+            (Some(lost), Some(heard)) => lost >= heard,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     pub fn set_link(&mut self, interface: String, sites: Vec<SiteId>, up: bool) {
@@ -104,7 +126,8 @@ impl Evidence {
         if source == Source::Bfd && was_up && liveness != Some(Liveness::Alive) {
             // BFD stays Up while packets arrive within its detection time:
             // the last one came about that long ago.
-            self.heard(site, now.saturating_sub(bfd_detect));
+            self.heard(site.clone(), now.saturating_sub(bfd_detect));
+            self.bfd_lost_at.insert(site, now);
         }
     }
 

@@ -10,7 +10,6 @@ use crate::config::{Config, DetectTimers, FenceTimers};
 use crate::Cluster;
 use orbit_core::SiteId;
 
-use super::verdict::Thresholds;
 use crate::error::DetectError;
 
 /// Gossip timing, derived from `[detect]`.
@@ -148,10 +147,5 @@ impl GossipSettings {
             dead_on_silence: detect.dead_on_silence,
             external_ttl: EXTERNAL_TTL,
         })
-    }
-
-    /// The thresholds of the verdict rule.
-    pub(super) fn thresholds(&self) -> Thresholds {
-        Thresholds::new(&self.fence, self.dead_on_silence)
     }
 }

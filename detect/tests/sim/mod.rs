@@ -21,8 +21,10 @@
 //! - optional multihop BFD between members (`Sim::enable_bfd`): per pair, a
 //!   packet every interval each way (lost at the loss rate, or on a cut or
 //!   crash; a paused member's BFD helper keeps answering), Down after
-//!   `multiplier` intervals without one, fed to the gossip core as
-//!   `Input::Source` the way orbitd's BFD adapter does;
+//!   `multiplier` intervals without one (and the other end with it: State
+//!   Down is signalled), Up again no sooner than a second later (RFC 5880
+//!   slow start), fed to the gossip core as `Input::Source` the way
+//!   orbitd's BFD adapter does;
 //! - every engine's shared state (placements, intent, deaths) goes back into
 //!   its gossip core after each event, as orbitd does, so engines converge
 //!   (and disagree) the way real ones do.
@@ -158,7 +160,12 @@ struct BfdModel {
     multiplier: u32,
     /// (observer, peer) -> (last packet received, reported Up).
     sessions: BTreeMap<(usize, usize), (Duration, Option<bool>)>,
+    /// (observer, peer) -> when the session last went Down.
+    down_since: BTreeMap<(usize, usize), Duration>,
 }
+
+/// How long a BFD session that went Down stays Down at least.
+const BFD_SLOW_START: Duration = Duration::from_secs(1);
 
 /// One moment at which two members with authority both carried `web`.
 #[derive(Debug, Clone, PartialEq)]
@@ -414,6 +421,7 @@ impl Sim {
             interval,
             multiplier,
             sessions,
+            down_since: BTreeMap::new(),
         });
         self.schedule(interval, Job::BfdTick);
     }
@@ -433,10 +441,31 @@ impl Sim {
             if arrives {
                 *last = self.now;
             }
-            let now_up = self.now.saturating_sub(*last) < detect;
+            let mut now_up = self.now.saturating_sub(*last) < detect;
+            if *up == Some(false) && now_up {
+                // RFC 5880 §6.8.3: a session that is not Up sends at most
+                // one packet a second, so it takes a second or so to come
+                // back after a Down.
+                let down_since = model.down_since.get(&(o, p)).copied().unwrap_or_default();
+                now_up = self.now.saturating_sub(down_since) >= BFD_SLOW_START;
+            }
             if *up != Some(now_up) && (now_up || up.is_some()) {
                 *up = Some(now_up);
                 reports.push((o, p, now_up));
+            }
+        }
+        // A Down is signalled to the other end (State Down in its packets),
+        // which goes Down with it: sessions are symmetric.
+        for (o, p, up) in reports.clone() {
+            if !up {
+                model.down_since.insert((o, p), self.now);
+                if let Some((_, their)) = model.sessions.get_mut(&(p, o)) {
+                    if *their == Some(true) {
+                        *their = Some(false);
+                        model.down_since.insert((p, o), self.now);
+                        reports.push((p, o, false));
+                    }
+                }
             }
         }
         let interval = model.interval;
