@@ -19,11 +19,28 @@ use std::fmt;
 
 use orbit_core::{Role, ServiceId, Steering};
 
+use crate::command::ServerState;
 use crate::plan::{Entry, Layout};
 
 /// `srv_admin_state` bit of a maint forced from the runtime API (or by the
 /// config's `disabled`, which sets it too).
 pub(crate) const FORCED_MAINT: u32 = 0x01;
+/// `srv_admin_state` bit of a drain forced from the runtime API.
+pub(crate) const FORCED_DRAIN: u32 = 0x08;
+
+/// Servers orbit forced into maint, each with the state it goes back to:
+/// `drain` if it was drained (by orbit's `drain` or an operator) when
+/// forced, since `set server .. state ready` would lift that too.
+pub(crate) type Record = BTreeMap<ServerRef, ServerState>;
+
+/// The state a server in `admin_state` goes back to after orbit's maint.
+pub(crate) fn prior_state(admin_state: u32) -> ServerState {
+    if admin_state & FORCED_DRAIN != 0 {
+        ServerState::Drain
+    } else {
+        ServerState::Ready
+    }
+}
 
 /// One HAProxy server, `backend/server`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,17 +102,20 @@ pub(crate) fn map_targets<'a>(layout: &'a Layout, entries: &'a [Entry]) -> BTree
 /// (another orbitd driving the same HAProxy may have forced them and died
 /// since; a failback must never land on servers orbit left in maint).
 pub(crate) fn to_release(
-    own: &BTreeSet<ServerRef>,
-    others: &BTreeSet<ServerRef>,
+    own: &Record,
+    others: &Record,
     held: &BTreeMap<String, ServiceId>,
     targets: &BTreeSet<&str>,
-) -> BTreeSet<ServerRef> {
-    let own_released = own.iter().filter(|s| !held.contains_key(&s.backend));
-    let in_targets = own
+) -> Record {
+    let own_released = own.iter().filter(|(s, _)| !held.contains_key(&s.backend));
+    let in_targets = others
         .iter()
-        .chain(others)
-        .filter(|s| targets.contains(s.backend.as_str()));
-    own_released.chain(in_targets).cloned().collect()
+        .chain(own)
+        .filter(|(s, _)| targets.contains(s.backend.as_str()));
+    own_released
+        .chain(in_targets)
+        .map(|(s, state)| (s.clone(), *state))
+        .collect()
 }
 
 /// What to do with one server of a held backend.
@@ -132,28 +152,32 @@ pub(crate) fn needs_ready(admin_state: u32) -> bool {
     admin_state & FORCED_MAINT != 0
 }
 
-/// Record file text -> servers; lines that are not `backend/server` are
-/// returned as problems (line number, line) and otherwise ignored: a
-/// forgotten server stays in maint, the safe side.
-pub(crate) fn parse_record(text: &str) -> (BTreeSet<ServerRef>, Vec<(usize, String)>) {
-    let mut servers = BTreeSet::new();
+/// Record file text (`backend/server`, then ` drain` for a server that
+/// goes back to drain) -> record; other lines are returned as problems
+/// (line number, line) and otherwise ignored: a forgotten server stays in
+/// maint, the safe side.
+pub(crate) fn parse_record(text: &str) -> (Record, Vec<(usize, String)>) {
+    let mut servers = Record::new();
     let mut bad = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        match line.split_once('/') {
-            Some((b, s))
-                if !b.is_empty()
-                    && !s.is_empty()
-                    && !s.contains('/')
-                    && !line.contains(char::is_whitespace) =>
-            {
-                servers.insert(ServerRef {
+        let mut words = line.split_whitespace();
+        let server = words.next().and_then(|w| w.split_once('/'));
+        let state = match (words.next(), words.next()) {
+            (None, _) => Some(ServerState::Ready),
+            (Some("drain"), None) => Some(ServerState::Drain),
+            _ => None,
+        };
+        match (server, state) {
+            (Some((b, s)), Some(state)) if !b.is_empty() && !s.is_empty() && !s.contains('/') => {
+                let r = ServerRef {
                     backend: b.to_owned(),
                     server: s.to_owned(),
-                });
+                };
+                servers.insert(r, state);
             }
             _ => bad.push((i + 1, line.to_owned())),
         }
@@ -161,13 +185,17 @@ pub(crate) fn parse_record(text: &str) -> (BTreeSet<ServerRef>, Vec<(usize, Stri
     (servers, bad)
 }
 
-pub(crate) fn render_record(servers: &BTreeSet<ServerRef>) -> String {
+pub(crate) fn render_record(servers: &Record) -> String {
     let mut s = String::from(
         "# written by orbitd: servers it put in maint because their site was declared dead;\n\
-         # it puts exactly these back to ready once the site is no longer dead.\n",
+         # it puts exactly these back (to ready, or to drain if so marked) once the site is\n\
+         # no longer declared dead.\n",
     );
-    for srv in servers {
+    for (srv, state) in servers {
         s.push_str(&srv.to_string());
+        if *state == ServerState::Drain {
+            s.push_str(" drain");
+        }
         s.push('\n');
     }
     s
@@ -289,8 +317,13 @@ mod tests {
     #[test]
     fn release_own_unheld_servers_and_anyones_in_map_targets() {
         let l = layout();
-        let own: BTreeSet<_> = [srv("web_a", "a1"), srv("db_a", "d1")].into();
-        let others: BTreeSet<_> = [srv("web_b", "b1"), srv("db_a", "d2")].into();
+        let ready = |list: &[ServerRef]| -> Record {
+            list.iter()
+                .map(|s| (s.clone(), ServerState::Ready))
+                .collect()
+        };
+        let own = ready(&[srv("web_a", "a1"), srv("db_a", "d1")]);
+        let others = ready(&[srv("web_b", "b1"), srv("db_a", "d2")]);
         let release = |st: &Steering| {
             let entries = l.desired(st).unwrap();
             let h = held_backends(&l, st, &entries);
@@ -303,7 +336,7 @@ mod tests {
             (Some("b"), Role::Active, true),
             (Some("b"), Role::Active, true),
         );
-        assert_eq!(release(&st), [srv("web_b", "b1")].into());
+        assert_eq!(release(&st), ready(&[srv("web_b", "b1")]));
 
         // The dead site is back (takeover false): our own servers return;
         // another orbitd's in a backend the map does not use stay its own.
@@ -313,7 +346,7 @@ mod tests {
         );
         assert_eq!(
             release(&st),
-            [srv("web_a", "a1"), srv("db_a", "d1"), srv("web_b", "b1")].into()
+            ready(&[srv("web_a", "a1"), srv("db_a", "d1"), srv("web_b", "b1")])
         );
 
         // Failback to a: every recorded server of a's backends goes back,
@@ -324,7 +357,7 @@ mod tests {
         );
         assert_eq!(
             release(&st),
-            [srv("web_a", "a1"), srv("db_a", "d1"), srv("db_a", "d2")].into()
+            ready(&[srv("web_a", "a1"), srv("db_a", "d1"), srv("db_a", "d2")])
         );
     }
 
@@ -351,18 +384,26 @@ mod tests {
         );
         assert!(needs_ready(0x01));
         assert!(!needs_ready(0));
+        assert_eq!(prior_state(0), ServerState::Ready);
+        assert_eq!(prior_state(0x08), ServerState::Drain);
     }
 
     #[test]
     fn record_round_trips_and_names_bad_lines() {
-        let servers: BTreeSet<_> = [srv("be_a", "a1"), srv("be_a", "a2")].into();
+        let servers: Record = [
+            (srv("be_a", "a1"), ServerState::Ready),
+            (srv("be_a", "a2"), ServerState::Drain),
+        ]
+        .into();
         let text = render_record(&servers);
+        assert!(text.contains("be_a/a2 drain\n"), "{text}");
         assert_eq!(parse_record(&text), (servers, vec![]));
-        let (got, bad) = parse_record("be_a/a1\nnonsense\nbe/x/y\n\n# c\n/a\nb c/d\n");
-        assert_eq!(got, [srv("be_a", "a1")].into());
+        let (got, bad) =
+            parse_record("be_a/a1\nnonsense\nbe/x/y\n\n# c\n/a\nb c/d\nb/c maint\nb/c drain x\n");
+        assert_eq!(got, [(srv("be_a", "a1"), ServerState::Ready)].into());
         assert_eq!(
             bad.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            vec![2, 3, 6, 7]
+            vec![2, 3, 6, 7, 8, 9]
         );
     }
 }

@@ -6,12 +6,16 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
 use common::*;
 use orbit_core::Redirector;
 use orbit_haproxy::Runtime;
 
-/// `srv_admin_state` bit of a forced maint.
+/// `srv_admin_state` bits of a forced maint and a forced drain.
 const MAINT: u32 = 0x01;
+const DRAIN: u32 = 0x08;
 
 async fn admin(lab: &Lab, backend: &str, server: &str) -> u32 {
     let state = lab.cli("show servers state").await;
@@ -54,18 +58,28 @@ async fn the_dead_sites_servers_go_to_maint_with_their_sessions_shut_in_the_same
 #[tokio::test]
 async fn servers_orbit_put_in_maint_go_back_to_ready_and_an_operators_stay_in_maint() {
     let lab = Lab::start(LabOptions {
-        servers_per_site: 2,
+        servers_per_site: 3,
         ..LabOptions::default()
     })
     .await;
     let mut rt = Runtime::start(&lab.config()).await.unwrap();
-    // The operator took a2 out for maintenance before anything happened.
-    let r = lab.cli("set server be_site_a/a2 state maint").await;
-    assert_eq!(r.trim(), "", "{r}");
+    // The operator took a2 out for maintenance and drained a3 before
+    // anything happened.
+    for (server, state) in [("a2", "maint"), ("a3", "drain")] {
+        let r = lab
+            .cli(&format!("set server be_site_a/{server} state {state}"))
+            .await;
+        assert_eq!(r.trim(), "", "{r}");
+    }
 
     rt.apply(&lab.carried_by(1, "b", true)).await.unwrap();
-    assert_ne!(admin(&lab, "be_site_a", "a1").await & MAINT, 0);
-    assert_ne!(admin(&lab, "be_site_a", "a2").await & MAINT, 0);
+    for server in ["a1", "a2", "a3"] {
+        assert_ne!(
+            admin(&lab, "be_site_a", server).await & MAINT,
+            0,
+            "{server}"
+        );
+    }
 
     // Site a is no longer declared dead (b still carries the service).
     let applied = rt.apply(&lab.carried_by(2, "b", false)).await.unwrap();
@@ -84,7 +98,12 @@ async fn servers_orbit_put_in_maint_go_back_to_ready_and_an_operators_stay_in_ma
         "{applied:?}"
     );
     assert!(!applied.detail.contains("a2"), "{applied:?}");
-    assert_eq!(rt.stats().servers_restored, 1);
+    // a3 goes back to the drain it was in, not to ready.
+    assert_eq!(
+        admin(&lab, "be_site_a", "a3").await & (MAINT | DRAIN),
+        DRAIN
+    );
+    assert_eq!(rt.stats().servers_restored, 2);
 
     // Failback to a: served by a1, a2 still the operator's.
     rt.apply(&lab.steering(3, Some("a"))).await.unwrap();
@@ -178,4 +197,51 @@ async fn a_failed_maint_is_one_error_the_map_stays_moved_and_the_next_apply_fini
         "{applied:?}"
     );
     assert_eq!(line(&mut old).await, None, "{applied:?}");
+}
+
+#[tokio::test]
+async fn idle_server_connections_to_the_dead_site_are_closed_by_the_apply() {
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    // The keep-alive client is gone; HAProxy keeps its server connection
+    // to a1 idle for reuse.
+    lab.some_requests().await;
+    let open_at_a = || lab.site_a.open.load(Ordering::SeqCst);
+    assert_eq!(open_at_a(), 1);
+
+    rt.apply(&lab.carried_by(1, "b", true)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open_at_a() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy kept its idle connection to the dead site's server"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_request_hanging_on_the_dead_site_ends_with_the_apply_not_at_timeout_server() {
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    // Site a goes dark mid-request: the request reached a1 and no answer
+    // will ever come (HAProxy's `timeout server` is 30 s here).
+    lab.site_a.mute.store(true, Ordering::SeqCst);
+    let mut c = tokio::net::TcpStream::connect(lab.frontend).await.unwrap();
+    let request = tokio::spawn(async move { http_get(&mut c, 7).await });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !lab.site_a.seen().contains(&7) {
+        assert!(Instant::now() < deadline, "the request never reached a1");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    rt.apply(&lab.carried_by(1, "b", true)).await.unwrap();
+    // http_get gives up after 5 s: long before HAProxy's own timeout, long
+    // after the apply.
+    let ended = request.await.unwrap();
+    assert_ne!(ended, Err("timeout".to_owned()), "still hanging on a1");
+    assert!(!matches!(ended, Ok((200, _))), "{ended:?}");
+    // The client's next request goes to b.
+    let load = lab.some_requests().await;
+    assert!(load.bodies.lock().unwrap().iter().all(|(_, b)| b == "b"));
 }

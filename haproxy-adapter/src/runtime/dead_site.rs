@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use super::{write_named, Runtime};
 use crate::command::ServerState;
-use crate::dead_site::{self, Hold, ServerRef};
+use crate::dead_site::{self, Hold, Record, ServerRef};
 use crate::error::Error;
 use crate::mapfile;
 
@@ -50,10 +50,7 @@ impl Runtime {
     }
 
     /// This orbitd's record and the union of every other site's.
-    fn load_records(
-        &self,
-        local: &SiteId,
-    ) -> Result<(BTreeSet<ServerRef>, BTreeSet<ServerRef>), Error> {
+    fn load_records(&self, local: &SiteId) -> Result<(Record, Record), Error> {
         let own_path = self.record_path(local);
         let dir = match own_path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
@@ -66,7 +63,7 @@ impl Runtime {
             action: "list its directory",
             source,
         })?;
-        let (mut own, mut others) = (BTreeSet::new(), BTreeSet::new());
+        let (mut own, mut others) = (Record::new(), Record::new());
         for entry in listing.flatten() {
             let name = entry.file_name();
             let Some(site) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
@@ -90,11 +87,7 @@ impl Runtime {
         Ok((own, others))
     }
 
-    async fn save_record(
-        &self,
-        local: &SiteId,
-        servers: &BTreeSet<ServerRef>,
-    ) -> Result<(), Error> {
+    async fn save_record(&self, local: &SiteId, servers: &Record) -> Result<(), Error> {
         let path = self.record_path(local);
         if servers.is_empty() {
             return match tokio::fs::remove_file(&path).await {
@@ -124,7 +117,7 @@ impl Runtime {
             return Ok(Vec::new());
         }
         let mut readied = Vec::new();
-        let backends: BTreeSet<&str> = release.iter().map(|s| s.backend.as_str()).collect();
+        let backends: BTreeSet<&str> = release.keys().map(|s| s.backend.as_str()).collect();
         for backend in backends {
             // Gone from HAProxy's config: nothing left to ready there.
             if !self.backends.contains(backend) {
@@ -135,9 +128,12 @@ impl Runtime {
                     backend: s.backend.clone(),
                     server: s.server.clone(),
                 };
-                if release.contains(&r) && dead_site::needs_ready(s.admin_state) {
+                let Some(state) = release.get(&r) else {
+                    continue;
+                };
+                if dead_site::needs_ready(s.admin_state) {
                     self.client
-                        .set_server_state(&s.backend, &s.server, ServerState::Ready)
+                        .set_server_state(&s.backend, &s.server, *state)
                         .await?;
                     readied.push(r);
                 }
@@ -145,8 +141,9 @@ impl Runtime {
         }
         // Only after the commands: a crash in between leaves a record of
         // servers no longer in maint, which the next apply just drops.
-        self.confirmed_holds.retain(|r| !release.contains(r));
-        let kept: BTreeSet<ServerRef> = own.difference(&release).cloned().collect();
+        self.confirmed_holds.retain(|r| !release.contains_key(r));
+        let mut kept = own.clone();
+        kept.retain(|r, _| !release.contains_key(r));
         if kept != own {
             self.save_record(&plan.local, &kept).await?;
         }
@@ -169,15 +166,20 @@ impl Runtime {
         }
         let (own, _) = self.load_records(&plan.local)?;
         let mut force = Vec::new();
+        let mut record = own.clone();
         for backend in plan.held.keys() {
             for s in self.client.show_servers_state(Some(backend)).await? {
                 let r = ServerRef {
                     backend: s.backend,
                     server: s.server,
                 };
-                let recorded = own.contains(&r);
+                let recorded = own.contains_key(&r);
                 let confirmed = self.confirmed_holds.contains(&r);
                 if dead_site::hold(s.admin_state, recorded, confirmed) == Hold::Force {
+                    // A recorded server keeps the state it had before orbit.
+                    record
+                        .entry(r.clone())
+                        .or_insert_with(|| dead_site::prior_state(s.admin_state));
                     force.push(r);
                 }
             }
@@ -188,8 +190,6 @@ impl Runtime {
         // Recorded before the commands: a crash in between leaves a record
         // of a server not (yet) in maint, which a release just drops, never
         // a maint orbit would not know to undo.
-        let mut record = own.clone();
-        record.extend(force.iter().cloned());
         if record != own {
             self.save_record(&plan.local, &record).await?;
         }

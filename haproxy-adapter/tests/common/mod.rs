@@ -114,6 +114,9 @@ pub struct SiteServer {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<u64>>>,
     pub open: Arc<AtomicU64>,
+    /// While set, HTTP requests are read and recorded but never answered,
+    /// as by a site that went dark mid-request.
+    pub mute: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -129,17 +132,18 @@ impl SiteServer {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let open = Arc::new(AtomicU64::new(0));
-        let (n, s, o) = (name.to_owned(), seen.clone(), open.clone());
+        let mute = Arc::new(AtomicBool::new(false));
+        let (n, s, o, m) = (name.to_owned(), seen.clone(), open.clone(), mute.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                let (n, s, o) = (n.clone(), s.clone(), o.clone());
+                let (n, s, o, m) = (n.clone(), s.clone(), o.clone(), m.clone());
                 tokio::spawn(async move {
                     o.fetch_add(1, Ordering::SeqCst);
                     if mode == "http" {
-                        serve_http(conn, &n, &s).await;
+                        serve_http(conn, &n, &s, &m).await;
                     } else {
                         serve_lines(conn, &n).await;
                     }
@@ -152,6 +156,7 @@ impl SiteServer {
             addr,
             seen,
             open,
+            mute,
             task,
         }
     }
@@ -161,7 +166,7 @@ impl SiteServer {
     }
 }
 
-async fn serve_http(mut conn: TcpStream, name: &str, seen: &Mutex<Vec<u64>>) {
+async fn serve_http(mut conn: TcpStream, name: &str, seen: &Mutex<Vec<u64>>, mute: &AtomicBool) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -177,6 +182,9 @@ async fn serve_http(mut conn: TcpStream, name: &str, seen: &Mutex<Vec<u64>>) {
                 .and_then(|v| v.trim().parse().ok())
             {
                 seen.lock().unwrap().push(seq);
+            }
+            if mute.load(Ordering::SeqCst) {
+                continue;
             }
             let resp = format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{name}",
@@ -644,7 +652,8 @@ impl LoadClient {
     }
 }
 
-async fn http_get(c: &mut TcpStream, seq: u64) -> Result<(u16, String), String> {
+/// One request on `c`: (status, body), or why there was none within 5 s.
+pub async fn http_get(c: &mut TcpStream, seq: u64) -> Result<(u16, String), String> {
     let req = format!("GET / HTTP/1.1\r\nhost: {HOST}\r\nx-seq: {seq}\r\n\r\n");
     tokio::time::timeout(Duration::from_secs(5), async {
         c.write_all(req.as_bytes())
