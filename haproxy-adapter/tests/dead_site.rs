@@ -94,7 +94,7 @@ async fn servers_orbit_put_in_maint_go_back_to_ready_and_an_operators_stay_in_ma
         "orbit readied the operator's server"
     );
     assert!(
-        applied.detail.contains("ready") && applied.detail.contains("be_site_a/a1"),
+        applied.detail.contains("out of orbit's maint") && applied.detail.contains("be_site_a/a1"),
         "{applied:?}"
     );
     assert!(!applied.detail.contains("a2"), "{applied:?}");

@@ -103,8 +103,8 @@ impl Runtime {
         write_named(RECORD, path, dead_site::render_record(servers)).await
     }
 
-    /// Before the map commit: puts back to ready the recorded servers the
-    /// plan no longer holds (see [`dead_site::to_release`]), then drops
+    /// Before the map commit: puts back to ready (or drain) the recorded
+    /// servers the plan no longer holds (see [`dead_site::to_release`]), then drops
     /// them from this orbitd's record. Returns those it readied.
     pub(super) async fn release_servers(
         &mut self,
@@ -149,7 +149,8 @@ impl Runtime {
         }
         self.stats.servers_restored += readied.len() as u64;
         if !readied.is_empty() {
-            info!(servers = %dead_site::list(&readied), "servers put back to ready: their site is no longer declared dead");
+            info!(servers = %dead_site::list(&readied),
+                "servers out of orbit's maint (ready, or drain if they were drained): their site is no longer declared dead, or the map points there");
         }
         Ok(readied)
     }

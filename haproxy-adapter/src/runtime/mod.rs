@@ -343,7 +343,7 @@ impl Runtime {
 
         let readied = self.release_servers(servers).await.map_err(|e| {
             Error::Invalid(format!(
-                "putting back to ready the servers orbit held in maint failed, \
+                "taking servers out of orbit's maint failed, \
                  so the map was left as it was: {e}"
             ))
         })?;
@@ -359,7 +359,7 @@ impl Runtime {
             detail.insert(
                 0,
                 format!(
-                    "put back to ready (site no longer declared dead): {}",
+                    "out of orbit's maint (site no longer declared dead, or the map points there): {}",
                     crate::dead_site::list(&readied)
                 ),
             );
