@@ -66,8 +66,11 @@ pub enum Error {
     #[error("haproxy: service {service:?} is steered to site {site:?}, which has no entry in haproxy.backends.{service}")]
     NoBackendForSite { service: String, site: String },
 
-    #[error("haproxy map file {path}: cannot {action}: {source}")]
+    /// The map file, or orbit's record of the servers it put in maint
+    /// (`file` says which).
+    #[error("haproxy {file} {path}: cannot {action}: {source}")]
     MapFile {
+        file: &'static str,
         path: PathBuf,
         action: &'static str,
         source: io::Error,

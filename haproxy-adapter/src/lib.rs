@@ -8,11 +8,13 @@
 //! - [`Client`]: the async client (unix socket or `tcp:HOST:PORT`).
 //! - `mapfile`: the map file, replaced atomically.
 //! - `plan`: steering <-> map entries, pure.
+//! - `dead_site`: which servers a takeover holds in maint, pure.
 //! - [`Runtime`]: apply / observe / reconcile.
 
 pub mod client;
 pub mod command;
 pub mod config;
+mod dead_site;
 mod endpoint;
 mod error;
 mod framing;

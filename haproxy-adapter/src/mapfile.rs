@@ -38,12 +38,26 @@ pub fn render<'a>(
     s
 }
 
+/// What errors call the map file.
+const MAP_FILE: &str = "map file";
+
 /// Reads the file; `None` if it does not exist.
 pub fn read(path: &Path) -> Result<Option<String>, Error> {
+    read_file(MAP_FILE, path)
+}
+
+/// Replaces the file's content atomically and durably.
+pub fn write_atomic(path: &Path, contents: &str) -> Result<(), Error> {
+    write_file_atomic(MAP_FILE, path, contents)
+}
+
+/// [`read`] of any file orbit keeps beside the map; `file` names it in errors.
+pub(crate) fn read_file(file: &'static str, path: &Path) -> Result<Option<String>, Error> {
     match fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(Error::MapFile {
+            file,
             path: path.to_owned(),
             action: "read it",
             source,
@@ -51,10 +65,15 @@ pub fn read(path: &Path) -> Result<Option<String>, Error> {
     }
 }
 
-/// Replaces the file's content atomically and durably.
-pub fn write_atomic(path: &Path, contents: &str) -> Result<(), Error> {
+/// [`write_atomic`] of any file orbit keeps beside the map.
+pub(crate) fn write_file_atomic(
+    file: &'static str,
+    path: &Path,
+    contents: &str,
+) -> Result<(), Error> {
     let err = |action: &'static str| {
         move |source| Error::MapFile {
+            file,
             path: path.to_owned(),
             action,
             source,
@@ -66,7 +85,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), Error> {
     };
     let name = path
         .file_name()
-        .ok_or_else(|| Error::Invalid(format!("map path {} names no file", path.display())))?;
+        .ok_or_else(|| Error::Invalid(format!("{file} path {} names no file", path.display())))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".orbit-{}.tmp", std::process::id()));

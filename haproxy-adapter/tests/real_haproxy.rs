@@ -88,10 +88,7 @@ async fn reload_keeps_the_new_steering() {
 
     // The new worker loaded the persisted file.
     assert_eq!(lab.runtime_map().await[HOST], "be_site_b");
-    let load = LoadClient::start(lab.frontend, Duration::ZERO);
-    load.wait_ok(20).await;
-    let load = load.stop().await;
-    assert!(load.failed().is_empty(), "{:?}", load.failed());
+    let load = lab.some_requests().await;
     assert!(load.bodies.lock().unwrap().iter().all(|(_, b)| b == "b"));
 
     // The backend follows the new process and finds nothing to fix.
@@ -461,44 +458,17 @@ async fn too_old_haproxy_is_refused() {
 
 // ---- TCP services: long-lived connections ----------------------------------
 
-async fn line(c: &mut tokio::net::TcpStream) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    c.write_all(b"hello\n").await.ok()?;
-    let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).trim().to_owned())
-}
-
-fn admin_state(servers_state: &str, backend: &str) -> u32 {
-    // Columns: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
-    servers_state
-        .lines()
-        .map(|l| l.split(' ').collect::<Vec<_>>())
-        .find(|w| w.len() > 6 && w[1] == backend)
-        .map(|w| w[6].parse().unwrap())
-        .unwrap()
-}
-
 #[tokio::test]
 async fn tcp_sessions_stay_on_the_old_site_unless_shut_down() {
     init_tracing();
-    let lab = Lab::start(LabOptions {
-        mode: "tcp",
-        ..LabOptions::default()
-    })
-    .await;
+    let lab = Lab::start(LabOptions::tcp()).await;
 
     // Without shutdown_sessions an established connection keeps its site.
     let mut rt = Runtime::start(&lab.config()).await.unwrap();
-    let mut old = tokio::net::TcpStream::connect(lab.frontend).await.unwrap();
-    assert_eq!(line(&mut old).await.as_deref(), Some("a"));
+    let mut old = lab.session("a").await;
     rt.apply(&lab.steering(1, Some("b"))).await.unwrap();
     assert_eq!(line(&mut old).await.as_deref(), Some("a"));
-    let mut new = tokio::net::TcpStream::connect(lab.frontend).await.unwrap();
-    assert_eq!(line(&mut new).await.as_deref(), Some("b"));
+    let mut new = lab.session("b").await;
 
     // With it, moving back closes the sessions on the old site (b) so that
     // clients reconnect to the new one (a).
@@ -512,8 +482,7 @@ async fn tcp_sessions_stay_on_the_old_site_unless_shut_down() {
         None,
         "session on the old site survived"
     );
-    let mut again = tokio::net::TcpStream::connect(lab.frontend).await.unwrap();
-    assert_eq!(line(&mut again).await.as_deref(), Some("a"));
+    lab.session("a").await;
     // The first connection was on a, the new site: untouched.
     assert_eq!(line(&mut old).await.as_deref(), Some("a"));
 }

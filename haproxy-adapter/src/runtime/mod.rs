@@ -1,14 +1,16 @@
 //! [`Runtime`]: the HAProxy backend, `impl Redirector`.
 //!
 //! ```text
-//!  apply(&Steering) ──> Layout::desired (pure) ──> sync
-//!                                                   │ show map MAP + read file   (diff)
-//!                                                   │ write file (temp+fsync+rename)
-//!                                                   │ prepare map -> @V
-//!                                                   │ add map @V MAP << chunk ... (payloads)
-//!                                                   │ commit map @V MAP          (atomic switch)
-//!                                                   │ show map MAP               (read back, compare)
-//!                                                   └ old site's servers: drain / shutdown sessions
+//!  apply(&Steering) ──> Layout::desired, dead_site::held_backends (pure) ──> sync
+//!                          │ servers orbit held in maint, no longer held: ready
+//!                          │ show map MAP + read file   (diff)
+//!                          │ write file (temp+fsync+rename)
+//!                          │ prepare map -> @V
+//!                          │ add map @V MAP << chunk ... (payloads)
+//!                          │ commit map @V MAP          (atomic switch)
+//!                          │ show map MAP               (read back, compare)
+//!                          │ old site's servers: drain / shutdown sessions (if configured)
+//!                          └ a dead site's servers: record, maint, shutdown sessions
 //! ```
 //!
 //! All I/O goes through one [`Client`] owned by the `Runtime`: `Redirector`
@@ -32,7 +34,9 @@ use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::mapfile;
 use crate::plan::{differences, Entry, Layout};
+use dead_site::ServerPlan;
 
+mod dead_site;
 mod sessions;
 
 /// Bytes of entries per `add map` payload: the whole command must fit
@@ -57,6 +61,10 @@ pub struct Stats {
     pub connections: u64,
     /// Duration of the last successful sync that changed something.
     pub last_change_us: u64,
+    /// Servers put in maint (sessions shut) because their site was
+    /// declared dead, and servers orbit put back to ready after that.
+    pub servers_forced_maint: u64,
+    pub servers_restored: u64,
 }
 
 /// The HAProxy backend. Build it with [`Runtime::start`] (connects and
@@ -74,6 +82,10 @@ pub struct Runtime {
     /// Connection epoch whose map and backends were checked.
     checked_epoch: u64,
     backends: BTreeSet<String>,
+    /// Recorded servers whose `maint` and `shutdown sessions` this process
+    /// saw succeed; any other recorded server gets both again (a failed
+    /// apply, or a restart between the record and the commands).
+    confirmed_holds: BTreeSet<crate::dead_site::ServerRef>,
     stats: Stats,
 }
 
@@ -95,6 +107,7 @@ impl Runtime {
             drain: cfg.drain,
             checked_epoch: 0,
             backends: BTreeSet::new(),
+            confirmed_holds: BTreeSet::new(),
             stats: Stats::default(),
         })
     }
@@ -188,9 +201,8 @@ impl Runtime {
         };
         self.map = ours.file.clone();
         self.backends = self.client.show_backends().await?.into_iter().collect();
-        if self.shutdown_sessions || self.drain {
-            self.probe_admin_level().await?;
-        }
+        // Always: a takeover puts the dead site's servers in maint.
+        self.probe_admin_level().await?;
         self.checked_epoch = self.client.epoch();
         Ok(())
     }
@@ -227,8 +239,16 @@ impl Runtime {
             });
         }
         let entries = self.layout.desired(steering)?;
+        let servers = ServerPlan {
+            local: steering.local_site.clone(),
+            held: crate::dead_site::held_backends(&self.layout, steering, &entries),
+            targets: crate::dead_site::map_targets(&self.layout, &entries)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        };
         let span = info_span!("haproxy_apply", map = %self.map, generation = steering.generation);
-        self.sync(steering.generation, &entries)
+        self.sync(steering.generation, &entries, &servers)
             .instrument(span)
             .await
     }
@@ -251,9 +271,14 @@ impl Runtime {
     }
 
     /// Brings file and runtime map to `entries`, on the process that stays.
-    async fn sync(&mut self, generation: u64, entries: &[Entry]) -> Result<Applied, Error> {
+    async fn sync(
+        &mut self,
+        generation: u64,
+        entries: &[Entry],
+        servers: &ServerPlan,
+    ) -> Result<Applied, Error> {
         let started = Instant::now();
-        let result = self.sync_confirmed(generation, entries).await;
+        let result = self.sync_confirmed(generation, entries, servers).await;
         match &result {
             Ok(a) => {
                 self.stats.synced += 1;
@@ -275,10 +300,11 @@ impl Runtime {
         &mut self,
         generation: u64,
         entries: &[Entry],
+        servers: &ServerPlan,
     ) -> Result<Applied, Error> {
         const ATTEMPTS: usize = 3;
         for attempt in 1..=ATTEMPTS {
-            let applied = self.sync_once(generation, entries).await?;
+            let applied = self.sync_once(generation, entries, servers).await?;
             if applied.changes == 0 {
                 return Ok(applied);
             }
@@ -301,22 +327,84 @@ impl Runtime {
         )))
     }
 
-    async fn sync_once(&mut self, generation: u64, entries: &[Entry]) -> Result<Applied, Error> {
+    /// Servers orbit no longer holds go back to ready first (a failback
+    /// must never point the map at servers orbit left in maint), then the
+    /// map, then a dead site's servers go to maint: the map moves new
+    /// requests away before their old servers fail what is in flight.
+    async fn sync_once(
+        &mut self,
+        generation: u64,
+        entries: &[Entry],
+        servers: &ServerPlan,
+    ) -> Result<Applied, Error> {
         let started = Instant::now();
         self.ensure_checked().await?;
         self.check_backends(entries).await?;
 
+        let readied = self.release_servers(servers).await.map_err(|e| {
+            Error::Invalid(format!(
+                "taking servers out of orbit's maint failed, \
+                 so the map was left as it was: {e}"
+            ))
+        })?;
+        let (map_changes, mut detail) = self.sync_map(generation, entries).await?;
+        let forced = self.hold_servers(servers).await.map_err(|e| {
+            Error::Invalid(format!(
+                "the map is in force, but putting the servers of {} (a site declared dead) \
+                 in maint failed: {e}",
+                servers.held.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        if !readied.is_empty() {
+            detail.insert(
+                0,
+                format!(
+                    "out of orbit's maint (site no longer declared dead, or the map points there): {}",
+                    crate::dead_site::list(&readied)
+                ),
+            );
+        }
+        if !forced.is_empty() {
+            detail.push(format!(
+                "put in maint, sessions shut (site declared dead): {}",
+                crate::dead_site::list(&forced)
+            ));
+        }
+        let changes = map_changes + readied.len() + forced.len();
+        if changes == 0 {
+            return Ok(Applied {
+                generation,
+                changes,
+                detail: format!("map {} already holds {} entries", self.map, entries.len()),
+            });
+        }
+        let applied = Applied {
+            generation,
+            changes,
+            detail: format!(
+                "{} in {} us",
+                detail.join("; "),
+                started.elapsed().as_micros()
+            ),
+        };
+        info!(map = %self.map, generation, changes, maint = forced.len(), ready = readied.len(),
+            detail = %applied.detail, "haproxy map applied");
+        Ok(applied)
+    }
+
+    /// Brings file and runtime map to `entries`: (changes, detail).
+    async fn sync_map(
+        &mut self,
+        generation: u64,
+        entries: &[Entry],
+    ) -> Result<(usize, Vec<String>), Error> {
         let runtime = self.read_runtime_map().await?;
         let old_file = mapfile::read(&self.map_path)?;
         let file_entries = old_file.as_deref().map(mapfile::parse).unwrap_or_default();
         let runtime_diff = differences(entries, &runtime);
         let file_diff = differences(entries, &file_entries);
         if runtime_diff.is_empty() && file_diff.is_empty() && old_file.is_some() {
-            return Ok(Applied {
-                generation,
-                changes: 0,
-                detail: format!("map {} already holds {} entries", self.map, entries.len()),
-            });
+            return Ok((0, Vec::new()));
         }
 
         let mut detail = Vec::new();
@@ -391,18 +479,7 @@ impl Runtime {
                 }
             }
         }
-        let changes = runtime_diff.len() + usize::from(file_written);
-        let applied = Applied {
-            generation,
-            changes,
-            detail: format!(
-                "{} in {} us",
-                detail.join("; "),
-                started.elapsed().as_micros()
-            ),
-        };
-        info!(map = %self.map, generation, changes, detail = %applied.detail, "haproxy map applied");
-        Ok(applied)
+        Ok((runtime_diff.len() + usize::from(file_written), detail))
     }
 
     /// `show map`, retried once on a new connection: HAProxy may close an
@@ -495,16 +572,22 @@ fn chunks(pairs: &[(String, String)], max: usize) -> Vec<&[(String, String)]> {
 }
 
 async fn write_file(path: PathBuf, text: String) -> Result<(), Error> {
+    write_named("map file", path, text).await
+}
+
+/// Replaces a file beside the map atomically, off the runtime's threads.
+async fn write_named(file: &'static str, path: PathBuf, text: String) -> Result<(), Error> {
     let p = path.clone();
-    tokio::task::spawn_blocking(move || mapfile::write_atomic(&path, &text))
+    tokio::task::spawn_blocking(move || mapfile::write_file_atomic(file, &path, &text))
         .await
-        .map_err(|e| Error::Invalid(format!("writing map file {}: {e}", p.display())))?
+        .map_err(|e| Error::Invalid(format!("writing {file} {}: {e}", p.display())))?
 }
 
 async fn remove_file(path: PathBuf) -> Result<(), Error> {
     tokio::fs::remove_file(&path)
         .await
         .map_err(|source| Error::MapFile {
+            file: "map file",
             path,
             action: "remove it",
             source,

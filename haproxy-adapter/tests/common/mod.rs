@@ -82,6 +82,19 @@ pub struct LabOptions {
     pub mode: &'static str,
     /// Extra services `svcN` (key `svcN`) mapped to the same two backends.
     pub extra_services: usize,
+    /// Servers of each site's backend (`a1`, `a2`, ...), all the site's
+    /// one listener.
+    pub servers_per_site: usize,
+}
+
+impl LabOptions {
+    /// A TCP service (a constant key, one line answered per line).
+    pub fn tcp() -> LabOptions {
+        LabOptions {
+            mode: "tcp",
+            ..LabOptions::default()
+        }
+    }
 }
 
 impl Default for LabOptions {
@@ -89,6 +102,7 @@ impl Default for LabOptions {
         LabOptions {
             mode: "http",
             extra_services: 0,
+            servers_per_site: 1,
         }
     }
 }
@@ -100,6 +114,9 @@ pub struct SiteServer {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<u64>>>,
     pub open: Arc<AtomicU64>,
+    /// While set, HTTP requests are read and recorded but never answered,
+    /// as by a site that went dark mid-request.
+    pub mute: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -115,17 +132,18 @@ impl SiteServer {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let open = Arc::new(AtomicU64::new(0));
-        let (n, s, o) = (name.to_owned(), seen.clone(), open.clone());
+        let mute = Arc::new(AtomicBool::new(false));
+        let (n, s, o, m) = (name.to_owned(), seen.clone(), open.clone(), mute.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                let (n, s, o) = (n.clone(), s.clone(), o.clone());
+                let (n, s, o, m) = (n.clone(), s.clone(), o.clone(), m.clone());
                 tokio::spawn(async move {
                     o.fetch_add(1, Ordering::SeqCst);
                     if mode == "http" {
-                        serve_http(conn, &n, &s).await;
+                        serve_http(conn, &n, &s, &m).await;
                     } else {
                         serve_lines(conn, &n).await;
                     }
@@ -138,6 +156,7 @@ impl SiteServer {
             addr,
             seen,
             open,
+            mute,
             task,
         }
     }
@@ -147,7 +166,7 @@ impl SiteServer {
     }
 }
 
-async fn serve_http(mut conn: TcpStream, name: &str, seen: &Mutex<Vec<u64>>) {
+async fn serve_http(mut conn: TcpStream, name: &str, seen: &Mutex<Vec<u64>>, mute: &AtomicBool) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -163,6 +182,9 @@ async fn serve_http(mut conn: TcpStream, name: &str, seen: &Mutex<Vec<u64>>) {
                 .and_then(|v| v.trim().parse().ok())
             {
                 seen.lock().unwrap().push(seq);
+            }
+            if mute.load(Ordering::SeqCst) {
+                continue;
             }
             let resp = format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{name}",
@@ -288,19 +310,23 @@ impl Lab {
              \x20   bind {fe}\n\
              \x20   use_backend %[{key},map({map},be_none)]\n\
              \x20   default_backend be_none\n\
-             backend be_site_a\n\
-             \x20   server a1 {a}\n\
-             backend be_site_b\n\
-             \x20   server b1 {b}\n\
+             backend be_site_a\n{a}\
+             backend be_site_b\n{b}\
              backend be_none\n{none}",
             ip = lab_ip(),
             cli = self.tcp_cli_port,
             fe = self.frontend,
             map = self.map_path.display(),
-            a = self.site_a.addr,
-            b = self.site_b.addr,
+            a = self.servers("a", self.site_a.addr),
+            b = self.servers("b", self.site_b.addr),
         );
         std::fs::write(&self.cfg_path, cfg).unwrap();
+    }
+
+    fn servers(&self, site: &str, addr: SocketAddr) -> String {
+        (1..=self.options.servers_per_site)
+            .map(|i| format!("    server {site}{i} {addr}\n"))
+            .collect()
     }
 
     fn spawn(&mut self) {
@@ -483,6 +509,35 @@ impl Lab {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         steering(generation, &refs, active)
     }
+
+    /// A TCP session through the frontend (TCP lab), checked to be served
+    /// by `site`.
+    pub async fn session(&self, site: &str) -> TcpStream {
+        let mut c = TcpStream::connect(self.frontend).await.unwrap();
+        assert_eq!(line(&mut c).await.as_deref(), Some(site));
+        c
+    }
+
+    /// A keep-alive client's first 20 requests; asserts none failed.
+    pub async fn some_requests(&self) -> LoadClient {
+        let load = LoadClient::start(self.frontend, Duration::ZERO);
+        load.wait_ok(20).await;
+        let load = load.stop().await;
+        assert!(load.failed().is_empty(), "{:?}", load.failed());
+        load
+    }
+
+    /// The steering of the orbitd at `local` that carries every lab service
+    /// itself, with `takeover` when the other site is declared dead.
+    pub fn carried_by(&self, generation: u64, local: &str, takeover: bool) -> Steering {
+        let mut s = self.steering(generation, Some(local));
+        s.local_site = site(local);
+        for svc in s.services.values_mut() {
+            svc.local_role = Role::Active;
+            svc.takeover = takeover;
+        }
+        s
+    }
 }
 
 /// One keep-alive HTTP client sending numbered requests back to back
@@ -597,7 +652,8 @@ impl LoadClient {
     }
 }
 
-async fn http_get(c: &mut TcpStream, seq: u64) -> Result<(u16, String), String> {
+/// One request on `c`: (status, body), or why there was none within 5 s.
+pub async fn http_get(c: &mut TcpStream, seq: u64) -> Result<(u16, String), String> {
     let req = format!("GET / HTTP/1.1\r\nhost: {HOST}\r\nx-seq: {seq}\r\n\r\n");
     tokio::time::timeout(Duration::from_secs(5), async {
         c.write_all(req.as_bytes())
@@ -711,6 +767,34 @@ async fn proxy_one(mut client: TcpStream, upstream: SocketAddr, fault: Fault) {
             }
         }
     }
+}
+
+/// Sends a line on a TCP session through the frontend and returns the
+/// answering site's name; `None` once the session is closed.
+pub async fn line(c: &mut TcpStream) -> Option<String> {
+    c.write_all(b"hello\n").await.ok()?;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).trim().to_owned())
+}
+
+/// `srv_admin_state` of the first server of `backend` in `show servers state`.
+pub fn admin_state(servers_state: &str, backend: &str) -> u32 {
+    server_admin_state(servers_state, backend, None)
+}
+
+/// `srv_admin_state` of `backend/server` (the first server if `None`).
+pub fn server_admin_state(servers_state: &str, backend: &str, server: Option<&str>) -> u32 {
+    // Columns: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+    servers_state
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|w| w.len() > 6 && w[1] == backend && server.is_none_or(|s| w[3] == s))
+        .map(|w| w[6].parse().unwrap())
+        .unwrap_or_else(|| panic!("no {backend}/{server:?} in {servers_state}"))
 }
 
 /// `path` for a unix socket that nothing listens on.
