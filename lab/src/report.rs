@@ -599,6 +599,30 @@ mod tests {
         );
     }
 
+    /// The plot shows every run, hogged ones too, and each row's p99.
+    #[test]
+    fn the_plot_has_a_dot_per_run_and_a_p99_dash_per_row() {
+        let mut results = Vec::new();
+        for (mode, hog) in [(Mode::Bgp, false), (Mode::Bgp, true), (Mode::Sdn, false)] {
+            for sc in [2, 8] {
+                for run in 1..=20 {
+                    let mut r = crate::scenario::test_result(mode, Scenario(sc), run, hog);
+                    r.outage_ms = Some(f64::from(run) * if hog { 30.0 } else { 10.0 });
+                    results.push(r);
+                }
+            }
+        }
+        let path = std::env::temp_dir().join(format!("olab-plot-{}.svg", std::process::id()));
+        plot(&results, &path).expect("plot");
+        let svg = std::fs::read_to_string(&path).expect("svg");
+        let _ = std::fs::remove_file(&path);
+        // 120 runs and the 3 legend entries.
+        assert_eq!(svg.matches("<circle").count(), 123);
+        assert!(svg.contains("\nbgp+hog\n"), "hog rows in the legend");
+        // A dash per row (6) beside the mesh's and legend's own lines.
+        assert!(svg.matches("<polyline").count() >= 6);
+    }
+
     #[test]
     fn the_member_bfd_line_names_each_setting() {
         let mut rows = vec![
