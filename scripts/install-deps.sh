@@ -15,6 +15,7 @@ PACKAGES=(
     openvswitch-common  # ovs-ofctl ofp-print: OpenFlow codec oracle
     serf          # reference detector for the detection benchmark and the lab baseline
     exabgp        # lab baseline: ExaBGP with its healthcheck (BGP mode)
+    stress-ng     # the lab's --hog: stress-ng --cpu 2 beside the lab (issue 20)
     curl
     prometheus    # promtool: /metrics in the classic text format passes `promtool check metrics`
     python3-prometheus-client  # a strict OpenMetrics parser for /metrics in OpenMetrics

@@ -331,6 +331,19 @@ mod tests {
         assert_eq!(percentile(&[], 50.0), None);
     }
 
+    /// Nearest rank of 20 samples (a 20-run row): p99 is rank
+    /// ceil(0.99 x 20) = 20, the highest; p95 rank 19; p50 rank 10. Not an
+    /// interpolation, which would report a value no run had.
+    #[test]
+    fn percentiles_of_twenty_runs_are_nearest_rank() {
+        let v: Vec<f64> = (1..=20).rev().map(|x| f64::from(x) * 10.0).collect();
+        assert_eq!(percentile(&v, 50.0), Some(100.0));
+        assert_eq!(percentile(&v, 95.0), Some(190.0));
+        assert_eq!(percentile(&v, 99.0), Some(200.0));
+        assert_eq!(percentile(&v, 100.0), Some(200.0));
+        assert_eq!(percentile(&v[..1], 99.0), Some(200.0));
+    }
+
     #[test]
     fn probe_log_lines_parse() {
         let dir = std::env::temp_dir().join(format!("olab-parse-{}", std::process::id()));

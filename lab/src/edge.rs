@@ -113,7 +113,7 @@ filter orbit_in {{
   interface \"*\" {{ min rx interval {ms} ms; min tx interval {ms} ms; multiplier {mult}; }};
 }}
 ",
-            ms = lab.bfd_ms,
+            ms = lab.tuning.bfd_ms,
             mult = plan::BFD_MULTIPLIER
         ));
     }

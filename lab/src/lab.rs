@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use orbit_core::api::StatusResponse;
+use orbit_core::api::{BfdHop, BfdState, StatusResponse};
 
 use crate::edge;
-use crate::orbitd::{self, Caps, Failback, Tuning};
+use crate::orbitd::{self, Tuning};
 use crate::plan::{self, Mode};
 use crate::sys::{self, ip, Netns, Proc};
 
@@ -28,11 +28,7 @@ pub struct Lab {
     pub mode: Mode,
     pub prefix: String,
     pub dir: PathBuf,
-    pub caps: Caps,
-    /// BFD interval (ms) at the edge and in orbitd, BGP mode.
-    pub bfd_ms: u32,
-    pub failback: Failback,
-    pub standby_withdraw: bool,
+    pub tuning: Tuning,
     pub haproxy_socket: PathBuf,
     pub haproxy_map: PathBuf,
     pub ovs_dir: PathBuf,
@@ -74,10 +70,7 @@ impl Lab {
             mode,
             prefix: prefix.to_owned(),
             dir: dir.to_owned(),
-            caps: tuning.caps,
-            bfd_ms: tuning.bfd_ms,
-            failback: tuning.failback,
-            standby_withdraw: tuning.standby_withdraw,
+            tuning,
             haproxy_socket: dir.join("haproxy").join("admin.sock"),
             haproxy_map: dir.join("haproxy").join("orbit.map"),
             ovs_dir: dir.join("ovs"),
@@ -297,10 +290,7 @@ impl Lab {
         orbitd::Setup {
             mode: self.mode,
             root: &self.dir,
-            caps: self.caps,
-            bfd_ms: self.bfd_ms,
-            failback: self.failback,
-            standby_withdraw: self.standby_withdraw,
+            tuning: self.tuning,
             haproxy_socket: &self.haproxy_socket,
             haproxy_map: &self.haproxy_map,
             ovs_dir: &self.ovs_dir,
@@ -350,8 +340,17 @@ impl Lab {
                 streak = 0;
             }
             if std::time::Instant::now() > deadline {
+                let bfd = if self.tuning.member_bfd(self.mode).is_some() {
+                    format!(
+                        ", members' BFD sessions Up at a: {}, at b: {} (of 2 each)",
+                        self.member_bfd_up("a"),
+                        self.member_bfd_up("b")
+                    )
+                } else {
+                    String::new()
+                };
                 bail!(
-                    "the client is not served by site {site} after {timeout:?} (last answer: {:?}); orbitd a log:\n{}",
+                    "the lab is not steady on site {site} after {timeout:?} (last answer: {:?}{bfd}); orbitd a log:\n{}",
                     self.ask(),
                     sys::tail(&orbitd::member_paths(&self.dir, "a").dir.join("orbitd.log"), 10)
                 );
@@ -381,13 +380,31 @@ impl Lab {
     /// Both sites' orbitd have authority, their backends confirmed the
     /// current steering, and `web` is steered to `site`. (In SDN mode the
     /// bridge's NORMAL flow reaches a site before orbit steers anything,
-    /// so the client's answer alone proves nothing.)
+    /// so the client's answer alone proves nothing.) Where the members run
+    /// BFD, both sites' sessions to the two other members are Up: a run
+    /// must not start while one detector is still coming up.
     fn orbit_steady(&self, site: &str) -> bool {
         if !self.mode.orbit() {
             return true;
         }
         let ready = |m: &str| self.api_get(m, "/ready").is_some_and(|(c, _)| c == 200);
-        ready("a") && ready("b") && self.steered_to("a").as_deref() == Some(site)
+        let bfd = || {
+            self.tuning.member_bfd(self.mode).is_none()
+                || plan::SITES.iter().all(|m| self.member_bfd_up(m) == 2)
+        };
+        ready("a") && ready("b") && self.steered_to("a").as_deref() == Some(site) && bfd()
+    }
+
+    /// How many of `member`'s multihop BFD sessions (toward the other
+    /// members) are Up; 0 while its orbitd does not answer.
+    pub fn member_bfd_up(&self, member: &str) -> usize {
+        self.status(member).map_or(0, |status| {
+            status
+                .bfd
+                .iter()
+                .filter(|s| s.hop == BfdHop::Multihop && s.state == BfdState::Up)
+                .count()
+        })
     }
 
     /// `member`'s `/v1/status`, typed so that a field orbitd renames fails

@@ -10,6 +10,7 @@
 mod analysis;
 mod cleanup;
 mod edge;
+mod hog;
 mod journal;
 mod lab;
 mod orbitd;
@@ -117,12 +118,42 @@ struct RunArgs {
     /// BFD interval in BGP mode (ms), at bird2 and in orbitd; multiplier 3.
     #[arg(long = "bfd-interval", default_value_t = plan::BFD_INTERVAL_MS)]
     bfd_ms: u32,
+    /// Multihop BFD between the members (a, b, w) in haproxy, bgp-nobfd and
+    /// sdn (ms; multiplier 3); 0 turns it off. In bgp mode the members
+    /// share the edge's --bfd-interval (orbitd has one [bfd] interval).
+    #[arg(long = "member-bfd-interval", default_value_t = plan::MEMBER_BFD_INTERVAL_MS)]
+    member_bfd_ms: u32,
+    /// Run stress-ng --cpu 2 beside the lab: `--hog` runs only hogged
+    /// runs, `--hog both` each run without and with the hog (own rows,
+    /// shown as e.g. `bgp+hog`).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "only")]
+    hog: Option<HogRuns>,
     /// UDP probes per second.
     #[arg(long, default_value_t = 1000)]
     rate: u32,
     /// Keep every run's directory (logs, journals, probe log).
     #[arg(long)]
     keep: bool,
+}
+
+/// Which runs `--hog` asks for.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum HogRuns {
+    /// Every run with the hog.
+    Only,
+    /// Every run twice: without the hog, then with it.
+    Both,
+}
+
+impl HogRuns {
+    /// Without the hog (false) and / or with it (true), in run order.
+    fn variants(choice: Option<HogRuns>) -> &'static [bool] {
+        match choice {
+            None => &[false],
+            Some(HogRuns::Only) => &[true],
+            Some(HogRuns::Both) => &[false, true],
+        }
+    }
 }
 
 impl Default for RunArgs {
@@ -141,6 +172,8 @@ impl Default for RunArgs {
             out: PathBuf::from("lab-results"),
             rate: 1000,
             bfd_ms: plan::BFD_INTERVAL_MS,
+            member_bfd_ms: plan::MEMBER_BFD_INTERVAL_MS,
+            hog: None,
             keep: false,
         }
     }
@@ -256,6 +289,17 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     if args.bfd_ms == 0 {
         bail!("--bfd-interval must be at least 1 ms");
     }
+    if (1..3).contains(&args.member_bfd_ms) {
+        bail!(
+            "--member-bfd-interval {}: orbitd's [bfd] interval is at least 3 ms (0 turns member BFD off)",
+            args.member_bfd_ms
+        );
+    }
+    let hogs = HogRuns::variants(args.hog);
+    if args.hog.is_some() {
+        sys::run("sh", &["-c", "command -v stress-ng"])
+            .context("--hog needs stress-ng (scripts/install-deps.sh)")?;
+    }
     let mut modes = Vec::new();
     for m in &args.modes {
         modes.push(Mode::parse(m).with_context(|| {
@@ -283,37 +327,44 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let opts = scenario::RunOptions {
         prefix: format!("olab{}", std::process::id()),
         root: root.clone(),
-        caps,
-        bfd_ms: args.bfd_ms,
+        tuning: orbitd::Tuning {
+            bfd_ms: args.bfd_ms,
+            member_bfd_ms: args.member_bfd_ms,
+            ..orbitd::Tuning::lab_defaults(caps)
+        },
         keep: args.keep,
         rate: args.rate,
     };
-    let total: usize = modes
-        .iter()
-        .map(|m| scenarios.iter().filter(|s| m.runs_scenario(s.0)).count() * args.runs as usize)
-        .sum();
+    // Runs of one mode: every scenario it runs, with and / or without the hog.
+    let runs_of = |m: &Mode| {
+        scenarios.iter().filter(|s| m.runs_scenario(s.0)).count() * hogs.len() * args.runs as usize
+    };
+    let total: usize = modes.iter().map(runs_of).sum();
     let mut results = Vec::new();
     let mut unavailable = Vec::new();
     let mut n = 0;
     for mode in &modes {
-        if let Err(e) = mode_available(*mode, &root, caps) {
+        if let Err(e) = mode_available(*mode, &root, opts.tuning) {
             eprintln!("orbit-lab: mode {mode} is not available: {e:#}");
             unavailable.push(format!("{mode}: {e:#}"));
-            n += scenarios.iter().filter(|s| mode.runs_scenario(s.0)).count() * args.runs as usize;
+            n += runs_of(mode);
             continue;
         }
         for sc in scenarios.iter().filter(|s| mode.runs_scenario(s.0)) {
-            for run in 1..=args.runs {
-                n += 1;
-                eprint!(
-                    "[{n}/{total}] {mode} scenario {} ({}) run {run}: ",
-                    sc.0,
-                    sc.name()
-                );
-                let _ = std::io::stderr().flush();
-                let r = scenario::run(*mode, *sc, run, &opts);
-                eprintln!("{}", progress(&r));
-                results.push(r);
+            for &hog in hogs {
+                for run in 1..=args.runs {
+                    n += 1;
+                    eprint!(
+                        "[{n}/{total}] {} scenario {} ({}) run {run}: ",
+                        plan::mode_label(*mode, hog),
+                        sc.0,
+                        sc.name()
+                    );
+                    let _ = std::io::stderr().flush();
+                    let r = scenario::run(*mode, *sc, run, hog, &opts);
+                    eprintln!("{}", progress(&r));
+                    results.push(r);
+                }
             }
         }
     }
@@ -327,10 +378,12 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     for u in &unavailable {
         println!("not run: {u}");
     }
+    // The invocation's wall time: every lab built, run and torn down.
+    let seconds = started.elapsed().as_secs();
     let json = serde_json::json!({
         "command": command,
         "machine": machine,
-        "seconds": started.elapsed().as_secs(),
+        "seconds": seconds,
         "unavailable": unavailable,
         "summary": rows,
         "side_by_side": cmps,
@@ -338,7 +391,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     });
     let out = &args.out;
     std::fs::write(out.join("lab.json"), serde_json::to_string_pretty(&json)?)?;
-    let mut md = report::markdown(&rows, &results, &command, &machine);
+    let mut md = report::markdown(&rows, &results, &command, &machine, seconds);
     for u in &unavailable {
         md.push_str(&format!("\nNot run: {u}\n"));
     }
@@ -347,9 +400,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         eprintln!("orbit-lab: plot failed: {e:#}");
     }
     println!(
-        "results: {0}/lab.json, {0}/lab.md, {0}/outage.svg ({1} s)",
+        "results: {0}/lab.json, {0}/lab.md, {0}/outage.svg\nwall time: {1} ({2} runs)",
         out.display(),
-        started.elapsed().as_secs()
+        report::wall_time(seconds),
+        results.len()
     );
     let failed = results.iter().filter(|r| !r.violations.is_empty()).count();
     if failed > 0 || !unavailable.is_empty() {
@@ -404,8 +458,9 @@ fn progress(r: &scenario::RunResult) -> String {
     s
 }
 
-/// A mode runs only if the orbitd binary accepts its backend section.
-fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
+/// A mode runs only if the orbitd binary accepts its backend section (and
+/// the run's `[bfd]`).
+fn mode_available(mode: Mode, root: &Path, tuning: orbitd::Tuning) -> Result<()> {
     if !mode.orbit() {
         sys::run(
             "sh",
@@ -426,10 +481,7 @@ fn mode_available(mode: Mode, root: &Path, caps: orbitd::Caps) -> Result<()> {
     let setup = orbitd::Setup {
         mode,
         root: &dir,
-        caps,
-        bfd_ms: plan::BFD_INTERVAL_MS,
-        failback: orbitd::Failback::default(),
-        standby_withdraw: false,
+        tuning,
         haproxy_socket: &dir.join("h.sock"),
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
@@ -462,12 +514,7 @@ fn up(mode: &str) -> Result<ExitCode> {
         "orbit-lab: building the {mode} lab in {} ...",
         dir.display()
     );
-    let tuning = orbitd::Tuning {
-        caps,
-        bfd_ms: plan::BFD_INTERVAL_MS,
-        failback: orbitd::Failback::default(),
-        standby_withdraw: false,
-    };
+    let tuning = orbitd::Tuning::lab_defaults(caps);
     let mut lab = lab::Lab::up(mode, &prefix, &dir, tuning, true, false)?;
     if let Err(e) = lab.wait_steady("a", Duration::from_secs(30)) {
         eprintln!("orbit-lab: warning: {e:#}");

@@ -26,6 +26,36 @@ pub enum Failback {
     Manual,
 }
 
+impl Tuning {
+    /// The defaults of a run: edge and member BFD at the lab's intervals.
+    pub fn lab_defaults(caps: Caps) -> Tuning {
+        Tuning {
+            caps,
+            bfd_ms: plan::BFD_INTERVAL_MS,
+            member_bfd_ms: plan::MEMBER_BFD_INTERVAL_MS,
+            failback: Failback::default(),
+            standby_withdraw: false,
+        }
+    }
+
+    /// The interval (ms) the members' multihop BFD sessions of `mode` run
+    /// at, or None when they do not run. orbitd's `[bfd]` has one
+    /// `interval` for every session, so where BFD also runs toward the
+    /// edge (`bgp`) the members share the edge's interval: all three
+    /// members alike, or a site's sessions to the witness would run at the
+    /// slower of the two ends (RFC 5880 §6.8.2).
+    pub fn member_bfd(&self, mode: Mode) -> Option<u32> {
+        if !mode.member_bfd() || self.member_bfd_ms == 0 {
+            return None;
+        }
+        Some(if mode.bfd() {
+            self.bfd_ms
+        } else {
+            self.member_bfd_ms
+        })
+    }
+}
+
 impl Default for Failback {
     fn default() -> Self {
         Failback::After(FAILBACK_AFTER_MS)
@@ -36,8 +66,11 @@ impl Default for Failback {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tuning {
     pub caps: Caps,
-    /// BFD interval (ms) in BGP mode.
+    /// BFD interval (ms) toward the edge in BGP mode.
     pub bfd_ms: u32,
+    /// BFD interval (ms) between the members where the mode runs member
+    /// BFD (`Mode::member_bfd`); 0: off.
+    pub member_bfd_ms: u32,
     pub failback: Failback,
     /// `[bgp] standby = "withdraw"`: the standby announces nothing (the
     /// planned-stop scenario's case), instead of the lab's prepend 3.
@@ -100,12 +133,7 @@ pub fn member_paths(root: &Path, member: &str) -> MemberPaths {
 pub struct Setup<'a> {
     pub mode: Mode,
     pub root: &'a Path,
-    pub caps: Caps,
-    /// BFD interval (ms) in BGP mode.
-    pub bfd_ms: u32,
-    pub failback: Failback,
-    /// `[bgp] standby = "withdraw"` instead of `[bgp.standby] prepend = 3`.
-    pub standby_withdraw: bool,
+    pub tuning: Tuning,
     /// HAProxy: the admin socket and the map file.
     pub haproxy_socket: &'a Path,
     pub haproxy_map: &'a Path,
@@ -123,13 +151,10 @@ pub fn detect_caps(root: &Path) -> Result<Caps> {
     let setup = Setup {
         mode: Mode::Haproxy,
         root: &dir,
-        caps: Caps {
+        tuning: Tuning::lab_defaults(Caps {
             dataplane_probe: true,
-        },
+        }),
         haproxy_socket: &dir.join("h.sock"),
-        bfd_ms: plan::BFD_INTERVAL_MS,
-        failback: Failback::default(),
-        standby_withdraw: false,
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
     };

@@ -95,6 +95,15 @@ impl Mode {
     pub fn bfd(self) -> bool {
         self == Mode::Bgp
     }
+
+    /// Multihop BFD between the members (`[bfd] sites = true`), the
+    /// setting an operator should use, wherever orbit's own detectors
+    /// decide. Not in the baselines: their point is their own detector
+    /// (ExaBGP runs no orbitd; Serf stands for the original design, which
+    /// had no BFD).
+    pub fn member_bfd(self) -> bool {
+        matches!(self, Mode::Haproxy | Mode::Bgp | Mode::BgpNoBfd | Mode::Sdn)
+    }
 }
 
 impl fmt::Display for Mode {
@@ -110,11 +119,27 @@ impl fmt::Display for Mode {
     }
 }
 
+/// A mode as the report shows it: `bgp`, or `bgp+hog` for the runs with
+/// the CPU hog beside the lab (`--hog`), which are rows of their own.
+pub fn mode_label(mode: Mode, hog: bool) -> String {
+    if hog {
+        format!("{mode}+hog")
+    } else {
+        mode.to_string()
+    }
+}
+
 /// BFD timers on both ends of the edge's BGP sessions in BGP mode: by
 /// default the fastest bird2 and orbit both keep up with (detection 30 ms);
 /// `--bfd-interval` changes the interval.
 pub const BFD_INTERVAL_MS: u32 = 10;
 pub const BFD_MULTIPLIER: u8 = 3;
+
+/// Member BFD (multihop between a, b and w) by default, multiplier
+/// BFD_MULTIPLIER; `--member-bfd-interval` changes it, 0 turns it off. In
+/// `bgp` mode orbitd's one `[bfd] interval` also times the sessions toward
+/// the edge, so there the members run at the edge's BFD_INTERVAL_MS.
+pub const MEMBER_BFD_INTERVAL_MS: u32 = 20;
 
 /// The service address every site binds on `lo`.
 pub const SERVICE_ADDR: &str = "198.51.100.10";

@@ -8,8 +8,9 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::analysis::{self, ProbeLog, StreamStats};
+use crate::hog::{Hog, HogReport};
 use crate::lab::Lab;
-use crate::orbitd::{self, Caps, Failback, Tuning, FAILBACK_AFTER_MS};
+use crate::orbitd::{self, Failback, Tuning, FAILBACK_AFTER_MS};
 use crate::plan::Mode;
 use crate::sys::{self, now_us, Proc};
 use crate::transitions::{self, Move};
@@ -101,6 +102,15 @@ pub struct RunResult {
     pub mode: Mode,
     pub scenario: Scenario,
     pub run: u32,
+    /// The run had the CPU hog (`--hog`) beside it.
+    pub hog: bool,
+    /// What the hog did (None without `--hog`).
+    pub hog_stats: Option<HogReport>,
+    /// The members' multihop BFD interval (ms, x 3) of the run; None: off.
+    pub member_bfd_ms: Option<u32>,
+    /// The members' BFD sessions Up at a and b (4: all) before the run's
+    /// window; None where member BFD is off.
+    pub member_bfd_up: Option<usize>,
     /// The lab could not be built or the scenario not driven.
     pub error: Option<String>,
     /// The stream the outage is read from (udp for bgp/sdn, http keep-alive
@@ -146,8 +156,9 @@ pub struct RunResult {
 pub struct RunOptions {
     pub prefix: String,
     pub root: std::path::PathBuf,
-    pub caps: Caps,
-    pub bfd_ms: u32,
+    /// The run's orbitd tuning before the scenario's own (failback,
+    /// standby).
+    pub tuning: Tuning,
     pub keep: bool,
     pub rate: u32,
 }
@@ -156,19 +167,31 @@ fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
 
-/// Builds a lab, runs the scenario, tears the lab down, analyses.
-pub fn run(mode: Mode, sc: Scenario, run: u32, opts: &RunOptions) -> RunResult {
-    let dir = opts.root.join(format!("{mode}-s{}-r{run}", sc.0));
+/// Builds a lab, runs the scenario (with the CPU hog beside it if `hog`),
+/// tears the lab down, analyses.
+pub fn run(mode: Mode, sc: Scenario, run: u32, hog: bool, opts: &RunOptions) -> RunResult {
+    let label = crate::plan::mode_label(mode, hog);
+    let dir = opts.root.join(format!("{label}-s{}-r{run}", sc.0));
     // A run starts from nothing: logs are appended (sys::Proc::spawn) and
     // orbitd would restore a state file an earlier run left in this
     // directory (same --out).
     let _ = std::fs::remove_dir_all(&dir);
-    let prefix = format!("{}{}{}{}", opts.prefix, mode.short(), sc.0, run);
-    let analysed = drive(mode, sc, &prefix, &dir, opts).and_then(|t| {
+    let prefix = format!(
+        "{}{}{}{}{}",
+        opts.prefix,
+        mode.short(),
+        if hog { "H" } else { "" },
+        sc.0,
+        run
+    );
+    let analysed = drive(mode, sc, hog, &prefix, &dir, opts).and_then(|t| {
         let journal = read_journals(mode, &dir)?;
         Ok(analyse(mode, sc, run, &dir, &t, &journal, opts.keep))
     });
-    analysed.unwrap_or_else(|e| failed(mode, sc, run, &dir, &e))
+    let mut r = analysed.unwrap_or_else(|e| failed(mode, sc, run, &dir, &e));
+    r.hog = hog;
+    r.member_bfd_ms = opts.tuning.member_bfd(mode);
+    r
 }
 
 /// The members' journals, merged in time order (none in the ExaBGP
@@ -194,6 +217,10 @@ fn failed(mode: Mode, sc: Scenario, run: u32, dir: &Path, e: &anyhow::Error) -> 
         mode,
         scenario: sc,
         run,
+        hog: false,
+        hog_stats: None,
+        member_bfd_ms: None,
+        member_bfd_up: None,
         error: Some(format!("{e:#}")),
         primary: primary(mode),
         failover: false,
@@ -220,6 +247,22 @@ fn failed(mode: Mode, sc: Scenario, run: u32, dir: &Path, e: &anyhow::Error) -> 
     }
 }
 
+/// A run that passed with nothing measured yet (report tests).
+#[cfg(test)]
+pub(crate) fn test_result(mode: Mode, sc: Scenario, run: u32, hog: bool) -> RunResult {
+    let mut r = failed(
+        mode,
+        sc,
+        run,
+        Path::new("/nonexistent"),
+        &anyhow::anyhow!("-"),
+    );
+    r.error = None;
+    r.violations.clear();
+    r.hog = hog;
+    r
+}
+
 fn primary(mode: Mode) -> &'static str {
     if mode == Mode::Haproxy {
         "http-keepalive"
@@ -228,9 +271,11 @@ fn primary(mode: Mode) -> &'static str {
     }
 }
 
-/// Times of one run, Unix µs.
+/// Times of one run, Unix µs, and what ran beside it.
 #[derive(Debug)]
 struct Timeline {
+    hog: Option<HogReport>,
+    member_bfd_up: Option<usize>,
     start: i64,
     fault: i64,
     fault_command_ms: Option<f64>,
@@ -250,18 +295,28 @@ struct Timeline {
 fn drive(
     mode: Mode,
     sc: Scenario,
+    hog: bool,
     prefix: &str,
     dir: &Path,
     opts: &RunOptions,
 ) -> Result<Timeline> {
     let _ = std::fs::remove_dir_all(dir);
     let tuning = Tuning {
-        caps: opts.caps,
-        bfd_ms: opts.bfd_ms,
         failback: sc.failback(),
         standby_withdraw: sc.standby_withdraw(),
+        ..opts.tuning
     };
     let mut lab = Lab::up(mode, prefix, dir, tuning, true, true)?;
+    // From the steady lab to the end of the probe stream: the fault, the
+    // detectors' reaction and everything the client sees. (Dropped on any
+    // error below, which kills it.)
+    let hog = hog.then(|| Hog::start(prefix, dir)).transpose()?;
+    let member_bfd_up = tuning.member_bfd(mode).map(|_| {
+        crate::plan::SITES
+            .iter()
+            .map(|s| lab.member_bfd_up(s))
+            .sum()
+    });
     let exe = Lab::self_exe()?;
     let probe_log = dir.join("probe.log");
     let argv = vec![
@@ -413,6 +468,7 @@ fn drive(
     }
     let end = now_us();
     probe.finish(Duration::from_secs(5))?;
+    let hog = hog.map(Hog::stop).transpose()?;
     for (name, p) in lab.procs.iter_mut() {
         if name.starts_with("orbitd") {
             p.check_alive()?;
@@ -420,6 +476,8 @@ fn drive(
     }
     drop(lab);
     Ok(Timeline {
+        hog,
+        member_bfd_up,
         start,
         fault,
         fault_command_ms,
@@ -512,6 +570,10 @@ fn analyse(
         mode,
         scenario: sc,
         run,
+        hog: t.hog.is_some(),
+        hog_stats: t.hog.clone(),
+        member_bfd_ms: None,
+        member_bfd_up: t.member_bfd_up,
         error: None,
         primary: primary(mode),
         failover: main.switched,

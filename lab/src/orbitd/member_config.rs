@@ -54,13 +54,13 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
             })
             .collect::<Result<_>>()?,
         detect: detect(setup)?,
-        policy: policy(setup.failback),
+        policy: policy(setup.tuning.failback),
         services: vec![web()?],
         bgp: None,
         haproxy: None,
         sdn: None,
         hook: None,
-        bfd: orbit_bfd::config::Config::default(),
+        bfd: bfd(setup),
         // A lab run writes far less than a rotation's worth; the lab reads
         // journal.jsonl alone.
         journal: orbit_config::JournalConfig::default(),
@@ -75,14 +75,30 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
         Mode::Exabgp => {}
         Mode::Bgp | Mode::BgpNoBfd | Mode::Serf => {
             config.bgp = Some(bgp(setup, member)?);
-            if setup.mode.bfd() {
-                config.bfd.interval = HumanDuration::from_millis(u64::from(setup.bfd_ms));
-                config.bfd.multiplier = plan::BFD_MULTIPLIER;
-            }
         }
         Mode::Sdn => config.sdn = Some(sdn(setup)?),
     }
     Ok(config)
+}
+
+/// `[bfd]`: the interval of the edge's sessions in `bgp` mode (`bfd =
+/// true` on the peer, below), and the members' multihop sessions wherever
+/// they run, on every member (the witness included), at the same interval
+/// (`Tuning::member_bfd`).
+fn bfd(setup: &Setup<'_>) -> orbit_bfd::config::Config {
+    let mut bfd = orbit_bfd::config::Config::default();
+    let member = setup.tuning.member_bfd(setup.mode);
+    let interval = if setup.mode.bfd() {
+        Some(setup.tuning.bfd_ms)
+    } else {
+        member
+    };
+    if let Some(ms) = interval {
+        bfd.interval = HumanDuration::from_millis(u64::from(ms));
+        bfd.multiplier = plan::BFD_MULTIPLIER;
+    }
+    bfd.sites = member.is_some();
+    bfd
 }
 
 fn detect(setup: &Setup<'_>) -> Result<orbit_detect::Config> {
@@ -104,7 +120,7 @@ fn detect(setup: &Setup<'_>) -> Result<orbit_detect::Config> {
         detect.fence_margin = Some(HumanDuration::from_millis(100));
         detect.dead_on_silence = false;
     }
-    if setup.caps.dataplane_probe {
+    if setup.tuning.caps.dataplane_probe {
         // A silent daemon is not a dead site: every member also probes each
         // site's service over the control network.
         for site in plan::SITES {
@@ -181,7 +197,7 @@ fn bgp(setup: &Setup<'_>, site: &str) -> Result<orbit_bgp::Config> {
         return Err(anyhow!("{local} is no IPv4 router id"));
     };
     let mut bgp = orbit_bgp::Config::new(plan::site_asn(site), router_id);
-    if setup.standby_withdraw {
+    if setup.tuning.standby_withdraw {
         bgp.standby = orbit_bgp::BgpStandby::Withdraw(orbit_bgp::StandbyWithdraw::Withdraw);
     }
     bgp.takeover.communities = vec![format!("{}:666", plan::EDGE_ASN)];

@@ -7,7 +7,7 @@ use orbit_bgp::{BgpStandby, BgpStandbyAnnounce, StandbyWithdraw};
 use orbit_config::{Config, NodeRole};
 use orbit_core::config::Failback as FailbackRule;
 
-use super::super::{Caps, Failback, Setup};
+use super::super::{Caps, Failback, Setup, Tuning};
 use super::config;
 use crate::plan::Mode;
 
@@ -40,12 +40,9 @@ fn setup(mode: Mode, p: &Paths) -> Setup<'_> {
     Setup {
         mode,
         root: &p.root,
-        caps: Caps {
+        tuning: Tuning::lab_defaults(Caps {
             dataplane_probe: true,
-        },
-        bfd_ms: 10,
-        failback: Failback::default(),
-        standby_withdraw: false,
+        }),
         haproxy_socket: &p.haproxy_socket,
         haproxy_map: &p.haproxy_map,
         ovs_dir: Path::new("/run/orbit-lab/t/ovs"),
@@ -58,21 +55,34 @@ fn every_setup(p: &Paths) -> Vec<Setup<'_>> {
     let mut all = Vec::new();
     for mode in MODES {
         let base = setup(mode, p);
+        let tuned = |tuning: Tuning| Setup {
+            tuning,
+            ..base.clone()
+        };
         all.push(base.clone());
-        all.push(Setup {
+        all.push(tuned(Tuning {
             caps: Caps::default(),
-            ..base.clone()
-        });
-        all.push(Setup {
+            ..base.tuning
+        }));
+        all.push(tuned(Tuning {
             failback: Failback::Manual,
-            ..base.clone()
-        });
-        all.push(Setup {
+            ..base.tuning
+        }));
+        all.push(tuned(Tuning {
             failback: Failback::After(500),
             bfd_ms: 50,
             standby_withdraw: true,
-            ..base.clone()
-        });
+            ..base.tuning
+        }));
+        // Member BFD off (before / after) and slower.
+        all.push(tuned(Tuning {
+            member_bfd_ms: 0,
+            ..base.tuning
+        }));
+        all.push(tuned(Tuning {
+            member_bfd_ms: 50,
+            ..base.tuning
+        }));
     }
     all
 }
@@ -156,10 +166,13 @@ fn scenario_tunings_reach_the_config() {
     let p = paths();
     let base = setup(Mode::Bgp, &p);
     let tuned = Setup {
-        failback: Failback::Manual,
-        standby_withdraw: true,
-        bfd_ms: 50,
-        caps: Caps::default(),
+        tuning: Tuning {
+            failback: Failback::Manual,
+            standby_withdraw: true,
+            bfd_ms: 50,
+            caps: Caps::default(),
+            ..base.tuning
+        },
         ..base
     };
     let a = config(&tuned, "a").unwrap();
@@ -170,4 +183,47 @@ fn scenario_tunings_reach_the_config() {
     );
     assert_eq!(a.bfd.interval.get(), Duration::from_millis(50));
     assert!(a.detect.probe.is_empty(), "an old orbitd gets no probe");
+}
+
+/// Issue 20: every member runs multihop BFD toward the others wherever
+/// orbit's own detectors decide, at `--member-bfd-interval` (20 ms x 3),
+/// except in `bgp`, where orbitd's one `[bfd] interval` is the edge's;
+/// 0 turns it off and leaves the edge's BFD as it was.
+#[test]
+fn members_run_bfd_where_orbit_decides() {
+    let p = paths();
+    let ms = |c: &Config| c.bfd.interval.get().as_millis();
+    for mode in MODES {
+        let on = setup(mode, &p);
+        let off = Setup {
+            tuning: Tuning {
+                member_bfd_ms: 0,
+                ..on.tuning
+            },
+            ..on.clone()
+        };
+        for member in MEMBERS {
+            let what = format!("{mode} {member}");
+            let c = config(&on, member).unwrap();
+            let expected = mode != Mode::Serf;
+            assert_eq!(c.bfd.sites, expected, "{what}: member BFD");
+            if expected {
+                let interval = if mode == Mode::Bgp { 10 } else { 20 };
+                assert_eq!(ms(&c), interval, "{what}");
+                assert_eq!(c.bfd.multiplier, 3, "{what}");
+                assert_eq!(on.tuning.member_bfd(mode), Some(interval as u32));
+            }
+            let c = config(&off, member).unwrap();
+            assert!(!c.bfd.sites, "{what}: --member-bfd-interval 0 turns it off");
+            assert_eq!(off.tuning.member_bfd(mode), None, "{what}");
+            if mode == Mode::Bgp {
+                assert_eq!(ms(&c), 10, "{what}: the edge's BFD stays");
+            }
+        }
+        let edge_bfd = config(&on, "a")
+            .unwrap()
+            .bgp
+            .is_some_and(|bgp| bgp.peers[0].bfd);
+        assert_eq!(edge_bfd, mode == Mode::Bgp, "{mode}: BFD toward the edge");
+    }
 }
