@@ -62,20 +62,19 @@ pub async fn probe_site(
     let mut tick = tokio::time::interval(timing.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let results = tokio::select! {
-            _ = tick.tick() => vec![connects(target, timing.interval).await],
-            _ = prober.0.notified() => {
-                let mut attempts = tokio::task::JoinSet::new();
-                for _ in 0..DATAPLANE_FALL {
-                    attempts.spawn(connects(target, timing.burst_timeout));
-                }
-                let results: Vec<bool> = attempts.join_all().await;
-                // The regular rhythm restarts after the burst.
-                tick.reset();
-                tracing::debug!(%site, %target, ?results, "data-plane burst");
-                results
-            }
+        let (results, burst_ran) = tokio::select! {
+            _ = tick.tick() => tokio::select! {
+                ok = connects(target, timing.interval) => (vec![ok], false),
+                // A regular probe of a site that just went dark waits its
+                // whole interval: a burst asked for meanwhile goes ahead.
+                _ = prober.0.notified() => (burst(&site, target, timing).await, true),
+            },
+            _ = prober.0.notified() => (burst(&site, target, timing).await, true),
         };
+        if burst_ran {
+            // The regular rhythm restarts after a burst.
+            tick.reset();
+        }
         for ok in results {
             if let Some(reachable) = state.observe(ok) {
                 tracing::info!(%site, %target, reachable, "data-plane probe changed");
@@ -85,6 +84,17 @@ pub async fn probe_site(
             }
         }
     }
+}
+
+/// `DATAPLANE_FALL` connects at once, each with the burst timeout.
+async fn burst(site: &SiteId, target: SocketAddr, timing: ProbeTiming) -> Vec<bool> {
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..DATAPLANE_FALL {
+        attempts.spawn(connects(target, timing.burst_timeout));
+    }
+    let results = attempts.join_all().await;
+    tracing::debug!(%site, %target, ?results, "data-plane burst");
+    results
 }
 
 /// Whether `target` accepts a TCP connection within `timeout`.
