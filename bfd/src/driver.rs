@@ -204,6 +204,12 @@ pub struct DriverStatus {
     /// locked ([`start_dedicated`]); both false for [`start`].
     #[serde(default)]
     pub realtime: Realtime,
+    /// How late the loop woke for a due timer at worst: its own
+    /// scheduling delay, apart from what delays packets on their way
+    /// ([`SessionStatus::longest_rx_gap`]). Tokio's timer rounds up to
+    /// the millisecond, so ~1 ms is the floor.
+    #[serde(default)]
+    pub longest_late_wake: Duration,
 }
 
 enum Command {
@@ -291,6 +297,7 @@ fn spawn_driver(
         send_errors: 0,
         released: false,
         realtime,
+        longest_late_wake: Duration::ZERO,
         _ended: ended,
     };
     let task = tokio::spawn(state.run(rx));
@@ -387,6 +394,7 @@ struct Driver {
     /// [`BfdHandle::release`] was called: the loop ends.
     released: bool,
     realtime: Realtime,
+    longest_late_wake: Duration,
     /// Dropped with the loop: tells a dedicated thread to end.
     _ended: Option<oneshot::Sender<()>>,
 }
@@ -410,6 +418,10 @@ impl Driver {
                     // queued packets, and firing first would declare a
                     // live peer dead.
                     let now = Instant::now();
+                    if let Some(t) = next {
+                        let late = now.saturating_duration_since(t);
+                        self.longest_late_wake = self.longest_late_wake.max(late);
+                    }
                     if self.detection_due(now) {
                         self.drain(&mut rx);
                     }
@@ -687,6 +699,7 @@ impl Driver {
                     unmatched_drops: self.unmatched_drops.clone(),
                     send_errors: self.send_errors,
                     realtime: self.realtime,
+                    longest_late_wake: self.longest_late_wake,
                 });
             }
             Command::Release(done) => {
