@@ -202,6 +202,8 @@ struct Row {
     late_wakes: Vec<Duration>,
     /// False Downs while the hog started (not in `sessions`).
     startup_downs: usize,
+    /// The host's CPU while measuring: busy, softirq, steal (%).
+    cpu: (f64, f64, f64),
 }
 
 impl Row {
@@ -349,6 +351,7 @@ async fn phase(
         if hog { "with" } else { "without" }
     );
     let started = Instant::now();
+    let ticks = cpu_ticks();
     let mut downs: BTreeMap<(Variant, usize), Vec<Instant>> = BTreeMap::new();
     let end = tokio::time::sleep(length);
     tokio::pin!(end);
@@ -374,6 +377,7 @@ async fn phase(
         }
     }
     let ran = started.elapsed();
+    let cpu = cpu_shares(&ticks, &cpu_ticks());
     let mut rows = Vec::new();
     for helpers in &variants {
         let mut gaps = vec![None; lab.links.len()];
@@ -414,6 +418,7 @@ async fn phase(
             granted,
             late_wakes,
             startup_downs,
+            cpu,
         });
     }
     Some(rows)
@@ -430,6 +435,33 @@ fn incidents(sorted: &[Instant]) -> usize {
         last = Some(t);
     }
     n
+}
+
+/// The host's CPU time so far (`cpu` line of /proc/stat: user nice system
+/// idle iowait irq softirq steal ...), in ticks.
+fn cpu_ticks() -> Vec<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Shares of the time between two [`cpu_ticks`]: (busy, softirq, steal) in %.
+fn cpu_shares(before: &[u64], after: &[u64]) -> (f64, f64, f64) {
+    let d: Vec<f64> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| a.saturating_sub(*b) as f64)
+        .collect();
+    let total: f64 = d.iter().take(8).sum::<f64>().max(1.0);
+    let at = |i: usize| d.get(i).copied().unwrap_or(0.0) * 100.0 / total;
+    (100.0 - at(3) - at(4), at(6), at(7))
 }
 
 fn load_average() -> String {
@@ -503,10 +535,14 @@ async fn bench(hog: Duration, baseline: Duration) -> std::process::ExitCode {
         let locked = r.granted.iter().filter(|g| g.memory_locked).count();
         println!(
             "{} (hog {}): helpers at SCHED_FIFO {fifo}/3, memory locked {locked}/3; \
-             latest timer wake-up per helper {:?}; Downs at {:?}",
+             latest timer wake-up per helper {:?}; host CPU busy {:.0} %, softirq {:.1} %, \
+             steal {:.1} %; Downs at {:?}",
             r.variant.name(),
             if r.hog { "yes" } else { "no" },
             r.late_wakes,
+            r.cpu.0,
+            r.cpu.1,
+            r.cpu.2,
             r.sessions.iter().map(|(_, at)| at).collect::<Vec<_>>()
         );
     }
