@@ -2,7 +2,7 @@
 //!
 //! Three network namespaces joined in a triangle of veth links, one
 //! multihop session (RFC 5883, as between orbit's members) on each link at
-//! 10 ms × 3, run by real helper processes: this binary started again as
+//! 10 ms × 3 (`--interval`), run by real helper processes: this binary started again as
 //! `--helper`, which runs `orbit_bfd::driver::helper::serve`, the code
 //! orbitd's `bfd-helper` runs, through the same `helper::spawn` API. Two
 //! variants run side by side on the same links (so both see the same
@@ -17,6 +17,7 @@
 //! cargo bench -p orbit-bfd --bench false_downs                 # 10 + 5 minutes
 //! cargo bench -p orbit-bfd --bench false_downs -- --minutes 30 # 30 + 15
 //! cargo bench -p orbit-bfd --bench false_downs -- --quick      # 20 s + 10 s smoke run
+//! cargo bench -p orbit-bfd --bench false_downs -- --interval 50 # 50 ms x 3 instead of 10
 //! ```
 //!
 //! Needs root and `stress-ng`. Namespaces, helpers and the hog are removed
@@ -87,9 +88,14 @@ fn main() -> std::process::ExitCode {
         let d = Duration::from_secs_f64(minutes * 60.0);
         (d, d / 2)
     };
+    let interval = args
+        .iter()
+        .position(|a| a == "--interval")
+        .and_then(|i| args.get(i + 1))
+        .map_or(10, |ms| ms.parse().expect("--interval MS: milliseconds"));
     orbit_tests::assert_root("the false_downs bench");
     which("stress-ng");
-    runtime.block_on(bench(hog, baseline))
+    runtime.block_on(bench(hog, baseline, Duration::from_millis(interval)))
 }
 
 /// `--helper [--multi-hop-port P] [--no-realtime]`: what `orbitd
@@ -219,6 +225,7 @@ impl Row {
 async fn start_helpers(
     lab: &Lab,
     variant: Variant,
+    interval: Duration,
     events: &mpsc::UnboundedSender<(Variant, usize, BfdEvent)>,
 ) -> Helpers {
     let exe = std::env::current_exe().expect("own binary");
@@ -249,7 +256,7 @@ async fn start_helpers(
         });
         handles.push(handle);
     }
-    let timing = Timing::new(Duration::from_millis(10), Duration::from_millis(10), 3);
+    let timing = Timing::new(interval, interval, 3);
     for &(x, y, x_addr, y_addr) in &lab.links {
         for (from, local, peer) in [(x, x_addr, y_addr), (y, y_addr, x_addr)] {
             handles[from]
@@ -325,6 +332,7 @@ async fn settle(
 /// counting Downs (with the hog if `hog`). `None`: interrupted (Ctrl-C).
 async fn phase(
     lab: &Lab,
+    interval: Duration,
     hog: bool,
     length: Duration,
     interrupt: &mut tokio::signal::unix::Signal,
@@ -332,7 +340,7 @@ async fn phase(
     let (tx, mut events) = mpsc::unbounded_channel();
     let mut variants = Vec::new();
     for variant in [Variant::Realtime, Variant::Normal] {
-        variants.push(start_helpers(lab, variant, &tx).await);
+        variants.push(start_helpers(lab, variant, interval, &tx).await);
     }
     let mut up = Ends::new();
     settle(lab, &mut events, &mut up, Duration::ZERO).await;
@@ -470,7 +478,7 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-async fn bench(hog: Duration, baseline: Duration) -> std::process::ExitCode {
+async fn bench(hog: Duration, baseline: Duration, interval: Duration) -> std::process::ExitCode {
     // Before anything is created: from here on Ctrl-C ends the
     // measurement and the namespaces, helpers and hog are dropped.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -482,7 +490,7 @@ async fn bench(hog: Duration, baseline: Duration) -> std::process::ExitCode {
             "false_downs: load average before the phase {}",
             load_average()
         );
-        match phase(&lab, with_hog, length, &mut interrupt).await {
+        match phase(&lab, interval, with_hog, length, &mut interrupt).await {
             Some(r) => rows.extend(r),
             None => return std::process::ExitCode::FAILURE,
         }
@@ -493,7 +501,8 @@ async fn bench(hog: Duration, baseline: Duration) -> std::process::ExitCode {
     }
     let names: Vec<String> = (0..lab.links.len()).map(|i| lab.session_name(i)).collect();
     println!(
-        "\n3 multihop sessions at 10 ms x 3 per variant, namespaces a, b, c in a veth triangle\n"
+        "\n3 multihop sessions at {} ms x 3 per variant, namespaces a, b, c in a veth triangle\n",
+        interval.as_millis()
     );
     println!(
         "| variant | hog | ran | session-minutes | false Downs | per hour | longest rx gap {} | latest loop wake-up | Downs at the hog's start |",
