@@ -25,6 +25,7 @@ PACKAGES=(
     man-db        # man -l: the man pages render without warnings (groff -ww)
     systemd       # systemd-analyze verify, systemd-sysusers, systemd-tmpfiles: tests of packaging/systemd/
     g++           # libfuzzer-sys builds libFuzzer (C++) when `make lint` checks the fuzz crate
+    stress-ng     # the CPU hog of the false_downs BFD bench (cargo bench -p orbit-bfd --bench false_downs)
 )
 
 missing=()

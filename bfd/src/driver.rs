@@ -23,10 +23,14 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+mod dedicated;
 pub mod helper;
+
+pub use dedicated::start_dedicated;
 
 use crate::auth::AuthConfig;
 use crate::packet::{ControlPacket, Diag, DropReason, State};
+use crate::realtime::Realtime;
 use crate::session::{Counters, Input, Output, Session, Timing, XorShift32};
 use crate::socket::{self, MULTI_HOP_PORT, SINGLE_HOP_PORT};
 use crate::Error;
@@ -180,6 +184,11 @@ pub struct SessionStatus {
     /// instant: not carried across a process boundary).
     #[serde(skip)]
     pub last_rx: Option<Instant>,
+    /// The longest time between two packets accepted while Up: how close
+    /// the session came to its detection time (the loop's own delays
+    /// included, since it is measured when a packet is processed).
+    #[serde(default)]
+    pub longest_rx_gap: Option<Duration>,
 }
 
 /// Driver-wide view.
@@ -191,6 +200,16 @@ pub struct DriverStatus {
     /// Transmissions that failed at the socket (e.g. ENETUNREACH while a
     /// link is down).
     pub send_errors: u64,
+    /// Whether the packet loop runs at real-time priority with its memory
+    /// locked ([`start_dedicated`]); both false for [`start`].
+    #[serde(default)]
+    pub realtime: Realtime,
+    /// How late the loop woke for a due timer at worst: its own
+    /// scheduling delay, apart from what delays packets on their way
+    /// ([`SessionStatus::longest_rx_gap`]). Tokio's timer rounds up to
+    /// the millisecond, so ~1 ms is the floor.
+    #[serde(default)]
+    pub longest_late_wake: Duration,
 }
 
 enum Command {
@@ -248,8 +267,19 @@ impl std::fmt::Debug for LoopInput {
     }
 }
 
-/// Start the driver. Returns the handle and the event stream.
+/// Start the driver on the caller's tokio runtime. Returns the handle and
+/// the event stream. [`start_dedicated`] runs it on a thread of its own.
 pub fn start(cfg: DriverConfig) -> (BfdHandle, mpsc::UnboundedReceiver<BfdEvent>) {
+    spawn_driver(cfg, Realtime::default(), None)
+}
+
+/// Spawns the driver's loop on the current runtime. `ended` is dropped
+/// when the loop ends or is aborted.
+fn spawn_driver(
+    cfg: DriverConfig,
+    realtime: Realtime,
+    ended: Option<oneshot::Sender<()>>,
+) -> (BfdHandle, mpsc::UnboundedReceiver<BfdEvent>) {
     let (tx, rx) = mpsc::channel(1024);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let seed = seed();
@@ -266,6 +296,9 @@ pub fn start(cfg: DriverConfig) -> (BfdHandle, mpsc::UnboundedReceiver<BfdEvent>
         unmatched_drops: BTreeMap::new(),
         send_errors: 0,
         released: false,
+        realtime,
+        longest_late_wake: Duration::ZERO,
+        _ended: ended,
     };
     let task = tokio::spawn(state.run(rx));
     (
@@ -336,6 +369,7 @@ struct Entry {
     last_state_change: Option<SystemTime>,
     last_detection: Option<(SystemTime, Duration)>,
     last_rx: Option<Instant>,
+    longest_rx_gap: Option<Duration>,
 }
 
 struct ReceiveSocket {
@@ -359,6 +393,10 @@ struct Driver {
     send_errors: u64,
     /// [`BfdHandle::release`] was called: the loop ends.
     released: bool,
+    realtime: Realtime,
+    longest_late_wake: Duration,
+    /// Dropped with the loop: tells a dedicated thread to end.
+    _ended: Option<oneshot::Sender<()>>,
 }
 
 impl Driver {
@@ -380,6 +418,10 @@ impl Driver {
                     // queued packets, and firing first would declare a
                     // live peer dead.
                     let now = Instant::now();
+                    if let Some(t) = next {
+                        let late = now.saturating_duration_since(t);
+                        self.longest_late_wake = self.longest_late_wake.max(late);
+                    }
                     if self.detection_due(now) {
                         self.drain(&mut rx);
                     }
@@ -566,9 +608,14 @@ impl Driver {
             return;
         }
         let before = entry.session.counters().rx_packets;
+        let was_up = entry.session.state() == State::Up;
         self.drive(key, now, Input::Packet(packet));
         if let Some(e) = self.sessions.get_mut(&key) {
             if e.session.counters().rx_packets != before {
+                if let (true, Some(last)) = (was_up, e.last_rx) {
+                    let gap = now.saturating_duration_since(last);
+                    e.longest_rx_gap = e.longest_rx_gap.max(Some(gap));
+                }
                 e.last_rx = Some(now);
             }
         }
@@ -643,6 +690,7 @@ impl Driver {
                         last_state_change: e.last_state_change,
                         last_detection: e.last_detection,
                         last_rx: e.last_rx,
+                        longest_rx_gap: e.longest_rx_gap,
                     })
                     .collect();
                 sessions.sort_by_key(|s| s.key);
@@ -650,6 +698,8 @@ impl Driver {
                     sessions,
                     unmatched_drops: self.unmatched_drops.clone(),
                     send_errors: self.send_errors,
+                    realtime: self.realtime,
+                    longest_late_wake: self.longest_late_wake,
                 });
             }
             Command::Release(done) => {
@@ -729,6 +779,7 @@ impl Driver {
                 last_state_change: None,
                 last_detection: None,
                 last_rx: None,
+                longest_rx_gap: None,
             },
         );
         tracing::info!(%key, discr, "bfd session added");

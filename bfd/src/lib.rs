@@ -17,15 +17,17 @@ pub mod auth;
 pub mod config;
 pub mod driver;
 pub mod packet;
+pub mod realtime;
 pub mod session;
 mod socket;
 
 pub use auth::{AuthConfig, AuthConfigError, AuthKind};
 pub use driver::{
-    start, BfdEvent, BfdHandle, DriverConfig, DriverStatus, Hop, PeerConfig, SessionKey,
-    SessionStatus,
+    start, start_dedicated, BfdEvent, BfdHandle, DriverConfig, DriverStatus, Hop, PeerConfig,
+    SessionKey, SessionStatus,
 };
 pub use packet::{ControlPacket, Diag, DropReason, State};
+pub use realtime::Realtime;
 pub use session::{Counters, Input, Jitter, Output, Session, Timing, XorShift32};
 pub use socket::{route_source, MULTI_HOP_PORT, SINGLE_HOP_PORT};
 

@@ -82,7 +82,10 @@ pub fn serve(log_format: LogFormat) -> std::process::ExitCode {
         ] {
             ignored.push(signal(kind)?);
         }
-        orbit_bfd::driver::helper::serve(orbit_bfd::DriverConfig::default())
+        // Real-time whenever the process has the capabilities for it
+        // (docs/deploy-privileges.md): no knob, an operator who does not
+        // want it withholds CAP_SYS_NICE.
+        orbit_bfd::driver::helper::serve(orbit_bfd::DriverConfig::default(), true)
             .instrument(tracing::info_span!("bfd-helper"))
             .await
     });

@@ -62,6 +62,9 @@ impl BfdView {
             return None;
         }
         let mut all = DriverStatus::default();
+        // Real-time only if every helper that answered got it: one that
+        // runs without is the one to look at.
+        let mut realtime: Option<orbit_bfd::Realtime> = None;
         for (user, handle) in handles {
             match tokio::time::timeout(STATUS_TIMEOUT, handle.status()).await {
                 Ok(Ok(status)) => {
@@ -70,6 +73,9 @@ impl BfdView {
                         *all.unmatched_drops.entry(reason).or_default() += n;
                     }
                     all.send_errors += status.send_errors;
+                    let r = realtime.get_or_insert(status.realtime);
+                    r.fifo &= status.realtime.fifo;
+                    r.memory_locked &= status.realtime.memory_locked;
                 }
                 Ok(Err(error)) => {
                     tracing::warn!(?user, %error, "BFD driver status unavailable");
@@ -82,6 +88,7 @@ impl BfdView {
                 }
             }
         }
+        all.realtime = realtime.unwrap_or_default();
         *lock(&self.last) = Some(all.clone());
         Some(all)
     }
@@ -215,6 +222,9 @@ mod tests {
             format!("orbit_bfd_restart_candidates_total{{{labels}}} 0"),
             format!("orbit_bfd_peer_restarts_total{{{labels}}} 0"),
             "orbit_bfd_send_errors_total".to_owned(),
+            // In-process: no real-time thread.
+            "orbit_bfd_realtime 0".to_owned(),
+            "orbit_bfd_memory_locked 0".to_owned(),
         ] {
             assert!(text.contains(&line), "{line} missing in\n{text}");
         }

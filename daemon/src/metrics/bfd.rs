@@ -137,7 +137,24 @@ impl Collector for BfdCollector {
             "BFD transmissions that failed at the socket",
         );
         send_errors.samples.push((Vec::new(), status.send_errors));
+        let mut realtime = Family::new(
+            "bfd_realtime",
+            "1 when every BFD helper runs its packet loop at SCHED_FIFO (needs CAP_SYS_NICE)",
+        );
+        realtime
+            .samples
+            .push((Vec::new(), f64::from(u8::from(status.realtime.fifo))));
+        let mut memory_locked = Family::new(
+            "bfd_memory_locked",
+            "1 when every BFD helper has its memory locked (needs CAP_IPC_LOCK)",
+        );
+        memory_locked.samples.push((
+            Vec::new(),
+            f64::from(u8::from(status.realtime.memory_locked)),
+        ));
         for f in [
+            &realtime,
+            &memory_locked,
             &up,
             &states,
             &remote,

@@ -59,8 +59,8 @@ use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    start, AbortOnDrop, BfdEvent, BfdHandle, Command, DriverConfig, DriverStatus, LoopInput,
-    PeerConfig, SessionKey,
+    start_dedicated, AbortOnDrop, BfdEvent, BfdHandle, Command, DriverConfig, DriverStatus,
+    LoopInput, PeerConfig, SessionKey,
 };
 use crate::session::Timing;
 use crate::Error;

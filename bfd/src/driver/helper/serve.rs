@@ -14,8 +14,13 @@ use super::*;
 /// ends with AdminDown on every session and a goodbye. An orphaned helper
 /// exits on SIGTERM or SIGINT (a service manager cleaning up after its
 /// owner died).
-pub async fn serve(config: DriverConfig) -> io::Result<()> {
-    let (handle, mut events) = start(config);
+///
+/// The sessions run on a thread of their own ([`start_dedicated`]), off
+/// the runtime that serves the owner, at real-time priority with the
+/// memory locked when `realtime` and the process may
+/// ([`crate::realtime`]).
+pub async fn serve(config: DriverConfig, realtime: bool) -> io::Result<()> {
+    let (handle, mut events) = start_dedicated(config, realtime)?;
     let mut served = Served {
         handle,
         held: BTreeMap::new(),
