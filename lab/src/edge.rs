@@ -33,7 +33,12 @@ fn haproxy(lab: &mut Lab) -> Result<()> {
 
 defaults
     mode http
-    timeout connect 300ms
+    # As docs/haproxy.md recommends for a metro: a refused or unanswered
+    # connect is retried after min(timeout connect, 1 s), to the same
+    # (dead) server, so this bounds how long a request that reached the
+    # failed site before orbit's decision waits.
+    timeout connect 50ms
+    retries 3
     timeout client 30s
     timeout server 2s
 

@@ -139,7 +139,7 @@ pub const BFD_MULTIPLIER: u8 = 3;
 /// BFD_MULTIPLIER; `--member-bfd-interval` changes it, 0 turns it off. In
 /// `bgp` mode orbitd's one `[bfd] interval` also times the sessions toward
 /// the edge, so there the members run at the edge's BFD_INTERVAL_MS.
-pub const MEMBER_BFD_INTERVAL_MS: u32 = 20;
+pub const MEMBER_BFD_INTERVAL_MS: u32 = 10;
 
 /// The service address every site binds on `lo`.
 pub const SERVICE_ADDR: &str = "198.51.100.10";

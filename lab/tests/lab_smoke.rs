@@ -38,7 +38,7 @@ fn build_daemons() -> PathBuf {
     dir
 }
 
-/// Member BFD as in the lab, but at 50 ms x 3 rather than its 20 ms x 3:
+/// Member BFD as in the lab, but at 50 ms x 3 rather than its 10 ms x 3:
 /// with the rest of `make test` on this shared 2-core host, 20 ms x 3
 /// flapped (sessions Down for "control detection time expired" within
 /// seconds at load average 6-10), which would make these tests as flaky
