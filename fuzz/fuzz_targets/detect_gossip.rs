@@ -40,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
             fence_after: HumanDuration::from_millis(300),
             margin: HumanDuration::from_millis(100),
             bfd_detect: None,
+            gossip_fence_after: HumanDuration::from_millis(300),
+            gossip_margin: HumanDuration::from_millis(100),
         },
         dead_on_silence: true,
         external_ttl: orbit_detect::gossip::EXTERNAL_TTL,
