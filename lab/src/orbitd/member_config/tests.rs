@@ -194,7 +194,16 @@ fn members_run_bfd_where_orbit_decides() {
     let p = paths();
     let ms = |c: &Config| c.bfd.interval.get().as_millis();
     for mode in MODES {
+        // Not the default (10 ms, the edge's too): the two must differ to
+        // show which one `bgp` uses.
         let on = setup(mode, &p);
+        let on = Setup {
+            tuning: Tuning {
+                member_bfd_ms: 20,
+                ..on.tuning
+            },
+            ..on
+        };
         let off = Setup {
             tuning: Tuning {
                 member_bfd_ms: 0,
