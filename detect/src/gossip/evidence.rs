@@ -44,12 +44,7 @@ impl Evidence {
     /// if it never has. A BFD session that is Up is the member speaking
     /// right now.
     pub fn silence(&self, site: &SiteId, start: Duration, now: Duration) -> Duration {
-        let bfd_up = self
-            .sources
-            .get(site)
-            .and_then(|s| s.get(&Source::Bfd))
-            .is_some_and(|l| *l == Liveness::Alive);
-        if bfd_up {
+        if self.bfd_up(site) {
             return Duration::ZERO;
         }
         let since = self.last_heard.get(site).copied().unwrap_or(start);
@@ -64,16 +59,20 @@ impl Evidence {
     /// gossip's timers: otherwise a false BFD Down under loss followed by a
     /// few lost gossip packets would fence a healthy member.
     pub fn silence_vouched_by_bfd(&self, site: &SiteId) -> bool {
-        let up = self
-            .sources
+        self.bfd_up(site)
+            || match (self.bfd_lost_at.get(site), self.last_heard.get(site)) {
+                (Some(lost), Some(heard)) => lost >= heard,
+                (Some(_), None) => true,
+                (None, _) => false,
+            }
+    }
+
+    /// Whether `site`'s BFD session is Up now.
+    fn bfd_up(&self, site: &SiteId) -> bool {
+        self.sources
             .get(site)
             .and_then(|s| s.get(&Source::Bfd))
-            .is_some_and(|l| *l == Liveness::Alive);
-        up || match (self.bfd_lost_at.get(site), self.last_heard.get(site)) {
-            (Some(lost), Some(heard)) => lost >= heard,
-            (Some(_), None) => true,
-            (None, _) => false,
-        }
+            .is_some_and(|l| *l == Liveness::Alive)
     }
 
     pub fn set_link(&mut self, interface: String, sites: Vec<SiteId>, up: bool) {
