@@ -226,11 +226,11 @@ fn refused(e: &RequestError) -> Reply {
 
 async fn route(req: Request<Incoming>, ctx: &Ctx, client: Client) -> Reply {
     if let Some(refusal) = auth::refusal(&req, ctx).or_else(|| auth::from_a_web_page(&req)) {
-        return refusal;
+        return after_the_body(req, refusal).await;
     }
     let endpoint = match Endpoint::parse(req.method().as_str(), req.uri().path()) {
         Ok(endpoint) => endpoint,
-        Err(e) => return refused(&e),
+        Err(e) => return after_the_body(req, refused(&e)).await,
     };
     match endpoint {
         Endpoint::Page => page::page(ctx).await,
@@ -341,6 +341,16 @@ async fn ask<T>(ctx: &Ctx, call: impl FnOnce(oneshot::Sender<T>) -> ApiCall) -> 
             ),
         )),
     }
+}
+
+/// `reply` to a request refused before its body was wanted, sent only
+/// once the body (at most [`MAX_BODY`] bytes) has been read: closing with
+/// the client still writing makes its write fail (EPIPE on the unix
+/// socket, a reset that can destroy the answer on TCP), so the client
+/// would never see why it was refused.
+async fn after_the_body(req: Request<Incoming>, reply: Reply) -> Reply {
+    let _ = read_body(req).await;
+    reply
 }
 
 /// The whole body, at most [`MAX_BODY`] bytes.

@@ -209,3 +209,33 @@ fn an_operators_reason_appears_on_the_page_as_text() {
     );
     assert!(page.contains(r#"data-observer="true""#), "{page}");
 }
+
+#[test]
+fn a_refused_request_is_answered_after_its_body_so_the_client_sees_why() {
+    use std::io::{Read, Write};
+    let (_tmp, daemon, _addr) = start();
+    // A client whose body follows its headers a moment later (a slow
+    // link, a large body): orbitd refuses on the headers, but reads the
+    // body before it closes, or the client's write fails and the answer
+    // is never read.
+    let body = r#"{"site":"a","force":true}"#;
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    write!(
+        stream,
+        "POST /v1/drain HTTP/1.1\r\nhost: orbitd\r\nsec-fetch-site: cross-site\r\n\
+         content-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stream
+        .write_all(body.as_bytes())
+        .expect("orbitd still reads the body of a request it refused");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("takes no commands from web pages"),
+        "{answer}"
+    );
+}

@@ -189,12 +189,12 @@ fn exchange(
     headers: &str,
     body: &str,
 ) -> (u16, String, String) {
-    write!(
-        stream,
+    // One write: the request arrives whole, as from any real client.
+    let request = format!(
         "{method} {path} HTTP/1.1\r\nhost: orbitd\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .expect("write request");
+    );
+    stream.write_all(request.as_bytes()).expect("write request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read response");
     let status = response
