@@ -48,7 +48,18 @@ pub fn read(path: &Path) -> Result<Option<String>, Error> {
 
 /// Replaces the file's content atomically and durably.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<(), Error> {
-    write_file_atomic(MAP_FILE, path, contents)
+    write_file_atomic(MAP_FILE, path, contents, Durability::PowerLoss)
+}
+
+/// What a replaced file must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// A crash of the machine: the data and the rename are fsynced.
+    PowerLoss,
+    /// A crash of orbitd only (the page cache outlives it); for a file
+    /// describing state that a machine crash loses anyway, so that
+    /// nothing waits on the disk for it.
+    ProcessCrash,
 }
 
 /// [`read`] of any file orbit keeps beside the map; `file` names it in errors.
@@ -65,11 +76,13 @@ pub(crate) fn read_file(file: &'static str, path: &Path) -> Result<Option<String
     }
 }
 
-/// [`write_atomic`] of any file orbit keeps beside the map.
+/// [`write_atomic`] of any file orbit keeps beside the map, as durable as
+/// `durability` asks.
 pub(crate) fn write_file_atomic(
     file: &'static str,
     path: &Path,
     contents: &str,
+    durability: Durability,
 ) -> Result<(), Error> {
     let err = |action: &'static str| {
         move |source| Error::MapFile {
@@ -94,13 +107,18 @@ pub(crate) fn write_file_atomic(
         let mut f = fs::File::create(&tmp).map_err(err("create its temporary file"))?;
         f.write_all(contents.as_bytes())
             .map_err(err("write its temporary file"))?;
-        f.sync_all().map_err(err("fsync its temporary file"))?;
+        if durability == Durability::PowerLoss {
+            f.sync_all().map_err(err("fsync its temporary file"))?;
+        }
         // Keep the permissions of the file being replaced (HAProxy may run
         // as another user that must read it).
         if let Ok(meta) = fs::metadata(path) {
             fs::set_permissions(&tmp, meta.permissions()).map_err(err("copy its permissions"))?;
         }
         fs::rename(&tmp, path).map_err(err("rename the temporary file over it"))?;
+        if durability == Durability::ProcessCrash {
+            return Ok(());
+        }
         // The rename is durable only once the directory is.
         fs::File::open(&dir)
             .and_then(|d| d.sync_all())

@@ -189,6 +189,48 @@ async fn runtime_drift_is_reconciled() {
 }
 
 #[tokio::test]
+async fn the_runtime_map_moves_before_the_file_and_an_unwritable_file_is_named_and_rewritten_later()
+{
+    init_tracing();
+    let lab = Lab::start(LabOptions::default()).await;
+    let mut rt = Runtime::start(&lab.config()).await.unwrap();
+    let file_before = lab.file();
+    // The map file cannot be replaced: a directory stands where its
+    // temporary file goes.
+    let name = lab.map_path.file_name().unwrap().to_string_lossy();
+    let blocker = lab
+        .map_path
+        .with_file_name(format!(".{name}.orbit-{}.tmp", std::process::id()));
+    std::fs::create_dir(&blocker).unwrap();
+
+    let steering = lab.steering(1, Some("b"));
+    let e = rt.apply(&steering).await.unwrap_err().to_string();
+    assert!(
+        e.contains("runtime map is in force") && e.contains(&name.to_string()),
+        "{e}"
+    );
+    assert_eq!(
+        lab.runtime_map().await[HOST],
+        "be_site_b",
+        "the traffic moved without waiting for the disk"
+    );
+    assert_eq!(lab.file(), file_before, "the file stays whole");
+
+    // Once the file can be written, the next apply writes it alone.
+    std::fs::remove_dir(&blocker).unwrap();
+    let versions_before = lab.cli("show map").await;
+    let r = rt.apply(&steering).await.unwrap();
+    assert_eq!(r.changes, 1, "{r:?}");
+    assert!(r.detail.contains("file rewritten"), "{r:?}");
+    assert!(
+        lab.file().contains(&format!("{HOST} be_site_b")),
+        "{}",
+        lab.file()
+    );
+    assert_eq!(lab.cli("show map").await, versions_before);
+}
+
+#[tokio::test]
 async fn fenced_or_observer_steering_writes_nothing() {
     init_tracing();
     let lab = Lab::start(LabOptions::default()).await;

@@ -20,7 +20,7 @@ use super::{write_named, Runtime};
 use crate::command::ServerState;
 use crate::dead_site::{self, Hold, Record, ServerRef};
 use crate::error::Error;
-use crate::mapfile;
+use crate::mapfile::{self, Durability};
 
 /// What errors call a record file.
 const RECORD: &str = "record of the servers orbit put in maint";
@@ -100,7 +100,19 @@ impl Runtime {
                 _ => Ok(()),
             };
         }
-        write_named(RECORD, path, dead_site::render_record(servers)).await
+        // Not fsynced: the record describes HAProxy's runtime server
+        // states, which a machine crash takes with it (restarted, HAProxy
+        // has every server as its config says); what it must survive is an
+        // orbitd crash, and the page cache does. The maint commands it
+        // precedes end the requests hanging on a dead site: they must not
+        // wait on a busy disk.
+        write_named(
+            RECORD,
+            path,
+            dead_site::render_record(servers),
+            Durability::ProcessCrash,
+        )
+        .await
     }
 
     /// Before the map commit: puts back to ready (or drain) the recorded

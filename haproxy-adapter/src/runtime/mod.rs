@@ -4,12 +4,12 @@
 //!  apply(&Steering) ──> Layout::desired, dead_site::held_backends (pure) ──> sync
 //!                          │ servers orbit held in maint, no longer held: ready
 //!                          │ show map MAP + read file   (diff)
-//!                          │ write file (temp+fsync+rename)
 //!                          │ prepare map -> @V
 //!                          │ add map @V MAP << chunk ... (payloads)
 //!                          │ commit map @V MAP          (atomic switch)
 //!                          │ show map MAP               (read back, compare)
 //!                          │ old site's servers: drain / shutdown sessions (if configured)
+//!                          │ write file (temp+fsync+rename), for the next start or reload
 //!                          └ a dead site's servers: record, maint, shutdown sessions
 //! ```
 //!
@@ -32,7 +32,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::client::Client;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
-use crate::mapfile;
+use crate::mapfile::{self, Durability};
 use crate::plan::{differences, Entry, Layout};
 use dead_site::ServerPlan;
 
@@ -408,16 +408,12 @@ impl Runtime {
         }
 
         let mut detail = Vec::new();
-        let file_written = !file_diff.is_empty() || old_file.is_none();
-        if file_written {
-            let text = mapfile::render(
-                entries.iter().map(|e| (e.key.as_str(), e.backend.as_str())),
-                generation,
-            );
-            write_file(self.map_path.clone(), text).await?;
-            detail.push(format!("file rewritten ({} differences)", file_diff.len()));
-        }
-
+        // The runtime map first, the file after: the file only matters to
+        // the next HAProxy start or reload, and its fsync can take tens of
+        // milliseconds on a busy disk that the traffic must not wait for.
+        // A reload in between loads the old file; `sync_confirmed` sees
+        // the process it committed to stopping and applies again, this
+        // time with the file written.
         if !runtime_diff.is_empty() {
             debug!(differences = ?runtime_diff, "replacing runtime map");
             let pairs: Vec<(String, String)> = entries
@@ -425,39 +421,17 @@ impl Runtime {
                 .map(|e| (e.key.clone(), e.backend.clone()))
                 .collect();
             let (mut result, commit_sent) = self.replace_runtime(&pairs).await;
-            // Whether HAProxy may hold the new map: then the file must stay.
-            let mut committed = commit_sent && result.is_ok();
             if let (Err(e), true) = (&result, commit_sent) {
                 // The commit went out but its reply did not come back: ask
                 // HAProxy (on a new connection if needed) what it holds.
-                match self.client.show_map(&self.map, None).await {
-                    Ok(now) if differences(entries, &now).is_empty() => {
+                if let Ok(now) = self.client.show_map(&self.map, None).await {
+                    if differences(entries, &now).is_empty() {
                         warn!(error = %e, "commit reply lost, but the map holds the new steering");
                         result = Ok(());
-                        committed = true;
-                    }
-                    Ok(_) => {}
-                    // Unknown outcome: keep the file (it holds the steering
-                    // the engine will retry).
-                    Err(_) => committed = true,
-                }
-            }
-            if let Err(e) = result {
-                if !committed && file_written {
-                    // Nothing was committed: put the file back so that it
-                    // still describes the map in force.
-                    let restore = old_file.clone();
-                    let path = self.map_path.clone();
-                    let restored = match restore {
-                        Some(text) => write_file(path, text).await,
-                        None => remove_file(path).await,
-                    };
-                    if let Err(r) = restored {
-                        warn!(error = %r, "could not restore the map file after a failed apply");
                     }
                 }
-                return Err(e);
             }
+            result?;
             let readback = self.client.show_map(&self.map, None).await?;
             let d = differences(entries, &readback);
             if !d.is_empty() {
@@ -478,6 +452,25 @@ impl Runtime {
                     detail.push(format!("servers of {old_backend} {}", self.move_verb()));
                 }
             }
+        }
+
+        let file_written = !file_diff.is_empty() || old_file.is_none();
+        if file_written {
+            let text = mapfile::render(
+                entries.iter().map(|e| (e.key.as_str(), e.backend.as_str())),
+                generation,
+            );
+            write_file(self.map_path.clone(), text).await.map_err(|e| {
+                if runtime_diff.is_empty() {
+                    return e;
+                }
+                Error::Invalid(format!(
+                    "the runtime map is in force, but the map file was not \
+                         rewritten (a restart or reload of haproxy would load the old \
+                         steering until the next apply): {e}"
+                ))
+            })?;
+            detail.push(format!("file rewritten ({} differences)", file_diff.len()));
         }
         Ok((runtime_diff.len() + usize::from(file_written), detail))
     }
@@ -572,26 +565,20 @@ fn chunks(pairs: &[(String, String)], max: usize) -> Vec<&[(String, String)]> {
 }
 
 async fn write_file(path: PathBuf, text: String) -> Result<(), Error> {
-    write_named("map file", path, text).await
+    write_named("map file", path, text, Durability::PowerLoss).await
 }
 
 /// Replaces a file beside the map atomically, off the runtime's threads.
-async fn write_named(file: &'static str, path: PathBuf, text: String) -> Result<(), Error> {
+async fn write_named(
+    file: &'static str,
+    path: PathBuf,
+    text: String,
+    durability: Durability,
+) -> Result<(), Error> {
     let p = path.clone();
-    tokio::task::spawn_blocking(move || mapfile::write_file_atomic(file, &path, &text))
+    tokio::task::spawn_blocking(move || mapfile::write_file_atomic(file, &path, &text, durability))
         .await
         .map_err(|e| Error::Invalid(format!("writing {file} {}: {e}", p.display())))?
-}
-
-async fn remove_file(path: PathBuf) -> Result<(), Error> {
-    tokio::fs::remove_file(&path)
-        .await
-        .map_err(|source| Error::MapFile {
-            file: "map file",
-            path,
-            action: "remove it",
-            source,
-        })
 }
 
 #[async_trait::async_trait]
