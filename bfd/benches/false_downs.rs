@@ -206,6 +206,9 @@ struct Row {
     granted: Vec<orbit_bfd::Realtime>,
     /// The helpers' loops' worst lateness waking for a timer.
     late_wakes: Vec<Duration>,
+    /// Detection expiries held over a stall of the loop itself
+    /// (`Counters::stall_holds`), all session ends together.
+    stall_holds: u64,
     /// False Downs while the hog started (not in `sessions`).
     startup_downs: usize,
     /// The host's CPU while measuring: busy, softirq, steal (%).
@@ -391,11 +394,13 @@ async fn phase(
         let mut gaps = vec![None; lab.links.len()];
         let mut granted = Vec::new();
         let mut late_wakes = Vec::new();
+        let mut stall_holds = 0;
         for (ns, handle) in helpers.handles.iter().enumerate() {
             let status = handle.status().await.expect("status");
             granted.push(status.realtime);
             late_wakes.push(status.longest_late_wake);
             for s in &status.sessions {
+                stall_holds += s.counters.stall_holds;
                 let i = session_of(lab, ns, s.key);
                 gaps[i] = gaps[i].max(s.longest_rx_gap);
             }
@@ -425,6 +430,7 @@ async fn phase(
             gaps,
             granted,
             late_wakes,
+            stall_holds,
             startup_downs,
             cpu,
         });
@@ -505,10 +511,10 @@ async fn bench(hog: Duration, baseline: Duration, interval: Duration) -> std::pr
         interval.as_millis()
     );
     println!(
-        "| variant | hog | ran | session-minutes | false Downs | per hour | longest rx gap {} | latest loop wake-up | Downs at the hog's start |",
+        "| variant | hog | ran | session-minutes | false Downs | per hour | longest rx gap {} | latest loop wake-up | held over own stall | Downs at the hog's start |",
         names.join(" / ")
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         let per_hour = r.downs() as f64 / (r.session_minutes() / 60.0);
         let gaps: Vec<String> = r
@@ -517,7 +523,7 @@ async fn bench(hog: Duration, baseline: Duration, interval: Duration) -> std::pr
             .map(|g| g.map_or("-".into(), |g| format!("{:.1}", g.as_secs_f64() * 1e3)))
             .collect();
         println!(
-            "| {} | {} | {:.1} min | {:.1} | {} | {:.1} | {} ms | {:.1} ms | {} |",
+            "| {} | {} | {:.1} min | {:.1} | {} | {:.1} | {} ms | {:.1} ms | {} | {} |",
             r.variant.name(),
             if r.hog { "yes" } else { "no" },
             r.ran.as_secs_f64() / 60.0,
@@ -531,6 +537,7 @@ async fn bench(hog: Duration, baseline: Duration, interval: Duration) -> std::pr
                 .unwrap_or(&Duration::ZERO)
                 .as_secs_f64()
                 * 1e3,
+            r.stall_holds,
             if r.hog {
                 r.startup_downs.to_string()
             } else {

@@ -418,12 +418,14 @@ impl Driver {
                     // queued packets, and firing first would declare a
                     // live peer dead.
                     let now = Instant::now();
-                    if let Some(t) = next {
-                        let late = now.saturating_duration_since(t);
-                        self.longest_late_wake = self.longest_late_wake.max(late);
-                    }
+                    let late = next.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                    self.longest_late_wake = self.longest_late_wake.max(late);
                     if self.detection_due(now) {
                         self.drain(&mut rx);
+                        // Woken late, this loop was not running: a detection
+                        // time that ran out meanwhile waits for the peer's
+                        // next packet (`Session::hold_over_own_stall`).
+                        self.hold_detections(now, late);
                     }
                     self.fire_due(Instant::now());
                 }
@@ -451,6 +453,19 @@ impl Driver {
                     .and_then(|e| e.session.detection_deadline())
                     .is_some_and(|d| d <= now)
             })
+    }
+
+    /// [`Input::Stalled`] to every session whose detection time has run out.
+    fn hold_detections(&mut self, now: Instant, late: Duration) {
+        let due: Vec<SessionKey> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.session.detection_deadline().is_some_and(|d| d <= now))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in due {
+            self.drive(key, now, Input::Stalled { late });
+        }
     }
 
     /// Take in everything already received: the channel from the receive

@@ -71,6 +71,11 @@ pub enum Input {
     AdminUp,
     /// Change timing on a live session; uses a Poll Sequence when Up (§6.8.3).
     SetTiming(Timing),
+    /// The caller's loop woke `late` past a due deadline: it was not
+    /// running, and may not have been able to receive, for that long. A
+    /// detection time that ran out meanwhile is judged one packet interval
+    /// from now instead (see [`Session::hold_over_own_stall`]).
+    Stalled { late: Duration },
 }
 
 /// What the driver must do.
@@ -101,6 +106,9 @@ pub struct Counters {
     /// Detection expiries taken as a peer restart (a recent candidate):
     /// Down as signalled by the peer, not as a path failure.
     pub peer_restarts: u64,
+    /// Detection times that ran out while this end itself was stalled and
+    /// were judged one packet interval later ([`Input::Stalled`]).
+    pub stall_holds: u64,
 }
 
 impl Counters {
@@ -286,6 +294,7 @@ impl Session {
                 }
             }
             Input::SetTiming(t) => self.on_set_timing(now, t, &mut out),
+            Input::Stalled { late } => self.hold_over_own_stall(now, late),
         }
         if std::mem::take(&mut self.interval_changed) {
             // A state change is announced at once rather than after a
@@ -430,6 +439,32 @@ impl Session {
             return Err(DropReason::ZeroYourDiscriminatorWhenUp);
         }
         Ok(())
+    }
+
+    /// §6.8.4 declares the session down when no packet arrived within the
+    /// Detection Time: silence of the peer. A window in which this end was
+    /// not running is not evidence of it: if the whole host stopped (a
+    /// virtual machine descheduled, a container throttled), nothing was
+    /// received meanwhile and the peer's packets of that time are still on
+    /// their way; a peer on the same stopped host did not send either. So
+    /// when the caller woke late by at least half a packet interval, a
+    /// detection time that ran out is judged one packet interval (the
+    /// peer's transmit interval as we accept it) from now: time for the
+    /// peer's next packet. A peer that is really gone is declared down that
+    /// much later, only after a stall of this end.
+    fn hold_over_own_stall(&mut self, now: Instant, late: Duration) {
+        let (Some(deadline), Some(detection_time)) = (self.detect_deadline, self.detection_time())
+        else {
+            return;
+        };
+        let packet_interval = detection_time / u32::from(self.remote_detect_mult.max(1));
+        if deadline <= now
+            && late >= packet_interval / 2
+            && matches!(self.state, State::Init | State::Up)
+        {
+            self.detect_deadline = Some(now + packet_interval);
+            self.counters.stall_holds += 1;
+        }
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Output>) {

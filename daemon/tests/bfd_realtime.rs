@@ -164,3 +164,50 @@ async fn the_packet_loop_runs_at_sched_fifo_and_without_the_capabilities_still_r
         "{quiet}"
     );
 }
+
+/// Whether an event reached `events` within `d`.
+async fn any_event(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<BfdEvent>,
+    d: Duration,
+) -> Option<BfdEvent> {
+    tokio::time::timeout(d, events.recv()).await.ok().flatten()
+}
+
+#[tokio::test]
+async fn both_helpers_stopped_together_resume_without_a_false_down() {
+    // What a host stall looks like to two helpers on it (a throttled
+    // container, a descheduled virtual machine): neither sends nor
+    // receives for 200 ms, far past the 30 ms detection time. Each wakes
+    // late, and waits one packet interval for the other before judging.
+    let (x, y) = (Netns::new("stx"), Netns::new("sty"));
+    let veth = Veth::new(&x, &y, "10.77.0.4".parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (x_bfd, mut x_events) = helper(&x, "", &dir.path().join("x.log"));
+    let (y_bfd, mut y_events) = helper(&y, "", &dir.path().join("y.log"));
+    let (a, b) = (IpAddr::V4(veth.a_addr), IpAddr::V4(veth.b_addr));
+    x_bfd.add_session(session(a, b)).await.unwrap();
+    y_bfd.add_session(session(b, a)).await.unwrap();
+    wait_up(&mut x_events, "x").await;
+    wait_up(&mut y_events, "y").await;
+    // Past slow start (RFC 5880 §6.8.3): both at 10 ms.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(any_event(&mut x_events, Duration::ZERO).await, None);
+
+    let pids = [helper_pid(&x), helper_pid(&y)];
+    for round in 0..3 {
+        orbit_tests::sh(&["kill", "-STOP", &pids[0], &pids[1]]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        orbit_tests::sh(&["kill", "-CONT", &pids[0], &pids[1]]);
+        for (who, events) in [("x", &mut x_events), ("y", &mut y_events)] {
+            let ev = any_event(events, Duration::from_millis(300)).await;
+            assert_eq!(ev, None, "{who} after stall {round}");
+        }
+    }
+    for (who, bfd) in [("x", &x_bfd), ("y", &y_bfd)] {
+        let status = bfd.status().await.unwrap();
+        let s = &status.sessions[0];
+        assert_eq!(s.state, orbit_bfd::State::Up, "{who}: {s:?}");
+        assert!(s.counters.stall_holds >= 1, "{who}: {s:?}");
+        assert_eq!(s.counters.detection_expiries, 0, "{who}: {s:?}");
+    }
+}

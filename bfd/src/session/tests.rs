@@ -127,6 +127,19 @@ impl Link {
         self.now = until;
     }
 
+    /// Both ends stop for `d` (a host stalled): nothing fires meanwhile;
+    /// then each end hears, as the driver says it, how late it woke.
+    fn stall_both(&mut self, d: Duration, tell: bool) {
+        let due = [self.a.next_deadline(), self.b.next_deadline()];
+        self.now += d;
+        if tell {
+            for (side, due) in [Side::A, Side::B].into_iter().zip(due) {
+                let late = self.now - due.expect("a running session has a deadline");
+                self.input(side, Input::Stalled { late });
+            }
+        }
+    }
+
     fn run_for(&mut self, d: Duration) {
         let until = self.now + d;
         self.run_until(until);
@@ -685,3 +698,69 @@ mod properties {
 }
 
 mod spoofed;
+
+#[test]
+fn a_stall_of_the_whole_host_is_not_silence_of_the_peer() {
+    for tell in [false, true] {
+        let mut l = Link::new(timing(10, 10, 3), timing(10, 10, 3));
+        l.run_for(MS * 3000);
+        assert!(l.both_up());
+        l.changes.clear();
+        l.stall_both(MS * 100, tell);
+        l.run_for(MS * 100);
+        if tell {
+            assert!(l.changes.is_empty(), "{:?}", l.changes);
+            assert!(l.both_up());
+            assert_eq!(l.a.counters().stall_holds, 1);
+            assert_eq!(l.b.counters().stall_holds, 1);
+            assert_eq!(l.b.counters().detection_expiries, 0);
+        } else {
+            // What the loop did before it said how late it woke.
+            assert!(
+                l.changes
+                    .iter()
+                    .any(|c| c.diag == Diag::ControlDetectionTimeExpired),
+                "{:?}",
+                l.changes
+            );
+        }
+    }
+}
+
+#[test]
+fn a_peer_gone_during_a_stall_is_declared_down_one_packet_interval_after_it() {
+    let mut l = Link::new(timing(10, 10, 3), timing(10, 10, 3));
+    l.run_for(MS * 3000);
+    l.changes.clear();
+    l.a_to_b = false;
+    l.stall_both(MS * 100, true);
+    let resumed = l.now;
+    l.run_for(MS * 100);
+    let b_down = l
+        .changes
+        .iter()
+        .find(|c| c.side == Side::B)
+        .expect("B went down");
+    assert_eq!(b_down.diag, Diag::ControlDetectionTimeExpired);
+    assert_eq!(
+        b_down.at - resumed,
+        MS * 10,
+        "one packet interval after the stall"
+    );
+}
+
+#[test]
+fn a_loop_late_by_less_than_half_a_packet_interval_holds_nothing() {
+    let mut l = Link::new(timing(10, 10, 3), timing(10, 10, 3));
+    l.run_for(MS * 3000);
+    l.changes.clear();
+    l.a_to_b = false;
+    // B's detection time runs out; its loop wakes 4 ms late for it.
+    let deadline = l.b.detection_deadline().expect("running");
+    l.now = deadline + MS * 4;
+    l.input(Side::B, Input::Stalled { late: MS * 4 });
+    assert_eq!(l.b.detection_deadline(), Some(deadline));
+    l.input(Side::B, Input::Timer);
+    assert_eq!(l.b.state(), State::Down);
+    assert_eq!(l.b.counters().stall_holds, 0);
+}

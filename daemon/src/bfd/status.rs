@@ -221,6 +221,7 @@ mod tests {
             format!("orbit_bfd_state_changes_total{{{labels}}} 0"),
             format!("orbit_bfd_restart_candidates_total{{{labels}}} 0"),
             format!("orbit_bfd_peer_restarts_total{{{labels}}} 0"),
+            format!("orbit_bfd_stall_holds_total{{{labels}}} 0"),
             "orbit_bfd_send_errors_total".to_owned(),
             // In-process: no real-time thread.
             "orbit_bfd_realtime 0".to_owned(),

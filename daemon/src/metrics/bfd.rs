@@ -75,6 +75,10 @@ impl Collector for BfdCollector {
             "bfd_peer_restarts",
             "Detection-time expiries taken as a peer restart (signalled Down, no path failure)",
         );
+        let mut holds = Family::new(
+            "bfd_stall_holds",
+            "Detection-time expiries judged one packet interval later because the BFD loop itself had stalled (woken late)",
+        );
         for s in &status.sessions {
             let labels: Labels = vec![
                 ("peer", s.key.peer.to_string()),
@@ -121,7 +125,10 @@ impl Collector for BfdCollector {
             candidates
                 .samples
                 .push((labels.clone(), s.counters.restart_candidates));
-            restarts.samples.push((labels, s.counters.peer_restarts));
+            restarts
+                .samples
+                .push((labels.clone(), s.counters.peer_restarts));
+            holds.samples.push((labels, s.counters.stall_holds));
         }
         let mut unmatched = Family::new(
             "bfd_unmatched_dropped",
@@ -173,6 +180,7 @@ impl Collector for BfdCollector {
             &expiries,
             &candidates,
             &restarts,
+            &holds,
             &unmatched,
             &send_errors,
         ] {
