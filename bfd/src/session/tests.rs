@@ -699,13 +699,19 @@ mod properties {
 
 mod spoofed;
 
+/// Two ends Up at 10 ms x 3, past slow start, no change recorded yet.
+fn up_at_10ms() -> Link {
+    let mut l = Link::new(timing(10, 10, 3), timing(10, 10, 3));
+    l.run_for(MS * 3000);
+    assert!(l.both_up());
+    l.changes.clear();
+    l
+}
+
 #[test]
 fn a_stall_of_the_whole_host_is_not_silence_of_the_peer() {
     for tell in [false, true] {
-        let mut l = Link::new(timing(10, 10, 3), timing(10, 10, 3));
-        l.run_for(MS * 3000);
-        assert!(l.both_up());
-        l.changes.clear();
+        let mut l = up_at_10ms();
         l.stall_both(MS * 100, tell);
         l.run_for(MS * 100);
         if tell {
@@ -729,9 +735,7 @@ fn a_stall_of_the_whole_host_is_not_silence_of_the_peer() {
 
 #[test]
 fn a_peer_gone_during_a_stall_is_declared_down_one_packet_interval_after_it() {
-    let mut l = Link::new(timing(10, 10, 3), timing(10, 10, 3));
-    l.run_for(MS * 3000);
-    l.changes.clear();
+    let mut l = up_at_10ms();
     l.a_to_b = false;
     l.stall_both(MS * 100, true);
     let resumed = l.now;
@@ -751,9 +755,7 @@ fn a_peer_gone_during_a_stall_is_declared_down_one_packet_interval_after_it() {
 
 #[test]
 fn a_loop_late_by_less_than_half_a_packet_interval_holds_nothing() {
-    let mut l = Link::new(timing(10, 10, 3), timing(10, 10, 3));
-    l.run_for(MS * 3000);
-    l.changes.clear();
+    let mut l = up_at_10ms();
     l.a_to_b = false;
     // B's detection time runs out; its loop wakes 4 ms late for it.
     let deadline = l.b.detection_deadline().expect("running");
