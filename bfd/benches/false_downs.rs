@@ -18,7 +18,13 @@
 //! cargo bench -p orbit-bfd --bench false_downs -- --minutes 30 # 30 + 15
 //! cargo bench -p orbit-bfd --bench false_downs -- --quick      # 20 s + 10 s smoke run
 //! cargo bench -p orbit-bfd --bench false_downs -- --interval 50 # 50 ms x 3 instead of 10
+//! cargo bench -p orbit-bfd --bench false_downs -- --pin-cpu 0   # every helper on CPU 0
 //! ```
+//!
+//! `--pin-cpu N` runs every helper on CPU N only (`taskset`): a stall of
+//! one CPU then stops all three "routers" together, as a stall of a whole
+//! host stops one router, instead of stopping some of them while the
+//! others, on the other CPU, see them fall silent.
 //!
 //! Needs root and `stress-ng`. Namespaces, helpers and the hog are removed
 //! on exit, on panic (`Drop`) and on Ctrl-C.
@@ -93,9 +99,19 @@ fn main() -> std::process::ExitCode {
         .position(|a| a == "--interval")
         .and_then(|i| args.get(i + 1))
         .map_or(10, |ms| ms.parse().expect("--interval MS: milliseconds"));
+    let pin_cpu: Option<usize> = args
+        .iter()
+        .position(|a| a == "--pin-cpu")
+        .and_then(|i| args.get(i + 1))
+        .map(|c| c.parse().expect("--pin-cpu N: a CPU number"));
     orbit_tests::assert_root("the false_downs bench");
     which("stress-ng");
-    runtime.block_on(bench(hog, baseline, Duration::from_millis(interval)))
+    runtime.block_on(bench(
+        hog,
+        baseline,
+        Duration::from_millis(interval),
+        pin_cpu,
+    ))
 }
 
 /// `--helper [--multi-hop-port P] [--no-realtime]`: what `orbitd
@@ -140,12 +156,14 @@ fn which(program: &str) {
 
 struct Lab {
     namespaces: Vec<Netns>,
+    /// `--pin-cpu`: the one CPU every helper runs on.
+    pin_cpu: Option<usize>,
     /// (from, to, from's address, to's address) per link.
     links: Vec<(usize, usize, IpAddr, IpAddr)>,
 }
 
 impl Lab {
-    fn new() -> Lab {
+    fn new(pin_cpu: Option<usize>) -> Lab {
         let namespaces: Vec<Netns> = NAMESPACES.iter().map(|n| Netns::new(n)).collect();
         let links = LINKS
             .iter()
@@ -154,7 +172,11 @@ impl Lab {
                 (*x, *y, IpAddr::V4(v.a_addr), IpAddr::V4(v.b_addr))
             })
             .collect();
-        Lab { namespaces, links }
+        Lab {
+            namespaces,
+            pin_cpu,
+            links,
+        }
     }
 
     fn session_name(&self, i: usize) -> String {
@@ -234,17 +256,14 @@ async fn start_helpers(
     let exe = std::env::current_exe().expect("own binary");
     let exe = exe.to_str().expect("utf-8 path");
     let port = variant.port().to_string();
+    let cpu = lab.pin_cpu.map(|c| c.to_string());
     let mut handles = Vec::new();
     for (i, ns) in lab.namespaces.iter().enumerate() {
-        let mut args = vec![
-            "netns",
-            "exec",
-            &ns.name,
-            exe,
-            "--helper",
-            "--multi-hop-port",
-            &port,
-        ];
+        let mut args = vec!["netns", "exec", &ns.name];
+        if let Some(cpu) = &cpu {
+            args.extend(["taskset", "-c", cpu]);
+        }
+        args.extend([exe, "--helper", "--multi-hop-port", &port]);
         if variant == Variant::Normal {
             args.push("--no-realtime");
         }
@@ -484,12 +503,17 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-async fn bench(hog: Duration, baseline: Duration, interval: Duration) -> std::process::ExitCode {
+async fn bench(
+    hog: Duration,
+    baseline: Duration,
+    interval: Duration,
+    pin_cpu: Option<usize>,
+) -> std::process::ExitCode {
     // Before anything is created: from here on Ctrl-C ends the
     // measurement and the namespaces, helpers and hog are dropped.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .expect("SIGINT handler");
-    let lab = Lab::new();
+    let lab = Lab::new(pin_cpu);
     let mut rows = Vec::new();
     for (with_hog, length) in [(true, hog), (false, baseline)] {
         eprintln!(
@@ -507,8 +531,9 @@ async fn bench(hog: Duration, baseline: Duration, interval: Duration) -> std::pr
     }
     let names: Vec<String> = (0..lab.links.len()).map(|i| lab.session_name(i)).collect();
     println!(
-        "\n3 multihop sessions at {} ms x 3 per variant, namespaces a, b, c in a veth triangle\n",
-        interval.as_millis()
+        "\n3 multihop sessions at {} ms x 3 per variant, namespaces a, b, c in a veth triangle{}\n",
+        interval.as_millis(),
+        pin_cpu.map_or(String::new(), |c| format!(", every helper on CPU {c}"))
     );
     println!(
         "| variant | hog | ran | session-minutes | false Downs | per hour | longest rx gap {} | latest loop wake-up | held over own stall | Downs at the hog's start |",

@@ -130,6 +130,10 @@ pub struct Node {
     pub events: Vec<(Duration, Event)>,
     pub decisions: Vec<(Duration, Decision)>,
     probes: BTreeMap<usize, RiseFall>,
+    /// Gossip datagrams this member sent, and their UDP payload bytes
+    /// (lost or cut ones too: they left the member).
+    pub sent_packets: u64,
+    pub sent_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -252,6 +256,8 @@ impl Sim {
                 events: Vec::new(),
                 decisions: Vec::new(),
                 probes,
+                sent_packets: 0,
+                sent_bytes: 0,
             });
         }
         let mut sim = Sim {
@@ -296,6 +302,8 @@ impl Sim {
         for o in outputs {
             match o {
                 Output::Send { to, data } => {
+                    self.nodes[node].sent_packets += 1;
+                    self.nodes[node].sent_bytes += data.len() as u64;
                     let Some(&dst) = self.by_addr.get(&to) else {
                         continue;
                     };
