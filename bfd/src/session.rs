@@ -259,13 +259,19 @@ impl Session {
     }
 
     /// The detection time (§6.8.4, asynchronous mode): the peer's
-    /// DetectMult times the larger of our RequiredMinRx and the peer's
-    /// last DesiredMinTx. `None` before anything was heard.
+    /// DetectMult times [`Self::packet_interval`]. `None` before anything
+    /// was heard.
     pub fn detection_time(&self) -> Option<Duration> {
         if self.remote_detect_mult == 0 {
             return None;
         }
-        Some(self.active_rx.max(self.remote_desired_min_tx) * u32::from(self.remote_detect_mult))
+        Some(self.packet_interval() * u32::from(self.remote_detect_mult))
+    }
+
+    /// How often the peer's packets are due: the larger of our
+    /// RequiredMinRx and the peer's last DesiredMinTx.
+    fn packet_interval(&self) -> Duration {
+        self.active_rx.max(self.remote_desired_min_tx)
     }
 
     /// When the detection time runs out, if it is running.
@@ -453,11 +459,10 @@ impl Session {
     /// peer's next packet. A peer that is really gone is declared down that
     /// much later, only after a stall of this end.
     fn hold_over_own_stall(&mut self, now: Instant, late: Duration) {
-        let (Some(deadline), Some(detection_time)) = (self.detect_deadline, self.detection_time())
-        else {
+        let Some(deadline) = self.detect_deadline else {
             return;
         };
-        let packet_interval = detection_time / u32::from(self.remote_detect_mult.max(1));
+        let packet_interval = self.packet_interval();
         if deadline <= now
             && late >= packet_interval / 2
             && matches!(self.state, State::Init | State::Up)

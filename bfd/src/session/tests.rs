@@ -140,6 +140,11 @@ impl Link {
         }
     }
 
+    /// The first state change recorded at `side`.
+    fn first_change(&self, side: Side) -> Option<Change> {
+        self.changes.iter().find(|c| c.side == side).cloned()
+    }
+
     fn run_for(&mut self, d: Duration) {
         let until = self.now + d;
         self.run_until(until);
@@ -331,12 +336,7 @@ fn detection_expiry_takes_both_sides_down_with_diagnostics() {
     let cut = l.now;
     l.a_to_b = false;
     l.run_for(MS * 200);
-    let b_down = l
-        .changes
-        .iter()
-        .find(|c| c.side == Side::B)
-        .expect("B went down")
-        .clone();
+    let b_down = l.first_change(Side::B).expect("B went down");
     assert_eq!(b_down.to, State::Down);
     assert_eq!(b_down.diag, Diag::ControlDetectionTimeExpired);
     let elapsed = b_down.at - cut;
@@ -351,11 +351,7 @@ fn detection_expiry_takes_both_sides_down_with_diagnostics() {
     assert_eq!(l.b.local_diag(), Diag::ControlDetectionTimeExpired);
 
     // A hears B's Down and follows with diag 3.
-    let a_down = l
-        .changes
-        .iter()
-        .find(|c| c.side == Side::A)
-        .expect("A went down");
+    let a_down = l.first_change(Side::A).expect("A went down");
     assert_eq!(a_down.to, State::Down);
     assert_eq!(a_down.diag, Diag::NeighborSignaledSessionDown);
     // B's packets carry the diagnostic to A.
@@ -397,11 +393,7 @@ fn admin_down_signals_peer_and_recovers() {
     l.input(Side::A, Input::AdminDown);
     assert_eq!(l.a.state(), State::AdminDown);
     assert_eq!(l.a.local_diag(), Diag::AdministrativelyDown);
-    let b = l
-        .changes
-        .iter()
-        .find(|c| c.side == Side::B)
-        .expect("B reacted at once");
+    let b = l.first_change(Side::B).expect("B reacted at once");
     assert_eq!(
         (b.to, b.diag),
         (State::Down, Diag::NeighborSignaledSessionDown)
@@ -740,11 +732,7 @@ fn a_peer_gone_during_a_stall_is_declared_down_one_packet_interval_after_it() {
     l.stall_both(MS * 100, true);
     let resumed = l.now;
     l.run_for(MS * 100);
-    let b_down = l
-        .changes
-        .iter()
-        .find(|c| c.side == Side::B)
-        .expect("B went down");
+    let b_down = l.first_change(Side::B).expect("B went down");
     assert_eq!(b_down.diag, Diag::ControlDetectionTimeExpired);
     assert_eq!(
         b_down.at - resumed,
