@@ -8,7 +8,14 @@
 //! variants run side by side on the same links (so both see the same
 //! host): the helpers of "realtime" ask for SCHED_FIFO and locked memory,
 //! those of "normal" do not (another BFD port). Nothing ever cuts a link,
-//! so every Up -> Down transition is false. Phases, one after the other:
+//! so a Down means that a session end did not hear its peer for the
+//! detection time although the network carried everything: either the
+//! peer's helper did not run (the host stopped it: it did not send), or
+//! the detecting end misjudged. Each helper records its own stalls
+//! (`DriverStatus::recent_stalls`); a Down whose peer had stalled for the
+//! detection time less one interval right before it is a true detection
+//! of a peer that went silent, reported in its own column. The others are
+//! the false Downs. Phases, one after the other:
 //! with a CPU hog (`stress-ng --cpu 2`, one worker per core of this box)
 //! for `--minutes` (default 10), then without it for half as long (the
 //! baseline). Fresh helpers per phase.
@@ -222,8 +229,8 @@ struct Row {
     variant: Variant,
     hog: bool,
     ran: Duration,
-    /// Per session: false Downs, longest receive gap while Up (of both ends).
-    sessions: Vec<(usize, Vec<Duration>)>,
+    /// Per session: its Downs ([`Incidents`]) and when they came.
+    sessions: Vec<(Incidents, Vec<Duration>)>,
     gaps: Vec<Option<Duration>>,
     granted: Vec<orbit_bfd::Realtime>,
     /// The helpers' loops' worst lateness waking for a timer.
@@ -239,7 +246,15 @@ struct Row {
 
 impl Row {
     fn downs(&self) -> usize {
-        self.sessions.iter().map(|(n, _)| n).sum()
+        self.sessions.iter().map(|(n, _)| n.all).sum()
+    }
+
+    fn peer_stalled(&self) -> usize {
+        self.sessions.iter().map(|(n, _)| n.peer_stalled).sum()
+    }
+
+    fn false_downs(&self) -> usize {
+        self.downs() - self.peer_stalled()
     }
 
     fn session_minutes(&self) -> f64 {
@@ -382,7 +397,11 @@ async fn phase(
     );
     let started = Instant::now();
     let ticks = cpu_ticks();
-    let mut downs: BTreeMap<(Variant, usize), Vec<Instant>> = BTreeMap::new();
+    let mut downs: BTreeMap<(Variant, usize), Vec<(Instant, bool)>> = BTreeMap::new();
+    // Downs waiting for their peer's stall record (asked for a little
+    // later, once the peer runs again and has written it).
+    let mut unjudged: Vec<Unjudged> = Vec::new();
+    let mut judge = tokio::time::interval(Duration::from_millis(100));
     let end = tokio::time::sleep(length);
     tokio::pin!(end);
     loop {
@@ -401,11 +420,15 @@ async fn phase(
                         lab.session_name(session),
                         started.elapsed().as_secs_f64()
                     );
-                    downs.entry((variant, session)).or_default().push(Instant::now());
+                    unjudged.push(Unjudged::new(lab, variant, ns, session));
                 }
+            }
+            _ = judge.tick() => {
+                judge_due(&variants, interval, &mut unjudged, &mut downs, false).await;
             }
         }
     }
+    judge_due(&variants, interval, &mut unjudged, &mut downs, true).await;
     let ran = started.elapsed();
     let cpu = cpu_shares(&ticks, &cpu_ticks());
     let mut rows = Vec::new();
@@ -431,14 +454,18 @@ async fn phase(
                     .cloned()
                     .unwrap_or_default();
                 at.sort();
-                (incidents(&at), at.iter().map(|t| *t - started).collect())
+                (
+                    incidents(&at),
+                    at.iter().map(|(t, _)| *t - started).collect(),
+                )
             })
             .collect();
         let startup_downs = (0..lab.links.len())
             .map(|i| {
-                startup
-                    .get(&(helpers.variant, i))
-                    .map_or(0, |at| incidents(at))
+                startup.get(&(helpers.variant, i)).map_or(0, |at| {
+                    let at: Vec<(Instant, bool)> = at.iter().map(|t| (*t, false)).collect();
+                    incidents(&at).all
+                })
             })
             .sum();
         rows.push(Row {
@@ -457,17 +484,107 @@ async fn phase(
     Some(rows)
 }
 
-/// Downs of the two ends of one session close together count once.
-fn incidents(sorted: &[Instant]) -> usize {
-    let mut n = 0;
+/// A session's Downs, the two ends' Downs close together counted once.
+#[derive(Debug, Clone, Copy, Default)]
+struct Incidents {
+    all: usize,
+    /// Those where a helper at the other end of a Down had itself stalled
+    /// long enough to fall silent for the detection time, by its own
+    /// record ([`orbit_bfd::LoopStall`]): true detections of a peer that
+    /// did not run, not false ones.
+    peer_stalled: usize,
+}
+
+/// Groups Downs (time, peer stalled) sorted by time into incidents.
+fn incidents(sorted: &[(Instant, bool)]) -> Incidents {
+    let mut n = Incidents::default();
     let mut last: Option<Instant> = None;
-    for &t in sorted {
+    let mut explained = false;
+    for &(t, peer_stalled) in sorted {
         if last.is_none_or(|l| t - l > SAME_INCIDENT) {
-            n += 1;
+            n.peer_stalled += usize::from(explained);
+            n.all += 1;
+            explained = false;
         }
+        explained |= peer_stalled;
         last = Some(t);
     }
+    n.peer_stalled += usize::from(explained);
     n
+}
+
+/// A Down whose peer has not been asked yet whether it had stalled.
+struct Unjudged {
+    variant: Variant,
+    session: usize,
+    /// The helper at the other end of the session.
+    peer: usize,
+    at: Instant,
+    /// Wall-clock time the bench saw it, Unix ms (stall records use it).
+    seen_unix_ms: u64,
+}
+
+impl Unjudged {
+    fn new(lab: &Lab, variant: Variant, ns: usize, session: usize) -> Unjudged {
+        let (x, y, ..) = lab.links[session];
+        Unjudged {
+            variant,
+            session,
+            peer: if ns == x { y } else { x },
+            at: Instant::now(),
+            seen_unix_ms: unix_ms(),
+        }
+    }
+}
+
+/// After this, a peer that had stalled has run again and recorded it.
+const PEER_RECORD_DELAY: Duration = Duration::from_millis(300);
+
+/// Asks the peers of the Downs older than [`PEER_RECORD_DELAY`] (all of
+/// them with `all`) for their stall records and files each Down, with
+/// whether its peer had stalled: stopped for at least the detection time
+/// less one interval (its last packet before the stop left up to an
+/// interval earlier), ending at most a second before the Down was seen
+/// and starting before it.
+async fn judge_due(
+    variants: &[Helpers],
+    interval: Duration,
+    unjudged: &mut Vec<Unjudged>,
+    downs: &mut BTreeMap<(Variant, usize), Vec<(Instant, bool)>>,
+    all: bool,
+) {
+    let silent_for = interval * 2;
+    let due: Vec<Unjudged>;
+    (due, *unjudged) = std::mem::take(unjudged)
+        .into_iter()
+        .partition(|d| all || d.at.elapsed() >= PEER_RECORD_DELAY);
+    for d in due {
+        let helpers = variants
+            .iter()
+            .find(|h| h.variant == d.variant)
+            .expect("a variant's helpers");
+        let stalls = helpers.handles[d.peer]
+            .status()
+            .await
+            .map(|s| s.recent_stalls)
+            .unwrap_or_default();
+        let peer_stalled = stalls.iter().any(|s| {
+            let late_ms = u64::try_from(s.late.as_millis()).unwrap_or(u64::MAX);
+            s.late >= silent_for
+                && s.resumed_unix_ms + 1_000 >= d.seen_unix_ms
+                && s.resumed_unix_ms.saturating_sub(late_ms) <= d.seen_unix_ms
+        });
+        downs
+            .entry((d.variant, d.session))
+            .or_default()
+            .push((d.at, peer_stalled));
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The host's CPU time so far (`cpu` line of /proc/stat: user nice system
@@ -536,24 +653,26 @@ async fn bench(
         pin_cpu.map_or(String::new(), |c| format!(", every helper on CPU {c}"))
     );
     println!(
-        "| variant | hog | ran | session-minutes | false Downs | per hour | longest rx gap {} | latest loop wake-up | held over own stall | Downs at the hog's start |",
+        "| variant | hog | ran | session-minutes | Downs | of them a peer stalled | false Downs | false per hour | longest rx gap {} | latest loop wake-up | held over own stall | Downs at the hog's start |",
         names.join(" / ")
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
-        let per_hour = r.downs() as f64 / (r.session_minutes() / 60.0);
+        let per_hour = r.false_downs() as f64 / (r.session_minutes() / 60.0);
         let gaps: Vec<String> = r
             .gaps
             .iter()
             .map(|g| g.map_or("-".into(), |g| format!("{:.1}", g.as_secs_f64() * 1e3)))
             .collect();
         println!(
-            "| {} | {} | {:.1} min | {:.1} | {} | {:.1} | {} ms | {:.1} ms | {} | {} |",
+            "| {} | {} | {:.1} min | {:.1} | {} | {} | {} | {:.1} | {} ms | {:.1} ms | {} | {} |",
             r.variant.name(),
             if r.hog { "yes" } else { "no" },
             r.ran.as_secs_f64() / 60.0,
             r.session_minutes(),
             r.downs(),
+            r.peer_stalled(),
+            r.false_downs(),
             per_hour,
             gaps.join(" / "),
             r.late_wakes

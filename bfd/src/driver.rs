@@ -25,8 +25,10 @@ use tokio::task::JoinHandle;
 
 mod dedicated;
 pub mod helper;
+mod stalls;
 
 pub use dedicated::start_dedicated;
+pub use stalls::{LoopStall, RECORDED_STALL};
 
 use crate::auth::AuthConfig;
 use crate::packet::{ControlPacket, Diag, DropReason, State};
@@ -210,6 +212,14 @@ pub struct DriverStatus {
     /// the millisecond, so ~1 ms is the floor.
     #[serde(default)]
     pub longest_late_wake: Duration,
+    /// How many times the loop woke [`RECORDED_STALL`] or more late: it
+    /// sent nothing for that long, and a peer with a shorter detection time
+    /// declared this end down, rightly.
+    #[serde(default)]
+    pub loop_stalls: u64,
+    /// The latest of those stalls, oldest first (a bounded record).
+    #[serde(default)]
+    pub recent_stalls: Vec<LoopStall>,
 }
 
 enum Command {
@@ -297,7 +307,7 @@ fn spawn_driver(
         send_errors: 0,
         released: false,
         realtime,
-        longest_late_wake: Duration::ZERO,
+        stalls: stalls::StallRecord::default(),
         _ended: ended,
     };
     let task = tokio::spawn(state.run(rx));
@@ -394,7 +404,7 @@ struct Driver {
     /// [`BfdHandle::release`] was called: the loop ends.
     released: bool,
     realtime: Realtime,
-    longest_late_wake: Duration,
+    stalls: stalls::StallRecord,
     /// Dropped with the loop: tells a dedicated thread to end.
     _ended: Option<oneshot::Sender<()>>,
 }
@@ -419,7 +429,7 @@ impl Driver {
                     // live peer dead.
                     let now = Instant::now();
                     let late = next.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-                    self.longest_late_wake = self.longest_late_wake.max(late);
+                    self.stalls.woke(late);
                     if self.detection_due(now) {
                         self.drain(&mut rx);
                         // Woken late, this loop was not running: a detection
@@ -714,7 +724,9 @@ impl Driver {
                     unmatched_drops: self.unmatched_drops.clone(),
                     send_errors: self.send_errors,
                     realtime: self.realtime,
-                    longest_late_wake: self.longest_late_wake,
+                    longest_late_wake: self.stalls.longest(),
+                    loop_stalls: self.stalls.count(),
+                    recent_stalls: self.stalls.recent(),
                 });
             }
             Command::Release(done) => {

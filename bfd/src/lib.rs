@@ -23,8 +23,8 @@ mod socket;
 
 pub use auth::{AuthConfig, AuthConfigError, AuthKind};
 pub use driver::{
-    start, start_dedicated, BfdEvent, BfdHandle, DriverConfig, DriverStatus, Hop, PeerConfig,
-    SessionKey, SessionStatus,
+    start, start_dedicated, BfdEvent, BfdHandle, DriverConfig, DriverStatus, Hop, LoopStall,
+    PeerConfig, SessionKey, SessionStatus,
 };
 pub use packet::{ControlPacket, Diag, DropReason, State};
 pub use realtime::Realtime;

@@ -194,6 +194,7 @@ async fn both_helpers_stopped_together_resume_without_a_false_down() {
     assert_eq!(any_event(&mut x_events, Duration::ZERO).await, None);
 
     let pids = [helper_pid(&x), helper_pid(&y)];
+    let before_stops = unix_ms();
     for round in 0..3 {
         orbit_tests::sh(&["kill", "-STOP", &pids[0], &pids[1]]);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -209,5 +210,30 @@ async fn both_helpers_stopped_together_resume_without_a_false_down() {
         assert_eq!(s.state, orbit_bfd::State::Up, "{who}: {s:?}");
         assert!(s.counters.stall_holds >= 1, "{who}: {s:?}");
         assert_eq!(s.counters.detection_expiries, 0, "{who}: {s:?}");
+        // Each helper knows it was stopped, when and for how long: what
+        // tells an operator (and the false-Downs bench) that a peer's Down
+        // of this end was this end's silence.
+        let stops: Vec<_> = status
+            .recent_stalls
+            .iter()
+            .filter(|st| {
+                st.resumed_unix_ms >= before_stops && st.late >= Duration::from_millis(150)
+            })
+            .collect();
+        assert_eq!(stops.len(), 3, "{who}: {:?}", status.recent_stalls);
+        assert!(status.loop_stalls >= 3, "{who}: {status:?}");
+        assert!(
+            stops
+                .iter()
+                .all(|st| st.late < Duration::from_millis(1_000)),
+            "{who}: {stops:?}"
+        );
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }

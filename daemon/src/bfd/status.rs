@@ -73,6 +73,9 @@ impl BfdView {
                         *all.unmatched_drops.entry(reason).or_default() += n;
                     }
                     all.send_errors += status.send_errors;
+                    all.loop_stalls += status.loop_stalls;
+                    all.longest_late_wake = all.longest_late_wake.max(status.longest_late_wake);
+                    all.recent_stalls.extend(status.recent_stalls);
                     let r = realtime.get_or_insert(status.realtime);
                     r.fifo &= status.realtime.fifo;
                     r.memory_locked &= status.realtime.memory_locked;
@@ -89,6 +92,7 @@ impl BfdView {
             }
         }
         all.realtime = realtime.unwrap_or_default();
+        all.recent_stalls.sort_by_key(|s| s.resumed_unix_ms);
         *lock(&self.last) = Some(all.clone());
         Some(all)
     }
@@ -223,6 +227,7 @@ mod tests {
             format!("orbit_bfd_peer_restarts_total{{{labels}}} 0"),
             format!("orbit_bfd_stall_holds_total{{{labels}}} 0"),
             "orbit_bfd_send_errors_total".to_owned(),
+            "orbit_bfd_loop_stalls_total".to_owned(),
             // In-process: no real-time thread.
             "orbit_bfd_realtime 0".to_owned(),
             "orbit_bfd_memory_locked 0".to_owned(),

@@ -144,6 +144,11 @@ impl Collector for BfdCollector {
             "BFD transmissions that failed at the socket",
         );
         send_errors.samples.push((Vec::new(), status.send_errors));
+        let mut stalls = Family::new(
+            "bfd_loop_stalls",
+            "Times a BFD packet loop woke 10 ms or more late for its timers: it sent nothing meanwhile, so peers with a shorter detection time declared this end down",
+        );
+        stalls.samples.push((Vec::new(), status.loop_stalls));
         let mut realtime = Family::new(
             "bfd_realtime",
             "1 when every BFD helper runs its packet loop at SCHED_FIFO (needs CAP_SYS_NICE)",
@@ -183,6 +188,7 @@ impl Collector for BfdCollector {
             &holds,
             &unmatched,
             &send_errors,
+            &stalls,
         ] {
             encode_family(&mut encoder, f, ConstCounter::new)?;
         }
