@@ -213,6 +213,7 @@ fn expected_state() -> StateMsg {
             commands: RetiredCommands,
             shared: Some(shared),
         }],
+        reads_deltas: None,
     }
 }
 

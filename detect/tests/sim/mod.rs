@@ -27,7 +27,11 @@
 //!   orbitd's BFD adapter does;
 //! - every engine's shared state (placements, intent, deaths) goes back into
 //!   its gossip core after each event, as orbitd does, so engines converge
-//!   (and disagree) the way real ones do.
+//!   (and disagree) the way real ones do;
+//! - push-pull (`Output::PushPull`) is a TCP exchange: never lost, 1-2 ms
+//!   plus 8 ns per byte (1 Gbit/s) each way, failed by a cut or a crash;
+//! - a member can restart (`Sim::restart`): new gossip core under a new
+//!   generation, new engine, nothing kept.
 
 #![allow(dead_code)]
 
@@ -60,6 +64,19 @@ pub fn config(n: usize, local: usize, witness: bool, profile: Profile) -> Config
 /// [`config`] with `extra` TOML appended (a `[policy]`, `[bfd]`, or the
 /// service's health check as `health = {...}` right after the service).
 pub fn config_with(n: usize, local: usize, witness: bool, profile: Profile, extra: &str) -> Config {
+    config_services(n, local, witness, profile, extra, 1)
+}
+
+/// [`config_with`] with `services` services: `web` and `svc-1` ... (each
+/// its own /32, all on s0 then s1).
+pub fn config_services(
+    n: usize,
+    local: usize,
+    witness: bool,
+    profile: Profile,
+    extra: &str,
+    services: usize,
+) -> Config {
     let mut t = format!(
         "[node]\nsite = \"s{local}\"\nrole = \"{}\"\n\n",
         if witness && local == n - 1 {
@@ -102,6 +119,16 @@ pub fn config_with(n: usize, local: usize, witness: bool, profile: Profile, extr
         t += line;
         t += "\n";
     }
+    if !(witness && local == n - 1) {
+        for i in 1..services {
+            t += &format!(
+                "\n[[service]]\nid = \"svc-{i}\"\nprefixes = [\"10.{}.{}.{}/32\"]\nsites = [\"s0\", \"s1\"]\n",
+                100 + i / 65536,
+                i / 256 % 256,
+                i % 256
+            );
+        }
+    }
     Config::parse_valid(&t, "sim.toml").expect("sim config is valid")
 }
 
@@ -134,6 +161,11 @@ pub struct Node {
     /// (lost or cut ones too: they left the member).
     pub sent_packets: u64,
     pub sent_bytes: u64,
+    /// Push-pull frames this member sent (TCP), and their bytes.
+    pub pushpull_frames: u64,
+    pub pushpull_bytes: u64,
+    /// Restarts so far (each takes a new generation).
+    restarts: u64,
 }
 
 #[derive(Debug)]
@@ -146,6 +178,16 @@ enum Job {
     Timer {
         node: usize,
         timer: GossipTimer,
+        /// The process that set it (`Node::restarts`): a restarted
+        /// member's old timers are gone with the old process.
+        life: u64,
+    },
+    /// A push-pull frame arrives (`conn`: the initiator's, to answer).
+    PushPull {
+        to: usize,
+        from: SocketAddr,
+        conn: Option<u64>,
+        data: Vec<u8>,
     },
     ProbeTick,
     BfdTick,
@@ -204,6 +246,12 @@ pub struct Sim {
     /// (since, until) of every stretch in which no unfenced member had
     /// `web` Active, after it was first placed.
     pub no_carrier: Vec<(Duration, Option<Duration>)>,
+    /// Open push-pull connections: id -> initiator.
+    conns: BTreeMap<u64, usize>,
+    next_conn: u64,
+    /// How the cluster was built (for restarts).
+    shape: (usize, bool, Profile, String, usize),
+    seed: u64,
 }
 
 /// The packets a cut link holds for one direction.
@@ -211,6 +259,10 @@ type Backlog = std::collections::VecDeque<(SocketAddr, Vec<u8>)>;
 
 /// Packets per direction a cut link still delivers when it heals.
 const BACKLOG: usize = 3;
+
+fn sim_key() -> AuthKey {
+    AuthKey::new(b"simulation key, 32 bytes long!!".to_vec())
+}
 
 fn millis(d: Duration) -> Millis {
     Millis(u64::try_from(d.as_millis()).expect("sim time fits"))
@@ -223,13 +275,25 @@ impl Sim {
 
     /// A cluster whose configs get `extra` TOML appended (see `config_with`).
     pub fn with(n: usize, witness: bool, profile: Profile, seed: u64, extra: &str) -> Sim {
-        let key = AuthKey::new(b"simulation key, 32 bytes long!!".to_vec());
+        Sim::with_services(n, witness, profile, seed, extra, 1)
+    }
+
+    /// A cluster with `services` services (`config_services`).
+    pub fn with_services(
+        n: usize,
+        witness: bool,
+        profile: Profile,
+        seed: u64,
+        extra: &str,
+        services: usize,
+    ) -> Sim {
+        let key = sim_key();
         let mut nodes = Vec::new();
         let mut by_addr = BTreeMap::new();
         let mut probe_interval = Duration::ZERO;
         let mut burst_timeout = Duration::ZERO;
         for i in 0..n {
-            let cfg = config_with(n, i, witness, profile, extra);
+            let cfg = config_services(n, i, witness, profile, extra, services);
             let mut settings =
                 GossipSettings::from_config(&cfg.detect, &cfg.cluster(), 1_000 + i as u64)
                     .expect("settings");
@@ -258,6 +322,9 @@ impl Sim {
                 probes,
                 sent_packets: 0,
                 sent_bytes: 0,
+                pushpull_frames: 0,
+                pushpull_bytes: 0,
+                restarts: 0,
             });
         }
         let mut sim = Sim {
@@ -279,6 +346,10 @@ impl Sim {
             dual_active: Vec::new(),
             carrier: None,
             no_carrier: Vec::new(),
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            shape: (n, witness, profile, extra.to_owned(), services),
+            seed,
         };
         for i in 0..n {
             let out = sim.nodes[i].core.process(Duration::ZERO, Input::Start);
@@ -330,12 +401,74 @@ impl Sim {
                     );
                 }
                 Output::Schedule { after, timer } => {
-                    self.schedule(after, Job::Timer { node, timer })
+                    let life = self.nodes[node].restarts;
+                    self.schedule(after, Job::Timer { node, timer, life })
                 }
                 Output::Event(e) => self.feed(node, e),
                 Output::ProbeNow { site } => self.burst(node, &site),
+                Output::PushPull { to, data } => {
+                    let Some(&dst) = self.by_addr.get(&to) else {
+                        continue;
+                    };
+                    self.next_conn += 1;
+                    self.conns.insert(self.next_conn, node);
+                    let conn = Some(self.next_conn);
+                    self.stream(node, dst, conn, data);
+                }
+                Output::PushPullAnswer { conn, data } => {
+                    if let Some(dst) = self.conns.remove(&conn) {
+                        self.stream(node, dst, None, data);
+                    }
+                }
             }
         }
+    }
+
+    /// One push-pull frame from `node` to `dst` over TCP: lost only with
+    /// the connection (a cut, a crash).
+    fn stream(&mut self, node: usize, dst: usize, conn: Option<u64>, data: Vec<u8>) {
+        self.nodes[node].pushpull_frames += 1;
+        self.nodes[node].pushpull_bytes += data.len() as u64;
+        if self.blocked(node, dst) || self.nodes[dst].state == RunState::Crashed {
+            return;
+        }
+        let latency = Duration::from_micros(1000 + self.rng.random_range(0..1000u64))
+            + Duration::from_nanos(8 * data.len() as u64);
+        let from = self.nodes[node].addr;
+        self.schedule(
+            latency,
+            Job::PushPull {
+                to: dst,
+                from,
+                conn,
+                data,
+            },
+        );
+    }
+
+    /// Restarts member `i`: a new process (gossip core with a new
+    /// generation, engine) that knows nothing, as after a crash and a
+    /// systemd restart.
+    pub fn restart(&mut self, i: usize) {
+        let (n, witness, profile, extra, services) = self.shape.clone();
+        let cfg = config_services(n, i, witness, profile, &extra, services);
+        self.nodes[i].restarts += 1;
+        let generation = 1_000 + i as u64 + 100 * self.nodes[i].restarts;
+        let mut settings =
+            GossipSettings::from_config(&cfg.detect, &cfg.cluster(), generation).expect("settings");
+        settings.rng_seed = self.seed.wrapping_mul(1000).wrapping_add(generation);
+        let node = &mut self.nodes[i];
+        node.core = GossipCore::new(settings, sim_key());
+        node.engine = cfg.engine();
+        node.gossiped = None;
+        node.state = RunState::Running;
+        for p in node.probes.values_mut() {
+            *p = RiseFall::new(1, DATAPLANE_FALL);
+        }
+        let now = self.now;
+        let out = self.nodes[i].core.process(now, Input::Start);
+        self.apply(i, out);
+        self.share(i);
     }
 
     fn feed(&mut self, node: usize, event: Event) {
@@ -547,6 +680,7 @@ impl Sim {
             let target = match &job {
                 Job::Deliver { to, .. } => Some(*to),
                 Job::Timer { node, .. } => Some(*node),
+                Job::PushPull { to, .. } => Some(*to),
                 Job::ProbeResult { node, .. } => Some(*node),
                 Job::ProbeTick | Job::BfdTick => None,
             };
@@ -590,7 +724,17 @@ impl Sim {
             }
             match job {
                 Job::Deliver { to, from, data } => self.input(to, Input::Packet { from, data }),
-                Job::Timer { node, timer } => self.input(node, Input::Timer(timer)),
+                Job::PushPull {
+                    to,
+                    from,
+                    conn,
+                    data,
+                } => self.input(to, Input::PushPull { from, conn, data }),
+                Job::Timer { node, timer, life } => {
+                    if life == self.nodes[node].restarts {
+                        self.input(node, Input::Timer(timer));
+                    }
+                }
                 Job::ProbeTick => self.probe_tick(),
                 Job::BfdTick => self.bfd_tick(),
                 Job::ProbeResult { node, target, ok } => self.probe_result(node, target, ok),
