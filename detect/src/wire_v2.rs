@@ -148,6 +148,11 @@ pub struct DigestMsg {
     /// The sender's own verdicts as of its own head (in `origins`).
     pub verdicts: Vec<(SiteId, Liveness)>,
     pub origins: Vec<(SiteId, Version)>,
+    /// `origins` lists every origin the sender holds (an origin missing
+    /// from it is one the sender lacks); otherwise only the sender's own,
+    /// as a heartbeat.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 /// One origin's whole table.
@@ -337,6 +342,7 @@ mod tests {
                     head: 4,
                 },
             )],
+            complete: true,
         };
         assert_eq!(DigestMsg::decode(&digest.encode()).unwrap(), digest);
         let pp = PushPullMsg {

@@ -264,7 +264,7 @@ impl Dissemination {
         } = sink;
         let mut packets = Vec::new();
         for (origin, table, verdicts) in self.exact_tables() {
-            if *origin == peer {
+            if *origin == peer || (!msg.complete && theirs(origin).is_none()) {
                 continue;
             }
             let since = match theirs(origin) {
@@ -282,7 +282,9 @@ impl Dissemination {
         for body in packets {
             self.send(index, key.seal(PacketKind::Delta, &body), counters, out);
         }
-        self.their_digest.insert(peer.clone(), msg.origins);
+        if msg.complete {
+            self.their_digest.insert(peer.clone(), msg.origins);
+        }
         if push_pull {
             self.start_push_pull(
                 &peer,
@@ -479,22 +481,27 @@ impl Dissemination {
         }
     }
 
-    /// Anti-entropy, every probe interval: our digest to every peer that
-    /// reads deltas (it also carries our verdicts: each member must hear
-    /// from every other several times per `fence_after`, however large the
-    /// cluster, or silence would fence it); to the others, v1 as before:
+    /// Anti-entropy, every probe interval: to a few peers that read
+    /// deltas our whole digest, to the others only our own version and
+    /// verdicts (a heartbeat: each member must hear from every other
+    /// several times per `fence_after`, however large the cluster, or
+    /// silence would fence it); to peers that read only v1, v1 as before:
     /// the whole table to a few, our own state to the rest.
     pub fn push_round(&mut self, sink: Sink<'_>) {
         let Sink {
             key, counters, out, ..
         } = sink;
-        let digest = DigestMsg {
+        let mut digest = DigestMsg {
             version: DELTA_VERSION,
             sender: self.local.clone(),
             verdicts: self.own_verdicts.clone(),
             origins: self.digest_origins(),
+            complete: true,
         };
-        let digest = key.seal(PacketKind::Digest, &digest.encode());
+        let whole = key.seal(PacketKind::Digest, &digest.encode());
+        digest.origins.truncate(1);
+        digest.complete = false;
+        let heartbeat = key.seal(PacketKind::Digest, &digest.encode());
         let full = self.next_peers(PUSH_FANOUT);
         let old: Vec<usize> = (0..self.peers.len())
             .filter(|i| !self.reads_v2.contains(&self.peers[*i].0))
@@ -513,7 +520,11 @@ impl Dissemination {
         let own = self.v1_packet(key, &[own]);
         for i in 0..self.peers.len() {
             let data = if !old.contains(&i) {
-                digest.clone()
+                if full.contains(&i) {
+                    whole.clone()
+                } else {
+                    heartbeat.clone()
+                }
             } else if let (true, Some(Some(table))) = (full.contains(&i), &table) {
                 table.clone()
             } else {

@@ -64,19 +64,6 @@ pub fn config(n: usize, local: usize, witness: bool, profile: Profile) -> Config
 /// [`config`] with `extra` TOML appended (a `[policy]`, `[bfd]`, or the
 /// service's health check as `health = {...}` right after the service).
 pub fn config_with(n: usize, local: usize, witness: bool, profile: Profile, extra: &str) -> Config {
-    config_services(n, local, witness, profile, extra, 1)
-}
-
-/// [`config_with`] with `services` services: `web` and `svc-1` ... (each
-/// its own /32, all on s0 then s1).
-pub fn config_services(
-    n: usize,
-    local: usize,
-    witness: bool,
-    profile: Profile,
-    extra: &str,
-    services: usize,
-) -> Config {
     let mut t = format!(
         "[node]\nsite = \"s{local}\"\nrole = \"{}\"\n\n",
         if witness && local == n - 1 {
@@ -119,16 +106,6 @@ pub fn config_services(
         t += line;
         t += "\n";
     }
-    if !(witness && local == n - 1) {
-        for i in 1..services {
-            t += &format!(
-                "\n[[service]]\nid = \"svc-{i}\"\nprefixes = [\"10.{}.{}.{}/32\"]\nsites = [\"s0\", \"s1\"]\n",
-                100 + i / 65536,
-                i / 256 % 256,
-                i % 256
-            );
-        }
-    }
     Config::parse_valid(&t, "sim.toml").expect("sim config is valid")
 }
 
@@ -166,6 +143,14 @@ pub struct Node {
     pub pushpull_bytes: u64,
     /// Restarts so far (each takes a new generation).
     restarts: u64,
+    /// The largest gossip datagram this member sent (UDP payload bytes).
+    pub max_datagram: usize,
+    /// Placements of services the engine does not know, added to its
+    /// shared state before it is gossiped (see [`Sim::with_services`]).
+    pub synthetic: BTreeMap<orbit_core::ServiceId, orbit_core::Placement>,
+    /// The latest `Event::Peer` from each origin (kept apart from
+    /// `events`: with 10,000 services each is a large state).
+    pub last_peer: BTreeMap<SiteId, (Duration, orbit_core::SharedState)>,
 }
 
 #[derive(Debug)]
@@ -260,6 +245,20 @@ type Backlog = std::collections::VecDeque<(SocketAddr, Vec<u8>)>;
 /// Packets per direction a cut link still delivers when it heals.
 const BACKLOG: usize = 3;
 
+/// Placements of `services - 1` synthetic services `svc-1` ... on s0.
+fn synthetic(services: usize) -> BTreeMap<orbit_core::ServiceId, orbit_core::Placement> {
+    (1..services)
+        .map(|i| {
+            let placement = orbit_core::Placement {
+                active: Some("s0".parse().expect("site id")),
+                epoch: 1,
+                planned: false,
+            };
+            (format!("svc-{i}").parse().expect("service id"), placement)
+        })
+        .collect()
+}
+
 fn sim_key() -> AuthKey {
     AuthKey::new(b"simulation key, 32 bytes long!!".to_vec())
 }
@@ -278,7 +277,13 @@ impl Sim {
         Sim::with_services(n, witness, profile, seed, extra, 1)
     }
 
-    /// A cluster with `services` services (`config_services`).
+    /// A cluster whose gossiped shared states carry `services` placements:
+    /// `web`, which the engines decide, and `services - 1` synthetic ones
+    /// (`Node::synthetic`, on s0 at epoch 1, which a test may change). The
+    /// engines do not decide those: `orbit_core::Engine` records the
+    /// triggering event in each decision, so a peer state of 10,000
+    /// placements that moves them all costs it 10,000 copies of that state
+    /// (docs/detect.md); the gossip under test is the same either way.
     pub fn with_services(
         n: usize,
         witness: bool,
@@ -293,7 +298,7 @@ impl Sim {
         let mut probe_interval = Duration::ZERO;
         let mut burst_timeout = Duration::ZERO;
         for i in 0..n {
-            let cfg = config_services(n, i, witness, profile, extra, services);
+            let cfg = config_with(n, i, witness, profile, extra);
             let mut settings =
                 GossipSettings::from_config(&cfg.detect, &cfg.cluster(), 1_000 + i as u64)
                     .expect("settings");
@@ -325,6 +330,9 @@ impl Sim {
                 pushpull_frames: 0,
                 pushpull_bytes: 0,
                 restarts: 0,
+                max_datagram: 0,
+                synthetic: synthetic(services),
+                last_peer: BTreeMap::new(),
             });
         }
         let mut sim = Sim {
@@ -375,6 +383,7 @@ impl Sim {
                 Output::Send { to, data } => {
                     self.nodes[node].sent_packets += 1;
                     self.nodes[node].sent_bytes += data.len() as u64;
+                    self.nodes[node].max_datagram = self.nodes[node].max_datagram.max(data.len());
                     let Some(&dst) = self.by_addr.get(&to) else {
                         continue;
                     };
@@ -451,7 +460,8 @@ impl Sim {
     /// systemd restart.
     pub fn restart(&mut self, i: usize) {
         let (n, witness, profile, extra, services) = self.shape.clone();
-        let cfg = config_services(n, i, witness, profile, &extra, services);
+        let cfg = config_with(n, i, witness, profile, &extra);
+        let _ = services;
         self.nodes[i].restarts += 1;
         let generation = 1_000 + i as u64 + 100 * self.nodes[i].restarts;
         let mut settings =
@@ -461,6 +471,7 @@ impl Sim {
         node.core = GossipCore::new(settings, sim_key());
         node.engine = cfg.engine();
         node.gossiped = None;
+        node.last_peer.clear();
         node.state = RunState::Running;
         for p in node.probes.values_mut() {
             *p = RiseFall::new(1, DATAPLANE_FALL);
@@ -474,7 +485,12 @@ impl Sim {
     fn feed(&mut self, node: usize, event: Event) {
         let now = self.now;
         let n = &mut self.nodes[node];
-        n.events.push((now, event.clone()));
+        match &event {
+            Event::Peer { from, state } => {
+                n.last_peer.insert(from.clone(), (now, state.clone()));
+            }
+            _ => n.events.push((now, event.clone())),
+        }
         for d in n.engine.handle(millis(now), event) {
             n.decisions.push((now, d));
         }
@@ -482,8 +498,9 @@ impl Sim {
     }
 
     /// Hands the engine's shared state to its gossip core when it changed.
-    fn share(&mut self, node: usize) {
-        let state = self.nodes[node].engine.shared_state();
+    pub fn share(&mut self, node: usize) {
+        let mut state = self.nodes[node].engine.shared_state();
+        state.placements.extend(self.nodes[node].synthetic.clone());
         if self.nodes[node].gossiped.as_ref() == Some(&state) {
             return;
         }
@@ -893,6 +910,43 @@ impl Sim {
 
     pub fn witness(&self) -> Option<usize> {
         self.witness
+    }
+
+    /// Whether every running member's latest `Event::Peer` from every other
+    /// running member is that member's current shared state.
+    pub fn states_converged(&self) -> bool {
+        self.unsynced().is_empty()
+    }
+
+    /// `(observer, origin)` pairs whose last `Event::Peer` is not the
+    /// origin's current shared state.
+    pub fn unsynced(&self) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for (j, m) in self.nodes.iter().enumerate() {
+                if i == j || !self.is_up(i) || !self.is_up(j) {
+                    continue;
+                }
+                let Some(truth) = &m.gossiped else { continue };
+                if n.last_peer.get(&m.site).map(|(_, s)| s) != Some(truth) {
+                    v.push((i, j));
+                }
+            }
+        }
+        v
+    }
+
+    /// Runs in steps of `step` until the states converged, at most `max`;
+    /// how long it took.
+    pub fn run_until_converged(&mut self, step: Duration, max: Duration) -> Option<Duration> {
+        let start = self.now;
+        while self.now - start < max {
+            if self.states_converged() {
+                return Some(self.now - start);
+            }
+            self.run_for(step);
+        }
+        self.states_converged().then(|| self.now - start)
     }
 }
 
