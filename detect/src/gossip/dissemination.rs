@@ -58,6 +58,9 @@ pub(super) struct Sink<'a> {
     pub now: Duration,
 }
 
+/// An origin whose entries we hold exactly, with its verdicts.
+type Held<'a> = (&'a SiteId, &'a Table, &'a [(SiteId, Liveness)]);
+
 pub(super) struct Dissemination {
     local: SiteId,
     peers: Vec<(SiteId, SocketAddr)>,
@@ -535,7 +538,7 @@ impl Dissemination {
     }
 
     /// Our own table and every exact copy, with their verdicts.
-    fn exact_tables(&self) -> Vec<(&SiteId, &Table, &[(SiteId, Liveness)])> {
+    fn exact_tables(&self) -> Vec<Held<'_>> {
         let mut v = vec![(&self.local, &self.own, self.own_verdicts.as_slice())];
         v.extend(
             self.remotes
