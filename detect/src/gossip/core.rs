@@ -72,6 +72,11 @@ pub enum Input {
         conn: Option<u64>,
         data: Vec<u8>,
     },
+    /// Our `Output::PushPull` to `to` failed (connect, deadline, a
+    /// closed connection): another may start.
+    PushPullFailed {
+        to: SocketAddr,
+    },
     Timer(GossipTimer),
     /// The data-plane probe of `site` changed state (after rise/fall).
     DataPlane {
@@ -275,6 +280,11 @@ impl GossipCore {
             Input::Start => self.start(&mut out),
             Input::Packet { from, data } => self.packet(from, &data, &mut out),
             Input::PushPull { from, conn, data } => self.push_pull(from, conn, &data, &mut out),
+            Input::PushPullFailed { to } => {
+                if let Some(site) = self.peer_at(to) {
+                    self.state.push_pull_failed(&site);
+                }
+            }
             Input::Timer(timer) => self.timer(timer, &mut out),
             Input::Link {
                 interface,

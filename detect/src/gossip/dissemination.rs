@@ -42,7 +42,10 @@ const MAX_REPAIR_DATAGRAMS: usize = 32;
 /// Datagrams of another origin's news relayed to each of a few peers.
 const MAX_RELAY_DATAGRAMS: usize = 8;
 /// The least time between two push-pulls we start with the same peer.
-const PUSH_PULL_BACKOFF: Duration = Duration::from_secs(1);
+const PUSH_PULL_GAP: Duration = Duration::from_millis(100);
+/// A push-pull not answered within this is given up (the driver's
+/// deadlines are 5 s per step).
+const PUSH_PULL_GIVE_UP: Duration = Duration::from_secs(15);
 /// A v1 body larger than this is not sent (builds before deltas receive
 /// into a 64 KiB buffer; IP limits a datagram to 65,507 bytes).
 const MAX_V1_BODY: usize = 60_000;
@@ -85,8 +88,9 @@ pub(super) struct Dissemination {
     repeats: u8,
     /// A verdict changed since the core last asked ([`Self::take_repeat`]).
     repeat_requested: bool,
-    /// When we last started a push-pull with each peer.
-    push_pulled: BTreeMap<SiteId, Duration>,
+    /// When we last started a push-pull with each peer, and whether it is
+    /// still waiting for the answer.
+    push_pulled: BTreeMap<SiteId, (Duration, bool)>,
 }
 
 impl Dissemination {
@@ -301,21 +305,20 @@ impl Dissemination {
         }
     }
 
-    /// Starts a push-pull with `peer` (unless one started recently): our
-    /// digest and the tables its last digest shows it lacks (all of them
-    /// if we have none).
+    /// Starts a push-pull with `peer` (unless one is under way, or started
+    /// less than [`PUSH_PULL_GAP`] ago): our digest and the tables its last
+    /// digest shows it lacks (all of them if we have none).
     pub fn start_push_pull(&mut self, peer: &SiteId, sink: Sink<'_>) {
         let Some(&(_, to)) = self.peers.iter().find(|(s, _)| s == peer) else {
             return;
         };
-        if self
-            .push_pulled
-            .get(peer)
-            .is_some_and(|at| sink.now.saturating_sub(*at) < PUSH_PULL_BACKOFF)
-        {
-            return;
+        if let Some((at, waiting)) = self.push_pulled.get(peer) {
+            let since = sink.now.saturating_sub(*at);
+            if since < PUSH_PULL_GAP || (*waiting && since < PUSH_PULL_GIVE_UP) {
+                return;
+            }
         }
-        self.push_pulled.insert(peer.clone(), sink.now);
+        self.push_pulled.insert(peer.clone(), (sink.now, true));
         let msg = PushPullMsg {
             version: DELTA_VERSION,
             sender: self.local.clone(),
@@ -328,6 +331,11 @@ impl Dissemination {
             to,
             data: sink.key.seal(PacketKind::PushPull, &msg.encode()),
         });
+    }
+
+    /// Our push-pull with `peer` failed: the next may start at once.
+    pub fn push_pull_failed(&mut self, peer: &SiteId) {
+        self.push_pulled.remove(peer);
     }
 
     /// The periodic push-pull (and the join sync): one peer that reads
@@ -358,6 +366,11 @@ impl Dissemination {
         }
         self.reads_v2.insert(msg.sender.clone());
         sink.counters.push_pulls += 1;
+        if !msg.answer_wanted {
+            if let Some((_, waiting)) = self.push_pulled.get_mut(&msg.sender) {
+                *waiting = false;
+            }
+        }
         for table in &msg.tables {
             if !self.is_member(&table.origin) {
                 continue;

@@ -320,14 +320,17 @@ impl Driver {
                     Some((site, reachable)) => Input::DataPlane { site, reachable },
                     None => { dataplane_open = false; continue; }
                 },
-                Some(incoming) = pushpulls.recv() => {
-                    let conn = incoming.answer.map(|tx| {
-                        self.next_conn += 1;
-                        self.answers.insert(self.next_conn, tx);
-                        self.next_conn
-                    });
-                    Input::PushPull { from: incoming.from, conn, data: incoming.data }
-                }
+                Some(incoming) = pushpulls.recv() => match incoming.data {
+                    Some(data) => {
+                        let conn = incoming.answer.map(|tx| {
+                            self.next_conn += 1;
+                            self.answers.insert(self.next_conn, tx);
+                            self.next_conn
+                        });
+                        Input::PushPull { from: incoming.from, conn, data }
+                    }
+                    None => Input::PushPullFailed { to: incoming.from },
+                },
             };
             let conn = match &input {
                 Input::PushPull { conn, .. } => *conn,

@@ -28,11 +28,12 @@ pub const MAX_CONNECTIONS: usize = 4;
 /// Deadline of each connect, frame read and frame write.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A frame read from a connection, for the driver's loop.
+/// A frame read from a connection, for the driver's loop; `data: None`
+/// when our own exchange with `from` failed.
 #[derive(Debug)]
 pub(super) struct Incoming {
     pub from: SocketAddr,
-    pub data: Vec<u8>,
+    pub data: Option<Vec<u8>>,
     /// Where the answer goes, for a frame on an accepted connection.
     pub answer: Option<oneshot::Sender<Vec<u8>>>,
 }
@@ -75,7 +76,7 @@ async fn answer(
     let (answer_tx, answer_rx) = oneshot::channel();
     tx.send(Incoming {
         from,
-        data,
+        data: Some(data),
         answer: Some(answer_tx),
     })
     .await
@@ -104,18 +105,20 @@ pub(super) fn initiate(
     };
     tokio::spawn(async move {
         let _permit = permit;
-        match exchange(local, to, &data).await {
-            Ok(data) => {
-                let _ = tx
-                    .send(Incoming {
-                        from: to,
-                        data,
-                        answer: None,
-                    })
-                    .await;
+        let data = match exchange(local, to, &data).await {
+            Ok(data) => Some(data),
+            Err(e) => {
+                tracing::debug!(%to, error = %e, "push-pull failed");
+                None
             }
-            Err(e) => tracing::debug!(%to, error = %e, "push-pull failed"),
-        }
+        };
+        let _ = tx
+            .send(Incoming {
+                from: to,
+                data,
+                answer: None,
+            })
+            .await;
     });
 }
 

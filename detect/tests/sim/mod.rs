@@ -167,6 +167,12 @@ enum Job {
         /// member's old timers are gone with the old process.
         life: u64,
     },
+    /// A push-pull we started failed.
+    PushPullFailed {
+        node: usize,
+        to: SocketAddr,
+        life: u64,
+    },
     /// A push-pull frame arrives (`conn`: the initiator's, to answer).
     PushPull {
         to: usize,
@@ -439,6 +445,15 @@ impl Sim {
         self.nodes[node].pushpull_frames += 1;
         self.nodes[node].pushpull_bytes += data.len() as u64;
         if self.blocked(node, dst) || self.nodes[dst].state == RunState::Crashed {
+            // The initiator's connect (or read) fails at its deadline.
+            if conn.is_some() {
+                let to = self.nodes[dst].addr;
+                let life = self.nodes[node].restarts;
+                self.schedule(
+                    Duration::from_secs(1),
+                    Job::PushPullFailed { node, to, life },
+                );
+            }
             return;
         }
         let latency = Duration::from_micros(1000 + self.rng.random_range(0..1000u64))
@@ -698,6 +713,7 @@ impl Sim {
                 Job::Deliver { to, .. } => Some(*to),
                 Job::Timer { node, .. } => Some(*node),
                 Job::PushPull { to, .. } => Some(*to),
+                Job::PushPullFailed { node, .. } => Some(*node),
                 Job::ProbeResult { node, .. } => Some(*node),
                 Job::ProbeTick | Job::BfdTick => None,
             };
@@ -747,6 +763,11 @@ impl Sim {
                     conn,
                     data,
                 } => self.input(to, Input::PushPull { from, conn, data }),
+                Job::PushPullFailed { node, to, life } => {
+                    if life == self.nodes[node].restarts {
+                        self.input(node, Input::PushPullFailed { to });
+                    }
+                }
                 Job::Timer { node, timer, life } => {
                     if life == self.nodes[node].restarts {
                         self.input(node, Input::Timer(timer));
@@ -927,8 +948,8 @@ impl Sim {
                 if i == j || !self.is_up(i) || !self.is_up(j) {
                     continue;
                 }
-                let Some(truth) = &m.gossiped else { continue };
-                if n.last_peer.get(&m.site).map(|(_, s)| s) != Some(truth) {
+                let truth = m.gossiped.as_ref();
+                if truth.is_none() || n.last_peer.get(&m.site).map(|(_, s)| s) != truth {
                     v.push((i, j));
                 }
             }
