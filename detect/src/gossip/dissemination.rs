@@ -674,3 +674,140 @@ impl Dissemination {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use orbit_core::Placement;
+
+    use super::*;
+
+    const B: &str = "127.0.0.2:7946";
+
+    fn site(s: &str) -> SiteId {
+        s.parse().unwrap()
+    }
+
+    fn member() -> Dissemination {
+        let peers = vec![
+            (site("b"), B.parse().unwrap()),
+            (site("w"), "127.0.0.3:7946".parse().unwrap()),
+        ];
+        Dissemination::new(site("a"), 7, peers)
+    }
+
+    fn placements(n: usize, epoch: u64) -> SharedState {
+        let mut s = SharedState::default();
+        for i in 0..n {
+            s.placements.insert(
+                format!("svc-{i}").parse().unwrap(),
+                Placement {
+                    active: Some(site("a")),
+                    epoch,
+                    planned: false,
+                },
+            );
+        }
+        s
+    }
+
+    fn digest_from_b(a_head: Option<u64>, complete: bool) -> DigestMsg {
+        let mut origins = vec![(
+            site("b"),
+            Version {
+                generation: 3,
+                head: 1,
+            },
+        )];
+        if let Some(head) = a_head {
+            origins.push((
+                site("a"),
+                Version {
+                    generation: 7,
+                    head,
+                },
+            ));
+        }
+        DigestMsg {
+            version: DELTA_VERSION,
+            sender: site("b"),
+            verdicts: vec![(site("a"), Liveness::Alive)],
+            origins,
+            complete,
+        }
+    }
+
+    /// What `a` sends when `b`'s digest arrives: (deltas to b, push-pulls).
+    fn answer(a: &mut Dissemination, digest: DigestMsg, now: Duration) -> (Vec<DeltaMsg>, usize) {
+        let key = AuthKey::new(b"sixteen bytes or more of key".to_vec());
+        let mut counters = Counters::default();
+        let mut out = Vec::new();
+        a.digest(
+            digest,
+            Sink {
+                key: &key,
+                counters: &mut counters,
+                out: &mut out,
+                now,
+            },
+        );
+        let mut deltas = Vec::new();
+        let mut push_pulls = 0;
+        for o in out {
+            match o {
+                Output::Send { to, data } => {
+                    assert_eq!(to, B.parse().unwrap());
+                    let (kind, body) = key.open(&data).unwrap();
+                    assert_eq!(kind, PacketKind::Delta);
+                    deltas.push(DeltaMsg::decode(body).unwrap());
+                }
+                Output::PushPull { .. } => push_pulls += 1,
+                _ => {}
+            }
+        }
+        (deltas, push_pulls)
+    }
+
+    /// A peer a few changes behind gets the missing deltas; one that lacks
+    /// more than a few datagrams' worth, or our whole generation, gets a
+    /// push-pull (one at a time); a heartbeat digest says nothing about
+    /// the origins it does not list.
+    #[test]
+    fn a_digest_behind_is_answered_with_deltas_or_a_push_pull() {
+        let mut a = member();
+        a.set_shared(placements(10, 1));
+        let head = a.own.head;
+        let mut next = placements(10, 1);
+        next.placements
+            .get_mut(&"svc-3".parse().unwrap())
+            .unwrap()
+            .epoch = 2;
+        a.set_shared(next);
+        let (deltas, pp) = answer(&mut a, digest_from_b(Some(head), true), Duration::ZERO);
+        assert_eq!(pp, 0);
+        assert_eq!(deltas.len(), 1);
+        assert_eq!((deltas[0].since, deltas[0].upto), (head, head + 1));
+        assert_eq!(deltas[0].entries.len(), 1);
+        // Up to date, or silent about a: nothing.
+        let (deltas, pp) = answer(&mut a, digest_from_b(Some(head + 1), true), Duration::ZERO);
+        assert_eq!((deltas.len(), pp), (0, 0));
+        let (deltas, pp) = answer(&mut a, digest_from_b(None, false), Duration::ZERO);
+        assert_eq!((deltas.len(), pp), (0, 0));
+        // 10,000 placements behind: push-pull, and only one at a time.
+        a.set_shared(placements(10_000, 3));
+        let (deltas, pp) = answer(&mut a, digest_from_b(Some(head), true), Duration::ZERO);
+        assert_eq!((deltas.len(), pp), (0, 1));
+        let later = Duration::from_secs(1);
+        let (_, pp) = answer(&mut a, digest_from_b(Some(head), true), later);
+        assert_eq!(pp, 0, "the first is still under way");
+        a.push_pull_failed(&site("b"));
+        let (_, pp) = answer(&mut a, digest_from_b(Some(head), true), later);
+        assert_eq!(pp, 1);
+        // b restarted (a newer generation of b than our copy): push-pull.
+        let mut a = member();
+        answer(&mut a, digest_from_b(Some(0), true), Duration::ZERO);
+        let mut restarted = digest_from_b(Some(0), false);
+        restarted.origins[0].1.generation = 4;
+        let (_, pp) = answer(&mut a, restarted, Duration::from_secs(1));
+        assert_eq!(pp, 1);
+    }
+}

@@ -241,7 +241,7 @@ pub struct Sim {
     conns: BTreeMap<u64, usize>,
     next_conn: u64,
     /// How the cluster was built (for restarts).
-    shape: (usize, bool, Profile, String, usize),
+    shape: (usize, bool, Profile, String),
     seed: u64,
 }
 
@@ -362,7 +362,7 @@ impl Sim {
             no_carrier: Vec::new(),
             conns: BTreeMap::new(),
             next_conn: 0,
-            shape: (n, witness, profile, extra.to_owned(), services),
+            shape: (n, witness, profile, extra.to_owned()),
             seed,
         };
         for i in 0..n {
@@ -474,9 +474,10 @@ impl Sim {
     /// generation, engine) that knows nothing, as after a crash and a
     /// systemd restart.
     pub fn restart(&mut self, i: usize) {
-        let (n, witness, profile, extra, services) = self.shape.clone();
+        // The synthetic placements (`Node::synthetic`) stay: the restarted
+        // member publishes them again.
+        let (n, witness, profile, extra) = self.shape.clone();
         let cfg = config_with(n, i, witness, profile, &extra);
-        let _ = services;
         self.nodes[i].restarts += 1;
         let generation = 1_000 + i as u64 + 100 * self.nodes[i].restarts;
         let mut settings =
