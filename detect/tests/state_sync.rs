@@ -128,3 +128,41 @@ fn a_restarted_member_is_synced_by_push_pull() {
         println!("{services} services: restart -> synced in {took:?}");
     }
 }
+
+/// With the s0–s1 link cut, s0 still gets s1's change of every placement,
+/// through the witness: too large to relay as deltas, so the witness
+/// syncs s0 by push-pull when s0's digest shows it behind.
+#[test]
+fn a_cut_member_gets_a_large_change_through_the_witness() {
+    let mut sim = converge(10_000, 0, 5);
+    sim.cut(0, 1);
+    sim.run_for(ms(50));
+    for p in sim.nodes[1].synthetic.values_mut() {
+        p.active = Some("s1".parse().unwrap());
+        p.epoch = 2;
+    }
+    sim.share(1);
+    let s1 = sim.nodes[1].site.clone();
+    let want = sim.nodes[1]
+        .synthetic
+        .get(&"svc-1".parse().unwrap())
+        .cloned();
+    let start = sim.now;
+    let mut got = None;
+    while sim.now - start < Duration::from_secs(2) {
+        sim.run_for(ms(10));
+        let seen = sim.nodes[0]
+            .last_peer
+            .get(&s1)
+            .and_then(|(_, s)| s.placements.get(&"svc-1".parse().unwrap()).cloned());
+        if seen == want {
+            got = Some(sim.now - start);
+            break;
+        }
+    }
+    assert!(got.is_some_and(|t| t < ms(500)), "took {got:?}");
+    sim.heal();
+    assert!(sim
+        .run_until_converged(ms(10), Duration::from_secs(2))
+        .is_some());
+}
