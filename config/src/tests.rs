@@ -604,3 +604,23 @@ fn fast_interval_is_at_least_10ms_and_at_most_the_interval() {
     );
     assert_eq!(problems(&text), Vec::<String>::new());
 }
+
+#[test]
+fn more_services_than_gossip_carries_are_refused() {
+    let mut text = EXAMPLE.to_owned();
+    for i in 0..orbit_detect::wire_v2::MAX_SERVICES {
+        text += &format!(
+            "\n[[service]]\nid = \"bulk-{i}\"\nprefixes = [\"10.{}.{}.{}/32\"]\nsites = [\"a\", \"b\"]\n",
+            100 + i / 65536,
+            i / 256 % 256,
+            i % 256
+        );
+    }
+    let got = problems(&text);
+    assert!(
+        got.iter().any(|p| p.starts_with("service: ")
+            && p.contains("services: gossip carries the state of at most 16384 services")),
+        "{:?}",
+        &got[..got.len().min(5)]
+    );
+}

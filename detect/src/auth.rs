@@ -52,6 +52,15 @@ pub enum PacketKind {
     Swim,
     /// An orbit state message (`crate::wire::StateMsg`).
     State,
+    /// Entries of one origin (`crate::wire_v2::DeltaMsg`).
+    Delta,
+    /// What the sender holds of every origin (`crate::wire_v2::DigestMsg`).
+    Digest,
+    /// One side of a TCP push-pull (`crate::wire_v2::PushPullMsg`), inside
+    /// a length-prefixed frame (`crate::frame`). Builds before deltas drop
+    /// the three kinds above as unknown (`BadKind`): nobody sends them to
+    /// a member that did not say it reads them.
+    PushPull,
 }
 
 impl PacketKind {
@@ -59,6 +68,9 @@ impl PacketKind {
         match self {
             PacketKind::Swim => 1,
             PacketKind::State => 2,
+            PacketKind::Delta => 3,
+            PacketKind::Digest => 4,
+            PacketKind::PushPull => 5,
         }
     }
 
@@ -66,6 +78,9 @@ impl PacketKind {
         match code {
             1 => Some(PacketKind::Swim),
             2 => Some(PacketKind::State),
+            3 => Some(PacketKind::Delta),
+            4 => Some(PacketKind::Digest),
+            5 => Some(PacketKind::PushPull),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod dataplane;
 mod error;
+pub mod frame;
 pub mod gossip;
 pub mod health;
 pub mod identity;
@@ -18,6 +19,7 @@ pub mod linkwatch;
 pub mod rise_fall;
 pub mod serf;
 pub mod wire;
+pub mod wire_v2;
 
 pub use config::{Config, DetectProfile, DetectTimers, FenceTimers, HealthCheck};
 pub use error::DetectError;

@@ -37,7 +37,12 @@ pub const STATE_VERSIONS: FormatVersions = FormatVersions {
 /// Upper bounds, far above any sane deployment, that keep a forged-but-
 /// authenticated or buggy message from costing much.
 pub const MAX_ORIGINS: usize = 64;
-pub const MAX_ENTRIES: usize = 256;
+/// Health entries of one origin in a v1 message: as many as services
+/// (`wire_v2::MAX_SERVICES`). Builds before deltas refuse more than
+/// [`MAX_ENTRIES_OLD`], so a v1 message for them stays under that.
+pub const MAX_ENTRIES: usize = crate::wire_v2::MAX_SERVICES;
+/// The per-origin entry cap of builds that read only v1.
+pub const MAX_ENTRIES_OLD: usize = 256;
 
 /// One member's own view, as it published it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +95,11 @@ pub struct StateMsg {
     pub version: u8,
     pub sender: SiteId,
     pub origins: Vec<OriginState>,
+    /// The newest version of deltas and digests (`wire_v2.rs`) the sender
+    /// reads; absent from builds that read only v1. A member sends deltas
+    /// only to peers that said so here (or sent it v2 packets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads_deltas: Option<u8>,
 }
 
 /// Why a state body was rejected.
@@ -119,7 +129,7 @@ impl StateMsg {
             return Err(WireError::TooLarge("origins"));
         }
         for o in &msg.origins {
-            if o.verdicts.len() > MAX_ENTRIES || o.health.len() > MAX_ENTRIES {
+            if o.verdicts.len() > MAX_ORIGINS || o.health.len() > MAX_ENTRIES {
                 return Err(WireError::TooLarge("origin entries"));
             }
         }
@@ -201,6 +211,7 @@ mod tests {
                 shared: Some(SharedState::default()),
                 commands: RetiredCommands,
             }],
+            reads_deltas: None,
         }
     }
 

@@ -11,9 +11,11 @@
 //! overwrites one. A build that reads v2 adds `vectors/v2/` beside these;
 //! the v1 files stay as long as v1 is read.
 //!
-//! There is one format version today, so the "mixed cluster" is a member of
-//! this build taking in the v1 packets (`a_member_of_this_build_takes_in_v1_packets`);
-//! a build that writes v2 runs the same test against its v1 vectors.
+//! `tests/vectors/v2/` holds the state messages of version 2 (`wire_v2.rs`):
+//! a delta with an entry of every key kind, a digest and a push-pull side.
+//! This build writes v2 only to members that said they read it (the
+//! `reads_deltas` field of their v1 messages, or any v2 packet), v1 to the
+//! others: `a_mixed_cluster_gets_v1_until_a_member_says_it_reads_v2`.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -29,9 +31,13 @@ use orbit_core::{
     Command, ConfigFingerprint, Event, Intent, IntentCommand, Liveness, Placement, SharedState,
 };
 use orbit_detect::auth::{AuthKey, EnvelopeError, PacketKind, ENVELOPE_VERSIONS, TAG_LEN};
+use orbit_detect::gossip::GossipTimer;
 use orbit_detect::gossip::{DaemonState, GossipCore, GossipSettings, Input, Output};
 use orbit_detect::identity::Member;
 use orbit_detect::wire::{OriginState, RetiredCommands, StateMsg, WireError, STATE_VERSIONS};
+use orbit_detect::wire_v2::{
+    DeltaMsg, DigestMsg, Entry, Key, PushPullMsg, TableMsg, Value, Version, DELTA_VERSION,
+};
 
 /// The gossip key of the vectors (a test key, not a secret).
 const KEY: &[u8] = b"orbit v1 test vector key - not a secret";
@@ -84,8 +90,13 @@ sites = ["a", "b"]
 /// The committed vector `name`; with `ORBIT_BLESS=1` a missing one is
 /// first written from `make` (an existing one is never rewritten).
 fn vector(name: &str, make: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+    vector_in("v1", name, make)
+}
+
+fn vector_in(version: &str, name: &str, make: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/v1")
+        .join("tests/vectors")
+        .join(version)
         .join(name);
     if !path.exists() && std::env::var_os("ORBIT_BLESS").is_some_and(|v| v == "1") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -213,6 +224,7 @@ fn expected_state() -> StateMsg {
             commands: RetiredCommands,
             shared: Some(shared),
         }],
+        reads_deltas: None,
     }
 }
 
@@ -433,4 +445,242 @@ fn a_future_version_is_refused_naming_both_versions() {
     }
     let counters = a.counters();
     assert_eq!((counters.bad_envelope, counters.bad_state), (1, 1));
+}
+
+/// b's delta: one entry of every key kind, a tombstone, and its verdicts.
+fn expected_delta() -> DeltaMsg {
+    let site = |s: &str| s.parse().unwrap();
+    let service = |s: &str| s.parse().unwrap();
+    let shared = expected_state().origins.remove(0).shared.unwrap();
+    let mut intent = shared.intent.clone();
+    intent.pins.clear();
+    intent.placed.clear();
+    DeltaMsg {
+        version: DELTA_VERSION,
+        sender: site("b"),
+        origin: site("b"),
+        generation: GENERATION_B,
+        head: 14,
+        verdicts: vec![(site("a"), Liveness::Alive), (site("w"), Liveness::Dead)],
+        since: 2,
+        upto: 13,
+        entries: vec![
+            Entry(Key::Health(service("web")), 3, Some(Value::Health(true))),
+            Entry(
+                Key::Placement(service("db")),
+                4,
+                Some(Value::Placement(shared.placements[&service("db")].clone())),
+            ),
+            Entry(Key::Carried(service("db")), 5, Some(Value::Carried(5))),
+            Entry(Key::Pin(service("db")), 6, Some(Value::Site(site("b")))),
+            Entry(Key::Placed(service("web")), 7, Some(Value::Site(site("a")))),
+            Entry(Key::Intent, 8, Some(Value::Intent(Box::new(intent)))),
+            Entry(Key::Deaths, 9, Some(Value::Deaths(shared.deaths.clone()))),
+            Entry(Key::Leaving, 10, Some(Value::Leaving(false))),
+            Entry(
+                Key::Config,
+                11,
+                Some(Value::Config(shared.config.clone().unwrap())),
+            ),
+            Entry(Key::Carried(service("web")), 13, None),
+        ],
+    }
+}
+
+fn expected_digest() -> DigestMsg {
+    DigestMsg {
+        version: DELTA_VERSION,
+        sender: "b".parse().unwrap(),
+        verdicts: vec![("a".parse().unwrap(), Liveness::Alive)],
+        origins: vec![
+            (
+                "b".parse().unwrap(),
+                Version {
+                    generation: GENERATION_B,
+                    head: 14,
+                },
+            ),
+            (
+                "a".parse().unwrap(),
+                Version {
+                    generation: GENERATION_A,
+                    head: 0,
+                },
+            ),
+        ],
+        complete: true,
+    }
+}
+
+fn expected_push_pull() -> PushPullMsg {
+    let delta = expected_delta();
+    PushPullMsg {
+        version: DELTA_VERSION,
+        sender: "b".parse().unwrap(),
+        answer_wanted: true,
+        digest: expected_digest().origins,
+        tables: vec![TableMsg {
+            origin: delta.origin,
+            generation: delta.generation,
+            head: delta.head,
+            base: 0,
+            verdicts: delta.verdicts,
+            entries: delta.entries,
+        }],
+    }
+}
+
+fn delta_vector() -> Vec<u8> {
+    vector_in("v2", "delta.hex", || {
+        AuthKey::new(KEY).seal(PacketKind::Delta, &expected_delta().encode())
+    })
+}
+
+fn digest_vector() -> Vec<u8> {
+    vector_in("v2", "digest.hex", || {
+        AuthKey::new(KEY).seal(PacketKind::Digest, &expected_digest().encode())
+    })
+}
+
+fn push_pull_vector() -> Vec<u8> {
+    vector_in("v2", "push-pull.hex", || {
+        AuthKey::new(KEY).seal(PacketKind::PushPull, &expected_push_pull().encode())
+    })
+}
+
+fn open_as(packet: &[u8], kind: PacketKind) -> Vec<u8> {
+    let (k, body) = AuthKey::new(KEY).open(packet).unwrap();
+    assert_eq!(k, kind);
+    body.to_vec()
+}
+
+#[test]
+fn v2_packets_decode_to_what_they_carry_and_this_build_writes_them_byte_for_byte() {
+    let key = AuthKey::new(KEY);
+    let delta = delta_vector();
+    assert_eq!(
+        DeltaMsg::decode(&open_as(&delta, PacketKind::Delta)).unwrap(),
+        expected_delta()
+    );
+    assert_eq!(
+        hex(&key.seal(PacketKind::Delta, &expected_delta().encode())),
+        hex(&delta)
+    );
+    let digest = digest_vector();
+    assert_eq!(
+        DigestMsg::decode(&open_as(&digest, PacketKind::Digest)).unwrap(),
+        expected_digest()
+    );
+    assert_eq!(
+        hex(&key.seal(PacketKind::Digest, &expected_digest().encode())),
+        hex(&digest)
+    );
+    let pp = push_pull_vector();
+    assert_eq!(
+        PushPullMsg::decode(&open_as(&pp, PacketKind::PushPull)).unwrap(),
+        expected_push_pull()
+    );
+    assert_eq!(
+        hex(&key.seal(PacketKind::PushPull, &expected_push_pull().encode())),
+        hex(&pp)
+    );
+}
+
+fn kinds_to(outputs: &[Output], to: SocketAddr) -> Vec<PacketKind> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { to: t, data } if *t == to => {
+                Some(AuthKey::new(KEY).open(data).unwrap().0)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A member of this build among members of the previous release (which
+/// read only v1, and drop unknown packet kinds): every one of them gets
+/// v1 state messages, which say this build reads v2; once a member says
+/// so too (w here, in its v1 message), it gets digests and deltas instead.
+/// A v2 delta from b then reaches a's engine like a v1 state did.
+#[test]
+fn a_mixed_cluster_gets_v1_until_a_member_says_it_reads_v2() {
+    let mut a = core("a", GENERATION_A + 1);
+    let out = a.process(Duration::ZERO, Input::Start);
+    for peer in ["b", "w"] {
+        let kinds = kinds_to(&out, addr(peer));
+        assert!(kinds.contains(&PacketKind::State), "{kinds:?}");
+        assert!(
+            !kinds
+                .iter()
+                .any(|k| matches!(k, PacketKind::Delta | PacketKind::Digest)),
+            "{kinds:?}"
+        );
+    }
+    let says = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Send { to, data } if *to == addr("b") => {
+                let (kind, body) = AuthKey::new(KEY).open(data).unwrap();
+                (kind == PacketKind::State).then(|| StateMsg::decode(body).unwrap())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(says.reads_deltas, Some(DELTA_VERSION));
+    // b is of the previous release (its v1 vector has no reads_deltas); w
+    // says it reads v2.
+    a.process(
+        Duration::from_millis(1),
+        Input::Packet {
+            from: addr("b"),
+            data: state(),
+        },
+    );
+    let w_says = StateMsg {
+        version: 1,
+        sender: "w".parse().unwrap(),
+        origins: vec![],
+        reads_deltas: Some(DELTA_VERSION),
+    };
+    a.process(
+        Duration::from_millis(2),
+        Input::Packet {
+            from: addr("w"),
+            data: AuthKey::new(KEY).seal(PacketKind::State, &w_says.encode()),
+        },
+    );
+    let out = a.process(Duration::from_millis(3), Input::Timer(GossipTimer::Push));
+    assert_eq!(kinds_to(&out, addr("b")), vec![PacketKind::State]);
+    assert_eq!(kinds_to(&out, addr("w")), vec![PacketKind::Digest]);
+    // b upgraded: its v2 delta (a new generation, from seq 0) reaches a.
+    let mut delta = expected_delta();
+    delta.generation = GENERATION_B + 1;
+    delta.since = 0;
+    // The last chunk of a delta ends at the head (the vector is a middle
+    // one: a copy that applied it holds the origin up to 13, not 14).
+    delta.upto = delta.head;
+    let events: Vec<Event> = a
+        .process(
+            Duration::from_millis(4),
+            Input::Packet {
+                from: addr("b"),
+                data: AuthKey::new(KEY).seal(PacketKind::Delta, &delta.encode()),
+            },
+        )
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let mut expected = expected_state().origins.remove(0).shared.unwrap();
+    expected.placements.remove(&"web".parse().unwrap());
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::Peer { from, state } if from.as_str() == "b" && *state == expected)),
+        "{events:?}"
+    );
+    let counters = a.counters();
+    assert_eq!((counters.bad_envelope, counters.bad_state), (0, 0));
 }

@@ -1,6 +1,6 @@
 //! A gossip member fed authenticated garbage (a member holding the key gone
-//! bad): foca's decoder and the state decoder behind a valid tag must never
-//! panic the member.
+//! bad): foca's decoder and the state decoders (v1, deltas, digests, a
+//! push-pull frame) behind a valid tag must never panic the member.
 #![no_main]
 
 use std::time::Duration;
@@ -48,13 +48,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut core = GossipCore::new(settings, key.clone());
     core.process(Duration::ZERO, Input::Start);
-    let kind = if first & 1 == 0 { PacketKind::Swim } else { PacketKind::State };
+    let kind = match first % 5 {
+        0 => PacketKind::Swim,
+        1 => PacketKind::State,
+        2 => PacketKind::Delta,
+        3 => PacketKind::Digest,
+        _ => PacketKind::PushPull,
+    };
     let packet = key.seal(kind, body);
-    core.process(
-        Duration::from_millis(10),
-        Input::Packet {
-            from: "127.0.0.2:7946".parse().unwrap(),
-            data: packet,
-        },
-    );
+    let from = "127.0.0.2:7946".parse().unwrap();
+    let input = if kind == PacketKind::PushPull {
+        // As read from a TCP frame on an accepted connection.
+        Input::PushPull { from, conn: Some(1), data: packet }
+    } else {
+        Input::Packet { from, data: packet }
+    };
+    core.process(Duration::from_millis(10), input);
 });

@@ -140,6 +140,21 @@ impl Collector for DetectCollector {
                 "Times this member learnt the others had declared it down",
                 c.declared_down,
             ),
+            (
+                "gossip_push_pulls",
+                "Push-pull exchanges (TCP) whose tables were taken in",
+                c.push_pulls,
+            ),
+            (
+                "gossip_bad_push_pull",
+                "Push-pull frames refused: unauthenticated, malformed or too large",
+                c.bad_push_pull,
+            ),
+            (
+                "gossip_delta_gaps",
+                "State deltas that arrived before an earlier chunk of their origin",
+                c.delta_gaps,
+            ),
         ] {
             let mut f = Family::new(name, help);
             f.samples.push((Vec::new(), value));

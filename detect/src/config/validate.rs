@@ -25,6 +25,18 @@ impl Config {
                  (or set gossip = false and feed liveness from Serf or POST /v1/events)",
             );
         }
+        if d.gossip && scope.services.len() > crate::wire_v2::MAX_SERVICES {
+            r.add(
+                "service",
+                format!(
+                    "{} services: gossip carries the state of at most {} services per member \
+                     (docs/detect.md, \"State dissemination\"); split the services across \
+                     clusters",
+                    scope.services.len(),
+                    crate::wire_v2::MAX_SERVICES
+                ),
+            );
+        }
         if !d.gossip && !d.links.is_empty() {
             r.add(
                 "detect.links",

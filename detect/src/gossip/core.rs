@@ -29,6 +29,12 @@ use crate::auth::{AuthKey, EnvelopeError, PacketKind};
 use crate::config::FenceTimers;
 use crate::identity::Member;
 use crate::wire::StateMsg;
+use crate::wire_v2::{DeltaMsg, DigestMsg, PushPullMsg};
+
+/// Between two periodic push-pulls (memberlist's default; deltas and
+/// digests do the work, this only bounds how long a bug could keep two
+/// copies apart).
+const PUSH_PULL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A timer the driver must hand back after `Output::Schedule::after`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +48,10 @@ pub enum GossipTimer {
     SelfCheck,
     /// A member's silence crosses `fence_after` or `dead_after`.
     Silence,
-    /// Our own state again to every peer after a verdict changed.
+    /// Our verdicts again to every peer after one changed.
     Repeat,
+    /// The periodic push-pull (TCP) with one peer.
+    PushPull,
 }
 
 /// Inputs of [`GossipCore::process`].
@@ -54,6 +62,20 @@ pub enum Input {
     Packet {
         from: SocketAddr,
         data: Vec<u8>,
+    },
+    /// One side of a push-pull, read from a TCP connection: the answer to
+    /// our `Output::PushPull` (`conn: None`), or a peer's request on the
+    /// connection the driver accepted as `conn` (answered with
+    /// `Output::PushPullAnswer`). `data` is the frame's sealed packet.
+    PushPull {
+        from: SocketAddr,
+        conn: Option<u64>,
+        data: Vec<u8>,
+    },
+    /// Our `Output::PushPull` to `to` failed (connect, deadline, a
+    /// closed connection): another may start.
+    PushPullFailed {
+        to: SocketAddr,
     },
     Timer(GossipTimer),
     /// The data-plane probe of `site` changed state (after rise/fall).
@@ -91,6 +113,18 @@ pub enum Input {
 pub enum Output {
     Send {
         to: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// Connect over TCP to `to` (a peer's gossip address), send `data` in
+    /// one frame (`crate::frame`), read the answer's frame and hand it back
+    /// as `Input::PushPull { conn: None, .. }`.
+    PushPull {
+        to: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// Answer the push-pull that arrived on accepted connection `conn`.
+    PushPullAnswer {
+        conn: u64,
         data: Vec<u8>,
     },
     Schedule {
@@ -191,11 +225,10 @@ impl GossipCore {
                     || dataplane.get(*site) == Some(&false)
             })
             .filter(|(site, _)| {
-                self.state.remote().any(|o| {
-                    o.site != **site
-                        && self.views.get(&o.site).and_then(|v| v.liveness())
-                            != Some(Liveness::Dead)
-                        && o.verdicts
+                self.state.remote_verdicts().any(|(origin, verdicts)| {
+                    origin != *site
+                        && self.views.get(origin).and_then(|v| v.liveness()) != Some(Liveness::Dead)
+                        && verdicts
                             .iter()
                             .any(|(s, l)| s == *site && *l == Liveness::Alive)
                 })
@@ -246,6 +279,12 @@ impl GossipCore {
         match input {
             Input::Start => self.start(&mut out),
             Input::Packet { from, data } => self.packet(from, &data, &mut out),
+            Input::PushPull { from, conn, data } => self.push_pull(from, conn, &data, &mut out),
+            Input::PushPullFailed { to } => {
+                if let Some(site) = self.peer_at(to) {
+                    self.state.push_pull_failed(&site);
+                }
+            }
             Input::Timer(timer) => self.timer(timer, &mut out),
             Input::Link {
                 interface,
@@ -272,6 +311,7 @@ impl GossipCore {
             key: &self.key,
             counters: &mut self.counters,
             out: &mut out,
+            now,
         });
         if self.state.take_repeat() {
             out.push(Output::Schedule {
@@ -325,6 +365,18 @@ impl GossipCore {
             timer: GossipTimer::SelfCheck,
         });
         self.state.announce_own();
+        // Join: a whole-state sync with one peer (memberlist's join
+        // push-pull); the periodic one follows.
+        self.state.push_pull_round(Sink {
+            key: &self.key,
+            counters: &mut self.counters,
+            out,
+            now: self.now,
+        });
+        out.push(Output::Schedule {
+            after: PUSH_PULL_INTERVAL,
+            timer: GossipTimer::PushPull,
+        });
     }
 
     fn announce_period(&self) -> Duration {
@@ -356,20 +408,97 @@ impl GossipCore {
             }
             PacketKind::State => match StateMsg::decode(body) {
                 Ok(msg) => {
-                    if self.settings.peers.iter().any(|(s, _)| *s == msg.sender) {
-                        self.evidence.heard(msg.sender.clone(), self.now);
-                        // Our own verdict about the sender (it speaks: a
-                        // fence may lift) goes out before its news, so the
-                        // engine takes that news as the sync after fencing.
-                        self.refresh_views(out);
+                    let sender = msg.sender.clone();
+                    if self.heard_sender(&sender, out) {
+                        self.state.merge(msg, out)
                     }
-                    self.state.merge(msg, out)
                 }
-                Err(e) => {
-                    self.counters.bad_state += 1;
-                    tracing::debug!(%from, error = %e, "dropped state message");
-                }
+                Err(e) => self.bad_state(from, &e),
             },
+            PacketKind::Delta => match DeltaMsg::decode(body) {
+                Ok(msg) => {
+                    if self.heard_sender(&msg.sender, out) {
+                        self.state.delta(msg, &mut self.counters, out);
+                    }
+                }
+                Err(e) => self.bad_state(from, &e),
+            },
+            PacketKind::Digest => match DigestMsg::decode(body) {
+                Ok(msg) => {
+                    if self.heard_sender(&msg.sender, out) {
+                        let now = self.now;
+                        self.state.digest(
+                            msg,
+                            Sink {
+                                key: &self.key,
+                                counters: &mut self.counters,
+                                out,
+                                now,
+                            },
+                        );
+                    }
+                }
+                Err(e) => self.bad_state(from, &e),
+            },
+            PacketKind::PushPull => {
+                // Only ever in a TCP frame.
+                self.counters.bad_envelope += 1;
+                tracing::debug!(%from, "push-pull packet over UDP dropped");
+            }
+        }
+    }
+
+    fn bad_state(&mut self, from: SocketAddr, e: &crate::wire::WireError) {
+        self.counters.bad_state += 1;
+        tracing::debug!(%from, error = %e, "dropped state message");
+    }
+
+    /// A state message's sender spoke to us: our own verdict about it (a
+    /// fence may lift) goes out before its news, so the engine takes that
+    /// news as the sync after fencing. Whether it is a member.
+    fn heard_sender(&mut self, sender: &SiteId, out: &mut Vec<Output>) -> bool {
+        if !self.settings.peers.iter().any(|(s, _)| s == sender) {
+            tracing::debug!(%sender, "state message of a non-member ignored");
+            return false;
+        }
+        self.evidence.heard(sender.clone(), self.now);
+        self.refresh_views(out);
+        true
+    }
+
+    /// One side of a push-pull from a TCP frame.
+    fn push_pull(
+        &mut self,
+        from: SocketAddr,
+        conn: Option<u64>,
+        data: &[u8],
+        out: &mut Vec<Output>,
+    ) {
+        let msg = match self.key.open(data) {
+            Ok((PacketKind::PushPull, body)) => {
+                PushPullMsg::decode(body).map_err(|e| e.to_string())
+            }
+            Ok((kind, _)) => Err(format!("a {kind:?} packet where a push-pull was expected")),
+            Err(e) => Err(e.to_string()),
+        };
+        match msg {
+            Ok(msg) => {
+                let now = self.now;
+                self.state.push_pull(
+                    msg,
+                    conn,
+                    Sink {
+                        key: &self.key,
+                        counters: &mut self.counters,
+                        out,
+                        now,
+                    },
+                );
+            }
+            Err(e) => {
+                self.counters.bad_push_pull += 1;
+                tracing::warn!(%from, error = %e, "push-pull refused");
+            }
         }
     }
 
@@ -395,6 +524,7 @@ impl GossipCore {
                     key: &self.key,
                     counters: &mut self.counters,
                     out,
+                    now: self.now,
                 });
                 out.push(Output::Schedule {
                     after: t.probe_interval,
@@ -406,6 +536,7 @@ impl GossipCore {
                     key: &self.key,
                     counters: &mut self.counters,
                     out,
+                    now: self.now,
                 });
                 if more {
                     out.push(Output::Schedule {
@@ -413,6 +544,18 @@ impl GossipCore {
                         timer: GossipTimer::Repeat,
                     });
                 }
+            }
+            GossipTimer::PushPull => {
+                self.state.push_pull_round(Sink {
+                    key: &self.key,
+                    counters: &mut self.counters,
+                    out,
+                    now: self.now,
+                });
+                out.push(Output::Schedule {
+                    after: PUSH_PULL_INTERVAL,
+                    timer: GossipTimer::PushPull,
+                });
             }
             GossipTimer::Silence => {
                 if self.silence_due.is_some_and(|due| due <= self.now) {

@@ -3,29 +3,34 @@
 //! ```text
 //!   UDP socket ──recv──┐
 //!   DelayQueue ─expire─┤                       ┌─> UDP send_to
-//!   control (API) ─────┼──> GossipCore::process ┼─> DelayQueue insert
-//!   data-plane probes ─┘    (one task, one loop) └─> mpsc<Event> to orbitd
-//!        ^ one small task per probed site (TCP connect)
+//!   control (API) ─────┤                       ├─> DelayQueue insert
+//!   data-plane probes ─┼──> GossipCore::process ┼─> mpsc<Event> to orbitd
+//!   push-pull frames ──┘    (one task, one loop) └─> push-pull tasks (TCP)
+//!        ^ one small task per probed site (TCP connect), the push-pull
+//!          listener and one task per push-pull connection (`pushpull.rs`)
 //! ```
 //!
 //! One task owns the socket, the core and a single timer queue; the probe
-//! tasks only do I/O and report changes. Dropping [`Gossip`] stops it all.
+//! and push-pull tasks only do I/O and report what they read. Dropping
+//! [`Gossip`] stops it all.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::Cluster;
 use orbit_core::{Event, Liveness, ServiceId, SharedState, SiteId};
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::time::DelayQueue;
 use tracing::Instrument;
 
 use super::core::{GossipCore, GossipTimer, Input, Output};
+use super::pushpull::{self, Incoming};
 use super::settings::GossipSettings;
 use super::status::GossipStatus;
 use super::verdict::Source;
@@ -99,6 +104,13 @@ impl Gossip {
                     source,
                 })?;
         let local_addr = socket.local_addr()?;
+        // Push-pull listens on the same address and port, over TCP.
+        let listener = TcpListener::bind(local_addr)
+            .await
+            .map_err(|source| DetectError::Bind {
+                addr: local_addr,
+                source,
+            })?;
         let timing = ProbeTiming {
             interval: settings.timers.probe_interval,
             burst_timeout: settings
@@ -121,7 +133,17 @@ impl Gossip {
             ));
         }
         drop(dp_tx);
+        let limit = Arc::new(Semaphore::new(pushpull::MAX_CONNECTIONS));
+        let (pp_tx, pp_rx) = mpsc::channel(pushpull::MAX_CONNECTIONS);
+        tasks.push(tokio::spawn(
+            pushpull::accept(listener, limit.clone(), pp_tx.clone()).instrument(span.clone()),
+        ));
         let driver = Driver {
+            local_addr,
+            limit,
+            pp_tx,
+            answers: BTreeMap::new(),
+            next_conn: 0,
             core,
             socket,
             queue: DelayQueue::new(),
@@ -130,7 +152,9 @@ impl Gossip {
             status: status_tx,
             probers,
         };
-        tasks.push(tokio::spawn(driver.run(control_rx, dp_rx).instrument(span)));
+        tasks.push(tokio::spawn(
+            driver.run(control_rx, dp_rx, pp_rx).instrument(span),
+        ));
         Ok(Gossip {
             control,
             status,
@@ -238,6 +262,13 @@ impl LocalReporter {
 }
 
 struct Driver {
+    local_addr: SocketAddr,
+    /// Push-pull exchanges running (both directions).
+    limit: Arc<Semaphore>,
+    pp_tx: mpsc::Sender<Incoming>,
+    /// Accepted push-pull connections waiting for the core's answer.
+    answers: BTreeMap<u64, oneshot::Sender<Vec<u8>>>,
+    next_conn: u64,
     core: GossipCore,
     socket: UdpSocket,
     queue: DelayQueue<GossipTimer>,
@@ -257,6 +288,7 @@ impl Driver {
         mut self,
         mut control: mpsc::Receiver<Control>,
         mut dataplane: mpsc::Receiver<(SiteId, bool)>,
+        mut pushpulls: mpsc::Receiver<Incoming>,
     ) {
         let mut buf = vec![0u8; 65_536];
         if !self.step(Input::Start).await {
@@ -288,9 +320,29 @@ impl Driver {
                     Some((site, reachable)) => Input::DataPlane { site, reachable },
                     None => { dataplane_open = false; continue; }
                 },
+                Some(incoming) = pushpulls.recv() => match incoming.data {
+                    Some(data) => {
+                        let conn = incoming.answer.map(|tx| {
+                            self.next_conn += 1;
+                            self.answers.insert(self.next_conn, tx);
+                            self.next_conn
+                        });
+                        Input::PushPull { from: incoming.from, conn, data }
+                    }
+                    None => Input::PushPullFailed { to: incoming.from },
+                },
+            };
+            let conn = match &input {
+                Input::PushPull { conn, .. } => *conn,
+                _ => None,
             };
             if !self.step(input).await {
                 return;
+            }
+            // Not answered (refused, or no answer wanted): the connection
+            // closes.
+            if let Some(conn) = conn {
+                self.answers.remove(&conn);
             }
         }
     }
@@ -304,6 +356,14 @@ impl Driver {
                 Output::Send { to, data } => {
                     if let Err(e) = self.socket.send_to(&data, to).await {
                         tracing::debug!(%to, error = %e, "gossip send");
+                    }
+                }
+                Output::PushPull { to, data } => {
+                    pushpull::initiate(self.local_addr, to, data, &self.limit, self.pp_tx.clone());
+                }
+                Output::PushPullAnswer { conn, data } => {
+                    if let Some(tx) = self.answers.remove(&conn) {
+                        let _ = tx.send(data);
                     }
                 }
                 Output::Schedule { after, timer } => {

@@ -9,21 +9,27 @@
 //!   Serf/BFD/external sources (with the external lease), data-plane
 //!   probes, links.
 //! - `verdict.rs`: the pure verdict rule (all of the above -> `SiteView`).
-//! - `dissemination.rs`: origin state out (push, relay, anti-entropy) and in
-//!   (merge, emit events once).
+//! - `dissemination.rs`: origin state out (deltas, relay, digests,
+//!   push-pull) and in; `table.rs`: one origin's state as versioned
+//!   entries (diff, apply, chunking); `remote.rs`: our copies of the other
+//!   origins and the events they make, each change once.
 //! - `settings.rs`: timers and cluster facts resolved from the config.
 //! - `status.rs`: counters and the status snapshot.
 //! - `selfaware.rs`: Lifeguard local health.
-//! - `driver.rs`: the tokio task with one UDP socket and one timer queue.
+//! - `driver.rs`: the tokio task with one UDP socket and one timer queue;
+//!   `pushpull.rs`: its TCP listener and push-pull connections.
 
 mod core;
 mod dissemination;
 mod driver;
 mod evidence;
+mod pushpull;
+mod remote;
 mod selfaware;
 mod settings;
 mod status;
 mod swim;
+mod table;
 mod verdict;
 
 pub use self::core::{GossipCore, GossipTimer, Input, Output};

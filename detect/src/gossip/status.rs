@@ -29,6 +29,16 @@ pub struct Counters {
     pub announces: u64,
     /// Times we learnt the cluster had declared us down.
     pub declared_down: u64,
+    /// Push-pull exchanges (TCP) whose tables were taken in.
+    #[serde(default)]
+    pub push_pulls: u64,
+    /// Push-pull frames refused: unauthenticated, malformed, too large.
+    #[serde(default)]
+    pub bad_push_pull: u64,
+    /// Deltas that arrived before an earlier chunk of their origin (held
+    /// until it arrives, or repaired by the next digest).
+    #[serde(default)]
+    pub delta_gaps: u64,
 }
 
 /// A snapshot for status pages and tests.

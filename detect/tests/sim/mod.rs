@@ -27,7 +27,11 @@
 //!   orbitd's BFD adapter does;
 //! - every engine's shared state (placements, intent, deaths) goes back into
 //!   its gossip core after each event, as orbitd does, so engines converge
-//!   (and disagree) the way real ones do.
+//!   (and disagree) the way real ones do;
+//! - push-pull (`Output::PushPull`) is a TCP exchange: never lost, 1-2 ms
+//!   plus 8 ns per byte (1 Gbit/s) each way, failed by a cut or a crash;
+//! - a member can restart (`Sim::restart`): new gossip core under a new
+//!   generation, new engine, nothing kept.
 
 #![allow(dead_code)]
 
@@ -134,6 +138,19 @@ pub struct Node {
     /// (lost or cut ones too: they left the member).
     pub sent_packets: u64,
     pub sent_bytes: u64,
+    /// Push-pull frames this member sent (TCP), and their bytes.
+    pub pushpull_frames: u64,
+    pub pushpull_bytes: u64,
+    /// Restarts so far (each takes a new generation).
+    restarts: u64,
+    /// The largest gossip datagram this member sent (UDP payload bytes).
+    pub max_datagram: usize,
+    /// Placements of services the engine does not know, added to its
+    /// shared state before it is gossiped (see [`Sim::with_services`]).
+    pub synthetic: BTreeMap<orbit_core::ServiceId, orbit_core::Placement>,
+    /// The latest `Event::Peer` from each origin (kept apart from
+    /// `events`: with 10,000 services each is a large state).
+    pub last_peer: BTreeMap<SiteId, (Duration, orbit_core::SharedState)>,
 }
 
 #[derive(Debug)]
@@ -146,6 +163,22 @@ enum Job {
     Timer {
         node: usize,
         timer: GossipTimer,
+        /// The process that set it (`Node::restarts`): a restarted
+        /// member's old timers are gone with the old process.
+        life: u64,
+    },
+    /// A push-pull we started failed.
+    PushPullFailed {
+        node: usize,
+        to: SocketAddr,
+        life: u64,
+    },
+    /// A push-pull frame arrives (`conn`: the initiator's, to answer).
+    PushPull {
+        to: usize,
+        from: SocketAddr,
+        conn: Option<u64>,
+        data: Vec<u8>,
     },
     ProbeTick,
     BfdTick,
@@ -204,6 +237,12 @@ pub struct Sim {
     /// (since, until) of every stretch in which no unfenced member had
     /// `web` Active, after it was first placed.
     pub no_carrier: Vec<(Duration, Option<Duration>)>,
+    /// Open push-pull connections: id -> initiator.
+    conns: BTreeMap<u64, usize>,
+    next_conn: u64,
+    /// How the cluster was built (for restarts).
+    shape: (usize, bool, Profile, String),
+    seed: u64,
 }
 
 /// The packets a cut link holds for one direction.
@@ -211,6 +250,24 @@ type Backlog = std::collections::VecDeque<(SocketAddr, Vec<u8>)>;
 
 /// Packets per direction a cut link still delivers when it heals.
 const BACKLOG: usize = 3;
+
+/// Placements of `services - 1` synthetic services `svc-1` ... on s0.
+fn synthetic(services: usize) -> BTreeMap<orbit_core::ServiceId, orbit_core::Placement> {
+    (1..services)
+        .map(|i| {
+            let placement = orbit_core::Placement {
+                active: Some("s0".parse().expect("site id")),
+                epoch: 1,
+                planned: false,
+            };
+            (format!("svc-{i}").parse().expect("service id"), placement)
+        })
+        .collect()
+}
+
+fn sim_key() -> AuthKey {
+    AuthKey::new(b"simulation key, 32 bytes long!!".to_vec())
+}
 
 fn millis(d: Duration) -> Millis {
     Millis(u64::try_from(d.as_millis()).expect("sim time fits"))
@@ -223,7 +280,25 @@ impl Sim {
 
     /// A cluster whose configs get `extra` TOML appended (see `config_with`).
     pub fn with(n: usize, witness: bool, profile: Profile, seed: u64, extra: &str) -> Sim {
-        let key = AuthKey::new(b"simulation key, 32 bytes long!!".to_vec());
+        Sim::with_services(n, witness, profile, seed, extra, 1)
+    }
+
+    /// A cluster whose gossiped shared states carry `services` placements:
+    /// `web`, which the engines decide, and `services - 1` synthetic ones
+    /// (`Node::synthetic`, on s0 at epoch 1, which a test may change). The
+    /// engines do not decide those: `orbit_core::Engine` records the
+    /// triggering event in each decision, so a peer state of 10,000
+    /// placements that moves them all costs it 10,000 copies of that state
+    /// (docs/detect.md); the gossip under test is the same either way.
+    pub fn with_services(
+        n: usize,
+        witness: bool,
+        profile: Profile,
+        seed: u64,
+        extra: &str,
+        services: usize,
+    ) -> Sim {
+        let key = sim_key();
         let mut nodes = Vec::new();
         let mut by_addr = BTreeMap::new();
         let mut probe_interval = Duration::ZERO;
@@ -258,6 +333,12 @@ impl Sim {
                 probes,
                 sent_packets: 0,
                 sent_bytes: 0,
+                pushpull_frames: 0,
+                pushpull_bytes: 0,
+                restarts: 0,
+                max_datagram: 0,
+                synthetic: synthetic(services),
+                last_peer: BTreeMap::new(),
             });
         }
         let mut sim = Sim {
@@ -279,6 +360,10 @@ impl Sim {
             dual_active: Vec::new(),
             carrier: None,
             no_carrier: Vec::new(),
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            shape: (n, witness, profile, extra.to_owned()),
+            seed,
         };
         for i in 0..n {
             let out = sim.nodes[i].core.process(Duration::ZERO, Input::Start);
@@ -304,6 +389,7 @@ impl Sim {
                 Output::Send { to, data } => {
                     self.nodes[node].sent_packets += 1;
                     self.nodes[node].sent_bytes += data.len() as u64;
+                    self.nodes[node].max_datagram = self.nodes[node].max_datagram.max(data.len());
                     let Some(&dst) = self.by_addr.get(&to) else {
                         continue;
                     };
@@ -330,18 +416,97 @@ impl Sim {
                     );
                 }
                 Output::Schedule { after, timer } => {
-                    self.schedule(after, Job::Timer { node, timer })
+                    let life = self.nodes[node].restarts;
+                    self.schedule(after, Job::Timer { node, timer, life })
                 }
                 Output::Event(e) => self.feed(node, e),
                 Output::ProbeNow { site } => self.burst(node, &site),
+                Output::PushPull { to, data } => {
+                    let Some(&dst) = self.by_addr.get(&to) else {
+                        continue;
+                    };
+                    self.next_conn += 1;
+                    self.conns.insert(self.next_conn, node);
+                    let conn = Some(self.next_conn);
+                    self.stream(node, dst, conn, data);
+                }
+                Output::PushPullAnswer { conn, data } => {
+                    if let Some(dst) = self.conns.remove(&conn) {
+                        self.stream(node, dst, None, data);
+                    }
+                }
             }
         }
+    }
+
+    /// One push-pull frame from `node` to `dst` over TCP: lost only with
+    /// the connection (a cut, a crash).
+    fn stream(&mut self, node: usize, dst: usize, conn: Option<u64>, data: Vec<u8>) {
+        self.nodes[node].pushpull_frames += 1;
+        self.nodes[node].pushpull_bytes += data.len() as u64;
+        if self.blocked(node, dst) || self.nodes[dst].state == RunState::Crashed {
+            // The initiator's connect (or read) fails at its deadline.
+            if conn.is_some() {
+                let to = self.nodes[dst].addr;
+                let life = self.nodes[node].restarts;
+                self.schedule(
+                    Duration::from_secs(1),
+                    Job::PushPullFailed { node, to, life },
+                );
+            }
+            return;
+        }
+        let latency = Duration::from_micros(1000 + self.rng.random_range(0..1000u64))
+            + Duration::from_nanos(8 * data.len() as u64);
+        let from = self.nodes[node].addr;
+        self.schedule(
+            latency,
+            Job::PushPull {
+                to: dst,
+                from,
+                conn,
+                data,
+            },
+        );
+    }
+
+    /// Restarts member `i`: a new process (gossip core with a new
+    /// generation, engine) that knows nothing, as after a crash and a
+    /// systemd restart.
+    pub fn restart(&mut self, i: usize) {
+        // The synthetic placements (`Node::synthetic`) stay: the restarted
+        // member publishes them again.
+        let (n, witness, profile, extra) = self.shape.clone();
+        let cfg = config_with(n, i, witness, profile, &extra);
+        self.nodes[i].restarts += 1;
+        let generation = 1_000 + i as u64 + 100 * self.nodes[i].restarts;
+        let mut settings =
+            GossipSettings::from_config(&cfg.detect, &cfg.cluster(), generation).expect("settings");
+        settings.rng_seed = self.seed.wrapping_mul(1000).wrapping_add(generation);
+        let node = &mut self.nodes[i];
+        node.core = GossipCore::new(settings, sim_key());
+        node.engine = cfg.engine();
+        node.gossiped = None;
+        node.last_peer.clear();
+        node.state = RunState::Running;
+        for p in node.probes.values_mut() {
+            *p = RiseFall::new(1, DATAPLANE_FALL);
+        }
+        let now = self.now;
+        let out = self.nodes[i].core.process(now, Input::Start);
+        self.apply(i, out);
+        self.share(i);
     }
 
     fn feed(&mut self, node: usize, event: Event) {
         let now = self.now;
         let n = &mut self.nodes[node];
-        n.events.push((now, event.clone()));
+        match &event {
+            Event::Peer { from, state } => {
+                n.last_peer.insert(from.clone(), (now, state.clone()));
+            }
+            _ => n.events.push((now, event.clone())),
+        }
         for d in n.engine.handle(millis(now), event) {
             n.decisions.push((now, d));
         }
@@ -349,8 +514,9 @@ impl Sim {
     }
 
     /// Hands the engine's shared state to its gossip core when it changed.
-    fn share(&mut self, node: usize) {
-        let state = self.nodes[node].engine.shared_state();
+    pub fn share(&mut self, node: usize) {
+        let mut state = self.nodes[node].engine.shared_state();
+        state.placements.extend(self.nodes[node].synthetic.clone());
         if self.nodes[node].gossiped.as_ref() == Some(&state) {
             return;
         }
@@ -547,6 +713,8 @@ impl Sim {
             let target = match &job {
                 Job::Deliver { to, .. } => Some(*to),
                 Job::Timer { node, .. } => Some(*node),
+                Job::PushPull { to, .. } => Some(*to),
+                Job::PushPullFailed { node, .. } => Some(*node),
                 Job::ProbeResult { node, .. } => Some(*node),
                 Job::ProbeTick | Job::BfdTick => None,
             };
@@ -590,7 +758,22 @@ impl Sim {
             }
             match job {
                 Job::Deliver { to, from, data } => self.input(to, Input::Packet { from, data }),
-                Job::Timer { node, timer } => self.input(node, Input::Timer(timer)),
+                Job::PushPull {
+                    to,
+                    from,
+                    conn,
+                    data,
+                } => self.input(to, Input::PushPull { from, conn, data }),
+                Job::PushPullFailed { node, to, life } => {
+                    if life == self.nodes[node].restarts {
+                        self.input(node, Input::PushPullFailed { to });
+                    }
+                }
+                Job::Timer { node, timer, life } => {
+                    if life == self.nodes[node].restarts {
+                        self.input(node, Input::Timer(timer));
+                    }
+                }
                 Job::ProbeTick => self.probe_tick(),
                 Job::BfdTick => self.bfd_tick(),
                 Job::ProbeResult { node, target, ok } => self.probe_result(node, target, ok),
@@ -749,6 +932,43 @@ impl Sim {
 
     pub fn witness(&self) -> Option<usize> {
         self.witness
+    }
+
+    /// Whether every running member's latest `Event::Peer` from every other
+    /// running member is that member's current shared state.
+    pub fn states_converged(&self) -> bool {
+        self.unsynced().is_empty()
+    }
+
+    /// `(observer, origin)` pairs whose last `Event::Peer` is not the
+    /// origin's current shared state.
+    pub fn unsynced(&self) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for (j, m) in self.nodes.iter().enumerate() {
+                if i == j || !self.is_up(i) || !self.is_up(j) {
+                    continue;
+                }
+                let truth = m.gossiped.as_ref();
+                if truth.is_none() || n.last_peer.get(&m.site).map(|(_, s)| s) != truth {
+                    v.push((i, j));
+                }
+            }
+        }
+        v
+    }
+
+    /// Runs in steps of `step` until the states converged, at most `max`;
+    /// how long it took.
+    pub fn run_until_converged(&mut self, step: Duration, max: Duration) -> Option<Duration> {
+        let start = self.now;
+        while self.now - start < max {
+            if self.states_converged() {
+                return Some(self.now - start);
+            }
+            self.run_for(step);
+        }
+        self.states_converged().then(|| self.now - start)
     }
 }
 
