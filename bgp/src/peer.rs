@@ -342,7 +342,10 @@ impl Peer {
         let (mut read, writer) = stream.into_split();
         let tx = self.tx.clone();
         let reader = tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
+            // Room for four of the largest messages (RFC 4271 §4.1): a
+            // larger buffer per session only held memory; the session
+            // reassembles messages split across reads anyway.
+            let mut buf = vec![0u8; 4 * wire::MAX_MESSAGE_LEN];
             loop {
                 match read.read(&mut buf).await {
                     Ok(0) | Err(_) => {
