@@ -20,18 +20,19 @@
 //! final steering comes, [`EndOfRib`] releases it shortly before our
 //! advertised restart time runs out after the session came up.
 
+mod adj_rib_out;
 mod end_of_rib;
 
+pub use adj_rib_out::AdjRibOut;
 pub(crate) use end_of_rib::EndOfRib;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
@@ -41,9 +42,11 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::error::Error;
 use crate::fsm::{ConnId, Counters, Direction, Input, Output, Session, SessionConfig, State};
-use crate::policy::{Announce, DesiredRib};
+use crate::policy::DesiredRib;
 use crate::sockopt;
-use crate::wire::{self, Family, RouteAttrs};
+use crate::wire::{self, Family};
+
+use adj_rib_out::Sending;
 
 /// A peer that does not take our bytes for this long is dropped (the idea
 /// of RFC 9687's SendHoldTimer): one stuck peer must not hold `apply` for
@@ -74,8 +77,9 @@ pub struct PeerStatus {
     /// The address families negotiated on the current session.
     pub families: Vec<Family>,
     pub counters: Counters,
-    /// What we announce to this peer now (empty unless Established).
-    pub adj_rib_out: BTreeMap<IpNet, RouteAttrs>,
+    /// What we announce to this peer now (empty unless Established): a
+    /// view of the shared desired RIB, not a copy.
+    pub adj_rib_out: AdjRibOut,
     /// `adj_rib_out.len()`.
     pub prefixes_sent: usize,
     /// End-of-RIB went out on the current session (RFC 4724 §4.1).
@@ -180,7 +184,7 @@ struct Peer {
     /// The outbound connection attempt under way.
     connecting: Option<JoinHandle<()>>,
     established: Option<Established>,
-    adj_out: BTreeMap<IpNet, RouteAttrs>,
+    adj_out: AdjRibOut,
     /// `None` until the first steering: nothing is announced before it.
     desired: Option<Arc<DesiredRib>>,
     /// `desired` came from a fenced steering.
@@ -203,7 +207,7 @@ pub(crate) fn spawn(setup: PeerSetup) -> (mpsc::Sender<PeerMsg>, JoinHandle<()>)
         next_conn: 1,
         connecting: None,
         established: None,
-        adj_out: BTreeMap::new(),
+        adj_out: AdjRibOut::default(),
         desired: None,
         provisional: false,
         eor: EndOfRib::new(restart_time),
@@ -338,7 +342,10 @@ impl Peer {
         let (mut read, writer) = stream.into_split();
         let tx = self.tx.clone();
         let reader = tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
+            // Room for four of the largest messages (RFC 4271 §4.1): a
+            // larger buffer per session only held memory; the session
+            // reassembles messages split across reads anyway.
+            let mut buf = vec![0u8; 4 * wire::MAX_MESSAGE_LEN];
             loop {
                 match read.read(&mut buf).await {
                     Ok(0) | Err(_) => {
@@ -415,7 +422,7 @@ impl Peer {
                 }
                 if self.established.as_ref().is_some_and(|e| e.conn == conn) {
                     self.established = None;
-                    self.adj_out.clear();
+                    self.adj_out = AdjRibOut::default();
                     self.eor.down();
                 }
                 Vec::new()
@@ -432,7 +439,7 @@ impl Peer {
                     families: families.clone(),
                     four_octet_as,
                 });
-                self.adj_out.clear();
+                self.adj_out = AdjRibOut::default();
                 self.eor.established(Instant::now());
                 // Reconcile: everything, then End-of-RIB (RFC 4724 §4.1) if
                 // the routes are final.
@@ -451,13 +458,13 @@ impl Peer {
             Output::Down { reason } => {
                 warn!(%reason, "BGP session down");
                 self.established = None;
-                self.adj_out.clear();
+                self.adj_out = AdjRibOut::default();
                 self.eor.down();
                 Vec::new()
             }
             Output::RouteRefresh { .. } => {
                 // RFC 2918 §4: re-advertise the Adj-RIB-Out.
-                self.adj_out.clear();
+                self.adj_out = AdjRibOut::default();
                 if let Err(e) = self.sync().await {
                     warn!(error = %e, "route refresh failed");
                 }
@@ -538,63 +545,42 @@ impl Peer {
         };
         let conn = est.conn;
         let four = est.four_octet_as;
-        let families = est.families.clone();
         let local = self.conns.get(&conn).map(|c| c.local);
-        let mut target: BTreeMap<IpNet, RouteAttrs> = BTreeMap::new();
-        self.skipped.clear();
-        for (prefix, a) in desired.iter() {
-            let family = Family::of(prefix);
-            if !families.contains(&family) {
-                // A family we offered that the peer declined (RFC 4760
-                // §8): its prefixes cannot reach this router.
-                if self.setup.session.families.contains(&family) {
-                    self.skipped.push(format!(
-                        "{prefix}: the peer did not negotiate {family:?} unicast"
-                    ));
-                }
-                continue;
-            }
-            match self.attrs(a, family, local) {
-                Some(attrs) => {
-                    target.insert(*prefix, attrs);
-                }
-                None => self.skipped.push(match family {
-                    Family::Ipv4 => {
-                        format!("{prefix}: no IPv4 next hop on this session (set bgp.next_hop_v4)")
-                    }
-                    Family::Ipv6 => format!(
-                        "{prefix}: no IPv6 next hop on this IPv4 session (set bgp.next_hop_v6)"
-                    ),
-                }),
-            }
-        }
+        let configured = (self.setup.next_hop_v4, self.setup.next_hop_v6);
+        let next_hop_of = |family| {
+            est.families
+                .contains(&family)
+                .then(|| next_hop(configured, family, local))
+                .flatten()
+        };
+        let sending = Sending {
+            asn: self.setup.session.local_asn,
+            next_hop_v4: next_hop_of(Family::Ipv4),
+            next_hop_v6: next_hop_of(Family::Ipv6),
+        };
+        self.skipped = not_sent(
+            &desired,
+            &est.families,
+            &self.setup.session.families,
+            sending,
+        );
+        let target = AdjRibOut::new(desired, sending);
         // Withdraw what is no longer wanted; announce what changed.
-        let mut withdraw: BTreeMap<Family, Vec<IpNet>> = BTreeMap::new();
-        for p in self.adj_out.keys() {
-            if !target.contains_key(p) {
-                withdraw.entry(Family::of(p)).or_default().push(*p);
-            }
-        }
-        let mut announce: BTreeMap<(Family, &RouteAttrs), Vec<IpNet>> = BTreeMap::new();
-        for (p, attrs) in &target {
-            if self.adj_out.get(p) != Some(attrs) {
-                announce.entry((Family::of(p), attrs)).or_default().push(*p);
-            }
-        }
-        let changes = withdraw.values().map(Vec::len).sum::<usize>()
-            + announce.values().map(Vec::len).sum::<usize>();
+        let wanted = self.adj_out.changes(&target);
+        let changes = wanted.count();
         let mut msgs = Vec::new();
         let peer = self.setup.address.to_string();
         let enc = |e: wire::WireError| Error::Peer {
             peer: peer.clone(),
             detail: e.detail,
         };
-        for (family, ps) in &withdraw {
+        for (family, ps) in &wanted.withdraw {
             msgs.extend(wire::encode_withdraw(*family, ps).map_err(enc)?);
         }
-        for ((family, attrs), ps) in &announce {
+        for ((family, attrs), ps) in &wanted.announce {
             msgs.extend(wire::encode_announce(attrs, *family, ps, four).map_err(enc)?);
         }
+        drop(wanted);
         let n = msgs.len();
         if n > 0 {
             let failed = self.write(conn, &msgs).await;
@@ -619,22 +605,6 @@ impl Peer {
             messages: n,
             changes,
             skipped: self.skipped.clone(),
-        })
-    }
-
-    fn attrs(&self, a: &Announce, family: Family, local: Option<IpAddr>) -> Option<RouteAttrs> {
-        let next_hop = next_hop(
-            (self.setup.next_hop_v4, self.setup.next_hop_v6),
-            family,
-            local,
-        )?;
-        let asn = self.setup.session.local_asn;
-        Some(RouteAttrs {
-            as_path: vec![asn; 1 + usize::from(a.prepend)],
-            next_hop,
-            med: a.med,
-            communities: a.communities.clone(),
-            large_communities: a.large_communities.clone(),
         })
     }
 
@@ -728,6 +698,46 @@ async fn connect(setup: &PeerSetup) -> io::Result<TcpStream> {
         sock.bind(SocketAddr::new(local, 0))?;
     }
     sock.connect(remote).await
+}
+
+/// Why each prefix of `desired` is not sent on a session sending as
+/// `sending`: a family we offered that the peer declined, or no next hop
+/// of its family.
+fn not_sent(
+    desired: &DesiredRib,
+    negotiated: &[Family],
+    offered: &[Family],
+    sending: Sending,
+) -> Vec<String> {
+    if sending.sends(Family::Ipv4) && sending.sends(Family::Ipv6) {
+        return Vec::new();
+    }
+    let mut why = Vec::new();
+    for prefix in desired.keys() {
+        let family = Family::of(prefix);
+        if sending.sends(family) {
+            continue;
+        }
+        if !negotiated.contains(&family) {
+            // A family we offered that the peer declined (RFC 4760
+            // §8): its prefixes cannot reach this router.
+            if offered.contains(&family) {
+                why.push(format!(
+                    "{prefix}: the peer did not negotiate {family:?} unicast"
+                ));
+            }
+            continue;
+        }
+        why.push(match family {
+            Family::Ipv4 => {
+                format!("{prefix}: no IPv4 next hop on this session (set bgp.next_hop_v4)")
+            }
+            Family::Ipv6 => {
+                format!("{prefix}: no IPv6 next hop on this IPv4 session (set bgp.next_hop_v6)")
+            }
+        });
+    }
+    why
 }
 
 /// The next hop for `family`: the configured one (`bgp.next_hop_v4` /

@@ -74,7 +74,9 @@ pub struct Speaker {
     routes: Routes,
     tasks: BTreeMap<IpAddr, JoinHandle<()>>,
     listener: Option<Listener>,
-    last: Option<(Steering, Arc<DesiredRib>)>,
+    /// The last steering applied and the routes the current policy makes
+    /// of it (`None` after a reload whose config it no longer fits).
+    last: Option<(Steering, Option<Arc<DesiredRib>>)>,
 }
 
 /// The listening socket and its accept task.
@@ -491,7 +493,7 @@ impl Speaker {
                 Ok(rib) => {
                     let rib = Arc::new(rib);
                     let (_, changes, detail) = self.apply_rib(rib.clone(), steering.fenced).await?;
-                    self.last = Some((steering, rib));
+                    self.last = Some((steering, Some(rib)));
                     if changes > 0 {
                         out.reapplied = Some(detail);
                     }
@@ -499,7 +501,8 @@ impl Speaker {
                 // The services changed under the steering: the daemon
                 // publishes one for the new config right after the reload.
                 Err(e) => {
-                    warn!(error = %e, "reload: the last steering does not fit the new config; waiting for the next one")
+                    warn!(error = %e, "reload: the last steering does not fit the new config; waiting for the next one");
+                    self.last = Some((steering, None));
                 }
             }
         }

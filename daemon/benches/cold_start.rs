@@ -1,21 +1,28 @@
-//! Cold start: process start → all N host routes in bird2 (issue 21).
+//! Cold start: process start → all N host routes in bird2 (issue 21), with
+//! one BGP peer and with 8.
 //!
 //! ```sh
-//! cargo bench -p orbitd --bench cold_start            # N = 1k, 10k, 100k
-//! cargo bench -p orbitd --bench cold_start -- --quick # N = 1k, 10k
+//! cargo bench -p orbitd --bench cold_start            # N = 1k, 10k, 100k x 1 peer; 1k x 8 peers
+//! cargo bench -p orbitd --bench cold_start -- --quick # 1k, 10k x 1 peer; 1k x 8 peers
 //! cargo bench -p orbitd --bench cold_start -- gobgpd  # one speaker only
+//! ORBITD_BIN=/path/to/orbitd cargo bench -p orbitd --bench cold_start -- orbitd  # another build
 //! ```
 //!
-//! For each N (/32s from 198.18.0.0/15, the RFC 2544 benchmark range) and
-//! each speaker, a fresh pair of namespaces joined by a veth: the speaker
-//! at 10.99.0.1, bird2 (`import all`) at 10.99.0.2. The clock
-//! starts when the speaker's process is spawned and stops when `birdc show
-//! route count` first reports N routes (polled every 10 ms); at that moment
-//! the speaker's CPU seconds (utime + stime from /proc/PID/stat) and peak
-//! RSS (VmHWM) are read.
+//! For each case (N /32s from 198.18.0.0/15, the RFC 2544 benchmark range,
+//! announced to P peers) and each speaker, a fresh pair of namespaces
+//! joined by a veth: the speaker at 10.99.0.1, bird2 (`import all`) at
+//! 10.99.0.2. With P > 1 bird runs P BGP protocols; bird allows one
+//! protocol per neighbor address, so each session has an address pair of
+//! its own on the same veth (speaker 10.99.1.k, bird 10.99.1.100+k). The
+//! clock starts when the speaker's process is spawned and stops when
+//! `birdc show route count` first reports N x P routes (polled every
+//! 10 ms); at that moment the speaker's CPU seconds (utime + stime from
+//! /proc/PID/stat) are read. [`SETTLE`] later, its peak RSS (VmHWM: the
+//! start and whatever the first seconds of running added) and its steady
+//! RSS (VmRSS) are read.
 //!
 //! - orbitd: the real release binary, one site, one service holding the N
-//!   prefixes, one BGP peer.
+//!   prefixes, P BGP peers.
 //! - gobgpd: has no static routes in its config and `gobgp global rib add`
 //!   is one CLI call per route (`mrt inject` loses paths, see orbit-bgp's
 //!   `bird_convergence` bench), so a second bird2 in gobgpd's namespace
@@ -48,6 +55,9 @@ const FEEDER_ADDR: &str = "10.98.0.2";
 const GOBGPD_FEEDER_SIDE: &str = "10.98.0.1";
 /// Give up on a speaker after this long (ExaBGP at 100k needs ~20 s).
 const DEADLINE: Duration = Duration::from_secs(120);
+/// How long after the last route the memory is read: past orbitd's first
+/// read-back of its peers (every 3 s), so the peak includes it.
+const SETTLE: Duration = Duration::from_millis(3_500);
 
 #[derive(Clone, Copy, PartialEq)]
 enum Speaker {
@@ -66,22 +76,31 @@ impl Speaker {
     }
 }
 
-/// One run: process start → all N in bird, and the speaker's CPU and peak
-/// RSS at that moment.
+/// N prefixes announced to `peers` BGP sessions.
+#[derive(Clone, Copy)]
+struct Case {
+    n: usize,
+    peers: usize,
+}
+
+/// One run: process start → all N x P in bird and the speaker's CPU at
+/// that moment; its peak and steady RSS [`SETTLE`] later.
 #[derive(Clone, Copy, Default)]
 struct Sample {
     time: Duration,
     cpu_secs: f64,
-    rss_mib: f64,
+    peak_mib: f64,
+    steady_mib: f64,
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let sizes: &[usize] = if quick {
-        &[1_000, 10_000]
-    } else {
-        &[1_000, 10_000, 100_000]
-    };
+    let one = |n| Case { n, peers: 1 };
+    let mut cases = vec![one(1_000), one(10_000)];
+    if !quick {
+        cases.push(one(100_000));
+    }
+    cases.push(Case { n: 1_000, peers: 8 });
     let speakers = [Speaker::Orbitd, Speaker::Gobgpd, Speaker::Exabgp];
     // Speakers named on the command line are measured alone (the others'
     // columns show 0).
@@ -89,33 +108,78 @@ fn main() {
         .filter(|a| speakers.iter().any(|s| s.name() == a))
         .collect();
     println!(
-        "process start -> all N /32s in bird2 (one peer); CPU s and peak RSS of the speaker\n"
+        "process start -> all N /32s in bird2 from each of P peers; CPU s of the speaker then, \
+         its peak (VmHWM) and steady (VmRSS) RSS {SETTLE:?} later\n"
     );
     println!(
-        "| N | start -> all in bird: orbitd / gobgpd / exabgp | CPU s | RSS peak MiB | time ratio orbitd/gobgpd, orbitd/exabgp |"
+        "| N | P | start -> all in bird: orbitd / gobgpd / exabgp | CPU s | RSS peak MiB | RSS steady MiB | time ratio orbitd/gobgpd, orbitd/exabgp | peak RSS ratio orbitd/gobgpd, orbitd/exabgp |"
     );
-    println!("|---|---|---|---|---|");
-    for &n in sizes {
+    println!("|---|---|---|---|---|---|---|---|");
+    for case in cases {
         let samples: Vec<Sample> = speakers
             .iter()
             .map(|&s| {
                 if only.is_empty() || only.iter().any(|o| o == s.name()) {
-                    measure(s, n)
+                    measure(s, case)
                 } else {
                     Sample::default()
                 }
             })
             .collect();
         let join = |f: fn(&Sample) -> String| samples.iter().map(f).collect::<Vec<_>>().join(" / ");
+        let ratios = |f: fn(&Sample) -> f64| {
+            format!(
+                "{:.2}, {:.2}",
+                f(&samples[0]) / f(&samples[1]),
+                f(&samples[0]) / f(&samples[2])
+            )
+        };
         println!(
-            "| {n} | {} s | {} | {} | {:.2}, {:.2} |",
+            "| {} | {} | {} s | {} | {} | {} | {} | {} |",
+            case.n,
+            case.peers,
             join(|s| format!("{:.2}", s.time.as_secs_f64())),
             join(|s| format!("{:.2}", s.cpu_secs)),
-            join(|s| format!("{:.1}", s.rss_mib)),
-            samples[0].time.as_secs_f64() / samples[1].time.as_secs_f64(),
-            samples[0].time.as_secs_f64() / samples[2].time.as_secs_f64(),
+            join(|s| format!("{:.1}", s.peak_mib)),
+            join(|s| format!("{:.1}", s.steady_mib)),
+            ratios(|s| s.time.as_secs_f64()),
+            ratios(|s| s.peak_mib),
         );
     }
+}
+
+/// One BGP session between the speaker and bird.
+#[derive(Clone, Copy)]
+struct Session {
+    speaker: Ipv4Addr,
+    bird: Ipv4Addr,
+}
+
+/// The sessions of a case: one runs between the veth's own addresses;
+/// more each get a pair of their own on the same veth (bird allows one
+/// protocol per neighbor address).
+fn sessions(speaker_ns: &Netns, bird_ns: &Netns, veth: &Veth, peers: usize) -> Vec<Session> {
+    if peers == 1 {
+        return vec![Session {
+            speaker: veth.a_addr,
+            bird: veth.b_addr,
+        }];
+    }
+    (1..=peers as u8)
+        .map(|k| {
+            let session = Session {
+                speaker: Ipv4Addr::new(10, 99, 1, k),
+                bird: Ipv4Addr::new(10, 99, 1, 100 + k),
+            };
+            for (ns, ifname, addr) in [
+                (speaker_ns, &veth.a_if, session.speaker),
+                (bird_ns, &veth.b_if, session.bird),
+            ] {
+                ns.exec(&["ip", "addr", "add", &format!("{addr}/24"), "dev", ifname]);
+            }
+            session
+        })
+        .collect()
 }
 
 fn prefix(i: usize) -> String {
@@ -123,31 +187,36 @@ fn prefix(i: usize) -> String {
     format!("{}/32", Ipv4Addr::from(addr))
 }
 
-fn measure(speaker: Speaker, n: usize) -> Sample {
+fn measure(speaker: Speaker, case: Case) -> Sample {
+    let Case { n, peers } = case;
     let dir = TempDir::new("cold");
     let speaker_ns = Netns::new("spk");
     let bird_ns = Netns::new("bird");
     let veth = Veth::new(&speaker_ns, &bird_ns, Ipv4Addr::new(10, 99, 0, 0));
+    let sessions = sessions(&speaker_ns, &bird_ns, &veth, peers);
     let bird_dir = dir.0.join("bird");
     std::fs::create_dir_all(&bird_dir).unwrap();
-    let bird = Bird::start(&bird_ns, &bird_dir, &bird_config(&veth, speaker));
+    let bird = Bird::start(&bird_ns, &bird_dir, &bird_config(&veth, &sessions, speaker));
     // gobgpd's feeder must hold every route before gobgpd starts.
     let _feeder = (speaker == Speaker::Gobgpd).then(|| feeder(&speaker_ns, &dir.0, n));
     let start = Instant::now();
     let mut child = match speaker {
-        Speaker::Orbitd => start_orbitd(&speaker_ns, &dir.0, &veth, n),
-        Speaker::Gobgpd => start_gobgpd(&speaker_ns, &dir.0, &veth),
-        Speaker::Exabgp => start_exabgp(&speaker_ns, &dir.0, &veth, n),
+        Speaker::Orbitd => start_orbitd(&speaker_ns, &dir.0, &veth, &sessions, n),
+        Speaker::Gobgpd => start_gobgpd(&speaker_ns, &dir.0, &veth, &sessions),
+        Speaker::Exabgp => start_exabgp(&speaker_ns, &dir.0, &veth, &sessions, n),
     };
     let pid = child.id();
     let mut sample = None;
     while start.elapsed() < DEADLINE {
-        if route_count(&bird) >= n {
+        if route_count(&bird) >= n * peers {
             let time = start.elapsed();
+            let cpu_secs = cpu_secs(pid);
+            std::thread::sleep(SETTLE);
             sample = Some(Sample {
                 time,
-                cpu_secs: cpu_secs(pid),
-                rss_mib: peak_rss_mib(pid),
+                cpu_secs,
+                peak_mib: status_mib(pid, "VmHWM:"),
+                steady_mib: status_mib(pid, "VmRSS:"),
             });
             break;
         }
@@ -164,7 +233,7 @@ fn measure(speaker: Speaker, n: usize) -> Sample {
     let _ = child.wait();
     sample.unwrap_or_else(|| {
         panic!(
-            "{}: bird did not get {n} routes within {DEADLINE:?} (has {})",
+            "{}: bird did not get {n} x {peers} routes within {DEADLINE:?} (has {})",
             speaker.name(),
             route_count(&bird)
         )
@@ -192,11 +261,12 @@ fn cpu_secs(pid: u32) -> f64 {
     ticks as f64 / 100.0
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
+/// A line of /proc/PID/status in kB (`field` with its colon), in MiB.
+fn status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap();
     kib / 1024.0
@@ -205,15 +275,21 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// bird waits for orbitd and ExaBGP, which connect at once; gobgpd waits at
 /// least 5 s before its first connect, so bird connects to it instead, 1 s
 /// after starting (bird's shortest delay) and every second after that.
-fn bird_config(veth: &Veth, speaker: Speaker) -> String {
-    format!(
-        "log \"@LOG@\" all;\nrouter id {b};\nprotocol device {{ }}\n\
-         protocol bgp speaker {{ local {b} as {BIRD_AS}; neighbor {a} as {SPEAKER_AS}; \
-         {connect} ipv4 {{ import all; export none; }}; }}\n",
-        a = veth.a_addr,
-        b = veth.b_addr,
-        connect = connect_mode(speaker),
-    )
+fn bird_config(veth: &Veth, sessions: &[Session], speaker: Speaker) -> String {
+    let mut conf = format!(
+        "log \"@LOG@\" all;\nrouter id {b};\nprotocol device {{ }}\n",
+        b = veth.b_addr
+    );
+    for (k, s) in sessions.iter().enumerate() {
+        conf.push_str(&format!(
+            "protocol bgp speaker{k} {{ local {b} as {BIRD_AS}; neighbor {a} as {SPEAKER_AS}; \
+             {connect} ipv4 {{ import all; export none; }}; }}\n",
+            a = s.speaker,
+            b = s.bird,
+            connect = connect_mode(speaker),
+        ));
+    }
+    conf
 }
 
 fn connect_mode(speaker: Speaker) -> &'static str {
@@ -223,27 +299,46 @@ fn connect_mode(speaker: Speaker) -> &'static str {
     }
 }
 
-fn start_orbitd(ns: &Netns, dir: &Path, veth: &Veth, n: usize) -> Child {
+fn start_orbitd(ns: &Netns, dir: &Path, veth: &Veth, sessions: &[Session], n: usize) -> Child {
     let prefixes: Vec<String> = (0..n).map(prefix).collect();
     let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
     std::fs::write(dir.join("gossip.key"), "a-gossip-key-for-this-bench-only").unwrap();
-    let config = format!(
-        "{head}[bgp]\nasn = {SPEAKER_AS}\nrouter_id = \"{a}\"\nconnect_retry = \"200ms\"\n\n\
-         [[bgp.peer]]\naddress = \"{b}\"\nasn = {BIRD_AS}\nfamilies = [\"ipv4\"]\n",
+    let mut config = format!(
+        "{head}[bgp]\nasn = {SPEAKER_AS}\nrouter_id = \"{a}\"\nconnect_retry = \"200ms\"\n",
         head = one_site_config(dir, &refs),
         a = veth.a_addr,
-        b = veth.b_addr,
     );
+    for s in sessions {
+        config.push_str(&format!(
+            "\n[[bgp.peer]]\naddress = \"{b}\"\nasn = {BIRD_AS}\nfamilies = [\"ipv4\"]\n",
+            b = s.bird
+        ));
+        if s.speaker != veth.a_addr {
+            config.push_str(&format!("local_address = \"{}\"\n", s.speaker));
+        }
+    }
     let conf = dir.join("orbit.toml");
     std::fs::write(&conf, config).unwrap();
+    // Another build (e.g. the commit before a change) can be measured
+    // in the same run: ORBITD_BIN=path.
+    let bin = std::env::var("ORBITD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_orbitd").into());
+    reread(Path::new(&bin));
     ns.spawn(
-        &[
-            env!("CARGO_BIN_EXE_orbitd"),
-            "--config",
-            &conf.display().to_string(),
-        ],
+        &[&bin, "--config", &conf.display().to_string()],
         &dir.join("orbitd.log"),
     )
+}
+
+/// Drops `file` from the page cache and reads it back in. How a binary
+/// got there changes orbitd's RSS: the pages of a file just written (cp,
+/// strip) are mapped around every fault in larger blocks than pages read
+/// from the disk (1 MiB more at 1k prefixes), so a copy of a build and
+/// the linker's own output would not compare.
+fn reread(file: &Path) {
+    use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+    let mut f = std::fs::File::open(file).unwrap();
+    posix_fadvise(&f, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED).unwrap();
+    std::io::copy(&mut f, &mut std::io::sink()).unwrap();
 }
 
 /// bird2 beside gobgpd holding the N routes, passive on [`FEEDER_ADDR`].
@@ -274,25 +369,33 @@ fn feeder(ns: &Netns, dir: &Path, n: usize) -> Bird {
     bird
 }
 
-fn start_gobgpd(ns: &Netns, dir: &Path, veth: &Veth) -> Child {
+fn start_gobgpd(ns: &Netns, dir: &Path, veth: &Veth, sessions: &[Session]) -> Child {
     let conf = dir.join("gobgpd.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[global.config]\n  as = {SPEAKER_AS}\n  router-id = \"{a}\"\n  \
-             local-address-list = [\"{a}\", \"{GOBGPD_FEEDER_SIDE}\"]\n\n\
-             [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{b}\"\n    peer-as = {BIRD_AS}\n\
+    let locals: Vec<String> = sessions
+        .iter()
+        .map(|s| format!("\"{}\"", s.speaker))
+        .chain([format!("\"{GOBGPD_FEEDER_SIDE}\"")])
+        .collect();
+    let mut text = format!(
+        "[global.config]\n  as = {SPEAKER_AS}\n  router-id = \"{a}\"\n  \
+         local-address-list = [{locals}]\n\n\
+         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{FEEDER_ADDR}\"\n    peer-as = {FEEDER_AS}\n\
+         [neighbors.transport.config]\n    passive-mode = true\n\
+             local-address = \"{GOBGPD_FEEDER_SIDE}\"\n\
+         [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n",
+        a = veth.a_addr,
+        locals = locals.join(", "),
+    );
+    for s in sessions {
+        text.push_str(&format!(
+            "\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{b}\"\n    peer-as = {BIRD_AS}\n\
              [neighbors.transport.config]\n    passive-mode = true\n\
-                 local-address = \"{a}\"\n\n\
-             [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{FEEDER_ADDR}\"\n    peer-as = {FEEDER_AS}\n\
-             [neighbors.transport.config]\n    passive-mode = true\n\
-                 local-address = \"{GOBGPD_FEEDER_SIDE}\"\n\
-             [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n",
-            a = veth.a_addr,
-            b = veth.b_addr,
-        ),
-    )
-    .unwrap();
+                 local-address = \"{a}\"\n",
+            a = s.speaker,
+            b = s.bird,
+        ));
+    }
+    std::fs::write(&conf, text).unwrap();
     ns.spawn(
         &[
             "gobgpd",
@@ -305,21 +408,25 @@ fn start_gobgpd(ns: &Netns, dir: &Path, veth: &Veth) -> Child {
     )
 }
 
-fn start_exabgp(ns: &Netns, dir: &Path, veth: &Veth, n: usize) -> Child {
-    let mut conf = format!(
-        "neighbor {b} {{\n  router-id {a};\n  local-address {a};\n  local-as {SPEAKER_AS};\n  \
-         peer-as {BIRD_AS};\n  static {{\n",
-        a = veth.a_addr,
-        b = veth.b_addr,
-    );
-    for i in 0..n {
+fn start_exabgp(ns: &Netns, dir: &Path, veth: &Veth, sessions: &[Session], n: usize) -> Child {
+    let mut conf = String::new();
+    for s in sessions {
         conf.push_str(&format!(
-            "    route {} next-hop {};\n",
-            prefix(i),
-            veth.a_addr
+            "neighbor {b} {{\n  router-id {id};\n  local-address {a};\n  local-as {SPEAKER_AS};\n  \
+             peer-as {BIRD_AS};\n  static {{\n",
+            id = veth.a_addr,
+            a = s.speaker,
+            b = s.bird,
         ));
+        for i in 0..n {
+            conf.push_str(&format!(
+                "    route {} next-hop {};\n",
+                prefix(i),
+                s.speaker
+            ));
+        }
+        conf.push_str("  }\n}\n");
     }
-    conf.push_str("  }\n}\n");
     let path = dir.join("exabgp.conf");
     std::fs::write(&path, conf).unwrap();
     ns.spawn(

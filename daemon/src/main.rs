@@ -6,6 +6,7 @@
 //! command line and hands over: the start is [`startup`], the running
 //! daemon [`daemon`].
 
+mod allocator;
 mod api;
 mod backends;
 mod bfd;

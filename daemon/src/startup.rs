@@ -146,11 +146,19 @@ pub fn run(path: &Path, log_format: LogFormat) -> ExitCode {
     };
     // Before the runtime's threads start: it changes the environment.
     let systemd = crate::systemd::Systemd::from_env();
+    crate::allocator::one_arena();
     logging::init(log_format);
     for warning in warnings(&config, true) {
         tracing::warn!("config: {warning}");
     }
+    // The daemon's loop runs on this thread (`block_on`), where its
+    // journal and state-file syncs may block; every spawned task (BGP
+    // sessions, API, detectors) runs on the one worker, so a slow disk
+    // never holds up a keepalive. More workers would only cost memory (a
+    // stack and its allocations each, as many as the host has cores): the
+    // I/O tasks are light, and the loop has this thread to itself.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {

@@ -18,13 +18,23 @@ impl Redirector for Speaker {
             });
         }
         // Refused whole, before anything is sent: the previous state stays.
-        let rib = Arc::new(self.policy.desired(steering)?);
+        // A retry (no session up yet) or the same placement again makes the
+        // same routes: the RIB is shared, not built again (at 100k prefixes
+        // a second copy beside the first).
+        let rib = match &self.last {
+            Some((last, Some(rib)))
+                if last.fenced == steering.fenced && last.services == steering.services =>
+            {
+                rib.clone()
+            }
+            _ => Arc::new(self.policy.desired(steering)?),
+        };
         // A fenced steering is provisional: after a restart it comes before
         // the daemon knows where the services belong, and End-of-RIB after
         // it would make graceful-restart peers flush the routes they kept
         // for us (RFC 4724 §4.1/§4.2).
         let (established, changes, detail) = self.apply_rib(rib.clone(), steering.fenced).await?;
-        self.last = Some((steering.clone(), rib));
+        self.last = Some((steering.clone(), Some(rib)));
         if established == 0 {
             return Err(RedirectError::Unreachable {
                 component: "BGP peers".into(),
