@@ -12,7 +12,8 @@ use crate::steering::{Role, ServiceSteering, Steering};
 use crate::time::Millis;
 
 /// The decisions of one evaluation. The event that triggered it is the
-/// first cause of each.
+/// first cause of each; a peer's state is trimmed to what concerns the
+/// decision's service (see [`crate::SharedState::concerning`]).
 pub(super) struct Decisions<'a> {
     at: Millis,
     trigger: &'a Event,
@@ -22,7 +23,14 @@ pub(super) struct Decisions<'a> {
 impl Decisions<'_> {
     /// Records `change`, caused by the trigger and then by `more_causes`.
     pub(super) fn push(&mut self, change: Change, reason: String, more_causes: Vec<Event>) {
-        let mut causes = vec![self.trigger.clone()];
+        let trigger = match (self.trigger, change.service()) {
+            (Event::Peer { from, state }, Some(service)) => Event::Peer {
+                from: from.clone(),
+                state: state.concerning(service),
+            },
+            (trigger, _) => trigger.clone(),
+        };
+        let mut causes = vec![trigger];
         causes.extend(more_causes);
         self.list.push(Decision {
             at: self.at,
