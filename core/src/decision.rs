@@ -94,6 +94,16 @@ impl Change {
         }
     }
 
+    /// The service the change is about, if it is about one.
+    pub fn service(&self) -> Option<&ServiceId> {
+        match self {
+            Change::ServiceMoved { service, .. } | Change::LocalRole { service, .. } => {
+                Some(service)
+            }
+            _ => None,
+        }
+    }
+
     /// What the change is about and what it changed from and to, as text.
     pub fn fields(&self) -> ChangeFields {
         let name = |s: &SiteId| s.as_str().to_owned();

@@ -118,3 +118,95 @@ pub struct SharedState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Box<ConfigFingerprint>>,
 }
+
+impl SharedState {
+    /// The part of this state that explains a decision about `service`:
+    /// its placement and carried entry, the intent with only its pin and
+    /// switchover target, and the site-level fields (deaths, leaving).
+    /// A decision's causes hold this instead of the whole state, which with
+    /// thousands of services would be copied once per decision (and written
+    /// once per journal line). The config fingerprint, which the engine
+    /// never reads, is left out.
+    pub fn concerning(&self, service: &ServiceId) -> SharedState {
+        let one = |m: &BTreeMap<ServiceId, SiteId>| {
+            m.get_key_value(service)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .into_iter()
+                .collect()
+        };
+        SharedState {
+            placements: self
+                .placements
+                .get_key_value(service)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .into_iter()
+                .collect(),
+            intent: Intent {
+                epoch: self.intent.epoch,
+                origin: self.intent.origin.clone(),
+                drained: self.intent.drained.clone(),
+                pins: one(&self.intent.pins),
+                placed: one(&self.intent.placed),
+                last: self.intent.last.clone(),
+                includes: self.intent.includes.clone(),
+                observer: self.intent.observer,
+            },
+            deaths: self.deaths.clone(),
+            leaving: self.leaving,
+            carried: self
+                .carried
+                .get_key_value(service)
+                .map(|(k, v)| (k.clone(), *v))
+                .into_iter()
+                .collect(),
+            config: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+    use super::*;
+
+    #[test]
+    fn a_state_concerning_one_service_keeps_only_its_entries() {
+        let site = |s: &str| s.parse::<SiteId>().unwrap();
+        let service = |s: &str| s.parse::<ServiceId>().unwrap();
+        let mut state = SharedState::default();
+        for name in ["web", "db", "mail"] {
+            state.placements.insert(
+                service(name),
+                Placement {
+                    active: Some(site("b")),
+                    epoch: 3,
+                    planned: true,
+                },
+            );
+            state.carried.insert(service(name), 3);
+            state.intent.pins.insert(service(name), site("a"));
+            state.intent.placed.insert(service(name), site("b"));
+        }
+        state.intent.epoch = 7;
+        state.intent.drained.insert(site("c"));
+        state.deaths.insert(site("c"), 2);
+        state.leaving = true;
+        let web = state.concerning(&service("web"));
+        assert_eq!(web.placements.keys().collect::<Vec<_>>(), [&service("web")]);
+        assert_eq!(web.carried.keys().collect::<Vec<_>>(), [&service("web")]);
+        assert_eq!(
+            web.intent.pins.keys().collect::<Vec<_>>(),
+            [&service("web")]
+        );
+        assert_eq!(
+            web.intent.placed.keys().collect::<Vec<_>>(),
+            [&service("web")]
+        );
+        assert_eq!(web.intent.epoch, 7);
+        assert_eq!(web.intent.drained, state.intent.drained);
+        assert_eq!(web.deaths, state.deaths);
+        assert!(web.leaving);
+        assert!(state.concerning(&service("none")).placements.is_empty());
+    }
+}

@@ -10,6 +10,10 @@
 //!    most one live site holds the Active role for each service.
 //! 3. After everything heals and the hold-downs pass, every engine agrees and
 //!    the highest-priority healthy site carries each service.
+//! 4. Each engine has a twin that re-evaluates every service on every event
+//!    (`Engine::set_incremental(false)`) and is fed the same events: their
+//!    decisions, steering, shared state and next deadline are always equal,
+//!    so evaluating only the service an event names changes nothing.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -53,6 +57,8 @@ struct World {
     services: Vec<(ServiceId, Vec<usize>)>,
     config_text: Vec<String>,
     engines: Vec<Option<Engine>>,
+    /// Per engine, its twin that always evaluates every service.
+    full: Vec<Option<Engine>>,
     cut: BTreeSet<(usize, usize)>,
     healthy: BTreeMap<(usize, usize), bool>,
     hold_ms: u64,
@@ -123,6 +129,7 @@ impl World {
                 ("db".parse().expect("id"), db),
             ],
             engines: vec![None; members.len()],
+            full: vec![None; members.len()],
             members,
             sites,
             config_text,
@@ -152,7 +159,10 @@ impl World {
         if let Some((saved, generation)) = &self.saved[i] {
             engine.restore(saved, *generation);
         }
+        let mut full = engine.clone();
+        full.set_incremental(false);
         self.engines[i] = Some(engine);
+        self.full[i] = Some(full);
         if let Some(heard) = self.heard.get_mut(i) {
             heard.clear();
         }
@@ -191,10 +201,30 @@ impl World {
     }
 
     fn deliver(&mut self, to: usize, event: Event) {
-        let now = Millis(self.now);
-        if let Some(engine) = self.engines[to].as_mut() {
-            engine.handle(now, event);
-        }
+        self.handle(to, Millis(self.now), event);
+    }
+
+    /// Engine `i` and its full-evaluation twin handle `event`, and must
+    /// agree on everything.
+    fn handle(&mut self, i: usize, now: Millis, event: Event) {
+        let (Some(engine), Some(full)) = (self.engines[i].as_mut(), self.full[i].as_mut()) else {
+            return;
+        };
+        let got = engine.handle(now, event.clone());
+        let want = full.handle(now, event.clone());
+        let ctx = format!("engine {} at {now:?} after {event:?}", self.members[i]);
+        assert_eq!(got, want, "{ctx}: decisions");
+        assert_eq!(engine.steering(), full.steering(), "{ctx}: steering");
+        assert_eq!(
+            engine.shared_state(),
+            full.shared_state(),
+            "{ctx}: shared state"
+        );
+        assert_eq!(
+            engine.next_deadline(),
+            full.next_deadline(),
+            "{ctx}: next deadline"
+        );
     }
 
     /// One gossip round at the current time.
@@ -254,13 +284,12 @@ impl World {
         while self.now < end {
             let next = (self.now + STEP_MS).min(end);
             for i in 0..self.members.len() {
-                while let Some(engine) = self.engines[i].as_mut() {
-                    match engine.next_deadline() {
-                        Some(d) if d.0 <= next => {
-                            engine.handle(d, Event::Tick);
-                        }
-                        _ => break,
-                    }
+                while let Some(d) = self.engines[i]
+                    .as_ref()
+                    .and_then(Engine::next_deadline)
+                    .filter(|d| d.0 <= next)
+                {
+                    self.handle(i, d, Event::Tick);
                 }
             }
             self.now = next;
@@ -312,7 +341,10 @@ impl World {
     fn apply(&mut self, op: &Op) {
         let n = self.members.len();
         match op {
-            Op::Kill(i) => self.engines[i % n] = None,
+            Op::Kill(i) => {
+                self.engines[i % n] = None;
+                self.full[i % n] = None;
+            }
             Op::Revive(i) => {
                 if !self.alive(i % n) {
                     self.start(i % n);

@@ -232,12 +232,13 @@ impl Engine {
             self.intent.drained.clear();
         }
         let mut moved = Vec::new();
-        for svc in self.services.clone() {
+        let services = std::sync::Arc::clone(&self.services);
+        for svc in services.iter() {
             if site.is_some_and(|s| !svc.sites.contains(s)) {
                 continue;
             }
             let placed = self.intent.placed.remove(&svc.id);
-            let best = self.best(&svc);
+            let best = self.best(svc);
             let wanted = match site {
                 Some(site) => best.as_ref() == Some(site),
                 None => best.is_some(),

@@ -81,15 +81,21 @@ impl Engine {
     /// waits `failback_after` on this clock, so that a flapping site does
     /// not pull services back and forth.
     pub(super) fn refresh_eligible_since(&mut self) {
+        let services = std::sync::Arc::clone(&self.services);
+        for svc in services.iter() {
+            self.refresh_eligible_since_of(svc);
+        }
+    }
+
+    /// [`Engine::refresh_eligible_since`] for one service.
+    pub(super) fn refresh_eligible_since_of(&mut self, svc: &ServicePlan) {
         let now = self.now;
-        for svc in &self.services {
-            for site in &svc.sites {
-                let key = (site.clone(), svc.id.clone());
-                if self.eligible(site, svc) {
-                    self.eligible_since.entry(key).or_insert(now);
-                } else {
-                    self.eligible_since.remove(&key);
-                }
+        for site in &svc.sites {
+            let key = (site.clone(), svc.id.clone());
+            if self.eligible(site, svc) {
+                self.eligible_since.entry(key).or_insert(now);
+            } else {
+                self.eligible_since.remove(&key);
             }
         }
     }

@@ -55,7 +55,7 @@ impl Engine {
                 .iter()
                 .any(|s| &s.id == svc && s.sites.contains(site))
         });
-        for svc in &self.services {
+        for svc in self.services.iter() {
             let (Some(placement), Some(steering)) = (
                 saved.placements.get(&svc.id),
                 self.steering.services.get_mut(&svc.id),
@@ -189,6 +189,17 @@ impl Engine {
     /// Rule: a confirmation holds for the placement it confirmed, while the
     /// local site still claims it with authority; peers read `carried` to
     /// know that a handover is done, so it must never outlive the claim.
+    /// [`Engine::keep_confirmed`] for one service's new steering.
+    pub(super) fn keep_confirmed_of(&mut self, id: &ServiceId, steering: &ServiceSteering) {
+        let authority = !self.fenced && self.synced;
+        let kept = self.carried.get(id).is_none_or(|epoch| {
+            authority && steering.local_role == Role::Active && steering.epoch == *epoch
+        });
+        if !kept {
+            self.carried.remove(id);
+        }
+    }
+
     pub(super) fn keep_confirmed(&mut self, services: &BTreeMap<ServiceId, ServiceSteering>) {
         let authority = !self.fenced && self.synced;
         self.carried.retain(|id, epoch| {

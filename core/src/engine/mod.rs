@@ -52,6 +52,7 @@ mod simulate;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -109,7 +110,11 @@ struct ForcedMove {
 pub struct Engine {
     local: SiteId,
     witnesses: BTreeSet<SiteId>,
-    services: Vec<ServicePlan>,
+    /// Shared so that an evaluation can walk the plans while it changes
+    /// the engine, without copying them.
+    services: Arc<Vec<ServicePlan>>,
+    /// Position of each service in `services`.
+    service_index: BTreeMap<ServiceId, usize>,
     failover_hold: Duration,
     /// `None`: manual failback only.
     failback_after: Option<Duration>,
@@ -180,6 +185,9 @@ pub struct Engine {
     /// last evaluation (`Change::ObserverMode`: on, where it was set), for
     /// its decisions.
     observer_adopted: Option<(bool, SiteId)>,
+    /// Evaluate only the service an event names, where that is sound
+    /// (off only to compare against the full evaluation in tests).
+    incremental: bool,
 }
 
 impl Engine {
@@ -244,7 +252,12 @@ impl Engine {
                 .filter(|s| s.witness)
                 .map(|s| s.id.clone())
                 .collect(),
-            services,
+            service_index: services
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.id.clone(), i))
+                .collect(),
+            services: Arc::new(services),
             failover_hold: policy.failover_hold.get(),
             failback_after: match policy.failback {
                 Failback::After => Some(policy.failback_after.get()),
@@ -279,6 +292,7 @@ impl Engine {
             command_moves: BTreeMap::new(),
             lost_moves: BTreeMap::new(),
             observer_adopted: None,
+            incremental: true,
         }
     }
 
@@ -325,7 +339,11 @@ impl Engine {
                 }
             };
         }
+        // A timer that expires at this event changes services the event
+        // does not name: such an event gets a full evaluation.
+        let timer_due = self.started_at.is_none() || self.deadline_due(now);
         self.advance(now);
+        let mut only = None;
         match &event {
             Event::Verdict {
                 observer,
@@ -344,7 +362,10 @@ impl Engine {
                 service,
                 healthy,
             } => {
-                if self.service(service).is_some() && self.view.is_member(site) {
+                if let (Some(&index), true) =
+                    (self.service_index.get(service), self.view.is_member(site))
+                {
+                    only = Some(index);
                     let key = (site.clone(), service.clone());
                     let changed = self.health.get(&key).is_none_or(|r| r.healthy != *healthy);
                     if changed {
@@ -372,7 +393,63 @@ impl Engine {
             Event::Confirmed { generation } => self.confirmed(*generation),
             Event::Tick | Event::Command { .. } => {}
         }
-        self.evaluate(&event)
+        // The health of one service at one site changes that service's
+        // eligibility there and nothing else, so only that service is
+        // re-evaluated, unless something else is pending (a timer, a
+        // peer's placement, an operator move), which the full evaluation
+        // settles. `properties.rs` checks that both agree.
+        let only = only.filter(|_| !timer_due && !self.pending() && self.incremental);
+        self.evaluate_scoped(&event, only)
+    }
+
+    /// Whether a timer of [`Engine::next_deadline`] expires after the last
+    /// event and by `now`.
+    fn deadline_due(&self, now: Millis) -> bool {
+        let due = |d: Millis| d > self.now && d <= now;
+        if self.view.deadlines(self.failover_hold).any(due) {
+            return true;
+        }
+        if self
+            .health
+            .values()
+            .any(|r| !r.healthy && due(r.since.after(self.failover_hold)))
+        {
+            return true;
+        }
+        if let Some(after) = self.failback_after {
+            if self.eligible_since.values().any(|s| due(s.after(after))) {
+                return true;
+            }
+        }
+        if self.draining_until.values().any(|d| due(*d)) {
+            return true;
+        }
+        if !self.synced
+            && !self.fenced
+            && (due(self.unsynced_since.after(self.sync_timeout))
+                || (self.fresh_peer && due(self.unsynced_since.after(self.resync_quiet))))
+        {
+            return true;
+        }
+        self.started_at
+            .is_some_and(|started| due(started.after(self.sync_timeout)))
+    }
+
+    /// Whether anything waits for the next evaluation besides the trigger.
+    fn pending(&self) -> bool {
+        !self.adopted.is_empty()
+            || !self.forced.is_empty()
+            || !self.lost_moves.is_empty()
+            || !self.left_changes.is_empty()
+            || !self.superseded.is_empty()
+            || self.observer_adopted.is_some()
+    }
+
+    /// Re-evaluate every service after every event, as before incremental
+    /// evaluation: the reference the property tests compare against.
+    #[doc(hidden)]
+    pub fn set_incremental(&mut self, on: bool) {
+        self.incremental = on;
     }
 
     pub(super) fn advance(&mut self, now: Millis) {
@@ -382,7 +459,7 @@ impl Engine {
     }
 
     fn service(&self, id: &ServiceId) -> Option<&ServicePlan> {
-        self.services.iter().find(|s| &s.id == id)
+        self.service_index.get(id).map(|&i| &self.services[i])
     }
 
     fn is_witness(&self, site: &SiteId) -> bool {

@@ -8,7 +8,6 @@ use crate::decision::Change;
 use crate::event::Liveness;
 use crate::ids::SiteId;
 use crate::shared::{Intent, Placement, SharedState};
-use crate::steering::ServiceSteering;
 
 impl Engine {
     /// What this daemon gossips to its peers.
@@ -106,7 +105,8 @@ impl Engine {
                 self.observer_adopted = Some((!observing, site));
             }
         }
-        for svc in self.services.clone() {
+        let services = std::sync::Arc::clone(&self.services);
+        for svc in services.iter() {
             let Some(their) = theirs.placements.get(&svc.id) else {
                 continue;
             };
@@ -126,7 +126,7 @@ impl Engine {
                     epoch: 0,
                     planned: false,
                 });
-            if newer(&svc, their, &mine) {
+            if newer(svc, their, &mine) {
                 self.adopted
                     .insert(svc.id.clone(), (their.clone(), from.clone()));
             }
@@ -235,11 +235,10 @@ impl Engine {
     pub(super) fn adopt_peer_placement(
         &mut self,
         svc: &ServicePlan,
-        current: Option<&ServiceSteering>,
+        old_active: Option<SiteId>,
+        epoch: u64,
         decisions: &mut Decisions,
     ) -> (Option<SiteId>, u64) {
-        let old_active = current.and_then(|c| c.active.clone());
-        let epoch = current.map_or(0, |c| c.epoch);
         let Some((placement, from)) = self.adopted.remove(&svc.id) else {
             return (old_active, epoch);
         };

@@ -254,10 +254,14 @@ impl QuorumView {
 
     /// When a pending dead declaration matures.
     pub(crate) fn next_deadline(&self, hold: Duration) -> Option<Millis> {
+        self.deadlines(hold).min()
+    }
+
+    /// When each pending dead declaration matures.
+    pub(crate) fn deadlines(&self, hold: Duration) -> impl Iterator<Item = Millis> + '_ {
         self.dead_pending
             .iter()
             .filter(|(site, _)| !self.declared_dead.contains(*site))
-            .map(|(_, since)| since.after(hold))
-            .min()
+            .map(move |(_, since)| since.after(hold))
     }
 }
