@@ -367,6 +367,11 @@ impl GossipCore {
         self.state.announce_own();
         // Join: a whole-state sync with one peer (memberlist's join
         // push-pull); the periodic one follows.
+        self.push_pull_round(out);
+    }
+
+    /// A whole-state sync with one peer, and the next one scheduled.
+    fn push_pull_round(&mut self, out: &mut Vec<Output>) {
         self.state.push_pull_round(Sink {
             key: &self.key,
             counters: &mut self.counters,
@@ -545,18 +550,7 @@ impl GossipCore {
                     });
                 }
             }
-            GossipTimer::PushPull => {
-                self.state.push_pull_round(Sink {
-                    key: &self.key,
-                    counters: &mut self.counters,
-                    out,
-                    now: self.now,
-                });
-                out.push(Output::Schedule {
-                    after: PUSH_PULL_INTERVAL,
-                    timer: GossipTimer::PushPull,
-                });
-            }
+            GossipTimer::PushPull => self.push_pull_round(out),
             GossipTimer::Silence => {
                 if self.silence_due.is_some_and(|due| due <= self.now) {
                     self.silence_due = None;
