@@ -128,6 +128,12 @@ pub enum BfdEvent {
         state: State,
         diag: Diag,
         remote_state: State,
+        /// How long before the Down the last valid packet arrived (zero if
+        /// none ever did). A client uses it to tell whether the silence
+        /// predates something it knows the path carried since (a BGP
+        /// session Established after it). Absent from an older helper: 0.
+        #[serde(default)]
+        silent_for: Duration,
     },
 }
 
@@ -549,6 +555,7 @@ impl Driver {
                                 state: to,
                                 diag,
                                 remote_state: entry.session.remote_state(),
+                                silent_for: entry.session.silent_for(now),
                             })
                         }
                         _ => None,

@@ -274,6 +274,13 @@ impl Session {
         self.active_rx.max(self.remote_desired_min_tx)
     }
 
+    /// How long ago, at `now`, the last valid packet arrived (zero if none
+    /// ever did).
+    pub fn silent_for(&self, now: Instant) -> Duration {
+        self.last_valid_rx
+            .map_or(Duration::ZERO, |last| now.saturating_duration_since(last))
+    }
+
     /// When the detection time runs out, if it is running.
     pub fn detection_deadline(&self) -> Option<Instant> {
         self.detect_deadline

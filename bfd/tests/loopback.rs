@@ -44,6 +44,27 @@ async fn next_event(rx: &mut UnboundedReceiver<BfdEvent>, within: Duration) -> B
         .expect("driver alive")
 }
 
+/// `next_event` with a Down's `silent_for` (a matter of timing) zeroed,
+/// for comparing whole events.
+async fn next_event_untimed(rx: &mut UnboundedReceiver<BfdEvent>, within: Duration) -> BfdEvent {
+    match next_event(rx, within).await {
+        BfdEvent::Down {
+            key,
+            state,
+            diag,
+            remote_state,
+            ..
+        } => BfdEvent::Down {
+            key,
+            state,
+            diag,
+            remote_state,
+            silent_for: Duration::ZERO,
+        },
+        up => up,
+    }
+}
+
 #[tokio::test]
 async fn sessions_come_up_and_detect_a_silent_peer() {
     let (a, b, cfg) = addrs(1);
@@ -90,9 +111,11 @@ async fn sessions_come_up_and_detect_a_silent_peer() {
     drop(hb);
     let t0 = std::time::Instant::now();
     match next_event(&mut ea, Duration::from_secs(2)).await {
-        ev @ BfdEvent::Down { .. } => {
+        ev @ BfdEvent::Down { silent_for, .. } => {
             assert_eq!(ev.key(), ka);
             assert!(ev.is_path_failure());
+            // Expired: nothing valid for at least the detection time.
+            assert!(silent_for >= Duration::from_millis(30), "{silent_for:?}");
             assert!(matches!(
                 ev,
                 BfdEvent::Down {
@@ -135,21 +158,23 @@ async fn admin_down_reaches_the_peer_with_its_diagnostic() {
 
     assert!(ha.set_admin_down(ka, true).await.expect("admin"));
     assert_eq!(
-        next_event(&mut ea, Duration::from_secs(1)).await,
+        next_event_untimed(&mut ea, Duration::from_secs(1)).await,
         BfdEvent::Down {
             key: ka,
             state: State::AdminDown,
             diag: Diag::AdministrativelyDown,
             remote_state: State::Up,
+            silent_for: Duration::ZERO,
         }
     );
     assert_eq!(
-        next_event(&mut eb, Duration::from_secs(1)).await,
+        next_event_untimed(&mut eb, Duration::from_secs(1)).await,
         BfdEvent::Down {
             key: kb,
             state: State::Down,
             diag: Diag::NeighborSignaledSessionDown,
             remote_state: State::AdminDown,
+            silent_for: Duration::ZERO,
         }
     );
     // Neither side's Down is a path failure (RFC 5882 §3.2).
@@ -291,7 +316,7 @@ async fn removing_a_session_tells_the_peer_it_is_administrative() {
     );
     assert!(hb.remove_session(kb).await.expect("remove"));
     assert!(!hb.remove_session(kb).await.expect("remove again"));
-    let ev = next_event(&mut ea, Duration::from_secs(1)).await;
+    let ev = next_event_untimed(&mut ea, Duration::from_secs(1)).await;
     assert_eq!(
         ev,
         BfdEvent::Down {
@@ -299,6 +324,7 @@ async fn removing_a_session_tells_the_peer_it_is_administrative() {
             state: State::Down,
             diag: Diag::NeighborSignaledSessionDown,
             remote_state: State::AdminDown,
+            silent_for: Duration::ZERO,
         }
     );
     assert!(!ev.is_path_failure(), "BGP must not be torn down for this");

@@ -130,8 +130,12 @@ pub(crate) enum PeerMsg {
     },
     Accepted(TcpStream),
     /// BFD says the forwarding path to the peer is down (RFC 5882 §4.3):
-    /// drop the session now instead of waiting for the hold timer.
-    PathDown,
+    /// drop the session now instead of waiting for the hold timer, unless
+    /// BFD last heard the peer (`silent_since`) before this session was
+    /// Established.
+    PathDown {
+        silent_since: Instant,
+    },
     /// BFD says the path is back: reconnect now, back-off reset.
     PathUp,
     ConnectDone(io::Result<TcpStream>),
@@ -256,6 +260,34 @@ impl Peer {
         }
     }
 
+    /// BFD declared the path down, silent since `silent_since`.
+    async fn path_down(&mut self, silent_since: Instant) {
+        let Some(conn) = self.established.as_ref().map(|e| e.conn) else {
+            return;
+        };
+        // This session's OPEN/KEEPALIVE exchange crossed the path after
+        // BFD's silence began, so the silence is not its path failing: the
+        // peer replaced its BFD session (bird2 does on every BGP reconnect)
+        // and BFD has not heard the new one yet. The hold timer still
+        // guards the session, and BFD's next Up and Down apply as usual.
+        if let Some(up) = self.session.established_since() {
+            if up > silent_since {
+                let ms = up.saturating_duration_since(silent_since).as_millis();
+                info!(
+                    silent_before_established_ms = ms as u64,
+                    "BFD Down, but its silence began before this session was Established: the session stays"
+                );
+                return;
+            }
+        }
+        warn!("BFD reports the path down: dropping the session");
+        if let Some(c) = self.conns.remove(&conn) {
+            c.reader.abort();
+        }
+        // A transport failure (TcpConnectionFails, Event 18).
+        self.step(Input::Closed { conn }).await;
+    }
+
     /// Returns true when the task must end.
     async fn handle(&mut self, msg: PeerMsg) -> bool {
         match msg {
@@ -280,16 +312,7 @@ impl Peer {
                 let _ = done.send(());
                 return true;
             }
-            PeerMsg::PathDown => {
-                if let Some(conn) = self.established.as_ref().map(|e| e.conn) {
-                    tracing::warn!("BFD reports the path down: dropping the session");
-                    if let Some(c) = self.conns.remove(&conn) {
-                        c.reader.abort();
-                    }
-                    // A transport failure (TcpConnectionFails, Event 18).
-                    self.step(Input::Closed { conn }).await;
-                }
-            }
+            PeerMsg::PathDown { silent_since } => self.path_down(silent_since).await,
             PeerMsg::PathUp => self.step(Input::PathUp).await,
             PeerMsg::Accepted(stream) => self.attach(stream, false).await,
             PeerMsg::ConnectDone(Ok(stream)) => {

@@ -112,9 +112,11 @@ pub struct PeerControl {
 impl PeerControl {
     /// Drops the session with `peer` at once (RFC 5882 §4.3); it reconnects
     /// through the normal connect-retry, or at once on [`Self::path_up`].
-    /// False when `peer` is not configured.
-    pub async fn path_down(&self, peer: IpAddr) -> bool {
-        self.send(peer, PeerMsg::PathDown).await
+    /// `silent_since` is when BFD last heard the peer: a session Established
+    /// after it stays (the path carried its handshake since). False when
+    /// `peer` is not configured.
+    pub async fn path_down(&self, peer: IpAddr, silent_since: std::time::Instant) -> bool {
+        self.send(peer, PeerMsg::PathDown { silent_since }).await
     }
 
     /// The path to `peer` is back (BFD Up): a session waiting to reconnect

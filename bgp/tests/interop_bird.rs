@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use orbit_bgp::Speaker;
@@ -284,6 +284,56 @@ fn session_recovers_after_bird_restart() {
             peers[0].counters.established >= 2,
             "{:?}",
             peers[0].counters
+        );
+    })
+}
+
+/// RFC 5882 §4.3: a BFD Down tears the BGP session down at once, but only
+/// a session that was Established before BFD's silence began. A session
+/// whose handshake crossed the path after it (bird2 replaces its BFD
+/// session on every BGP reconnect, and its new one may be heard only after
+/// our old one's detection time ran out) stays.
+#[test]
+fn a_bfd_down_drops_only_a_session_established_before_the_silence() {
+    let lab = Lab::new();
+    lab.run(async {
+        let bird = Bird::start(&lab, &bird_protocol(&lab, ""));
+        let cfg = bgp_config(&speaker_config(&lab, ""));
+        let speaker = Speaker::start(&cfg, &services(&[SVC]))
+            .await
+            .expect("start");
+        wait_for_async(15, "Established", || bird.established("orbit")).await;
+        let peer = lab.v4_peer.into();
+        let sessions = || async {
+            speaker.peers().await.expect("peers")[0]
+                .counters
+                .established
+        };
+        assert_eq!(sessions().await, 1);
+        let control = speaker.control();
+
+        // Silent since before the session came up: it stays.
+        let before_up = Instant::now() - Duration::from_secs(60);
+        assert!(control.path_down(peer, before_up).await);
+        // The point: time for a drop and bird's reconnect, had there been one.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let peers = speaker.peers().await.expect("peers");
+        assert_eq!(peers[0].state, orbit_bgp::fsm::State::Established);
+        assert_eq!(peers[0].counters.established, 1, "the session was dropped");
+
+        // Silent since after it came up: a path failure, dropped at once;
+        // it comes back through connect-retry.
+        assert!(control.path_down(peer, Instant::now()).await);
+        let t0 = Instant::now();
+        while sessions().await < 2 {
+            assert!(t0.elapsed() < Duration::from_secs(15), "no second session");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        wait_for_async(15, "Established again", || bird.established("orbit")).await;
+        assert!(
+            !control
+                .path_down("192.0.2.99".parse().unwrap(), Instant::now())
+                .await
         );
     })
 }

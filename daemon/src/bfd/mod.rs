@@ -140,6 +140,7 @@ impl PeerBfd {
                         key,
                         diag,
                         remote_state,
+                        silent_for,
                         ..
                     } => {
                         // An AdminDown on either side (RFC 5882 §3.2) or a
@@ -148,7 +149,9 @@ impl PeerBfd {
                         // stays.
                         if event.is_path_failure() {
                             tracing::warn!(%key, "BFD down: dropping the BGP session");
-                            control.path_down(key.peer).await;
+                            let now = std::time::Instant::now();
+                            let silent_since = now.checked_sub(*silent_for).unwrap_or(now);
+                            control.path_down(key.peer, silent_since).await;
                         } else {
                             tracing::info!(
                                 %key, %diag, %remote_state,

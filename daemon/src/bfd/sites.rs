@@ -160,6 +160,7 @@ mod tests {
             state,
             diag,
             remote_state,
+            silent_for: Duration::ZERO,
         };
         let expired = Diag::ControlDetectionTimeExpired;
         assert_eq!(

@@ -162,6 +162,7 @@ fn is_path_failure(l: &Link, diag: Diag) -> bool {
         state: State::Down,
         diag,
         remote_state: l.a.remote_state(),
+        silent_for: std::time::Duration::ZERO,
     }
     .is_path_failure()
 }
