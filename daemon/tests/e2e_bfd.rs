@@ -144,7 +144,7 @@ fn bfd_down_drops_the_bgp_session_on_both_sides_long_before_the_hold_time() {
         || {
             lab.orbitd()
                 .log_text()
-                .contains("BFD down: dropping the BGP session")
+                .contains("BFD reports the path down: dropping the session")
         },
     );
     assert!(

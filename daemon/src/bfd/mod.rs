@@ -148,7 +148,7 @@ impl PeerBfd {
                         // session) is not a path failure: the BGP session
                         // stays.
                         if event.is_path_failure() {
-                            tracing::warn!(%key, "BFD down: dropping the BGP session");
+                            tracing::warn!(%key, "BFD down: a path failure, reported to the BGP session");
                             let now = std::time::Instant::now();
                             let silent_since = now.checked_sub(*silent_for).unwrap_or(now);
                             control.path_down(key.peer, silent_since).await;
