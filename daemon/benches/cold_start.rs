@@ -91,6 +91,11 @@ struct Sample {
     cpu_secs: f64,
     peak_mib: f64,
     steady_mib: f64,
+    /// The steady RSS split: private memory (heap, stacks) and mapped
+    /// files (the binary's and the libraries' pages, shared and
+    /// reclaimable).
+    anon_mib: f64,
+    file_mib: f64,
 }
 
 fn main() {
@@ -109,12 +114,13 @@ fn main() {
         .collect();
     println!(
         "process start -> all N /32s in bird2 from each of P peers; CPU s of the speaker then, \
-         its peak (VmHWM) and steady (VmRSS) RSS {SETTLE:?} later\n"
+         its peak (VmHWM) and steady (VmRSS) RSS {SETTLE:?} later, the steady one split into \
+         private memory (RssAnon) and mapped files (RssFile + RssShmem)\n"
     );
     println!(
-        "| N | P | start -> all in bird: orbitd / gobgpd / exabgp | CPU s | RSS peak MiB | RSS steady MiB | time ratio orbitd/gobgpd, orbitd/exabgp | peak RSS ratio orbitd/gobgpd, orbitd/exabgp |"
+        "| N | P | start -> all in bird: orbitd / gobgpd / exabgp | CPU s | RSS peak MiB | RSS steady MiB | steady: private + files MiB | time ratio orbitd/gobgpd, orbitd/exabgp | peak RSS ratio orbitd/gobgpd, orbitd/exabgp |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for case in cases {
         let samples: Vec<Sample> = speakers
             .iter()
@@ -135,13 +141,14 @@ fn main() {
             )
         };
         println!(
-            "| {} | {} | {} s | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} s | {} | {} | {} | {} | {} | {} |",
             case.n,
             case.peers,
             join(|s| format!("{:.2}", s.time.as_secs_f64())),
             join(|s| format!("{:.2}", s.cpu_secs)),
             join(|s| format!("{:.1}", s.peak_mib)),
             join(|s| format!("{:.1}", s.steady_mib)),
+            join(|s| format!("{:.1} + {:.1}", s.anon_mib, s.file_mib)),
             ratios(|s| s.time.as_secs_f64()),
             ratios(|s| s.peak_mib),
         );
@@ -217,7 +224,12 @@ fn measure(speaker: Speaker, case: Case) -> Sample {
                 cpu_secs,
                 peak_mib: status_mib(pid, "VmHWM:"),
                 steady_mib: status_mib(pid, "VmRSS:"),
+                anon_mib: status_mib(pid, "RssAnon:"),
+                file_mib: status_mib(pid, "RssFile:") + status_mib(pid, "RssShmem:"),
             });
+            if std::env::var_os("ORBIT_BENCH_SMAPS").is_some() {
+                print_mappings(speaker, pid);
+            }
             break;
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -259,6 +271,40 @@ fn cpu_secs(pid: u32) -> f64 {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     // USER_HZ is 100 on every Linux architecture we run on.
     ticks as f64 / 100.0
+}
+
+/// With `ORBIT_BENCH_SMAPS` set: the speaker's mappings by resident size,
+/// largest first, to see where its RSS goes.
+fn print_mappings(speaker: Speaker, pid: u32) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut mappings: Vec<(u64, String)> = Vec::new();
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("Rss:") => {
+                if let (Some(last), Some(kib)) = (mappings.last_mut(), words.next()) {
+                    last.0 = kib.parse().unwrap_or(0);
+                }
+            }
+            Some(first)
+                if first.contains('-') && first.contains(|c: char| c.is_ascii_hexdigit()) =>
+            {
+                let name = line
+                    .split_whitespace()
+                    .skip(5)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let perms = line.split_whitespace().nth(1).unwrap_or("");
+                mappings.push((0, format!("{perms} {name}")));
+            }
+            _ => {}
+        }
+    }
+    mappings.sort_by_key(|m| std::cmp::Reverse(m.0));
+    eprintln!("{} (pid {pid}), mappings by RSS:", speaker.name());
+    for (kib, name) in mappings.iter().take(12) {
+        eprintln!("  {kib:>7} kB  {name}");
+    }
 }
 
 /// A line of /proc/PID/status in kB (`field` with its colon), in MiB.
