@@ -96,6 +96,9 @@ struct Sample {
     /// reclaimable).
     anon_mib: f64,
     file_mib: f64,
+    /// The steady proportional set size: shared pages (libc's code, say)
+    /// divided among the processes that map them.
+    pss_mib: f64,
 }
 
 fn main() {
@@ -115,12 +118,12 @@ fn main() {
     println!(
         "process start -> all N /32s in bird2 from each of P peers; CPU s of the speaker then, \
          its peak (VmHWM) and steady (VmRSS) RSS {SETTLE:?} later, the steady one split into \
-         private memory (RssAnon) and mapped files (RssFile + RssShmem)\n"
+         private memory (RssAnon) and mapped files (RssFile + RssShmem), and its PSS\n"
     );
     println!(
-        "| N | P | start -> all in bird: orbitd / gobgpd / exabgp | CPU s | RSS peak MiB | RSS steady MiB | steady: private + files MiB | time ratio orbitd/gobgpd, orbitd/exabgp | peak RSS ratio orbitd/gobgpd, orbitd/exabgp |"
+        "| N | P | start -> all in bird: orbitd / gobgpd / exabgp | CPU s | RSS peak MiB | RSS steady MiB | steady: private + files MiB | PSS steady MiB | time ratio orbitd/gobgpd, orbitd/exabgp | peak RSS ratio orbitd/gobgpd, orbitd/exabgp |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for case in cases {
         let samples: Vec<Sample> = speakers
             .iter()
@@ -141,7 +144,7 @@ fn main() {
             )
         };
         println!(
-            "| {} | {} | {} s | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} s | {} | {} | {} | {} | {} | {} | {} |",
             case.n,
             case.peers,
             join(|s| format!("{:.2}", s.time.as_secs_f64())),
@@ -149,6 +152,7 @@ fn main() {
             join(|s| format!("{:.1}", s.peak_mib)),
             join(|s| format!("{:.1}", s.steady_mib)),
             join(|s| format!("{:.1} + {:.1}", s.anon_mib, s.file_mib)),
+            join(|s| format!("{:.1}", s.pss_mib)),
             ratios(|s| s.time.as_secs_f64()),
             ratios(|s| s.peak_mib),
         );
@@ -226,6 +230,7 @@ fn measure(speaker: Speaker, case: Case) -> Sample {
                 steady_mib: status_mib(pid, "VmRSS:"),
                 anon_mib: status_mib(pid, "RssAnon:"),
                 file_mib: status_mib(pid, "RssFile:") + status_mib(pid, "RssShmem:"),
+                pss_mib: proc_mib(pid, "smaps_rollup", "Pss:"),
             });
             if std::env::var_os("ORBIT_BENCH_SMAPS").is_some() {
                 print_mappings(speaker, pid);
@@ -309,7 +314,12 @@ fn print_mappings(speaker: Speaker, pid: u32) {
 
 /// A line of /proc/PID/status in kB (`field` with its colon), in MiB.
 fn status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    proc_mib(pid, "status", field)
+}
+
+/// A line of /proc/PID/`file` in kB (`field` with its colon), in MiB.
+fn proc_mib(pid: u32, file: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix(field))

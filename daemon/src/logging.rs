@@ -11,6 +11,9 @@ mod logfmt;
 use std::io::Write;
 
 use clap::ValueEnum;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
@@ -28,18 +31,44 @@ pub fn format() -> LogFormat {
 
 pub fn init(format: LogFormat) {
     let _ = FORMAT.set(format);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORBIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, bad) = filter(std::env::var("ORBIT_LOG").ok().as_deref());
     // Colours only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(tracing::Level::TRACE)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder
             .fmt_fields(logfmt::Logfmt)
             .with_writer(|| OneLine(std::io::stderr()))
+            .finish()
+            .with(filter)
             .init(),
-        LogFormat::Json => builder.with_writer(std::io::stderr).json().init(),
+        LogFormat::Json => builder
+            .with_writer(std::io::stderr)
+            .json()
+            .finish()
+            .with(filter)
+            .init(),
+    }
+    if let Some(bad) = bad {
+        tracing::warn!("ORBIT_LOG: {bad}; logging at info");
+    }
+}
+
+/// The filter `ORBIT_LOG` asks for: a default level and per-target levels
+/// ("info,orbit_bgp=debug"), as tracing's `Targets`; "info" when unset or,
+/// with the reason, when it does not parse. (`Targets` rather than
+/// `EnvFilter`: span and field filters are not needed here, and the
+/// regular-expression engine behind them is a large part of orbitd's
+/// resident code.)
+fn filter(spec: Option<&str>) -> (Targets, Option<String>) {
+    let info = || Targets::new().with_default(tracing::Level::INFO);
+    match spec.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (info(), None),
+        Some(spec) => match spec.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(e) => (info(), Some(format!("{spec:?} is not a log filter: {e}"))),
+        },
     }
 }
 
@@ -89,5 +118,23 @@ mod tests {
         );
         assert_eq!(one_line(b"no newline"), b"no newline");
         assert_eq!(one_line(b"one line\n"), b"one line\n");
+    }
+
+    #[test]
+    fn orbit_log_sets_levels_per_module_and_a_bad_one_falls_back_to_info() {
+        use tracing::Level;
+        let on = |t: &Targets, target, level| t.would_enable(target, &level);
+        let (t, bad) = filter(None);
+        assert!(bad.is_none());
+        assert!(on(&t, "orbitd", Level::INFO) && !on(&t, "orbitd", Level::DEBUG));
+        let (t, bad) = filter(Some("warn,orbit_bgp=debug"));
+        assert!(bad.is_none());
+        assert!(on(&t, "orbit_bgp::peer", Level::DEBUG));
+        assert!(!on(&t, "orbitd", Level::INFO) && on(&t, "orbitd", Level::WARN));
+        let (t, bad) = filter(Some("orbit_bgp=loud"));
+        assert!(bad
+            .unwrap()
+            .contains("\"orbit_bgp=loud\" is not a log filter"));
+        assert!(on(&t, "orbitd", Level::INFO) && !on(&t, "orbitd", Level::DEBUG));
     }
 }

@@ -179,8 +179,9 @@ fn environment(roff: &mut Roff) {
         &[
             (
                 "ORBIT_LOG",
-                "Log filter in tracing's EnvFilter syntax, e.g. \"debug\" or \
-                 \"info,orbit_bgp=debug\"; default \"info\". Logs go to stderr.",
+                "Log filter: a level, and levels per module, e.g. \"debug\" or \
+                 \"info,orbit_bgp=debug\"; default \"info\" (also, with a \
+                 warning, when it does not parse). Logs go to stderr.",
             ),
             (
                 "NOTIFY_SOCKET",

@@ -11,10 +11,20 @@ use common::*;
 use orbit_core::{RedirectError, Redirector};
 use orbit_haproxy::{Error, Runtime};
 
+/// Logs at `RUST_LOG` ("debug", "orbit_haproxy=trace"; errors only when
+/// unset) in the test's output.
 fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::ERROR)
+        });
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_test_writer())
+        .with(targets)
         .try_init();
 }
 
