@@ -9,7 +9,8 @@
 //!   (web on b, api on c); b's and c's stay where they were.
 //! - b is killed too: c and w are 2 of 4 members, below the quorum of 3, so
 //!   c fences itself and carries nothing (it cannot tell "a and b died" from
-//!   "c and w are cut off from a and b, which still carry"); status says so.
+//!   "c and w are cut off from a and b, which still carry"); status says so,
+//!   and even a forced switchover to c is refused.
 //! - b returns: c, b and w are a quorum again and b and c carry everything.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
@@ -306,6 +307,17 @@ fn three_sites_fail_over_to_next_preference_and_fence_without_quorum() {
     assert!(
         text.contains("quorum 3 of 4, FENCED (no quorum)"),
         "orbitctl status at c:\n{text}"
+    );
+    // No command makes a fenced member claim, not even a forced one.
+    let (code, out, err) = orbitctl(
+        &c.socket("c"),
+        &["switchover", "--service", "web", "--to", "c", "--force"],
+    );
+    eprintln!("orbitctl switchover --force at fenced c: exit {code}\n{out}{err}");
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("it reaches fewer than the 3 members a quorum needs (fenced)"),
+        "{err}"
     );
     // It stays that way: no quorum ever forms from c and w alone.
     std::thread::sleep(Duration::from_secs(3));
