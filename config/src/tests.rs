@@ -114,6 +114,69 @@ fn quorum_must_be_reachable_and_a_majority() {
     assert!(problems(&low).iter().any(|p| p.contains("split brain")));
 }
 
+/// The example with a third site c (and `extra` more [[site]] tables),
+/// and the two services' lists replaced by `web` and `db`.
+fn three_sites(web: &str, db: &str, extra: &str) -> String {
+    EXAMPLE
+        .replace(
+            "[detect]\n",
+            &format!("[[site]]\nid = \"c\"\ngossip = \"10.0.3.1:7946\"\n{extra}\n[detect]\n"),
+        )
+        .replace("sites = [\"a\", \"b\"]", &format!("sites = {web}"))
+        .replace("sites = [\"b\", \"a\"]", &format!("sites = {db}"))
+}
+
+#[test]
+fn three_site_priority_lists_are_accepted_and_bad_ones_named() {
+    let good = three_sites(r#"["a", "b", "c"]"#, r#"["c", "a"]"#, "");
+    let config = Config::parse_valid(&good, "three.toml").unwrap();
+    assert_eq!(config.sites.len(), 4);
+    // 3 sites + a witness: a majority is 3 of 4.
+    assert_eq!(config.quorum(), 3);
+    let order: Vec<&str> = config.services[0]
+        .sites
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(order, ["a", "b", "c"]);
+
+    let bad = three_sites(r#"["a", "d", "a"]"#, r#"["c", "w", "b"]"#, "");
+    let got = problems(&bad);
+    let expect = [
+        "service[0].sites[1]: unknown site \"d\"",
+        "service[0].sites[2]: site \"a\" is listed twice",
+        "service[1].sites[1]: site \"w\" is a witness and cannot carry services",
+    ];
+    for e in expect {
+        assert!(
+            got.iter().any(|g| g.starts_with(e)),
+            "missing problem {e:?}\ngot:\n{}",
+            got.join("\n")
+        );
+    }
+    assert_eq!(got.len(), expect.len(), "{}", got.join("\n"));
+
+    // quorum = 2 of 4 would let {a, b} and {c, w} both claim.
+    let two = good.replace("[policy]", "[policy]\nquorum = 2");
+    assert_eq!(
+        problems(&two),
+        [
+            "policy.quorum: 2 of 4 members lets two disjoint partitions both reach quorum \
+          (split brain); use at least 3"
+        ]
+    );
+
+    // A second witness: 5 members, a quorum of 3 that c, w and w2 reach
+    // without a and b.
+    let five = three_sites(
+        r#"["a", "b", "c"]"#,
+        r#"["c", "a", "b"]"#,
+        "[[site]]\nid = \"w2\"\ngossip = \"10.0.4.1:7946\"\nwitness = true\n",
+    );
+    let config = Config::parse_valid(&five, "five.toml").unwrap();
+    assert_eq!(config.quorum(), 3);
+}
+
 #[test]
 fn witness_cannot_carry_services_or_backends() {
     let text: String = EXAMPLE

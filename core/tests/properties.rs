@@ -1,4 +1,6 @@
-//! Property tests: many engines (one per member) driven by random failures,
+//! Property tests: many engines (one per member: 2 to 5 carrying sites, with
+//! or without a witness, services with rotated priority lists and one naming
+//! only a subset of the sites) driven by random failures,
 //! partitions, health changes, operator commands and time, with gossip
 //! modelled as relaying verdicts, health and placement tables within each
 //! connected group of live members.
@@ -96,38 +98,79 @@ fn config_for(
     text
 }
 
+/// The cluster a case runs on: 2 to 5 carrying sites, a witness or not, and
+/// a priority list per service over them.
+#[derive(Debug, Clone)]
+struct Shape {
+    sites: usize,
+    witness: bool,
+    /// One list per service: each site first for one service (rotations),
+    /// then one list naming an ordered subset of the sites.
+    lists: Vec<Vec<usize>>,
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    (
+        2usize..=5,
+        any::<bool>(),
+        Just((0..5usize).collect::<Vec<_>>()).prop_shuffle(),
+        1usize..=5,
+    )
+        .prop_map(|(sites, witness, order, len)| {
+            let mut lists: Vec<Vec<usize>> = (0..sites)
+                .map(|first| (0..sites).map(|k| (first + k) % sites).collect())
+                .collect();
+            let subset: Vec<usize> = order.into_iter().filter(|i| *i < sites).take(len).collect();
+            lists.push(subset);
+            Shape {
+                sites,
+                // Two members alone fence on any failure (check-config asks
+                // for a witness): two sites always get one.
+                witness: witness || sites == 2,
+                lists,
+            }
+        })
+}
+
 impl World {
-    fn new(three_sites: bool, hold_ms: u64) -> World {
-        let names: &[&str] = if three_sites {
-            &["a", "b", "c", "w"]
-        } else {
-            &["a", "b", "w"]
-        };
+    fn new(shape: &Shape, hold_ms: u64) -> World {
+        let mut names: Vec<&str> = ["a", "b", "c", "d", "e"][..shape.sites].to_vec();
+        if shape.witness {
+            names.push("w");
+        }
         let members: Vec<SiteId> = names.iter().map(|n| n.parse().expect("id")).collect();
-        let sites: Vec<usize> = (0..members.len() - 1).collect();
-        let web: Vec<usize> = sites.clone();
-        let db: Vec<usize> = sites.iter().rev().copied().collect();
+        let sites: Vec<usize> = (0..shape.sites).collect();
         let list = |idx: &[usize]| {
             idx.iter()
                 .map(|i| format!("\"{}\"", members[*i]))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let services_toml = format!(
-            "[[service]]\nid = \"web\"\nprefixes = [\"198.51.100.10/32\"]\nsites = [{}]\nhealth = {{ tcp = \"198.51.100.10:80\" }}\n\
-             [[service]]\nid = \"db\"\nprefixes = [\"198.51.100.20/32\"]\nsites = [{}]\nhealth = {{ tcp = \"198.51.100.20:80\" }}\n",
-            list(&web),
-            list(&db)
-        );
+        let services: Vec<(ServiceId, Vec<usize>)> = shape
+            .lists
+            .iter()
+            .enumerate()
+            .map(|(k, order)| (format!("svc{k}").parse().expect("id"), order.clone()))
+            .collect();
+        let services_toml: String = services
+            .iter()
+            .enumerate()
+            .map(|(k, (id, order))| {
+                format!(
+                    "[[service]]\nid = \"{id}\"\nprefixes = [\"198.51.100.{}/32\"]\nsites = [{}]\n\
+                     health = {{ tcp = \"198.51.100.{}:80\" }}\n",
+                    10 + k,
+                    list(order),
+                    10 + k
+                )
+            })
+            .collect();
         let config_text: Vec<String> = members
             .iter()
             .map(|m| config_for(m.as_str(), &members, "w", hold_ms, &services_toml))
             .collect();
         let mut world = World {
-            services: vec![
-                ("web".parse().expect("id"), web),
-                ("db".parse().expect("id"), db),
-            ],
+            services,
             engines: vec![None; members.len()],
             full: vec![None; members.len()],
             members,
@@ -253,7 +296,11 @@ impl World {
                     self.gossip_to(to, format!("v{observer}-{subject}"), event);
                 }
                 if self.sites.contains(&observer) {
+                    // A site checks only the services it may carry.
                     for svc in 0..self.services.len() {
+                        if !self.services[svc].1.contains(&observer) {
+                            continue;
+                        }
                         let event = Event::Health {
                             site: self.members[observer].clone(),
                             service: self.services[svc].0.clone(),
@@ -446,27 +493,28 @@ impl World {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let idx = 0usize..4;
+    // Indices wrap around the members, sites and services of the case.
+    let idx = 0usize..6;
     prop_oneof![
         2 => idx.clone().prop_map(Op::Kill),
         2 => idx.clone().prop_map(Op::Revive),
         2 => (idx.clone(), idx.clone()).prop_map(|(a, b)| Op::Cut(a, b)),
         2 => (idx.clone(), idx.clone()).prop_map(|(a, b)| Op::Heal(a, b)),
-        2 => (idx.clone(), 0usize..2, any::<bool>()).prop_map(|(s, v, h)| Op::Health(s, v, h)),
+        2 => (idx.clone(), 0usize..6, any::<bool>()).prop_map(|(s, v, h)| Op::Health(s, v, h)),
         4 => (0u64..8_000).prop_map(Op::Wait),
         2 => (idx.clone(), command()).prop_map(|(at, command)| Op::Command { at, command }),
     ]
 }
 
 fn command() -> impl Strategy<Value = CommandSpec> {
-    let idx = 0usize..3;
+    let idx = 0usize..5;
     prop_oneof![
-        (proptest::option::of(0usize..2), idx.clone())
+        (proptest::option::of(0usize..6), idx.clone())
             .prop_map(|(s, t)| CommandSpec::Switchover(s, t)),
         idx.clone().prop_map(CommandSpec::Drain),
         proptest::option::of(idx.clone()).prop_map(CommandSpec::Failback),
-        (0usize..2, idx.clone()).prop_map(|(s, t)| CommandSpec::Pin(s, t)),
-        (0usize..2).prop_map(CommandSpec::Unpin),
+        (0usize..6, idx.clone()).prop_map(|(s, t)| CommandSpec::Pin(s, t)),
+        (0usize..6).prop_map(CommandSpec::Unpin),
     ]
 }
 
@@ -475,11 +523,11 @@ proptest! {
 
     #[test]
     fn engines_never_split_brain_and_converge(
-        three_sites in any::<bool>(),
+        shape in shape(),
         hold_ms in prop_oneof![Just(0u64), Just(500), Just(1500)],
         ops in proptest::collection::vec(op(), 1..30),
     ) {
-        let mut world = World::new(three_sites, hold_ms);
+        let mut world = World::new(&shape, hold_ms);
         world.advance(world.settle_time());
         world.check_single_active("after start");
         for op in &ops {
@@ -518,7 +566,7 @@ proptest! {
                     "engine {} places {} at {:?}, not at its first priority {}",
                     world.members[i], svc, s.active, want
                 );
-                let role = if world.members[i] == want { Role::Active } else if world.sites.contains(&i) { Role::Standby } else { Role::Withdrawn };
+                let role = if world.members[i] == want { Role::Active } else if order.contains(&i) { Role::Standby } else { Role::Withdrawn };
                 prop_assert_eq!(s.local_role, role, "engine {} role for {}", world.members[i], svc);
             }
         }

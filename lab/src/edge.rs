@@ -122,7 +122,7 @@ filter orbit_in {{
             mult = plan::BFD_MULTIPLIER
         ));
     }
-    for site in plan::SITES {
+    for site in lab.sites() {
         cfg.push_str(&format!(
             "protocol bgp site_{site} {{
   local {local} as {asn};

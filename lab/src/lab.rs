@@ -8,6 +8,9 @@
 //!          └── w     the witness only has this one
 //! ```
 //!
+//! With `--sites 3` (bgp mode) a third site c hangs off the edge and the
+//! control bridge exactly like b.
+//!
 //! Field order matters: processes are dropped (killed) before the
 //! namespaces they live in are deleted.
 
@@ -78,13 +81,17 @@ impl Lab {
             netns: Vec::new(),
             keep_dir,
         };
-        for node in ["client", "edge", "a", "b", "w", "ctl"] {
+        let nodes = ["client", "edge"]
+            .iter()
+            .chain(plan::members(tuning.three_sites))
+            .chain(&["ctl"]);
+        for node in nodes {
             let ns = Netns::create(&lab.ns(node))?;
             lab.netns.push(ns);
         }
         lab.wire_data_plane()?;
         lab.wire_control()?;
-        for site in plan::SITES {
+        for site in lab.sites() {
             lab.start_server(site)?;
         }
         edge::start(&mut lab)?;
@@ -95,8 +102,10 @@ impl Lab {
         }
         if mode.orbit() {
             orbitd::write_gossip_key(&lab.dir)?;
-            for member in ["w", "a", "b"] {
-                lab.start_orbitd(member)?;
+            // The witness first, as with two sites.
+            lab.start_orbitd("w")?;
+            for site in lab.sites() {
+                lab.start_orbitd(site)?;
             }
         } else {
             for site in plan::SITES {
@@ -107,6 +116,11 @@ impl Lab {
             lab.wait_steady("a", Duration::from_secs(30))?;
         }
         Ok(lab)
+    }
+
+    /// The sites that carry services in this lab.
+    pub fn sites(&self) -> &'static [&'static str] {
+        plan::sites(self.tuning.three_sites)
     }
 
     fn veth(&self, ns1: &str, if1: &str, ns2: &str, if2: &str) -> Result<()> {
@@ -133,7 +147,7 @@ impl Lab {
     fn wire_data_plane(&self) -> Result<()> {
         let (client, edge) = (self.ns("client"), self.ns("edge"));
         self.veth("client", plan::CLIENT_IF, "edge", plan::EDGE_CLIENT_IF)?;
-        for site in plan::SITES {
+        for site in self.sites() {
             self.veth(site, plan::site_if(site), "edge", plan::edge_if(site))?;
             let ns = self.ns(site);
             ip(
@@ -147,9 +161,10 @@ impl Lab {
             ip(&ns, &format!("addr add {}/32 dev lo", plan::SERVICE_ADDR))?;
         }
         sys::sysctl(&edge, "net.ipv4.ip_forward", "1")?;
-        for ns in [&client, &edge, &self.ns("a"), &self.ns("b")] {
-            sys::sysctl(ns, "net.ipv4.conf.all.rp_filter", "0")?;
-            sys::sysctl(ns, "net.ipv4.conf.default.rp_filter", "0")?;
+        let sites = self.sites().iter().map(|s| self.ns(s));
+        for ns in [client.clone(), edge.clone()].into_iter().chain(sites) {
+            sys::sysctl(&ns, "net.ipv4.conf.all.rp_filter", "0")?;
+            sys::sysctl(&ns, "net.ipv4.conf.default.rp_filter", "0")?;
         }
         if self.mode.switched() {
             // One L2 segment through the OVS bridge: no addresses at the edge.
@@ -159,7 +174,7 @@ impl Lab {
                 &client,
                 &format!("route add {} dev {}", plan::SERVICE_PREFIX, plan::CLIENT_IF),
             )?;
-            for site in plan::SITES {
+            for site in self.sites() {
                 let ns = self.ns(site);
                 sys::addr_up(&ns, plan::site_addr(self.mode, site), plan::site_if(site))?;
                 // The userspace datapath drops packets with offloaded checksums.
@@ -177,7 +192,7 @@ impl Lab {
                 &format!("route add default via {}", plan::EDGE_CLIENT_ADDR),
             )?;
             sys::addr_up(&edge, plan::EDGE_CLIENT_ADDR, plan::EDGE_CLIENT_IF)?;
-            for site in plan::SITES {
+            for site in self.sites() {
                 let ns = self.ns(site);
                 sys::addr_up(&edge, plan::edge_site_addr(site), plan::edge_if(site))?;
                 sys::addr_up(&ns, plan::site_addr(self.mode, site), plan::site_if(site))?;
@@ -202,7 +217,7 @@ impl Lab {
         let ctl = self.ns("ctl");
         ip(&ctl, "link add br0 type bridge")?;
         ip(&ctl, "link set br0 up")?;
-        for member in ["a", "b", "w"] {
+        for member in plan::members(self.tuning.three_sites) {
             let port = format!("p{member}");
             self.veth(member, plan::CTL_IF, "ctl", &port)?;
             ip(&ctl, &format!("link set {port} master br0"))?;
@@ -388,11 +403,15 @@ impl Lab {
             return true;
         }
         let ready = |m: &str| self.api_get(m, "/ready").is_some_and(|(c, _)| c == 200);
+        // Each site's sessions to every other member.
+        let others = plan::members(self.tuning.three_sites).len() - 1;
         let bfd = || {
             self.tuning.member_bfd(self.mode).is_none()
-                || plan::SITES.iter().all(|m| self.member_bfd_up(m) == 2)
+                || self.sites().iter().all(|m| self.member_bfd_up(m) == others)
         };
-        ready("a") && ready("b") && self.steered_to("a").as_deref() == Some(site) && bfd()
+        self.sites().iter().all(|m| ready(m))
+            && self.steered_to("a").as_deref() == Some(site)
+            && bfd()
     }
 
     /// How many of `member`'s multihop BFD sessions (toward the other
@@ -413,6 +432,22 @@ impl Lab {
         self.api_get(member, "/v1/status")
             .filter(|(code, _)| *code == 200)
             .and_then(|(_, body)| serde_json::from_str(&body).ok())
+    }
+
+    /// Every service's active site (None: no site) as `member`'s orbitd
+    /// steers it, and whether that orbitd is fenced.
+    pub fn placement(&self, member: &str) -> Option<(BTreeMap<String, Option<String>>, bool)> {
+        let status = self.status(member)?;
+        let active = status
+            .steering
+            .services
+            .iter()
+            .map(|(service, s)| {
+                let site = s.active.as_ref().map(|site| site.as_str().to_owned());
+                (service.as_str().to_owned(), site)
+            })
+            .collect();
+        Some((active, status.engine.fenced))
     }
 
     /// Where `member`'s orbitd steers `web` (its status API).
@@ -532,7 +567,7 @@ impl Lab {
     /// `percent`% random loss on every packet a site receives over the
     /// control network (both sites): a–b, b–a, w–a and w–b all lose.
     pub fn control_loss(&self, percent: u32) -> Result<()> {
-        for site in plan::SITES {
+        for site in self.sites() {
             let rules = if percent > 0 {
                 format!(
                     "table inet olab_loss {{\n chain in {{ type filter hook input priority 0; iifname \"{}\" numgen random mod 100 < {percent} drop; }}\n}}\n",

@@ -102,7 +102,7 @@ struct RunArgs {
         value_delimiter = ','
     )]
     modes: Vec<String>,
-    /// Scenarios (1-12), comma separated.
+    /// Scenarios (1-12; 13-14 with --sites 3), comma separated.
     #[arg(
         long,
         default_value = "1,2,3,4,5,6,7,8,9,10,11,12",
@@ -134,6 +134,10 @@ struct RunArgs {
     /// Keep every run's directory (logs, journals, probe log).
     #[arg(long)]
     keep: bool,
+    /// Carrying sites: 2 (a, b), or 3 (a, b, c; bgp mode, scenarios 13
+    /// and 14), each with the witness w.
+    #[arg(long, default_value_t = 2)]
+    sites: u8,
 }
 
 /// Which runs `--hog` asks for.
@@ -175,6 +179,7 @@ impl Default for RunArgs {
             member_bfd_ms: plan::MEMBER_BFD_INTERVAL_MS,
             hog: None,
             keep: false,
+            sites: 2,
         }
     }
 }
@@ -310,13 +315,37 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         .scenarios
         .iter()
         .map(|s| {
-            if (1..=12).contains(s) {
+            if (1..=14).contains(s) {
                 Ok(Scenario(*s))
             } else {
-                bail!("unknown scenario {s} (1-12)")
+                bail!("unknown scenario {s} (1-14)")
             }
         })
         .collect::<Result<_>>()?;
+    let three_sites = match args.sites {
+        2 => false,
+        3 => true,
+        n => bail!("--sites {n}: the lab builds 2 or 3 sites"),
+    };
+    for sc in &scenarios {
+        if sc.three_sites() != three_sites {
+            bail!(
+                "scenario {} ({}) runs {}",
+                sc.0,
+                sc.name(),
+                if three_sites {
+                    "with two sites only: --sites 3 runs scenarios 13 and 14"
+                } else {
+                    "on three sites only: add --sites 3"
+                }
+            );
+        }
+    }
+    if three_sites {
+        if let Some(m) = modes.iter().find(|m| **m != Mode::Bgp) {
+            bail!("--sites 3 runs in bgp mode only, not {m}");
+        }
+    }
     std::fs::create_dir_all(&args.out)?;
     let root = std::fs::canonicalize(&args.out)?.join("runs");
     std::fs::create_dir_all(&root)?;
@@ -330,6 +359,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         tuning: orbitd::Tuning {
             bfd_ms: args.bfd_ms,
             member_bfd_ms: args.member_bfd_ms,
+            three_sites,
             ..orbitd::Tuning::lab_defaults(caps)
         },
         keep: args.keep,

@@ -1,4 +1,5 @@
-//! orbitd for the three members (sites a, b and the witness w): what
+//! orbitd for the members (sites a, b (and c with `--sites 3`) and the
+//! witness w): what
 //! their configs depend on (`member_config` writes them), where each keeps
 //! its files, and the paths of the orbitd / orbitctl binaries.
 
@@ -35,6 +36,7 @@ impl Tuning {
             member_bfd_ms: plan::MEMBER_BFD_INTERVAL_MS,
             failback: Failback::default(),
             standby_withdraw: false,
+            three_sites: false,
         }
     }
 
@@ -75,6 +77,9 @@ pub struct Tuning {
     /// `[bgp] standby = "withdraw"`: the standby announces nothing (the
     /// planned-stop scenario's case), instead of the lab's prepend 3.
     pub standby_withdraw: bool,
+    /// `--sites 3`: a third site c, wired like b, and the services of
+    /// `plan::SERVICES3`.
+    pub three_sites: bool,
 }
 
 /// Where orbitd and orbitctl are: `ORBIT_LAB_BIN_DIR`, else next to this

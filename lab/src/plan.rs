@@ -157,39 +157,75 @@ pub const EDGE_CLIENT_ADDR: &str = "10.90.0.1";
 /// The two sites that carry the service.
 pub const SITES: [&str; 2] = ["a", "b"];
 
+/// The sites of a three-site lab (`--sites 3`): c is wired like b.
+pub const SITES3: [&str; 3] = ["a", "b", "c"];
+
+/// The carrying sites of a lab with three sites or with two.
+pub fn sites(three: bool) -> &'static [&'static str] {
+    if three {
+        &SITES3
+    } else {
+        &SITES
+    }
+}
+
+/// Every orbitd member: the sites and the witness w.
+pub fn members(three: bool) -> &'static [&'static str] {
+    if three {
+        &["a", "b", "c", "w"]
+    } else {
+        &["a", "b", "w"]
+    }
+}
+
+/// The services of a three-site lab, each with its sites in priority
+/// order, each site first for one of them: `web` (the one the client
+/// probes, at SERVICE_ADDR) and three more that orbit steers but nobody
+/// probes (their placement is read from orbitd). With two sites, only
+/// `web` over a, b.
+pub const SERVICES3: [(&str, &str, [&str; 3]); 4] = [
+    ("web", SERVICE_PREFIX, ["a", "b", "c"]),
+    ("api", "198.51.100.11/32", ["a", "c", "b"]),
+    ("db", "198.51.100.12/32", ["b", "c", "a"]),
+    ("mail", "198.51.100.13/32", ["c", "a", "b"]),
+];
+
 /// A site's data-plane address (toward the edge) in `mode`.
 pub fn site_addr(mode: Mode, site: &str) -> &'static str {
     match (mode.switched(), site) {
         (true, "a") => "10.90.0.11",
+        (true, "c") => "10.90.0.13",
         (true, _) => "10.90.0.12",
         (false, "a") => "10.90.1.2",
+        (false, "c") => "10.90.3.2",
         (false, _) => "10.90.2.2",
     }
 }
 
 /// Routed modes: the edge's address on the link toward a site.
 pub fn edge_site_addr(site: &str) -> &'static str {
-    if site == "a" {
-        "10.90.1.1"
-    } else {
-        "10.90.2.1"
+    match site {
+        "a" => "10.90.1.1",
+        "c" => "10.90.3.1",
+        _ => "10.90.2.1",
     }
 }
 
 /// The MAC of a site's data-plane interface (fixed, for the SDN next hop).
 pub fn site_mac(site: &str) -> &'static str {
-    if site == "a" {
-        "02:00:00:00:0a:01"
-    } else {
-        "02:00:00:00:0b:01"
+    match site {
+        "a" => "02:00:00:00:0a:01",
+        "c" => "02:00:00:00:0c:01",
+        _ => "02:00:00:00:0b:01",
     }
 }
 
-/// Control-network (gossip) address of a member: a, b or the witness w.
+/// Control-network (gossip) address of a member: a, b, c or the witness w.
 pub fn ctl_addr(member: &str) -> &'static str {
     match member {
         "a" => "10.91.0.1",
         "b" => "10.91.0.2",
+        "c" => "10.91.0.4",
         _ => "10.91.0.3",
     }
 }
@@ -197,10 +233,10 @@ pub fn ctl_addr(member: &str) -> &'static str {
 /// BGP: the edge router's AS and each site's.
 pub const EDGE_ASN: u32 = 64500;
 pub fn site_asn(site: &str) -> u32 {
-    if site == "a" {
-        65001
-    } else {
-        65002
+    match site {
+        "a" => 65001,
+        "c" => 65003,
+        _ => 65002,
     }
 }
 
@@ -216,17 +252,18 @@ pub fn sdn_port(iface: &str) -> u32 {
 /// Interface names inside the namespaces.
 pub const CLIENT_IF: &str = "c0";
 pub fn site_if(site: &str) -> &'static str {
-    if site == "a" {
-        "ae"
-    } else {
-        "be"
+    match site {
+        "a" => "ae",
+        "c" => "ce",
+        _ => "be",
     }
 }
 pub fn edge_if(site: &str) -> &'static str {
-    if site == "a" {
-        "ea"
-    } else {
-        "eb"
+    match site {
+        "a" => "ea",
+        // Not "ec": that is EDGE_CLIENT_IF.
+        "c" => "ex",
+        _ => "eb",
     }
 }
 pub const EDGE_CLIENT_IF: &str = "ec";

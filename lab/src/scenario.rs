@@ -1,6 +1,8 @@
 //! The scenarios (1-8 of issue 8, 9 and 10 of issue 13, 11 and 12 of
-//! issue 14), each run on a freshly built lab, and the numbers of one run.
+//! issue 14, 13 and 14 of issue 21 on a three-site lab), each run on a
+//! freshly built lab, and the numbers of one run.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,11 @@ const STOP_LIMIT: Duration = Duration::from_secs(6);
 /// the graceful-restart time it advertised (120 s by default).
 const RESTART_AFTER_MS: u64 = 500;
 
+/// Scenario 14: how long after a and b died the client may still be
+/// answered (by c's pre-announced standby route, until c has fenced and
+/// withdrawn it: `fence_after` is 200 ms in the lab's metro-fast profile).
+const FENCED_SILENCE_AFTER_MS: i64 = 1500;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Scenario(pub u8);
 
@@ -57,14 +64,21 @@ impl Scenario {
             9 => "heal after partition",
             10 => "flapping site (control link)",
             11 => "planned stop of the active orbitd (SIGTERM)",
-            _ => "orbitd restart within GR (kill -9)",
+            12 => "orbitd restart within GR (kill -9)",
+            13 => "three sites: a dies",
+            _ => "three sites: a and b die together",
         }
     }
 
     /// Must traffic move from a to b? (Scenario 10 may or may not: a
     /// 350 ms flap is about as long as detection takes.)
     pub fn expects_failover(self) -> bool {
-        matches!(self.0, 1..=3 | 6 | 8 | 9 | 11)
+        matches!(self.0, 1..=3 | 6 | 8 | 9 | 11 | 13)
+    }
+
+    /// Runs on the three-site lab (`--sites 3`), and only there.
+    pub fn three_sites(self) -> bool {
+        matches!(self.0, 13 | 14)
     }
 
     /// The failback policy the scenario runs with. Scenario 9 runs with
@@ -144,6 +158,13 @@ pub struct RunResult {
     pub stop_ms: Option<f64>,
     /// Scenario 12: from `kill -9` until a's orbitd was started again.
     pub restart_ms: Option<f64>,
+    /// Scenarios 13 and 14: every service's active site as c's orbitd
+    /// steered it at the end, and whether c was fenced.
+    pub placement_at_c: Option<BTreeMap<String, Option<String>>>,
+    pub fenced_at_c: Option<bool>,
+    /// Scenario 14: from the fault to the client's last answer (c's
+    /// standby route served until c fenced).
+    pub served_after_ms: Option<f64>,
     pub udp: StreamStats,
     pub keepalive: StreamStats,
     pub newconn: StreamStats,
@@ -185,7 +206,7 @@ pub fn run(mode: Mode, sc: Scenario, run: u32, hog: bool, opts: &RunOptions) -> 
         run
     );
     let analysed = drive(mode, sc, hog, &prefix, &dir, opts).and_then(|t| {
-        let journal = read_journals(mode, &dir)?;
+        let journal = read_journals(mode, &dir, opts.tuning.three_sites)?;
         Ok(analyse(mode, sc, run, &dir, &t, &journal, opts.keep))
     });
     let mut r = analysed.unwrap_or_else(|e| failed(mode, sc, run, &dir, &e));
@@ -197,10 +218,10 @@ pub fn run(mode: Mode, sc: Scenario, run: u32, hog: bool, opts: &RunOptions) -> 
 /// The members' journals, merged in time order (none in the ExaBGP
 /// baseline, which runs no orbitd). One the lab cannot read fails the
 /// run: read as empty it would report "no failover".
-fn read_journals(mode: Mode, dir: &Path) -> Result<Vec<analysis::Entry>> {
+fn read_journals(mode: Mode, dir: &Path, three: bool) -> Result<Vec<analysis::Entry>> {
     let mut journal = Vec::new();
     if mode.orbit() {
-        for m in ["a", "b", "w"] {
+        for m in crate::plan::members(three) {
             journal.extend(crate::journal::read(
                 m,
                 &orbitd::member_paths(dir, m).journal,
@@ -239,6 +260,9 @@ fn failed(mode: Mode, sc: Scenario, run: u32, dir: &Path, e: &anyhow::Error) -> 
         failback_after_dead_ms: None,
         stop_ms: None,
         restart_ms: None,
+        placement_at_c: None,
+        fenced_at_c: None,
+        served_after_ms: None,
         udp: StreamStats::default(),
         keepalive: StreamStats::default(),
         newconn: StreamStats::default(),
@@ -289,6 +313,9 @@ struct Timeline {
     stopped: Option<(Option<i32>, f64)>,
     /// Scenario 12: when a's orbitd was started again.
     restarted: Option<i64>,
+    /// Scenarios 13 and 14: c's placement of every service, and whether
+    /// c was fenced, at the end.
+    placement_at_c: Option<(BTreeMap<String, Option<String>>, bool)>,
     end: i64,
 }
 
@@ -311,12 +338,9 @@ fn drive(
     // detectors' reaction and everything the client sees. (Dropped on any
     // error below, which kills it.)
     let hog = hog.then(|| Hog::start(prefix, dir)).transpose()?;
-    let member_bfd_up = tuning.member_bfd(mode).map(|_| {
-        crate::plan::SITES
-            .iter()
-            .map(|s| lab.member_bfd_up(s))
-            .sum()
-    });
+    let member_bfd_up = tuning
+        .member_bfd(mode)
+        .map(|_| lab.sites().iter().map(|s| lab.member_bfd_up(s)).sum());
     let exe = Lab::self_exe()?;
     let probe_log = dir.join("probe.log");
     let argv = vec![
@@ -346,6 +370,7 @@ fn drive(
     let mut rejoined = None;
     let mut stopped = None;
     let mut restarted = None;
+    let mut placement_at_c = None;
     match sc.0 {
         1 => {
             lab.orbitctl("a", &["switchover", "--service", "web", "--to", "b"])?;
@@ -464,6 +489,20 @@ fn drive(
             lab.start_orbitd("a")?;
             sleep_ms(5000);
         }
+        13 => {
+            lab.cut_site("a")?;
+            fault = fault_applied(fault, &mut fault_command_ms);
+            sleep_ms(4000);
+            placement_at_c = lab.placement("c");
+        }
+        14 => {
+            // Both sites at once: one `ip -batch` each, back to back.
+            lab.cut_site("a")?;
+            lab.cut_site("b")?;
+            fault = fault_applied(fault, &mut fault_command_ms);
+            sleep_ms(4000);
+            placement_at_c = lab.placement("c");
+        }
         n => bail!("unknown scenario {n}"),
     }
     let end = now_us();
@@ -486,6 +525,7 @@ fn drive(
         rejoined,
         stopped,
         restarted,
+        placement_at_c,
         end,
     })
 }
@@ -551,9 +591,11 @@ fn analyse(
 ) -> RunResult {
     let log = ProbeLog::read(&dir.join("probe.log")).unwrap_or_default();
     // Scenario 6 measures the return b -> a after a came back.
-    let (tf, from, to) = match t.restore {
-        Some(r) => (r, "b", "a"),
-        None => (t.fault, "a", "b"),
+    let (tf, from, to) = match (t.restore, sc.0) {
+        (Some(r), _) => (r, "b", "a"),
+        // The only site left is c (which must not keep serving).
+        (None, 14) => (t.fault, "a", "c"),
+        (None, _) => (t.fault, "a", "b"),
     };
     // Probes still in flight at the end are not losses.
     let t1 = t.end - 300_000;
@@ -583,7 +625,7 @@ fn analyse(
         false_failover: sc.must_not_fail_over() && (main.served_to > 0 || moves > 0),
         both_active_ms: main.both_active_ms,
         // Detection only means something where a failure is injected.
-        detection_ms: matches!(sc.0, 2 | 3 | 6 | 8 | 9 | 10 | 12)
+        detection_ms: matches!(sc.0, 2 | 3 | 6 | 8 | 9 | 10 | 12 | 13 | 14)
             .then(|| analysis::detection_ms(journal, t.fault, "a"))
             .flatten(),
         // Measured at the site that takes the service over (it is the one
@@ -598,6 +640,9 @@ fn analyse(
         failback_after_dead_ms: None,
         stop_ms: t.stopped.map(|(_, ms)| ms),
         restart_ms: t.restarted.map(|r| analysis::ms(r - t.fault)),
+        placement_at_c: t.placement_at_c.as_ref().map(|(p, _)| p.clone()),
+        fenced_at_c: t.placement_at_c.as_ref().map(|(_, f)| *f),
+        served_after_ms: None,
         udp: udp.clone(),
         keepalive: keepalive.clone(),
         newconn: newconn.clone(),
@@ -668,6 +713,9 @@ fn analyse(
                 .push("a quorum declared a dead: a planned stop is not a failure".to_owned());
         }
     }
+    if sc.three_sites() {
+        check_three_sites(&mut r, t, &log.udp_stream());
+    }
     if matches!(sc.0, 9 | 10) {
         let stream = if mode == Mode::Haproxy {
             log.keepalive.clone()
@@ -682,6 +730,54 @@ fn analyse(
         r.dir = Some(dir.display().to_string());
     }
     r
+}
+
+/// Scenarios 13 and 14: where c's orbitd placed every service, and (14)
+/// that nobody serves once c has fenced.
+fn check_three_sites(r: &mut RunResult, t: &Timeline, stream: &[analysis::Reply]) {
+    let Some((placement, fenced)) = &t.placement_at_c else {
+        r.violations
+            .push("c's orbitd did not answer at the end".to_owned());
+        return;
+    };
+    let at = |site: &str| Some(site.to_owned());
+    if r.scenario.0 == 13 {
+        // Each of a's services on its own next preference; b's and c's
+        // where they were (crate::plan::SERVICES3).
+        let want: BTreeMap<String, Option<String>> = [
+            ("web", at("b")),
+            ("api", at("c")),
+            ("db", at("b")),
+            ("mail", at("c")),
+        ]
+        .into_iter()
+        .map(|(s, a)| (s.to_owned(), a))
+        .collect();
+        if *fenced || placement != &want {
+            r.violations.push(format!(
+                "after a died c places {placement:?} (fenced: {fenced}), not {want:?}"
+            ));
+        }
+        return;
+    }
+    // 14: c and w are 2 of 4 members, below the quorum of 3.
+    if !fenced {
+        r.violations.push(format!(
+            "c is not fenced after a and b died (2 of 4 members); it places {placement:?}"
+        ));
+    }
+    let last = stream
+        .iter()
+        .filter(|x| x.t >= t.fault && x.site.is_some())
+        .map(|x| x.t)
+        .max();
+    r.served_after_ms = last.map(|l| analysis::ms(l - t.fault));
+    if let Some(l) = last.filter(|l| l - t.fault > FENCED_SILENCE_AFTER_MS * 1000) {
+        r.violations.push(format!(
+            "the client was still answered {:.0} ms after a and b died: c should have fenced and withdrawn",
+            analysis::ms(l - t.fault)
+        ));
+    }
 }
 
 /// Scenarios 9 and 10 (`transitions.rs`): the moves of the primary stream,

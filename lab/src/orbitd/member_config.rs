@@ -43,8 +43,9 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
             ready_timeout: HumanDuration::from_secs(30),
         },
         api: Api::default(),
-        sites: ["a", "b", "w"]
-            .into_iter()
+        sites: plan::members(setup.tuning.three_sites)
+            .iter()
+            .copied()
             .map(|m| {
                 Ok(Site {
                     id: parse(m)?,
@@ -55,7 +56,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
             .collect::<Result<_>>()?,
         detect: detect(setup)?,
         policy: policy(setup.tuning.failback),
-        services: vec![web()?],
+        services: services(setup.tuning.three_sites)?,
         bgp: None,
         haproxy: None,
         sdn: None,
@@ -123,7 +124,7 @@ fn detect(setup: &Setup<'_>) -> Result<orbit_detect::Config> {
     if setup.tuning.caps.dataplane_probe {
         // A silent daemon is not a dead site: every member also probes each
         // site's service over the control network.
-        for site in plan::SITES {
+        for site in plan::sites(setup.tuning.three_sites) {
             detect
                 .probe
                 .insert(parse(site)?, socket(plan::ctl_addr(site), plan::HTTP_PORT)?);
@@ -149,13 +150,25 @@ fn policy(failback: Failback) -> Policy {
     }
 }
 
-/// The one service: the address every site binds on `lo`, checked over
-/// HTTP at the local site.
-fn web() -> Result<ServiceEntry> {
+/// With two sites the one service `web`: the address every site binds on
+/// `lo`. With three, `plan::SERVICES3`.
+fn services(three: bool) -> Result<Vec<ServiceEntry>> {
+    if !three {
+        return Ok(vec![service("web", plan::SERVICE_PREFIX, &plan::SITES)?]);
+    }
+    plan::SERVICES3
+        .iter()
+        .map(|(id, prefix, sites)| service(id, prefix, sites))
+        .collect()
+}
+
+/// A service checked over HTTP at the local site (every service of a
+/// site is served by the same server).
+fn service(id: &str, prefix: &str, sites: &[&str]) -> Result<ServiceEntry> {
     Ok(ServiceEntry {
-        id: parse("web")?,
-        prefixes: vec![parse(plan::SERVICE_PREFIX)?],
-        sites: plan::SITES.into_iter().map(parse).collect::<Result<_>>()?,
+        id: parse(id)?,
+        prefixes: vec![parse(prefix)?],
+        sites: sites.iter().copied().map(parse).collect::<Result<_>>()?,
         health: Some(HealthCheck {
             tcp: None,
             http: Some(format!("http://127.0.0.1:{}/healthz", plan::HTTP_PORT)),

@@ -236,3 +236,39 @@ fn members_run_bfd_where_orbit_decides() {
         assert_eq!(edge_bfd, mode == Mode::Bgp, "{mode}: BFD toward the edge");
     }
 }
+
+/// `--sites 3`: four members whose configs validate, c wired like b, and
+/// each site first for one of the four services.
+#[test]
+fn three_site_members_validate_and_list_every_service() {
+    let p = paths();
+    let base = setup(Mode::Bgp, &p);
+    let three = Setup {
+        tuning: Tuning {
+            three_sites: true,
+            ..base.tuning
+        },
+        ..base
+    };
+    let mut first = Vec::new();
+    for member in ["a", "b", "c", "w"] {
+        let built = config(&three, member).unwrap();
+        let text = toml::to_string(&built).unwrap();
+        let read =
+            Config::parse_valid(&text, member).unwrap_or_else(|e| panic!("{member}: {e}\n{text}"));
+        assert_eq!(read.sites.len(), 4, "{member}");
+        assert_eq!(read.quorum(), 3, "{member}");
+        assert_eq!(read.services.len(), 4, "{member}");
+        if member == "c" {
+            let bgp = read.bgp.as_ref().unwrap();
+            assert_eq!(bgp.asn, 65003);
+            first = read
+                .services
+                .iter()
+                .map(|s| s.sites[0].to_string())
+                .collect();
+        }
+    }
+    first.sort();
+    assert_eq!(first, ["a", "a", "b", "c"]);
+}
