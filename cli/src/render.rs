@@ -121,7 +121,7 @@ pub fn status(s: &StatusResponse) -> String {
                 site.id.to_string()
             },
             if site.witness { "witness" } else { "site" }.to_owned(),
-            words::site_state(site, std::time::SystemTime::now()),
+            words::site_state_here(e, site, std::time::SystemTime::now()),
             words::dead_votes(site),
             if site.drained { "yes" } else { "no" }.to_owned(),
             words::liveness(site.local_view),

@@ -50,6 +50,17 @@ pub fn site_state(site: &SiteStatus, now: SystemTime) -> String {
     format!("DEAD since {clock} UTC ({})", uptime(ms))
 }
 
+/// [`site_state`] as a member in state `e` may say it: a fenced member
+/// declares nothing (its dead votes do not count), so another site that is
+/// not declared dead is `unknown (fenced)` there rather than `alive`: the
+/// `SEEN FROM HERE` column says what its own detectors see.
+pub fn site_state_here(e: &EngineStatus, site: &SiteStatus, now: SystemTime) -> String {
+    if e.fenced && !site.dead && !site.left && site.id != e.local_site {
+        return "unknown (fenced)".to_owned();
+    }
+    site_state(site, now)
+}
+
 /// What the local detectors say of a site, lower case; `-` for nothing
 /// (the local site, or nothing heard yet).
 pub fn liveness(view: Option<Liveness>) -> String {
@@ -352,6 +363,41 @@ mod tests {
         assert_eq!(site_state(&site, now), "DEAD since 09:31:02 UTC (3m2s)");
         assert_eq!(dead_votes(&site), "b,w");
         assert_eq!(liveness(site.local_view), "dead");
+    }
+
+    #[test]
+    fn a_fenced_member_calls_the_sites_it_cannot_judge_unknown() {
+        let site = |id: &str, dead| SiteStatus {
+            id: id.parse().expect("site"),
+            witness: false,
+            dead,
+            dead_for_ms: None,
+            dead_votes: Vec::new(),
+            cut_off: false,
+            drained: false,
+            left: false,
+            local_view: Some(Liveness::Dead),
+        };
+        let mut e = EngineStatus {
+            local_site: "c".parse().expect("site"),
+            generation: 1,
+            quorum: 3,
+            fenced: true,
+            synced: true,
+            observer_mode: false,
+            sites: vec![site("a", false), site("c", false), site("b", true)],
+            services: Vec::new(),
+        };
+        let now = SystemTime::UNIX_EPOCH;
+        let states = |e: &EngineStatus| {
+            e.sites
+                .iter()
+                .map(|s| site_state_here(e, s, now))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(states(&e), ["unknown (fenced)", "alive", "DEAD"]);
+        e.fenced = false;
+        assert_eq!(states(&e), ["alive", "alive", "DEAD"]);
     }
 
     #[test]

@@ -153,16 +153,19 @@ fn sites(s: &StatusResponse, now: SystemTime, out: &mut String) {
         ],
     );
     for site in &e.sites {
+        let unknown = e.fenced && site.id != e.local_site;
         let state = if site.left {
             "left"
         } else if site.dead {
             "dead"
+        } else if unknown {
+            "unknown"
         } else {
             "alive"
         };
         let state_tone = match state {
             "dead" => Tone::Bad,
-            "left" => Tone::Warn,
+            "left" | "unknown" => Tone::Warn,
             _ if site.cut_off => Tone::Warn,
             _ => Tone::Ok,
         };
@@ -176,13 +179,13 @@ fn sites(s: &StatusResponse, now: SystemTime, out: &mut String) {
             vec![
                 Cell::plain(name),
                 Cell::plain(if site.witness { "witness" } else { "site" }),
-                Cell::new(words::site_state(site, now), state_tone).detail(site.cut_off.then(
-                    || {
+                Cell::new(words::site_state_here(e, site, now), state_tone).detail(
+                    site.cut_off.then(|| {
                         "cut off: by its own reports it reaches fewer than a quorum; its \
                          dead votes do not count"
                             .to_owned()
-                    },
-                )),
+                    }),
+                ),
                 Cell::new(
                     words::dead_votes(site),
                     if site.dead_votes.is_empty() {
