@@ -299,7 +299,8 @@ pub fn command(r: &CommandResponse) -> String {
             | Change::SiteLeft { .. }
             | Change::Fenced { .. }
             | Change::CommandSuperseded { .. }
-            | Change::ObserverMode { .. } => {
+            | Change::ObserverMode { .. }
+            | Change::MemberLiveness { .. } => {
                 out.push_str(&format!("  {}\n", d.reason));
             }
         }
@@ -411,6 +412,8 @@ mod tests {
     #[test]
     fn a_site_that_left_shows_as_left_not_dead() {
         let site = |id: &str, dead: bool, left: bool| orbit_core::SiteStatus {
+            site: None,
+            site_dead: None,
             id: id.parse().expect("site"),
             witness: false,
             dead,

@@ -347,6 +347,8 @@ mod tests {
             drained: false,
             left: false,
             local_view: Some(Liveness::Dead),
+            site: None,
+            site_dead: None,
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(9 * 3600 + 34 * 60 + 4);
         assert_eq!(site_state(&site, now), "DEAD since 09:31:02 UTC (3m2s)");
