@@ -119,7 +119,11 @@ pub fn health_line(svc: &ServiceStatus, sites: &[SiteStatus]) -> String {
 
 /// Whether `site` is declared dead in `sites`.
 pub fn site_dead(site: &SiteId, sites: &[SiteStatus]) -> bool {
-    sites.iter().any(|s| &s.id == site && s.dead)
+    sites.iter().any(|s| match &s.site {
+        // A member of a site with several: the site's own verdict.
+        Some(of) => of == site && s.site_dead == Some(true),
+        None => &s.id == site && s.dead,
+    })
 }
 
 /// A service's local role, `active (takeover)`.
