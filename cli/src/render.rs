@@ -81,12 +81,25 @@ fn detect(d: &DetectReport) -> String {
 
 pub fn status(s: &StatusResponse) -> String {
     let e = &s.engine;
+    // The quorum counts sites: the members of one site count once.
+    let mut voting: Vec<&orbit_core::SiteId> = Vec::new();
+    for m in &e.sites {
+        let site = m.site.as_ref().unwrap_or(&m.id);
+        if !voting.contains(&site) {
+            voting.push(site);
+        }
+    }
+    let here = match e.sites.iter().find(|m| m.id == e.local_site) {
+        Some(orbit_core::SiteStatus {
+            site: Some(site), ..
+        }) => format!("member {} of site {site}", e.local_site),
+        _ => format!("site {}", e.local_site),
+    };
     let mut out = format!(
-        "orbitd {} at site {}: quorum {} of {}, {}, observer mode {}, generation {}\n\n",
+        "orbitd {} at {here}: quorum {} of {}, {}, observer mode {}, generation {}\n\n",
         s.version,
-        e.local_site,
         e.quorum,
-        e.sites.len(),
+        voting.len(),
         words::authority(e),
         if e.observer_mode { "on" } else { "off" },
         e.generation
@@ -114,14 +127,32 @@ pub fn status(s: &StatusResponse) -> String {
         "CONFIG".to_owned(),
     ]];
     for site in &e.sites {
+        // A member of a site with several routers: "a1 of a", its state
+        // and then its site's.
+        let of = site
+            .site
+            .as_ref()
+            .map_or(String::new(), |of| format!(" of {of}"));
+        let mut state = words::site_state_here(e, site, std::time::SystemTime::now());
+        if let (Some(of), Some(dead)) = (&site.site, site.site_dead) {
+            state.push_str(&format!(
+                "; site {of} {}",
+                if dead { "DEAD" } else { "alive" }
+            ));
+        }
         sites.push(vec![
             if site.id == e.local_site {
-                format!("{} (local)", site.id)
+                format!("{}{of} (local)", site.id)
             } else {
-                site.id.to_string()
+                format!("{}{of}", site.id)
             },
-            if site.witness { "witness" } else { "site" }.to_owned(),
-            words::site_state_here(e, site, std::time::SystemTime::now()),
+            match (site.witness, &site.site) {
+                (true, _) => "witness",
+                (false, Some(_)) => "member",
+                (false, None) => "site",
+            }
+            .to_owned(),
+            state,
             words::dead_votes(site),
             if site.drained { "yes" } else { "no" }.to_owned(),
             words::liveness(site.local_view),
@@ -299,7 +330,8 @@ pub fn command(r: &CommandResponse) -> String {
             | Change::SiteLeft { .. }
             | Change::Fenced { .. }
             | Change::CommandSuperseded { .. }
-            | Change::ObserverMode { .. } => {
+            | Change::ObserverMode { .. }
+            | Change::MemberLiveness { .. } => {
                 out.push_str(&format!("  {}\n", d.reason));
             }
         }
@@ -411,6 +443,8 @@ mod tests {
     #[test]
     fn a_site_that_left_shows_as_left_not_dead() {
         let site = |id: &str, dead: bool, left: bool| orbit_core::SiteStatus {
+            site: None,
+            site_dead: None,
             id: id.parse().expect("site"),
             witness: false,
             dead,

@@ -112,6 +112,16 @@ fn change(d: &SimulatedDecision) -> String {
         Change::LocalRole { service, from, to } => format!("{service}: local {from} -> {to}"),
         Change::SiteLiveness { site, dead: true } => format!("site {site} DEAD"),
         Change::SiteLiveness { site, dead: false } => format!("site {site} alive"),
+        Change::MemberLiveness {
+            member,
+            site,
+            dead: true,
+        } => format!("member {member} of site {site} DEAD"),
+        Change::MemberLiveness {
+            member,
+            site,
+            dead: false,
+        } => format!("member {member} of site {site} alive"),
         Change::SiteLeft { site, left: true } => format!("site {site} left"),
         Change::SiteLeft { site, left: false } => format!("site {site} back"),
         Change::Fenced { fenced: true } => "FENCED".to_owned(),

@@ -155,7 +155,9 @@ impl Config {
 
     /// How many members must agree: the configured quorum or a majority.
     pub fn quorum(&self) -> usize {
-        self.policy.quorum(self.sites.len())
+        // The quorum counts sites: the members of one site count once.
+        self.policy
+            .quorum(orbit_core::config::site_ids(&self.sites).len())
     }
 
     pub fn site(&self, id: &SiteId) -> Option<&Site> {

@@ -110,11 +110,12 @@ pub const TABLES: &[Table] = &[
     Table {
         path: "site",
         array: true,
-        about: "Every member of the quorum, the witness included; the same list on every member.",
+        about: "Every member (one orbitd each), the witness included; the same list on every member. A member is a site of its own unless it names its site in site (two border routers of one site: two members naming the same site).",
         keys: &[
-            key("id", "string (site id)", Required, "The site's name."),
-            key("gossip", "string (address:port)", Required, "Where this site's orbitd gossips (UDP)."),
-            key("witness", "boolean", Value("false"), "A witness votes but carries no services."),
+            key("id", "string (site id)", Required, "The member's name, unique; also the site's name when site is not set."),
+            key("gossip", "string (address:port)", Required, "Where this member's orbitd gossips (UDP)."),
+            key("witness", "boolean", Value("false"), "A witness votes but carries no services; it is always a site of its own."),
+            key("site", "string (site id)", Value("the member's id"), "The site this member belongs to. Services, placements, drains and pins name sites; the quorum counts sites; a site is dead only when every member is."),
         ],
     },
     Table {
@@ -147,7 +148,7 @@ pub const TABLES: &[Table] = &[
             key("failback_after", DURATION, Value("\"5m\""), "With failback = \"after\": how long a recovered site must stay healthy."),
             key("drain_grace", DURATION, Value("\"5s\""), "How long a site keeps carrying a service at the lowest preference after a planned move away (make before break)."),
             key("sync_timeout", DURATION, Value("\"2s\""), "After start or fencing, how long to wait for a peer's placement table before deciding alone."),
-            key("quorum", "integer", Value("a majority of the [[site]]s"), "Members that must agree."),
+            key("quorum", "integer", Value("a majority of the sites"), "Sites that must agree (the members of one site count once)."),
             key("observer", "boolean", Value("false"), "Start in observer mode: decide and report, apply nothing."),
             key("shutdown_grace", DURATION, Value("\"10s\""), "Bound on a whole planned stop (SIGTERM): the drain gets at most half, the withdrawal the rest."),
         ],

@@ -104,6 +104,98 @@ hold = "2s"
     );
 }
 
+/// Two routers at site a (members a1, a2), one at b, a witness.
+const TWO_ROUTERS: &str = r#"
+[node]
+site = "a2"
+
+[[site]]
+id = "a1"
+site = "a"
+gossip = "10.0.0.1:7946"
+[[site]]
+id = "a2"
+site = "a"
+gossip = "10.0.0.2:7946"
+[[site]]
+id = "b"
+gossip = "10.0.1.1:7946"
+[[site]]
+id = "w"
+gossip = "10.0.2.1:7946"
+witness = true
+
+[detect]
+key_file = "/etc/orbit/gossip.key"
+
+[[service]]
+id = "web"
+prefixes = ["198.51.100.10/32"]
+sites = ["a", "b"]
+"#;
+
+#[test]
+fn two_members_of_one_site_count_once_toward_the_quorum() {
+    assert_eq!(problems(TWO_ROUTERS), Vec::<String>::new());
+    let config = Config::parse_valid(TWO_ROUTERS, "two.toml").unwrap();
+    // Sites a, b, w: a majority of 3, not of the 4 members.
+    assert_eq!(config.quorum(), 2);
+    let quorum3 = TWO_ROUTERS.replace("[[service]]", "[policy]\nquorum = 4\n\n[[service]]");
+    assert_eq!(
+        problems(&quorum3),
+        ["policy.quorum: 4 can never be reached: only 3 sites (of [[site]] members) vote"]
+    );
+}
+
+#[test]
+fn site_membership_errors_name_the_member() {
+    let cases = [
+        (
+            TWO_ROUTERS.replace("sites = [\"a\", \"b\"]", "sites = [\"a1\", \"b\"]"),
+            "service[0].sites[0]: \"a1\" is a member of site \"a\": services name sites",
+        ),
+        (
+            TWO_ROUTERS.replace("id = \"a2\"\nsite = \"a\"", "id = \"a2\"\nsite = \"w\""),
+            "site[1].site: \"w\" is a witness: a witness has no other members",
+        ),
+        (
+            TWO_ROUTERS.replace("witness = true", "witness = true\nsite = \"a\""),
+            "site[3].site: a witness is a site of its own and cannot belong to site \"a\"; remove site",
+        ),
+        (
+            TWO_ROUTERS.replace("id = \"a2\"\nsite = \"a\"", "id = \"a2\"\nsite = \"a1\""),
+            "site[1].site: \"a1\" is the id of a member of site \"a\", not a site",
+        ),
+        (
+            TWO_ROUTERS.replace("id = \"b\"", "id = \"b\"\nsite = \"a\""),
+            "service[0].sites[1]: \"b\" is a member of site \"a\": services name sites",
+        ),
+        (
+            TWO_ROUTERS.replace("id = \"a2\"\nsite = \"a\"", "id = \"a1\"\nsite = \"a\""),
+            "site[1].id: duplicate site id \"a1\"",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = problems(&text);
+        assert!(
+            got.iter().any(|g| g.starts_with(want)),
+            "missing {want:?}\ngot:\n{}",
+            got.join("\n")
+        );
+    }
+    // A member named like a site it does not belong to.
+    let clash = TWO_ROUTERS
+        .replace("id = \"a1\"\nsite = \"a\"", "id = \"a\"\nsite = \"b\"")
+        .replace("sites = [\"a\", \"b\"]", "sites = [\"b\"]");
+    let got = problems(&clash);
+    assert!(
+        got.iter()
+            .any(|g| g
+                .starts_with("site[0].id: \"a\" is also the name of the site site[1] belongs to")),
+        "{got:?}"
+    );
+}
+
 #[test]
 fn quorum_must_be_reachable_and_a_majority() {
     let high = EXAMPLE.replace("[policy]", "[policy]\nquorum = 4");

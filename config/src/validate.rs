@@ -144,11 +144,69 @@ impl Config {
                 );
             }
         }
+        self.check_site_membership(r);
         if !self.sites.is_empty() && self.sites.iter().all(|s| s.witness) {
             r.add(
                 "site",
                 "every [[site]] is a witness: at least one must carry services",
             );
+        }
+    }
+
+    /// `[[site]] site = "..."`: members grouped into sites. A site is the
+    /// set of members naming it (a member without `site` is a site of its
+    /// own), so a site always has a member; what can go wrong is a name
+    /// meaning two things, and a witness in a group.
+    fn check_site_membership(&self, r: &mut Problems) {
+        for (i, member) in self.sites.iter().enumerate() {
+            let site = member.site_id();
+            if member.witness && site != &member.id {
+                r.add(
+                    format!("site[{i}].site"),
+                    format!(
+                        "a witness is a site of its own and cannot belong to site {:?}; remove site",
+                        site.as_str()
+                    ),
+                );
+                continue;
+            }
+            if site == &member.id {
+                continue;
+            }
+            match self.site(site) {
+                Some(named) if named.witness => r.add(
+                    format!("site[{i}].site"),
+                    format!(
+                        "{:?} is a witness: a witness has no other members",
+                        site.as_str()
+                    ),
+                ),
+                Some(named) if named.site_id() != site => r.add(
+                    format!("site[{i}].site"),
+                    format!(
+                        "{:?} is the id of a member of site {:?}, not a site; name the site its members name",
+                        site.as_str(),
+                        named.site_id().as_str()
+                    ),
+                ),
+                _ => {}
+            }
+            if let Some(other) = self
+                .sites
+                .iter()
+                .position(|m| m.site_id() == &member.id && m.id != member.id)
+            {
+                r.add(
+                    format!("site[{i}].id"),
+                    format!(
+                        "{:?} is also the name of the site site[{other}] belongs to, which this \
+                         member is not part of (it belongs to {:?}); member ids and other sites' \
+                         names must differ",
+                        member.id.as_str(),
+                        site.as_str()
+                    ),
+                );
+            }
         }
     }
 
@@ -212,20 +270,39 @@ impl Config {
 
     fn check_policy(&self, r: &mut Problems) {
         let p = &self.policy;
-        let members = self.sites.len();
+        // The quorum counts sites: the members of one site vote as one.
+        let grouped = self
+            .sites
+            .iter()
+            .any(|m| m.site.as_ref().is_some_and(|s| s != &m.id));
+        let members = if grouped {
+            orbit_core::config::site_ids(&self.sites).len()
+        } else {
+            self.sites.len()
+        };
+        let (noun, vote) = if grouped {
+            ("sites", "sites (of [[site]] members) vote")
+        } else {
+            ("members", "[[site]] members vote")
+        };
         match p.quorum {
             Some(0) => r.add("policy.quorum", "must be at least 1"),
             Some(q) if q > members => r.add(
                 "policy.quorum",
-                format!("{q} can never be reached: only {members} [[site]] members vote"),
+                format!("{q} can never be reached: only {members} {vote}"),
             ),
             Some(q) if members > 1 && q < majority(members) => r.add(
                 "policy.quorum",
                 format!(
-                    "{q} of {members} members lets two disjoint partitions both reach quorum \
+                    "{q} of {members} {noun} lets two disjoint partitions both reach quorum \
                      (split brain); use at least {}",
                     majority(members)
                 ),
+            ),
+            None if members == 2 && grouped => r.add(
+                "policy.quorum",
+                "two sites without a witness: after the loss of either site the other has no \
+                 majority and nothing fails over; add a witness [[site]] (witness = true)",
             ),
             None if members == 2 => r.add(
                 "policy.quorum",
@@ -321,8 +398,23 @@ impl Config {
             let mut listed = BTreeSet::new();
             for (j, site) in svc.sites.iter().enumerate() {
                 let path = format!("{base}.sites[{j}]");
-                match self.site(site) {
-                    None => r.add(&path, format!("unknown site {:?}", site.as_str())),
+                // Services name sites, not members (`[[site]] site`).
+                let named = self
+                    .site(site)
+                    .filter(|m| m.site_id() == site)
+                    .or_else(|| self.sites.iter().find(|m| m.site_id() == site));
+                match named {
+                    None => match self.site(site) {
+                        Some(member) => r.add(
+                            &path,
+                            format!(
+                                "{:?} is a member of site {:?}: services name sites",
+                                site.as_str(),
+                                member.site_id().as_str()
+                            ),
+                        ),
+                        None => r.add(&path, format!("unknown site {:?}", site.as_str())),
+                    },
                     Some(s) if s.witness => r.add(
                         &path,
                         format!(

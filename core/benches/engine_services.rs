@@ -36,6 +36,7 @@ fn engine(services: usize) -> Engine {
             id: site(id),
             gossip: format!("10.0.{i}.1:7946").parse().expect("addr"),
             witness: *witness,
+            site: None,
         })
         .collect();
     let services: Vec<Service> = (0..services)

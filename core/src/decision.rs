@@ -66,6 +66,14 @@ pub enum Change {
     /// Observer mode changed here because the shared intent from another
     /// member, where an operator set it, says so for every member.
     ObserverMode { on: bool, site: SiteId },
+    /// A quorum declared `member`, one of several members of `site`, dead
+    /// (or no longer does). The site stays alive while another member is:
+    /// nothing moves (see `SiteLiveness` for the site).
+    MemberLiveness {
+        member: SiteId,
+        site: SiteId,
+        dead: bool,
+    },
 }
 
 /// A change as flat, named text fields, for structured logs (`kind=...
@@ -91,6 +99,7 @@ impl Change {
             Change::CommandAccepted { .. } => "command_accepted",
             Change::CommandSuperseded { .. } => "command_superseded",
             Change::ObserverMode { .. } => "observer_mode",
+            Change::MemberLiveness { .. } => "member_liveness",
         }
     }
 
@@ -146,6 +155,12 @@ impl Change {
             Change::ObserverMode { on, site } => ChangeFields {
                 site: Some(name(site)),
                 to: state(*on, "on", "off"),
+                ..ChangeFields::default()
+            },
+            Change::MemberLiveness { member, site, dead } => ChangeFields {
+                site: Some(name(site)),
+                from: Some(name(member)),
+                to: state(*dead, "dead", "alive"),
                 ..ChangeFields::default()
             },
         }

@@ -414,3 +414,77 @@ fn a_restarted_site_keeps_its_services_while_its_own_health_is_unknown() {
     assert_eq!(active(&p.b, "web"), Some(site("b")));
     assert_eq!(active(&p.a, "web"), Some(site("b")));
 }
+
+/// Site a with two routers (members a1, a2), b, w: the golden scenarios'
+/// config with `local` as the local member.
+fn two_routers(local: &str) -> Engine {
+    let text = include_str!("scenarios/two_routers_one_dies_nothing_moves/config.toml")
+        .replace("site = \"a2\"\nrole", &format!("site = \"{local}\"\nrole"));
+    common::engine(&text)
+}
+
+#[test]
+fn a_router_that_stops_hands_over_to_its_sibling_and_nothing_moves() {
+    let members = ["a1", "a2", "b", "w"];
+    let mut a1 = two_routers("a1");
+    let mut a2 = two_routers("a2");
+    for e in [&mut a1, &mut a2] {
+        for o in members {
+            for s in members {
+                if o != s {
+                    e.handle(Millis(0), verdict(o, s, Liveness::Alive));
+                }
+            }
+        }
+        for m in ["a1", "a2", "b"] {
+            for service in ["web", "db"] {
+                e.handle(Millis(0), health(m, service, true));
+            }
+        }
+        e.handle(Millis(3_000), Event::Tick);
+    }
+    for e in [&a1, &a2] {
+        assert_eq!(active(e, "web"), Some(site("a")));
+        assert_eq!(role(e, "web"), Role::Active);
+    }
+    let epoch = a1.steering().services[&svc("web")].epoch;
+
+    // SIGTERM at a1: web stays at site a (a2 carries it); a1 drains it.
+    a1.handle(Millis(3_001), Event::Departing);
+    assert_eq!(active(&a1, "web"), Some(site("a")));
+    assert_eq!(a1.steering().services[&svc("web")].epoch, epoch);
+    assert_eq!(role(&a1, "web"), Role::Draining);
+    assert_eq!(a1.handover().pending, vec![(svc("web"), None)]);
+
+    // a2 hears it: a1 left, site a not; a2 stays Active, nothing moves.
+    let decisions = a2.handle(
+        Millis(3_002),
+        Event::Peer {
+            from: site("a1"),
+            state: a1.shared_state(),
+        },
+    );
+    assert!(
+        decisions
+            .iter()
+            .all(|d| !matches!(d.change, Change::ServiceMoved { .. })),
+        "{decisions:?}"
+    );
+    assert_eq!(active(&a2, "web"), Some(site("a")));
+    assert_eq!(role(&a2, "web"), Role::Active);
+    assert!(site_status(&a2, "a1").left);
+
+    // a2's backends confirm: a1's handover of web is confirmed, to site a.
+    let generation = a2.steering().generation;
+    a2.handle(Millis(3_003), Event::Confirmed { generation });
+    a1.handle(
+        Millis(3_004),
+        Event::Peer {
+            from: site("a2"),
+            state: a2.shared_state(),
+        },
+    );
+    let h = a1.handover();
+    assert_eq!(h.confirmed, vec![(svc("web"), site("a"))], "{h:?}");
+    assert!(h.pending.is_empty(), "{h:?}");
+}

@@ -54,6 +54,9 @@ enum CommandSpec {
 
 struct World {
     members: Vec<SiteId>,
+    /// The site of each member (itself, but for the two routers of site a
+    /// in [`World::two_routers`]).
+    site_of: Vec<SiteId>,
     /// Indices of members that carry services (not the witness).
     sites: Vec<usize>,
     services: Vec<(ServiceId, Vec<usize>)>,
@@ -75,6 +78,7 @@ struct World {
 fn config_for(
     local: &str,
     members: &[SiteId],
+    site_of: &[SiteId],
     witness: &str,
     hold_ms: u64,
     services: &str,
@@ -88,6 +92,9 @@ fn config_for(
             "[[site]]\nid = \"{m}\"\ngossip = \"10.0.{i}.1:7946\"\nwitness = {}\n",
             m.as_str() == witness
         ));
+        if site_of[i] != *m {
+            text.push_str(&format!("site = \"{}\"\n", site_of[i]));
+        }
     }
     text.push_str("[detect]\nkey_file = \"/etc/orbit/gossip.key\"\n");
     text.push_str(&format!(
@@ -139,19 +146,46 @@ impl World {
             names.push("w");
         }
         let members: Vec<SiteId> = names.iter().map(|n| n.parse().expect("id")).collect();
-        let sites: Vec<usize> = (0..shape.sites).collect();
-        let list = |idx: &[usize]| {
-            idx.iter()
-                .map(|i| format!("\"{}\"", members[*i]))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let services: Vec<(ServiceId, Vec<usize>)> = shape
             .lists
             .iter()
             .enumerate()
             .map(|(k, order)| (format!("svc{k}").parse().expect("id"), order.clone()))
             .collect();
+        World::build(members.clone(), members, services, hold_ms)
+    }
+
+    /// Site a with two routers (members a1 and a2), b with one, witness w;
+    /// `web` prefers a, `db` b.
+    fn two_routers(hold_ms: u64) -> World {
+        let id = |n: &str| -> SiteId { n.parse().expect("id") };
+        let service = |n: &str, order: Vec<usize>| (n.parse().expect("id"), order);
+        World::build(
+            vec![id("a1"), id("a2"), id("b"), id("w")],
+            vec![id("a"), id("a"), id("b"), id("w")],
+            vec![service("web", vec![0, 2]), service("db", vec![2, 0])],
+            hold_ms,
+        )
+    }
+
+    /// Members with their sites, the last one the witness `w` if there is
+    /// one (`site_of` says a site of its own); each service's list names
+    /// one member per site, in order.
+    fn build(
+        members: Vec<SiteId>,
+        site_of: Vec<SiteId>,
+        services: Vec<(ServiceId, Vec<usize>)>,
+        hold_ms: u64,
+    ) -> World {
+        let sites: Vec<usize> = (0..members.len())
+            .filter(|&i| site_of[i].as_str() != "w")
+            .collect();
+        let list = |idx: &[usize]| {
+            idx.iter()
+                .map(|i| format!("\"{}\"", site_of[*i]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let services_toml: String = services
             .iter()
             .enumerate()
@@ -167,13 +201,14 @@ impl World {
             .collect();
         let config_text: Vec<String> = members
             .iter()
-            .map(|m| config_for(m.as_str(), &members, "w", hold_ms, &services_toml))
+            .map(|m| config_for(m.as_str(), &members, &site_of, "w", hold_ms, &services_toml))
             .collect();
         let mut world = World {
             services,
             engines: vec![None; members.len()],
             full: vec![None; members.len()],
             members,
+            site_of,
             sites,
             config_text,
             cut: BTreeSet::new(),
@@ -298,7 +333,12 @@ impl World {
                 if self.sites.contains(&observer) {
                     // A site checks only the services it may carry.
                     for svc in 0..self.services.len() {
-                        if !self.services[svc].1.contains(&observer) {
+                        let site = &self.site_of[observer];
+                        if !self.services[svc]
+                            .1
+                            .iter()
+                            .any(|&j| &self.site_of[j] == site)
+                        {
                             continue;
                         }
                         let event = Event::Health {
@@ -351,7 +391,7 @@ impl World {
     }
 
     fn command(&mut self, at: usize, spec: &CommandSpec) {
-        let site = |w: &World, i: usize| w.members[w.sites[i % w.sites.len()]].clone();
+        let site = |w: &World, i: usize| w.site_of[w.sites[i % w.sites.len()]].clone();
         let service = |w: &World, i: usize| w.services[i % w.services.len()].0.clone();
         let command = match spec {
             CommandSpec::Switchover(svc, to) => Command::Switchover {
@@ -433,11 +473,13 @@ impl World {
                 );
                 continue;
             }
+            // Sites declared dead: for a site of several members, every
+            // member gone (`site_dead`).
             let dead: BTreeSet<&SiteId> = status
                 .sites
                 .iter()
-                .filter(|s| s.dead)
-                .map(|s| &s.id)
+                .filter(|s| s.site_dead.unwrap_or(s.dead))
+                .map(|s| s.site.as_ref().unwrap_or(&s.id))
                 .collect();
             for svc in &status.services {
                 if let Some(active) = &svc.active {
@@ -455,21 +497,22 @@ impl World {
                         "engine {} active while fenced",
                         self.members[i]
                     );
-                    assert_eq!(svc.active.as_ref(), Some(&self.members[i]));
+                    assert_eq!(svc.active.as_ref(), Some(&self.site_of[i]));
                 }
             }
         }
     }
 
-    /// Sites holding the Active role per service.
+    /// Sites holding the Active role per service (a site once, however
+    /// many of its members are Active).
     fn active_holders(&self) -> BTreeMap<ServiceId, Vec<SiteId>> {
         let mut out: BTreeMap<ServiceId, Vec<SiteId>> = BTreeMap::new();
         for (i, engine) in self.engines.iter().enumerate() {
             let Some(engine) = engine else { continue };
             for (svc, s) in &engine.steering().services {
                 let entry = out.entry(svc.clone()).or_default();
-                if s.local_role == Role::Active {
-                    entry.push(self.members[i].clone());
+                if s.local_role == Role::Active && !entry.contains(&self.site_of[i]) {
+                    entry.push(self.site_of[i].clone());
                 }
             }
         }
@@ -557,7 +600,7 @@ proptest! {
         world.advance(FAILBACK_AFTER_MS + world.settle_time());
         world.check_single_active("after healing");
         for (svc, order) in world.services.clone() {
-            let want = world.members[order[0]].clone();
+            let want = world.site_of[order[0]].clone();
             for (i, engine) in world.engines.iter().enumerate() {
                 let engine = engine.as_ref().expect("all revived");
                 let s = &engine.steering().services[&svc];
@@ -566,9 +609,126 @@ proptest! {
                     "engine {} places {} at {:?}, not at its first priority {}",
                     world.members[i], svc, s.active, want
                 );
-                let role = if world.members[i] == want { Role::Active } else if order.contains(&i) { Role::Standby } else { Role::Withdrawn };
+                let listed = order.iter().any(|&j| world.site_of[j] == world.site_of[i]);
+                let role = if world.site_of[i] == want { Role::Active } else if listed { Role::Standby } else { Role::Withdrawn };
                 prop_assert_eq!(s.local_role, role, "engine {} role for {}", world.members[i], svc);
             }
         }
+    }
+}
+
+/// What may happen to site a's two routers without site a failing: one of
+/// them stops or restarts, or its own check of `web` fails, while the other
+/// is up and passes every check.
+#[derive(Debug, Clone)]
+enum RouterOp {
+    Kill(usize),
+    Revive(usize),
+    WebHealth(usize, bool),
+    Wait(u64),
+}
+
+fn router_op() -> impl Strategy<Value = RouterOp> {
+    prop_oneof![
+        2 => (0usize..2).prop_map(RouterOp::Kill),
+        2 => (0usize..2).prop_map(RouterOp::Revive),
+        2 => (0usize..2, any::<bool>()).prop_map(|(m, h)| RouterOp::WebHealth(m, h)),
+        3 => (0u64..6_000).prop_map(RouterOp::Wait),
+    ]
+}
+
+impl World {
+    /// Whether router `m` of site a is up and passes every check.
+    fn router_sound(&self, m: usize) -> bool {
+        self.alive(m) && (0..self.services.len()).all(|svc| self.healthy[&(m, svc)])
+    }
+
+    /// Applies `op` unless it would leave site a without a sound router.
+    fn apply_router_op(&mut self, op: &RouterOp) {
+        let other = |m: usize| 1 - m;
+        match *op {
+            RouterOp::Kill(m) if self.router_sound(other(m)) => self.apply(&Op::Kill(m)),
+            RouterOp::Revive(m) => self.apply(&Op::Revive(m)),
+            RouterOp::WebHealth(m, false) if self.router_sound(other(m)) => {
+                self.apply(&Op::Health(m, 0, false));
+            }
+            RouterOp::WebHealth(m, true) => self.apply(&Op::Health(m, 0, true)),
+            RouterOp::Wait(ms) => self.apply(&Op::Wait(ms)),
+            _ => self.apply(&Op::Wait(1)),
+        }
+    }
+
+    /// Every engine with authority places web at a and db at b at the
+    /// epoch they started with: nothing ever moved, not even for a while.
+    fn check_nothing_moved(&self, context: &str) {
+        let a: SiteId = "a".parse().expect("id");
+        let b: SiteId = "b".parse().expect("id");
+        for (i, engine) in self.engines.iter().enumerate() {
+            let Some(engine) = engine else { continue };
+            let steering = engine.steering();
+            if steering.fenced {
+                continue;
+            }
+            for (svc, want) in [("web", &a), ("db", &b)] {
+                let s = &steering.services[&svc.parse::<ServiceId>().expect("id")];
+                assert_eq!(
+                    (s.active.as_ref(), s.epoch),
+                    (Some(want), 1),
+                    "{context}: t={} engine {} moved {svc}",
+                    self.now,
+                    self.members[i]
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Site a has two routers. Whatever happens to one of them (stop,
+    /// restart, its own check failing) while the other is sound, no engine
+    /// ever moves a service; every sound router of a is Active for web and
+    /// one whose own check fails is not. Losing both then fails a's
+    /// services over to b.
+    #[test]
+    fn losing_one_of_two_routers_never_moves_anything_and_losing_both_does(
+        hold_ms in prop_oneof![Just(0u64), Just(500), Just(1500)],
+        ops in proptest::collection::vec(router_op(), 1..25),
+    ) {
+        let mut world = World::two_routers(hold_ms);
+        world.advance(world.settle_time());
+        world.check_single_active("after start");
+        world.check_nothing_moved("after start");
+        for op in &ops {
+            world.apply_router_op(op);
+            world.check_nothing_moved(&format!("after {op:?}"));
+        }
+        world.advance(world.settle_time());
+        world.check_nothing_moved("after the last op settled");
+        world.check_single_active("after the last op settled");
+        let web: ServiceId = "web".parse().expect("id");
+        for m in 0..2 {
+            let Some(engine) = world.engines[m].as_ref() else { continue };
+            let want = if world.healthy[&(m, 0)] { Role::Active } else { Role::Withdrawn };
+            prop_assert_eq!(
+                engine.steering().services[&web].local_role, want,
+                "router {} of site a (web healthy there: {})", world.members[m], world.healthy[&(m, 0)]
+            );
+        }
+
+        // Both routers of a go: a is dead, b takes everything over.
+        world.apply(&Op::Kill(0));
+        world.apply(&Op::Kill(1));
+        world.advance(world.settle_time());
+        let b: SiteId = "b".parse().expect("id");
+        for i in 2..4 {
+            let engine = world.engines[i].as_ref().expect("b and w stay up");
+            let s = &engine.steering().services[&web];
+            prop_assert_eq!(s.active.as_ref(), Some(&b), "engine {} places web", world.members[i]);
+        }
+        let at_b = &world.engines[2].as_ref().expect("b").steering().services[&web];
+        prop_assert_eq!(at_b.local_role, Role::Active);
+        prop_assert!(at_b.takeover, "b takes over while a is declared dead");
     }
 }

@@ -138,7 +138,7 @@ impl Config {
         let mut ports = BTreeMap::new();
         for (site, port) in &s.ports {
             let base = format!("sdn.ports.{site}");
-            if scope.site(site).is_none() {
+            if !scope.is_site(site) {
                 r.add(&base, format!("unknown site {:?}", site.as_str()));
             }
             if port.port == 0 || port.port >= 0xffff_ff00 {
@@ -201,6 +201,7 @@ mod tests {
                 id: id.parse().expect("id"),
                 gossip: format!("10.0.{i}.1:7946").parse().expect("addr"),
                 witness: false,
+                site: None,
             })
             .collect();
         let services = [Service {

@@ -130,7 +130,11 @@ pub fn health_line(svc: &ServiceStatus, sites: &[SiteStatus]) -> String {
 
 /// Whether `site` is declared dead in `sites`.
 pub fn site_dead(site: &SiteId, sites: &[SiteStatus]) -> bool {
-    sites.iter().any(|s| &s.id == site && s.dead)
+    sites.iter().any(|s| match &s.site {
+        // A member of a site with several: the site's own verdict.
+        Some(of) => of == site && s.site_dead == Some(true),
+        None => &s.id == site && s.dead,
+    })
 }
 
 /// A service's local role, `active (takeover)`.
@@ -358,6 +362,8 @@ mod tests {
             drained: false,
             left: false,
             local_view: Some(Liveness::Dead),
+            site: None,
+            site_dead: None,
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(9 * 3600 + 34 * 60 + 4);
         assert_eq!(site_state(&site, now), "DEAD since 09:31:02 UTC (3m2s)");
@@ -369,6 +375,8 @@ mod tests {
     fn a_fenced_member_calls_the_sites_it_cannot_judge_unknown() {
         let site = |id: &str, dead| SiteStatus {
             id: id.parse().expect("site"),
+            site: None,
+            site_dead: None,
             witness: false,
             dead,
             dead_for_ms: None,

@@ -14,4 +14,4 @@ mod vocabulary;
 pub use change::{ConfigChange, Delta};
 pub use duration::HumanDuration;
 pub use problems::{Problem, Problems};
-pub use vocabulary::{majority, Failback, Policy, Scope, Service, ServiceEntry, Site};
+pub use vocabulary::{majority, site_ids, Failback, Policy, Scope, Service, ServiceEntry, Site};

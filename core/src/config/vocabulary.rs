@@ -9,16 +9,31 @@ use serde::{Deserialize, Serialize};
 use super::duration::HumanDuration;
 use crate::ids::{ServiceId, SiteId};
 
-/// `[[site]]`: a member of the quorum.
+/// `[[site]]`: one orbitd, a member of the cluster. Usually a member is a
+/// site of its own; a site with two border routers has two members, each
+/// naming the site it belongs to in `site`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Site {
+    /// The member's id, unique among members (`a1`, `a2`). Gossip, verdicts
+    /// and the operator intent's origin name members.
     pub id: SiteId,
-    /// Where this site's orbitd gossips.
+    /// Where this member's orbitd gossips.
     pub gossip: SocketAddr,
     /// A witness votes but carries no services.
     #[serde(default)]
     pub witness: bool,
+    /// The site this member belongs to (services, placements, drains and
+    /// pins name sites); default: the member's own id, a site of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteId>,
+}
+
+impl Site {
+    /// The site this member belongs to.
+    pub fn site_id(&self) -> &SiteId {
+        self.site.as_ref().unwrap_or(&self.id)
+    }
 }
 
 /// `[policy]`: when traffic moves.
@@ -45,7 +60,8 @@ pub struct Policy {
     /// table before deciding alone. Until then the local site claims nothing.
     #[serde(default = "default_sync_timeout")]
     pub sync_timeout: HumanDuration,
-    /// Members that must agree; default: a majority of all `[[site]]`s.
+    /// Sites that must agree; default: a majority of all sites (the
+    /// distinct sites of the `[[site]]` members, witnesses included).
     pub quorum: Option<usize>,
     /// Start in observer mode: decide and report, apply nothing.
     #[serde(default)]
@@ -74,10 +90,10 @@ fn default_shutdown_grace() -> HumanDuration {
 }
 
 impl Policy {
-    /// How many of `members` must agree: the configured quorum or a
-    /// majority.
-    pub fn quorum(&self, members: usize) -> usize {
-        self.quorum.unwrap_or_else(|| majority(members))
+    /// How many of `sites` (voting sites) must agree: the configured
+    /// quorum or a majority.
+    pub fn quorum(&self, sites: usize) -> usize {
+        self.quorum.unwrap_or_else(|| majority(sites))
     }
 }
 
@@ -160,9 +176,32 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// The member `id`.
     pub fn site(&self, id: &SiteId) -> Option<&Site> {
         self.sites.iter().find(|s| &s.id == id)
     }
+
+    /// Whether `id` is a site: the site of some member (services, ports,
+    /// placements name sites).
+    pub fn is_site(&self, id: &SiteId) -> bool {
+        self.sites.iter().any(|s| s.site_id() == id)
+    }
+
+    /// The members of site `id` (none: no such site).
+    pub fn members_of<'s>(&'s self, id: &'s SiteId) -> impl Iterator<Item = &'s Site> + 's {
+        self.sites.iter().filter(move |s| s.site_id() == id)
+    }
+}
+
+/// The distinct sites of `members`, in the order they first appear.
+pub fn site_ids(members: &[Site]) -> Vec<SiteId> {
+    let mut out: Vec<SiteId> = Vec::new();
+    for m in members {
+        if !out.contains(m.site_id()) {
+            out.push(m.site_id().clone());
+        }
+    }
+    out
 }
 
 /// The smallest number of members that no other disjoint group can match.

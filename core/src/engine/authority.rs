@@ -18,7 +18,21 @@ impl Engine {
         }
         self.fenced = fenced;
         let reachable = self.view.reachable_from(&self.local);
-        let reason = if fenced {
+        let reason = if self.view.grouped() {
+            let who = format!("member {} of site {}", self.local, self.site);
+            if fenced {
+                format!(
+                    "{who} reaches only {reachable} of the {} sites a quorum needs: \
+                     withdrawing everything (self-fencing)",
+                    self.view.quorum()
+                )
+            } else {
+                format!(
+                    "{who} reaches {reachable} sites again (quorum {}): fencing lifted",
+                    self.view.quorum()
+                )
+            }
+        } else if fenced {
             format!(
                 "site {} reaches only {reachable} of the {} members a quorum needs: \
                  withdrawing everything (self-fencing)",

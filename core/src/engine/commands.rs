@@ -306,7 +306,7 @@ impl Engine {
 
     /// A configured site that is not a witness.
     fn known_carrier(&self, site: &SiteId) -> Result<(), CommandError> {
-        if !self.view.is_member(site) {
+        if !self.view.is_site(site) {
             return Err(CommandError::UnknownSite(site.to_string()));
         }
         if self.is_witness(site) {

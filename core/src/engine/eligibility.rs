@@ -17,14 +17,14 @@ impl Engine {
 
     /// Why `site` cannot carry `service` now, or `None` if it can.
     pub(super) fn ineligible_reason(&self, site: &SiteId, svc: &ServicePlan) -> Option<Ineligible> {
-        if self.view.is_dead(site) {
-            let voters = self.view.dead_voters(site);
+        if self.view.is_site_dead(site) {
+            let voters = self.view.site_dead_voters(site);
             return Some(Ineligible::Dead(format!(
                 "site {site} is declared dead by a quorum ({})",
                 join(&voters)
             )));
         }
-        if self.view.is_left(site) {
+        if self.view.is_site_left(site) {
             return Some(Ineligible::Left(format!(
                 "site {site} is stopping (planned departure)"
             )));
@@ -37,10 +37,10 @@ impl Engine {
         if !svc.health_checked {
             return None;
         }
-        match self.health.get(&(site.clone(), svc.id.clone())) {
-            Some(r) if r.healthy => None,
-            Some(r) => Some(Ineligible::Unhealthy(
-                r.since,
+        match self.site_health(site, svc) {
+            Some((true, _)) => None,
+            Some((false, since)) => Some(Ineligible::Unhealthy(
+                since,
                 format!("{} is unhealthy at site {site}", svc.id),
             )),
             None => Some(Ineligible::HealthUnknown(format!(
@@ -48,6 +48,26 @@ impl Engine {
                 svc.id
             ))),
         }
+    }
+
+    /// The health of `svc` at `site` from its members' checks: healthy when
+    /// any member still there (not declared dead, not left) passes it;
+    /// otherwise unhealthy since the last of them failed; `None` while no
+    /// such member has reported. With one member: that member's record.
+    pub(super) fn site_health(&self, site: &SiteId, svc: &ServicePlan) -> Option<(bool, Millis)> {
+        let mut unhealthy_since: Option<Millis> = None;
+        let several = self.view.members_of(site).nth(1).is_some();
+        for member in self.view.members_of(site) {
+            if several && (self.view.is_dead(member) || self.view.is_left(member)) {
+                continue;
+            }
+            match self.health.get(&(member.clone(), svc.id.clone())) {
+                Some(r) if r.healthy => return Some((true, r.since)),
+                Some(r) => unhealthy_since = unhealthy_since.max(Some(r.since)),
+                None => {}
+            }
+        }
+        unhealthy_since.map(|since| (false, since))
     }
 
     pub(super) fn eligible(&self, site: &SiteId, svc: &ServicePlan) -> bool {

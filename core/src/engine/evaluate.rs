@@ -154,7 +154,7 @@ impl Engine {
     ) -> Vec<Decision> {
         let next = Steering {
             generation: self.steering.generation,
-            local_site: self.local.clone(),
+            local_site: self.site.clone(),
             fenced: self.fenced || !self.synced,
             observe_only: self.observer_mode(),
             services,

@@ -41,9 +41,9 @@ impl Engine {
     /// nothing changed meanwhile, the restored placement stays as it was.
     pub fn restore(&mut self, saved: &SharedState, generation: u64) {
         self.intent = saved.intent.clone();
-        self.intent.drained.retain(|s| self.view.is_member(s));
+        self.intent.drained.retain(|s| self.view.is_site(s));
         self.deaths = saved.deaths.clone();
-        self.deaths.retain(|s, _| self.view.is_member(s));
+        self.deaths.retain(|s, _| self.view.is_site(s));
         let services = self.services.clone();
         self.intent.pins.retain(|svc, site| {
             services
@@ -81,7 +81,7 @@ impl Engine {
     /// health, intent, placements, timers.
     pub fn reload(&mut self, now: crate::Millis, mut next: Engine) -> Vec<Decision> {
         next.now = self.now;
-        let mut view = QuorumView::new(next.view.members().to_vec(), next.view.quorum());
+        let mut view = QuorumView::new(next.view.membership(), next.view.quorum());
         view.carry_over(&self.view);
         next.view = view;
         next.health = self
@@ -93,7 +93,7 @@ impl Engine {
         next.eligible_since = self
             .eligible_since
             .iter()
-            .filter(|((site, svc), _)| next.view.is_member(site) && next.service(svc).is_some())
+            .filter(|((site, svc), _)| next.view.is_site(site) && next.service(svc).is_some())
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         next.synced = self.synced;
@@ -105,6 +105,8 @@ impl Engine {
         next.departing = self.departing.clone();
         next.carried = self.carried.clone();
         next.peer_carried = self.peer_carried.clone();
+        next.dead_sites = self.dead_sites.clone();
+        next.dead_sites.retain(|s| next.view.is_site(s));
         next.restore(&self.shared_state(), self.steering.generation);
         // Roles are re-derived by the evaluation below.
         for (id, s) in &mut next.steering.services {
@@ -241,15 +243,19 @@ impl Engine {
             };
             match &s.active {
                 None => h.orphaned.push(id.clone()),
-                Some(site) if site == &self.local => h.pending.push((id.clone(), None)),
                 Some(site) => {
+                    // Another member of the carrying site (of our own, if
+                    // the service stays here) confirmed it.
                     let carried = self
-                        .peer_carried
-                        .get(site)
-                        .and_then(|c| c.get(id))
-                        .is_some_and(|e| *e >= s.epoch);
+                        .view
+                        .members_of(site)
+                        .filter(|m| *m != &self.local && !self.view.is_left(m))
+                        .filter_map(|m| self.peer_carried.get(m))
+                        .any(|c| c.get(id).is_some_and(|e| *e >= s.epoch));
                     if carried {
                         h.confirmed.push((id.clone(), site.clone()));
+                    } else if site == &self.site {
+                        h.pending.push((id.clone(), None));
                     } else {
                         h.pending.push((id.clone(), Some(site.clone())));
                     }

@@ -108,7 +108,11 @@ struct ForcedMove {
 /// The decision engine of one orbitd (one local site or witness).
 #[derive(Debug, Clone)]
 pub struct Engine {
+    /// The local member (this daemon's `[[site]] id`).
     local: SiteId,
+    /// The site the local member belongs to: the one it carries services
+    /// for, with every other member of that site.
+    site: SiteId,
     witnesses: BTreeSet<SiteId>,
     /// Shared so that an evaluation can walk the plans while it changes
     /// the engine, without copying them.
@@ -122,6 +126,8 @@ pub struct Engine {
     sync_timeout: Duration,
 
     view: QuorumView,
+    /// Sites declared dead (every member gone), as of the last evaluation.
+    dead_sites: BTreeSet<SiteId>,
     fenced: bool,
     /// Placement may change, and the local site may be Active, only once the
     /// engine has heard a peer's placement table (or waited `sync_timeout`)
@@ -143,6 +149,7 @@ pub struct Engine {
     deaths: BTreeMap<SiteId, u64>,
     /// The first event's time: the cold-start window runs from here.
     started_at: Option<Millis>,
+    /// Per member and service: each member checks its own backends.
     health: BTreeMap<(SiteId, ServiceId), HealthRecord>,
     /// Drains, pins, switchover targets and observer mode, shared with
     /// the peers.
@@ -204,8 +211,15 @@ impl Engine {
         resync_quiet: Duration,
     ) -> Engine {
         let local = local.clone();
-        let members: Vec<SiteId> = sites.iter().map(|s| s.id.clone()).collect();
-        let quorum = policy.quorum(members.len());
+        let site = sites
+            .iter()
+            .find(|s| s.id == local)
+            .map_or_else(|| local.clone(), |s| s.site_id().clone());
+        let members: Vec<(SiteId, SiteId)> = sites
+            .iter()
+            .map(|s| (s.id.clone(), s.site_id().clone()))
+            .collect();
+        let quorum = policy.quorum(crate::config::site_ids(sites).len());
         let services: Vec<ServicePlan> = services
             .iter()
             .map(|s| ServicePlan {
@@ -220,7 +234,7 @@ impl Engine {
         let fenced = view.fenced(&local);
         let steering = Steering {
             generation: 0,
-            local_site: local.clone(),
+            local_site: site.clone(),
             // Nothing is evaluated yet: no authority, whatever the quorum
             // (a lone member is synced at once, but its roles are not
             // derived until the first event). A backend must not take this
@@ -247,6 +261,8 @@ impl Engine {
         };
         Engine {
             local,
+            site,
+            dead_sites: BTreeSet::new(),
             witnesses: sites
                 .iter()
                 .filter(|s| s.witness)

@@ -65,7 +65,7 @@ impl Engine {
         self.peer_carried
             .insert(from.clone(), theirs.carried.clone());
         for (site, count) in &theirs.deaths {
-            if !self.view.is_member(site) || self.deaths.get(site) >= Some(count) {
+            if !self.view.is_site(site) || self.deaths.get(site) >= Some(count) {
                 continue;
             }
             // The cluster declared `site` dead once more than we knew (we may
@@ -257,8 +257,8 @@ impl Engine {
             );
         }
         if placement.planned
-            && old_active.as_ref() == Some(&self.local)
-            && placement.active.as_ref() != Some(&self.local)
+            && old_active.as_ref() == Some(&self.site)
+            && placement.active.as_ref() != Some(&self.site)
         {
             self.draining_until
                 .insert(svc.id.clone(), self.now.after(self.drain_grace));

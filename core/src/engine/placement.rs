@@ -41,7 +41,7 @@ impl Engine {
             why,
             self.causes_for(svc, old_active.as_ref()),
         );
-        if planned && old_active.as_ref() == Some(&self.local) {
+        if planned && old_active.as_ref() == Some(&self.site) {
             self.draining_until
                 .insert(svc.id.clone(), self.now.after(self.drain_grace));
         }
@@ -164,10 +164,15 @@ impl Engine {
     /// its failed health check, for the decision's causes.
     fn causes_for(&self, svc: &ServicePlan, old: Option<&SiteId>) -> Vec<Event> {
         let Some(old) = old else { return Vec::new() };
-        let mut causes = self.view.dead_vote_events(old);
-        if let Some(r) = self.health.get(&(old.clone(), svc.id.clone())) {
-            if !r.healthy {
-                causes.push(r.event.clone());
+        let mut causes = Vec::new();
+        for member in self.view.members_of(old) {
+            causes.extend(self.view.dead_vote_events(member));
+        }
+        for member in self.view.members_of(old) {
+            if let Some(r) = self.health.get(&(member.clone(), svc.id.clone())) {
+                if !r.healthy {
+                    causes.push(r.event.clone());
+                }
             }
         }
         causes

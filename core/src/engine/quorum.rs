@@ -22,6 +22,21 @@
 //! sides claim at once. (With two members and `quorum = 2` the survivor
 //! fences on any absence, planned or not: the config check asks for a
 //! witness for that reason.)
+//!
+//! The quorum counts *sites*, not members. A site may have several members
+//! (two border routers, each with its orbitd); a member's reports speak for
+//! its site, so a site counts once however many of its members agree, and
+//! a site is reached when any of its members is. The members of a site do
+//! not vote on one another: a member is declared dead when members of at
+//! least `quorum` other sites report it dead. A site is dead only when all
+//! its members are gone (declared dead, or left with at least one dead):
+//! losing one router of a site moves nothing. Counting sites keeps the
+//! rule of a single-member cluster: a minority of sites never fails a
+//! healthy site over, however many routers the minority has (two routers
+//! of one site cut off together are one site, not a majority of a 2+1+w
+//! cluster), and the sites left after a whole site dies still make a
+//! quorum (with members counted, b and w alone would be 2 of 4 in a
+//! 2+1+w layout, and fenced).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -47,6 +62,9 @@ pub(crate) struct LivenessChange {
 #[derive(Debug, Clone)]
 pub(crate) struct QuorumView {
     members: Vec<SiteId>,
+    /// The site of each member (itself for a site of one).
+    site_of: BTreeMap<SiteId, SiteId>,
+    /// The quorum, in sites.
     quorum: usize,
     reports: BTreeMap<(SiteId, SiteId), Report>,
     /// When a quorum started agreeing that the site is dead.
@@ -57,9 +75,11 @@ pub(crate) struct QuorumView {
 }
 
 impl QuorumView {
-    pub(crate) fn new(members: Vec<SiteId>, quorum: usize) -> Self {
+    /// `members` with the site each belongs to; `quorum` counts sites.
+    pub(crate) fn new(members: Vec<(SiteId, SiteId)>, quorum: usize) -> Self {
         QuorumView {
-            members,
+            site_of: members.iter().cloned().collect(),
+            members: members.into_iter().map(|(m, _)| m).collect(),
             quorum,
             reports: BTreeMap::new(),
             dead_pending: BTreeMap::new(),
@@ -70,6 +90,77 @@ impl QuorumView {
 
     pub(crate) fn members(&self) -> &[SiteId] {
         &self.members
+    }
+
+    /// Each member with its site.
+    pub(crate) fn membership(&self) -> Vec<(SiteId, SiteId)> {
+        self.members
+            .iter()
+            .map(|m| (m.clone(), self.site_of(m).clone()))
+            .collect()
+    }
+
+    /// The site of `member` (a non-member is taken as a site of its own).
+    pub(crate) fn site_of<'a>(&'a self, member: &'a SiteId) -> &'a SiteId {
+        self.site_of.get(member).unwrap_or(member)
+    }
+
+    /// Whether `site` is the site of some member.
+    pub(crate) fn is_site(&self, site: &SiteId) -> bool {
+        self.site_of.values().any(|s| s == site)
+    }
+
+    /// The members of `site`.
+    pub(crate) fn members_of<'a>(&'a self, site: &'a SiteId) -> impl Iterator<Item = &'a SiteId> {
+        self.members.iter().filter(move |m| self.site_of(m) == site)
+    }
+
+    /// Whether some site has more than one member.
+    pub(crate) fn grouped(&self) -> bool {
+        self.site_of.iter().any(|(m, s)| m != s)
+    }
+
+    /// The number of distinct sites among `members`.
+    pub(crate) fn sites_among(&self, members: &[SiteId]) -> usize {
+        members
+            .iter()
+            .map(|m| self.site_of(m))
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    /// Site `site` is dead: every member is declared dead or left, and at
+    /// least one is declared dead. (With one member: that member is dead.)
+    pub(crate) fn is_site_dead(&self, site: &SiteId) -> bool {
+        let mut any_dead = false;
+        for m in self.members_of(site) {
+            if self.declared_dead.contains(m) {
+                any_dead = true;
+            } else if !self.left.contains(m) {
+                return false;
+            }
+        }
+        any_dead
+    }
+
+    /// Site `site` is stopping: every member announced a planned departure.
+    pub(crate) fn is_site_left(&self, site: &SiteId) -> bool {
+        let mut members = self.members_of(site).peekable();
+        members.peek().is_some() && members.all(|m| self.left.contains(m))
+    }
+
+    /// The members voting site `site` dead: those voting any of its
+    /// declared-dead members dead.
+    pub(crate) fn site_dead_voters(&self, site: &SiteId) -> Vec<SiteId> {
+        let mut voters: Vec<SiteId> = Vec::new();
+        for m in self.members_of(site) {
+            for v in self.dead_voters(m) {
+                if !voters.contains(&v) {
+                    voters.push(v);
+                }
+            }
+        }
+        voters
     }
 
     pub(crate) fn quorum(&self) -> usize {
@@ -148,16 +239,17 @@ impl QuorumView {
             .map(|r| r.liveness)
     }
 
-    /// Members (not declared dead, not left, not `subject`, not cut off from
-    /// a quorum by their own account) that report `subject` dead. Nobody
-    /// votes a left member dead: its silence was announced.
+    /// Members (not declared dead, not left, not of `subject`'s site, not
+    /// cut off from a quorum by their own account) that report `subject`
+    /// dead. Nobody votes a left member dead: its silence was announced.
     pub(crate) fn dead_voters(&self, subject: &SiteId) -> Vec<SiteId> {
         if self.left.contains(subject) {
             return Vec::new();
         }
+        let site = self.site_of(subject);
         self.members
             .iter()
-            .filter(|o| *o != subject && !self.declared_dead.contains(*o))
+            .filter(|o| self.site_of(o) != site && !self.declared_dead.contains(*o))
             .filter(|o| !self.left.contains(*o))
             .filter(|o| self.report(o, subject) == Some(Liveness::Dead))
             .filter(|o| !self.fenced(o))
@@ -174,24 +266,28 @@ impl QuorumView {
             .collect()
     }
 
-    /// Members `local` can reach by its own detectors (its reports), itself
-    /// included. A member it has no report about yet is not counted: a daemon
-    /// that starts alone must not claim anything. `Silent` does not count:
-    /// hearing from a member only second hand is not being part of a quorum.
-    /// A left member does not count either, even while it still answers
-    /// during its drain: it is about to go.
+    /// Sites `local` can reach by its own detectors (its reports), its own
+    /// included: a site is reached when one of its members is. A member it
+    /// has no report about yet is not counted: a daemon that starts alone
+    /// must not claim anything. `Silent` does not count: hearing from a
+    /// member only second hand is not being part of a quorum. A left
+    /// member does not count either, even while it still answers during
+    /// its drain: it is about to go.
     pub(crate) fn reachable_from(&self, local: &SiteId) -> usize {
+        let own = self.site_of(local);
         1 + self
             .members
             .iter()
-            .filter(|m| *m != local && !self.left.contains(*m))
+            .filter(|m| self.site_of(m) != own && !self.left.contains(*m))
             .filter(|m| {
                 matches!(
                     self.report(local, m),
                     Some(Liveness::Alive | Liveness::Suspect)
                 )
             })
-            .count()
+            .map(|m| self.site_of(m))
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     pub(crate) fn fenced(&self, local: &SiteId) -> bool {
@@ -222,7 +318,7 @@ impl QuorumView {
                     continue;
                 }
                 let voters = self.dead_voters(&site);
-                if voters.len() >= self.quorum {
+                if self.sites_among(&voters) >= self.quorum {
                     let since = *self.dead_pending.entry(site.clone()).or_insert(now);
                     if !self.declared_dead.contains(&site) && now.since(since) >= hold {
                         self.declared_dead.insert(site.clone());

@@ -42,28 +42,31 @@ impl Engine {
             && svc
                 .sites
                 .iter()
-                .any(|s| s != &self.local && self.view.is_dead(s))
+                .any(|s| s != &self.site && self.view.is_site_dead(s))
     }
 
     /// Fenced or not serving: withdrawn. Leaving: never more attractive
     /// than before. Carrier with authority: Active. Otherwise Draining
     /// after a planned move away, Standby while eligible, else Withdrawn.
     fn local_role(&self, svc: &ServicePlan, active: Option<&SiteId>) -> Role {
-        if !svc.sites.contains(&self.local) || self.fenced {
+        if !svc.sites.contains(&self.site) || self.fenced {
             return Role::Withdrawn;
         }
         if self.leaving {
             return self.leaving_role(svc);
         }
-        if active == Some(&self.local) && self.synced {
+        if self.sibling_serves_for_us(svc) {
+            return Role::Withdrawn;
+        }
+        if active == Some(&self.site) && self.synced {
             return Role::Active;
         }
-        let local_ok = self.eligible(&self.local, svc);
+        let local_ok = self.eligible(&self.site, svc);
         let draining = self
             .draining_until
             .get(&svc.id)
             .is_some_and(|until| *until > self.now);
-        let drained_but_serving = self.intent.drained.contains(&self.local)
+        let drained_but_serving = self.intent.drained.contains(&self.site)
             && (!svc.health_checked
                 || self
                     .health
@@ -78,8 +81,32 @@ impl Engine {
         }
     }
 
+    /// In a site of several members: this member's own check of `svc`
+    /// fails while another member of the site passes it. The site stays
+    /// eligible (it is healthy where the other member carries it), but
+    /// this member's own backends must not attract the traffic.
+    fn sibling_serves_for_us(&self, svc: &ServicePlan) -> bool {
+        svc.health_checked
+            && self
+                .health
+                .get(&(self.local.clone(), svc.id.clone()))
+                .is_some_and(|r| !r.healthy)
+            && self.eligible(&self.site, svc)
+    }
+
     fn role_reason(&self, svc: &ServicePlan, role: Role) -> String {
-        let local = &self.local;
+        let local = &self.site;
+        if role == Role::Withdrawn
+            && !self.fenced
+            && !self.leaving
+            && self.sibling_serves_for_us(svc)
+        {
+            return format!(
+                "{} is unhealthy at member {} but healthy at another member of site {local}: \
+                 withdrawn here only",
+                svc.id, self.local
+            );
+        }
         match role {
             Role::Active => format!("site {local} carries {}", svc.id),
             Role::Standby if self.leaving => format!(

@@ -207,11 +207,14 @@ impl Engine {
                     site: at.site.clone(),
                 });
             }
-            events.push(Event::Health {
-                site: at.site.clone(),
-                service: svc.id.clone(),
-                healthy: false,
-            });
+            // Every member of the site checks the service and fails it.
+            for member in self.view.members_of(&at.site) {
+                events.push(Event::Health {
+                    site: member.clone(),
+                    service: svc.id.clone(),
+                    healthy: false,
+                });
+            }
         }
         Ok(events)
     }

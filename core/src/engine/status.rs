@@ -10,8 +10,11 @@ use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStatus {
+    /// The local member (its `[[site]] id`; the site itself, unless the
+    /// member names another in `site`).
     pub local_site: SiteId,
     pub generation: u64,
+    /// In sites (each site counts once, whatever its members).
     pub quorum: usize,
     pub fenced: bool,
     /// Heard the peers' placements since start / since the last fencing.
@@ -21,9 +24,18 @@ pub struct EngineStatus {
     pub services: Vec<ServiceStatus>,
 }
 
+/// One member (`[[site]]`): usually a site of its own; see `site`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteStatus {
     pub id: SiteId,
+    /// The site this member belongs to, when it is not a site of its own
+    /// (`[[site]] site = ...`, a site with several routers). Absent
+    /// otherwise, and in answers of older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteId>,
+    /// With `site`: that site is dead (every member gone). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_dead: Option<bool>,
     pub witness: bool,
     /// Declared dead by a quorum.
     pub dead: bool,
@@ -89,6 +101,12 @@ impl Engine {
             sites: members
                 .iter()
                 .map(|site| SiteStatus {
+                    site: (self.view.site_of(site) != site
+                        || self.view.members_of(site).count() > 1)
+                        .then(|| self.view.site_of(site).clone()),
+                    site_dead: (self.view.site_of(site) != site
+                        || self.view.members_of(site).count() > 1)
+                        .then(|| self.view.is_site_dead(self.view.site_of(site))),
                     id: site.clone(),
                     witness: self.is_witness(site),
                     dead: self.view.is_dead(site),
@@ -124,9 +142,7 @@ impl Engine {
                             .iter()
                             .map(|site| {
                                 let known = if svc.health_checked {
-                                    self.health
-                                        .get(&(site.clone(), svc.id.clone()))
-                                        .map(|r| r.healthy)
+                                    self.site_health(site, svc).map(|(healthy, _)| healthy)
                                 } else {
                                     Some(true)
                                 };

@@ -710,6 +710,7 @@ mod tests {
                     id: id.parse().unwrap(),
                     gossip: gossip.parse().unwrap(),
                     witness: *id == "w",
+                    site: None,
                 })
                 .collect(),
             quorum: majority(sites.len()),

@@ -51,6 +51,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
                     id: parse(m)?,
                     gossip: socket(plan::ctl_addr(m), plan::GOSSIP_PORT)?,
                     witness: m == "w",
+                    site: None,
                 })
             })
             .collect::<Result<_>>()?,
