@@ -24,7 +24,7 @@ use super::selfaware::SelfAwareness;
 use super::settings::GossipSettings;
 use super::status::{Counters, GossipStatus};
 use super::swim::{Ctx, Swim};
-use super::verdict::{self, Facts, Probe, SiteView, Source, Thresholds};
+use super::verdict::{self, DaemonState, Facts, Probe, SiteView, Source, Thresholds};
 use crate::auth::{AuthKey, EnvelopeError, PacketKind};
 use crate::config::FenceTimers;
 use crate::identity::Member;
@@ -467,7 +467,9 @@ impl GossipCore {
             return false;
         }
         self.evidence.heard(sender.clone(), self.now);
-        self.refresh_views(out);
+        // Only the sender's view can have changed since the last input's
+        // refresh; the others are refreshed after this input as usual.
+        self.refresh(Some(sender), out);
         true
     }
 
@@ -626,11 +628,11 @@ impl GossipCore {
     }
 
     /// Gathers what we know about `site` and applies the verdict rule.
-    fn site_view(&self, site: &SiteId) -> SiteView {
+    fn site_view(&self, site: &SiteId, swim: DaemonState) -> SiteView {
         let facts = Facts {
             leaving: self.state.leaving(site),
             links: self.evidence.links_toward(site),
-            swim: self.swim.daemon_state(site),
+            swim,
             grace_over: self
                 .started_at
                 .is_some_and(|at| self.now.saturating_sub(at) >= self.startup_grace()),
@@ -662,28 +664,60 @@ impl GossipCore {
     }
 
     fn refresh_views(&mut self, out: &mut Vec<Output>) {
+        self.refresh(None, out);
+    }
+
+    /// Refreshes the view of `only` that site, or of every peer (and the
+    /// silence timer), and publishes our verdicts if one changed.
+    fn refresh(&mut self, only: Option<&SiteId>, out: &mut Vec<Output>) {
         if self.started_at.is_none() {
             return;
         }
-        self.schedule_silence_check(out);
-        let peers: Vec<SiteId> = self.settings.peers.iter().map(|(s, _)| s.clone()).collect();
-        let mut verdicts = Vec::new();
-        for site in peers {
-            let view = self.site_view(&site);
-            let before = self.views.insert(site.clone(), view);
+        if only.is_none() {
+            self.schedule_silence_check(out);
+        }
+        let daemons = only.is_none().then(|| self.swim.daemon_states());
+        // Our published verdicts follow the views: rebuilt only when a
+        // view's liveness changed (this runs after every input, over
+        // every peer).
+        let mut verdicts_changed = false;
+        for (site, _) in &self.settings.peers {
+            if only.is_some_and(|o| o != site) {
+                continue;
+            }
+            let daemon = daemons
+                .as_ref()
+                .map_or_else(|| self.swim.daemon_state(site), |d| d.get(site));
+            let view = self.site_view(site, daemon);
+            let before = match self.views.get_mut(site) {
+                Some(v) => Some(std::mem::replace(v, view)),
+                None => {
+                    self.views.insert(site.clone(), view);
+                    None
+                }
+            };
             if before != Some(view) {
                 let from = before.map_or("none", SiteView::as_str);
                 tracing::info!(kind = %"site_view", %site, from = %from, to = %view.as_str(),
                     "site view changed");
-                if view.awaits_probe() && self.settings.probed.contains(&site) {
+                if view.awaits_probe() && self.settings.probed.contains(site) {
                     out.push(Output::ProbeNow { site: site.clone() });
                 }
-            }
-            if let Some(l) = view.liveness() {
-                verdicts.push((site, l));
+                verdicts_changed |= before.and_then(SiteView::liveness) != view.liveness();
             }
         }
-        self.state.set_verdicts(verdicts, out);
+        if verdicts_changed {
+            let verdicts = self
+                .settings
+                .peers
+                .iter()
+                .filter_map(|(site, _)| {
+                    let l = self.views.get(site).and_then(|v| v.liveness())?;
+                    Some((site.clone(), l))
+                })
+                .collect();
+            self.state.set_verdicts(verdicts, out);
+        }
     }
 }
 
