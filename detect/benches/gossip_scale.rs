@@ -11,9 +11,9 @@
 //!
 //! ```sh
 //! cargo bench -p orbit-detect --bench gossip_scale                       # 3 and 16 members; 5 seeds
-//! cargo bench -p orbit-detect --bench gossip_scale -- --members 100 --seeds 10
+//! cargo bench -p orbit-detect --bench gossip_scale -- --members 3,16 --seeds 10
 //! cargo bench -p orbit-detect --bench gossip_scale -- --quick            # 2 seeds
-//! cargo bench -p orbit-detect --bench gossip_scale -- --members 100 --loss 0 --seeds 1  # slow: full-state gossip
+//! cargo bench -p orbit-detect --bench gossip_scale -- --members 100 --seeds 1  # minutes per row
 //! ```
 
 #[path = "../tests/sim/mod.rs"]
@@ -118,9 +118,10 @@ fn main() {
                 .collect()
         },
     );
-    // 100 members are not a default: every datagram carries the whole
-    // shared state, so the simulation's cost grows with the square of the
-    // cluster (see docs/detect.md).
+    // 100 members are not a default: every member hears from every other
+    // each probe interval (the silence that fences), and the member checks
+    // its view of every peer after each packet, so the simulation's cost
+    // grows with the cube of the cluster (see docs/detect.md).
     let seeds: u64 = arg(&args, "--seeds").unwrap_or(if quick { 2 } else { 5 });
     let losses: Vec<u32> = arg::<String>(&args, "--loss").map_or_else(
         || vec![0, 10, 30],

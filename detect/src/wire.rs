@@ -35,8 +35,11 @@ pub const STATE_VERSIONS: FormatVersions = FormatVersions {
     reads: 1..=1,
 };
 /// Upper bounds, far above any sane deployment, that keep a forged-but-
-/// authenticated or buggy message from costing much.
-pub const MAX_ORIGINS: usize = 64;
+/// authenticated or buggy message from costing much. Origins (and one
+/// member's verdicts) bound the cluster: at 64, every digest and verdict of
+/// a member of a 100-member cluster was refused as malformed, and no
+/// member's Dead verdict reached any other (issue 21 item 6).
+pub const MAX_ORIGINS: usize = 256;
 /// Health entries of one origin in a v1 message: as many as services
 /// (`wire_v2::MAX_SERVICES`). Builds before deltas refuse more than
 /// [`MAX_ENTRIES_OLD`], so a v1 message for them stays under that.

@@ -66,7 +66,10 @@ pub(crate) struct QuorumView {
     site_of: BTreeMap<SiteId, SiteId>,
     /// The quorum, in sites.
     quorum: usize,
-    reports: BTreeMap<(SiteId, SiteId), Report>,
+    /// Subject -> observer -> the observer's latest report about it:
+    /// looked up by reference, and one subject's reports are one small map
+    /// (`settle` runs after every event, over every member).
+    reports: BTreeMap<SiteId, BTreeMap<SiteId, Report>>,
     /// When a quorum started agreeing that the site is dead.
     dead_pending: BTreeMap<SiteId, Millis>,
     declared_dead: BTreeSet<SiteId>,
@@ -179,8 +182,15 @@ impl QuorumView {
         self.reports = old
             .reports
             .iter()
-            .filter(|((o, s), _)| known(o) && known(s))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter(|(s, _)| known(s))
+            .map(|(s, by)| {
+                let by = by
+                    .iter()
+                    .filter(|(o, _)| known(o))
+                    .map(|(o, r)| (o.clone(), r.clone()))
+                    .collect();
+                (s.clone(), by)
+            })
             .collect();
         self.dead_pending = old
             .dead_pending
@@ -218,7 +228,9 @@ impl QuorumView {
         event: Event,
     ) {
         self.reports
-            .insert((observer, subject), Report { liveness, event });
+            .entry(subject)
+            .or_default()
+            .insert(observer, Report { liveness, event });
     }
 
     pub(crate) fn is_dead(&self, site: &SiteId) -> bool {
@@ -235,7 +247,8 @@ impl QuorumView {
 
     pub(crate) fn report(&self, observer: &SiteId, subject: &SiteId) -> Option<Liveness> {
         self.reports
-            .get(&(observer.clone(), subject.clone()))
+            .get(subject)
+            .and_then(|by| by.get(observer))
             .map(|r| r.liveness)
     }
 
@@ -261,9 +274,16 @@ impl QuorumView {
     pub(crate) fn dead_vote_events(&self, subject: &SiteId) -> Vec<Event> {
         self.dead_voters(subject)
             .into_iter()
-            .filter_map(|o| self.reports.get(&(o, subject.clone())))
+            .filter_map(|o| self.reports.get(subject).and_then(|by| by.get(&o)))
             .map(|r| r.event.clone())
             .collect()
+    }
+
+    /// How many observers (any, counted or not) report `subject` dead.
+    fn dead_reports(&self, subject: &SiteId) -> usize {
+        self.reports.get(subject).map_or(0, |by| {
+            by.values().filter(|r| r.liveness == Liveness::Dead).count()
+        })
     }
 
     /// Sites `local` can reach by its own detectors (its reports), its own
@@ -310,32 +330,39 @@ impl QuorumView {
         let mut changes = Vec::new();
         for _ in 0..=self.members.len() {
             let mut changed = false;
-            for site in self.members.clone() {
+            for i in 0..self.members.len() {
+                let site = &self.members[i];
                 // A left member said goodbye: its silence afterwards is
                 // expected, not a failure (status shows it as left).
-                if &site == local || self.left.contains(&site) {
-                    self.dead_pending.remove(&site);
+                if site == local || self.left.contains(site) {
+                    self.dead_pending.remove(site);
                     continue;
                 }
-                let voters = self.dead_voters(&site);
-                if self.sites_among(&voters) >= self.quorum {
+                // Voters are a subset of the Dead reports, and a quorum of
+                // sites needs at least as many voters: with fewer Dead
+                // reports than that there is nothing to weigh (the common
+                // case; weighing is O(members) per subject).
+                let voters = (self.dead_reports(site) >= self.quorum)
+                    .then(|| self.dead_voters(site))
+                    .filter(|v| self.sites_among(v) >= self.quorum);
+                if let Some(voters) = voters {
                     let since = *self.dead_pending.entry(site.clone()).or_insert(now);
-                    if !self.declared_dead.contains(&site) && now.since(since) >= hold {
+                    if !self.declared_dead.contains(site) && now.since(since) >= hold {
                         self.declared_dead.insert(site.clone());
                         changes.push(LivenessChange {
-                            site,
+                            site: site.clone(),
                             dead: true,
                             voters,
                         });
                         changed = true;
                     }
                 } else {
-                    self.dead_pending.remove(&site);
-                    if self.declared_dead.remove(&site) {
+                    self.dead_pending.remove(site);
+                    if self.declared_dead.remove(site) {
                         changes.push(LivenessChange {
-                            site,
+                            site: site.clone(),
                             dead: false,
-                            voters,
+                            voters: self.dead_voters(site),
                         });
                         changed = true;
                     }

@@ -24,7 +24,7 @@ use super::selfaware::SelfAwareness;
 use super::settings::GossipSettings;
 use super::status::{Counters, GossipStatus};
 use super::swim::{Ctx, Swim};
-use super::verdict::{self, Facts, Probe, SiteView, Source, Thresholds};
+use super::verdict::{self, DaemonState, Facts, Probe, SiteView, Source, Thresholds};
 use crate::auth::{AuthKey, EnvelopeError, PacketKind};
 use crate::config::FenceTimers;
 use crate::identity::Member;
@@ -152,6 +152,8 @@ pub struct GossipCore {
     selfcheck_due: Option<Duration>,
     /// When the pending `GossipTimer::Silence` fires.
     silence_due: Option<Duration>,
+    /// The start-up grace was over at the last refresh of every view.
+    grace_settled: bool,
     evidence: Evidence,
     views: BTreeMap<SiteId, SiteView>,
     state: Dissemination,
@@ -186,6 +188,7 @@ impl GossipCore {
             started_at: None,
             selfcheck_due: None,
             silence_due: None,
+            grace_settled: false,
             evidence: Evidence::default(),
             views: BTreeMap::new(),
             state,
@@ -267,18 +270,23 @@ impl GossipCore {
         self.now = now;
         // Lifeguard: the self-check fires every probe interval, so a longer
         // gap between any two inputs means our own loop was stalled.
+        let mut stalled = false;
         if let Some(last) = self.last_input {
             let gap = now.saturating_sub(last);
             if gap > self.settings.timers.probe_interval * 2 {
+                stalled = true;
                 self.self_aware
                     .stalled(gap, self.settings.timers.probe_interval);
                 self.evidence.stalled(gap, now);
             }
         }
         self.last_input = Some(now);
+        // The views this input can have changed: every one, unless it is a
+        // state message (see `packet`).
+        let mut touched = None;
         match input {
             Input::Start => self.start(&mut out),
-            Input::Packet { from, data } => self.packet(from, &data, &mut out),
+            Input::Packet { from, data } => touched = self.packet(from, &data, &mut out),
             Input::PushPull { from, conn, data } => self.push_pull(from, conn, &data, &mut out),
             Input::PushPullFailed { to } => {
                 if let Some(site) = self.peer_at(to) {
@@ -304,9 +312,20 @@ impl GossipCore {
             Input::LocalHealth { service, healthy } => self.state.set_health(service, healthy),
             Input::Shared(state) => self.state.set_shared(state),
         }
-        self.evidence
+        let expired = self
+            .evidence
             .expire_external(now, self.settings.external_ttl);
-        self.refresh_views(&mut out);
+        match touched {
+            // Nothing that time alone changes (a silence threshold has its
+            // own timer; the start-up grace and an external lease do not)
+            // can have moved since the last full refresh.
+            Some(sites) if !stalled && !expired && self.grace_settled => {
+                for site in sites {
+                    self.refresh(Some(&site), &mut out);
+                }
+            }
+            _ => self.refresh_views(&mut out),
+        }
         self.state.flush(Sink {
             key: &self.key,
             counters: &mut self.counters,
@@ -388,7 +407,17 @@ impl GossipCore {
         (self.settings.timers.probe_interval * 2).max(Duration::from_millis(50))
     }
 
-    fn packet(&mut self, from: SocketAddr, data: &[u8], out: &mut Vec<Output>) {
+    /// Takes in one datagram. A state message changes only what we know
+    /// of its sender (its silence, its own state) and of the origin it
+    /// carries (whether it is leaving): it returns those sites, whose views
+    /// are all that need refreshing; `None` for anything else (SWIM moves
+    /// any member).
+    fn packet(
+        &mut self,
+        from: SocketAddr,
+        data: &[u8],
+        out: &mut Vec<Output>,
+    ) -> Option<Vec<SiteId>> {
         self.counters.packets_in += 1;
         let (kind, body) = match self.key.open(data) {
             Ok(x) => x,
@@ -398,31 +427,40 @@ impl GossipCore {
                     self.counters.bad_mac += 1;
                 }
                 tracing::debug!(%from, error = %e, "dropped gossip packet");
-                return;
+                return None;
             }
         };
         // A member's own voice: whatever anyone reports about it, it is
         // talking to us now.
-        if let Some(site) = self.peer_at(from) {
-            self.evidence.heard(site, self.now);
+        let speaker = self.peer_at(from);
+        if let Some(site) = &speaker {
+            self.evidence.heard(site.clone(), self.now);
         }
+        let mut touched: Vec<SiteId> = speaker.into_iter().collect();
         match kind {
             PacketKind::Swim => {
                 let ctx = Self::ctx(&self.key, out, &mut self.counters, &mut self.self_aware);
                 self.swim.handle_data(from, body, ctx);
+                return None;
             }
-            PacketKind::State => match StateMsg::decode(body) {
-                Ok(msg) => {
-                    let sender = msg.sender.clone();
-                    if self.heard_sender(&sender, out) {
-                        self.state.merge(msg, out)
+            PacketKind::State => {
+                // v1, from members of older builds: whole origin states.
+                match StateMsg::decode(body) {
+                    Ok(msg) => {
+                        let sender = msg.sender.clone();
+                        if self.heard_sender(&sender, out) {
+                            self.state.merge(msg, out)
+                        }
                     }
+                    Err(e) => self.bad_state(from, &e),
                 }
-                Err(e) => self.bad_state(from, &e),
-            },
+                return None;
+            }
             PacketKind::Delta => match DeltaMsg::decode(body) {
                 Ok(msg) => {
                     if self.heard_sender(&msg.sender, out) {
+                        touched.push(msg.sender.clone());
+                        touched.push(msg.origin.clone());
                         self.state.delta(msg, &mut self.counters, out);
                     }
                 }
@@ -431,6 +469,7 @@ impl GossipCore {
             PacketKind::Digest => match DigestMsg::decode(body) {
                 Ok(msg) => {
                     if self.heard_sender(&msg.sender, out) {
+                        touched.push(msg.sender.clone());
                         let now = self.now;
                         self.state.digest(
                             msg,
@@ -451,6 +490,9 @@ impl GossipCore {
                 tracing::debug!(%from, "push-pull packet over UDP dropped");
             }
         }
+        touched.sort();
+        touched.dedup();
+        Some(touched)
     }
 
     fn bad_state(&mut self, from: SocketAddr, e: &crate::wire::WireError) {
@@ -467,7 +509,9 @@ impl GossipCore {
             return false;
         }
         self.evidence.heard(sender.clone(), self.now);
-        self.refresh_views(out);
+        // Only the sender's view can have changed since the last input's
+        // refresh; the others are refreshed after this input as usual.
+        self.refresh(Some(sender), out);
         true
     }
 
@@ -625,15 +669,18 @@ impl GossipCore {
         t.probe_interval * 10 + t.suspect_after
     }
 
+    fn grace_over(&self) -> bool {
+        self.started_at
+            .is_some_and(|at| self.now.saturating_sub(at) >= self.startup_grace())
+    }
+
     /// Gathers what we know about `site` and applies the verdict rule.
-    fn site_view(&self, site: &SiteId) -> SiteView {
+    fn site_view(&self, site: &SiteId, swim: DaemonState) -> SiteView {
         let facts = Facts {
             leaving: self.state.leaving(site),
             links: self.evidence.links_toward(site),
-            swim: self.swim.daemon_state(site),
-            grace_over: self
-                .started_at
-                .is_some_and(|at| self.now.saturating_sub(at) >= self.startup_grace()),
+            swim,
+            grace_over: self.grace_over(),
             sources: self.evidence.sources().get(site),
             silence: self.silence(site),
             probe: self
@@ -662,28 +709,61 @@ impl GossipCore {
     }
 
     fn refresh_views(&mut self, out: &mut Vec<Output>) {
+        self.refresh(None, out);
+    }
+
+    /// Refreshes the view of `only` that site, or of every peer (and the
+    /// silence timer), and publishes our verdicts if one changed.
+    fn refresh(&mut self, only: Option<&SiteId>, out: &mut Vec<Output>) {
         if self.started_at.is_none() {
             return;
         }
-        self.schedule_silence_check(out);
-        let peers: Vec<SiteId> = self.settings.peers.iter().map(|(s, _)| s.clone()).collect();
-        let mut verdicts = Vec::new();
-        for site in peers {
-            let view = self.site_view(&site);
-            let before = self.views.insert(site.clone(), view);
+        if only.is_none() {
+            self.schedule_silence_check(out);
+            self.grace_settled = self.grace_over();
+        }
+        let daemons = only.is_none().then(|| self.swim.daemon_states());
+        // Our published verdicts follow the views: rebuilt only when a
+        // view's liveness changed (this runs after every input, over
+        // every peer).
+        let mut verdicts_changed = false;
+        for (site, _) in &self.settings.peers {
+            if only.is_some_and(|o| o != site) {
+                continue;
+            }
+            let daemon = daemons
+                .as_ref()
+                .map_or_else(|| self.swim.daemon_state(site), |d| d.get(site));
+            let view = self.site_view(site, daemon);
+            let before = match self.views.get_mut(site) {
+                Some(v) => Some(std::mem::replace(v, view)),
+                None => {
+                    self.views.insert(site.clone(), view);
+                    None
+                }
+            };
             if before != Some(view) {
                 let from = before.map_or("none", SiteView::as_str);
                 tracing::info!(kind = %"site_view", %site, from = %from, to = %view.as_str(),
                     "site view changed");
-                if view.awaits_probe() && self.settings.probed.contains(&site) {
+                if view.awaits_probe() && self.settings.probed.contains(site) {
                     out.push(Output::ProbeNow { site: site.clone() });
                 }
-            }
-            if let Some(l) = view.liveness() {
-                verdicts.push((site, l));
+                verdicts_changed |= before.and_then(SiteView::liveness) != view.liveness();
             }
         }
-        self.state.set_verdicts(verdicts, out);
+        if verdicts_changed {
+            let verdicts = self
+                .settings
+                .peers
+                .iter()
+                .filter_map(|(site, _)| {
+                    let l = self.views.get(site).and_then(|v| v.liveness())?;
+                    Some((site.clone(), l))
+                })
+                .collect();
+            self.state.set_verdicts(verdicts, out);
+        }
     }
 }
 

@@ -133,13 +133,15 @@ impl Evidence {
     /// Withdraws the external detector's verdicts it has not repeated for
     /// `ttl`. Some input arrives at least every probe interval (the
     /// self-check), so a verdict outlives its lease by at most that.
-    pub fn expire_external(&mut self, now: Duration, ttl: Duration) {
+    /// Whether one expired.
+    pub fn expire_external(&mut self, now: Duration, ttl: Duration) -> bool {
         let expired: Vec<SiteId> = self
             .external_at
             .iter()
             .filter(|(_, at)| now.saturating_sub(**at) >= ttl)
             .map(|(site, _)| site.clone())
             .collect();
+        let any = !expired.is_empty();
         for site in expired {
             self.external_at.remove(&site);
             if let Some(l) = self
@@ -150,5 +152,6 @@ impl Evidence {
                 tracing::info!(%site, liveness = ?l, ?ttl, "external verdict expired: the feeder did not repeat it");
             }
         }
+        any
     }
 }

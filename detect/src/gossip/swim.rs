@@ -8,7 +8,7 @@
 //! - identities carry a generation (`identity.rs`) so a falsely-downed
 //!   member rejoins at once under a new one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -135,12 +135,24 @@ impl Swim {
             .iter_membership_state()
             .filter(|m| &m.id().site == site)
             .max_by_key(|m| (m.id().generation, m.incarnation()));
-        match best.map(|m| m.state()) {
-            Some(State::Alive) => DaemonState::Alive,
-            Some(State::Suspect) => DaemonState::Suspect,
-            Some(State::Down) => DaemonState::Down,
-            None if self.seen.contains(site) => DaemonState::Down,
-            None => DaemonState::Unknown,
+        DaemonStates::state(best.map(|m| m.state()), &self.seen, site)
+    }
+
+    /// What SWIM says about every site's daemon, from one pass over the
+    /// membership (the core asks about every peer after every input).
+    pub fn daemon_states(&self) -> DaemonStates<'_> {
+        let mut best: BTreeMap<&SiteId, ((u64, u16), State)> = BTreeMap::new();
+        for m in self.foca.iter_membership_state() {
+            let rank = (m.id().generation, m.incarnation());
+            let entry = best.entry(&m.id().site).or_insert((rank, m.state()));
+            // The last of equals wins, as with `max_by_key`.
+            if rank >= entry.0 {
+                *entry = (rank, m.state());
+            }
+        }
+        DaemonStates {
+            best,
+            seen: &self.seen,
         }
     }
 
@@ -193,6 +205,30 @@ impl Swim {
                 OwnedNotification::Idle => tracing::debug!("gossip idle: no member known"),
                 _ => {}
             }
+        }
+    }
+}
+
+/// SWIM's view of every daemon at one instant ([`Swim::daemon_states`]).
+pub(super) struct DaemonStates<'a> {
+    /// Per site, its latest identity's (generation, incarnation) and state.
+    best: BTreeMap<&'a SiteId, ((u64, u16), State)>,
+    seen: &'a BTreeSet<SiteId>,
+}
+
+impl DaemonStates<'_> {
+    /// As [`Swim::daemon_state`].
+    pub fn get(&self, site: &SiteId) -> DaemonState {
+        Self::state(self.best.get(site).map(|(_, s)| *s), self.seen, site)
+    }
+
+    fn state(latest: Option<State>, seen: &BTreeSet<SiteId>, site: &SiteId) -> DaemonState {
+        match latest {
+            Some(State::Alive) => DaemonState::Alive,
+            Some(State::Suspect) => DaemonState::Suspect,
+            Some(State::Down) => DaemonState::Down,
+            None if seen.contains(site) => DaemonState::Down,
+            None => DaemonState::Unknown,
         }
     }
 }
