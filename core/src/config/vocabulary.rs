@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
-use crate::ids::{ServiceId, SiteId};
+use crate::ids::{PlanId, ServiceId, SiteId};
 
 /// `[[site]]`: a member of the quorum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +134,9 @@ pub struct ServiceEntry<H> {
     /// The sites that can carry it, most preferred first.
     pub sites: Vec<SiteId>,
     pub health: Option<H>,
+    /// The `[[plan]]` that runs with every move of this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanId>,
 }
 
 impl<H> ServiceEntry<H> {

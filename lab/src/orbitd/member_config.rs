@@ -56,6 +56,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
         detect: detect(setup)?,
         policy: policy(setup.tuning.failback),
         services: vec![web()?],
+        plans: Vec::new(),
         bgp: None,
         haproxy: None,
         sdn: None,
@@ -168,6 +169,7 @@ fn web() -> Result<ServiceEntry> {
             fall: 2,
             fast_interval: None,
         }),
+        plan: None,
     })
 }
 
