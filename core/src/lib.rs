@@ -36,7 +36,8 @@ mod time;
 
 pub use decision::{Change, ChangeFields, Decision};
 pub use engine::{
-    Engine, EngineStatus, FailoverCause, Handover, HeldBy, ServiceStatus, SiteStatus,
+    Engine, EngineStatus, FailoverCause, Handover, HeldBy, PlanRun, ServiceStatus, SiteStatus,
+    StepRun, StepState, Takeover,
 };
 pub use error::{CommandError, Error, SimulationError};
 pub use event::{Command, Event, Liveness};
