@@ -200,7 +200,7 @@ pub const TABLES: &[Table] = &[
         about: "A disaster-recovery plan: the steps that go with a move of each service naming it (service plan = ID). Phases: fence_old, before_takeover, after_takeover (docs/plans.md). Must be identical on every member. Not yet run by orbitd: a config with a plan is refused until it is.",
         keys: &[
             key("id", "string (plan id)", Required, "The plan's name, as services name it."),
-            key("proceed_after", DURATION, Value("unset: hold"), "When a before_takeover step fails after its retries: unset, the move is held (the service stays where it is, or nowhere) and the failure alerted; set, the move goes ahead this long after the failure. At most 1h."),
+            key("proceed_after", DURATION, Value("unset: hold"), "When a step that runs before the takeover (fence_old, before_takeover) fails after its retries: unset, the move is held (the service stays where it is, or nowhere) and the failure alerted; set, the move goes ahead this long after the failure. At most 1h."),
             key("before_takeover", "array of steps", Value("[]"), "Steps that must succeed before the new site may carry the service (promote the replica)."),
             key("fence_old", "array of steps", Value("[]"), "Steps that stop the old primary accepting writes: first in a planned switchover, at once when the old site is reachable, and when it returns from a partition before it may carry anything."),
             key("after_takeover", "array of steps", Value("[]"), "Steps run once the move is confirmed (notify an orchestrator); a failure is alerted, the move stands."),

@@ -787,7 +787,7 @@ fn a_plan_without_steps_or_with_a_policy_it_cannot_use_is_refused() {
         found,
         [
             "plan[0]: a plan needs at least one step in before_takeover, fence_old or after_takeover",
-            "plan[0].proceed_after: only applies to a failing before_takeover step, and this plan has none",
+            "plan[0].proceed_after: only applies to a failing step that runs before the takeover (fence_old, before_takeover), and this plan has none",
         ]
     );
     let twice = format!("{PG_PLAN}\n[[plan]]\nid = \"pg\"\n[[plan.fence_old]]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n");

@@ -32,8 +32,8 @@ pub const MAX_PROCEED_AFTER: Duration = Duration::from_secs(3600);
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     pub id: PlanId,
-    /// When a `before_takeover` step fails (after its retries): unset, the
-    /// move is held (the service stays where it is, or nowhere, and the
+    /// When a step that runs before the takeover (`fence_old`,
+    /// `before_takeover`) fails after its retries: unset, the move is held (the service stays where it is, or nowhere, and the
     /// failure is alerted); set, the move goes ahead this long after the
     /// failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -258,10 +258,10 @@ impl Plan {
             );
         }
         if let Some(after) = self.proceed_after {
-            if self.before_takeover.is_empty() {
+            if self.before_takeover.is_empty() && self.fence_old.is_empty() {
                 r.add(
                     "proceed_after",
-                    "only applies to a failing before_takeover step, and this plan has none",
+                    "only applies to a failing step that runs before the takeover (fence_old, before_takeover), and this plan has none",
                 );
             }
             if after.get() > MAX_PROCEED_AFTER {

@@ -148,7 +148,7 @@ impl PlanRun {
     /// site; an `after_takeover` step only once the traffic moved; none
     /// after a failure that holds the move.
     pub fn due(&self) -> Option<usize> {
-        if let Takeover::Held { .. } = self.takeover(Millis(u64::MAX)) {
+        if self.holds() {
             return None;
         }
         for (i, step) in self.steps.iter().enumerate() {
@@ -257,6 +257,14 @@ impl PlanRun {
         } else {
             Takeover::Ready
         }
+    }
+
+    /// Whether a failed step holds the move for good (no `proceed_after`).
+    fn holds(&self) -> bool {
+        self.proceed_after.is_none()
+            && self.steps.iter().any(|s| {
+                s.phase != Phase::AfterTakeover && matches!(s.state, StepState::Failed { .. })
+            })
     }
 
     /// When the engine must look again without an event: the end of a
