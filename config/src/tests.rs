@@ -796,3 +796,32 @@ fn a_plan_without_steps_or_with_a_policy_it_cannot_use_is_refused() {
         ["plan[1].id: duplicate plan id \"pg\""]
     );
 }
+
+/// The PostgreSQL plan of docs/plans.md, as the page shows it.
+#[test]
+fn the_postgresql_plan_in_docs_plans_md_is_valid() {
+    const PAGE: &str = include_str!("../../docs/plans.md");
+    let example = PAGE
+        .split("## Example")
+        .nth(1)
+        .and_then(|rest| rest.split("```toml\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .expect("docs/plans.md has an example TOML block");
+    let plan = &example[example.find("[[plan]]").expect("the block has a [[plan]]")..];
+    let text = with_plans(plan);
+    assert_eq!(plan_problems(&text), Vec::<String>::new());
+    let config = Config::parse(&text, "docs/plans.md").unwrap();
+    let plan = &config.plans[0];
+    assert_eq!(
+        (
+            plan.fence_old.len(),
+            plan.before_takeover.len(),
+            plan.after_takeover.len()
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        plan.proceed_after, None,
+        "the example holds a failed promotion"
+    );
+}
