@@ -17,16 +17,17 @@ use crate::Config;
 
 /// The sections in the order `orbit.toml` is usually written; a section
 /// not listed here comes after them.
-const SECTIONS: [&str; 12] = [
-    "node", "api", "journal", "site", "detect", "policy", "service", "bgp", "haproxy", "sdn",
-    "hook", "bfd",
+const SECTIONS: [&str; 13] = [
+    "node", "api", "journal", "site", "detect", "policy", "service", "plan", "bgp", "haproxy",
+    "sdn", "hook", "bfd",
 ];
 
 /// Arrays of tables whose entries are told apart by a key: (TOML path,
 /// key, how an entry is named).
-const KEYED: [(&str, &str, &str); 3] = [
+const KEYED: [(&str, &str, &str); 4] = [
     ("site", "id", "site"),
     ("service", "id", "service"),
+    ("plan", "id", "plan"),
     ("bgp.peer", "address", "bgp neighbor"),
 ];
 

@@ -9,8 +9,10 @@
 //! never reach the text.
 //!
 //! Must agree: the `[[site]]` ids and which are witnesses; per
-//! `[[service]]` its id, prefixes and sites in priority order; the
-//! `[policy]` values every engine decides with (`failover_hold`,
+//! `[[service]]` its id, prefixes, sites in priority order and the
+//! `[[plan]]` each service names, and every `[[plan]]` with its steps
+//! (the engine holds a move for a plan's before_takeover phase, so members
+//! must agree on it); the `[policy]` values every engine decides with (`failover_hold`,
 //! `failback`, `failback_after` while failback is automatic, `drain_grace`,
 //! `observer` (the cluster's observer mode until an operator sets it: a
 //! member that alone observes would leave its commands to the others),
@@ -27,7 +29,7 @@
 
 use std::fmt::Write as _;
 
-use orbit_core::config::Failback;
+use orbit_core::config::{Failback, Plan, StepKind};
 use orbit_core::ConfigFingerprint;
 use sha2::{Digest, Sha256};
 
@@ -90,15 +92,68 @@ impl Config {
                 service.prefixes.iter().map(ToString::to_string).collect();
             prefixes.sort();
             let sites: Vec<&str> = service.sites.iter().map(|s| s.as_str()).collect();
-            let _ = writeln!(
+            let _ = write!(
                 services,
                 "service {} prefixes={} sites={}",
                 service.id,
                 prefixes.join(","),
                 sites.join(">")
             );
+            match &service.plan {
+                Some(plan) => {
+                    let _ = writeln!(services, " plan={plan}");
+                }
+                None => services.push('\n'),
+            }
+        }
+        let mut plans: Vec<_> = self.plans.iter().collect();
+        plans.sort_by(|a, b| a.id.cmp(&b.id));
+        for plan in plans {
+            plan_text(plan, &mut services);
         }
         (cluster, Some(services))
+    }
+}
+
+/// A plan's lines: every step with its defaults filled in, in phase order
+/// (the order of the steps within a phase is the order they run in).
+fn plan_text(plan: &Plan, out: &mut String) {
+    let on_failure = match plan.proceed_after {
+        Some(after) => format!("proceed_after={after}"),
+        None => "hold".to_owned(),
+    };
+    let _ = writeln!(out, "plan {} on_failure={on_failure}", plan.id);
+    for (phase, i, step) in plan.all_steps() {
+        let _ = write!(
+            out,
+            "plan {} {} {} kind={:?} at={} timeout={} retries={} idempotent={}",
+            plan.id,
+            phase.key(),
+            step.name(phase, i),
+            step.kind,
+            step.at(phase).as_str(),
+            step.timeout,
+            step.retries,
+            step.idempotent
+        );
+        match step.kind {
+            StepKind::Exec => {
+                let _ = writeln!(
+                    out,
+                    " command={:?}",
+                    step.command.as_deref().unwrap_or_default()
+                );
+            }
+            StepKind::Http => {
+                let _ = writeln!(
+                    out,
+                    " {} {:?} body={:?}",
+                    step.method(),
+                    step.url.as_deref().unwrap_or_default(),
+                    step.body.as_deref().unwrap_or_default()
+                );
+            }
+        }
     }
 }
 

@@ -69,6 +69,20 @@ use KeyDefault::{Required, Unset, Value};
 /// Durations are strings such as "250ms", "9s", "5m".
 const DURATION: &str = "duration";
 
+/// The keys of a plan step, the same in every phase.
+const STEP_KEYS: &[Key] = &[
+    key("name", "string", Value("PHASE[INDEX]"), "How status and the journal name the step; unique in the plan."),
+    key("kind", "\"exec\" | \"http\"", Required, "exec runs command; http sends method url with body."),
+    key("at", "\"new\" | \"old\" | \"any\"", Value("\"old\" in fence_old, else \"new\""), "Which member's orbitd runs it: the site taking over, the site being left (when reachable), or any (the new site runs it)."),
+    key("command", "array of strings (argv)", Unset, "kind = \"exec\": the program (looked up in PATH unless it holds a /, and checked at start) and its arguments; no shell. Environment: ORBIT_SERVICE, ORBIT_FROM, ORBIT_TO, ORBIT_GENERATION, ORBIT_PLAN, ORBIT_PHASE, ORBIT_STEP."),
+    key("method", "string", Value("\"POST\""), "kind = \"http\": GET, POST, PUT, PATCH or DELETE."),
+    key("url", "string (http:// URL)", Unset, "kind = \"http\": required; may hold ${service}, ${from}, ${to}, ${generation}."),
+    key("body", "string", Value("\"\""), "kind = \"http\": the request body; may hold the same placeholders."),
+    key("timeout", DURATION, Value("\"30s\""), "Bound on one attempt; at most 10m."),
+    key("retries", "integer", Value("0"), "Attempts after a failed one (exit status not 0, HTTP status not 2xx, timeout); at most 10."),
+    key("idempotent", "boolean", Value("false"), "Running it twice does no harm: only such a step runs again when orbitd resumes a plan that was running it when it stopped."),
+];
+
 /// Every table, in the order of the page.
 pub const TABLES: &[Table] = &[
     Table {
@@ -161,6 +175,7 @@ pub const TABLES: &[Table] = &[
             key("id", "string (service id)", Required, "The service's name."),
             key("prefixes", "array of strings (prefixes)", Required, "Service addresses: /32 and /128 for anycast, wider prefixes allowed."),
             key("sites", "array of strings (site ids)", Required, "The sites that can carry it, most preferred first."),
+            key("plan", "string (plan id)", Unset, "The [[plan]] that runs with every move of the service."),
         ],
     },
     Table {
@@ -179,6 +194,36 @@ pub const TABLES: &[Table] = &[
             key("fall", "integer", Value("3"), "Consecutive failures before unhealthy."),
             key("fast_interval", DURATION, Value("interval / 4, at least 10ms"), "Between checks while the result is in transition (failed, not yet fall times; passed, not yet rise times), as HAProxy's fastinter."),
         ],
+    },
+    Table {
+        path: "plan",
+        array: true,
+        about: "A disaster-recovery plan: the steps that go with a move of each service naming it (service plan = ID). Phases: fence_old, before_takeover, after_takeover (docs/plans.md). Must be identical on every member. Not yet run by orbitd: a config with a plan is refused until it is.",
+        keys: &[
+            key("id", "string (plan id)", Required, "The plan's name, as services name it."),
+            key("proceed_after", DURATION, Value("unset: hold"), "When a step that runs before the takeover (fence_old, before_takeover) fails after its retries: unset, the move is held (the service stays where it is, or nowhere) and the failure alerted; set, the move goes ahead this long after the failure. At most 1h."),
+            key("before_takeover", "array of steps", Value("[]"), "Steps that must succeed before the new site may carry the service (promote the replica)."),
+            key("fence_old", "array of steps", Value("[]"), "Steps that stop the old primary accepting writes: first in a planned switchover, at once when the old site is reachable, and when it returns from a partition before it may carry anything."),
+            key("after_takeover", "array of steps", Value("[]"), "Steps run once the move is confirmed (notify an orchestrator); a failure is alerted, the move stands."),
+        ],
+    },
+    Table {
+        path: "plan.fence_old",
+        array: true,
+        about: "A fence_old step.",
+        keys: STEP_KEYS,
+    },
+    Table {
+        path: "plan.before_takeover",
+        array: true,
+        about: "A before_takeover step. at = \"old\" is refused: in a failover the old site is dead.",
+        keys: STEP_KEYS,
+    },
+    Table {
+        path: "plan.after_takeover",
+        array: true,
+        about: "An after_takeover step.",
+        keys: STEP_KEYS,
     },
     Table {
         path: "bgp",

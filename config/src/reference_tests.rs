@@ -68,6 +68,16 @@ fn schema() -> Vec<(&'static str, Probe)> {
         ("policy", probe::<orbit_core::config::Policy>()),
         ("service", probe::<ServiceEntry>()),
         ("service.health", probe::<orbit_detect::HealthCheck>()),
+        ("plan", probe::<orbit_core::config::Plan>()),
+        ("plan.fence_old", probe::<orbit_core::config::PlanStep>()),
+        (
+            "plan.before_takeover",
+            probe::<orbit_core::config::PlanStep>(),
+        ),
+        (
+            "plan.after_takeover",
+            probe::<orbit_core::config::PlanStep>(),
+        ),
         ("bgp", probe::<orbit_bgp::Config>()),
         ("bgp.active", probe::<bgp::BgpActive>()),
         ("bgp.standby", probe::<bgp::BgpStandbyAnnounce>()),

@@ -28,6 +28,10 @@ pub struct Config {
     pub policy: Policy,
     #[serde(rename = "service", default)]
     pub services: Vec<ServiceEntry>,
+    /// Disaster-recovery plans: the steps that go with a service's move
+    /// (docs/plans.md).
+    #[serde(rename = "plan", default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<orbit_core::config::Plan>,
     pub bgp: Option<orbit_bgp::Config>,
     pub haproxy: Option<orbit_haproxy::Config>,
     pub sdn: Option<orbit_sdn::Config>,

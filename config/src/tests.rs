@@ -779,3 +779,204 @@ fn more_services_than_gossip_carries_are_refused() {
         &got[..got.len().min(5)]
     );
 }
+
+/// The example with service "db" naming plan "pg" and `plans` after the
+/// services (before `[hook]`).
+fn with_plans(plans: &str) -> String {
+    let text = EXAMPLE.replacen(
+        "sites = [\"b\", \"a\"]",
+        "sites = [\"b\", \"a\"]\nplan = \"pg\"",
+        1,
+    );
+    assert_ne!(text, EXAMPLE);
+    text.replacen("[hook]", &format!("{plans}\n[hook]"), 1)
+}
+
+/// The problems other than the one that refuses every plan while no
+/// orbitd runs them.
+fn plan_problems(text: &str) -> Vec<String> {
+    problems(text)
+        .into_iter()
+        .filter(|p| !p.starts_with("plan: plans are checked but not yet run"))
+        .collect()
+}
+
+const PG_PLAN: &str = r#"
+[[plan]]
+id = "pg"
+proceed_after = "30s"
+
+[[plan.fence_old]]
+name = "stop-old-primary"
+kind = "exec"
+command = ["/usr/bin/pg_ctlcluster", "15", "main", "stop", "-m", "fast"]
+idempotent = true
+
+[[plan.before_takeover]]
+name = "promote"
+kind = "exec"
+command = ["/usr/bin/psql", "-c", "SELECT pg_promote()"]
+timeout = "60s"
+retries = 2
+
+[[plan.after_takeover]]
+name = "notify"
+kind = "http"
+at = "any"
+url = "http://192.0.2.50:8000/v1/recover/${to}"
+body = '{"service": "${service}", "from": "${from}", "to": "${to}", "generation": ${generation}}'
+"#;
+
+#[test]
+fn a_good_plan_has_no_problem_but_is_refused_until_orbitd_runs_plans() {
+    let text = with_plans(PG_PLAN);
+    assert_eq!(plan_problems(&text), Vec::<String>::new());
+    assert_eq!(
+        problems(&text).len(),
+        1,
+        "exactly the not-yet-run problem: {:?}",
+        problems(&text)
+    );
+    let config = Config::parse(&text, "t.toml").unwrap();
+    let plan = &config.plans[0];
+    use orbit_core::config::{Phase, StepSite};
+    assert_eq!(plan.fence_old[0].at(Phase::FenceOld), StepSite::Old);
+    assert_eq!(
+        plan.before_takeover[0].at(Phase::BeforeTakeover),
+        StepSite::New
+    );
+    assert_eq!(plan.before_takeover[0].timeout.get().as_secs(), 60);
+    assert_eq!(plan.after_takeover[0].method(), "POST");
+    assert_eq!(config.services[1].plan.as_ref().unwrap().as_str(), "pg");
+}
+
+#[test]
+fn an_unknown_step_kind_is_named_with_its_path() {
+    let text = with_plans(&PG_PLAN.replacen("kind = \"exec\"", "kind = \"ssh\"", 1));
+    let err = Config::parse_valid(&text, "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("plan[0].fence_old[0].kind") && err.contains("ssh") && err.contains("exec"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_before_takeover_step_at_the_old_site_is_refused() {
+    let text =
+        with_plans(&PG_PLAN.replacen("name = \"promote\"", "name = \"promote\"\nat = \"old\"", 1));
+    let found = plan_problems(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("plan[0].before_takeover[0].at: ") && found[0].contains("fence_old"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_service_naming_an_unknown_plan_is_refused() {
+    let text = with_plans(&PG_PLAN.replacen("id = \"pg\"", "id = \"postgres\"", 1));
+    assert_eq!(
+        plan_problems(&text),
+        ["service[1].plan: unknown plan \"pg\"; it must be one of the [[plan]] ids (postgres)"]
+    );
+    let text = with_plans("");
+    assert_eq!(
+        plan_problems(&text),
+        ["service[1].plan: unknown plan \"pg\"; it must be one of the [[plan]] ids (there is none)"]
+    );
+}
+
+#[test]
+fn step_keys_must_fit_their_kind_and_stay_in_bounds() {
+    let bad = r#"
+[[plan]]
+id = "pg"
+proceed_after = "2h"
+
+[[plan.before_takeover]]
+name = "promote"
+kind = "exec"
+url = "http://192.0.2.50/"
+timeout = "0s"
+retries = 11
+
+[[plan.after_takeover]]
+name = "promote"
+kind = "http"
+method = "BREW"
+command = ["/bin/true"]
+url = "https://192.0.2.50/${site}"
+body = "${service"
+"#;
+    let found = plan_problems(&with_plans(bad));
+    let expected = [
+        "plan[0].proceed_after: 2h is above the maximum of 1h",
+        "plan[0].before_takeover[0].command: required for kind = \"exec\"",
+        "plan[0].before_takeover[0].url: only for kind = \"http\"",
+        "plan[0].before_takeover[0].timeout: 0s must be above 0",
+        "plan[0].before_takeover[0].retries: 11 is above the maximum of 10",
+        "plan[0].after_takeover[0].name: step name \"promote\" is also before_takeover[0]'s",
+        "plan[0].after_takeover[0].command: only for kind = \"exec\"",
+        "plan[0].after_takeover[0].url: \"https://192.0.2.50/${site}\" must be an http:// URL",
+        "plan[0].after_takeover[0].url: unknown placeholder \"${site}\"",
+        "plan[0].after_takeover[0].method: \"BREW\" is not one of GET, POST, PUT, PATCH, DELETE",
+        "plan[0].after_takeover[0].body: \"${\" at byte 0 is not closed",
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    for (found, expected) in found.iter().zip(expected) {
+        assert!(
+            found.starts_with(expected),
+            "{found:?} should start with {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn a_plan_without_steps_or_with_a_policy_it_cannot_use_is_refused() {
+    let found = plan_problems(&with_plans(
+        "[[plan]]\nid = \"pg\"\nproceed_after = \"10s\"\n",
+    ));
+    assert_eq!(
+        found,
+        [
+            "plan[0]: a plan needs at least one step in before_takeover, fence_old or after_takeover",
+            "plan[0].proceed_after: only applies to a failing step that runs before the takeover (fence_old, before_takeover), and this plan has none",
+        ]
+    );
+    let twice = format!("{PG_PLAN}\n[[plan]]\nid = \"pg\"\n[[plan.fence_old]]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n");
+    assert_eq!(
+        plan_problems(&with_plans(&twice)),
+        ["plan[1].id: duplicate plan id \"pg\""]
+    );
+}
+
+/// The PostgreSQL plan of docs/plans.md, as the page shows it.
+#[test]
+fn the_postgresql_plan_in_docs_plans_md_is_valid() {
+    const PAGE: &str = include_str!("../../docs/plans.md");
+    let example = PAGE
+        .split("## Example")
+        .nth(1)
+        .and_then(|rest| rest.split("```toml\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .expect("docs/plans.md has an example TOML block");
+    let plan = &example[example.find("[[plan]]").expect("the block has a [[plan]]")..];
+    let text = with_plans(plan);
+    assert_eq!(plan_problems(&text), Vec::<String>::new());
+    let config = Config::parse(&text, "docs/plans.md").unwrap();
+    let plan = &config.plans[0];
+    assert_eq!(
+        (
+            plan.fence_old.len(),
+            plan.before_takeover.len(),
+            plan.after_takeover.len()
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        plan.proceed_after, None,
+        "the example holds a failed promotion"
+    );
+}

@@ -33,6 +33,7 @@ impl Config {
         self.detect
             .validate(&scope, self.bfd.member_detect_time(), &mut r);
         self.check_services(&mut r);
+        self.check_plans(&mut r);
         if let Some(bgp) = &self.bgp {
             bgp.validate(&scope, &mut r);
         }
@@ -428,11 +429,63 @@ impl Config {
                     r.add(&path, format!("site {:?} is listed twice", site.as_str()));
                 }
             }
+            if let Some(plan) = &svc.plan {
+                if !self.plans.iter().any(|p| &p.id == plan) {
+                    r.add(
+                        format!("{base}.plan"),
+                        format!(
+                            "unknown plan {:?}; it must be one of the [[plan]] ids{}",
+                            plan.as_str(),
+                            plan_ids(&self.plans)
+                        ),
+                    );
+                }
+            }
             if let Some(h) = &svc.health {
                 let mut found = Problems::default();
                 h.validate(&mut found);
                 r.extend_under(&format!("{base}.health"), found);
             }
+        }
+    }
+}
+
+/// " (a, b)", or " (there is none)": what a service may name.
+fn plan_ids(plans: &[orbit_core::config::Plan]) -> String {
+    if plans.is_empty() {
+        " (there is none)".to_owned()
+    } else {
+        let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+        format!(" ({})", ids.join(", "))
+    }
+}
+
+impl Config {
+    /// Each `[[plan]]` on its own, and their ids.
+    fn check_plans(&self, r: &mut Problems) {
+        let mut ids = BTreeSet::new();
+        for (i, plan) in self.plans.iter().enumerate() {
+            let base = format!("plan[{i}]");
+            if !ids.insert(&plan.id) {
+                r.add(
+                    format!("{base}.id"),
+                    format!("duplicate plan id {:?}", plan.id.as_str()),
+                );
+            }
+            let mut found = Problems::default();
+            plan.validate(&mut found);
+            r.extend_under(&base, found);
+        }
+        if !self.plans.is_empty() {
+            // Until the engine and the daemon run them (issue 22), a plan
+            // would be a promise nothing keeps: the service would move
+            // without its steps.
+            r.add(
+                "plan",
+                "plans are checked but not yet run by this orbitd: a service would move \
+                 without its steps; remove the [[plan]] tables and the services' plan keys \
+                 (docs/plans.md, Status)",
+            );
         }
     }
 }

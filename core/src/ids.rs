@@ -116,6 +116,11 @@ identifier!(
     /// A service steered by orbit, as named in `[[service]]`.
     ServiceId
 );
+identifier!(
+    /// A disaster-recovery plan, as named in `[[plan]]`; a step's name
+    /// follows the same rules.
+    PlanId
+);
 
 #[cfg(test)]
 mod tests {

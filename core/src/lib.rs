@@ -36,13 +36,14 @@ mod time;
 
 pub use decision::{Change, ChangeFields, Decision};
 pub use engine::{
-    Engine, EngineStatus, FailoverCause, Handover, HeldBy, ServiceStatus, SiteStatus,
+    Engine, EngineStatus, FailoverCause, Handover, HeldBy, PlanRun, ServiceStatus, SiteStatus,
+    StepRun, StepState, Takeover,
 };
 pub use error::{CommandError, Error, SimulationError};
 pub use event::{Command, Event, Liveness};
 pub use fingerprint::{mismatch_warning, mismatched, ConfigFingerprint, SHORT_HEX_DIGITS};
 pub use format_version::{FormatVersions, UnsupportedVersion};
-pub use ids::{IdError, ServiceId, SiteId};
+pub use ids::{IdError, PlanId, ServiceId, SiteId};
 pub use order::{Client, Order, Origin, Reason, ReasonError, MAX_REASON_CHARS};
 pub use read_buffer::ReadBuffer;
 pub use redirect::{

@@ -1,6 +1,7 @@
 //! The files a config names, checked with the config and before orbitd
 //! binds anything: the gossip key, the API token, the TCP-MD5 passwords, the
-//! BFD key, and the programs of the hook and of `exec` health checks.
+//! BFD key, and the programs of the hook, of `exec` health checks and of
+//! `exec` plan steps.
 //!
 //! Each file is read by the same function, or the program looked up the
 //! same way, as the component that uses it at start, so a config that passes
@@ -66,6 +67,19 @@ pub fn problems(config: &Config) -> Vec<Problem> {
         .and_then(|h| h.command.as_ref()?.first())
     {
         report("hook.command".to_owned(), executable(program));
+    }
+    // Every member may be a plan's old or new site; a witness never runs
+    // a step.
+    let runs_steps = !config.is_witness(&config.node.site);
+    for (i, plan) in config.plans.iter().enumerate().filter(|_| runs_steps) {
+        for (phase, j, step) in plan.all_steps() {
+            if let Some(program) = step.command.as_ref().and_then(|argv| argv.first()) {
+                report(
+                    format!("plan[{i}].{}[{j}].command", phase.key()),
+                    executable(program),
+                );
+            }
+        }
     }
     for (i, service) in config.services.iter().enumerate() {
         let exec = service.health.as_ref().and_then(|h| h.exec.as_ref());

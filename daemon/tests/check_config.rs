@@ -369,6 +369,26 @@ const CASES: &[Case] = &[
         },
         expect: &["service[0].health.exec: {d}/check: No such file or directory"],
     },
+    Case {
+        name: "a plan step program that is not in PATH",
+        make: |d, text| {
+            let fence = d.join("fence.sh");
+            write(&fence, "#!/bin/sh\nexit 0\n");
+            std::fs::set_permissions(&fence, std::fs::Permissions::from_mode(0o755)).unwrap();
+            format!(
+                "{}[[plan]]\nid = \"pg\"\n[[plan.fence_old]]\nkind = \"exec\"\ncommand = [\"{}\"]\n\
+                 [[plan.before_takeover]]\nkind = \"exec\"\ncommand = [\"orbit-no-such-promote\"]\n",
+                text.replace("sites = [\"a\"]\n", "sites = [\"a\"]\nplan = \"pg\"\n"),
+                fence.display()
+            )
+        },
+        // Only the program that is missing, and the refusal of plans while
+        // orbitd does not run them yet.
+        expect: &[
+            "plan: plans are checked but not yet run by this orbitd",
+            "plan[0].before_takeover[0].command: \"orbit-no-such-promote\" is not an executable file in PATH",
+        ],
+    },
 ];
 
 /// `case`'s config written in a fresh directory: the directory (removed on

@@ -172,3 +172,41 @@ fn a_witness_fingerprints_the_cluster_and_no_services() {
     assert_eq!(witness.cluster, site.cluster);
     assert!(!witness.differs_from(&site) && !site.differs_from(&witness));
 }
+
+/// `A` with service db naming a plan, read without validation (orbitd
+/// refuses plans until it runs them; the fingerprint already covers them).
+fn a_with_plan(plan: &str) -> Config {
+    let text = A.replacen(
+        "sites = [\"b\", \"a\"]",
+        "sites = [\"b\", \"a\"]\nplan = \"pg\"",
+        1,
+    );
+    let text = text.replacen("[hook]", &format!("{plan}\n[hook]"), 1);
+    Config::parse(&text, "test.toml").unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+#[test]
+fn plans_count_with_their_defaults_filled_in() {
+    let plan = "[[plan]]\nid = \"pg\"\n[[plan.before_takeover]]\nkind = \"exec\"\ncommand = [\"/usr/bin/psql\", \"-c\", \"SELECT pg_promote()\"]\n";
+    let with = a_with_plan(plan);
+    assert_ne!(
+        with.fingerprint().services,
+        config(A).fingerprint().services
+    );
+    assert_eq!(with.fingerprint().cluster, config(A).fingerprint().cluster);
+    // The defaults written out: the same plan.
+    let explicit = plan.replace(
+        "kind = \"exec\"",
+        "kind = \"exec\"\nat = \"new\"\ntimeout = \"30s\"\nretries = 0",
+    );
+    assert_eq!(a_with_plan(&explicit).fingerprint(), with.fingerprint());
+    // Another policy on failure: another plan.
+    let proceed = plan.replace("id = \"pg\"\n", "id = \"pg\"\nproceed_after = \"30s\"\n");
+    assert_ne!(a_with_plan(&proceed).fingerprint(), with.fingerprint());
+    let (_, text) = with.agreed_text();
+    assert!(
+        text.unwrap()
+            .contains("service db prefixes=198.51.100.20/32 sites=b>a plan=pg\n"),
+        "the service names its plan"
+    );
+}

@@ -8,10 +8,15 @@
 
 mod change;
 mod duration;
+mod plan;
 mod problems;
 mod vocabulary;
 
 pub use change::{ConfigChange, Delta};
 pub use duration::HumanDuration;
+pub use plan::{
+    check_template, render_template, Phase, Plan, PlanStep, StepContext, StepKind, StepSite,
+    PLACEHOLDERS,
+};
 pub use problems::{Problem, Problems};
 pub use vocabulary::{majority, site_ids, Failback, Policy, Scope, Service, ServiceEntry, Site};

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
-use crate::ids::{ServiceId, SiteId};
+use crate::ids::{PlanId, ServiceId, SiteId};
 
 /// `[[site]]`: one orbitd, a member of the cluster. Usually a member is a
 /// site of its own; a site with two border routers has two members, each
@@ -150,6 +150,9 @@ pub struct ServiceEntry<H> {
     /// The sites that can carry it, most preferred first.
     pub sites: Vec<SiteId>,
     pub health: Option<H>,
+    /// The `[[plan]]` that runs with every move of this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanId>,
 }
 
 impl<H> ServiceEntry<H> {

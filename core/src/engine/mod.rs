@@ -46,6 +46,7 @@ mod lifecycle;
 mod liveness;
 mod peers;
 mod placement;
+mod plan;
 mod quorum;
 mod role;
 mod simulate;
@@ -59,6 +60,7 @@ use ipnet::IpNet;
 
 pub use held::{FailoverCause, HeldBy};
 pub use lifecycle::Handover;
+pub use plan::{PlanRun, StepRun, StepState, Takeover};
 pub use status::{EngineStatus, ServiceStatus, SiteStatus};
 
 use self::quorum::QuorumView;

@@ -58,6 +58,7 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
         detect: detect(setup)?,
         policy: policy(setup.tuning.failback),
         services: services(setup.tuning.three_sites)?,
+        plans: Vec::new(),
         bgp: None,
         haproxy: None,
         sdn: None,
@@ -182,6 +183,7 @@ fn service(id: &str, prefix: &str, sites: &[&str]) -> Result<ServiceEntry> {
             fall: 2,
             fast_interval: None,
         }),
+        plan: None,
     })
 }
 
