@@ -206,6 +206,30 @@ fn quorum_must_be_reachable_and_a_majority() {
     assert!(problems(&low).iter().any(|p| p.contains("split brain")));
 }
 
+#[test]
+fn no_more_members_than_the_gossip_can_carry() {
+    let witnesses = |n: usize| -> String {
+        (0..n)
+            .map(|k| {
+                format!(
+                    "[[site]]\nid = \"w{k}\"\ngossip = \"10.1.{}.{}:7946\"\nwitness = true\n",
+                    k / 200,
+                    k % 200 + 1
+                )
+            })
+            .collect()
+    };
+    let members = |n: usize| EXAMPLE.replace("[detect]\n", &format!("{}[detect]\n", witnesses(n)));
+    let too_many = "[[site]] members; the gossip carries at most 256";
+    // The example has 3 members.
+    assert!(!problems(&members(253)).iter().any(|p| p.contains(too_many)));
+    let over = problems(&members(254));
+    assert!(
+        over.iter().any(|p| p == &format!("site: 257 {too_many}")),
+        "{over:?}"
+    );
+}
+
 /// The example with a third site c (and `extra` more [[site]] tables),
 /// and the two services' lists replaced by `web` and `db`.
 fn three_sites(web: &str, db: &str, extra: &str) -> String {

@@ -145,6 +145,19 @@ impl Config {
                 );
             }
         }
+        // Every member gossips its verdict on every other member, and a
+        // frame carries at most this many origins: beyond it, members would
+        // refuse each other's digests and never agree on a death.
+        let most = orbit_detect::wire::MAX_ORIGINS;
+        if self.sites.len() > most {
+            r.add(
+                "site",
+                format!(
+                    "{} [[site]] members; the gossip carries at most {most}",
+                    self.sites.len()
+                ),
+            );
+        }
         self.check_site_membership(r);
         if !self.sites.is_empty() && self.sites.iter().all(|s| s.witness) {
             r.add(
