@@ -16,8 +16,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -31,22 +30,19 @@ const SERVICES: [(&str, &str); 4] = [
     ("mail", r#"["c", "a", "b"]"#),
 ];
 
-struct Cluster {
-    dir: PathBuf,
-    daemons: Vec<(&'static str, Option<Child>)>,
+/// The shared loopback cluster, with this test's views of it.
+struct Cluster(orbit_tests::cluster::Cluster);
+
+impl std::ops::Deref for Cluster {
+    type Target = orbit_tests::cluster::Cluster;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.daemons {
-            if let Some(mut c) = child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-        if std::env::var_os("ORBIT_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
@@ -63,10 +59,7 @@ fn free_port() -> u16 {
 
 impl Cluster {
     fn new() -> Cluster {
-        let dir = std::env::temp_dir().join(format!("orbit-three-sites-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("key"), "a-shared-secret-for-this-test-only").unwrap();
+        let dir = orbit_tests::cluster::Cluster::fresh_dir("three-sites");
         let members: String = MEMBERS
             .iter()
             .map(|m| {
@@ -107,42 +100,11 @@ impl Cluster {
             );
             std::fs::write(dir.join(format!("{site}.toml")), text).unwrap();
         }
-        let mut cluster = Cluster {
+        Cluster(orbit_tests::cluster::Cluster::start(
+            std::path::Path::new(env!("CARGO_BIN_EXE_orbitd")),
             dir,
-            daemons: Vec::new(),
-        };
-        for site in MEMBERS {
-            let child = cluster.spawn(site);
-            cluster.daemons.push((site, Some(child)));
-        }
-        cluster
-    }
-
-    fn spawn(&self, site: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_orbitd"))
-            .arg("--config")
-            .arg(self.dir.join(format!("{site}.toml")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-
-    fn socket(&self, site: &str) -> PathBuf {
-        self.dir.join(format!("{site}.sock"))
-    }
-
-    fn kill(&mut self, site: &str) {
-        let (_, child) = self.daemons.iter_mut().find(|(s, _)| *s == site).unwrap();
-        let mut c = child.take().unwrap();
-        c.kill().unwrap();
-        c.wait().unwrap();
-    }
-
-    fn restart(&mut self, site: &str) {
-        let child = self.spawn(site);
-        let (_, slot) = self.daemons.iter_mut().find(|(s, _)| *s == site).unwrap();
-        *slot = Some(child);
+            &MEMBERS,
+        ))
     }
 
     fn status(&self, site: &str) -> Option<Value> {

@@ -5,39 +5,31 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 const MEMBERS: [&str; 4] = ["a1", "a2", "b", "w"];
 
-struct Cluster {
-    dir: PathBuf,
-    daemons: Vec<(String, Option<Child>)>,
+/// The shared loopback cluster, with this test's views of it.
+struct Cluster(orbit_tests::cluster::Cluster);
+
+impl std::ops::Deref for Cluster {
+    type Target = orbit_tests::cluster::Cluster;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.daemons {
-            if let Some(mut c) = child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-        if std::env::var_os("ORBIT_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
 impl Cluster {
     fn new() -> Cluster {
-        let dir = std::env::temp_dir().join(format!("orbit-two-routers-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("key"), "a-shared-secret-for-this-test-only").unwrap();
+        let dir = orbit_tests::cluster::Cluster::fresh_dir("two-routers");
         // Ports derived from the pid: parallel test processes do not collide
         // (e2e_cluster uses 20000 + 3n, 3 ports; this range starts above).
         let base = 35_000 + (std::process::id() % 4_000) * 4;
@@ -92,36 +84,11 @@ sites = ["a", "b"]
             );
             std::fs::write(dir.join(format!("{member}.toml")), text).unwrap();
         }
-        let mut cluster = Cluster {
+        Cluster(orbit_tests::cluster::Cluster::start(
+            std::path::Path::new(env!("CARGO_BIN_EXE_orbitd")),
             dir,
-            daemons: Vec::new(),
-        };
-        for member in MEMBERS {
-            let child = cluster.spawn(member);
-            cluster.daemons.push((member.to_owned(), Some(child)));
-        }
-        cluster
-    }
-
-    fn spawn(&self, member: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_orbitd"))
-            .arg("--config")
-            .arg(self.dir.join(format!("{member}.toml")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-
-    fn socket(&self, member: &str) -> PathBuf {
-        self.dir.join(format!("{member}.sock"))
-    }
-
-    fn kill(&mut self, member: &str) {
-        let (_, child) = self.daemons.iter_mut().find(|(s, _)| s == member).unwrap();
-        let mut c = child.take().unwrap();
-        c.kill().unwrap();
-        c.wait().unwrap();
+            &MEMBERS,
+        ))
     }
 
     fn status(&self, member: &str) -> Option<Value> {

@@ -10,6 +10,7 @@
 pub mod bfd_lab;
 pub mod bird;
 pub mod chromium;
+pub mod cluster;
 pub mod control;
 pub mod follower;
 pub mod frr;
