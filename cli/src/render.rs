@@ -326,11 +326,22 @@ pub fn command(r: &CommandResponse) -> String {
             Change::LocalRole { service, from, to } => {
                 out.push_str(&format!("  {service}: local role {from} -> {to}\n"));
             }
+            Change::ServiceMoving {
+                service,
+                from,
+                to,
+                plan,
+            } => {
+                out.push_str(&format!(
+                    "  {service}: {from} -> {to} once plan {plan} allows (it runs first)\n"
+                ));
+            }
             Change::SiteLiveness { .. }
             | Change::SiteLeft { .. }
             | Change::Fenced { .. }
             | Change::CommandSuperseded { .. }
             | Change::ObserverMode { .. }
+            | Change::MoveGivenUp { .. }
             | Change::MemberLiveness { .. } => {
                 out.push_str(&format!("  {}\n", d.reason));
             }

@@ -110,6 +110,15 @@ fn change(d: &SimulatedDecision) -> String {
             format!("{service}: {} -> {}", site(from), site(to))
         }
         Change::LocalRole { service, from, to } => format!("{service}: local {from} -> {to}"),
+        Change::ServiceMoving {
+            service,
+            from,
+            to,
+            plan,
+        } => format!("{service}: {from} -> {to} after plan {plan}"),
+        Change::MoveGivenUp { service, from, to } => {
+            format!("{service}: stays at {from} (move to {to} given up)")
+        }
         Change::SiteLiveness { site, dead: true } => format!("site {site} DEAD"),
         Change::SiteLiveness { site, dead: false } => format!("site {site} alive"),
         Change::MemberLiveness {

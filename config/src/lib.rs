@@ -146,6 +146,7 @@ impl Config {
             &self.policy,
             self.fence_timers().margin.get(),
         )
+        .with_plans(&self.plans)
     }
 
     /// Every quorum member: the sites and the witnesses.

@@ -49,6 +49,7 @@ fn engine(services: usize) -> Engine {
             ],
             sites: vec![site("a"), site("b")],
             health_checked: false,
+            plan: None,
         })
         .collect();
     Engine::new(
@@ -157,6 +158,7 @@ fn peer_moves_everything(services: usize) {
                 active: Some(site("b")),
                 epoch: s.epoch + 1,
                 planned: true,
+                moving_to: None,
             },
         );
     }

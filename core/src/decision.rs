@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Command, Event};
-use crate::ids::{ServiceId, SiteId};
+use crate::ids::{PlanId, ServiceId, SiteId};
 use crate::order::Order;
 use crate::steering::Role;
 use crate::time::Millis;
@@ -25,6 +25,23 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
+    /// `service`, which has a `[[plan]]`, is moving from `from` to `to`:
+    /// `from` keeps it until a member of `to` ran the plan's steps before
+    /// the takeover (docs/plans.md), then `ServiceMoved` follows.
+    ServiceMoving {
+        service: ServiceId,
+        from: SiteId,
+        to: SiteId,
+        plan: PlanId,
+    },
+    /// The move of `service` to `to` was given up before `to` took it
+    /// over: `from` keeps it (it can carry it again, and the plan held the
+    /// move or had not started).
+    MoveGivenUp {
+        service: ServiceId,
+        from: SiteId,
+        to: SiteId,
+    },
     /// The site that carries `service` changed.
     ServiceMoved {
         service: ServiceId,
@@ -91,6 +108,8 @@ impl Change {
     /// The change's kind, as in the journal's JSON (`service_moved`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
+            Change::ServiceMoving { .. } => "service_moving",
+            Change::MoveGivenUp { .. } => "move_given_up",
             Change::ServiceMoved { .. } => "service_moved",
             Change::LocalRole { .. } => "local_role",
             Change::SiteLiveness { .. } => "site_liveness",
@@ -106,9 +125,10 @@ impl Change {
     /// The service the change is about, if it is about one.
     pub fn service(&self) -> Option<&ServiceId> {
         match self {
-            Change::ServiceMoved { service, .. } | Change::LocalRole { service, .. } => {
-                Some(service)
-            }
+            Change::ServiceMoved { service, .. }
+            | Change::ServiceMoving { service, .. }
+            | Change::MoveGivenUp { service, .. }
+            | Change::LocalRole { service, .. } => Some(service),
             _ => None,
         }
     }
@@ -118,6 +138,15 @@ impl Change {
         let name = |s: &SiteId| s.as_str().to_owned();
         let state = |on: bool, yes: &str, no: &str| Some(if on { yes } else { no }.to_owned());
         match self {
+            Change::ServiceMoving {
+                service, from, to, ..
+            }
+            | Change::MoveGivenUp { service, from, to } => ChangeFields {
+                service: Some(service.to_string()),
+                from: Some(name(from)),
+                to: Some(name(to)),
+                ..ChangeFields::default()
+            },
             Change::ServiceMoved { service, from, to } => ChangeFields {
                 service: Some(service.to_string()),
                 from: Some(from.as_ref().map_or("nowhere".to_owned(), name)),

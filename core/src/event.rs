@@ -89,8 +89,43 @@ pub enum Event {
     /// shared state tells the other members (a departing site waits for
     /// that before it withdraws).
     Confirmed { generation: u64 },
+    /// The daemon started a plan step the engine said was due
+    /// ([`crate::Engine::steps_due`]), or the step ended. `generation`
+    /// names the run (its move's placement epoch), `index` the step's
+    /// position in the run. The daemon journals this event with the step's
+    /// exit status and the tail of its output.
+    PlanStep {
+        service: ServiceId,
+        generation: u64,
+        index: usize,
+        #[serde(flatten)]
+        progress: StepProgress,
+    },
     /// Time passed; lets hold-down timers expire.
     Tick,
+}
+
+/// How far a plan step got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "progress", rename_all = "snake_case")]
+pub enum StepProgress {
+    /// It runs now (recorded before it runs: a restart never runs a
+    /// non-idempotent step a second time).
+    Started,
+    /// It ended, after its retries: `error` is `None` on success, or one
+    /// line naming the failure.
+    Ended {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        attempts: u32,
+        /// The exit status of its program, or the HTTP status.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_status: Option<i32>,
+        /// The end of its output (program) or response body (HTTP).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        output: String,
+        elapsed_ms: u64,
+    },
 }
 
 /// Operator commands. They are global intents: every daemon that receives

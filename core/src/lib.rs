@@ -36,11 +36,11 @@ mod time;
 
 pub use decision::{Change, ChangeFields, Decision};
 pub use engine::{
-    Engine, EngineStatus, FailoverCause, Handover, HeldBy, PlanRun, ServiceStatus, SiteStatus,
-    StepRun, StepState, Takeover,
+    DueStep, Engine, EngineStatus, FailoverCause, Handover, HeldBy, PlanRun, ServiceStatus,
+    SiteStatus, StepReport, StepRun, StepState, Takeover,
 };
 pub use error::{CommandError, Error, SimulationError};
-pub use event::{Command, Event, Liveness};
+pub use event::{Command, Event, Liveness, StepProgress};
 pub use fingerprint::{mismatch_warning, mismatched, ConfigFingerprint, SHORT_HEX_DIGITS};
 pub use format_version::{FormatVersions, UnsupportedVersion};
 pub use ids::{IdError, PlanId, ServiceId, SiteId};

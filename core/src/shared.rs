@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{PlanRun, StepReport};
 use crate::event::Command;
 use crate::fingerprint::ConfigFingerprint;
 use crate::ids::{ServiceId, SiteId};
@@ -29,6 +30,13 @@ pub struct Placement {
     /// drains (make before break) instead of dropping the service at once.
     #[serde(default)]
     pub planned: bool,
+    /// A move under way for a service with a `[[plan]]` (docs/plans.md):
+    /// the site that takes the service over once the plan's steps before
+    /// the takeover succeeded. Meanwhile `active` keeps it; a member of
+    /// that site runs the plan and publishes the move itself. Absent from
+    /// older builds, which refuse configs with plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving_to: Option<SiteId>,
 }
 
 /// What operators asked for, cluster-wide.
@@ -117,6 +125,16 @@ pub struct SharedState {
     /// is as big as the rest of the state's inline part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Box<ConfigFingerprint>>,
+    /// The plan runs this member coordinates, as the member of a move's
+    /// new site that runs its plan (docs/plans.md): per service, the last
+    /// one. The old site learns here which of its steps is due.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plan_runs: BTreeMap<ServiceId, PlanRun>,
+    /// What this member did for a step due at its site as the old site of
+    /// a peer's run, per service: the coordinator takes the result from
+    /// here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub step_reports: BTreeMap<ServiceId, StepReport>,
 }
 
 impl SharedState {
@@ -160,8 +178,18 @@ impl SharedState {
                 .into_iter()
                 .collect(),
             config: None,
+            plan_runs: one_of(&self.plan_runs, service),
+            step_reports: one_of(&self.step_reports, service),
         }
     }
+}
+
+/// The entry of `service` in `map`, alone.
+fn one_of<T: Clone>(map: &BTreeMap<ServiceId, T>, service: &ServiceId) -> BTreeMap<ServiceId, T> {
+    map.get_key_value(service)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]
@@ -182,6 +210,7 @@ mod tests {
                     active: Some(site("b")),
                     epoch: 3,
                     planned: true,
+                    moving_to: None,
                 },
             );
             state.carried.insert(service(name), 3);

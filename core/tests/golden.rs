@@ -29,6 +29,11 @@ struct Line {
     at: u64,
     event: Option<Event>,
     check: Option<Check>,
+    /// The daemon restarts here: a new engine from the same config takes
+    /// the saved shared state and generation, as orbitd does from its
+    /// state file.
+    #[serde(default)]
+    restart: bool,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +46,11 @@ struct Check {
     fenced: Option<bool>,
     observe_only: Option<bool>,
     takeover: Option<BTreeMap<String, bool>>,
+    /// Where each named service is moving (a plan runs), or `null`.
+    #[serde(default)]
+    moving_to: BTreeMap<String, Option<String>>,
+    /// The plan steps due at this member, as `SERVICE/STEP`.
+    due: Option<Vec<String>>,
 }
 
 fn check_state(engine: &Engine, check: &Check, at: u64, dir: &Path) {
@@ -65,6 +75,15 @@ fn check_state(engine: &Engine, check: &Check, at: u64, dir: &Path) {
     if let Some(want) = check.observe_only {
         assert_eq!(steering.observe_only, want, "{ctx}: observe_only");
     }
+    for (service, want) in &check.moving_to {
+        let got = engine
+            .moving_to(&service.parse::<ServiceId>().expect("service id"))
+            .map(|s| s.to_string());
+        assert_eq!(&got, want, "{ctx}: moving_to of {service}");
+    }
+    if let Some(want) = &check.due {
+        assert_eq!(&due(engine), want, "{ctx}: plan steps due");
+    }
     for (service, want) in check.takeover.iter().flatten() {
         let got = steering.services[&service.parse::<ServiceId>().expect("service id")].takeover;
         assert_eq!(got, *want, "{ctx}: takeover for {service}");
@@ -77,6 +96,7 @@ fn run(dir: &Path) -> String {
     let mut engine = common::engine(&text);
     let events = fs::read_to_string(dir.join("events.jsonl")).expect("events.jsonl");
     let mut out = String::new();
+    let mut last_due: Vec<String> = Vec::new();
     for (n, line) in events.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with("//") {
             continue;
@@ -92,6 +112,22 @@ fn run(dir: &Path) -> String {
         if let Some(event) = line.event {
             record(&mut out, engine.handle(Millis(line.at), event));
         }
+        if line.restart {
+            let saved = engine.shared_state();
+            let generation = engine.steering().generation;
+            engine = common::engine(&text);
+            engine.restore(&saved, generation);
+            out.push_str(&format!("{{\"at\":{},\"restart\":true}}\n", line.at));
+        }
+        let now_due = due(&engine);
+        if now_due != last_due {
+            out.push_str(&format!(
+                "{{\"at\":{},\"due\":{}}}\n",
+                line.at,
+                serde_json::to_string(&now_due).expect("serializes")
+            ));
+            last_due = now_due;
+        }
         if let Some(c) = &line.check {
             if std::env::var_os("ORBIT_GOLDEN_DEBUG").is_some() {
                 eprintln!("{out}\n{:?}", engine.status());
@@ -102,6 +138,17 @@ fn run(dir: &Path) -> String {
     out.push_str(&serde_json::to_string(engine.steering()).expect("serializes"));
     out.push('\n');
     out
+}
+
+/// The plan steps due at the engine's member, as `SERVICE/STEP`, sorted.
+fn due(engine: &Engine) -> Vec<String> {
+    let mut due: Vec<String> = engine
+        .steps_due()
+        .iter()
+        .map(|d| format!("{}/{}", d.service, d.name))
+        .collect();
+    due.sort();
+    due
 }
 
 fn record(out: &mut String, decisions: Vec<orbit_core::Decision>) {

@@ -35,8 +35,8 @@
 use std::collections::BTreeMap;
 
 use orbit_core::{
-    ConfigFingerprint, FormatVersions, Intent, Liveness, Placement, ServiceId, SiteId,
-    UnsupportedVersion,
+    ConfigFingerprint, FormatVersions, Intent, Liveness, Placement, PlanRun, ServiceId, SiteId,
+    StepReport, UnsupportedVersion,
 };
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +79,12 @@ pub enum Key {
     Deaths,
     Leaving,
     Config,
+    /// A plan run the origin coordinates (`SharedState::plan_runs`). Only
+    /// members whose config has plans publish it, and builds before plans
+    /// refuse such a config: upgrade every member before adding a plan.
+    PlanRun(ServiceId),
+    /// What the origin did for a step of a peer's run (`step_reports`).
+    StepReport(ServiceId),
 }
 
 /// The value of a key; the variant must match the key's.
@@ -93,6 +99,8 @@ pub enum Value {
     Deaths(BTreeMap<SiteId, u64>),
     Leaving(bool),
     Config(Box<ConfigFingerprint>),
+    PlanRun(Box<PlanRun>),
+    StepReport(StepReport),
 }
 
 impl Value {
@@ -108,6 +116,8 @@ impl Value {
                 | (Key::Deaths, Value::Deaths(_))
                 | (Key::Leaving, Value::Leaving(_))
                 | (Key::Config, Value::Config(_))
+                | (Key::PlanRun(_), Value::PlanRun(_))
+                | (Key::StepReport(_), Value::StepReport(_))
         )
     }
 }

@@ -92,6 +92,7 @@ fn ten_thousand(active: &str) -> SharedState {
                 active: Some(active.parse().unwrap()),
                 epoch: 1,
                 planned: false,
+                moving_to: None,
             },
         );
     }

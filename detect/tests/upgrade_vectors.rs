@@ -177,6 +177,7 @@ fn expected_state() -> StateMsg {
                     active: Some(site("a")),
                     epoch: 3,
                     planned: false,
+                    moving_to: None,
                 },
             ),
             (
@@ -185,6 +186,7 @@ fn expected_state() -> StateMsg {
                     active: Some(site("b")),
                     epoch: 5,
                     planned: true,
+                    moving_to: None,
                 },
             ),
         ]),
@@ -211,6 +213,8 @@ fn expected_state() -> StateMsg {
             cluster: "1".repeat(64),
             services: Some("2".repeat(64)),
         })),
+        plan_runs: BTreeMap::new(),
+        step_reports: BTreeMap::new(),
     };
     StateMsg {
         version: 1,
@@ -357,7 +361,7 @@ fn a_member_of_this_build_takes_in_v1_packets() {
         )
         .into_iter()
         .filter_map(|o| match o {
-            Output::Event(e) => Some(e),
+            Output::Event(e) => Some(*e),
             _ => None,
         })
         .collect();
@@ -670,7 +674,7 @@ fn a_mixed_cluster_gets_v1_until_a_member_says_it_reads_v2() {
         )
         .into_iter()
         .filter_map(|o| match o {
-            Output::Event(e) => Some(e),
+            Output::Event(e) => Some(*e),
             _ => None,
         })
         .collect();

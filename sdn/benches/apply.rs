@@ -30,6 +30,7 @@ fn services(n: usize) -> Vec<Service> {
             prefixes: vec![format!("2001:db8::{:x}/128", i + 1).parse().expect("net")],
             sites: vec!["a".parse().expect("site"), "b".parse().expect("site")],
             health_checked: false,
+            plan: None,
         })
         .collect()
 }

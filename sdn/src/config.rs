@@ -209,6 +209,7 @@ mod tests {
             prefixes: vec!["198.51.100.10/32".parse().expect("prefix")],
             sites: sites.iter().map(|s| s.id.clone()).collect(),
             health_checked: false,
+            plan: None,
         }];
         let scope = Scope {
             node: &sites[0].id,

@@ -287,6 +287,7 @@ mod tests {
             prefixes: vec![],
             sites: sites.iter().map(|s| site(s)).collect(),
             health_checked: false,
+            plan: None,
         };
         Layout::new(&cfg, &[svc("web", &["a", "b"]), svc("db", &["b", "a"])]).expect("layout")
     }

@@ -39,6 +39,7 @@ fn services() -> Vec<orbit_core::config::Service> {
         ],
         sites: vec!["a".parse().expect("site"), "b".parse().expect("site")],
         health_checked: false,
+        plan: None,
     }]
 }
 

@@ -135,6 +135,9 @@ pub struct Service {
     /// a passing check before the local site may carry it.
     #[serde(default)]
     pub health_checked: bool,
+    /// The `[[plan]]` that runs with every move of this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanId>,
 }
 
 /// A `[[service]]` as written: the service and, in `health`, how the
@@ -163,6 +166,7 @@ impl<H> ServiceEntry<H> {
             prefixes: self.prefixes.clone(),
             sites: self.sites.clone(),
             health_checked: self.health.is_some(),
+            plan: self.plan.clone(),
         }
     }
 }

@@ -34,6 +34,9 @@ impl Engine {
                 "site {site} is drained by an operator"
             )));
         }
+        if let Some(why) = self.unfenced(site, svc) {
+            return Some(Ineligible::Unfenced(why));
+        }
         if !svc.health_checked {
             return None;
         }
@@ -133,6 +136,9 @@ pub(super) enum Ineligible {
     Unhealthy(Millis, String),
     /// No health report yet for a health-checked service.
     HealthUnknown(String),
+    /// A move away from the site ran a plan whose `fence_old` steps have
+    /// not all succeeded (docs/plans.md).
+    Unfenced(String),
 }
 
 impl Ineligible {
@@ -142,6 +148,7 @@ impl Ineligible {
             | Ineligible::Left(t)
             | Ineligible::Drained(t)
             | Ineligible::HealthUnknown(t)
+            | Ineligible::Unfenced(t)
             | Ineligible::Unhealthy(_, t) => t,
         }
     }

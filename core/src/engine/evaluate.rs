@@ -108,6 +108,9 @@ impl Engine {
         let (old_active, epoch) = self.adopt_peer_placement(svc, old_active, epoch, decisions);
         self.undo_lost_move(svc, old_active.as_ref(), epoch);
         let (active, epoch) = self.move_service(svc, old_active, epoch, decisions);
+        if svc.plan.is_some() {
+            self.settle_run(svc, active.as_ref(), epoch);
+        }
         let role = self.settle_role(svc, old_role, active.as_ref(), decisions);
         ServiceSteering {
             prefixes: svc.prefixes.clone(),

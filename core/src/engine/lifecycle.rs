@@ -72,6 +72,16 @@ impl Engine {
                 self.planned.insert(svc.id.clone(), placement.planned);
             }
         }
+        self.moving = saved
+            .placements
+            .iter()
+            .filter_map(|(id, p)| {
+                let svc = self.service(id)?;
+                let to = p.moving_to.clone()?;
+                (svc.plan.is_some() && svc.sites.contains(&to)).then(|| (id.clone(), to))
+            })
+            .collect();
+        self.restore_plans(&saved.plan_runs, &saved.step_reports);
         self.steering.generation = generation;
         self.steering.observe_only = self.observer_mode();
     }
@@ -108,6 +118,15 @@ impl Engine {
         next.dead_sites = self.dead_sites.clone();
         next.dead_sites.retain(|s| next.view.is_site(s));
         next.restore(&self.shared_state(), self.steering.generation);
+        // Same process, same clock: runs go on exactly where they were.
+        let mut runs = std::mem::take(&mut self.runs);
+        runs.retain(|s, r| {
+            next.service(s)
+                .is_some_and(|svc| svc.plan.as_ref() == Some(&r.plan))
+        });
+        next.runs = runs;
+        next.reports = std::mem::take(&mut self.reports);
+        next.peer_runs = std::mem::take(&mut self.peer_runs);
         // Roles are re-derived by the evaluation below.
         for (id, s) in &mut next.steering.services {
             if let Some(old) = self.steering.services.get(id) {

@@ -47,6 +47,7 @@ mod liveness;
 mod peers;
 mod placement;
 mod plan;
+mod promotion;
 mod quorum;
 mod role;
 mod simulate;
@@ -60,14 +61,15 @@ use ipnet::IpNet;
 
 pub use held::{FailoverCause, HeldBy};
 pub use lifecycle::Handover;
-pub use plan::{PlanRun, StepRun, StepState, Takeover};
+pub use plan::{PlanRun, StepReport, StepRun, StepState, Takeover};
+pub use promotion::DueStep;
 pub use status::{EngineStatus, ServiceStatus, SiteStatus};
 
 use self::quorum::QuorumView;
-use crate::config::{Failback, Policy, Service, Site};
+use crate::config::{Failback, Plan, Policy, Service, Site};
 use crate::decision::{Change, Decision};
 use crate::event::Event;
-use crate::ids::{ServiceId, SiteId};
+use crate::ids::{PlanId, ServiceId, SiteId};
 use crate::shared::{Intent, Placement};
 use crate::steering::{Role, ServiceSteering, Steering};
 use crate::time::Millis;
@@ -82,6 +84,8 @@ struct ServicePlan {
     /// Without a health check the service counts as healthy wherever its
     /// site is alive.
     health_checked: bool,
+    /// The `[[plan]]` that goes with its moves.
+    plan: Option<PlanId>,
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +201,17 @@ pub struct Engine {
     /// Evaluate only the service an event names, where that is sound
     /// (off only to compare against the full evaluation in tests).
     incremental: bool,
+    /// The config's `[[plan]]` tables (`Engine::with_plans`).
+    plans: Arc<BTreeMap<PlanId, Plan>>,
+    /// Services with a plan moving to a site, until it takes them over
+    /// (`Placement::moving_to`).
+    moving: BTreeMap<ServiceId, SiteId>,
+    /// The plan runs this member coordinates, per service (the last).
+    runs: BTreeMap<ServiceId, PlanRun>,
+    /// Each peer's runs, as it last published them.
+    peer_runs: BTreeMap<SiteId, BTreeMap<ServiceId, PlanRun>>,
+    /// What this member did for steps at its site of peers' runs.
+    reports: BTreeMap<ServiceId, StepReport>,
 }
 
 impl Engine {
@@ -229,6 +244,7 @@ impl Engine {
                 prefixes: s.prefixes.clone(),
                 sites: s.sites.clone(),
                 health_checked: s.health_checked,
+                plan: s.plan.clone(),
             })
             .collect();
         let lone = members.len() == 1;
@@ -311,6 +327,11 @@ impl Engine {
             lost_moves: BTreeMap::new(),
             observer_adopted: None,
             incremental: true,
+            plans: Arc::new(BTreeMap::new()),
+            moving: BTreeMap::new(),
+            runs: BTreeMap::new(),
+            peer_runs: BTreeMap::new(),
+            reports: BTreeMap::new(),
         }
     }
 
@@ -331,6 +352,7 @@ impl Engine {
             deadlines.extend(self.eligible_since.values().map(|s| s.after(after)));
         }
         deadlines.extend(self.draining_until.values().copied());
+        deadlines.extend(self.plan_deadlines());
         if !self.synced && !self.fenced {
             deadlines.push(self.unsynced_since.after(self.sync_timeout));
             if self.fresh_peer {
@@ -409,6 +431,12 @@ impl Engine {
             }
             Event::Departing => self.start_leaving(),
             Event::Confirmed { generation } => self.confirmed(*generation),
+            Event::PlanStep {
+                service,
+                generation,
+                index,
+                progress,
+            } => self.plan_step(service, *generation, *index, progress),
             Event::Tick | Event::Command { .. } => {}
         }
         // The health of one service at one site changes that service's
@@ -440,6 +468,9 @@ impl Engine {
             }
         }
         if self.draining_until.values().any(|d| due(*d)) {
+            return true;
+        }
+        if self.plan_deadlines().any(due) {
             return true;
         }
         if !self.synced

@@ -22,6 +22,7 @@ impl Engine {
                         active: s.active.clone(),
                         epoch: s.epoch,
                         planned: self.planned.get(id).copied().unwrap_or(false),
+                        moving_to: self.moving.get(id).cloned(),
                     };
                     (id.clone(), placement)
                 })
@@ -32,6 +33,8 @@ impl Engine {
             carried: self.carried.clone(),
             // orbitd adds its config's fingerprint: not the engine's business.
             config: None,
+            plan_runs: self.runs.clone(),
+            step_reports: self.reports.clone(),
         }
     }
 
@@ -64,6 +67,9 @@ impl Engine {
         }
         self.peer_carried
             .insert(from.clone(), theirs.carried.clone());
+        self.peer_runs
+            .insert(from.clone(), theirs.plan_runs.clone());
+        self.take_reports(from, &theirs.step_reports);
         for (site, count) in &theirs.deaths {
             if !self.view.is_site(site) || self.deaths.get(site) >= Some(count) {
                 continue;
@@ -119,12 +125,14 @@ impl Engine {
                         active: s.active.clone(),
                         epoch: s.epoch,
                         planned: false,
+                        moving_to: None,
                     })
                 })
                 .unwrap_or(Placement {
                     active: None,
                     epoch: 0,
                     planned: false,
+                    moving_to: None,
                 });
             if newer(svc, their, &mine) {
                 self.adopted
@@ -242,6 +250,33 @@ impl Engine {
         let Some((placement, from)) = self.adopted.remove(&svc.id) else {
             return (old_active, epoch);
         };
+        let moving = match (&placement.moving_to, &placement.active) {
+            (Some(to), Some(carrier)) if svc.plan.is_some() => Some((to.clone(), carrier.clone())),
+            _ => None,
+        };
+        match moving {
+            Some((to, carrier)) => {
+                if self.moving.get(&svc.id) != Some(&to) {
+                    decisions.push(
+                        Change::ServiceMoving {
+                            service: svc.id.clone(),
+                            from: carrier,
+                            to: to.clone(),
+                            plan: svc.plan.clone().expect("checked above"),
+                        },
+                        format!(
+                            "adopted the newer placement of {} from site {from} (epoch {} over {epoch}): moving to site {to} once its plan allows",
+                            svc.id, placement.epoch
+                        ),
+                        Vec::new(),
+                    );
+                }
+                self.moving.insert(svc.id.clone(), to);
+            }
+            None => {
+                self.moving.remove(&svc.id);
+            }
+        }
         if placement.active != old_active {
             decisions.push(
                 Change::ServiceMoved {

@@ -23,6 +23,20 @@ impl Engine {
         epoch: u64,
         decisions: &mut Decisions,
     ) -> (Option<SiteId>, u64) {
+        if self.plan_of(svc).is_some() {
+            let moving = self.moving.get(&svc.id).cloned();
+            let current = moving.clone().or_else(|| old_active.clone());
+            let (target, planned, why) = if self.fenced || !self.synced {
+                (current, false, String::new())
+            } else if let Some(why) = self.give_up_move(svc, old_active.as_ref(), moving.as_ref()) {
+                (old_active.clone(), false, why)
+            } else {
+                self.place(svc, current)
+            };
+            return self.move_with_plan(
+                svc, old_active, moving, target, planned, why, epoch, decisions,
+            );
+        }
         let (active, planned, why) = if self.fenced || !self.synced {
             (old_active.clone(), false, String::new())
         } else {
@@ -92,7 +106,7 @@ impl Engine {
         match self.ineligible_reason(&cur, svc) {
             Some(reason) => {
                 let (ready, planned) = match &reason {
-                    Ineligible::Dead(_) => (true, false),
+                    Ineligible::Dead(_) | Ineligible::Unfenced(_) => (true, false),
                     Ineligible::Drained(_) | Ineligible::Left(_) => (true, true),
                     Ineligible::Unhealthy(since, _) => {
                         (now.since(*since) >= self.failover_hold, false)
@@ -162,7 +176,7 @@ impl Engine {
 
     /// The events that made `old` lose `svc`: the quorum's dead votes and
     /// its failed health check, for the decision's causes.
-    fn causes_for(&self, svc: &ServicePlan, old: Option<&SiteId>) -> Vec<Event> {
+    pub(super) fn causes_for(&self, svc: &ServicePlan, old: Option<&SiteId>) -> Vec<Event> {
         let Some(old) = old else { return Vec::new() };
         let mut causes = Vec::new();
         for member in self.view.members_of(old) {

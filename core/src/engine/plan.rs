@@ -14,8 +14,8 @@
 //! journaled, and [`PlanRun::resume`] continues it after a restart without
 //! running a non-idempotent step twice.
 //!
-//! Not yet wired into [`super::Engine`]: that is the next slice of
-//! issue 22; this is the part the engine will hold per service.
+//! The engine holds the runs its member coordinates (`promotion.rs`):
+//! when and where a run starts, and what a result does to the move.
 
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ pub enum StepState {
 }
 
 impl StepState {
-    fn done(&self) -> bool {
+    pub(super) fn done(&self) -> bool {
         matches!(self, StepState::Succeeded { .. } | StepState::Failed { .. })
     }
 }
@@ -92,6 +92,21 @@ pub struct PlanRun {
     pub moved: bool,
     /// In the order they run.
     pub steps: Vec<StepRun>,
+    /// The move was given up before the takeover (its target failed, an
+    /// operator moved the service elsewhere): why. Nothing more runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned: Option<String>,
+}
+
+/// What a member of the old site did for one step of a peer's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// The run (its move's placement epoch).
+    pub generation: u64,
+    /// The step's position in the run.
+    pub index: usize,
+    /// Running, Succeeded or Failed.
+    pub state: StepState,
 }
 
 impl PlanRun {
@@ -140,6 +155,7 @@ impl PlanRun {
             proceed_after: plan.proceed_after.map(|d| d.get()),
             moved: false,
             steps,
+            abandoned: None,
         }
     }
 
@@ -148,7 +164,7 @@ impl PlanRun {
     /// site; an `after_takeover` step only once the traffic moved; none
     /// after a failure that holds the move.
     pub fn due(&self) -> Option<usize> {
-        if self.holds() {
+        if self.holds() || self.abandoned.is_some() {
             return None;
         }
         for (i, step) in self.steps.iter().enumerate() {
@@ -257,6 +273,32 @@ impl PlanRun {
         } else {
             Takeover::Ready
         }
+    }
+
+    /// Restored after a restart: the old process's clock means nothing to
+    /// the new one, so every time in the run is now (a `proceed_after`
+    /// wait starts over). Then as [`PlanRun::resume`].
+    pub fn rebase(&mut self, now: Millis) {
+        self.started = now;
+        for step in &mut self.steps {
+            match &mut step.state {
+                StepState::Running { since } => *since = now,
+                StepState::Succeeded { at } | StepState::Failed { at, .. } => *at = now,
+                StepState::Pending | StepState::Deferred => {}
+            }
+        }
+        self.resume(now);
+    }
+
+    /// The step at position `i`, if the run has one.
+    pub fn step(&self, i: usize) -> Option<&StepRun> {
+        self.steps.get(i)
+    }
+
+    /// Whether the run is still under way: not given up, and its move not
+    /// yet made or its `after_takeover` steps not yet all ended.
+    pub fn live(&self) -> bool {
+        self.abandoned.is_none() && !self.finished()
     }
 
     /// Whether a failed step holds the move for good (no `proceed_after`).

@@ -74,7 +74,7 @@ impl Engine {
                     .is_some_and(|r| r.healthy));
         if draining && (local_ok || drained_but_serving) {
             Role::Draining
-        } else if local_ok {
+        } else if local_ok && svc.plan.is_none() {
             Role::Standby
         } else {
             Role::Withdrawn
@@ -131,6 +131,15 @@ impl Engine {
             Role::Withdrawn if self.fenced => {
                 format!("site {local} has no quorum: {} withdrawn", svc.id)
             }
+            Role::Withdrawn if self.moving.get(&svc.id) == Some(local) => format!(
+                "{} moves to site {local} once its plan's steps before the takeover succeeded: \
+                 not announced here until then",
+                svc.id
+            ),
+            Role::Withdrawn if svc.plan.is_some() && self.eligible(local, svc) => format!(
+                "{} has a plan: only the site that ran it carries it, no standby announcement",
+                svc.id
+            ),
             Role::Withdrawn => match self.ineligible_reason(local, svc) {
                 Some(reason) => format!("{}: {} withdrawn", reason.text(), svc.id),
                 None => format!("{} withdrawn at site {local}", svc.id),

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use orbit_core::config::{HumanDuration, Policy, Service, ServiceEntry, Site};
+use orbit_core::config::{HumanDuration, Plan, Policy, Service, ServiceEntry, Site};
 use orbit_core::{Engine, SiteId};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -24,6 +24,8 @@ struct File {
     policy: Policy,
     #[serde(default)]
     service: Vec<ServiceEntry<IgnoredAny>>,
+    #[serde(default)]
+    plan: Vec<Plan>,
 }
 
 /// `[node]`: only the site matters to the engine.
@@ -49,7 +51,7 @@ pub fn engine(text: &str) -> Engine {
     let file: File = toml::from_str(text).unwrap_or_else(|e| panic!("test config: {e}"));
     let services: Vec<Service> = file.service.iter().map(ServiceEntry::service).collect();
     let margin = file.detect.fence_margin.map_or(DEFAULT_MARGIN, |m| m.get());
-    Engine::new(&file.node.site, &file.site, &services, &file.policy, margin)
+    Engine::new(&file.node.site, &file.site, &services, &file.policy, margin).with_plans(&file.plan)
 }
 
 /// Sites a and b and witness w, `local` among them: `web` prefers a, `db`

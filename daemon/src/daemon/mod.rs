@@ -739,6 +739,7 @@ fn event_kind(event: &Event) -> &'static str {
         Event::Command { .. } => "command",
         Event::Departing => "departing",
         Event::Confirmed { .. } => "confirmed",
+        Event::PlanStep { .. } => "plan_step",
         Event::Tick => "tick",
     }
 }

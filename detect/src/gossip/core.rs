@@ -89,7 +89,7 @@ pub enum Input {
         healthy: bool,
     },
     /// The local engine's shared state changed: disseminate it.
-    Shared(SharedState),
+    Shared(Box<SharedState>),
     /// A local interface toward `sites` gained or lost carrier (link watch).
     Link {
         interface: String,
@@ -131,7 +131,8 @@ pub enum Output {
         after: Duration,
         timer: GossipTimer,
     },
-    Event(Event),
+    /// Boxed: a peer's shared state is by far the largest output.
+    Event(Box<Event>),
     /// Probe `site`'s data plane now, with a burst of `DATAPLANE_FALL`
     /// attempts at once, instead of at the next probe interval: its daemon
     /// just stopped answering (SWIM suspicion, a BFD Down, silence), and
@@ -310,7 +311,7 @@ impl GossipCore {
                     .set_source(source, site, liveness, now, bfd_detect);
             }
             Input::LocalHealth { service, healthy } => self.state.set_health(service, healthy),
-            Input::Shared(state) => self.state.set_shared(state),
+            Input::Shared(state) => self.state.set_shared(*state),
         }
         let expired = self
             .evidence
@@ -820,7 +821,7 @@ mod tests {
         let events: Vec<&Event> = out
             .iter()
             .filter_map(|o| match o {
-                Output::Event(e) => Some(e),
+                Output::Event(e) => Some(e.as_ref()),
                 _ => None,
             })
             .collect();

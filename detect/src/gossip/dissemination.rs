@@ -144,11 +144,11 @@ impl Dissemination {
                 .find(|(s, _)| s == site)
                 .map(|x| x.1);
             if old != Some(*l) {
-                out.push(Output::Event(orbit_core::Event::Verdict {
+                out.push(Output::Event(Box::new(orbit_core::Event::Verdict {
                     observer: self.local.clone(),
                     subject: site.clone(),
                     liveness: *l,
-                }));
+                })));
             }
         }
         self.own_verdicts = verdicts;
@@ -704,6 +704,7 @@ mod tests {
                     active: Some(site("a")),
                     epoch,
                     planned: false,
+                    moving_to: None,
                 },
             );
         }

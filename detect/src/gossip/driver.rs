@@ -40,7 +40,7 @@ use crate::error::DetectError;
 
 #[derive(Debug)]
 enum Control {
-    Shared(SharedState),
+    Shared(Box<SharedState>),
     Health(ServiceId, bool),
     Link(String, Vec<SiteId>, bool),
     Source(Source, SiteId, Option<Liveness>),
@@ -172,7 +172,7 @@ impl Gossip {
     /// intent); every other member receives it as `Event::Peer`.
     pub async fn publish_shared(&self, state: SharedState) -> Result<(), DetectError> {
         self.control
-            .send(Control::Shared(state))
+            .send(Control::Shared(Box::new(state)))
             .await
             .map_err(|_| DetectError::Stopped)
     }
@@ -225,7 +225,7 @@ impl LocalReporter {
     /// error the caller logs, and the next change publishes again.
     pub fn try_publish_shared(&self, state: SharedState) -> Result<(), DetectError> {
         self.0
-            .try_send(Control::Shared(state))
+            .try_send(Control::Shared(Box::new(state)))
             .map_err(|_| DetectError::Stopped)
     }
 
@@ -370,7 +370,7 @@ impl Driver {
                     self.queue.insert(timer, after);
                 }
                 Output::Event(event) => {
-                    if self.events.send(event).await.is_err() {
+                    if self.events.send(*event).await.is_err() {
                         return false;
                     }
                 }

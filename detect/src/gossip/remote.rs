@@ -242,11 +242,11 @@ impl Remotes {
         for (subject, l) in verdicts {
             let key = (origin.clone(), subject.clone());
             if is_news(&mut self.emitted_verdicts, key, *l) {
-                out.push(Output::Event(Event::Verdict {
+                out.push(Output::Event(Box::new(Event::Verdict {
                     observer: origin.clone(),
                     subject: subject.clone(),
                     liveness: *l,
-                }));
+                })));
             }
         }
     }
@@ -260,11 +260,11 @@ impl Remotes {
         for (service, healthy) in health {
             let key = (origin.clone(), service.clone());
             if is_news(&mut self.emitted_health, key, healthy) {
-                out.push(Output::Event(Event::Health {
+                out.push(Output::Event(Box::new(Event::Health {
                     site: origin.clone(),
                     service: service.clone(),
                     healthy,
-                }));
+                })));
             }
         }
     }
@@ -274,10 +274,10 @@ impl Remotes {
     /// for before it claims anything again.
     fn emit_peer(&self, origin: &SiteId, out: &mut Vec<Output>) {
         if let Some(state) = self.copies.get(origin).and_then(|c| c.table.shared()) {
-            out.push(Output::Event(Event::Peer {
+            out.push(Output::Event(Box::new(Event::Peer {
                 from: origin.clone(),
                 state,
-            }));
+            })));
         }
     }
 }

@@ -201,6 +201,18 @@ impl Table {
         if let Some(config) = &state.config {
             wanted.insert(Key::Config, Value::Config(config.clone()));
         }
+        for (service, run) in &state.plan_runs {
+            wanted.insert(
+                Key::PlanRun(service.clone()),
+                Value::PlanRun(Box::new(run.clone())),
+            );
+        }
+        for (service, report) in &state.step_reports {
+            wanted.insert(
+                Key::StepReport(service.clone()),
+                Value::StepReport(report.clone()),
+            );
+        }
         let gone: Vec<Key> = self
             .entries
             .iter()
@@ -245,6 +257,14 @@ impl Table {
                 (Key::Deaths, Some(Value::Deaths(d))) => state.deaths = d.clone(),
                 (Key::Leaving, Some(Value::Leaving(l))) => state.leaving = *l,
                 (Key::Config, Some(Value::Config(c))) => state.config = Some(c.clone()),
+                (Key::PlanRun(s), Some(Value::PlanRun(r))) => {
+                    state
+                        .plan_runs
+                        .insert(s.clone(), orbit_core::PlanRun::clone(r));
+                }
+                (Key::StepReport(s), Some(Value::StepReport(r))) => {
+                    state.step_reports.insert(s.clone(), r.clone());
+                }
                 _ => {}
             }
         }
@@ -335,6 +355,7 @@ mod tests {
                     active: Some(site(active)),
                     epoch,
                     planned: false,
+                    moving_to: None,
                 },
             );
         }
@@ -381,6 +402,54 @@ mod tests {
         copy.apply(&chunks[0]).unwrap();
         assert_eq!(copy.shared(), Some(next));
         assert_eq!(copy.head, own.head);
+    }
+
+    /// Plan runs and step reports travel as entries of their own, and a
+    /// run that ends its life (the member stops coordinating it) arrives
+    /// as a tombstone.
+    #[test]
+    fn plan_runs_and_step_reports_travel_in_deltas() {
+        use orbit_core::{PlanRun, StepReport, StepState};
+        let a = site("a");
+        let plan: orbit_core::config::Plan = toml::from_str(
+            "id = \"pg\"\n[[before_takeover]]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n",
+        )
+        .unwrap();
+        let mut state = shared(3, "a", 1);
+        let run = PlanRun::new(
+            svc(0),
+            &plan,
+            Some(site("a")),
+            site("b"),
+            2,
+            false,
+            orbit_core::Millis(5),
+        );
+        state.plan_runs.insert(svc(0), run);
+        state.step_reports.insert(
+            svc(1),
+            StepReport {
+                generation: 4,
+                index: 0,
+                state: StepState::Succeeded {
+                    at: orbit_core::Millis(9),
+                },
+            },
+        );
+        let mut own = Table::new(1);
+        own.set_shared(&state);
+        let mut copy = Table::new(1);
+        for chunk in own.chunks(head(&own, &a, &[]), 0, 8).unwrap() {
+            copy.apply(&chunk).unwrap();
+        }
+        assert_eq!(copy.shared(), Some(state.clone()));
+        let before = own.head;
+        state.plan_runs.clear();
+        own.set_shared(&state);
+        for chunk in own.chunks(head(&own, &a, &[]), before, 8).unwrap() {
+            copy.apply(&chunk).unwrap();
+        }
+        assert_eq!(copy.shared(), Some(state));
     }
 
     /// 10,000 services cut into datagrams that each stay under the limit,

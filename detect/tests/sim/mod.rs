@@ -259,6 +259,7 @@ fn synthetic(services: usize) -> BTreeMap<orbit_core::ServiceId, orbit_core::Pla
                 active: Some("s0".parse().expect("site id")),
                 epoch: 1,
                 planned: false,
+                moving_to: None,
             };
             (format!("svc-{i}").parse().expect("service id"), placement)
         })
@@ -419,7 +420,7 @@ impl Sim {
                     let life = self.nodes[node].restarts;
                     self.schedule(after, Job::Timer { node, timer, life })
                 }
-                Output::Event(e) => self.feed(node, e),
+                Output::Event(e) => self.feed(node, *e),
                 Output::ProbeNow { site } => self.burst(node, &site),
                 Output::PushPull { to, data } => {
                     let Some(&dst) = self.by_addr.get(&to) else {
@@ -522,7 +523,7 @@ impl Sim {
         }
         self.nodes[node].gossiped = Some(state.clone());
         let now = self.now;
-        let out = self.nodes[node].core.process(now, Input::Shared(state));
+        let out = self.nodes[node].core.process(now, Input::Shared(Box::new(state)));
         self.apply(node, out);
     }
 

@@ -428,6 +428,7 @@ impl Lab {
             prefixes: prefixes(),
             sites: vec!["a".parse().expect("site"), "b".parse().expect("site")],
             health_checked: false,
+            plan: None,
         }]
     }
 }
