@@ -17,6 +17,7 @@ mod journal;
 mod logging;
 mod man;
 mod metrics;
+mod outbound;
 mod referenced_files;
 mod startup;
 mod state;
