@@ -18,6 +18,7 @@ mod logging;
 mod man;
 mod metrics;
 mod outbound;
+mod plans;
 mod referenced_files;
 mod startup;
 mod state;

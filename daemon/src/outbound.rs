@@ -1,7 +1,7 @@
 //! The calls orbitd makes to programs and services an operator names: run a
 //! program, send an HTTP request. Both are bounded by a timeout and keep a
-//! bounded quote of what the other side said. The `hook` backend uses them
-//! and turns the result into its own errors.
+//! bounded quote of what the other side said. The `hook` backend and plan
+//! steps use them; each turns the result into its own error.
 //!
 //! A program runs in a process group of its own. When its time is up (or
 //! the caller gives up on it) the whole group is killed, so a shell
@@ -38,6 +38,8 @@ const REAP_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Capture {
     Stderr,
+    /// Both, in the order they arrived.
+    StdoutAndStderr,
 }
 
 /// One run of a program.
@@ -72,13 +74,16 @@ pub(crate) enum ProgramError {
     /// Waiting for it failed; it was killed.
     Wait(io::Error),
     /// It ran past the timeout and its process group was killed.
-    TimedOut,
+    TimedOut {
+        /// What it wrote before.
+        output: Vec<u8>,
+    },
 }
 
 /// Runs `program` to its end or its timeout.
 pub(crate) async fn run_program(program: &Program<'_>) -> Result<Exited, ProgramError> {
     let (path, args) = program.argv.split_first().ok_or(ProgramError::NoProgram)?;
-    let capture_stdout = program.capture != Capture::Stderr;
+    let capture_stdout = program.capture == Capture::StdoutAndStderr;
     let mut child = Command::new(path)
         .args(args)
         .envs(program.env.iter().map(|(k, v)| (k, v)))
@@ -135,7 +140,9 @@ pub(crate) async fn run_program(program: &Program<'_>) -> Result<Exited, Program
             group.kill();
             reap(&mut child).await;
             drain(readers).await;
-            Err(ProgramError::TimedOut)
+            Err(ProgramError::TimedOut {
+                output: take(&output),
+            })
         }
     }
 }
@@ -281,6 +288,16 @@ pub(crate) async fn send_http(
         .map_err(|_| HttpError::TimedOut)?
 }
 
+/// An I/O error's text without the "(os error N)" that `Display` appends:
+/// "No such file or directory".
+pub(crate) fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(cut) if e.raw_os_error().is_some() => text[..cut].to_owned(),
+        _ => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +310,13 @@ mod tests {
         assert_eq!(Vec::from(tail.bytes.clone()), b"cdefg");
         tail.push(b"0123456789");
         assert_eq!(Vec::from(tail.bytes), b"56789");
+    }
+
+    #[test]
+    fn io_reasons_lose_the_os_error_number() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_reason(&e), "No such file or directory");
+        let e = io::Error::other("plain");
+        assert_eq!(io_reason(&e), "plain");
     }
 }

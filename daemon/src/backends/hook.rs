@@ -45,6 +45,13 @@ impl HookBackend {
         })
     }
 
+    fn timed_out(&self, component: &str) -> RedirectError {
+        RedirectError::Timeout {
+            component: component.to_owned(),
+            timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
     async fn run_command(
         &self,
         argv: &[String],
@@ -74,10 +81,7 @@ impl HookBackend {
                 component: component.clone(),
                 detail: e.to_string(),
             },
-            ProgramError::TimedOut => RedirectError::Timeout {
-                component: component.clone(),
-                timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            },
+            ProgramError::TimedOut { .. } => self.timed_out(&component),
         })?;
         if exited.status.success() {
             Ok(())
@@ -102,10 +106,7 @@ impl HookBackend {
                     component: component.clone(),
                     detail: e.to_string(),
                 },
-                HttpError::TimedOut => RedirectError::Timeout {
-                    component: component.clone(),
-                    timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-                },
+                HttpError::TimedOut => self.timed_out(&component),
             })?;
         if answer.status.is_success() {
             Ok(())
