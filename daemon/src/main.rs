@@ -17,6 +17,8 @@ mod journal;
 mod logging;
 mod man;
 mod metrics;
+mod outbound;
+mod plans;
 mod referenced_files;
 mod startup;
 mod state;

@@ -4,20 +4,18 @@
 //! command's stdin and/or is POSTed to a URL. Success is exit status 0 / an
 //! HTTP 2xx. Anything else is an error naming the hook and quoting what it
 //! said; the daemon's backend runner retries with backoff, so a failing hook
-//! is never silently skipped.
+//! is never silently skipped. A command that runs past the timeout is killed
+//! with its process group ([`crate::outbound`]).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use orbit_config::Hook;
 use orbit_core::{Applied, BackendKind, Observed, RedirectError, Redirector, Steering};
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+
+use crate::outbound::{run_program, send_http, Capture, HttpError, Program, ProgramError};
 
 /// How much of a failing hook's stderr / response body goes into the error.
 const QUOTE_LIMIT: usize = 300;
@@ -47,6 +45,13 @@ impl HookBackend {
         })
     }
 
+    fn timed_out(&self, component: &str) -> RedirectError {
+        RedirectError::Timeout {
+            component: component.to_owned(),
+            timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
     async fn run_command(
         &self,
         argv: &[String],
@@ -54,87 +59,61 @@ impl HookBackend {
         steering: &Steering,
     ) -> Result<(), RedirectError> {
         let component = format!("hook command {:?}", argv.join(" "));
-        let (program, args) = argv
-            .split_first()
-            .ok_or_else(|| RedirectError::Config("hook.command is empty".to_owned()))?;
-        let mut child = Command::new(program)
-            .args(args)
-            .env("ORBIT_GENERATION", steering.generation.to_string())
-            .env("ORBIT_SITE", steering.local_site.as_str())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| RedirectError::Unreachable {
+        let program = Program {
+            argv,
+            env: vec![
+                ("ORBIT_GENERATION", steering.generation.to_string()),
+                ("ORBIT_SITE", steering.local_site.as_str().to_owned()),
+            ],
+            stdin: Some(payload),
+            capture: Capture::Stderr,
+            // All of it: the quote is its start.
+            keep: usize::MAX,
+            timeout: self.timeout,
+        };
+        let exited = run_program(&program).await.map_err(|e| match e {
+            ProgramError::NoProgram => RedirectError::Config("hook.command is empty".to_owned()),
+            ProgramError::CannotStart(e) => RedirectError::Unreachable {
                 component: component.clone(),
                 detail: format!("cannot start: {e}"),
-            })?;
-        let run = async {
-            if let Some(mut stdin) = child.stdin.take() {
-                // A hook that ignores stdin closes the pipe early; that is
-                // its choice, not a failure.
-                let _ = stdin.write_all(payload).await;
-            }
-            child.wait_with_output().await
-        };
-        let output = tokio::time::timeout(self.timeout, run)
-            .await
-            .map_err(|_| RedirectError::Timeout {
-                component: component.clone(),
-                timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            })?
-            .map_err(|e| RedirectError::Unreachable {
+            },
+            ProgramError::Wait(e) => RedirectError::Unreachable {
                 component: component.clone(),
                 detail: e.to_string(),
-            })?;
-        if output.status.success() {
+            },
+            ProgramError::TimedOut { .. } => self.timed_out(&component),
+        })?;
+        if exited.status.success() {
             Ok(())
         } else {
             Err(RedirectError::Rejected {
                 component,
-                detail: format!("{}; stderr: {:?}", output.status, quote(&output.stderr)),
+                detail: format!("{}; stderr: {:?}", exited.status, quote(&exited.output)),
             })
         }
     }
 
     async fn post(&self, url: &hyper::Uri, payload: Vec<u8>) -> Result<(), RedirectError> {
         let component = format!("hook url {url}");
-        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
         let request = hyper::Request::post(url.clone())
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(payload)))
             .map_err(|e| RedirectError::Config(format!("{component}: {e}")))?;
-        let exchange = async {
-            let response =
-                client
-                    .request(request)
-                    .await
-                    .map_err(|e| RedirectError::Unreachable {
-                        component: component.clone(),
-                        detail: e.to_string(),
-                    })?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Ok::<_, RedirectError>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+        let answer = send_http(request, usize::MAX, self.timeout)
             .await
-            .map_err(|_| RedirectError::Timeout {
-                component: component.clone(),
-                timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            })??;
-        if status.is_success() {
+            .map_err(|e| match e {
+                HttpError::Failed(e) => RedirectError::Unreachable {
+                    component: component.clone(),
+                    detail: e.to_string(),
+                },
+                HttpError::TimedOut => self.timed_out(&component),
+            })?;
+        if answer.status.is_success() {
             Ok(())
         } else {
             Err(RedirectError::Rejected {
                 component,
-                detail: format!("HTTP {status}; body: {:?}", quote(&body)),
+                detail: format!("HTTP {}; body: {:?}", answer.status, quote(&answer.body)),
             })
         }
     }
