@@ -79,6 +79,16 @@ fn entry(member: &str, journal: JournalEntry) -> Result<Entry> {
         JournalRecord::Drift { .. } => "drift",
         JournalRecord::Lifecycle { .. } => "lifecycle",
         JournalRecord::Reload { .. } => "reload",
+        JournalRecord::PlanStep {
+            from, to, progress, ..
+        } => {
+            e.from = from.map(|s| s.as_str().to_owned());
+            e.to = Some(to.as_str().to_owned());
+            if let orbit_core::StepProgress::Ended { error, .. } = progress {
+                e.ok = Some(error.is_none());
+            }
+            "plan_step"
+        }
     }
     .to_owned();
     Ok(e)
