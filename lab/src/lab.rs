@@ -243,12 +243,20 @@ impl Lab {
     }
 
     /// `--routers 2`: a1 and a2 each forward to site a's servers over a
-    /// link of their own, and the servers answer through both. The edge
-    /// spreads flows over a's two routes (ECMP from bird2's `merge paths`)
-    /// by their ports, so both routers carry probe traffic; the servers
-    /// hash their answers the same way and skip a router whose link lost
-    /// its carrier (`ignore_routes_with_linkdown`), as a site's own
-    /// routing would.
+    /// link of their own. The edge spreads flows over a's two routes (ECMP
+    /// from bird2's `merge paths`) by their ports, so both routers carry
+    /// probe traffic.
+    ///
+    /// The servers answer through the router the request last came in by
+    /// (the connection's conntrack mark, set per incoming packet, selects a
+    /// routing table per router): the return path follows the edge's
+    /// choice at once. Hashing the answers over both routers instead left
+    /// them on a dead router for about a second in 2 of 7 runs where a2
+    /// died: the kernel reports a veth peer's carrier loss through its
+    /// link watcher, which batches such events up to 1 s apart, so `as`
+    /// went on using its dead nexthop after the edge had moved on. (The
+    /// multipath default route stays for what the servers start
+    /// themselves.)
     fn wire_servers_a(&self) -> Result<()> {
         let (servers, edge) = (self.ns(plan::SERVERS_A), self.ns("edge"));
         sys::sysctl(&edge, "net.ipv4.fib_multipath_hash_policy", "1")?;
@@ -292,6 +300,29 @@ impl Lab {
             ));
         }
         ip(&servers, &format!("route add default{nexthops}"))?;
+        // Symmetric answers: packets in from router n mark their connection
+        // n; an answer carrying mark n is routed by table 100 + n, whose
+        // one route goes back through router n.
+        let mut marks = String::new();
+        for (n, router) in (1..).zip(plan::ROUTERS_A) {
+            let (mine, _) = plan::router_servers_addrs(router);
+            let dev = plan::servers_if(router);
+            marks.push_str(&format!("  iifname \"{dev}\" ct mark set {n}\n"));
+            ip(
+                &servers,
+                &format!("route add default via {mine} dev {dev} table {}", 100 + n),
+            )?;
+            ip(
+                &servers,
+                &format!("rule add fwmark {n} lookup {} priority 100", 100 + n),
+            )?;
+        }
+        sys::nft(
+            &servers,
+            &format!(
+                "table inet olab_symmetric {{\n chain in {{\n  type filter hook prerouting priority -150;\n{marks} }}\n chain out {{\n  type route hook output priority -150;\n  ct mark != 0 meta mark set ct mark\n }}\n}}\n"
+            ),
+        )?;
         Ok(())
     }
 
