@@ -37,6 +37,7 @@ impl Tuning {
             failback: Failback::default(),
             standby_withdraw: false,
             three_sites: false,
+            pg: None,
         }
     }
 
@@ -80,6 +81,9 @@ pub struct Tuning {
     /// `--sites 3`: a third site c, wired like b, and the services of
     /// `plan::SERVICES3`.
     pub three_sites: bool,
+    /// The PostgreSQL pair (lab/src/pg.rs) with this replication, the
+    /// service `db` at `pg::DB_PREFIX` and its `[[plan]] "pg"`.
+    pub pg: Option<crate::pg::Replication>,
 }
 
 /// Where orbitd and orbitctl are: `ORBIT_LAB_BIN_DIR`, else next to this
