@@ -13,6 +13,7 @@ mod edge;
 mod hog;
 mod journal;
 mod lab;
+mod notify;
 mod orbitd;
 mod pg;
 mod pgmeasure;
@@ -94,6 +95,15 @@ enum Cmd {
         target: Ipv4Addr,
         #[arg(long, default_value_t = 10)]
         every_ms: u64,
+        #[arg(long)]
+        out: String,
+    },
+    /// The orchestrator of the PostgreSQL scenarios (run inside the
+    /// witness's namespace): logs every HTTP request until stdin closes.
+    #[command(hide = true)]
+    NotifySink {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
         #[arg(long)]
         out: String,
     },
@@ -233,6 +243,7 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
         }
         Cmd::Ask { kind, target } => ask(&kind, target),
+        Cmd::NotifySink { listen, out } => notify::sink(listen, &out).map(|()| ExitCode::SUCCESS),
         Cmd::PgWrite {
             target,
             every_ms,

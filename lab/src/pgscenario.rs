@@ -91,6 +91,11 @@ pub struct PgRunResult {
     pub lost: Vec<u64>,
     /// Rows an old primary committed after the new one was promoted.
     pub split_brain: Vec<u64>,
+    /// The moves the orchestrator was told of (`after_takeover`), as
+    /// "from->to".
+    pub notified: Vec<String>,
+    /// From the fault to the orchestrator's first notification (ms).
+    pub notified_after_ms: Option<f64>,
     /// The longest time without an acknowledged write from the fault on.
     pub stall_ms: Option<f64>,
     /// Failure: from a's return to its server being stopped (ms).
@@ -119,6 +124,8 @@ impl PgRunResult {
             split_brain: Vec::new(),
             fenced_after_ms: None,
             stall_ms: None,
+            notified: Vec::new(),
+            notified_after_ms: None,
             violations: vec![format!("run failed: {e:#}")],
             dir: Some(dir.display().to_string()),
         }
@@ -193,6 +200,23 @@ fn drive(
 ) -> Result<PgRunResult> {
     let tuning = tuning(opts.tuning, replication);
     let lab = Lab::up(Mode::Bgp, prefix, dir, tuning, true, true)?;
+    let notify_log = dir.join("notify.log");
+    let sink_argv = vec![
+        Lab::self_exe()?,
+        "notify-sink".into(),
+        "--listen".into(),
+        format!("{}:{}", crate::plan::ctl_addr("w"), crate::notify::PORT),
+        "--out".into(),
+        notify_log.display().to_string(),
+    ];
+    let sink = Proc::spawn(
+        "notify-sink",
+        Some(&lab.ns("w")),
+        &sink_argv,
+        &[],
+        &dir.join("notify-sink.stderr"),
+        true,
+    )?;
     let log = dir.join("writes.log");
     let argv = vec![
         Lab::self_exe()?,
@@ -260,7 +284,9 @@ fn drive(
         }
     }
     writer.finish(Duration::from_secs(5))?;
+    sink.finish(Duration::from_secs(5))?;
     let acks = acks(&log);
+    let told = crate::notify::moves(&std::fs::read_to_string(&notify_log).unwrap_or_default());
     let p = pair(&lab)?;
     let mut r = PgRunResult {
         scenario: sc,
@@ -274,6 +300,11 @@ fn drive(
         split_brain: Vec::new(),
         fenced_after_ms,
         stall_ms: pgmeasure::longest_stall_ms(&acks, fault),
+        notified: told.iter().map(|(_, f, t)| format!("{f}->{t}")).collect(),
+        notified_after_ms: told
+            .iter()
+            .find(|(t, _, _)| *t >= fault)
+            .map(|(t, _, _)| (t - fault) as f64 / 1000.0),
         violations: Vec::new(),
         dir: None,
     };
@@ -337,6 +368,17 @@ fn drive(
             }
         }
     }
+    let want_told: &[&str] = match sc {
+        PgScenario::Failure => &["a->b"],
+        PgScenario::Switchover => &["a->b", "b->a"],
+        PgScenario::Partition => &[],
+    };
+    if r.notified != want_told {
+        r.violations.push(format!(
+            "the orchestrator was told of the moves {:?}, not {want_told:?}",
+            r.notified
+        ));
+    }
     if !r.split_brain.is_empty() {
         r.violations.push(format!(
             "split brain: {} rows committed by an old primary after the promotion",
@@ -386,6 +428,7 @@ pub struct PgRow {
     pub split_brain: usize,
     pub fenced_after_p50_ms: Option<f64>,
     pub stall_max_ms: Option<f64>,
+    pub notified_after_p50_ms: Option<f64>,
 }
 
 pub fn rows(results: &[PgRunResult]) -> Vec<PgRow> {
@@ -425,6 +468,10 @@ pub fn rows(results: &[PgRunResult]) -> Vec<PgRow> {
                     50.0,
                 ),
                 stall_max_ms: vals(&|r| r.stall_ms).into_iter().reduce(f64::max),
+                notified_after_p50_ms: crate::analysis::percentile(
+                    &vals(&|r| r.notified_after_ms),
+                    50.0,
+                ),
             }
         })
         .collect()
@@ -434,12 +481,12 @@ pub fn rows(results: &[PgRunResult]) -> Vec<PgRow> {
 pub fn table(rows: &[PgRow]) -> String {
     let o = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.0}"));
     let mut s = String::from(
-        "| scenario | replication | runs ok | RTO p50 / max (ms) | RTO back p50 (ms) | writes acked | RPO: acked writes lost (total / worst run) | split brain (rows) | fenced after return p50 (ms) | longest write stall max (ms) |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | replication | runs ok | RTO p50 / max (ms) | RTO back p50 (ms) | writes acked | RPO: acked writes lost (total / worst run) | split brain (rows) | fenced after return p50 (ms) | longest write stall max (ms) | orchestrator told p50 (ms after the fault) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {}/{} | {} / {} | {} | {} | {} / {} | {} | {} | {} |\n",
+            "| {} | {} | {}/{} | {} / {} | {} | {} | {} / {} | {} | {} | {} | {} |\n",
             r.scenario.describe(),
             r.replication,
             r.passed,
@@ -453,6 +500,7 @@ pub fn table(rows: &[PgRow]) -> String {
             r.split_brain,
             o(r.fenced_after_p50_ms),
             o(r.stall_max_ms),
+            o(r.notified_after_p50_ms),
         ));
     }
     s
@@ -477,6 +525,12 @@ pub fn progress(r: &PgRunResult) -> String {
         s.push_str(&format!(
             ", a fenced {} after its return",
             o(r.fenced_after_ms)
+        ));
+    }
+    if let Some(t) = r.notified_after_ms {
+        s.push_str(&format!(
+            ", orchestrator told of {} {t:.0} ms after the fault",
+            r.notified.join(" ")
         ));
     }
     if r.violations.is_empty() {

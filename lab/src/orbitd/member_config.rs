@@ -215,7 +215,9 @@ fn db_service() -> Result<ServiceEntry> {
 /// `[[plan]] "pg"`: promote the replica at the new site before it takes
 /// the address (held if that fails: a read-only replica is not a
 /// failover), stop the old primary (first in a switchover; when the old
-/// site returns, before it may carry anything). Both steps are
+/// site returns, before it may carry anything), and tell the
+/// orchestrator (`notify.rs`, on the witness) once the move stands. The
+/// first two are
 /// `pg/step.sh` (lab/src/pg.rs), which finds the server from `ORBIT_TO` /
 /// `ORBIT_FROM`.
 fn pg_plan(root: &Path) -> Result<orbit_core::config::Plan> {
@@ -237,7 +239,18 @@ kind = "exec"
 at = "new"
 command = ["{script}", "promote"]
 timeout = "70s"
-"#
+
+[[after_takeover]]
+name = "recover-datacenter"
+kind = "http"
+at = "any"
+method = "POST"
+url = "http://{notify}/v1/datacenters/${{to}}/recover"
+body = '{{"service": "${{service}}", "from": "${{from}}", "to": "${{to}}", "generation": ${{generation}}}}'
+timeout = "5s"
+retries = 2
+"#,
+        notify = socket(plan::ctl_addr("w"), crate::notify::PORT)?,
     );
     parse_toml(&text).context("the lab's [[plan]] pg")
 }
