@@ -91,6 +91,9 @@ pub struct PgRunResult {
     pub lost: Vec<u64>,
     /// Rows an old primary committed after the new one was promoted.
     pub split_brain: Vec<u64>,
+    /// From the fault (failure) or the command (switchover) to b's
+    /// promotion (its log): the part of the RTO before the traffic move.
+    pub promoted_after_ms: Option<f64>,
     /// The moves the orchestrator was told of (`after_takeover`), as
     /// "from->to".
     pub notified: Vec<String>,
@@ -124,6 +127,7 @@ impl PgRunResult {
             split_brain: Vec::new(),
             fenced_after_ms: None,
             stall_ms: None,
+            promoted_after_ms: None,
             notified: Vec::new(),
             notified_after_ms: None,
             violations: vec![format!("run failed: {e:#}")],
@@ -300,6 +304,7 @@ fn drive(
         split_brain: Vec::new(),
         fenced_after_ms,
         stall_ms: pgmeasure::longest_stall_ms(&acks, fault),
+        promoted_after_ms: None,
         notified: told.iter().map(|(_, f, t)| format!("{f}->{t}")).collect(),
         notified_after_ms: told
             .iter()
@@ -313,6 +318,9 @@ fn drive(
             .ok()
             .and_then(|l| pgmeasure::promoted_at(&l))
     };
+    r.promoted_after_ms = promoted(&p.b)
+        .filter(|t| *t >= fault)
+        .map(|t| (t - fault) as f64 / 1000.0);
     match sc {
         PgScenario::Failure => {
             r.rto_ms = pgmeasure::rto_ms(&acks, "a", "b", fault);
@@ -428,6 +436,7 @@ pub struct PgRow {
     pub split_brain: usize,
     pub fenced_after_p50_ms: Option<f64>,
     pub stall_max_ms: Option<f64>,
+    pub promoted_after_p50_ms: Option<f64>,
     pub notified_after_p50_ms: Option<f64>,
 }
 
@@ -468,6 +477,10 @@ pub fn rows(results: &[PgRunResult]) -> Vec<PgRow> {
                     50.0,
                 ),
                 stall_max_ms: vals(&|r| r.stall_ms).into_iter().reduce(f64::max),
+                promoted_after_p50_ms: crate::analysis::percentile(
+                    &vals(&|r| r.promoted_after_ms),
+                    50.0,
+                ),
                 notified_after_p50_ms: crate::analysis::percentile(
                     &vals(&|r| r.notified_after_ms),
                     50.0,
@@ -481,16 +494,17 @@ pub fn rows(results: &[PgRunResult]) -> Vec<PgRow> {
 pub fn table(rows: &[PgRow]) -> String {
     let o = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.0}"));
     let mut s = String::from(
-        "| scenario | replication | runs ok | RTO p50 / max (ms) | RTO back p50 (ms) | writes acked | RPO: acked writes lost (total / worst run) | split brain (rows) | fenced after return p50 (ms) | longest write stall max (ms) | orchestrator told p50 (ms after the fault) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | replication | runs ok | b promoted p50 (ms after the fault) | RTO p50 / max (ms) | RTO back p50 (ms) | writes acked | RPO: acked writes lost (total / worst run) | split brain (rows) | fenced after return p50 (ms) | longest write stall max (ms) | orchestrator told p50 (ms after the fault) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {}/{} | {} / {} | {} | {} | {} / {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {}/{} | {} | {} / {} | {} | {} | {} / {} | {} | {} | {} | {} |\n",
             r.scenario.describe(),
             r.replication,
             r.passed,
             r.runs,
+            o(r.promoted_after_p50_ms),
             o(r.rto_p50_ms),
             o(r.rto_max_ms),
             o(r.rto_back_p50_ms),
@@ -509,8 +523,9 @@ pub fn table(rows: &[PgRow]) -> String {
 pub fn progress(r: &PgRunResult) -> String {
     let o = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.0} ms"));
     let mut s = format!(
-        "acked {}, RTO {}, lost {}, split brain {}",
+        "acked {}, b promoted {}, RTO {}, lost {}, split brain {}",
         r.acked,
+        o(r.promoted_after_ms),
         o(r.rto_ms),
         r.lost.len(),
         r.split_brain.len()
@@ -576,7 +591,7 @@ mod tests {
         assert_eq!(r.rto_max_ms, Some(300.0));
         let t = table(&rows);
         assert!(
-            t.contains("| hard failure of a, a returns | async | 2/3 |"),
+            t.contains("| hard failure of a, a returns | async | 2/3 | - | 200 / 300 |"),
             "{t}"
         );
         assert!(t.contains("| 300 | 3 / 2 | 0 |"), "{t}");
