@@ -170,6 +170,11 @@ enum Cmd {
         #[arg(long, value_name = "FILE", num_args = 0..=1)]
         check: Option<Option<PathBuf>>,
     },
+    /// Disaster-recovery plans (docs/plans.md).
+    Plan {
+        #[command(subcommand)]
+        what: PlanCmd,
+    },
     /// The decision journal.
     Journal {
         /// Keep printing new entries; survives a daemon restart (retries,
@@ -200,6 +205,16 @@ enum Cmd {
         /// The config file to read the names from when orbitd does not answer.
         #[arg(long, env = "ORBIT_CONFIG", default_value = complete::DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PlanCmd {
+    /// A service's last plan run: every step, where it runs, how it ended,
+    /// and the journal's record of each step this orbitd ran.
+    Show {
+        /// The service.
+        service: ServiceId,
     },
 }
 
@@ -342,6 +357,15 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
             };
             return journal::run(&client(cli)?, *follow, start, cli.json).await;
         }
+        Cmd::Plan {
+            what: PlanCmd::Show { service },
+        } => {
+            let client = client(cli)?;
+            let status: StatusResponse = call(&client, Method::GET, "/v1/status", None).await?;
+            let journal: orbit_core::api::JournalResponse =
+                call(&client, Method::GET, "/v1/journal?limit=1000", None).await?;
+            return plan_show(&status, &journal, service, cli.json);
+        }
         Cmd::Reload { check } => {
             return reload::reload(&client(cli)?, check.clone(), cli.json).await
         }
@@ -456,4 +480,38 @@ fn print_simulation(answer: &orbit_core::Simulation, as_json: bool) {
 /// Cannot happen with the request types at hand; an error, not a panic.
 fn unencodable(e: impl std::fmt::Display) -> Failure {
     Failure::new(Kind::Refused, format!("cannot encode the request: {e}"))
+}
+
+/// `orbitctl plan show SERVICE`: the run as status knows it, then the
+/// journal's record of each step this orbitd ran (with output tails).
+fn plan_show(
+    status: &StatusResponse,
+    journal: &orbit_core::api::JournalResponse,
+    service: &ServiceId,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let Some(svc) = status.engine.services.iter().find(|s| &s.id == service) else {
+        return Err(Failure::new(
+            failure::Kind::Refused,
+            format!("unknown service {service}"),
+        ));
+    };
+    let steps: Vec<&orbit_core::api::JournalEntry> = journal
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(&e.record, orbit_core::api::JournalRecord::PlanStep { service: s, .. } if s == service)
+        })
+        .collect();
+    if as_json {
+        print_json(&serde_json::json!({
+            "service": service,
+            "moving_to": svc.moving_to,
+            "plan": svc.plan,
+            "journal": steps,
+        }));
+        return Ok(());
+    }
+    print!("{}", render::plan(svc, &steps));
+    Ok(())
 }

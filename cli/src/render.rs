@@ -191,6 +191,13 @@ pub fn status(s: &StatusResponse) -> String {
         ]);
     }
     out.push_str(&table(&services));
+    let plans: Vec<String> = e.services.iter().filter_map(words::plan_line).collect();
+    if !plans.is_empty() {
+        out.push_str("\nPLANS\n");
+        for line in plans {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     if !s.backends.is_empty() {
         out.push('\n');
         let mut rows = vec![vec![
@@ -348,6 +355,52 @@ pub fn command(r: &CommandResponse) -> String {
         }
     }
     out.push_str(&format!("steering generation {}\n", r.generation));
+    out
+}
+
+/// `orbitctl plan show`: the run's line, its steps, and the journal's
+/// record of the steps run here (each end with its output's last lines).
+pub fn plan(svc: &orbit_core::ServiceStatus, journal: &[&JournalEntry]) -> String {
+    let Some(view) = &svc.plan else {
+        return match &svc.moving_to {
+            Some(to) => format!(
+                "{}: moving to site {to}; its plan has not started here\n",
+                svc.id
+            ),
+            None => format!("{}: no plan run known to this orbitd\n", svc.id),
+        };
+    };
+    let mut out = String::new();
+    out.push_str(&words::plan_line(svc).unwrap_or_default());
+    out.push_str(if view.here {
+        "\n(coordinated by this member)\n\n"
+    } else {
+        "\n(coordinated by a member of the new site; as last gossiped)\n\n"
+    });
+    let mut rows = vec![vec![
+        "PHASE".to_owned(),
+        "STEP".to_owned(),
+        "AT".to_owned(),
+        "STATE".to_owned(),
+    ]];
+    rows.extend(words::plan_steps(&view.run).into_iter().map(Vec::from));
+    out.push_str(&table(&rows));
+    if !journal.is_empty() {
+        out.push_str("\nJOURNAL (steps run by this orbitd)\n");
+        for e in journal {
+            out.push_str(&format!("{}\n", journal_entry(e)));
+            if let orbit_core::api::JournalRecord::PlanStep {
+                progress: orbit_core::StepProgress::Ended { output, .. },
+                ..
+            } = &e.record
+            {
+                let lines: Vec<&str> = output.lines().collect();
+                for line in &lines[lines.len().saturating_sub(5)..] {
+                    out.push_str(&format!("        | {line}\n"));
+                }
+            }
+        }
+    }
     out
 }
 

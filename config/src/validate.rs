@@ -489,17 +489,6 @@ impl Config {
             plan.validate(&mut found);
             r.extend_under(&base, found);
         }
-        if !self.plans.is_empty() {
-            // Until the engine and the daemon run them (issue 22), a plan
-            // would be a promise nothing keeps: the service would move
-            // without its steps.
-            r.add(
-                "plan",
-                "plans are checked but not yet run by this orbitd: a service would move \
-                 without its steps; remove the [[plan]] tables and the services' plan keys \
-                 (docs/plans.md, Status)",
-            );
-        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::decision::Decision;
 use crate::engine::EngineStatus;
 use crate::event::Liveness;
 use crate::fingerprint::ConfigFingerprint;
-use crate::ids::{ServiceId, SiteId};
+use crate::ids::{PlanId, ServiceId, SiteId};
 use crate::order::Reason;
 use crate::redirect::{BackendKind, ServiceDrift};
 use crate::steering::Steering;
@@ -398,6 +398,20 @@ pub enum JournalRecord {
     },
     Lifecycle {
         message: String,
+    },
+    /// A plan step (docs/plans.md) this member started or that ended, with
+    /// its exit status and the tail of its output.
+    PlanStep {
+        service: ServiceId,
+        plan: PlanId,
+        /// The run: its move's placement epoch.
+        generation: u64,
+        phase: crate::config::Phase,
+        step: String,
+        from: Option<SiteId>,
+        to: SiteId,
+        #[serde(flatten)]
+        progress: crate::event::StepProgress,
     },
     /// A reload (SIGHUP or `POST /v1/reload`), applied or refused: who
     /// asked (`SIGHUP`, or the API client), what it changes (one line per

@@ -36,8 +36,8 @@ mod time;
 
 pub use decision::{Change, ChangeFields, Decision};
 pub use engine::{
-    DueStep, Engine, EngineStatus, FailoverCause, Handover, HeldBy, PlanRun, ServiceStatus,
-    SiteStatus, StepReport, StepRun, StepState, Takeover,
+    DueStep, Engine, EngineStatus, FailoverCause, Handover, HeldBy, PlanRun, PlanView,
+    ServiceStatus, SiteStatus, StepReport, StepRun, StepState, Takeover,
 };
 pub use error::{CommandError, Error, SimulationError};
 pub use event::{Command, Event, Liveness, StepProgress};

@@ -382,10 +382,8 @@ const CASES: &[Case] = &[
                 fence.display()
             )
         },
-        // Only the program that is missing, and the refusal of plans while
-        // orbitd does not run them yet.
+        // Only the program that is missing.
         expect: &[
-            "plan: plans are checked but not yet run by this orbitd",
             "plan[0].before_takeover[0].command: \"orbit-no-such-promote\" is not an executable file in PATH",
         ],
     },

@@ -182,6 +182,56 @@ pub fn stream_stats(
     s
 }
 
+/// When the edge's bird2 dropped the BGP session `protocol` (and the
+/// routes it had learnt with it) after `after` (Unix µs): the first
+/// `State changed to stop` or `down` of that protocol in bird's log
+/// (`timeformat log "%F %T.%6f"`, UTC), with the last thing bird logged
+/// about the protocol before it (the cause: `Link down`, `BFD session
+/// down`, `Hold timer expired` ...).
+pub fn edge_session_down(log: &str, protocol: &str, after: i64) -> Option<(i64, String)> {
+    let tag = format!("{protocol}: ");
+    let mut cause = None;
+    for line in log.lines() {
+        let mut fields = line.splitn(4, ' ');
+        let (Some(date), Some(time), Some(_level), Some(text)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Some(message) = text.strip_prefix(&tag) else {
+            continue;
+        };
+        let Some(t) = humantime::parse_rfc3339_weak(&format!("{date}T{time}Z"))
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_micros()).ok())
+        else {
+            continue;
+        };
+        if t < after {
+            continue;
+        }
+        if message == "State changed to stop" || message == "State changed to down" {
+            return Some((t, cause.unwrap_or_else(|| message.to_owned())));
+        }
+        cause = Some(message.to_owned());
+    }
+    None
+}
+
+/// Failed requests of `stream` in [t0, t1] that the edge's own
+/// reconvergence, from `from` to `until` (Unix µs), does not explain. A
+/// failure is placed at its send time (UDP); an HTTP failure is logged
+/// when it failed, up to `late` µs (its timeout) after its request
+/// began, so it counts only when logged later than `until + late`.
+pub fn lost_outside(stream: &[Reply], t0: i64, t1: i64, from: i64, until: i64, late: i64) -> u64 {
+    stream
+        .iter()
+        .filter(|r| r.t >= t0 && r.t <= t1 && r.site.is_none())
+        .filter(|r| r.sent < from || r.sent > until + late)
+        .count() as u64
+}
+
 pub fn ms(us: i64) -> f64 {
     us as f64 / 1000.0
 }
@@ -215,6 +265,17 @@ pub fn detection_ms(entries: &[Entry], tf: i64, failed: &str) -> Option<f64> {
                 && e.dead == Some(true))
                 || (e.change == "service_moved" && e.from.as_deref() == Some(failed))
         })
+        .map(|e| ms(e.t - tf))
+        .reduce(f64::min)
+}
+
+/// Fault to the first decision anywhere that `member` (one router of a
+/// site with several) is dead.
+pub fn member_dead_ms(entries: &[Entry], tf: i64, member: &str) -> Option<f64> {
+    entries
+        .iter()
+        .filter(|e| e.t >= tf && e.kind == "decision" && e.change == "member_liveness")
+        .filter(|e| e.site.as_deref() == Some(member) && e.dead == Some(true))
         .map(|e| ms(e.t - tf))
         .reduce(f64::min)
 }
@@ -321,6 +382,59 @@ mod tests {
         assert!(!st.switched);
         assert_eq!(st.outage_ms, Some(40.0));
         assert_eq!(st.lost, 1);
+    }
+
+    #[test]
+    fn the_edge_drops_a_session_when_bird_logs_its_stop() {
+        // bird2's own lines (debug { states, events }), one before the
+        // fault, the link going down after it.
+        let log = "2026-12-06 04:30:00.000100 <TRACE> site_a1: State changed to up
+2026-12-06 04:30:01.000100 <TRACE> site_a1: BFD session down
+2026-12-06 04:30:01.000200 <TRACE> site_a1: State changed to stop
+2026-12-06 04:30:05.000100 <TRACE> site_a2: State changed to up
+2026-12-06 04:30:05.001000 <TRACE> site_a1: Link down
+2026-12-06 04:30:05.001050 <TRACE> site_a1: State changed to stop
+2026-12-06 04:30:05.002000 <TRACE> site_a1: State changed to down
+";
+        let t = |s: &str| {
+            humantime::parse_rfc3339(s)
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as i64
+        };
+        let fault = t("2026-12-06T04:30:05Z");
+        assert_eq!(
+            edge_session_down(log, "site_a1", fault),
+            Some((t("2026-12-06T04:30:05.001050Z"), "Link down".to_owned()))
+        );
+        assert_eq!(edge_session_down(log, "site_a2", fault), None);
+        assert_eq!(edge_session_down(log, "site_b", 0), None);
+        // An earlier stop counts when it is after `after`.
+        assert_eq!(
+            edge_session_down(log, "site_a1", 0).map(|(_, c)| c),
+            Some("BFD session down".to_owned())
+        );
+    }
+
+    #[test]
+    fn losses_inside_the_edges_reconvergence_are_its_own() {
+        let mut late_http = r(1_290, None);
+        late_http.sent = late_http.t;
+        let s = vec![
+            r(900, None),   // before the fault: not the edge's
+            r(1_000, None), // at the fault
+            r(1_004, None), // inside
+            r(1_010, Some("a")),
+            late_http, // an HTTP failure logged 280 µs after the window
+            r(2_000, None),
+        ];
+        // UDP: only the window itself.
+        assert_eq!(lost_outside(&s, 0, 3_000, 1_000, 1_005, 0), 3);
+        // HTTP: a failure logged within its timeout of the window is its.
+        assert_eq!(lost_outside(&s, 0, 3_000, 1_000, 1_005, 300), 2);
+        // t0 and t1 bound what is counted at all.
+        assert_eq!(lost_outside(&s, 950, 1_500, 1_000, 1_005, 0), 1);
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn bird(lab: &mut Lab) -> Result<()> {
 timeformat log \"%F %T.%6f\";
 router id {edge_id};
 protocol device {{ scan time 1; }}
-protocol kernel {{ ipv4 {{ import none; export all; }}; }}
+protocol kernel {{ ipv4 {{ import none; export all; }};{merge} }}
 
 # RFC 8326: a draining site's route goes to the bottom at once; orbit's
 # takeover community: the surviving site wins even while the dead site's
@@ -107,7 +107,16 @@ filter orbit_in {{
 }}
 ",
         edge_id = plan::EDGE_CLIENT_ADDR,
-        asn = plan::EDGE_ASN
+        asn = plan::EDGE_ASN,
+        // Two routers of site a announce the same route, equal but for
+        // the router: both go into the kernel as one multipath route
+        // (ECMP), so both carry traffic and losing one leaves the other's
+        // path in place instead of re-pointing the route.
+        merge = if lab.tuning.two_routers {
+            " merge paths on;"
+        } else {
+            ""
+        },
     );
     if lab.mode.bfd() {
         // RFC 5880/5881 toward each site's orbitd; `bfd on` below makes a
@@ -122,7 +131,7 @@ filter orbit_in {{
             mult = plan::BFD_MULTIPLIER
         ));
     }
-    for site in lab.sites() {
+    for site in lab.routers() {
         cfg.push_str(&format!(
             "protocol bgp site_{site} {{
   local {local} as {asn};

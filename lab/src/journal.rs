@@ -65,6 +65,12 @@ fn entry(member: &str, journal: JournalEntry) -> Result<Entry> {
                     e.dead = Some(dead);
                 }
                 Change::SiteLeft { site, .. } => e.site = Some(site.as_str().to_owned()),
+                // The member (router) in `site`, its own site in `from`.
+                Change::MemberLiveness { member, site, dead } => {
+                    e.site = Some(member.as_str().to_owned());
+                    e.from = Some(site.as_str().to_owned());
+                    e.dead = Some(dead);
+                }
                 Change::Fenced { fenced } => e.fenced = Some(fenced),
                 _ => {}
             }
@@ -79,6 +85,16 @@ fn entry(member: &str, journal: JournalEntry) -> Result<Entry> {
         JournalRecord::Drift { .. } => "drift",
         JournalRecord::Lifecycle { .. } => "lifecycle",
         JournalRecord::Reload { .. } => "reload",
+        JournalRecord::PlanStep {
+            from, to, progress, ..
+        } => {
+            e.from = from.map(|s| s.as_str().to_owned());
+            e.to = Some(to.as_str().to_owned());
+            if let orbit_core::StepProgress::Ended { error, .. } = progress {
+                e.ok = Some(error.is_none());
+            }
+            "plan_step"
+        }
     }
     .to_owned();
     Ok(e)
@@ -167,10 +183,21 @@ mod tests {
                 },
             ),
             line(4, decision(Change::Fenced { fenced: true }, 5)),
+            line(
+                5,
+                decision(
+                    Change::MemberLiveness {
+                        member: SiteId::new("a1").unwrap(),
+                        site: SiteId::new("a").unwrap(),
+                        dead: true,
+                    },
+                    6,
+                ),
+            ),
         ]
         .concat();
         let entries = read("b", &journal_file("good.jsonl", &text)).unwrap();
-        assert_eq!(entries.len(), 4);
+        assert_eq!(entries.len(), 5);
         let t = 1_796_446_800_250_000;
         assert!(entries.iter().all(|e| e.t == t && e.member == "b"));
         let dead = &entries[0];
@@ -195,7 +222,22 @@ mod tests {
             (entries[3].change.as_str(), entries[3].fenced),
             ("fenced", Some(true))
         );
-        // The moves and detection the scenarios report come out of them.
+        let member = &entries[4];
+        assert_eq!(member.change, "member_liveness");
+        assert_eq!(
+            (member.site.as_deref(), member.from.as_deref(), member.dead),
+            (Some("a1"), Some("a"), Some(true))
+        );
+        // The moves and detection the scenarios report come out of them; a
+        // router declared dead is not its site.
+        assert_eq!(
+            crate::analysis::member_dead_ms(&entries, t - 2_000, "a1"),
+            Some(2.0)
+        );
+        assert_eq!(
+            crate::analysis::member_dead_ms(&entries, t - 2_000, "a2"),
+            None
+        );
         assert_eq!(crate::analysis::moves_after(&entries, t), 1);
         assert_eq!(
             crate::analysis::detection_ms(&entries, t - 1_000, "a"),

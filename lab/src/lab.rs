@@ -11,6 +11,17 @@
 //! With `--sites 3` (bgp mode) a third site c hangs off the edge and the
 //! control bridge exactly like b.
 //!
+//! With `--routers 2` (bgp mode) site a is two routers in front of its
+//! servers: a1 and a2 each run an orbitd (members of site a), each has its
+//! own link and BGP session to the edge and its own link to `as`, the
+//! namespace with site a's service.
+//!
+//! ```text
+//!   client ── edge ──┬── a1 ──┬── as (site a's service)
+//!                    ├── a2 ──┘
+//!                    └── b
+//! ```
+//!
 //! Field order matters: processes are dropped (killed) before the
 //! namespaces they live in are deleted.
 
@@ -86,9 +97,15 @@ impl Lab {
             netns: Vec::new(),
             keep_dir,
         };
+        let servers: &[&str] = if tuning.two_routers {
+            &[plan::SERVERS_A]
+        } else {
+            &[]
+        };
         let nodes = ["client", "edge"]
             .iter()
-            .chain(plan::members(tuning.three_sites))
+            .chain(tuning.members())
+            .chain(servers)
             .chain(&["ctl"]);
         for node in nodes {
             let ns = Netns::create(&lab.ns(node))?;
@@ -117,8 +134,8 @@ impl Lab {
             orbitd::write_gossip_key(&lab.dir)?;
             // The witness first, as with two sites.
             lab.start_orbitd("w")?;
-            for site in lab.sites() {
-                lab.start_orbitd(site)?;
+            for router in lab.routers() {
+                lab.start_orbitd(router)?;
             }
         } else {
             for site in plan::SITES {
@@ -134,6 +151,22 @@ impl Lab {
     /// The sites that carry services in this lab.
     pub fn sites(&self) -> &'static [&'static str] {
         plan::sites(self.tuning.three_sites)
+    }
+
+    /// The members that route for a site: the sites, or a1, a2 and b with
+    /// `--routers 2`.
+    pub fn routers(&self) -> &'static [&'static str] {
+        self.tuning.routers()
+    }
+
+    /// The namespace where a site's service runs: the site's own, or
+    /// SERVERS_A for site a with `--routers 2`.
+    pub fn server_node<'s>(&self, site: &'s str) -> &'s str {
+        if self.tuning.two_routers && site == "a" {
+            plan::SERVERS_A
+        } else {
+            site
+        }
     }
 
     fn veth(&self, ns1: &str, if1: &str, ns2: &str, if2: &str) -> Result<()> {
@@ -160,7 +193,7 @@ impl Lab {
     fn wire_data_plane(&self) -> Result<()> {
         let (client, edge) = (self.ns("client"), self.ns("edge"));
         self.veth("client", plan::CLIENT_IF, "edge", plan::EDGE_CLIENT_IF)?;
-        for site in self.sites() {
+        for site in self.routers() {
             self.veth(site, plan::site_if(site), "edge", plan::edge_if(site))?;
             let ns = self.ns(site);
             ip(
@@ -171,13 +204,17 @@ impl Lab {
                     plan::site_mac(site)
                 ),
             )?;
+        }
+        for site in self.sites() {
+            let ns = self.ns(self.server_node(site));
             ip(&ns, &format!("addr add {}/32 dev lo", plan::SERVICE_ADDR))?;
             if self.tuning.pg.is_some() {
                 ip(&ns, &format!("addr add {}/32 dev lo", crate::pg::DB_ADDR))?;
             }
         }
         sys::sysctl(&edge, "net.ipv4.ip_forward", "1")?;
-        let sites = self.sites().iter().map(|s| self.ns(s));
+        let servers = self.tuning.two_routers.then(|| self.ns(plan::SERVERS_A));
+        let sites = self.routers().iter().map(|s| self.ns(s)).chain(servers);
         for ns in [client.clone(), edge.clone()].into_iter().chain(sites) {
             sys::sysctl(&ns, "net.ipv4.conf.all.rp_filter", "0")?;
             sys::sysctl(&ns, "net.ipv4.conf.default.rp_filter", "0")?;
@@ -208,13 +245,100 @@ impl Lab {
                 &format!("route add default via {}", plan::EDGE_CLIENT_ADDR),
             )?;
             sys::addr_up(&edge, plan::EDGE_CLIENT_ADDR, plan::EDGE_CLIENT_IF)?;
-            for site in self.sites() {
+            for site in self.routers() {
                 let ns = self.ns(site);
                 sys::addr_up(&edge, plan::edge_site_addr(site), plan::edge_if(site))?;
                 sys::addr_up(&ns, plan::site_addr(self.mode, site), plan::site_if(site))?;
                 self.site_routes(site)?;
             }
+            if self.tuning.two_routers {
+                self.wire_servers_a()?;
+            }
         }
+        Ok(())
+    }
+
+    /// `--routers 2`: a1 and a2 each forward to site a's servers over a
+    /// link of their own. The edge spreads flows over a's two routes (ECMP
+    /// from bird2's `merge paths`) by their ports, so both routers carry
+    /// probe traffic.
+    ///
+    /// The servers answer through the router the request last came in by
+    /// (the connection's conntrack mark, set per incoming packet, selects a
+    /// routing table per router): the return path follows the edge's
+    /// choice at once. Hashing the answers over both routers instead left
+    /// them on a dead router for about a second in 2 of 7 runs where a2
+    /// died: the kernel reports a veth peer's carrier loss through its
+    /// link watcher, which batches such events up to 1 s apart, so `as`
+    /// went on using its dead nexthop after the edge had moved on. (The
+    /// multipath default route stays for what the servers start
+    /// themselves.)
+    fn wire_servers_a(&self) -> Result<()> {
+        let (servers, edge) = (self.ns(plan::SERVERS_A), self.ns("edge"));
+        sys::sysctl(&edge, "net.ipv4.fib_multipath_hash_policy", "1")?;
+        sys::sysctl(&servers, "net.ipv4.fib_multipath_hash_policy", "1")?;
+        sys::sysctl(
+            &servers,
+            "net.ipv4.conf.all.ignore_routes_with_linkdown",
+            "1",
+        )?;
+        let mut nexthops = String::new();
+        for router in plan::ROUTERS_A {
+            let ns = self.ns(router);
+            let (mine, theirs) = plan::router_servers_addrs(router);
+            self.veth(
+                router,
+                plan::ROUTER_SERVERS_IF,
+                plan::SERVERS_A,
+                plan::servers_if(router),
+            )?;
+            ip(
+                &ns,
+                &format!("addr add {mine}/30 dev {}", plan::ROUTER_SERVERS_IF),
+            )?;
+            ip(&ns, &format!("link set {} up", plan::ROUTER_SERVERS_IF))?;
+            ip(
+                &servers,
+                &format!("addr add {theirs}/30 dev {}", plan::servers_if(router)),
+            )?;
+            ip(
+                &servers,
+                &format!("link set {} up", plan::servers_if(router)),
+            )?;
+            sys::sysctl(&ns, "net.ipv4.ip_forward", "1")?;
+            ip(
+                &ns,
+                &format!("route add {} via {theirs}", plan::SERVICE_PREFIX),
+            )?;
+            nexthops.push_str(&format!(
+                " nexthop via {mine} dev {}",
+                plan::servers_if(router)
+            ));
+        }
+        ip(&servers, &format!("route add default{nexthops}"))?;
+        // Symmetric answers: packets in from router n mark their connection
+        // n; an answer carrying mark n is routed by table 100 + n, whose
+        // one route goes back through router n.
+        let mut marks = String::new();
+        for (n, router) in (1..).zip(plan::ROUTERS_A) {
+            let (mine, _) = plan::router_servers_addrs(router);
+            let dev = plan::servers_if(router);
+            marks.push_str(&format!("  iifname \"{dev}\" ct mark set {n}\n"));
+            ip(
+                &servers,
+                &format!("route add default via {mine} dev {dev} table {}", 100 + n),
+            )?;
+            ip(
+                &servers,
+                &format!("rule add fwmark {n} lookup {} priority 100", 100 + n),
+            )?;
+        }
+        sys::nft(
+            &servers,
+            &format!(
+                "table inet olab_symmetric {{\n chain in {{\n  type filter hook prerouting priority -150;\n{marks} }}\n chain out {{\n  type route hook output priority -150;\n  ct mark != 0 meta mark set ct mark\n }}\n}}\n"
+            ),
+        )?;
         Ok(())
     }
 
@@ -233,7 +357,7 @@ impl Lab {
         let ctl = self.ns("ctl");
         ip(&ctl, "link add br0 type bridge")?;
         ip(&ctl, "link set br0 up")?;
-        for member in plan::members(self.tuning.three_sites) {
+        for member in self.tuning.members() {
             let port = format!("p{member}");
             self.veth(member, plan::CTL_IF, "ctl", &port)?;
             ip(&ctl, &format!("link set {port} master br0"))?;
@@ -249,6 +373,7 @@ impl Lab {
     }
 
     pub fn start_server(&mut self, site: &str) -> Result<()> {
+        let node = self.server_node(site);
         let argv = vec![
             Self::self_exe()?,
             "serve".into(),
@@ -258,14 +383,14 @@ impl Lab {
         let name = format!("serve-{site}");
         let proc = Proc::spawn(
             &name,
-            Some(&self.ns(site)),
+            Some(&self.ns(node)),
             &argv,
             &[],
             &self.dir.join(format!("{name}.log")),
             false,
         )?;
         self.procs.insert(name, proc);
-        let ns = self.ns(site);
+        let ns = self.ns(node);
         let exe = Self::self_exe()?;
         sys::wait_for(
             &format!("the service at site {site}"),
@@ -371,19 +496,25 @@ impl Lab {
                 streak = 0;
             }
             if std::time::Instant::now() > deadline {
+                let first = self.routers()[0];
                 let bfd = if self.tuning.member_bfd(self.mode).is_some() {
+                    let up: Vec<String> = self
+                        .routers()
+                        .iter()
+                        .map(|m| format!("at {m}: {}", self.member_bfd_up(m)))
+                        .collect();
                     format!(
-                        ", members' BFD sessions Up at a: {}, at b: {} (of 2 each)",
-                        self.member_bfd_up("a"),
-                        self.member_bfd_up("b")
+                        ", members' BFD sessions Up {} (of {} each)",
+                        up.join(", "),
+                        self.tuning.members().len() - 1
                     )
                 } else {
                     String::new()
                 };
                 bail!(
-                    "the lab is not steady on site {site} after {timeout:?} (last answer: {:?}{bfd}); orbitd a log:\n{}",
+                    "the lab is not steady on site {site} after {timeout:?} (last answer: {:?}{bfd}); orbitd {first} log:\n{}",
                     self.ask(),
-                    sys::tail(&orbitd::member_paths(&self.dir, "a").dir.join("orbitd.log"), 10)
+                    sys::tail(&orbitd::member_paths(&self.dir, first).dir.join("orbitd.log"), 10)
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -419,14 +550,17 @@ impl Lab {
             return true;
         }
         let ready = |m: &str| self.api_get(m, "/ready").is_some_and(|(c, _)| c == 200);
-        // Each site's sessions to every other member.
-        let others = plan::members(self.tuning.three_sites).len() - 1;
+        // Each router's sessions to every other member.
+        let others = self.tuning.members().len() - 1;
         let bfd = || {
             self.tuning.member_bfd(self.mode).is_none()
-                || self.sites().iter().all(|m| self.member_bfd_up(m) == others)
+                || self
+                    .routers()
+                    .iter()
+                    .all(|m| self.member_bfd_up(m) == others)
         };
-        self.sites().iter().all(|m| ready(m))
-            && self.steered_to("a").as_deref() == Some(site)
+        self.routers().iter().all(|m| ready(m))
+            && self.steered_to(self.routers()[0]).as_deref() == Some(site)
             && bfd()
     }
 
@@ -485,14 +619,51 @@ impl Lab {
 
     // ---- faults --------------------------------------------------------
 
-    /// All of a site's links down at once (data plane and control network).
+    /// All of a site's links down at once (data plane and control network;
+    /// for a1 or a2 also its link to site a's servers).
     pub fn cut_site(&self, site: &str) -> Result<()> {
-        let batch = format!(
+        let mut batch = format!(
             "link set {} down\nlink set {} down\n",
             plan::site_if(site),
             plan::CTL_IF
         );
+        if plan::ROUTERS_A.contains(&site) {
+            batch.push_str(&format!("link set {} down\n", plan::ROUTER_SERVERS_IF));
+        }
         ip_batch(&self.ns(site), &batch)
+    }
+
+    /// `--routers 2`: how many packets toward the service `router` has
+    /// forwarded, and how many of them were the client's UDP probes
+    /// (nftables counters in its forward hook, set up by
+    /// `count_forwarded`; 0 where there are none).
+    pub fn forwarded(&self, router: &str) -> Forwarded {
+        let counters = sys::run_in(
+            &self.ns(router),
+            "nft",
+            &["list", "table", "inet", "olab_fwd"],
+        )
+        .map(|text| counter_packets(&text))
+        .unwrap_or_default();
+        Forwarded {
+            all: counters.first().copied().unwrap_or(0),
+            udp: counters.get(1).copied().unwrap_or(0),
+        }
+    }
+
+    /// Starts counting what a1 and a2 forward toward the service.
+    pub fn count_forwarded(&self) -> Result<()> {
+        for router in plan::ROUTERS_A {
+            sys::nft(
+                &self.ns(router),
+                &format!(
+                    "table inet olab_fwd {{\n chain forwarded {{\n  type filter hook forward priority 0;\n  ip daddr {svc} counter\n  ip daddr {svc} udp dport {port} counter\n }}\n}}\n",
+                    svc = plan::SERVICE_ADDR,
+                    port = plan::UDP_PORT
+                ),
+            )?;
+        }
+        Ok(())
     }
 
     /// Brings a site's links back; returns when they were up (Unix µs),
@@ -598,6 +769,24 @@ impl Lab {
     }
 }
 
+/// Packets a router forwarded toward the service: all, and the client's
+/// UDP probes among them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Forwarded {
+    pub all: u64,
+    pub udp: u64,
+}
+
+/// The packets of every `counter` in `nft list` output, in rule order.
+pub fn counter_packets(text: &str) -> Vec<u64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(3)
+        .filter(|w| w[0] == "counter" && w[1] == "packets")
+        .filter_map(|w| w[2].parse().ok())
+        .collect()
+}
+
 fn ip_batch(ns: &str, batch: &str) -> Result<()> {
     use std::io::Write;
     let mut child = std::process::Command::new("ip")
@@ -614,4 +803,22 @@ fn ip_batch(ns: &str, batch: &str) -> Result<()> {
         bail!("ip -batch in {ns} failed: {batch}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counters_are_read_in_rule_order() {
+        // `nft list table inet olab_fwd` as nftables 1.0.6 prints it.
+        let text = "table inet olab_fwd {
+	chain forwarded {
+		type filter hook forward priority filter; policy accept;
+		ip daddr 198.51.100.10 counter packets 405 bytes 30123
+		ip daddr 198.51.100.10 udp dport 7000 counter packets 12 bytes 480
+	}
+}
+";
+        assert_eq!(super::counter_packets(text), [405, 12]);
+        assert!(super::counter_packets("table inet olab_fwd {}").is_empty());
+    }
 }

@@ -128,7 +128,8 @@ struct RunArgs {
         value_delimiter = ','
     )]
     modes: Vec<String>,
-    /// Scenarios (1-12; 13-14 with --sites 3), comma separated.
+    /// Scenarios (1-12; 13-14 with --sites 3; 15 with --routers 2), comma
+    /// separated.
     #[arg(
         long,
         default_value = "1,2,3,4,5,6,7,8,9,10,11,12",
@@ -181,6 +182,11 @@ struct RunArgs {
     /// and 14), each with the witness w.
     #[arg(long, default_value_t = 2)]
     sites: u8,
+    /// Routers of site a: 1, or 2 (a1 and a2 in front of a's servers, each
+    /// with its own orbitd and BGP session to the edge; bgp mode, two
+    /// sites, scenario 15).
+    #[arg(long, default_value_t = 1)]
+    routers: u8,
 }
 
 /// Which runs `--hog` asks for.
@@ -226,6 +232,7 @@ impl Default for RunArgs {
             hog: None,
             keep: false,
             sites: 2,
+            routers: 1,
         }
     }
 }
@@ -368,10 +375,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         .scenarios
         .iter()
         .map(|s| {
-            if (1..=14).contains(s) {
+            if (1..=15).contains(s) {
                 Ok(Scenario(*s))
             } else {
-                bail!("unknown scenario {s} (1-14)")
+                bail!("unknown scenario {s} (1-15)")
             }
         })
         .collect::<Result<_>>()?;
@@ -414,6 +421,36 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     if three_sites && !pg_runs.is_empty() {
         bail!("mode postgresql runs on two sites, not with --sites 3");
     }
+    let two_routers = match args.routers {
+        1 => false,
+        2 => true,
+        n => bail!("--routers {n}: site a has 1 or 2 routers"),
+    };
+    if two_routers && three_sites {
+        bail!("--routers 2 builds two sites: leave out --sites 3");
+    }
+    for sc in &scenarios {
+        if sc.two_routers() != two_routers {
+            bail!(
+                "scenario {} ({}) runs {}",
+                sc.0,
+                sc.name(),
+                if two_routers {
+                    "with one router per site only: --routers 2 runs scenario 15"
+                } else {
+                    "with two routers at site a only: add --routers 2"
+                }
+            );
+        }
+    }
+    if two_routers {
+        if let Some(m) = modes.iter().find(|m| **m != Mode::Bgp) {
+            bail!("--routers 2 runs in bgp mode only, not {m}");
+        }
+    }
+    if two_routers && !pg_runs.is_empty() {
+        bail!("mode postgresql runs with one router per site, not with --routers 2");
+    }
     std::fs::create_dir_all(&args.out)?;
     let root = std::fs::canonicalize(&args.out)?.join("runs");
     std::fs::create_dir_all(&root)?;
@@ -428,6 +465,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             bfd_ms: args.bfd_ms,
             member_bfd_ms: args.member_bfd_ms,
             three_sites,
+            two_routers,
             ..orbitd::Tuning::lab_defaults(caps)
         },
         keep: args.keep,
@@ -591,6 +629,30 @@ fn progress(r: &scenario::RunResult) -> String {
     if let Some(d) = r.failback_after_dead_ms {
         s.push_str(&format!(", back on a {d:.0} ms after the last Dead(a)"));
     }
+    if let Some(d) = &r.router_death {
+        let forwarded: Vec<String> = d
+            .forwarded_before
+            .iter()
+            .map(|(router, f)| format!("{router} {} ({} udp)", f.all, f.udp))
+            .collect();
+        s.push_str(&format!(
+            ", {} died; forwarded before: {}, {} after: {} ({} udp); bird2 dropped {} after {} ({}); lost beyond that: {} udp, {} http (http lost {}); web at {} {:?}, at b {:?}",
+            d.died,
+            forwarded.join(", "),
+            d.survivor,
+            d.survivor_after.all,
+            d.survivor_after.udp,
+            d.died,
+            o(d.edge_reconvergence_ms),
+            d.edge_cause.as_deref().unwrap_or("-"),
+            d.udp_lost_outside,
+            d.http_lost_outside,
+            d.http_lost,
+            d.survivor,
+            d.web_at_survivor,
+            d.web_at_b
+        ));
+    }
     if r.violations.is_empty() {
         s.push_str(" -- ok");
     } else {
@@ -627,9 +689,11 @@ fn mode_available(mode: Mode, root: &Path, tuning: orbitd::Tuning) -> Result<()>
         haproxy_map: &dir.join("h.map"),
         ovs_dir: &dir,
     };
-    let path = dir.join("a.toml");
+    // The first router: a, or a1 with two routers at a.
+    let member = tuning.routers()[0];
+    let path = dir.join(format!("{member}.toml"));
     orbitd::write_gossip_key(&dir)?;
-    orbitd::write_config(&setup, "a", &path)?;
+    orbitd::write_config(&setup, member, &path)?;
     let out = std::process::Command::new(orbitd::bin("orbitd")?)
         .arg("check-config")
         .arg(&path)

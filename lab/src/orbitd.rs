@@ -1,5 +1,5 @@
-//! orbitd for the members (sites a, b (and c with `--sites 3`) and the
-//! witness w): what
+//! orbitd for the members (sites a, b (and c with `--sites 3`; a's two
+//! routers a1 and a2 with `--routers 2`) and the witness w): what
 //! their configs depend on (`member_config` writes them), where each keeps
 //! its files, and the paths of the orbitd / orbitctl binaries.
 
@@ -38,6 +38,7 @@ impl Tuning {
             standby_withdraw: false,
             three_sites: false,
             pg: None,
+            two_routers: false,
         }
     }
 
@@ -84,6 +85,21 @@ pub struct Tuning {
     /// The PostgreSQL pair (lab/src/pg.rs) with this replication, the
     /// service `db` at `pg::DB_PREFIX` and its `[[plan]] "pg"`.
     pub pg: Option<crate::pg::Replication>,
+    /// `--routers 2`: site a has two routers, a1 and a2 (members of site
+    /// a), in front of a namespace of site a's servers (`plan::SERVERS_A`).
+    pub two_routers: bool,
+}
+
+impl Tuning {
+    /// Every orbitd member of the lab (`plan::members`).
+    pub fn members(&self) -> &'static [&'static str] {
+        plan::members(self.three_sites, self.two_routers)
+    }
+
+    /// The members that route for a site (`plan::routers`).
+    pub fn routers(&self) -> &'static [&'static str] {
+        plan::routers(self.three_sites, self.two_routers)
+    }
 }
 
 /// Where orbitd and orbitctl are: `ORBIT_LAB_BIN_DIR`, else next to this

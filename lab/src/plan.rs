@@ -169,12 +169,56 @@ pub fn sites(three: bool) -> &'static [&'static str] {
     }
 }
 
-/// Every orbitd member: the sites and the witness w.
-pub fn members(three: bool) -> &'static [&'static str] {
-    if three {
-        &["a", "b", "c", "w"]
+/// Every orbitd member: the sites' routers and the witness w.
+pub fn members(three: bool, two_routers: bool) -> &'static [&'static str] {
+    match (three, two_routers) {
+        (true, _) => &["a", "b", "c", "w"],
+        (false, true) => &["a1", "a2", "b", "w"],
+        (false, false) => &["a", "b", "w"],
+    }
+}
+
+/// The members that route for a site (every member but the witness):
+/// one per site, or with `--routers 2` site a's two, a1 and a2.
+pub fn routers(three: bool, two_routers: bool) -> &'static [&'static str] {
+    let members = members(three, two_routers);
+    &members[..members.len() - 1]
+}
+
+/// `--routers 2`: site a's two routers (orbitd members `a1` and `a2`,
+/// `[[site]] site = "a"`), each with its own link to the edge and to the
+/// namespace of site a's servers, SERVERS_A.
+pub const ROUTERS_A: [&str; 2] = ["a1", "a2"];
+
+/// `--routers 2`: the namespace of site a's servers (the service on
+/// `lo`), behind both of a's routers.
+pub const SERVERS_A: &str = "as";
+
+/// The site a member routes for: a1 and a2 route for a, the others are
+/// sites of their own.
+pub fn site_of(member: &str) -> &str {
+    match member {
+        "a1" | "a2" => "a",
+        m => m,
+    }
+}
+
+/// `--routers 2`: a router's link to site a's servers, `ROUTER_SERVERS_IF`
+/// in the router, `servers_if(router)` in SERVERS_A: the router's address
+/// and the servers' address on it (/30).
+pub const ROUTER_SERVERS_IF: &str = "srv";
+pub fn servers_if(router: &str) -> &'static str {
+    if router == "a1" {
+        "r1"
     } else {
-        &["a", "b", "w"]
+        "r2"
+    }
+}
+pub fn router_servers_addrs(router: &str) -> (&'static str, &'static str) {
+    if router == "a1" {
+        ("10.92.1.1", "10.92.1.2")
+    } else {
+        ("10.92.2.1", "10.92.2.2")
     }
 }
 
@@ -193,10 +237,11 @@ pub const SERVICES3: [(&str, &str, [&str; 3]); 4] = [
 /// A site's data-plane address (toward the edge) in `mode`.
 pub fn site_addr(mode: Mode, site: &str) -> &'static str {
     match (mode.switched(), site) {
-        (true, "a") => "10.90.0.11",
+        (true, "a" | "a1") => "10.90.0.11",
         (true, "c") => "10.90.0.13",
         (true, _) => "10.90.0.12",
-        (false, "a") => "10.90.1.2",
+        (false, "a" | "a1") => "10.90.1.2",
+        (false, "a2") => "10.90.4.2",
         (false, "c") => "10.90.3.2",
         (false, _) => "10.90.2.2",
     }
@@ -205,7 +250,8 @@ pub fn site_addr(mode: Mode, site: &str) -> &'static str {
 /// Routed modes: the edge's address on the link toward a site.
 pub fn edge_site_addr(site: &str) -> &'static str {
     match site {
-        "a" => "10.90.1.1",
+        "a" | "a1" => "10.90.1.1",
+        "a2" => "10.90.4.1",
         "c" => "10.90.3.1",
         _ => "10.90.2.1",
     }
@@ -214,27 +260,31 @@ pub fn edge_site_addr(site: &str) -> &'static str {
 /// The MAC of a site's data-plane interface (fixed, for the SDN next hop).
 pub fn site_mac(site: &str) -> &'static str {
     match site {
-        "a" => "02:00:00:00:0a:01",
+        "a" | "a1" => "02:00:00:00:0a:01",
+        "a2" => "02:00:00:00:0a:02",
         "c" => "02:00:00:00:0c:01",
         _ => "02:00:00:00:0b:01",
     }
 }
 
-/// Control-network (gossip) address of a member: a, b, c or the witness w.
+/// Control-network (gossip) address of a member: a (a1, a2), b, c or the
+/// witness w.
 pub fn ctl_addr(member: &str) -> &'static str {
     match member {
-        "a" => "10.91.0.1",
+        "a" | "a1" => "10.91.0.1",
+        "a2" => "10.91.0.5",
         "b" => "10.91.0.2",
         "c" => "10.91.0.4",
         _ => "10.91.0.3",
     }
 }
 
-/// BGP: the edge router's AS and each site's.
+/// BGP: the edge router's AS and each site's (both of a's routers are in
+/// a's AS).
 pub const EDGE_ASN: u32 = 64500;
 pub fn site_asn(site: &str) -> u32 {
     match site {
-        "a" => 65001,
+        "a" | "a1" | "a2" => 65001,
         "c" => 65003,
         _ => 65002,
     }
@@ -253,14 +303,16 @@ pub fn sdn_port(iface: &str) -> u32 {
 pub const CLIENT_IF: &str = "c0";
 pub fn site_if(site: &str) -> &'static str {
     match site {
-        "a" => "ae",
+        // a1 and a2 each in a namespace of its own.
+        "a" | "a1" | "a2" => "ae",
         "c" => "ce",
         _ => "be",
     }
 }
 pub fn edge_if(site: &str) -> &'static str {
     match site {
-        "a" => "ea",
+        "a" | "a1" => "ea",
+        "a2" => "ea2",
         // Not "ec": that is EDGE_CLIENT_IF.
         "c" => "ex",
         _ => "eb",
@@ -268,3 +320,43 @@ pub fn edge_if(site: &str) -> &'static str {
 }
 pub const EDGE_CLIENT_IF: &str = "ec";
 pub const CTL_IF: &str = "ctl";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--routers 2`: a1 and a2 are the members routing for a, each with
+    /// its own addresses and edge interface, a's AS for both; the plan of
+    /// one router per site is unchanged.
+    #[test]
+    fn two_routers_at_a_have_their_own_links_and_share_as_as() {
+        assert_eq!(routers(false, false), ["a", "b"]);
+        assert_eq!(routers(true, false), ["a", "b", "c"]);
+        assert_eq!(routers(false, true), ["a1", "a2", "b"]);
+        assert_eq!(members(false, true), ["a1", "a2", "b", "w"]);
+        assert_eq!(site_of("a1"), "a");
+        assert_eq!(site_of("a2"), "a");
+        assert_eq!(site_of("b"), "b");
+        let mut addrs: Vec<&str> = ["a1", "a2", "b"]
+            .iter()
+            .flat_map(|r| {
+                [
+                    site_addr(Mode::Bgp, r),
+                    edge_site_addr(r),
+                    ctl_addr(r),
+                    edge_if(r),
+                ]
+            })
+            .chain([ctl_addr("w"), EDGE_CLIENT_IF])
+            .collect();
+        let n = addrs.len();
+        addrs.sort_unstable();
+        addrs.dedup();
+        assert_eq!(addrs.len(), n, "every address and edge interface once");
+        assert_eq!(site_asn("a1"), site_asn("a2"));
+        assert_ne!(site_asn("a1"), site_asn("b"));
+        assert_eq!(site_addr(Mode::Bgp, "a1"), site_addr(Mode::Bgp, "a"));
+        assert_ne!(router_servers_addrs("a1"), router_servers_addrs("a2"));
+        assert_ne!(servers_if("a1"), servers_if("a2"));
+    }
+}

@@ -1,6 +1,7 @@
 //! The scenarios (1-8 of issue 8, 9 and 10 of issue 13, 11 and 12 of
-//! issue 14, 13 and 14 of issue 21 on a three-site lab), each run on a
-//! freshly built lab, and the numbers of one run.
+//! issue 14, 13 and 14 of issue 21 on a three-site lab, 15 of issue 21 on
+//! a lab where site a has two routers), each run on a freshly built lab,
+//! and the numbers of one run.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use crate::analysis::{self, ProbeLog, StreamStats};
 use crate::hog::{Hog, HogReport};
-use crate::lab::Lab;
+use crate::lab::{Forwarded, Lab};
 use crate::orbitd::{self, Failback, Tuning, FAILBACK_AFTER_MS};
 use crate::plan::Mode;
 use crate::sys::{self, now_us, Proc};
@@ -47,6 +48,17 @@ const RESTART_AFTER_MS: u64 = 500;
 /// withdrawn it: `fence_after` is 200 ms in the lab's metro-fast profile).
 const FENCED_SILENCE_AFTER_MS: i64 = 1500;
 
+/// Scenario 15: how long after bird2 logged the end of a1's session its
+/// route may still be in the kernel: bird flushes the session's routes and
+/// its kernel protocol rewrites the multipath route after the state change
+/// it logs. A UDP probe sent later than that and lost is a loss of orbit's
+/// or of the lab's, not the edge's reconvergence.
+const EDGE_FLUSH_US: i64 = 5_000;
+
+/// The probe client's HTTP timeout (`probe.rs`): an HTTP failure is logged
+/// up to this long after its request began.
+const HTTP_TIMEOUT_US: i64 = 300_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Scenario(pub u8);
 
@@ -66,7 +78,8 @@ impl Scenario {
             11 => "planned stop of the active orbitd (SIGTERM)",
             12 => "orbitd restart within GR (kill -9)",
             13 => "three sites: a dies",
-            _ => "three sites: a and b die together",
+            14 => "three sites: a and b die together",
+            _ => "one of a's two routers dies",
         }
     }
 
@@ -81,6 +94,12 @@ impl Scenario {
         matches!(self.0, 13 | 14)
     }
 
+    /// Runs on the lab where site a has two routers (`--routers 2`), and
+    /// only there.
+    pub fn two_routers(self) -> bool {
+        self.0 == 15
+    }
+
     /// The failback policy the scenario runs with. Scenario 9 runs with
     /// manual failback: any move after the failover is then a wrong one,
     /// whenever it comes.
@@ -93,7 +112,7 @@ impl Scenario {
     }
 
     pub fn must_not_fail_over(self) -> bool {
-        matches!(self.0, 4 | 5 | 7 | 12)
+        matches!(self.0, 4 | 5 | 7 | 12 | 15)
     }
 
     /// Every probe must be answered: the planned moves, and a restart that
@@ -165,12 +184,51 @@ pub struct RunResult {
     /// Scenario 14: from the fault to the client's last answer (c's
     /// standby route served until c fenced).
     pub served_after_ms: Option<f64>,
+    /// Scenario 15: what one of a's two routers dying did.
+    pub router_death: Option<RouterDeath>,
     pub udp: StreamStats,
     pub keepalive: StreamStats,
     pub newconn: StreamStats,
     /// Violations of what the scenario must show (empty: passed).
     pub violations: Vec<String>,
     pub dir: Option<String>,
+}
+
+/// Scenario 15 (`--routers 2`): one of a's two routers dies (links cut,
+/// orbitd killed), the other carries on.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RouterDeath {
+    /// The router that died: the one the client's UDP stream went through
+    /// (the edge spreads flows over a1 and a2 by their ports), so that the
+    /// primary stream's losses are the dead router's; and the other one.
+    pub died: String,
+    pub survivor: String,
+    /// Packets toward the service each router had forwarded before the
+    /// fault (both above 0: the edge used both routers), and the
+    /// survivor's after it.
+    pub forwarded_before: BTreeMap<String, Forwarded>,
+    pub survivor_after: Forwarded,
+    /// From the start of the cut to bird2 ending the dead router's session
+    /// (its route goes with it), and what bird logged about it just before
+    /// (the cause).
+    pub edge_reconvergence_ms: Option<f64>,
+    pub edge_cause: Option<String>,
+    /// Lost UDP probes sent outside the edge's window (from the start of
+    /// the cut to 5 ms after its reconvergence), and HTTP failures
+    /// (keep-alive and new connections) logged later than the HTTP timeout
+    /// after that window: 0, or something besides the edge lost them.
+    pub udp_lost_outside: u64,
+    pub http_lost_outside: u64,
+    /// HTTP failures in the whole window (keep-alive, new connections).
+    pub http_lost: u64,
+    /// From the fault to the first decision declaring the dead router dead
+    /// as a member.
+    pub member_dead_ms: Option<f64>,
+    /// Where the survivor and b steer web at the end, and whether either is
+    /// fenced.
+    pub web_at_survivor: Option<String>,
+    pub web_at_b: Option<String>,
+    pub fenced: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -206,7 +264,7 @@ pub fn run(mode: Mode, sc: Scenario, run: u32, hog: bool, opts: &RunOptions) -> 
         run
     );
     let analysed = drive(mode, sc, hog, &prefix, &dir, opts).and_then(|t| {
-        let journal = read_journals(mode, &dir, opts.tuning.three_sites)?;
+        let journal = read_journals(mode, &dir, &opts.tuning)?;
         Ok(analyse(mode, sc, run, &dir, &t, &journal, opts.keep))
     });
     let mut r = analysed.unwrap_or_else(|e| failed(mode, sc, run, &dir, &e));
@@ -218,10 +276,10 @@ pub fn run(mode: Mode, sc: Scenario, run: u32, hog: bool, opts: &RunOptions) -> 
 /// The members' journals, merged in time order (none in the ExaBGP
 /// baseline, which runs no orbitd). One the lab cannot read fails the
 /// run: read as empty it would report "no failover".
-fn read_journals(mode: Mode, dir: &Path, three: bool) -> Result<Vec<analysis::Entry>> {
+fn read_journals(mode: Mode, dir: &Path, tuning: &Tuning) -> Result<Vec<analysis::Entry>> {
     let mut journal = Vec::new();
     if mode.orbit() {
-        for m in crate::plan::members(three) {
+        for m in tuning.members() {
             journal.extend(crate::journal::read(
                 m,
                 &orbitd::member_paths(dir, m).journal,
@@ -263,6 +321,7 @@ fn failed(mode: Mode, sc: Scenario, run: u32, dir: &Path, e: &anyhow::Error) -> 
         placement_at_c: None,
         fenced_at_c: None,
         served_after_ms: None,
+        router_death: None,
         udp: StreamStats::default(),
         keepalive: StreamStats::default(),
         newconn: StreamStats::default(),
@@ -316,7 +375,24 @@ struct Timeline {
     /// Scenarios 13 and 14: c's placement of every service, and whether
     /// c was fenced, at the end.
     placement_at_c: Option<(BTreeMap<String, Option<String>>, bool)>,
+    /// Scenario 15: what a1 and a2 forwarded, and the survivor's and b's
+    /// placement.
+    routers: Option<RoutersSeen>,
     end: i64,
+}
+
+/// Scenario 15: which router died, what each had forwarded toward the
+/// service before the fault, the survivor's after it, and where the
+/// survivor and b steer every service at the end (and whether they are
+/// fenced).
+#[derive(Debug, Default)]
+struct RoutersSeen {
+    died: &'static str,
+    survivor: &'static str,
+    before: BTreeMap<String, Forwarded>,
+    survivor_after: Forwarded,
+    at_survivor: Option<(BTreeMap<String, Option<String>>, bool)>,
+    at_b: Option<(BTreeMap<String, Option<String>>, bool)>,
 }
 
 fn drive(
@@ -340,7 +416,10 @@ fn drive(
     let hog = hog.then(|| Hog::start(prefix, dir)).transpose()?;
     let member_bfd_up = tuning
         .member_bfd(mode)
-        .map(|_| lab.sites().iter().map(|s| lab.member_bfd_up(s)).sum());
+        .map(|_| lab.routers().iter().map(|s| lab.member_bfd_up(s)).sum());
+    if tuning.two_routers {
+        lab.count_forwarded()?;
+    }
     let exe = Lab::self_exe()?;
     let probe_log = dir.join("probe.log");
     let argv = vec![
@@ -371,6 +450,7 @@ fn drive(
     let mut stopped = None;
     let mut restarted = None;
     let mut placement_at_c = None;
+    let mut routers = None;
     match sc.0 {
         1 => {
             lab.orbitctl("a", &["switchover", "--service", "web", "--to", "b"])?;
@@ -503,6 +583,41 @@ fn drive(
             sleep_ms(4000);
             placement_at_c = lab.placement("c");
         }
+        15 => {
+            let before: BTreeMap<String, Forwarded> = crate::plan::ROUTERS_A
+                .iter()
+                .map(|r| ((*r).to_owned(), lab.forwarded(r)))
+                .collect();
+            let [a1, a2] = crate::plan::ROUTERS_A;
+            let (died, survivor) = if before[a2].udp > before[a1].udp {
+                (a2, a1)
+            } else {
+                (a1, a2)
+            };
+            // The router dies: its links go (the edge's port loses its
+            // carrier, as in scenario 2), and so does its orbitd, with
+            // nothing left to send anything on.
+            lab.cut_site(died)?;
+            fault = fault_applied(fault, &mut fault_command_ms);
+            let name = format!("orbitd-{died}");
+            let pid = lab.proc(&name)?.pid();
+            sys::run("kill", &["-KILL", &pid.to_string()])?;
+            drop(lab.procs.remove(&name));
+            let at_fault = lab.forwarded(survivor);
+            sleep_ms(4000);
+            let after = lab.forwarded(survivor);
+            routers = Some(RoutersSeen {
+                died,
+                survivor,
+                before,
+                survivor_after: Forwarded {
+                    all: after.all.saturating_sub(at_fault.all),
+                    udp: after.udp.saturating_sub(at_fault.udp),
+                },
+                at_survivor: lab.placement(survivor),
+                at_b: lab.placement("b"),
+            });
+        }
         n => bail!("unknown scenario {n}"),
     }
     let end = now_us();
@@ -526,6 +641,7 @@ fn drive(
         stopped,
         restarted,
         placement_at_c,
+        routers,
         end,
     })
 }
@@ -643,6 +759,7 @@ fn analyse(
         placement_at_c: t.placement_at_c.as_ref().map(|(p, _)| p.clone()),
         fenced_at_c: t.placement_at_c.as_ref().map(|(_, f)| *f),
         served_after_ms: None,
+        router_death: None,
         udp: udp.clone(),
         keepalive: keepalive.clone(),
         newconn: newconn.clone(),
@@ -716,6 +833,10 @@ fn analyse(
     if sc.three_sites() {
         check_three_sites(&mut r, t, &log.udp_stream());
     }
+    if sc.two_routers() {
+        let bird = std::fs::read_to_string(dir.join("bird").join("bird.log")).unwrap_or_default();
+        check_router_death(&mut r, t, &log, &bird, journal, t1);
+    }
     if matches!(sc.0, 9 | 10) {
         let stream = if mode == Mode::Haproxy {
             log.keepalive.clone()
@@ -778,6 +899,96 @@ fn check_three_sites(r: &mut RunResult, t: &Timeline, stream: &[analysis::Reply]
             analysis::ms(l - t.fault)
         ));
     }
+}
+
+/// Scenario 15: one of a's routers died, and nothing but the edge's own
+/// reconvergence may cost the client anything: both routers carried
+/// traffic before, the survivor after; every probe lost was sent between
+/// the start of the cut and bird2 dropping the dead router's session (plus
+/// the route flush); the dead router was declared dead as a member, site a
+/// never; the survivor and b still steer web to a, unfenced (b stays
+/// standby). (No reply from b and no service moved in any journal:
+/// `must_not_fail_over`.)
+fn check_router_death(
+    r: &mut RunResult,
+    t: &Timeline,
+    log: &ProbeLog,
+    bird: &str,
+    journal: &[analysis::Entry],
+    t1: i64,
+) {
+    let Some(seen) = &t.routers else {
+        r.violations.push("scenario 15 saw no routers".to_owned());
+        return;
+    };
+    let from = t.fault - (t.fault_command_ms.unwrap_or(0.0) * 1000.0) as i64;
+    let edge = analysis::edge_session_down(bird, &format!("site_{}", seen.died), from);
+    let until = edge.as_ref().map_or(from, |(down, _)| down + EDGE_FLUSH_US);
+    let http: Vec<analysis::Reply> = log.keepalive.iter().chain(&log.newconn).cloned().collect();
+    let web = |at: &Option<(BTreeMap<String, Option<String>>, bool)>| {
+        at.as_ref()
+            .and_then(|(placement, _)| placement.get("web").cloned().flatten())
+    };
+    let d = RouterDeath {
+        died: seen.died.to_owned(),
+        survivor: seen.survivor.to_owned(),
+        forwarded_before: seen.before.clone(),
+        survivor_after: seen.survivor_after,
+        edge_reconvergence_ms: edge.as_ref().map(|(down, _)| analysis::ms(down - from)),
+        edge_cause: edge.as_ref().map(|(_, cause)| cause.clone()),
+        udp_lost_outside: analysis::lost_outside(&log.udp_stream(), t.start, t1, from, until, 0),
+        http_lost_outside: analysis::lost_outside(&http, t.start, t1, from, until, HTTP_TIMEOUT_US),
+        http_lost: r.keepalive.lost + r.newconn.lost,
+        member_dead_ms: analysis::member_dead_ms(journal, t.fault, seen.died),
+        web_at_survivor: web(&seen.at_survivor),
+        web_at_b: web(&seen.at_b),
+        fenced: [&seen.at_survivor, &seen.at_b]
+            .iter()
+            .any(|at| at.as_ref().is_some_and(|(_, fenced)| *fenced)),
+    };
+    r.detection_ms = d.member_dead_ms;
+    if d.forwarded_before.values().any(|f| f.all == 0) {
+        r.violations.push(format!(
+            "the edge did not use both of a's routers before the fault (forwarded: {:?})",
+            d.forwarded_before
+        ));
+    }
+    if d.survivor_after.all == 0 {
+        r.violations.push(format!(
+            "{} forwarded nothing after {} died",
+            d.survivor, d.died
+        ));
+    }
+    if edge.is_none() {
+        r.violations.push(format!(
+            "bird2 never ended {}'s session after the fault",
+            d.died
+        ));
+    }
+    if d.udp_lost_outside > 0 || d.http_lost_outside > 0 {
+        r.violations.push(format!(
+            "lost beyond the edge's own reconvergence: {} UDP probes, {} HTTP requests",
+            d.udp_lost_outside, d.http_lost_outside
+        ));
+    }
+    if d.member_dead_ms.is_none() {
+        r.violations
+            .push(format!("no member declared {} dead", d.died));
+    }
+    if transitions::last_declared_dead(journal, "a", t.end).is_some_and(|dead| dead >= t.start) {
+        r.violations.push(format!(
+            "a quorum declared site a dead while {} was alive",
+            d.survivor
+        ));
+    }
+    let a = Some("a".to_owned());
+    if d.web_at_survivor != a || d.web_at_b != a || d.fenced {
+        r.violations.push(format!(
+            "after {} died web is at {:?} for {} and {:?} for b (fenced: {}), not a for both",
+            d.died, d.web_at_survivor, d.survivor, d.web_at_b, d.fenced
+        ));
+    }
+    r.router_death = Some(d);
 }
 
 /// Scenarios 9 and 10 (`transitions.rs`): the moves of the primary stream,

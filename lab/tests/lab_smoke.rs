@@ -11,7 +11,10 @@
 //! - member BFD (issue 20): wherever orbit decides, the members' multihop
 //!   BFD sessions were Up before each run's fault;
 //! - the CPU hog (`--hog`): stress-ng ran beside the run and none of its
-//!   processes outlives it, after a normal end and after Ctrl-C.
+//!   processes outlives it, after a normal end and after Ctrl-C;
+//! - scenario 15 (`--routers 2`, issue 21): one of site a's two routers
+//!   dies, both had carried traffic, nothing moves, and the client loses
+//!   nothing beyond the edge's own reconvergence.
 //!
 //! Needs root (network namespaces), like every privileged test here.
 
@@ -133,11 +136,14 @@ fn check_member_bfd(r: &Value, what: &str) {
         "haproxy" | "bgp" | "bgp-nobfd" | "sdn"
     );
     if member_bfd {
+        // Each router's sessions to every other member: a and b with two
+        // each, or (scenario 15) a1, a2 and b with three each.
+        let up = if r["scenario"] == 15 { 9 } else { 4 };
         assert_eq!(r["member_bfd_ms"].as_u64(), Some(50), "{what}");
         assert_eq!(
             r["member_bfd_up"].as_u64(),
-            Some(4),
-            "{what}: the members' BFD sessions Up at a and b"
+            Some(up),
+            "{what}: the members' BFD sessions Up at the routers"
         );
     } else {
         assert!(r["member_bfd_ms"].is_null(), "{what}: a baseline");
@@ -202,6 +208,30 @@ fn bgp_mode_scenarios() {
         first_b < detection,
         "scenario 8 with BFD: the client reached b after {first_b} ms, not before orbit's detection ({detection} ms)"
     );
+}
+
+// Issue 21 item 5: site a has two routers (`--routers 2`), and the one
+// the client's UDP stream goes through dies.
+#[test]
+fn bgp_mode_one_of_two_routers_dies() {
+    let json = lab_run("bgp", "15", &["--bfd-interval", "50", "--routers", "2"]);
+    let r = &json["runs"][0];
+    let what = format!("scenario 15: {}", r["router_death"]);
+    let d = &r["router_death"];
+    assert!(!r["false_failover"].as_bool().unwrap(), "{what}");
+    assert_eq!(r["udp"]["served_to"].as_u64(), Some(0), "{what}: b served");
+    for router in ["a1", "a2"] {
+        assert!(
+            d["forwarded_before"][router]["all"].as_u64().unwrap() > 0,
+            "{what}: {router} carried nothing before the fault"
+        );
+    }
+    assert!(d["survivor_after"]["udp"].as_u64().unwrap() > 0, "{what}");
+    assert!(d["edge_reconvergence_ms"].as_f64().is_some(), "{what}");
+    assert_eq!(d["udp_lost_outside"].as_u64(), Some(0), "{what}");
+    assert_eq!(d["http_lost_outside"].as_u64(), Some(0), "{what}");
+    assert!(d["member_dead_ms"].as_f64().is_some(), "{what}");
+    assert_eq!(d["web_at_b"].as_str(), Some("a"), "{what}: b took web");
 }
 
 // Issue 20: `--hog` runs stress-ng beside the lab; its runs are rows of

@@ -13,8 +13,8 @@ use super::{
     StatusResponse,
 };
 use crate::decision::Change;
-use crate::engine::{EngineStatus, HeldBy, ServiceStatus, SiteStatus};
-use crate::event::Liveness;
+use crate::engine::{EngineStatus, HeldBy, ServiceStatus, SiteStatus, StepState};
+use crate::event::{Liveness, StepProgress};
 use crate::ids::SiteId;
 use crate::order::Order;
 
@@ -315,6 +315,47 @@ pub fn journal_what(e: &JournalEntry) -> String {
             }
         ),
         JournalRecord::Lifecycle { message } => message.clone(),
+        JournalRecord::PlanStep {
+            service,
+            plan,
+            phase,
+            step,
+            from,
+            to,
+            progress,
+            ..
+        } => {
+            let head = format!(
+                "plan {plan} of {service} ({} -> {to}): {} step {step}",
+                from.as_ref().map_or("nowhere", |f| f.as_str()),
+                phase.key()
+            );
+            match progress {
+                StepProgress::Started => format!("{head} started"),
+                StepProgress::Ended {
+                    error,
+                    attempts,
+                    exit_status,
+                    output,
+                    elapsed_ms,
+                } => {
+                    let status = exit_status.map_or(String::new(), |s| format!(", status {s}"));
+                    let tail = output
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .map_or(String::new(), |l| format!(": {}", l.trim()));
+                    match error {
+                        None => format!(
+                            "{head} succeeded in {elapsed_ms} ms ({attempts} attempt(s){status})"
+                        ),
+                        Some(e) => format!(
+                            "{head} FAILED: {e} ({attempts} attempt(s){status}, {elapsed_ms} ms){tail}"
+                        ),
+                    }
+                }
+            }
+        }
         JournalRecord::Reload {
             by,
             applied,
@@ -342,8 +383,87 @@ pub fn journal_kind(e: &JournalEntry) -> (&'static str, Option<&'static str>) {
         JournalRecord::Backend { .. } => ("backend", None),
         JournalRecord::Drift { .. } => ("drift", None),
         JournalRecord::Lifecycle { .. } => ("lifecycle", None),
+        JournalRecord::PlanStep { .. } => ("plan_step", None),
         JournalRecord::Reload { .. } => ("reload", None),
     }
+}
+
+/// One line on a service's plan run, for status: where it moves, the step
+/// that runs or holds it, and how long (times only where it runs).
+pub fn plan_line(svc: &ServiceStatus) -> Option<String> {
+    let view = svc.plan.as_ref()?;
+    let run = &view.run;
+    let from = run.from.as_ref().map_or("nowhere", |f| f.as_str());
+    let head = format!(
+        "{}: plan {} {from} -> {} (run {})",
+        svc.id, run.plan, run.to, run.generation
+    );
+    let secs = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
+    let state = if let Some(why) = &run.abandoned {
+        format!("given up: {why}")
+    } else if let Some(step) = run
+        .steps
+        .iter()
+        .find(|s| matches!(s.state, StepState::Running { .. }))
+    {
+        match view.step_elapsed_ms {
+            Some(ms) => format!(
+                "step {} running for {} at {}",
+                step.name,
+                secs(ms),
+                step.at.as_str()
+            ),
+            None => format!("step {} running at {}", step.name, step.at.as_str()),
+        }
+    } else if let Some((step, detail)) = run.steps.iter().find_map(|s| match &s.state {
+        StepState::Failed { detail, .. } => Some((s, detail)),
+        _ => None,
+    }) {
+        let policy = match run.proceed_after {
+            Some(after) if !run.moved => format!(
+                "; the move proceeds {} after it",
+                humantime::format_duration(after)
+            ),
+            _ if !run.moved && step.phase != crate::config::Phase::AfterTakeover => {
+                "; the move HOLDS until an operator acts".to_owned()
+            }
+            _ => String::new(),
+        };
+        format!("step {} FAILED: {detail}{policy}", step.name)
+    } else if let Some(step) = run.steps.iter().find(|s| s.state == StepState::Pending) {
+        format!("step {} due at {}", step.name, step.at.as_str())
+    } else if let Some(step) = run.steps.iter().find(|s| s.state == StepState::Deferred) {
+        format!("moved; step {} waits for site {from} to return", step.name)
+    } else {
+        "done".to_owned()
+    };
+    let elapsed = view
+        .elapsed_ms
+        .filter(|_| !run.finished())
+        .map_or(String::new(), |ms| format!(" [{}]", secs(ms)));
+    Some(format!("{head}: {state}{elapsed}"))
+}
+
+/// Every step of a run, one line each: phase, name, where, state.
+pub fn plan_steps(run: &crate::engine::PlanRun) -> Vec<[String; 4]> {
+    run.steps
+        .iter()
+        .map(|s| {
+            let state = match &s.state {
+                StepState::Pending => "pending".to_owned(),
+                StepState::Deferred => "waits for the old site".to_owned(),
+                StepState::Running { .. } => "running".to_owned(),
+                StepState::Succeeded { .. } => "succeeded".to_owned(),
+                StepState::Failed { detail, .. } => format!("FAILED: {detail}"),
+            };
+            [
+                s.phase.key().to_owned(),
+                s.name.clone(),
+                s.at.as_str().to_owned(),
+                state,
+            ]
+        })
+        .collect()
 }
 
 #[cfg(test)]

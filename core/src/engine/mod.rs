@@ -63,7 +63,7 @@ pub use held::{FailoverCause, HeldBy};
 pub use lifecycle::Handover;
 pub use plan::{PlanRun, StepReport, StepRun, StepState, Takeover};
 pub use promotion::DueStep;
-pub use status::{EngineStatus, ServiceStatus, SiteStatus};
+pub use status::{EngineStatus, PlanView, ServiceStatus, SiteStatus};
 
 use self::quorum::QuorumView;
 use crate::config::{Failback, Plan, Policy, Service, Site};
@@ -212,6 +212,10 @@ pub struct Engine {
     peer_runs: BTreeMap<SiteId, BTreeMap<ServiceId, PlanRun>>,
     /// What this member did for steps at its site of peers' runs.
     reports: BTreeMap<ServiceId, StepReport>,
+    /// Moves under way whose carrier this engine has seen unable to carry
+    /// the service (only those may be given up when it can again: after a
+    /// restart, a carrier not yet declared dead again is no news).
+    carrier_lost: BTreeSet<ServiceId>,
 }
 
 impl Engine {
@@ -332,6 +336,7 @@ impl Engine {
             runs: BTreeMap::new(),
             peer_runs: BTreeMap::new(),
             reports: BTreeMap::new(),
+            carrier_lost: BTreeSet::new(),
         }
     }
 

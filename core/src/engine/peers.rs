@@ -273,9 +273,7 @@ impl Engine {
                 }
                 self.moving.insert(svc.id.clone(), to);
             }
-            None => {
-                self.moving.remove(&svc.id);
-            }
+            None => self.end_move(&svc.id),
         }
         if placement.active != old_active {
             decisions.push(

@@ -25,6 +25,11 @@ impl Engine {
     ) -> (Option<SiteId>, u64) {
         if self.plan_of(svc).is_some() {
             let moving = self.moving.get(&svc.id).cloned();
+            if let (Some(_), Some(carrier)) = (&moving, &old_active) {
+                if !self.eligible(carrier, svc) {
+                    self.carrier_lost.insert(svc.id.clone());
+                }
+            }
             let current = moving.clone().or_else(|| old_active.clone());
             let (target, planned, why) = if self.fenced || !self.synced {
                 (current, false, String::new())

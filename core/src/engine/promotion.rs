@@ -128,7 +128,7 @@ impl Engine {
                     );
                 }
                 _ => {
-                    self.moving.remove(&svc.id);
+                    self.end_move(&svc.id);
                     if target != old_active {
                         decisions.push(
                             Change::ServiceMoved {
@@ -164,7 +164,7 @@ impl Engine {
     }
 
     /// Rule: a move under way is given up, and the carrier keeps its
-    /// service, when the carrier can carry it again and the move's run
+    /// service, when the carrier is heard and can carry it again and the move's run
     /// holds after a failure or has not started a step as far as this
     /// engine knows: nothing was promoted, so the carrier's data is still
     /// the one to write to. A run that started a step goes on: its effect
@@ -176,7 +176,14 @@ impl Engine {
         moving: Option<&SiteId>,
     ) -> Option<String> {
         let (carrier, to) = (carrier?, moving?);
-        if !self.eligible(carrier, svc) || self.planned.get(&svc.id) == Some(&true) {
+        // Heard, not merely not yet declared dead: a restarted engine
+        // knows nothing of the carrier's death until the quorum declares
+        // it again, and must not undo the move meanwhile.
+        if !self.carrier_lost.contains(&svc.id)
+            || !self.eligible(carrier, svc)
+            || !self.reachable(carrier)
+            || self.planned.get(&svc.id) == Some(&true)
+        {
             return None;
         }
         let run = self
@@ -200,6 +207,11 @@ impl Engine {
                 svc.id
             )),
         }
+    }
+
+    pub(super) fn end_move(&mut self, service: &ServiceId) {
+        self.moving.remove(service);
+        self.carrier_lost.remove(service);
     }
 
     /// The coordinator's part of a move under way to the local site: start
@@ -263,7 +275,7 @@ impl Engine {
             }
             _ => return (old_active, epoch),
         };
-        self.moving.remove(&svc.id);
+        self.end_move(&svc.id);
         decisions.push(
             Change::ServiceMoved {
                 service: svc.id.clone(),

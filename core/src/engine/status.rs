@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, HeldBy};
+use super::{Engine, HeldBy, PlanRun, StepState};
 use crate::event::Liveness;
 use crate::ids::{ServiceId, SiteId};
 use crate::steering::Role;
@@ -77,9 +77,49 @@ pub struct ServiceStatus {
     /// daemons.
     #[serde(default)]
     pub held_by: Option<HeldBy>,
+    /// A move under way (the service has a `[[plan]]`): the site that
+    /// takes it over once its plan allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving_to: Option<SiteId>,
+    /// The last run of its plan this member knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanView>,
+}
+
+/// A plan run as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub run: PlanRun,
+    /// Whether this member coordinates it (its times are this member's).
+    pub here: bool,
+    /// Since the run started, when coordinated here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    /// How long the running step has run, when coordinated here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_elapsed_ms: Option<u64>,
 }
 
 impl Engine {
+    fn plan_view(&self, service: &ServiceId, now: Millis) -> Option<PlanView> {
+        let run = self.plan_run(service)?;
+        let here = self.runs.contains_key(service);
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Some(PlanView {
+            here,
+            elapsed_ms: here.then(|| ms(now.since(run.started))),
+            step_elapsed_ms: here
+                .then(|| {
+                    run.steps.iter().find_map(|s| match s.state {
+                        StepState::Running { since } => Some(ms(now.since(since))),
+                        _ => None,
+                    })
+                })
+                .flatten(),
+            run: run.clone(),
+        })
+    }
+
     /// The status as of the last event's time.
     pub fn status(&self) -> EngineStatus {
         self.status_at(self.now)
@@ -129,6 +169,8 @@ impl Engine {
                     let steering = self.steering.services.get(&svc.id);
                     let active = steering.and_then(|s| s.active.clone());
                     ServiceStatus {
+                        moving_to: self.moving.get(&svc.id).cloned(),
+                        plan: self.plan_view(&svc.id, now),
                         held_by: Some(self.held_by(svc, active.as_ref(), now)),
                         id: svc.id.clone(),
                         active,

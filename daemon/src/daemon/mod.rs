@@ -15,6 +15,7 @@
 mod about;
 mod agreement;
 mod notify;
+mod plans;
 mod reload;
 mod shutdown;
 
@@ -59,6 +60,8 @@ pub enum Input {
     Terminate,
     /// SIGHUP (`None`) or `POST /v1/reload`.
     Reload(Option<ReloadCall>),
+    /// A plan step's task ended (boxed: the step's config and output).
+    StepEnded(Box<(orbit_core::DueStep, orbit_core::StepProgress)>),
 }
 
 /// A request from the API server, answered on its oneshot.
@@ -136,6 +139,8 @@ pub struct Daemon {
     agreement: agreement::ConfigAgreement,
     /// What systemd is told (nothing when it did not start us).
     notifier: crate::systemd::Notifier,
+    /// Plan steps whose task runs (or, in observer mode, that were due).
+    plan_steps: std::collections::BTreeSet<plans::StepKey>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -241,6 +246,7 @@ impl Daemon {
             gossiped: None,
             agreement,
             notifier: Default::default(),
+            plan_steps: Default::default(),
         })
     }
 
@@ -347,6 +353,10 @@ impl Daemon {
                 } => self.handle_observed(backend, detail, drifted),
                 Input::Drift(report) => self.handle_drift(report),
                 Input::Reload(call) => self.reload(call).await,
+                Input::StepEnded(ended) => {
+                    let (due, progress) = *ended;
+                    self.step_ended(due, progress);
+                }
                 Input::Terminate => {
                     self.notify_stopping();
                     return self.shutdown().await;
@@ -383,6 +393,7 @@ impl Daemon {
             }
         }
         self.sync_shared();
+        self.start_due_steps();
     }
 
     fn journal_decisions(&mut self, decisions: &[Decision]) {

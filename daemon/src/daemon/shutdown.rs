@@ -108,6 +108,12 @@ impl Daemon {
                     drifted,
                 }) => self.handle_observed(backend, detail, drifted),
                 Some(Input::Drift(report)) => self.handle_drift(report),
+                // A step that ran when the stop began still ends on record
+                // (no new step starts while departing).
+                Some(Input::StepEnded(ended)) => {
+                    let (due, progress) = *ended;
+                    self.step_ended(due, progress);
+                }
                 Some(Input::Terminate) => {
                     self.journal.append(JournalRecord::Lifecycle {
                         message: "second SIGTERM: withdrawing without waiting for the other sites"

@@ -62,6 +62,7 @@ pub struct Metrics {
     events: Family<Labels, Counter>,
     decisions: Family<Labels, Counter>,
     commands: Family<Labels, Counter>,
+    plan_steps: Family<Labels, Counter>,
     api_requests: Family<Labels, Counter>,
     api_connections: Family<Labels, Gauge>,
     api_connections_refused: Family<Labels, Counter>,
@@ -105,6 +106,7 @@ impl Metrics {
             events: Family::default(),
             decisions: Family::default(),
             commands: Family::default(),
+            plan_steps: Family::default(),
             api_requests: Family::default(),
             api_connections: Family::default(),
             api_connections_refused: Family::default(),
@@ -150,6 +152,11 @@ impl Metrics {
             "commands",
             "Operator commands, by verb and result",
             m.commands.clone(),
+        );
+        registry.register(
+            "plan_steps",
+            "Plan steps run here, by service and result (started, succeeded, failed)",
+            m.plan_steps.clone(),
         );
         registry.register(
             "api_requests",
@@ -316,6 +323,20 @@ impl Metrics {
                 .get_or_create(&labels(&[("kind", kind)]))
                 .inc();
         }
+    }
+
+    pub fn plan_step(&self, service: &orbit_core::ServiceId, progress: &orbit_core::StepProgress) {
+        let result = match progress {
+            orbit_core::StepProgress::Started => "started",
+            orbit_core::StepProgress::Ended { error: None, .. } => "succeeded",
+            orbit_core::StepProgress::Ended { .. } => "failed",
+        };
+        self.plan_steps
+            .get_or_create(&labels(&[
+                ("service", service.as_str()),
+                ("result", result),
+            ]))
+            .inc();
     }
 
     pub fn command(&self, verb: &str, result: &str) {

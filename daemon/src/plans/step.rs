@@ -6,9 +6,8 @@
 //! text naming it, never a panic, and the last attempt's output is kept
 //! for status and the journal.
 //!
-//! Nothing calls [`run_step`] outside its tests yet: the engine's plan
-//! wiring (issue 22, the next slice) does. Until then its items carry
-//! `#[allow(dead_code)]`.
+//! The loop (`daemon/plans.rs`) runs each step the engine says is due in a
+//! task of its own and feeds the outcome back as an event.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use crate::outbound::{
 
 /// How much of a step's output [`StepOutcome::output_tail`] keeps: the last
 /// bytes.
-#[allow(dead_code)] // the engine's plan wiring reads it next
+// the engine's plan wiring reads it next
 pub const OUTPUT_TAIL_LIMIT: usize = 2048;
 
 /// The wait before the first retry; it doubles with each further one.
@@ -32,7 +31,7 @@ const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// What one step runs for: fills its placeholders and its environment.
-#[allow(dead_code)] // built by the engine's plan wiring next
+// built by the engine's plan wiring next
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRequest {
     pub service: ServiceId,
@@ -48,7 +47,7 @@ pub struct StepRequest {
 }
 
 /// How a step ended, after its retries.
-#[allow(dead_code)] // read by the engine's plan wiring next
+// read by the engine's plan wiring next
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepOutcome {
     /// `Err`: one line naming the last attempt's failure ("exit status 3",
@@ -68,7 +67,7 @@ pub struct StepOutcome {
 }
 
 /// Runs `step` for `request`: its attempts and the waits between them.
-#[allow(dead_code)] // called by the engine's plan wiring next
+// called by the engine's plan wiring next
 pub async fn run_step(step: &PlanStep, request: &StepRequest) -> StepOutcome {
     run_step_with_backoff(step, request, BACKOFF_FIRST, BACKOFF_CAP).await
 }

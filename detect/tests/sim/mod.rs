@@ -523,7 +523,9 @@ impl Sim {
         }
         self.nodes[node].gossiped = Some(state.clone());
         let now = self.now;
-        let out = self.nodes[node].core.process(now, Input::Shared(Box::new(state)));
+        let out = self.nodes[node]
+            .core
+            .process(now, Input::Shared(Box::new(state)));
         self.apply(node, out);
     }
 

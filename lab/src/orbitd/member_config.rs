@@ -24,7 +24,7 @@ pub fn write_config(setup: &Setup<'_>, member: &str, path: &Path) -> Result<()> 
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The config of `member` (a, b or the witness w).
+/// The config of `member` (a, b, c, a1, a2 or the witness w).
 pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
     let paths = member_paths(setup.root, member);
     let witness = member == "w";
@@ -43,7 +43,9 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
             ready_timeout: HumanDuration::from_secs(30),
         },
         api: Api::default(),
-        sites: plan::members(setup.tuning.three_sites)
+        sites: setup
+            .tuning
+            .members()
             .iter()
             .copied()
             .map(|m| {
@@ -51,13 +53,17 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
                     id: parse(m)?,
                     gossip: socket(plan::ctl_addr(m), plan::GOSSIP_PORT)?,
                     witness: m == "w",
-                    site: None,
+                    // a1 and a2 are members of site a (README, "Two
+                    // routers per site"); every other member is a site.
+                    site: (plan::site_of(m) != m)
+                        .then(|| parse(plan::site_of(m)))
+                        .transpose()?,
                 })
             })
             .collect::<Result<_>>()?,
         detect: detect(setup)?,
         policy: policy(setup.tuning.failback),
-        services: services(setup.tuning.three_sites)?,
+        services: services(setup.tuning.three_sites, setup.tuning.two_routers)?,
         plans: Vec::new(),
         bgp: None,
         haproxy: None,
@@ -130,7 +136,15 @@ fn detect(setup: &Setup<'_>) -> Result<orbit_detect::Config> {
     if setup.tuning.caps.dataplane_probe {
         // A silent daemon is not a dead site: every member also probes each
         // site's service over the control network.
-        for site in plan::sites(setup.tuning.three_sites) {
+        // With two routers at a, a1 and a2 have none: the probe is keyed
+        // by member and reaches a member's service over the control
+        // network, and site a's service outlives either router, so it
+        // would keep a dead router alive. A router is judged by its daemon
+        // (and member BFD); site a is dead only when both are.
+        let probed = plan::sites(setup.tuning.three_sites)
+            .iter()
+            .filter(|site| setup.tuning.routers().contains(site));
+        for site in probed {
             detect
                 .probe
                 .insert(parse(site)?, socket(plan::ctl_addr(site), plan::HTTP_PORT)?);
@@ -158,26 +172,38 @@ fn policy(failback: Failback) -> Policy {
 
 /// With two sites the one service `web`: the address every site binds on
 /// `lo`. With three, `plan::SERVICES3`.
-fn services(three: bool) -> Result<Vec<ServiceEntry>> {
+fn services(three: bool, two_routers: bool) -> Result<Vec<ServiceEntry>> {
+    // With two routers in front of site a's servers, the check goes to the
+    // service address: on `lo` at b, routed to the servers at a1 and a2.
+    let check_at = if two_routers {
+        plan::SERVICE_ADDR
+    } else {
+        "127.0.0.1"
+    };
     if !three {
-        return Ok(vec![service("web", plan::SERVICE_PREFIX, &plan::SITES)?]);
+        return Ok(vec![service(
+            "web",
+            plan::SERVICE_PREFIX,
+            &plan::SITES,
+            check_at,
+        )?]);
     }
     plan::SERVICES3
         .iter()
-        .map(|(id, prefix, sites)| service(id, prefix, sites))
+        .map(|(id, prefix, sites)| service(id, prefix, sites, check_at))
         .collect()
 }
 
 /// A service checked over HTTP at the local site (every service of a
-/// site is served by the same server).
-fn service(id: &str, prefix: &str, sites: &[&str]) -> Result<ServiceEntry> {
+/// site is served by the same server), on `check_at`.
+fn service(id: &str, prefix: &str, sites: &[&str], check_at: &str) -> Result<ServiceEntry> {
     Ok(ServiceEntry {
         id: parse(id)?,
         prefixes: vec![parse(prefix)?],
         sites: sites.iter().copied().map(parse).collect::<Result<_>>()?,
         health: Some(HealthCheck {
             tcp: None,
-            http: Some(format!("http://127.0.0.1:{}/healthz", plan::HTTP_PORT)),
+            http: Some(format!("http://{check_at}:{}/healthz", plan::HTTP_PORT)),
             http_status: None,
             http_body: None,
             exec: None,
@@ -195,7 +221,7 @@ fn service(id: &str, prefix: &str, sites: &[&str]) -> Result<ServiceEntry> {
 /// site's PostgreSQL accepts connections (a fenced, stopped old primary
 /// is not), moved with the plan `pg`.
 fn db_service() -> Result<ServiceEntry> {
-    let mut s = service("db", crate::pg::DB_PREFIX, &plan::SITES)?;
+    let mut s = service("db", crate::pg::DB_PREFIX, &plan::SITES, "127.0.0.1")?;
     s.health = Some(HealthCheck {
         tcp: Some(socket("127.0.0.1", crate::pg::PG_PORT)?),
         http: None,

@@ -272,3 +272,57 @@ fn three_site_members_validate_and_list_every_service() {
     first.sort();
     assert_eq!(first, ["a", "a", "b", "c"]);
 }
+
+/// `--routers 2`: a1 and a2 are members of site a whose configs validate
+/// (quorum 2 of the 3 sites a, b, w), each with its own BGP session from
+/// its own address in a's AS; only b's service is probed over the control
+/// network, and every member checks the service address (routed to a's
+/// servers at a1 and a2).
+#[test]
+fn two_routers_at_a_are_members_of_site_a_with_their_own_sessions() {
+    let p = paths();
+    let base = setup(Mode::Bgp, &p);
+    let two = Setup {
+        tuning: Tuning {
+            two_routers: true,
+            ..base.tuning
+        },
+        ..base
+    };
+    let mut locals = Vec::new();
+    for member in ["a1", "a2", "b", "w"] {
+        let built = config(&two, member).unwrap();
+        let text = toml::to_string(&built).unwrap();
+        let read =
+            Config::parse_valid(&text, member).unwrap_or_else(|e| panic!("{member}: {e}\n{text}"));
+        assert_eq!(read.sites.len(), 4, "{member}");
+        assert_eq!(read.quorum(), 2, "{member}: 2 of the sites a, b, w");
+        let of = |id: &str| {
+            read.sites
+                .iter()
+                .find(|s| s.id.as_str() == id)
+                .and_then(|s| s.site.as_ref().map(|s| s.to_string()))
+        };
+        assert_eq!(of("a1").as_deref(), Some("a"), "{member}");
+        assert_eq!(of("a2").as_deref(), Some("a"), "{member}");
+        assert_eq!(of("b"), None, "{member}");
+        let probed: Vec<String> = read.detect.probe.keys().map(|s| s.to_string()).collect();
+        assert_eq!(
+            probed,
+            ["b"],
+            "{member}: a1 and a2 are judged by their daemons"
+        );
+        let check = read.services[0].health.as_ref().unwrap().http.clone();
+        assert_eq!(
+            check.as_deref(),
+            Some("http://198.51.100.10:80/healthz"),
+            "{member}"
+        );
+        if member.starts_with('a') {
+            let bgp = read.bgp.as_ref().unwrap();
+            assert_eq!(bgp.asn, 65001, "{member}");
+            locals.push(bgp.peers[0].local_address.unwrap().to_string());
+        }
+    }
+    assert_eq!(locals, ["10.90.1.2", "10.90.4.2"]);
+}
