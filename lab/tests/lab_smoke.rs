@@ -14,7 +14,11 @@
 //!   processes outlives it, after a normal end and after Ctrl-C;
 //! - scenario 15 (`--routers 2`, issue 21): one of site a's two routers
 //!   dies, both had carried traffic, nothing moves, and the client loses
-//!   nothing beyond the edge's own reconvergence.
+//!   nothing beyond the edge's own reconvergence;
+//! - mode postgresql (issue 22): a hard failure of a with synchronous
+//!   replication promotes b before it takes the writes, loses no
+//!   acknowledged write, has no split brain, fences a when it returns and
+//!   tells the orchestrator.
 //!
 //! Needs root (network namespaces), like every privileged test here.
 
