@@ -392,3 +392,54 @@ fn an_engine_without_authority_says_so_beside_its_empty_answer() {
     let settled = settled().simulate(NOW, &facts(dead(&["a"]))).unwrap();
     assert!(settled.notes.is_empty(), "{:?}", settled.notes);
 }
+
+/// A service with a plan: the simulated failover names the plan's steps in
+/// their order and where each runs, and the placement shows the carrier
+/// keeping the service (the steps have not run).
+#[test]
+fn a_simulated_failover_of_a_service_with_a_plan_lists_its_steps() {
+    let config = common::three_members("b", FAILBACK).replacen(
+        "sites = [\"a\", \"b\"]",
+        "sites = [\"a\", \"b\"]\nplan = \"pg\"",
+        1,
+    ) + r#"
+[[plan]]
+id = "pg"
+[[plan.fence_old]]
+name = "stop"
+kind = "exec"
+command = ["/bin/true"]
+[[plan.before_takeover]]
+name = "promote"
+kind = "exec"
+command = ["/bin/true"]
+[[plan.after_takeover]]
+name = "notify"
+kind = "exec"
+at = "any"
+command = ["/bin/true"]
+"#;
+    let engine = settled_from(&config);
+    let sim = engine.simulate(NOW, &facts(dead(&["a"]))).unwrap();
+    let kinds: Vec<String> = sim
+        .decisions
+        .iter()
+        .map(|d| d.change.kind().to_owned())
+        .collect();
+    assert!(kinds.contains(&"service_moving".to_owned()), "{kinds:?}");
+    assert_eq!(
+        sim.placement[&"web".parse().unwrap()].active,
+        Some(site("a"))
+    );
+    let note = sim
+        .notes
+        .iter()
+        .find(|n| n.starts_with("web moves"))
+        .unwrap_or_else(|| panic!("{:?}", sim.notes));
+    assert_eq!(
+        note,
+        "web moves from site a to site b only after plan pg: first promote at b; then the \
+         traffic moves; then notify at b; stop at a when site a is back, before it may carry \
+         web again"
+    );
+}

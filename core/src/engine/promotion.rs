@@ -586,6 +586,67 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// For each move under way among `decisions`: the plan steps it waits
+    /// for, in order, and where each runs (a simulation cannot run them:
+    /// its placement shows the carrier keeping the service).
+    pub(super) fn plan_notes(&self, decisions: &[crate::decision::Decision]) -> Vec<String> {
+        let mut notes = Vec::new();
+        for d in decisions {
+            let Change::ServiceMoving {
+                service,
+                from,
+                to,
+                plan,
+            } = &d.change
+            else {
+                continue;
+            };
+            let Some(plan) = self.plans.get(plan) else {
+                continue;
+            };
+            let old_back = self.reachable(from);
+            let mut before = Vec::new();
+            let mut after = Vec::new();
+            let mut deferred = Vec::new();
+            for (phase, index, step) in plan.all_steps() {
+                let at = step.at(phase);
+                let site = match at {
+                    StepSite::Old => from,
+                    StepSite::New | StepSite::Any => to,
+                };
+                let text = format!("{} at {site}", step.name(phase, index));
+                match phase {
+                    Phase::FenceOld if at == StepSite::Old && !old_back => deferred.push(text),
+                    Phase::AfterTakeover => after.push(text),
+                    _ => before.push(text),
+                }
+            }
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_owned()
+                } else {
+                    v.join(", ")
+                }
+            };
+            let mut note = format!(
+                "{service} moves from site {from} to site {to} only after plan {}: first {}; then the traffic moves; then {}",
+                plan.id,
+                list(&before),
+                list(&after)
+            );
+            if !deferred.is_empty() {
+                note.push_str(&format!(
+                    "; {} when site {from} is back, before it may carry {service} again",
+                    list(&deferred)
+                ));
+            }
+            notes.push(note);
+        }
+        notes
+    }
+}
+
 /// How many of a run's steps ended.
 fn progress(run: &PlanRun) -> usize {
     run.steps.iter().filter(|s| s.state.done()).count()

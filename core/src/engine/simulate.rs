@@ -53,6 +53,7 @@ impl Engine {
                 notes.extend(self.drain_notes(start, scenario, &copy)?);
             }
         }
+        notes.extend(copy.plan_notes(&decisions));
         Ok(Simulation {
             decisions: decisions.into_iter().map(|d| offset(d, start)).collect(),
             placement: self.placement_after(&copy),
