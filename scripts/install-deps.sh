@@ -15,6 +15,7 @@ PACKAGES=(
     openvswitch-common  # ovs-ofctl ofp-print: OpenFlow codec oracle
     serf          # reference detector for the detection benchmark and the lab baseline
     exabgp        # lab baseline: ExaBGP with its healthcheck (BGP mode)
+    postgresql    # the lab's PostgreSQL pair (primary at a, streaming replica at b): initdb, pg_ctl, pg_basebackup, psql
     stress-ng     # the lab's --hog: stress-ng --cpu 2 beside the lab (issue 20)
     curl
     prometheus    # promtool: /metrics in the classic text format passes `promtool check metrics`

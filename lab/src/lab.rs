@@ -47,6 +47,9 @@ pub struct Lab {
     pub haproxy_map: PathBuf,
     pub ovs_dir: PathBuf,
     pub procs: BTreeMap<String, Proc>,
+    /// The PostgreSQL pair (`Tuning::pg`), started before the orbitd
+    /// daemons so that `db` is healthy at a when they decide.
+    pub pg: Option<crate::pg::Pair>,
     netns: Vec<Netns>,
     keep_dir: bool,
 }
@@ -55,6 +58,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         // Processes first (their Drop kills them), then namespaces.
         self.procs.clear();
+        self.pg = None;
         while let Some(ns) = self.netns.pop() {
             drop(ns);
         }
@@ -89,6 +93,7 @@ impl Lab {
             haproxy_map: dir.join("haproxy").join("orbit.map"),
             ovs_dir: dir.join("ovs"),
             procs: BTreeMap::new(),
+            pg: None,
             netns: Vec::new(),
             keep_dir,
         };
@@ -110,6 +115,14 @@ impl Lab {
         lab.wire_control()?;
         for site in lab.sites() {
             lab.start_server(site)?;
+        }
+        if let Some(replication) = tuning.pg {
+            lab.pg = Some(crate::pg::Pair::up(
+                dir,
+                lab.ns("a"),
+                lab.ns("b"),
+                replication,
+            )?);
         }
         edge::start(&mut lab)?;
         if mode == Mode::Serf {
@@ -195,6 +208,9 @@ impl Lab {
         for site in self.sites() {
             let ns = self.ns(self.server_node(site));
             ip(&ns, &format!("addr add {}/32 dev lo", plan::SERVICE_ADDR))?;
+            if self.tuning.pg.is_some() {
+                ip(&ns, &format!("addr add {}/32 dev lo", crate::pg::DB_ADDR))?;
+            }
         }
         sys::sysctl(&edge, "net.ipv4.ip_forward", "1")?;
         let servers = self.tuning.two_routers.then(|| self.ns(plan::SERVERS_A));

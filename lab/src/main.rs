@@ -13,7 +13,12 @@ mod edge;
 mod hog;
 mod journal;
 mod lab;
+mod notify;
 mod orbitd;
+mod pg;
+mod pgmeasure;
+mod pgscenario;
+mod pgwire;
 mod plan;
 mod probe;
 mod report;
@@ -82,6 +87,26 @@ enum Cmd {
         #[arg(long)]
         out: String,
     },
+    /// The PostgreSQL writer (run inside the client's namespace) until
+    /// stdin closes: one INSERT every --every-ms through the service.
+    #[command(hide = true)]
+    PgWrite {
+        #[arg(long, default_value = pg::DB_ADDR)]
+        target: Ipv4Addr,
+        #[arg(long, default_value_t = 10)]
+        every_ms: u64,
+        #[arg(long)]
+        out: String,
+    },
+    /// The orchestrator of the PostgreSQL scenarios (run inside the
+    /// witness's namespace): logs every HTTP request until stdin closes.
+    #[command(hide = true)]
+    NotifySink {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        out: String,
+    },
     /// One request: prints the site that answered.
     #[command(hide = true)]
     Ask {
@@ -94,11 +119,12 @@ enum Cmd {
 
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
-    /// Modes, comma separated: haproxy, bgp (with BFD), bgp-nobfd, sdn, and
-    /// the baselines exabgp and serf.
+    /// Modes, comma separated: haproxy, bgp (with BFD), bgp-nobfd, sdn, the
+    /// baselines exabgp and serf, and postgresql (the database
+    /// scenarios of --pg, in the BGP lab).
     #[arg(
         long,
-        default_value = "haproxy,bgp,bgp-nobfd,sdn,exabgp,serf",
+        default_value = "haproxy,bgp,bgp-nobfd,sdn,exabgp,serf,postgresql",
         value_delimiter = ','
     )]
     modes: Vec<String>,
@@ -110,6 +136,23 @@ struct RunArgs {
         value_delimiter = ','
     )]
     scenarios: Vec<u8>,
+    /// With mode postgresql: its disaster-recovery scenarios (BGP lab, a
+    /// primary at a, a replica at b, the plan `pg`), comma separated:
+    /// failure, switchover, partition.
+    #[arg(
+        long,
+        default_value = "failure,switchover,partition",
+        value_delimiter = ','
+    )]
+    pg: Vec<String>,
+    /// Replication of the PostgreSQL runs: sync, async (each scenario
+    /// with each).
+    #[arg(
+        long = "pg-replication",
+        default_value = "sync,async",
+        value_delimiter = ','
+    )]
+    pg_replication: Vec<String>,
     /// Runs per mode and scenario.
     #[arg(long, default_value_t = 1)]
     runs: u32,
@@ -176,8 +219,11 @@ impl Default for RunArgs {
                 "sdn".into(),
                 "exabgp".into(),
                 "serf".into(),
+                "postgresql".into(),
             ],
             scenarios: (1..=12).collect(),
+            pg: vec!["failure".into(), "switchover".into(), "partition".into()],
+            pg_replication: vec!["sync".into(), "async".into()],
             runs: 1,
             out: PathBuf::from("lab-results"),
             rate: 1000,
@@ -204,6 +250,13 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
         }
         Cmd::Ask { kind, target } => ask(&kind, target),
+        Cmd::NotifySink { listen, out } => notify::sink(listen, &out).map(|()| ExitCode::SUCCESS),
+        Cmd::PgWrite {
+            target,
+            every_ms,
+            out,
+        } => pg::write(target, Duration::from_millis(every_ms.max(1)), &out)
+            .map(|()| ExitCode::SUCCESS),
         Cmd::Run(args) => with_cleanup(|| run(&args)),
         Cmd::Up { mode } => with_cleanup(|| up(&mode)),
         Cmd::Down => down(),
@@ -313,9 +366,9 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             .context("--hog needs stress-ng (scripts/install-deps.sh)")?;
     }
     let mut modes = Vec::new();
-    for m in &args.modes {
+    for m in args.modes.iter().filter(|m| *m != "postgresql") {
         modes.push(Mode::parse(m).with_context(|| {
-            format!("unknown mode {m:?} (haproxy, bgp, bgp-nobfd, sdn, exabgp, serf)")
+            format!("unknown mode {m:?} (haproxy, bgp, bgp-nobfd, sdn, exabgp, serf, postgresql)")
         })?);
     }
     let scenarios: Vec<Scenario> = args
@@ -353,6 +406,21 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             bail!("--sites 3 runs in bgp mode only, not {m}");
         }
     }
+    let mut pg_runs = Vec::new();
+    let pg_mode = args.modes.iter().any(|m| m == "postgresql");
+    for s in args.pg.iter().filter(|_| pg_mode) {
+        let sc = pgscenario::PgScenario::parse(s).with_context(|| {
+            format!("unknown PostgreSQL scenario {s:?} (failure, switchover, partition, none)")
+        })?;
+        for r in &args.pg_replication {
+            let rep = pg::Replication::parse(r)
+                .with_context(|| format!("unknown --pg-replication {r:?} (sync, async)"))?;
+            pg_runs.push((sc, rep));
+        }
+    }
+    if three_sites && !pg_runs.is_empty() {
+        bail!("mode postgresql runs on two sites, not with --sites 3");
+    }
     let two_routers = match args.routers {
         1 => false,
         2 => true,
@@ -380,6 +448,9 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             bail!("--routers 2 runs in bgp mode only, not {m}");
         }
     }
+    if two_routers && !pg_runs.is_empty() {
+        bail!("mode postgresql runs with one router per site, not with --routers 2");
+    }
     std::fs::create_dir_all(&args.out)?;
     let root = std::fs::canonicalize(&args.out)?.join("runs");
     std::fs::create_dir_all(&root)?;
@@ -404,7 +475,8 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let runs_of = |m: &Mode| {
         scenarios.iter().filter(|s| m.runs_scenario(s.0)).count() * hogs.len() * args.runs as usize
     };
-    let total: usize = modes.iter().map(runs_of).sum();
+    let total: usize =
+        modes.iter().map(runs_of).sum::<usize>() + pg_runs.len() * args.runs as usize;
     let mut results = Vec::new();
     let mut unavailable = Vec::new();
     let mut n = 0;
@@ -433,13 +505,48 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             }
         }
     }
+    let mut pg_results = Vec::new();
+    if !pg_runs.is_empty() {
+        if let Err(e) = pg_available(&root, opts.tuning) {
+            eprintln!("orbit-lab: the PostgreSQL scenarios are not available: {e:#}");
+            unavailable.push(format!("postgresql: {e:#}"));
+        } else {
+            for &(sc, rep) in &pg_runs {
+                for run in 1..=args.runs {
+                    n += 1;
+                    eprint!(
+                        "[{n}/{total}] postgresql {rep} {} ({}) run {run}: ",
+                        sc.name(),
+                        sc.describe()
+                    );
+                    let _ = std::io::stderr().flush();
+                    let r = pgscenario::run(sc, rep, run, &opts);
+                    eprintln!("{}", pgscenario::progress(&r));
+                    pg_results.push(r);
+                }
+            }
+        }
+    }
+    let pg_rows = pgscenario::rows(&pg_results);
+    let pg_table = if pg_rows.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nPostgreSQL disaster recovery (BGP lab, plan `pg`, a write every {} ms):\n\n{}",
+            pgscenario::WRITE_EVERY.as_millis(),
+            pgscenario::table(&pg_rows)
+        )
+    };
     let rows = report::rows(&results);
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let machine = machine();
-    let table = report::table(&rows);
-    println!("{table}");
     let cmps = report::comparisons(&rows);
-    print!("{}", report::comparison_table(&cmps));
+    // (Only the PostgreSQL scenarios ran: no empty table of the others.)
+    if !results.is_empty() {
+        println!("{}", report::table(&rows));
+        print!("{}", report::comparison_table(&cmps));
+    }
+    print!("{pg_table}");
     for u in &unavailable {
         println!("not run: {u}");
     }
@@ -453,10 +560,13 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         "summary": rows,
         "side_by_side": cmps,
         "runs": results,
+        "postgresql": pg_rows,
+        "postgresql_runs": pg_results,
     });
     let out = &args.out;
     std::fs::write(out.join("lab.json"), serde_json::to_string_pretty(&json)?)?;
     let mut md = report::markdown(&rows, &results, &command, &machine, seconds);
+    md.push_str(&pg_table);
     for u in &unavailable {
         md.push_str(&format!("\nNot run: {u}\n"));
     }
@@ -468,9 +578,13 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         "results: {0}/lab.json, {0}/lab.md, {0}/outage.svg\nwall time: {1} ({2} runs)",
         out.display(),
         report::wall_time(seconds),
-        results.len()
+        results.len() + pg_results.len()
     );
-    let failed = results.iter().filter(|r| !r.violations.is_empty()).count();
+    let failed = results.iter().filter(|r| !r.violations.is_empty()).count()
+        + pg_results
+            .iter()
+            .filter(|r| !r.violations.is_empty())
+            .count();
     if failed > 0 || !unavailable.is_empty() {
         println!(
             "{failed} run(s) did not pass, {} mode(s) not available",
@@ -588,6 +702,37 @@ fn mode_available(mode: Mode, root: &Path, tuning: orbitd::Tuning) -> Result<()>
     if !out.status.success() {
         bail!(
             "orbitd check-config refuses its [{mode}] section: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The PostgreSQL scenarios run if the server binaries are installed and
+/// the orbitd binary accepts the lab's `db` service with its `[[plan]]`.
+fn pg_available(root: &Path, tuning: orbitd::Tuning) -> Result<()> {
+    pg::bin_dir()?;
+    let dir = root.join("check-pg");
+    std::fs::create_dir_all(&dir)?;
+    let setup = orbitd::Setup {
+        mode: Mode::Bgp,
+        root: &dir,
+        tuning: pgscenario::tuning(tuning, pg::Replication::Async),
+        haproxy_socket: &dir.join("h.sock"),
+        haproxy_map: &dir.join("h.map"),
+        ovs_dir: &dir,
+    };
+    let path = dir.join("a.toml");
+    orbitd::write_gossip_key(&dir)?;
+    orbitd::write_config(&setup, "a", &path)?;
+    let out = std::process::Command::new(orbitd::bin("orbitd")?)
+        .args(["check-config", "--skip-files"])
+        .arg(&path)
+        .output()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        bail!(
+            "orbitd check-config refuses the db service and its plan: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }

@@ -37,6 +37,7 @@ impl Tuning {
             failback: Failback::default(),
             standby_withdraw: false,
             three_sites: false,
+            pg: None,
             two_routers: false,
         }
     }
@@ -81,6 +82,9 @@ pub struct Tuning {
     /// `--sites 3`: a third site c, wired like b, and the services of
     /// `plan::SERVICES3`.
     pub three_sites: bool,
+    /// The PostgreSQL pair (lab/src/pg.rs) with this replication, the
+    /// service `db` at `pg::DB_PREFIX` and its `[[plan]] "pg"`.
+    pub pg: Option<crate::pg::Replication>,
     /// `--routers 2`: site a has two routers, a1 and a2 (members of site
     /// a), in front of a namespace of site a's servers (`plan::SERVERS_A`).
     pub two_routers: bool,

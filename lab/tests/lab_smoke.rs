@@ -14,7 +14,11 @@
 //!   processes outlives it, after a normal end and after Ctrl-C;
 //! - scenario 15 (`--routers 2`, issue 21): one of site a's two routers
 //!   dies, both had carried traffic, nothing moves, and the client loses
-//!   nothing beyond the edge's own reconvergence.
+//!   nothing beyond the edge's own reconvergence;
+//! - mode postgresql (issue 22): a hard failure of a with synchronous
+//!   replication promotes b before it takes the writes, loses no
+//!   acknowledged write, has no split brain, fences a when it returns and
+//!   tells the orchestrator.
 //!
 //! Needs root (network namespaces), like every privileged test here.
 
@@ -350,4 +354,70 @@ fn ctrl_c_stops_the_hog() {
 #[test]
 fn sdn_mode_scenarios() {
     lab_run("sdn", "1,2,3,7", &[]);
+}
+
+// Issue 22: the PostgreSQL pair moved with its plan. A hard failure of a
+// with synchronous replication: b promotes, then takes the writes; no
+// acknowledged write is lost, the old primary commits nothing after the
+// promotion and is stopped when a returns.
+#[test]
+fn postgresql_failure_promotes_then_moves_and_fences() {
+    let bins = build_daemons();
+    let out = std::env::temp_dir().join(format!("orbit-lab-smoke-pg-{}", std::process::id()));
+    let result = Command::new(env!("CARGO_BIN_EXE_orbit-lab"))
+        .args([
+            "run",
+            "--runs",
+            "1",
+            "--modes",
+            "postgresql",
+            "--pg",
+            "failure",
+            "--pg-replication",
+            "sync",
+            "--out",
+        ])
+        .arg(&out)
+        .args(MEMBER_BFD)
+        .args(["--bfd-interval", "50"])
+        .env("ORBIT_LAB_BIN_DIR", &bins)
+        .output()
+        .expect("run orbit-lab");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    println!("{stdout}\n{stderr}");
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("lab.json"))
+            .unwrap_or_else(|e| panic!("no lab.json ({e}); orbit-lab said:\n{stdout}\n{stderr}")),
+    )
+    .expect("lab.json parses");
+    assert!(
+        json["unavailable"].as_array().unwrap().is_empty(),
+        "not available: {}",
+        json["unavailable"]
+    );
+    let runs = json["postgresql_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{stdout}");
+    let r = &runs[0];
+    assert!(r["error"].is_null(), "{}", r["error"]);
+    assert_eq!(
+        r["violations"].as_array().unwrap().len(),
+        0,
+        "{}",
+        r["violations"]
+    );
+    assert!(r["acked"].as_u64().unwrap() > 100, "too few writes: {r}");
+    assert!(r["rto_ms"].as_f64().is_some(), "b took no write: {r}");
+    assert_eq!(
+        r["lost"].as_array().unwrap().len(),
+        0,
+        "sync lost writes: {r}"
+    );
+    assert_eq!(
+        r["split_brain"].as_array().unwrap().len(),
+        0,
+        "split brain: {r}"
+    );
+    assert!(r["fenced_after_ms"].as_f64().is_some(), "a not fenced: {r}");
+    let _ = std::fs::remove_dir_all(&out);
 }

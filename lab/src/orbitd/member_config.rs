@@ -74,6 +74,10 @@ pub fn config(setup: &Setup<'_>, member: &str) -> Result<Config> {
         // journal.jsonl alone.
         journal: orbit_config::JournalConfig::default(),
     };
+    if setup.tuning.pg.is_some() {
+        config.services.push(db_service()?);
+        config.plans.push(pg_plan(setup.root)?);
+    }
     // A witness carries no service, so it drives no backend.
     if witness {
         return Ok(config);
@@ -211,6 +215,74 @@ fn service(id: &str, prefix: &str, sites: &[&str], check_at: &str) -> Result<Ser
         }),
         plan: None,
     })
+}
+
+/// The database: `db` at `pg::DB_PREFIX`, a first, healthy while the
+/// site's PostgreSQL accepts connections (a fenced, stopped old primary
+/// is not), moved with the plan `pg`.
+fn db_service() -> Result<ServiceEntry> {
+    let mut s = service("db", crate::pg::DB_PREFIX, &plan::SITES, "127.0.0.1")?;
+    s.health = Some(HealthCheck {
+        tcp: Some(socket("127.0.0.1", crate::pg::PG_PORT)?),
+        http: None,
+        http_status: None,
+        http_body: None,
+        exec: None,
+        interval: HumanDuration::from_millis(100),
+        timeout: None,
+        rise: 2,
+        fall: 2,
+        fast_interval: None,
+    });
+    s.plan = Some(parse("pg")?);
+    Ok(s)
+}
+
+/// `[[plan]] "pg"`: promote the replica at the new site before it takes
+/// the address (held if that fails: a read-only replica is not a
+/// failover), stop the old primary (first in a switchover; when the old
+/// site returns, before it may carry anything), and tell the
+/// orchestrator (`notify.rs`, on the witness) once the move stands. The
+/// first two are
+/// `pg/step.sh` (lab/src/pg.rs), which finds the server from `ORBIT_TO` /
+/// `ORBIT_FROM`.
+fn pg_plan(root: &Path) -> Result<orbit_core::config::Plan> {
+    let script = crate::pg::step_script(root).display().to_string();
+    let text = format!(
+        r#"id = "pg"
+
+[[fence_old]]
+name = "stop-old-primary"
+kind = "exec"
+at = "old"
+command = ["{script}", "fence"]
+timeout = "40s"
+idempotent = true
+
+[[before_takeover]]
+name = "promote"
+kind = "exec"
+at = "new"
+command = ["{script}", "promote"]
+timeout = "70s"
+
+[[after_takeover]]
+name = "recover-datacenter"
+kind = "http"
+at = "any"
+method = "POST"
+url = "http://{notify}/v1/datacenters/${{to}}/recover"
+body = '{{"service": "${{service}}", "from": "${{from}}", "to": "${{to}}", "generation": ${{generation}}}}'
+timeout = "5s"
+retries = 2
+"#,
+        notify = socket(plan::ctl_addr("w"), crate::notify::PORT)?,
+    );
+    parse_toml(&text).context("the lab's [[plan]] pg")
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    Ok(toml::from_str(text)?)
 }
 
 fn haproxy(setup: &Setup<'_>) -> Result<orbit_haproxy::Config> {

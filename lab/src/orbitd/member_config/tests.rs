@@ -83,6 +83,13 @@ fn every_setup(p: &Paths) -> Vec<Setup<'_>> {
             member_bfd_ms: 50,
             ..base.tuning
         }));
+        // Mode postgresql: the BGP lab with the db service and its plan.
+        if mode == Mode::Bgp {
+            all.push(tuned(crate::pgscenario::tuning(
+                base.tuning,
+                crate::pg::Replication::Sync,
+            )));
+        }
     }
     all
 }
@@ -325,4 +332,43 @@ fn two_routers_at_a_are_members_of_site_a_with_their_own_sessions() {
         }
     }
     assert_eq!(locals, ["10.90.1.2", "10.90.4.2"]);
+}
+
+/// Mode postgresql: `db` names the plan `pg`, whose steps are the lab's
+/// `pg/step.sh` (fence at the old site, promote at the new one) and the
+/// orchestrator's HTTP call; every member holds the same plan.
+#[test]
+fn postgresql_members_hold_the_pg_plan() {
+    use orbit_core::config::{StepKind, StepSite};
+    let p = paths();
+    let base = setup(Mode::Bgp, &p);
+    let setup = Setup {
+        tuning: crate::pgscenario::tuning(base.tuning, crate::pg::Replication::Async),
+        ..base
+    };
+    let configs: Vec<Config> = MEMBERS.iter().map(|m| config(&setup, m).unwrap()).collect();
+    for c in &configs {
+        assert_eq!(c.plans, configs[0].plans, "one plan for every member");
+    }
+    let a = &configs[0];
+    let db = a.services.iter().find(|s| s.id.as_str() == "db").unwrap();
+    assert_eq!(db.plan.as_ref().map(|p| p.as_str()), Some("pg"));
+    let plan = &a.plans[0];
+    let script = crate::pg::step_script(setup.root).display().to_string();
+    assert_eq!(plan.fence_old[0].at, Some(StepSite::Old));
+    assert_eq!(
+        plan.fence_old[0].command,
+        Some(vec![script.clone(), "fence".into()])
+    );
+    assert!(plan.fence_old[0].idempotent);
+    assert_eq!(plan.before_takeover[0].at, Some(StepSite::New));
+    assert_eq!(
+        plan.before_takeover[0].command,
+        Some(vec![script, "promote".into()])
+    );
+    assert!(
+        !plan.before_takeover[0].idempotent,
+        "a second promotion must fail, not pass"
+    );
+    assert_eq!(plan.after_takeover[0].kind, StepKind::Http);
 }
