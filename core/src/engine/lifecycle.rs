@@ -248,11 +248,9 @@ impl Engine {
             if m == &self.local || self.view.is_left(m) {
                 continue;
             }
-            let reached = matches!(
-                self.view.report(&self.local, m),
-                Some(Liveness::Alive | Liveness::Suspect)
-            );
-            if reached && self.view.report(m, &self.local) != Some(Liveness::Left) {
+            if self.view.hears(&self.local, m)
+                && self.view.report(m, &self.local) != Some(Liveness::Left)
+            {
                 h.unaware.push(m.clone());
             }
         }

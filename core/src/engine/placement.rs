@@ -50,24 +50,46 @@ impl Engine {
         if active == old_active {
             return (active, epoch);
         }
-        self.planned.insert(svc.id.clone(), planned);
-        decisions.push(
-            Change::ServiceMoved {
-                service: svc.id.clone(),
-                from: old_active.clone(),
-                to: active.clone(),
-            },
+        self.record_move(
+            svc,
+            old_active.as_ref(),
+            active.as_ref(),
+            planned,
             why,
-            self.causes_for(svc, old_active.as_ref()),
+            decisions,
         );
-        if planned && old_active.as_ref() == Some(&self.site) {
-            self.draining_until
-                .insert(svc.id.clone(), self.now.after(self.drain_grace));
-        }
         if let Some(old) = old_active.as_ref().filter(|_| !planned) {
             self.forget_failed_switchover(svc, old);
         }
         (active, epoch + 1)
+    }
+
+    /// Records the move of `svc` from `old_active` to `to`: the decision,
+    /// whether it was planned, and a planned move away from the local site
+    /// keeps it Draining for `drain_grace` (make before break).
+    pub(super) fn record_move(
+        &mut self,
+        svc: &ServicePlan,
+        old_active: Option<&SiteId>,
+        to: Option<&SiteId>,
+        planned: bool,
+        why: String,
+        decisions: &mut Decisions,
+    ) {
+        self.planned.insert(svc.id.clone(), planned);
+        decisions.push(
+            Change::ServiceMoved {
+                service: svc.id.clone(),
+                from: old_active.cloned(),
+                to: to.cloned(),
+            },
+            why,
+            self.causes_for(svc, old_active),
+        );
+        if planned && old_active == Some(&self.site) {
+            self.draining_until
+                .insert(svc.id.clone(), self.now.after(self.drain_grace));
+        }
     }
 
     /// Rule: a switchover target that fails loses the operator's placement

@@ -27,7 +27,7 @@ use super::plan::{StepReport, StepState, Takeover};
 use super::{Engine, PlanRun, ServicePlan};
 use crate::config::{Phase, Plan, PlanStep, StepSite};
 use crate::decision::Change;
-use crate::event::{Liveness, StepProgress};
+use crate::event::StepProgress;
 use crate::ids::{PlanId, ServiceId, SiteId};
 use crate::time::Millis;
 
@@ -82,12 +82,10 @@ impl Engine {
             return true;
         }
         !self.view.is_site_dead(site)
-            && self.view.members_of(site).any(|m| {
-                matches!(
-                    self.view.report(&self.local, m),
-                    Some(Liveness::Alive | Liveness::Suspect)
-                )
-            })
+            && self
+                .view
+                .members_of(site)
+                .any(|m| self.view.hears(&self.local, m))
     }
 
     /// The placement rule for a service with a plan, after
@@ -105,62 +103,60 @@ impl Engine {
         target: Option<SiteId>,
         planned: bool,
         why: String,
-        mut epoch: u64,
+        epoch: u64,
         decisions: &mut Decisions,
     ) -> (Option<SiteId>, u64) {
         let current = moving.clone().or_else(|| old_active.clone());
-        if target != current {
-            epoch += 1;
-            self.planned.insert(svc.id.clone(), planned);
-            match (&old_active, &target) {
-                (Some(from), Some(to)) if from != to => {
-                    self.moving.insert(svc.id.clone(), to.clone());
-                    let plan = svc.plan.clone().expect("a service with a plan");
+        if target == current {
+            return self.run_move(svc, old_active, epoch, decisions);
+        }
+        let epoch = epoch + 1;
+        match (&old_active, &target) {
+            (Some(from), Some(to)) if from != to => {
+                self.planned.insert(svc.id.clone(), planned);
+                self.moving.insert(svc.id.clone(), to.clone());
+                let plan = svc.plan.clone().expect("a service with a plan");
+                decisions.push(
+                    Change::ServiceMoving {
+                        service: svc.id.clone(),
+                        from: from.clone(),
+                        to: to.clone(),
+                        plan: plan.clone(),
+                    },
+                    format!("{why}; plan {plan} runs first"),
+                    self.causes_for(svc, Some(from)),
+                );
+                self.run_move(svc, old_active, epoch, decisions)
+            }
+            _ if target != old_active => {
+                self.end_move(&svc.id);
+                self.record_move(
+                    svc,
+                    old_active.as_ref(),
+                    target.as_ref(),
+                    planned,
+                    why,
+                    decisions,
+                );
+                (target, epoch)
+            }
+            _ => {
+                self.end_move(&svc.id);
+                self.planned.insert(svc.id.clone(), planned);
+                if let (Some(from), Some(to)) = (&old_active, &moving) {
                     decisions.push(
-                        Change::ServiceMoving {
+                        Change::MoveGivenUp {
                             service: svc.id.clone(),
                             from: from.clone(),
                             to: to.clone(),
-                            plan: plan.clone(),
                         },
-                        format!("{why}; plan {plan} runs first"),
-                        self.causes_for(svc, Some(from)),
+                        why,
+                        Vec::new(),
                     );
                 }
-                _ => {
-                    self.end_move(&svc.id);
-                    if target != old_active {
-                        decisions.push(
-                            Change::ServiceMoved {
-                                service: svc.id.clone(),
-                                from: old_active.clone(),
-                                to: target.clone(),
-                            },
-                            why,
-                            self.causes_for(svc, old_active.as_ref()),
-                        );
-                        if planned && old_active.as_ref() == Some(&self.site) {
-                            self.draining_until
-                                .insert(svc.id.clone(), self.now.after(self.drain_grace));
-                        }
-                        return (target, epoch);
-                    }
-                    if let (Some(from), Some(to)) = (&old_active, &moving) {
-                        decisions.push(
-                            Change::MoveGivenUp {
-                                service: svc.id.clone(),
-                                from: from.clone(),
-                                to: to.clone(),
-                            },
-                            why,
-                            Vec::new(),
-                        );
-                    }
-                    return (old_active, epoch);
-                }
+                (old_active, epoch)
             }
         }
-        self.run_move(svc, old_active, epoch, decisions)
     }
 
     /// Rule: a move under way is given up, and the carrier keeps its

@@ -293,18 +293,22 @@ impl QuorumView {
     /// member only second hand is not being part of a quorum. A left
     /// member does not count either, even while it still answers during
     /// its drain: it is about to go.
+    /// Whether `observer` hears `subject` directly (alive or merely
+    /// suspected).
+    pub(crate) fn hears(&self, observer: &SiteId, subject: &SiteId) -> bool {
+        matches!(
+            self.report(observer, subject),
+            Some(Liveness::Alive | Liveness::Suspect)
+        )
+    }
+
     pub(crate) fn reachable_from(&self, local: &SiteId) -> usize {
         let own = self.site_of(local);
         1 + self
             .members
             .iter()
             .filter(|m| self.site_of(m) != own && !self.left.contains(*m))
-            .filter(|m| {
-                matches!(
-                    self.report(local, m),
-                    Some(Liveness::Alive | Liveness::Suspect)
-                )
-            })
+            .filter(|m| self.hears(local, m))
             .map(|m| self.site_of(m))
             .collect::<BTreeSet<_>>()
             .len()
