@@ -17,7 +17,7 @@
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -107,11 +107,6 @@ impl Cluster {
         ))
     }
 
-    fn status(&self, site: &str) -> Option<Value> {
-        let out = orbitctl(&self.socket(site), &["--json", "status"]);
-        (out.0 == 0).then(|| serde_json::from_str(&out.1).unwrap())
-    }
-
     /// (service, active site, local role) as the daemon at `site` reports it.
     fn view(&self, site: &str) -> Option<Vec<(String, String, String)>> {
         let status = self.status(site)?;
@@ -165,12 +160,8 @@ fn rows(want: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
     v
 }
 
-fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn eventually(what: &str, ok: impl FnMut() -> bool) {
+    orbit_tests::wait_until(Duration::from_secs(30), Duration::from_millis(50), what, ok);
 }
 
 fn list(items: &[&str]) -> Vec<String> {

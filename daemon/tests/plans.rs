@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -112,15 +112,6 @@ command = {notify}
         ))
     }
 
-    fn status(&self, member: &str) -> Option<Value> {
-        let out = orbit_tests::orbitd::orbitctl(
-            env!("CARGO_BIN_EXE_orbitd"),
-            &self.socket(member),
-            &["--json", "status"],
-        );
-        (out.0 == 0).then(|| serde_json::from_str(&out.1).unwrap())
-    }
-
     /// db as `member` reports it: (active, local role, moving to).
     fn db(&self, member: &str) -> Option<(String, String, String)> {
         let status = self.status(member)?;
@@ -163,12 +154,8 @@ fn db(active: &str, role: &str, moving: &str) -> Option<(String, String, String)
     Some((active.to_owned(), role.to_owned(), moving.to_owned()))
 }
 
-fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn eventually(what: &str, ok: impl FnMut() -> bool) {
+    orbit_tests::wait_until(Duration::from_secs(40), Duration::from_millis(50), what, ok);
 }
 
 #[test]

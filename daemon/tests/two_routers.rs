@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -91,15 +91,6 @@ sites = ["a", "b"]
         ))
     }
 
-    fn status(&self, member: &str) -> Option<Value> {
-        let out = orbit_tests::orbitd::orbitctl(
-            env!("CARGO_BIN_EXE_orbitd"),
-            &self.socket(member),
-            &["--json", "status"],
-        );
-        (out.0 == 0).then(|| serde_json::from_str(&out.1).unwrap())
-    }
-
     /// (active site, local role) of web as the daemon `member` reports it.
     fn web(&self, member: &str) -> Option<(String, String)> {
         let status = self.status(member)?;
@@ -129,12 +120,8 @@ fn web(active: &str, role: &str) -> Option<(String, String)> {
     Some((active.to_owned(), role.to_owned()))
 }
 
-fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn eventually(what: &str, ok: impl FnMut() -> bool) {
+    orbit_tests::wait_until(Duration::from_secs(30), Duration::from_millis(50), what, ok);
 }
 
 #[test]

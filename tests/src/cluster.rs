@@ -52,6 +52,15 @@ impl Cluster {
         self.dir.join(format!("{member}.sock"))
     }
 
+    /// `orbitctl --json status` of `member`, or `None` while it does not
+    /// answer.
+    pub fn status(&self, member: &str) -> Option<serde_json::Value> {
+        let orbitd = self.orbitd.to_str().expect("a UTF-8 path");
+        let (code, out, _) =
+            crate::orbitd::orbitctl(orbitd, &self.socket(member), &["--json", "status"]);
+        (code == 0).then(|| serde_json::from_str(&out).expect("status is JSON"))
+    }
+
     fn slot(&mut self, member: &str) -> &mut Option<Child> {
         &mut self
             .daemons
