@@ -16,9 +16,8 @@
 
 use std::collections::BTreeMap;
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::Parseable;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::protocols::NETLINK_ROUTE;
 use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
 use orbit_core::SiteId;
@@ -54,24 +53,30 @@ fn carrier_of(msg: &LinkMessage, deleted: bool) -> Option<Carrier> {
     Some((name, admin_up && carrier))
 }
 
+/// `RTM_NEWLINK` / `RTM_DELLINK` (linux/rtnetlink.h).
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+/// `sizeof(struct nlmsghdr)`.
+const NLMSG_HDRLEN: usize = 16;
+
 /// Parses one netlink datagram (possibly several messages) into carrier
 /// observations. Malformed messages are skipped, never a panic.
+///
+/// Only link messages are decoded: the group delivers nothing else, and
+/// decoding through `RouteNetlinkMessage` would link in the parsers of
+/// every rtnetlink family (routes, addresses, traffic control...), about
+/// 150 kB of orbitd's code that the kernel would map for nothing.
 pub fn parse_datagram(mut buf: &[u8]) -> Vec<Carrier> {
     let mut out = Vec::new();
-    while buf.len() >= 16 {
+    while buf.len() >= NLMSG_HDRLEN {
         let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if len < 16 || len > buf.len() {
+        if len < NLMSG_HDRLEN || len > buf.len() {
             break;
         }
-        if let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[..len]) {
-            match msg.payload {
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
-                    out.extend(carrier_of(&l, false));
-                }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
-                    out.extend(carrier_of(&l, true));
-                }
-                _ => {}
+        let kind = u16::from_ne_bytes([buf[4], buf[5]]);
+        if kind == RTM_NEWLINK || kind == RTM_DELLINK {
+            if let Ok(link) = LinkMessage::parse(&buf[NLMSG_HDRLEN..len]) {
+                out.extend(carrier_of(&link, kind == RTM_DELLINK));
             }
         }
         // Messages are 4-byte aligned (NLMSG_ALIGN).
@@ -178,18 +183,27 @@ async fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_core::NetlinkHeader;
+    use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
+    use netlink_packet_route::RouteNetlinkMessage;
 
     fn datagram(name: &str, flags: LinkFlags, carrier: Option<u8>) -> Vec<u8> {
+        encode(RouteNetlinkMessage::NewLink(link(name, flags, carrier)))
+    }
+
+    fn link(name: &str, flags: LinkFlags, carrier: Option<u8>) -> LinkMessage {
         let mut link = LinkMessage::default();
         link.header.flags = flags;
         link.attributes.push(LinkAttribute::IfName(name.into()));
         if let Some(c) = carrier {
             link.attributes.push(LinkAttribute::Carrier(c));
         }
+        link
+    }
+
+    fn encode(message: RouteNetlinkMessage) -> Vec<u8> {
         let mut msg = NetlinkMessage::new(
             NetlinkHeader::default(),
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)),
+            NetlinkPayload::InnerMessage(message),
         );
         msg.finalize();
         let mut buf = vec![0u8; msg.buffer_len()];
@@ -220,6 +234,21 @@ mod tests {
         let mut two = datagram("a", up, Some(1));
         two.extend(datagram("b", up, Some(0)));
         assert_eq!(parse_datagram(&two).len(), 2);
+    }
+
+    #[test]
+    fn a_deleted_link_has_no_carrier_and_other_messages_are_ignored() {
+        let up = LinkFlags::Up | LinkFlags::LowerUp;
+        let deleted = encode(RouteNetlinkMessage::DelLink(link("eth1", up, Some(1))));
+        assert_eq!(parse_datagram(&deleted), vec![("eth1".into(), false)]);
+        // The same link message under another type (RTM_NEWADDR, 20) is
+        // not a link event.
+        let mut other = datagram("eth1", up, Some(1));
+        other[4..6].copy_from_slice(&20u16.to_ne_bytes());
+        let mut mixed = other.clone();
+        mixed.extend(datagram("eth2", up, Some(1)));
+        assert!(parse_datagram(&other).is_empty());
+        assert_eq!(parse_datagram(&mixed), vec![("eth2".into(), true)]);
     }
 
     #[test]
