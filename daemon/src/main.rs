@@ -20,6 +20,7 @@ mod metrics;
 mod outbound;
 mod plans;
 mod referenced_files;
+mod runtime;
 mod startup;
 mod state;
 mod summary;

@@ -151,17 +151,11 @@ pub fn run(path: &Path, log_format: LogFormat) -> ExitCode {
     for warning in warnings(&config, true) {
         tracing::warn!("config: {warning}");
     }
-    // The daemon's loop runs on this thread (`block_on`), where its
-    // journal and state-file syncs may block; every spawned task (BGP
-    // sessions, API, detectors) runs on the one worker, so a slow disk
-    // never holds up a keepalive. More workers would only cost memory (a
-    // stack and its allocations each, as many as the host has cores): the
-    // I/O tasks are light, and the loop has this thread to itself.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
+    // The daemon's loop runs on this thread, where its journal and
+    // state-file syncs may block; every task it spawns (BGP sessions, API,
+    // detectors) runs on the I/O thread, so a slow disk never holds up a
+    // keepalive (crate::runtime).
+    let runtime = match crate::runtime::IoRuntime::start() {
         Ok(r) => r,
         Err(error) => {
             let error = StartupError::Runtime(error);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use orbit_core::ServiceId;
 use orbit_detect::health::CheckObserver;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::Labels;
@@ -16,7 +16,7 @@ use super::Labels;
 /// 1 ms to ~16 s: from a local TCP connect to an exec check near a
 /// generous timeout.
 fn check_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+    Histogram::new(super::doubling_buckets(0.001, 15))
 }
 
 #[derive(Debug, Clone)]

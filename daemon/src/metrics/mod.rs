@@ -15,7 +15,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
@@ -43,7 +43,15 @@ fn inc(family: &Family<Labels, Counter>, pairs: &[(&str, &str)]) {
 
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~16 s
-    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+    Histogram::new(doubling_buckets(0.0005, 16))
+}
+
+/// `count` bucket bounds from `start`, each twice the one before: the
+/// bounds of prometheus-client's `exponential_buckets(start, 2.0, count)`,
+/// by doubling instead of `powf`, so that orbitd does not link libm (see
+/// crate::runtime).
+pub(crate) fn doubling_buckets(start: f64, count: u16) -> impl Iterator<Item = f64> {
+    std::iter::successors(Some(start), |b| Some(b * 2.0)).take(count.into())
 }
 
 /// An open API connection, counted in `orbit_api_connections` while it lives.
@@ -560,6 +568,20 @@ impl Metrics {
         match format {
             exposition::Format::OpenMetrics => out,
             exposition::Format::Prometheus => exposition::to_prometheus_text(&out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use prometheus_client::metrics::histogram::exponential_buckets;
+
+    #[test]
+    fn doubling_buckets_are_prometheus_exponential_buckets() {
+        for (start, count) in [(0.0005, 16), (0.001, 15), (1.0, 1)] {
+            let ours: Vec<f64> = super::doubling_buckets(start, count).collect();
+            let theirs: Vec<f64> = exponential_buckets(start, 2.0, count).collect();
+            assert_eq!(ours, theirs);
         }
     }
 }
