@@ -107,6 +107,28 @@ impl Remotes {
         self.emit_verdicts(origin, verdicts, out);
     }
 
+    /// Whether our copy of `origin`'s verdicts is older than `version`
+    /// (what a lean digest of it says it holds): then the version of it
+    /// we hold, for the origin to send the deltas from.
+    pub fn verdicts_behind(&self, origin: &SiteId, version: Version) -> Option<Version> {
+        let Some(copy) = self.copies.get(origin) else {
+            return (version.head > 0).then_some(Version {
+                generation: version.generation,
+                head: 0,
+            });
+        };
+        ((version.generation, version.head) > copy.verdicts_of).then(|| {
+            if version.generation == copy.table.generation {
+                copy.version()
+            } else {
+                Version {
+                    generation: version.generation,
+                    head: 0,
+                }
+            }
+        })
+    }
+
     /// Takes in a delta of `origin` (its verdicts, and its entries if they
     /// continue what we hold).
     pub fn delta(&mut self, delta: DeltaMsg, gaps: &mut u64, out: &mut Vec<Output>) -> Taken {
