@@ -67,6 +67,8 @@ type Held<'a> = (&'a SiteId, &'a Table, &'a [(SiteId, Liveness)]);
 pub(super) struct Dissemination {
     local: SiteId,
     peers: Vec<(SiteId, SocketAddr)>,
+    /// Each peer's index in `peers` (a lookup per datagram, not a scan).
+    index: BTreeMap<SiteId, usize>,
     own: Table,
     own_verdicts: Vec<(SiteId, Liveness)>,
     /// Our head as the last flush sent it.
@@ -98,8 +100,10 @@ pub(super) struct Dissemination {
 
 impl Dissemination {
     pub fn new(local: SiteId, generation: u64, peers: Vec<(SiteId, SocketAddr)>) -> Self {
+        let index = first_index(peers.iter().map(|(s, _)| s.clone()));
         Dissemination {
             local,
+            index,
             peers,
             own: Table::new(generation),
             own_verdicts: Vec::new(),
@@ -209,7 +213,7 @@ impl Dissemination {
     }
 
     fn is_member(&self, site: &SiteId) -> bool {
-        *site != self.local && self.peers.iter().any(|(s, _)| s == site)
+        *site != self.local && self.index.contains_key(site)
     }
 
     /// Takes in a v1 state message: every origin newer than what we hold
@@ -258,7 +262,7 @@ impl Dissemination {
             // A member that went back to an older build.
             self.reads_lean.remove(&peer);
         }
-        let Some(index) = self.peers.iter().position(|(s, _)| *s == peer) else {
+        let Some(&index) = self.index.get(&peer) else {
             return;
         };
         let Sink {
@@ -364,7 +368,7 @@ impl Dissemination {
     /// less than [`PUSH_PULL_GAP`] ago): our digest and the tables its last
     /// digest shows it lacks (all of them if we have none).
     pub fn start_push_pull(&mut self, peer: &SiteId, sink: Sink<'_>) {
-        let Some(&(_, to)) = self.peers.iter().find(|(s, _)| s == peer) else {
+        let Some(&(_, to)) = self.index.get(peer).map(|&i| &self.peers[i]) else {
             return;
         };
         if let Some((at, waiting)) = self.push_pulled.get(peer) {
@@ -776,6 +780,15 @@ impl Dissemination {
             data,
         });
     }
+}
+
+/// Each key's first position in `keys` (as a scan would find it).
+pub(super) fn first_index<K: Ord>(keys: impl Iterator<Item = K>) -> BTreeMap<K, usize> {
+    let mut index = BTreeMap::new();
+    for (i, k) in keys.enumerate() {
+        index.entry(k).or_insert(i);
+    }
+    index
 }
 
 /// What a peer that holds `theirs` of an origin lacks of our `table` of
