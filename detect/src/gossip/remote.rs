@@ -103,8 +103,24 @@ impl Remotes {
             return;
         }
         copy.verdicts_of = v;
-        copy.verdicts = verdicts.to_vec();
-        self.emit_verdicts(origin, verdicts, out);
+        let old = std::mem::replace(&mut copy.verdicts, verdicts.to_vec());
+        // Each of the origin's changes reaches us in several datagrams
+        // (to every member, repeats, relays), each with all its verdicts:
+        // only those that differ from what we held can be news (what we
+        // held was emitted when it arrived).
+        let same_subjects =
+            old.len() == verdicts.len() && old.iter().zip(verdicts).all(|(a, b)| a.0 == b.0);
+        if same_subjects {
+            let changed: Vec<(SiteId, Liveness)> = old
+                .iter()
+                .zip(verdicts)
+                .filter(|(a, b)| a.1 != b.1)
+                .map(|(_, b)| b.clone())
+                .collect();
+            self.emit_verdicts(origin, &changed, out);
+        } else {
+            self.emit_verdicts(origin, verdicts, out);
+        }
     }
 
     /// Whether our copy of `origin`'s verdicts is older than `version`
