@@ -56,7 +56,17 @@ fn run(n: usize, loss: u32, seed: u64, victim: usize, cell: &mut Cell) {
         .iter()
         .map(|m| (m.sent_bytes, m.sent_packets))
         .collect();
-    sim.run_for(STEADY);
+    // In steps of a simulated second, with a progress line on stderr:
+    // a row of 100 members takes minutes to hours of wall time.
+    let steps = STEADY.as_secs();
+    for step in 1..=steps {
+        sim.run_for(STEADY / steps as u32);
+        eprintln!(
+            "{n} members, {loss} % loss, seed {seed}: {step} of {steps} s at the loss rate \
+             ({:.0} s of wall time)",
+            wall.elapsed().as_secs_f64()
+        );
+    }
     for (m, (bytes, packets)) in sim.nodes.iter().zip(before) {
         let secs = STEADY.as_secs_f64();
         cell.bytes_per_s.push((m.sent_bytes - bytes) as f64 / secs);

@@ -18,7 +18,10 @@
 //!   applies it and then holds it up to `upto`.
 //! - [`DigestMsg`] (UDP, [`crate::auth::PacketKind::Digest`]): per origin
 //!   `(generation, head)` the sender holds, plus the sender's own verdicts:
-//!   the periodic anti-entropy round and the heartbeat to every peer.
+//!   the periodic anti-entropy round and the heartbeat to every peer. To a
+//!   member that says it reads them (`reads_lean`), digests are *lean*:
+//!   no verdicts, only the sender's version, which every verdict change
+//!   bumps; a receiver whose copy is older asks for the delta.
 //! - [`PushPullMsg`] (TCP, `frame.rs`): whole tables, for what deltas cannot
 //!   carry (a restarted member, a gap below the origin's `base`, a gap of
 //!   more than a few datagrams).
@@ -155,14 +158,33 @@ pub struct Version {
 pub struct DigestMsg {
     pub version: u8,
     pub sender: SiteId,
-    /// The sender's own verdicts as of its own head (in `origins`).
-    pub verdicts: Vec<(SiteId, Liveness)>,
+    /// The sender's own verdicts as of its own head (in `origins`), or
+    /// `None`: a lean digest, sent only to members that said they read
+    /// one ([`Self::reads_lean`]). Its own version in `origins` stands for
+    /// its verdicts (every verdict change takes the next seq); a receiver
+    /// whose copy is older asks for the delta ([`Self::origins`]). On the
+    /// wire the field is left out: builds before it refuse such a digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdicts: Option<Vec<(SiteId, Liveness)>>,
+    /// What the sender holds, its own origin first. When not `complete`:
+    /// its own (a heartbeat), followed by any origin it asks the receiver
+    /// to repair (the receiver answers each listed origin it holds newer,
+    /// its own included, with the missing deltas).
     pub origins: Vec<(SiteId, Version)>,
     /// `origins` lists every origin the sender holds (an origin missing
-    /// from it is one the sender lacks); otherwise only the sender's own,
-    /// as a heartbeat.
+    /// from it is one the sender lacks); otherwise only some (see
+    /// `origins`).
     #[serde(default)]
     pub complete: bool,
+    /// The sender reads lean digests. Added after the first v2 release
+    /// (whose decoders ignore it); absent, it reads only digests with
+    /// verdicts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reads_lean: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// One origin's whole table.
@@ -256,7 +278,8 @@ impl DigestMsg {
     pub fn decode(body: &[u8]) -> Result<DigestMsg, WireError> {
         let msg: DigestMsg = decode(body)?;
         check_version(msg.version)?;
-        if msg.origins.len() > MAX_ORIGINS || msg.verdicts.len() > MAX_ORIGINS {
+        let verdicts = msg.verdicts.as_ref().map_or(0, Vec::len);
+        if msg.origins.len() > MAX_ORIGINS || verdicts > MAX_ORIGINS {
             return Err(WireError::TooLarge("origins"));
         }
         Ok(msg)
@@ -344,7 +367,7 @@ mod tests {
         let digest = DigestMsg {
             version: DELTA_VERSION,
             sender: "a".parse().unwrap(),
-            verdicts: vec![("b".parse().unwrap(), Liveness::Dead)],
+            verdicts: Some(vec![("b".parse().unwrap(), Liveness::Dead)]),
             origins: vec![(
                 "a".parse().unwrap(),
                 Version {
@@ -353,8 +376,20 @@ mod tests {
                 },
             )],
             complete: true,
+            reads_lean: true,
         };
         assert_eq!(DigestMsg::decode(&digest.encode()).unwrap(), digest);
+        let lean = DigestMsg {
+            verdicts: None,
+            ..digest.clone()
+        };
+        assert_eq!(DigestMsg::decode(&lean.encode()).unwrap(), lean);
+        // No verdicts is not an empty list of them.
+        let none_yet = DigestMsg {
+            verdicts: Some(vec![]),
+            ..digest.clone()
+        };
+        assert_eq!(DigestMsg::decode(&none_yet.encode()).unwrap(), none_yet);
         let pp = PushPullMsg {
             version: DELTA_VERSION,
             sender: "a".parse().unwrap(),

@@ -16,6 +16,12 @@
 //! This build writes v2 only to members that said they read it (the
 //! `reads_deltas` field of their v1 messages, or any v2 packet), v1 to the
 //! others: `a_mixed_cluster_gets_v1_until_a_member_says_it_reads_v2`.
+//!
+//! `tests/vectors/v2/digest-lean.hex` is a lean heartbeat, which a later
+//! build of v2 added: a digest with the field `reads_lean` and no
+//! `verdicts`. Builds before it ignore `reads_lean`, so their digests
+//! (`digest.hex`) keep their verdicts and get digests with verdicts back:
+//! `lean_digests_go_only_to_members_that_said_they_read_them`.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -495,7 +501,7 @@ fn expected_digest() -> DigestMsg {
     DigestMsg {
         version: DELTA_VERSION,
         sender: "b".parse().unwrap(),
-        verdicts: vec![("a".parse().unwrap(), Liveness::Alive)],
+        verdicts: Some(vec![("a".parse().unwrap(), Liveness::Alive)]),
         origins: vec![
             (
                 "b".parse().unwrap(),
@@ -513,6 +519,7 @@ fn expected_digest() -> DigestMsg {
             ),
         ],
         complete: true,
+        reads_lean: false,
     }
 }
 
@@ -588,6 +595,118 @@ fn v2_packets_decode_to_what_they_carry_and_this_build_writes_them_byte_for_byte
         hex(&key.seal(PacketKind::PushPull, &expected_push_pull().encode())),
         hex(&pp)
     );
+}
+
+/// b's heartbeat as a build that reads lean digests sends it to another.
+fn expected_lean_digest() -> DigestMsg {
+    DigestMsg {
+        version: DELTA_VERSION,
+        sender: "b".parse().unwrap(),
+        verdicts: None,
+        origins: vec![(
+            "b".parse().unwrap(),
+            Version {
+                generation: GENERATION_B,
+                // One verdict change past `digest.hex`.
+                head: 15,
+            },
+        )],
+        complete: false,
+        reads_lean: true,
+    }
+}
+
+fn lean_digest_vector() -> Vec<u8> {
+    vector_in("v2", "digest-lean.hex", || {
+        AuthKey::new(KEY).seal(PacketKind::Digest, &expected_lean_digest().encode())
+    })
+}
+
+#[test]
+fn the_lean_digest_decodes_to_what_it_carries_and_this_build_writes_it_byte_for_byte() {
+    let lean = lean_digest_vector();
+    assert_eq!(
+        DigestMsg::decode(&open_as(&lean, PacketKind::Digest)).unwrap(),
+        expected_lean_digest()
+    );
+    assert_eq!(
+        hex(&AuthKey::new(KEY).seal(PacketKind::Digest, &expected_lean_digest().encode())),
+        hex(&lean)
+    );
+    // The digest of a build before lean digests: its verdicts, and no
+    // word of reading lean ones.
+    let old = DigestMsg::decode(&open_as(&digest_vector(), PacketKind::Digest)).unwrap();
+    assert!(old.verdicts.is_some() && !old.reads_lean, "{old:?}");
+}
+
+/// The digests a's push round sends to `to`, decoded.
+fn digests_to(outputs: &[Output], to: SocketAddr) -> Vec<DigestMsg> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { to: t, data } if *t == to => {
+                let (kind, body) = AuthKey::new(KEY).open(data).unwrap();
+                (kind == PacketKind::Digest).then(|| DigestMsg::decode(body).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A member of a build before lean digests (b's `digest.hex`) is handled
+/// as before: its verdicts are taken in, and it gets a's verdicts in every
+/// digest. Once b's digests say it reads lean ones (`digest-lean.hex`), a
+/// sends it digests without verdicts, and, its copy of b being older than
+/// the version b names, asks b for the delta: a digest listing b.
+#[test]
+fn lean_digests_go_only_to_members_that_said_they_read_them() {
+    let mut a = core("a", GENERATION_A);
+    a.process(Duration::ZERO, Input::Start);
+    let events: Vec<Event> = a
+        .process(
+            Duration::from_millis(1),
+            Input::Packet {
+                from: addr("b"),
+                data: digest_vector(),
+            },
+        )
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(*e),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::Verdict { observer, subject, liveness: Liveness::Alive }
+                if observer.as_str() == "b" && subject.as_str() == "a")),
+        "{events:?}"
+    );
+    let out = a.process(Duration::from_millis(2), Input::Timer(GossipTimer::Push));
+    let digests = digests_to(&out, addr("b"));
+    assert!(!digests.is_empty());
+    for d in &digests {
+        assert!(d.verdicts.is_some() && d.reads_lean, "{d:?}");
+    }
+    let out = a.process(
+        Duration::from_millis(3),
+        Input::Packet {
+            from: addr("b"),
+            data: lean_digest_vector(),
+        },
+    );
+    let request = digests_to(&out, addr("b"));
+    assert_eq!(request.len(), 1, "{request:?}");
+    assert_eq!(request[0].origins[1].0.as_str(), "b");
+    assert!(request[0].origins[1].1.head < 15);
+    let out = a.process(Duration::from_millis(4), Input::Timer(GossipTimer::Push));
+    let digests = digests_to(&out, addr("b"));
+    assert!(!digests.is_empty());
+    for d in &digests {
+        assert!(d.verdicts.is_none() && d.reads_lean, "{d:?}");
+    }
+    let counters = a.counters();
+    assert_eq!((counters.bad_envelope, counters.bad_state), (0, 0));
 }
 
 fn kinds_to(outputs: &[Output], to: SocketAddr) -> Vec<PacketKind> {

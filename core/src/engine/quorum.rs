@@ -39,6 +39,7 @@
 //! 2+1+w layout, and fenced).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::event::{Event, Liveness};
@@ -49,6 +50,30 @@ use crate::time::Millis;
 struct Report {
     liveness: Liveness,
     event: Event,
+}
+
+/// Every observer's latest report about one subject.
+#[derive(Debug, Clone, Default)]
+struct Reports {
+    by: BTreeMap<SiteId, Report>,
+    /// How many of them say Dead: `settle` asks for every subject after
+    /// every event, and counting them each time cost N^2 per event.
+    dead: usize,
+}
+
+impl Reports {
+    fn insert(&mut self, observer: SiteId, report: Report) {
+        let now_dead = report.liveness == Liveness::Dead;
+        let was_dead = self
+            .by
+            .insert(observer, report)
+            .is_some_and(|r| r.liveness == Liveness::Dead);
+        match (was_dead, now_dead) {
+            (false, true) => self.dead += 1,
+            (true, false) => self.dead -= 1,
+            _ => {}
+        }
+    }
 }
 
 /// A change of a site's declared liveness.
@@ -69,12 +94,17 @@ pub(crate) struct QuorumView {
     /// Subject -> observer -> the observer's latest report about it:
     /// looked up by reference, and one subject's reports are one small map
     /// (`settle` runs after every event, over every member).
-    reports: BTreeMap<SiteId, BTreeMap<SiteId, Report>>,
+    reports: BTreeMap<SiteId, Reports>,
     /// When a quorum started agreeing that the site is dead.
     dead_pending: BTreeMap<SiteId, Millis>,
     declared_dead: BTreeSet<SiteId>,
     /// Members that announced a planned departure and have not come back.
     left: BTreeSet<SiteId>,
+    /// `reachable_from` of one observer (the local member, which the
+    /// engine asks after every event), as long as neither its own reports
+    /// nor `left` changed: the reports of the other members, which most
+    /// events are, do not change it.
+    reach: OnceLock<(SiteId, usize)>,
 }
 
 impl QuorumView {
@@ -88,6 +118,7 @@ impl QuorumView {
             dead_pending: BTreeMap::new(),
             declared_dead: BTreeSet::new(),
             left: BTreeSet::new(),
+            reach: OnceLock::new(),
         }
     }
 
@@ -183,13 +214,12 @@ impl QuorumView {
             .reports
             .iter()
             .filter(|(s, _)| known(s))
-            .map(|(s, by)| {
-                let by = by
-                    .iter()
-                    .filter(|(o, _)| known(o))
-                    .map(|(o, r)| (o.clone(), r.clone()))
-                    .collect();
-                (s.clone(), by)
+            .map(|(s, old)| {
+                let mut reports = Reports::default();
+                for (o, r) in old.by.iter().filter(|(o, _)| known(o)) {
+                    reports.insert(o.clone(), r.clone());
+                }
+                (s.clone(), reports)
             })
             .collect();
         self.dead_pending = old
@@ -205,15 +235,20 @@ impl QuorumView {
             .cloned()
             .collect();
         self.left = old.left.iter().filter(|s| known(s)).cloned().collect();
+        self.reach = OnceLock::new();
     }
 
     /// Marks `site` as left (planned departure) or back; whether it changed.
     pub(crate) fn set_left(&mut self, site: &SiteId, left: bool) -> bool {
-        if left {
+        let changed = if left {
             self.left.insert(site.clone())
         } else {
             self.left.remove(site)
+        };
+        if changed {
+            self.reach = OnceLock::new();
         }
+        changed
     }
 
     pub(crate) fn is_left(&self, site: &SiteId) -> bool {
@@ -227,6 +262,9 @@ impl QuorumView {
         liveness: Liveness,
         event: Event,
     ) {
+        if self.reach.get().is_some_and(|(o, _)| *o == observer) {
+            self.reach = OnceLock::new();
+        }
         self.reports
             .entry(subject)
             .or_default()
@@ -248,7 +286,7 @@ impl QuorumView {
     pub(crate) fn report(&self, observer: &SiteId, subject: &SiteId) -> Option<Liveness> {
         self.reports
             .get(subject)
-            .and_then(|by| by.get(observer))
+            .and_then(|r| r.by.get(observer))
             .map(|r| r.liveness)
     }
 
@@ -274,16 +312,14 @@ impl QuorumView {
     pub(crate) fn dead_vote_events(&self, subject: &SiteId) -> Vec<Event> {
         self.dead_voters(subject)
             .into_iter()
-            .filter_map(|o| self.reports.get(subject).and_then(|by| by.get(&o)))
+            .filter_map(|o| self.reports.get(subject).and_then(|r| r.by.get(&o)))
             .map(|r| r.event.clone())
             .collect()
     }
 
     /// How many observers (any, counted or not) report `subject` dead.
     fn dead_reports(&self, subject: &SiteId) -> usize {
-        self.reports.get(subject).map_or(0, |by| {
-            by.values().filter(|r| r.liveness == Liveness::Dead).count()
-        })
+        self.reports.get(subject).map_or(0, |r| r.dead)
     }
 
     /// Sites `local` can reach by its own detectors (its reports), its own
@@ -303,6 +339,18 @@ impl QuorumView {
     }
 
     pub(crate) fn reachable_from(&self, local: &SiteId) -> usize {
+        match self.reach.get() {
+            Some((observer, n)) if observer == local => return *n,
+            Some(_) => return self.count_reachable(local),
+            None => {}
+        }
+        let n = self.count_reachable(local);
+        // Another caller may have filled it meanwhile; it holds the same.
+        let _ = self.reach.set((local.clone(), n));
+        n
+    }
+
+    fn count_reachable(&self, local: &SiteId) -> usize {
         let own = self.site_of(local);
         1 + self
             .members

@@ -18,6 +18,7 @@ use std::time::Duration;
 use foca::Timer;
 use orbit_core::{Event, Liveness, ServiceId, SharedState, SiteId};
 
+use super::dissemination::first_index;
 use super::dissemination::{Dissemination, Sink};
 use super::evidence::Evidence;
 use super::selfaware::SelfAwareness;
@@ -157,6 +158,11 @@ pub struct GossipCore {
     grace_settled: bool,
     evidence: Evidence,
     views: BTreeMap<SiteId, SiteView>,
+    /// Each peer's index in `settings.peers`, by site and by address: a
+    /// datagram arrives from every peer each probe interval, and a scan
+    /// per datagram made a cluster of N cost N^3 per interval.
+    peer_index: BTreeMap<SiteId, usize>,
+    peer_by_addr: BTreeMap<SocketAddr, usize>,
     state: Dissemination,
     self_aware: SelfAwareness,
     counters: Counters,
@@ -180,7 +186,11 @@ impl GossipCore {
             settings.generation,
             settings.peers.clone(),
         );
+        let peer_index = first_index(settings.peers.iter().map(|(s, _)| s.clone()));
+        let peer_by_addr = first_index(settings.peers.iter().map(|(_, a)| *a));
         GossipCore {
+            peer_index,
+            peer_by_addr,
             settings,
             key,
             swim,
@@ -505,7 +515,7 @@ impl GossipCore {
     /// fence may lift) goes out before its news, so the engine takes that
     /// news as the sync after fencing. Whether it is a member.
     fn heard_sender(&mut self, sender: &SiteId, out: &mut Vec<Output>) -> bool {
-        if !self.settings.peers.iter().any(|(s, _)| s == sender) {
+        if !self.peer_index.contains_key(sender) {
             tracing::debug!(%sender, "state message of a non-member ignored");
             return false;
         }
@@ -622,11 +632,9 @@ impl GossipCore {
 
     /// The member at gossip address `addr`.
     fn peer_at(&self, addr: SocketAddr) -> Option<SiteId> {
-        self.settings
-            .peers
-            .iter()
-            .find(|(_, a)| *a == addr)
-            .map(|(s, _)| s.clone())
+        self.peer_by_addr
+            .get(&addr)
+            .map(|&i| self.settings.peers[i].0.clone())
     }
 
     /// How long `site` has not spoken to us directly.
@@ -726,12 +734,16 @@ impl GossipCore {
         let daemons = only.is_none().then(|| self.swim.daemon_states());
         // Our published verdicts follow the views: rebuilt only when a
         // view's liveness changed (this runs after every input, over
-        // every peer).
+        // every peer, or over the one a state message can change: a
+        // lookup, not a scan, since one arrives from every peer each
+        // probe interval).
         let mut verdicts_changed = false;
-        for (site, _) in &self.settings.peers {
-            if only.is_some_and(|o| o != site) {
-                continue;
-            }
+        let indices: Vec<usize> = match only {
+            Some(site) => self.peer_index.get(site).copied().into_iter().collect(),
+            None => (0..self.settings.peers.len()).collect(),
+        };
+        for i in indices {
+            let site = &self.settings.peers[i].0;
             let daemon = daemons
                 .as_ref()
                 .map_or_else(|| self.swim.daemon_state(site), |d| d.get(site));

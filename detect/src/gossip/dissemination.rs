@@ -67,6 +67,8 @@ type Held<'a> = (&'a SiteId, &'a Table, &'a [(SiteId, Liveness)]);
 pub(super) struct Dissemination {
     local: SiteId,
     peers: Vec<(SiteId, SocketAddr)>,
+    /// Each peer's index in `peers` (a lookup per datagram, not a scan).
+    index: BTreeMap<SiteId, usize>,
     own: Table,
     own_verdicts: Vec<(SiteId, Liveness)>,
     /// Our head as the last flush sent it.
@@ -78,6 +80,9 @@ pub(super) struct Dissemination {
     remotes: Remotes,
     /// Peers that read deltas and digests.
     reads_v2: BTreeSet<SiteId>,
+    /// Peers whose latest digest said they read lean digests (no
+    /// verdicts, see [`Self::push_round`]).
+    reads_lean: BTreeSet<SiteId>,
     /// Each peer's latest digest.
     their_digest: BTreeMap<SiteId, Vec<(SiteId, Version)>>,
     /// Origins with fresh news to pass on: the head our copy had before
@@ -95,8 +100,10 @@ pub(super) struct Dissemination {
 
 impl Dissemination {
     pub fn new(local: SiteId, generation: u64, peers: Vec<(SiteId, SocketAddr)>) -> Self {
+        let index = first_index(peers.iter().map(|(s, _)| s.clone()));
         Dissemination {
             local,
+            index,
             peers,
             own: Table::new(generation),
             own_verdicts: Vec::new(),
@@ -105,6 +112,7 @@ impl Dissemination {
             dirty: false,
             remotes: Remotes::default(),
             reads_v2: BTreeSet::new(),
+            reads_lean: BTreeSet::new(),
             their_digest: BTreeMap::new(),
             relay: BTreeMap::new(),
             push_cursor: 0,
@@ -205,7 +213,7 @@ impl Dissemination {
     }
 
     fn is_member(&self, site: &SiteId) -> bool {
-        *site != self.local && self.peers.iter().any(|(s, _)| s == site)
+        *site != self.local && self.index.contains_key(site)
     }
 
     /// Takes in a v1 state message: every origin newer than what we hold
@@ -241,53 +249,84 @@ impl Dissemination {
 
     /// Takes in a peer's digest: its own verdicts, and what it lacks of
     /// what we hold, sent as deltas or, when they do not fit a few
-    /// datagrams (or below an origin's `base`), by push-pull.
+    /// datagrams (or below an origin's `base`), by push-pull. A lean
+    /// digest carries no verdicts, only the peer's version: if our copy of
+    /// its verdicts is older, we ask it for the delta
+    /// ([`Self::repair_request`]).
     pub fn digest(&mut self, msg: DigestMsg, sink: Sink<'_>) {
         let peer = msg.sender.clone();
         self.reads_v2.insert(peer.clone());
-        let Some(index) = self.peers.iter().position(|(s, _)| *s == peer) else {
+        if msg.reads_lean {
+            self.reads_lean.insert(peer.clone());
+        } else {
+            // A member that went back to an older build.
+            self.reads_lean.remove(&peer);
+        }
+        let Some(&index) = self.index.get(&peer) else {
             return;
         };
-        let theirs = |origin: &SiteId| {
-            msg.origins
-                .iter()
-                .find(|(o, _)| o == origin)
-                .map(|(_, v)| *v)
-        };
-        let mut push_pull = false;
-        if let Some(own) = theirs(&peer) {
-            // A restarted peer (a newer generation than our copy of it):
-            // it knows nothing of anyone; sync it whole, as memberlist
-            // does when a member joins.
-            let known = self.remotes.copies.get(&peer).map(|c| c.table.generation);
-            push_pull |= known.is_some_and(|g| g < own.generation);
-            self.remotes.verdicts(&peer, own, &msg.verdicts, sink.out);
-        }
         let Sink {
             key,
             counters,
             out,
             now,
         } = sink;
-        let mut packets = Vec::new();
-        for (origin, table, verdicts) in self.exact_tables() {
-            if *origin == peer || (!msg.complete && theirs(origin).is_none()) {
-                continue;
+        let mut push_pull = false;
+        let mut repair = None;
+        let own = msg
+            .origins
+            .iter()
+            .find(|(o, _)| *o == peer)
+            .map(|(_, v)| *v);
+        if let Some(own) = own {
+            // A restarted peer (a newer generation than our copy of it):
+            // it knows nothing of anyone; sync it whole, as memberlist
+            // does when a member joins.
+            let known = self.remotes.copies.get(&peer).map(|c| c.table.generation);
+            push_pull |= known.is_some_and(|g| g < own.generation);
+            match &msg.verdicts {
+                Some(verdicts) => self.remotes.verdicts(&peer, own, verdicts, out),
+                None => repair = self.remotes.verdicts_behind(&peer, own),
             }
-            let since = match theirs(origin) {
-                Some(v) if v.generation > table.generation => continue,
-                Some(v) if v.generation == table.generation && v.head >= table.head => continue,
-                Some(v) if v.generation == table.generation => v.head,
-                _ => 0,
-            };
-            let head = self.head_of(origin, table, verdicts);
-            match table.chunks(head, since, MAX_REPAIR_DATAGRAMS) {
-                Some(chunks) => packets.extend(chunks.iter().map(|c| c.encode())),
-                None => push_pull = true,
+        }
+        let mut packets = Vec::new();
+        if msg.complete {
+            let theirs: BTreeMap<&SiteId, Version> =
+                msg.origins.iter().map(|(o, v)| (o, *v)).collect();
+            for (origin, table, verdicts) in self.exact_tables() {
+                // The peer's own origin: it holds it better than we do.
+                if *origin == peer {
+                    continue;
+                }
+                let head = self.head_of(origin, table, verdicts);
+                push_pull |= missing(table, head, theirs.get(origin).copied(), &mut packets);
+            }
+        } else {
+            // A heartbeat (only the peer's own origin, skipped as above)
+            // or a repair request: only the origins it lists, ours
+            // included. Nothing is said about the others.
+            let mut seen = BTreeSet::new();
+            for (origin, v) in &msg.origins {
+                if *origin == peer || !seen.insert(origin) {
+                    continue;
+                }
+                if let Some((origin, table, verdicts)) = self.held(origin) {
+                    let head = self.head_of(origin, table, verdicts);
+                    push_pull |= missing(table, head, Some(*v), &mut packets);
+                }
             }
         }
         for body in packets {
             self.send(index, key.seal(PacketKind::Delta, &body), counters, out);
+        }
+        if let Some(ours) = repair {
+            let request = self.repair_request(&peer, ours);
+            self.send(
+                index,
+                key.seal(PacketKind::Digest, &request.encode()),
+                counters,
+                out,
+            );
         }
         if msg.complete {
             self.their_digest.insert(peer.clone(), msg.origins);
@@ -305,11 +344,31 @@ impl Dissemination {
         }
     }
 
+    /// Asks `peer`, whose lean digest showed it newer than what we hold of
+    /// its verdicts, for what we lack of its own origin: a digest listing
+    /// our own version and `ours` of the peer, which its [`Self::digest`]
+    /// answers with the deltas from there (its verdicts ride in every
+    /// one). Only a peer that reads lean digests sends one, so the
+    /// request is lean too.
+    fn repair_request(&self, peer: &SiteId, ours: Version) -> DigestMsg {
+        DigestMsg {
+            version: DELTA_VERSION,
+            sender: self.local.clone(),
+            verdicts: None,
+            origins: vec![
+                (self.local.clone(), self.own_version()),
+                (peer.clone(), ours),
+            ],
+            complete: false,
+            reads_lean: true,
+        }
+    }
+
     /// Starts a push-pull with `peer` (unless one is under way, or started
     /// less than [`PUSH_PULL_GAP`] ago): our digest and the tables its last
     /// digest shows it lacks (all of them if we have none).
     pub fn start_push_pull(&mut self, peer: &SiteId, sink: Sink<'_>) {
-        let Some(&(_, to)) = self.peers.iter().find(|(s, _)| s == peer) else {
+        let Some(&(_, to)) = self.index.get(peer).map(|&i| &self.peers[i]) else {
             return;
         };
         if let Some((at, waiting)) = self.push_pulled.get(peer) {
@@ -503,27 +562,65 @@ impl Dissemination {
     /// several times per `fence_after`, however large the cluster, or
     /// silence would fence it); to peers that read only v1, v1 as before:
     /// the whole table to a few, our own state to the rest.
+    ///
+    /// To peers that read lean digests, both kinds go without our
+    /// verdicts: our version stands for them (each verdict change bumps
+    /// it, and goes to every peer at once in a delta, then twice more),
+    /// and a peer that missed those asks for the delta. A heartbeat then
+    /// stays a few dozen bytes whatever the cluster size, instead of
+    /// carrying N - 1 verdicts to each of N - 1 peers.
     pub fn push_round(&mut self, sink: Sink<'_>) {
         let Sink {
             key, counters, out, ..
         } = sink;
-        let mut digest = DigestMsg {
-            version: DELTA_VERSION,
-            sender: self.local.clone(),
-            verdicts: self.own_verdicts.clone(),
-            origins: self.digest_origins(),
-            complete: true,
-        };
-        let whole = key.seal(PacketKind::Digest, &digest.encode());
-        digest.origins.truncate(1);
-        digest.complete = false;
-        let heartbeat = key.seal(PacketKind::Digest, &digest.encode());
         let full = self.next_peers(PUSH_FANOUT);
-        let old: Vec<usize> = (0..self.peers.len())
-            .filter(|i| !self.reads_v2.contains(&self.peers[*i].0))
+        let mut in_full = vec![false; self.peers.len()];
+        for &i in &full {
+            in_full[i] = true;
+        }
+        let lean: Vec<bool> = self
+            .peers
+            .iter()
+            .map(|(s, _)| self.reads_lean.contains(s))
             .collect();
+        let old: Vec<bool> = self
+            .peers
+            .iter()
+            .map(|(s, _)| !self.reads_v2.contains(s))
+            .collect();
+        let digest = |origins: Vec<(SiteId, Version)>, complete: bool, lean: bool| {
+            let msg = DigestMsg {
+                version: DELTA_VERSION,
+                sender: self.local.clone(),
+                verdicts: (!lean).then(|| self.own_verdicts.clone()),
+                origins,
+                complete,
+                reads_lean: true,
+            };
+            key.seal(PacketKind::Digest, &msg.encode())
+        };
+        let wanted = |whole: bool, lean_kind: bool| {
+            (0..self.peers.len()).any(|i| !old[i] && in_full[i] == whole && lean[i] == lean_kind)
+        };
+        let whole_origins = full.iter().any(|&i| !old[i]).then(|| self.digest_origins());
+        let own_origin = vec![(self.local.clone(), self.own_version())];
+        let mut whole = [None, None];
+        if let Some(origins) = &whole_origins {
+            for lean_kind in [false, true] {
+                if wanted(true, lean_kind) {
+                    whole[usize::from(lean_kind)] = Some(digest(origins.clone(), true, lean_kind));
+                }
+            }
+        }
+        let mut heartbeat = [None, None];
+        for lean_kind in [false, true] {
+            if wanted(false, lean_kind) {
+                heartbeat[usize::from(lean_kind)] =
+                    Some(digest(own_origin.clone(), false, lean_kind));
+            }
+        }
         let own = self.own_v1();
-        let table = old.iter().any(|i| full.contains(i)).then(|| {
+        let table = full.iter().any(|&i| old[i]).then(|| {
             let mut all = vec![own.clone()];
             all.extend(
                 self.remotes
@@ -533,20 +630,19 @@ impl Dissemination {
             );
             self.v1_fitting(key, all)
         });
-        let own = self.v1_packet(key, &[own]);
+        let own = old.iter().any(|o| *o).then(|| self.v1_packet(key, &[own]));
         for i in 0..self.peers.len() {
-            let data = if !old.contains(&i) {
-                if full.contains(&i) {
-                    whole.clone()
-                } else {
-                    heartbeat.clone()
-                }
-            } else if let (true, Some(Some(table))) = (full.contains(&i), &table) {
-                table.clone()
+            let data = if !old[i] {
+                let kind = if in_full[i] { &whole } else { &heartbeat };
+                kind[usize::from(lean[i])].clone()
+            } else if let (true, Some(Some(table))) = (in_full[i], &table) {
+                Some(table.clone())
             } else {
                 own.clone()
             };
-            self.send(i, data, counters, out);
+            if let Some(data) = data {
+                self.send(i, data, counters, out);
+            }
         }
     }
 
@@ -561,6 +657,22 @@ impl Dissemination {
                 .map(|(s, c)| (s, &c.table, c.verdicts.as_slice())),
         );
         v
+    }
+
+    /// Our own table, or an exact copy with content, of `origin`.
+    fn held(&self, origin: &SiteId) -> Option<Held<'_>> {
+        if *origin == self.local {
+            return Some((&self.local, &self.own, self.own_verdicts.as_slice()));
+        }
+        let (site, c) = self.remotes.copies.get_key_value(origin)?;
+        (c.exact && c.table.head > 0).then_some((site, &c.table, c.verdicts.as_slice()))
+    }
+
+    fn own_version(&self) -> Version {
+        Version {
+            generation: self.own.generation,
+            head: self.own.head,
+        }
     }
 
     fn head_of<'a>(
@@ -583,13 +695,8 @@ impl Dissemination {
     }
 
     fn digest_origins(&self) -> Vec<(SiteId, Version)> {
-        let mut v = vec![(
-            self.local.clone(),
-            Version {
-                generation: self.own.generation,
-                head: self.own.head,
-            },
-        )];
+        let mut v = Vec::with_capacity(self.remotes.copies.len() + 1);
+        v.push((self.local.clone(), self.own_version()));
         v.extend(
             self.remotes
                 .copies
@@ -675,6 +782,40 @@ impl Dissemination {
     }
 }
 
+/// Each key's first position in `keys` (as a scan would find it).
+pub(super) fn first_index<K: Ord>(keys: impl Iterator<Item = K>) -> BTreeMap<K, usize> {
+    let mut index = BTreeMap::new();
+    for (i, k) in keys.enumerate() {
+        index.entry(k).or_insert(i);
+    }
+    index
+}
+
+/// What a peer that holds `theirs` of an origin lacks of our `table` of
+/// it: the deltas, added to `packets`; whether they do not fit a few
+/// datagrams (or start below `base`), so that only a push-pull can carry
+/// them.
+fn missing(
+    table: &Table,
+    head: Head<'_>,
+    theirs: Option<Version>,
+    packets: &mut Vec<Vec<u8>>,
+) -> bool {
+    let since = match theirs {
+        Some(v) if v.generation > table.generation => return false,
+        Some(v) if v.generation == table.generation && v.head >= table.head => return false,
+        Some(v) if v.generation == table.generation => v.head,
+        _ => 0,
+    };
+    match table.chunks(head, since, MAX_REPAIR_DATAGRAMS) {
+        Some(chunks) => {
+            packets.extend(chunks.iter().map(|c| c.encode()));
+            false
+        }
+        None => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use orbit_core::Placement;
@@ -731,9 +872,10 @@ mod tests {
         DigestMsg {
             version: DELTA_VERSION,
             sender: site("b"),
-            verdicts: vec![(site("a"), Liveness::Alive)],
+            verdicts: Some(vec![(site("a"), Liveness::Alive)]),
             origins,
             complete,
+            reads_lean: false,
         }
     }
 
@@ -766,6 +908,166 @@ mod tests {
             }
         }
         (deltas, push_pulls)
+    }
+
+    fn key() -> AuthKey {
+        AuthKey::new(b"sixteen bytes or more of key".to_vec())
+    }
+
+    /// Every datagram in `out`, opened: (to, kind, body).
+    fn opened(out: Vec<Output>) -> Vec<(SocketAddr, PacketKind, Vec<u8>)> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                Output::Send { to, data } => {
+                    let (kind, body) = key().open(&data).unwrap();
+                    Some((to, kind, body.to_vec()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs `f` with a sink at time zero; what it sent.
+    fn sent(f: impl FnOnce(Sink<'_>)) -> Vec<(SocketAddr, PacketKind, Vec<u8>)> {
+        let key = key();
+        let mut counters = Counters::default();
+        let mut out = Vec::new();
+        f(Sink {
+            key: &key,
+            counters: &mut counters,
+            out: &mut out,
+            now: Duration::ZERO,
+        });
+        opened(out)
+    }
+
+    fn lean_heartbeat(sender: &str, version: Version) -> DigestMsg {
+        DigestMsg {
+            version: DELTA_VERSION,
+            sender: site(sender),
+            verdicts: None,
+            origins: vec![(site(sender), version)],
+            complete: false,
+            reads_lean: true,
+        }
+    }
+
+    /// Digests to a peer that said it reads lean ones carry no verdicts,
+    /// whole ones and heartbeats alike; a peer whose digests do not say
+    /// so (an older build, or one that went back to it) gets our verdicts
+    /// in every digest, as before.
+    #[test]
+    fn only_peers_that_read_lean_digests_get_digests_without_verdicts() {
+        let names = ["b", "c", "d", "e", "f", "g"];
+        let peers: Vec<(SiteId, SocketAddr)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (site(n), format!("127.0.0.{}:7946", i + 2).parse().unwrap()))
+            .collect();
+        let mut a = Dissemination::new(site("a"), 7, peers.clone());
+        let verdicts: Vec<_> = names.iter().map(|n| (site(n), Liveness::Alive)).collect();
+        a.set_verdicts(verdicts.clone(), &mut Vec::new());
+        for (i, n) in names.iter().enumerate() {
+            let mut hello = lean_heartbeat(
+                n,
+                Version {
+                    generation: 1,
+                    head: 0,
+                },
+            );
+            if i % 2 == 1 {
+                hello.verdicts = Some(vec![]);
+                hello.reads_lean = false;
+            }
+            sent(|sink| a.digest(hello, sink));
+        }
+        let lean_peer = |to: SocketAddr| {
+            let i = peers.iter().position(|(_, addr)| *addr == to).unwrap();
+            i % 2 == 0
+        };
+        let (mut whole, mut heartbeats) = (0, 0);
+        for _ in 0..3 {
+            for (to, kind, body) in sent(|sink| a.push_round(sink)) {
+                assert_eq!(kind, PacketKind::Digest);
+                let msg = DigestMsg::decode(&body).unwrap();
+                assert!(msg.reads_lean);
+                let expected = (!lean_peer(to)).then(|| verdicts.clone());
+                assert_eq!(msg.verdicts, expected, "to {to}");
+                if msg.complete {
+                    whole += 1;
+                } else {
+                    heartbeats += 1;
+                    assert_eq!(msg.origins.len(), 1);
+                }
+            }
+        }
+        assert_eq!((whole, heartbeats), (12, 6));
+        // b goes back to a build that does not read lean digests.
+        let mut back = digest_from_b(None, false);
+        back.origins[0].0 = site("b");
+        sent(|sink| a.digest(back, sink));
+        for (to, _, body) in sent(|sink| a.push_round(sink)) {
+            if to == peers[0].1 {
+                let msg = DigestMsg::decode(&body).unwrap();
+                assert_eq!(msg.verdicts, Some(verdicts.clone()));
+            }
+        }
+    }
+
+    /// A lean heartbeat newer than our copy of its sender's verdicts makes
+    /// us ask the sender for its own origin; the sender answers with the
+    /// delta (its verdicts ride in it), and the verdicts reach our engine.
+    /// A heartbeat we are up to date with asks for nothing.
+    #[test]
+    fn a_lean_heartbeat_newer_than_our_copy_is_repaired_by_its_sender() {
+        let a_addr: SocketAddr = "127.0.0.1:7946".parse().unwrap();
+        let mut a = member();
+        let mut b = Dissemination::new(
+            site("b"),
+            3,
+            vec![
+                (site("a"), a_addr),
+                (site("w"), "127.0.0.3:7946".parse().unwrap()),
+            ],
+        );
+        let verdicts = vec![(site("a"), Liveness::Alive), (site("w"), Liveness::Dead)];
+        b.set_verdicts(verdicts.clone(), &mut Vec::new());
+        let heartbeat = lean_heartbeat("b", b.own_version());
+        let request = sent(|sink| a.digest(heartbeat.clone(), sink));
+        assert_eq!(request.len(), 1);
+        let (to, kind, body) = &request[0];
+        assert_eq!((*to, *kind), (B.parse().unwrap(), PacketKind::Digest));
+        let request = DigestMsg::decode(body).unwrap();
+        assert!(!request.complete);
+        assert_eq!(request.origins[0].0, site("a"));
+        assert_eq!(
+            request.origins[1],
+            (
+                site("b"),
+                Version {
+                    generation: 3,
+                    head: 0
+                }
+            )
+        );
+        // b answers with its own origin, though it is the one asked about.
+        let answer = sent(|sink| b.digest(request, sink));
+        assert_eq!(answer.len(), 1);
+        let (to, kind, body) = &answer[0];
+        assert_eq!((*to, *kind), (a_addr, PacketKind::Delta));
+        let delta = DeltaMsg::decode(body).unwrap();
+        assert_eq!((delta.origin.as_str(), delta.head), ("b", 1));
+        assert_eq!(delta.verdicts, verdicts);
+        let mut out = Vec::new();
+        a.delta(delta, &mut Counters::default(), &mut out);
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Event(e) if matches!(&**e,
+                orbit_core::Event::Verdict { observer, subject, liveness: Liveness::Dead }
+                    if observer.as_str() == "b" && subject.as_str() == "w"))),
+            "{out:?}"
+        );
+        assert!(sent(|sink| a.digest(heartbeat, sink)).is_empty());
     }
 
     /// A peer a few changes behind gets the missing deltas; one that lacks

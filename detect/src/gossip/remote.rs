@@ -103,8 +103,46 @@ impl Remotes {
             return;
         }
         copy.verdicts_of = v;
-        copy.verdicts = verdicts.to_vec();
-        self.emit_verdicts(origin, verdicts, out);
+        let old = std::mem::replace(&mut copy.verdicts, verdicts.to_vec());
+        // Each of the origin's changes reaches us in several datagrams
+        // (to every member, repeats, relays), each with all its verdicts:
+        // only those that differ from what we held can be news (what we
+        // held was emitted when it arrived).
+        let same_subjects =
+            old.len() == verdicts.len() && old.iter().zip(verdicts).all(|(a, b)| a.0 == b.0);
+        if same_subjects {
+            let changed: Vec<(SiteId, Liveness)> = old
+                .iter()
+                .zip(verdicts)
+                .filter(|(a, b)| a.1 != b.1)
+                .map(|(_, b)| b.clone())
+                .collect();
+            self.emit_verdicts(origin, &changed, out);
+        } else {
+            self.emit_verdicts(origin, verdicts, out);
+        }
+    }
+
+    /// Whether our copy of `origin`'s verdicts is older than `version`
+    /// (what a lean digest of it says it holds): then the version of it
+    /// we hold, for the origin to send the deltas from.
+    pub fn verdicts_behind(&self, origin: &SiteId, version: Version) -> Option<Version> {
+        let Some(copy) = self.copies.get(origin) else {
+            return (version.head > 0).then_some(Version {
+                generation: version.generation,
+                head: 0,
+            });
+        };
+        ((version.generation, version.head) > copy.verdicts_of).then(|| {
+            if version.generation == copy.table.generation {
+                copy.version()
+            } else {
+                Version {
+                    generation: version.generation,
+                    head: 0,
+                }
+            }
+        })
     }
 
     /// Takes in a delta of `origin` (its verdicts, and its entries if they

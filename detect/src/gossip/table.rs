@@ -22,6 +22,9 @@ pub(super) struct Table {
     entries: BTreeMap<Key, (u64, Option<Value>)>,
     by_seq: BTreeMap<u64, Key>,
     tombstones: BTreeSet<u64>,
+    /// The `Leaving` entry says true: asked for every peer after every
+    /// SWIM packet, so kept rather than looked up.
+    leaving: bool,
 }
 
 /// Why a delta was not applied.
@@ -79,6 +82,9 @@ impl Table {
         }
         if value.is_none() {
             self.tombstones.insert(seq);
+        }
+        if key == Key::Leaving {
+            self.leaving = value == Some(Value::Leaving(true));
         }
         self.by_seq.insert(seq, key.clone());
         self.entries.insert(key, (seq, value));
@@ -272,7 +278,7 @@ impl Table {
     }
 
     pub fn leaving(&self) -> bool {
-        matches!(self.get(&Key::Leaving), Some(Value::Leaving(true)))
+        self.leaving
     }
 
     pub fn health(&self) -> impl Iterator<Item = (&ServiceId, bool)> {
