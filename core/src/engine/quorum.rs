@@ -39,7 +39,6 @@
 //! 2+1+w layout, and fenced).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::event::{Event, Liveness};
@@ -100,11 +99,12 @@ pub(crate) struct QuorumView {
     declared_dead: BTreeSet<SiteId>,
     /// Members that announced a planned departure and have not come back.
     left: BTreeSet<SiteId>,
-    /// `reachable_from` of one observer (the local member, which the
-    /// engine asks after every event), as long as neither its own reports
-    /// nor `left` changed: the reports of the other members, which most
-    /// events are, do not change it.
-    reach: OnceLock<(SiteId, usize)>,
+    /// `reachable_from` of every observer that reported anything, kept as
+    /// its reports change: `fenced` is asked for every voter of every
+    /// subject after every event, and counting each time cost N^2 lookups
+    /// per event at 100 members. An observer with no reports reaches its
+    /// own site only.
+    reach: BTreeMap<SiteId, usize>,
 }
 
 impl QuorumView {
@@ -118,7 +118,7 @@ impl QuorumView {
             dead_pending: BTreeMap::new(),
             declared_dead: BTreeSet::new(),
             left: BTreeSet::new(),
-            reach: OnceLock::new(),
+            reach: BTreeMap::new(),
         }
     }
 
@@ -235,7 +235,7 @@ impl QuorumView {
             .cloned()
             .collect();
         self.left = old.left.iter().filter(|s| known(s)).cloned().collect();
-        self.reach = OnceLock::new();
+        self.count_all_reach();
     }
 
     /// Marks `site` as left (planned departure) or back; whether it changed.
@@ -246,7 +246,7 @@ impl QuorumView {
             self.left.remove(site)
         };
         if changed {
-            self.reach = OnceLock::new();
+            self.count_all_reach();
         }
         changed
     }
@@ -262,13 +262,15 @@ impl QuorumView {
         liveness: Liveness,
         event: Event,
     ) {
-        if self.reach.get().is_some_and(|(o, _)| *o == observer) {
-            self.reach = OnceLock::new();
-        }
+        let heard = self.hears(&observer, &subject);
         self.reports
-            .entry(subject)
+            .entry(subject.clone())
             .or_default()
-            .insert(observer, Report { liveness, event });
+            .insert(observer.clone(), Report { liveness, event });
+        if heard != self.hears(&observer, &subject) || !self.reach.contains_key(&observer) {
+            let n = self.count_reachable(&observer);
+            self.reach.insert(observer, n);
+        }
     }
 
     pub(crate) fn is_dead(&self, site: &SiteId) -> bool {
@@ -322,13 +324,6 @@ impl QuorumView {
         self.reports.get(subject).map_or(0, |r| r.dead)
     }
 
-    /// Sites `local` can reach by its own detectors (its reports), its own
-    /// included: a site is reached when one of its members is. A member it
-    /// has no report about yet is not counted: a daemon that starts alone
-    /// must not claim anything. `Silent` does not count: hearing from a
-    /// member only second hand is not being part of a quorum. A left
-    /// member does not count either, even while it still answers during
-    /// its drain: it is about to go.
     /// Whether `observer` hears `subject` directly (alive or merely
     /// suspected).
     pub(crate) fn hears(&self, observer: &SiteId, subject: &SiteId) -> bool {
@@ -338,16 +333,32 @@ impl QuorumView {
         )
     }
 
+    /// Sites `local` can reach by its own detectors (its reports), its own
+    /// included: a site is reached when one of its members is. A member it
+    /// has no report about yet is not counted: a daemon that starts alone
+    /// must not claim anything. `Silent` does not count: hearing from a
+    /// member only second hand is not being part of a quorum. A left
+    /// member does not count either, even while it still answers during
+    /// its drain: it is about to go.
     pub(crate) fn reachable_from(&self, local: &SiteId) -> usize {
-        match self.reach.get() {
-            Some((observer, n)) if observer == local => return *n,
-            Some(_) => return self.count_reachable(local),
-            None => {}
-        }
-        let n = self.count_reachable(local);
-        // Another caller may have filled it meanwhile; it holds the same.
-        let _ = self.reach.set((local.clone(), n));
-        n
+        self.reach.get(local).copied().unwrap_or(1)
+    }
+
+    /// Recounts every observer's reach: after the members that count
+    /// changed (a departure, a reload).
+    fn count_all_reach(&mut self) {
+        let observers: BTreeSet<SiteId> = self
+            .reports
+            .values()
+            .flat_map(|r| r.by.keys().cloned())
+            .collect();
+        self.reach = observers
+            .into_iter()
+            .map(|o| {
+                let n = self.count_reachable(&o);
+                (o, n)
+            })
+            .collect();
     }
 
     fn count_reachable(&self, local: &SiteId) -> usize {
@@ -438,5 +449,71 @@ impl QuorumView {
             .iter()
             .filter(|(site, _)| !self.declared_dead.contains(*site))
             .map(move |(_, since)| since.after(hold))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> SiteId {
+        s.parse().expect("site id")
+    }
+
+    /// The reach kept as reports arrive is the reach counted from scratch,
+    /// through every kind of change: reports, departures, a reload.
+    #[test]
+    fn the_kept_reach_is_the_counted_reach() {
+        // Sites a (two members), b, c and witness w.
+        let members: Vec<(SiteId, SiteId)> =
+            [("a1", "a"), ("a2", "a"), ("b", "b"), ("c", "c"), ("w", "w")]
+                .iter()
+                .map(|(m, s)| (id(m), id(s)))
+                .collect();
+        let names: Vec<SiteId> = members.iter().map(|(m, _)| m.clone()).collect();
+        let mut view = QuorumView::new(members.clone(), 3);
+        let all = [
+            Liveness::Alive,
+            Liveness::Suspect,
+            Liveness::Silent,
+            Liveness::Dead,
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % n
+        };
+        for step in 0..2_000 {
+            let observer = names[next(names.len())].clone();
+            let subject = names[next(names.len())].clone();
+            match next(20) {
+                0 => {
+                    view.set_left(&subject, next(2) == 0);
+                }
+                1 => {
+                    let mut reloaded = QuorumView::new(members.clone(), 3);
+                    reloaded.carry_over(&view);
+                    view = reloaded;
+                }
+                _ => {
+                    let liveness = all[next(all.len())];
+                    let event = Event::Verdict {
+                        observer: observer.clone(),
+                        subject: subject.clone(),
+                        liveness,
+                    };
+                    view.record(observer, subject, liveness, event);
+                }
+            }
+            for m in &names {
+                assert_eq!(
+                    view.reachable_from(m),
+                    view.count_reachable(m),
+                    "reach of {m} after step {step}"
+                );
+            }
+        }
+        // The reports left some member reaching another site.
+        assert!(names.iter().any(|m| view.reachable_from(m) > 1));
     }
 }
