@@ -126,22 +126,31 @@ fn haproxy_restarted_with_a_stale_map_is_reported_as_drift_and_repaired() {
     lb.write_map(&format!("{MAP_KEY} be_web_a\n"));
     let _haproxy = lb.start();
 
-    eventually("the drift repaired in the runtime map and file", || {
-        lb.runtime_backend(MAP_KEY).as_deref() == Some("be_web_b")
-            && lb.map_file().contains("web be_web_b")
-    });
-    let drift: Vec<_> = journal(&socket)
-        .into_iter()
-        .filter_map(|r| match r {
-            JournalRecord::Drift {
-                backend,
-                services,
-                repaired,
-                ..
-            } => Some((backend, services, repaired)),
-            _ => None,
-        })
-        .collect();
+    let drift_records = || -> Vec<_> {
+        journal(&socket)
+            .into_iter()
+            .filter_map(|r| match r {
+                JournalRecord::Drift {
+                    backend,
+                    services,
+                    repaired,
+                    ..
+                } => Some((backend, services, repaired)),
+                _ => None,
+            })
+            .collect()
+    };
+    // The runner reports the repair once the map file is synced too, so
+    // the journal may trail what HAProxy already shows.
+    eventually(
+        "the drift repaired in the runtime map and file, and journaled",
+        || {
+            lb.runtime_backend(MAP_KEY).as_deref() == Some("be_web_b")
+                && lb.map_file().contains("web be_web_b")
+                && !drift_records().is_empty()
+        },
+    );
+    let drift = drift_records();
     assert_eq!(drift.len(), 1, "{drift:?}");
     let (backend, services, repaired) = &drift[0];
     assert_eq!((*backend, *repaired), (BackendKind::Haproxy, true));
