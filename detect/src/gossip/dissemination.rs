@@ -599,26 +599,28 @@ impl Dissemination {
             };
             key.seal(PacketKind::Digest, &msg.encode())
         };
-        let wanted = |whole: bool, lean_kind: bool| {
-            (0..self.peers.len()).any(|i| !old[i] && in_full[i] == whole && lean[i] == lean_kind)
-        };
-        let whole_origins = full.iter().any(|&i| !old[i]).then(|| self.digest_origins());
+        // Each kind of digest (whole or heartbeat, lean or not) is sealed
+        // once, when a peer first needs it.
         let own_origin = vec![(self.local.clone(), self.own_version())];
-        let mut whole = [None, None];
-        if let Some(origins) = &whole_origins {
-            for lean_kind in [false, true] {
-                if wanted(true, lean_kind) {
-                    whole[usize::from(lean_kind)] = Some(digest(origins.clone(), true, lean_kind));
-                }
-            }
-        }
-        let mut heartbeat = [None, None];
-        for lean_kind in [false, true] {
-            if wanted(false, lean_kind) {
-                heartbeat[usize::from(lean_kind)] =
-                    Some(digest(own_origin.clone(), false, lean_kind));
-            }
-        }
+        let mut sealed: BTreeMap<(bool, bool), Vec<u8>> = BTreeMap::new();
+        let v2: Vec<Option<Vec<u8>>> = (0..self.peers.len())
+            .map(|i| {
+                (!old[i]).then(|| {
+                    let kind = (in_full[i], lean[i]);
+                    sealed
+                        .entry(kind)
+                        .or_insert_with(|| {
+                            let origins = if kind.0 {
+                                self.digest_origins()
+                            } else {
+                                own_origin.clone()
+                            };
+                            digest(origins, kind.0, kind.1)
+                        })
+                        .clone()
+                })
+            })
+            .collect();
         let own = self.own_v1();
         let table = full.iter().any(|&i| old[i]).then(|| {
             let mut all = vec![own.clone()];
@@ -633,8 +635,7 @@ impl Dissemination {
         let own = old.iter().any(|o| *o).then(|| self.v1_packet(key, &[own]));
         for i in 0..self.peers.len() {
             let data = if !old[i] {
-                let kind = if in_full[i] { &whole } else { &heartbeat };
-                kind[usize::from(lean[i])].clone()
+                v2[i].clone()
             } else if let (true, Some(Some(table))) = (in_full[i], &table) {
                 Some(table.clone())
             } else {
