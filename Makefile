@@ -4,7 +4,7 @@
 #   make test  - install test dependencies, then lint and run every test
 #                (lint type-checks the fuzz targets too, so they never rot)
 #   make fuzz  - run every fuzz target for FUZZ_SECONDS each (nightly)
-.PHONY: run test deps lint build nextest lab check-example fuzz fuzz-check fuzz-deps release install install-files deb man
+.PHONY: run test deps lint build nextest lab check-example fuzz fuzz-check fuzz-deps release install install-files deb man hot-text
 
 CARGO ?= cargo
 
@@ -44,6 +44,13 @@ LAB_ARGS ?=
 lab: deps
 	$(CARGO) build --quiet --release --locked -p orbitd -p orbitctl -p orbit-lab
 	./target/release/orbit-lab run --out lab-results $(LAB_ARGS)
+
+# Regenerate daemon/hot-text.ld, the list of functions orbitd runs that
+# release builds place first (docs/bgp.md "Memory"), after code changes
+# have moved orbitd's resident memory (`cargo bench -p orbitd --bench
+# cold_start -- --quick`). Needs valgrind; ~15 minutes.
+hot-text: deps
+	./scripts/hot-text.sh
 
 # Fuzzing (docs in README "Fuzzing"): every target in fuzz/fuzz_targets/ for
 # FUZZ_SECONDS each, then a table of executions and crashes per target; exit

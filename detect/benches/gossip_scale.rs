@@ -14,7 +14,11 @@
 //! cargo bench -p orbit-detect --bench gossip_scale -- --members 3,16 --seeds 10
 //! cargo bench -p orbit-detect --bench gossip_scale -- --quick            # 2 seeds
 //! cargo bench -p orbit-detect --bench gossip_scale -- --members 100 --seeds 1  # minutes per row
+//! cargo bench -p orbit-detect --bench gossip_scale -- --members 100 --loss 30 --seeds 1 --steady 5
 //! ```
+//!
+//! `--steady SECS` shortens (or lengthens) the time at the loss rate, for
+//! rows whose every simulated second costs minutes of wall time.
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
@@ -24,6 +28,7 @@ use std::time::{Duration, Instant};
 use sim::{Profile, Sim};
 
 const SETTLE: Duration = Duration::from_secs(3);
+/// The time at the loss rate unless `--steady` says otherwise.
 const STEADY: Duration = Duration::from_secs(20);
 const AFTER_CRASH: Duration = Duration::from_secs(5);
 
@@ -46,7 +51,7 @@ struct Cell {
     wall: Duration,
 }
 
-fn run(n: usize, loss: u32, seed: u64, victim: usize, cell: &mut Cell) {
+fn run(n: usize, loss: u32, seed: u64, steady: Duration, victim: usize, cell: &mut Cell) {
     let wall = Instant::now();
     let mut sim = Sim::new(n, false, Profile::MetroFast, seed);
     sim.run_until(SETTLE);
@@ -58,9 +63,9 @@ fn run(n: usize, loss: u32, seed: u64, victim: usize, cell: &mut Cell) {
         .collect();
     // In steps of a simulated second, with a progress line on stderr:
     // a row of 100 members takes minutes to hours of wall time.
-    let steps = STEADY.as_secs();
+    let steps = steady.as_secs();
     for step in 1..=steps {
-        sim.run_for(STEADY / steps as u32);
+        sim.run_for(Duration::from_secs(1));
         eprintln!(
             "{n} members, {loss} % loss, seed {seed}: {step} of {steps} s at the loss rate \
              ({:.0} s of wall time)",
@@ -68,7 +73,7 @@ fn run(n: usize, loss: u32, seed: u64, victim: usize, cell: &mut Cell) {
         );
     }
     for (m, (bytes, packets)) in sim.nodes.iter().zip(before) {
-        let secs = STEADY.as_secs_f64();
+        let secs = steady.as_secs_f64();
         cell.bytes_per_s.push((m.sent_bytes - bytes) as f64 / secs);
         cell.packets_per_s
             .push((m.sent_packets - packets) as f64 / secs);
@@ -133,6 +138,11 @@ fn main() {
     // its view of every peer after each packet, so the simulation's cost
     // grows with the cube of the cluster (see docs/detect.md).
     let seeds: u64 = arg(&args, "--seeds").unwrap_or(if quick { 2 } else { 5 });
+    let steady = arg(&args, "--steady").map_or(STEADY, Duration::from_secs);
+    assert!(
+        !steady.is_zero(),
+        "--steady SECS: at least 1 s at the loss rate"
+    );
     let losses: Vec<u32> = arg::<String>(&args, "--loss").map_or_else(
         || vec![0, 10, 30],
         |v| {
@@ -143,7 +153,7 @@ fn main() {
     );
     println!(
         "\nGossip in the deterministic simulation (metro-fast timers, no witness, \
-         no member BFD), {seeds} seeds per row: settle {SETTLE:?}, {STEADY:?} at the \
+         no member BFD), {seeds} seeds per row: settle {SETTLE:?}, {steady:?} at the \
          loss rate, then one member crashes\n"
     );
     println!(
@@ -158,7 +168,7 @@ fn main() {
                 // Not s0 or s1, which carry the service: a crash that
                 // moves nothing isolates detection.
                 let victim = if n > 2 { 2 } else { 1 };
-                run(n, loss, seed, victim, &mut cell);
+                run(n, loss, seed, steady, victim, &mut cell);
             }
             cell.detections.sort();
             cell.bytes_per_s.sort_by(f64::total_cmp);
