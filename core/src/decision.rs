@@ -105,6 +105,24 @@ pub struct ChangeFields {
 }
 
 impl Change {
+    /// Every value [`Change::kind`] returns: orbitd starts its
+    /// `orbit_decisions_total{kind}` counters at zero from this list, so
+    /// each series exists (and `rate()` and `absent()` work) before the
+    /// first decision of its kind.
+    pub const KINDS: [&'static str; 11] = [
+        "service_moving",
+        "move_given_up",
+        "service_moved",
+        "local_role",
+        "site_liveness",
+        "site_left",
+        "fenced",
+        "command_accepted",
+        "command_superseded",
+        "observer_mode",
+        "member_liveness",
+    ];
+
     /// The change's kind, as in the journal's JSON (`service_moved`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -192,6 +210,95 @@ impl Change {
                 to: state(*dead, "dead", "alive"),
                 ..ChangeFields::default()
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_lists_the_kind_of_every_change_once() {
+        let site = || SiteId::new("a").unwrap();
+        let service = || ServiceId::new("web").unwrap();
+        let changes = [
+            Change::ServiceMoving {
+                service: service(),
+                from: site(),
+                to: site(),
+                plan: PlanId::new("p").unwrap(),
+            },
+            Change::MoveGivenUp {
+                service: service(),
+                from: site(),
+                to: site(),
+            },
+            Change::ServiceMoved {
+                service: service(),
+                from: None,
+                to: Some(site()),
+            },
+            Change::LocalRole {
+                service: service(),
+                from: Role::Standby,
+                to: Role::Active,
+            },
+            Change::SiteLiveness {
+                site: site(),
+                dead: true,
+            },
+            Change::SiteLeft {
+                site: site(),
+                left: true,
+            },
+            Change::Fenced { fenced: true },
+            Change::CommandAccepted {
+                order: Order::new(Command::Drain { site: site() }),
+            },
+            Change::CommandSuperseded {
+                lost: None,
+                by: None,
+                site: site(),
+                at: None,
+            },
+            Change::ObserverMode {
+                on: true,
+                site: site(),
+            },
+            Change::MemberLiveness {
+                member: site(),
+                site: site(),
+                dead: true,
+            },
+        ];
+        // Without a wildcard: a new variant fails to compile here until it
+        // is added to `changes` above (and so to KINDS).
+        let variant = |change: &Change| match change {
+            Change::ServiceMoving { .. } => 0,
+            Change::MoveGivenUp { .. } => 1,
+            Change::ServiceMoved { .. } => 2,
+            Change::LocalRole { .. } => 3,
+            Change::SiteLiveness { .. } => 4,
+            Change::SiteLeft { .. } => 5,
+            Change::Fenced { .. } => 6,
+            Change::CommandAccepted { .. } => 7,
+            Change::CommandSuperseded { .. } => 8,
+            Change::ObserverMode { .. } => 9,
+            Change::MemberLiveness { .. } => 10,
+        };
+        let variants: Vec<usize> = changes.iter().map(variant).collect();
+        assert_eq!(variants, (0..Change::KINDS.len()).collect::<Vec<_>>());
+        let kinds: Vec<&str> = changes.iter().map(Change::kind).collect();
+        assert_eq!(
+            kinds,
+            Change::KINDS,
+            "one change of each variant, in KINDS's order"
+        );
+        // The journal's JSON carries the same name.
+        for change in &changes {
+            let json = serde_json::to_value(change).unwrap();
+            assert_eq!(json["kind"], change.kind());
         }
     }
 }

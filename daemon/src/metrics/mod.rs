@@ -155,6 +155,11 @@ impl Metrics {
             "Events handled by the engine, by type",
             m.events.clone(),
         );
+        // At zero from the start: a series that appears only at the first
+        // decision of its kind breaks `rate()` and `absent()` until then.
+        for kind in orbit_core::Change::KINDS {
+            drop(m.decisions.get_or_create(&labels(&[("kind", kind)])));
+        }
         registry.register("decisions", "Decisions made, by kind", m.decisions.clone());
         registry.register(
             "commands",
