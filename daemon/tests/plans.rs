@@ -154,8 +154,30 @@ fn db(active: &str, role: &str, moving: &str) -> Option<(String, String, String)
     Some((active.to_owned(), role.to_owned(), moving.to_owned()))
 }
 
-fn eventually(what: &str, ok: impl FnMut() -> bool) {
-    orbit_tests::wait_until(Duration::from_secs(40), Duration::from_millis(50), what, ok);
+/// Polls `ok` every 50 ms for up to 40 s; a timeout names what was awaited
+/// and shows each member's status and the steps log, so that a failure in
+/// CI says where the cluster stood.
+fn eventually(c: &Cluster, what: &str, mut ok: impl FnMut(&Cluster) -> bool) {
+    let t0 = std::time::Instant::now();
+    while !ok(c) {
+        if t0.elapsed() > Duration::from_secs(40) {
+            let statuses: Vec<String> = MEMBERS
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{m}: {}",
+                        c.status(m).map_or("no answer".into(), |s| s.to_string())
+                    )
+                })
+                .collect();
+            panic!(
+                "timed out after 40 s waiting for {what}\nsteps: {:?}\n{}",
+                c.log(),
+                statuses.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -164,9 +186,11 @@ fn a_failover_promotes_before_the_move_and_fences_the_old_site_when_it_returns()
         "plans-failover",
         "echo promote $ORBIT_SERVICE $ORBIT_FROM $ORBIT_TO $ORBIT_PHASE >> LOG\n",
     );
-    eventually("a active for db, b without a standby announcement", || {
-        c.db("a") == db("a", "active", "-") && c.db("b") == db("a", "withdrawn", "-")
-    });
+    eventually(
+        &c,
+        "a active for db, b without a standby announcement",
+        |c| c.db("a") == db("a", "active", "-") && c.db("b") == db("a", "withdrawn", "-"),
+    );
     assert!(
         c.log().is_empty(),
         "no step runs without a move: {:?}",
@@ -174,8 +198,10 @@ fn a_failover_promotes_before_the_move_and_fences_the_old_site_when_it_returns()
     );
 
     c.kill("a");
-    eventually("b to carry db", || c.db("b") == db("b", "active", "-"));
-    eventually("the notification after the takeover", || c.log().len() >= 2);
+    eventually(&c, "b to carry db", |c| c.db("b") == db("b", "active", "-"));
+    eventually(&c, "the notification after the takeover", |c| {
+        c.log().len() >= 2
+    });
     let log = c.log();
     assert_eq!(
         log[..2],
@@ -230,10 +256,10 @@ fn a_failover_promotes_before_the_move_and_fences_the_old_site_when_it_returns()
     // a returns: its old primary is stopped (fence_old, at a) and a does
     // not take db back.
     c.restart("a");
-    eventually("a to run its fencing step", || {
+    eventually(&c, "a to run its fencing step", |c| {
         c.log().iter().any(|l| l == "stop db a b fence_old")
     });
-    eventually("a's fencing reported to b", || {
+    eventually(&c, "a's fencing reported to b", |c| {
         c.status("b").is_some_and(|s| {
             s["engine"]["services"]["db"]["plan"]["run"]["steps"][0]["state"]["state"]
                 == "succeeded"
@@ -245,7 +271,7 @@ fn a_failover_promotes_before_the_move_and_fences_the_old_site_when_it_returns()
             .any(|(k, e)| k == "plan_step" && e["step"] == "stop" && e["progress"] == "ended"),
         "a's journal records its step"
     );
-    eventually("a to follow b's placement", || {
+    eventually(&c, "a to follow b's placement", |c| {
         c.db("a") == db("b", "withdrawn", "-")
     });
     assert_eq!(c.db("b"), db("b", "active", "-"));
@@ -263,17 +289,20 @@ fn a_step_cut_short_by_a_restart_is_not_run_twice_and_the_move_holds() {
         "plans-restart",
         "echo promote-start >> LOG\nsleep 30\necho promote-end >> LOG\n",
     );
-    eventually("a active for db", || c.db("a") == db("a", "active", "-"));
+    eventually(&c, "a active for db", |c| {
+        c.db("a") == db("a", "active", "-")
+    });
     c.kill("a");
-    eventually("b to start promoting", || {
+    eventually(&c, "b to start promoting", |c| {
         c.log().iter().any(|l| l == "promote-start")
     });
     // orbitd b dies with the step in flight, and comes back.
     c.kill("b");
     c.restart("b");
     eventually(
+        &c,
         "b to report the step failed by the restart, and the move held",
-        || {
+        |c| {
             c.status("b").is_some_and(|s| {
                 let db = &s["engine"]["services"]["db"];
                 db["moving_to"] == "b"
